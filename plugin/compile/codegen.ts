@@ -1,0 +1,66 @@
+import { basename, dirname, relative, sep } from 'node:path'
+import type { RecipeIssue } from '../recipe/errors.ts'
+import type { CompiledRecipe } from '../runtime/spec.ts'
+import { createLineSourceMap, type LineSourceMap, type Origin } from './source-map.ts'
+
+export const RUNTIME_ID = 'vitest-recipes/runtime'
+
+export interface GeneratedModule {
+  code: string
+  map: LineSourceMap
+}
+
+export interface CodegenInput {
+  compiled: CompiledRecipe
+  /** Absolute path of the recipe file. */
+  file: string
+  source: string
+  /** Absolute path of each ts scriptlet module, by the recipe's `module` string. */
+  modules: ReadonlyMap<string, string>
+  /** Timeout of steps that set none, in seconds. */
+  stepTimeoutSec: number
+}
+
+/**
+ * Emits the test module for a recipe: one literal top-level `test('<step>', ...)` per step,
+ * each on its own line mapped to the step's YAML line, so locations, failure stacks and
+ * the VS Code explorer point into the recipe.
+ */
+export function generateRecipeModule({ compiled, file, source, modules, stepTimeoutSec }: CodegenInput): GeneratedModule {
+  const lines: string[] = []
+  const origins: (Origin | undefined)[] = []
+  const emit = (code: string, origin?: Origin) => {
+    lines.push(code)
+    origins.push(origin)
+  }
+  const top = { line: 1, column: 1 }
+  emit(`import { defineRecipe } from ${JSON.stringify(RUNTIME_ID)};`, top)
+  const namespaces: string[] = []
+  ;[...modules].forEach(([module, absolute], i) => {
+    emit(`import * as __scriptlet${i} from ${JSON.stringify(importSpecifier(file, absolute))};`, top)
+    namespaces.push(`${JSON.stringify(module)}: __scriptlet${i}`)
+  })
+  emit(`const { test } = defineRecipe(${JSON.stringify(compiled)}, { ${namespaces.join(', ')} });`, top)
+  for (const step of compiled.recipe.steps) {
+    const options = [`timeout: ${Math.round((step.timeoutSec ?? stepTimeoutSec) * 1000)}`]
+    if (step.retry.max > 0) options.push(`retry: ${step.retry.max}`)
+    // The name is emitted raw between quotes: STEP_NAME_PATTERN guarantees it needs no escaping.
+    emit(
+      `test('${step.name}', { ${options.join(', ')} }, ({ recipe, task, skip, annotate }) => recipe.runStep('${step.name}', { task, skip, annotate }));`,
+      step.locations.step,
+    )
+  }
+  return { code: `${lines.join('\n')}\n`, map: createLineSourceMap(basename(file), source, origins) }
+}
+
+/** The module for a recipe that cannot compile: importing it fails with the recipe's errors. */
+export function generateFailingModule(file: string, source: string, issues: readonly RecipeIssue[]): GeneratedModule {
+  const code = `import { failRecipe } from ${JSON.stringify(RUNTIME_ID)};\nfailRecipe(${JSON.stringify(issues)});\n`
+  const origin = issues[0]?.location ?? { line: 1, column: 1 }
+  return { code, map: createLineSourceMap(basename(file), source, [origin, origin]) }
+}
+
+function importSpecifier(from: string, to: string): string {
+  const rel = relative(dirname(from), to).split(sep).join('/')
+  return rel.startsWith('.') ? rel : `./${rel}`
+}

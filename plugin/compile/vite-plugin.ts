@@ -1,0 +1,104 @@
+import { extname, relative, sep } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { createFilter, type Plugin } from 'vite'
+import { configDefaults } from 'vitest/config'
+import type { KeyNamingMode } from '../context/context.ts'
+import { RecipeError, type RecipeIssue } from '../recipe/errors.ts'
+import { parseRecipe } from '../recipe/parse.ts'
+import { resolveScriptletModules } from '../recipe/workspace.ts'
+import { generateFailingModule, generateRecipeModule, RUNTIME_ID, type GeneratedModule } from './codegen.ts'
+
+export interface RecipesOptions {
+  /**
+   * Globs, relative to the project root, of the recipe files. They are added to Vitest's
+   * `test.include`, next to its defaults or your own patterns.
+   * @default ['recipes/**\/*.{yaml,yml}']
+   */
+  include?: string[]
+  /** Globs of YAML files under `include` that are not recipes. @default [] */
+  exclude?: string[]
+  /**
+   * How the context treats keys that do not follow `namespace.entity_vN`.
+   * @default 'error'
+   */
+  keyNaming?: KeyNamingMode
+  /**
+   * Timeout, in seconds, of steps whose recipe entry sets no `timeout`. Lab steps run
+   * longer than unit tests, so this is not Vitest's `testTimeout`.
+   * @default 300
+   */
+  stepTimeout?: number
+}
+
+export const DEFAULT_RECIPE_GLOBS = ['recipes/**/*.{yaml,yml}']
+
+// Entries beside this file: source (.ts) in this repository, built (.js) when installed. Resolving
+// them here keeps one copy of the runtime per run, and lets this repository's own examples
+// import `vitest-recipes/scriptlet` the way user projects do.
+const OWN_EXTENSION = extname(fileURLToPath(import.meta.url))
+const OWN_ENTRIES: Record<string, string> = {
+  [RUNTIME_ID]: fileURLToPath(new URL(`../runtime/index${OWN_EXTENSION}`, import.meta.url)),
+  'vitest-recipes/scriptlet': fileURLToPath(new URL(`../scriptlet/index${OWN_EXTENSION}`, import.meta.url)),
+}
+
+/** The Vitest plugin: compiles recipe files into test modules. `plugins: [recipes()]`. */
+export function recipes(options: RecipesOptions = {}): Plugin {
+  const include = options.include ?? DEFAULT_RECIPE_GLOBS
+  let root = process.cwd()
+  let isRecipe: (id: string) => boolean = () => false
+
+  return {
+    name: 'vitest-recipes',
+    enforce: 'pre',
+    config(config) {
+      const test = (config.test ??= {})
+      test.include = [...(test.include ?? configDefaults.include), ...include]
+      // `vitest list --json` and reporters get each step's YAML line.
+      test.includeTaskLocation ??= true
+    },
+    configResolved(config) {
+      root = config.root
+      isRecipe = createFilter(include, options.exclude, { resolve: root })
+    },
+    configureVitest(context) {
+      // Recipes read other files (scriptlet paths, later included recipes) that a persistent
+      // module cache cannot see: never cache them.
+      const define = (context as { experimental_defineCacheKeyGenerator?: (generator: (ctx: { id: string }) => false | undefined) => void })
+        .experimental_defineCacheKeyGenerator
+      define?.(({ id }) => (isRecipe(stripQuery(id)) ? false : undefined))
+    },
+    resolveId(id) {
+      return OWN_ENTRIES[id]
+    },
+    transform(source, id) {
+      const file = stripQuery(id)
+      if (!isRecipe(file)) return undefined
+      const generated = compileRecipe(source, file, root, options)
+      return { code: generated.code, map: generated.map }
+    },
+  }
+}
+
+/** Compiles one recipe; a broken recipe compiles to a module that fails with its errors. */
+export function compileRecipe(source: string, file: string, root: string, options: RecipesOptions = {}): GeneratedModule {
+  const displayPath = relative(root, file).split(sep).join('/')
+  let issues: readonly RecipeIssue[]
+  try {
+    const recipe = parseRecipe(source, displayPath)
+    const resolved = resolveScriptletModules(recipe, root)
+    issues = resolved.issues
+    if (issues.length === 0) {
+      const compiled = { recipe, root, keyNaming: options.keyNaming ?? 'error' }
+      return generateRecipeModule({ compiled, file, source, modules: resolved.modules, stepTimeoutSec: options.stepTimeout ?? 300 })
+    }
+  } catch (error) {
+    if (!(error instanceof RecipeError)) throw error
+    issues = error.issues
+  }
+  return generateFailingModule(file, source, issues)
+}
+
+function stripQuery(id: string): string {
+  const query = id.indexOf('?')
+  return query === -1 ? id : id.slice(0, query)
+}

@@ -1,0 +1,203 @@
+import { findNonJsonValue, type JsonObject, type JsonValue } from './json-value.ts'
+
+/** Context keys: `namespace.entity_vN`, for example `metrics.summary_v1` (`_runner.x_v1` for internals). */
+export const CONTEXT_KEY_PATTERN = /^_?[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*\.[a-z][a-z0-9_]*_v[0-9]+$/
+
+/** One write, as the history keeps it. */
+export interface ContextWrite {
+  ts: string
+  who: string
+  key: string
+  before: JsonValue | undefined
+  after: JsonValue
+}
+
+/** What to do with a key that does not follow `namespace.entity_vN`. */
+export type KeyNamingMode = 'error' | 'warn' | 'off'
+
+export interface ContextOptions {
+  /**
+   * How to treat keys that do not follow `namespace.entity_vN` (such as `metrics.summary_v1`).
+   * @default 'error'
+   */
+  keyNaming?: KeyNamingMode
+  /** Receives warnings (key naming in `warn` mode). @default console.warn */
+  warn?: (message: string) => void
+}
+
+/** The part of the context a scriptlet sees. Values are frozen JSON: copy before changing. */
+export interface ScriptletContext {
+  /** The value of `key`, or undefined when it was never set. */
+  get<T extends JsonValue = JsonValue>(key: string): T | undefined
+  has(key: string): boolean
+  /** The value of `key`; throws a `DependencyError` (exit code 2) when it is missing. */
+  require<T extends JsonValue = JsonValue>(key: string): T
+  /** Writes a JSON value; `who` names the writer for the history. */
+  set(key: string, value: JsonValue, options: { who: string }): void
+  keys(): string[]
+  /** Writes so far, oldest first; only those of `key` when given. */
+  history(key?: string): ContextWrite[]
+  /** The last write of `key`, or undefined. */
+  lastModified(key: string): ContextWrite | undefined
+  /** A plain copy of every key and value. */
+  toJSON(): JsonObject
+}
+
+export interface ContextSnapshot {
+  readonly values: ReadonlyMap<string, JsonValue>
+  readonly historyLength: number
+}
+
+/** Raised for writes the context refuses; the message names the key and the writer. */
+export class ContextWriteError extends Error {
+  override name = 'ContextWriteError'
+  readonly code: 'CTX_INVALID_VALUE' | 'CTX_MISSING_WHO' | 'CTX_KEY_NAMING' | 'CTX_READ_ONLY'
+  constructor(code: ContextWriteError['code'], message: string) {
+    super(message)
+    this.code = code
+  }
+}
+
+/** Raised by `ctx.require` for a key no earlier step wrote: exit code 2, dependency not satisfied. */
+export class DependencyError extends Error {
+  override name = 'DependencyError'
+  readonly exitCode = 2
+  readonly key: string
+  constructor(key: string) {
+    super(`ctx has no "${key}": run the step that writes it first (dependency not satisfied)`)
+    this.key = key
+  }
+}
+
+/**
+ * The recipe's shared JSON context. Lives in memory: a write costs a validation, a
+ * frozen copy and a history entry, never disk I/O. Persistence reads `takeDirty()` and
+ * the history at step boundaries.
+ */
+export class Context implements ScriptletContext {
+  private values = new Map<string, JsonValue>()
+  private readonly writes: ContextWrite[] = []
+  private readonly dirty = new Set<string>()
+  private readonly keyNaming: KeyNamingMode
+  private readonly warn: (message: string) => void
+
+  constructor(initial: JsonObject = {}, options: ContextOptions = {}) {
+    this.keyNaming = options.keyNaming ?? 'error'
+    this.warn = options.warn ?? ((message) => console.warn(message))
+    for (const [key, value] of Object.entries(initial)) {
+      const problem = findNonJsonValue(value, key)
+      if (problem) throw new ContextWriteError('CTX_INVALID_VALUE', `initial context: ${problem}`)
+      this.values.set(key, freezeCopy(value))
+    }
+  }
+
+  get<T extends JsonValue = JsonValue>(key: string): T | undefined {
+    return this.values.get(key) as T | undefined
+  }
+
+  has(key: string): boolean {
+    return this.values.has(key)
+  }
+
+  require<T extends JsonValue = JsonValue>(key: string): T {
+    if (!this.values.has(key)) throw new DependencyError(key)
+    return this.values.get(key) as T
+  }
+
+  set(key: string, value: JsonValue, options: { who: string }): void {
+    const who = options?.who
+    if (typeof who !== 'string' || who.trim() === '') {
+      throw new ContextWriteError('CTX_MISSING_WHO', `ctx.set("${key}") needs its writer: ctx.set("${key}", value, { who: "<step or scriptlet name>" })`)
+    }
+    this.checkKey(key, who)
+    const problem = findNonJsonValue(value)
+    if (problem) {
+      throw new ContextWriteError('CTX_INVALID_VALUE', `ctx.set("${key}") by "${who}": ${problem}. The context holds JSON values only.`)
+    }
+    const after = freezeCopy(value)
+    this.writes.push({ ts: new Date().toISOString(), who, key, before: this.values.get(key), after })
+    this.values.set(key, after)
+    this.dirty.add(key)
+  }
+
+  keys(): string[] {
+    return [...this.values.keys()]
+  }
+
+  history(key?: string): ContextWrite[] {
+    return key === undefined ? [...this.writes] : this.writes.filter((write) => write.key === key)
+  }
+
+  /** Writes after the first `start` ones: what a step did, given the length before it ran. */
+  historySince(start: number): ContextWrite[] {
+    return this.writes.slice(start)
+  }
+
+  get historyLength(): number {
+    return this.writes.length
+  }
+
+  lastModified(key: string): ContextWrite | undefined {
+    return this.writes.findLast((write) => write.key === key)
+  }
+
+  toJSON(): JsonObject {
+    return structuredClone(Object.fromEntries(this.values))
+  }
+
+  /** Keys written since the last call, for batched persistence. */
+  takeDirty(): string[] {
+    const keys = [...this.dirty]
+    this.dirty.clear()
+    return keys
+  }
+
+  snapshot(): ContextSnapshot {
+    return { values: new Map(this.values), historyLength: this.writes.length }
+  }
+
+  /** Returns to a snapshot: values as they were, later history entries dropped. */
+  restore(snapshot: ContextSnapshot): void {
+    for (const key of this.values.keys()) if (snapshot.values.get(key) !== this.values.get(key)) this.dirty.add(key)
+    for (const key of snapshot.values.keys()) if (!this.values.has(key)) this.dirty.add(key)
+    this.values = new Map(snapshot.values)
+    this.writes.length = Math.min(this.writes.length, snapshot.historyLength)
+  }
+
+  /** A view for `validate`: reads work, writes throw, since validate runs before any write. */
+  readOnlyView(phase: string): ScriptletContext {
+    return {
+      get: (key) => this.get(key),
+      has: (key) => this.has(key),
+      require: (key) => this.require(key),
+      set: (key) => {
+        throw new ContextWriteError('CTX_READ_ONLY', `ctx.set("${key}") during ${phase}: validate must not write; move the write into run()`)
+      },
+      keys: () => this.keys(),
+      history: (key) => this.history(key),
+      lastModified: (key) => this.lastModified(key),
+      toJSON: () => this.toJSON(),
+    }
+  }
+
+  private checkKey(key: string, who: string): void {
+    if (this.keyNaming === 'off' || CONTEXT_KEY_PATTERN.test(key)) return
+    const message = `ctx.set("${key}") by "${who}": keys are named namespace.entity_vN (for example "metrics.summary_v1")`
+    if (this.keyNaming === 'error') {
+      throw new ContextWriteError('CTX_KEY_NAMING', `${message}. Rename the key, or set the plugin option keyNaming: 'warn'.`)
+    }
+    this.warn(message)
+  }
+}
+
+function freezeCopy<T extends JsonValue>(value: T): T {
+  return deepFreeze(structuredClone(value))
+}
+
+function deepFreeze<T extends JsonValue>(value: T): T {
+  if (value !== null && typeof value === 'object') {
+    for (const item of Object.values(value)) deepFreeze(item)
+    Object.freeze(value)
+  }
+  return value
+}

@@ -1,0 +1,11 @@
+/** `vitest-recipes`: the Vitest plugin and the recipe model. */
+import { recipes } from './compile/vite-plugin.ts'
+
+export default recipes
+export { recipes, compileRecipe, DEFAULT_RECIPE_GLOBS } from './compile/vite-plugin.ts'
+export type { RecipesOptions } from './compile/vite-plugin.ts'
+export { parseRecipe } from './recipe/parse.ts'
+export { RecipeError, formatRecipeIssues } from './recipe/errors.ts'
+export type { RecipeErrorCode, RecipeIssue, SourceLocation } from './recipe/errors.ts'
+export type { Recipe, RecipeStep, StepType, TestMeta, SuccessChecks, ExpectSpec, RetrySpec } from './recipe/types.ts'
+export type { RecipeStepMeta, StepStatus } from './runtime/meta.ts'

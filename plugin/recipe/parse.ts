@@ -1,0 +1,244 @@
+import { LineCounter, parseDocument, type Document } from 'yaml'
+import type { z } from 'zod'
+import type { JsonObject } from '../context/json-value.ts'
+import { didYouMean } from './did-you-mean.ts'
+import { RecipeError, type RecipeErrorCode, type RecipeIssue, type SourceLocation } from './errors.ts'
+import { DependencyCycleError, planSteps } from './plan.ts'
+import { KNOWN_KEYS, recipeSchema, type StepInput } from './schema.ts'
+import { findNodeRange, RecipeSource, toDotPath, type RecipePath } from './source.ts'
+import type { ExpectSpec, Recipe, RecipeStep, RetrySpec, StepLocations, StepType, SuccessCheckName, TestMeta } from './types.ts'
+
+/**
+ * Parses and validates a recipe. Throws a `RecipeError` listing every problem found, each
+ * pointing at its line and column in `file`.
+ */
+export function parseRecipe(text: string, file: string): Recipe {
+  const source = new RecipeSource(file, text)
+  const doc = parseDocument(text, { lineCounter: new LineCounter(), prettyErrors: false, uniqueKeys: true })
+  if (doc.errors.length > 0) {
+    throw new RecipeError(
+      doc.errors.slice(0, 5).map((error) => ({
+        code: 'RECIPE_YAML_SYNTAX',
+        message: error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, ''),
+        location: source.locate(error.pos[0], error.pos[1] - error.pos[0]),
+        hint: 'Fix the YAML syntax; a YAML-aware editor with schema/recipe.schema.json shows these as you type.',
+      })),
+    )
+  }
+  const issues = new IssueCollector(doc, source)
+  const parsed = recipeSchema.safeParse(doc.toJS() ?? {})
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) issues.addZodIssue(issue)
+    throw new RecipeError(issues.list)
+  }
+
+  const steps = parsed.data.steps.map((step, i) => normalizeStep(step, i, issues))
+  checkNamesAndDependencies(steps, issues)
+  if (issues.list.length > 0) throw new RecipeError(issues.list)
+
+  let plan
+  try {
+    plan = planSteps(steps)
+  } catch (error) {
+    if (!(error instanceof DependencyCycleError)) throw error
+    const first = steps.findIndex((step) => step.name === error.cycle[0])
+    issues.add('RECIPE_DEPENDENCY_CYCLE', `steps depend on each other in a cycle: ${error.cycle.join(' → ')}`, ['steps', first, 'depends_on'], {
+      hint: 'Remove one of these depends_on entries so the steps can be ordered.',
+    })
+    throw new RecipeError(issues.list)
+  }
+  const byName = new Map(steps.map((step) => [step.name, step]))
+  const ordered = plan.order.map((name) => ({ ...byName.get(name)!, needs: plan.needs.get(name) ?? [] }))
+
+  const meta = parsed.data.test_meta ?? {}
+  const testMeta: TestMeta = {
+    ...(meta as Record<string, never>),
+    test_id: meta.test_id === undefined ? defaultTestId(file) : String(meta.test_id),
+    tags: meta.tags ?? [],
+  }
+  return { file, testMeta, steps: ordered }
+}
+
+function defaultTestId(file: string): string {
+  return file.replace(/^.*[\\/]/, '').replace(/\.ya?ml$/, '')
+}
+
+function normalizeStep(input: StepInput, i: number, issues: IssueCollector): RecipeStep {
+  const at = (...rest: RecipePath) => ['steps', i, ...rest]
+  const pick = <K extends keyof StepInput>(a: K, b: K) => {
+    if (input[a] !== undefined && input[b] !== undefined) {
+      issues.add('RECIPE_SCHEMA', `"${String(a)}" and "${String(b)}" mean the same thing; give only one`, at(b), {
+        key: true,
+        hint: `Remove "${String(b)}" or "${String(a)}".`,
+      })
+    }
+    return { value: input[a] ?? input[b], key: input[a] !== undefined ? a : b }
+  }
+  const exportName = pick('function', 'class')
+  const command = pick('cmd', 'script')
+  const params = pick('args', 'params')
+  const type: StepType = input.type === 'typescript' ? 'ts' : input.type
+
+  if (type === 'ts' && input.module === undefined) {
+    issues.add('RECIPE_SCHEMA', 'a ts step needs "module": the scriptlet file, relative to the project root', at(), {
+      hint: 'Add for example `module: scriptlets/steps/compute_mean.ts`.',
+    })
+  }
+  if (type === 'python' && input.module === undefined && command.value === undefined) {
+    issues.add('RECIPE_SCHEMA', 'a python step needs "module" (with "class" or "function") or "script"', at())
+  }
+  if ((type === 'shell' || type === 'exec') && command.value === undefined) {
+    issues.add('RECIPE_SCHEMA', `a ${type} step needs "cmd" (or "script"): the script path or argv list`, at())
+  }
+
+  const checks: StepLocations['checks'] = {}
+  for (const name of Object.keys(input.success ?? {}) as SuccessCheckName[]) {
+    checks[name] = issues.locate(at('success', name), { key: true })
+  }
+  const locations: StepLocations = { step: issues.locate(at(), {}), checks }
+  if (input.module !== undefined) locations.module = issues.locate(at('module'))
+  if (exportName.value !== undefined) locations.export = issues.locate(at(exportName.key))
+  if (input.expect !== undefined) locations.expect = issues.locate(at('expect'))
+
+  const step: RecipeStep = {
+    idx: input.idx ?? i + 1,
+    name: input.name,
+    type,
+    params: (params.value ?? {}) as JsonObject,
+    needs: [],
+    success: (input.success ?? {}) as RecipeStep['success'],
+    expect: normalizeExpect(input.expect),
+    retry: normalizeRetry(input.retry),
+    parallel: input.parallel ?? false,
+    requiresProcess: input.requires_process ?? false,
+    tags: input.tags ?? [],
+    locations,
+  }
+  if (input.description !== undefined) step.description = input.description
+  if (input.module !== undefined) step.module = input.module
+  if (exportName.value !== undefined) step.export = exportName.value
+  if (command.value !== undefined) step.command = command.value
+  if (input.depends_on !== undefined) step.dependsOn = typeof input.depends_on === 'string' ? [input.depends_on] : input.depends_on
+  if (input.timeout !== undefined) step.timeoutSec = input.timeout
+  if (input.cache_key !== undefined) step.cacheKey = input.cache_key
+  return step
+}
+
+function normalizeExpect(input: StepInput['expect']): ExpectSpec {
+  if (input === undefined || input === 'ok') return { status: 'ok' }
+  if (input === 'error') return { status: 'error' }
+  const spec: ExpectSpec = { status: input.status }
+  if (input.reason_matches !== undefined) spec.reasonMatches = input.reason_matches
+  if (input.exit_code !== undefined) spec.exitCode = input.exit_code
+  return spec
+}
+
+function normalizeRetry(input: StepInput['retry']): RetrySpec {
+  if (input === undefined) return { max: 0, delaySec: 0, on: [] }
+  if (typeof input === 'number') return { max: input, delaySec: 0, on: [] }
+  return { max: input.max, delaySec: input.delay_sec ?? 0, on: input.on ?? [] }
+}
+
+function checkNamesAndDependencies(steps: RecipeStep[], issues: IssueCollector): void {
+  const firstIndex = new Map<string, number>()
+  steps.forEach((step, i) => {
+    const earlier = firstIndex.get(step.name)
+    if (earlier === undefined) {
+      firstIndex.set(step.name, i)
+      return
+    }
+    issues.add('RECIPE_DUPLICATE_STEP', `step name "${step.name}" is already used by steps[${earlier}]`, ['steps', i, 'name'], {
+      hint: 'Step names are test names: give each step its own name.',
+    })
+  })
+  steps.forEach((step, i) => {
+    step.dependsOn?.forEach((dependency, j) => {
+      if (firstIndex.has(dependency)) return
+      const suggestion = didYouMean(dependency, firstIndex.keys())
+      const path = typeof step.dependsOn !== 'undefined' && issues.isScalarAt(['steps', i, 'depends_on']) ? ['steps', i, 'depends_on'] : ['steps', i, 'depends_on', j]
+      issues.add('RECIPE_UNKNOWN_DEPENDENCY', `step "${step.name}" depends on "${dependency}", which is not a step of this recipe`, path, {
+        hint: suggestion ? `Did you mean "${suggestion}"?` : `Steps of this recipe: ${[...firstIndex.keys()].join(', ')}.`,
+      })
+    })
+  })
+}
+
+/** Collects issues with their positions in the YAML document. */
+class IssueCollector {
+  readonly list: RecipeIssue[] = []
+  private readonly doc: Document
+  private readonly source: RecipeSource
+
+  constructor(doc: Document, source: RecipeSource) {
+    this.doc = doc
+    this.source = source
+  }
+
+  locate(path: RecipePath, options: { key?: boolean } = {}): SourceLocation {
+    const range = findNodeRange(this.doc, path, options)
+    return range ? this.source.locate(range[0], range[1] - range[0]) : { file: this.source.file, line: 1, column: 1 }
+  }
+
+  isScalarAt(path: RecipePath): boolean {
+    let value: unknown = this.doc.toJS()
+    for (const segment of path) value = (value as Record<string | number, unknown> | undefined)?.[segment]
+    return typeof value === 'string'
+  }
+
+  add(code: RecipeErrorCode, message: string, path: RecipePath, options: { key?: boolean; hint?: string } = {}): void {
+    const issue: RecipeIssue = { code, message, path: toDotPath(path), location: this.locate(path, options) }
+    if (options.hint) issue.hint = options.hint
+    this.list.push(issue)
+  }
+
+  addZodIssue(issue: z.core.$ZodIssue): void {
+    const path = issue.path.filter((segment): segment is string | number => typeof segment !== 'symbol')
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) {
+        const suggestion = didYouMean(key, knownKeysAt(path))
+        this.add('RECIPE_UNKNOWN_KEY', `unknown key "${key}"`, [...path, key], {
+          key: true,
+          hint: suggestion ? `Did you mean "${suggestion}"?` : `Allowed keys here: ${knownKeysAt(path).join(', ')}.`,
+        })
+      }
+      return
+    }
+    const message = issue.code === 'invalid_union' ? unionMessage(path) : lowerFirst(issue.message)
+    const missing = issue.code === 'invalid_type' && issue.message.includes('received undefined')
+    this.add('RECIPE_SCHEMA', missing ? `missing required key "${String(path.at(-1))}"` : message, path, {
+      hint: missing ? `Add "${String(path.at(-1))}" here.` : 'See schema/recipe.schema.json for the allowed values.',
+    })
+  }
+}
+
+function knownKeysAt(path: RecipePath): readonly string[] {
+  const last = path.at(-1)
+  if (path.length === 0) return KNOWN_KEYS.recipe
+  if (path[0] === 'steps' && path.length === 2) return KNOWN_KEYS.step
+  if (last === 'success') return KNOWN_KEYS.success
+  if (last === 'expect') return ['status', 'reason_matches', 'exit_code']
+  if (last === 'retry') return ['max', 'delay_sec', 'on']
+  return []
+}
+
+function unionMessage(path: RecipePath): string {
+  switch (path.at(-1)) {
+    case 'args':
+    case 'params':
+      return 'expected a mapping of parameters (or a list)'
+    case 'depends_on':
+      return 'expected a step name or a list of step names'
+    case 'expect':
+      return 'expected "ok", "error" or a mapping {status, reason_matches, exit_code}'
+    case 'retry':
+      return 'expected a number of retries or a mapping {max, delay_sec, on}'
+    case 'cmd':
+      return 'expected a script path or an argv list of strings'
+    default:
+      return 'value has the wrong form'
+  }
+}
+
+function lowerFirst(text: string): string {
+  return text.charAt(0).toLowerCase() + text.slice(1)
+}

@@ -1,0 +1,114 @@
+import { z } from 'zod'
+
+/**
+ * The recipe file format as users write it, older dialects included (`function:` or
+ * `class:`, `args:` or `params:`, `cmd:` or `script:`). `parse.ts` turns a value that
+ * passes this schema into the normalized `Recipe` the rest of the plugin uses. The JSON
+ * Schema in `schema/recipe.schema.json` is generated from this file.
+ */
+
+/** Step names become test names: they must need no escaping in generated code or in `-t`. */
+export const STEP_NAME_PATTERN = /^[A-Za-z0-9_](?:[A-Za-z0-9_.:\- ]{0,118}[A-Za-z0-9_.])?$/
+
+export const STEP_TYPES = ['ts', 'typescript', 'shell', 'python', 'exec'] as const
+
+const jsonValue = z.json()
+const stepName = z.string().regex(STEP_NAME_PATTERN, {
+  message: 'step names use letters, digits, "_", "-", ".", ":" and inner spaces (at most 120 characters)',
+})
+const stringList = z.array(z.string().min(1))
+
+const regexSource = z.string().refine(isValidRegex, { message: 'not a valid regular expression' })
+
+export const successSchema = z
+  .strictObject({
+    ctx_has_keys: stringList.optional().describe('Keys the context must hold after the step.'),
+    files_exist: stringList.optional().describe('Files (relative to the project root) that must exist after the step.'),
+    ctx_equals: z.record(z.string(), jsonValue).optional().describe('Keys whose values must deep-equal the given JSON.'),
+    ctx_matches: z
+      .record(z.string(), z.record(z.string(), jsonValue))
+      .optional()
+      .describe('Keys whose values must match the given JSON Schema.'),
+    outputs: stringList.optional().describe("Keys the step's envelope must list in `outputs`."),
+  })
+  .describe('Checks that turn into assertions after the step ran.')
+
+export const expectSchema = z
+  .union([
+    z.enum(['ok', 'error']),
+    z.strictObject({
+      status: z.enum(['ok', 'error']),
+      reason_matches: regexSource.optional().describe('Regular expression the error reason must match.'),
+      exit_code: z.int().optional().describe('Exit code the error envelope must carry.'),
+    }),
+  ])
+  .describe('`error` for negative-path steps: the test passes only when the step fails as specified.')
+
+export const retrySchema = z.union([
+  z.int().min(0),
+  z.strictObject({
+    max: z.int().min(0).describe('Extra attempts after the first.'),
+    delay_sec: z.number().min(0).optional(),
+    on: z.array(regexSource).optional().describe('Retry only when the failure reason matches one of these.'),
+  }),
+])
+
+export const stepSchema = z
+  .strictObject({
+    idx: z.int().optional().describe('Order of the step; steps run by idx unless depends_on says otherwise.'),
+    name: stepName.describe('Unique step name; it is also the test name.'),
+    description: z.string().optional(),
+    type: z.enum(STEP_TYPES).describe('How the step runs: ts (alias typescript), shell, python or exec.'),
+    module: z.string().min(1).optional().describe('ts: path from the project root; python: dotted module path.'),
+    class: z.string().min(1).optional().describe('Export (ts) or class (python) to run; older alias of function.'),
+    function: z.string().min(1).optional().describe('Export (ts) or function/class (python) to run.'),
+    cmd: z.union([z.string().min(1), z.array(z.string())]).optional().describe('Script path or argv list.'),
+    script: z.string().min(1).optional().describe('Script path (older alias of cmd).'),
+    args: z.union([z.record(z.string(), jsonValue), z.array(jsonValue)]).optional().describe('Parameters of the scriptlet.'),
+    params: z.union([z.record(z.string(), jsonValue), z.array(jsonValue)]).optional().describe('Older alias of args.'),
+    depends_on: z.union([stepName, z.array(stepName)]).optional().describe('Steps that must succeed first.'),
+    success: successSchema.optional(),
+    expect: expectSchema.optional(),
+    timeout: z.number().positive().optional().describe('Seconds before the step fails.'),
+    retry: retrySchema.optional(),
+    cache_key: z.string().optional(),
+    parallel: z.boolean().optional(),
+    requires_process: z.boolean().optional(),
+    tags: z.array(z.string()).optional(),
+  })
+  .describe('One step of a recipe: a scriptlet call with its parameters and checks.')
+
+export const testMetaSchema = z
+  .looseObject({
+    test_id: z.union([z.string(), z.number()]).optional(),
+    tester: z.string().optional(),
+    description: z.string().optional(),
+    tags: z.array(z.string()).optional(),
+  })
+  .describe('Who and what this recipe tests; extra fields are kept as metadata.')
+
+export const recipeSchema = z
+  .strictObject({
+    test_meta: testMetaSchema.optional(),
+    steps: z.array(stepSchema).min(1, { message: 'a recipe needs at least one step' }),
+  })
+  .describe('A vitest-recipes recipe: test metadata and the ordered steps to run.')
+
+export type RecipeInput = z.input<typeof recipeSchema>
+export type StepInput = z.output<typeof stepSchema>
+
+/** Keys allowed on each object of the schema, for did-you-mean suggestions. */
+export const KNOWN_KEYS = {
+  recipe: Object.keys(recipeSchema.shape),
+  step: Object.keys(stepSchema.shape),
+  success: Object.keys(successSchema.shape),
+} as const
+
+function isValidRegex(source: string): boolean {
+  try {
+    new RegExp(source)
+    return true
+  } catch {
+    return false
+  }
+}

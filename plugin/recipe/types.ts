@@ -1,0 +1,81 @@
+import type { JsonObject, JsonValue } from '../context/json-value.ts'
+import type { SourceLocation } from './errors.ts'
+
+/** The step kinds; `typescript` in a recipe is read as `ts`. */
+export type StepType = 'ts' | 'shell' | 'python' | 'exec'
+
+export interface TestMeta {
+  test_id: string
+  tester?: string
+  description?: string
+  tags: string[]
+  /** Any further fields the recipe's `test_meta` carries. */
+  [extra: string]: JsonValue | undefined
+}
+
+export interface SuccessChecks {
+  ctx_has_keys?: string[]
+  files_exist?: string[]
+  ctx_equals?: JsonObject
+  ctx_matches?: Record<string, JsonObject>
+  outputs?: string[]
+}
+
+export type SuccessCheckName = keyof SuccessChecks
+
+export interface ExpectSpec {
+  status: 'ok' | 'error'
+  reasonMatches?: string
+  exitCode?: number
+}
+
+export interface RetrySpec {
+  max: number
+  delaySec: number
+  on: string[]
+}
+
+/** Where the parts of a step sit in the YAML file, for errors and assertion messages. */
+export interface StepLocations {
+  step: SourceLocation
+  module?: SourceLocation
+  export?: SourceLocation
+  expect?: SourceLocation
+  checks: Partial<Record<SuccessCheckName, SourceLocation>>
+}
+
+/** A step after dialect normalization: one spelling for every field. */
+export interface RecipeStep {
+  idx: number
+  name: string
+  description?: string
+  type: StepType
+  /** ts: path from the project root; python: dotted module path. */
+  module?: string
+  /** The export (ts) or class/function (python) to call; the default export when absent. */
+  export?: string
+  /** shell/exec: script path or argv. */
+  command?: string | string[]
+  params: JsonObject | JsonValue[]
+  /** `depends_on` as written; absent when the step declares none. */
+  dependsOn?: string[]
+  /** Every step this one needs, transitively, in execution order. */
+  needs: string[]
+  success: SuccessChecks
+  expect: ExpectSpec
+  timeoutSec?: number
+  retry: RetrySpec
+  cacheKey?: string
+  parallel: boolean
+  requiresProcess: boolean
+  tags: string[]
+  locations: StepLocations
+}
+
+export interface Recipe {
+  /** The recipe's path relative to the project root, as shown in messages. */
+  file: string
+  testMeta: TestMeta
+  /** Steps in execution order. */
+  steps: RecipeStep[]
+}

@@ -1,0 +1,41 @@
+import { existsSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { expect } from 'vitest'
+import { z } from 'zod'
+import type { Context } from '../context/context.ts'
+import type { SourceLocation } from '../recipe/errors.ts'
+import type { RecipeStep, SuccessCheckName } from '../recipe/types.ts'
+import type { OkEnvelope } from '../scriptlet/envelope.ts'
+
+/**
+ * Turns the step's `success:` checks into assertions. Each message names the check and its
+ * place in the recipe, so a failure reads `success.ctx_has_keys (recipes/x.yaml:14:7): ...`.
+ */
+export function assertSuccessChecks(step: RecipeStep, ctx: Context, envelope: OkEnvelope, root: string): void {
+  const label = (check: SuccessCheckName, detail: string) => `${checkLabel(check, step.locations.checks[check])}: ${detail}`
+  const { ctx_has_keys, files_exist, ctx_equals, ctx_matches, outputs } = step.success
+  if (ctx_has_keys) {
+    const missing = ctx_has_keys.filter((key) => !ctx.has(key))
+    expect(missing, label('ctx_has_keys', `step "${step.name}" left these keys missing from ctx`)).toEqual([])
+  }
+  if (files_exist) {
+    const missing = files_exist.filter((file) => !existsSync(resolve(root, file)))
+    expect(missing, label('files_exist', `these files do not exist after step "${step.name}"`)).toEqual([])
+  }
+  for (const [key, expected] of Object.entries(ctx_equals ?? {})) {
+    expect(ctx.get(key), label('ctx_equals', `ctx "${key}" differs from the expected value`)).toEqual(expected)
+  }
+  for (const [key, schema] of Object.entries(ctx_matches ?? {})) {
+    const result = z.fromJSONSchema(schema).safeParse(ctx.get(key))
+    const problems = result.success ? [] : result.error.issues.map((issue) => `${[key, ...issue.path.map(String)].join('.')}: ${issue.message}`)
+    expect(problems, label('ctx_matches', `ctx "${key}" does not match its JSON Schema`)).toEqual([])
+  }
+  if (outputs) {
+    const missing = outputs.filter((key) => !envelope.outputs.includes(key))
+    expect(missing, label('outputs', `the envelope of step "${step.name}" does not list these outputs (it lists: ${envelope.outputs.join(', ') || 'none'})`)).toEqual([])
+  }
+}
+
+function checkLabel(check: string, location: SourceLocation | undefined): string {
+  return location ? `success.${check} (${location.file}:${location.line}:${location.column})` : `success.${check}`
+}

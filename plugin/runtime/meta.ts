@@ -1,0 +1,37 @@
+import type { ContextWrite } from '../context/context.ts'
+import type { Envelope } from '../scriptlet/envelope.ts'
+
+export type StepStatus = 'passed' | 'failed' | 'blocked'
+
+export interface AttemptRecord {
+  reason: string
+  durationMs: number
+}
+
+/** What each step test carries in `task.meta.recipeStep` for reporters. JSON only. */
+export interface RecipeStepMeta {
+  recipe: string
+  testId: string
+  step: string
+  idx: number
+  type: string
+  status: StepStatus
+  envelope?: Envelope
+  /** The ctx writes the step made (with before/after values). */
+  writes: ContextWrite[]
+  durationMs: number
+  cpuUserMs: number
+  cpuSystemMs: number
+  /** Steps that were filtered out (by -t or the IDE) and ran first as setup for this one. */
+  setup: string[]
+  /** Failed attempts before the last one, when the step retried. */
+  attempts: AttemptRecord[]
+  /** For a blocked step: the step whose failure blocked it. */
+  blockedBy?: string
+}
+
+declare module '@vitest/runner' {
+  interface TaskMeta {
+    recipeStep?: RecipeStepMeta
+  }
+}

@@ -1,0 +1,109 @@
+import type { z } from 'zod'
+import type { ScriptletContext } from '../context/context.ts'
+import type { JsonObject, JsonValue } from '../context/json-value.ts'
+import { EXIT_INVALID, type EnvelopeInput } from './envelope.ts'
+
+/** What a scriptlet gets besides ctx and params. */
+export interface ScriptletTools {
+  /** The step's name in the recipe (the scriptlet's own name when run on its own). */
+  step: string
+  /** The project root; relative artifact paths are resolved from here. */
+  root: string
+  /** Human log line to the step log (stderr); stdout is reserved for the envelope. */
+  log: (...args: unknown[]) => void
+}
+
+/** The contract every TypeScript scriptlet meets, whichever way it is written. */
+export interface Scriptlet<Params = JsonValue> {
+  readonly name?: string
+  /** Keys `run` promises to write; checked after it returns and used as default `outputs`. */
+  readonly outputs?: readonly string[]
+  /** CPU-bound: run in a worker (honoured by the execution-controls runner). */
+  readonly requiresProcess?: boolean
+  /** Throws on bad input before anything is written; ctx is read-only here. */
+  validate?(ctx: ScriptletContext, params: Params): void | Promise<void>
+  /** Does the work: writes ctx and returns the envelope (or nothing, meaning ok). */
+  run(ctx: ScriptletContext, params: Params, tools: ScriptletTools): EnvelopeInput | number | void | Promise<EnvelopeInput | number | void>
+}
+
+/** A failure with a chosen exit code and details for the error envelope. */
+export class ScriptletError extends Error {
+  override name = 'ScriptletError'
+  readonly exitCode: number
+  readonly details: JsonObject
+  constructor(message: string, options: { exitCode?: number; details?: JsonObject; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.exitCode = options.exitCode ?? 1
+    this.details = options.details ?? {}
+  }
+}
+
+/** Params that do not fit the scriptlet's schema: exit code 3. */
+export class ParamsError extends ScriptletError {
+  override name = 'ParamsError'
+  constructor(message: string, details: JsonObject) {
+    super(message, { exitCode: EXIT_INVALID, details })
+  }
+}
+
+/**
+ * Base class in the older framework's style: override `validate` and `run`.
+ *
+ * ```ts
+ * export class ComputeMean extends BaseScriptlet<{ key?: string }> {
+ *   override validate(ctx) { ctx.require('numbers.raw_v1') }
+ *   run(ctx) { ctx.set('metrics.mean_v1', mean(ctx.require('numbers.raw_v1')), { who: 'compute_mean' }) }
+ * }
+ * ```
+ */
+export abstract class BaseScriptlet<Params = JsonObject> implements Scriptlet<Params> {
+  readonly outputs?: readonly string[]
+  readonly requiresProcess?: boolean
+  get name(): string {
+    return this.constructor.name
+  }
+  validate(_ctx: ScriptletContext, _params: Params): void | Promise<void> {}
+  abstract run(ctx: ScriptletContext, params: Params, tools: ScriptletTools): EnvelopeInput | number | void | Promise<EnvelopeInput | number | void>
+}
+
+export interface ScriptletDefinition<Schema extends z.ZodType> {
+  /** Used as `who` in messages; the step name is what ctx history records when run in a recipe. */
+  name: string
+  /** Zod schema of the params; they are parsed (defaults applied) before `run`. */
+  params?: Schema
+  /** Keys `run` must write. */
+  outputs?: readonly string[]
+  requiresProcess?: boolean
+  /** Extra checks on ctx before any write (params are already valid here). */
+  validate?: (ctx: ScriptletContext, params: z.output<Schema>) => void | Promise<void>
+  run: (ctx: ScriptletContext, params: z.output<Schema>, tools: ScriptletTools) => EnvelopeInput | void | Promise<EnvelopeInput | void>
+}
+
+/** The function form: params validated by a zod schema, declared outputs checked after `run`. */
+export function defineScriptlet<Schema extends z.ZodType = z.ZodType<JsonObject>>(definition: ScriptletDefinition<Schema>): Scriptlet<unknown> {
+  const parseParams = (params: unknown): z.output<Schema> => {
+    if (!definition.params) return params as z.output<Schema>
+    const result = definition.params.safeParse(params ?? {})
+    if (result.success) return result.data
+    const problems = result.error.issues.map((issue) => `${issue.path.length ? issue.path.join('.') : 'params'}: ${issue.message}`)
+    throw new ParamsError(`invalid params for ${definition.name}: ${problems.join('; ')}`, { issues: problems })
+  }
+  const scriptlet: Scriptlet<unknown> = {
+    name: definition.name,
+    async validate(ctx, params) {
+      const parsed = parseParams(params)
+      await definition.validate?.(ctx, parsed)
+    },
+    async run(ctx, params, tools) {
+      const result = await definition.run(ctx, parseParams(params), tools)
+      const missing = (definition.outputs ?? []).filter((key) => !ctx.has(key))
+      if (missing.length > 0) {
+        throw new ScriptletError(`${definition.name} declares outputs it did not write: ${missing.join(', ')}`, { details: { missing } })
+      }
+      return result
+    },
+  }
+  if (definition.outputs) Object.assign(scriptlet, { outputs: definition.outputs })
+  if (definition.requiresProcess !== undefined) Object.assign(scriptlet, { requiresProcess: definition.requiresProcess })
+  return scriptlet
+}

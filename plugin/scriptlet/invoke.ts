@@ -1,0 +1,59 @@
+import type { Context } from '../context/context.ts'
+import type { JsonObject } from '../context/json-value.ts'
+import type { Scriptlet, ScriptletTools } from './define.ts'
+import { EXIT_FAILED, errorEnvelope, normalizeEnvelope, type Envelope } from './envelope.ts'
+
+export interface Invocation {
+  envelope: Envelope
+  /** The thrown error behind an error envelope, kept as the `cause` of test failures. */
+  error?: unknown
+}
+
+/**
+ * Finds the scriptlet a module exports under `exportName` (the default export when absent):
+ * a `BaseScriptlet` subclass, a `defineScriptlet` object, or a plain `run` function.
+ * Returns a sentence saying what is wrong when there is none.
+ */
+export function resolveScriptlet(moduleNamespace: Record<string, unknown>, exportName?: string): Scriptlet | string {
+  const value = exportName === undefined ? moduleNamespace.default : moduleNamespace[exportName]
+  if (value === undefined) {
+    const available = Object.keys(moduleNamespace).filter((name) => name !== '__esModule')
+    const wanted = exportName === undefined ? 'a default export' : `an export named "${exportName}"`
+    return `the module has no ${wanted}; its exports: ${available.length ? available.join(', ') : '(none)'}`
+  }
+  if (typeof value === 'function') {
+    const prototype = (value as { prototype?: { run?: unknown } }).prototype
+    if (typeof prototype?.run === 'function') return new (value as new () => Scriptlet)()
+    return { name: value.name, run: value as Scriptlet['run'] }
+  }
+  if (typeof value === 'object' && value !== null && typeof (value as Scriptlet).run === 'function') return value as Scriptlet
+  return `"${exportName ?? 'default'}" is not a scriptlet: export a BaseScriptlet subclass, a defineScriptlet(...) object or a run function`
+}
+
+/**
+ * Runs `validate` (on a read-only view) then `run`, and turns whatever happens into an
+ * envelope. Never throws: a thrown error becomes an error envelope with its exit code.
+ */
+export async function invokeScriptlet(scriptlet: Scriptlet, ctx: Context, params: unknown, tools: ScriptletTools): Promise<Invocation> {
+  const start = ctx.historyLength
+  try {
+    await scriptlet.validate?.(ctx.readOnlyView(`${tools.step}.validate`), params as never)
+    const raw = await scriptlet.run(ctx, params as never, tools)
+    const written = [...new Set(ctx.historySince(start).map((write) => write.key))]
+    const envelope = normalizeEnvelope(raw, tools.step, scriptlet.outputs ?? written)
+    return { envelope }
+  } catch (error) {
+    return { envelope: envelopeFromError(error, tools.step), error }
+  }
+}
+
+export function envelopeFromError(error: unknown, step: string): Envelope {
+  const { exitCode, details } = (error ?? {}) as { exitCode?: unknown; details?: unknown }
+  const reason = error instanceof Error ? error.message : `threw ${String(error)}`
+  return errorEnvelope(
+    step,
+    reason,
+    typeof exitCode === 'number' && Number.isInteger(exitCode) && exitCode > 0 ? exitCode : EXIT_FAILED,
+    typeof details === 'object' && details !== null && !Array.isArray(details) ? (details as JsonObject) : {},
+  )
+}
