@@ -1,12 +1,12 @@
-import { extname, relative, sep } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { relative, sep } from 'node:path'
 import { createFilter, type Plugin } from 'vite'
 import { configDefaults } from 'vitest/config'
 import type { KeyNamingMode } from '../context/context.ts'
 import { RecipeError, type RecipeIssue } from '../recipe/errors.ts'
 import { parseRecipe } from '../recipe/parse.ts'
 import { resolveScriptletModules } from '../recipe/workspace.ts'
-import { generateFailingModule, generateRecipeModule, RUNTIME_ID, type GeneratedModule } from './codegen.ts'
+import { generateFailingModule, generateRecipeModule, type GeneratedModule } from './codegen.ts'
+import { OWN_ENTRIES } from './own-entries.ts'
 
 export interface RecipesOptions {
   /**
@@ -31,15 +31,6 @@ export interface RecipesOptions {
 }
 
 export const DEFAULT_RECIPE_GLOBS = ['recipes/**/*.{yaml,yml}']
-
-// Entries beside this file: source (.ts) in this repository, built (.js) when installed. Resolving
-// them here keeps one copy of the runtime per run, and lets this repository's own examples
-// import `vitest-recipes/scriptlet` the way user projects do.
-const OWN_EXTENSION = extname(fileURLToPath(import.meta.url))
-const OWN_ENTRIES: Record<string, string> = {
-  [RUNTIME_ID]: fileURLToPath(new URL(`../runtime/index${OWN_EXTENSION}`, import.meta.url)),
-  'vitest-recipes/scriptlet': fileURLToPath(new URL(`../scriptlet/index${OWN_EXTENSION}`, import.meta.url)),
-}
 
 /** The Vitest plugin: compiles recipe files into test modules. `plugins: [recipes()]`. */
 export function recipes(options: RecipesOptions = {}): Plugin {
@@ -67,9 +58,7 @@ export function recipes(options: RecipesOptions = {}): Plugin {
         .experimental_defineCacheKeyGenerator
       define?.(({ id }) => (isRecipe(stripQuery(id)) ? false : undefined))
     },
-    resolveId(id) {
-      return OWN_ENTRIES[id]
-    },
+    resolveId: (id) => OWN_ENTRIES[id],
     transform(source, id) {
       const file = stripQuery(id)
       if (!isRecipe(file)) return undefined

@@ -8,6 +8,8 @@ import { KNOWN_KEYS, recipeSchema, type StepInput } from './schema.ts'
 import { findNodeRange, RecipeSource, toDotPath, type RecipePath } from './source.ts'
 import type { ExpectSpec, Recipe, RecipeStep, RetrySpec, StepLocations, StepType, SuccessCheckName, TestMeta } from './types.ts'
 
+const SCHEMA_REFERENCE = 'the recipe schema (vitest-recipes/schema/recipe.schema.json)'
+
 /**
  * Parses and validates a recipe. Throws a `RecipeError` listing every problem found, each
  * pointing at its line and column in `file`.
@@ -21,7 +23,7 @@ export function parseRecipe(text: string, file: string): Recipe {
         code: 'RECIPE_YAML_SYNTAX',
         message: error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, ''),
         location: source.locate(error.pos[0], error.pos[1] - error.pos[0]),
-        hint: 'Fix the YAML syntax; a YAML-aware editor with schema/recipe.schema.json shows these as you type.',
+        hint: `Fix the YAML syntax; an editor that knows ${SCHEMA_REFERENCE} shows these as you type.`,
       })),
     )
   }
@@ -97,10 +99,14 @@ function normalizeStep(input: StepInput, i: number, issues: IssueCollector): Rec
   }
   const locations: StepLocations = { step: issues.locate(at(), {}), checks }
   if (input.module !== undefined) locations.module = issues.locate(at('module'))
-  if (exportName.value !== undefined) locations.export = issues.locate(at(exportName.key))
+  if (exportName.value !== undefined) {
+    locations.export = issues.locate(at(exportName.key))
+    locations.exportKey = exportName.key
+  }
   if (input.expect !== undefined) locations.expect = issues.locate(at('expect'))
 
   const step: RecipeStep = {
+    index: i,
     idx: input.idx ?? i + 1,
     name: input.name,
     type,
@@ -155,7 +161,8 @@ function checkNamesAndDependencies(steps: RecipeStep[], issues: IssueCollector):
     step.dependsOn?.forEach((dependency, j) => {
       if (firstIndex.has(dependency)) return
       const suggestion = didYouMean(dependency, firstIndex.keys())
-      const path = typeof step.dependsOn !== 'undefined' && issues.isScalarAt(['steps', i, 'depends_on']) ? ['steps', i, 'depends_on'] : ['steps', i, 'depends_on', j]
+      // `depends_on: a` (a scalar) or `depends_on: [a, b]` (a list)
+      const path = issues.isScalarAt(['steps', i, 'depends_on']) ? ['steps', i, 'depends_on'] : ['steps', i, 'depends_on', j]
       issues.add('RECIPE_UNKNOWN_DEPENDENCY', `step "${step.name}" depends on "${dependency}", which is not a step of this recipe`, path, {
         hint: suggestion ? `Did you mean "${suggestion}"?` : `Steps of this recipe: ${[...firstIndex.keys()].join(', ')}.`,
       })
@@ -206,7 +213,7 @@ class IssueCollector {
     const message = issue.code === 'invalid_union' ? unionMessage(path) : lowerFirst(issue.message)
     const missing = issue.code === 'invalid_type' && issue.message.includes('received undefined')
     this.add('RECIPE_SCHEMA', missing ? `missing required key "${String(path.at(-1))}"` : message, path, {
-      hint: missing ? `Add "${String(path.at(-1))}" here.` : 'See schema/recipe.schema.json for the allowed values.',
+      hint: missing ? `Add "${String(path.at(-1))}" here.` : `See ${SCHEMA_REFERENCE} for the allowed values.`,
     })
   }
 }

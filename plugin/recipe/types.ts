@@ -40,12 +40,16 @@ export interface StepLocations {
   step: SourceLocation
   module?: SourceLocation
   export?: SourceLocation
+  /** Which spelling named the export: `function` or `class`. */
+  exportKey?: 'function' | 'class'
   expect?: SourceLocation
   checks: Partial<Record<SuccessCheckName, SourceLocation>>
 }
 
 /** A step after dialect normalization: one spelling for every field. */
 export interface RecipeStep {
+  /** Position in the file's `steps` list (0-based), for paths like `steps[2].module`. */
+  index: number
   idx: number
   name: string
   description?: string

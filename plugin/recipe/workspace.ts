@@ -22,7 +22,7 @@ export function resolveScriptletModules(recipe: Recipe, root: string): { modules
   recipe.steps.forEach((step) => {
     if (step.type !== 'ts' || step.module === undefined || modules.has(step.module)) return
     const location = step.locations.module ?? step.locations.step
-    const path = `steps.${step.name}.module`
+    const path = `steps[${step.index}].module`
     const absolute = resolve(root, step.module)
     if (isAbsolute(step.module) || !isInside(root, absolute)) {
       issues.push({

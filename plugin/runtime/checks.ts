@@ -28,7 +28,7 @@ export function assertSuccessChecks(step: RecipeStep, ctx: Context, envelope: Ok
   for (const [key, schema] of Object.entries(ctx_matches ?? {})) {
     const result = z.fromJSONSchema(schema).safeParse(ctx.get(key))
     const problems = result.success ? [] : result.error.issues.map((issue) => `${[key, ...issue.path.map(String)].join('.')}: ${issue.message}`)
-    expect(problems, label('ctx_matches', `ctx "${key}" does not match its JSON Schema`)).toEqual([])
+    expect(problems, label('ctx_matches', `ctx "${key}" does not match its JSON Schema (${problems.join('; ')})`)).toEqual([])
   }
   if (outputs) {
     const missing = outputs.filter((key) => !envelope.outputs.includes(key))

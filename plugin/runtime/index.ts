@@ -49,7 +49,7 @@ function resolveStepScriptlets(compiled: CompiledRecipe, modules: ScriptletModul
     const issue: RecipeIssue = {
       code: 'RECIPE_EXPORT_NOT_FOUND',
       message: `step "${step.name}": ${resolved}`,
-      path: `steps.${step.name}.${step.export === undefined ? 'module' : 'function'}`,
+      path: `steps[${step.index}].${step.locations.exportKey ?? 'module'}`,
       hint: step.export === undefined ? 'Add `function: <ExportName>` (or `class:`) to the step, or give the module a default export.' : 'Fix the export name in the recipe or in the module.',
     }
     const location = step.locations.export ?? step.locations.module

@@ -18,7 +18,7 @@ export function resolveScriptlet(moduleNamespace: Record<string, unknown>, expor
   const value = exportName === undefined ? moduleNamespace.default : moduleNamespace[exportName]
   if (value === undefined) {
     const available = Object.keys(moduleNamespace).filter((name) => name !== '__esModule')
-    const wanted = exportName === undefined ? 'a default export' : `an export named "${exportName}"`
+    const wanted = exportName === undefined ? 'default export' : `export named "${exportName}"`
     return `the module has no ${wanted}; its exports: ${available.length ? available.join(', ') : '(none)'}`
   }
   if (typeof value === 'function') {

@@ -1,0 +1,9 @@
+#!/usr/bin/env node
+// Thin shim: all behaviour lives in the testable cli(argv) of dist/cli.
+import { cli } from '../dist/cli/index.js'
+
+// stdout is reserved for machine output (one JSON line for `recipes step`): route
+// console.log/info/debug of loaded scriptlets to stderr.
+console.log = console.info = console.debug = console.error
+
+process.exitCode = await cli(process.argv.slice(2))

@@ -1,0 +1,110 @@
+import { readFileSync, writeFileSync, existsSync } from 'node:fs'
+import { basename, extname, resolve } from 'node:path'
+import { runnerImport } from 'vite'
+import { resolveOwnEntries } from '../../compile/own-entries.ts'
+import type { JsonObject, JsonValue } from '../../context/json-value.ts'
+import { isInside } from '../../recipe/workspace.ts'
+import { EXIT_INVALID, errorEnvelope, type Envelope } from '../../scriptlet/envelope.ts'
+import { resolveScriptlet } from '../../scriptlet/invoke.ts'
+import { runScriptletStandalone } from '../../scriptlet/standalone.ts'
+import { parseCommandArgs, UsageError } from '../args.ts'
+import type { CliIo } from '../io.ts'
+
+export const STEP_HELP = `Usage: recipes step <scriptlet.ts> [options]
+
+Runs one TypeScript scriptlet on its own and prints exactly one JSON envelope line on
+stdout (logs go to stderr). Exit code: 0 ok, 1 failed, 2 dependency not satisfied,
+3 invalid input (params, context, module or export).
+
+Options:
+  --params <json>        Parameters of the scriptlet (default {})
+  --params-file <path>   Read the parameters from a JSON file
+  --ctx <json>           Context to start from (default {})
+  --ctx-file <path>      Read the starting context from a JSON file
+  --ctx-out <path>       Write the final context to this JSON file
+  --export <name>        Export to run (default: the default export)
+  --name <step>          Step name used for who/step (default: the file name)
+  --key-naming <mode>    error | warn | off: keys that are not namespace.entity_vN (default error)
+  --root <dir>           Project root; the scriptlet must be inside it (default: cwd)
+  -h, --help             Show this help
+
+Example:
+  recipes step scriptlets/steps/load_numbers.ts --params '{"src":"Data/numbers.txt"}'`
+
+const OPTIONS = {
+  params: { type: 'string' },
+  'params-file': { type: 'string' },
+  ctx: { type: 'string' },
+  'ctx-file': { type: 'string' },
+  'ctx-out': { type: 'string' },
+  export: { type: 'string' },
+  name: { type: 'string' },
+  'key-naming': { type: 'string' },
+  root: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const
+
+export async function stepCommand(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseCommandArgs(args, OPTIONS, 'step')
+  if (values.help) {
+    io.stdout(`${STEP_HELP}\n`)
+    return 0
+  }
+  if (positionals.length !== 1) throw new UsageError('recipes step needs exactly one scriptlet file (see recipes step --help)')
+  const root = resolve(io.cwd, values.root ?? '.')
+  const file = resolve(io.cwd, positionals[0]!)
+  const step = values.name ?? basename(file, extname(file))
+  const keyNaming = values['key-naming'] ?? 'error'
+  if (keyNaming !== 'error' && keyNaming !== 'warn' && keyNaming !== 'off') throw new UsageError(`--key-naming takes error, warn or off, not "${keyNaming}"`)
+
+  const printEnvelope = (envelope: Envelope) => {
+    io.stdout(`${JSON.stringify(envelope)}\n`)
+    return envelope.status === 'ok' ? 0 : envelope.exit_code
+  }
+  const invalid = (reason: string) => printEnvelope(errorEnvelope(step, reason, EXIT_INVALID))
+
+  let params: JsonValue
+  let initialContext: JsonObject
+  try {
+    params = readJsonOption(values.params, values['params-file'], '--params', {}, io.cwd)
+    const ctx = readJsonOption(values.ctx, values['ctx-file'], '--ctx', {}, io.cwd)
+    if (typeof ctx !== 'object' || ctx === null || Array.isArray(ctx)) throw new Error('--ctx must be a JSON object of key → value')
+    initialContext = ctx
+  } catch (error) {
+    return invalid((error as Error).message)
+  }
+  if (!isInside(root, file)) return invalid(`${positionals[0]} is outside the project root ${root}; scriptlets run only from inside the workspace`)
+  if (!existsSync(file)) return invalid(`scriptlet file ${positionals[0]} does not exist`)
+
+  let namespace: Record<string, unknown>
+  try {
+    const loaded = await runnerImport<Record<string, unknown>>(file, { configFile: false, root, logLevel: 'silent', plugins: [resolveOwnEntries()] })
+    namespace = loaded.module
+  } catch (error) {
+    io.stderr(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`)
+    return invalid(`could not load ${positionals[0]}: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`)
+  }
+  const scriptlet = resolveScriptlet(namespace, values.export)
+  if (typeof scriptlet === 'string') return invalid(`${positionals[0]}: ${scriptlet}`)
+
+  const result = await runScriptletStandalone({ scriptlet, params, initialContext, step, root, keyNaming })
+  if (result.error instanceof Error) io.stderr(`${describeFailure(result.error)}\n`)
+  if (values['ctx-out']) writeFileSync(resolve(io.cwd, values['ctx-out']), `${JSON.stringify(result.context, null, 2)}\n`)
+  return printEnvelope(result.envelope)
+}
+
+function readJsonOption(inline: string | undefined, file: string | undefined, flag: string, fallback: JsonValue, cwd: string): JsonValue {
+  if (inline !== undefined && file !== undefined) throw new Error(`give ${flag} or ${flag}-file, not both`)
+  const text = file !== undefined ? readFileSync(resolve(cwd, file), 'utf8') : inline
+  if (text === undefined) return fallback
+  try {
+    return JSON.parse(text) as JsonValue
+  } catch (error) {
+    throw new Error(`${file !== undefined ? `${flag}-file ${file}` : flag} is not valid JSON: ${(error as Error).message}`)
+  }
+}
+
+/** Expected failures (ScriptletError, DependencyError, ParamsError carry an exit code) need no stack. */
+function describeFailure(error: Error): string {
+  return 'exitCode' in error ? `${error.name}: ${error.message}` : (error.stack ?? error.message)
+}

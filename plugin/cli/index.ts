@@ -1,0 +1,57 @@
+import { readFileSync } from 'node:fs'
+import { didYouMean } from '../recipe/did-you-mean.ts'
+import { EXIT_INVALID } from '../scriptlet/envelope.ts'
+import { UsageError } from './args.ts'
+import { schemaCommand } from './commands/schema.ts'
+import { stepCommand } from './commands/step.ts'
+import { processIo, type CliIo } from './io.ts'
+
+export type { CliIo } from './io.ts'
+
+const COMMANDS: Record<string, { summary: string; run: (args: string[], io: CliIo) => number | Promise<number> }> = {
+  step: { summary: 'run one scriptlet on its own; prints one JSON envelope line', run: stepCommand },
+  schema: { summary: 'print the JSON Schema of recipe files', run: schemaCommand },
+}
+
+const HELP = `Usage: recipes <command> [options]
+
+Run recipes with Vitest: npx vitest run recipes/   (one test per step; -t selects steps)
+
+Commands:
+${Object.entries(COMMANDS)
+  .map(([name, { summary }]) => `  ${name.padEnd(10)}${summary}`)
+  .join('\n')}
+
+Options:
+  -h, --help     Show help (also: recipes <command> --help)
+  -v, --version  Show the version`
+
+/** The `recipes` command: returns the exit code instead of exiting, so tests can call it. */
+export async function cli(argv: string[], io: CliIo = processIo): Promise<number> {
+  const [name, ...args] = argv
+  try {
+    if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
+      io.stdout(`${HELP}\n`)
+      return 0
+    }
+    if (name === '-v' || name === '--version') {
+      io.stdout(`${readVersion()}\n`)
+      return 0
+    }
+    const command = COMMANDS[name]
+    if (!command) {
+      const suggestion = didYouMean(name, Object.keys(COMMANDS))
+      throw new UsageError(`unknown command "${name}"${suggestion ? `; did you mean "${suggestion}"?` : ''} (see recipes --help)`)
+    }
+    return await command.run(args, io)
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error
+    io.stderr(`recipes: ${error.message}\n`)
+    return EXIT_INVALID
+  }
+}
+
+function readVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+  return pkg.version
+}

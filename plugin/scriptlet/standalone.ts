@@ -1,0 +1,36 @@
+import { Context, type KeyNamingMode } from '../context/context.ts'
+import type { JsonObject, JsonValue } from '../context/json-value.ts'
+import type { Scriptlet } from './define.ts'
+import type { Envelope } from './envelope.ts'
+import { invokeScriptlet } from './invoke.ts'
+
+export interface StandaloneOptions {
+  scriptlet: Scriptlet
+  params: JsonValue
+  /** Context to start from; the older framework started from an empty one. */
+  initialContext?: JsonObject
+  /** Name used as the step (and as `who` by scriptlets that write `who: tools.step`). */
+  step: string
+  root: string
+  keyNaming?: KeyNamingMode
+}
+
+export interface StandaloneResult {
+  envelope: Envelope
+  context: JsonObject
+  error?: unknown
+}
+
+/**
+ * Runs one scriptlet outside a recipe, as `recipes step` does: validate, run, envelope.
+ * Human logs go to stderr; the caller prints the envelope as the one stdout line.
+ */
+export async function runScriptletStandalone(options: StandaloneOptions): Promise<StandaloneResult> {
+  const ctx = new Context(options.initialContext ?? {}, { keyNaming: options.keyNaming ?? 'error', warn: (message) => console.error(message) })
+  const invocation = await invokeScriptlet(options.scriptlet, ctx, options.params, {
+    step: options.step,
+    root: options.root,
+    log: (...args) => console.error(...args),
+  })
+  return { ...invocation, context: ctx.toJSON() }
+}

@@ -1,0 +1,9 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { REPO } from './project.ts'
+
+/** The fixture scriptlets, as files for a test project's scriptlets/ folder. */
+export function fixtureScriptlets(): Record<string, string> {
+  const read = (name: string) => readFileSync(join(REPO, 'tests/fixtures/scriptlets', name), 'utf8')
+  return { 'scriptlets/set_key.ts': read('set_key.ts'), 'scriptlets/classes.ts': read('classes.ts') }
+}

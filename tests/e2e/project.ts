@@ -1,0 +1,122 @@
+import { spawn } from 'node:child_process'
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+/** This repository: the package under test (its dist/ must be built, as `npm test` does). */
+export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
+const VITEST_BIN = join(REPO, 'node_modules/vitest/vitest.mjs')
+const RECIPES_BIN = join(REPO, 'bin/recipes.js')
+
+export const DEFAULT_CONFIG = `import { defineConfig } from 'vitest/config'
+import recipes from 'vitest-recipes'
+
+export default defineConfig({ plugins: [recipes()] })
+`
+
+export interface RunResult {
+  code: number | null
+  stdout: string
+  stderr: string
+  /** stdout + stderr without colors, for matching messages. */
+  output: string
+}
+
+export interface TestProject {
+  root: string
+  write(path: string, content: string): void
+  read(path: string): string
+  /** Runs the real `vitest` CLI in the project. */
+  vitest(args: string[], options?: { env?: NodeJS.ProcessEnv }): Promise<RunResult>
+  /** Runs `vitest run --reporter=json` and returns the parsed report too. */
+  vitestJson(args: string[]): Promise<RunResult & { report: JsonReport }>
+  /** Runs the real `recipes` CLI in the project. */
+  recipes(args: string[]): Promise<RunResult>
+  remove(): void
+}
+
+export interface JsonReport {
+  numFailedTests: number
+  numPassedTests: number
+  numPendingTests: number
+  testResults: {
+    name: string
+    status: string
+    message: string
+    assertionResults: { title: string; status: string; failureMessages: string[]; meta?: Record<string, any>; annotations?: { message: string }[] }[]
+  }[]
+}
+
+/**
+ * Writes a small project into a temp dir: its own files, plus a node_modules that links
+ * this repository as `vitest-recipes` and its dependencies, as an install would.
+ */
+export function createProject(files: Record<string, string>, options: { config?: string } = {}): TestProject {
+  const root = mkdtempSync(join(tmpdir(), 'vitest-recipes-e2e-'))
+  const modules = join(root, 'node_modules')
+  mkdirSync(modules)
+  for (const entry of readdirSync(join(REPO, 'node_modules'))) {
+    if (!entry.startsWith('.')) symlinkSync(join(REPO, 'node_modules', entry), join(modules, entry))
+  }
+  symlinkSync(REPO, join(modules, 'vitest-recipes'))
+  const write = (path: string, content: string) => {
+    mkdirSync(dirname(join(root, path)), { recursive: true })
+    writeFileSync(join(root, path), content)
+  }
+  write('package.json', JSON.stringify({ name: 'lab-project', private: true, type: 'module' }))
+  write('vitest.config.ts', options.config ?? DEFAULT_CONFIG)
+  for (const [path, content] of Object.entries(files)) write(path, content)
+
+  const project: TestProject = {
+    root,
+    write,
+    read: (path) => readFileSync(join(root, path), 'utf8'),
+    vitest: (args, runOptions) => run(process.execPath, [VITEST_BIN, ...args], root, runOptions?.env),
+    async vitestJson(args) {
+      const outputFile = join(root, `.report-${Date.now()}.json`)
+      const result = await project.vitest(['run', ...args, '--reporter=json', `--outputFile=${outputFile}`, '--reporter=default'])
+      const report = JSON.parse(readFileSync(outputFile, 'utf8')) as JsonReport
+      rmSync(outputFile)
+      return { ...result, report }
+    },
+    recipes: (args) => run(process.execPath, [RECIPES_BIN, ...args], root),
+    remove: () => rmSync(root, { recursive: true, force: true }),
+  }
+  return project
+}
+
+function run(command: string, args: string[], cwd: string, env?: NodeJS.ProcessEnv): Promise<RunResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(command, args, {
+      cwd,
+      env: { ...process.env, ...env, NO_COLOR: '1', FORCE_COLOR: '0', CI: 'true', VITEST: undefined, VITEST_MODE: undefined, VITEST_POOL_ID: undefined, VITEST_WORKER_ID: undefined, NODE_OPTIONS: undefined, TEST: undefined },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk))
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk))
+    child.on('error', reject)
+    child.on('close', (code) => resolvePromise({ code, stdout, stderr, output: stripAnsi(stdout + stderr) }))
+  })
+}
+
+export function stripAnsi(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/\u001b\[[0-9;]*m/g, '')
+}
+
+/** A tiny scriptlet module for fixtures: writes `key` = `value` (from params). */
+export const SET_KEY_SCRIPTLET = `import { defineScriptlet } from 'vitest-recipes/scriptlet'
+
+export default defineScriptlet({
+  name: 'set_key',
+  run(ctx, params, { step }) {
+    const { key, value, fail } = params
+    if (fail) throw new Error(fail)
+    ctx.set(key, value ?? step, { who: step })
+    return { outputs: [key] }
+  },
+})
+`
