@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { expect } from 'vitest'
-import { z } from 'zod'
+import { Ajv } from 'ajv'
 import type { Context } from '../context/context.ts'
 import type { SourceLocation } from '../recipe/errors.ts'
 import type { RecipeStep, SuccessCheckName } from '../recipe/types.ts'
@@ -26,14 +26,22 @@ export function assertSuccessChecks(step: RecipeStep, ctx: Context, envelope: Ok
     expect(ctx.get(key), label('ctx_equals', `ctx "${key}" differs from the expected value`)).toEqual(expected)
   }
   for (const [key, schema] of Object.entries(ctx_matches ?? {})) {
-    const result = z.fromJSONSchema(schema).safeParse(ctx.get(key))
-    const problems = result.success ? [] : result.error.issues.map((issue) => `${[key, ...issue.path.map(String)].join('.')}: ${issue.message}`)
+    const validate = jsonSchemaValidator().compile(schema)
+    const problems = !ctx.has(key)
+      ? [`${key} is missing`]
+      : validate(ctx.get(key)) ? [] : (validate.errors ?? []).map((error) => `${key}${error.instancePath.replaceAll('/', '.')} ${error.message ?? 'is invalid'}`)
     expect(problems, label('ctx_matches', `ctx "${key}" does not match its JSON Schema (${problems.join('; ')})`)).toEqual([])
   }
   if (outputs) {
     const missing = outputs.filter((key) => !envelope.outputs.includes(key))
     expect(missing, label('outputs', `the envelope of step "${step.name}" does not list these outputs (it lists: ${envelope.outputs.join(', ') || 'none'})`)).toEqual([])
   }
+}
+
+let ajv: Ajv | undefined
+function jsonSchemaValidator(): Ajv {
+  // One instance per worker: it caches compiled schemas.
+  return (ajv ??= new Ajv({ allErrors: true, strict: false }))
 }
 
 function checkLabel(check: string, location: SourceLocation | undefined): string {

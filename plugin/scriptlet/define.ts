@@ -16,7 +16,7 @@ export interface ScriptletTools {
 /** The contract every TypeScript scriptlet meets, whichever way it is written. */
 export interface Scriptlet<Params = JsonValue> {
   readonly name?: string
-  /** Keys `run` promises to write; checked after it returns and used as default `outputs`. */
+  /** Keys `run` promises to write: the step fails when it did not write them; the envelope's default `outputs`. */
   readonly outputs?: readonly string[]
   /** CPU-bound: run in a worker (honoured by the execution-controls runner). */
   readonly requiresProcess?: boolean
@@ -79,31 +79,28 @@ export interface ScriptletDefinition<Schema extends z.ZodType> {
   run: (ctx: ScriptletContext, params: z.output<Schema>, tools: ScriptletTools) => EnvelopeInput | void | Promise<EnvelopeInput | void>
 }
 
-/** The function form: params validated by a zod schema, declared outputs checked after `run`. */
+/** The function form: params validated by a zod schema before `run`; declared outputs are checked after it. */
 export function defineScriptlet<Schema extends z.ZodType = z.ZodType<JsonObject>>(definition: ScriptletDefinition<Schema>): Scriptlet<unknown> {
-  const parseParams = (params: unknown): z.output<Schema> => {
-    if (!definition.params) return params as z.output<Schema>
-    const result = definition.params.safeParse(params ?? {})
-    if (result.success) return result.data
-    const problems = result.error.issues.map((issue) => `${issue.path.length ? issue.path.join('.') : 'params'}: ${issue.message}`)
-    throw new ParamsError(`invalid params for ${definition.name}: ${problems.join('; ')}`, { issues: problems })
-  }
+  const parse = (params: unknown): z.output<Schema> => (definition.params ? parseParams(definition.params, params, definition.name) : (params as z.output<Schema>))
   const scriptlet: Scriptlet<unknown> = {
     name: definition.name,
     async validate(ctx, params) {
-      const parsed = parseParams(params)
-      await definition.validate?.(ctx, parsed)
+      await definition.validate?.(ctx, parse(params))
     },
-    async run(ctx, params, tools) {
-      const result = await definition.run(ctx, parseParams(params), tools)
-      const missing = (definition.outputs ?? []).filter((key) => !ctx.has(key))
-      if (missing.length > 0) {
-        throw new ScriptletError(`${definition.name} declares outputs it did not write: ${missing.join(', ')}`, { details: { missing } })
-      }
-      return result
-    },
+    run: (ctx, params, tools) => definition.run(ctx, parse(params), tools),
   }
   if (definition.outputs) Object.assign(scriptlet, { outputs: definition.outputs })
   if (definition.requiresProcess !== undefined) Object.assign(scriptlet, { requiresProcess: definition.requiresProcess })
   return scriptlet
+}
+
+/**
+ * Parses params with a zod schema (defaults applied); throws a `ParamsError` (exit code 3)
+ * that lists each problem. For class scriptlets that want what `defineScriptlet` does.
+ */
+export function parseParams<Schema extends z.ZodType>(schema: Schema, params: unknown, scriptletName: string): z.output<Schema> {
+  const result = schema.safeParse(params ?? {})
+  if (result.success) return result.data
+  const problems = result.error.issues.map((issue) => `${issue.path.length ? issue.path.join('.') : 'params'}: ${issue.message}`)
+  throw new ParamsError(`invalid params for ${scriptletName}: ${problems.join('; ')}`, { issues: problems })
 }

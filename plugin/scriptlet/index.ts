@@ -1,5 +1,7 @@
 /** `vitest-recipes/scriptlet`: what scriptlet authors import. */
-export { BaseScriptlet, defineScriptlet, ParamsError, ScriptletError } from './define.ts'
+export { BaseScriptlet, defineScriptlet, parseParams, ParamsError, ScriptletError } from './define.ts'
+export { runScriptletStandalone } from './standalone.ts'
+export type { StandaloneOptions, StandaloneResult } from './standalone.ts'
 export type { Scriptlet, ScriptletDefinition, ScriptletTools } from './define.ts'
 export { normalizeEnvelope, EXIT_DEPENDENCY, EXIT_FAILED, EXIT_INVALID, EXIT_OK } from './envelope.ts'
 export type { Envelope, EnvelopeInput, ErrorEnvelope, OkEnvelope } from './envelope.ts'

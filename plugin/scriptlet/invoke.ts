@@ -39,8 +39,13 @@ export async function invokeScriptlet(scriptlet: Scriptlet, ctx: Context, params
   try {
     await scriptlet.validate?.(ctx.readOnlyView(`${tools.step}.validate`), params as never)
     const raw = await scriptlet.run(ctx, params as never, tools)
-    const written = [...new Set(ctx.historySince(start).map((write) => write.key))]
-    const envelope = normalizeEnvelope(raw, tools.step, scriptlet.outputs ?? written)
+    const written = new Set(ctx.historySince(start).map((write) => write.key))
+    const envelope = normalizeEnvelope(raw, tools.step, scriptlet.outputs ?? [...written])
+    const missing = envelope.status === 'ok' ? (scriptlet.outputs ?? []).filter((key) => !written.has(key)) : []
+    if (missing.length > 0) {
+      const who = scriptlet.name ?? tools.step
+      return { envelope: errorEnvelope(tools.step, `${who} declares outputs it did not write: ${missing.join(', ')}`, EXIT_FAILED, { missing }) }
+    }
     return { envelope }
   } catch (error) {
     return { envelope: envelopeFromError(error, tools.step), error }

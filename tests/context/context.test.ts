@@ -1,0 +1,119 @@
+import { describe, expect, test } from 'vitest'
+import { Context, ContextWriteError, DependencyError } from '../../plugin/context/context.ts'
+
+class Port {
+  name = 'eth0'
+}
+const cyclic: Record<string, unknown> = {}
+cyclic.self = cyclic
+
+describe('JSON values only', () => {
+  test.each([
+    ['undefined', undefined, 'value is undefined (use null, or leave the key out)'],
+    ['a function', () => 1, 'value is a function'],
+    ['a Date', new Date(0), 'value is a Date instance (store date.toISOString()); only plain objects and arrays are JSON'],
+    ['a Map', new Map(), 'value is a Map instance (store Object.fromEntries(map)); only plain objects and arrays are JSON'],
+    ['NaN', Number.NaN, 'value is NaN (only finite numbers are JSON)'],
+    ['Infinity', Number.POSITIVE_INFINITY, 'value is Infinity (only finite numbers are JSON)'],
+    ['a BigInt', 10n, 'value is a BigInt (store it as a string or number)'],
+    ['a class instance', new Port(), 'value is a Port instance; only plain objects and arrays are JSON'],
+    ['a nested Date', { run: { at: [new Date(0)] } }, 'value.run.at[0] is a Date instance'],
+    ['a cycle', cyclic, 'value.self is a circular reference'],
+  ])('rejects %s, naming key and writer', (_label, value, problem) => {
+    const ctx = new Context()
+    expect(() => ctx.set('demo.value_v1', value as never, { who: 'probe' })).toThrow(`ctx.set("demo.value_v1") by "probe": ${problem}`)
+    expect(ctx.has('demo.value_v1')).toBe(false)
+  })
+
+  test('accepts every JSON shape, including shared (non-cyclic) references', () => {
+    const shared = { a: 1 }
+    const ctx = new Context()
+    ctx.set('demo.value_v1', { n: null, b: true, x: 1.5, s: 's', list: [shared, shared], nested: { deep: [] } }, { who: 'probe' })
+    expect(ctx.get('demo.value_v1')).toEqual({ n: null, b: true, x: 1.5, s: 's', list: [{ a: 1 }, { a: 1 }], nested: { deep: [] } })
+  })
+})
+
+describe('writes', () => {
+  test('need who', () => {
+    const ctx = new Context()
+    expect(() => ctx.set('demo.a_v1', 1, {} as never)).toThrow(ContextWriteError)
+    expect(() => ctx.set('demo.a_v1', 1, { who: ' ' })).toThrow('needs its writer')
+  })
+
+  test('are copied and frozen: callers cannot change the context behind its back', () => {
+    const ctx = new Context()
+    const value = { list: [1] }
+    ctx.set('demo.a_v1', value, { who: 'w' })
+    value.list.push(2)
+    expect(ctx.get('demo.a_v1')).toEqual({ list: [1] })
+    expect(() => (ctx.get<{ list: number[] }>('demo.a_v1')!.list as number[]).push(3)).toThrow(TypeError)
+  })
+
+  test('keep a history of {ts, who, key, before, after}', () => {
+    const ctx = new Context()
+    ctx.set('demo.a_v1', 1, { who: 'first' })
+    ctx.set('demo.a_v1', 2, { who: 'second' })
+    expect(ctx.history('demo.a_v1')).toEqual([
+      { ts: expect.any(String), who: 'first', key: 'demo.a_v1', before: undefined, after: 1 },
+      { ts: expect.any(String), who: 'second', key: 'demo.a_v1', before: 1, after: 2 },
+    ])
+    expect(ctx.lastModified('demo.a_v1')?.who).toBe('second')
+    expect(new Date(ctx.history()[0]!.ts).toISOString()).toBe(ctx.history()[0]!.ts)
+  })
+
+  test('track dirty keys until taken', () => {
+    const ctx = new Context()
+    ctx.set('demo.a_v1', 1, { who: 'w' })
+    ctx.set('demo.b_v1', 1, { who: 'w' })
+    ctx.set('demo.a_v1', 2, { who: 'w' })
+    expect(ctx.takeDirty().sort()).toEqual(['demo.a_v1', 'demo.b_v1'])
+    expect(ctx.takeDirty()).toEqual([])
+  })
+})
+
+test('missing keys read as undefined; require throws a dependency error (exit 2)', () => {
+  const ctx = new Context()
+  expect(ctx.get('demo.none_v1')).toBeUndefined()
+  expect(() => ctx.require('demo.none_v1')).toThrow(DependencyError)
+  try {
+    ctx.require('demo.none_v1')
+  } catch (error) {
+    expect((error as DependencyError).exitCode).toBe(2)
+  }
+})
+
+test('snapshot and restore: values back, later history dropped, changed keys dirty', () => {
+  const ctx = new Context({ 'demo.a_v1': 1 })
+  const snapshot = ctx.snapshot()
+  ctx.set('demo.a_v1', 2, { who: 'w' })
+  ctx.set('demo.b_v1', 3, { who: 'w' })
+  ctx.takeDirty()
+  ctx.restore(snapshot)
+  expect(ctx.toJSON()).toEqual({ 'demo.a_v1': 1 })
+  expect(ctx.history()).toEqual([])
+  expect(ctx.takeDirty().sort()).toEqual(['demo.a_v1', 'demo.b_v1'])
+})
+
+describe('key naming: namespace.entity_vN', () => {
+  test.each(['metrics.summary_v1', 'numbers.clean_path_v12', '_runner.step_metrics_v1', 'a.b.c_v2'])('accepts %s', (key) => {
+    expect(() => new Context().set(key, 1, { who: 'w' })).not.toThrow()
+  })
+  test.each(['summary', 'metrics.summary', 'metrics.summary_v', 'Metrics.summary_v1', 'summary_v1'])('rejects %s by default', (key) => {
+    expect(() => new Context().set(key, 1, { who: 'w' })).toThrow(/keys are named namespace\.entity_vN/)
+  })
+  test('warn mode writes and warns; off mode is silent', () => {
+    const warnings: string[] = []
+    const warn = new Context({}, { keyNaming: 'warn', warn: (message) => warnings.push(message) })
+    warn.set('summary', 1, { who: 'w' })
+    expect(warn.get('summary')).toBe(1)
+    expect(warnings).toEqual(['ctx.set("summary") by "w": keys are named namespace.entity_vN (for example "metrics.summary_v1")'])
+    expect(() => new Context({}, { keyNaming: 'off' }).set('summary', 1, { who: 'w' })).not.toThrow()
+  })
+})
+
+test('the read-only view used by validate refuses writes', () => {
+  const ctx = new Context({ 'demo.a_v1': 1 })
+  const view = ctx.readOnlyView('probe.validate')
+  expect(view.get('demo.a_v1')).toBe(1)
+  expect(() => view.set('demo.b_v1', 1, { who: 'w' })).toThrow('ctx.set("demo.b_v1") during probe.validate: validate must not write')
+})

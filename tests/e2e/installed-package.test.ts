@@ -1,0 +1,81 @@
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { afterAll, beforeAll, expect, test } from 'vitest'
+import { REPO } from './project.ts'
+
+// The package as users get it: `npm pack`, installed from the tarball into a fresh lab
+// project with its own recipes/ and scriptlets/, run with plain `npx vitest run`.
+let root: string
+const npm = (args: string[], cwd: string) => execFileSync('npm', args, { cwd, encoding: 'utf8', env: { ...process.env, npm_config_loglevel: 'error' } })
+const npx = (args: string[]) => {
+  try {
+    return { code: 0, output: execFileSync('npx', args, { cwd: root, encoding: 'utf8', stdio: 'pipe', env: { ...process.env, NO_COLOR: '1', CI: 'true' } }) }
+  } catch (error) {
+    const failed = error as { status: number; stdout: string; stderr: string }
+    return { code: failed.status, output: `${failed.stdout}${failed.stderr}` }
+  }
+}
+const write = (path: string, content: string) => {
+  mkdirSync(dirname(join(root, path)), { recursive: true })
+  writeFileSync(join(root, path), content)
+}
+
+beforeAll(() => {
+  root = mkdtempSync(join(tmpdir(), 'vitest-recipes-installed-'))
+  // dist/ is built by `npm test`; skip the prepare script so the running suite keeps its dist.
+  const tarball = npm(['pack', '--ignore-scripts', '--pack-destination', root, '--silent'], REPO).trim().split('\n').at(-1)!
+  const own = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { devDependencies: Record<string, string>; dependencies: Record<string, string> }
+  const vitestVersion = (JSON.parse(readFileSync(join(REPO, 'node_modules/vitest/package.json'), 'utf8')) as { version: string }).version
+  write('package.json', JSON.stringify({ name: 'lab', private: true, type: 'module', devDependencies: { vitest: vitestVersion, zod: own.dependencies.zod, 'vitest-recipes': `file:./${tarball}` } }))
+  npm(['install', '--prefer-offline', '--no-audit', '--no-fund'], root)
+  write('vitest.config.ts', `import { defineConfig } from 'vitest/config'\nimport recipes from 'vitest-recipes'\n\nexport default defineConfig({ plugins: [recipes()] })\n`)
+  write(
+    'scriptlets/steps/measure.ts',
+    `import { defineScriptlet } from 'vitest-recipes/scriptlet'
+import { z } from 'zod'
+
+export default defineScriptlet({
+  name: 'measure',
+  params: z.object({ port: z.string() }),
+  outputs: ['link.speed_v1'],
+  run(ctx, { port }, { step }) {
+    ctx.set('link.speed_v1', { port, gbps: 100 }, { who: step })
+  },
+})
+`,
+  )
+  write(
+    'recipes/link.yaml',
+    `# yaml-language-server: $schema=../node_modules/vitest-recipes/schema/recipe.schema.json
+test_meta: { test_id: LAB-7, tester: bob }
+steps:
+  - idx: 1
+    name: measure_link
+    type: ts
+    module: scriptlets/steps/measure.ts
+    args: { port: eth0 }
+    success:
+      ctx_equals: { link.speed_v1: { port: eth0, gbps: 100 } }
+`,
+  )
+}, 240_000)
+afterAll(() => rmSync(root, { recursive: true, force: true }))
+
+test('a recipe runs with plain npx vitest run', () => {
+  const result = npx(['vitest', 'run'])
+  expect(result.output).toMatch(/Tests\s+1 passed/)
+  expect(result.code).toBe(0)
+})
+
+test('the recipes bin runs a scriptlet on its own', () => {
+  const result = npx(['recipes', 'step', 'scriptlets/steps/measure.ts', '--params', '{"port":"eth1"}'])
+  expect(result.code).toBe(0)
+  expect(JSON.parse(result.output.trim())).toMatchObject({ status: 'ok', outputs: ['link.speed_v1'] })
+})
+
+test('the JSON Schema ships with the package', () => {
+  const schema = JSON.parse(readFileSync(join(root, 'node_modules/vitest-recipes/schema/recipe.schema.json'), 'utf8')) as { title: string }
+  expect(schema.title).toBe('vitest-recipes recipe')
+})

@@ -1,0 +1,108 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { fixtureScriptlets } from './fixture-files.ts'
+import { createProject, type RunResult, type TestProject } from './project.ts'
+
+let project: TestProject
+beforeAll(() => {
+  project = createProject({
+    ...fixtureScriptlets(),
+    'scriptlets/noisy.ts': `import { defineScriptlet } from 'vitest-recipes/scriptlet'
+export default defineScriptlet({
+  name: 'noisy',
+  outputs: ['demo.noise_v1'],
+  run(ctx, _params, { step, log }) {
+    console.log('progress: halfway')
+    log('a log line')
+    ctx.set('demo.noise_v1', 1, { who: step })
+  },
+})
+`,
+    'scriptlets/broken.ts': `export default {`,
+  })
+})
+afterAll(() => project?.remove())
+
+/** stdout must be exactly one JSON line: the envelope. */
+function envelopeOf(result: RunResult): Record<string, unknown> {
+  const lines = result.stdout.split('\n').filter(Boolean)
+  expect(lines, `stdout: ${result.stdout}\nstderr: ${result.stderr}`).toHaveLength(1)
+  return JSON.parse(lines[0]!) as Record<string, unknown>
+}
+
+describe('recipes step runs one scriptlet on its own', () => {
+  test('ok: exit 0, one envelope line, logs on stderr', async () => {
+    const result = await project.recipes(['step', 'scriptlets/noisy.ts', '--ctx-out', 'ctx.json'])
+    expect(result.code).toBe(0)
+    expect(envelopeOf(result)).toEqual({ status: 'ok', outputs: ['demo.noise_v1'], artifacts: [], metrics: {}, warnings: [] })
+    expect(result.stderr).toContain('progress: halfway')
+    expect(result.stderr).toContain('a log line')
+    expect(JSON.parse(readFileSync(join(project.root, 'ctx.json'), 'utf8'))).toEqual({ 'demo.noise_v1': 1 })
+  })
+
+  test('a named class export with params and a starting ctx', async () => {
+    const result = await project.recipes(['step', 'scriptlets/classes.ts', '--export', 'ValidateNumbers', '--params', '{"min_count":2}', '--ctx', '{"numbers.raw_v1":[1,2,3]}'])
+    expect(result.code).toBe(0)
+    expect(envelopeOf(result)).toMatchObject({ status: 'ok', outputs: ['numbers.validated_v1'] })
+  })
+
+  test('failure: exit 1 and an error envelope', async () => {
+    const result = await project.recipes(['step', 'scriptlets/classes.ts', '--export', 'ValidateNumbers', '--params', '{"min_count":5}', '--ctx', '{"numbers.raw_v1":[1]}'])
+    expect(result.code).toBe(1)
+    expect(envelopeOf(result)).toMatchObject({ status: 'error', reason: 'Too few numbers (min=5)', details: { count: 1 }, exit_code: 1, step: 'classes' })
+  })
+
+  test('missing ctx key: exit 2 (dependency not satisfied)', async () => {
+    const result = await project.recipes(['step', 'scriptlets/classes.ts', '--export', 'ValidateNumbers', '--params', '{"min_count":1}'])
+    expect(result.code).toBe(2)
+    expect(envelopeOf(result)).toMatchObject({ status: 'error', exit_code: 2, reason: 'ctx has no "numbers.raw_v1": run the step that writes it first (dependency not satisfied)' })
+  })
+
+  test.each([
+    [['--params', '{"key": 1}'], 'invalid params for set_key: key: Invalid input: expected string, received number'],
+    [['--params', '{oops'], /^--params is not valid JSON/],
+    [['--export', 'Nope'], 'scriptlets/set_key.ts: the module has no export named "Nope"; its exports: default'],
+  ])('invalid input %j: exit 3', async (args, reason) => {
+    const result = await project.recipes(['step', 'scriptlets/set_key.ts', ...args])
+    expect(result.code).toBe(3)
+    expect(envelopeOf(result)).toMatchObject({ status: 'error', exit_code: 3, reason: typeof reason === 'string' ? reason : expect.stringMatching(reason) })
+  })
+
+  test('a module that does not load: exit 3 with the reason', async () => {
+    const result = await project.recipes(['step', 'scriptlets/broken.ts'])
+    expect(result.code).toBe(3)
+    expect(envelopeOf(result).reason).toMatch(/^could not load scriptlets\/broken\.ts/)
+  })
+
+  test('a file outside the project root is refused', async () => {
+    const result = await project.recipes(['step', '../elsewhere.ts'])
+    expect(result.code).toBe(3)
+    expect(envelopeOf(result).reason).toMatch(/is outside the project root/)
+  })
+})
+
+describe('usage errors', () => {
+  test('unknown flag gets a did-you-mean and exit 3', async () => {
+    const result = await project.recipes(['step', 'scriptlets/set_key.ts', '--parms', '{}'])
+    expect(result.code).toBe(3)
+    expect(result.stderr).toMatchInlineSnapshot(`
+      "recipes: unknown option --parms for "recipes step"; did you mean --params? (see recipes step --help)
+      "
+    `)
+    expect(result.stdout).toBe('')
+  })
+  test('unknown command', async () => {
+    const result = await project.recipes(['stpe'])
+    expect(result.code).toBe(3)
+    expect(result.stderr).toMatchInlineSnapshot(`
+      "recipes: unknown command "stpe"; did you mean "step"? (see recipes --help)
+      "
+    `)
+  })
+  test('--help', async () => {
+    const result = await project.recipes(['--help'])
+    expect(result.code).toBe(0)
+    expect(result.stdout).toContain('step      run one scriptlet on its own')
+  })
+})
