@@ -6,6 +6,13 @@ import type { Plugin } from 'vite'
 const OWN_EXTENSION = extname(fileURLToPath(import.meta.url))
 const entry = (path: string) => fileURLToPath(new URL(`../${path}/index${OWN_EXTENSION}`, import.meta.url))
 
+/**
+ * The built package (dist/), when this plugin runs from it. Its modules are plain ESM that
+ * Node loads natively; listing the folder as external keeps Vite from transforming them
+ * even when the package is linked from outside node_modules (npm link, workspaces).
+ */
+export const OWN_DIST = OWN_EXTENSION === '.js' ? fileURLToPath(new URL('..', import.meta.url)) : undefined
+
 /** This package's public subpaths that scriptlets and generated code import. */
 export const OWN_ENTRIES: Readonly<Record<string, string>> = {
   'vitest-recipes/runtime': entry('runtime'),

@@ -6,7 +6,7 @@ import { RecipeError, type RecipeIssue } from '../recipe/errors.ts'
 import { parseRecipe } from '../recipe/parse.ts'
 import { resolveScriptletModules } from '../recipe/workspace.ts'
 import { generateFailingModule, generateRecipeModule, type GeneratedModule } from './codegen.ts'
-import { OWN_ENTRIES } from './own-entries.ts'
+import { OWN_DIST, OWN_ENTRIES } from './own-entries.ts'
 
 export interface RecipesOptions {
   /**
@@ -46,6 +46,10 @@ export function recipes(options: RecipesOptions = {}): Plugin {
       test.include = [...(test.include ?? configDefaults.include), ...include]
       // `vitest list --json` and reporters get each step's YAML line.
       test.includeTaskLocation ??= true
+      if (OWN_DIST) {
+        const deps = ((test.server ??= {}).deps ??= {})
+        deps.external = [...(deps.external ?? []), new RegExp(OWN_DIST.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))]
+      }
     },
     configResolved(config) {
       root = config.root

@@ -50,7 +50,7 @@ export function parseRecipe(text: string, file: string): Recipe {
     throw new RecipeError(issues.list)
   }
   const byName = new Map(steps.map((step) => [step.name, step]))
-  const ordered = plan.order.map((name) => ({ ...byName.get(name)!, needs: plan.needs.get(name) ?? [] }))
+  const ordered = plan.order.map((name) => ({ ...byName.get(name)!, needs: plan.dependencies.get(name) ?? [] }))
 
   const meta = parsed.data.test_meta ?? {}
   const testMeta: TestMeta = {
@@ -87,10 +87,14 @@ function normalizeStep(input: StepInput, i: number, issues: IssueCollector): Rec
     })
   }
   if (type === 'python' && input.module === undefined && command.value === undefined) {
-    issues.add('RECIPE_SCHEMA', 'a python step needs "module" (with "class" or "function") or "script"', at())
+    issues.add('RECIPE_SCHEMA', 'a python step needs "module" (with "class" or "function") or "script"', at(), {
+      hint: 'Add for example `module: scriptlets.python.steps.compute_numbers` and `class: ComputeNumbers`.',
+    })
   }
   if ((type === 'shell' || type === 'exec') && command.value === undefined) {
-    issues.add('RECIPE_SCHEMA', `a ${type} step needs "cmd" (or "script"): the script path or argv list`, at())
+    issues.add('RECIPE_SCHEMA', `a ${type} step needs "cmd" (or "script"): the script path or argv list`, at(), {
+      hint: type === 'shell' ? 'Add for example `cmd: scriptlets/shell/sanitize_csv.sh`.' : 'Add for example `cmd: [awk, -f, scriptlets/awk/sum.awk]`.',
+    })
   }
 
   const checks: StepLocations['checks'] = {}

@@ -63,7 +63,7 @@ export interface RecipeStep {
   params: JsonObject | JsonValue[]
   /** `depends_on` as written; absent when the step declares none. */
   dependsOn?: string[]
-  /** Every step this one needs, transitively, in execution order. */
+  /** The steps this one directly needs: its `depends_on`, or the step before it in a recipe without any. */
   needs: string[]
   success: SuccessChecks
   expect: ExpectSpec

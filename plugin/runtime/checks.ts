@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { expect } from 'vitest'
-import { Ajv } from 'ajv'
+import type { Ajv } from 'ajv'
 import type { Context } from '../context/context.ts'
 import type { SourceLocation } from '../recipe/errors.ts'
 import type { RecipeStep, SuccessCheckName } from '../recipe/types.ts'
@@ -11,7 +11,7 @@ import type { OkEnvelope } from '../scriptlet/envelope.ts'
  * Turns the step's `success:` checks into assertions. Each message names the check and its
  * place in the recipe, so a failure reads `success.ctx_has_keys (recipes/x.yaml:14:7): ...`.
  */
-export function assertSuccessChecks(step: RecipeStep, ctx: Context, envelope: OkEnvelope, root: string): void {
+export async function assertSuccessChecks(step: RecipeStep, ctx: Context, envelope: OkEnvelope, root: string): Promise<void> {
   const label = (check: SuccessCheckName, detail: string) => `${checkLabel(check, step.locations.checks[check])}: ${detail}`
   const { ctx_has_keys, files_exist, ctx_equals, ctx_matches, outputs } = step.success
   if (ctx_has_keys) {
@@ -26,7 +26,7 @@ export function assertSuccessChecks(step: RecipeStep, ctx: Context, envelope: Ok
     expect(ctx.get(key), label('ctx_equals', `ctx "${key}" differs from the expected value`)).toEqual(expected)
   }
   for (const [key, schema] of Object.entries(ctx_matches ?? {})) {
-    const validate = jsonSchemaValidator().compile(schema)
+    const validate = (await jsonSchemaValidator()).compile(schema)
     const problems = !ctx.has(key)
       ? [`${key} is missing`]
       : validate(ctx.get(key)) ? [] : (validate.errors ?? []).map((error) => `${key}${error.instancePath.replaceAll('/', '.')} ${error.message ?? 'is invalid'}`)
@@ -39,9 +39,13 @@ export function assertSuccessChecks(step: RecipeStep, ctx: Context, envelope: Ok
 }
 
 let ajv: Ajv | undefined
-function jsonSchemaValidator(): Ajv {
-  // One instance per worker: it caches compiled schemas.
-  return (ajv ??= new Ajv({ allErrors: true, strict: false }))
+async function jsonSchemaValidator(): Promise<Ajv> {
+  // Loaded on first use: most recipes have no ctx_matches. One instance per worker caches compiled schemas.
+  if (!ajv) {
+    const { Ajv } = await import('ajv')
+    ajv = new Ajv({ allErrors: true, strict: false })
+  }
+  return ajv
 }
 
 function checkLabel(check: string, location: SourceLocation | undefined): string {

@@ -52,31 +52,46 @@ export class RecipeRun {
     }
     if (previous) return this.report(test, previous)
 
-    for (const need of step.needs) {
-      const result = this.results.get(need)
-      if (result && result.status !== 'passed') {
-        const blockedBy = result.meta.blockedBy ?? need
-        this.results.set(name, { status: 'blocked', meta: { ...this.emptyMeta(step, 'blocked'), blockedBy } })
-        test.task.meta.recipeStep = this.results.get(name)!.meta
-        test.skip(`blocked: ${blockedBy} failed`)
-      }
-    }
     const setup: string[] = []
-    for (const need of step.needs) {
-      if (this.results.has(need)) continue
-      const result = await this.execute(this.step(need))
-      setup.push(need)
-      if (result.status !== 'passed') throw new SetupStepFailedError(name, need, result.failure)
-    }
+    const blockedBy = await this.prepare(step, setup)
+    if (blockedBy) return this.report(test, this.recordBlocked(step, blockedBy))
     if (setup.length > 0) await test.annotate?.(`ran ${setup.join(', ')} first as setup (filtered out, needed by ${name})`, 'notice')
     const result = await this.execute(step)
     result.meta.setup = setup
     this.report(test, result)
   }
 
+  /**
+   * Makes sure every step `step` needs has run: a needed step that has not (it was
+   * filtered out) runs now as setup, its own needs first. Returns the failed step that
+   * blocks `step`, if any; throws when a step run as setup fails.
+   */
+  private async prepare(step: RecipeStep, setup: string[]): Promise<string | undefined> {
+    for (const need of step.needs) {
+      let result = this.results.get(need)
+      if (!result) {
+        const needed = this.step(need)
+        const blockedBy = await this.prepare(needed, setup)
+        if (blockedBy) return this.recordBlocked(needed, blockedBy).meta.blockedBy
+        result = await this.execute(needed)
+        setup.push(need)
+        if (result.status !== 'passed') throw new SetupStepFailedError(step.name, need, result.failure)
+      }
+      if (result.status !== 'passed') return result.meta.blockedBy ?? need
+    }
+    return undefined
+  }
+
+  private recordBlocked(step: RecipeStep, blockedBy: string): StepResult {
+    const result: StepResult = { status: 'blocked', meta: { ...this.emptyMeta(step, 'blocked'), blockedBy } }
+    this.results.set(step.name, result)
+    return result
+  }
+
   private report(test: StepTestContext, result: StepResult): void {
     test.task.meta.recipeStep = result.meta
     if (result.failure) throw result.failure
+    if (result.status === 'blocked') test.skip(`blocked: ${result.meta.blockedBy} failed`)
   }
 
   private async retry(step: RecipeStep, previous: StepResult): Promise<StepResult> {
@@ -94,7 +109,8 @@ export class RecipeRun {
   }
 
   private async execute(step: RecipeStep): Promise<StepResult> {
-    if (!this.beforeFirstAttempt.has(step.name)) this.beforeFirstAttempt.set(step.name, this.ctx.snapshot())
+    // Only a step that may retry needs the ctx as it was before its first attempt.
+    if (step.retry.max > 0 && !this.beforeFirstAttempt.has(step.name)) this.beforeFirstAttempt.set(step.name, this.ctx.snapshot())
     const historyStart = this.ctx.historyLength
     const cpuStart = process.cpuUsage()
     const started = performance.now()
@@ -109,7 +125,7 @@ export class RecipeRun {
       cpuUserMs: cpu.user / 1000,
       cpuSystemMs: cpu.system / 1000,
     }
-    const failure = this.judge(step, invocation)
+    const failure = await this.judge(step, invocation)
     if (failure) meta.status = 'failed'
     const result: StepResult = failure ? { status: 'failed', meta, failure } : { status: 'passed', meta }
     this.results.set(step.name, result)
@@ -117,7 +133,7 @@ export class RecipeRun {
   }
 
   /** Compares the outcome with what the recipe expects; returns the failure, if any. */
-  private judge(step: RecipeStep, { envelope, error }: Invocation): Error | undefined {
+  private async judge(step: RecipeStep, { envelope, error }: Invocation): Promise<Error | undefined> {
     const expected = step.expect
     if (envelope.status === 'error') {
       if (expected.status === 'ok') return new StepFailedError(step, envelope, `failed with exit code ${envelope.exit_code}: ${envelope.reason}`, error)
@@ -130,8 +146,9 @@ export class RecipeRun {
       return undefined
     }
     if (expected.status === 'error') return new StepFailedError(step, envelope, 'succeeded, but the recipe expects it to fail (expect: error)')
+    if (Object.keys(step.success).length === 0) return undefined
     try {
-      assertSuccessChecks(step, this.ctx, envelope, this.compiled.root)
+      await assertSuccessChecks(step, this.ctx, envelope, this.compiled.root)
       return undefined
     } catch (assertion) {
       return assertion as Error

@@ -26,6 +26,13 @@ steps:
     module: scriptlets/set_key.ts
     args: { key: demo.other_v1 }
     depends_on: []
+
+  - idx: 4
+    name: report
+    type: ts
+    module: scriptlets/set_key.ts
+    args: { key: report.path_v1 }
+    depends_on: [validate_numbers]
 `
 
 let project: TestProject
@@ -42,6 +49,7 @@ test('vitest list --json reports every step at its YAML line', async () => {
     { name: 'load_numbers', location: { line: 5, column: 5 } },
     { name: 'validate_numbers', location: { line: 11, column: 5 } },
     { name: 'unrelated', location: { line: 19, column: 5 } },
+    { name: 'report', location: { line: 26, column: 5 } },
   ])
 })
 
@@ -53,9 +61,18 @@ test('-t runs a step whose dependencies were filtered out: they run first as set
     ['load_numbers', 'skipped'],
     ['validate_numbers', 'passed'],
     ['unrelated', 'skipped'],
+    ['report', 'skipped'],
   ])
   const selected = tests[1]!
   expect(selected.meta?.recipeStep.setup).toEqual(['load_numbers'])
+})
+
+test('needed steps run as setup transitively, in order', async () => {
+  const { code, report } = await project.vitestJson(['recipes/', '-t', '^report$'])
+  expect(code).toBe(0)
+  const tests = report.testResults[0]!.assertionResults
+  expect(tests.map((entry) => entry.status)).toEqual(['skipped', 'skipped', 'skipped', 'passed'])
+  expect(tests[3]!.meta?.recipeStep.setup).toEqual(['load_numbers', 'validate_numbers'])
 })
 
 test('a setup step that fails fails the selected step (it is not hidden as skipped)', async () => {

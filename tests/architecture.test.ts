@@ -1,0 +1,49 @@
+import { readdirSync, readFileSync } from 'node:fs'
+import { join, relative } from 'node:path'
+import { expect, test } from 'vitest'
+import { REPO } from './e2e/project.ts'
+
+/**
+ * Which plugin/ folder may import which (the DEPS.list of this project). The pipeline
+ * reads left to right: recipe → compile → runtime → scriptlet/context; nothing imports cli.
+ */
+const ALLOWED: Record<string, string[]> = {
+  recipe: ['recipe', 'context'], // context only for the JsonValue type
+  context: ['context'],
+  scriptlet: ['scriptlet', 'context'],
+  compile: ['compile', 'recipe', 'context', 'runtime'], // runtime only for the CompiledRecipe type
+  runtime: ['runtime', 'recipe', 'scriptlet', 'context'],
+  cli: ['cli', 'compile', 'recipe', 'scriptlet', 'context'],
+  '.': ['compile', 'recipe', 'runtime'],
+}
+/** Packages that may only be used in the main process (never by the worker-side runtime). */
+const MAIN_PROCESS_ONLY = ['vite', 'vitest/config', 'vitest/node']
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
+    entry.isDirectory() ? sourceFiles(join(dir, entry.name)) : entry.name.endsWith('.ts') ? [join(dir, entry.name)] : [],
+  )
+}
+
+function importsOf(file: string): string[] {
+  const text = readFileSync(file, 'utf8')
+  return [...text.matchAll(/^(?:import|export)\s[^'"]*?from\s+'([^']+)'/gm)].map((match) => match[1]!)
+}
+
+test('plugin folders import only what their stage may', () => {
+  const plugin = join(REPO, 'plugin')
+  const violations: string[] = []
+  for (const file of sourceFiles(plugin)) {
+    const folder = relative(plugin, file).split('/').length > 1 ? relative(plugin, file).split('/')[0]! : '.'
+    for (const specifier of importsOf(file)) {
+      if (specifier.startsWith('.')) {
+        const target = relative(plugin, join(file, '..', specifier)).split('/')
+        const targetFolder = target.length > 1 ? target[0]! : '.'
+        if (!ALLOWED[folder]?.includes(targetFolder)) violations.push(`${relative(REPO, file)} imports ${specifier} (${folder} → ${targetFolder})`)
+      } else if (['runtime', 'scriptlet', 'context', 'recipe'].includes(folder) && MAIN_PROCESS_ONLY.includes(specifier)) {
+        violations.push(`${relative(REPO, file)} imports the main-process package ${specifier}`)
+      }
+    }
+  }
+  expect(violations).toEqual([])
+})

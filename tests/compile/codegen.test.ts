@@ -1,0 +1,53 @@
+import { decode } from '@jridgewell/sourcemap-codec'
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, expect, test } from 'vitest'
+import { compileRecipe } from '../../plugin/compile/vite-plugin.ts'
+
+const root = mkdtempSync(join(tmpdir(), 'vitest-recipes-codegen-'))
+mkdirSync(join(root, 'recipes'))
+mkdirSync(join(root, 'scriptlets'))
+writeFileSync(join(root, 'scriptlets/a.ts'), 'export default { run() {} }\n')
+afterAll(() => rmSync(root, { recursive: true, force: true }))
+
+const RECIPE = `test_meta: { test_id: T-1 }
+steps:
+  - name: first step
+    type: ts
+    module: scriptlets/a.ts
+
+  - idx: 2
+    name: second
+    type: ts
+    module: scriptlets/a.ts
+    timeout: 2
+    retry: 1
+`
+
+test('one literal top-level test() per step, each on a line mapped to its YAML line', () => {
+  const { code, map } = compileRecipe(RECIPE, join(root, 'recipes/x.yaml'), root)
+  const lines = code.split('\n')
+  const testLines = lines.map((line, i) => [line, i] as const).filter(([line]) => line.startsWith('test('))
+  expect(testLines.map(([line]) => line.slice(0, line.indexOf(', {')))).toEqual([`test('first step'`, `test('second'`])
+  expect(testLines[1]![0]).toContain('{ timeout: 2000, retry: 1 }')
+  expect(lines.slice(0, 3)).toEqual(['import { test } from "vitest";', 'import { defineRecipe } from "vitest-recipes/runtime";', 'import * as __scriptlet0 from "../scriptlets/a.ts";'])
+
+  const mappings = decode(map.mappings)
+  // [generatedColumn, sourceIndex, sourceLine (0-based), sourceColumn (0-based)]
+  expect(testLines.map(([, i]) => mappings[i]![0])).toEqual([
+    [0, 0, 2, 4],
+    [0, 0, 6, 4],
+  ])
+  expect(map.sourcesContent).toEqual([RECIPE])
+})
+
+test('the default step timeout comes from the plugin option', () => {
+  const { code } = compileRecipe(RECIPE, join(root, 'recipes/x.yaml'), root, { stepTimeout: 60 })
+  expect(code).toContain(`test('first step', { timeout: 60000 }`)
+})
+
+test('a broken recipe compiles to a module that fails with its errors', () => {
+  const { code } = compileRecipe('steps: [', join(root, 'recipes/x.yaml'), root)
+  expect(code).toMatch(/^import \{ failRecipe \} from "vitest-recipes\/runtime";\nfailRecipe\(\[\{"code":"RECIPE_YAML_SYNTAX"/)
+})

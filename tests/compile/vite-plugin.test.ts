@@ -1,0 +1,23 @@
+import { configDefaults } from 'vitest/config'
+import { expect, test } from 'vitest'
+import { recipes } from '../../plugin/compile/vite-plugin.ts'
+
+type ConfigHook = (config: { test?: { include?: string[]; includeTaskLocation?: boolean } }) => void
+
+function configure(test?: { include?: string[] }, options?: Parameters<typeof recipes>[0]) {
+  const config = { test: test ? { ...test } : undefined } as Parameters<ConfigHook>[0]
+  ;(recipes(options).config as unknown as ConfigHook)(config)
+  return config.test!
+}
+
+test('adds the recipe glob to the default include, keeping the defaults', () => {
+  expect(configure().include).toEqual([...configDefaults.include, 'recipes/**/*.{yaml,yml}'])
+})
+
+test("keeps the user's own include and adds custom recipe globs", () => {
+  expect(configure({ include: ['tests/**/*.test.ts'] }, { include: ['procedures/**/*.yaml'] }).include).toEqual(['tests/**/*.test.ts', 'procedures/**/*.yaml'])
+})
+
+test('turns on task locations so reporters and `vitest list` get step lines', () => {
+  expect(configure().includeTaskLocation).toBe(true)
+})

@@ -1,0 +1,17 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { expect, test } from 'vitest'
+import { recipeJsonSchema } from '../../plugin/recipe/json-schema.ts'
+import { REPO } from '../e2e/project.ts'
+
+test('schema/recipe.schema.json is the JSON Schema generated from the zod schema (run `npm run schema` after changing it)', () => {
+  const committed = JSON.parse(readFileSync(join(REPO, 'schema/recipe.schema.json'), 'utf8')) as unknown
+  expect(committed).toEqual(recipeJsonSchema())
+})
+
+test('the schema knows every step key, older dialects included', () => {
+  const schema = recipeJsonSchema() as { properties: { steps: { items: { properties: Record<string, unknown>; additionalProperties: boolean } } } }
+  const step = schema.properties.steps.items
+  expect(Object.keys(step.properties)).toEqual(expect.arrayContaining(['function', 'class', 'args', 'params', 'cmd', 'script', 'depends_on', 'success', 'expect']))
+  expect(step.additionalProperties).toBe(false)
+})
