@@ -1,9 +1,16 @@
 import { defineConfig } from 'vitest/config'
 import recipes from './plugin/index.ts'
 
+// This repository is also the example workspace: the plugin adds recipes/**/*.yaml to the
+// test files, next to the unit and end-to-end tests under tests/.
 export default defineConfig({
   plugins: [recipes()],
   test: {
     include: ['tests/**/*.test.ts'],
+    // End-to-end tests start real vitest / recipes processes.
+    testTimeout: 120_000,
+    hookTimeout: 300_000,
+    reporters: ['default', 'junit'],
+    outputFile: { junit: 'reports/junit.xml' },
   },
 })
