@@ -7,7 +7,8 @@ import { RecipeRun } from './step-runner.ts'
 
 export { RecipeRun } from './step-runner.ts'
 export type { StepTestContext } from './step-runner.ts'
-export type { AttemptRecord, RecipeStepMeta, StepStatus } from './meta.ts'
+export { recipeStepMeta } from './meta.ts'
+export type { AttemptRecord, RecipeStepMeta, RecipeTaskMeta, StepStatus } from './meta.ts'
 export type { CompiledRecipe, ScriptletModules } from './spec.ts'
 
 /**

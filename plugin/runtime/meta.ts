@@ -30,8 +30,12 @@ export interface RecipeStepMeta {
   blockedBy?: string
 }
 
-declare module '@vitest/runner' {
-  interface TaskMeta {
-    recipeStep?: RecipeStepMeta
-  }
+/** Where the step meta sits in `task.meta` / a reporter's `testCase.meta()`. */
+export interface RecipeTaskMeta {
+  recipeStep?: RecipeStepMeta
+}
+
+/** The step meta of a test, for reporters: `recipeStepMeta(testCase.meta())`; undefined for other tests. */
+export function recipeStepMeta(meta: object): RecipeStepMeta | undefined {
+  return (meta as RecipeTaskMeta).recipeStep
 }

@@ -7,7 +7,7 @@ import { EXIT_INVALID, errorEnvelope } from '../scriptlet/envelope.ts'
 import { invokeScriptlet, type Invocation } from '../scriptlet/invoke.ts'
 import { assertSuccessChecks } from './checks.ts'
 import { SetupStepFailedError, StepFailedError } from './errors.ts'
-import type { AttemptRecord, RecipeStepMeta, StepStatus } from './meta.ts'
+import type { AttemptRecord, RecipeStepMeta, RecipeTaskMeta, StepStatus } from './meta.ts'
 import type { CompiledRecipe } from './spec.ts'
 
 /** The parts of Vitest's test context the runner uses. */
@@ -89,7 +89,8 @@ export class RecipeRun {
   }
 
   private report(test: StepTestContext, result: StepResult): void {
-    test.task.meta.recipeStep = result.meta
+    const meta = test.task.meta as RecipeTaskMeta
+    meta.recipeStep = result.meta
     if (result.failure) throw result.failure
     if (result.status === 'blocked') test.skip(`blocked: ${result.meta.blockedBy} failed`)
   }
