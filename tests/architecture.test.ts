@@ -12,7 +12,8 @@ const ALLOWED: Record<string, string[]> = {
   context: ['context'],
   scriptlet: ['scriptlet', 'context'],
   compile: ['compile', 'recipe', 'context', 'runtime'], // runtime only for the CompiledRecipe type
-  runtime: ['runtime', 'recipe', 'scriptlet', 'context'],
+  runtime: ['runtime', 'recipe', 'scriptlet', 'context', 'executors'],
+  executors: ['executors', 'recipe', 'scriptlet', 'context'],
   cli: ['cli', 'compile', 'recipe', 'scriptlet', 'context'],
   '.': ['compile', 'recipe', 'runtime'],
 }
@@ -40,7 +41,7 @@ test('plugin folders import only what their stage may', () => {
         const target = relative(plugin, join(file, '..', specifier)).split('/')
         const targetFolder = target.length > 1 ? target[0]! : '.'
         if (!ALLOWED[folder]?.includes(targetFolder)) violations.push(`${relative(REPO, file)} imports ${specifier} (${folder} → ${targetFolder})`)
-      } else if (['runtime', 'scriptlet', 'context', 'recipe'].includes(folder) && MAIN_PROCESS_ONLY.includes(specifier)) {
+      } else if (['runtime', 'executors', 'scriptlet', 'context', 'recipe'].includes(folder) && MAIN_PROCESS_ONLY.includes(specifier)) {
         violations.push(`${relative(REPO, file)} imports the main-process package ${specifier}`)
       }
     }

@@ -35,7 +35,7 @@ export function generateRecipeModule({ compiled, file, source, modules, stepTime
     origins.push(origin)
   }
   const top = { line: 1, column: 1 }
-  emit(`import { test } from "vitest";`, top)
+  emit(`import { afterAll, test } from "vitest";`, top)
   emit(`import { defineRecipe } from ${JSON.stringify(RUNTIME_ID)};`, top)
   const namespaces: string[] = []
   ;[...modules].forEach(([module, absolute], i) => {
@@ -44,6 +44,7 @@ export function generateRecipeModule({ compiled, file, source, modules, stepTime
   })
   // A JSON string parses faster than the same object literal, in Vite's transform and in V8.
   emit(`const recipe = defineRecipe(JSON.parse(${JSON.stringify(JSON.stringify(leanSpec(compiled)))}), { ${namespaces.join(', ')} });`, top)
+  emit(`afterAll(() => recipe.finish());`, top)
   for (const step of compiled.recipe.steps) {
     const options = [`timeout: ${Math.round((step.timeoutSec ?? stepTimeoutSec) * 1000)}`]
     if (step.retry.max > 0) options.push(`retry: ${step.retry.max}`)

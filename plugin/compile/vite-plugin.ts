@@ -1,12 +1,13 @@
-import { relative, sep } from 'node:path'
+import { relative, resolve, sep } from 'node:path'
 import { createFilter, type Plugin } from 'vite'
 import { configDefaults } from 'vitest/config'
 import type { KeyNamingMode } from '../context/context.ts'
 import { RecipeError, type RecipeIssue } from '../recipe/errors.ts'
 import { parseRecipe } from '../recipe/parse.ts'
-import { resolveScriptletModules } from '../recipe/workspace.ts'
+import { resolveStepFiles } from '../recipe/workspace.ts'
 import { generateFailingModule, generateRecipeModule, type GeneratedModule } from './codegen.ts'
 import { OWN_DIST, OWN_ENTRIES } from './own-entries.ts'
+import type { CompiledRecipe } from '../runtime/spec.ts'
 
 export interface RecipesOptions {
   /**
@@ -28,7 +29,39 @@ export interface RecipesOptions {
    * @default 300
    */
   stepTimeout?: number
+  /** Python steps. */
+  python?: {
+    /**
+     * Interpreter of the Python host and of python `script:` steps.
+     * @default 'python3'
+     */
+    executable?: string
+    /**
+     * Folders, relative to the project root, that python modules import from (put first on
+     * sys.path; PYTHONPATH from the environment still applies). Modules load only from here.
+     * @default ['.']
+     */
+    path?: string[]
+  }
+  /**
+   * Folder of the step logs, `<logsDir>/<run_id>/<idx>_<step>.log`, relative to the root.
+   * @default 'Logs'
+   */
+  logsDir?: string
+  /**
+   * Keep step logs in memory and write them when each recipe file ends, as the older
+   * framework's RAM mode did (a `store_on_ram.txt` file in the root turns it on too).
+   * @default false
+   */
+  ramLogs?: boolean
+  /**
+   * Also log each step's params and ctx diff (RECIPES_DEBUG=1 turns it on too).
+   * @default false
+   */
+  debug?: boolean
 }
+
+export const DEFAULT_PYTHON_PATH = ['.']
 
 export const DEFAULT_RECIPE_GLOBS = ['recipes/**/*.{yaml,yml}']
 
@@ -78,10 +111,17 @@ export function compileRecipe(source: string, file: string, root: string, option
   let issues: readonly RecipeIssue[]
   try {
     const recipe = parseRecipe(source, displayPath)
-    const resolved = resolveScriptletModules(recipe, root)
+    const resolved = resolveStepFiles(recipe, root, { pythonPath: options.python?.path ?? DEFAULT_PYTHON_PATH })
     issues = resolved.issues
     if (issues.length === 0) {
-      const compiled = { recipe, root, keyNaming: options.keyNaming ?? 'error' }
+      const compiled: CompiledRecipe = {
+        recipe,
+        root,
+        keyNaming: options.keyNaming ?? 'error',
+        python: { executable: options.python?.executable ?? 'python3', path: (options.python?.path ?? DEFAULT_PYTHON_PATH).map((folder) => resolve(root, folder)) },
+        logs: { dir: resolve(root, options.logsDir ?? 'Logs'), ram: options.ramLogs ?? false },
+        debug: options.debug ?? false,
+      }
       return generateRecipeModule({ compiled, file, source, modules: resolved.modules, stepTimeoutSec: options.stepTimeout ?? 300 })
     }
   } catch (error) {

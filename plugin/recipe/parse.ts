@@ -58,7 +58,7 @@ export function parseRecipe(text: string, file: string): Recipe {
     test_id: meta.test_id === undefined ? defaultTestId(file) : String(meta.test_id),
     tags: meta.tags ?? [],
   }
-  return { file, testMeta, steps: ordered }
+  return { file, testMeta, secrets: parsed.data.secrets ?? [], steps: ordered }
 }
 
 function defaultTestId(file: string): string {
@@ -97,12 +97,23 @@ function normalizeStep(input: StepInput, i: number, issues: IssueCollector): Rec
     })
   }
 
+  if (input.parse !== undefined && type !== 'shell' && type !== 'exec' && !(type === 'python' && command.value !== undefined)) {
+    issues.add('RECIPE_SCHEMA', `"parse" applies to shell, exec and python script steps, not to ${type} modules`, at('parse'), {
+      key: true,
+      hint: 'Remove "parse": this step returns its envelope directly.',
+    })
+  }
+  if ((type === 'shell' || type === 'exec') && Array.isArray(command.value) && command.value.length === 0) {
+    issues.add('RECIPE_SCHEMA', 'the argv list is empty', at(command.key))
+  }
+
   const checks: StepLocations['checks'] = {}
   for (const name of Object.keys(input.success ?? {}) as SuccessCheckName[]) {
     checks[name] = issues.locate(at('success', name), { key: true })
   }
   const locations: StepLocations = { step: issues.locate(at(), {}), checks }
   if (input.module !== undefined) locations.module = issues.locate(at('module'))
+  if (command.value !== undefined) locations.command = issues.locate(at(command.key))
   if (exportName.value !== undefined) {
     locations.export = issues.locate(at(exportName.key))
     locations.exportKey = exportName.key
@@ -115,6 +126,8 @@ function normalizeStep(input: StepInput, i: number, issues: IssueCollector): Rec
     name: input.name,
     type,
     params: (params.value ?? {}) as JsonObject,
+    save: input.save ?? {},
+    parse: input.parse ?? 'json',
     needs: [],
     success: (input.success ?? {}) as RecipeStep['success'],
     expect: normalizeExpect(input.expect),

@@ -71,6 +71,14 @@ export const stepSchema = z
     expect: expectSchema.optional(),
     timeout: z.number().positive().optional().describe('Seconds before the step fails.'),
     retry: retrySchema.optional(),
+    save: z
+      .record(z.string(), z.string().min(1))
+      .optional()
+      .describe('shell/exec/python: ctx key → envelope field to store there, e.g. {numbers.clean_path_v1: output}.'),
+    parse: z
+      .enum(['json', 'lines', 'raw'])
+      .optional()
+      .describe('shell/exec: how stdout becomes the envelope: one JSON line (default), its lines (field "lines") or its text (field "output").'),
     cache_key: z.string().optional(),
     parallel: z.boolean().optional(),
     requires_process: z.boolean().optional(),
@@ -90,6 +98,10 @@ export const testMetaSchema = z
 export const recipeSchema = z
   .strictObject({
     test_meta: testMetaSchema.optional(),
+    secrets: z
+      .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: 'an environment variable name' }))
+      .optional()
+      .describe('Environment variables whose values are replaced by *** in logs, reports and errors (besides *_TOKEN, *_PASSWORD, *_SECRET, *_KEY).'),
     steps: z.array(stepSchema).min(1, { message: 'a recipe needs at least one step' }),
   })
   .describe('A vitest-recipes recipe: test metadata and the ordered steps to run.')

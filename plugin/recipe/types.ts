@@ -1,6 +1,9 @@
 import type { JsonObject, JsonValue } from '../context/json-value.ts'
 import type { SourceLocation } from './errors.ts'
 
+/** How a child process's stdout becomes the step's envelope. */
+export type OutputParse = 'json' | 'lines' | 'raw'
+
 /** The step kinds; `typescript` in a recipe is read as `ts`. */
 export type StepType = 'ts' | 'shell' | 'python' | 'exec'
 
@@ -39,6 +42,8 @@ export interface RetrySpec {
 export interface StepLocations {
   step: SourceLocation
   module?: SourceLocation
+  /** Where `cmd:` / `script:` is. */
+  command?: SourceLocation
   export?: SourceLocation
   /** Which spelling named the export: `function` or `class`. */
   exportKey?: 'function' | 'class'
@@ -61,6 +66,10 @@ export interface RecipeStep {
   /** shell/exec: script path or argv. */
   command?: string | string[]
   params: JsonObject | JsonValue[]
+  /** ctx key → envelope field (dotted path) whose value the step stores under that key. */
+  save: Record<string, string>
+  /** shell/exec: how stdout becomes the envelope. */
+  parse: OutputParse
   /** `depends_on` as written; absent when the step declares none. */
   dependsOn?: string[]
   /** The steps this one directly needs: its `depends_on`, or the step before it in a recipe without any. */
@@ -80,6 +89,8 @@ export interface Recipe {
   /** The recipe's path relative to the project root, as shown in messages. */
   file: string
   testMeta: TestMeta
+  /** Environment variables whose values are redacted (on top of the default name patterns). */
+  secrets: string[]
   /** Steps in execution order. */
   steps: RecipeStep[]
 }

@@ -2,7 +2,7 @@
 import { RecipeError, type RecipeIssue } from '../recipe/errors.ts'
 import type { Scriptlet } from '../scriptlet/define.ts'
 import { resolveScriptlet } from '../scriptlet/invoke.ts'
-import type { CompiledRecipe, ScriptletModules } from './spec.ts'
+import { createRunId, type CompiledRecipe, type ScriptletModules } from './spec.ts'
 import { RecipeRun } from './step-runner.ts'
 
 export { RecipeRun } from './step-runner.ts'
@@ -21,7 +21,7 @@ export type { CompiledRecipe, ScriptletModules } from './spec.ts'
  * `bench/overhead` (tests-only ratio 2.2x vs 1.4x against a hand-written file).
  */
 export function defineRecipe(compiled: CompiledRecipe, modules: ScriptletModules): RecipeRun {
-  return new RecipeRun(compiled, resolveStepScriptlets(compiled, modules))
+  return new RecipeRun(compiled, resolveStepScriptlets(compiled, modules), createRunId(compiled.recipe.file))
 }
 
 /** Imported by the module of a recipe that failed to compile: fails the file with its errors. */

@@ -10,6 +10,7 @@ export interface AttemptRecord {
 
 /** What each step test carries in `task.meta.recipeStep` for reporters. JSON only. */
 export interface RecipeStepMeta {
+  runId: string
   recipe: string
   testId: string
   step: string
@@ -20,8 +21,12 @@ export interface RecipeStepMeta {
   /** The ctx writes the step made (with before/after values). */
   writes: ContextWrite[]
   durationMs: number
-  cpuUserMs: number
-  cpuSystemMs: number
+  /** CPU time of the step: its child process, or this process for in-process TypeScript steps. */
+  cpuMs: number
+  /** Peak RSS of the step's child process; RSS growth of this process for in-process steps. */
+  peakRssBytes: number
+  /** The step log, relative to the project root (`Logs/<run_id>/<idx>_<step>.log`). */
+  logPath?: string
   /** Steps that were filtered out (by -t or the IDE) and ran first as setup for this one. */
   setup: string[]
   /** Failed attempts before the last one, when the step retried. */

@@ -7,7 +7,29 @@ export interface CompiledRecipe {
   /** Absolute project root: relative paths in the recipe resolve from here. */
   root: string
   keyNaming: KeyNamingMode
+  python: {
+    executable: string
+    /** Absolute folders python modules import from. */
+    path: string[]
+  }
+  logs: {
+    /** Absolute folder that holds `<run_id>/<idx>_<step>.log`. */
+    dir: string
+    /** Keep logs in memory until the recipe file ends (also on with a `store_on_ram.txt` file in the root). */
+    ram: boolean
+  }
+  /** Log params and ctx diffs of each step (also on with RECIPES_DEBUG=1). */
+  debug: boolean
 }
 
 /** Module namespaces of the recipe's TypeScript scriptlets, by the `module` string of the recipe. */
 export type ScriptletModules = Record<string, Record<string, unknown>>
+
+/**
+ * A run id per run of a recipe file, sortable and readable: `20261122T052700Z-01_basic_number-3f9a`.
+ * It names the log folder (`Logs/<run_id>/`) and, in reports, the run.
+ */
+export function createRunId(recipeFile: string, now = new Date(), suffix = Math.random().toString(16).slice(2, 6)): string {
+  const recipe = recipeFile.replace(/^.*[\\/]/, '').replace(/\.ya?ml$/, '').replace(/[^A-Za-z0-9_.-]+/g, '_')
+  return `${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${recipe}-${suffix}`
+}

@@ -31,7 +31,7 @@ test('one literal top-level test() per step, each on a line mapped to its YAML l
   const testLines = lines.map((line, i) => [line, i] as const).filter(([line]) => line.startsWith('test('))
   expect(testLines.map(([line]) => line.slice(0, line.indexOf(', {')))).toEqual([`test('first step'`, `test('second'`])
   expect(testLines[1]![0]).toContain('{ timeout: 2000, retry: 1 }')
-  expect(lines.slice(0, 3)).toEqual(['import { test } from "vitest";', 'import { defineRecipe } from "vitest-recipes/runtime";', 'import * as __scriptlet0 from "../scriptlets/a.ts";'])
+  expect(lines.slice(0, 3)).toEqual(['import { afterAll, test } from "vitest";', 'import { defineRecipe } from "vitest-recipes/runtime";', 'import * as __scriptlet0 from "../scriptlets/a.ts";'])
 
   const mappings = decode(map.mappings)
   // [generatedColumn, sourceIndex, sourceLine (0-based), sourceColumn (0-based)]

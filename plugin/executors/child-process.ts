@@ -1,0 +1,93 @@
+import { execa } from 'execa'
+import pidusage from 'pidusage'
+import type { StepResources } from './types.ts'
+
+export interface ChildProcessInput {
+  file: string
+  args: readonly string[]
+  env: Record<string, string>
+  cwd: string
+  /** Text written to the child's stdin, if any. */
+  input?: string
+}
+
+export interface ChildProcessResult {
+  exitCode: number | undefined
+  signal: string | undefined
+  stdout: string
+  stderr: string
+  /** Why the process could not start (missing file, not executable), when it did not. */
+  startError?: string
+  resources: StepResources
+}
+
+const SAMPLE_EVERY_MS = 50
+
+/**
+ * pidusage's first call asks the system for its clock tick (a child process of its own,
+ * ~15 ms): pay that once, up front, so the first sample of a short step comes in time.
+ */
+export function warmUpSampling(): void {
+  pidusage(process.pid).catch(() => undefined)
+}
+// Keep the whole of any sane envelope; a step that prints gigabytes is a bug to report, not to buffer.
+const MAX_BUFFER = 64 * 1024 * 1024
+
+/**
+ * Runs a program with an argv list: never through a shell, so no argument is ever
+ * interpolated. Samples its CPU time and memory with pidusage while it runs.
+ */
+export async function runChildProcess({ file, args, env, cwd, input }: ChildProcessInput): Promise<ChildProcessResult> {
+  const child = execa(file, args, { cwd, env, extendEnv: true, reject: false, stripFinalNewline: false, maxBuffer: MAX_BUFFER, input: input ?? '', encoding: 'utf8' })
+  const usage = sampleUsage(child.pid, { baseline: 'zero' })
+  const result = await child
+  const resources = await usage.stop()
+  const startError = result.exitCode === undefined && result.signal === undefined ? describeStartError(result.originalMessage || result.message || 'unknown error', file) : undefined
+  return {
+    exitCode: result.exitCode,
+    signal: result.signal,
+    stdout: typeof result.stdout === 'string' ? result.stdout : '',
+    stderr: typeof result.stderr === 'string' ? result.stderr : '',
+    ...(startError ? { startError } : {}),
+    resources,
+  }
+}
+
+/**
+ * Samples a process's CPU time and RSS until stopped. CPU time counts from zero for a new
+ * child, or from the first sample for a long-lived one (the Python host) measured per step.
+ */
+export function sampleUsage(pid: number | undefined, { baseline }: { baseline: 'zero' | 'first-sample' }): { stop: () => Promise<StepResources> } {
+  const resources: StepResources = { cpuMs: 0, peakRssBytes: 0 }
+  if (pid === undefined) return { stop: async () => resources }
+  let firstCpuMs: number | undefined = baseline === 'zero' ? 0 : undefined
+  const sample = async () => {
+    try {
+      const stats = await pidusage(pid)
+      firstCpuMs ??= stats.ctime
+      resources.cpuMs = Math.max(resources.cpuMs, stats.ctime - firstCpuMs)
+      resources.peakRssBytes = Math.max(resources.peakRssBytes, stats.memory)
+    } catch {
+      // The process already exited: the last sample stands.
+    }
+  }
+  let pending = sample()
+  const timer = setInterval(() => {
+    pending = pending.then(sample)
+  }, SAMPLE_EVERY_MS)
+  return {
+    async stop() {
+      clearInterval(timer)
+      // One last sample: a long-lived process (the Python host) is still there to read.
+      await (pending = pending.then(sample))
+      pidusage.clear()
+      return resources
+    },
+  }
+}
+
+function describeStartError(message: string, file: string): string {
+  if (/ENOENT/.test(message)) return `${file} was not found`
+  if (/EACCES/.test(message)) return `${file} is not executable (chmod +x it)`
+  return message.split('\n')[0] ?? message
+}

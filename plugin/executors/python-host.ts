@@ -1,0 +1,202 @@
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import type { Context, ContextWrite } from '../context/context.ts'
+import type { JsonValue } from '../context/json-value.ts'
+import { EXIT_FAILED, errorEnvelope, normalizeEnvelope, type Envelope } from '../scriptlet/envelope.ts'
+import { sampleUsage } from './child-process.ts'
+import { applyEnvelopeContext, tail } from './output.ts'
+import type { ExecutorInput, StepExecution } from './types.ts'
+
+/** The host script shipped with the package (python/recipes_host.py). */
+export const HOST_SCRIPT = fileURLToPath(new URL('../../python/recipes_host.py', import.meta.url))
+
+export interface PythonHostOptions {
+  /** Interpreter to start. @default 'python3' */
+  executable: string
+  /** Absolute folders put first on sys.path (the plugin option python.path). */
+  path: readonly string[]
+  root: string
+}
+
+interface HostMessage {
+  type: 'ready' | 'ctx' | 'done'
+  rid?: number
+  phase?: 'validate' | 'run'
+  method?: string
+  key?: string
+  value?: JsonValue
+  who?: string
+  result?: JsonValue
+  stdout?: string
+  error?: { type: string; message: string; phase: string; exit_code: number | null; traceback: string }
+}
+
+/**
+ * One warm Python interpreter serving every python module step of a recipe file, over
+ * JSON lines (requests on its stdin, answers on its stdout). The scriptlet's ctx calls are
+ * answered from the recipe's context as they happen. If the host dies, the step it was
+ * running fails and the next python step starts a fresh one.
+ */
+export class PythonHost {
+  private readonly options: PythonHostOptions
+  private child: ChildProcessWithoutNullStreams | undefined
+  private messages: AsyncIterator<string> | undefined
+  private stderr = ''
+  private exit: string | undefined
+
+  constructor(options: PythonHostOptions) {
+    this.options = options
+  }
+
+  async runStep({ step, ctx, writtenKeys }: ExecutorInput): Promise<StepExecution> {
+    const stderrStart = this.stderr.length
+    const finish = (envelope: Envelope, extraStderr = '', error?: unknown): StepExecution => ({
+      envelope,
+      ...(error === undefined ? {} : { error }),
+      stdout: '',
+      stderr: this.stderr.slice(stderrStart) + extraStderr,
+      resources,
+    })
+    let resources = { cpuMs: 0, peakRssBytes: 0 }
+    const started = await this.start()
+    if (started) return finish(errorEnvelope(step.name, started, EXIT_FAILED))
+    const usage = sampleUsage(this.child!.pid, { baseline: 'first-sample' })
+    try {
+      this.send({ type: 'run', module: step.module, attr: step.export ?? null, params: step.params, step: step.name })
+      for (;;) {
+        const message = await this.next()
+        if (!message) {
+          const reason = `the python host exited (${this.exit ?? 'unknown'}) while running step "${step.name}"; the next python step starts a new one`
+          this.reset()
+          return finish(errorEnvelope(step.name, reason, EXIT_FAILED, { stderr_tail: tail(this.stderr.slice(stderrStart)) }))
+        }
+        if (message.type === 'ctx') {
+          this.send(answerContextCall(message, ctx))
+          continue
+        }
+        if (message.type === 'done') {
+          resources = await usage.stop()
+          const { envelope, log } = envelopeFromHost(message, ctx, step.name, writtenKeys)
+          return finish(envelope, log)
+        }
+      }
+    } finally {
+      await usage.stop()
+    }
+  }
+
+  /** Ends the interpreter (it also ends by itself when its stdin closes). */
+  close(): void {
+    this.child?.stdin.end()
+    this.reset()
+  }
+
+  /** Starts the host if none runs; returns why it could not start, or undefined. */
+  private async start(): Promise<string | undefined> {
+    if (this.child) return undefined
+    const child = spawn(this.options.executable, [HOST_SCRIPT], {
+      cwd: this.options.root,
+      env: { ...process.env, RECIPES_PYTHON_PATH: JSON.stringify(this.options.path), PYTHONUNBUFFERED: '1' },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    })
+    this.child = child
+    this.exit = undefined
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk))
+    child.on('exit', (code, signal) => (this.exit = signal ? `killed by ${signal}` : `exit code ${code}`))
+    const spawnError = new Promise<string>((resolve) => child.on('error', (error) => resolve(error.message)))
+    this.messages = createInterface({ input: child.stdout })[Symbol.asyncIterator]()
+    const ready = await Promise.race([this.next(), spawnError])
+    if (typeof ready === 'object' && ready?.type === 'ready') return undefined
+    this.reset()
+    const why = typeof ready === 'string' ? ready : (this.exit ?? 'no answer')
+    return `could not start the python host with "${this.options.executable}" (${why}); set the plugin option python.executable. ${tail(this.stderr)}`.trim()
+  }
+
+  private async next(): Promise<HostMessage | undefined> {
+    const line = await this.messages?.next()
+    if (!line || line.done) return undefined
+    return JSON.parse(line.value) as HostMessage
+  }
+
+  private send(message: object): void {
+    this.child?.stdin.write(`${JSON.stringify(message)}\n`)
+  }
+
+  private reset(): void {
+    if (this.child && this.child.exitCode === null) this.child.kill()
+    this.child = undefined
+    this.messages = undefined
+  }
+}
+
+/** Answers a scriptlet's ctx call; validate sees a read-only context. */
+function answerContextCall(message: HostMessage, context: Context): object {
+  const ctx = message.phase === 'validate' ? context.readOnlyView(`${message.phase}`) : context
+  const reply = (value: unknown) => ({ type: 'ctx_result', rid: message.rid, ok: true, value: value ?? null })
+  const key = message.key ?? ''
+  try {
+    switch (message.method) {
+      case 'get':
+        return reply(ctx.get(key))
+      case 'has':
+        return reply(ctx.has(key))
+      case 'keys':
+        return reply(ctx.keys())
+      case 'to_dict':
+        return reply(ctx.toJSON())
+      case 'history':
+        return reply(ctx.history(message.key ?? undefined).map(withOlderNames))
+      case 'last_modified': {
+        const last = ctx.lastModified(key)
+        return reply(last && withOlderNames(last))
+      }
+      case 'set':
+        ctx.set(key, message.value ?? null, { who: message.who ?? '' })
+        return reply(null)
+      default:
+        return { type: 'ctx_result', rid: message.rid, ok: false, error: `unknown ctx method ${message.method}` }
+    }
+  } catch (error) {
+    return { type: 'ctx_result', rid: message.rid, ok: false, error: (error as Error).message }
+  }
+}
+
+/** History entries also carry the older framework's names, `old` and `new`. */
+function withOlderNames(write: ContextWrite): object {
+  return { ...write, before: write.before ?? null, old: write.before ?? null, new: write.after }
+}
+
+/**
+ * Maps both older styles back to an envelope: run() returning a dict envelope, or printing
+ * its JSON line and returning an int exit code (None counts as 0).
+ */
+function envelopeFromHost(message: HostMessage, ctx: Context, step: string, writtenKeys: () => string[]): { envelope: Envelope; log: string } {
+  const printed = (message.stdout ?? '').split('\n').filter((line) => line.trim() !== '')
+  const jsonLine = printed.findLast((line) => line.trim().startsWith('{'))
+  const otherOutput = printed.filter((line) => line !== jsonLine).join('\n')
+  const log = otherOutput ? `${otherOutput}\n` : ''
+  if (message.error) {
+    const { type, message: text, phase, exit_code: exitCode, traceback } = message.error
+    return { envelope: errorEnvelope(step, `${type}: ${text}`, exitCode ?? EXIT_FAILED, { type, phase }), log: `${log}${traceback}` }
+  }
+  const result = message.result
+  try {
+    if (typeof result === 'object' && result !== null && !Array.isArray(result)) {
+      applyEnvelopeContext(result, ctx, step)
+      return { envelope: normalizeEnvelope(result, step, writtenKeys()), log }
+    }
+    const code = typeof result === 'number' ? result : 0
+    if (jsonLine !== undefined) {
+      const printedEnvelope = JSON.parse(jsonLine) as unknown
+      applyEnvelopeContext(printedEnvelope, ctx, step)
+      const envelope = normalizeEnvelope(printedEnvelope, step, writtenKeys())
+      if (envelope.status === 'ok' && code !== 0) return { envelope: errorEnvelope(step, `run() returned exit code ${code} although it printed an ok envelope`, code), log }
+      if (envelope.status === 'error' && code !== 0) envelope.exit_code = code
+      return { envelope, log }
+    }
+    return { envelope: normalizeEnvelope(code, step, writtenKeys()), log }
+  } catch (error) {
+    return { envelope: errorEnvelope(step, `could not read the step's envelope: ${(error as Error).message}`, EXIT_FAILED), log }
+  }
+}

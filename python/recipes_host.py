@@ -1,0 +1,153 @@
+"""
+NAME: recipes_host.py
+DESC: The warm Python interpreter of vitest-recipes. One host per recipe file runs every
+      python step of that recipe: it imports the step's module, calls validate(ctx, params)
+      then run(ctx, params), and answers with what happened. It speaks JSON lines: requests
+      on stdin, answers on a private copy of stdout. While a step runs, fd 1 points at stderr
+      and sys.stdout is captured, so a scriptlet that prints its envelope (the older style)
+      cannot corrupt the protocol.
+USAGE: started by vitest-recipes; not meant to be run by hand.
+"""
+import importlib
+import io
+import json
+import os
+import sys
+import traceback
+
+PROTOCOL = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
+os.dup2(2, 1)
+sys.stdout = sys.stderr
+REQUESTS = sys.stdin
+
+
+def send(message):
+    PROTOCOL.write(json.dumps(message, allow_nan=False) + "\n")
+    PROTOCOL.flush()
+
+
+class ContextError(Exception):
+    """A ctx operation the runner refused (bad value, key or writer; a write in validate)."""
+
+
+class HostContext:
+    """The ctx a python scriptlet sees: the older framework's API, backed by the recipe's context."""
+
+    def __init__(self, phase):
+        self._phase = phase
+        self._rid = 0
+
+    def _call(self, method, **args):
+        self._rid += 1
+        send({"type": "ctx", "rid": self._rid, "phase": self._phase, "method": method, **args})
+        line = REQUESTS.readline()
+        if not line:
+            raise SystemExit(0)
+        answer = json.loads(line)
+        if not answer.get("ok"):
+            raise ContextError(answer.get("error", "ctx call failed"))
+        return answer.get("value")
+
+    def set(self, key, value, who=None):
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as error:
+            raise ContextError('ctx.set("%s") by "%s": value is not JSON (%s); the context holds JSON values only' % (key, who, error)) from None
+        self._call("set", key=key, value=value, who=who)
+
+    def get(self, key, default=None):
+        value = self._call("get", key=key)
+        return default if value is None else value
+
+    def has(self, key):
+        return self._call("has", key=key)
+
+    def keys(self):
+        return self._call("keys")
+
+    def get_history(self, key=None):
+        return self._call("history", key=key)
+
+    def last_modified(self, key):
+        return self._call("last_modified", key=key)
+
+    def to_dict(self):
+        return self._call("to_dict")
+
+    def __contains__(self, key):
+        return self.has(key)
+
+    def __getitem__(self, key):
+        value = self.get(key)
+        if value is None and not self.has(key):
+            raise KeyError(key)
+        return value
+
+
+def load(module_name, attribute):
+    module = importlib.import_module(module_name)
+    if attribute is None:
+        for name in ("run", "main"):
+            if callable(getattr(module, name, None)):
+                return getattr(module, name)
+        raise AttributeError("module %s has no run() and the step names no class or function" % module_name)
+    if not hasattr(module, attribute):
+        names = sorted(name for name in vars(module) if not name.startswith("_"))
+        raise AttributeError('module %s has no "%s"; it defines: %s' % (module_name, attribute, ", ".join(names)))
+    return getattr(module, attribute)
+
+
+def run_step(request):
+    params = request.get("params")
+    captured = io.StringIO()
+    sys.stdout = captured
+    try:
+        target = load(request["module"], request.get("attr"))
+        instance = target() if isinstance(target, type) else None
+        validate = getattr(instance, "validate", None) if instance is not None else None
+        run = instance.run if instance is not None else target
+        phase = "validate"
+        if callable(validate):
+            validate(HostContext("validate"), params)
+        phase = "run"
+        result = run(HostContext("run"), params)
+        if result is not None and not isinstance(result, (dict, int)):
+            raise TypeError("run() returned %s; return an envelope dict, an exit code or None" % type(result).__name__)
+        return {"type": "done", "result": result, "stdout": captured.getvalue()}
+    except BaseException as error:  # noqa: BLE001 - every failure is reported as the step's
+        if isinstance(error, KeyboardInterrupt):
+            raise
+        return {
+            "type": "done",
+            "error": {
+                "type": type(error).__name__,
+                "message": str(error),
+                "phase": locals().get("phase", "load"),
+                "exit_code": getattr(error, "exit_code", None) if isinstance(getattr(error, "exit_code", None), int) else None,
+                "traceback": traceback.format_exc(),
+            },
+            "stdout": captured.getvalue(),
+        }
+    finally:
+        sys.stdout = sys.stderr
+
+
+def main():
+    for root in reversed(json.loads(os.environ.get("RECIPES_PYTHON_PATH", "[]"))):
+        if root not in sys.path:
+            sys.path.insert(0, root)
+    send({"type": "ready", "python": sys.version.split()[0]})
+    for line in REQUESTS:
+        if not line.strip():
+            continue
+        request = json.loads(line)
+        if request.get("type") == "run":
+            answer = run_step(request)
+            try:
+                send(answer)
+            except (TypeError, ValueError) as error:
+                send({"type": "done", "error": {"type": "TypeError", "message": "run() returned a value that is not JSON: %s" % error, "phase": "run", "traceback": ""}, "stdout": answer.get("stdout", "")})
+
+
+if __name__ == "__main__":
+    main()
