@@ -97,6 +97,13 @@ def load(module_name, attribute):
     return getattr(module, attribute)
 
 
+def user_traceback(error):
+    """The traceback without the host's own frames: the user's code is what failed."""
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if os.path.abspath(frame.filename) != os.path.abspath(__file__)]
+    lines = ["Traceback (most recent call last):\n"] if frames else []
+    return "".join(lines + traceback.format_list(frames) + traceback.format_exception_only(type(error), error))
+
+
 def run_step(request):
     params = request.get("params")
     captured = io.StringIO()
@@ -124,7 +131,7 @@ def run_step(request):
                 "message": str(error),
                 "phase": locals().get("phase", "load"),
                 "exit_code": getattr(error, "exit_code", None) if isinstance(getattr(error, "exit_code", None), int) else None,
-                "traceback": traceback.format_exc(),
+                "traceback": user_traceback(error),
             },
             "stdout": captured.getvalue(),
         }

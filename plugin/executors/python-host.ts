@@ -44,6 +44,7 @@ export class PythonHost {
   private messages: AsyncIterator<string> | undefined
   private stderr = ''
   private exit: string | undefined
+  private exited: Promise<void> = Promise.resolve()
 
   constructor(options: PythonHostOptions) {
     this.options = options
@@ -67,6 +68,8 @@ export class PythonHost {
       for (;;) {
         const message = await this.next()
         if (!message) {
+          // stdout closes a moment before the exit status arrives.
+          await Promise.race([this.exited, new Promise((resolve) => setTimeout(resolve, 1000))])
           const reason = `the python host exited (${this.exit ?? 'unknown'}) while running step "${step.name}"; the next python step starts a new one`
           this.reset()
           return finish(errorEnvelope(step.name, reason, EXIT_FAILED, { stderr_tail: tail(this.stderr.slice(stderrStart)) }))
@@ -103,7 +106,12 @@ export class PythonHost {
     this.child = child
     this.exit = undefined
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk))
-    child.on('exit', (code, signal) => (this.exit = signal ? `killed by ${signal}` : `exit code ${code}`))
+    this.exited = new Promise((resolve) =>
+      child.on('exit', (code, signal) => {
+        this.exit = signal ? `killed by ${signal}` : `exit code ${code}`
+        resolve()
+      }),
+    )
     const spawnError = new Promise<string>((resolve) => child.on('error', (error) => resolve(error.message)))
     this.messages = createInterface({ input: child.stdout })[Symbol.asyncIterator]()
     const ready = await Promise.race([this.next(), spawnError])

@@ -32,6 +32,7 @@ export class SetupStepFailedError extends Error {
 
 export function describeScriptlet(step: RecipeStep): string {
   if (step.type === 'ts') return `${step.module}${step.export ? `#${step.export}` : ''}`
+  if (step.type === 'python' && step.module !== undefined) return `python ${step.module}${step.export ? `#${step.export}` : ''}`
   const command = Array.isArray(step.command) ? step.command.join(' ') : step.command
   return `${step.type} ${step.module ?? command ?? ''}`.trim()
 }

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -30,7 +30,9 @@ export interface TestProject {
   /** Runs the real `vitest` CLI in the project. */
   vitest(args: string[], options?: { env?: NodeJS.ProcessEnv }): Promise<RunResult>
   /** Runs `vitest run --reporter=json` and returns the parsed report too. */
-  vitestJson(args: string[]): Promise<RunResult & { report: JsonReport }>
+  vitestJson(args: string[], options?: { env?: NodeJS.ProcessEnv }): Promise<RunResult & { report: JsonReport }>
+  /** Copies a file of tests/fixtures into the project, keeping its mode (the executable bit). */
+  copyFixture(fixture: string, path: string): void
   /** Runs the real `recipes` CLI in the project. */
   recipes(args: string[]): Promise<RunResult>
   remove(): void
@@ -73,12 +75,16 @@ export function createProject(files: Record<string, string>, options: { config?:
     write,
     read: (path) => readFileSync(join(root, path), 'utf8'),
     vitest: (args, runOptions) => run(process.execPath, [VITEST_BIN, ...args], root, runOptions?.env),
-    async vitestJson(args) {
+    async vitestJson(args, options) {
       const outputFile = join(root, `.report-${Date.now()}.json`)
-      const result = await project.vitest(['run', ...args, '--reporter=json', `--outputFile=${outputFile}`, '--reporter=default'])
+      const result = await project.vitest(['run', ...args, '--reporter=json', `--outputFile=${outputFile}`, '--reporter=default'], options)
       const report = JSON.parse(readFileSync(outputFile, 'utf8')) as JsonReport
       rmSync(outputFile)
       return { ...result, report }
+    },
+    copyFixture(fixture, path) {
+      mkdirSync(dirname(join(root, path)), { recursive: true })
+      copyFileSync(join(REPO, 'tests/fixtures', fixture), join(root, path))
     },
     recipes: (args) => run(process.execPath, [RECIPES_BIN, ...args], root),
     remove: () => rmSync(root, { recursive: true, force: true }),

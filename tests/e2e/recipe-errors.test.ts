@@ -72,6 +72,12 @@ const BROKEN: Record<string, string> = {
     type: ts
     module: ../outside.ts
 `,
+  'recipes/missing_python.yaml': `steps:
+  - name: a
+    type: python
+    module: scriptlets.python.steps.compute_nubmers
+    class: ComputeNumbers
+`,
   'recipes/bad_name.yaml': `steps:
   - name: "it's"
     type: ts
@@ -190,6 +196,14 @@ describe('each broken recipe fails as its own file, pointing into it', () => {
         4 |     module: ../outside.ts
           |             ^^^^^^^^^^^^^
         Scriptlets load only from inside the workspace: give a path relative to the project root, without ".."."
+    `)
+  })
+  test('missing python module', () => {
+    expect(messageOf('missing_python.yaml')).toMatchInlineSnapshot(`
+      "recipes/missing_python.yaml:4:13 RECIPE_MODULE_NOT_FOUND: python module "scriptlets.python.steps.compute_nubmers" is not under the python path (.) (at steps[0].module)
+        4 |     module: scriptlets.python.steps.compute_nubmers
+          |             ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
+        Looked for scriptlets/python/steps/compute_nubmers.py, scriptlets/python/steps/compute_nubmers/__init__.py; set the plugin option python.path to the folders your modules import from."
     `)
   })
   test('step name that is not safe as a test name', () => {

@@ -1,0 +1,412 @@
+#!/usr/bin/env node
+// Executors benchmark: what a child-process step costs on top of the child process itself,
+// and what the warm Python host saves over one python3 process per step. Five test files
+// run in one Vitest instance started in this process, once per round:
+//
+//   shell   recipes/shell.yaml            N `type: shell` no-op steps (scripts/noop.sh)
+//           tests/shell-execa.test.ts     N tests, each `await execa(scripts/noop.sh)` + JSON.parse
+//   python  recipes/python-module.yaml    N `type: python` module steps (warm host, one ctx.set each)
+//           recipes/python-script.yaml    N `type: python` `script:` steps (python3 scripts/noop.py --params ...)
+//           tests/python-spawn.test.ts    N tests, each `await execa('python3', ['-c', ...])` + JSON.parse
+//
+// Prints medians over rounds, the shell ratio recipe / execa with its per-step difference,
+// and the python per-step times with the ratio spawn / warm.
+//
+//   node bench/executors/run.js [--steps 50] [--rounds 5] [--python python3] [--keep]
+//
+// Plain JavaScript on purpose: Node 20 cannot strip TypeScript. Needs the package built
+// (`npm run build`): the throwaway project imports `vitest-recipes` through its package exports.
+import { spawnSync } from 'node:child_process'
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join, relative, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+
+const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
+const STEP_TIMEOUT_MS = 300_000 // the plugin's default stepTimeout (300 s), given to the hand-written tests too
+
+const FILES = {
+  shellRecipe: 'recipes/shell.yaml',
+  shellExeca: 'tests/shell-execa.test.ts',
+  pythonModule: 'recipes/python-module.yaml',
+  pythonScript: 'recipes/python-script.yaml',
+  pythonSpawn: 'tests/python-spawn.test.ts',
+}
+const ALL_FILES = Object.values(FILES)
+
+const HELP = `Usage: node bench/executors/run.js [options]
+
+Measures, in one Vitest run started in this process:
+  1. a recipe of N no-op shell steps against a plain Vitest file of N tests that each
+     await execa(<the same script>) and JSON.parse its stdout: ratio and per-step difference;
+  2. N python module steps (one warm Python host) against N python \`script:\` steps (one
+     python3 process per step) and a plain Vitest file spawning \`python3 -c\` per test.
+
+Options:
+  --steps N        steps per recipe and tests per hand-written file (default 50)
+  --rounds N       Vitest runs; the first is a warm-up and is not counted (default 5)
+  --python EXE     Python interpreter, for the plugin and the hand-written file (default python3)
+  --keep           keep the throwaway project (its path is printed) instead of deleting it
+  -h, --help       show this help
+`
+
+function parseOptions() {
+  let values
+  try {
+    ;({ values } = parseArgs({
+      options: {
+        steps: { type: 'string', default: '50' },
+        rounds: { type: 'string', default: '5' },
+        python: { type: 'string', default: 'python3' },
+        keep: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }))
+  } catch (error) {
+    fail(`${error.message}\n\n${HELP}`)
+  }
+  if (values.help) {
+    process.stdout.write(HELP)
+    process.exit(0)
+  }
+  const steps = positiveInteger(values.steps, '--steps')
+  const rounds = positiveInteger(values.rounds, '--rounds')
+  if (rounds < 2) fail('--rounds must be at least 2: the first round is a warm-up and is not counted')
+  return { steps, rounds, python: values.python, keep: values.keep }
+}
+
+function positiveInteger(text, flag) {
+  const value = Number(text)
+  if (!Number.isInteger(value) || value < 1) fail(`${flag} takes a positive integer, not "${text}"`)
+  return value
+}
+
+function fail(message) {
+  process.stderr.write(`bench/executors: ${message}\n`)
+  process.exit(1)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The throwaway project
+
+function stepName(i, steps) {
+  return `step_${String(i).padStart(String(steps).length, '0')}`
+}
+
+// What every python step does, in all three forms: read its params, write one ctx key.
+// The script and the `-c` program are the same code; the module step does it through ctx.set.
+const PYTHON_SCRIPT = `import json
+import sys
+
+params = json.loads(sys.argv[sys.argv.index("--params") + 1])
+print(json.dumps({"status": "ok", "ctx": {params["key"]: True}}))
+`
+
+function writeProject({ steps, python }) {
+  const root = realpathSync(mkdtempSync(join(tmpdir(), 'vitest-recipes-executors-')))
+  const write = (file, text) => {
+    mkdirSync(dirname(join(root, file)), { recursive: true })
+    writeFileSync(join(root, file), text)
+  }
+
+  // node_modules: this package's dependencies, and the package itself, all as symlinks.
+  const modules = join(root, 'node_modules')
+  mkdirSync(modules)
+  for (const entry of readdirSync(join(PACKAGE_ROOT, 'node_modules'))) {
+    // Skip .bin, .vite (Vitest's results cache must stay in the throwaway project), etc.
+    if (entry.startsWith('.')) continue
+    symlinkSync(join(PACKAGE_ROOT, 'node_modules', entry), join(modules, entry), 'junction')
+  }
+  symlinkSync(PACKAGE_ROOT, join(modules, 'vitest-recipes'), 'junction')
+
+  write('package.json', `${JSON.stringify({ name: 'vitest-recipes-executors-bench', private: true, type: 'module' }, null, 2)}\n`)
+  write(
+    'vitest.config.mjs',
+    `import { defineConfig } from 'vitest/config'
+import recipes from 'vitest-recipes'
+
+export default defineConfig({
+  plugins: [recipes({ python: { executable: ${JSON.stringify(python)} } })],
+  test: {
+    include: ['tests/**/*.test.ts'],
+  },
+})
+`,
+  )
+
+  // The shell step: prints an ok envelope and nothing else.
+  write('scripts/noop.sh', `#!/bin/sh\necho '{"status":"ok"}'\n`)
+  chmodSync(join(root, 'scripts/noop.sh'), 0o755)
+  // The python script step (python3 scripts/noop.py --params '{"key": ...}').
+  write('scripts/noop.py', PYTHON_SCRIPT)
+  // The python module step, a class scriptlet run by the warm host (python.path defaults to the root).
+  write('scriptlets/__init__.py', '')
+  write(
+    'scriptlets/noop.py',
+    `class Noop:
+    def run(self, ctx, params):
+        ctx.set(params["key"], True, who="noop")
+`,
+  )
+
+  const names = Array.from({ length: steps }, (_, i) => stepName(i + 1, steps))
+  const key = (name) => `bench.${name}_v1`
+  const recipe = (id, description, step) =>
+    `test_meta:\n  test_id: ${id}\n  description: ${description}\nsteps:\n${names.map((name) => `  - name: ${name}\n${step(name)}`).join('')}`
+
+  write(FILES.shellRecipe, recipe('BENCH-EXEC-SHELL', `${steps} no-op shell steps, for bench/executors/run.js`, () => `    type: shell\n    script: scripts/noop.sh\n`))
+  write(
+    FILES.pythonModule,
+    recipe('BENCH-EXEC-PY-MODULE', `${steps} python module steps (warm host), for bench/executors/run.js`, (name) => `    type: python\n    module: scriptlets.noop\n    class: Noop\n    args: { key: ${key(name)} }\n`),
+  )
+  write(
+    FILES.pythonScript,
+    recipe('BENCH-EXEC-PY-SCRIPT', `${steps} python script steps (one process each), for bench/executors/run.js`, (name) => `    type: python\n    script: scripts/noop.py\n    args: { key: ${key(name)} }\n`),
+  )
+
+  // By hand: the same processes through execa, one top-level test each, same timeout.
+  write(
+    FILES.shellExeca,
+    `import { test } from 'vitest'
+import { execa } from 'execa'
+
+const script = ${JSON.stringify(join(root, 'scripts/noop.sh'))}
+
+async function step() {
+  const { stdout } = await execa(script)
+  const envelope = JSON.parse(stdout)
+  if (envelope.status !== 'ok') throw new Error(\`not ok: \${stdout}\`)
+}
+
+${names.map((name) => `test('${name}', { timeout: ${STEP_TIMEOUT_MS} }, step)\n`).join('')}`,
+  )
+  write(
+    FILES.pythonSpawn,
+    `import { test } from 'vitest'
+import { execa } from 'execa'
+
+const python = ${JSON.stringify(python)}
+const program = ${JSON.stringify(PYTHON_SCRIPT)}
+
+async function step(key: string) {
+  const { stdout } = await execa(python, ['-c', program, '--params', JSON.stringify({ key })])
+  const envelope = JSON.parse(stdout)
+  if (envelope.status !== 'ok' || envelope.ctx?.[key] !== true) throw new Error(\`not ok: \${stdout}\`)
+}
+
+${names.map((name) => `test('${name}', { timeout: ${STEP_TIMEOUT_MS} }, () => step('${key(name)}'))\n`).join('')}`,
+  )
+  return root
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measuring
+
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const middle = sorted.length >> 1
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+}
+
+/** A reporter that keeps, per test file, Vitest's own timings (and every test's duration). */
+function createCollector() {
+  const modules = new Map()
+  const runErrors = []
+  return {
+    modules,
+    runErrors,
+    reporter: {
+      onTestModuleEnd(testModule) {
+        const diagnostic = testModule.diagnostic()
+        const durations = []
+        let passed = 0
+        for (const testCase of testModule.children.allTests()) {
+          if (testCase.result().state === 'passed') passed++
+          durations.push(testCase.diagnostic()?.duration ?? 0)
+        }
+        modules.set(testModule.relativeModuleId.split('\\').join('/'), {
+          tests: durations.length,
+          passed,
+          errors: testModule.errors().map((error) => error.message),
+          durations,
+          testsMs: durations.reduce((sum, value) => sum + value, 0),
+          medianTestMs: durations.length > 0 ? median(durations) : 0,
+          firstTestMs: durations[0] ?? 0,
+          collectMs: diagnostic.collectDuration,
+          fileMs: diagnostic.collectDuration + diagnostic.duration,
+        })
+      },
+      onTestRunEnd(_modules, errors) {
+        runErrors.push(...errors.map((error) => error.message ?? String(error)))
+      },
+    },
+  }
+}
+
+/** Runs the given files in this order, whatever Vitest's results cache says. */
+function fixedOrderSequencer(order) {
+  return class FixedOrderSequencer {
+    async shard(files) {
+      return files
+    }
+    async sort(files) {
+      const rank = (spec) => order.findIndex((file) => spec.moduleId.split('\\').join('/').endsWith(file))
+      return [...files].sort((a, b) => rank(a) - rank(b))
+    }
+  }
+}
+
+async function runRound(startVitest, root, order) {
+  const collector = createCollector()
+  const started = performance.now()
+  const vitest = await startVitest(
+    'test',
+    [],
+    {
+      root,
+      config: join(root, 'vitest.config.mjs'),
+      watch: false,
+      reporters: [collector.reporter],
+      // One file at a time: the files never compete for the CPU.
+      fileParallelism: false,
+      sequence: { sequencer: fixedOrderSequencer(order) },
+    },
+    {},
+    {},
+  )
+  const wallMs = performance.now() - started
+  if (vitest?.shouldKeepServer?.()) await vitest.close()
+  return { ...collector, wallMs }
+}
+
+function checkRound(round, steps) {
+  const problems = [...round.runErrors]
+  for (const file of ALL_FILES) {
+    const result = round.modules.get(file)
+    if (!result) problems.push(`${file} did not run`)
+    else {
+      problems.push(...result.errors.map((message) => `${file}: ${message}`))
+      if (result.tests !== steps || result.passed !== steps) problems.push(`${file}: ${result.passed} of ${result.tests} tests passed, expected ${steps} of ${steps}`)
+    }
+  }
+  return problems
+}
+
+// ---------------------------------------------------------------------------------------------
+// Printing
+
+const ms = (value) => `${value.toFixed(1)} ms`
+const ms2 = (value) => `${value.toFixed(2)} ms`
+const signedMs = (value) => `${value >= 0 ? '+' : ''}${value.toFixed(2)} ms`
+const ratio = (a, b) => (b > 0 ? a / b : Number.NaN)
+const times = (value) => `${value.toFixed(2)}x`
+
+function table(rows) {
+  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)))
+  return rows.map((row) => row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]) : cell.padStart(widths[column]))).join('   ')).join('\n')
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main() {
+  const options = parseOptions()
+  if (!existsSync(join(PACKAGE_ROOT, 'dist/index.js')) || !existsSync(join(PACKAGE_ROOT, 'dist/runtime/index.js')) || !existsSync(join(PACKAGE_ROOT, 'dist/executors/python-host.js'))) {
+    fail(`${relative(process.cwd(), join(PACKAGE_ROOT, 'dist')) || 'dist'} is missing or incomplete: run \`npm run build\` first (the benchmark imports the built package).`)
+  }
+  const version = spawnSync(options.python, ['--version'], { encoding: 'utf8' })
+  if (version.status !== 0) fail(`cannot run "${options.python} --version" (${version.error?.message ?? version.stderr.trim()}): install Python 3 or pass --python <interpreter>.`)
+  let startVitest
+  try {
+    ;({ startVitest } = await import('vitest/node'))
+  } catch (error) {
+    fail(`cannot import vitest/node (${error.message}): run \`npm install\` first.`)
+  }
+
+  const root = writeProject(options)
+  const { steps, rounds } = options
+  console.log(`vitest-recipes executors: ${steps} steps per file, shell steps vs execa, warm python host vs a python process per step`)
+  console.log(`${rounds} rounds (first one is a warm-up), one Vitest instance per round started in this process, one file at a time`)
+  console.log(`${(version.stdout || version.stderr).trim()} (${options.python}), Node ${process.version}`)
+  console.log(`project: ${root}\n`)
+
+  const counted = []
+  try {
+    for (let i = 0; i < rounds; i++) {
+      // Rotate the file order, so no file always runs first (or last) in a round.
+      const order = ALL_FILES.map((_, j) => ALL_FILES[(i + j) % ALL_FILES.length])
+      const round = await runRound(startVitest, root, order)
+      const problems = checkRound(round, steps)
+      if (problems.length > 0) {
+        console.error(`round ${i + 1}: the benchmark's tests did not all pass, so its timings mean nothing:\n  ${problems.slice(0, 10).join('\n  ')}`)
+        process.exitCode = 1
+        return
+      }
+      const get = (file) => round.modules.get(file).testsMs
+      console.log(
+        `round ${i + 1}${i === 0 ? ' (warm-up)' : '          '}  Σ tests: shell ${ms(get(FILES.shellRecipe))}, execa ${ms(get(FILES.shellExeca))}  |  ` +
+          `py module ${ms(get(FILES.pythonModule))}, py script ${ms(get(FILES.pythonScript))}, python3 -c ${ms(get(FILES.pythonSpawn))}  (run ${ms(round.wallMs)})`,
+      )
+      if (i > 0) counted.push(round)
+    }
+
+    const pick = (file, field) => median(counted.map((round) => round.modules.get(file)[field]))
+    const header = `median over ${counted.length} rounds`
+
+    // 1. Shell steps against execa by hand.
+    {
+      const recipe = (field) => pick(FILES.shellRecipe, field)
+      const hand = (field) => pick(FILES.shellExeca, field)
+      const rows = [[header, 'shell recipe', 'execa by hand', 'recipe/hand', 'diff per step']]
+      const row = (label, r, h, diff, format = ms) => rows.push([label, format(r), format(h), times(ratio(r, h)), signedMs(diff)])
+      row('Σ test durations', recipe('testsMs'), hand('testsMs'), (recipe('testsMs') - hand('testsMs')) / steps)
+      row('  per step (Σ / N)', recipe('testsMs') / steps, hand('testsMs') / steps, (recipe('testsMs') - hand('testsMs')) / steps, ms2)
+      row('median test', recipe('medianTestMs'), hand('medianTestMs'), recipe('medianTestMs') - hand('medianTestMs'), ms2)
+      row('whole file (collect + tests + hooks)', recipe('fileMs'), hand('fileMs'), (recipe('fileMs') - hand('fileMs')) / steps)
+      console.log(`\n1. shell: ${steps} no-op \`type: shell\` steps vs ${steps} tests doing \`await execa(script)\` + JSON.parse`)
+      console.log(table(rows))
+      console.log(`(diff per step: (recipe - hand) / ${steps} for the sums, recipe - hand for the median test)`)
+    }
+
+    // 2. Python: warm host against a process per step.
+    {
+      const columns = [
+        ['warm host (module)', FILES.pythonModule],
+        ['script: (process/step)', FILES.pythonScript],
+        ['python3 -c by hand', FILES.pythonSpawn],
+      ]
+      const rows = [[header, ...columns.map(([label]) => label)]]
+      rows.push(['Σ test durations', ...columns.map(([, file]) => ms(pick(file, 'testsMs')))])
+      rows.push(['  per step (Σ / N)', ...columns.map(([, file]) => ms2(pick(file, 'testsMs') / steps))])
+      rows.push(['median test', ...columns.map(([, file]) => ms2(pick(file, 'medianTestMs')))])
+      rows.push(['first test (host start for module)', ...columns.map(([, file]) => ms2(pick(file, 'firstTestMs')))])
+      rows.push(['whole file (collect + tests + hooks)', ...columns.map(([, file]) => ms(pick(file, 'fileMs')))])
+      console.log(`\n2. python: ${steps} steps each writing one ctx key: warm host vs one python process per step`)
+      console.log(table(rows))
+
+      const warm = pick(FILES.pythonModule, 'testsMs') / steps
+      const script = pick(FILES.pythonScript, 'testsMs') / steps
+      const spawn = pick(FILES.pythonSpawn, 'testsMs') / steps
+      const warmMedian = pick(FILES.pythonModule, 'medianTestMs')
+      const scriptMedian = pick(FILES.pythonScript, 'medianTestMs')
+      const spawnMedian = pick(FILES.pythonSpawn, 'medianTestMs')
+      const ratioRows = [['ratio', 'per step (Σ / N)', 'median test']]
+      ratioRows.push(['spawn / warm: script: steps / warm host', times(ratio(script, warm)), times(ratio(scriptMedian, warmMedian))])
+      ratioRows.push(['spawn / warm: python3 -c by hand / warm host', times(ratio(spawn, warm)), times(ratio(spawnMedian, warmMedian))])
+      ratioRows.push(['script: steps / python3 -c by hand', times(ratio(script, spawn)), times(ratio(scriptMedian, spawnMedian))])
+      console.log('')
+      console.log(table(ratioRows))
+      console.log(
+        `script: step overhead over a bare python3 spawn: ${signedMs(script - spawn)} per step; ` +
+          `warm host saves ${ms2(script - warm)} per step over script: steps (host start, paid once per recipe file: ~${ms(pick(FILES.pythonModule, 'firstTestMs') - warmMedian)})`,
+      )
+    }
+  } finally {
+    if (options.keep) console.log(`\nkept the project: ${root}  (cd there and run \`npx vitest run\` to try it by hand)`)
+    else rmSync(root, { recursive: true, force: true })
+  }
+  // A measurement, not a test: whatever the ratios, exit 0.
+  process.exitCode = 0
+}
+
+await main()
