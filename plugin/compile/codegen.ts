@@ -18,16 +18,17 @@ export interface CodegenInput {
   source: string
   /** Absolute path of each ts scriptlet module, by the recipe's `module` string. */
   modules: ReadonlyMap<string, string>
-  /** Timeout of steps that set none, in seconds. */
-  stepTimeoutSec: number
 }
+
+// Vitest's own timeout only backs up the runner's, which kills what a step started.
+const VITEST_TIMEOUT_GRACE_MS = 10_000
 
 /**
  * Emits the test module for a recipe: one literal top-level `test('<step>', ...)` per step,
  * each on its own line mapped to the step's YAML line, so locations, failure stacks and
  * the VS Code explorer point into the recipe.
  */
-export function generateRecipeModule({ compiled, file, source, modules, stepTimeoutSec }: CodegenInput): GeneratedModule {
+export function generateRecipeModule({ compiled, file, source, modules }: CodegenInput): GeneratedModule {
   const lines: string[] = []
   const origins: (Origin | undefined)[] = []
   const emit = (code: string, origin?: Origin) => {
@@ -45,8 +46,9 @@ export function generateRecipeModule({ compiled, file, source, modules, stepTime
   // A JSON string parses faster than the same object literal, in Vite's transform and in V8.
   emit(`const recipe = defineRecipe(JSON.parse(${JSON.stringify(JSON.stringify(leanSpec(compiled)))}), { ${namespaces.join(', ')} });`, top)
   emit(`afterAll(() => recipe.finish());`, top)
+  const budgets = stepBudgets(compiled)
   for (const step of compiled.recipe.steps) {
-    const options = [`timeout: ${Math.round((step.timeoutSec ?? stepTimeoutSec) * 1000)}`]
+    const options = [`timeout: ${budgets.get(step.name)! + VITEST_TIMEOUT_GRACE_MS}`]
     if (step.retry.max > 0) options.push(`retry: ${step.retry.max}`)
     // The name is emitted raw between quotes: STEP_NAME_PATTERN guarantees it needs no escaping.
     emit(
@@ -62,6 +64,32 @@ export function generateFailingModule(file: string, source: string, issues: read
   const code = `import { failRecipe } from ${JSON.stringify(RUNTIME_ID)};\nfailRecipe(${JSON.stringify(issues)});\n`
   const origin = issues[0]?.location ?? { line: 1, column: 1 }
   return { code, map: createLineSourceMap(basename(file), source, [origin, origin]) }
+}
+
+/**
+ * The longest a step's test may take, in ms: its own timeout plus those of every step it
+ * needs, since needed steps filtered out by -t run inside its test as setup.
+ */
+function stepBudgets(compiled: CompiledRecipe): Map<string, number> {
+  const budgets = new Map<string, number>()
+  const byName = new Map(compiled.recipe.steps.map((step) => [step.name, step]))
+  const own = (name: string) => {
+    const step = byName.get(name)!
+    return (step.timeoutSec ?? compiled.stepTimeoutSec) * 1000 * (step.retry.max + 1)
+  }
+  for (const step of compiled.recipe.steps) {
+    const needed = new Set<string>()
+    const visit = (name: string): void => {
+      for (const need of byName.get(name)!.needs) {
+        if (needed.has(need)) continue
+        needed.add(need)
+        visit(need)
+      }
+    }
+    visit(step.name)
+    budgets.set(step.name, Math.round((step.timeoutSec ?? compiled.stepTimeoutSec) * 1000 + [...needed].reduce((sum, name) => sum + own(name), 0)))
+  }
+  return budgets
 }
 
 /**

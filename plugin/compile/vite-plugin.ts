@@ -118,11 +118,12 @@ export function compileRecipe(source: string, file: string, root: string, option
         recipe,
         root,
         keyNaming: options.keyNaming ?? 'error',
+        stepTimeoutSec: options.stepTimeout ?? 300,
         python: { executable: options.python?.executable ?? 'python3', path: (options.python?.path ?? DEFAULT_PYTHON_PATH).map((folder) => resolve(root, folder)) },
         logs: { dir: resolve(root, options.logsDir ?? 'Logs'), ram: options.ramLogs ?? false },
         debug: options.debug ?? false,
       }
-      return generateRecipeModule({ compiled, file, source, modules: resolved.modules, stepTimeoutSec: options.stepTimeout ?? 300 })
+      return generateRecipeModule({ compiled, file, source, modules: resolved.modules })
     }
   } catch (error) {
     if (!(error instanceof RecipeError)) throw error

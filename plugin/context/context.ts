@@ -51,7 +51,7 @@ export interface ContextSnapshot {
 /** Raised for writes the context refuses; the message names the key and the writer. */
 export class ContextWriteError extends Error {
   override name = 'ContextWriteError'
-  readonly code: 'CTX_INVALID_VALUE' | 'CTX_MISSING_WHO' | 'CTX_KEY_NAMING' | 'CTX_READ_ONLY'
+  readonly code: 'CTX_INVALID_VALUE' | 'CTX_MISSING_WHO' | 'CTX_KEY_NAMING' | 'CTX_READ_ONLY' | 'CTX_CONFLICT'
   constructor(code: ContextWriteError['code'], message: string) {
     super(message)
     this.code = code
@@ -104,7 +104,8 @@ export class Context implements ScriptletContext {
     return this.values.get(key) as T
   }
 
-  set(key: string, value: JsonValue, options: { who: string }): void {
+  /** Writes a JSON value as `who`; returns the history entry of the write. */
+  set(key: string, value: JsonValue, options: { who: string }): ContextWrite {
     const who = options?.who
     if (typeof who !== 'string' || who.trim() === '') {
       throw new ContextWriteError('CTX_MISSING_WHO', `ctx.set("${key}") needs its writer: ctx.set("${key}", value, { who: "<step or scriptlet name>" })`)
@@ -115,9 +116,11 @@ export class Context implements ScriptletContext {
       throw new ContextWriteError('CTX_INVALID_VALUE', `ctx.set("${key}") by "${who}": ${problem}. The context holds JSON values only.`)
     }
     const after = freezeCopy(value)
-    this.writes.push({ ts: new Date().toISOString(), who, key, before: this.values.get(key), after })
+    const write: ContextWrite = { ts: new Date().toISOString(), who, key, before: this.values.get(key), after }
+    this.writes.push(write)
     this.values.set(key, after)
     this.dirty.add(key)
+    return write
   }
 
   keys(): string[] {

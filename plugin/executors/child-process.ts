@@ -9,6 +9,8 @@ export interface ChildProcessInput {
   cwd: string
   /** Text written to the child's stdin, if any. */
   input?: string
+  /** Aborting it (a step timeout) kills the child and everything it started. */
+  signal?: AbortSignal
 }
 
 export interface ChildProcessResult {
@@ -37,10 +39,13 @@ const MAX_BUFFER = 64 * 1024 * 1024
  * Runs a program with an argv list: never through a shell, so no argument is ever
  * interpolated. Samples its CPU time and memory with pidusage while it runs.
  */
-export async function runChildProcess({ file, args, env, cwd, input }: ChildProcessInput): Promise<ChildProcessResult> {
-  const child = execa(file, args, { cwd, env, extendEnv: true, reject: false, stripFinalNewline: false, maxBuffer: MAX_BUFFER, input: input ?? '', encoding: 'utf8' })
+export async function runChildProcess({ file, args, env, cwd, input, signal }: ChildProcessInput): Promise<ChildProcessResult> {
+  // detached: the child leads its own process group, so a timeout can end its children too.
+  const child = execa(file, args, { cwd, env, extendEnv: true, reject: false, stripFinalNewline: false, maxBuffer: MAX_BUFFER, input: input ?? '', encoding: 'utf8', detached: true })
+  const stopOnAbort = killGroupOnAbort(child.pid, signal)
   const usage = sampleUsage(child.pid, { baseline: 'zero' })
   const result = await child
+  stopOnAbort()
   const resources = await usage.stop()
   const startError = result.exitCode === undefined && result.signal === undefined ? describeStartError(result.originalMessage || result.message || 'unknown error', file) : undefined
   return {
@@ -84,6 +89,30 @@ export function sampleUsage(pid: number | undefined, { baseline }: { baseline: '
       return resources
     },
   }
+}
+
+const KILL_GRACE_MS = 2000
+
+/**
+ * On abort, sends SIGTERM to the whole process group of `pid`, then SIGKILL to whatever is
+ * left after a grace period. Returns the function that stops listening.
+ */
+export function killGroupOnAbort(pid: number | undefined, signal: AbortSignal | undefined): () => void {
+  if (pid === undefined || signal === undefined) return () => {}
+  const kill = (name: NodeJS.Signals) => {
+    try {
+      process.kill(-pid, name)
+    } catch {
+      // Already gone.
+    }
+  }
+  const onAbort = () => {
+    kill('SIGTERM')
+    setTimeout(() => kill('SIGKILL'), KILL_GRACE_MS).unref()
+  }
+  if (signal.aborted) onAbort()
+  else signal.addEventListener('abort', onAbort, { once: true })
+  return () => signal.removeEventListener('abort', onAbort)
 }
 
 function describeStartError(message: string, file: string): string {

@@ -35,10 +35,10 @@ export async function runCommandStep(input: ExecutorInput, options: CommandOptio
     const args = [...fixedArgs, ...(Array.isArray(params) ? params.map(toArgument) : [])]
     const env = { ...(Array.isArray(params) ? {} : paramsToEnv(params)), RECIPES_CTX_FILE: ctxFile, RECIPES_STEP: step.name, RECIPES_ROOT: root }
     const [file, argv] = step.type === 'python' ? [options.pythonExecutable, [path, '--params', JSON.stringify(Array.isArray(params) ? {} : params), ...args]] : [path, args]
-    const result = await runChildProcess({ file, args: argv, env, cwd: root })
+    const result = await runChildProcess({ file, args: argv, env, cwd: root, signal: input.signal })
     let envelope
     try {
-      envelope = envelopeFromOutput(result, step.parse, program!, step.name, ctx, input.writtenKeys)
+      envelope = envelopeFromOutput(result, step.parse, program!, step.name, ctx)
     } catch (error) {
       envelope = errorEnvelope(step.name, (error as Error).message, EXIT_FAILED)
     }

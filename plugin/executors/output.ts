@@ -1,4 +1,4 @@
-import type { Context } from '../context/context.ts'
+import type { StepContext } from '../context/step-context.ts'
 import type { JsonObject, JsonValue } from '../context/json-value.ts'
 import type { OutputParse } from '../recipe/types.ts'
 import { EXIT_FAILED, errorEnvelope, normalizeEnvelope, type Envelope } from '../scriptlet/envelope.ts'
@@ -12,7 +12,7 @@ const HEAD_BYTES = 200
  * an error envelope that quotes what came back. The envelope's `ctx` field, if any, is
  * written to the context as the step.
  */
-export function envelopeFromOutput(result: ChildProcessResult, parse: OutputParse, program: string, step: string, ctx: Context, writtenKeys: () => string[]): Envelope {
+export function envelopeFromOutput(result: ChildProcessResult, parse: OutputParse, program: string, step: string, ctx: StepContext): Envelope {
   const details = (extra: JsonObject = {}): JsonObject => ({ ...extra, exit_code: result.exitCode ?? null, stdout_head: head(result.stdout), stderr_tail: tail(result.stderr) })
   if (result.startError) return errorEnvelope(step, `could not start ${result.startError}`, EXIT_FAILED, details())
   if (result.signal) return errorEnvelope(step, `${program} was killed by ${result.signal}`, EXIT_FAILED, details())
@@ -21,7 +21,7 @@ export function envelopeFromOutput(result: ChildProcessResult, parse: OutputPars
   if (parse !== 'json') {
     if (exitCode !== 0) return errorEnvelope(step, `${program} exited with code ${exitCode}`, exitCode, details())
     const field = parse === 'lines' ? { lines: result.stdout.split('\n').filter((line) => line.trim() !== '') } : { output: result.stdout }
-    return normalizeEnvelope({ status: 'ok', ...field }, step, writtenKeys())
+    return normalizeEnvelope({ status: 'ok', ...field }, step, ctx.writtenKeys())
   }
 
   const lines = result.stdout.split('\n').filter((line) => line.trim() !== '')
@@ -39,7 +39,7 @@ export function envelopeFromOutput(result: ChildProcessResult, parse: OutputPars
     return errorEnvelope(step, `${program} printed a line that is not JSON: ${JSON.stringify(head(lines[0]!))}`, exitCode || EXIT_FAILED, details())
   }
   applyEnvelopeContext(raw, ctx, step)
-  const envelope = normalizeEnvelope(raw, step, writtenKeys())
+  const envelope = normalizeEnvelope(raw, step, ctx.writtenKeys())
   if (envelope.status === 'ok' && exitCode !== 0) {
     return errorEnvelope(step, `${program} exited with code ${exitCode} although its envelope says ok`, exitCode, details())
   }
@@ -50,7 +50,7 @@ export function envelopeFromOutput(result: ChildProcessResult, parse: OutputPars
  * Writes the envelope's `"ctx": {key: value}` to the context, attributed to the step, and
  * removes it from the envelope (the values live in the context and its history).
  */
-export function applyEnvelopeContext(raw: unknown, ctx: Context, step: string): void {
+export function applyEnvelopeContext(raw: unknown, ctx: StepContext, step: string): void {
   if (typeof raw !== 'object' || raw === null || !('ctx' in raw)) return
   const envelope = raw as { ctx?: JsonValue }
   const writes = envelope.ctx

@@ -1,10 +1,11 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
-import type { Context, ContextWrite } from '../context/context.ts'
+import type { ContextWrite } from '../context/context.ts'
+import type { StepContext } from '../context/step-context.ts'
 import type { JsonValue } from '../context/json-value.ts'
 import { EXIT_FAILED, errorEnvelope, normalizeEnvelope, type Envelope } from '../scriptlet/envelope.ts'
-import { sampleUsage } from './child-process.ts'
+import { killGroupOnAbort, sampleUsage } from './child-process.ts'
 import { applyEnvelopeContext, tail } from './output.ts'
 import type { ExecutorInput, StepExecution } from './types.ts'
 
@@ -50,7 +51,7 @@ export class PythonHost {
     this.options = options
   }
 
-  async runStep({ step, ctx, writtenKeys }: ExecutorInput): Promise<StepExecution> {
+  async runStep({ step, ctx, signal }: ExecutorInput): Promise<StepExecution> {
     const stderrStart = this.stderr.length
     const finish = (envelope: Envelope, extraStderr = '', error?: unknown): StepExecution => ({
       envelope,
@@ -63,6 +64,8 @@ export class PythonHost {
     const started = await this.start()
     if (started) return finish(errorEnvelope(step.name, started, EXIT_FAILED))
     const usage = sampleUsage(this.child!.pid, { baseline: 'first-sample' })
+    // A step that times out takes its host (and anything the scriptlet started) down with it.
+    const stopOnAbort = killGroupOnAbort(this.child!.pid, signal)
     try {
       this.send({ type: 'run', module: step.module, attr: step.export ?? null, params: step.params, step: step.name })
       for (;;) {
@@ -80,11 +83,12 @@ export class PythonHost {
         }
         if (message.type === 'done') {
           resources = await usage.stop()
-          const { envelope, log } = envelopeFromHost(message, ctx, step.name, writtenKeys)
+          const { envelope, log } = envelopeFromHost(message, ctx, step.name)
           return finish(envelope, log)
         }
       }
     } finally {
+      stopOnAbort()
       await usage.stop()
     }
   }
@@ -102,6 +106,7 @@ export class PythonHost {
       cwd: this.options.root,
       env: { ...process.env, RECIPES_PYTHON_PATH: JSON.stringify(this.options.path), PYTHONUNBUFFERED: '1' },
       stdio: ['pipe', 'pipe', 'pipe'],
+      detached: true,
     })
     this.child = child
     this.exit = undefined
@@ -139,7 +144,7 @@ export class PythonHost {
 }
 
 /** Answers a scriptlet's ctx call; validate sees a read-only context. */
-function answerContextCall(message: HostMessage, context: Context): object {
+function answerContextCall(message: HostMessage, context: StepContext): object {
   const ctx = message.phase === 'validate' ? context.readOnlyView(`${message.phase}`) : context
   const reply = (value: unknown) => ({ type: 'ctx_result', rid: message.rid, ok: true, value: value ?? null })
   const key = message.key ?? ''
@@ -179,7 +184,7 @@ function withOlderNames(write: ContextWrite): object {
  * Maps both older styles back to an envelope: run() returning a dict envelope, or printing
  * its JSON line and returning an int exit code (None counts as 0).
  */
-function envelopeFromHost(message: HostMessage, ctx: Context, step: string, writtenKeys: () => string[]): { envelope: Envelope; log: string } {
+function envelopeFromHost(message: HostMessage, ctx: StepContext, step: string): { envelope: Envelope; log: string } {
   const printed = (message.stdout ?? '').split('\n').filter((line) => line.trim() !== '')
   const jsonLine = printed.findLast((line) => line.trim().startsWith('{'))
   const otherOutput = printed.filter((line) => line !== jsonLine).join('\n')
@@ -192,19 +197,52 @@ function envelopeFromHost(message: HostMessage, ctx: Context, step: string, writ
   try {
     if (typeof result === 'object' && result !== null && !Array.isArray(result)) {
       applyEnvelopeContext(result, ctx, step)
-      return { envelope: normalizeEnvelope(result, step, writtenKeys()), log }
+      return { envelope: normalizeEnvelope(result, step, ctx.writtenKeys()), log }
     }
     const code = typeof result === 'number' ? result : 0
     if (jsonLine !== undefined) {
       const printedEnvelope = JSON.parse(jsonLine) as unknown
       applyEnvelopeContext(printedEnvelope, ctx, step)
-      const envelope = normalizeEnvelope(printedEnvelope, step, writtenKeys())
+      const envelope = normalizeEnvelope(printedEnvelope, step, ctx.writtenKeys())
       if (envelope.status === 'ok' && code !== 0) return { envelope: errorEnvelope(step, `run() returned exit code ${code} although it printed an ok envelope`, code), log }
       if (envelope.status === 'error' && code !== 0) envelope.exit_code = code
       return { envelope, log }
     }
-    return { envelope: normalizeEnvelope(code, step, writtenKeys()), log }
+    return { envelope: normalizeEnvelope(code, step, ctx.writtenKeys()), log }
   } catch (error) {
     return { envelope: errorEnvelope(step, `could not read the step's envelope: ${(error as Error).message}`, EXIT_FAILED), log }
+  }
+}
+
+/**
+ * The Python hosts of one recipe file: one warm interpreter normally; parallel python steps
+ * each borrow a host of their own, so no step waits for another's interpreter.
+ */
+export class PythonHostPool {
+  private readonly options: PythonHostOptions
+  private readonly idle: PythonHost[] = []
+  private readonly all: PythonHost[] = []
+
+  constructor(options: PythonHostOptions) {
+    this.options = options
+  }
+
+  async runStep(input: ExecutorInput): Promise<StepExecution> {
+    const host = this.idle.pop() ?? this.create()
+    try {
+      return await host.runStep(input)
+    } finally {
+      this.idle.push(host)
+    }
+  }
+
+  close(): void {
+    for (const host of this.all) host.close()
+  }
+
+  private create(): PythonHost {
+    const host = new PythonHost(this.options)
+    this.all.push(host)
+    return host
   }
 }

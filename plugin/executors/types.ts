@@ -1,4 +1,4 @@
-import type { Context } from '../context/context.ts'
+import type { StepContext } from '../context/step-context.ts'
 import type { RecipeStep } from '../recipe/types.ts'
 import type { Envelope } from '../scriptlet/envelope.ts'
 
@@ -22,9 +22,10 @@ export interface StepExecution {
 
 export interface ExecutorInput {
   step: RecipeStep
-  ctx: Context
+  /** The recipe's context as this step sees it (its own writes kept apart). */
+  ctx: StepContext
   /** Absolute project root; child processes run here. */
   root: string
-  /** Keys the step has written so far: the envelope's outputs when it lists none. */
-  writtenKeys: () => string[]
+  /** Aborted when the step times out: executors kill what they started. */
+  signal: AbortSignal
 }

@@ -34,7 +34,7 @@ export function parseRecipe(text: string, file: string): Recipe {
     throw new RecipeError(issues.list)
   }
 
-  const steps = parsed.data.steps.map((step, i) => normalizeStep(step, i, issues))
+  const steps = parsed.data.steps.map((step, i) => normalizeStep(step, i, issues, parsed.data.parallel ?? false))
   checkNamesAndDependencies(steps, issues)
   if (issues.list.length > 0) throw new RecipeError(issues.list)
 
@@ -58,14 +58,14 @@ export function parseRecipe(text: string, file: string): Recipe {
     test_id: meta.test_id === undefined ? defaultTestId(file) : String(meta.test_id),
     tags: meta.tags ?? [],
   }
-  return { file, testMeta, secrets: parsed.data.secrets ?? [], steps: ordered }
+  return { file, testMeta, secrets: parsed.data.secrets ?? [], conflicts: parsed.data.conflicts ?? 'fail', steps: ordered }
 }
 
 function defaultTestId(file: string): string {
   return file.replace(/^.*[\\/]/, '').replace(/\.ya?ml$/, '')
 }
 
-function normalizeStep(input: StepInput, i: number, issues: IssueCollector): RecipeStep {
+function normalizeStep(input: StepInput, i: number, issues: IssueCollector, recipeParallel: boolean): RecipeStep {
   const at = (...rest: RecipePath) => ['steps', i, ...rest]
   const pick = <K extends keyof StepInput>(a: K, b: K) => {
     if (input[a] !== undefined && input[b] !== undefined) {
@@ -132,7 +132,9 @@ function normalizeStep(input: StepInput, i: number, issues: IssueCollector): Rec
     success: (input.success ?? {}) as RecipeStep['success'],
     expect: normalizeExpect(input.expect),
     retry: normalizeRetry(input.retry),
-    parallel: input.parallel ?? false,
+    parallel: input.parallel ?? recipeParallel,
+    cache: input.cache_key !== undefined || (input.cache !== undefined && input.cache !== false),
+    cacheInputs: typeof input.cache === 'object' ? input.cache.inputs : [],
     requiresProcess: input.requires_process ?? false,
     tags: input.tags ?? [],
     locations,

@@ -79,8 +79,12 @@ export const stepSchema = z
       .enum(['json', 'lines', 'raw'])
       .optional()
       .describe('shell/exec: how stdout becomes the envelope: one JSON line (default), its lines (field "lines") or its text (field "output").'),
-    cache_key: z.string().optional(),
-    parallel: z.boolean().optional(),
+    cache_key: z.string().optional().describe('Turns caching on; the text is part of the cache key.'),
+    cache: z
+      .union([z.boolean(), z.strictObject({ inputs: z.array(z.string().min(1)).describe('Files whose content is part of the cache key.') })])
+      .optional()
+      .describe('Replay the recorded ctx writes when the scriptlet, its args, its input files and the ctx it starts from are unchanged.'),
+    parallel: z.boolean().optional().describe('May run side by side with neighbouring parallel steps once its dependencies are done.'),
     requires_process: z.boolean().optional(),
     tags: z.array(z.string()).optional(),
   })
@@ -98,6 +102,11 @@ export const testMetaSchema = z
 export const recipeSchema = z
   .strictObject({
     test_meta: testMetaSchema.optional(),
+    parallel: z.boolean().optional().describe('Every step may run in parallel with its neighbours once its dependencies are done.'),
+    conflicts: z
+      .enum(['fail', 'last_write_wins'])
+      .optional()
+      .describe('Two steps running at the same time writing the same key: an error naming both (fail, the default), or the later write stands.'),
     secrets: z
       .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: 'an environment variable name' }))
       .optional()

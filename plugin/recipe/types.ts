@@ -78,7 +78,11 @@ export interface RecipeStep {
   expect: ExpectSpec
   timeoutSec?: number
   retry: RetrySpec
+  /** Whether results are cached (`cache_key` or `cache`). */
+  cache: boolean
   cacheKey?: string
+  /** Files whose content is part of the cache key. */
+  cacheInputs: string[]
   parallel: boolean
   requiresProcess: boolean
   tags: string[]
@@ -91,6 +95,8 @@ export interface Recipe {
   testMeta: TestMeta
   /** Environment variables whose values are redacted (on top of the default name patterns). */
   secrets: string[]
+  /** What two steps running at the same time writing one key means. */
+  conflicts: 'fail' | 'last_write_wins'
   /** Steps in execution order. */
   steps: RecipeStep[]
 }

@@ -1,7 +1,7 @@
 import type { ContextWrite } from '../context/context.ts'
 import type { Envelope } from '../scriptlet/envelope.ts'
 
-export type StepStatus = 'passed' | 'failed' | 'blocked'
+export type StepStatus = 'passed' | 'failed' | 'blocked' | 'skipped' | 'cached' | 'resumed'
 
 export interface AttemptRecord {
   reason: string
@@ -31,8 +31,15 @@ export interface RecipeStepMeta {
   setup: string[]
   /** Failed attempts before the last one, when the step retried. */
   attempts: AttemptRecord[]
-  /** For a blocked step: the step whose failure blocked it. */
+  /** For a blocked step: the step that blocked it, and whether it failed or was skipped. */
   blockedBy?: string
+  blockedReason?: 'failed' | 'skipped'
+  /** For a skipped step: the outputs it declares that the ctx does not hold (its dependents are blocked). */
+  missingOutputs?: string[]
+  /** For a cached step: the run whose ctx writes were replayed. */
+  cachedFrom?: string
+  /** For a step before --resume-from: the run the ctx was restored from. */
+  resumedFrom?: string
 }
 
 /** Where the step meta sits in `task.meta` / a reporter's `testCase.meta()`. */

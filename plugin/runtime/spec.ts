@@ -7,6 +7,8 @@ export interface CompiledRecipe {
   /** Absolute project root: relative paths in the recipe resolve from here. */
   root: string
   keyNaming: KeyNamingMode
+  /** Timeout of steps that set none, in seconds. */
+  stepTimeoutSec: number
   python: {
     executable: string
     /** Absolute folders python modules import from. */

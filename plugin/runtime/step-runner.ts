@@ -2,24 +2,26 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { TestContext } from 'vitest'
-import { Context, type ContextSnapshot, type ContextWrite } from '../context/context.ts'
-import type { JsonObject, JsonValue } from '../context/json-value.ts'
+import { Context, type ContextSnapshot } from '../context/context.ts'
+import { StepContext } from '../context/step-context.ts'
 import { warmUpSampling } from '../executors/child-process.ts'
 import { runCommandStep } from '../executors/command.ts'
-import { tail } from '../executors/output.ts'
-import { PythonHost } from '../executors/python-host.ts'
+import { PythonHostPool } from '../executors/python-host.ts'
 import type { ExecutorInput, StepExecution } from '../executors/types.ts'
 import { runTypeScriptStep } from '../executors/typescript.ts'
 import type { RecipeStep } from '../recipe/types.ts'
 import type { Scriptlet } from '../scriptlet/define.ts'
-import { EXIT_FAILED, errorEnvelope, type Envelope } from '../scriptlet/envelope.ts'
-import type { Invocation } from '../scriptlet/invoke.ts'
-import { assertSuccessChecks } from './checks.ts'
+import { EXIT_DEPENDENCY, EXIT_FAILED, errorEnvelope } from '../scriptlet/envelope.ts'
 import { describeScriptlet, SetupStepFailedError, StepFailedError } from './errors.ts'
+import type { RecipeStepMeta, RecipeTaskMeta, StepStatus } from './meta.ts'
 import { createRedactor, type Redactor } from './redact.ts'
-import { StepLogs } from './step-log.ts'
-import type { AttemptRecord, RecipeStepMeta, RecipeTaskMeta, StepStatus } from './meta.ts'
+import { loadResumeSnapshot, RunJournal, type ResumeSnapshot } from './run-journal.ts'
+import { readRunOptions, type RunOptions } from './run-options.ts'
 import type { CompiledRecipe } from './spec.ts'
+import { ConcurrentWrites } from './concurrent-writes.ts'
+import { StepCache, stepCacheKey } from './step-cache.ts'
+import { StepLogs } from './step-log.ts'
+import { contextDiff, declaredOutputs, judgeOutcome, saveOutputs, sourceFilesOf } from './step-outcome.ts'
 
 /** The parts of Vitest's test context the runner uses. */
 export interface StepTestContext {
@@ -32,12 +34,20 @@ interface StepResult {
   status: StepStatus
   meta: RecipeStepMeta
   failure?: Error
+  /** Why the step's test is skipped (skipped, blocked, resumed). */
+  note?: string
+}
+
+interface Blocker {
+  step: string
+  reason: 'failed' | 'skipped'
 }
 
 /**
- * Runs a recipe's steps inside their tests, one file-scoped instance per recipe. Each step
- * runs at most once (memoized): a step whose needed steps were filtered out runs them
- * first as setup; a step whose needed step failed is skipped as `blocked: <step> failed`.
+ * Runs a recipe's steps inside their tests, one instance per recipe file. Each step runs at
+ * most once (memoized): a step whose needed steps were filtered out runs them first as
+ * setup; a step whose needed step failed (or was skipped without leaving its outputs) is
+ * skipped as blocked. Parallel steps wait for needed steps that run beside them.
  */
 export class RecipeRun {
   readonly ctx: Context
@@ -45,71 +55,155 @@ export class RecipeRun {
   private readonly steps: Map<string, RecipeStep>
   private readonly scriptlets: ReadonlyMap<string, Scriptlet>
   private readonly results = new Map<string, StepResult>()
+  private readonly running = new Map<string, Promise<StepResult>>()
+  private readonly awaited = new Map<string, (result: StepResult) => void>()
   private readonly beforeFirstAttempt = new Map<string, ContextSnapshot>()
   private readonly runId: string
+  private readonly options: RunOptions
   private readonly logs: StepLogs
+  private readonly journal: RunJournal
+  private readonly cache: StepCache
+  private readonly concurrent = new ConcurrentWrites()
   private readonly redactor: Redactor
   private readonly debug: boolean
   private readonly restoreConsole: (() => void) | undefined
-  private python: PythonHost | undefined
+  private readonly python: PythonHostPool
+  private readonly resume: { index: number; snapshot: ResumeSnapshot | string } | undefined
 
   constructor(compiled: CompiledRecipe, scriptlets: ReadonlyMap<string, Scriptlet>, runId: string) {
+    const { recipe, root } = compiled
     this.compiled = compiled
     this.scriptlets = scriptlets
     this.runId = runId
-    this.steps = new Map(compiled.recipe.steps.map((step) => [step.name, step]))
-    this.ctx = new Context({}, { keyNaming: compiled.keyNaming })
-    this.redactor = createRedactor(compiled.recipe.secrets)
+    this.options = readRunOptions()
+    this.steps = new Map(recipe.steps.map((step) => [step.name, step]))
+    this.redactor = createRedactor(recipe.secrets)
     // The older framework's switches: a store_on_ram.txt file keeps logs in memory; "debug" in it logs more.
-    const marker = readMarker(join(compiled.root, 'store_on_ram.txt'))
-    this.debug = compiled.debug || process.env.RECIPES_DEBUG === '1' || /debug/i.test(marker ?? '')
-    this.logs = new StepLogs({ dir: join(compiled.logs.dir, runId), root: compiled.root, ram: compiled.logs.ram || marker !== undefined, redactor: this.redactor })
+    const marker = existsSync(join(root, 'store_on_ram.txt')) ? readFileSync(join(root, 'store_on_ram.txt'), 'utf8') : undefined
+    this.debug = compiled.debug || this.options.debug || process.env.RECIPES_DEBUG === '1' || /debug/i.test(marker ?? '')
+    this.logs = new StepLogs({ dir: join(compiled.logs.dir, runId), root, ram: compiled.logs.ram || marker !== undefined, redactor: this.redactor })
+    this.journal = new RunJournal(root, recipe.file, runId)
+    this.cache = new StepCache(join(root, '.cache', 'steps'))
+    this.python = new PythonHostPool({ executable: compiled.python.executable, path: compiled.python.path, root })
     this.restoreConsole = this.redactor.active ? redactConsole(this.redactor) : undefined
-    if (compiled.recipe.steps.some((step) => step.type !== 'ts')) warmUpSampling()
+
+    const resumeIndex = this.options.resumeFrom === undefined ? -1 : recipe.steps.findIndex((step) => step.name === this.options.resumeFrom)
+    if (resumeIndex >= 0) {
+      const snapshot = loadResumeSnapshot(root, recipe.file, recipe.steps[resumeIndex - 1]?.name)
+      this.resume = { index: resumeIndex, snapshot }
+      if (typeof snapshot !== 'string') for (const entry of snapshot.entries) this.journal.recordValues(entry.step, 'resumed', entry.writes)
+    }
+    const restored = this.resume && typeof this.resume.snapshot !== 'string' ? this.resume.snapshot.values : {}
+    this.ctx = new Context(restored, { keyNaming: compiled.keyNaming })
+    if (recipe.steps.some((step) => step.type !== 'ts')) warmUpSampling()
   }
 
   /** Called by each generated step test. */
   async runStep(name: string, test: StepTestContext): Promise<void> {
     const step = this.step(name)
     const previous = this.results.get(name)
-    if (previous?.status === 'failed' && (test.task.result?.retryCount ?? 0) > 0) {
-      return this.report(test, await this.retry(step, previous))
-    }
+    if (previous?.status === 'failed' && (test.task.result?.retryCount ?? 0) > 0) return this.report(test, await this.retry(step, previous))
     if (previous) return this.report(test, previous)
+    const preset = this.presetResult(step)
+    if (preset) return this.report(test, this.record(step.name, preset))
 
     const setup: string[] = []
-    const blockedBy = await this.prepare(step, setup)
-    if (blockedBy) return this.report(test, this.recordBlocked(step, blockedBy))
+    const blocker = await this.prepare(step, setup, test)
+    if (blocker) return this.report(test, this.record(name, this.blockedResult(step, blocker)))
     if (setup.length > 0) await test.annotate?.(`ran ${setup.join(', ')} first as setup (filtered out, needed by ${name})`, 'notice')
-    const result = await this.execute(step)
+    const result = await this.run(step)
     result.meta.setup = setup
+    if (result.status === 'cached') await test.annotate?.(`cached: replayed the ctx writes of run ${result.meta.cachedFrom}`, 'notice')
     this.report(test, result)
   }
 
-  /**
-   * Makes sure every step `step` needs has run: a needed step that has not (it was
-   * filtered out) runs now as setup, its own needs first. Returns the failed step that
-   * blocks `step`, if any; throws when a step run as setup fails.
-   */
-  private async prepare(step: RecipeStep, setup: string[]): Promise<string | undefined> {
-    for (const need of step.needs) {
-      let result = this.results.get(need)
-      if (!result) {
-        const needed = this.step(need)
-        const blockedBy = await this.prepare(needed, setup)
-        if (blockedBy) return this.recordBlocked(needed, blockedBy).meta.blockedBy
-        result = await this.execute(needed)
-        setup.push(need)
-        if (result.status !== 'passed') throw new SetupStepFailedError(step.name, need, result.failure)
+  /** Ends the recipe file: writes RAM-mode logs, stops Python hosts, restores the console. */
+  finish(): void {
+    this.logs.flush()
+    this.python.close()
+    this.restoreConsole?.()
+  }
+
+  /** Steps that do not run at all in this run: `--skip`ped, or before `--resume-from`. */
+  private presetResult(step: RecipeStep): StepResult | undefined {
+    const position = this.compiled.recipe.steps.indexOf(step)
+    if (this.resume && position <= this.resume.index) {
+      const { snapshot, index } = this.resume
+      if (typeof snapshot === 'string') {
+        if (position < index) return { status: 'skipped', meta: this.emptyMeta(step, 'skipped'), note: 'not run: --resume-from a later step' }
+        const envelope = errorEnvelope(step.name, `cannot resume from "${step.name}": ${snapshot}`, EXIT_DEPENDENCY)
+        return { status: 'failed', meta: { ...this.emptyMeta(step, 'failed'), envelope }, failure: new StepFailedError(step, envelope, envelope.reason) }
       }
-      if (result.status !== 'passed') return result.meta.blockedBy ?? need
+      if (position < index) return { status: 'resumed', meta: { ...this.emptyMeta(step, 'resumed'), resumedFrom: snapshot.runId }, note: `resumed: ctx restored from run ${snapshot.runId}` }
+    }
+    if (this.options.skip.includes(step.name)) {
+      const outputs = declaredOutputs(step, this.scriptlets.get(step.name))
+      const missing = outputs.filter((key) => !this.ctx.has(key))
+      const meta = { ...this.emptyMeta(step, 'skipped'), ...(missing.length ? { missingOutputs: missing } : {}) }
+      return { status: 'skipped', meta, note: 'skipped (--skip)' }
     }
     return undefined
   }
 
-  private recordBlocked(step: RecipeStep, blockedBy: string): StepResult {
-    const result: StepResult = { status: 'blocked', meta: { ...this.emptyMeta(step, 'blocked'), blockedBy } }
-    this.results.set(step.name, result)
+  /**
+   * Makes sure every step `step` needs has run: a needed step that runs beside this one is
+   * awaited; one that was filtered out runs now as setup, its own needs first. Returns the
+   * step that blocks `step`, if any; throws when a step run as setup fails.
+   */
+  private async prepare(step: RecipeStep, setup: string[], test: StepTestContext): Promise<Blocker | undefined> {
+    for (const need of step.needs) {
+      let result = this.results.get(need) ?? (await this.running.get(need))
+      if (!result && this.runsBeside(need, step, test)) result = await this.waitFor(need)
+      if (!result) {
+        const needed = this.step(need)
+        result = this.presetResult(needed)
+        if (result) this.record(need, result)
+        else {
+          const blocker = await this.prepare(needed, setup, test)
+          if (blocker) return this.blockerOf(this.record(need, this.blockedResult(needed, blocker)), need)
+          result = await this.run(needed)
+          setup.push(need)
+          if (!this.satisfied(result)) throw new SetupStepFailedError(step.name, need, result.failure)
+        }
+      }
+      if (!this.satisfied(result)) return this.blockerOf(result, need)
+    }
+    return undefined
+  }
+
+  /** Whether `need` has its own test about to run concurrently with `step` (same parallel group). */
+  private runsBeside(need: string, step: RecipeStep, test: StepTestContext): boolean {
+    if (!step.parallel || !this.step(need).parallel) return false
+    const sibling = test.task.file.tasks.find((task) => task.name === need)
+    return sibling?.mode === 'run' && sibling.result?.state !== 'pass' && sibling.result?.state !== 'fail'
+  }
+
+  private waitFor(need: string): Promise<StepResult> {
+    return new Promise((resolve) => this.awaited.set(need, resolve))
+  }
+
+  private satisfied(result: StepResult): boolean {
+    return result.status === 'passed' || result.status === 'cached' || result.status === 'resumed' || (result.status === 'skipped' && !result.meta.missingOutputs)
+  }
+
+  private blockerOf(result: StepResult, step: string): Blocker {
+    if (result.status === 'blocked') return { step: result.meta.blockedBy!, reason: result.meta.blockedReason ?? 'failed' }
+    return { step, reason: result.status === 'skipped' ? 'skipped' : 'failed' }
+  }
+
+  private blockedResult(step: RecipeStep, blocker: Blocker): StepResult {
+    const missing = this.results.get(blocker.step)?.meta.missingOutputs
+    const note =
+      blocker.reason === 'skipped'
+        ? `blocked: ${blocker.step} was skipped and its outputs (${missing?.join(', ') ?? 'none'}) are not in ctx (dependency not satisfied)`
+        : `blocked: ${blocker.step} failed`
+    return { status: 'blocked', meta: { ...this.emptyMeta(step, 'blocked'), blockedBy: blocker.step, blockedReason: blocker.reason }, note }
+  }
+
+  private record(name: string, result: StepResult): StepResult {
+    this.results.set(name, result)
+    this.awaited.get(name)?.(result)
+    this.awaited.delete(name)
     return result
   }
 
@@ -117,19 +211,29 @@ export class RecipeRun {
     const meta = test.task.meta as RecipeTaskMeta
     meta.recipeStep = result.meta
     if (result.failure) throw result.failure
-    if (result.status === 'blocked') test.skip(`blocked: ${result.meta.blockedBy} failed`)
+    if (result.note !== undefined) test.skip(result.note)
+  }
+
+  private async run(step: RecipeStep): Promise<StepResult> {
+    const execution = this.execute(step).then((result) => this.record(step.name, result))
+    this.running.set(step.name, execution)
+    try {
+      return await execution
+    } finally {
+      this.running.delete(step.name)
+    }
   }
 
   private async retry(step: RecipeStep, previous: StepResult): Promise<StepResult> {
-    const attempts: AttemptRecord[] = [...previous.meta.attempts, { reason: previous.meta.envelope?.status === 'error' ? previous.meta.envelope.reason : (previous.failure?.message ?? ''), durationMs: previous.meta.durationMs }]
-    const reason = attempts.at(-1)!.reason
+    const reason = previous.meta.envelope?.status === 'error' ? previous.meta.envelope.reason : (previous.failure?.message ?? '')
+    const attempts = [...previous.meta.attempts, { reason, durationMs: previous.meta.durationMs }]
     if (step.retry.on.length > 0 && !step.retry.on.some((pattern) => new RegExp(pattern).test(reason))) {
       // Not a failure this step retries on: end the remaining attempts with the same error.
       return { ...previous, meta: { ...previous.meta, attempts } }
     }
     if (step.retry.delaySec > 0) await sleep(step.retry.delaySec * 1000)
     this.ctx.restore(this.beforeFirstAttempt.get(step.name)!)
-    const result = await this.execute(step)
+    const result = this.record(step.name, await this.execute(step))
     result.meta.attempts = attempts
     return result
   }
@@ -137,65 +241,56 @@ export class RecipeRun {
   private async execute(step: RecipeStep): Promise<StepResult> {
     // Only a step that may retry needs the ctx as it was before its first attempt.
     if (step.retry.max > 0 && !this.beforeFirstAttempt.has(step.name)) this.beforeFirstAttempt.set(step.name, this.ctx.snapshot())
-    const historyStart = this.ctx.historyLength
+    const { root, recipe } = this.compiled
+    this.concurrent.begin(step.name)
+    const stepCtx = new StepContext(this.ctx, recipe.conflicts === 'fail' ? (key) => this.concurrent.check(step.name, key) : undefined)
     const log = this.logs.open(step.idx, step.name)
     log.line(`step ${step.name} (${describeScriptlet(step)}) starts`)
     if (this.debug) log.line(`params ${JSON.stringify(step.params)}`)
+
+    const cacheKey = step.cache ? stepCacheKey({ step, root, sourceFiles: sourceFilesOf(step, this.compiled.python.path, root), context: this.ctx.toJSON() }) : undefined
+    const cached = cacheKey !== undefined && !this.options.noCache ? this.cache.read(cacheKey) : undefined
     const started = performance.now()
-    const execution = await this.executeStep(step, {
-      step,
-      ctx: this.ctx,
-      root: this.compiled.root,
-      writtenKeys: () => [...new Set(this.ctx.historySince(historyStart).map((write) => write.key))],
-    })
+    let execution: StepExecution
+    if (cached) {
+      log.line(`cache hit: replaying the writes of run ${cached.runId}`)
+      for (const [key, value] of cached.writes) stepCtx.set(key, value, { who: step.name })
+      execution = { envelope: cached.envelope, stdout: '', stderr: '', resources: { cpuMs: 0, peakRssBytes: 0 } }
+    } else {
+      const timeoutSec = step.timeoutSec ?? this.compiled.stepTimeoutSec
+      execution = await withTimeout(timeoutSec, step.name, (signal) => this.executeStep(step, { step, ctx: stepCtx, root, signal }))
+    }
     const durationMs = performance.now() - started
-    const envelope = this.saveOutputs(step, execution.envelope)
-    const writes = this.ctx.historySince(historyStart)
-    if (this.debug) log.line(`ctx diff ${JSON.stringify(contextDiff(writes))}`)
+    const envelope = saveOutputs(step, execution.envelope, stepCtx)
+    this.concurrent.end(step.name)
+    if (this.debug) log.line(`ctx diff ${JSON.stringify(contextDiff(stepCtx.writes))}`)
     log.output(execution.stdout, execution.stderr)
-    const failure = await this.judge(step, { envelope, error: execution.error }, execution.stderr)
-    log.line(failure ? `failed: ${failure.message.split('\n')[0]}` : `passed in ${Math.round(durationMs)} ms`)
+    const failure = await judgeOutcome(step, { envelope, error: execution.error }, execution.stderr, this.ctx, root)
+    log.line(failure ? `failed: ${failure.message.split('\n')[0]}` : `passed in ${Math.round(durationMs)} ms${cached ? ' (cached)' : ''}`)
     log.close()
+
+    const status: StepStatus = failure ? 'failed' : cached ? 'cached' : 'passed'
+    if (cacheKey !== undefined && status === 'passed' && envelope.status === 'ok') {
+      this.cache.write(cacheKey, { runId: this.runId, recipe: recipe.file, step: step.name, createdAt: new Date().toISOString(), envelope, writes: stepCtx.writes.map((write) => [write.key, write.after]) })
+    }
+    this.journal.record(step.name, status, stepCtx.writes)
     const meta: RecipeStepMeta = {
-      ...this.emptyMeta(step, failure ? 'failed' : 'passed'),
+      ...this.emptyMeta(step, status),
       envelope: this.redactor.json(envelope),
-      writes: this.redactor.json(writes as unknown as JsonValue) as unknown as ContextWrite[],
+      writes: stepCtx.writes.map((write) => this.redactor.json({ ...write, before: write.before ?? null })),
       durationMs,
       cpuMs: execution.resources.cpuMs,
       peakRssBytes: execution.resources.peakRssBytes,
       logPath: log.path,
+      ...(cached ? { cachedFrom: cached.runId } : {}),
     }
-    const result: StepResult = failure ? { status: 'failed', meta, failure: this.redactError(failure) } : { status: 'passed', meta }
-    this.results.set(step.name, result)
-    return result
+    return failure ? { status, meta, failure: this.redactError(failure) } : { status, meta }
   }
 
-  private executeStep(step: RecipeStep, input: ExecutorInput): Promise<StepExecution> {
+  private async executeStep(step: RecipeStep, input: ExecutorInput): Promise<StepExecution> {
     if (step.type === 'ts') return runTypeScriptStep(this.scriptlets.get(step.name)!, input)
-    if (step.type === 'python' && step.module !== undefined) {
-      this.python ??= new PythonHost({ executable: this.compiled.python.executable, path: this.compiled.python.path, root: this.compiled.root })
-      return this.python.runStep(input)
-    }
+    if (step.type === 'python' && step.module !== undefined) return this.python.runStep(input)
     return runCommandStep(input, { pythonExecutable: this.compiled.python.executable })
-  }
-
-  /** `save: {key: field}`: stores envelope fields in ctx as the step; a missing field fails it. */
-  private saveOutputs(step: RecipeStep, envelope: Envelope): Envelope {
-    const entries = Object.entries(step.save)
-    if (envelope.status !== 'ok' || entries.length === 0) return envelope
-    try {
-      for (const [key, field] of entries) {
-        const value = readField(envelope, field)
-        if (value === undefined) {
-          return errorEnvelope(step.name, `save: the envelope has no field "${field}" for ${key} (its fields: ${Object.keys(envelope).join(', ')})`, EXIT_FAILED)
-        }
-        this.ctx.set(key, value, { who: step.name })
-        if (!envelope.outputs.includes(key)) envelope.outputs.push(key)
-      }
-      return envelope
-    } catch (error) {
-      return errorEnvelope(step.name, `save: ${(error as Error).message}`, EXIT_FAILED)
-    }
   }
 
   /** Failure messages and their causes never carry secret values. */
@@ -206,39 +301,6 @@ export class RecipeRun {
       if (current.stack) current.stack = this.redactor.text(current.stack)
     }
     return error
-  }
-
-  /** Ends the recipe file: writes RAM-mode logs, stops the Python host, restores the console. */
-  finish(): void {
-    this.logs.flush()
-    this.python?.close()
-    this.restoreConsole?.()
-  }
-
-  /** Compares the outcome with what the recipe expects; returns the failure, if any. */
-  private async judge(step: RecipeStep, { envelope, error }: Invocation, stderr: string): Promise<Error | undefined> {
-    const expected = step.expect
-    if (envelope.status === 'error') {
-      if (expected.status === 'ok') {
-        const stderrTail = stderr.trim() ? `\n--- stderr (last lines)\n${tail(stderr)}` : ''
-        return new StepFailedError(step, envelope, `failed with exit code ${envelope.exit_code}: ${envelope.reason}${stderrTail}`, error)
-      }
-      if (expected.reasonMatches !== undefined && !new RegExp(expected.reasonMatches).test(envelope.reason)) {
-        return new StepFailedError(step, envelope, `failed as expected, but its reason ${JSON.stringify(envelope.reason)} does not match /${expected.reasonMatches}/ (expect.reason_matches)`, error)
-      }
-      if (expected.exitCode !== undefined && expected.exitCode !== envelope.exit_code) {
-        return new StepFailedError(step, envelope, `failed as expected, but with exit code ${envelope.exit_code} instead of ${expected.exitCode} (expect.exit_code)`, error)
-      }
-      return undefined
-    }
-    if (expected.status === 'error') return new StepFailedError(step, envelope, 'succeeded, but the recipe expects it to fail (expect: error)')
-    if (Object.keys(step.success).length === 0) return undefined
-    try {
-      await assertSuccessChecks(step, this.ctx, envelope, this.compiled.root)
-      return undefined
-    } catch (assertion) {
-      return assertion as Error
-    }
   }
 
   private emptyMeta(step: RecipeStep, status: StepStatus): RecipeStepMeta {
@@ -266,24 +328,35 @@ export class RecipeRun {
   }
 }
 
-function readMarker(path: string): string | undefined {
-  return existsSync(path) ? readFileSync(path, 'utf8') : undefined
-}
+const KILL_REPORT_WAIT_MS = 3000
 
-/** A dotted path into the envelope (`output`, `metrics.count`). */
-function readField(envelope: Envelope, field: string): JsonValue | undefined {
-  let value: JsonValue | undefined = envelope as unknown as JsonObject
-  for (const part of field.split('.')) {
-    value = typeof value === 'object' && value !== null && !Array.isArray(value) ? value[part] : undefined
+/**
+ * Runs a step with a deadline. On timeout the signal aborts (executors kill the processes
+ * and workers they started) and the step ends with a timeout error; an in-process
+ * TypeScript step cannot be stopped, only abandoned (it sees tools.signal).
+ */
+async function withTimeout(timeoutSec: number, step: string, run: (signal: AbortSignal) => Promise<StepExecution>): Promise<StepExecution> {
+  const controller = new AbortController()
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), timeoutSec * 1000)
+  })
+  const running = run(controller.signal)
+  try {
+    const first = await Promise.race([running, deadline])
+    if (first !== 'timeout') return first
+    controller.abort()
+    // Killed processes report what they printed before the kill; an in-process step may never return.
+    const killed = await Promise.race([running, sleep(KILL_REPORT_WAIT_MS).then(() => undefined)])
+    return {
+      envelope: errorEnvelope(step, `timed out after ${timeoutSec} s`, EXIT_FAILED, { timeout_sec: timeoutSec }),
+      stdout: killed?.stdout ?? '',
+      stderr: killed?.stderr ?? '',
+      resources: killed?.resources ?? { cpuMs: 0, peakRssBytes: 0 },
+    }
+  } finally {
+    clearTimeout(timer)
   }
-  return value
-}
-
-/** Before and after of each key the step changed (debug logs). */
-function contextDiff(writes: readonly ContextWrite[]): Record<string, { before: JsonValue | null; after: JsonValue }> {
-  const diff: Record<string, { before: JsonValue | null; after: JsonValue }> = {}
-  for (const write of writes) diff[write.key] = { before: diff[write.key]?.before ?? write.before ?? null, after: write.after }
-  return diff
 }
 
 /** Redacts secrets in what tests print through the console; returns the undo. */
@@ -296,3 +369,4 @@ function redactConsole(redactor: Redactor): () => void {
   })
   return () => methods.forEach((method, i) => (console[method] = originals[i]!))
 }
+

@@ -11,6 +11,8 @@ export interface ScriptletTools {
   root: string
   /** Human log line to the step log (stderr); stdout is reserved for the envelope. */
   log: (...args: unknown[]) => void
+  /** Aborted when the step times out: long work should check it and stop. */
+  signal?: AbortSignal
 }
 
 /** The contract every TypeScript scriptlet meets, whichever way it is written. */

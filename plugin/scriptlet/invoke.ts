@@ -1,4 +1,4 @@
-import type { Context } from '../context/context.ts'
+import type { StepContext } from '../context/step-context.ts'
 import type { JsonObject } from '../context/json-value.ts'
 import type { Scriptlet, ScriptletTools } from './define.ts'
 import { EXIT_FAILED, errorEnvelope, normalizeEnvelope, type Envelope } from './envelope.ts'
@@ -34,12 +34,11 @@ export function resolveScriptlet(moduleNamespace: Record<string, unknown>, expor
  * Runs `validate` (on a read-only view) then `run`, and turns whatever happens into an
  * envelope. Never throws: a thrown error becomes an error envelope with its exit code.
  */
-export async function invokeScriptlet(scriptlet: Scriptlet, ctx: Context, params: unknown, tools: ScriptletTools): Promise<Invocation> {
-  const start = ctx.historyLength
+export async function invokeScriptlet(scriptlet: Scriptlet, ctx: StepContext, params: unknown, tools: ScriptletTools): Promise<Invocation> {
   try {
     await scriptlet.validate?.(ctx.readOnlyView(`${tools.step}.validate`), params as never)
     const raw = await scriptlet.run(ctx, params as never, tools)
-    const written = new Set(ctx.historySince(start).map((write) => write.key))
+    const written = new Set(ctx.writtenKeys())
     const envelope = normalizeEnvelope(raw, tools.step, scriptlet.outputs ?? [...written])
     const missing = envelope.status === 'ok' ? (scriptlet.outputs ?? []).filter((key) => !written.has(key)) : []
     if (missing.length > 0) {

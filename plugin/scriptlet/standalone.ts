@@ -1,4 +1,5 @@
 import { Context, type KeyNamingMode } from '../context/context.ts'
+import { StepContext } from '../context/step-context.ts'
 import type { JsonObject, JsonValue } from '../context/json-value.ts'
 import type { Scriptlet } from './define.ts'
 import type { Envelope } from './envelope.ts'
@@ -27,7 +28,7 @@ export interface StandaloneResult {
  */
 export async function runScriptletStandalone(options: StandaloneOptions): Promise<StandaloneResult> {
   const ctx = new Context(options.initialContext ?? {}, { keyNaming: options.keyNaming ?? 'error', warn: (message) => console.error(message) })
-  const invocation = await invokeScriptlet(options.scriptlet, ctx, options.params, {
+  const invocation = await invokeScriptlet(options.scriptlet, new StepContext(ctx), options.params, {
     step: options.step,
     root: options.root,
     log: (...args) => console.error(...args),

@@ -30,7 +30,10 @@ test('one literal top-level test() per step, each on a line mapped to its YAML l
   const lines = code.split('\n')
   const testLines = lines.map((line, i) => [line, i] as const).filter(([line]) => line.startsWith('test('))
   expect(testLines.map(([line]) => line.slice(0, line.indexOf(', {')))).toEqual([`test('first step'`, `test('second'`])
-  expect(testLines[1]![0]).toContain('{ timeout: 2000, retry: 1 }')
+  // Vitest's timeout backs up the runner's: the step's own, plus those of the steps it needs
+  // (they may run inside its test as setup), plus a grace period.
+  expect(testLines[0]![0]).toContain('{ timeout: 310000 }')
+  expect(testLines[1]![0]).toContain('{ timeout: 312000, retry: 1 }')
   expect(lines.slice(0, 3)).toEqual(['import { afterAll, test } from "vitest";', 'import { defineRecipe } from "vitest-recipes/runtime";', 'import * as __scriptlet0 from "../scriptlets/a.ts";'])
 
   const mappings = decode(map.mappings)
@@ -44,7 +47,7 @@ test('one literal top-level test() per step, each on a line mapped to its YAML l
 
 test('the default step timeout comes from the plugin option', () => {
   const { code } = compileRecipe(RECIPE, join(root, 'recipes/x.yaml'), root, { stepTimeout: 60 })
-  expect(code).toContain(`test('first step', { timeout: 60000 }`)
+  expect(code).toContain(`test('first step', { timeout: 70000 }`)
 })
 
 test('a broken recipe compiles to a module that fails with its errors', () => {

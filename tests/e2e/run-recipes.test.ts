@@ -197,9 +197,8 @@ describe('happy path', () => {
       type: 'ts',
       status: 'passed',
       envelope: { status: 'ok', outputs: ['numbers.raw_v1'], metrics: { written: 1 } },
-      writes: [{ who: 'load', key: 'numbers.raw_v1', after: [1, 2, 3, 4, 5] }],
+      writes: [{ who: 'load', key: 'numbers.raw_v1', before: null, after: [1, 2, 3, 4, 5] }],
     })
-    expect(meta.writes[0]).not.toHaveProperty('before')
     expect(meta.durationMs).toBeGreaterThan(0)
   })
 })

@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest'
 import { Context } from '../../plugin/context/context.ts'
+import { StepContext } from '../../plugin/context/step-context.ts'
 import { BaseScriptlet, defineScriptlet, ScriptletError } from '../../plugin/scriptlet/define.ts'
 import { invokeScriptlet, resolveScriptlet } from '../../plugin/scriptlet/invoke.ts'
 import type { ScriptletContext, ScriptletTools } from '../../plugin/scriptlet/index.ts'
@@ -30,7 +31,7 @@ describe('resolveScriptlet finds every authoring form', () => {
 
 describe('invokeScriptlet', () => {
   test('default outputs are the keys the step wrote', async () => {
-    const { envelope } = await invokeScriptlet(new Writes(), new Context(), {}, tools)
+    const { envelope } = await invokeScriptlet(new Writes(), new StepContext(new Context()), {}, tools)
     expect(envelope).toMatchObject({ status: 'ok', outputs: ['demo.a_v1'] })
   })
 
@@ -43,9 +44,9 @@ describe('invokeScriptlet', () => {
         seen = params
       },
     })
-    expect((await invokeScriptlet(scriptlet, new Context(), {}, tools)).envelope.status).toBe('ok')
+    expect((await invokeScriptlet(scriptlet, new StepContext(new Context()), {}, tools)).envelope.status).toBe('ok')
     expect(seen).toEqual({ count: 3 })
-    expect((await invokeScriptlet(scriptlet, new Context(), { count: 'x' }, tools)).envelope).toMatchObject({ exit_code: 3 })
+    expect((await invokeScriptlet(scriptlet, new StepContext(new Context()), { count: 'x' }, tools)).envelope).toMatchObject({ exit_code: 3 })
   })
 
   test('validate runs on a read-only view and throws before any write', async () => {
@@ -57,7 +58,7 @@ describe('invokeScriptlet', () => {
       },
       run: (c) => c.set('demo.out_v1', 1, { who: 'v' }),
     })
-    const { envelope, error } = await invokeScriptlet(scriptlet, ctx, {}, tools)
+    const { envelope, error } = await invokeScriptlet(scriptlet, new StepContext(ctx), {}, tools)
     expect(envelope).toMatchObject({ status: 'error', exit_code: 2 })
     expect(error).toBeInstanceOf(Error)
     expect(ctx.keys()).toEqual([])
@@ -70,12 +71,12 @@ describe('invokeScriptlet', () => {
         throw new ScriptletError('link down', { exitCode: 4, details: { port: 'eth0' } })
       },
     })
-    expect((await invokeScriptlet(scriptlet, new Context(), {}, tools)).envelope).toMatchObject({ status: 'error', reason: 'link down', exit_code: 4, details: { port: 'eth0' }, step: 'probe' })
+    expect((await invokeScriptlet(scriptlet, new StepContext(new Context()), {}, tools)).envelope).toMatchObject({ status: 'error', reason: 'link down', exit_code: 4, details: { port: 'eth0' }, step: 'probe' })
   })
 
   test('declared outputs that were not written fail the step', async () => {
     const scriptlet = defineScriptlet({ name: 'promise', outputs: ['demo.a_v1', 'demo.b_v1'], run: (ctx) => ctx.set('demo.a_v1', 1, { who: 'probe' }) })
-    expect((await invokeScriptlet(scriptlet, new Context(), {}, tools)).envelope).toMatchObject({
+    expect((await invokeScriptlet(scriptlet, new StepContext(new Context()), {}, tools)).envelope).toMatchObject({
       status: 'error',
       reason: 'promise declares outputs it did not write: demo.b_v1',
       details: { missing: ['demo.b_v1'] },
