@@ -6,4 +6,10 @@ import { cli } from '../dist/cli/index.js'
 // console.log/info/debug of loaded scriptlets to stderr.
 console.log = console.info = console.debug = console.error
 
+// `recipes list | head` closes the pipe early: that is not an error.
+process.stdout.on('error', (error) => {
+  if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0)
+  throw error
+})
+
 process.exitCode = await cli(process.argv.slice(2))

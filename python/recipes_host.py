@@ -12,6 +12,7 @@ import importlib
 import io
 import json
 import os
+import resource
 import sys
 import traceback
 
@@ -104,7 +105,21 @@ def user_traceback(error):
     return "".join(lines + traceback.format_list(frames) + traceback.format_exception_only(type(error), error))
 
 
+def usage():
+    """CPU seconds and peak RSS (bytes) of this interpreter so far, from the kernel."""
+    rusage = resource.getrusage(resource.RUSAGE_SELF)
+    return rusage.ru_utime + rusage.ru_stime, rusage.ru_maxrss * 1024
+
+
 def run_step(request):
+    answer = run_scriptlet(request)
+    cpu_start = request.get("_cpu_start", 0.0)
+    cpu, peak = usage()
+    answer["resources"] = {"cpuMs": round((cpu - cpu_start) * 1000, 3), "peakRssBytes": peak}
+    return answer
+
+
+def run_scriptlet(request):
     params = request.get("params")
     captured = io.StringIO()
     sys.stdout = captured
@@ -131,7 +146,8 @@ def run_step(request):
                 "message": str(error),
                 "phase": locals().get("phase", "load"),
                 "exit_code": getattr(error, "exit_code", None) if isinstance(getattr(error, "exit_code", None), int) else None,
-                "traceback": user_traceback(error),
+                # A structured failure (it carries its exit code) is expected: its message says it all.
+                "traceback": "" if isinstance(getattr(error, "exit_code", None), int) else user_traceback(error),
             },
             "stdout": captured.getvalue(),
         }
@@ -149,6 +165,7 @@ def main():
             continue
         request = json.loads(line)
         if request.get("type") == "run":
+            request["_cpu_start"] = usage()[0]
             answer = run_step(request)
             try:
                 send(answer)

@@ -200,6 +200,23 @@ ${names.map((name) => `test('${name}', { timeout: ${STEP_TIMEOUT_MS} }, () => st
   return root
 }
 
+/** The interpreter behind `python` (a shim may stand in front of it) and what starting it costs. */
+function describePython(python) {
+  const probe = spawnSync(python, ['-c', 'import sys; print(sys.version.split()[0]); print(sys.executable)'], { encoding: 'utf8' })
+  if (probe.status !== 0) fail(`cannot run "${python}" (${probe.error?.message ?? probe.stderr.trim()}): install Python 3 or pass --python <interpreter>.`)
+  const [version, executable] = probe.stdout.trim().split('\n')
+  const startMs = (file) => {
+    const samples = []
+    for (let i = 0; i < 10; i++) {
+      const started = performance.now()
+      spawnSync(file, ['-c', 'pass'])
+      samples.push(performance.now() - started)
+    }
+    return median(samples)
+  }
+  return { version, executable, startMs: startMs(python), directStartMs: executable && executable !== python ? startMs(executable) : undefined }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Measuring
 
@@ -221,9 +238,12 @@ function createCollector() {
         const diagnostic = testModule.diagnostic()
         const durations = []
         let passed = 0
+        let executorMs = 0
         for (const testCase of testModule.children.allTests()) {
           if (testCase.result().state === 'passed') passed++
           durations.push(testCase.diagnostic()?.duration ?? 0)
+          // Recipe steps only: the executor's own time, as the runtime records it in the step's meta.
+          executorMs += testCase.meta().recipeStep?.durationMs ?? 0
         }
         modules.set(testModule.relativeModuleId.split('\\').join('/'), {
           tests: durations.length,
@@ -231,6 +251,7 @@ function createCollector() {
           errors: testModule.errors().map((error) => error.message),
           durations,
           testsMs: durations.reduce((sum, value) => sum + value, 0),
+          executorMs,
           medianTestMs: durations.length > 0 ? median(durations) : 0,
           firstTestMs: durations[0] ?? 0,
           collectMs: diagnostic.collectDuration,
@@ -314,8 +335,7 @@ async function main() {
   if (!existsSync(join(PACKAGE_ROOT, 'dist/index.js')) || !existsSync(join(PACKAGE_ROOT, 'dist/runtime/index.js')) || !existsSync(join(PACKAGE_ROOT, 'dist/executors/python-host.js'))) {
     fail(`${relative(process.cwd(), join(PACKAGE_ROOT, 'dist')) || 'dist'} is missing or incomplete: run \`npm run build\` first (the benchmark imports the built package).`)
   }
-  const version = spawnSync(options.python, ['--version'], { encoding: 'utf8' })
-  if (version.status !== 0) fail(`cannot run "${options.python} --version" (${version.error?.message ?? version.stderr.trim()}): install Python 3 or pass --python <interpreter>.`)
+  const interpreter = describePython(options.python)
   let startVitest
   try {
     ;({ startVitest } = await import('vitest/node'))
@@ -327,7 +347,14 @@ async function main() {
   const { steps, rounds } = options
   console.log(`vitest-recipes executors: ${steps} steps per file, shell steps vs execa, warm python host vs a python process per step`)
   console.log(`${rounds} rounds (first one is a warm-up), one Vitest instance per round started in this process, one file at a time`)
-  console.log(`${(version.stdout || version.stderr).trim()} (${options.python}), Node ${process.version}`)
+  console.log(`Node ${process.version}; Python ${interpreter.version}: "${options.python}" runs ${interpreter.executable}`)
+  console.log(
+    `bare start of the interpreter, outside Vitest (median of 10 \`-c pass\`): ${options.python} ${ms(interpreter.startMs)}` +
+      (interpreter.executable !== options.python ? `, ${interpreter.executable} ${ms(interpreter.directStartMs)}` : ''),
+  )
+  if (interpreter.directStartMs !== undefined && interpreter.startMs - interpreter.directStartMs > 10) {
+    console.log(`  note: "${options.python}" is a wrapper (a pyenv/asdf shim?) that costs ${ms(interpreter.startMs - interpreter.directStartMs)} per process; try --python ${interpreter.executable}`)
+  }
   console.log(`project: ${root}\n`)
 
   const counted = []
@@ -335,7 +362,15 @@ async function main() {
     for (let i = 0; i < rounds; i++) {
       // Rotate the file order, so no file always runs first (or last) in a round.
       const order = ALL_FILES.map((_, j) => ALL_FILES[(i + j) % ALL_FILES.length])
-      const round = await runRound(startVitest, root, order)
+      let round
+      try {
+        round = await runRound(startVitest, root, order)
+      } catch (error) {
+        // For example dist/ rebuilt (so briefly missing) while the benchmark runs.
+        console.error(`round ${i + 1}: Vitest could not run: ${error.message.split('\n').slice(0, 6).join('\n  ')}`)
+        process.exitCode = 1
+        return
+      }
       const problems = checkRound(round, steps)
       if (problems.length > 0) {
         console.error(`round ${i + 1}: the benchmark's tests did not all pass, so its timings mean nothing:\n  ${problems.slice(0, 10).join('\n  ')}`)
@@ -361,6 +396,7 @@ async function main() {
       const row = (label, r, h, diff, format = ms) => rows.push([label, format(r), format(h), times(ratio(r, h)), signedMs(diff)])
       row('Σ test durations', recipe('testsMs'), hand('testsMs'), (recipe('testsMs') - hand('testsMs')) / steps)
       row('  per step (Σ / N)', recipe('testsMs') / steps, hand('testsMs') / steps, (recipe('testsMs') - hand('testsMs')) / steps, ms2)
+      rows.push(['  in the executor (step meta), per step', ms2(recipe('executorMs') / steps), '–', '', ''])
       row('median test', recipe('medianTestMs'), hand('medianTestMs'), recipe('medianTestMs') - hand('medianTestMs'), ms2)
       row('whole file (collect + tests + hooks)', recipe('fileMs'), hand('fileMs'), (recipe('fileMs') - hand('fileMs')) / steps)
       console.log(`\n1. shell: ${steps} no-op \`type: shell\` steps vs ${steps} tests doing \`await execa(script)\` + JSON.parse`)
@@ -378,6 +414,7 @@ async function main() {
       const rows = [[header, ...columns.map(([label]) => label)]]
       rows.push(['Σ test durations', ...columns.map(([, file]) => ms(pick(file, 'testsMs')))])
       rows.push(['  per step (Σ / N)', ...columns.map(([, file]) => ms2(pick(file, 'testsMs') / steps))])
+      rows.push(['  in the executor (step meta), per step', ...columns.map(([, file]) => (file === FILES.pythonSpawn ? '–' : ms2(pick(file, 'executorMs') / steps)))])
       rows.push(['median test', ...columns.map(([, file]) => ms2(pick(file, 'medianTestMs')))])
       rows.push(['first test (host start for module)', ...columns.map(([, file]) => ms2(pick(file, 'firstTestMs')))])
       rows.push(['whole file (collect + tests + hooks)', ...columns.map(([, file]) => ms(pick(file, 'fileMs')))])

@@ -27,3 +27,8 @@ export function parseCommandArgs<T extends Options>(
     throw new UsageError(`${message.replace(/\. To specify a positional argument.*$/s, '')} (see recipes ${command} --help)`)
   }
 }
+
+/** `--skip a,b --skip c` → ['a', 'b', 'c']. */
+export function splitList(values: string[] | undefined): string[] {
+  return (values ?? []).flatMap((value) => value.split(',')).map((name) => name.trim()).filter(Boolean)
+}

@@ -3,12 +3,20 @@ import { didYouMean } from '../recipe/did-you-mean.ts'
 import { EXIT_INVALID } from '../scriptlet/envelope.ts'
 import { UsageError } from './args.ts'
 import { schemaCommand } from './commands/schema.ts'
+import { listCommand } from './commands/list.ts'
+import { planCommand } from './commands/plan.ts'
+import { runCommand } from './commands/run.ts'
+import { validateCommand } from './commands/validate.ts'
 import { stepCommand } from './commands/step.ts'
 import { processIo, type CliIo } from './io.ts'
 
 export type { CliIo } from './io.ts'
 
 const COMMANDS: Record<string, { summary: string; run: (args: string[], io: CliIo) => number | Promise<number> }> = {
+  run: { summary: 'run recipes through Vitest with --only/--skip/--resume-from/--no-cache', run: runCommand },
+  plan: { summary: 'validate a recipe and print its execution plan; runs nothing', run: planCommand },
+  list: { summary: 'list recipes and their steps', run: listCommand },
+  validate: { summary: 'check all recipes and scriptlets; exit 3 with file:line errors', run: validateCommand },
   step: { summary: 'run one scriptlet on its own; prints one JSON envelope line', run: stepCommand },
   schema: { summary: 'print the JSON Schema of recipe files', run: schemaCommand },
 }

@@ -50,6 +50,8 @@ export function generateRecipeModule({ compiled, file, source, modules }: Codege
   for (const step of compiled.recipe.steps) {
     const options = [`timeout: ${budgets.get(step.name)! + VITEST_TIMEOUT_GRACE_MS}`]
     if (step.retry.max > 0) options.push(`retry: ${step.retry.max}`)
+    // Neighbouring concurrent tests run together; the runner makes each wait for the steps it needs.
+    if (step.parallel) options.push('concurrent: true')
     // The name is emitted raw between quotes: STEP_NAME_PATTERN guarantees it needs no escaping.
     emit(
       `test('${step.name}', { ${options.join(', ')} }, (context) => recipe.runStep('${step.name}', context));`,

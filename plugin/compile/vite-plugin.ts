@@ -63,6 +63,11 @@ export interface RecipesOptions {
 
 export const DEFAULT_PYTHON_PATH = ['.']
 
+/** What the plugin exposes to tools that resolve the Vitest config (the `recipes` CLI). */
+export interface RecipesPluginApi {
+  options: RecipesOptions
+}
+
 export const DEFAULT_RECIPE_GLOBS = ['recipes/**/*.{yaml,yml}']
 
 /** The Vitest plugin: compiles recipe files into test modules. `plugins: [recipes()]`. */
@@ -74,6 +79,8 @@ export function recipes(options: RecipesOptions = {}): Plugin {
   return {
     name: 'vitest-recipes',
     enforce: 'pre',
+    // The `recipes` CLI reads the options from the resolved config (plan, list, validate).
+    api: { options } satisfies RecipesPluginApi,
     config(config) {
       const test = (config.test ??= {})
       test.include = [...(test.include ?? configDefaults.include), ...include]

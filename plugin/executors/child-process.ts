@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { execa } from 'execa'
 import pidusage from 'pidusage'
 import type { StepResources } from './types.ts'
@@ -27,7 +28,7 @@ const SAMPLE_EVERY_MS = 50
 
 /**
  * pidusage's first call asks the system for its clock tick (a child process of its own,
- * ~15 ms): pay that once, up front, so the first sample of a short step comes in time.
+ * ~15 ms): pay that once, up front, so the first sample of a step comes in time.
  */
 export function warmUpSampling(): void {
   pidusage(process.pid).catch(() => undefined)
@@ -43,10 +44,14 @@ export async function runChildProcess({ file, args, env, cwd, input, signal }: C
   // detached: the child leads its own process group, so a timeout can end its children too.
   const child = execa(file, args, { cwd, env, extendEnv: true, reject: false, stripFinalNewline: false, maxBuffer: MAX_BUFFER, input: input ?? '', encoding: 'utf8', detached: true })
   const stopOnAbort = killGroupOnAbort(child.pid, signal)
-  const usage = sampleUsage(child.pid, { baseline: 'zero' })
+  const cpuBefore = reapedChildrenCpuMs()
+  const usage = sampleUsage(child.pid)
   const result = await child
   stopOnAbort()
   const resources = await usage.stop()
+  // The kernel's account of reaped children is exact where sampling misses short processes.
+  const reaped = reapedChildrenCpuMs()
+  if (reaped !== undefined && cpuBefore !== undefined) resources.cpuMs = Math.max(resources.cpuMs, reaped - cpuBefore)
   const startError = result.exitCode === undefined && result.signal === undefined ? describeStartError(result.originalMessage || result.message || 'unknown error', file) : undefined
   return {
     exitCode: result.exitCode,
@@ -59,35 +64,49 @@ export async function runChildProcess({ file, args, env, cwd, input, signal }: C
 }
 
 /**
- * Samples a process's CPU time and RSS until stopped. CPU time counts from zero for a new
- * child, or from the first sample for a long-lived one (the Python host) measured per step.
+ * Samples a child's CPU time and RSS every 50 ms until stopped (a process that ends
+ * sooner costs no sampling; its CPU time comes from the kernel's account of reaped
+ * children).
  */
-export function sampleUsage(pid: number | undefined, { baseline }: { baseline: 'zero' | 'first-sample' }): { stop: () => Promise<StepResources> } {
+export function sampleUsage(pid: number | undefined): { stop: () => Promise<StepResources> } {
   const resources: StepResources = { cpuMs: 0, peakRssBytes: 0 }
   if (pid === undefined) return { stop: async () => resources }
-  let firstCpuMs: number | undefined = baseline === 'zero' ? 0 : undefined
   const sample = async () => {
     try {
       const stats = await pidusage(pid)
-      firstCpuMs ??= stats.ctime
-      resources.cpuMs = Math.max(resources.cpuMs, stats.ctime - firstCpuMs)
+      resources.cpuMs = Math.max(resources.cpuMs, stats.ctime)
       resources.peakRssBytes = Math.max(resources.peakRssBytes, stats.memory)
     } catch {
       // The process already exited: the last sample stands.
     }
   }
-  let pending = sample()
+  let pending = Promise.resolve()
+  let sampled = false
   const timer = setInterval(() => {
+    sampled = true
     pending = pending.then(sample)
   }, SAMPLE_EVERY_MS)
   return {
     async stop() {
       clearInterval(timer)
-      // One last sample: a long-lived process (the Python host) is still there to read.
-      await (pending = pending.then(sample))
-      pidusage.clear()
+      await pending
+      if (sampled) pidusage.clear()
       return resources
     },
+  }
+}
+
+/**
+ * CPU time (ms) of this process's children that have ended, from /proc/self/stat
+ * (cutime + cstime, in the kernel's fixed 100 Hz USER_HZ); undefined off Linux.
+ */
+function reapedChildrenCpuMs(): number | undefined {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[13]) + Number(fields[14])) * 10
+  } catch {
+    return undefined
   }
 }
 

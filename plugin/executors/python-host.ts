@@ -5,7 +5,7 @@ import type { ContextWrite } from '../context/context.ts'
 import type { StepContext } from '../context/step-context.ts'
 import type { JsonValue } from '../context/json-value.ts'
 import { EXIT_FAILED, errorEnvelope, normalizeEnvelope, type Envelope } from '../scriptlet/envelope.ts'
-import { killGroupOnAbort, sampleUsage } from './child-process.ts'
+import { killGroupOnAbort } from './child-process.ts'
 import { applyEnvelopeContext, tail } from './output.ts'
 import type { ExecutorInput, StepExecution } from './types.ts'
 
@@ -30,6 +30,8 @@ interface HostMessage {
   who?: string
   result?: JsonValue
   stdout?: string
+  /** The host's own measurement of the step: CPU time, and its peak RSS so far. */
+  resources?: { cpuMs: number; peakRssBytes: number }
   error?: { type: string; message: string; phase: string; exit_code: number | null; traceback: string }
 }
 
@@ -53,17 +55,15 @@ export class PythonHost {
 
   async runStep({ step, ctx, signal }: ExecutorInput): Promise<StepExecution> {
     const stderrStart = this.stderr.length
-    const finish = (envelope: Envelope, extraStderr = '', error?: unknown): StepExecution => ({
+    const finish = (envelope: Envelope, extraStderr = '', stdout = ''): StepExecution => ({
       envelope,
-      ...(error === undefined ? {} : { error }),
-      stdout: '',
+      stdout,
       stderr: this.stderr.slice(stderrStart) + extraStderr,
       resources,
     })
     let resources = { cpuMs: 0, peakRssBytes: 0 }
     const started = await this.start()
     if (started) return finish(errorEnvelope(step.name, started, EXIT_FAILED))
-    const usage = sampleUsage(this.child!.pid, { baseline: 'first-sample' })
     // A step that times out takes its host (and anything the scriptlet started) down with it.
     const stopOnAbort = killGroupOnAbort(this.child!.pid, signal)
     try {
@@ -82,14 +82,13 @@ export class PythonHost {
           continue
         }
         if (message.type === 'done') {
-          resources = await usage.stop()
-          const { envelope, log } = envelopeFromHost(message, ctx, step.name)
-          return finish(envelope, log)
+          resources = message.resources ?? resources
+          const { envelope, traceback } = envelopeFromHost(message, ctx, step.name)
+          return finish(envelope, traceback, message.stdout ?? '')
         }
       }
     } finally {
       stopOnAbort()
-      await usage.stop()
     }
   }
 
@@ -184,33 +183,31 @@ function withOlderNames(write: ContextWrite): object {
  * Maps both older styles back to an envelope: run() returning a dict envelope, or printing
  * its JSON line and returning an int exit code (None counts as 0).
  */
-function envelopeFromHost(message: HostMessage, ctx: StepContext, step: string): { envelope: Envelope; log: string } {
+function envelopeFromHost(message: HostMessage, ctx: StepContext, step: string): { envelope: Envelope; traceback: string } {
   const printed = (message.stdout ?? '').split('\n').filter((line) => line.trim() !== '')
   const jsonLine = printed.findLast((line) => line.trim().startsWith('{'))
-  const otherOutput = printed.filter((line) => line !== jsonLine).join('\n')
-  const log = otherOutput ? `${otherOutput}\n` : ''
   if (message.error) {
     const { type, message: text, phase, exit_code: exitCode, traceback } = message.error
-    return { envelope: errorEnvelope(step, `${type}: ${text}`, exitCode ?? EXIT_FAILED, { type, phase }), log: `${log}${traceback}` }
+    return { envelope: errorEnvelope(step, `${type}: ${text}`, exitCode ?? EXIT_FAILED, { type, phase }), traceback }
   }
   const result = message.result
   try {
     if (typeof result === 'object' && result !== null && !Array.isArray(result)) {
       applyEnvelopeContext(result, ctx, step)
-      return { envelope: normalizeEnvelope(result, step, ctx.writtenKeys()), log }
+      return { envelope: normalizeEnvelope(result, step, ctx.writtenKeys()), traceback: '' }
     }
     const code = typeof result === 'number' ? result : 0
     if (jsonLine !== undefined) {
       const printedEnvelope = JSON.parse(jsonLine) as unknown
       applyEnvelopeContext(printedEnvelope, ctx, step)
       const envelope = normalizeEnvelope(printedEnvelope, step, ctx.writtenKeys())
-      if (envelope.status === 'ok' && code !== 0) return { envelope: errorEnvelope(step, `run() returned exit code ${code} although it printed an ok envelope`, code), log }
+      if (envelope.status === 'ok' && code !== 0) return { envelope: errorEnvelope(step, `run() returned exit code ${code} although it printed an ok envelope`, code), traceback: '' }
       if (envelope.status === 'error' && code !== 0) envelope.exit_code = code
-      return { envelope, log }
+      return { envelope, traceback: '' }
     }
-    return { envelope: normalizeEnvelope(code, step, ctx.writtenKeys()), log }
+    return { envelope: normalizeEnvelope(code, step, ctx.writtenKeys()), traceback: '' }
   } catch (error) {
-    return { envelope: errorEnvelope(step, `could not read the step's envelope: ${(error as Error).message}`, EXIT_FAILED), log }
+    return { envelope: errorEnvelope(step, `could not read the step's envelope: ${(error as Error).message}`, EXIT_FAILED), traceback: '' }
   }
 }
 

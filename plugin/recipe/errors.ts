@@ -54,9 +54,9 @@ export class RecipeError extends Error {
   }
 }
 
-export function formatRecipeIssues(issues: readonly RecipeIssue[]): string {
+export function formatRecipeIssues(issues: readonly RecipeIssue[], where = 'in this recipe'): string {
   const body = issues.map(formatRecipeIssue).join('\n\n')
-  return issues.length === 1 ? body : `${issues.length} problems in this recipe:\n\n${body}`
+  return issues.length === 1 ? body : `${issues.length} problems ${where}:\n\n${body}`
 }
 
 export function formatRecipeIssue(issue: RecipeIssue): string {

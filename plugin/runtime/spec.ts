@@ -35,3 +35,18 @@ export function createRunId(recipeFile: string, now = new Date(), suffix = Math.
   const recipe = recipeFile.replace(/^.*[\\/]/, '').replace(/\.ya?ml$/, '').replace(/[^A-Za-z0-9_.-]+/g, '_')
   return `${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${recipe}-${suffix}`
 }
+
+/** What `recipes run` asks of this run, beyond what Vitest's own flags say. */
+export interface RunOptions {
+  /** Steps not to run (`--skip`). */
+  skip: string[]
+  /** Step to resume from (`--resume-from`): earlier steps do not run; ctx comes from the last run. */
+  resumeFrom?: string
+  /** Ignore cached step results (`--no-cache`); fresh results are still cached. */
+  noCache: boolean
+  /** Debug logs (`--debug`). */
+  debug: boolean
+}
+
+/** The key under which `recipes run` provides its options to test workers (Vitest provide/inject). */
+export const RUN_OPTIONS_KEY = 'vitestRecipesRunOptions'

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { TestContext } from 'vitest'
 import { Context, type ContextSnapshot } from '../context/context.ts'
@@ -9,15 +9,16 @@ import { runCommandStep } from '../executors/command.ts'
 import { PythonHostPool } from '../executors/python-host.ts'
 import type { ExecutorInput, StepExecution } from '../executors/types.ts'
 import { runTypeScriptStep } from '../executors/typescript.ts'
+import { CpuWorkerPool } from '../executors/worker-pool.ts'
 import type { RecipeStep } from '../recipe/types.ts'
 import type { Scriptlet } from '../scriptlet/define.ts'
 import { EXIT_DEPENDENCY, EXIT_FAILED, errorEnvelope } from '../scriptlet/envelope.ts'
 import { describeScriptlet, SetupStepFailedError, StepFailedError } from './errors.ts'
 import type { RecipeStepMeta, RecipeTaskMeta, StepStatus } from './meta.ts'
 import { createRedactor, type Redactor } from './redact.ts'
-import { loadResumeSnapshot, RunJournal, type ResumeSnapshot } from './run-journal.ts'
-import { readRunOptions, type RunOptions } from './run-options.ts'
-import type { CompiledRecipe } from './spec.ts'
+import { loadResumeSnapshot, RunJournal, type ResumeSnapshot } from '../store/run-journal.ts'
+import { readRunOptions } from './run-options.ts'
+import type { CompiledRecipe, RunOptions } from './spec.ts'
 import { ConcurrentWrites } from './concurrent-writes.ts'
 import { StepCache, stepCacheKey } from './step-cache.ts'
 import { StepLogs } from './step-log.ts'
@@ -68,6 +69,7 @@ export class RecipeRun {
   private readonly debug: boolean
   private readonly restoreConsole: (() => void) | undefined
   private readonly python: PythonHostPool
+  private readonly workers: CpuWorkerPool
   private readonly resume: { index: number; snapshot: ResumeSnapshot | string } | undefined
 
   constructor(compiled: CompiledRecipe, scriptlets: ReadonlyMap<string, Scriptlet>, runId: string) {
@@ -85,6 +87,7 @@ export class RecipeRun {
     this.journal = new RunJournal(root, recipe.file, runId)
     this.cache = new StepCache(join(root, '.cache', 'steps'))
     this.python = new PythonHostPool({ executable: compiled.python.executable, path: compiled.python.path, root })
+    this.workers = new CpuWorkerPool(compiled.keyNaming)
     this.restoreConsole = this.redactor.active ? redactConsole(this.redactor) : undefined
 
     const resumeIndex = this.options.resumeFrom === undefined ? -1 : recipe.steps.findIndex((step) => step.name === this.options.resumeFrom)
@@ -117,11 +120,12 @@ export class RecipeRun {
     this.report(test, result)
   }
 
-  /** Ends the recipe file: writes RAM-mode logs, stops Python hosts, restores the console. */
-  finish(): void {
+  /** Ends the recipe file: writes RAM-mode logs, stops Python hosts and workers, restores the console. */
+  async finish(): Promise<void> {
     this.logs.flush()
     this.python.close()
     this.restoreConsole?.()
+    await this.workers.close()
   }
 
   /** Steps that do not run at all in this run: `--skip`ped, or before `--resume-from`. */
@@ -288,7 +292,11 @@ export class RecipeRun {
   }
 
   private async executeStep(step: RecipeStep, input: ExecutorInput): Promise<StepExecution> {
-    if (step.type === 'ts') return runTypeScriptStep(this.scriptlets.get(step.name)!, input)
+    if (step.type === 'ts') {
+      const scriptlet = this.scriptlets.get(step.name)!
+      if (step.requiresProcess || scriptlet.requiresProcess) return this.workers.runStep(resolve(this.compiled.root, step.module!), input)
+      return runTypeScriptStep(scriptlet, input)
+    }
     if (step.type === 'python' && step.module !== undefined) return this.python.runStep(input)
     return runCommandStep(input, { pythonExecutable: this.compiled.python.executable })
   }

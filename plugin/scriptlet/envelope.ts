@@ -54,14 +54,15 @@ export function normalizeEnvelope(raw: unknown, step: string, defaultOutputs: re
   const status = input.status ?? 'ok'
   if (status === 'ok' || status === 'success') return okEnvelope(input, defaultOutputs)
   if (status === 'error') {
-    const { reason, details, exit_code, step: ownStep, ts, ...extra } = input
+    // `step` names the recipe's step, whatever name the scriptlet printed for itself.
+    const { reason, details, exit_code, step: _ownStep, ts, ...extra } = input
     return {
       ...extra,
       status: 'error',
       reason: typeof reason === 'string' && reason ? reason : 'the scriptlet reported an error without a reason',
       details: isObject(details) ? details : {},
       exit_code: typeof exit_code === 'number' && Number.isInteger(exit_code) && exit_code > 0 ? exit_code : EXIT_FAILED,
-      step: typeof ownStep === 'string' ? ownStep : step,
+      step,
       ts: typeof ts === 'string' ? ts : new Date().toISOString(),
     }
   }

@@ -1,0 +1,118 @@
+import type { TestModule } from 'vitest/node'
+import type { RecipeStepMeta } from '../../runtime/meta.ts'
+import { loadResumeSnapshot } from '../../store/run-journal.ts'
+import { RUN_OPTIONS_KEY, type RunOptions } from '../../runtime/spec.ts'
+import { EXIT_DEPENDENCY, EXIT_FAILED, EXIT_INVALID, EXIT_OK } from '../../scriptlet/envelope.ts'
+import { parseCommandArgs, splitList, UsageError } from '../args.ts'
+import type { CliIo } from '../io.ts'
+import { findRecipeFiles, loadProject, loadRecipe } from '../project.ts'
+import { planCommand } from './plan.ts'
+
+export const RUN_HELP = `Usage: recipes run [files...] [options] [-- vitest options]
+
+Runs recipes with Vitest (all recipes when no file or folder is given) and exits
+0 all passed, 1 a step failed, 2 a dependency was not satisfied (a step blocked by a
+--skip, or nothing to resume from), 3 an invalid recipe or option.
+
+Options:
+  --only <a,b>         Run only these steps; the steps they need run first as setup
+  --skip <a,b>         Do not run these steps; steps that need their outputs are blocked
+                       unless the ctx already holds them
+  --resume-from <s>    Start at step s with the ctx of the last run at the end of the step
+                       before it; earlier steps do not run
+  --no-cache           Run cached steps again (fresh results are still cached)
+  --debug              Log each step's params and ctx diff
+  --dry-run            Print the plan instead (recipes plan; --format text|json|mermaid)
+  -h, --help           Show this help
+
+Everything after -- goes to Vitest, for example: recipes run -- --reporter=junit
+
+Examples:
+  recipes run recipes/11_resilience_controls.yaml --skip inject_failure
+  recipes run recipes/11_resilience_controls.yaml --resume-from compute_metrics_v2`
+
+const OPTIONS = {
+  only: { type: 'string', multiple: true },
+  skip: { type: 'string', multiple: true },
+  'resume-from': { type: 'string' },
+  'no-cache': { type: 'boolean' },
+  debug: { type: 'boolean' },
+  'dry-run': { type: 'boolean' },
+  format: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const
+
+export async function runCommand(args: string[], io: CliIo): Promise<number> {
+  const split = args.indexOf('--')
+  const own = split === -1 ? args : args.slice(0, split)
+  const forwarded = split === -1 ? [] : args.slice(split + 1)
+  const { values, positionals } = parseCommandArgs(own, OPTIONS, 'run')
+  if (values.help) {
+    io.stdout(`${RUN_HELP}\n`)
+    return EXIT_OK
+  }
+  if (values['dry-run']) return planCommand(own.filter((arg) => arg !== '--dry-run'), io)
+  const project = await loadProject(io.cwd)
+  const files = findRecipeFiles(project, positionals)
+  if (files.length === 0) throw new UsageError(`no recipe found${positionals.length ? ` in ${positionals.join(', ')}` : ''} (recipes match ${(project.options.include ?? ['recipes/**/*.{yaml,yml}']).join(', ')})`)
+
+  const only = splitList(values.only)
+  const skip = splitList(values.skip)
+  const resumeFrom = values['resume-from']
+  const recipes = files.map((file) => loadRecipe(project, file))
+  const stepNames = new Set(recipes.flatMap((loaded) => loaded.recipe?.steps.map((step) => step.name) ?? []))
+  for (const [flag, names] of [['--only', only], ['--skip', skip], ['--resume-from', resumeFrom ? [resumeFrom] : []]] as const) {
+    const unknown = names.filter((name) => !stepNames.has(name))
+    if (unknown.length) throw new UsageError(`${flag}: no selected recipe has a step named ${unknown.map((name) => `"${name}"`).join(', ')}`)
+  }
+  if (resumeFrom !== undefined) {
+    for (const loaded of recipes) {
+      const steps = loaded.recipe?.steps ?? []
+      const index = steps.findIndex((step) => step.name === resumeFrom)
+      if (index === -1) continue
+      const snapshot = loadResumeSnapshot(project.root, loaded.file, steps[index - 1]?.name)
+      if (typeof snapshot === 'string') {
+        io.stderr(`recipes: cannot resume from "${resumeFrom}": ${snapshot}\n`)
+        return EXIT_DEPENDENCY
+      }
+    }
+  }
+
+  const runOptions: RunOptions = { skip, noCache: values['no-cache'] ?? false, debug: values.debug ?? false, ...(resumeFrom ? { resumeFrom } : {}) }
+  const { parseCLI, startVitest } = await import('vitest/node')
+  const vitestArgs = parseCLI(['vitest', ...forwarded])
+  const vitest = await startVitest('test', [...files, ...vitestArgs.filter], {
+    ...vitestArgs.options,
+    root: project.root,
+    watch: false,
+    run: true,
+    ...(only.length ? { testNamePattern: `^(?:${only.map(escapeRegExp).join('|')})$` } : {}),
+    provide: { [RUN_OPTIONS_KEY]: runOptions } as never,
+  })
+  await vitest.close()
+  return exitCodeOf(vitest.state.getTestModules())
+}
+
+/**
+ * 3 when a recipe could not compile, else 1 when a step failed (or Vitest reported an
+ * error), else 2 when a step was blocked by a skipped one, else 0.
+ */
+function exitCodeOf(modules: TestModule[]): number {
+  let code = EXIT_OK
+  for (const module of modules) {
+    if (module.errors().some((error) => error.name === 'RecipeError')) return EXIT_INVALID
+    if (module.state() === 'failed') code = EXIT_FAILED
+    for (const test of module.children.allTests()) {
+      const meta = (test.meta() as { recipeStep?: RecipeStepMeta }).recipeStep
+      if (test.result().state === 'failed') code = EXIT_FAILED
+      else if (code === EXIT_OK && meta?.status === 'blocked' && meta.blockedReason === 'skipped') code = EXIT_DEPENDENCY
+    }
+  }
+  return code
+}
+
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+}
+

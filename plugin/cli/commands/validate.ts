@@ -1,0 +1,120 @@
+import { accessSync, constants, readdirSync, readFileSync } from 'node:fs'
+import { join, relative, sep } from 'node:path'
+import { CONTEXT_KEY_PATTERN } from '../../context/context.ts'
+import { formatRecipeIssues, type RecipeIssue } from '../../recipe/errors.ts'
+import { RecipeSource } from '../../recipe/source.ts'
+import type { Recipe } from '../../recipe/types.ts'
+import { EXIT_INVALID, EXIT_OK } from '../../scriptlet/envelope.ts'
+import { parseCommandArgs } from '../args.ts'
+import type { CliIo } from '../io.ts'
+import { findRecipeFiles, loadProject, loadRecipe } from '../project.ts'
+
+export const VALIDATE_HELP = `Usage: recipes validate [files or folders...] [--scriptlets <dir>]
+
+Checks every recipe (as the compiler does) and every scriptlet under scriptlets/:
+file names (lowercase, _ or -), shell scriptlets' NAME/DESC header and executable bit
+(files under a lib/ folder are helpers and exempt), and that context keys in recipes
+and in literal ctx.set("...") calls follow namespace.entity_vN.
+Prints each problem as file:line:col and exits 3 when there is one, 0 otherwise.
+
+Options:
+  --scriptlets <dir>   Folder of scriptlets to check (default scriptlets)
+  -h, --help           Show this help`
+
+const SCRIPTLET_NAME = /^[a-z0-9][a-z0-9_-]*\.(ts|js|mjs|py|sh|awk)$/
+
+export async function validateCommand(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseCommandArgs(args, { scriptlets: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, 'validate')
+  if (values.help) {
+    io.stdout(`${VALIDATE_HELP}\n`)
+    return EXIT_OK
+  }
+  const project = await loadProject(io.cwd)
+  const files = findRecipeFiles(project, positionals)
+  const issues: RecipeIssue[] = []
+  for (const file of files) {
+    const loaded = loadRecipe(project, file)
+    issues.push(...loaded.issues)
+    if (loaded.recipe) issues.push(...recipeKeyIssues(loaded.recipe))
+  }
+  const scriptletDir = join(project.root, values.scriptlets ?? 'scriptlets')
+  const scriptlets = listFiles(scriptletDir)
+  for (const path of scriptlets) issues.push(...scriptletIssues(path, relative(project.root, path).split(sep).join('/')))
+  if (issues.length > 0) {
+    io.stderr(`${formatRecipeIssues(issues, 'found')}\n`)
+    return EXIT_INVALID
+  }
+  io.stdout(`${files.length} recipe(s) and ${scriptlets.length} scriptlet file(s) are valid\n`)
+  return EXIT_OK
+}
+
+/** Context keys named in a recipe's checks and save: mappings. */
+function recipeKeyIssues(recipe: Recipe): RecipeIssue[] {
+  const issues: RecipeIssue[] = []
+  for (const step of recipe.steps) {
+    const { ctx_has_keys = [], outputs = [], ctx_equals = {}, ctx_matches = {} } = step.success
+    const keys = [...ctx_has_keys, ...outputs, ...Object.keys(ctx_equals), ...Object.keys(ctx_matches), ...Object.keys(step.save)]
+    for (const key of new Set(keys)) {
+      if (CONTEXT_KEY_PATTERN.test(key)) continue
+      issues.push({
+        code: 'RECIPE_SCHEMA',
+        message: `context key "${key}" of step "${step.name}" is not namespace.entity_vN`,
+        path: `steps[${step.index}]`,
+        location: step.locations.step,
+        hint: 'Name keys like metrics.summary_v1; a change of shape gets a new _vN key.',
+      })
+    }
+  }
+  return issues
+}
+
+function scriptletIssues(path: string, file: string): RecipeIssue[] {
+  const issues: RecipeIssue[] = []
+  const name = file.slice(file.lastIndexOf('/') + 1)
+  const text = readFileSync(path, 'utf8')
+  const source = new RecipeSource(file, text)
+  const at = (offset: number, length = 1) => source.locate(offset, length)
+  if (!SCRIPTLET_NAME.test(name) && name !== '__init__.py') {
+    issues.push({ code: 'RECIPE_SCHEMA', message: `scriptlet file name "${name}" should be lowercase with _ or -`, location: at(0), hint: 'Rename it, for example compute_mean.ts or sanitize-csv.sh.' })
+  }
+  // Files under a lib/ folder are sourced or imported helpers, not scriptlets run by a step.
+  if (name.endsWith('.sh') && !file.split('/').includes('lib')) {
+    const head = text.split('\n').slice(0, 30).join('\n')
+    for (const field of ['NAME', 'DESC']) {
+      if (!new RegExp(`^#\\s*${field}\\b`, 'm').test(head)) {
+        issues.push({ code: 'RECIPE_SCHEMA', message: `shell scriptlet has no "# ${field}:" header line`, location: at(0), hint: 'Start the script with a header: NAME, DESC, USAGE, RETURNS.' })
+      }
+    }
+    try {
+      accessSync(path, constants.X_OK)
+    } catch {
+      issues.push({ code: 'RECIPE_SCHEMA', message: 'shell scriptlet is not executable', location: at(0), hint: `chmod +x ${file}` })
+    }
+  }
+  // Literal keys only: a key built at run time (or a format string in a message) cannot be checked here.
+  for (const match of text.matchAll(/ctx\.set\(\s*(['"])([A-Za-z0-9_.]+)\1/g)) {
+    const key = match[2]!
+    if (CONTEXT_KEY_PATTERN.test(key)) continue
+    issues.push({
+      code: 'RECIPE_SCHEMA',
+      message: `ctx.set key "${key}" is not namespace.entity_vN`,
+      location: at(match.index + match[0].indexOf(key), key.length),
+      hint: 'Name keys like metrics.summary_v1; a change of shape gets a new _vN key.',
+    })
+  }
+  return issues
+}
+
+function listFiles(dir: string): string[] {
+  let entries
+  try {
+    entries = readdirSync(dir, { withFileTypes: true })
+  } catch {
+    return []
+  }
+  return entries.flatMap((entry) => {
+    const path = join(dir, entry.name)
+    if (entry.isDirectory()) return entry.name === '__pycache__' || entry.name === 'node_modules' ? [] : listFiles(path)
+    return /\.(ts|js|mjs|py|sh|awk)$/.test(entry.name) ? [path] : []
+  })
+}

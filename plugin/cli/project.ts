@@ -1,0 +1,58 @@
+import { readdirSync } from 'node:fs'
+import { join, relative, resolve, sep } from 'node:path'
+import { createFilter } from 'vite'
+import { DEFAULT_PYTHON_PATH, DEFAULT_RECIPE_GLOBS, type RecipesOptions, type RecipesPluginApi } from '../compile/vite-plugin.ts'
+import { parseRecipe } from '../recipe/parse.ts'
+import { RecipeError, type RecipeIssue } from '../recipe/errors.ts'
+import type { Recipe } from '../recipe/types.ts'
+import { resolveStepFiles } from '../recipe/workspace.ts'
+import { readFileSync } from 'node:fs'
+
+/** The project as the CLI sees it: its root and the plugin options of its vitest.config. */
+export interface Project {
+  root: string
+  options: RecipesOptions
+}
+
+/** Reads the plugin options from the project's Vitest config (defaults when there is none). */
+export async function loadProject(cwd: string): Promise<Project> {
+  try {
+    const { resolveConfig } = await import('vitest/node')
+    const { viteConfig } = await resolveConfig({ root: cwd }, { logLevel: 'silent' })
+    const plugin = viteConfig.plugins.find((candidate) => candidate.name === 'vitest-recipes')
+    return { root: viteConfig.root, options: (plugin?.api as RecipesPluginApi | undefined)?.options ?? {} }
+  } catch {
+    return { root: cwd, options: {} }
+  }
+}
+
+/** Recipe files (relative to the root) under `filters` (files or folders; all recipes when empty). */
+export function findRecipeFiles(project: Project, filters: readonly string[] = []): string[] {
+  const isRecipe = createFilter(project.options.include ?? DEFAULT_RECIPE_GLOBS, project.options.exclude, { resolve: project.root })
+  const found: string[] = []
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      if (entry.name === 'node_modules' || entry.name.startsWith('.')) continue
+      const path = join(dir, entry.name)
+      if (entry.isDirectory()) walk(path)
+      else if (isRecipe(path)) found.push(relative(project.root, path).split(sep).join('/'))
+    }
+  }
+  walk(project.root)
+  const wanted = filters.map((filter) => relative(project.root, resolve(project.root, filter)).split(sep).join('/'))
+  return found.sort().filter((file) => wanted.length === 0 || wanted.some((filter) => filter === '' || file === filter || file.startsWith(`${filter}/`)))
+}
+
+export type LoadedRecipe = { file: string; recipe: Recipe; issues: RecipeIssue[] } | { file: string; recipe?: undefined; issues: RecipeIssue[] }
+
+/** Parses a recipe and checks its files, as the compiler would; never throws for a bad recipe. */
+export function loadRecipe(project: Project, file: string): LoadedRecipe {
+  try {
+    const recipe = parseRecipe(readFileSync(join(project.root, file), 'utf8'), file)
+    const { issues } = resolveStepFiles(recipe, project.root, { pythonPath: project.options.python?.path ?? DEFAULT_PYTHON_PATH })
+    return { file, recipe, issues }
+  } catch (error) {
+    if (error instanceof RecipeError) return { file, issues: [...error.issues] }
+    throw error
+  }
+}

@@ -1,0 +1,1 @@
+"""Atomic Python scriptlets: one CamelCase BaseScriptlet subclass per lower_snake_case file."""
