@@ -40,7 +40,7 @@ export function parseRecipe(text: string, file: string): Recipe {
 
   let plan
   try {
-    plan = planSteps(steps)
+    plan = planSteps(steps, { parallel: parsed.data.parallel ?? false })
   } catch (error) {
     if (!(error instanceof DependencyCycleError)) throw error
     const first = steps.findIndex((step) => step.name === error.cycle[0])

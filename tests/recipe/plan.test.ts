@@ -26,6 +26,10 @@ describe('planSteps', () => {
     expect(plan.dependencies.get('independent')).toEqual([])
   })
 
+  test('a parallel recipe is never sequential: steps without depends_on are independent', () => {
+    expect(Object.fromEntries(planSteps([{ name: 'a', idx: 1 }, { name: 'b', idx: 2 }], { parallel: true }).dependencies)).toEqual({ a: [], b: [] })
+  })
+
   test('equal idx keeps file order', () => {
     expect(planSteps([{ name: 'x', idx: 1 }, { name: 'y', idx: 1 }]).order).toEqual(['x', 'y'])
   })

@@ -1,5 +1,6 @@
 import type { TestModule } from 'vitest/node'
 import type { RecipeStepMeta } from '../../runtime/meta.ts'
+import { didYouMean } from '../../recipe/did-you-mean.ts'
 import { loadResumeSnapshot } from '../../store/run-journal.ts'
 import { RUN_OPTIONS_KEY, type RunOptions } from '../../runtime/spec.ts'
 import { EXIT_DEPENDENCY, EXIT_FAILED, EXIT_INVALID, EXIT_OK } from '../../scriptlet/envelope.ts'
@@ -63,7 +64,9 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
   const stepNames = new Set(recipes.flatMap((loaded) => loaded.recipe?.steps.map((step) => step.name) ?? []))
   for (const [flag, names] of [['--only', only], ['--skip', skip], ['--resume-from', resumeFrom ? [resumeFrom] : []]] as const) {
     const unknown = names.filter((name) => !stepNames.has(name))
-    if (unknown.length) throw new UsageError(`${flag}: no selected recipe has a step named ${unknown.map((name) => `"${name}"`).join(', ')}`)
+    if (unknown.length === 0) continue
+    const suggestion = didYouMean(unknown[0]!, stepNames)
+    throw new UsageError(`${flag}: no selected recipe has a step named ${unknown.map((name) => `"${name}"`).join(', ')}${suggestion ? `; did you mean "${suggestion}"?` : ''}`)
   }
   if (resumeFrom !== undefined) {
     for (const loaded of recipes) {

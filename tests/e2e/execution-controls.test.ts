@@ -1,0 +1,223 @@
+import { execFileSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { fixtureScriptlets } from './fixture-files.ts'
+import { createProject, type RunResult, type TestProject } from './project.ts'
+
+// Execution controls through the real `recipes` CLI: parallel fan-in, write conflicts,
+// worker threads, retry, timeouts, caching, --skip, --resume-from and plan.
+const TIMING = 'scriptlets/timing.ts'
+const RECIPES: Record<string, string> = {
+  'recipes/fan_in.yaml': `steps:
+  - { idx: 1, name: a, type: ts, module: ${TIMING}, function: Wait, args: { key: fan.a_v1, ms: 600 }, parallel: true }
+  - { idx: 2, name: b, type: ts, module: ${TIMING}, function: Wait, args: { key: fan.b_v1, ms: 600 }, parallel: true }
+  - { idx: 3, name: c, type: ts, module: ${TIMING}, function: Wait, args: { key: fan.c_v1, ms: 600 }, parallel: true, depends_on: [a] }
+  - { idx: 4, name: total, type: ts, module: ${TIMING}, function: Sum, args: { keys: [fan.a_v1, fan.b_v1, fan.c_v1], into: fan.total_v1 }, depends_on: [a, b, c] }
+`,
+  'recipes/conflict.yaml': `parallel: true
+steps:
+  - { idx: 1, name: first, type: ts, module: ${TIMING}, function: Wait, args: { key: shared.value_v1, ms: 300 } }
+  - { idx: 2, name: second, type: ts, module: ${TIMING}, function: Wait, args: { key: shared.value_v1, ms: 500 } }
+`,
+  'recipes/cpu.yaml': `steps:
+  - { idx: 1, name: primes_a, type: ts, module: ${TIMING}, function: CountPrimes, args: { limit: 20000, key: cpu.primes_a_v1 }, parallel: true }
+  - { idx: 2, name: primes_b, type: ts, module: ${TIMING}, function: CountPrimes, args: { limit: 30000, key: cpu.primes_b_v1 }, parallel: true }
+  - idx: 3
+    name: check
+    type: ts
+    module: scriptlets/set_key.ts
+    args: { key: cpu.done_v1 }
+    depends_on: [primes_a, primes_b]
+    success:
+      ctx_equals: { cpu.primes_a_v1: 2262, cpu.primes_b_v1: 3245 }
+`,
+  'recipes/flaky.yaml': `steps:
+  - idx: 1
+    name: flaky
+    type: ts
+    module: scriptlets/classes.ts
+    class: Flaky
+    args: { succeed_on: 2, counter: Data/flaky.count }
+    retry: { max: 2, on: [transient] }
+    success:
+      ctx_equals: { flaky.result_v1: 2 }
+`,
+  'recipes/hang.yaml': `steps:
+  - { idx: 1, name: hang, type: shell, cmd: scriptlets/shell/sleeper.sh, args: [MARKER], timeout: 1 }
+`,
+  'recipes/cached.yaml': `steps:
+  - { idx: 1, name: measure, type: ts, module: ${TIMING}, function: Counted, args: { counter: Data/measure.count, key: cache.value_v1, value: 42 }, cache: { inputs: [Data/input.txt] } }
+  - { idx: 2, name: use, type: ts, module: scriptlets/set_key.ts, args: { key: cache.used_v1 }, success: { ctx_equals: { cache.value_v1: 42 } } }
+`,
+  'recipes/resilience.yaml': `steps:
+  - { idx: 1, name: load, type: ts, module: scriptlets/set_key.ts, args: { key: numbers.raw_v1, value: [1, 2, 3] } }
+  - { idx: 2, name: inject_failure, type: ts, module: ${TIMING}, function: Counted, args: { counter: Data/inject.count, key: resilience.inject_ok_v1, value: true }, success: { ctx_has_keys: [resilience.inject_ok_v1] } }
+  - idx: 3
+    name: compute
+    type: ts
+    module: scriptlets/set_key.ts
+    args: { key: metrics.count_v1, value: 3 }
+    success:
+      ctx_equals: { numbers.raw_v1: [1, 2, 3], resilience.inject_ok_v1: true }
+`,
+}
+
+let project: TestProject
+const marker = `vr-hang-${process.pid}`
+
+beforeAll(() => {
+  project = createProject({ ...RECIPES, ...fixtureScriptlets(), 'Data/input.txt': 'v1\n' })
+  project.copyFixture('scriptlets/timing.ts', TIMING)
+  project.copyFixture('shell/sleeper.sh', 'scriptlets/shell/sleeper.sh')
+  project.write('recipes/hang.yaml', RECIPES['recipes/hang.yaml']!.replace('MARKER', marker))
+})
+afterAll(() => project?.remove())
+
+async function run(args: string[]): Promise<RunResult & { tests: Record<string, { status: string; meta: Record<string, any> | undefined; failure: string }> }> {
+  const outputFile = join(project.root, 'report.json')
+  const result = await project.recipes(['run', ...args, '--', '--reporter=json', `--outputFile=${outputFile}`, '--reporter=default'])
+  if (process.env.DEBUG_E2E) console.log(result.output)
+  const report = JSON.parse(readFileSync(outputFile, 'utf8')) as { testResults: { assertionResults: { title: string; status: string; meta?: { recipeStep?: Record<string, any> }; failureMessages: string[] }[] }[] }
+  const tests = Object.fromEntries(
+    report.testResults.flatMap((file) => file.assertionResults).map((item) => [item.title, { status: item.status, meta: item.meta?.recipeStep, failure: (item.failureMessages[0] ?? '').split('\n    at ')[0]! }]),
+  )
+  return { ...result, tests }
+}
+
+describe('DAG and parallel steps', () => {
+  test('parallel steps run side by side and the fan-in waits for all of them', async () => {
+    const result = await run(['recipes/fan_in.yaml'])
+    expect(result.code).toBe(0)
+    const span = (step: string) => result.tests[step]!.meta!.writes[0].after as { start: number; end: number }
+    // a and b overlap; c waits for a (its dependency) even though it is parallel too.
+    expect(span('a').start).toBeLessThan(span('b').end)
+    expect(span('b').start).toBeLessThan(span('a').end)
+    expect(span('c').start).toBeGreaterThanOrEqual(span('a').end)
+    expect(result.tests.total!.meta!.writes[0].after).toBe(3)
+  })
+
+  test('two steps running at the same time writing one key: an error naming both', async () => {
+    const result = await run(['recipes/conflict.yaml'])
+    expect(result.code).toBe(1)
+    expect(result.tests.first!.status).toBe('passed')
+    expect(result.tests.second!.failure).toMatchInlineSnapshot(`"StepFailedError: Step "second" (scriptlets/timing.ts#Wait, recipes/conflict.yaml:4) failed with exit code 1: ctx.set("shared.value_v1") by step "second" conflicts with step "first", which ran at the same time and wrote it too. Give each parallel step its own keys, or set conflicts: last_write_wins in the recipe."`)
+  })
+
+  test('CPU-bound steps run in worker threads and their writes come back as the step', async () => {
+    const result = await run(['recipes/cpu.yaml'])
+    expect(result.code).toBe(0)
+    expect(result.tests.primes_a!.meta!.writes).toEqual([expect.objectContaining({ key: 'cpu.primes_a_v1', who: 'primes_a', after: 2262 })])
+  })
+})
+
+test('a retry succeeds on the second attempt, starting from a clean ctx', async () => {
+  const result = await run(['recipes/flaky.yaml'])
+  expect(result.code).toBe(0)
+  expect(result.tests.flaky!.meta!.attempts).toEqual([{ reason: 'transient failure on attempt 1', durationMs: expect.any(Number) }])
+  expect(project.read('Data/flaky.count')).toBe('xx')
+})
+
+test('a timed-out step fails and leaves no process behind', async () => {
+  const result = await run(['recipes/hang.yaml'])
+  expect(result.code).toBe(1)
+  expect(result.tests.hang!.failure).toContain('failed with exit code 1: timed out after 1 s')
+  await new Promise((resolve) => setTimeout(resolve, 2500))
+  const left = (() => {
+    try {
+      return execFileSync('pgrep', ['-f', marker], { encoding: 'utf8' })
+    } catch {
+      return ''
+    }
+  })()
+  expect(left).toBe('')
+})
+
+describe('caching', () => {
+  test('the second run replays the recorded writes; changed inputs and --no-cache run the step again', async () => {
+    const first = await run(['recipes/cached.yaml'])
+    expect(first.code).toBe(0)
+    expect(first.tests.measure!.meta!.status).toBe('passed')
+    const second = await run(['recipes/cached.yaml'])
+    expect(second.code).toBe(0)
+    expect(second.tests.measure!.meta).toMatchObject({ status: 'cached', cachedFrom: first.tests.measure!.meta!.runId })
+    expect(second.tests.use!.status).toBe('passed')
+    expect(project.read('Data/measure.count')).toBe('x')
+    await run(['recipes/cached.yaml', '--no-cache'])
+    expect(project.read('Data/measure.count')).toBe('xx')
+    project.write('Data/input.txt', 'v2\n')
+    const changed = await run(['recipes/cached.yaml'])
+    expect(changed.tests.measure!.meta!.status).toBe('passed')
+    expect(project.read('Data/measure.count')).toBe('xxx')
+  })
+})
+
+describe('--skip and --resume-from', () => {
+  test('--skip: the skipped step is reported skipped, its dependent is blocked, exit code 2', async () => {
+    const result = await run(['recipes/resilience.yaml', '--skip', 'inject_failure'])
+    expect(result.code).toBe(2)
+    expect(result.tests.inject_failure!.meta).toMatchObject({ status: 'skipped', missingOutputs: ['resilience.inject_ok_v1'] })
+    expect(result.tests.compute!.meta).toMatchObject({ status: 'blocked', blockedBy: 'inject_failure', blockedReason: 'skipped' })
+    expect(result.tests.compute!.status).toBe('skipped')
+  })
+
+  test('--resume-from restores the ctx of the last run in a new process; earlier steps do not run', async () => {
+    const full = await run(['recipes/resilience.yaml'])
+    expect(full.code).toBe(0)
+    expect(project.read('Data/inject.count')).toBe('x')
+    const resumed = await run(['recipes/resilience.yaml', '--resume-from', 'compute'])
+    expect(resumed.code).toBe(0)
+    expect(resumed.tests.load!.meta).toMatchObject({ status: 'resumed', resumedFrom: full.tests.load!.meta!.runId })
+    expect(resumed.tests.compute!.status).toBe('passed')
+    expect(project.read('Data/inject.count')).toBe('x')
+  })
+
+  test('--resume-from with nothing to resume from: a clear error and exit code 2', async () => {
+    project.write('recipes/never_run.yaml', RECIPES['recipes/fan_in.yaml']!)
+    const result = await project.recipes(['run', 'recipes/never_run.yaml', '--resume-from', 'total'])
+    expect(result.code).toBe(2)
+    expect(result.stderr).toMatchInlineSnapshot(`
+      "recipes: cannot resume from "total": no earlier run of recipes/never_run.yaml is recorded (looked for reports/.state/recipes__never_run.yaml.jsonl); run the recipe once before resuming it
+      "
+    `)
+  })
+
+  test('unknown step names are a usage error (exit 3)', async () => {
+    const result = await project.recipes(['run', 'recipes/resilience.yaml', '--skip', 'inject_failur'])
+    expect(result.code).toBe(3)
+    expect(result.stderr).toMatchInlineSnapshot(`
+      "recipes: --skip: no selected recipe has a step named "inject_failur"; did you mean "inject_failure"?
+      "
+    `)
+  })
+})
+
+describe('recipes plan', () => {
+  test('text: DAG levels and what --skip would block; runs nothing', async () => {
+    const result = await project.recipes(['plan', 'recipes/fan_in.yaml', '--skip', 'a'])
+    expect(result.code).toBe(0)
+    expect(result.stdout).toMatchInlineSnapshot(`
+      "recipes/fan_in.yaml — fan_in
+      level 1 (parallel)
+          1 a                            skipped  ts  (line 2)
+          2 b                            run      ts  (line 3)
+      level 2
+          3 c                            blocked  ts; needs a  (line 4)
+      level 3
+          4 total                        blocked  ts; needs a, b, c  (line 5)
+      "
+    `)
+  })
+  test('json and mermaid', async () => {
+    const json = await project.recipes(['plan', 'recipes/fan_in.yaml', '--format', 'json', '--only', 'c'])
+    const plan = JSON.parse(json.stdout) as { steps: { name: string; action: string; level: number }[] }
+    expect(plan.steps.map((step) => [step.name, step.action, step.level])).toEqual([
+      ['a', 'setup', 1],
+      ['b', 'filtered', 1],
+      ['c', 'run', 2],
+      ['total', 'filtered', 3],
+    ])
+    const mermaid = await project.recipes(['run', '--dry-run', 'recipes/fan_in.yaml', '--format', 'mermaid'])
+    expect(mermaid.stdout).toContain('s_a --> s_c')
+  })
+})
