@@ -25,7 +25,7 @@ export interface RecipeStepMeta {
   cpuMs: number
   /** Peak RSS of the step's child process; RSS growth of this process for in-process steps. */
   peakRssBytes: number
-  /** The step log, relative to the project root (`Logs/<run_id>/<idx>_<step>.log`). */
+  /** The step log, relative to the project root (`Logs/<run_id>/<idx>_<step>.log`); none for a step that passed without output. */
   logPath?: string
   /** Steps that were filtered out (by -t or the IDE) and ran first as setup for this one. */
   setup: string[]

@@ -1,5 +1,5 @@
-import { mkdirSync, writeFileSync } from 'node:fs'
 import { join, relative, sep } from 'node:path'
+import type { AppendQueue } from '../store/append-queue.ts'
 import type { Redactor } from './redact.ts'
 
 export interface StepLogOptions {
@@ -18,10 +18,11 @@ export interface StepLogOptions {
 export class StepLogs {
   private readonly options: StepLogOptions
   private readonly pending = new Map<string, string>()
-  private dirReady = false
+  private readonly writes: AppendQueue
 
-  constructor(options: StepLogOptions) {
+  constructor(options: StepLogOptions, writes: AppendQueue) {
     this.options = options
+    this.writes = writes
   }
 
   open(idx: number, step: string): StepLog {
@@ -29,25 +30,18 @@ export class StepLogs {
     return new StepLog(file, relative(this.options.root, file).split(sep).join('/'), this)
   }
 
-  /** Writes what RAM mode kept. */
-  flush(): void {
-    for (const [file, text] of this.pending) this.writeNow(file, text)
+  /** Writes what RAM mode kept, and waits for every write. */
+  async flush(): Promise<void> {
+    for (const [file, text] of this.pending) this.writes.append(file, text)
     this.pending.clear()
+    await this.writes.drain()
   }
 
   /** @internal */
   save(file: string, text: string): void {
     const redacted = this.options.redactor.text(text)
     if (this.options.ram) this.pending.set(file, (this.pending.get(file) ?? '') + redacted)
-    else this.writeNow(file, redacted)
-  }
-
-  private writeNow(file: string, text: string): void {
-    if (!this.dirReady) {
-      mkdirSync(this.options.dir, { recursive: true })
-      this.dirReady = true
-    }
-    writeFileSync(file, text, { flag: 'a' })
+    else this.writes.append(file, redacted)
   }
 }
 

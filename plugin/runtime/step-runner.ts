@@ -4,18 +4,17 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { TestContext } from 'vitest'
 import { Context, type ContextSnapshot } from '../context/context.ts'
 import { StepContext } from '../context/step-context.ts'
-import { warmUpSampling } from '../executors/child-process.ts'
-import { runCommandStep } from '../executors/command.ts'
-import { PythonHostPool } from '../executors/python-host.ts'
+import type { PythonHostPool } from '../executors/python-host.ts'
 import type { ExecutorInput, StepExecution } from '../executors/types.ts'
 import { runTypeScriptStep } from '../executors/typescript.ts'
-import { CpuWorkerPool } from '../executors/worker-pool.ts'
+import type { CpuWorkerPool } from '../executors/worker-pool.ts'
 import type { RecipeStep } from '../recipe/types.ts'
 import type { Scriptlet } from '../scriptlet/define.ts'
 import { EXIT_DEPENDENCY, EXIT_FAILED, errorEnvelope } from '../scriptlet/envelope.ts'
 import { describeScriptlet, SetupStepFailedError, StepFailedError } from './errors.ts'
 import type { RecipeStepMeta, RecipeTaskMeta, StepStatus } from './meta.ts'
 import { createRedactor, type Redactor } from './redact.ts'
+import { AppendQueue } from '../store/append-queue.ts'
 import { loadResumeSnapshot, RunJournal, type ResumeSnapshot } from '../store/run-journal.ts'
 import { readRunOptions } from './run-options.ts'
 import type { CompiledRecipe, RunOptions } from './spec.ts'
@@ -68,8 +67,9 @@ export class RecipeRun {
   private readonly redactor: Redactor
   private readonly debug: boolean
   private readonly restoreConsole: (() => void) | undefined
-  private readonly python: PythonHostPool
-  private readonly workers: CpuWorkerPool
+  // Child-process and worker executors load on first use: most recipe files need none (execa, tinypool, pidusage).
+  private python: PythonHostPool | undefined
+  private workers: CpuWorkerPool | undefined
   private readonly resume: { index: number; snapshot: ResumeSnapshot | string } | undefined
 
   constructor(compiled: CompiledRecipe, scriptlets: ReadonlyMap<string, Scriptlet>, runId: string) {
@@ -83,11 +83,10 @@ export class RecipeRun {
     // The older framework's switches: a store_on_ram.txt file keeps logs in memory; "debug" in it logs more.
     const marker = existsSync(join(root, 'store_on_ram.txt')) ? readFileSync(join(root, 'store_on_ram.txt'), 'utf8') : undefined
     this.debug = compiled.debug || this.options.debug || process.env.RECIPES_DEBUG === '1' || /debug/i.test(marker ?? '')
-    this.logs = new StepLogs({ dir: join(compiled.logs.dir, runId), root, ram: compiled.logs.ram || marker !== undefined, redactor: this.redactor })
-    this.journal = new RunJournal(root, recipe.file, runId)
+    const writes = new AppendQueue()
+    this.logs = new StepLogs({ dir: join(compiled.logs.dir, runId), root, ram: compiled.logs.ram || marker !== undefined, redactor: this.redactor }, writes)
+    this.journal = new RunJournal(root, recipe.file, runId, writes)
     this.cache = new StepCache(join(root, '.cache', 'steps'))
-    this.python = new PythonHostPool({ executable: compiled.python.executable, path: compiled.python.path, root })
-    this.workers = new CpuWorkerPool(compiled.keyNaming)
     this.restoreConsole = this.redactor.active ? redactConsole(this.redactor) : undefined
 
     const resumeIndex = this.options.resumeFrom === undefined ? -1 : recipe.steps.findIndex((step) => step.name === this.options.resumeFrom)
@@ -98,7 +97,7 @@ export class RecipeRun {
     }
     const restored = this.resume && typeof this.resume.snapshot !== 'string' ? this.resume.snapshot.values : {}
     this.ctx = new Context(restored, { keyNaming: compiled.keyNaming })
-    if (recipe.steps.some((step) => step.type !== 'ts')) warmUpSampling()
+    if (recipe.steps.some((step) => step.type !== 'ts')) void import('../executors/child-process.ts').then(({ warmUpSampling }) => warmUpSampling())
   }
 
   /** Called by each generated step test. */
@@ -122,10 +121,11 @@ export class RecipeRun {
 
   /** Ends the recipe file: writes RAM-mode logs, stops Python hosts and workers, restores the console. */
   async finish(): Promise<void> {
-    this.logs.flush()
-    this.python.close()
+    this.journal.flush()
+    await this.logs.flush()
+    this.python?.close()
     this.restoreConsole?.()
-    await this.workers.close()
+    await this.workers?.close()
   }
 
   /** Steps that do not run at all in this run: `--skip`ped, or before `--resume-from`. */
@@ -271,7 +271,10 @@ export class RecipeRun {
     log.output(execution.stdout, execution.stderr)
     const failure = await judgeOutcome(step, { envelope, error: execution.error }, execution.stderr, this.ctx, root)
     log.line(failure ? `failed: ${failure.message.split('\n')[0]}` : `passed in ${Math.round(durationMs)} ms${cached ? ' (cached)' : ''}`)
-    log.close()
+    // A step that passed silently has nothing to read in a log (its timing is in the meta):
+    // skipping its file saves a file creation per step, the biggest cost of a no-op step.
+    const logged = Boolean(failure || execution.stdout || execution.stderr || this.debug || cached)
+    if (logged) log.close()
 
     const status: StepStatus = failure ? 'failed' : cached ? 'cached' : 'passed'
     if (cacheKey !== undefined && status === 'passed' && envelope.status === 'ok') {
@@ -285,20 +288,28 @@ export class RecipeRun {
       durationMs,
       cpuMs: execution.resources.cpuMs,
       peakRssBytes: execution.resources.peakRssBytes,
-      logPath: log.path,
+      ...(logged ? { logPath: log.path } : {}),
       ...(cached ? { cachedFrom: cached.runId } : {}),
     }
     return failure ? { status, meta, failure: this.redactError(failure) } : { status, meta }
   }
 
   private async executeStep(step: RecipeStep, input: ExecutorInput): Promise<StepExecution> {
+    const { root, python, keyNaming } = this.compiled
     if (step.type === 'ts') {
       const scriptlet = this.scriptlets.get(step.name)!
-      if (step.requiresProcess || scriptlet.requiresProcess) return this.workers.runStep(resolve(this.compiled.root, step.module!), input)
-      return runTypeScriptStep(scriptlet, input)
+      if (!step.requiresProcess && !scriptlet.requiresProcess) return runTypeScriptStep(scriptlet, input)
+      const { CpuWorkerPool } = await import('../executors/worker-pool.ts')
+      this.workers ??= new CpuWorkerPool(keyNaming)
+      return this.workers.runStep(resolve(root, step.module!), input)
     }
-    if (step.type === 'python' && step.module !== undefined) return this.python.runStep(input)
-    return runCommandStep(input, { pythonExecutable: this.compiled.python.executable })
+    if (step.type === 'python' && step.module !== undefined) {
+      const { PythonHostPool } = await import('../executors/python-host.ts')
+      this.python ??= new PythonHostPool({ executable: python.executable, path: python.path, root })
+      return this.python.runStep(input)
+    }
+    const { runCommandStep } = await import('../executors/command.ts')
+    return runCommandStep(input, { pythonExecutable: python.executable })
   }
 
   /** Failure messages and their causes never carry secret values. */

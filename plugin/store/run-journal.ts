@@ -1,21 +1,27 @@
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import type { ContextWrite } from '../context/context.ts'
 import type { JsonObject, JsonValue } from '../context/json-value.ts'
+import type { AppendQueue } from './append-queue.ts'
 
 /**
  * The last run of each recipe, step by step, so that `--resume-from` can rebuild the context
  * in a new process: `reports/.state/<recipe>.jsonl`, one line per finished step with the
- * values it wrote. One append per step boundary, never per ctx.set. (The SQLite store will
- * take this over.)
+ * values it wrote. One (queued) append per step boundary, never per ctx.set. (The SQLite
+ * store will take this over.)
  */
 export class RunJournal {
   private readonly path: string
   private started = false
+  private buffered = ''
+  private flushSoon: NodeJS.Timeout | undefined
   private readonly header: JournalHeader
 
-  constructor(root: string, recipe: string, runId: string) {
+  private readonly writes: AppendQueue
+
+  constructor(root: string, recipe: string, runId: string, writes: AppendQueue) {
     this.path = journalPath(root, recipe)
+    this.writes = writes
     this.header = { runId, recipe, startedAt: new Date().toISOString() }
   }
 
@@ -25,14 +31,28 @@ export class RunJournal {
 
   recordValues(step: string, status: string, writes: [string, JsonValue][]): void {
     if (!this.started) {
+      // A new run replaces the last one's journal: truncate now, then append behind it.
       mkdirSync(dirname(this.path), { recursive: true })
       writeFileSync(this.path, `${JSON.stringify(this.header)}\n`)
       this.started = true
     }
     const entry: JournalEntry = { step, status, writes }
-    appendFileSync(this.path, `${JSON.stringify(entry)}\n`)
+    // Batched: steps that end within 100 ms share one append (a file write per step costs
+    // more than a short step). Resuming needs steps that ended, not every last millisecond.
+    this.buffered += `${JSON.stringify(entry)}\n`
+    this.flushSoon ??= setTimeout(() => this.flush(), FLUSH_EVERY_MS).unref()
+  }
+
+  /** Queues what is buffered (called on its own right after the step's tick, and at the end). */
+  flush(): void {
+    if (this.flushSoon) clearTimeout(this.flushSoon)
+    this.flushSoon = undefined
+    if (this.buffered) this.writes.append(this.path, this.buffered)
+    this.buffered = ''
   }
 }
+
+const FLUSH_EVERY_MS = 100
 
 interface JournalHeader {
   runId: string
