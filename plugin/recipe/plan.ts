@@ -1,7 +1,7 @@
 /**
  * Execution order and dependencies. A step needs the steps in its `depends_on`,
- * transitively; in a recipe that declares no `depends_on` at all (and is not `parallel:
- * true`), each step needs every earlier step (the older frameworks' sequential semantics), which is the same as needing
+ * transitively; in a recipe that declares no `depends_on` and no `parallel` at all, each
+ * step needs every earlier step (the older frameworks' sequential semantics), which is the same as needing
  * the step just before it. Plans keep direct dependencies only: the transitive set is
  * quadratic in size and the runner walks it lazily.
  */
@@ -10,6 +10,7 @@ export interface PlanInput {
   name: string
   idx: number
   dependsOn?: string[] | undefined
+  parallel?: boolean
 }
 
 export interface Plan {
@@ -29,12 +30,12 @@ export class DependencyCycleError extends Error {
 
 /**
  * Orders steps topologically; throws `DependencyCycleError` naming the cycle. A recipe that
- * declares `parallel: true` is never read as sequential: its steps without depends_on are
- * independent.
+ * declares `parallel: true`, or has a step marked parallel, is never read as sequential:
+ * its steps without depends_on are independent.
  */
 export function planSteps(steps: readonly PlanInput[], options: { parallel?: boolean } = {}): Plan {
   const byIdx = steps.map((step, position) => ({ step, position })).sort((a, b) => a.step.idx - b.step.idx || a.position - b.position)
-  const sequential = !options.parallel && steps.every((step) => step.dependsOn === undefined)
+  const sequential = !options.parallel && steps.every((step) => step.dependsOn === undefined && !step.parallel)
   const dependencies = new Map<string, string[]>()
   byIdx.forEach(({ step }, i) => {
     const previous = byIdx[i - 1]

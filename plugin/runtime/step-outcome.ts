@@ -5,7 +5,6 @@ import type { JsonObject, JsonValue } from '../context/json-value.ts'
 import type { StepContext } from '../context/step-context.ts'
 import { tail } from '../executors/output.ts'
 import type { RecipeStep } from '../recipe/types.ts'
-import type { Scriptlet } from '../scriptlet/define.ts'
 import { EXIT_FAILED, errorEnvelope, type Envelope } from '../scriptlet/envelope.ts'
 import { assertSuccessChecks } from './checks.ts'
 import { StepFailedError } from './errors.ts'
@@ -59,10 +58,6 @@ export function saveOutputs(step: RecipeStep, envelope: Envelope, ctx: StepConte
   }
 }
 
-/** The keys a step promises to leave in ctx: what its checks, its save: and its scriptlet declare. */
-export function declaredOutputs(step: RecipeStep, scriptlet: Scriptlet | undefined): string[] {
-  return [...new Set([...(step.success.ctx_has_keys ?? []), ...(step.success.outputs ?? []), ...Object.keys(step.save), ...(scriptlet?.outputs ?? [])])]
-}
 
 /** The files that are a step's code, for its cache key. */
 export function sourceFilesOf(step: RecipeStep, pythonPath: readonly string[], root: string): string[] {

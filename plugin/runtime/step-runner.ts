@@ -21,7 +21,8 @@ import type { CompiledRecipe, RunOptions } from './spec.ts'
 import { ConcurrentWrites } from './concurrent-writes.ts'
 import { StepCache, stepCacheKey } from './step-cache.ts'
 import { StepLogs } from './step-log.ts'
-import { contextDiff, declaredOutputs, judgeOutcome, saveOutputs, sourceFilesOf } from './step-outcome.ts'
+import { declaredOutputs } from '../recipe/declared-outputs.ts'
+import { contextDiff, judgeOutcome, saveOutputs, sourceFilesOf } from './step-outcome.ts'
 
 /** The parts of Vitest's test context the runner uses. */
 export interface StepTestContext {
@@ -141,7 +142,7 @@ export class RecipeRun {
       if (position < index) return { status: 'resumed', meta: { ...this.emptyMeta(step, 'resumed'), resumedFrom: snapshot.runId }, note: `resumed: ctx restored from run ${snapshot.runId}` }
     }
     if (this.options.skip.includes(step.name)) {
-      const outputs = declaredOutputs(step, this.scriptlets.get(step.name))
+      const outputs = declaredOutputs(step, this.scriptlets.get(step.name)?.outputs)
       const missing = outputs.filter((key) => !this.ctx.has(key))
       const meta = { ...this.emptyMeta(step, 'skipped'), ...(missing.length ? { missingOutputs: missing } : {}) }
       return { status: 'skipped', meta, note: 'skipped (--skip)' }
@@ -205,6 +206,8 @@ export class RecipeRun {
   }
 
   private record(name: string, result: StepResult): StepResult {
+    // Steps that did not run are in the journal too, so a later --resume-from finds the run's end.
+    if (result.status === 'skipped' || result.status === 'blocked') this.journal.record(name, result.status, [])
     this.results.set(name, result)
     this.awaited.get(name)?.(result)
     this.awaited.delete(name)

@@ -10,7 +10,7 @@ import { createProject, type RunResult, type TestProject } from './project.ts'
 const TIMING = 'scriptlets/timing.ts'
 const RECIPES: Record<string, string> = {
   'recipes/fan_in.yaml': `steps:
-  - { idx: 1, name: a, type: ts, module: ${TIMING}, function: Wait, args: { key: fan.a_v1, ms: 600 }, parallel: true }
+  - { idx: 1, name: a, type: ts, module: ${TIMING}, function: Wait, args: { key: fan.a_v1, ms: 600 }, parallel: true, success: { ctx_has_keys: [fan.a_v1] } }
   - { idx: 2, name: b, type: ts, module: ${TIMING}, function: Wait, args: { key: fan.b_v1, ms: 600 }, parallel: true }
   - { idx: 3, name: c, type: ts, module: ${TIMING}, function: Wait, args: { key: fan.c_v1, ms: 600 }, parallel: true, depends_on: [a] }
   - { idx: 4, name: total, type: ts, module: ${TIMING}, function: Sum, args: { keys: [fan.a_v1, fan.b_v1, fan.c_v1], into: fan.total_v1 }, depends_on: [a, b, c] }

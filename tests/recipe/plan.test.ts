@@ -26,8 +26,9 @@ describe('planSteps', () => {
     expect(plan.dependencies.get('independent')).toEqual([])
   })
 
-  test('a parallel recipe is never sequential: steps without depends_on are independent', () => {
+  test('a parallel recipe, or one with a parallel step, is never sequential: steps without depends_on are independent', () => {
     expect(Object.fromEntries(planSteps([{ name: 'a', idx: 1 }, { name: 'b', idx: 2 }], { parallel: true }).dependencies)).toEqual({ a: [], b: [] })
+    expect(Object.fromEntries(planSteps([{ name: 'a', idx: 1, parallel: true }, { name: 'b', idx: 2, parallel: true }]).dependencies)).toEqual({ a: [], b: [] })
   })
 
   test('equal idx keeps file order', () => {

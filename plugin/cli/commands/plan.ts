@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { formatRecipeIssues } from '../../recipe/errors.ts'
 import type { Recipe, RecipeStep } from '../../recipe/types.ts'
+import { declaredOutputs } from '../../recipe/declared-outputs.ts'
 import { loadResumeSnapshot } from '../../store/run-journal.ts'
 import { EXIT_DEPENDENCY, EXIT_INVALID, EXIT_OK } from '../../scriptlet/envelope.ts'
 import { parseCommandArgs, splitList, UsageError } from '../args.ts'
@@ -102,11 +103,14 @@ function planRecipe(recipe: Recipe, project: Project, selection: { only: string[
   for (const name of selected) addSetup(byName.get(name)!)
   const cached = cachedSteps(project.root, recipe.file)
   const actions = new Map<string, Action>()
+  // As in a run: a skipped step blocks the steps that need it only when it declares outputs
+  // (the plan cannot see a TypeScript scriptlet's own `outputs`, nor what the ctx will hold).
+  const blocks = (need: string) => actions.get(need) === 'blocked' || (actions.get(need) === 'skipped' && declaredOutputs(byName.get(need)!).length > 0)
   recipe.steps.forEach((step, index) => {
     let action: Action = selected.has(step.name) ? 'run' : setup.has(step.name) ? 'setup' : 'filtered'
     if (index < resumeIndex) action = 'resumed'
     else if (selection.skip.includes(step.name)) action = 'skipped'
-    else if (action !== 'filtered' && step.needs.some((need) => actions.get(need) === 'skipped' || actions.get(need) === 'blocked')) action = 'blocked'
+    else if (action !== 'filtered' && step.needs.some((need) => blocks(need))) action = 'blocked'
     actions.set(step.name, action)
   })
   return recipe.steps.map((step) => ({
