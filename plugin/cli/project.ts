@@ -1,6 +1,6 @@
 import { readdirSync } from 'node:fs'
 import { join, relative, resolve, sep } from 'node:path'
-import { createFilter } from 'vite'
+import { createFilter, type ResolvedConfig as ViteResolvedConfig } from 'vite'
 import { DEFAULT_PYTHON_PATH, DEFAULT_RECIPE_GLOBS, type RecipesOptions, type RecipesPluginApi } from '../compile/vite-plugin.ts'
 import { parseRecipe } from '../recipe/parse.ts'
 import { RecipeError, type RecipeIssue } from '../recipe/errors.ts'
@@ -18,7 +18,9 @@ export interface Project {
 export async function loadProject(cwd: string): Promise<Project> {
   try {
     const { resolveConfig } = await import('vitest/node')
-    const { viteConfig } = await resolveConfig({ root: cwd }, { logLevel: 'silent' })
+    // Vitest 4 resolves to { vitestConfig, viteConfig }, Vitest 5 to Vite's resolved config itself.
+    const resolved = (await resolveConfig({ root: cwd }, { logLevel: 'silent' })) as unknown as ViteResolvedConfig & { viteConfig?: ViteResolvedConfig }
+    const viteConfig = resolved.viteConfig ?? resolved
     const plugin = viteConfig.plugins.find((candidate) => candidate.name === 'vitest-recipes')
     return { root: viteConfig.root, options: (plugin?.api as RecipesPluginApi | undefined)?.options ?? {} }
   } catch {
