@@ -17,13 +17,12 @@
 // Plain JavaScript on purpose: Node 20 cannot strip TypeScript. Needs the package built
 // (`npm run build`): the throwaway project imports `vitest-recipes` through its package
 // exports, and the worker threads of requires_process steps run dist/ code.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { availableParallelism, cpus, tmpdir } from 'node:os'
-import { dirname, join, relative, resolve } from 'node:path'
-import { fileURLToPath, pathToFileURL } from 'node:url'
-import { parseArgs } from 'node:util'
+import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { checkFiles, createProject, distLabel, failWith, finishProject, importStartVitest, median, ms as formatMs, parseFlags, parseRounds, positiveInteger, ratio, reportProblems, requireDist, roundLabel, runVitest, table } from '../lib/harness.js'
 
-const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 const RUN_OPTIONS_KEY = 'vitestRecipesRunOptions' // plugin/runtime/spec.ts: what `recipes run` provides
 
 const FILES = {
@@ -49,46 +48,27 @@ Options:
   -h, --help         show this help
 `
 
+const fail = failWith('controls')
+
 function parseOptions() {
-  let values
-  try {
-    ;({ values } = parseArgs({
-      options: {
-        'cpu-ms': { type: 'string', default: '1500' },
-        'cache-steps': { type: 'string', default: '3' },
-        'cache-cpu-ms': { type: 'string', default: '300' },
-        rounds: { type: 'string', default: '4' },
-        keep: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    }))
-  } catch (error) {
-    fail(`${error.message}\n\n${HELP}`)
-  }
-  if (values.help) {
-    process.stdout.write(HELP)
-    process.exit(0)
-  }
-  const rounds = positiveInteger(values.rounds, '--rounds')
-  if (rounds < 2) fail('--rounds must be at least 2: the first round is a warm-up and is not counted')
+  const values = parseFlags(
+    {
+      'cpu-ms': { type: 'string', default: '1500' },
+      'cache-steps': { type: 'string', default: '3' },
+      'cache-cpu-ms': { type: 'string', default: '300' },
+      rounds: { type: 'string', default: '4' },
+    },
+    HELP,
+    fail,
+  )
+  const rounds = parseRounds(values.rounds, fail)
   return {
-    cpuMs: positiveInteger(values['cpu-ms'], '--cpu-ms'),
-    cacheSteps: positiveInteger(values['cache-steps'], '--cache-steps'),
-    cacheCpuMs: positiveInteger(values['cache-cpu-ms'], '--cache-cpu-ms'),
+    cpuMs: positiveInteger(values['cpu-ms'], '--cpu-ms', fail),
+    cacheSteps: positiveInteger(values['cache-steps'], '--cache-steps', fail),
+    cacheCpuMs: positiveInteger(values['cache-cpu-ms'], '--cache-cpu-ms', fail),
     rounds,
     keep: values.keep,
   }
-}
-
-function positiveInteger(text, flag) {
-  const value = Number(text)
-  if (!Number.isInteger(value) || value < 1) fail(`${flag} takes a positive integer, not "${text}"`)
-  return value
-}
-
-function fail(message) {
-  process.stderr.write(`bench/controls: ${message}\n`)
-  process.exit(1)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -139,36 +119,7 @@ function calibrate(countPrimes, targetMs) {
 // The throwaway project
 
 function writeProject({ cpuLimit, cacheLimit, cacheSteps }) {
-  const root = realpathSync(mkdtempSync(join(tmpdir(), 'vitest-recipes-controls-')))
-  const write = (file, text) => {
-    mkdirSync(dirname(join(root, file)), { recursive: true })
-    writeFileSync(join(root, file), text)
-  }
-
-  // node_modules: this package's dependencies, and the package itself, all as symlinks.
-  const modules = join(root, 'node_modules')
-  mkdirSync(modules)
-  for (const entry of readdirSync(join(PACKAGE_ROOT, 'node_modules'))) {
-    // Skip .bin, .vite (Vitest's results cache must stay in the throwaway project), etc.
-    if (entry.startsWith('.')) continue
-    symlinkSync(join(PACKAGE_ROOT, 'node_modules', entry), join(modules, entry), 'junction')
-  }
-  symlinkSync(PACKAGE_ROOT, join(modules, 'vitest-recipes'), 'junction')
-
-  write('package.json', `${JSON.stringify({ name: 'vitest-recipes-controls-bench', private: true, type: 'module' }, null, 2)}\n`)
-  write(
-    'vitest.config.mjs',
-    `import { defineConfig } from 'vitest/config'
-import recipes from 'vitest-recipes'
-
-export default defineConfig({
-  plugins: [recipes()],
-  test: {
-    include: ['tests/**/*.test.ts'],
-  },
-})
-`,
-  )
+  const { root, write } = createProject('controls')
 
   write('scriptlets/burn-core.mjs', BURN_SOURCE)
   // The recipe decides where it runs: requires_process: true → a worker thread, else in-process.
@@ -208,128 +159,57 @@ export default defineScriptlet({
 // ---------------------------------------------------------------------------------------------
 // Measuring
 
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b)
-  const middle = sorted.length >> 1
-  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
-}
-
-/** A reporter that keeps, per test file, Vitest's own timings and each step's recipe meta. */
-function createCollector() {
-  const modules = new Map()
-  const runErrors = []
-  return {
-    modules,
-    runErrors,
-    reporter: {
-      onTestModuleEnd(testModule) {
-        const diagnostic = testModule.diagnostic()
-        const steps = []
-        for (const testCase of testModule.children.allTests()) {
-          const meta = testCase.meta()?.recipeStep
-          steps.push({
-            name: testCase.name,
-            state: testCase.result().state,
-            error: testCase.result().errors?.[0]?.message,
-            status: meta?.status,
-            durationMs: meta?.durationMs ?? 0,
-            cpuMs: meta?.cpuMs ?? 0,
-          })
-        }
-        modules.set(testModule.relativeModuleId.split('\\').join('/'), {
-          steps,
-          errors: testModule.errors().map((error) => error.message),
-          moduleMs: diagnostic.duration,
-          collectMs: diagnostic.collectDuration,
-          fileMs: diagnostic.collectDuration + diagnostic.duration,
-        })
-      },
-      onTestRunEnd(_modules, errors) {
-        runErrors.push(...errors.map((error) => error.message ?? String(error)))
-      },
-    },
+/** A test file's module timings, and each step's recipe meta. */
+function stepTimings(testModule, diagnostic) {
+  const steps = []
+  for (const testCase of testModule.children.allTests()) {
+    const meta = testCase.meta()?.recipeStep
+    steps.push({
+      name: testCase.name,
+      state: testCase.result().state,
+      error: testCase.result().errors?.[0]?.message,
+      status: meta?.status,
+      durationMs: meta?.durationMs ?? 0,
+      cpuMs: meta?.cpuMs ?? 0,
+    })
   }
-}
-
-/** Runs the given files in this order, whatever Vitest's results cache says. */
-function fixedOrderSequencer(order) {
-  return class FixedOrderSequencer {
-    async shard(files) {
-      return files
-    }
-    async sort(files) {
-      const rank = (spec) => order.findIndex((file) => spec.moduleId.split('\\').join('/').endsWith(file))
-      return [...files].sort((a, b) => rank(a) - rank(b))
-    }
+  return {
+    steps,
+    moduleMs: diagnostic.duration,
+    collectMs: diagnostic.collectDuration,
+    fileMs: diagnostic.collectDuration + diagnostic.duration,
   }
 }
 
 /** One Vitest run of `files` (in this order), with the run options `recipes run` would provide. */
-async function runVitest(startVitest, root, files, runOptions) {
-  const collector = createCollector()
-  const started = performance.now()
-  const vitest = await startVitest(
-    'test',
+function runRecipes(startVitest, root, files, runOptions) {
+  return runVitest(startVitest, root, {
+    summarize: stepTimings,
     files,
-    {
-      root,
-      config: join(root, 'vitest.config.mjs'),
-      watch: false,
-      reporters: [collector.reporter],
-      // One file at a time: the parallel and the sequential recipe never compete for the CPU.
-      fileParallelism: false,
-      sequence: { sequencer: fixedOrderSequencer(files) },
-      provide: { [RUN_OPTIONS_KEY]: { skip: [], noCache: false, debug: false, ...runOptions } },
-    },
-    {},
-    {},
-  )
-  const wallMs = performance.now() - started
-  if (vitest?.shouldKeepServer?.()) await vitest.close()
-  return { ...collector, wallMs }
+    config: { provide: { [RUN_OPTIONS_KEY]: { skip: [], noCache: false, debug: false, ...runOptions } } },
+  })
 }
 
 /** Problems that make a run's timings meaningless: files that did not run, steps not in the expected status. */
 function check(run, expected) {
-  const problems = [...run.runErrors]
-  for (const [file, status] of Object.entries(expected)) {
-    const result = run.modules.get(file)
-    if (!result) {
-      problems.push(`${file} did not run`)
-      continue
-    }
-    problems.push(...result.errors.map((message) => `${file}: ${message}`))
-    for (const step of result.steps) {
-      if (step.state !== 'passed' || step.status !== status) problems.push(`${file}: step ${step.name} is ${step.state}/${step.status ?? 'no meta'}, expected passed/${status}${step.error ? `: ${step.error.split('\n')[0]}` : ''}`)
-    }
-  }
-  return problems
+  return checkFiles(run, Object.keys(expected), (result, file) =>
+    result.steps
+      .filter((step) => step.state !== 'passed' || step.status !== expected[file])
+      .map((step) => `${file}: step ${step.name} is ${step.state}/${step.status ?? 'no meta'}, expected passed/${expected[file]}${step.error ? `: ${step.error.split('\n')[0]}` : ''}`),
+  )
 }
 
 // ---------------------------------------------------------------------------------------------
 // Printing
 
-const ms = (value) => `${value.toFixed(0)} ms`
-const ratio = (a, b) => (b > 0 ? a / b : Number.NaN)
-
-function table(rows) {
-  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)))
-  return rows.map((row) => row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]) : cell.padStart(widths[column]))).join('   ')).join('\n')
-}
+const ms = (value) => formatMs(value, 0)
 
 // ---------------------------------------------------------------------------------------------
 
 async function main() {
   const options = parseOptions()
-  if (!existsSync(join(PACKAGE_ROOT, 'dist/index.js')) || !existsSync(join(PACKAGE_ROOT, 'dist/scriptlet/index.js')) || !existsSync(join(PACKAGE_ROOT, 'dist/context/context.js'))) {
-    fail(`${relative(process.cwd(), join(PACKAGE_ROOT, 'dist')) || 'dist'} is missing or incomplete: run \`npm run build\` first (the benchmark imports the built package).`)
-  }
-  let startVitest
-  try {
-    ;({ startVitest } = await import('vitest/node'))
-  } catch (error) {
-    fail(`cannot import vitest/node (${error.message}): run \`npm install\` first.`)
-  }
+  requireDist(['dist/index.js', 'dist/scriptlet/index.js', 'dist/context/context.js'], fail)
+  const startVitest = await importStartVitest(fail)
 
   // Calibrate with the very function the steps run (written out, then imported).
   const scratch = mkdtempSync(join(tmpdir(), 'vitest-recipes-controls-burn-'))
@@ -354,12 +234,12 @@ async function main() {
       const order = i % 2 === 0 ? [FILES.parallel, FILES.sequential] : [FILES.sequential, FILES.parallel]
       let cpuRun, uncachedRun, cachedRun
       try {
-        cpuRun = await runVitest(startVitest, root, order, {})
+        cpuRun = await runRecipes(startVitest, root, order, {})
         // noCache: every step runs (and caches its fresh result), then the same recipe replays it.
-        uncachedRun = await runVitest(startVitest, root, [FILES.cached], { noCache: true })
-        cachedRun = await runVitest(startVitest, root, [FILES.cached], {})
+        uncachedRun = await runRecipes(startVitest, root, [FILES.cached], { noCache: true })
+        cachedRun = await runRecipes(startVitest, root, [FILES.cached], {})
       } catch (error) {
-        console.error(`round ${i + 1}: Vitest could not run the benchmark's recipes (is ${relative(process.cwd(), join(PACKAGE_ROOT, 'dist')) || 'dist'} being rebuilt?):\n  ${String(error?.message ?? error).split('\n').slice(0, 4).join('\n  ')}`)
+        console.error(`round ${i + 1}: Vitest could not run the benchmark's recipes (is ${distLabel()} being rebuilt?):\n  ${String(error?.message ?? error).split('\n').slice(0, 4).join('\n  ')}`)
         process.exitCode = 1
         return
       }
@@ -369,8 +249,7 @@ async function main() {
         ...check(cachedRun, { [FILES.cached]: 'cached' }).map((problem) => `cached run: ${problem}`),
       ]
       if (problems.length > 0) {
-        console.error(`round ${i + 1}: the benchmark's recipes did not run as intended, so its timings mean nothing:\n  ${problems.slice(0, 10).join('\n  ')}`)
-        process.exitCode = 1
+        reportProblems(i, "the benchmark's recipes did not run as intended", problems)
         return
       }
       const round = {
@@ -380,7 +259,7 @@ async function main() {
         cached: { ...cachedRun.modules.get(FILES.cached), wallMs: cachedRun.wallMs },
       }
       console.log(
-        `round ${i + 1}${i === 0 ? ' (warm-up)' : '          '}  cpu steps: parallel ${ms(round.parallel.moduleMs)}, sequential ${ms(round.sequential.moduleMs)}  ` +
+        `${roundLabel(i)}  cpu steps: parallel ${ms(round.parallel.moduleMs)}, sequential ${ms(round.sequential.moduleMs)}  ` +
           `cache: uncached ${ms(round.uncached.moduleMs)}, cached ${ms(round.cached.moduleMs)}`,
       )
       if (i > 0) counted.push(round)
@@ -424,8 +303,7 @@ async function main() {
     console.log(`\nparallel / sequential (recipe file wall time): ${ratio(pick('parallel', moduleMs), pick('sequential', moduleMs)).toFixed(2)}x  (speed-up ${speedup.toFixed(2)}x; at best ${Math.min(2, availableParallelism()).toFixed(2)}x on ${availableParallelism()} CPU(s))`)
     console.log(`cached / uncached (recipe file wall time):     ${ratio(pick('cached', moduleMs), pick('uncached', moduleMs)).toFixed(2)}x`)
   } finally {
-    if (options.keep) console.log(`\nkept the project: ${root}  (cd there and run \`npx vitest run\` to try it by hand)`)
-    else rmSync(root, { recursive: true, force: true })
+    finishProject(root, options.keep)
   }
   // A measurement, not a test: whatever the figures, exit 0.
   process.exitCode = 0

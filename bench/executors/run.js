@@ -17,14 +17,9 @@
 // Plain JavaScript on purpose: Node 20 cannot strip TypeScript. Needs the package built
 // (`npm run build`): the throwaway project imports `vitest-recipes` through its package exports.
 import { spawnSync } from 'node:child_process'
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { dirname, join, relative, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { parseArgs } from 'node:util'
-
-const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
-const STEP_TIMEOUT_MS = 300_000 // the plugin's default stepTimeout (300 s), given to the hand-written tests too
+import { chmodSync } from 'node:fs'
+import { join } from 'node:path'
+import { checkAllPassed, createProject, failWith, finishProject, importStartVitest, median, ms, parseFlags, parseRounds, positiveInteger, ratio, reportProblems, requireDist, roundLabel, runVitest, STEP_TIMEOUT_MS, stepName, table } from '../lib/harness.js'
 
 const FILES = {
   shellRecipe: 'recipes/shell.yaml',
@@ -51,48 +46,25 @@ Options:
   -h, --help       show this help
 `
 
+const fail = failWith('executors')
+
 function parseOptions() {
-  let values
-  try {
-    ;({ values } = parseArgs({
-      options: {
-        steps: { type: 'string', default: '50' },
-        rounds: { type: 'string', default: '5' },
-        python: { type: 'string', default: 'python3' },
-        keep: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    }))
-  } catch (error) {
-    fail(`${error.message}\n\n${HELP}`)
-  }
-  if (values.help) {
-    process.stdout.write(HELP)
-    process.exit(0)
-  }
-  const steps = positiveInteger(values.steps, '--steps')
-  const rounds = positiveInteger(values.rounds, '--rounds')
-  if (rounds < 2) fail('--rounds must be at least 2: the first round is a warm-up and is not counted')
+  const values = parseFlags(
+    {
+      steps: { type: 'string', default: '50' },
+      rounds: { type: 'string', default: '5' },
+      python: { type: 'string', default: 'python3' },
+    },
+    HELP,
+    fail,
+  )
+  const steps = positiveInteger(values.steps, '--steps', fail)
+  const rounds = parseRounds(values.rounds, fail)
   return { steps, rounds, python: values.python, keep: values.keep }
-}
-
-function positiveInteger(text, flag) {
-  const value = Number(text)
-  if (!Number.isInteger(value) || value < 1) fail(`${flag} takes a positive integer, not "${text}"`)
-  return value
-}
-
-function fail(message) {
-  process.stderr.write(`bench/executors: ${message}\n`)
-  process.exit(1)
 }
 
 // ---------------------------------------------------------------------------------------------
 // The throwaway project
-
-function stepName(i, steps) {
-  return `step_${String(i).padStart(String(steps).length, '0')}`
-}
 
 // What every python step does, in all three forms: read its params, write one ctx key.
 // The script and the `-c` program are the same code; the module step does it through ctx.set.
@@ -104,36 +76,7 @@ print(json.dumps({"status": "ok", "ctx": {params["key"]: True}}))
 `
 
 function writeProject({ steps, python }) {
-  const root = realpathSync(mkdtempSync(join(tmpdir(), 'vitest-recipes-executors-')))
-  const write = (file, text) => {
-    mkdirSync(dirname(join(root, file)), { recursive: true })
-    writeFileSync(join(root, file), text)
-  }
-
-  // node_modules: this package's dependencies, and the package itself, all as symlinks.
-  const modules = join(root, 'node_modules')
-  mkdirSync(modules)
-  for (const entry of readdirSync(join(PACKAGE_ROOT, 'node_modules'))) {
-    // Skip .bin, .vite (Vitest's results cache must stay in the throwaway project), etc.
-    if (entry.startsWith('.')) continue
-    symlinkSync(join(PACKAGE_ROOT, 'node_modules', entry), join(modules, entry), 'junction')
-  }
-  symlinkSync(PACKAGE_ROOT, join(modules, 'vitest-recipes'), 'junction')
-
-  write('package.json', `${JSON.stringify({ name: 'vitest-recipes-executors-bench', private: true, type: 'module' }, null, 2)}\n`)
-  write(
-    'vitest.config.mjs',
-    `import { defineConfig } from 'vitest/config'
-import recipes from 'vitest-recipes'
-
-export default defineConfig({
-  plugins: [recipes({ python: { executable: ${JSON.stringify(python)} } })],
-  test: {
-    include: ['tests/**/*.test.ts'],
-  },
-})
-`,
-  )
+  const { root, write } = createProject('executors', `recipes({ python: { executable: ${JSON.stringify(python)} } })`)
 
   // The shell step: prints an ok envelope and nothing else.
   write('scripts/noop.sh', `#!/bin/sh\necho '{"status":"ok"}'\n`)
@@ -220,128 +163,44 @@ function describePython(python) {
 // ---------------------------------------------------------------------------------------------
 // Measuring
 
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b)
-  const middle = sorted.length >> 1
-  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
-}
-
-/** A reporter that keeps, per test file, Vitest's own timings (and every test's duration). */
-function createCollector() {
-  const modules = new Map()
-  const runErrors = []
+/** A test file's own timings, as Vitest records them, and every test's duration. */
+function fileTimings(testModule, diagnostic) {
+  const durations = []
+  let passed = 0
+  let executorMs = 0
+  for (const testCase of testModule.children.allTests()) {
+    if (testCase.result().state === 'passed') passed++
+    durations.push(testCase.diagnostic()?.duration ?? 0)
+    // Recipe steps only: the executor's own time, as the runtime records it in the step's meta.
+    executorMs += testCase.meta().recipeStep?.durationMs ?? 0
+  }
   return {
-    modules,
-    runErrors,
-    reporter: {
-      onTestModuleEnd(testModule) {
-        const diagnostic = testModule.diagnostic()
-        const durations = []
-        let passed = 0
-        let executorMs = 0
-        for (const testCase of testModule.children.allTests()) {
-          if (testCase.result().state === 'passed') passed++
-          durations.push(testCase.diagnostic()?.duration ?? 0)
-          // Recipe steps only: the executor's own time, as the runtime records it in the step's meta.
-          executorMs += testCase.meta().recipeStep?.durationMs ?? 0
-        }
-        modules.set(testModule.relativeModuleId.split('\\').join('/'), {
-          tests: durations.length,
-          passed,
-          errors: testModule.errors().map((error) => error.message),
-          durations,
-          testsMs: durations.reduce((sum, value) => sum + value, 0),
-          executorMs,
-          medianTestMs: durations.length > 0 ? median(durations) : 0,
-          firstTestMs: durations[0] ?? 0,
-          collectMs: diagnostic.collectDuration,
-          fileMs: diagnostic.collectDuration + diagnostic.duration,
-        })
-      },
-      onTestRunEnd(_modules, errors) {
-        runErrors.push(...errors.map((error) => error.message ?? String(error)))
-      },
-    },
+    tests: durations.length,
+    passed,
+    durations,
+    testsMs: durations.reduce((sum, value) => sum + value, 0),
+    executorMs,
+    medianTestMs: durations.length > 0 ? median(durations) : 0,
+    firstTestMs: durations[0] ?? 0,
+    collectMs: diagnostic.collectDuration,
+    fileMs: diagnostic.collectDuration + diagnostic.duration,
   }
-}
-
-/** Runs the given files in this order, whatever Vitest's results cache says. */
-function fixedOrderSequencer(order) {
-  return class FixedOrderSequencer {
-    async shard(files) {
-      return files
-    }
-    async sort(files) {
-      const rank = (spec) => order.findIndex((file) => spec.moduleId.split('\\').join('/').endsWith(file))
-      return [...files].sort((a, b) => rank(a) - rank(b))
-    }
-  }
-}
-
-async function runRound(startVitest, root, order) {
-  const collector = createCollector()
-  const started = performance.now()
-  const vitest = await startVitest(
-    'test',
-    [],
-    {
-      root,
-      config: join(root, 'vitest.config.mjs'),
-      watch: false,
-      reporters: [collector.reporter],
-      // One file at a time: the files never compete for the CPU.
-      fileParallelism: false,
-      sequence: { sequencer: fixedOrderSequencer(order) },
-    },
-    {},
-    {},
-  )
-  const wallMs = performance.now() - started
-  if (vitest?.shouldKeepServer?.()) await vitest.close()
-  return { ...collector, wallMs }
-}
-
-function checkRound(round, steps) {
-  const problems = [...round.runErrors]
-  for (const file of ALL_FILES) {
-    const result = round.modules.get(file)
-    if (!result) problems.push(`${file} did not run`)
-    else {
-      problems.push(...result.errors.map((message) => `${file}: ${message}`))
-      if (result.tests !== steps || result.passed !== steps) problems.push(`${file}: ${result.passed} of ${result.tests} tests passed, expected ${steps} of ${steps}`)
-    }
-  }
-  return problems
 }
 
 // ---------------------------------------------------------------------------------------------
 // Printing
 
-const ms = (value) => `${value.toFixed(1)} ms`
-const ms2 = (value) => `${value.toFixed(2)} ms`
+const ms2 = (value) => ms(value, 2)
 const signedMs = (value) => `${value >= 0 ? '+' : ''}${value.toFixed(2)} ms`
-const ratio = (a, b) => (b > 0 ? a / b : Number.NaN)
 const times = (value) => `${value.toFixed(2)}x`
-
-function table(rows) {
-  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)))
-  return rows.map((row) => row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]) : cell.padStart(widths[column]))).join('   ')).join('\n')
-}
 
 // ---------------------------------------------------------------------------------------------
 
 async function main() {
   const options = parseOptions()
-  if (!existsSync(join(PACKAGE_ROOT, 'dist/index.js')) || !existsSync(join(PACKAGE_ROOT, 'dist/runtime/index.js')) || !existsSync(join(PACKAGE_ROOT, 'dist/executors/python-host.js'))) {
-    fail(`${relative(process.cwd(), join(PACKAGE_ROOT, 'dist')) || 'dist'} is missing or incomplete: run \`npm run build\` first (the benchmark imports the built package).`)
-  }
+  requireDist(['dist/index.js', 'dist/runtime/index.js', 'dist/executors/python-host.js'], fail)
   const interpreter = describePython(options.python)
-  let startVitest
-  try {
-    ;({ startVitest } = await import('vitest/node'))
-  } catch (error) {
-    fail(`cannot import vitest/node (${error.message}): run \`npm install\` first.`)
-  }
+  const startVitest = await importStartVitest(fail)
 
   const root = writeProject(options)
   const { steps, rounds } = options
@@ -364,22 +223,21 @@ async function main() {
       const order = ALL_FILES.map((_, j) => ALL_FILES[(i + j) % ALL_FILES.length])
       let round
       try {
-        round = await runRound(startVitest, root, order)
+        round = await runVitest(startVitest, root, { summarize: fileTimings, order })
       } catch (error) {
         // For example dist/ rebuilt (so briefly missing) while the benchmark runs.
         console.error(`round ${i + 1}: Vitest could not run: ${error.message.split('\n').slice(0, 6).join('\n  ')}`)
         process.exitCode = 1
         return
       }
-      const problems = checkRound(round, steps)
+      const problems = checkAllPassed(round, ALL_FILES, steps)
       if (problems.length > 0) {
-        console.error(`round ${i + 1}: the benchmark's tests did not all pass, so its timings mean nothing:\n  ${problems.slice(0, 10).join('\n  ')}`)
-        process.exitCode = 1
+        reportProblems(i, "the benchmark's tests did not all pass", problems)
         return
       }
       const get = (file) => round.modules.get(file).testsMs
       console.log(
-        `round ${i + 1}${i === 0 ? ' (warm-up)' : '          '}  Σ tests: shell ${ms(get(FILES.shellRecipe))}, execa ${ms(get(FILES.shellExeca))}  |  ` +
+        `${roundLabel(i)}  Σ tests: shell ${ms(get(FILES.shellRecipe))}, execa ${ms(get(FILES.shellExeca))}  |  ` +
           `py module ${ms(get(FILES.pythonModule))}, py script ${ms(get(FILES.pythonScript))}, python3 -c ${ms(get(FILES.pythonSpawn))}  (run ${ms(round.wallMs)})`,
       )
       if (i > 0) counted.push(round)
@@ -439,8 +297,7 @@ async function main() {
       )
     }
   } finally {
-    if (options.keep) console.log(`\nkept the project: ${root}  (cd there and run \`npx vitest run\` to try it by hand)`)
-    else rmSync(root, { recursive: true, force: true })
+    finishProject(root, options.keep)
   }
   // A measurement, not a test: whatever the ratios, exit 0.
   process.exitCode = 0

@@ -7,17 +7,14 @@
 //
 // Plain JavaScript on purpose: Node 20 cannot strip TypeScript. Needs the package built
 // (`npm run build`): the throwaway project imports `vitest-recipes` through its package exports.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { dirname, join, relative, resolve } from 'node:path'
-import { fileURLToPath, pathToFileURL } from 'node:url'
-import { parseArgs } from 'node:util'
+import { readFileSync } from 'node:fs'
+import { join, relative } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { checkAllPassed, createProject, failWith, finishProject, importStartVitest, median, ms, PACKAGE_ROOT, parseFlags, parseRounds, positiveInteger, ratio, reportProblems, requireDist, roundLabel, runVitest, STEP_TIMEOUT_MS, stepName, table } from '../lib/harness.js'
 
 const TARGET = 1.5
-const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 const RECIPE_FILE = 'recipes/overhead.yaml'
 const HANDWRITTEN_FILE = 'tests/handwritten.test.ts'
-const STEP_TIMEOUT_MS = 300_000 // the plugin's default stepTimeout (300 s), given to the hand-written tests too
 
 const HELP = `Usage: node bench/overhead/run.js [options]
 
@@ -32,80 +29,28 @@ Options:
   -h, --help   show this help
 `
 
+const fail = failWith('overhead')
+
 function parseOptions() {
-  let values
-  try {
-    ;({ values } = parseArgs({
-      options: {
-        steps: { type: 'string', default: '200' },
-        rounds: { type: 'string', default: '5' },
-        'ctx-set': { type: 'boolean', default: false },
-        keep: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    }))
-  } catch (error) {
-    fail(`${error.message}\n\n${HELP}`)
-  }
-  if (values.help) {
-    process.stdout.write(HELP)
-    process.exit(0)
-  }
-  const steps = positiveInteger(values.steps, '--steps')
-  const rounds = positiveInteger(values.rounds, '--rounds')
-  if (rounds < 2) fail('--rounds must be at least 2: the first round is a warm-up and is not counted')
+  const values = parseFlags(
+    {
+      steps: { type: 'string', default: '200' },
+      rounds: { type: 'string', default: '5' },
+      'ctx-set': { type: 'boolean', default: false },
+    },
+    HELP,
+    fail,
+  )
+  const steps = positiveInteger(values.steps, '--steps', fail)
+  const rounds = parseRounds(values.rounds, fail)
   return { steps, rounds, ctxSet: values['ctx-set'], keep: values.keep }
-}
-
-function positiveInteger(text, flag) {
-  const value = Number(text)
-  if (!Number.isInteger(value) || value < 1) fail(`${flag} takes a positive integer, not "${text}"`)
-  return value
-}
-
-function fail(message) {
-  process.stderr.write(`bench/overhead: ${message}\n`)
-  process.exit(1)
 }
 
 // ---------------------------------------------------------------------------------------------
 // The throwaway project
 
-function stepName(i, steps) {
-  return `step_${String(i).padStart(String(steps).length, '0')}`
-}
-
 function writeProject({ steps, ctxSet }) {
-  const root = realpathSync(mkdtempSync(join(tmpdir(), 'vitest-recipes-overhead-')))
-  const write = (file, text) => {
-    mkdirSync(dirname(join(root, file)), { recursive: true })
-    writeFileSync(join(root, file), text)
-  }
-
-  // node_modules: this package's dependencies, and the package itself, all as symlinks.
-  const modules = join(root, 'node_modules')
-  mkdirSync(modules)
-  for (const entry of readdirSync(join(PACKAGE_ROOT, 'node_modules'))) {
-    // Skip .bin, .vite (Vitest's results cache must stay in the throwaway project), etc.
-    if (entry.startsWith('.')) continue
-    symlinkSync(join(PACKAGE_ROOT, 'node_modules', entry), join(modules, entry), 'junction')
-  }
-  symlinkSync(PACKAGE_ROOT, join(modules, 'vitest-recipes'), 'junction')
-
-  write('package.json', `${JSON.stringify({ name: 'vitest-recipes-overhead-bench', private: true, type: 'module' }, null, 2)}\n`)
-  write(
-    'vitest.config.mjs',
-    `import { defineConfig } from 'vitest/config'
-import recipes from 'vitest-recipes'
-
-export default defineConfig({
-  plugins: [recipes()],
-  test: {
-    include: ['tests/**/*.test.ts'],
-  },
-})
-`,
-  )
+  const { root, write } = createProject('overhead')
 
   // The step: does nothing, or writes one key when its params say so.
   write(
@@ -153,128 +98,51 @@ ${names.map((name) => `test('${name}', { timeout: ${STEP_TIMEOUT_MS} }, async ()
 // ---------------------------------------------------------------------------------------------
 // Measuring
 
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b)
-  const middle = sorted.length >> 1
-  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
-}
-
-/** A reporter that keeps, per test file, Vitest's own timings. */
-function createCollector() {
-  const modules = new Map()
-  const runErrors = []
+/** A test file's own timings, as Vitest records them. */
+function fileTimings(testModule, diagnostic) {
+  let tests = 0
+  let passed = 0
+  let testsMs = 0
+  for (const testCase of testModule.children.allTests()) {
+    tests++
+    if (testCase.result().state === 'passed') passed++
+    testsMs += testCase.diagnostic()?.duration ?? 0
+  }
   return {
-    modules,
-    runErrors,
-    reporter: {
-      onTestModuleEnd(testModule) {
-        const diagnostic = testModule.diagnostic()
-        let tests = 0
-        let passed = 0
-        let testsMs = 0
-        for (const testCase of testModule.children.allTests()) {
-          tests++
-          if (testCase.result().state === 'passed') passed++
-          testsMs += testCase.diagnostic()?.duration ?? 0
-        }
-        const imports = Object.entries(diagnostic.importDurations ?? {})
-        modules.set(testModule.relativeModuleId.split('\\').join('/'), {
-          tests,
-          passed,
-          errors: testModule.errors().map((error) => error.message),
-          testsMs,
-          moduleMs: diagnostic.duration,
-          collectMs: diagnostic.collectDuration,
-          prepareMs: diagnostic.prepareDuration,
-          setupMs: diagnostic.setupDuration,
-          environmentMs: diagnostic.environmentSetupDuration,
-          fileMs: diagnostic.collectDuration + diagnostic.duration,
-          imports,
-        })
-      },
-      onTestRunEnd(_modules, errors) {
-        runErrors.push(...errors.map((error) => error.message ?? String(error)))
-      },
-    },
+    tests,
+    passed,
+    testsMs,
+    moduleMs: diagnostic.duration,
+    collectMs: diagnostic.collectDuration,
+    prepareMs: diagnostic.prepareDuration,
+    setupMs: diagnostic.setupDuration,
+    environmentMs: diagnostic.environmentSetupDuration,
+    fileMs: diagnostic.collectDuration + diagnostic.duration,
+    imports: Object.entries(diagnostic.importDurations ?? {}),
   }
 }
 
-/** Runs the given files in this order, whatever Vitest's results cache says. */
-function fixedOrderSequencer(order) {
-  return class FixedOrderSequencer {
-    async shard(files) {
-      return files
-    }
-    async sort(files) {
-      const rank = (spec) => order.findIndex((file) => spec.moduleId.split('\\').join('/').endsWith(file))
-      return [...files].sort((a, b) => rank(a) - rank(b))
-    }
-  }
-}
-
-async function runRound(startVitest, root, order) {
-  const collector = createCollector()
-  const started = performance.now()
-  const vitest = await startVitest(
-    'test',
-    [],
-    {
-      root,
-      config: join(root, 'vitest.config.mjs'),
-      watch: false,
-      reporters: [collector.reporter],
-      // One file at a time: the two files never compete for the CPU.
-      fileParallelism: false,
-      sequence: { sequencer: fixedOrderSequencer(order) },
-      // Keep the slowest imports of each file (diagnostic().importDurations), printed below.
-      experimental: { importDurations: { limit: 8 } },
-    },
-    {},
-    {},
-  )
-  const wallMs = performance.now() - started
-  if (vitest?.shouldKeepServer?.()) await vitest.close()
-  return { ...collector, wallMs }
-}
-
-function checkRound(round, steps) {
-  const problems = [...round.runErrors]
-  for (const file of [RECIPE_FILE, HANDWRITTEN_FILE]) {
-    const result = round.modules.get(file)
-    if (!result) problems.push(`${file} did not run`)
-    else {
-      problems.push(...result.errors.map((message) => `${file}: ${message}`))
-      if (result.tests !== steps || result.passed !== steps) problems.push(`${file}: ${result.passed} of ${result.tests} tests passed, expected ${steps} of ${steps}`)
-    }
-  }
-  return problems
+/** One round: both files in one Vitest run, in `order`. */
+function runRound(startVitest, root, order) {
+  return runVitest(startVitest, root, {
+    summarize: fileTimings,
+    order,
+    // Keep the slowest imports of each file (diagnostic().importDurations), printed below.
+    config: { experimental: { importDurations: { limit: 8 } } },
+  })
 }
 
 // ---------------------------------------------------------------------------------------------
 // Printing
 
-const ms = (value) => `${value.toFixed(1)} ms`
-const ratio = (a, b) => (b > 0 ? a / b : Number.NaN)
 const verdict = (value) => `${value.toFixed(2)}x  (target ≤ ${TARGET.toFixed(1)}x: ${value <= TARGET ? 'met' : 'NOT met'})`
-
-function table(rows) {
-  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)))
-  return rows.map((row) => row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]) : cell.padStart(widths[column]))).join('   ')).join('\n')
-}
 
 // ---------------------------------------------------------------------------------------------
 
 async function main() {
   const options = parseOptions()
-  if (!existsSync(join(PACKAGE_ROOT, 'dist/index.js')) || !existsSync(join(PACKAGE_ROOT, 'dist/scriptlet/index.js')) || !existsSync(join(PACKAGE_ROOT, 'dist/runtime/index.js'))) {
-    fail(`${relative(process.cwd(), join(PACKAGE_ROOT, 'dist')) || 'dist'} is missing or incomplete: run \`npm run build\` first (the benchmark imports the built package).`)
-  }
-  let startVitest
-  try {
-    ;({ startVitest } = await import('vitest/node'))
-  } catch (error) {
-    fail(`cannot import vitest/node (${error.message}): run \`npm install\` first.`)
-  }
+  requireDist(['dist/index.js', 'dist/scriptlet/index.js', 'dist/runtime/index.js'], fail)
+  const startVitest = await importStartVitest(fail)
   const { compileRecipe } = await import(pathToFileURL(join(PACKAGE_ROOT, 'dist/index.js')).href)
 
   const root = writeProject(options)
@@ -289,16 +157,15 @@ async function main() {
       // Alternate which file runs first, so neither always gets the warmer Vite server.
       const order = i % 2 === 0 ? [RECIPE_FILE, HANDWRITTEN_FILE] : [HANDWRITTEN_FILE, RECIPE_FILE]
       const round = await runRound(startVitest, root, order)
-      const problems = checkRound(round, steps)
+      const problems = checkAllPassed(round, [RECIPE_FILE, HANDWRITTEN_FILE], steps)
       if (problems.length > 0) {
-        console.error(`round ${i + 1}: the benchmark's tests did not all pass, so its timings mean nothing:\n  ${problems.slice(0, 10).join('\n  ')}`)
-        process.exitCode = 1
+        reportProblems(i, "the benchmark's tests did not all pass", problems)
         return
       }
       const recipe = round.modules.get(RECIPE_FILE)
       const hand = round.modules.get(HANDWRITTEN_FILE)
       console.log(
-        `round ${i + 1}${i === 0 ? ' (warm-up)' : '          '}  tests: recipe ${ms(recipe.testsMs)}, hand ${ms(hand.testsMs)}  ` +
+        `${roundLabel(i)}  tests: recipe ${ms(recipe.testsMs)}, hand ${ms(hand.testsMs)}  ` +
           `file: recipe ${ms(recipe.fileMs)}, hand ${ms(hand.fileMs)}  (run ${ms(round.wallMs)})`,
       )
       if (i > 0) counted.push(round)
@@ -348,8 +215,7 @@ async function main() {
     console.log(`\nrecipe / hand-written, tests only:  ${verdict(testsRatio)}`)
     console.log(`recipe / hand-written, whole file:  ${verdict(fileRatio)}`)
   } finally {
-    if (options.keep) console.log(`\nkept the project: ${root}  (cd there and run \`npx vitest run\` to try it by hand)`)
-    else rmSync(root, { recursive: true, force: true })
+    finishProject(root, options.keep)
   }
   // A measurement, not a test: a ratio over the target still exits 0.
   process.exitCode = 0
