@@ -26,8 +26,13 @@ export class StepLogs {
   }
 
   open(idx: number, step: string): StepLog {
-    const file = join(this.options.dir, `${idx}_${step.replace(/[^A-Za-z0-9_.-]+/g, '_')}.log`)
-    return new StepLog(file, relative(this.options.root, file).split(sep).join('/'), this)
+    return new StepLog(`${idx}_${step.replace(/[^A-Za-z0-9_.-]+/g, '_')}.log`, this)
+  }
+
+  /** @internal Where a log named `name` goes: absolute, and relative to the root for reports. */
+  locate(name: string): { file: string; path: string } {
+    const file = join(this.options.dir, name)
+    return { file, path: relative(this.options.root, file).split(sep).join('/') }
   }
 
   /** Writes what RAM mode kept, and waits for every write. */
@@ -46,20 +51,18 @@ export class StepLogs {
 }
 
 export class StepLog {
-  /** The log file, relative to the project root (for reports). */
-  readonly path: string
-  private readonly file: string
+  private readonly name: string
   private readonly logs: StepLogs
-  private readonly lines: string[] = []
+  // Timestamps are formatted only if the log is written: most passing steps write none.
+  private readonly lines: (string | [number, string])[] = []
 
-  constructor(file: string, path: string, logs: StepLogs) {
-    this.file = file
-    this.path = path
+  constructor(name: string, logs: StepLogs) {
+    this.name = name
     this.logs = logs
   }
 
   line(text: string): void {
-    this.lines.push(`${new Date().toISOString()} ${text}`)
+    this.lines.push([Date.now(), text])
   }
 
   output(stdout: string, stderr: string): void {
@@ -67,7 +70,11 @@ export class StepLog {
     if (stderr) this.lines.push('--- stderr', stderr.trimEnd())
   }
 
-  close(): void {
-    this.logs.save(this.file, `${this.lines.join('\n')}\n`)
+  /** Writes the log; returns its path relative to the project root. */
+  close(): string {
+    const { file, path } = this.logs.locate(this.name)
+    const text = this.lines.map((line) => (typeof line === 'string' ? line : `${new Date(line[0]).toISOString()} ${line[1]}`)).join('\n')
+    this.logs.save(file, `${text}\n`)
+    return path
   }
 }

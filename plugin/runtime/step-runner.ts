@@ -277,7 +277,7 @@ export class RecipeRun {
     // A step that passed silently has nothing to read in a log (its timing is in the meta):
     // skipping its file saves a file creation per step, the biggest cost of a no-op step.
     const logged = Boolean(failure || execution.stdout || execution.stderr || this.debug || cached)
-    if (logged) log.close()
+    const logPath = logged ? log.close() : undefined
 
     const status: StepStatus = failure ? 'failed' : cached ? 'cached' : 'passed'
     if (cacheKey !== undefined && status === 'passed' && envelope.status === 'ok') {
@@ -291,7 +291,7 @@ export class RecipeRun {
       durationMs,
       cpuMs: execution.resources.cpuMs,
       peakRssBytes: execution.resources.peakRssBytes,
-      ...(logged ? { logPath: log.path } : {}),
+      ...(logPath ? { logPath } : {}),
       ...(cached ? { cachedFrom: cached.runId } : {}),
     }
     return failure ? { status, meta, failure: this.redactError(failure) } : { status, meta }
