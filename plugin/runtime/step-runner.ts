@@ -86,7 +86,7 @@ export class RecipeRun {
     this.debug = compiled.debug || this.options.debug || process.env.RECIPES_DEBUG === '1' || /debug/i.test(marker ?? '')
     const writes = new AppendQueue()
     this.logs = new StepLogs({ dir: join(compiled.logs.dir, runId), root, ram: compiled.logs.ram || marker !== undefined, redactor: this.redactor }, writes)
-    this.journal = new RunJournal(root, recipe.file, runId, writes)
+    this.journal = new RunJournal(root, recipe.file, runId)
     this.cache = new StepCache(join(root, '.cache', 'steps'))
     this.restoreConsole = this.redactor.active ? redactConsole(this.redactor) : undefined
 
@@ -157,7 +157,9 @@ export class RecipeRun {
    */
   private async prepare(step: RecipeStep, setup: string[], test: StepTestContext): Promise<Blocker | undefined> {
     for (const need of step.needs) {
-      let result = this.results.get(need) ?? (await this.running.get(need))
+      let result = this.results.get(need)
+      const running = result ? undefined : this.running.get(need)
+      if (running) result = await running
       if (!result && this.runsBeside(need, step, test)) result = await this.waitFor(need)
       if (!result) {
         const needed = this.step(need)

@@ -1,14 +1,13 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import type { ContextWrite } from '../context/context.ts'
 import type { JsonObject, JsonValue } from '../context/json-value.ts'
-import type { AppendQueue } from './append-queue.ts'
 
 /**
  * The last run of each recipe, step by step, so that `--resume-from` can rebuild the context
  * in a new process: `reports/.state/<recipe>.jsonl`, one line per finished step with the
- * values it wrote. One (queued) append per step boundary, never per ctx.set. (The SQLite
- * store will take this over.)
+ * values it wrote. Appends are batched (at most one per 100 ms, and one at the end), never
+ * one per ctx.set. (The SQLite store will take this over.)
  */
 export class RunJournal {
   private readonly path: string
@@ -17,11 +16,8 @@ export class RunJournal {
   private flushSoon: NodeJS.Timeout | undefined
   private readonly header: JournalHeader
 
-  private readonly writes: AppendQueue
-
-  constructor(root: string, recipe: string, runId: string, writes: AppendQueue) {
+  constructor(root: string, recipe: string, runId: string) {
     this.path = journalPath(root, recipe)
-    this.writes = writes
     this.header = { runId, recipe, startedAt: new Date().toISOString() }
   }
 
@@ -47,7 +43,8 @@ export class RunJournal {
   flush(): void {
     if (this.flushSoon) clearTimeout(this.flushSoon)
     this.flushSoon = undefined
-    if (this.buffered) this.writes.append(this.path, this.buffered)
+    // One small synchronous append per batch: cheaper than a queued write, and on disk at once.
+    if (this.buffered) appendFileSync(this.path, this.buffered)
     this.buffered = ''
   }
 }

@@ -3,26 +3,23 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, expect, test } from 'vitest'
 import { Context } from '../../plugin/context/context.ts'
-import { AppendQueue } from '../../plugin/store/append-queue.ts'
 import { loadResumeSnapshot, RunJournal } from '../../plugin/store/run-journal.ts'
 
 const root = mkdtempSync(join(tmpdir(), 'vitest-recipes-journal-'))
 afterAll(() => rmSync(root, { recursive: true, force: true }))
 
-async function recordRun(runId: string, steps: [string, string, Record<string, number>][]) {
-  const queue = new AppendQueue()
-  const journal = new RunJournal(root, 'recipes/r.yaml', runId, queue)
+function recordRun(runId: string, steps: [string, string, Record<string, number>][]) {
+  const journal = new RunJournal(root, 'recipes/r.yaml', runId)
   const ctx = new Context()
   for (const [step, status, values] of steps) {
     const writes = Object.entries(values).map(([key, value]) => ctx.set(key, value, { who: step }))
     journal.record(step, status, writes)
   }
   journal.flush()
-  await queue.drain()
 }
 
 test('the snapshot at the end of a step replays the writes of the steps up to it, in order', async () => {
-  await recordRun('run-1', [
+  recordRun('run-1', [
     ['load', 'passed', { 'n.raw_v1': 1 }],
     ['fix', 'passed', { 'n.raw_v1': 2, 'n.fixed_v1': 1 }],
     ['fail', 'failed', { 'n.partial_v1': 3 }],
@@ -40,7 +37,7 @@ test('the snapshot at the end of a step replays the writes of the steps up to it
 })
 
 test('a new run replaces the journal of the last one', async () => {
-  await recordRun('run-2', [['load', 'passed', { 'n.raw_v1': 9 }]])
+  recordRun('run-2', [['load', 'passed', { 'n.raw_v1': 9 }]])
   expect(readFileSync(join(root, 'reports/.state/recipes__r.yaml.jsonl'), 'utf8').split('\n').filter(Boolean)).toHaveLength(2)
   expect(loadResumeSnapshot(root, 'recipes/r.yaml', 'fix')).toBe('the last run of recipes/r.yaml (run-2) did not reach step "fix", so there is no context to resume from')
 })
