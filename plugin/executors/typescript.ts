@@ -4,11 +4,12 @@ import type { ExecutorInput, StepExecution } from './types.ts'
 
 /**
  * Runs a TypeScript scriptlet in the test's own process. Its resources are this process's
- * CPU time and RSS growth over the step (other work in the process is counted too).
+ * CPU time over the step and how much the process's peak RSS grew during it (other work in
+ * the process is counted too): one getrusage call before and one after, since each such
+ * call costs more than a no-op step here.
  */
 export async function runTypeScriptStep(scriptlet: Scriptlet, { step, ctx, root, signal }: ExecutorInput): Promise<StepExecution> {
-  const cpuStart = process.cpuUsage()
-  const rssStart = process.memoryUsage.rss()
+  const before = process.resourceUsage()
   // tools.log is the scriptlet's stderr: it lands in the step log and in failure messages.
   const lines: string[] = []
   const invocation = await invokeScriptlet(scriptlet, ctx, step.params, {
@@ -17,11 +18,14 @@ export async function runTypeScriptStep(scriptlet: Scriptlet, { step, ctx, root,
     signal,
     log: (...args) => lines.push(args.map((arg) => (typeof arg === 'string' ? arg : JSON.stringify(arg))).join(' ')),
   })
-  const cpu = process.cpuUsage(cpuStart)
+  const after = process.resourceUsage()
   return {
     ...invocation,
     stdout: '',
     stderr: lines.length ? `${lines.join('\n')}\n` : '',
-    resources: { cpuMs: (cpu.user + cpu.system) / 1000, peakRssBytes: Math.max(0, process.memoryUsage.rss() - rssStart) },
+    resources: {
+      cpuMs: (after.userCPUTime + after.systemCPUTime - before.userCPUTime - before.systemCPUTime) / 1000,
+      peakRssBytes: Math.max(0, after.maxRSS - before.maxRSS) * 1024,
+    },
   }
 }

@@ -23,7 +23,7 @@ export interface RecipeStepMeta {
   durationMs: number
   /** CPU time of the step: its child process, or this process for in-process TypeScript steps. */
   cpuMs: number
-  /** Peak RSS of the step's child process; RSS growth of this process for in-process steps. */
+  /** Peak RSS of the step's child process; growth of this process's peak RSS for in-process steps. */
   peakRssBytes: number
   /** The step log, relative to the project root (`Logs/<run_id>/<idx>_<step>.log`); none for a step that passed without output. */
   logPath?: string
