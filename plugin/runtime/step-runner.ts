@@ -84,8 +84,7 @@ export class RecipeRun {
     // The older framework's switches: a store_on_ram.txt file keeps logs in memory; "debug" in it logs more.
     const marker = existsSync(join(root, 'store_on_ram.txt')) ? readFileSync(join(root, 'store_on_ram.txt'), 'utf8') : undefined
     this.debug = compiled.debug || this.options.debug || process.env.RECIPES_DEBUG === '1' || /debug/i.test(marker ?? '')
-    const writes = new AppendQueue()
-    this.logs = new StepLogs({ dir: join(compiled.logs.dir, runId), root, ram: compiled.logs.ram || marker !== undefined, redactor: this.redactor }, writes)
+    this.logs = new StepLogs({ dir: join(compiled.logs.dir, runId), root, ram: compiled.logs.ram || marker !== undefined, redactor: this.redactor }, new AppendQueue())
     this.journal = new RunJournal(root, recipe.file, runId)
     this.cache = new StepCache(join(root, '.cache', 'steps'))
     this.restoreConsole = this.redactor.active ? redactConsole(this.redactor) : undefined
