@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs'
 import { didYouMean } from '../recipe/did-you-mean.ts'
 import { EXIT_INVALID } from '../scriptlet/envelope.ts'
+import { StoreError } from '../store/run-store.ts'
 import { UsageError } from './args.ts'
 import { schemaCommand } from './commands/schema.ts'
+import { historyCommand } from './commands/history.ts'
 import { listCommand } from './commands/list.ts'
 import { planCommand } from './commands/plan.ts'
 import { runCommand } from './commands/run.ts'
@@ -17,6 +19,7 @@ const COMMANDS: Record<string, { summary: string; run: (args: string[], io: CliI
   plan: { summary: 'validate a recipe and print its execution plan; runs nothing', run: planCommand },
   list: { summary: 'list recipes and their steps', run: listCommand },
   validate: { summary: 'check all recipes and scriptlets; exit 3 with file:line errors', run: validateCommand },
+  history: { summary: 'recent runs of a recipe from the run store; flags regressions and status flips', run: historyCommand },
   step: { summary: 'run one scriptlet on its own; prints one JSON envelope line', run: stepCommand },
   schema: { summary: 'print the JSON Schema of recipe files', run: schemaCommand },
 }
@@ -53,7 +56,7 @@ export async function cli(argv: string[], io: CliIo = processIo): Promise<number
     }
     return await command.run(args, io)
   } catch (error) {
-    if (!(error instanceof UsageError)) throw error
+    if (!(error instanceof UsageError) && !(error instanceof StoreError)) throw error
     io.stderr(`recipes: ${error.message}\n`)
     return EXIT_INVALID
   }

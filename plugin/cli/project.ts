@@ -1,11 +1,12 @@
 import { readdirSync } from 'node:fs'
 import { join, relative, resolve, sep } from 'node:path'
 import { createFilter, type ResolvedConfig as ViteResolvedConfig } from 'vite'
-import { DEFAULT_PYTHON_PATH, DEFAULT_RECIPE_GLOBS, type RecipesOptions, type RecipesPluginApi } from '../compile/vite-plugin.ts'
+import { DEFAULT_DB, DEFAULT_PYTHON_PATH, DEFAULT_RECIPE_GLOBS, type RecipesOptions, type RecipesPluginApi } from '../compile/vite-plugin.ts'
 import { parseRecipe } from '../recipe/parse.ts'
 import { RecipeError, type RecipeIssue } from '../recipe/errors.ts'
 import type { Recipe } from '../recipe/types.ts'
 import { resolveStepFiles } from '../recipe/workspace.ts'
+import { RunStore } from '../store/run-store.ts'
 import { readFileSync } from 'node:fs'
 
 /** The project as the CLI sees it: its root and the plugin options of its vitest.config. */
@@ -56,5 +57,21 @@ export function loadRecipe(project: Project, file: string): LoadedRecipe {
   } catch (error) {
     if (error instanceof RecipeError) return { file, issues: [...error.issues] }
     throw error
+  }
+}
+
+/** Opens the project's run store (RECIPES_DB, else the plugin option db, else reports/results.sqlite). */
+export function openStore(project: Project): RunStore {
+  const path = resolve(project.root, process.env.RECIPES_DB ?? project.options.db ?? DEFAULT_DB)
+  return RunStore.open(path, relative(project.root, path).split(sep).join('/') || path)
+}
+
+/** Runs `use` with the project's store open, and closes it. */
+export function withStore<T>(project: Project, use: (store: RunStore) => T): T {
+  const store = openStore(project)
+  try {
+    return use(store)
+  } finally {
+    store.close()
   }
 }

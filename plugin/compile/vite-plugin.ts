@@ -59,7 +59,14 @@ export interface RecipesOptions {
    * @default false
    */
   debug?: boolean
+  /**
+   * The SQLite run store, relative to the root; the environment variable RECIPES_DB wins.
+   * @default 'reports/results.sqlite'
+   */
+  db?: string
 }
+
+export const DEFAULT_DB = 'reports/results.sqlite'
 
 export const DEFAULT_PYTHON_PATH = ['.']
 
@@ -129,6 +136,7 @@ export function compileRecipe(source: string, file: string, root: string, option
         python: { executable: options.python?.executable ?? 'python3', path: (options.python?.path ?? DEFAULT_PYTHON_PATH).map((folder) => resolve(root, folder)) },
         logs: { dir: resolve(root, options.logsDir ?? 'Logs'), ram: options.ramLogs ?? false },
         debug: options.debug ?? false,
+        db: resolve(root, options.db ?? DEFAULT_DB),
       }
       return generateRecipeModule({ compiled, file, source, modules: resolved.modules })
     }

@@ -22,6 +22,8 @@ export interface CompiledRecipe {
   }
   /** Log params and ctx diffs of each step (also on with RECIPES_DEBUG=1). */
   debug: boolean
+  /** The SQLite run store (RECIPES_DB overrides it at run time). */
+  db: string
 }
 
 /** Module namespaces of the recipe's TypeScript scriptlets, by the `module` string of the recipe. */

@@ -1,8 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs'
-import { join, resolve } from 'node:path'
+import { createRequire } from 'node:module'
+import { join, relative, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { TestContext } from 'vitest'
-import { Context, type ContextSnapshot } from '../context/context.ts'
+import { Context, type ContextSnapshot, type ContextWrite } from '../context/context.ts'
+import type { JsonObject, JsonValue } from '../context/json-value.ts'
 import { StepContext } from '../context/step-context.ts'
 import type { PythonHostPool } from '../executors/python-host.ts'
 import type { ExecutorInput, StepExecution } from '../executors/types.ts'
@@ -15,7 +17,8 @@ import { describeScriptlet, SetupStepFailedError, StepFailedError } from './erro
 import type { RecipeStepMeta, RecipeTaskMeta, StepStatus } from './meta.ts'
 import { createRedactor, type Redactor } from './redact.ts'
 import { AppendQueue } from '../store/append-queue.ts'
-import { loadResumeSnapshot, RunJournal, type ResumeSnapshot } from '../store/run-journal.ts'
+import { loadResumeSnapshot, type ResumeSnapshot } from '../store/resume.ts'
+import { RunStore, type RunStatus } from '../store/run-store.ts'
 import { readRunOptions } from './run-options.ts'
 import type { CompiledRecipe, RunOptions } from './spec.ts'
 import { ConcurrentWrites } from './concurrent-writes.ts'
@@ -62,7 +65,7 @@ export class RecipeRun {
   private readonly runId: string
   private readonly options: RunOptions
   private readonly logs: StepLogs
-  private readonly journal: RunJournal
+  private readonly store: RunStore
   private readonly cache: StepCache
   private readonly concurrent = new ConcurrentWrites()
   private readonly redactor: Redactor
@@ -85,18 +88,24 @@ export class RecipeRun {
     const marker = existsSync(join(root, 'store_on_ram.txt')) ? readFileSync(join(root, 'store_on_ram.txt'), 'utf8') : undefined
     this.debug = compiled.debug || this.options.debug || process.env.RECIPES_DEBUG === '1' || /debug/i.test(marker ?? '')
     this.logs = new StepLogs({ dir: join(compiled.logs.dir, runId), root, ram: compiled.logs.ram || marker !== undefined, redactor: this.redactor }, new AppendQueue())
-    this.journal = new RunJournal(root, recipe.file, runId)
+    // Nothing lost: the run exists in the store before its first step, and each step boundary is one transaction.
+    const dbPath = process.env.RECIPES_DB ? resolve(root, process.env.RECIPES_DB) : compiled.db
+    this.store = RunStore.open(dbPath, relative(root, dbPath) || dbPath)
     this.cache = new StepCache(join(root, '.cache', 'steps'))
     this.restoreConsole = this.redactor.active ? redactConsole(this.redactor) : undefined
 
     const resumeIndex = this.options.resumeFrom === undefined ? -1 : recipe.steps.findIndex((step) => step.name === this.options.resumeFrom)
-    if (resumeIndex >= 0) {
-      const snapshot = loadResumeSnapshot(root, recipe.file, recipe.steps[resumeIndex - 1]?.name)
-      this.resume = { index: resumeIndex, snapshot }
-      if (typeof snapshot !== 'string') for (const entry of snapshot.entries) this.journal.recordValues(entry.step, 'resumed', entry.writes)
-    }
+    if (resumeIndex >= 0) this.resume = { index: resumeIndex, snapshot: loadResumeSnapshot(this.store, recipe.file, recipe.steps[resumeIndex - 1]?.name) }
     const restored = this.resume && typeof this.resume.snapshot !== 'string' ? this.resume.snapshot.values : {}
     this.ctx = new Context(restored, { keyNaming: compiled.keyNaming })
+    this.store.beginRun({
+      runId,
+      testId: recipe.testMeta.test_id,
+      recipe: recipe.file,
+      startTime: new Date().toISOString(),
+      vitestVersion: vitestVersion(),
+      metadata: { test_meta: recipe.testMeta as JsonObject, node: process.version, ...(this.resume && typeof this.resume.snapshot !== 'string' ? { resumed_from: this.resume.snapshot.runId } : {}) },
+    })
     if (recipe.steps.some((step) => step.type !== 'ts')) void import('../executors/child-process.ts').then(({ warmUpSampling }) => warmUpSampling())
   }
 
@@ -121,7 +130,9 @@ export class RecipeRun {
 
   /** Ends the recipe file: writes RAM-mode logs, stops Python hosts and workers, restores the console. */
   async finish(): Promise<void> {
-    this.journal.flush()
+    const failed = [...this.results.values()].some((result) => result.status === 'failed')
+    this.store.finishRun(this.runId, (failed ? 'failed' : 'passed') satisfies RunStatus)
+    this.store.close()
     await this.logs.flush()
     this.python?.close()
     this.restoreConsole?.()
@@ -207,8 +218,8 @@ export class RecipeRun {
   }
 
   private record(name: string, result: StepResult): StepResult {
-    // Steps that did not run are in the journal too, so a later --resume-from finds the run's end.
-    if (result.status === 'skipped' || result.status === 'blocked') this.journal.record(name, result.status, [])
+    // Steps that did not run are stored too, so a later --resume-from finds where the run ended.
+    if (result.status === 'skipped' || result.status === 'blocked' || result.status === 'resumed') this.storeStep(result.meta, this.restoredWrites(name))
     this.results.set(name, result)
     this.awaited.get(name)?.(result)
     this.awaited.delete(name)
@@ -284,7 +295,6 @@ export class RecipeRun {
     if (cacheKey !== undefined && status === 'passed' && envelope.status === 'ok') {
       this.cache.write(cacheKey, { runId: this.runId, recipe: recipe.file, step: step.name, createdAt: new Date().toISOString(), envelope, writes: stepCtx.writes.map((write) => [write.key, write.after]) })
     }
-    this.journal.record(step.name, status, stepCtx.writes)
     const meta: RecipeStepMeta = {
       ...this.emptyMeta(step, status),
       envelope: this.redactor.json(envelope),
@@ -295,7 +305,38 @@ export class RecipeRun {
       ...(logPath ? { logPath } : {}),
       ...(cached ? { cachedFrom: cached.runId } : {}),
     }
+    this.storeStep(meta, stepCtx.writes)
     return failure ? { status, meta, failure: this.redactError(failure) } : { status, meta }
+  }
+
+  /** One step boundary, one transaction: its metrics, its writes and the ctx keys that changed. */
+  private storeStep(meta: RecipeStepMeta, writes: readonly ContextWrite[]): void {
+    const envelope = meta.envelope
+    const error = envelope?.status === 'error' ? envelope : undefined
+    this.store.recordStep(
+      this.runId,
+      {
+        step: meta.step,
+        idx: meta.idx,
+        status: meta.status,
+        durationMs: meta.durationMs,
+        cpuMs: meta.cpuMs,
+        peakRssBytes: meta.peakRssBytes,
+        exitCode: error ? error.exit_code : meta.status === 'passed' || meta.status === 'cached' ? 0 : null,
+        attempts: meta.attempts.length + 1,
+        reason: error?.reason ?? meta.blockedBy ?? null,
+        logPath: meta.logPath ?? null,
+      },
+      this.redactor.active ? writes.map((write) => ({ ...write, before: write.before === undefined ? undefined : this.redactor.json(write.before), after: this.redactor.json(write.after) })) : writes,
+      this.ctx.takeDirty().map((key) => [key, this.redactor.json(this.ctx.get(key))]),
+    )
+  }
+
+  /** The writes a resumed step made in the run the ctx came from. */
+  private restoredWrites(step: string): ContextWrite[] {
+    const snapshot = this.resume?.snapshot
+    if (!snapshot || typeof snapshot === 'string') return []
+    return snapshot.writes.filter((write) => write.step === step).map((write) => ({ ts: write.ts, who: write.who, key: write.key, before: undefined, after: write.value }))
   }
 
   private async executeStep(step: RecipeStep, input: ExecutorInput): Promise<StepExecution> {
@@ -393,3 +434,11 @@ function redactConsole(redactor: Redactor): () => void {
   return () => methods.forEach((method, i) => (console[method] = originals[i]!))
 }
 
+
+function vitestVersion(): string {
+  try {
+    return (createRequire(import.meta.url)('vitest/package.json') as { version: string }).version
+  } catch {
+    return 'unknown'
+  }
+}

@@ -177,7 +177,7 @@ describe('--skip and --resume-from', () => {
     const result = await project.recipes(['run', 'recipes/never_run.yaml', '--resume-from', 'total'])
     expect(result.code).toBe(2)
     expect(result.stderr).toMatchInlineSnapshot(`
-      "recipes: cannot resume from "total": no earlier run of recipes/never_run.yaml is recorded (looked for reports/.state/recipes__never_run.yaml.jsonl); run the recipe once before resuming it
+      "recipes: cannot resume from "total": no earlier run of recipes/never_run.yaml is recorded in reports/results.sqlite; run the recipe once before resuming it
       "
     `)
   })

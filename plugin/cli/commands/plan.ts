@@ -3,11 +3,11 @@ import { join } from 'node:path'
 import { formatRecipeIssues } from '../../recipe/errors.ts'
 import type { Recipe, RecipeStep } from '../../recipe/types.ts'
 import { declaredOutputs } from '../../recipe/declared-outputs.ts'
-import { loadResumeSnapshot } from '../../store/run-journal.ts'
+import { loadResumeSnapshot } from '../../store/resume.ts'
 import { EXIT_DEPENDENCY, EXIT_INVALID, EXIT_OK } from '../../scriptlet/envelope.ts'
 import { parseCommandArgs, splitList, UsageError } from '../args.ts'
 import type { CliIo } from '../io.ts'
-import { loadProject, loadRecipe, type Project } from '../project.ts'
+import { loadProject, loadRecipe, withStore, type Project } from '../project.ts'
 
 export const PLAN_HELP = `Usage: recipes plan <recipe.yaml> [options]    (alias: recipes run --dry-run)
 
@@ -71,7 +71,7 @@ export async function planCommand(args: string[], io: CliIo): Promise<number> {
   let resumedFrom: string | undefined
   if (resumeFrom) {
     const index = recipe.steps.findIndex((step) => step.name === resumeFrom)
-    const snapshot = loadResumeSnapshot(project.root, file, recipe.steps[index - 1]?.name)
+    const snapshot = withStore(project, (store) => loadResumeSnapshot(store, file, recipe.steps[index - 1]?.name))
     if (typeof snapshot === 'string') {
       io.stderr(`recipes: cannot resume from "${resumeFrom}": ${snapshot}\n`)
       return EXIT_DEPENDENCY

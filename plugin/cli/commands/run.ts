@@ -1,12 +1,12 @@
 import type { TestModule } from 'vitest/node'
 import type { RecipeStepMeta } from '../../runtime/meta.ts'
 import { didYouMean } from '../../recipe/did-you-mean.ts'
-import { loadResumeSnapshot } from '../../store/run-journal.ts'
+import { loadResumeSnapshot } from '../../store/resume.ts'
 import { RUN_OPTIONS_KEY, type RunOptions } from '../../runtime/spec.ts'
 import { EXIT_DEPENDENCY, EXIT_FAILED, EXIT_INVALID, EXIT_OK } from '../../scriptlet/envelope.ts'
 import { parseCommandArgs, splitList, UsageError } from '../args.ts'
 import type { CliIo } from '../io.ts'
-import { findRecipeFiles, loadProject, loadRecipe } from '../project.ts'
+import { findRecipeFiles, loadProject, loadRecipe, withStore } from '../project.ts'
 import { planCommand } from './plan.ts'
 
 export const RUN_HELP = `Usage: recipes run [files...] [options] [-- vitest options]
@@ -73,7 +73,7 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
       const steps = loaded.recipe?.steps ?? []
       const index = steps.findIndex((step) => step.name === resumeFrom)
       if (index === -1) continue
-      const snapshot = loadResumeSnapshot(project.root, loaded.file, steps[index - 1]?.name)
+      const snapshot = withStore(project, (store) => loadResumeSnapshot(store, loaded.file, steps[index - 1]?.name))
       if (typeof snapshot === 'string') {
         io.stderr(`recipes: cannot resume from "${resumeFrom}": ${snapshot}\n`)
         return EXIT_DEPENDENCY

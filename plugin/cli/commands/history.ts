@@ -1,0 +1,96 @@
+import { EXIT_OK } from '../../scriptlet/envelope.ts'
+import type { HistoryRun } from '../../store/run-store.ts'
+import { parseCommandArgs, UsageError } from '../args.ts'
+import type { CliIo } from '../io.ts'
+import { loadProject, withStore } from '../project.ts'
+
+export const HISTORY_HELP = `Usage: recipes history <test_id or recipe file> [--limit N] [--json]
+
+Prints the recent runs of a recipe from the run store (status and duration per step), and
+flags, for the latest run, each step whose duration regressed (above median + 3·MAD of the
+same step in the last 20 passing runs) or whose status flipped since the run before.
+
+Options:
+  --limit <N>   How many runs to show (default 10)
+  --json        Print JSON
+  -h, --help    Show this help`
+
+const BASELINE_RUNS = 20
+
+export interface StepFinding {
+  step: string
+  status: string
+  durationMs: number
+  medianMs?: number
+  thresholdMs?: number
+  regressed: boolean
+  flippedFrom?: string
+}
+
+export async function historyCommand(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseCommandArgs(args, { limit: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, 'history')
+  if (values.help) {
+    io.stdout(`${HISTORY_HELP}\n`)
+    return EXIT_OK
+  }
+  if (positionals.length !== 1) throw new UsageError('recipes history needs a test_id or a recipe file (see recipes history --help)')
+  const limit = Number(values.limit ?? 10)
+  if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit takes a whole number above 0, not "${values.limit}"`)
+  const project = await loadProject(io.cwd)
+  const wanted = positionals[0]!
+  const runs = withStore(project, (store) => store.history(wanted, Math.max(limit, BASELINE_RUNS + 1)))
+  if (runs.length === 0) throw new UsageError(`no run of "${wanted}" is recorded (give a test_id such as CUR-05, or a recipe path such as recipes/05_metrics_versioned.yaml)`)
+  const findings = findRegressions(runs)
+  const shown = runs.slice(0, limit)
+  if (values.json) {
+    io.stdout(`${JSON.stringify({ runs: shown, latest: findings }, null, 2)}\n`)
+    return EXIT_OK
+  }
+  const lines = [`${shown[0]!.testId} (${shown[0]!.recipe}): ${shown.length} most recent run(s), newest first`]
+  for (const run of shown) {
+    const total = run.steps.reduce((sum, step) => sum + (step.durationMs ?? 0), 0)
+    lines.push(`  ${run.runId.padEnd(48)} ${run.startTime.replace('T', ' ').slice(0, 19)}  ${run.status.padEnd(11)} ${formatMs(total)}`)
+  }
+  lines.push(`latest run, step by step (baseline: up to ${BASELINE_RUNS} earlier passing runs):`)
+  for (const finding of findings) {
+    const notes = [
+      finding.medianMs === undefined ? '' : `median ${formatMs(finding.medianMs)}`,
+      finding.regressed ? `REGRESSED: above ${formatMs(finding.thresholdMs!)} (median + 3·MAD)` : '',
+      finding.flippedFrom ? `STATUS FLIP: ${finding.flippedFrom} → ${finding.status}` : '',
+    ].filter(Boolean)
+    lines.push(`  ${finding.step.padEnd(28)} ${finding.status.padEnd(8)} ${formatMs(finding.durationMs).padStart(9)}  ${notes.join('; ')}`)
+  }
+  io.stdout(`${lines.join('\n')}\n`)
+  return EXIT_OK
+}
+
+/** For each step of the newest run: regression against earlier passing runs, and status flips. */
+export function findRegressions(runs: readonly HistoryRun[]): StepFinding[] {
+  const [latest, previous, ...rest] = runs
+  if (!latest) return []
+  const baseline = [previous, ...rest].filter((run): run is HistoryRun => run?.status === 'passed').slice(0, BASELINE_RUNS)
+  return latest.steps.map((step) => {
+    const durations = baseline.flatMap((run) => run.steps.filter((other) => other.step === step.step && other.status === 'passed').map((other) => other.durationMs))
+    const finding: StepFinding = { step: step.step, status: step.status, durationMs: step.durationMs, regressed: false }
+    if (durations.length >= 3) {
+      const median = medianOf(durations)
+      const mad = medianOf(durations.map((duration) => Math.abs(duration - median)))
+      finding.medianMs = median
+      finding.thresholdMs = median + 3 * mad
+      finding.regressed = step.status === 'passed' && step.durationMs > finding.thresholdMs
+    }
+    const before = previous?.steps.find((other) => other.step === step.step)?.status
+    if (before !== undefined && before !== step.status) finding.flippedFrom = before
+    return finding
+  })
+}
+
+function medianOf(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  const middle = Math.floor(sorted.length / 2)
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
+}
+
+function formatMs(ms: number): string {
+  return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`
+}

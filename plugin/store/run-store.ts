@@ -1,0 +1,229 @@
+import { mkdirSync, readFileSync } from 'node:fs'
+import { hostname } from 'node:os'
+import { dirname } from 'node:path'
+import Database from 'better-sqlite3'
+import type { ContextWrite } from '../context/context.ts'
+import type { JsonObject, JsonValue } from '../context/json-value.ts'
+
+/**
+ * The SQLite run store: every run of a recipe, its steps and its context, durable at each
+ * step boundary (one transaction per step, never one per ctx.set). WAL mode, so readers
+ * never block the writer and two processes can write one database. Tables (stable; extra
+ * columns may be added): runs, step_metrics, context_snapshots, context_history, analysis.
+ */
+
+/** The schema version this code writes; a database with a higher one is refused. */
+export const SCHEMA_VERSION = 1
+
+const MIGRATIONS: Record<number, string> = {
+  1: `
+    CREATE TABLE runs (
+      run_id TEXT PRIMARY KEY, test_id TEXT, recipe TEXT NOT NULL, start_time TEXT NOT NULL, end_time TEXT,
+      status TEXT NOT NULL, host TEXT, vitest_version TEXT, metadata TEXT
+    );
+    CREATE INDEX runs_by_recipe ON runs (recipe, start_time);
+    CREATE INDEX runs_by_test ON runs (test_id, start_time);
+    CREATE TABLE step_metrics (
+      run_id TEXT NOT NULL, step TEXT NOT NULL, idx INTEGER, status TEXT NOT NULL, duration_ms REAL, cpu_ms REAL,
+      peak_rss_bytes INTEGER, exit_code INTEGER, attempts INTEGER, reason TEXT, log_path TEXT, seq INTEGER NOT NULL,
+      PRIMARY KEY (run_id, step)
+    );
+    CREATE TABLE context_snapshots (run_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT, who TEXT, ts TEXT, PRIMARY KEY (run_id, key));
+    CREATE TABLE context_history (
+      run_id TEXT NOT NULL, seq INTEGER NOT NULL, key TEXT NOT NULL, who TEXT, ts TEXT, before TEXT, after TEXT,
+      step TEXT, step_seq INTEGER, PRIMARY KEY (run_id, seq)
+    );
+    CREATE TABLE analysis (run_id TEXT PRIMARY KEY, summary_text TEXT, metrics TEXT);
+  `,
+}
+
+export type RunStatus = 'running' | 'passed' | 'failed' | 'interrupted'
+
+export interface RunStart {
+  runId: string
+  testId: string
+  recipe: string
+  startTime: string
+  vitestVersion: string
+  metadata: JsonObject
+}
+
+export interface StepRecord {
+  step: string
+  idx: number
+  status: string
+  durationMs: number
+  cpuMs: number
+  peakRssBytes: number
+  exitCode: number | null
+  attempts: number
+  reason: string | null
+  logPath: string | null
+}
+
+/** A store that cannot be used: corrupt, written by a newer version, not writable. */
+export class StoreError extends Error {
+  override name = 'StoreError'
+}
+
+export class RunStore {
+  /** The store's path as shown to users (relative to the project root). */
+  readonly path: string
+  private readonly db: Database.Database
+  private stepSeq = new Map<string, number>()
+  private historySeq = new Map<string, number>()
+
+  private constructor(path: string, db: Database.Database) {
+    this.path = path
+    this.db = db
+  }
+
+  /** Opens (creating and migrating as needed) the store at `path`, shown as `shown` in errors. */
+  static open(path: string, shown = path): RunStore {
+    let db: Database.Database | undefined
+    try {
+      mkdirSync(dirname(path), { recursive: true })
+      db = new Database(path, { timeout: 10_000 })
+      db.pragma('journal_mode = WAL')
+      db.pragma('synchronous = NORMAL')
+      const version = db.pragma('user_version', { simple: true }) as number
+      if (version > SCHEMA_VERSION) {
+        throw new StoreError(`${shown} has schema version ${version}, newer than this vitest-recipes understands (${SCHEMA_VERSION}): upgrade vitest-recipes, or point RECIPES_DB at another file`)
+      }
+      for (let next = version + 1; next <= SCHEMA_VERSION; next++) {
+        db.transaction(() => {
+          db!.exec(MIGRATIONS[next]!)
+          db!.pragma(`user_version = ${next}`)
+        }).immediate()
+      }
+      const store = new RunStore(shown, db)
+      store.markInterrupted()
+      return store
+    } catch (error) {
+      db?.close()
+      if (error instanceof StoreError) throw error
+      const message = (error as Error).message
+      const hint = /not a database|malformed|file is encrypted/i.test(message)
+        ? 'it is not a readable SQLite database (corrupt?): move it aside (nothing in it is deleted) or point RECIPES_DB at another file'
+        : 'check that the folder is writable, or point RECIPES_DB at another file'
+      throw new StoreError(`cannot open the run store ${shown}: ${message}; ${hint}`)
+    }
+  }
+
+  beginRun(run: RunStart): void {
+    const metadata = { ...run.metadata, pid: process.pid }
+    this.db
+      .prepare('INSERT INTO runs (run_id, test_id, recipe, start_time, status, host, vitest_version, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(run.runId, run.testId, run.recipe, run.startTime, 'running', hostname(), run.vitestVersion, JSON.stringify(metadata))
+  }
+
+  /**
+   * One step boundary in one transaction: the step's row, its ctx writes (history, attributed
+   * to the step) and the current values of the keys it changed (the run's final ctx so far).
+   */
+  recordStep(runId: string, step: StepRecord, writes: readonly ContextWrite[], values: readonly [string, JsonValue | undefined][]): void {
+    const stepSeq = (this.stepSeq.get(runId) ?? 0) + 1
+    this.stepSeq.set(runId, stepSeq)
+    let historySeq = this.historySeq.get(runId) ?? 0
+    const insertStep = this.db.prepare(
+      `INSERT OR REPLACE INTO step_metrics (run_id, step, idx, status, duration_ms, cpu_ms, peak_rss_bytes, exit_code, attempts, reason, log_path, seq)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    )
+    const insertHistory = this.db.prepare('INSERT INTO context_history (run_id, seq, key, who, ts, before, after, step, step_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+    const upsertValue = this.db.prepare('INSERT OR REPLACE INTO context_snapshots (run_id, key, value, who, ts) VALUES (?, ?, ?, ?, ?)')
+    const deleteValue = this.db.prepare('DELETE FROM context_snapshots WHERE run_id = ? AND key = ?')
+    this.db.transaction(() => {
+      insertStep.run(runId, step.step, step.idx, step.status, step.durationMs, step.cpuMs, step.peakRssBytes, step.exitCode, step.attempts, step.reason, step.logPath, stepSeq)
+      for (const write of writes) {
+        insertHistory.run(runId, ++historySeq, write.key, write.who, write.ts, json(write.before), json(write.after), step.step, stepSeq)
+      }
+      const last = new Map(writes.map((write) => [write.key, write]))
+      for (const [key, value] of values) {
+        if (value === undefined) deleteValue.run(runId, key)
+        else upsertValue.run(runId, key, JSON.stringify(value), last.get(key)?.who ?? null, last.get(key)?.ts ?? null)
+      }
+    })()
+    this.historySeq.set(runId, historySeq)
+  }
+
+  finishRun(runId: string, status: RunStatus, endTime = new Date().toISOString()): void {
+    this.db.prepare('UPDATE runs SET status = ?, end_time = ? WHERE run_id = ?').run(status, endTime, runId)
+  }
+
+  /** Runs left `running` by a process of this host that no longer exists (killed, crashed). */
+  markInterrupted(): number {
+    const running = this.db.prepare("SELECT run_id, metadata FROM runs WHERE status = 'running' AND host = ?").all(hostname()) as { run_id: string; metadata: string }[]
+    let marked = 0
+    for (const run of running) {
+      const pid = (JSON.parse(run.metadata ?? '{}') as { pid?: number }).pid
+      if (pid === undefined || isAlive(pid)) continue
+      this.finishRun(run.run_id, 'interrupted', (this.db.prepare('SELECT MAX(ts) AS ts FROM context_history WHERE run_id = ?').get(run.run_id) as { ts: string | null }).ts ?? new Date().toISOString())
+      marked++
+    }
+    return marked
+  }
+
+  /** The latest run of `recipe` other than `exceptRunId`. */
+  lastRun(recipe: string, exceptRunId?: string): { runId: string; status: RunStatus } | undefined {
+    const row = this.db
+      .prepare('SELECT run_id AS runId, status FROM runs WHERE recipe = ? AND run_id IS NOT ? ORDER BY start_time DESC, rowid DESC LIMIT 1')
+      .get(recipe, exceptRunId ?? null) as { runId: string; status: RunStatus } | undefined
+    return row
+  }
+
+  /** The step's sequence number in a run, if it was recorded. */
+  stepSequence(runId: string, step: string): number | undefined {
+    const row = this.db.prepare('SELECT seq FROM step_metrics WHERE run_id = ? AND step = ?').get(runId, step) as { seq: number } | undefined
+    return row?.seq
+  }
+
+  /** The ctx writes of a run up to and including step boundary `stepSeq`, in order. */
+  writesUpTo(runId: string, stepSeq: number): { step: string; key: string; value: JsonValue; who: string; ts: string }[] {
+    const rows = this.db
+      .prepare('SELECT step, key, after, who, ts FROM context_history WHERE run_id = ? AND step_seq <= ? ORDER BY seq')
+      .all(runId, stepSeq) as { step: string; key: string; after: string; who: string; ts: string }[]
+    return rows.map((row) => ({ step: row.step, key: row.key, value: JSON.parse(row.after) as JsonValue, who: row.who, ts: row.ts }))
+  }
+
+  /** Recent runs of a test id (or recipe), newest first, with their steps. */
+  history(testIdOrRecipe: string, limit: number): HistoryRun[] {
+    const runs = this.db
+      .prepare('SELECT run_id AS runId, test_id AS testId, recipe, start_time AS startTime, end_time AS endTime, status FROM runs WHERE test_id = ? OR recipe = ? ORDER BY start_time DESC, rowid DESC LIMIT ?')
+      .all(testIdOrRecipe, testIdOrRecipe, limit) as Omit<HistoryRun, 'steps'>[]
+    const steps = this.db.prepare('SELECT step, idx, status, duration_ms AS durationMs FROM step_metrics WHERE run_id = ? ORDER BY seq')
+    return runs.map((run) => ({ ...run, steps: steps.all(run.runId) as HistoryRun['steps'] }))
+  }
+
+  close(): void {
+    this.db.close()
+  }
+}
+
+export interface HistoryRun {
+  runId: string
+  testId: string
+  recipe: string
+  startTime: string
+  endTime: string | null
+  status: RunStatus
+  steps: { step: string; idx: number; status: string; durationMs: number }[]
+}
+
+function json(value: JsonValue | undefined): string | null {
+  return value === undefined ? null : JSON.stringify(value)
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+  // A killed process nobody has reaped yet (a zombie) still answers signal 0.
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z'
+  } catch {
+    return true
+  }
+}
