@@ -70,8 +70,9 @@ export class RunStore {
   /** The store's path as shown to users (relative to the project root). */
   readonly path: string
   private readonly db: Database.Database
-  private stepSeq = new Map<string, number>()
-  private historySeq = new Map<string, number>()
+  private readonly stepSeq = new Map<string, number>()
+  private readonly historySeq = new Map<string, number>()
+  private statements: Record<'insertStep' | 'insertHistory' | 'upsertValue' | 'deleteValue', Database.Statement> | undefined
 
   private constructor(path: string, db: Database.Database) {
     this.path = path
@@ -125,13 +126,16 @@ export class RunStore {
     const stepSeq = (this.stepSeq.get(runId) ?? 0) + 1
     this.stepSeq.set(runId, stepSeq)
     let historySeq = this.historySeq.get(runId) ?? 0
-    const insertStep = this.db.prepare(
-      `INSERT OR REPLACE INTO step_metrics (run_id, step, idx, status, duration_ms, cpu_ms, peak_rss_bytes, exit_code, attempts, reason, log_path, seq)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    )
-    const insertHistory = this.db.prepare('INSERT INTO context_history (run_id, seq, key, who, ts, before, after, step, step_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
-    const upsertValue = this.db.prepare('INSERT OR REPLACE INTO context_snapshots (run_id, key, value, who, ts) VALUES (?, ?, ?, ?, ?)')
-    const deleteValue = this.db.prepare('DELETE FROM context_snapshots WHERE run_id = ? AND key = ?')
+    // Prepared once per store: this runs at every step boundary.
+    const { insertStep, insertHistory, upsertValue, deleteValue } = (this.statements ??= {
+      insertStep: this.db.prepare(
+        `INSERT OR REPLACE INTO step_metrics (run_id, step, idx, status, duration_ms, cpu_ms, peak_rss_bytes, exit_code, attempts, reason, log_path, seq)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      insertHistory: this.db.prepare('INSERT INTO context_history (run_id, seq, key, who, ts, before, after, step, step_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+      upsertValue: this.db.prepare('INSERT OR REPLACE INTO context_snapshots (run_id, key, value, who, ts) VALUES (?, ?, ?, ?, ?)'),
+      deleteValue: this.db.prepare('DELETE FROM context_snapshots WHERE run_id = ? AND key = ?'),
+    })
     this.db.transaction(() => {
       insertStep.run(runId, step.step, step.idx, step.status, step.durationMs, step.cpuMs, step.peakRssBytes, step.exitCode, step.attempts, step.reason, step.logPath, stepSeq)
       for (const write of writes) {
