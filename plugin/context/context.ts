@@ -131,14 +131,6 @@ export class Context implements ScriptletContext {
     return key === undefined ? [...this.writes] : this.writes.filter((write) => write.key === key)
   }
 
-  /** Writes after the first `start` ones: what a step did, given the length before it ran. */
-  historySince(start: number): ContextWrite[] {
-    return this.writes.slice(start)
-  }
-
-  get historyLength(): number {
-    return this.writes.length
-  }
 
   lastModified(key: string): ContextWrite | undefined {
     return this.writes.findLast((write) => write.key === key)

@@ -1,6 +1,7 @@
 import { accessSync, constants, readdirSync, readFileSync } from 'node:fs'
 import { join, relative, sep } from 'node:path'
 import { CONTEXT_KEY_PATTERN } from '../../context/context.ts'
+import { declaredOutputs } from '../../recipe/declared-outputs.ts'
 import { formatRecipeIssues, type RecipeIssue } from '../../recipe/errors.ts'
 import { RecipeSource } from '../../recipe/source.ts'
 import type { Recipe } from '../../recipe/types.ts'
@@ -21,6 +22,7 @@ Options:
   --scriptlets <dir>   Folder of scriptlets to check (default scriptlets)
   -h, --help           Show this help`
 
+const KEY_NAMING_HINT = 'Name keys like metrics.summary_v1; a change of shape gets a new _vN key.'
 const SCRIPTLET_NAME = /^[a-z0-9][a-z0-9_-]*\.(ts|js|mjs|py|sh|awk)$/
 
 export async function validateCommand(args: string[], io: CliIo): Promise<number> {
@@ -52,16 +54,14 @@ export async function validateCommand(args: string[], io: CliIo): Promise<number
 function recipeKeyIssues(recipe: Recipe): RecipeIssue[] {
   const issues: RecipeIssue[] = []
   for (const step of recipe.steps) {
-    const { ctx_has_keys = [], outputs = [], ctx_equals = {}, ctx_matches = {} } = step.success
-    const keys = [...ctx_has_keys, ...outputs, ...Object.keys(ctx_equals), ...Object.keys(ctx_matches), ...Object.keys(step.save)]
-    for (const key of new Set(keys)) {
+    for (const key of declaredOutputs(step)) {
       if (CONTEXT_KEY_PATTERN.test(key)) continue
       issues.push({
         code: 'RECIPE_SCHEMA',
         message: `context key "${key}" of step "${step.name}" is not namespace.entity_vN`,
         path: `steps[${step.index}]`,
         location: step.locations.step,
-        hint: 'Name keys like metrics.summary_v1; a change of shape gets a new _vN key.',
+        hint: KEY_NAMING_HINT,
       })
     }
   }
@@ -99,7 +99,7 @@ function scriptletIssues(path: string, file: string): RecipeIssue[] {
       code: 'RECIPE_SCHEMA',
       message: `ctx.set key "${key}" is not namespace.entity_vN`,
       location: at(match.index + match[0].indexOf(key), key.length),
-      hint: 'Name keys like metrics.summary_v1; a change of shape gets a new _vN key.',
+      hint: KEY_NAMING_HINT,
     })
   }
   return issues
