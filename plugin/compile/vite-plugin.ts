@@ -79,6 +79,7 @@ export const DEFAULT_RECIPE_GLOBS = ['recipes/**/*.{yaml,yml}']
 
 /** The Vitest plugin: compiles recipe files into test modules. `plugins: [recipes()]`. */
 export function recipes(options: RecipesOptions = {}): Plugin {
+  checkOptions(options)
   const include = options.include ?? DEFAULT_RECIPE_GLOBS
   let root = process.cwd()
   let isRecipe: (id: string) => boolean = () => false
@@ -145,6 +146,19 @@ export function compileRecipe(source: string, file: string, root: string, option
     issues = error.issues
   }
   return generateFailingModule(file, source, issues)
+}
+
+/** Plugin options are checked when the config loads: a typo should not silently change behaviour. */
+function checkOptions(options: RecipesOptions): void {
+  const problems: string[] = []
+  if (options.keyNaming !== undefined && !['error', 'warn', 'off'].includes(options.keyNaming)) problems.push(`keyNaming must be 'error', 'warn' or 'off', not ${JSON.stringify(options.keyNaming)}`)
+  if (options.stepTimeout !== undefined && !(typeof options.stepTimeout === 'number' && options.stepTimeout > 0)) problems.push(`stepTimeout must be a number of seconds above 0, not ${JSON.stringify(options.stepTimeout)}`)
+  for (const name of ['include', 'exclude'] as const) {
+    const value = options[name]
+    if (value !== undefined && !(Array.isArray(value) && value.every((item) => typeof item === 'string'))) problems.push(`${name} must be a list of globs`)
+  }
+  if (options.python?.path !== undefined && !(Array.isArray(options.python.path) && options.python.path.every((item) => typeof item === 'string'))) problems.push('python.path must be a list of folders')
+  if (problems.length > 0) throw new TypeError(`vitest-recipes: invalid plugin options in your vitest config: ${problems.join('; ')}`)
 }
 
 function stripQuery(id: string): string {

@@ -21,3 +21,9 @@ test("keeps the user's own include and adds custom recipe globs", () => {
 test('turns on task locations so reporters and `vitest list` get step lines', () => {
   expect(configure().includeTaskLocation).toBe(true)
 })
+
+test('invalid plugin options fail when the config loads, saying which and what is allowed', () => {
+  expect(() => recipes({ keyNaming: 'strict' as never, stepTimeout: -1 })).toThrow(
+    "vitest-recipes: invalid plugin options in your vitest config: keyNaming must be 'error', 'warn' or 'off', not \"strict\"; stepTimeout must be a number of seconds above 0, not -1",
+  )
+})
