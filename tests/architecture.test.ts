@@ -11,12 +11,16 @@ const ALLOWED: Record<string, string[]> = {
   recipe: ['recipe', 'context'], // context only for the JsonValue type
   context: ['context'],
   scriptlet: ['scriptlet', 'context'],
-  compile: ['compile', 'recipe', 'context', 'runtime'], // runtime only for the CompiledRecipe type
+  compile: ['compile', 'recipe', 'context', 'runtime', 'exporters', 'reporter'], // runtime only for the CompiledRecipe type
   runtime: ['runtime', 'recipe', 'scriptlet', 'context', 'executors', 'store'],
   store: ['store', 'context'],
+  // Exporters take plain run data (store/run-data.ts) and never know how a run was executed.
+  exporters: ['exporters', 'store', 'context'],
+  // The reporter (main process) reads the step meta contract, never the worker-side runner.
+  reporter: ['reporter', 'exporters', 'store', 'context', 'runtime'],
   executors: ['executors', 'recipe', 'scriptlet', 'context'],
   // cli reads the runtime's data contracts (spec.ts, meta.ts), never the worker-side runner.
-  cli: ['cli', 'compile', 'recipe', 'scriptlet', 'context', 'store', 'runtime'],
+  cli: ['cli', 'compile', 'recipe', 'scriptlet', 'context', 'store', 'runtime', 'exporters'],
   '.': ['compile', 'recipe', 'runtime'],
 }
 /** Packages that may only be used in the main process (never by the worker-side runtime). */
@@ -44,9 +48,10 @@ test('plugin folders import only what their stage may', () => {
       if (specifier.startsWith('.')) {
         const target = relative(plugin, join(file, '..', specifier)).split('/')
         const targetFolder = target.length > 1 ? target[0]! : '.'
-        const allowed = ALLOWED[folder]?.includes(targetFolder) && !(folder === 'cli' && targetFolder === 'runtime' && !CLI_MAY_IMPORT_FROM_RUNTIME.includes(target.at(-1)!))
+        const mainProcess = folder === 'cli' || folder === 'reporter'
+        const allowed = ALLOWED[folder]?.includes(targetFolder) && !(mainProcess && targetFolder === 'runtime' && !CLI_MAY_IMPORT_FROM_RUNTIME.includes(target.at(-1)!))
         if (!allowed) violations.push(`${relative(REPO, file)} imports ${specifier} (${folder} → ${targetFolder})`)
-      } else if (['runtime', 'executors', 'scriptlet', 'context', 'recipe', 'store'].includes(folder) && MAIN_PROCESS_ONLY.includes(specifier)) {
+      } else if (['runtime', 'executors', 'scriptlet', 'context', 'recipe', 'store', 'exporters'].includes(folder) && MAIN_PROCESS_ONLY.includes(specifier)) {
         violations.push(`${relative(REPO, file)} imports the main-process package ${specifier}`)
       }
     }

@@ -8,6 +8,7 @@ import { resolveStepFiles } from '../recipe/workspace.ts'
 import { generateFailingModule, generateRecipeModule, type GeneratedModule } from './codegen.ts'
 import { OWN_DIST, OWN_ENTRIES } from './own-entries.ts'
 import type { CompiledRecipe } from '../runtime/spec.ts'
+import { DEFAULT_FORMATS, REPORT_FORMATS, type ReportFormat } from '../exporters/index.ts'
 
 export interface RecipesOptions {
   /**
@@ -64,11 +65,28 @@ export interface RecipesOptions {
    * @default 'reports/results.sqlite'
    */
   db?: string
+  /**
+   * The documents written for each recipe run when a Vitest run ends (and at
+   * `--merge-reports`): `<dir>/<run_id>/report.{xlsx,docx,md}`. `false`: none (the run
+   * store is still written; `recipes report` makes them later).
+   */
+  reports?:
+    | false
+    | {
+        /** Folder, relative to the root. @default 'reports' */
+        dir?: string
+        /** @default ['xlsx', 'docx', 'md'] */
+        formats?: ReportFormat[]
+        /** Write the Office documents inside the VS Code extension too (VITEST_VSCODE). @default false */
+        office?: boolean
+      }
 }
 
 export const DEFAULT_DB = 'reports/results.sqlite'
 
 export const DEFAULT_PYTHON_PATH = ['.']
+
+const REPORTER_NAME = 'vitest-recipes'
 
 /** What the plugin exposes to tools that resolve the Vitest config (the `recipes` CLI). */
 export interface RecipesPluginApi {
@@ -103,7 +121,16 @@ export function recipes(options: RecipesOptions = {}): Plugin {
       root = config.root
       isRecipe = createFilter(include, options.exclude, { resolve: root })
     },
-    configureVitest(context) {
+    async configureVitest(context) {
+      // One reporter per Vitest run, however many projects carry the plugin.
+      const reports = options.reports
+      const reporters = context.vitest.config.reporters as unknown[]
+      if (reports !== false && !reporters.some((reporter) => reporter instanceof Object && (reporter as { name?: string }).name === REPORTER_NAME)) {
+        const { RecipesReporter } = await import('../reporter/index.ts')
+        reporters.push(
+          new RecipesReporter({ db: options.db ?? DEFAULT_DB, dir: reports?.dir ?? 'reports', formats: reports?.formats ?? DEFAULT_FORMATS, ...(reports?.office === undefined ? {} : { office: reports.office }) }),
+        )
+      }
       // Recipes read other files (scriptlet paths, later included recipes) that a persistent
       // module cache cannot see: never cache them.
       const define = (context as { experimental_defineCacheKeyGenerator?: (generator: (ctx: { id: string }) => false | undefined) => void })
@@ -158,6 +185,13 @@ function checkOptions(options: RecipesOptions): void {
     if (value !== undefined && !(Array.isArray(value) && value.every((item) => typeof item === 'string'))) problems.push(`${name} must be a list of globs`)
   }
   if (options.python?.path !== undefined && !(Array.isArray(options.python.path) && options.python.path.every((item) => typeof item === 'string'))) problems.push('python.path must be a list of folders')
+  const reports = options.reports
+  if (reports !== undefined && reports !== false) {
+    if (typeof reports !== 'object' || reports === null) problems.push('reports must be false or an object { dir, formats, office }')
+    else if (reports.formats !== undefined && !(Array.isArray(reports.formats) && reports.formats.every((format) => (REPORT_FORMATS as readonly string[]).includes(format)))) {
+      problems.push(`reports.formats must list some of ${REPORT_FORMATS.map((format) => `'${format}'`).join(', ')}, not ${JSON.stringify(reports.formats)}`)
+    }
+  }
   if (problems.length > 0) throw new TypeError(`vitest-recipes: invalid plugin options in your vitest config: ${problems.join('; ')}`)
 }
 

@@ -1,4 +1,6 @@
 import type { ContextWrite } from '../context/context.ts'
+import type { JsonObject, JsonValue } from '../context/json-value.ts'
+import type { StepRecord } from '../store/run-store.ts'
 import type { Envelope } from '../scriptlet/envelope.ts'
 
 export type StepStatus = 'passed' | 'failed' | 'blocked' | 'skipped' | 'cached' | 'resumed'
@@ -17,6 +19,8 @@ export interface RecipeStepMeta {
   idx: number
   type: string
   status: StepStatus
+  /** The args the recipe gave the step (secrets redacted). */
+  params: JsonObject | JsonValue[]
   envelope?: Envelope
   /** The ctx writes the step made (with before/after values). */
   writes: ContextWrite[]
@@ -50,4 +54,23 @@ export interface RecipeTaskMeta {
 /** The step meta of a test, for reporters: `recipeStepMeta(testCase.meta())`; undefined for other tests. */
 export function recipeStepMeta(meta: object): RecipeStepMeta | undefined {
   return (meta as RecipeTaskMeta).recipeStep
+}
+
+/** The store row of a step, from its meta: the same at the step boundary and when a merged report imports a run. */
+export function stepRecordOf(meta: RecipeStepMeta): StepRecord {
+  const error = meta.envelope?.status === 'error' ? meta.envelope : undefined
+  return {
+    step: meta.step,
+    idx: meta.idx,
+    status: meta.status,
+    durationMs: meta.durationMs,
+    cpuMs: meta.cpuMs,
+    peakRssBytes: meta.peakRssBytes,
+    exitCode: error ? error.exit_code : meta.status === 'passed' || meta.status === 'cached' ? 0 : null,
+    attempts: meta.attempts.length + 1,
+    reason: error?.reason ?? (meta.blockedBy === undefined ? null : `blocked: ${meta.blockedBy} ${meta.blockedReason ?? 'failed'}`),
+    logPath: meta.logPath ?? null,
+    params: meta.params,
+    envelope: (meta.envelope as JsonObject | undefined) ?? null,
+  }
 }

@@ -14,7 +14,7 @@ import type { RecipeStep } from '../recipe/types.ts'
 import type { Scriptlet } from '../scriptlet/define.ts'
 import { EXIT_DEPENDENCY, EXIT_FAILED, errorEnvelope } from '../scriptlet/envelope.ts'
 import { describeScriptlet, SetupStepFailedError, StepFailedError } from './errors.ts'
-import type { RecipeStepMeta, RecipeTaskMeta, StepStatus } from './meta.ts'
+import { stepRecordOf, type RecipeStepMeta, type RecipeTaskMeta, type StepStatus } from './meta.ts'
 import { createRedactor, type Redactor } from './redact.ts'
 import { AppendQueue } from '../store/append-queue.ts'
 import { loadResumeSnapshot, type ResumeSnapshot } from '../store/resume.ts'
@@ -311,22 +311,9 @@ export class RecipeRun {
 
   /** One step boundary, one transaction: its metrics, its writes and the ctx keys that changed. */
   private storeStep(meta: RecipeStepMeta, writes: readonly ContextWrite[]): void {
-    const envelope = meta.envelope
-    const error = envelope?.status === 'error' ? envelope : undefined
     this.store.recordStep(
       this.runId,
-      {
-        step: meta.step,
-        idx: meta.idx,
-        status: meta.status,
-        durationMs: meta.durationMs,
-        cpuMs: meta.cpuMs,
-        peakRssBytes: meta.peakRssBytes,
-        exitCode: error ? error.exit_code : meta.status === 'passed' || meta.status === 'cached' ? 0 : null,
-        attempts: meta.attempts.length + 1,
-        reason: error?.reason ?? meta.blockedBy ?? null,
-        logPath: meta.logPath ?? null,
-      },
+      stepRecordOf(meta),
       this.redactor.active ? writes.map((write) => ({ ...write, before: write.before === undefined ? undefined : this.redactor.json(write.before), after: this.redactor.json(write.after) })) : writes,
       this.ctx.takeDirty().map((key) => [key, this.redactor.json(this.ctx.get(key))]),
     )
@@ -376,6 +363,7 @@ export class RecipeRun {
       idx: step.idx,
       type: step.type,
       status,
+      params: this.redactor.active ? this.redactor.json(step.params) : step.params,
       writes: [],
       durationMs: 0,
       cpuMs: 0,

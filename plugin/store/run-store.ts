@@ -4,6 +4,7 @@ import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import type { ContextWrite } from '../context/context.ts'
 import type { JsonObject, JsonValue } from '../context/json-value.ts'
+import type { AnalysisRow, ContextRow, HistoryRow, RunData, RunRow, StepRow } from './run-data.ts'
 
 /**
  * The SQLite run store: every run of a recipe, its steps and its context, durable at each
@@ -13,7 +14,7 @@ import type { JsonObject, JsonValue } from '../context/json-value.ts'
  */
 
 /** The schema version this code writes; a database with a higher one is refused. */
-export const SCHEMA_VERSION = 1
+export const SCHEMA_VERSION = 2
 
 const MIGRATIONS: Record<number, string> = {
   1: `
@@ -34,6 +35,11 @@ const MIGRATIONS: Record<number, string> = {
       step TEXT, step_seq INTEGER, PRIMARY KEY (run_id, seq)
     );
     CREATE TABLE analysis (run_id TEXT PRIMARY KEY, summary_text TEXT, metrics TEXT);
+  `,
+  // What the reports show per step: the args it was called with (secrets redacted) and its envelope.
+  2: `
+    ALTER TABLE step_metrics ADD COLUMN params TEXT;
+    ALTER TABLE step_metrics ADD COLUMN envelope TEXT;
   `,
 }
 
@@ -59,6 +65,10 @@ export interface StepRecord {
   attempts: number
   reason: string | null
   logPath: string | null
+  /** The step's args as the recipe gave them (secrets redacted). */
+  params?: JsonObject | JsonValue[]
+  /** The step's envelope (secrets redacted); none for steps that did not run. */
+  envelope?: JsonObject | null
 }
 
 /** A store that cannot be used: corrupt, written by a newer version, not writable. */
@@ -129,15 +139,15 @@ export class RunStore {
     // Prepared once per store: this runs at every step boundary.
     const { insertStep, insertHistory, upsertValue, deleteValue } = (this.statements ??= {
       insertStep: this.db.prepare(
-        `INSERT OR REPLACE INTO step_metrics (run_id, step, idx, status, duration_ms, cpu_ms, peak_rss_bytes, exit_code, attempts, reason, log_path, seq)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT OR REPLACE INTO step_metrics (run_id, step, idx, status, duration_ms, cpu_ms, peak_rss_bytes, exit_code, attempts, reason, log_path, seq, params, envelope)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       insertHistory: this.db.prepare('INSERT INTO context_history (run_id, seq, key, who, ts, before, after, step, step_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
       upsertValue: this.db.prepare('INSERT OR REPLACE INTO context_snapshots (run_id, key, value, who, ts) VALUES (?, ?, ?, ?, ?)'),
       deleteValue: this.db.prepare('DELETE FROM context_snapshots WHERE run_id = ? AND key = ?'),
     })
     this.db.transaction(() => {
-      insertStep.run(runId, step.step, step.idx, step.status, step.durationMs, step.cpuMs, step.peakRssBytes, step.exitCode, step.attempts, step.reason, step.logPath, stepSeq)
+      insertStep.run(runId, step.step, step.idx, step.status, step.durationMs, step.cpuMs, step.peakRssBytes, step.exitCode, step.attempts, step.reason, step.logPath, stepSeq, json(step.params), json(step.envelope ?? undefined))
       for (const write of writes) {
         insertHistory.run(runId, ++historySeq, write.key, write.who, write.ts, json(write.before), json(write.after), step.step, stepSeq)
       }
@@ -198,9 +208,79 @@ export class RunStore {
     return runs.map((run) => ({ ...run, steps: steps.all(run.runId) as HistoryRun['steps'] }))
   }
 
+  /** Stores (or replaces) the analysis of a run: a summary sentence block and its metrics. */
+  recordAnalysis(runId: string, analysis: AnalysisRow): void {
+    this.db.prepare('INSERT OR REPLACE INTO analysis (run_id, summary_text, metrics) VALUES (?, ?, ?)').run(runId, analysis.summaryText, JSON.stringify(analysis.metrics))
+  }
+
+  hasRun(runId: string): boolean {
+    return this.db.prepare('SELECT 1 FROM runs WHERE run_id = ?').get(runId) !== undefined
+  }
+
+  /**
+   * The run id a user means: `last` (the newest run, of `recipe` when given), an exact id, or
+   * an unambiguous prefix of one. A sentence saying what is wrong when there is none.
+   */
+  findRun(wanted: string, recipe?: string): { runId: string } | { error: string } {
+    if (wanted === 'last') {
+      const row = (recipe === undefined
+        ? this.db.prepare('SELECT run_id FROM runs ORDER BY start_time DESC, rowid DESC LIMIT 1').get()
+        : this.db.prepare('SELECT run_id FROM runs WHERE recipe = ? ORDER BY start_time DESC, rowid DESC LIMIT 1').get(recipe)) as { run_id: string } | undefined
+      return row ? { runId: row.run_id } : { error: `${this.path} holds no runs${recipe === undefined ? '' : ` of ${recipe}`} yet: run a recipe first (npx vitest run recipes/)` }
+    }
+    const rows = this.db.prepare("SELECT run_id FROM runs WHERE run_id = ? OR run_id LIKE ? ESCAPE '\\' ORDER BY start_time DESC LIMIT 6").all(wanted, `${wanted.replace(/[\\%_]/g, '\\$&')}%`) as { run_id: string }[]
+    const exact = rows.find((row) => row.run_id === wanted)
+    if (exact) return { runId: exact.run_id }
+    if (rows.length === 1) return { runId: rows[0]!.run_id }
+    if (rows.length === 0) return { error: `no run "${wanted}" in ${this.path}: \`recipes history <test_id>\` lists recent runs` }
+    return { error: `"${wanted}" matches several runs (${rows.slice(0, 5).map((row) => row.run_id).join(', ')}${rows.length > 5 ? ', …' : ''}): give more of the id` }
+  }
+
+  /** Everything stored about one run, for the exporters; the ctx history is read lazily. */
+  readRun(runId: string): RunData | undefined {
+    const run = this.db
+      .prepare('SELECT run_id AS runId, test_id AS testId, recipe, start_time AS startTime, end_time AS endTime, status, host, vitest_version AS vitestVersion, metadata FROM runs WHERE run_id = ?')
+      .get(runId) as (Omit<RunRow, 'metadata'> & { metadata: string | null }) | undefined
+    if (!run) return undefined
+    const steps = (
+      this.db
+        .prepare(
+          `SELECT step, idx, status, duration_ms AS durationMs, cpu_ms AS cpuMs, peak_rss_bytes AS peakRssBytes, exit_code AS exitCode, attempts, reason,
+                  log_path AS logPath, params, envelope FROM step_metrics WHERE run_id = ? ORDER BY seq`,
+        )
+        .all(runId) as (Omit<StepRow, 'params' | 'envelope'> & { params: string | null; envelope: string | null })[]
+    ).map((row) => ({ ...row, durationMs: row.durationMs ?? 0, cpuMs: row.cpuMs ?? 0, peakRssBytes: row.peakRssBytes ?? 0, attempts: row.attempts ?? 1, params: row.params === null ? {} : (JSON.parse(row.params) as JsonObject | JsonValue[]), envelope: parseObject(row.envelope) ?? null }))
+    const context = (this.db.prepare('SELECT key, value, who, ts FROM context_snapshots WHERE run_id = ? ORDER BY key').all(runId) as { key: string; value: string; who: string | null; ts: string | null }[]).map(
+      (row): ContextRow => ({ ...row, value: JSON.parse(row.value) as JsonValue }),
+    )
+    const count = (this.db.prepare('SELECT COUNT(*) AS n FROM context_history WHERE run_id = ?').get(runId) as { n: number }).n
+    const historyRows = this.db.prepare('SELECT seq, key, who, ts, step, before, after FROM context_history WHERE run_id = ? ORDER BY seq')
+    const analysis = this.db.prepare('SELECT summary_text AS summaryText, metrics FROM analysis WHERE run_id = ?').get(runId) as { summaryText: string; metrics: string | null } | undefined
+    return {
+      run: { ...run, metadata: parseObject(run.metadata) ?? {} },
+      steps,
+      context,
+      history: {
+        count,
+        *rows(): Iterable<HistoryRow> {
+          for (const row of historyRows.iterate(runId) as Iterable<{ seq: number; key: string; who: string | null; ts: string | null; step: string | null; before: string | null; after: string | null }>) {
+            yield { ...row, before: row.before === null ? undefined : (JSON.parse(row.before) as JsonValue), after: row.after === null ? undefined : (JSON.parse(row.after) as JsonValue) }
+          }
+        },
+      },
+      analysis: analysis ? { summaryText: analysis.summaryText, metrics: parseObject(analysis.metrics) ?? {} } : undefined,
+    }
+  }
+
   close(): void {
     this.db.close()
   }
+}
+
+function parseObject(text: string | null): JsonObject | undefined {
+  if (text === null) return undefined
+  const value = JSON.parse(text) as JsonValue
+  return value !== null && typeof value === 'object' && !Array.isArray(value) ? value : undefined
 }
 
 export interface HistoryRun {

@@ -51,7 +51,7 @@ describe('a run leaves a queryable record', () => {
         { step: 'load', idx: 1, status: 'passed', exit_code: 0, attempts: 1, reason: null },
         { step: 'update', idx: 2, status: 'passed', exit_code: 0, attempts: 1, reason: null },
         { step: 'broken', idx: 3, status: 'failed', exit_code: 1, attempts: 1, reason: 'device did not answer' },
-        { step: 'after', idx: 4, status: 'blocked', exit_code: null, attempts: 1, reason: 'broken' },
+        { step: 'after', idx: 4, status: 'blocked', exit_code: null, attempts: 1, reason: 'blocked: broken failed' },
       ])
       expect(store.prepare('SELECT seq, key, who, before, after FROM context_history ORDER BY seq').all()).toEqual([
         { seq: 1, key: 'numbers.raw_v1', who: 'load', before: null, after: '[1,2,3]' },

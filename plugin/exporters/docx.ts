@@ -1,0 +1,87 @@
+import { writeFile } from 'node:fs/promises'
+import { AlignmentType, Document, HeadingLevel, Packer, Paragraph, ShadingType, Table, TableCell, TableRow, TextRun, WidthType } from 'docx'
+import { numericMetrics, type RunData, type StepRow } from '../store/run-data.ts'
+import { compactJson, formatBytes, formatMs, reportTitle, STATUS_COLORS, statusCounts, stepOutputs, titleFields } from './format.ts'
+
+/**
+ * The run as a Word document, the one a lab hands over: a title block from test_meta, a
+ * summary table, a section per step (status, reason, params, outputs, metrics), the final
+ * context and the analysis.
+ */
+export async function writeDocx(data: RunData, file: string): Promise<void> {
+  const children: (Paragraph | Table)[] = [
+    new Paragraph({ text: reportTitle(data), heading: HeadingLevel.TITLE }),
+    table(['field', 'value'], titleFields(data).map(([field, value]) => [field, value])),
+    new Paragraph({ text: 'Summary', heading: HeadingLevel.HEADING_1 }),
+    new Paragraph({ children: [new TextRun({ text: statusCounts(data).map(([status, n]) => `${n} ${status}`).join(' · ') || 'no steps recorded', bold: true })] }),
+    table(
+      ['#', 'step', 'status', 'duration', 'exit', 'reason'],
+      data.steps.map((step) => [String(step.idx), step.step, step.status, formatMs(step.durationMs), step.exitCode === null ? '' : String(step.exitCode), step.reason ?? '']),
+      2,
+    ),
+    new Paragraph({ text: 'Steps', heading: HeadingLevel.HEADING_1 }),
+    ...data.steps.flatMap(stepSection),
+    new Paragraph({ text: 'Final context', heading: HeadingLevel.HEADING_1 }),
+    data.context.length === 0
+      ? new Paragraph({ children: [new TextRun({ text: 'empty', italics: true })] })
+      : table(['key', 'value', 'who'], data.context.map((row) => [row.key, compactJson(row.value, 500), row.who ?? ''])),
+    new Paragraph({ text: 'Analysis', heading: HeadingLevel.HEADING_1 }),
+    ...(data.analysis?.summaryText ?? 'No analysis was recorded for this run.').split('\n').map((line) => new Paragraph({ text: line, bullet: { level: 0 } })),
+    new Paragraph({ children: [new TextRun({ text: `${data.history.count} ctx writes recorded; the full history is in report.xlsx (sheet History).`, italics: true, size: 18 })] }),
+  ]
+  const document = new Document({
+    creator: 'vitest-recipes',
+    title: reportTitle(data),
+    description: `Run ${data.run.runId} of ${data.run.recipe}`,
+    sections: [{ children }],
+  })
+  await writeFile(file, await Packer.toBuffer(document))
+}
+
+function stepSection(step: StepRow): (Paragraph | Table)[] {
+  const facts: [string, string][] = [
+    ['status', step.status],
+    ['duration', formatMs(step.durationMs)],
+    ['CPU', formatMs(step.cpuMs)],
+    ['peak RSS', formatBytes(step.peakRssBytes)],
+    ['exit code', step.exitCode === null ? '' : String(step.exitCode)],
+    ['attempts', String(step.attempts)],
+  ]
+  if (step.reason) facts.push(['reason', step.reason])
+  const params = compactJson(step.params, 1000)
+  if (params !== '{}' && params !== '[]') facts.push(['params', params])
+  const outputs = stepOutputs(step.envelope)
+  if (outputs.length > 0) facts.push(['outputs', outputs.join(', ')])
+  if (step.logPath) facts.push(['log', step.logPath])
+  const metrics = Object.entries(numericMetrics(step))
+  return [
+    new Paragraph({ text: `${step.idx}. ${step.step}`, heading: HeadingLevel.HEADING_2 }),
+    table(['', ''], facts, undefined, false),
+    ...(metrics.length > 0 ? [new Paragraph({ text: 'Metrics', heading: HeadingLevel.HEADING_3 }), table(['metric', 'value'], metrics.map(([name, value]) => [name, String(value)]))] : []),
+  ]
+}
+
+/** A full-width table; `statusColumn` colours that column's cells by status. */
+function table(header: string[], rows: string[][], statusColumn?: number, showHeader = true): Table {
+  const headerRow = new TableRow({
+    tableHeader: true,
+    children: header.map((text) => new TableCell({ children: [new Paragraph({ children: [new TextRun({ text, bold: true })] })], shading: shade('D9D9D9') })),
+  })
+  const body = rows.map(
+    (cells) =>
+      new TableRow({
+        children: cells.map((text, column) => {
+          const color = column === statusColumn ? STATUS_COLORS[text] : undefined
+          return new TableCell({
+            children: [new Paragraph({ alignment: AlignmentType.LEFT, children: [new TextRun({ text, bold: !showHeader && column === 0 })] })],
+            ...(color ? { shading: shade(color) } : {}),
+          })
+        }),
+      }),
+  )
+  return new Table({ width: { size: 100, type: WidthType.PERCENTAGE }, rows: showHeader ? [headerRow, ...body] : body.length > 0 ? body : [headerRow] })
+}
+
+function shade(color: string) {
+  return { type: ShadingType.CLEAR, color: 'auto', fill: color }
+}

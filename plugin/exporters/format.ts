@@ -1,0 +1,90 @@
+import type { JsonValue } from '../context/json-value.ts'
+import { testMetaOf, type RunData } from '../store/run-data.ts'
+
+/** Statuses in the order reports count them. */
+export const STATUS_ORDER = ['passed', 'failed', 'blocked', 'skipped', 'cached', 'resumed', 'interrupted'] as const
+
+/** Fill colours (RGB hex) per step status, shared by the Excel and Word reports. */
+export const STATUS_COLORS: Record<string, string> = {
+  passed: 'C6EFCE',
+  cached: 'DDEBF7',
+  resumed: 'DDEBF7',
+  failed: 'FFC7CE',
+  interrupted: 'FFC7CE',
+  blocked: 'FFEB9C',
+  skipped: 'EDEDED',
+  running: 'FFEB9C',
+}
+
+export function formatMs(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined) return ''
+  if (ms >= 60_000) return `${Math.floor(ms / 60_000)} min ${((ms % 60_000) / 1000).toFixed(0)} s`
+  return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`
+}
+
+export function formatBytes(bytes: number | null | undefined): string {
+  if (!bytes) return ''
+  const units = ['B', 'KiB', 'MiB', 'GiB']
+  let value = bytes
+  let unit = 0
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024
+    unit++
+  }
+  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`
+}
+
+/** A JSON value on one line for a table cell, cut at `max` characters. */
+export function compactJson(value: JsonValue | undefined, max = 2000): string {
+  if (value === undefined) return ''
+  const text = typeof value === 'string' ? value : JSON.stringify(value)
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text
+}
+
+/** How many steps ended in each status, in STATUS_ORDER, statuses with none left out. */
+export function statusCounts(data: RunData): [string, number][] {
+  const counts = new Map<string, number>()
+  for (const step of data.steps) counts.set(step.status, (counts.get(step.status) ?? 0) + 1)
+  const known = STATUS_ORDER.filter((status) => counts.has(status)).map((status): [string, number] => [status, counts.get(status)!])
+  const other = [...counts].filter(([status]) => !(STATUS_ORDER as readonly string[]).includes(status))
+  return [...known, ...other]
+}
+
+/** Wall time of the run, from the store's start and end times. */
+export function runDurationMs(data: RunData): number | undefined {
+  if (!data.run.endTime) return undefined
+  const ms = Date.parse(data.run.endTime) - Date.parse(data.run.startTime)
+  return Number.isFinite(ms) && ms >= 0 ? ms : undefined
+}
+
+/** The title-block fields of a report: test_meta first, then the run's own facts. */
+export function titleFields(data: RunData): [string, string][] {
+  const meta = testMetaOf(data.run)
+  const fields: [string, string][] = []
+  for (const [key, value] of Object.entries(meta)) fields.push([key, Array.isArray(value) ? value.join(', ') : compactJson(value)])
+  const duration = runDurationMs(data)
+  fields.push(
+    ['recipe', data.run.recipe],
+    ['run_id', data.run.runId],
+    ['status', data.run.status],
+    ['start_time', data.run.startTime],
+    ['end_time', data.run.endTime ?? ''],
+    ['duration', duration === undefined ? '' : formatMs(duration)],
+    ['host', data.run.host ?? ''],
+    ['vitest', data.run.vitestVersion ?? ''],
+  )
+  return fields
+}
+
+/** The report's title: the test id and description when the recipe gave them. */
+export function reportTitle(data: RunData): string {
+  const meta = testMetaOf(data.run)
+  const id = typeof meta.test_id === 'string' ? meta.test_id : data.run.testId ?? data.run.recipe
+  return typeof meta.description === 'string' && meta.description ? `${id} — ${meta.description}` : id
+}
+
+/** The outputs a step reported in its envelope. */
+export function stepOutputs(envelope: { [key: string]: JsonValue } | null): string[] {
+  const outputs = envelope?.outputs
+  return Array.isArray(outputs) ? outputs.filter((item): item is string => typeof item === 'string') : []
+}

@@ -1,0 +1,70 @@
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { JsonValue } from '../context/json-value.ts'
+import type { RunData } from '../store/run-data.ts'
+import { renderMarkdown } from './markdown.ts'
+
+export { analyzeRun, SUMMARY_KEY } from './analysis.ts'
+
+export const REPORT_FORMATS = ['xlsx', 'docx', 'md', 'json'] as const
+export type ReportFormat = (typeof REPORT_FORMATS)[number]
+/** What a run writes unless told otherwise; `json` is on request (`recipes report --format json`). */
+export const DEFAULT_FORMATS: readonly ReportFormat[] = ['xlsx', 'docx', 'md']
+/** The Office documents, skipped inside the VS Code extension unless asked for. */
+export const OFFICE_FORMATS: readonly ReportFormat[] = ['xlsx', 'docx']
+
+export interface ExportOutcome {
+  format: ReportFormat
+  /** The file written; absent when the writer failed. */
+  file?: string
+  error?: string
+  ms: number
+}
+
+const WRITERS: Record<ReportFormat, (data: RunData, file: string) => Promise<void>> = {
+  // Office writers load on use: a run that writes only Markdown never loads exceljs or docx.
+  xlsx: async (data, file) => (await import('./xlsx.ts')).writeXlsx(data, file),
+  docx: async (data, file) => (await import('./docx.ts')).writeDocx(data, file),
+  md: async (data, file) => writeFileSync(file, renderMarkdown(data)),
+  json: async (data, file) => writeFileSync(file, `${JSON.stringify(runJson(data), null, 2)}\n`),
+}
+
+/**
+ * Writes the run's documents as `<dir>/report.<format>`. Each writer works on a temporary
+ * file renamed into place when complete, so a reader never sees half a document; a writer
+ * that fails is reported in its outcome and never stops the others.
+ */
+export async function exportRun(data: RunData, dir: string, formats: readonly ReportFormat[]): Promise<ExportOutcome[]> {
+  const outcomes: ExportOutcome[] = []
+  try {
+    mkdirSync(dir, { recursive: true })
+  } catch (error) {
+    return formats.map((format) => ({ format, error: `cannot create ${dir}: ${(error as Error).message}`, ms: 0 }))
+  }
+  for (const format of formats) {
+    const file = join(dir, `report.${format}`)
+    const temp = join(dir, `.report.${format}.${process.pid}.tmp`)
+    const started = performance.now()
+    try {
+      await WRITERS[format](data, temp)
+      renameSync(temp, file)
+      outcomes.push({ format, file, ms: performance.now() - started })
+    } catch (error) {
+      rmSync(temp, { force: true })
+      outcomes.push({ format, error: (error as Error).message || String(error), ms: performance.now() - started })
+    }
+  }
+  return outcomes
+}
+
+/** The whole run as one JSON document (`recipes report --format json`). */
+export function runJson(data: RunData): { [key: string]: JsonValue } {
+  return {
+    run: { ...data.run },
+    steps: data.steps.map((step) => ({ ...step })),
+    context: Object.fromEntries(data.context.map((row) => [row.key, row.value])),
+    context_meta: data.context.map((row) => ({ key: row.key, who: row.who, ts: row.ts })),
+    history: [...data.history.rows()].map((row) => ({ ...row, before: row.before ?? null, after: row.after ?? null })),
+    analysis: data.analysis ? { summary_text: data.analysis.summaryText, metrics: data.analysis.metrics } : null,
+  }
+}

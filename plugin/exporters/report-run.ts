@@ -1,0 +1,30 @@
+import { join } from 'node:path'
+import type { RunStore } from '../store/run-store.ts'
+import { analyzeRun } from './analysis.ts'
+import { exportRun, type ExportOutcome, type ReportFormat } from './index.ts'
+
+export interface RunReport {
+  runId: string
+  recipe: string
+  status: string
+  steps: number
+  dir: string
+  outcomes: ExportOutcome[]
+}
+
+/**
+ * Writes the documents of one stored run to `<reportsDir>/<run_id>/`. The analysis is
+ * computed from the stored rows and recorded first (kept when one exists, unless
+ * `reanalyze`), so every document shows the same one.
+ */
+export async function reportStoredRun(store: RunStore, runId: string, reportsDir: string, formats: readonly ReportFormat[], reanalyze = true): Promise<RunReport | undefined> {
+  let data = store.readRun(runId)
+  if (!data) return undefined
+  if (reanalyze || !data.analysis) {
+    const analysis = analyzeRun(data)
+    store.recordAnalysis(runId, analysis)
+    data = { ...data, analysis }
+  }
+  const dir = join(reportsDir, runId)
+  return { runId, recipe: data.run.recipe, status: data.run.status, steps: data.steps.length, dir, outcomes: await exportRun(data, dir, formats) }
+}

@@ -1,0 +1,120 @@
+import { relative, resolve } from 'node:path'
+import type { Reporter, TestModule, Vitest } from 'vitest/node'
+import type { ReportFormat } from '../exporters/index.ts'
+import { reportStoredRun, type RunReport } from '../exporters/report-run.ts'
+import { recipeStepMeta, stepRecordOf, type RecipeStepMeta } from '../runtime/meta.ts'
+import { RunStore, type RunStatus } from '../store/run-store.ts'
+import { OFFICE_FORMATS } from '../exporters/index.ts'
+
+export interface RecipesReporterOptions {
+  /** The store, absolute or relative to the root (RECIPES_DB wins). */
+  db: string
+  /** Where `<run_id>/report.*` go, absolute or relative to the root. */
+  dir: string
+  formats: readonly ReportFormat[]
+  /** Office documents inside the VS Code extension too (skipped there by default: a click on one step should not write a workbook). */
+  office?: boolean
+}
+
+/**
+ * Added by the plugin to every Vitest run: once the run ends (or a sharded run's blobs are
+ * merged with --merge-reports), it writes the documents of each recipe run from the store.
+ * The runtime has already stored every step as it ended; this reporter only reads, except
+ * at a merge, where runs recorded on other machines are imported from the tests' meta.
+ */
+export class RecipesReporter implements Reporter {
+  /** How the plugin recognises its own reporter among the configured ones. */
+  readonly name = 'vitest-recipes'
+  private vitest: Vitest | undefined
+  private readonly options: RecipesReporterOptions
+
+  constructor(options: RecipesReporterOptions) {
+    this.options = options
+  }
+
+  onInit(vitest: Vitest): void {
+    this.vitest = vitest
+  }
+
+  async onTestRunEnd(testModules: ReadonlyArray<TestModule>): Promise<void> {
+    const vitest = this.vitest
+    if (!vitest) return
+    const runs = collectRuns(testModules)
+    if (runs.size === 0) return
+    const reporters = vitest.config.reporters as unknown[]
+    // A shard writing a blob reports at the merge, where all shards' runs come together.
+    if (reporters.some((reporter) => reporter === 'blob' || (Array.isArray(reporter) && reporter[0] === 'blob'))) return
+    const root = vitest.config.root
+    const log = (line: string) => vitest.logger.log(line)
+    const error = (line: string) => vitest.logger.error(line)
+    const formats = process.env.VITEST_VSCODE && !this.options.office ? this.options.formats.filter((format) => !OFFICE_FORMATS.includes(format)) : this.options.formats
+
+    const dbPath = process.env.RECIPES_DB ? resolve(root, process.env.RECIPES_DB) : resolve(root, this.options.db)
+    let store: RunStore
+    try {
+      store = RunStore.open(dbPath, relative(root, dbPath) || dbPath)
+    } catch (problem) {
+      error(`vitest-recipes: no reports written: ${(problem as Error).message}`)
+      return
+    }
+    const started = performance.now()
+    const reports: RunReport[] = []
+    try {
+      for (const [runId, steps] of runs) {
+        try {
+          if (!store.hasRun(runId)) importRun(store, runId, steps)
+          const report = await reportStoredRun(store, runId, resolve(root, this.options.dir), formats)
+          if (report) reports.push(report)
+        } catch (problem) {
+          error(`vitest-recipes: the reports of run ${runId} failed: ${(problem as Error).message}`)
+        }
+      }
+    } finally {
+      store.close()
+    }
+    if (formats.length === 0 || reports.length === 0) return
+    const shown = (path: string) => relative(root, path) || '.'
+    log(`\n vitest-recipes  reports of ${reports.length} run${reports.length === 1 ? '' : 's'} (${formats.join(', ')}) in ${shown(resolve(root, this.options.dir))}/ · ${((performance.now() - started) / 1000).toFixed(1)} s`)
+    for (const report of reports) {
+      log(`   ${report.recipe}  ${report.status}  ${shown(report.dir)}/`)
+      for (const outcome of report.outcomes.filter((item) => item.error !== undefined)) {
+        error(`   ✗ report.${outcome.format} of run ${report.runId} was not written: ${outcome.error} (the other reports and the run store are kept; \`npx recipes report --run ${report.runId}\` retries)`)
+      }
+    }
+  }
+}
+
+/** The step metas of each recipe run, from the finished test modules. */
+function collectRuns(testModules: ReadonlyArray<TestModule>): Map<string, RecipeStepMeta[]> {
+  const runs = new Map<string, RecipeStepMeta[]>()
+  for (const module of testModules) {
+    for (const test of module.children.allTests()) {
+      const meta = recipeStepMeta(test.meta())
+      if (!meta) continue
+      const steps = runs.get(meta.runId) ?? []
+      steps.push(meta)
+      runs.set(meta.runId, steps)
+    }
+  }
+  return runs
+}
+
+/** A run recorded on another machine (a shard): stored from its tests' meta, step by step. */
+function importRun(store: RunStore, runId: string, steps: RecipeStepMeta[]): void {
+  const first = steps[0]!
+  const ordered = [...steps].sort((a, b) => a.idx - b.idx)
+  store.beginRun({ runId, testId: first.testId, recipe: first.recipe, startTime: runStartOf(runId), vitestVersion: '', metadata: { imported: 'merge-reports' } })
+  const context = new Map<string, import('../context/json-value.ts').JsonValue>()
+  for (const step of ordered) {
+    for (const write of step.writes) context.set(write.key, write.after)
+    store.recordStep(runId, stepRecordOf(step), step.writes, step.writes.map((write) => [write.key, context.get(write.key)]))
+  }
+  const status: RunStatus = ordered.some((step) => step.status === 'failed') ? 'failed' : 'passed'
+  store.finishRun(runId, status)
+}
+
+/** Run ids start with their UTC start time (20261123T171002Z-…). */
+function runStartOf(runId: string): string {
+  const match = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z/.exec(runId)
+  return match ? `${match[1]}-${match[2]}-${match[3]}T${match[4]}:${match[5]}:${match[6]}.000Z` : new Date().toISOString()
+}

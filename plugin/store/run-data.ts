@@ -1,0 +1,87 @@
+import type { JsonObject, JsonValue } from '../context/json-value.ts'
+
+/**
+ * One stored run as the exporters read it: plain data, no database handle, except the ctx
+ * history, which a long run can make large (10k writes and more): it is read row by row
+ * when an exporter iterates it, never held whole.
+ */
+export interface RunData {
+  run: RunRow
+  steps: StepRow[]
+  /** The run's final ctx (secrets redacted), by key. */
+  context: ContextRow[]
+  history: { count: number; rows: () => Iterable<HistoryRow> }
+  analysis: AnalysisRow | undefined
+}
+
+export interface RunRow {
+  runId: string
+  testId: string | null
+  recipe: string
+  startTime: string
+  endTime: string | null
+  status: string
+  host: string | null
+  vitestVersion: string | null
+  metadata: JsonObject
+}
+
+export interface StepRow {
+  step: string
+  idx: number
+  status: string
+  durationMs: number
+  cpuMs: number
+  peakRssBytes: number
+  exitCode: number | null
+  attempts: number
+  reason: string | null
+  logPath: string | null
+  /** The args the recipe gave the step: named (an object) or positional (exec steps). */
+  params: JsonObject | JsonValue[]
+  envelope: JsonObject | null
+}
+
+export interface ContextRow {
+  key: string
+  value: JsonValue
+  who: string | null
+  ts: string | null
+}
+
+export interface HistoryRow {
+  seq: number
+  key: string
+  who: string | null
+  ts: string | null
+  step: string | null
+  before: JsonValue | undefined
+  after: JsonValue | undefined
+}
+
+export interface AnalysisRow {
+  summaryText: string
+  metrics: JsonObject
+}
+
+/** The test_meta a run was started with (an empty object for runs that kept none). */
+export function testMetaOf(run: RunRow): JsonObject {
+  const meta = run.metadata.test_meta
+  return meta !== null && typeof meta === 'object' && !Array.isArray(meta) ? meta : {}
+}
+
+/** The numeric metrics a step's envelope reported (`metrics: {count: 5}`), flattened one level (`latency.p99`). */
+export function numericMetrics(step: StepRow): Record<string, number> {
+  const metrics = step.envelope?.metrics
+  const out: Record<string, number> = {}
+  if (metrics === null || typeof metrics !== 'object' || Array.isArray(metrics)) return out
+  for (const [name, value] of Object.entries(metrics)) {
+    if (typeof value === 'number' && Number.isFinite(value)) out[name] = value
+    else if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+      for (const [inner, innerValue] of Object.entries(value)) {
+        if (typeof innerValue === 'number' && Number.isFinite(innerValue)) out[`${name}.${inner}`] = innerValue
+      }
+    }
+  }
+  return out
+}
