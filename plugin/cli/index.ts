@@ -7,6 +7,7 @@ import { schemaCommand } from './commands/schema.ts'
 import { historyCommand } from './commands/history.ts'
 import { listCommand } from './commands/list.ts'
 import { planCommand } from './commands/plan.ts'
+import { reportCommand } from './commands/report.ts'
 import { runCommand } from './commands/run.ts'
 import { validateCommand } from './commands/validate.ts'
 import { stepCommand } from './commands/step.ts'
@@ -20,6 +21,7 @@ const COMMANDS: Record<string, { summary: string; run: (args: string[], io: CliI
   list: { summary: 'list recipes and their steps', run: listCommand },
   validate: { summary: 'check all recipes and scriptlets; exit 3 with file:line errors', run: validateCommand },
   history: { summary: 'recent runs of a recipe from the run store; flags regressions and status flips', run: historyCommand },
+  report: { summary: 'write the xlsx/docx/md/json documents of a stored run (--run <id>|last)', run: reportCommand },
   step: { summary: 'run one scriptlet on its own; prints one JSON envelope line', run: stepCommand },
   schema: { summary: 'print the JSON Schema of recipe files', run: schemaCommand },
 }

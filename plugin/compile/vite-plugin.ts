@@ -1,4 +1,5 @@
-import { relative, resolve, sep } from 'node:path'
+import { createRequire } from 'node:module'
+import { join, relative, resolve, sep } from 'node:path'
 import { createFilter, type Plugin } from 'vite'
 import { configDefaults } from 'vitest/config'
 import type { KeyNamingMode } from '../context/context.ts'
@@ -80,6 +81,13 @@ export interface RecipesOptions {
         /** Write the Office documents inside the VS Code extension too (VITEST_VSCODE). @default false */
         office?: boolean
       }
+  /**
+   * Allure results through allure-vitest (install it: `npm i -D allure-vitest`): each step a
+   * result with the recipe as suite, the tester as owner, the tags, its args as parameters,
+   * its log, ctx diff and envelope as attachments. `true`: results in reports/allure-results.
+   * @default false
+   */
+  allure?: boolean | { resultsDir?: string }
 }
 
 export const DEFAULT_DB = 'reports/results.sqlite'
@@ -131,6 +139,7 @@ export function recipes(options: RecipesOptions = {}): Plugin {
           new RecipesReporter({ db: options.db ?? DEFAULT_DB, dir: reports?.dir ?? 'reports', formats: reports?.formats ?? DEFAULT_FORMATS, ...(reports?.office === undefined ? {} : { office: reports.office }) }),
         )
       }
+      if (options.allure) addAllureReporter(reporters, context.vitest.config.root, options.allure === true ? {} : options.allure)
       // Recipes read other files (scriptlet paths, later included recipes) that a persistent
       // module cache cannot see: never cache them.
       const define = (context as { experimental_defineCacheKeyGenerator?: (generator: (ctx: { id: string }) => false | undefined) => void })
@@ -145,6 +154,18 @@ export function recipes(options: RecipesOptions = {}): Plugin {
       return { code: generated.code, map: generated.map }
     },
   }
+}
+
+/** allure-vitest's reporter, resolved from the project (it installs its own setup file and runner). */
+function addAllureReporter(reporters: unknown[], root: string, allure: { resultsDir?: string }): void {
+  if (reporters.some((reporter) => Array.isArray(reporter) && String(reporter[0]).includes('allure-vitest'))) return
+  let reporter: string
+  try {
+    reporter = createRequire(join(root, 'package.json')).resolve('allure-vitest/reporter')
+  } catch {
+    throw new Error('vitest-recipes: the plugin option `allure` needs the allure-vitest package: npm install --save-dev allure-vitest (or remove `allure` from the plugin options)')
+  }
+  reporters.push([reporter, { resultsDir: resolve(root, allure.resultsDir ?? 'reports/allure-results'), reportMatchers: false }])
 }
 
 /** Compiles one recipe; a broken recipe compiles to a module that fails with its errors. */
@@ -192,6 +213,7 @@ function checkOptions(options: RecipesOptions): void {
       problems.push(`reports.formats must list some of ${REPORT_FORMATS.map((format) => `'${format}'`).join(', ')}, not ${JSON.stringify(reports.formats)}`)
     }
   }
+  if (options.allure !== undefined && typeof options.allure !== 'boolean' && (typeof options.allure !== 'object' || options.allure === null)) problems.push('allure must be true, false or { resultsDir }')
   if (problems.length > 0) throw new TypeError(`vitest-recipes: invalid plugin options in your vitest config: ${problems.join('; ')}`)
 }
 

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises'
 import { join, relative, sep } from 'node:path'
 import type { AppendQueue } from '../store/append-queue.ts'
 import type { Redactor } from './redact.ts'
@@ -40,6 +41,19 @@ export class StepLogs {
     for (const [file, text] of this.pending) this.writes.append(file, text)
     this.pending.clear()
     await this.writes.drain()
+  }
+
+  /** The text of a closed log (`path` as close() returned it), once written; for reports that attach it. */
+  async read(path: string): Promise<string | undefined> {
+    const file = join(this.options.root, path)
+    const kept = this.pending.get(file)
+    if (kept !== undefined) return kept
+    await this.writes.drain()
+    try {
+      return await readFile(file, 'utf8')
+    } catch {
+      return undefined
+    }
   }
 
   /** @internal */

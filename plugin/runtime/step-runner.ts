@@ -14,6 +14,7 @@ import type { RecipeStep } from '../recipe/types.ts'
 import type { Scriptlet } from '../scriptlet/define.ts'
 import { EXIT_DEPENDENCY, EXIT_FAILED, errorEnvelope } from '../scriptlet/envelope.ts'
 import { describeScriptlet, SetupStepFailedError, StepFailedError } from './errors.ts'
+import { allureActive } from './allure.ts'
 import { stepRecordOf, type RecipeStepMeta, type RecipeTaskMeta, type StepStatus } from './meta.ts'
 import { createRedactor, type Redactor } from './redact.ts'
 import { AppendQueue } from '../store/append-queue.ts'
@@ -125,7 +126,7 @@ export class RecipeRun {
     const result = await this.run(step)
     result.meta.setup = setup
     if (result.status === 'cached') await test.annotate?.(`cached: replayed the ctx writes of run ${result.meta.cachedFrom}`, 'notice')
-    this.report(test, result)
+    await this.report(test, result)
   }
 
   /** Ends the recipe file: writes RAM-mode logs, stops Python hosts and workers, restores the console. */
@@ -226,9 +227,14 @@ export class RecipeRun {
     return result
   }
 
-  private report(test: StepTestContext, result: StepResult): void {
+  private async report(test: StepTestContext, result: StepResult): Promise<void> {
     const meta = test.task.meta as RecipeTaskMeta
     meta.recipeStep = result.meta
+    if (allureActive()) {
+      const { reportStepToAllure } = await import('./allure.ts')
+      const log = result.meta.logPath === undefined ? undefined : await this.logs.read(result.meta.logPath)
+      await reportStepToAllure(result.meta, { testMeta: this.compiled.recipe.testMeta, description: this.steps.get(result.meta.step)?.description, log })
+    }
     if (result.failure) throw result.failure
     if (result.note !== undefined) test.skip(result.note)
   }

@@ -1,0 +1,66 @@
+import { relative, resolve, sep } from 'node:path'
+import { DEFAULT_FORMATS, REPORT_FORMATS, type ReportFormat } from '../../exporters/index.ts'
+import { reportStoredRun } from '../../exporters/report-run.ts'
+import { didYouMean } from '../../recipe/did-you-mean.ts'
+import { EXIT_FAILED, EXIT_OK } from '../../scriptlet/envelope.ts'
+import { parseCommandArgs, splitList, UsageError } from '../args.ts'
+import type { CliIo } from '../io.ts'
+import { loadProject, openStore } from '../project.ts'
+
+export const REPORT_HELP = `Usage: recipes report [--run <run_id>|last] [--recipe <file>] [--format xlsx,docx,md,json] [--out <dir>]
+
+Writes the documents of a stored run again (or for the first time): <out>/<run_id>/report.<format>.
+Reads the run store only; runs nothing. Exit 1 when a document could not be written.
+
+Options:
+  --run <id>       A run id (or an unambiguous start of one), or "last" (default)
+  --recipe <file>  With --run last: the last run of this recipe
+  --format <list>  Comma-separated, from ${REPORT_FORMATS.join(', ')} (default ${DEFAULT_FORMATS.join(',')})
+  --out <dir>      Reports folder (default: the plugin's reports.dir, else reports)
+  -h, --help       Show this help`
+
+export async function reportCommand(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseCommandArgs(
+    args,
+    { run: { type: 'string' }, recipe: { type: 'string' }, format: { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    'report',
+  )
+  if (values.help) {
+    io.stdout(`${REPORT_HELP}\n`)
+    return EXIT_OK
+  }
+  if (positionals.length > 0) throw new UsageError(`recipes report takes no positional arguments (got "${positionals[0]}"); use --run <id> (see recipes report --help)`)
+  const formats = values.format === undefined ? [...DEFAULT_FORMATS] : splitList([values.format]).map(checkFormat)
+  if (formats.length === 0) throw new UsageError(`--format needs at least one of ${REPORT_FORMATS.join(', ')}`)
+  const project = await loadProject(io.cwd)
+  const reportsOption = project.options.reports
+  const out = resolve(io.cwd, values.out ?? resolve(project.root, (reportsOption ? reportsOption.dir : undefined) ?? 'reports'))
+  const recipe = values.recipe === undefined ? undefined : relative(project.root, resolve(io.cwd, values.recipe)).split(sep).join('/')
+
+  const store = openStore(project)
+  try {
+    const found = store.findRun(values.run ?? 'last', recipe)
+    if ('error' in found) throw new UsageError(found.error)
+    const report = await reportStoredRun(store, found.runId, out, formats, false)
+    if (!report) throw new UsageError(`run ${found.runId} disappeared from ${store.path} while reading it`)
+    const shown = (path: string) => (relative(io.cwd, path).startsWith('..') ? path : relative(io.cwd, path) || '.')
+    io.stdout(`${report.recipe}  run ${report.runId}  ${report.status}, ${report.steps} step${report.steps === 1 ? '' : 's'}\n`)
+    let failed = 0
+    for (const outcome of report.outcomes) {
+      if (outcome.file) io.stdout(`  ${shown(outcome.file)}  (${outcome.ms.toFixed(0)} ms)\n`)
+      else {
+        failed++
+        io.stderr(`recipes: report.${outcome.format} was not written: ${outcome.error}\n`)
+      }
+    }
+    return failed > 0 ? EXIT_FAILED : EXIT_OK
+  } finally {
+    store.close()
+  }
+}
+
+function checkFormat(format: string): ReportFormat {
+  if ((REPORT_FORMATS as readonly string[]).includes(format)) return format as ReportFormat
+  const suggestion = didYouMean(format, REPORT_FORMATS)
+  throw new UsageError(`unknown report format "${format}"${suggestion ? `; did you mean "${suggestion}"?` : ''} (formats: ${REPORT_FORMATS.join(', ')})`)
+}
