@@ -43,3 +43,41 @@ test('history flags a step above median + 3·MAD of the earlier passing runs', (
   expect(findRegressions([run('6', 103), ...steady])[0]).toMatchObject({ regressed: false })
   expect(findRegressions([run('6', 100, 'failed'), ...steady])[0]).toMatchObject({ regressed: false, flippedFrom: 'passed' })
 })
+
+test('a store written by schema 1 is migrated in place, keeping its runs', () => {
+  const path = join(dir, 'v1.sqlite')
+  const raw = new Database(path)
+  raw.exec(`CREATE TABLE runs (run_id TEXT PRIMARY KEY, test_id TEXT, recipe TEXT NOT NULL, start_time TEXT NOT NULL, end_time TEXT, status TEXT NOT NULL, host TEXT, vitest_version TEXT, metadata TEXT);
+    CREATE TABLE step_metrics (run_id TEXT NOT NULL, step TEXT NOT NULL, idx INTEGER, status TEXT NOT NULL, duration_ms REAL, cpu_ms REAL, peak_rss_bytes INTEGER, exit_code INTEGER, attempts INTEGER, reason TEXT, log_path TEXT, seq INTEGER NOT NULL, PRIMARY KEY (run_id, step));
+    CREATE TABLE context_snapshots (run_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT, who TEXT, ts TEXT, PRIMARY KEY (run_id, key));
+    CREATE TABLE context_history (run_id TEXT NOT NULL, seq INTEGER NOT NULL, key TEXT NOT NULL, who TEXT, ts TEXT, before TEXT, after TEXT, step TEXT, step_seq INTEGER, PRIMARY KEY (run_id, seq));
+    CREATE TABLE analysis (run_id TEXT PRIMARY KEY, summary_text TEXT, metrics TEXT);
+    INSERT INTO runs VALUES ('old', 'T', 'recipes/r.yaml', '2026-01-01T00:00:00Z', '2026-01-01T00:00:01Z', 'passed', 'h', '4.1.0', '{}');
+    INSERT INTO step_metrics VALUES ('old', 'load', 1, 'passed', 5, 1, 0, 0, 1, NULL, NULL, 1);
+    PRAGMA user_version = 1;`)
+  raw.close()
+  const store = RunStore.open(path)
+  const old = store.readRun('old')!
+  expect(old.steps).toEqual([expect.objectContaining({ step: 'load', status: 'passed', params: {}, envelope: null })])
+  store.beginRun({ runId: 'new', testId: 'T', recipe: 'recipes/r.yaml', startTime: '2026-01-02T00:00:00Z', vitestVersion: '4', metadata: {} })
+  store.recordStep('new', { ...step('load', 1), params: { src: 'Data/n.txt' }, envelope: { status: 'ok', metrics: { count: 3 } } }, [], [])
+  expect(store.readRun('new')!.steps[0]).toMatchObject({ params: { src: 'Data/n.txt' }, envelope: { metrics: { count: 3 } } })
+  store.close()
+  const check = new Database(path, { readonly: true })
+  expect(check.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION)
+  check.close()
+})
+
+test('findRun: last, an exact id, an unambiguous prefix; a sentence otherwise', () => {
+  const store = RunStore.open(join(dir, 'find.sqlite'), 'reports/find.sqlite')
+  expect(store.findRun('last')).toEqual({ error: 'reports/find.sqlite holds no runs yet: run a recipe first (npx vitest run recipes/)' })
+  for (const [runId, recipe, start] of [['20260101T000000Z-a-1111', 'recipes/a.yaml', '2026-01-01T00:00:00Z'], ['20260102T000000Z-b-2222', 'recipes/b.yaml', '2026-01-02T00:00:00Z'], ['20260102T000000Z-b-2233', 'recipes/b.yaml', '2026-01-02T00:00:01Z']]) {
+    store.beginRun({ runId: runId!, testId: 'T', recipe: recipe!, startTime: start!, vitestVersion: '4', metadata: {} })
+  }
+  expect(store.findRun('last')).toEqual({ runId: '20260102T000000Z-b-2233' })
+  expect(store.findRun('last', 'recipes/a.yaml')).toEqual({ runId: '20260101T000000Z-a-1111' })
+  expect(store.findRun('20260101')).toEqual({ runId: '20260101T000000Z-a-1111' })
+  expect(store.findRun('20260102T000000Z-b-22')).toEqual({ error: expect.stringContaining('matches several runs (20260102T000000Z-b-2233, 20260102T000000Z-b-2222)') })
+  expect(store.findRun('2026%')).toEqual({ error: 'no run "2026%" in reports/find.sqlite: `recipes history <test_id>` lists recent runs' })
+  store.close()
+})
