@@ -15,14 +15,8 @@ export async function writeXlsx(data: RunData, file: string): Promise<void> {
   const workbook = new ExcelJS.stream.xlsx.WorkbookWriter({ filename: file, useStyles: true, useSharedStrings: false })
   workbook.creator = 'vitest-recipes'
   workbook.created = new Date()
-  const frozen = { views: [{ state: 'frozen' as const, ySplit: 1 }] }
 
-  const summary = workbook.addWorksheet('Summary', frozen)
-  summary.columns = [
-    { header: 'field', key: 'field', width: 22 },
-    { header: 'value', key: 'value', width: 70 },
-  ]
-  boldHeader(summary)
+  const summary = addTable(workbook, 'Summary', [['field', 22], ['value', 70]])
   summary.addRow({ field: 'title', value: reportTitle(data) }).commit()
   for (const [field, value] of titleFields(data)) summary.addRow({ field, value }).commit()
   summary.addRow({ field: 'steps', value: data.steps.length }).commit()
@@ -37,23 +31,7 @@ export async function writeXlsx(data: RunData, file: string): Promise<void> {
   if (data.analysis) summary.addRow({ field: 'analysis', value: cell(data.analysis.summaryText) }).commit()
   summary.commit()
 
-  const steps = workbook.addWorksheet('Steps', frozen)
-  steps.columns = [
-    { header: 'idx', key: 'idx', width: 6 },
-    { header: 'step', key: 'step', width: 28 },
-    { header: 'status', key: 'status', width: 11 },
-    { header: 'duration_ms', key: 'durationMs', width: 13 },
-    { header: 'cpu_ms', key: 'cpuMs', width: 11 },
-    { header: 'peak_rss_bytes', key: 'peakRssBytes', width: 16 },
-    { header: 'exit_code', key: 'exitCode', width: 10 },
-    { header: 'attempts', key: 'attempts', width: 9 },
-    { header: 'reason', key: 'reason', width: 60 },
-    { header: 'outputs', key: 'outputs', width: 40 },
-    { header: 'params', key: 'params', width: 40 },
-    { header: 'log', key: 'logPath', width: 40 },
-  ]
-  steps.autoFilter = 'A1:L1'
-  boldHeader(steps)
+  const steps = addTable(workbook, 'Steps', [['idx', 6], ['step', 28], ['status', 11], ['duration_ms', 13, 'durationMs'], ['cpu_ms', 11, 'cpuMs'], ['peak_rss_bytes', 16, 'peakRssBytes'], ['exit_code', 10, 'exitCode'], ['attempts', 9], ['reason', 60], ['outputs', 40], ['params', 40], ['log', 40, 'logPath']])
   for (const step of data.steps) {
     const row = steps.addRow({
       ...step,
@@ -69,46 +47,25 @@ export async function writeXlsx(data: RunData, file: string): Promise<void> {
   }
   steps.commit()
 
-  const context = workbook.addWorksheet('Context', frozen)
-  context.columns = [
-    { header: 'key', key: 'key', width: 32 },
-    { header: 'value', key: 'value', width: 70 },
-    { header: 'who', key: 'who', width: 24 },
-    { header: 'ts', key: 'ts', width: 26 },
-  ]
-  context.autoFilter = 'A1:D1'
-  boldHeader(context)
+  const context = addTable(workbook, 'Context', [['key', 32], ['value', 70], ['who', 24], ['ts', 26]])
   for (const row of data.context) context.addRow({ ...row, value: cell(compactJson(row.value, CELL_MAX)) }).commit()
   context.commit()
 
-  const history = workbook.addWorksheet('History', frozen)
-  history.columns = [
-    { header: 'seq', key: 'seq', width: 7 },
-    { header: 'step', key: 'step', width: 24 },
-    { header: 'key', key: 'key', width: 32 },
-    { header: 'who', key: 'who', width: 24 },
-    { header: 'ts', key: 'ts', width: 26 },
-    { header: 'before', key: 'before', width: 40 },
-    { header: 'after', key: 'after', width: 40 },
-  ]
-  history.autoFilter = 'A1:G1'
-  boldHeader(history)
+  const history = addTable(workbook, 'History', [['seq', 7], ['step', 24], ['key', 32], ['who', 24], ['ts', 26], ['before', 40], ['after', 40]])
   for (const row of data.history.rows()) {
     history.addRow({ ...row, before: cell(compactJson(row.before, CELL_MAX)), after: cell(compactJson(row.after, CELL_MAX)) }).commit()
   }
   history.commit()
 
-  writeMetrics(workbook.addWorksheet('Metrics', frozen), data.steps)
+  writeMetrics(workbook, data.steps)
   await workbook.commit()
 }
 
 /** One row per step that reported numeric metrics, one column per metric name. */
-function writeMetrics(sheet: ExcelJS.Worksheet, steps: readonly StepRow[]): void {
+function writeMetrics(workbook: ExcelJS.stream.xlsx.WorkbookWriter, steps: readonly StepRow[]): void {
   const rows = steps.map((step) => [step, numericMetrics(step)] as const).filter(([, metrics]) => Object.keys(metrics).length > 0)
   const names = [...new Set(rows.flatMap(([, metrics]) => Object.keys(metrics)))]
-  sheet.columns = [{ header: 'step', key: 'step', width: 28 }, { header: 'status', key: 'status', width: 11 }, ...names.map((name) => ({ header: name, key: `m:${name}`, width: Math.max(12, name.length + 2) }))]
-  sheet.autoFilter = { from: { row: 1, column: 1 }, to: { row: 1, column: 2 + names.length } }
-  boldHeader(sheet)
+  const sheet = addTable(workbook, 'Metrics', [['step', 28], ['status', 11], ...names.map((name): Column => [name, Math.max(12, name.length + 2), `m:${name}`])])
   for (const [step, metrics] of rows) {
     const row = sheet.addRow({ step: step.step, status: step.status, ...Object.fromEntries(Object.entries(metrics).map(([name, value]) => [`m:${name}`, value])) })
     fill(row.getCell('status'), step.status)
@@ -117,8 +74,16 @@ function writeMetrics(sheet: ExcelJS.Worksheet, steps: readonly StepRow[]): void
   sheet.commit()
 }
 
-function boldHeader(sheet: ExcelJS.Worksheet): void {
+/** [header, width, row key (default: the header)] */
+type Column = [string, number, string?]
+
+/** A sheet whose first row is a bold, frozen header with an autofilter over its columns. */
+function addTable(workbook: ExcelJS.stream.xlsx.WorkbookWriter, name: string, columns: Column[]): ExcelJS.Worksheet {
+  const sheet = workbook.addWorksheet(name, { views: [{ state: 'frozen', ySplit: 1 }] })
+  sheet.columns = columns.map(([header, width, key]) => ({ header, key: key ?? header, width }))
+  sheet.autoFilter = { from: { row: 1, column: 1 }, to: { row: 1, column: columns.length } }
   sheet.getRow(1).font = { bold: true }
+  return sheet
 }
 
 function fill(target: ExcelJS.Cell, status: string): void {

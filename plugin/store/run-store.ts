@@ -54,21 +54,10 @@ export interface RunStart {
   metadata: JsonObject
 }
 
-export interface StepRecord {
-  step: string
-  idx: number
-  status: string
-  durationMs: number
-  cpuMs: number
-  peakRssBytes: number
-  exitCode: number | null
-  attempts: number
-  reason: string | null
-  logPath: string | null
-  /** The step's args as the recipe gave them (secrets redacted). */
-  params?: JsonObject | JsonValue[]
-  /** The step's envelope (secrets redacted); none for steps that did not run. */
-  envelope?: JsonObject | null
+/** A step as the runtime records it at its boundary; params and envelope are absent for rows of older callers. */
+export type StepRecord = Omit<StepRow, 'params' | 'envelope'> & {
+  params?: StepRow['params']
+  envelope?: StepRow['envelope']
 }
 
 /** A store that cannot be used: corrupt, written by a newer version, not writable. */
