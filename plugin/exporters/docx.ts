@@ -11,7 +11,7 @@ import { compactJson, formatBytes, formatMs, reportTitle, STATUS_COLORS, statusC
 export async function writeDocx(data: RunData, file: string): Promise<void> {
   const children: (Paragraph | Table)[] = [
     new Paragraph({ text: reportTitle(data), heading: HeadingLevel.TITLE }),
-    table(['field', 'value'], titleFields(data).map(([field, value]) => [field, value])),
+    table(['field', 'value'], titleFields(data)),
     new Paragraph({ text: 'Summary', heading: HeadingLevel.HEADING_1 }),
     new Paragraph({ children: [new TextRun({ text: statusCounts(data).map(([status, n]) => `${n} ${status}`).join(' · ') || 'no steps recorded', bold: true })] }),
     table(
@@ -38,7 +38,11 @@ export async function writeDocx(data: RunData, file: string): Promise<void> {
   await writeFile(file, await Packer.toBuffer(document))
 }
 
-function stepSection(step: StepRow): (Paragraph | Table)[] {
+/**
+ * A step as a heading and labelled lines, not a table: a document for a 1,000-step run stays
+ * a few seconds and a few hundred KiB to build (one table per step cost ~3 s and ~360 MiB).
+ */
+function stepSection(step: StepRow): Paragraph[] {
   const facts: [string, string][] = [
     ['status', step.status],
     ['duration', formatMs(step.durationMs)],
@@ -47,22 +51,33 @@ function stepSection(step: StepRow): (Paragraph | Table)[] {
     ['exit code', step.exitCode === null ? '' : String(step.exitCode)],
     ['attempts', String(step.attempts)],
   ]
-  if (step.reason) facts.push(['reason', step.reason])
+  const lines: [string, string][] = []
+  if (step.reason) lines.push(['reason', step.reason])
   const params = compactJson(step.params, 1000)
-  if (params !== '{}' && params !== '[]') facts.push(['params', params])
+  if (params !== '{}' && params !== '[]') lines.push(['params', params])
   const outputs = stepOutputs(step.envelope)
-  if (outputs.length > 0) facts.push(['outputs', outputs.join(', ')])
-  if (step.logPath) facts.push(['log', step.logPath])
+  if (outputs.length > 0) lines.push(['outputs', outputs.join(', ')])
   const metrics = Object.entries(numericMetrics(step))
+  if (metrics.length > 0) lines.push(['metrics', metrics.map(([name, value]) => `${name} = ${value}`).join(', ')])
+  if (step.logPath) lines.push(['log', step.logPath])
+  const color = STATUS_COLORS[step.status]
   return [
     new Paragraph({ text: `${step.idx}. ${step.step}`, heading: HeadingLevel.HEADING_2 }),
-    table(['', ''], facts, undefined, false),
-    ...(metrics.length > 0 ? [new Paragraph({ text: 'Metrics', heading: HeadingLevel.HEADING_3 }), table(['metric', 'value'], metrics.map(([name, value]) => [name, String(value)]))] : []),
+    new Paragraph({
+      children: facts
+        .filter(([, value]) => value !== '')
+        .flatMap(([label, value], index) => [
+          ...(index > 0 ? [new TextRun({ text: '  ·  ' })] : []),
+          new TextRun({ text: `${label}: `, bold: true }),
+          new TextRun({ text: value, ...(label === 'status' && color ? { shading: shade(color) } : {}) }),
+        ]),
+    }),
+    ...lines.map(([label, value]) => new Paragraph({ children: [new TextRun({ text: `${label}: `, bold: true }), new TextRun({ text: value })] })),
   ]
 }
 
 /** A full-width table; `statusColumn` colours that column's cells by status. */
-function table(header: string[], rows: string[][], statusColumn?: number, showHeader = true): Table {
+function table(header: string[], rows: string[][], statusColumn?: number): Table {
   const headerRow = new TableRow({
     tableHeader: true,
     children: header.map((text) => new TableCell({ children: [new Paragraph({ children: [new TextRun({ text, bold: true })] })], shading: shade('D9D9D9') })),
@@ -73,13 +88,13 @@ function table(header: string[], rows: string[][], statusColumn?: number, showHe
         children: cells.map((text, column) => {
           const color = column === statusColumn ? STATUS_COLORS[text] : undefined
           return new TableCell({
-            children: [new Paragraph({ alignment: AlignmentType.LEFT, children: [new TextRun({ text, bold: !showHeader && column === 0 })] })],
+            children: [new Paragraph({ alignment: AlignmentType.LEFT, children: [new TextRun({ text })] })],
             ...(color ? { shading: shade(color) } : {}),
           })
         }),
       }),
   )
-  return new Table({ width: { size: 100, type: WidthType.PERCENTAGE }, rows: showHeader ? [headerRow, ...body] : body.length > 0 ? body : [headerRow] })
+  return new Table({ width: { size: 100, type: WidthType.PERCENTAGE }, rows: [headerRow, ...body] })
 }
 
 function shade(color: string) {

@@ -1,7 +1,7 @@
 import { relative, resolve } from 'node:path'
 import type { Reporter, TestModule, Vitest } from 'vitest/node'
 import type { ReportFormat } from '../exporters/index.ts'
-import { reportStoredRun, type RunReport } from '../exporters/report-run.ts'
+import { reportStoredRun } from '../exporters/report-run.ts'
 import { recipeStepMeta, stepRecordOf, type RecipeStepMeta } from '../runtime/meta.ts'
 import { RunStore, type RunStatus } from '../store/run-store.ts'
 import { OFFICE_FORMATS } from '../exporters/index.ts'
@@ -58,29 +58,28 @@ export class RecipesReporter implements Reporter {
       return
     }
     const started = performance.now()
-    const reports: RunReport[] = []
+    const shown = (path: string) => relative(root, path) || '.'
+    const written = formats.length > 0
+    // Long exports (many runs, big workbooks) show progress: a line per run as it is done.
+    if (written) log(`\n vitest-recipes  reports of ${runs.size} run${runs.size === 1 ? '' : 's'} (${formats.join(', ')}) in ${shown(resolve(root, this.options.dir))}/`)
     try {
       for (const [runId, steps] of runs) {
         try {
           if (!store.hasRun(runId)) importRun(store, runId, steps)
           const report = await reportStoredRun(store, runId, resolve(root, this.options.dir), formats)
-          if (report) reports.push(report)
+          if (!report || !written) continue
+          log(`   ${report.recipe}  ${report.status}  ${shown(report.dir)}/`)
+          for (const outcome of report.outcomes.filter((item) => item.error !== undefined)) {
+            error(`   ✗ report.${outcome.format} of run ${report.runId} was not written: ${outcome.error} (the other reports and the run store are kept; \`npx recipes report --run ${report.runId}\` retries)`)
+          }
         } catch (problem) {
-          error(`vitest-recipes: the reports of run ${runId} failed: ${(problem as Error).message}`)
+          error(`   ✗ the reports of run ${runId} failed: ${(problem as Error).message} (its steps are in the run store)`)
         }
       }
     } finally {
       store.close()
     }
-    if (formats.length === 0 || reports.length === 0) return
-    const shown = (path: string) => relative(root, path) || '.'
-    log(`\n vitest-recipes  reports of ${reports.length} run${reports.length === 1 ? '' : 's'} (${formats.join(', ')}) in ${shown(resolve(root, this.options.dir))}/ · ${((performance.now() - started) / 1000).toFixed(1)} s`)
-    for (const report of reports) {
-      log(`   ${report.recipe}  ${report.status}  ${shown(report.dir)}/`)
-      for (const outcome of report.outcomes.filter((item) => item.error !== undefined)) {
-        error(`   ✗ report.${outcome.format} of run ${report.runId} was not written: ${outcome.error} (the other reports and the run store are kept; \`npx recipes report --run ${report.runId}\` retries)`)
-      }
-    }
+    if (written) log(`   written in ${((performance.now() - started) / 1000).toFixed(1)} s`)
   }
 }
 

@@ -56,7 +56,7 @@ describe('each recipe run gets its documents', () => {
     expect(runDirs()).toHaveLength(2)
     const dir = join(project.root, 'reports', linkRun())
     expect(readdirSync(dir).sort()).toEqual(['report.docx', 'report.md', 'report.xlsx'])
-    expect(output).toContain('vitest-recipes  reports of 2 runs (xlsx, docx, md) in reports/')
+    expect(output).toMatch(/vitest-recipes  reports of 2 runs \(xlsx, docx, md\) in reports\/\n[^]*written in \d+\.\d s/)
     expect(output).toContain(`recipes/link.yaml  failed  reports/${linkRun()}/`)
   })
 
@@ -168,8 +168,24 @@ describe('where the documents are written, and when not', () => {
     expect(existsSync(join(project.root, 'merged'))).toBe(false)
     expect(one.output + two.output).not.toContain('vitest-recipes  reports')
 
+    // The Word writer of the link run will fail (a non-empty folder holds its place): the others still write.
+    const linkRunId = [1, 2]
+      .map((index) => {
+        const shardDb = new Database(join(project.root, `shard-${index}.sqlite`), { readonly: true })
+        const row = shardDb.prepare("SELECT run_id FROM runs WHERE test_id = 'LINK-7'").get() as { run_id: string } | undefined
+        shardDb.close()
+        return row?.run_id
+      })
+      .find(Boolean)!
+    mkdirSync(join(project.root, 'reports', linkRunId, 'report.docx'), { recursive: true })
+    writeFileSync(join(project.root, 'reports', linkRunId, 'report.docx', 'keep'), '')
+
     const merged = await project.vitest(['run', '--merge-reports', '--reporter=default'], { env: { RECIPES_DB: 'merged/results.sqlite' } })
     expect(merged.output).toContain('vitest-recipes  reports of 2 runs')
+    expect(merged.output).toContain(`✗ report.docx of run ${linkRunId} was not written`)
+    expect(merged.output).toContain(`npx recipes report --run ${linkRunId}\` retries`)
+    expect(readdirSync(join(project.root, 'reports', linkRunId)).sort()).toEqual(['report.docx', 'report.md', 'report.xlsx'])
+    expect(existsSync(join(project.root, 'reports', linkRunId, 'report.docx', 'keep'))).toBe(true)
     const db = new Database(join(project.root, 'merged/results.sqlite'), { readonly: true })
     try {
       const runs = db.prepare("SELECT test_id, status, json_extract(metadata, '$.imported') AS imported FROM runs ORDER BY test_id").all()
