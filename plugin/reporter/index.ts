@@ -1,5 +1,6 @@
 import { relative, resolve } from 'node:path'
 import type { Reporter, TestModule, Vitest } from 'vitest/node'
+import type { JsonValue } from '../context/json-value.ts'
 import type { ReportFormat } from '../exporters/index.ts'
 import { reportStoredRun } from '../exporters/report-run.ts'
 import { recipeStepMeta, stepRecordOf, type RecipeStepMeta } from '../runtime/meta.ts'
@@ -65,7 +66,7 @@ export class RecipesReporter implements Reporter {
     try {
       for (const [runId, steps] of runs) {
         try {
-          if (!store.hasRun(runId)) importRun(store, runId, steps)
+          if (!store.hasRun(runId)) importRun(store, runId, steps, vitest.version)
           const report = await reportStoredRun(store, runId, resolve(root, this.options.dir), formats)
           if (!report || !written) continue
           log(`   ${report.recipe}  ${report.status}  ${shown(report.dir)}/`)
@@ -99,11 +100,11 @@ function collectRuns(testModules: ReadonlyArray<TestModule>): Map<string, Recipe
 }
 
 /** A run recorded on another machine (a shard): stored from its tests' meta, step by step. */
-function importRun(store: RunStore, runId: string, steps: RecipeStepMeta[]): void {
+function importRun(store: RunStore, runId: string, steps: RecipeStepMeta[], vitestVersion: string): void {
   const first = steps[0]!
   const ordered = [...steps].sort((a, b) => a.idx - b.idx)
-  store.beginRun({ runId, testId: first.testId, recipe: first.recipe, startTime: runStartOf(runId), vitestVersion: '', metadata: { imported: 'merge-reports' } })
-  const context = new Map<string, import('../context/json-value.ts').JsonValue>()
+  store.beginRun({ runId, testId: first.testId, recipe: first.recipe, startTime: runStartOf(runId), vitestVersion, metadata: { imported: 'merge-reports' } })
+  const context = new Map<string, JsonValue>()
   for (const step of ordered) {
     for (const write of step.writes) context.set(write.key, write.after)
     store.recordStep(runId, stepRecordOf(step), step.writes, step.writes.map((write) => [write.key, context.get(write.key)]))

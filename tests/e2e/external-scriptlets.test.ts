@@ -205,7 +205,11 @@ test('secrets never reach a log file or the Vitest output', async () => {
     const logs = join(secrets.root, 'Logs')
     const files = readdirSync(logs, { recursive: true, withFileTypes: true }).filter((entry) => entry.isFile())
     expect(files.length).toBeGreaterThan(0)
-    const everything = [run.output, JSON.stringify(run.report), ...files.map((file) => readFileSync(join(file.parentPath, file.name), 'utf8'))].join('\n')
+    // The reports and the run store too (json/md documents, and the SQLite files byte for byte).
+    expect((await secrets.recipes(['report', '--format', 'json,md'])).code).toBe(0)
+    const reports = readdirSync(join(secrets.root, 'reports'), { recursive: true, withFileTypes: true }).filter((entry) => entry.isFile() && /\.(json|md|sqlite(-wal)?)$/.test(entry.name))
+    expect(reports.map((entry) => entry.name)).toEqual(expect.arrayContaining(['report.json', 'report.md', 'results.sqlite']))
+    const everything = [run.output, JSON.stringify(run.report), ...[...files, ...reports].map((file) => readFileSync(join(file.parentPath, file.name), 'latin1'))].join('\n')
     expect(everything).toContain('using token *** and password ***')
     expect(everything).not.toContain('hunter2-sw')
     expect(everything).not.toContain('tok-0123456789')
