@@ -101,6 +101,15 @@ test('a run killed with SIGKILL is marked interrupted, with every step it finish
   } finally {
     store.close()
   }
+  // The killed run never reached the reporter; its documents can still be written from the store.
+  const report = await project.recipes(['report', '--recipe', 'recipes/slow.yaml', '--format', 'md'])
+  expect(report.code).toBe(0)
+  const runDir = report.stdout.match(/reports\/(\S+)\/report\.md/)![1]!
+  const md = project.read(`reports/${runDir}/report.md`)
+  expect(md).toContain('| status | interrupted |')
+  expect(md).toMatch(/\| 1 \| quick \| passed \|/)
+  expect(md).not.toContain('stuck')
+  expect(md).toContain('The run was interrupted: the steps after the last one recorded did not report.')
 })
 
 test('two processes writing one database at once both keep all their rows', async () => {
