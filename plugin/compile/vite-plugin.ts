@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module'
-import { join, relative, resolve, sep } from 'node:path'
+import { readFileSync } from 'node:fs'
+import { dirname, join, relative, resolve, sep } from 'node:path'
 import { createFilter, type Plugin } from 'vite'
 import { configDefaults } from 'vitest/config'
 import type { KeyNamingMode } from '../context/context.ts'
@@ -139,11 +140,13 @@ export function recipes(options: RecipesOptions = {}): Plugin {
           new RecipesReporter({ db: options.db ?? DEFAULT_DB, dir: reports?.dir ?? 'reports', formats: reports?.formats ?? DEFAULT_FORMATS, ...(reports?.office === undefined ? {} : { office: reports.office }) }),
         )
       }
-      if (options.allure) addAllureReporter(reporters, context.vitest.config.root, options.allure === true ? {} : options.allure)
+      if (options.allure) addAllureReporter(context.vitest, options.allure === true ? {} : options.allure)
       // Recipes read other files (scriptlet paths, later included recipes) that a persistent
       // module cache cannot see: never cache them.
-      const define = (context as { experimental_defineCacheKeyGenerator?: (generator: (ctx: { id: string }) => false | undefined) => void })
-        .experimental_defineCacheKeyGenerator
+      type Define = (generator: (ctx: { id: string }) => false | undefined) => void
+      // Vitest 5 names the hook defineCacheKeyGenerator (the experimental_ name is deprecated there).
+      const hooks = context as { defineCacheKeyGenerator?: Define; experimental_defineCacheKeyGenerator?: Define }
+      const define = hooks.defineCacheKeyGenerator ?? hooks.experimental_defineCacheKeyGenerator
       define?.(({ id }) => (isRecipe(stripQuery(id)) ? false : undefined))
     },
     resolveId: (id) => OWN_ENTRIES[id],
@@ -157,7 +160,9 @@ export function recipes(options: RecipesOptions = {}): Plugin {
 }
 
 /** allure-vitest's reporter, resolved from the project (it installs its own setup file and runner). */
-function addAllureReporter(reporters: unknown[], root: string, allure: { resultsDir?: string }): void {
+function addAllureReporter(vitest: { config: { root: string; reporters: unknown }; version: string; logger: { warn(message: string): void } }, allure: { resultsDir?: string }): void {
+  const root = vitest.config.root
+  const reporters = vitest.config.reporters as unknown[]
   if (reporters.some((reporter) => Array.isArray(reporter) && String(reporter[0]).includes('allure-vitest'))) return
   let reporter: string
   try {
@@ -165,7 +170,20 @@ function addAllureReporter(reporters: unknown[], root: string, allure: { results
   } catch {
     throw new Error('vitest-recipes: the plugin option `allure` needs the allure-vitest package: npm install --save-dev allure-vitest (or remove `allure` from the plugin options)')
   }
+  // allure-vitest up to 3.12 looks for the runner of @vitest/runner 4, which Vitest 5 no longer
+  // uses: every test file would fail. Say so and run without it; later versions are tried.
+  const allureVersion = (JSON.parse(readFileSync(join(dirname(reporter), '..', 'package.json'), 'utf8')) as { version: string }).version
+  if (Number(vitest.version.split('.')[0]) >= 5 && compareVersions(allureVersion, '3.12.2') <= 0) {
+    vitest.logger.warn(`vitest-recipes: no Allure results: allure-vitest ${allureVersion} does not work with Vitest ${vitest.version} (it cannot find Vitest 5's test runner). Use Vitest 4.1, or a newer allure-vitest once it supports Vitest 5; the xlsx/docx/md reports are written either way.`)
+    return
+  }
   reporters.push([reporter, { resultsDir: resolve(root, allure.resultsDir ?? 'reports/allure-results'), reportMatchers: false }])
+}
+
+function compareVersions(a: string, b: string): number {
+  const [x, y] = [a, b].map((version) => version.split(/[.+-]/).slice(0, 3).map(Number))
+  for (let i = 0; i < 3; i++) if (x![i] !== y![i]) return (x![i] ?? 0) - (y![i] ?? 0)
+  return 0
 }
 
 /** Compiles one recipe; a broken recipe compiles to a module that fails with its errors. */

@@ -180,7 +180,7 @@ describe('where the documents are written, and when not', () => {
     mkdirSync(join(project.root, 'reports', linkRunId, 'report.docx'), { recursive: true })
     writeFileSync(join(project.root, 'reports', linkRunId, 'report.docx', 'keep'), '')
 
-    const merged = await project.vitest(['run', '--merge-reports', '--reporter=default'], { env: { RECIPES_DB: 'merged/results.sqlite' } })
+    const merged = await project.vitest(['run', '--merge-reports=.vitest-reports', '--reporter=default'], { env: { RECIPES_DB: 'merged/results.sqlite' } })
     expect(merged.output).toContain('vitest-recipes  reports of 2 runs')
     expect(merged.output).toContain(`✗ report.docx of run ${linkRunId} was not written`)
     expect(merged.output).toContain(`npx recipes report --run ${linkRunId}\` retries`)
@@ -232,6 +232,16 @@ describe.skipIf(vitestMajor >= 5)('Allure', () => {
     expect(byName.check_firmware.status).toMatch(/failed|broken/)
     expect(byName.check_firmware.statusDetails.message).toContain('firmware 1.2 is below 1.4')
     expect(byName.archive_logs.status).toBe('skipped')
+  })
+})
+
+describe.runIf(vitestMajor >= 5)('Allure on Vitest 5', () => {
+  test('allure: true warns that allure-vitest cannot run here, and the recipes still run and report', async () => {
+    project.write('vitest.allure5.config.ts', DEFAULT_CONFIG.replace('recipes()', "recipes({ allure: true, reports: { dir: 'v5' }, db: 'allure5.sqlite' })"))
+    const result = await project.vitest(['run', '--config', 'vitest.allure5.config.ts', 'recipes/smoke.yaml'])
+    expect(result.code).toBe(0)
+    expect(result.output).toMatch(/vitest-recipes: no Allure results: allure-vitest 3\.\d+\.\d+ does not work with Vitest 5/)
+    expect(runDirs('v5')).toHaveLength(1)
   })
 })
 
