@@ -5,6 +5,8 @@ import { compactJson, formatMs, reportTitle, runDurationMs, STATUS_COLORS, statu
 
 /** Excel keeps at most 32,767 characters in a cell. */
 const CELL_MAX = 32_000
+/** ...and 1,048,576 rows in a sheet. */
+const SHEET_MAX_ROWS = 1_048_576
 
 /**
  * The run as an Excel workbook: Summary, Steps, Context, History, Metrics. Written with
@@ -52,7 +54,13 @@ export async function writeXlsx(data: RunData, file: string): Promise<void> {
   context.commit()
 
   const history = addTable(workbook, 'History', [['seq', 7], ['step', 24], ['key', 32], ['who', 24], ['ts', 26], ['before', 40], ['after', 40]])
+  let written = 0
   for (const row of data.history.rows()) {
+    // A sheet holds 1,048,576 rows: say where the rest is rather than fail the whole workbook.
+    if (++written > SHEET_MAX_ROWS - 2) {
+      history.addRow({ key: `… ${data.history.count - written + 1} more ctx writes: see the run store (context_history) or report.json` }).commit()
+      break
+    }
     history.addRow({ ...row, before: cell(compactJson(row.before, CELL_MAX)), after: cell(compactJson(row.after, CELL_MAX)) }).commit()
   }
   history.commit()
