@@ -70,6 +70,10 @@ describe('a run leaves a queryable record', () => {
     expect(history.code).toBe(0)
     expect(history.stdout).toMatch(/STORE-1 \(recipes\/stored.yaml\): 2 most recent run\(s\)/)
     expect(history.stdout).toMatch(/broken\s+passed .* STATUS FLIP: failed → passed/)
+    // Each step's duration per run, newest first; a step that did not pass shows its status.
+    expect(history.stdout).toMatch(/step durations in the 2 newest run\(s\)/)
+    expect(history.stdout).toMatch(/\n  broken\s+\d+\.\d ms\s+failed\n/)
+    expect(history.stdout).toMatch(/\n  after\s+\d+\.\d ms\s+blocked\n/)
   })
 })
 

@@ -6,7 +6,7 @@ import { loadProject, withStore } from '../project.ts'
 
 export const HISTORY_HELP = `Usage: recipes history <test_id or recipe file> [--limit N] [--json]
 
-Prints the recent runs of a recipe from the run store (status and duration per step), and
+Prints the recent runs of a recipe from the run store, each step's duration in them, and
 flags, for the latest run, each step whose duration regressed (above median + 3·MAD of the
 same step in the last 20 passing runs) or whose status flipped since the run before.
 
@@ -51,6 +51,7 @@ export async function historyCommand(args: string[], io: CliIo): Promise<number>
     const total = run.steps.reduce((sum, step) => sum + (step.durationMs ?? 0), 0)
     lines.push(`  ${run.runId.padEnd(48)} ${run.startTime.replace('T', ' ').slice(0, 19)}  ${run.status.padEnd(11)} ${formatMs(total)}`)
   }
+  lines.push(...durationMatrix(shown))
   lines.push(`latest run, step by step (baseline: up to ${BASELINE_RUNS} earlier passing runs):`)
   for (const finding of findings) {
     const notes = [
@@ -62,6 +63,26 @@ export async function historyCommand(args: string[], io: CliIo): Promise<number>
   }
   io.stdout(`${lines.join('\n')}\n`)
   return EXIT_OK
+}
+
+const MATRIX_RUNS = 8
+
+/** Each step's duration in the shown runs (newest first): a status other than passed is shown instead of a time. */
+function durationMatrix(runs: readonly HistoryRun[]): string[] {
+  const columns = runs.slice(0, MATRIX_RUNS)
+  const names = [...new Set(columns.flatMap((run) => run.steps.map((step) => step.step)))]
+  if (names.length === 0) return []
+  const cell = (run: HistoryRun, name: string) => {
+    const step = run.steps.find((item) => item.step === name)
+    if (!step) return '–'
+    return step.status === 'passed' || step.status === 'cached' ? formatMs(step.durationMs ?? 0) : step.status
+  }
+  const width = Math.max(28, ...names.map((name) => name.length + 1))
+  return [
+    `step durations in the ${columns.length} newest run(s), newest first (– not recorded):`,
+    `  ${''.padEnd(width)}${columns.map((_, i) => `#${i + 1}`.padStart(10)).join('')}`,
+    ...names.map((name) => `  ${name.padEnd(width)}${columns.map((run) => cell(run, name).padStart(10)).join('')}`),
+  ]
 }
 
 /** For each step of the newest run: regression against earlier passing runs, and status flips. */
