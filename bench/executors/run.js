@@ -76,7 +76,7 @@ print(json.dumps({"status": "ok", "ctx": {params["key"]: True}}))
 `
 
 function writeProject({ steps, python }) {
-  const { root, write } = createProject('executors', `recipes({ python: { executable: ${JSON.stringify(python)} } })`)
+  const { root, write } = createProject('executors', `recipes({ reports: false, python: { executable: ${JSON.stringify(python)} } })`)
 
   // The shell step: prints an ok envelope and nothing else.
   write('scripts/noop.sh', `#!/bin/sh\necho '{"status":"ok"}'\n`)

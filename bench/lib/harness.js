@@ -118,8 +118,12 @@ export default defineConfig({
 `
 }
 
-/** Creates the throwaway project `vitest-recipes-<name>-*` under the OS temp dir: node_modules, package.json, vitest.config.mjs. */
-export function createProject(name, plugin = 'recipes()') {
+/**
+ * Creates the throwaway project `vitest-recipes-<name>-*` under the OS temp dir: node_modules, package.json, vitest.config.mjs.
+ * The end-of-run documents are off by default: they are written after the files these benchmarks time
+ * (bench/store measures them), and each round would print their paths.
+ */
+export function createProject(name, plugin = 'recipes({ reports: false })') {
   const root = realpathSync(mkdtempSync(join(tmpdir(), `vitest-recipes-${name}-`)))
   /** Writes `text` to `file` (relative to the project), creating its folder. */
   const write = (file, text) => {
