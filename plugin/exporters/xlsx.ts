@@ -30,7 +30,11 @@ export async function writeXlsx(data: RunData, file: string): Promise<void> {
   summary.addRow({ field: 'step time', value: formatMs(data.steps.reduce((sum, step) => sum + step.durationMs, 0)) }).commit()
   const duration = runDurationMs(data)
   if (duration !== undefined) summary.addRow({ field: 'duration (ms)', value: duration }).commit()
-  if (data.analysis) summary.addRow({ field: 'analysis', value: cell(data.analysis.summaryText) }).commit()
+  if (data.analysis) {
+    const row = summary.addRow({ field: 'analysis', value: cell(data.analysis.summaryText) })
+    row.getCell('value').alignment = { wrapText: true, vertical: 'top' }
+    row.commit()
+  }
   summary.commit()
 
   const steps = addTable(workbook, 'Steps', [['idx', 6], ['step', 28], ['status', 11], ['duration_ms', 13, 'durationMs'], ['cpu_ms', 11, 'cpuMs'], ['peak_rss_bytes', 16, 'peakRssBytes'], ['exit_code', 10, 'exitCode'], ['attempts', 9], ['reason', 60], ['outputs', 40], ['params', 40], ['log', 40, 'logPath']])

@@ -107,7 +107,7 @@ describe('each recipe run gets its documents', () => {
       expect(csv('Context').some((line) => line.startsWith('link.throughput_v1,'))).toBe(true)
       expect(csv('History').length).toBe(3) // header + power_on and measure_link writes
       const text = readFileSync(join(out, 'report.txt'), 'utf8').replace(/^\uFEFF/, '')
-      for (const expected of ['LINK-7 — Link throughput on port 3', 'power_on', 'measure_link', 'check_firmware', 'archive_logs', 'firmware 1.2 is below 1.4', 'Final context', 'Analysis']) {
+      for (const expected of ['LINK-7', 'Link throughput on port 3', 'power_on', 'measure_link', 'check_firmware', 'archive_logs', 'firmware 1.2 is below 1.4', 'Final context', 'Analysis']) {
         expect(text).toContain(expected)
       }
       expect(readFileSync(join(out, 'pdf', 'report.pdf')).subarray(0, 5).toString()).toBe('%PDF-')
