@@ -142,6 +142,8 @@ describe('each recipe run gets its documents', () => {
     const unknown = await project.recipes(['report', '--run', 'no-such-run'])
     expect(unknown.code).toBe(3)
     expect(unknown.stderr).toContain('no run "no-such-run" in reports/results.sqlite')
+    const both = await project.recipes(['report', '--run', run, '--recipe', 'recipes/smoke.yaml'])
+    expect([both.code, both.stderr]).toEqual([3, 'recipes: --recipe picks the last run of a recipe: use it without --run, or give --run <id> alone\n'])
   })
 })
 

@@ -30,6 +30,7 @@ export async function reportCommand(args: string[], io: CliIo): Promise<number> 
     return EXIT_OK
   }
   if (positionals.length > 0) throw new UsageError(`recipes report takes no positional arguments (got "${positionals[0]}"); use --run <id> (see recipes report --help)`)
+  if (values.recipe !== undefined && values.run !== undefined && values.run !== 'last') throw new UsageError('--recipe picks the last run of a recipe: use it without --run, or give --run <id> alone')
   const formats = values.format === undefined ? [...DEFAULT_FORMATS] : splitList([values.format]).map(checkFormat)
   if (formats.length === 0) throw new UsageError(`--format needs at least one of ${REPORT_FORMATS.join(', ')}`)
   const project = await loadProject(io.cwd)
