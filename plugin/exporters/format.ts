@@ -2,7 +2,7 @@ import type { JsonValue } from '../context/json-value.ts'
 import { testMetaOf, type RunData } from '../store/run-data.ts'
 
 /** Statuses in the order reports count them. */
-export const STATUS_ORDER = ['passed', 'failed', 'blocked', 'skipped', 'cached', 'resumed', 'interrupted'] as const
+const STATUS_ORDER = ['passed', 'failed', 'blocked', 'skipped', 'cached', 'resumed', 'interrupted'] as const
 
 /** Fill colours (RGB hex) per step status, shared by the Excel and Word reports. */
 export const STATUS_COLORS: Record<string, string> = {

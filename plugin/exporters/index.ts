@@ -58,7 +58,7 @@ export async function exportRun(data: RunData, dir: string, formats: readonly Re
 }
 
 /** The whole run as one JSON document (`recipes report --format json`). */
-export function runJson(data: RunData): { [key: string]: JsonValue } {
+function runJson(data: RunData): { [key: string]: JsonValue } {
   return {
     run: { ...data.run },
     steps: data.steps.map((step) => ({ ...step })),
