@@ -62,8 +62,7 @@ export function loadRecipe(project: Project, file: string): LoadedRecipe {
 
 /** Opens the project's run store (RECIPES_DB, else the plugin option db, else reports/results.sqlite). */
 export function openStore(project: Project): RunStore {
-  const path = resolve(project.root, process.env.RECIPES_DB ?? project.options.db ?? DEFAULT_DB)
-  return RunStore.open(path, relative(project.root, path).split(sep).join('/') || path)
+  return RunStore.openIn(project.root, project.options.db ?? DEFAULT_DB)
 }
 
 /** Runs `use` with the project's store open, and closes it. */

@@ -10,7 +10,7 @@ import { resolveStepFiles } from '../recipe/workspace.ts'
 import { generateFailingModule, generateRecipeModule, type GeneratedModule } from './codegen.ts'
 import { OWN_DIST, OWN_ENTRIES } from './own-entries.ts'
 import type { CompiledRecipe } from '../runtime/spec.ts'
-import { DEFAULT_FORMATS, REPORT_FORMATS, type ReportFormat } from '../exporters/index.ts'
+import { DEFAULT_FORMATS, DEFAULT_REPORTS_DIR, REPORT_FORMATS, type ReportFormat } from '../exporters/index.ts'
 
 export interface RecipesOptions {
   /**
@@ -137,7 +137,7 @@ export function recipes(options: RecipesOptions = {}): Plugin {
       if (reports !== false && !reporters.some((reporter) => reporter instanceof Object && (reporter as { name?: string }).name === REPORTER_NAME)) {
         const { RecipesReporter } = await import('../reporter/index.ts')
         reporters.push(
-          new RecipesReporter({ db: options.db ?? DEFAULT_DB, dir: reports?.dir ?? 'reports', formats: reports?.formats ?? DEFAULT_FORMATS, ...(reports?.office === undefined ? {} : { office: reports.office }) }),
+          new RecipesReporter({ db: options.db ?? DEFAULT_DB, dir: reports?.dir ?? DEFAULT_REPORTS_DIR, formats: reports?.formats ?? DEFAULT_FORMATS, ...(reports?.office === undefined ? {} : { office: reports.office }) }),
         )
       }
       if (options.allure) addAllureReporter(context.vitest, options.allure === true ? {} : options.allure)

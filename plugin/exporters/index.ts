@@ -10,6 +10,8 @@ export const REPORT_FORMATS = ['xlsx', 'docx', 'md', 'json'] as const
 export type ReportFormat = (typeof REPORT_FORMATS)[number]
 /** What a run writes unless told otherwise; `json` is on request (`recipes report --format json`). */
 export const DEFAULT_FORMATS: readonly ReportFormat[] = ['xlsx', 'docx', 'md']
+/** Where the documents go unless the plugin option reports.dir says otherwise (relative to the root). */
+export const DEFAULT_REPORTS_DIR = 'reports'
 /** The Office documents, skipped inside the VS Code extension unless asked for. */
 export const OFFICE_FORMATS: readonly ReportFormat[] = ['xlsx', 'docx']
 

@@ -1,11 +1,10 @@
 import { relative, resolve } from 'node:path'
 import type { Reporter, TestModule, Vitest } from 'vitest/node'
 import type { JsonValue } from '../context/json-value.ts'
-import type { ReportFormat } from '../exporters/index.ts'
+import { OFFICE_FORMATS, type ReportFormat } from '../exporters/index.ts'
 import { reportStoredRun } from '../exporters/report-run.ts'
 import { recipeStepMeta, stepRecordOf, type RecipeStepMeta } from '../runtime/meta.ts'
 import { RunStore, type RunStatus } from '../store/run-store.ts'
-import { OFFICE_FORMATS } from '../exporters/index.ts'
 
 export interface RecipesReporterOptions {
   /** The store, absolute or relative to the root (RECIPES_DB wins). */
@@ -50,10 +49,9 @@ export class RecipesReporter implements Reporter {
     const error = (line: string) => vitest.logger.error(line)
     const formats = process.env.VITEST_VSCODE && !this.options.office ? this.options.formats.filter((format) => !OFFICE_FORMATS.includes(format)) : this.options.formats
 
-    const dbPath = process.env.RECIPES_DB ? resolve(root, process.env.RECIPES_DB) : resolve(root, this.options.db)
     let store: RunStore
     try {
-      store = RunStore.open(dbPath, relative(root, dbPath) || dbPath)
+      store = RunStore.openIn(root, this.options.db)
     } catch (problem) {
       error(`vitest-recipes: no reports written: ${(problem as Error).message}`)
       return

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { join, relative, resolve } from 'node:path'
+import { join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { TestContext } from 'vitest'
 import { Context, type ContextSnapshot, type ContextWrite } from '../context/context.ts'
@@ -90,8 +90,7 @@ export class RecipeRun {
     this.debug = compiled.debug || this.options.debug || process.env.RECIPES_DEBUG === '1' || /debug/i.test(marker ?? '')
     this.logs = new StepLogs({ dir: join(compiled.logs.dir, runId), root, ram: compiled.logs.ram || marker !== undefined, redactor: this.redactor }, new AppendQueue())
     // Nothing lost: the run exists in the store before its first step, and each step boundary is one transaction.
-    const dbPath = process.env.RECIPES_DB ? resolve(root, process.env.RECIPES_DB) : compiled.db
-    this.store = RunStore.open(dbPath, relative(root, dbPath) || dbPath)
+    this.store = RunStore.openIn(root, compiled.db)
     this.cache = new StepCache(join(root, '.cache', 'steps'))
     this.restoreConsole = this.redactor.active ? redactConsole(this.redactor) : undefined
 

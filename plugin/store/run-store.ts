@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
-import { dirname } from 'node:path'
+import { dirname, relative, resolve, sep } from 'node:path'
 import Database from 'better-sqlite3'
 import type { ContextWrite } from '../context/context.ts'
 import type { JsonObject, JsonValue } from '../context/json-value.ts'
@@ -108,6 +108,15 @@ export class RunStore {
         : 'check that the folder is writable, or point RECIPES_DB at another file'
       throw new StoreError(`cannot open the run store ${shown}: ${message}; ${hint}`)
     }
+  }
+
+  /**
+   * Opens the store of the project at `root`: the environment variable RECIPES_DB, else `db`
+   * (the plugin option), both relative to the root; errors show the path relative to it.
+   */
+  static openIn(root: string, db: string): RunStore {
+    const path = resolve(root, process.env.RECIPES_DB || db)
+    return RunStore.open(path, relative(root, path).split(sep).join('/') || path)
   }
 
   beginRun(run: RunStart): void {

@@ -1,5 +1,5 @@
 import { relative, resolve, sep } from 'node:path'
-import { DEFAULT_FORMATS, REPORT_FORMATS, type ReportFormat } from '../../exporters/index.ts'
+import { DEFAULT_FORMATS, DEFAULT_REPORTS_DIR, REPORT_FORMATS, type ReportFormat } from '../../exporters/index.ts'
 import { reportStoredRun } from '../../exporters/report-run.ts'
 import { didYouMean } from '../../recipe/did-you-mean.ts'
 import { EXIT_FAILED, EXIT_OK } from '../../scriptlet/envelope.ts'
@@ -35,7 +35,7 @@ export async function reportCommand(args: string[], io: CliIo): Promise<number> 
   if (formats.length === 0) throw new UsageError(`--format needs at least one of ${REPORT_FORMATS.join(', ')}`)
   const project = await loadProject(io.cwd)
   const reportsOption = project.options.reports
-  const out = resolve(io.cwd, values.out ?? resolve(project.root, (reportsOption ? reportsOption.dir : undefined) ?? 'reports'))
+  const out = resolve(io.cwd, values.out ?? resolve(project.root, (reportsOption ? reportsOption.dir : undefined) ?? DEFAULT_REPORTS_DIR))
   const recipe = values.recipe === undefined ? undefined : relative(project.root, resolve(io.cwd, values.recipe)).split(sep).join('/')
 
   const store = openStore(project)
