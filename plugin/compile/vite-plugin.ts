@@ -227,11 +227,19 @@ function checkOptions(options: RecipesOptions): void {
   const reports = options.reports
   if (reports !== undefined && reports !== false) {
     if (typeof reports !== 'object' || reports === null) problems.push('reports must be false or an object { dir, formats, office }')
-    else if (reports.formats !== undefined && !(Array.isArray(reports.formats) && reports.formats.every((format) => (REPORT_FORMATS as readonly string[]).includes(format)))) {
-      problems.push(`reports.formats must list some of ${REPORT_FORMATS.map((format) => `'${format}'`).join(', ')}, not ${JSON.stringify(reports.formats)}`)
+    else {
+      if (reports.formats !== undefined && !(Array.isArray(reports.formats) && reports.formats.every((format) => (REPORT_FORMATS as readonly string[]).includes(format)))) {
+        problems.push(`reports.formats must list some of ${REPORT_FORMATS.map((format) => `'${format}'`).join(', ')}, not ${JSON.stringify(reports.formats)}`)
+      }
+      if (reports.dir !== undefined && (typeof reports.dir !== 'string' || reports.dir === '')) problems.push(`reports.dir must be a folder path, not ${JSON.stringify(reports.dir)}`)
+      if (reports.office !== undefined && typeof reports.office !== 'boolean') problems.push(`reports.office must be true or false, not ${JSON.stringify(reports.office)}`)
     }
   }
-  if (options.allure !== undefined && typeof options.allure !== 'boolean' && (typeof options.allure !== 'object' || options.allure === null)) problems.push('allure must be true, false or { resultsDir }')
+  const allure = options.allure
+  if (allure !== undefined && typeof allure !== 'boolean') {
+    if (typeof allure !== 'object' || allure === null) problems.push('allure must be true, false or { resultsDir }')
+    else if (allure.resultsDir !== undefined && (typeof allure.resultsDir !== 'string' || allure.resultsDir === '')) problems.push(`allure.resultsDir must be a folder path, not ${JSON.stringify(allure.resultsDir)}`)
+  }
   if (problems.length > 0) throw new TypeError(`vitest-recipes: invalid plugin options in your vitest config: ${problems.join('; ')}`)
 }
 

@@ -27,3 +27,10 @@ test('invalid plugin options fail when the config loads, saying which and what i
     "vitest-recipes: invalid plugin options in your vitest config: keyNaming must be 'error', 'warn' or 'off', not \"strict\"; stepTimeout must be a number of seconds above 0, not -1",
   )
 })
+
+test('report and Allure options are checked the same way', () => {
+  expect(() => recipes({ reports: { formats: ['pdf' as never], dir: '', office: 'yes' as never }, allure: { resultsDir: 3 as never } })).toThrow(
+    "vitest-recipes: invalid plugin options in your vitest config: reports.formats must list some of 'xlsx', 'docx', 'md', 'json', not [\"pdf\"]; reports.dir must be a folder path, not \"\"; reports.office must be true or false, not \"yes\"; allure.resultsDir must be a folder path, not 3",
+  )
+  expect(() => recipes({ reports: 'all' as never, allure: 'on' as never })).toThrow('reports must be false or an object { dir, formats, office }; allure must be true, false or { resultsDir }')
+})

@@ -162,6 +162,19 @@ describe('where the documents are written, and when not', () => {
     expect(existsSync(join(project.root, 'none.sqlite'))).toBe(true)
   })
 
+  test('reports.formats picks the documents; a format it does not know stops the config with a clear message', async () => {
+    project.write('vitest.formats.config.ts', DEFAULT_CONFIG.replace('recipes()', "recipes({ reports: { dir: 'fmt', formats: ['md', 'json'] }, db: 'formats.sqlite' })"))
+    const result = await project.vitest(['run', '--config', 'vitest.formats.config.ts', 'recipes/smoke.yaml'])
+    expect(result.code).toBe(0)
+    expect(result.output).toContain('reports of 1 run (md, json) in fmt/')
+    expect(readdirSync(join(project.root, 'fmt', runDirs('fmt')[0]!)).sort()).toEqual(['report.json', 'report.md'])
+
+    project.write('vitest.badformat.config.ts', DEFAULT_CONFIG.replace('recipes()', "recipes({ reports: { formats: ['pdf'] } })"))
+    const bad = await project.vitest(['run', '--config', 'vitest.badformat.config.ts', 'recipes/smoke.yaml'])
+    expect(bad.code).not.toBe(0)
+    expect(bad.output).toContain("vitest-recipes: invalid plugin options in your vitest config: reports.formats must list some of 'xlsx', 'docx', 'md', 'json', not [\"pdf\"]")
+  })
+
   test('sharded runs report once, at --merge-reports, which stores the runs it has not seen', async () => {
     const shard = (index: number) =>
       project.vitest(['run', 'recipes/', `--shard=${index}/2`, '--reporter=blob', `--outputFile=.vitest-reports/blob-${index}-2.json`], { env: { RECIPES_DB: `shard-${index}.sqlite` } })
