@@ -28,7 +28,11 @@ const MAIN_PROCESS_ONLY = ['vite', 'vitest/config', 'vitest/node']
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
-    entry.isDirectory() ? sourceFiles(join(dir, entry.name)) : entry.name.endsWith('.ts') ? [join(dir, entry.name)] : [],
+    entry.isDirectory()
+      ? sourceFiles(join(dir, entry.name))
+      : entry.name.endsWith('.ts')
+        ? [join(dir, entry.name)]
+        : [],
   )
 }
 
@@ -49,9 +53,14 @@ test('plugin folders import only what their stage may', () => {
         const target = relative(plugin, join(file, '..', specifier)).split('/')
         const targetFolder = target.length > 1 ? target[0]! : '.'
         const mainProcess = folder === 'cli' || folder === 'reporter'
-        const allowed = ALLOWED[folder]?.includes(targetFolder) && !(mainProcess && targetFolder === 'runtime' && !CLI_MAY_IMPORT_FROM_RUNTIME.includes(target.at(-1)!))
+        const allowed =
+          ALLOWED[folder]?.includes(targetFolder) &&
+          !(mainProcess && targetFolder === 'runtime' && !CLI_MAY_IMPORT_FROM_RUNTIME.includes(target.at(-1)!))
         if (!allowed) violations.push(`${relative(REPO, file)} imports ${specifier} (${folder} → ${targetFolder})`)
-      } else if (['runtime', 'executors', 'scriptlet', 'context', 'recipe', 'store', 'exporters'].includes(folder) && MAIN_PROCESS_ONLY.includes(specifier)) {
+      } else if (
+        ['runtime', 'executors', 'scriptlet', 'context', 'recipe', 'store', 'exporters'].includes(folder) &&
+        MAIN_PROCESS_ONLY.includes(specifier)
+      ) {
         violations.push(`${relative(REPO, file)} imports the main-process package ${specifier}`)
       }
     }

@@ -30,10 +30,18 @@ export default async function runCpuStep(task) {
   try {
     scriptlet = resolveScriptlet(await load(task.file, task.root), task.exportName)
   } catch (error) {
-    return { envelope: errorEnvelope(task.step, `could not load the scriptlet in a worker: ${error.message}`), writes: [], stderr: String(error.stack ?? error), resources: resources() }
+    return {
+      envelope: errorEnvelope(task.step, `could not load the scriptlet in a worker: ${error.message}`),
+      writes: [],
+      stderr: String(error.stack ?? error),
+      resources: resources(),
+    }
   }
-  if (typeof scriptlet === 'string') return { envelope: errorEnvelope(task.step, scriptlet, 3), writes: [], stderr: '', resources: resources() }
-  const ctx = new StepContext(new Context(task.values, { keyNaming: task.keyNaming, warn: (message) => lines.push(message) }))
+  if (typeof scriptlet === 'string')
+    return { envelope: errorEnvelope(task.step, scriptlet, 3), writes: [], stderr: '', resources: resources() }
+  const ctx = new StepContext(
+    new Context(task.values, { keyNaming: task.keyNaming, warn: (message) => lines.push(message) }),
+  )
   const { envelope, error } = await invokeScriptlet(scriptlet, ctx, task.params, {
     step: task.step,
     root: task.root,

@@ -21,7 +21,25 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { availableParallelism, cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { checkFiles, createProject, distLabel, failWith, finishProject, importStartVitest, median, ms as formatMs, parseFlags, parseRounds, positiveInteger, ratio, reportProblems, requireDist, roundLabel, runVitest, table } from '../lib/harness.js'
+import {
+  checkFiles,
+  createProject,
+  distLabel,
+  failWith,
+  finishProject,
+  importStartVitest,
+  median,
+  ms as formatMs,
+  parseFlags,
+  parseRounds,
+  positiveInteger,
+  ratio,
+  reportProblems,
+  requireDist,
+  roundLabel,
+  runVitest,
+  table,
+} from '../lib/harness.js'
 
 const RUN_OPTIONS_KEY = 'vitestRecipesRunOptions' // plugin/runtime/spec.ts: what `recipes run` provides
 
@@ -143,14 +161,21 @@ export default defineScriptlet({
   // the one before it, and step-level `parallel: true` alone would still run them in turn.
   const cpuStep = (name, parallel) =>
     `  - name: ${name}\n    type: ts\n    module: scriptlets/burn.ts\n    args: { limit: ${cpuLimit}, key: bench.${name}_v1 }\n    requires_process: true\n${parallel ? '    parallel: true\n    depends_on: []\n' : ''}`
-  write(FILES.parallel, `test_meta:\n  test_id: BENCH-CPU-PARALLEL\nsteps:\n${cpuStep('burn_a', true)}${cpuStep('burn_b', true)}`)
+  write(
+    FILES.parallel,
+    `test_meta:\n  test_id: BENCH-CPU-PARALLEL\nsteps:\n${cpuStep('burn_a', true)}${cpuStep('burn_b', true)}`,
+  )
   // No depends_on anywhere: each step needs the one before it, so they run in sequence.
-  write(FILES.sequential, `test_meta:\n  test_id: BENCH-CPU-SEQUENTIAL\nsteps:\n${cpuStep('burn_a', false)}${cpuStep('burn_b', false)}`)
+  write(
+    FILES.sequential,
+    `test_meta:\n  test_id: BENCH-CPU-SEQUENTIAL\nsteps:\n${cpuStep('burn_a', false)}${cpuStep('burn_b', false)}`,
+  )
 
   // Each step counts a slightly different range, so no two steps share a cache entry.
   const cachedSteps = Array.from(
     { length: cacheSteps },
-    (_, i) => `  - name: cached_${i + 1}\n    type: ts\n    module: scriptlets/burn.ts\n    args: { limit: ${cacheLimit + i}, key: bench.cached_${i + 1}_v1 }\n    cache: true\n`,
+    (_, i) =>
+      `  - name: cached_${i + 1}\n    type: ts\n    module: scriptlets/burn.ts\n    args: { limit: ${cacheLimit + i}, key: bench.cached_${i + 1}_v1 }\n    cache: true\n`,
   )
   write(FILES.cached, `test_meta:\n  test_id: BENCH-CACHED\nsteps:\n${cachedSteps.join('')}`)
   return root
@@ -195,7 +220,10 @@ function check(run, expected) {
   return checkFiles(run, Object.keys(expected), (result, file) =>
     result.steps
       .filter((step) => step.state !== 'passed' || step.status !== expected[file])
-      .map((step) => `${file}: step ${step.name} is ${step.state}/${step.status ?? 'no meta'}, expected passed/${expected[file]}${step.error ? `: ${step.error.split('\n')[0]}` : ''}`),
+      .map(
+        (step) =>
+          `${file}: step ${step.name} is ${step.state}/${step.status ?? 'no meta'}, expected passed/${expected[file]}${step.error ? `: ${step.error.split('\n')[0]}` : ''}`,
+      ),
   )
 }
 
@@ -222,7 +250,9 @@ async function main() {
   const root = writeProject({ cpuLimit: cpu.limit, cacheLimit: cache.limit, cacheSteps: options.cacheSteps })
   const { rounds } = options
   console.log(`vitest-recipes execution controls: parallel requires_process steps, and step caching`)
-  console.log(`${availableParallelism()} CPU(s) available (${cpus()[0]?.model ?? 'unknown model'}); ${rounds} rounds, the first one a warm-up`)
+  console.log(
+    `${availableParallelism()} CPU(s) available (${cpus()[0]?.model ?? 'unknown model'}); ${rounds} rounds, the first one a warm-up`,
+  )
   console.log(`CPU-bound step: count primes up to ${cpu.limit} (${ms(cpu.ms)} of CPU here, in this thread)`)
   console.log(`cached recipe: ${options.cacheSteps} in-process steps of about ${ms(cache.ms)} of CPU each`)
   console.log(`project: ${root}\n`)
@@ -239,7 +269,14 @@ async function main() {
         uncachedRun = await runRecipes(startVitest, root, [FILES.cached], { noCache: true })
         cachedRun = await runRecipes(startVitest, root, [FILES.cached], {})
       } catch (error) {
-        console.error(`round ${i + 1}: Vitest could not run the benchmark's recipes (is ${distLabel()} being rebuilt?):\n  ${String(error?.message ?? error).split('\n').slice(0, 4).join('\n  ')}`)
+        console.error(
+          `round ${i + 1}: Vitest could not run the benchmark's recipes (is ${distLabel()} being rebuilt?):\n  ${String(
+            error?.message ?? error,
+          )
+            .split('\n')
+            .slice(0, 4)
+            .join('\n  ')}`,
+        )
         process.exitCode = 1
         return
       }
@@ -272,7 +309,7 @@ async function main() {
     const fileMs = (result) => result.fileMs
 
     console.log(`\n1. two CPU-bound requires_process steps (worker threads), parallel: true vs in sequence`)
-    const cpuRows = [['median over ' + counted.length + ' rounds', 'parallel', 'sequential', 'parallel/sequential']]
+    const cpuRows = [[`median over ${counted.length} rounds`, 'parallel', 'sequential', 'parallel/sequential']]
     for (const [label, read] of [
       ['recipe file: tests + hooks (wall)', moduleMs],
       ['whole file (collect + tests + hooks)', fileMs],
@@ -286,7 +323,7 @@ async function main() {
     console.log(table(cpuRows))
 
     console.log(`\n2. ${options.cacheSteps} cached steps (cache: true): first run / noCache vs a cache hit`)
-    const cacheRows = [['median over ' + counted.length + ' rounds', 'cached', 'uncached', 'cached/uncached']]
+    const cacheRows = [[`median over ${counted.length} rounds`, 'cached', 'uncached', 'cached/uncached']]
     for (const [label, read] of [
       ['recipe file: tests + hooks (wall)', moduleMs],
       ['whole file (collect + tests + hooks)', fileMs],
@@ -300,8 +337,12 @@ async function main() {
     console.log(table(cacheRows))
 
     const speedup = ratio(pick('sequential', moduleMs), pick('parallel', moduleMs))
-    console.log(`\nparallel / sequential (recipe file wall time): ${ratio(pick('parallel', moduleMs), pick('sequential', moduleMs)).toFixed(2)}x  (speed-up ${speedup.toFixed(2)}x; at best ${Math.min(2, availableParallelism()).toFixed(2)}x on ${availableParallelism()} CPU(s))`)
-    console.log(`cached / uncached (recipe file wall time):     ${ratio(pick('cached', moduleMs), pick('uncached', moduleMs)).toFixed(2)}x`)
+    console.log(
+      `\nparallel / sequential (recipe file wall time): ${ratio(pick('parallel', moduleMs), pick('sequential', moduleMs)).toFixed(2)}x  (speed-up ${speedup.toFixed(2)}x; at best ${Math.min(2, availableParallelism()).toFixed(2)}x on ${availableParallelism()} CPU(s))`,
+    )
+    console.log(
+      `cached / uncached (recipe file wall time):     ${ratio(pick('cached', moduleMs), pick('uncached', moduleMs)).toFixed(2)}x`,
+    )
   } finally {
     finishProject(root, options.keep)
   }

@@ -19,7 +19,26 @@
 import { spawnSync } from 'node:child_process'
 import { chmodSync } from 'node:fs'
 import { join } from 'node:path'
-import { checkAllPassed, createProject, failWith, finishProject, importStartVitest, median, ms, parseFlags, parseRounds, positiveInteger, ratio, reportProblems, requireDist, roundLabel, runVitest, STEP_TIMEOUT_MS, stepName, table } from '../lib/harness.js'
+import {
+  checkAllPassed,
+  createProject,
+  failWith,
+  finishProject,
+  importStartVitest,
+  median,
+  ms,
+  parseFlags,
+  parseRounds,
+  positiveInteger,
+  ratio,
+  reportProblems,
+  requireDist,
+  roundLabel,
+  runVitest,
+  STEP_TIMEOUT_MS,
+  stepName,
+  table,
+} from '../lib/harness.js'
 
 const FILES = {
   shellRecipe: 'recipes/shell.yaml',
@@ -76,7 +95,10 @@ print(json.dumps({"status": "ok", "ctx": {params["key"]: True}}))
 `
 
 function writeProject({ steps, python }) {
-  const { root, write } = createProject('executors', `recipes({ reports: false, python: { executable: ${JSON.stringify(python)} } })`)
+  const { root, write } = createProject(
+    'executors',
+    `recipes({ reports: false, python: { executable: ${JSON.stringify(python)} } })`,
+  )
 
   // The shell step: prints an ok envelope and nothing else.
   write('scripts/noop.sh', `#!/bin/sh\necho '{"status":"ok"}'\n`)
@@ -98,14 +120,29 @@ function writeProject({ steps, python }) {
   const recipe = (id, description, step) =>
     `test_meta:\n  test_id: ${id}\n  description: ${description}\nsteps:\n${names.map((name) => `  - name: ${name}\n${step(name)}`).join('')}`
 
-  write(FILES.shellRecipe, recipe('BENCH-EXEC-SHELL', `${steps} no-op shell steps, for bench/executors/run.js`, () => `    type: shell\n    script: scripts/noop.sh\n`))
+  write(
+    FILES.shellRecipe,
+    recipe(
+      'BENCH-EXEC-SHELL',
+      `${steps} no-op shell steps, for bench/executors/run.js`,
+      () => `    type: shell\n    script: scripts/noop.sh\n`,
+    ),
+  )
   write(
     FILES.pythonModule,
-    recipe('BENCH-EXEC-PY-MODULE', `${steps} python module steps (warm host), for bench/executors/run.js`, (name) => `    type: python\n    module: scriptlets.noop\n    class: Noop\n    args: { key: ${key(name)} }\n`),
+    recipe(
+      'BENCH-EXEC-PY-MODULE',
+      `${steps} python module steps (warm host), for bench/executors/run.js`,
+      (name) => `    type: python\n    module: scriptlets.noop\n    class: Noop\n    args: { key: ${key(name)} }\n`,
+    ),
   )
   write(
     FILES.pythonScript,
-    recipe('BENCH-EXEC-PY-SCRIPT', `${steps} python script steps (one process each), for bench/executors/run.js`, (name) => `    type: python\n    script: scripts/noop.py\n    args: { key: ${key(name)} }\n`),
+    recipe(
+      'BENCH-EXEC-PY-SCRIPT',
+      `${steps} python script steps (one process each), for bench/executors/run.js`,
+      (name) => `    type: python\n    script: scripts/noop.py\n    args: { key: ${key(name)} }\n`,
+    ),
   )
 
   // By hand: the same processes through execa, one top-level test each, same timeout.
@@ -145,8 +182,13 @@ ${names.map((name) => `test('${name}', { timeout: ${STEP_TIMEOUT_MS} }, () => st
 
 /** The interpreter behind `python` (a shim may stand in front of it) and what starting it costs. */
 function describePython(python) {
-  const probe = spawnSync(python, ['-c', 'import sys; print(sys.version.split()[0]); print(sys.executable)'], { encoding: 'utf8' })
-  if (probe.status !== 0) fail(`cannot run "${python}" (${probe.error?.message ?? probe.stderr.trim()}): install Python 3 or pass --python <interpreter>.`)
+  const probe = spawnSync(python, ['-c', 'import sys; print(sys.version.split()[0]); print(sys.executable)'], {
+    encoding: 'utf8',
+  })
+  if (probe.status !== 0)
+    fail(
+      `cannot run "${python}" (${probe.error?.message ?? probe.stderr.trim()}): install Python 3 or pass --python <interpreter>.`,
+    )
   const [version, executable] = probe.stdout.trim().split('\n')
   const startMs = (file) => {
     const samples = []
@@ -157,7 +199,12 @@ function describePython(python) {
     }
     return median(samples)
   }
-  return { version, executable, startMs: startMs(python), directStartMs: executable && executable !== python ? startMs(executable) : undefined }
+  return {
+    version,
+    executable,
+    startMs: startMs(python),
+    directStartMs: executable && executable !== python ? startMs(executable) : undefined,
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -204,15 +251,23 @@ async function main() {
 
   const root = writeProject(options)
   const { steps, rounds } = options
-  console.log(`vitest-recipes executors: ${steps} steps per file, shell steps vs execa, warm python host vs a python process per step`)
-  console.log(`${rounds} rounds (first one is a warm-up), one Vitest instance per round started in this process, one file at a time`)
-  console.log(`Node ${process.version}; Python ${interpreter.version}: "${options.python}" runs ${interpreter.executable}`)
+  console.log(
+    `vitest-recipes executors: ${steps} steps per file, shell steps vs execa, warm python host vs a python process per step`,
+  )
+  console.log(
+    `${rounds} rounds (first one is a warm-up), one Vitest instance per round started in this process, one file at a time`,
+  )
+  console.log(
+    `Node ${process.version}; Python ${interpreter.version}: "${options.python}" runs ${interpreter.executable}`,
+  )
   console.log(
     `bare start of the interpreter, outside Vitest (median of 10 \`-c pass\`): ${options.python} ${ms(interpreter.startMs)}` +
       (interpreter.executable !== options.python ? `, ${interpreter.executable} ${ms(interpreter.directStartMs)}` : ''),
   )
   if (interpreter.directStartMs !== undefined && interpreter.startMs - interpreter.directStartMs > 10) {
-    console.log(`  note: "${options.python}" is a wrapper (a pyenv/asdf shim?) that costs ${ms(interpreter.startMs - interpreter.directStartMs)} per process; try --python ${interpreter.executable}`)
+    console.log(
+      `  note: "${options.python}" is a wrapper (a pyenv/asdf shim?) that costs ${ms(interpreter.startMs - interpreter.directStartMs)} per process; try --python ${interpreter.executable}`,
+    )
   }
   console.log(`project: ${root}\n`)
 
@@ -251,13 +306,33 @@ async function main() {
       const recipe = (field) => pick(FILES.shellRecipe, field)
       const hand = (field) => pick(FILES.shellExeca, field)
       const rows = [[header, 'shell recipe', 'execa by hand', 'recipe/hand', 'diff per step']]
-      const row = (label, r, h, diff, format = ms) => rows.push([label, format(r), format(h), times(ratio(r, h)), signedMs(diff)])
+      const row = (label, r, h, diff, format = ms) =>
+        rows.push([label, format(r), format(h), times(ratio(r, h)), signedMs(diff)])
       row('Σ test durations', recipe('testsMs'), hand('testsMs'), (recipe('testsMs') - hand('testsMs')) / steps)
-      row('  per step (Σ / N)', recipe('testsMs') / steps, hand('testsMs') / steps, (recipe('testsMs') - hand('testsMs')) / steps, ms2)
+      row(
+        '  per step (Σ / N)',
+        recipe('testsMs') / steps,
+        hand('testsMs') / steps,
+        (recipe('testsMs') - hand('testsMs')) / steps,
+        ms2,
+      )
       rows.push(['  in the executor (step meta), per step', ms2(recipe('executorMs') / steps), '–', '', ''])
-      row('median test', recipe('medianTestMs'), hand('medianTestMs'), recipe('medianTestMs') - hand('medianTestMs'), ms2)
-      row('whole file (collect + tests + hooks)', recipe('fileMs'), hand('fileMs'), (recipe('fileMs') - hand('fileMs')) / steps)
-      console.log(`\n1. shell: ${steps} no-op \`type: shell\` steps vs ${steps} tests doing \`await execa(script)\` + JSON.parse`)
+      row(
+        'median test',
+        recipe('medianTestMs'),
+        hand('medianTestMs'),
+        recipe('medianTestMs') - hand('medianTestMs'),
+        ms2,
+      )
+      row(
+        'whole file (collect + tests + hooks)',
+        recipe('fileMs'),
+        hand('fileMs'),
+        (recipe('fileMs') - hand('fileMs')) / steps,
+      )
+      console.log(
+        `\n1. shell: ${steps} no-op \`type: shell\` steps vs ${steps} tests doing \`await execa(script)\` + JSON.parse`,
+      )
       console.log(table(rows))
       console.log(`(diff per step: (recipe - hand) / ${steps} for the sums, recipe - hand for the median test)`)
     }
@@ -272,7 +347,10 @@ async function main() {
       const rows = [[header, ...columns.map(([label]) => label)]]
       rows.push(['Σ test durations', ...columns.map(([, file]) => ms(pick(file, 'testsMs')))])
       rows.push(['  per step (Σ / N)', ...columns.map(([, file]) => ms2(pick(file, 'testsMs') / steps))])
-      rows.push(['  in the executor (step meta), per step', ...columns.map(([, file]) => (file === FILES.pythonSpawn ? '–' : ms2(pick(file, 'executorMs') / steps)))])
+      rows.push([
+        '  in the executor (step meta), per step',
+        ...columns.map(([, file]) => (file === FILES.pythonSpawn ? '–' : ms2(pick(file, 'executorMs') / steps))),
+      ])
       rows.push(['median test', ...columns.map(([, file]) => ms2(pick(file, 'medianTestMs')))])
       rows.push(['first test (host start for module)', ...columns.map(([, file]) => ms2(pick(file, 'firstTestMs')))])
       rows.push(['whole file (collect + tests + hooks)', ...columns.map(([, file]) => ms(pick(file, 'fileMs')))])
@@ -286,9 +364,21 @@ async function main() {
       const scriptMedian = pick(FILES.pythonScript, 'medianTestMs')
       const spawnMedian = pick(FILES.pythonSpawn, 'medianTestMs')
       const ratioRows = [['ratio', 'per step (Σ / N)', 'median test']]
-      ratioRows.push(['spawn / warm: script: steps / warm host', times(ratio(script, warm)), times(ratio(scriptMedian, warmMedian))])
-      ratioRows.push(['spawn / warm: python3 -c by hand / warm host', times(ratio(spawn, warm)), times(ratio(spawnMedian, warmMedian))])
-      ratioRows.push(['script: steps / python3 -c by hand', times(ratio(script, spawn)), times(ratio(scriptMedian, spawnMedian))])
+      ratioRows.push([
+        'spawn / warm: script: steps / warm host',
+        times(ratio(script, warm)),
+        times(ratio(scriptMedian, warmMedian)),
+      ])
+      ratioRows.push([
+        'spawn / warm: python3 -c by hand / warm host',
+        times(ratio(spawn, warm)),
+        times(ratio(spawnMedian, warmMedian)),
+      ])
+      ratioRows.push([
+        'script: steps / python3 -c by hand',
+        times(ratio(script, spawn)),
+        times(ratio(scriptMedian, spawnMedian)),
+      ])
       console.log('')
       console.log(table(ratioRows))
       console.log(

@@ -2,7 +2,16 @@
 // Vitest in this process with a timing reporter, medians and tables.
 //
 // Plain JavaScript on purpose: Node 20 cannot strip TypeScript.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -71,7 +80,9 @@ export function distLabel() {
 /** Fails unless every one of `files` (relative to the repository) is built. */
 export function requireDist(files, fail) {
   if (!files.every((file) => existsSync(join(PACKAGE_ROOT, file)))) {
-    fail(`${distLabel()} is missing or incomplete: run \`npm run build\` first (the benchmark imports the built package).`)
+    fail(
+      `${distLabel()} is missing or incomplete: run \`npm run build\` first (the benchmark imports the built package).`,
+    )
   }
 }
 
@@ -131,7 +142,10 @@ export function createProject(name, plugin = 'recipes({ reports: false })') {
     writeFileSync(join(root, file), text)
   }
   linkNodeModules(root)
-  write('package.json', `${JSON.stringify({ name: `vitest-recipes-${name}-bench`, private: true, type: 'module' }, null, 2)}\n`)
+  write(
+    'package.json',
+    `${JSON.stringify({ name: `vitest-recipes-${name}-bench`, private: true, type: 'module' }, null, 2)}\n`,
+  )
   write('vitest.config.mjs', vitestConfig(plugin))
   return { root, write }
 }
@@ -227,7 +241,9 @@ export function checkFiles(run, files, problemsOf) {
 /** Problems of a run whose `files` should each have `steps` tests, all passed. */
 export function checkAllPassed(run, files, steps) {
   return checkFiles(run, files, (result, file) =>
-    result.tests !== steps || result.passed !== steps ? [`${file}: ${result.passed} of ${result.tests} tests passed, expected ${steps} of ${steps}`] : [],
+    result.tests !== steps || result.passed !== steps
+      ? [`${file}: ${result.passed} of ${result.tests} tests passed, expected ${steps} of ${steps}`]
+      : [],
   )
 }
 
@@ -252,5 +268,11 @@ export const roundLabel = (i) => `round ${i + 1}${i === 0 ? ' (warm-up)' : '    
 /** Rows of cells as aligned columns: the first left-aligned, the others right-aligned. */
 export function table(rows) {
   const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)))
-  return rows.map((row) => row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]) : cell.padStart(widths[column]))).join('   ')).join('\n')
+  return rows
+    .map((row) =>
+      row
+        .map((cell, column) => (column === 0 ? cell.padEnd(widths[column]) : cell.padStart(widths[column])))
+        .join('   '),
+    )
+    .join('\n')
 }

@@ -10,7 +10,27 @@
 import { readFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { checkAllPassed, createProject, failWith, finishProject, importStartVitest, median, ms, PACKAGE_ROOT, parseFlags, parseRounds, positiveInteger, ratio, reportProblems, requireDist, roundLabel, runVitest, STEP_TIMEOUT_MS, stepName, table } from '../lib/harness.js'
+import {
+  checkAllPassed,
+  createProject,
+  failWith,
+  finishProject,
+  importStartVitest,
+  median,
+  ms,
+  PACKAGE_ROOT,
+  parseFlags,
+  parseRounds,
+  positiveInteger,
+  ratio,
+  reportProblems,
+  requireDist,
+  roundLabel,
+  runVitest,
+  STEP_TIMEOUT_MS,
+  stepName,
+  table,
+} from '../lib/harness.js'
 
 const TARGET = 1.5
 const RECIPE_FILE = 'recipes/overhead.yaml'
@@ -135,7 +155,8 @@ function runRound(startVitest, root, order) {
 // ---------------------------------------------------------------------------------------------
 // Printing
 
-const verdict = (value) => `${value.toFixed(2)}x  (target ≤ ${TARGET.toFixed(1)}x: ${value <= TARGET ? 'met' : 'NOT met'})`
+const verdict = (value) =>
+  `${value.toFixed(2)}x  (target ≤ ${TARGET.toFixed(1)}x: ${value <= TARGET ? 'met' : 'NOT met'})`
 
 // ---------------------------------------------------------------------------------------------
 
@@ -147,8 +168,12 @@ async function main() {
 
   const root = writeProject(options)
   const { steps, rounds } = options
-  console.log(`vitest-recipes overhead: ${steps} ${options.ctxSet ? 'ctx.set' : 'no-op'} ts steps, recipe vs hand-written Vitest file`)
-  console.log(`${rounds} rounds (first one is a warm-up), one Vitest instance per round started in this process, one file at a time`)
+  console.log(
+    `vitest-recipes overhead: ${steps} ${options.ctxSet ? 'ctx.set' : 'no-op'} ts steps, recipe vs hand-written Vitest file`,
+  )
+  console.log(
+    `${rounds} rounds (first one is a warm-up), one Vitest instance per round started in this process, one file at a time`,
+  )
   console.log(`project: ${root}\n`)
 
   const counted = []
@@ -189,24 +214,41 @@ async function main() {
       ['prepare (runner setup)', 'prepareMs'],
       ['environment setup', 'environmentMs'],
     ]
-    const rows = [['median over ' + counted.length + ' rounds', 'recipe', 'hand-written', 'recipe/hand', 'per step']]
+    const rows = [[`median over ${counted.length} rounds`, 'recipe', 'hand-written', 'recipe/hand', 'per step']]
     for (const [label, field] of fields) {
       const recipe = pick(RECIPE_FILE, field)
       const hand = pick(HANDWRITTEN_FILE, field)
-      rows.push([label, ms(recipe), ms(hand), `${ratio(recipe, hand).toFixed(2)}x`, `${(((recipe - hand) / steps) * 1000).toFixed(0)} µs`])
+      rows.push([
+        label,
+        ms(recipe),
+        ms(hand),
+        `${ratio(recipe, hand).toFixed(2)}x`,
+        `${(((recipe - hand) / steps) * 1000).toFixed(0)} µs`,
+      ])
     }
     console.log(`\n${table(rows)}`)
     console.log(`\n(per step: (recipe - hand-written) / ${steps} steps)`)
-    console.log(`recipe compile alone (parse + codegen, in the Vite server, part of collect): ${ms(median(compileTimes))}`)
+    console.log(
+      `recipe compile alone (parse + codegen, in the Vite server, part of collect): ${ms(median(compileTimes))}`,
+    )
 
     // Where collect time goes: each file's slowest imports (last counted round).
-    const shorten = (id) => (id.startsWith(PACKAGE_ROOT + '/') ? relative(PACKAGE_ROOT, id) : id.startsWith(root + '/') ? relative(root, id) : id)
+    const shorten = (id) =>
+      id.startsWith(`${PACKAGE_ROOT}/`)
+        ? relative(PACKAGE_ROOT, id)
+        : id.startsWith(`${root}/`)
+          ? relative(root, id)
+          : id
     for (const file of [RECIPE_FILE, HANDWRITTEN_FILE]) {
-      const slowest = [...counted.at(-1).modules.get(file).imports].sort(([, a], [, b]) => b.totalTime - a.totalTime).slice(0, 6)
+      const slowest = [...counted.at(-1).modules.get(file).imports]
+        .sort(([, a], [, b]) => b.totalTime - a.totalTime)
+        .slice(0, 6)
       if (slowest.length === 0) continue
       console.log(`\nslowest imports of ${file} (last round; total / self):`)
       for (const [id, duration] of slowest) {
-        console.log(`  ${ms(duration.totalTime).padStart(9)} / ${ms(duration.selfTime).padStart(8)}  ${shorten(id)}${duration.external ? '  (external)' : ''}`)
+        console.log(
+          `  ${ms(duration.totalTime).padStart(9)} / ${ms(duration.selfTime).padStart(8)}  ${shorten(id)}${duration.external ? '  (external)' : ''}`,
+        )
       }
     }
 

@@ -22,7 +22,21 @@ import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, statSync, wri
 import { availableParallelism, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { distLabel, failWith, median, ms as formatMs, PACKAGE_ROOT, parseFlags, parseRounds, positiveInteger, ratio, requireDist, roundLabel, stepName, table } from '../lib/harness.js'
+import {
+  distLabel,
+  failWith,
+  median,
+  ms as formatMs,
+  PACKAGE_ROOT,
+  parseFlags,
+  parseRounds,
+  positiveInteger,
+  ratio,
+  requireDist,
+  roundLabel,
+  stepName,
+  table,
+} from '../lib/harness.js'
 
 const FORMATS = ['xlsx', 'docx', 'md', 'json']
 /** Keys the export run's ctx writes cycle through: its final ctx has this many keys. */
@@ -115,7 +129,7 @@ function syntheticSteps(steps, writes, keys, record) {
 }
 
 /** Part 1's steps: all passed, a small ok envelope naming the keys written. */
-const flushStep = (i, name, keys) => ({
+const flushStep = (i, _name, keys) => ({
   status: 'passed',
   durationMs: 1.5,
   cpuMs: 1.2,
@@ -130,8 +144,21 @@ const flushStep = (i, name, keys) => ({
 
 /** Part 2's steps: 70% passed, 10% each failed, blocked, skipped; 3 numeric metrics per run step. */
 function exportStep(i, name, keys) {
-  const params = { target: `host-${i % 8}`, retries: i % 3, options: { mode: i % 2 ? 'fast' : 'thorough', tags: ['bench', `group-${i % 10}`] } }
-  const common = { durationMs: 5 + (i % 97) * 1.7, cpuMs: 3 + (i % 89), peakRssBytes: 90_000_000 + i * 1024, exitCode: null, attempts: 1, reason: null, logPath: `.logs/${name}.log`, params }
+  const params = {
+    target: `host-${i % 8}`,
+    retries: i % 3,
+    options: { mode: i % 2 ? 'fast' : 'thorough', tags: ['bench', `group-${i % 10}`] },
+  }
+  const common = {
+    durationMs: 5 + (i % 97) * 1.7,
+    cpuMs: 3 + (i % 89),
+    peakRssBytes: 90_000_000 + i * 1024,
+    exitCode: null,
+    attempts: 1,
+    reason: null,
+    logPath: `.logs/${name}.log`,
+    params,
+  }
   const metrics = { latency_ms: 10 + (i % 50) * 0.5, count: i, throughput: 1000 / (1 + (i % 13)) }
   switch (i % 10) {
     case 3:
@@ -141,14 +168,42 @@ function exportStep(i, name, keys) {
         exitCode: 1,
         attempts: 2,
         reason: `measured latency ${metrics.latency_ms} ms is above the limit of 30 ms on ${params.target}`,
-        envelope: { status: 'error', reason: `latency above limit on ${params.target}`, details: { limit: 30, measured: metrics.latency_ms }, exit_code: 1, step: name, ts: isoAt(i), metrics },
+        envelope: {
+          status: 'error',
+          reason: `latency above limit on ${params.target}`,
+          details: { limit: 30, measured: metrics.latency_ms },
+          exit_code: 1,
+          step: name,
+          ts: isoAt(i),
+          metrics,
+        },
       }
     case 6:
-      return { ...common, status: 'blocked', durationMs: 0, cpuMs: 0, peakRssBytes: 0, reason: `blocked: step ${name.replace(/\d+$/, (n) => String(Number(n) - 3).padStart(n.length, '0'))} failed`, envelope: null }
+      return {
+        ...common,
+        status: 'blocked',
+        durationMs: 0,
+        cpuMs: 0,
+        peakRssBytes: 0,
+        reason: `blocked: step ${name.replace(/\d+$/, (n) => String(Number(n) - 3).padStart(n.length, '0'))} failed`,
+        envelope: null,
+      }
     case 9:
-      return { ...common, status: 'skipped', durationMs: 0, cpuMs: 0, peakRssBytes: 0, reason: 'skipped: --skip', envelope: null }
+      return {
+        ...common,
+        status: 'skipped',
+        durationMs: 0,
+        cpuMs: 0,
+        peakRssBytes: 0,
+        reason: 'skipped: --skip',
+        envelope: null,
+      }
     default:
-      return { ...common, status: 'passed', envelope: { status: 'ok', outputs: keys.slice(0, 3), artifacts: [`out/${name}.csv`], metrics, warnings: [] } }
+      return {
+        ...common,
+        status: 'passed',
+        envelope: { status: 'ok', outputs: keys.slice(0, 3), artifacts: [`out/${name}.csv`], metrics, warnings: [] },
+      }
   }
 }
 
@@ -158,12 +213,20 @@ function exportStep(i, name, keys) {
 // The statements RunStore.recordStep runs (plugin/store/run-store.ts), for the baselines below.
 const INSERT_STEP = `INSERT OR REPLACE INTO step_metrics (run_id, step, idx, status, duration_ms, cpu_ms, peak_rss_bytes, exit_code, attempts, reason, log_path, seq, params, envelope)
   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-const INSERT_HISTORY = 'INSERT INTO context_history (run_id, seq, key, who, ts, before, after, step, step_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'
+const INSERT_HISTORY =
+  'INSERT INTO context_history (run_id, seq, key, who, ts, before, after, step, step_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'
 const UPSERT_VALUE = 'INSERT OR REPLACE INTO context_snapshots (run_id, key, value, who, ts) VALUES (?, ?, ?, ?, ?)'
 
 const json = (value) => (value === undefined ? null : JSON.stringify(value))
 
-const runStart = (runId) => ({ runId, testId: 'BENCH-STORE', recipe: 'recipes/bench-store.yaml', startTime: isoAt(0), vitestVersion: 'bench', metadata: { test_meta: { test_id: 'BENCH-STORE', description: 'bench/store/run.js' } } })
+const runStart = (runId) => ({
+  runId,
+  testId: 'BENCH-STORE',
+  recipe: 'recipes/bench-store.yaml',
+  startTime: isoAt(0),
+  vitestVersion: 'bench',
+  metadata: { test_meta: { test_id: 'BENCH-STORE', description: 'bench/store/run.js' } },
+})
 
 /** A fresh store at `path` with one run begun: the schema RunStore creates, in WAL mode. */
 function freshStore(RunStore, path, runId) {
@@ -207,7 +270,18 @@ function timeUnbatched(RunStore, Database, path, steps, mode) {
     const insertHistory = db.prepare(INSERT_HISTORY)
     const upsertValue = db.prepare(UPSERT_VALUE)
     const runId = 'run-unbatched'
-    const history = (write, seq, step, stepSeq) => insertHistory.run(runId, seq, write.key, write.who, write.ts, json(write.before), json(write.after), step, stepSeq)
+    const history = (write, seq, step, stepSeq) =>
+      insertHistory.run(
+        runId,
+        seq,
+        write.key,
+        write.who,
+        write.ts,
+        json(write.before),
+        json(write.after),
+        step,
+        stepSeq,
+      )
     const value = (write) => upsertValue.run(runId, write.key, JSON.stringify(write.after), write.who, write.ts)
     const setInOneTransaction = db.transaction((write, seq, step, stepSeq) => {
       history(write, seq, step, stepSeq)
@@ -225,7 +299,22 @@ function timeUnbatched(RunStore, Database, path, steps, mode) {
           value(write)
         }
       }
-      insertStep.run(runId, record.step, record.idx, record.status, record.durationMs, record.cpuMs, record.peakRssBytes, record.exitCode, record.attempts, record.reason, record.logPath, stepSeq, json(record.params), json(record.envelope ?? undefined))
+      insertStep.run(
+        runId,
+        record.step,
+        record.idx,
+        record.status,
+        record.durationMs,
+        record.cpuMs,
+        record.peakRssBytes,
+        record.exitCode,
+        record.attempts,
+        record.reason,
+        record.logPath,
+        stepSeq,
+        json(record.params),
+        json(record.envelope ?? undefined),
+      )
     }
     return ((performance.now() - started) * 1000) / steps.length
   } finally {
@@ -256,7 +345,9 @@ async function measureFlush(dir, { steps, writes, rounds }) {
       for (const suffix of ['', '-wal', '-shm']) rmSync(path + suffix, { force: true })
     }
     const us = (value) => `${value.toFixed(1)} µs`
-    console.log(`${roundLabel(i)}  recordStep ${us(round.batched)}, per ctx.set ${us(round.perSet)}, per row ${us(round.perRow)}, no writes ${us(round.empty)}  (per step)`)
+    console.log(
+      `${roundLabel(i)}  recordStep ${us(round.batched)}, per ctx.set ${us(round.perSet)}, per row ${us(round.perRow)}, no writes ${us(round.empty)}  (per step)`,
+    )
     if (i > 0) counted.push(round)
   }
   return Object.fromEntries(names.map((name) => [name, median(counted.map((round) => round[name]))]))
@@ -266,16 +357,40 @@ function printFlush(flush, { steps, writes, rounds }) {
   const us = (value) => `${value.toFixed(1)} µs`
   const perWrite = (value) => `${(value / writes).toFixed(1)} µs`
   const rows = [
-    [`median over ${rounds - 1} rounds, ${steps} steps × ${writes} writes`, 'per step', 'per ctx write', 'commits/step', 'batched/this'],
+    [
+      `median over ${rounds - 1} rounds, ${steps} steps × ${writes} writes`,
+      'per step',
+      'per ctx write',
+      'commits/step',
+      'batched/this',
+    ],
     ['recordStep: 1 transaction per step (the store)', us(flush.batched), perWrite(flush.batched), '1', '1.00x'],
-    ['1 transaction per ctx.set (+1 for the step row)', us(flush.perSet), perWrite(flush.perSet), String(writes + 1), `${ratio(flush.batched, flush.perSet).toFixed(2)}x`],
-    ['1 autocommit INSERT per row', us(flush.perRow), perWrite(flush.perRow), String(2 * writes + 1), `${ratio(flush.batched, flush.perRow).toFixed(2)}x`],
+    [
+      '1 transaction per ctx.set (+1 for the step row)',
+      us(flush.perSet),
+      perWrite(flush.perSet),
+      String(writes + 1),
+      `${ratio(flush.batched, flush.perSet).toFixed(2)}x`,
+    ],
+    [
+      '1 autocommit INSERT per row',
+      us(flush.perRow),
+      perWrite(flush.perRow),
+      String(2 * writes + 1),
+      `${ratio(flush.batched, flush.perRow).toFixed(2)}x`,
+    ],
     ['recordStep of a step with no writes (fixed cost)', us(flush.empty), '', '1', ''],
   ]
   console.log(`\n${table(rows)}`)
-  console.log(`\n(per ctx write: per step / ${writes}; a write is one context_history row plus one context_snapshots upsert)`)
-  console.log(`batched / per ctx.set: ${ratio(flush.batched, flush.perSet).toFixed(2)}x  (${ratio(flush.perSet, flush.batched).toFixed(1)}x faster to batch)`)
-  console.log(`recordStep cost per ctx write above the fixed cost: ${((flush.batched - flush.empty) / writes).toFixed(1)} µs`)
+  console.log(
+    `\n(per ctx write: per step / ${writes}; a write is one context_history row plus one context_snapshots upsert)`,
+  )
+  console.log(
+    `batched / per ctx.set: ${ratio(flush.batched, flush.perSet).toFixed(2)}x  (${ratio(flush.perSet, flush.batched).toFixed(1)}x faster to batch)`,
+  )
+  console.log(
+    `recordStep cost per ctx write above the fixed cost: ${((flush.batched - flush.empty) / writes).toFixed(1)} µs`,
+  )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -286,12 +401,18 @@ function buildExportRun(RunStore, path, exportSteps) {
   const runId = 'run-export'
   const store = freshStore(RunStore, path, runId)
   try {
-    for (const step of syntheticSteps(exportSteps, EXPORT_WRITES, EXPORT_KEYS, exportStep)) store.recordStep(runId, step.record, step.writes, step.values)
+    for (const step of syntheticSteps(exportSteps, EXPORT_WRITES, EXPORT_KEYS, exportStep))
+      store.recordStep(runId, step.record, step.writes, step.values)
     store.finishRun(runId, 'failed', isoAt(exportSteps * 100))
     const data = store.readRun(runId)
-    const expected = { steps: exportSteps, history: exportSteps * EXPORT_WRITES, context: Math.min(EXPORT_KEYS, exportSteps * EXPORT_WRITES) }
+    const expected = {
+      steps: exportSteps,
+      history: exportSteps * EXPORT_WRITES,
+      context: Math.min(EXPORT_KEYS, exportSteps * EXPORT_WRITES),
+    }
     const found = { steps: data?.steps.length, history: data?.history.count, context: data?.context.length }
-    if (JSON.stringify(found) !== JSON.stringify(expected)) fail(`the export run holds ${JSON.stringify(found)}, expected ${JSON.stringify(expected)}`)
+    if (JSON.stringify(found) !== JSON.stringify(expected))
+      fail(`the export run holds ${JSON.stringify(found)}, expected ${JSON.stringify(expected)}`)
     return runId
   } finally {
     store.close()
@@ -347,7 +468,9 @@ function measureRss(dbPath, runId, dir, format) {
       stdio: ['ignore', 'pipe', 'inherit'],
     })
   } catch (error) {
-    fail(`the child process measuring the peak RSS of ${format} failed (${error.status === null ? `signal ${error.signal}` : `exit code ${error.status}`}; its error is above)${REBUILT}`)
+    fail(
+      `the child process measuring the peak RSS of ${format} failed (${error.status === null ? `signal ${error.signal}` : `exit code ${error.status}`}; its error is above)${REBUILT}`,
+    )
   }
   return JSON.parse(out.trim().split('\n').at(-1))
 }
@@ -375,7 +498,9 @@ async function rssChild({ dbPath, runId, dir, format }) {
     const highWaterAfter = process.resourceUsage().maxRSS * 1024
     // A new high-water mark is the export's peak; otherwise the samples are the best figure.
     const peak = highWaterAfter > highWaterBefore ? highWaterAfter : Math.max(sampled, process.memoryUsage.rss())
-    process.stdout.write(`${JSON.stringify({ rssBefore, growth: peak - rssBefore, peak, newHighWater: highWaterAfter > highWaterBefore })}\n`)
+    process.stdout.write(
+      `${JSON.stringify({ rssBefore, growth: peak - rssBefore, peak, newHighWater: highWaterAfter > highWaterBefore })}\n`,
+    )
   } finally {
     store.close()
   }
@@ -387,7 +512,9 @@ async function measureExport(dir, { exportSteps, rounds }) {
   const dbPath = join(dir, 'export.sqlite')
   const started = performance.now()
   const runId = buildExportRun(RunStore, dbPath, exportSteps)
-  console.log(`recorded the run: ${exportSteps} steps, ${exportSteps * EXPORT_WRITES} ctx writes, ${Math.min(EXPORT_KEYS, exportSteps * EXPORT_WRITES)} final ctx keys (${formatMs(performance.now() - started, 0)})\n`)
+  console.log(
+    `recorded the run: ${exportSteps} steps, ${exportSteps * EXPORT_WRITES} ctx writes, ${Math.min(EXPORT_KEYS, exportSteps * EXPORT_WRITES)} final ctx keys (${formatMs(performance.now() - started, 0)})\n`,
+  )
 
   const names = ['dump', ...FORMATS]
   const counted = []
@@ -401,7 +528,9 @@ async function measureExport(dir, { exportSteps, rounds }) {
         const out = join(dir, 'reports', `round-${i + 1}`)
         round[name] = await timeExport(modules, store, runId, out, name)
       }
-      console.log(`${roundLabel(i)}  ${names.map((name) => `${name === 'dump' ? 'JSON dump' : name} ${formatMs(round[name].wallMs, 0)}`).join(', ')}`)
+      console.log(
+        `${roundLabel(i)}  ${names.map((name) => `${name === 'dump' ? 'JSON dump' : name} ${formatMs(round[name].wallMs, 0)}`).join(', ')}`,
+      )
       if (i > 0) counted.push(round)
       rmSync(join(dir, 'reports', `round-${i + 1}`), { recursive: true, force: true })
     }
@@ -419,33 +548,66 @@ function printExport({ names, rss, pick, bytes }, { exportSteps, rounds }) {
   const mib = (value) => `${(value / 1024 / 1024).toFixed(1)} MiB`
   const kib = (value) => `${(value / 1024).toFixed(0)} KiB`
   const dump = pick('dump', 'wallMs')
-  const rows = [[`median over ${rounds - 1} rounds, ${exportSteps} steps`, 'report', 'writer alone', 'report/dump', 'file', 'peak RSS growth']]
+  const rows = [
+    [
+      `median over ${rounds - 1} rounds, ${exportSteps} steps`,
+      'report',
+      'writer alone',
+      'report/dump',
+      'file',
+      'peak RSS growth',
+    ],
+  ]
   for (const name of names) {
     const label = name === 'dump' ? 'JSON dump (baseline)' : `${name} (reportStoredRun)`
-    rows.push([label, formatMs(pick(name, 'wallMs')), name === 'dump' ? '' : formatMs(pick(name, 'writerMs')), `${ratio(pick(name, 'wallMs'), dump).toFixed(2)}x`, kib(bytes(name)), mib(rss[name].growth)])
+    rows.push([
+      label,
+      formatMs(pick(name, 'wallMs')),
+      name === 'dump' ? '' : formatMs(pick(name, 'writerMs')),
+      `${ratio(pick(name, 'wallMs'), dump).toFixed(2)}x`,
+      kib(bytes(name)),
+      mib(rss[name].growth),
+    ])
   }
   console.log(`\n${table(rows)}`)
   console.log(`\n(report: reportStoredRun wall time, one format at a time: readRun + analysis + the writer + rename;`)
   console.log(` writer alone: the ms its outcome reports; JSON dump: readRun + JSON.stringify + writeFileSync;`)
-  console.log(` peak RSS growth: in a fresh child process, the peak RSS during the report (readRun included) − the RSS before it,`)
+  console.log(
+    ` peak RSS growth: in a fresh child process, the peak RSS during the report (readRun included) − the RSS before it,`,
+  )
   console.log(` writer already loaded and heap collected)`)
-  console.log(`xlsx / JSON dump: ${ratio(pick('xlsx', 'wallMs'), dump).toFixed(2)}x; xlsx peak RSS growth ${mib(rss.xlsx.growth)} (peak ${mib(rss.xlsx.peak)})`)
+  console.log(
+    `xlsx / JSON dump: ${ratio(pick('xlsx', 'wallMs'), dump).toFixed(2)}x; xlsx peak RSS growth ${mib(rss.xlsx.growth)} (peak ${mib(rss.xlsx.peak)})`,
+  )
 }
 
 // ---------------------------------------------------------------------------------------------
 
 async function main() {
   const options = parseOptions()
-  requireDist(['dist/store/run-store.js', 'dist/exporters/index.js', 'dist/exporters/report-run.js', 'dist/exporters/xlsx.js', 'dist/exporters/docx.js'], fail)
+  requireDist(
+    [
+      'dist/store/run-store.js',
+      'dist/exporters/index.js',
+      'dist/exporters/report-run.js',
+      'dist/exporters/xlsx.js',
+      'dist/exporters/docx.js',
+    ],
+    fail,
+  )
   const started = performance.now()
   const dir = realpathSync(mkdtempSync(join(tmpdir(), 'vitest-recipes-store-')))
   // fail() exits at once, past the finally below: delete the temp dir on the way out too.
   if (!options.keep) process.on('exit', () => rmSync(dir, { recursive: true, force: true }))
   console.log(`vitest-recipes run store: flush cost per step, and export time of a ${options.exportSteps}-step run`)
-  console.log(`${availableParallelism()} CPU(s) available; ${options.rounds} rounds, the first one a warm-up; better-sqlite3, WAL, synchronous = NORMAL`)
+  console.log(
+    `${availableParallelism()} CPU(s) available; ${options.rounds} rounds, the first one a warm-up; better-sqlite3, WAL, synchronous = NORMAL`,
+  )
   console.log(`temp dir: ${dir}\n`)
   try {
-    console.log(`1. flush cost per step: ${options.steps} steps × ${options.writes} ctx writes, a fresh database per round and variant`)
+    console.log(
+      `1. flush cost per step: ${options.steps} steps × ${options.writes} ctx writes, a fresh database per round and variant`,
+    )
     const flush = await measureFlush(dir, options)
     printFlush(flush, options)
 

@@ -22,13 +22,20 @@ export function parseCommandArgs<T extends Options>(
     if (unknown) {
       const flags = Object.keys(options).map((name) => `--${name}`)
       const suggestion = didYouMean(unknown, flags)
-      throw new UsageError(`unknown option ${unknown} for "recipes ${command}"${suggestion ? `; did you mean ${suggestion}?` : ''} (see recipes ${command} --help)`)
+      throw new UsageError(
+        `unknown option ${unknown} for "recipes ${command}"${suggestion ? `; did you mean ${suggestion}?` : ''} (see recipes ${command} --help)`,
+      )
     }
-    throw new UsageError(`${message.replace(/\. To specify a positional argument.*$/s, '')} (see recipes ${command} --help)`)
+    throw new UsageError(
+      `${message.replace(/\. To specify a positional argument.*$/s, '')} (see recipes ${command} --help)`,
+    )
   }
 }
 
 /** `--skip a,b --skip c` → ['a', 'b', 'c']. */
 export function splitList(values: string[] | undefined): string[] {
-  return (values ?? []).flatMap((value) => value.split(',')).map((name) => name.trim()).filter(Boolean)
+  return (values ?? [])
+    .flatMap((value) => value.split(','))
+    .map((name) => name.trim())
+    .filter(Boolean)
 }

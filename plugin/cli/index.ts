@@ -20,7 +20,10 @@ const COMMANDS: Record<string, { summary: string; run: (args: string[], io: CliI
   plan: { summary: 'validate a recipe and print its execution plan; runs nothing', run: planCommand },
   list: { summary: 'list recipes and their steps', run: listCommand },
   validate: { summary: 'check all recipes and scriptlets; exit 3 with file:line errors', run: validateCommand },
-  history: { summary: 'recent runs of a recipe from the run store; flags regressions and status flips', run: historyCommand },
+  history: {
+    summary: 'recent runs of a recipe from the run store; flags regressions and status flips',
+    run: historyCommand,
+  },
   report: { summary: 'write the xlsx/docx/md/json documents of a stored run (--run <id>|last)', run: reportCommand },
   step: { summary: 'run one scriptlet on its own; prints one JSON envelope line', run: stepCommand },
   schema: { summary: 'print the JSON Schema of recipe files', run: schemaCommand },
@@ -54,7 +57,9 @@ export async function cli(argv: string[], io: CliIo = processIo): Promise<number
     const command = COMMANDS[name]
     if (!command) {
       const suggestion = didYouMean(name, Object.keys(COMMANDS))
-      throw new UsageError(`unknown command "${name}"${suggestion ? `; did you mean "${suggestion}"?` : ''} (see recipes --help)`)
+      throw new UsageError(
+        `unknown command "${name}"${suggestion ? `; did you mean "${suggestion}"?` : ''} (see recipes --help)`,
+      )
     }
     return await command.run(args, io)
   } catch (error) {

@@ -1,7 +1,13 @@
 import { readdirSync } from 'node:fs'
 import { join, relative, resolve, sep } from 'node:path'
 import { createFilter, type ResolvedConfig as ViteResolvedConfig } from 'vite'
-import { DEFAULT_DB, DEFAULT_PYTHON_PATH, DEFAULT_RECIPE_GLOBS, type RecipesOptions, type RecipesPluginApi } from '../compile/vite-plugin.ts'
+import {
+  DEFAULT_DB,
+  DEFAULT_PYTHON_PATH,
+  DEFAULT_RECIPE_GLOBS,
+  type RecipesOptions,
+  type RecipesPluginApi,
+} from '../compile/vite-plugin.ts'
 import { parseRecipe } from '../recipe/parse.ts'
 import { RecipeError, type RecipeIssue } from '../recipe/errors.ts'
 import type { Recipe } from '../recipe/types.ts'
@@ -20,7 +26,9 @@ export async function loadProject(cwd: string): Promise<Project> {
   try {
     const { resolveConfig } = await import('vitest/node')
     // Vitest 4 resolves to { vitestConfig, viteConfig }, Vitest 5 to Vite's resolved config itself.
-    const resolved = (await resolveConfig({ root: cwd }, { logLevel: 'silent' })) as unknown as ViteResolvedConfig & { viteConfig?: ViteResolvedConfig }
+    const resolved = (await resolveConfig({ root: cwd }, { logLevel: 'silent' })) as unknown as ViteResolvedConfig & {
+      viteConfig?: ViteResolvedConfig
+    }
     const viteConfig = resolved.viteConfig ?? resolved
     const plugin = viteConfig.plugins.find((candidate) => candidate.name === 'vitest-recipes')
     return { root: viteConfig.root, options: (plugin?.api as RecipesPluginApi | undefined)?.options ?? {} }
@@ -31,7 +39,9 @@ export async function loadProject(cwd: string): Promise<Project> {
 
 /** Recipe files (relative to the root) under `filters` (files or folders; all recipes when empty). */
 export function findRecipeFiles(project: Project, filters: readonly string[] = []): string[] {
-  const isRecipe = createFilter(project.options.include ?? DEFAULT_RECIPE_GLOBS, project.options.exclude, { resolve: project.root })
+  const isRecipe = createFilter(project.options.include ?? DEFAULT_RECIPE_GLOBS, project.options.exclude, {
+    resolve: project.root,
+  })
   const found: string[] = []
   const walk = (dir: string) => {
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
@@ -43,16 +53,26 @@ export function findRecipeFiles(project: Project, filters: readonly string[] = [
   }
   walk(project.root)
   const wanted = filters.map((filter) => relative(project.root, resolve(project.root, filter)).split(sep).join('/'))
-  return found.sort().filter((file) => wanted.length === 0 || wanted.some((filter) => filter === '' || file === filter || file.startsWith(`${filter}/`)))
+  return found
+    .sort()
+    .filter(
+      (file) =>
+        wanted.length === 0 ||
+        wanted.some((filter) => filter === '' || file === filter || file.startsWith(`${filter}/`)),
+    )
 }
 
-export type LoadedRecipe = { file: string; recipe: Recipe; issues: RecipeIssue[] } | { file: string; recipe?: undefined; issues: RecipeIssue[] }
+export type LoadedRecipe =
+  | { file: string; recipe: Recipe; issues: RecipeIssue[] }
+  | { file: string; recipe?: undefined; issues: RecipeIssue[] }
 
 /** Parses a recipe and checks its files, as the compiler would; never throws for a bad recipe. */
 export function loadRecipe(project: Project, file: string): LoadedRecipe {
   try {
     const recipe = parseRecipe(readFileSync(join(project.root, file), 'utf8'), file)
-    const { issues } = resolveStepFiles(recipe, project.root, { pythonPath: project.options.python?.path ?? DEFAULT_PYTHON_PATH })
+    const { issues } = resolveStepFiles(recipe, project.root, {
+      pythonPath: project.options.python?.path ?? DEFAULT_PYTHON_PATH,
+    })
     return { file, recipe, issues }
   } catch (error) {
     if (error instanceof RecipeError) return { file, issues: [...error.issues] }

@@ -44,7 +44,10 @@ export function generateRecipeModule({ compiled, file, source, modules }: Codege
     namespaces.push(`${JSON.stringify(module)}: __scriptlet${i}`)
   })
   // A JSON string parses faster than the same object literal, in Vite's transform and in V8.
-  emit(`const recipe = defineRecipe(JSON.parse(${JSON.stringify(JSON.stringify(leanSpec(compiled)))}), { ${namespaces.join(', ')} });`, top)
+  emit(
+    `const recipe = defineRecipe(JSON.parse(${JSON.stringify(JSON.stringify(leanSpec(compiled)))}), { ${namespaces.join(', ')} });`,
+    top,
+  )
   emit(`afterAll(() => recipe.finish());`, top)
   const budgets = stepBudgets(compiled)
   for (const step of compiled.recipe.steps) {
@@ -89,7 +92,12 @@ function stepBudgets(compiled: CompiledRecipe): Map<string, number> {
       }
     }
     visit(step.name)
-    budgets.set(step.name, Math.round((step.timeoutSec ?? compiled.stepTimeoutSec) * 1000 + [...needed].reduce((sum, name) => sum + own(name), 0)))
+    budgets.set(
+      step.name,
+      Math.round(
+        (step.timeoutSec ?? compiled.stepTimeoutSec) * 1000 + [...needed].reduce((sum, name) => sum + own(name), 0),
+      ),
+    )
   }
   return budgets
 }
@@ -102,7 +110,11 @@ function leanSpec(compiled: CompiledRecipe): CompiledRecipe {
   const withoutLine = ({ sourceLine: _sourceLine, ...location }: SourceLocation): SourceLocation => location
   const steps = compiled.recipe.steps.map((step) => {
     const { step: stepLocation, checks, expect, ...rest } = step.locations
-    const locations: StepLocations = { ...rest, step: withoutLine(stepLocation), checks: Object.fromEntries(Object.entries(checks).map(([name, location]) => [name, withoutLine(location)])) }
+    const locations: StepLocations = {
+      ...rest,
+      step: withoutLine(stepLocation),
+      checks: Object.fromEntries(Object.entries(checks).map(([name, location]) => [name, withoutLine(location)])),
+    }
     if (expect) locations.expect = withoutLine(expect)
     return { ...step, locations }
   })

@@ -19,7 +19,11 @@ export interface Origin {
 }
 
 /** `origins[i]` is where generated line i comes from in the recipe, or undefined for nowhere. */
-export function createLineSourceMap(file: string, source: string, origins: readonly (Origin | undefined)[]): LineSourceMap {
+export function createLineSourceMap(
+  file: string,
+  source: string,
+  origins: readonly (Origin | undefined)[],
+): LineSourceMap {
   let previousLine = 0
   let previousColumn = 0
   const mappings = origins.map((origin) => {

@@ -134,10 +134,20 @@ export function recipes(options: RecipesOptions = {}): Plugin {
       // One reporter per Vitest run, however many projects carry the plugin.
       const reports = options.reports
       const reporters = context.vitest.config.reporters as unknown[]
-      if (reports !== false && !reporters.some((reporter) => reporter instanceof Object && (reporter as { name?: string }).name === REPORTER_NAME)) {
+      if (
+        reports !== false &&
+        !reporters.some(
+          (reporter) => reporter instanceof Object && (reporter as { name?: string }).name === REPORTER_NAME,
+        )
+      ) {
         const { RecipesReporter } = await import('../reporter/index.ts')
         reporters.push(
-          new RecipesReporter({ db: options.db ?? DEFAULT_DB, dir: reports?.dir ?? DEFAULT_REPORTS_DIR, formats: reports?.formats ?? DEFAULT_FORMATS, ...(reports?.office === undefined ? {} : { office: reports.office }) }),
+          new RecipesReporter({
+            db: options.db ?? DEFAULT_DB,
+            dir: reports?.dir ?? DEFAULT_REPORTS_DIR,
+            formats: reports?.formats ?? DEFAULT_FORMATS,
+            ...(reports?.office === undefined ? {} : { office: reports.office }),
+          }),
         )
       }
       if (options.allure) addAllureReporter(context.vitest, options.allure === true ? {} : options.allure)
@@ -160,7 +170,10 @@ export function recipes(options: RecipesOptions = {}): Plugin {
 }
 
 /** allure-vitest's reporter, resolved from the project (it installs its own setup file and runner). */
-function addAllureReporter(vitest: { config: { root: string; reporters: unknown }; version: string; logger: { warn(message: string): void } }, allure: { resultsDir?: string }): void {
+function addAllureReporter(
+  vitest: { config: { root: string; reporters: unknown }; version: string; logger: { warn(message: string): void } },
+  allure: { resultsDir?: string },
+): void {
   const root = vitest.config.root
   const reporters = vitest.config.reporters as unknown[]
   if (reporters.some((reporter) => Array.isArray(reporter) && String(reporter[0]).includes('allure-vitest'))) return
@@ -168,16 +181,25 @@ function addAllureReporter(vitest: { config: { root: string; reporters: unknown 
   try {
     reporter = createRequire(join(root, 'package.json')).resolve('allure-vitest/reporter')
   } catch {
-    throw new Error('vitest-recipes: the plugin option `allure` needs the allure-vitest package: npm install --save-dev allure-vitest (or remove `allure` from the plugin options)')
+    throw new Error(
+      'vitest-recipes: the plugin option `allure` needs the allure-vitest package: npm install --save-dev allure-vitest (or remove `allure` from the plugin options)',
+    )
   }
   // allure-vitest up to 3.12 looks for the runner of @vitest/runner 4, which Vitest 5 no longer
   // uses: every test file would fail. Say so and run without it; later versions are tried.
-  const allureVersion = (JSON.parse(readFileSync(join(dirname(reporter), '..', 'package.json'), 'utf8')) as { version: string }).version
+  const allureVersion = (
+    JSON.parse(readFileSync(join(dirname(reporter), '..', 'package.json'), 'utf8')) as { version: string }
+  ).version
   if (Number(vitest.version.split('.')[0]) >= 5 && compareVersions(allureVersion, '3.12.2') <= 0) {
-    vitest.logger.warn(`vitest-recipes: no Allure results: allure-vitest ${allureVersion} does not work with Vitest ${vitest.version} (it cannot find Vitest 5's test runner). Use Vitest 4.1, or a newer allure-vitest once it supports Vitest 5; the xlsx/docx/md reports are written either way.`)
+    vitest.logger.warn(
+      `vitest-recipes: no Allure results: allure-vitest ${allureVersion} does not work with Vitest ${vitest.version} (it cannot find Vitest 5's test runner). Use Vitest 4.1, or a newer allure-vitest once it supports Vitest 5; the xlsx/docx/md reports are written either way.`,
+    )
     return
   }
-  reporters.push([reporter, { resultsDir: resolve(root, allure.resultsDir ?? 'reports/allure-results'), reportMatchers: false }])
+  reporters.push([
+    reporter,
+    { resultsDir: resolve(root, allure.resultsDir ?? 'reports/allure-results'), reportMatchers: false },
+  ])
 }
 
 function compareVersions(a: string, b: string): number {
@@ -187,7 +209,12 @@ function compareVersions(a: string, b: string): number {
 }
 
 /** Compiles one recipe; a broken recipe compiles to a module that fails with its errors. */
-export function compileRecipe(source: string, file: string, root: string, options: RecipesOptions = {}): GeneratedModule {
+export function compileRecipe(
+  source: string,
+  file: string,
+  root: string,
+  options: RecipesOptions = {},
+): GeneratedModule {
   const displayPath = relative(root, file).split(sep).join('/')
   let issues: readonly RecipeIssue[]
   try {
@@ -200,7 +227,10 @@ export function compileRecipe(source: string, file: string, root: string, option
         root,
         keyNaming: options.keyNaming ?? 'error',
         stepTimeoutSec: options.stepTimeout ?? 300,
-        python: { executable: options.python?.executable ?? 'python3', path: (options.python?.path ?? DEFAULT_PYTHON_PATH).map((folder) => resolve(root, folder)) },
+        python: {
+          executable: options.python?.executable ?? 'python3',
+          path: (options.python?.path ?? DEFAULT_PYTHON_PATH).map((folder) => resolve(root, folder)),
+        },
         logs: { dir: resolve(root, options.logsDir ?? 'Logs'), ram: options.ramLogs ?? false },
         debug: options.debug ?? false,
         db: resolve(root, options.db ?? DEFAULT_DB),
@@ -217,30 +247,50 @@ export function compileRecipe(source: string, file: string, root: string, option
 /** Plugin options are checked when the config loads: a typo should not silently change behaviour. */
 function checkOptions(options: RecipesOptions): void {
   const problems: string[] = []
-  if (options.keyNaming !== undefined && !['error', 'warn', 'off'].includes(options.keyNaming)) problems.push(`keyNaming must be 'error', 'warn' or 'off', not ${JSON.stringify(options.keyNaming)}`)
-  if (options.stepTimeout !== undefined && !(typeof options.stepTimeout === 'number' && options.stepTimeout > 0)) problems.push(`stepTimeout must be a number of seconds above 0, not ${JSON.stringify(options.stepTimeout)}`)
+  if (options.keyNaming !== undefined && !['error', 'warn', 'off'].includes(options.keyNaming))
+    problems.push(`keyNaming must be 'error', 'warn' or 'off', not ${JSON.stringify(options.keyNaming)}`)
+  if (options.stepTimeout !== undefined && !(typeof options.stepTimeout === 'number' && options.stepTimeout > 0))
+    problems.push(`stepTimeout must be a number of seconds above 0, not ${JSON.stringify(options.stepTimeout)}`)
   for (const name of ['include', 'exclude'] as const) {
     const value = options[name]
-    if (value !== undefined && !(Array.isArray(value) && value.every((item) => typeof item === 'string'))) problems.push(`${name} must be a list of globs`)
+    if (value !== undefined && !(Array.isArray(value) && value.every((item) => typeof item === 'string')))
+      problems.push(`${name} must be a list of globs`)
   }
-  if (options.python?.path !== undefined && !(Array.isArray(options.python.path) && options.python.path.every((item) => typeof item === 'string'))) problems.push('python.path must be a list of folders')
+  if (
+    options.python?.path !== undefined &&
+    !(Array.isArray(options.python.path) && options.python.path.every((item) => typeof item === 'string'))
+  )
+    problems.push('python.path must be a list of folders')
   const reports = options.reports
   if (reports !== undefined && reports !== false) {
-    if (typeof reports !== 'object' || reports === null) problems.push('reports must be false or an object { dir, formats, office }')
+    if (typeof reports !== 'object' || reports === null)
+      problems.push('reports must be false or an object { dir, formats, office }')
     else {
-      if (reports.formats !== undefined && !(Array.isArray(reports.formats) && reports.formats.every((format) => (REPORT_FORMATS as readonly string[]).includes(format)))) {
-        problems.push(`reports.formats must list some of ${REPORT_FORMATS.map((format) => `'${format}'`).join(', ')}, not ${JSON.stringify(reports.formats)}`)
+      if (
+        reports.formats !== undefined &&
+        !(
+          Array.isArray(reports.formats) &&
+          reports.formats.every((format) => (REPORT_FORMATS as readonly string[]).includes(format))
+        )
+      ) {
+        problems.push(
+          `reports.formats must list some of ${REPORT_FORMATS.map((format) => `'${format}'`).join(', ')}, not ${JSON.stringify(reports.formats)}`,
+        )
       }
-      if (reports.dir !== undefined && (typeof reports.dir !== 'string' || reports.dir === '')) problems.push(`reports.dir must be a folder path, not ${JSON.stringify(reports.dir)}`)
-      if (reports.office !== undefined && typeof reports.office !== 'boolean') problems.push(`reports.office must be true or false, not ${JSON.stringify(reports.office)}`)
+      if (reports.dir !== undefined && (typeof reports.dir !== 'string' || reports.dir === ''))
+        problems.push(`reports.dir must be a folder path, not ${JSON.stringify(reports.dir)}`)
+      if (reports.office !== undefined && typeof reports.office !== 'boolean')
+        problems.push(`reports.office must be true or false, not ${JSON.stringify(reports.office)}`)
     }
   }
   const allure = options.allure
   if (allure !== undefined && typeof allure !== 'boolean') {
     if (typeof allure !== 'object' || allure === null) problems.push('allure must be true, false or { resultsDir }')
-    else if (allure.resultsDir !== undefined && (typeof allure.resultsDir !== 'string' || allure.resultsDir === '')) problems.push(`allure.resultsDir must be a folder path, not ${JSON.stringify(allure.resultsDir)}`)
+    else if (allure.resultsDir !== undefined && (typeof allure.resultsDir !== 'string' || allure.resultsDir === ''))
+      problems.push(`allure.resultsDir must be a folder path, not ${JSON.stringify(allure.resultsDir)}`)
   }
-  if (problems.length > 0) throw new TypeError(`vitest-recipes: invalid plugin options in your vitest config: ${problems.join('; ')}`)
+  if (problems.length > 0)
+    throw new TypeError(`vitest-recipes: invalid plugin options in your vitest config: ${problems.join('; ')}`)
 }
 
 function stripQuery(id: string): string {

@@ -108,12 +108,18 @@ export class Context implements ScriptletContext {
   set(key: string, value: JsonValue, options: { who: string }): ContextWrite {
     const who = options?.who
     if (typeof who !== 'string' || who.trim() === '') {
-      throw new ContextWriteError('CTX_MISSING_WHO', `ctx.set("${key}") needs its writer: ctx.set("${key}", value, { who: "<step or scriptlet name>" })`)
+      throw new ContextWriteError(
+        'CTX_MISSING_WHO',
+        `ctx.set("${key}") needs its writer: ctx.set("${key}", value, { who: "<step or scriptlet name>" })`,
+      )
     }
     this.checkKey(key, who)
     const problem = findNonJsonValue(value)
     if (problem) {
-      throw new ContextWriteError('CTX_INVALID_VALUE', `ctx.set("${key}") by "${who}": ${problem}. The context holds JSON values only.`)
+      throw new ContextWriteError(
+        'CTX_INVALID_VALUE',
+        `ctx.set("${key}") by "${who}": ${problem}. The context holds JSON values only.`,
+      )
     }
     const after = freezeCopy(value)
     const write: ContextWrite = { ts: new Date().toISOString(), who, key, before: this.values.get(key), after }
@@ -130,7 +136,6 @@ export class Context implements ScriptletContext {
   history(key?: string): ContextWrite[] {
     return key === undefined ? [...this.writes] : this.writes.filter((write) => write.key === key)
   }
-
 
   lastModified(key: string): ContextWrite | undefined {
     return this.writes.findLast((write) => write.key === key)
@@ -166,7 +171,10 @@ export class Context implements ScriptletContext {
       has: (key) => this.has(key),
       require: (key) => this.require(key),
       set: (key) => {
-        throw new ContextWriteError('CTX_READ_ONLY', `ctx.set("${key}") during ${phase}: validate must not write; move the write into run()`)
+        throw new ContextWriteError(
+          'CTX_READ_ONLY',
+          `ctx.set("${key}") during ${phase}: validate must not write; move the write into run()`,
+        )
       },
       keys: () => this.keys(),
       history: (key) => this.history(key),
@@ -179,7 +187,10 @@ export class Context implements ScriptletContext {
     if (this.keyNaming === 'off' || CONTEXT_KEY_PATTERN.test(key)) return
     const message = `ctx.set("${key}") by "${who}": keys are named namespace.entity_vN (for example "metrics.summary_v1")`
     if (this.keyNaming === 'error') {
-      throw new ContextWriteError('CTX_KEY_NAMING', `${message}. Rename the key, or set the plugin option keyNaming: 'warn'.`)
+      throw new ContextWriteError(
+        'CTX_KEY_NAMING',
+        `${message}. Rename the key, or set the plugin option keyNaming: 'warn'.`,
+      )
     }
     this.warn(message)
   }

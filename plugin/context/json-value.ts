@@ -10,7 +10,8 @@ export interface JsonObject {
  */
 export function findNonJsonValue(value: unknown, path = 'value', seen = new Set<object>()): string | undefined {
   if (value === null || typeof value === 'string' || typeof value === 'boolean') return undefined
-  if (typeof value === 'number') return Number.isFinite(value) ? undefined : `${path} is ${value} (only finite numbers are JSON)`
+  if (typeof value === 'number')
+    return Number.isFinite(value) ? undefined : `${path} is ${value} (only finite numbers are JSON)`
   if (value === undefined) return `${path} is undefined (use null, or leave the key out)`
   if (typeof value === 'bigint') return `${path} is a BigInt (store it as a string or number)`
   if (typeof value === 'function') return `${path} is a function`
@@ -29,7 +30,12 @@ export function findNonJsonValue(value: unknown, path = 'value', seen = new Set<
   const proto = Object.getPrototypeOf(value)
   if (proto !== Object.prototype && proto !== null) {
     const name = (value as object).constructor?.name ?? 'unknown'
-    const advice = value instanceof Date ? ' (store date.toISOString())' : value instanceof Map ? ' (store Object.fromEntries(map))' : ''
+    const advice =
+      value instanceof Date
+        ? ' (store date.toISOString())'
+        : value instanceof Map
+          ? ' (store Object.fromEntries(map))'
+          : ''
     return `${path} is a ${name} instance${advice}; only plain objects and arrays are JSON`
   }
   seen.add(value)

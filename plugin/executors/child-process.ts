@@ -40,9 +40,26 @@ const MAX_BUFFER = 64 * 1024 * 1024
  * Runs a program with an argv list: never through a shell, so no argument is ever
  * interpolated. Samples its CPU time and memory with pidusage while it runs.
  */
-export async function runChildProcess({ file, args, env, cwd, input, signal }: ChildProcessInput): Promise<ChildProcessResult> {
+export async function runChildProcess({
+  file,
+  args,
+  env,
+  cwd,
+  input,
+  signal,
+}: ChildProcessInput): Promise<ChildProcessResult> {
   // detached: the child leads its own process group, so a timeout can end its children too.
-  const child = execa(file, args, { cwd, env, extendEnv: true, reject: false, stripFinalNewline: false, maxBuffer: MAX_BUFFER, input: input ?? '', encoding: 'utf8', detached: true })
+  const child = execa(file, args, {
+    cwd,
+    env,
+    extendEnv: true,
+    reject: false,
+    stripFinalNewline: false,
+    maxBuffer: MAX_BUFFER,
+    input: input ?? '',
+    encoding: 'utf8',
+    detached: true,
+  })
   const stopOnAbort = killGroupOnAbort(child.pid, signal)
   const cpuBefore = reapedChildrenCpuMs()
   const usage = sampleUsage(child.pid)
@@ -52,7 +69,10 @@ export async function runChildProcess({ file, args, env, cwd, input, signal }: C
   // The kernel's account of reaped children is exact where sampling misses short processes.
   const reaped = reapedChildrenCpuMs()
   if (reaped !== undefined && cpuBefore !== undefined) resources.cpuMs = Math.max(resources.cpuMs, reaped - cpuBefore)
-  const startError = result.exitCode === undefined && result.signal === undefined ? describeStartError(result.originalMessage || result.message || 'unknown error', file) : undefined
+  const startError =
+    result.exitCode === undefined && result.signal === undefined
+      ? describeStartError(result.originalMessage || result.message || 'unknown error', file)
+      : undefined
   return {
     exitCode: result.exitCode,
     signal: result.signal,

@@ -2,8 +2,7 @@ import { accessSync, constants, existsSync, mkdtempSync, rmSync, writeFileSync }
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { JsonValue } from '../context/json-value.ts'
-import type { RecipeStep } from '../recipe/types.ts'
-import { EXIT_FAILED, errorEnvelope } from '../scriptlet/envelope.ts'
+import { EXIT_FAILED, type Envelope, errorEnvelope } from '../scriptlet/envelope.ts'
 import { runChildProcess } from './child-process.ts'
 import { envelopeFromOutput } from './output.ts'
 import type { ExecutorInput, StepExecution } from './types.ts'
@@ -25,7 +24,13 @@ export async function runCommandStep(input: ExecutorInput, options: CommandOptio
   const isFile = step.type !== 'exec' || program!.includes('/')
   const path = isFile ? resolve(root, program!) : program!
   const missing = isFile ? checkRunnable(path, program!, step.type === 'python') : undefined
-  if (missing) return { envelope: errorEnvelope(step.name, missing, EXIT_FAILED), stdout: '', stderr: '', resources: { cpuMs: 0, peakRssBytes: 0 } }
+  if (missing)
+    return {
+      envelope: errorEnvelope(step.name, missing, EXIT_FAILED),
+      stdout: '',
+      stderr: '',
+      resources: { cpuMs: 0, peakRssBytes: 0 },
+    }
 
   const scratch = mkdtempSync(join(tmpdir(), 'vitest-recipes-step-'))
   try {
@@ -33,10 +38,18 @@ export async function runCommandStep(input: ExecutorInput, options: CommandOptio
     writeFileSync(ctxFile, JSON.stringify(ctx.toJSON()))
     const params = step.params
     const args = [...fixedArgs, ...(Array.isArray(params) ? params.map(toArgument) : [])]
-    const env = { ...(Array.isArray(params) ? {} : paramsToEnv(params)), RECIPES_CTX_FILE: ctxFile, RECIPES_STEP: step.name, RECIPES_ROOT: root }
-    const [file, argv] = step.type === 'python' ? [options.pythonExecutable, [path, '--params', JSON.stringify(Array.isArray(params) ? {} : params), ...args]] : [path, args]
+    const env = {
+      ...(Array.isArray(params) ? {} : paramsToEnv(params)),
+      RECIPES_CTX_FILE: ctxFile,
+      RECIPES_STEP: step.name,
+      RECIPES_ROOT: root,
+    }
+    const [file, argv] =
+      step.type === 'python'
+        ? [options.pythonExecutable, [path, '--params', JSON.stringify(Array.isArray(params) ? {} : params), ...args]]
+        : [path, args]
     const result = await runChildProcess({ file, args: argv, env, cwd: root, signal: input.signal })
-    let envelope
+    let envelope: Envelope
     try {
       envelope = envelopeFromOutput(result, step.parse, program!, step.name, ctx)
     } catch (error) {

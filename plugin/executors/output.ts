@@ -12,36 +12,68 @@ const HEAD_BYTES = 200
  * an error envelope that quotes what came back. The envelope's `ctx` field, if any, is
  * written to the context as the step.
  */
-export function envelopeFromOutput(result: ChildProcessResult, parse: OutputParse, program: string, step: string, ctx: StepContext): Envelope {
-  const details = (extra: JsonObject = {}): JsonObject => ({ ...extra, exit_code: result.exitCode ?? null, stdout_head: head(result.stdout), stderr_tail: tail(result.stderr) })
+export function envelopeFromOutput(
+  result: ChildProcessResult,
+  parse: OutputParse,
+  program: string,
+  step: string,
+  ctx: StepContext,
+): Envelope {
+  const details = (extra: JsonObject = {}): JsonObject => ({
+    ...extra,
+    exit_code: result.exitCode ?? null,
+    stdout_head: head(result.stdout),
+    stderr_tail: tail(result.stderr),
+  })
   if (result.startError) return errorEnvelope(step, `could not start ${result.startError}`, EXIT_FAILED, details())
   if (result.signal) return errorEnvelope(step, `${program} was killed by ${result.signal}`, EXIT_FAILED, details())
   const exitCode = result.exitCode ?? EXIT_FAILED
 
   if (parse !== 'json') {
     if (exitCode !== 0) return errorEnvelope(step, `${program} exited with code ${exitCode}`, exitCode, details())
-    const field = parse === 'lines' ? { lines: result.stdout.split('\n').filter((line) => line.trim() !== '') } : { output: result.stdout }
+    const field =
+      parse === 'lines'
+        ? { lines: result.stdout.split('\n').filter((line) => line.trim() !== '') }
+        : { output: result.stdout }
     return normalizeEnvelope({ status: 'ok', ...field }, step, ctx.writtenKeys())
   }
 
   const lines = result.stdout.split('\n').filter((line) => line.trim() !== '')
   if (lines.length === 0) {
-    const reason = exitCode === 0 ? `${program} printed nothing on stdout; expected one JSON envelope line` : `${program} exited with code ${exitCode} without an envelope on stdout`
+    const reason =
+      exitCode === 0
+        ? `${program} printed nothing on stdout; expected one JSON envelope line`
+        : `${program} exited with code ${exitCode} without an envelope on stdout`
     return errorEnvelope(step, reason, exitCode === 0 ? EXIT_FAILED : exitCode, details())
   }
   if (lines.length > 1) {
-    return errorEnvelope(step, `${program} printed ${lines.length} lines on stdout; expected exactly one JSON envelope line (logs belong on stderr). stdout began: ${JSON.stringify(head(result.stdout))}`, exitCode || EXIT_FAILED, details())
+    return errorEnvelope(
+      step,
+      `${program} printed ${lines.length} lines on stdout; expected exactly one JSON envelope line (logs belong on stderr). stdout began: ${JSON.stringify(head(result.stdout))}`,
+      exitCode || EXIT_FAILED,
+      details(),
+    )
   }
   let raw: unknown
   try {
     raw = JSON.parse(lines[0]!)
   } catch {
-    return errorEnvelope(step, `${program} printed a line that is not JSON: ${JSON.stringify(head(lines[0]!))}`, exitCode || EXIT_FAILED, details())
+    return errorEnvelope(
+      step,
+      `${program} printed a line that is not JSON: ${JSON.stringify(head(lines[0]!))}`,
+      exitCode || EXIT_FAILED,
+      details(),
+    )
   }
   applyEnvelopeContext(raw, ctx, step)
   const envelope = normalizeEnvelope(raw, step, ctx.writtenKeys())
   if (envelope.status === 'ok' && exitCode !== 0) {
-    return errorEnvelope(step, `${program} exited with code ${exitCode} although its envelope says ok`, exitCode, details())
+    return errorEnvelope(
+      step,
+      `${program} exited with code ${exitCode} although its envelope says ok`,
+      exitCode,
+      details(),
+    )
   }
   return envelope
 }

@@ -75,7 +75,9 @@ export class PythonHost {
           await Promise.race([this.exited, new Promise((resolve) => setTimeout(resolve, 1000))])
           const reason = `the python host exited (${this.exit ?? 'unknown'}) while running step "${step.name}"; the next python step starts a new one`
           this.reset()
-          return finish(errorEnvelope(step.name, reason, EXIT_FAILED, { stderr_tail: tail(this.stderr.slice(stderrStart)) }))
+          return finish(
+            errorEnvelope(step.name, reason, EXIT_FAILED, { stderr_tail: tail(this.stderr.slice(stderrStart)) }),
+          )
         }
         if (message.type === 'ctx') {
           this.send(answerContextCall(message, ctx))
@@ -183,7 +185,11 @@ function withOlderNames(write: ContextWrite): object {
  * Maps both older styles back to an envelope: run() returning a dict envelope, or printing
  * its JSON line and returning an int exit code (None counts as 0).
  */
-function envelopeFromHost(message: HostMessage, ctx: StepContext, step: string): { envelope: Envelope; traceback: string } {
+function envelopeFromHost(
+  message: HostMessage,
+  ctx: StepContext,
+  step: string,
+): { envelope: Envelope; traceback: string } {
   const printed = (message.stdout ?? '').split('\n').filter((line) => line.trim() !== '')
   const jsonLine = printed.findLast((line) => line.trim().startsWith('{'))
   if (message.error) {
@@ -201,13 +207,20 @@ function envelopeFromHost(message: HostMessage, ctx: StepContext, step: string):
       const printedEnvelope = JSON.parse(jsonLine) as unknown
       applyEnvelopeContext(printedEnvelope, ctx, step)
       const envelope = normalizeEnvelope(printedEnvelope, step, ctx.writtenKeys())
-      if (envelope.status === 'ok' && code !== 0) return { envelope: errorEnvelope(step, `run() returned exit code ${code} although it printed an ok envelope`, code), traceback: '' }
+      if (envelope.status === 'ok' && code !== 0)
+        return {
+          envelope: errorEnvelope(step, `run() returned exit code ${code} although it printed an ok envelope`, code),
+          traceback: '',
+        }
       if (envelope.status === 'error' && code !== 0) envelope.exit_code = code
       return { envelope, traceback: '' }
     }
     return { envelope: normalizeEnvelope(code, step, ctx.writtenKeys()), traceback: '' }
   } catch (error) {
-    return { envelope: errorEnvelope(step, `could not read the step's envelope: ${(error as Error).message}`, EXIT_FAILED), traceback: '' }
+    return {
+      envelope: errorEnvelope(step, `could not read the step's envelope: ${(error as Error).message}`, EXIT_FAILED),
+      traceback: '',
+    }
   }
 }
 

@@ -8,7 +8,10 @@ import type { ExecutorInput, StepExecution } from './types.ts'
  * the process is counted too): one getrusage call before and one after, since each such
  * call costs more than a no-op step here.
  */
-export async function runTypeScriptStep(scriptlet: Scriptlet, { step, ctx, root, signal }: ExecutorInput): Promise<StepExecution> {
+export async function runTypeScriptStep(
+  scriptlet: Scriptlet,
+  { step, ctx, root, signal }: ExecutorInput,
+): Promise<StepExecution> {
   const before = process.resourceUsage()
   // tools.log is the scriptlet's stderr: it lands in the step log and in failure messages.
   const lines: string[] = []

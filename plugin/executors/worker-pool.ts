@@ -30,14 +30,33 @@ export class CpuWorkerPool {
   }
 
   async runStep(file: string, { step, ctx, root, signal }: ExecutorInput): Promise<StepExecution> {
-    this.pool ??= new Tinypool({ filename: CPU_WORKER, minThreads: 0, maxThreads: availableParallelism(), idleTimeout: 30_000 })
-    const task = { file, exportName: step.export, params: step.params, values: ctx.toJSON(), step: step.name, root, keyNaming: this.keyNaming }
+    this.pool ??= new Tinypool({
+      filename: CPU_WORKER,
+      minThreads: 0,
+      maxThreads: availableParallelism(),
+      idleTimeout: 30_000,
+    })
+    const task = {
+      file,
+      exportName: step.export,
+      params: step.params,
+      values: ctx.toJSON(),
+      step: step.name,
+      root,
+      keyNaming: this.keyNaming,
+    }
     let answer: WorkerAnswer
     try {
       answer = (await this.pool.run(task, { signal })) as WorkerAnswer
     } catch (error) {
       const reason = signal.aborted ? 'the worker was stopped' : `the worker thread failed: ${(error as Error).message}`
-      return { envelope: errorEnvelope(step.name, reason, EXIT_FAILED), error, stdout: '', stderr: '', resources: { cpuMs: 0, peakRssBytes: 0 } }
+      return {
+        envelope: errorEnvelope(step.name, reason, EXIT_FAILED),
+        error,
+        stdout: '',
+        stderr: '',
+        resources: { cpuMs: 0, peakRssBytes: 0 },
+      }
     }
     let envelope = answer.envelope
     try {

@@ -22,7 +22,9 @@ export function analyzeRun(data: RunData): AnalysisRow {
     `Run ${data.run.status}: ${total} step${total === 1 ? '' : 's'} recorded (${counts.map(([status, n]) => `${n} ${status}`).join(', ') || 'none'})${duration === undefined ? '' : ` in ${formatMs(duration)}`}.`,
   )
   for (const step of data.steps.filter((row) => row.status === 'failed')) {
-    lines.push(`Step ${step.step} failed${step.exitCode === null ? '' : ` (exit ${step.exitCode})`}: ${step.reason ?? 'no reason recorded'}${step.attempts > 1 ? ` after ${step.attempts} attempts` : ''}.`)
+    lines.push(
+      `Step ${step.step} failed${step.exitCode === null ? '' : ` (exit ${step.exitCode})`}: ${step.reason ?? 'no reason recorded'}${step.attempts > 1 ? ` after ${step.attempts} attempts` : ''}.`,
+    )
   }
   const blocked = data.steps.filter((row) => row.status === 'blocked')
   if (blocked.length > 0) lines.push(`Blocked by an earlier step: ${blocked.map((row) => row.step).join(', ')}.`)
@@ -30,11 +32,15 @@ export function analyzeRun(data: RunData): AnalysisRow {
   const stepTime = ran.reduce((sum, row) => sum + row.durationMs, 0)
   const slowest = [...ran].sort((a, b) => b.durationMs - a.durationMs)[0]
   if (slowest && stepTime > 0) {
-    lines.push(`Slowest step: ${slowest.step}, ${formatMs(slowest.durationMs)} (${((100 * slowest.durationMs) / stepTime).toFixed(0)}% of step time).`)
+    lines.push(
+      `Slowest step: ${slowest.step}, ${formatMs(slowest.durationMs)} (${((100 * slowest.durationMs) / stepTime).toFixed(0)}% of step time).`,
+    )
   }
   const retried = data.steps.filter((row) => row.attempts > 1 && row.status !== 'failed')
-  if (retried.length > 0) lines.push(`Passed after retrying: ${retried.map((row) => `${row.step} (${row.attempts} attempts)`).join(', ')}.`)
-  if (data.run.status === 'interrupted') lines.push('The run was interrupted: the steps after the last one recorded did not report.')
+  if (retried.length > 0)
+    lines.push(`Passed after retrying: ${retried.map((row) => `${row.step} (${row.attempts} attempts)`).join(', ')}.`)
+  if (data.run.status === 'interrupted')
+    lines.push('The run was interrupted: the steps after the last one recorded did not report.')
 
   const stepMetrics: JsonObject = {}
   for (const step of data.steps) {

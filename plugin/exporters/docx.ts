@@ -1,7 +1,29 @@
 import { writeFile } from 'node:fs/promises'
-import { AlignmentType, Document, HeadingLevel, Packer, Paragraph, ShadingType, Table, TableCell, TableLayoutType, TableRow, TextRun, WidthType } from 'docx'
+import {
+  AlignmentType,
+  Document,
+  HeadingLevel,
+  Packer,
+  Paragraph,
+  ShadingType,
+  Table,
+  TableCell,
+  TableLayoutType,
+  TableRow,
+  TextRun,
+  WidthType,
+} from 'docx'
 import { numericMetrics, testMetaOf, type RunData, type StepRow } from '../store/run-data.ts'
-import { compactJson, formatBytes, formatMs, reportTitle, STATUS_COLORS, statusCounts, stepOutputs, titleFields } from './format.ts'
+import {
+  compactJson,
+  formatBytes,
+  formatMs,
+  reportTitle,
+  STATUS_COLORS,
+  statusCounts,
+  stepOutputs,
+  titleFields,
+} from './format.ts'
 
 /**
  * The run as a Word document, the one a lab hands over: a title block from test_meta, a
@@ -11,14 +33,41 @@ import { compactJson, formatBytes, formatMs, reportTitle, STATUS_COLORS, statusC
 export async function writeDocx(data: RunData, file: string): Promise<void> {
   const meta = testMetaOf(data.run)
   const children: (Paragraph | Table)[] = [
-    new Paragraph({ text: typeof meta.test_id === 'string' ? meta.test_id : data.run.recipe, heading: HeadingLevel.TITLE }),
-    ...(typeof meta.description === 'string' && meta.description ? [new Paragraph({ children: [new TextRun({ text: meta.description, italics: true, size: 26 })], spacing: { after: 200 } })] : []),
+    new Paragraph({
+      text: typeof meta.test_id === 'string' ? meta.test_id : data.run.recipe,
+      heading: HeadingLevel.TITLE,
+    }),
+    ...(typeof meta.description === 'string' && meta.description
+      ? [
+          new Paragraph({
+            children: [new TextRun({ text: meta.description, italics: true, size: 26 })],
+            spacing: { after: 200 },
+          }),
+        ]
+      : []),
     table(['field', 'value'], titleFields(data), { widths: [25, 75] }),
     new Paragraph({ text: 'Summary', heading: HeadingLevel.HEADING_1 }),
-    new Paragraph({ children: [new TextRun({ text: statusCounts(data).map(([status, n]) => `${n} ${status}`).join(' · ') || 'no steps recorded', bold: true })] }),
+    new Paragraph({
+      children: [
+        new TextRun({
+          text:
+            statusCounts(data)
+              .map(([status, n]) => `${n} ${status}`)
+              .join(' · ') || 'no steps recorded',
+          bold: true,
+        }),
+      ],
+    }),
     table(
       ['#', 'step', 'status', 'duration', 'exit', 'reason'],
-      data.steps.map((step) => [String(step.idx), step.step, step.status, formatMs(step.durationMs), step.exitCode === null ? '' : String(step.exitCode), step.reason ?? '']),
+      data.steps.map((step) => [
+        String(step.idx),
+        step.step,
+        step.status,
+        formatMs(step.durationMs),
+        step.exitCode === null ? '' : String(step.exitCode),
+        step.reason ?? '',
+      ]),
       { statusColumn: 2, widths: [5, 30, 11, 13, 8, 33] },
     ),
     new Paragraph({ text: 'Steps', heading: HeadingLevel.HEADING_1 }),
@@ -26,10 +75,24 @@ export async function writeDocx(data: RunData, file: string): Promise<void> {
     new Paragraph({ text: 'Final context', heading: HeadingLevel.HEADING_1 }),
     data.context.length === 0
       ? new Paragraph({ children: [new TextRun({ text: 'empty', italics: true })] })
-      : table(['key', 'value', 'who'], data.context.map((row) => [row.key, compactJson(row.value, 500), row.who ?? '']), { widths: [30, 44, 26] }),
+      : table(
+          ['key', 'value', 'who'],
+          data.context.map((row) => [row.key, compactJson(row.value, 500), row.who ?? '']),
+          { widths: [30, 44, 26] },
+        ),
     new Paragraph({ text: 'Analysis', heading: HeadingLevel.HEADING_1 }),
-    ...(data.analysis?.summaryText ?? 'No analysis was recorded for this run.').split('\n').map((line) => new Paragraph({ text: line, bullet: { level: 0 } })),
-    new Paragraph({ children: [new TextRun({ text: `${data.history.count} ctx writes recorded; the full history is in report.xlsx (sheet History).`, italics: true, size: 18 })] }),
+    ...(data.analysis?.summaryText ?? 'No analysis was recorded for this run.')
+      .split('\n')
+      .map((line) => new Paragraph({ text: line, bullet: { level: 0 } })),
+    new Paragraph({
+      children: [
+        new TextRun({
+          text: `${data.history.count} ctx writes recorded; the full history is in report.xlsx (sheet History).`,
+          italics: true,
+          size: 18,
+        }),
+      ],
+    }),
   ]
   const document = new Document({
     creator: 'vitest-recipes',
@@ -38,8 +101,14 @@ export async function writeDocx(data: RunData, file: string): Promise<void> {
     styles: {
       default: {
         title: { run: { size: 44, bold: true }, paragraph: { spacing: { after: 80 } } },
-        heading1: { run: { size: 30, bold: true, color: '1F3864' }, paragraph: { spacing: { before: 360, after: 120 } } },
-        heading2: { run: { size: 24, bold: true, color: '2F5496' }, paragraph: { spacing: { before: 240, after: 60 } } },
+        heading1: {
+          run: { size: 30, bold: true, color: '1F3864' },
+          paragraph: { spacing: { before: 360, after: 120 } },
+        },
+        heading2: {
+          run: { size: 24, bold: true, color: '2F5496' },
+          paragraph: { spacing: { before: 240, after: 60 } },
+        },
       },
     },
     sections: [{ children }],
@@ -81,7 +150,10 @@ function stepSection(step: StepRow): Paragraph[] {
           new TextRun({ text: value, ...(label === 'status' && color ? { shading: shade(color) } : {}) }),
         ]),
     }),
-    ...lines.map(([label, value]) => new Paragraph({ children: [new TextRun({ text: `${label}: `, bold: true }), new TextRun({ text: value })] })),
+    ...lines.map(
+      ([label, value]) =>
+        new Paragraph({ children: [new TextRun({ text: `${label}: `, bold: true }), new TextRun({ text: value })] }),
+    ),
   ]
 }
 
@@ -90,10 +162,19 @@ const PAGE_WIDTH = 9000
 
 /** A full-width table with a shaded header; `statusColumn` colours that column's cells by status; `widths` in percent. */
 function table(header: string[], rows: string[][], options: { statusColumn?: number; widths?: number[] } = {}): Table {
-  const widths = (options.widths ?? header.map(() => 100 / header.length)).map((percent) => Math.round((percent / 100) * PAGE_WIDTH))
+  const widths = (options.widths ?? header.map(() => 100 / header.length)).map((percent) =>
+    Math.round((percent / 100) * PAGE_WIDTH),
+  )
   const headerRow = new TableRow({
     tableHeader: true,
-    children: header.map((text, column) => new TableCell({ width: { size: widths[column]!, type: WidthType.DXA }, children: [new Paragraph({ children: [new TextRun({ text, bold: true })] })], shading: shade('D9D9D9') })),
+    children: header.map(
+      (text, column) =>
+        new TableCell({
+          width: { size: widths[column]!, type: WidthType.DXA },
+          children: [new Paragraph({ children: [new TextRun({ text, bold: true })] })],
+          shading: shade('D9D9D9'),
+        }),
+    ),
   })
   const body = rows.map(
     (cells) =>
@@ -108,7 +189,12 @@ function table(header: string[], rows: string[][], options: { statusColumn?: num
         }),
       }),
   )
-  return new Table({ width: { size: PAGE_WIDTH, type: WidthType.DXA }, columnWidths: widths, layout: TableLayoutType.FIXED, rows: [headerRow, ...body] })
+  return new Table({
+    width: { size: PAGE_WIDTH, type: WidthType.DXA },
+    columnWidths: widths,
+    layout: TableLayoutType.FIXED,
+    rows: [headerRow, ...body],
+  })
 }
 
 function shade(color: string) {

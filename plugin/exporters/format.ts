@@ -45,7 +45,10 @@ export function compactJson(value: JsonValue | undefined, max = 2000): string {
 export function statusCounts(data: RunData): [string, number][] {
   const counts = new Map<string, number>()
   for (const step of data.steps) counts.set(step.status, (counts.get(step.status) ?? 0) + 1)
-  const known = STATUS_ORDER.filter((status) => counts.has(status)).map((status): [string, number] => [status, counts.get(status)!])
+  const known = STATUS_ORDER.filter((status) => counts.has(status)).map((status): [string, number] => [
+    status,
+    counts.get(status)!,
+  ])
   const other = [...counts].filter(([status]) => !(STATUS_ORDER as readonly string[]).includes(status))
   return [...known, ...other]
 }
@@ -61,7 +64,8 @@ export function runDurationMs(data: RunData): number | undefined {
 export function titleFields(data: RunData): [string, string][] {
   const meta = testMetaOf(data.run)
   const fields: [string, string][] = []
-  for (const [key, value] of Object.entries(meta)) fields.push([key, Array.isArray(value) ? value.join(', ') : compactJson(value)])
+  for (const [key, value] of Object.entries(meta))
+    fields.push([key, Array.isArray(value) ? value.join(', ') : compactJson(value)])
   const duration = runDurationMs(data)
   fields.push(
     ['recipe', data.run.recipe],
@@ -79,7 +83,7 @@ export function titleFields(data: RunData): [string, string][] {
 /** The report's title: the test id and description when the recipe gave them. */
 export function reportTitle(data: RunData): string {
   const meta = testMetaOf(data.run)
-  const id = typeof meta.test_id === 'string' ? meta.test_id : data.run.testId ?? data.run.recipe
+  const id = typeof meta.test_id === 'string' ? meta.test_id : (data.run.testId ?? data.run.recipe)
   return typeof meta.description === 'string' && meta.description ? `${id} — ${meta.description}` : id
 }
 

@@ -36,7 +36,11 @@ const WRITERS: Record<ReportFormat, (data: RunData, file: string) => Promise<voi
  * file renamed into place when complete, so a reader never sees half a document; a writer
  * that fails is reported in its outcome and never stops the others.
  */
-export async function exportRun(data: RunData, dir: string, formats: readonly ReportFormat[]): Promise<ExportOutcome[]> {
+export async function exportRun(
+  data: RunData,
+  dir: string,
+  formats: readonly ReportFormat[],
+): Promise<ExportOutcome[]> {
   const outcomes: ExportOutcome[] = []
   try {
     mkdirSync(dir, { recursive: true })

@@ -3,39 +3,69 @@ import { compactJson, formatBytes, formatMs, reportTitle, statusCounts, stepOutp
 
 /** The run summary as Markdown: readable in a terminal, a CI job summary or a merge request. */
 export function renderMarkdown(data: RunData): string {
-  const out: string[] = [`# ${escape(reportTitle(data))}`, '']
+  const out: string[] = [`# ${escapeCell(reportTitle(data))}`, '']
   out.push('| field | value |', '| --- | --- |')
-  for (const [field, value] of titleFields(data)) out.push(`| ${field} | ${escape(value)} |`)
-  out.push('', `**${statusCounts(data).map(([status, n]) => `${n} ${status}`).join(' · ') || 'no steps recorded'}**`, '')
+  for (const [field, value] of titleFields(data)) out.push(`| ${field} | ${escapeCell(value)} |`)
+  out.push(
+    '',
+    `**${
+      statusCounts(data)
+        .map(([status, n]) => `${n} ${status}`)
+        .join(' · ') || 'no steps recorded'
+    }**`,
+    '',
+  )
 
-  out.push('## Steps', '', '| # | step | status | duration | CPU | peak RSS | exit | attempts | reason |', '| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |')
+  out.push(
+    '## Steps',
+    '',
+    '| # | step | status | duration | CPU | peak RSS | exit | attempts | reason |',
+    '| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |',
+  )
   for (const step of data.steps) {
     out.push(
-      `| ${step.idx} | ${escape(step.step)} | ${step.status} | ${formatMs(step.durationMs)} | ${formatMs(step.cpuMs)} | ${formatBytes(step.peakRssBytes)} | ${step.exitCode ?? ''} | ${step.attempts} | ${escape(step.reason ?? '')} |`,
+      `| ${step.idx} | ${escapeCell(step.step)} | ${step.status} | ${formatMs(step.durationMs)} | ${formatMs(step.cpuMs)} | ${formatBytes(step.peakRssBytes)} | ${step.exitCode ?? ''} | ${step.attempts} | ${escapeCell(step.reason ?? '')} |`,
     )
   }
-  const withMetrics = data.steps.map((step) => [step.step, numericMetrics(step)] as const).filter(([, metrics]) => Object.keys(metrics).length > 0)
+  const withMetrics = data.steps
+    .map((step) => [step.step, numericMetrics(step)] as const)
+    .filter(([, metrics]) => Object.keys(metrics).length > 0)
   if (withMetrics.length > 0) {
     out.push('', '## Metrics', '', '| step | metric | value |', '| --- | --- | ---: |')
-    for (const [step, metrics] of withMetrics) for (const [name, value] of Object.entries(metrics)) out.push(`| ${escape(step)} | ${escape(name)} | ${value} |`)
+    for (const [step, metrics] of withMetrics)
+      for (const [name, value] of Object.entries(metrics))
+        out.push(`| ${escapeCell(step)} | ${escapeCell(name)} | ${value} |`)
   }
   const outputs = data.steps.filter((step) => stepOutputs(step.envelope).length > 0)
   if (outputs.length > 0) {
     out.push('', '## Outputs', '')
-    for (const step of outputs) out.push(`- **${escape(step.step)}**: ${stepOutputs(step.envelope).map((key) => `\`${key}\``).join(', ')}`)
+    for (const step of outputs)
+      out.push(
+        `- **${escapeCell(step.step)}**: ${stepOutputs(step.envelope)
+          .map((key) => `\`${key}\``)
+          .join(', ')}`,
+      )
   }
   out.push('', '## Final context', '')
   if (data.context.length === 0) out.push('_empty_')
   else {
     out.push('| key | value | who | ts |', '| --- | --- | --- | --- |')
-    for (const row of data.context) out.push(`| \`${row.key}\` | ${escape(compactJson(row.value, 200))} | ${escape(row.who ?? '')} | ${row.ts ?? ''} |`)
+    for (const row of data.context)
+      out.push(
+        `| \`${row.key}\` | ${escapeCell(compactJson(row.value, 200))} | ${escapeCell(row.who ?? '')} | ${row.ts ?? ''} |`,
+      )
   }
-  if (data.analysis) out.push('', '## Analysis', '', ...data.analysis.summaryText.split('\n').map((line) => `- ${escape(line)}`))
-  out.push('', `_${data.history.count} ctx write${data.history.count === 1 ? '' : 's'} recorded; the full history is in report.xlsx (sheet History) and the run store._`, '')
+  if (data.analysis)
+    out.push('', '## Analysis', '', ...data.analysis.summaryText.split('\n').map((line) => `- ${escapeCell(line)}`))
+  out.push(
+    '',
+    `_${data.history.count} ctx write${data.history.count === 1 ? '' : 's'} recorded; the full history is in report.xlsx (sheet History) and the run store._`,
+    '',
+  )
   return out.join('\n')
 }
 
 /** Keeps a value inside its table cell. */
-function escape(text: string): string {
+function escapeCell(text: string): string {
   return text.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ')
 }

@@ -17,7 +17,13 @@ export interface RunReport {
  * computed from the stored rows and recorded first (kept when one exists, unless
  * `reanalyze`), so every document shows the same one.
  */
-export async function reportStoredRun(store: RunStore, runId: string, reportsDir: string, formats: readonly ReportFormat[], reanalyze = true): Promise<RunReport | undefined> {
+export async function reportStoredRun(
+  store: RunStore,
+  runId: string,
+  reportsDir: string,
+  formats: readonly ReportFormat[],
+  reanalyze = true,
+): Promise<RunReport | undefined> {
   let data = store.readRun(runId)
   if (!data) return undefined
   if (reanalyze || !data.analysis) {
@@ -26,5 +32,12 @@ export async function reportStoredRun(store: RunStore, runId: string, reportsDir
     data = { ...data, analysis }
   }
   const dir = join(reportsDir, runId)
-  return { runId, recipe: data.run.recipe, status: data.run.status, steps: data.steps.length, dir, outcomes: await exportRun(data, dir, formats) }
+  return {
+    runId,
+    recipe: data.run.recipe,
+    status: data.run.status,
+    steps: data.steps.length,
+    dir,
+    outcomes: await exportRun(data, dir, formats),
+  }
 }

@@ -1,7 +1,15 @@
 import ExcelJS from 'exceljs'
 import type { JsonValue } from '../context/json-value.ts'
 import { numericMetrics, type RunData, type StepRow } from '../store/run-data.ts'
-import { compactJson, formatMs, reportTitle, runDurationMs, STATUS_COLORS, statusCounts, titleFields } from './format.ts'
+import {
+  compactJson,
+  formatMs,
+  reportTitle,
+  runDurationMs,
+  STATUS_COLORS,
+  statusCounts,
+  titleFields,
+} from './format.ts'
 
 /** Excel keeps at most 32,767 characters in a cell. */
 const CELL_MAX = 32_000
@@ -18,7 +26,10 @@ export async function writeXlsx(data: RunData, file: string): Promise<void> {
   workbook.creator = 'vitest-recipes'
   workbook.created = new Date()
 
-  const summary = addTable(workbook, 'Summary', [['field', 22], ['value', 70]])
+  const summary = addTable(workbook, 'Summary', [
+    ['field', 22],
+    ['value', 70],
+  ])
   summary.addRow({ field: 'title', value: reportTitle(data) }).commit()
   for (const [field, value] of titleFields(data)) summary.addRow({ field, value }).commit()
   summary.addRow({ field: 'steps', value: data.steps.length }).commit()
@@ -27,7 +38,9 @@ export async function writeXlsx(data: RunData, file: string): Promise<void> {
     fill(row.getCell('field'), status)
     row.commit()
   }
-  summary.addRow({ field: 'step time', value: formatMs(data.steps.reduce((sum, step) => sum + step.durationMs, 0)) }).commit()
+  summary
+    .addRow({ field: 'step time', value: formatMs(data.steps.reduce((sum, step) => sum + step.durationMs, 0)) })
+    .commit()
   const duration = runDurationMs(data)
   if (duration !== undefined) summary.addRow({ field: 'duration (ms)', value: duration }).commit()
   if (data.analysis) {
@@ -37,7 +50,20 @@ export async function writeXlsx(data: RunData, file: string): Promise<void> {
   }
   summary.commit()
 
-  const steps = addTable(workbook, 'Steps', [['idx', 6], ['step', 28], ['status', 11], ['duration_ms', 13, 'durationMs'], ['cpu_ms', 11, 'cpuMs'], ['peak_rss_bytes', 16, 'peakRssBytes'], ['exit_code', 10, 'exitCode'], ['attempts', 9], ['reason', 60], ['outputs', 40], ['params', 40], ['log', 40, 'logPath']])
+  const steps = addTable(workbook, 'Steps', [
+    ['idx', 6],
+    ['step', 28],
+    ['status', 11],
+    ['duration_ms', 13, 'durationMs'],
+    ['cpu_ms', 11, 'cpuMs'],
+    ['peak_rss_bytes', 16, 'peakRssBytes'],
+    ['exit_code', 10, 'exitCode'],
+    ['attempts', 9],
+    ['reason', 60],
+    ['outputs', 40],
+    ['params', 40],
+    ['log', 40, 'logPath'],
+  ])
   for (const step of data.steps) {
     const row = steps.addRow({
       ...step,
@@ -53,19 +79,42 @@ export async function writeXlsx(data: RunData, file: string): Promise<void> {
   }
   steps.commit()
 
-  const context = addTable(workbook, 'Context', [['key', 32], ['value', 70], ['who', 24], ['ts', 26]])
+  const context = addTable(workbook, 'Context', [
+    ['key', 32],
+    ['value', 70],
+    ['who', 24],
+    ['ts', 26],
+  ])
   for (const row of data.context) context.addRow({ ...row, value: cell(compactJson(row.value, CELL_MAX)) }).commit()
   context.commit()
 
-  const history = addTable(workbook, 'History', [['seq', 7], ['step', 24], ['key', 32], ['who', 24], ['ts', 26], ['before', 40], ['after', 40]])
+  const history = addTable(workbook, 'History', [
+    ['seq', 7],
+    ['step', 24],
+    ['key', 32],
+    ['who', 24],
+    ['ts', 26],
+    ['before', 40],
+    ['after', 40],
+  ])
   let written = 0
   for (const row of data.history.rows()) {
     // A sheet holds 1,048,576 rows: say where the rest is rather than fail the whole workbook.
     if (++written > SHEET_MAX_ROWS - 2) {
-      history.addRow({ key: `… ${data.history.count - written + 1} more ctx writes: see the run store (context_history) or report.json` }).commit()
+      history
+        .addRow({
+          key: `… ${data.history.count - written + 1} more ctx writes: see the run store (context_history) or report.json`,
+        })
+        .commit()
       break
     }
-    history.addRow({ ...row, before: cell(compactJson(row.before, CELL_MAX)), after: cell(compactJson(row.after, CELL_MAX)) }).commit()
+    history
+      .addRow({
+        ...row,
+        before: cell(compactJson(row.before, CELL_MAX)),
+        after: cell(compactJson(row.after, CELL_MAX)),
+      })
+      .commit()
   }
   history.commit()
 
@@ -75,11 +124,21 @@ export async function writeXlsx(data: RunData, file: string): Promise<void> {
 
 /** One row per step that reported numeric metrics, one column per metric name. */
 function writeMetrics(workbook: ExcelJS.stream.xlsx.WorkbookWriter, steps: readonly StepRow[]): void {
-  const rows = steps.map((step) => [step, numericMetrics(step)] as const).filter(([, metrics]) => Object.keys(metrics).length > 0)
+  const rows = steps
+    .map((step) => [step, numericMetrics(step)] as const)
+    .filter(([, metrics]) => Object.keys(metrics).length > 0)
   const names = [...new Set(rows.flatMap(([, metrics]) => Object.keys(metrics)))]
-  const sheet = addTable(workbook, 'Metrics', [['step', 28], ['status', 11], ...names.map((name): Column => [name, Math.max(12, name.length + 2), `m:${name}`])])
+  const sheet = addTable(workbook, 'Metrics', [
+    ['step', 28],
+    ['status', 11],
+    ...names.map((name): Column => [name, Math.max(12, name.length + 2), `m:${name}`]),
+  ])
   for (const [step, metrics] of rows) {
-    const row = sheet.addRow({ step: step.step, status: step.status, ...Object.fromEntries(Object.entries(metrics).map(([name, value]) => [`m:${name}`, value])) })
+    const row = sheet.addRow({
+      step: step.step,
+      status: step.status,
+      ...Object.fromEntries(Object.entries(metrics).map(([name, value]) => [`m:${name}`, value])),
+    })
     fill(row.getCell('status'), step.status)
     row.commit()
   }

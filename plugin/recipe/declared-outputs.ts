@@ -6,5 +6,14 @@ import type { RecipeStep } from './types.ts'
  */
 export function declaredOutputs(step: RecipeStep, scriptletOutputs: readonly string[] = []): string[] {
   const { ctx_has_keys = [], outputs = [], ctx_equals = {}, ctx_matches = {} } = step.success
-  return [...new Set([...ctx_has_keys, ...outputs, ...Object.keys(ctx_equals), ...Object.keys(ctx_matches), ...Object.keys(step.save), ...scriptletOutputs])]
+  return [
+    ...new Set([
+      ...ctx_has_keys,
+      ...outputs,
+      ...Object.keys(ctx_equals),
+      ...Object.keys(ctx_matches),
+      ...Object.keys(step.save),
+      ...scriptletOutputs,
+    ]),
+  ]
 }

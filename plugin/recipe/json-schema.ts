@@ -8,5 +8,9 @@ import { recipeSchema } from './schema.ts'
  */
 export function recipeJsonSchema(): Record<string, unknown> {
   const schema = z.toJSONSchema(recipeSchema, { io: 'input', target: 'draft-7', unrepresentable: 'any' })
-  return { ...schema, $id: 'https://github.com/vitest-recipes/vitest-recipes/schema/recipe.schema.json', title: 'vitest-recipes recipe' }
+  return {
+    ...schema,
+    $id: 'https://github.com/vitest-recipes/vitest-recipes/schema/recipe.schema.json',
+    title: 'vitest-recipes recipe',
+  }
 }

@@ -6,7 +6,16 @@ import { RecipeError, type RecipeErrorCode, type RecipeIssue, type SourceLocatio
 import { DependencyCycleError, planSteps } from './plan.ts'
 import { KNOWN_KEYS, recipeSchema, type StepInput } from './schema.ts'
 import { findNodeRange, RecipeSource, toDotPath, type RecipePath } from './source.ts'
-import type { ExpectSpec, Recipe, RecipeStep, RetrySpec, StepLocations, StepType, SuccessCheckName, TestMeta } from './types.ts'
+import type {
+  ExpectSpec,
+  Recipe,
+  RecipeStep,
+  RetrySpec,
+  StepLocations,
+  StepType,
+  SuccessCheckName,
+  TestMeta,
+} from './types.ts'
 
 const SCHEMA_REFERENCE = 'the recipe schema (vitest-recipes/schema/recipe.schema.json)'
 
@@ -38,15 +47,20 @@ export function parseRecipe(text: string, file: string): Recipe {
   checkNamesAndDependencies(steps, issues)
   if (issues.list.length > 0) throw new RecipeError(issues.list)
 
-  let plan
+  let plan: ReturnType<typeof planSteps>
   try {
     plan = planSteps(steps, { parallel: parsed.data.parallel ?? false })
   } catch (error) {
     if (!(error instanceof DependencyCycleError)) throw error
     const first = steps.findIndex((step) => step.name === error.cycle[0])
-    issues.add('RECIPE_DEPENDENCY_CYCLE', `steps depend on each other in a cycle: ${error.cycle.join(' → ')}`, ['steps', first, 'depends_on'], {
-      hint: 'Remove one of these depends_on entries so the steps can be ordered.',
-    })
+    issues.add(
+      'RECIPE_DEPENDENCY_CYCLE',
+      `steps depend on each other in a cycle: ${error.cycle.join(' → ')}`,
+      ['steps', first, 'depends_on'],
+      {
+        hint: 'Remove one of these depends_on entries so the steps can be ordered.',
+      },
+    )
     throw new RecipeError(issues.list)
   }
   const byName = new Map(steps.map((step) => [step.name, step]))
@@ -58,7 +72,13 @@ export function parseRecipe(text: string, file: string): Recipe {
     test_id: meta.test_id === undefined ? defaultTestId(file) : String(meta.test_id),
     tags: meta.tags ?? [],
   }
-  return { file, testMeta, secrets: parsed.data.secrets ?? [], conflicts: parsed.data.conflicts ?? 'fail', steps: ordered }
+  return {
+    file,
+    testMeta,
+    secrets: parsed.data.secrets ?? [],
+    conflicts: parsed.data.conflicts ?? 'fail',
+    steps: ordered,
+  }
 }
 
 function defaultTestId(file: string): string {
@@ -93,15 +113,28 @@ function normalizeStep(input: StepInput, i: number, issues: IssueCollector, reci
   }
   if ((type === 'shell' || type === 'exec') && command.value === undefined) {
     issues.add('RECIPE_SCHEMA', `a ${type} step needs "cmd" (or "script"): the script path or argv list`, at(), {
-      hint: type === 'shell' ? 'Add for example `cmd: scriptlets/shell/sanitize_csv.sh`.' : 'Add for example `cmd: [awk, -f, scriptlets/awk/sum.awk]`.',
+      hint:
+        type === 'shell'
+          ? 'Add for example `cmd: scriptlets/shell/sanitize_csv.sh`.'
+          : 'Add for example `cmd: [awk, -f, scriptlets/awk/sum.awk]`.',
     })
   }
 
-  if (input.parse !== undefined && type !== 'shell' && type !== 'exec' && !(type === 'python' && command.value !== undefined)) {
-    issues.add('RECIPE_SCHEMA', `"parse" applies to shell, exec and python script steps, not to ${type} modules`, at('parse'), {
-      key: true,
-      hint: 'Remove "parse": this step returns its envelope directly.',
-    })
+  if (
+    input.parse !== undefined &&
+    type !== 'shell' &&
+    type !== 'exec' &&
+    !(type === 'python' && command.value !== undefined)
+  ) {
+    issues.add(
+      'RECIPE_SCHEMA',
+      `"parse" applies to shell, exec and python script steps, not to ${type} modules`,
+      at('parse'),
+      {
+        key: true,
+        hint: 'Remove "parse": this step returns its envelope directly.',
+      },
+    )
   }
   if ((type === 'shell' || type === 'exec') && Array.isArray(command.value) && command.value.length === 0) {
     issues.add('RECIPE_SCHEMA', 'the argv list is empty', at(command.key))
@@ -143,7 +176,8 @@ function normalizeStep(input: StepInput, i: number, issues: IssueCollector, reci
   if (input.module !== undefined) step.module = input.module
   if (exportName.value !== undefined) step.export = exportName.value
   if (command.value !== undefined) step.command = command.value
-  if (input.depends_on !== undefined) step.dependsOn = typeof input.depends_on === 'string' ? [input.depends_on] : input.depends_on
+  if (input.depends_on !== undefined)
+    step.dependsOn = typeof input.depends_on === 'string' ? [input.depends_on] : input.depends_on
   if (input.timeout !== undefined) step.timeoutSec = input.timeout
   if (input.cache_key !== undefined) step.cacheKey = input.cache_key
   return step
@@ -172,19 +206,33 @@ function checkNamesAndDependencies(steps: RecipeStep[], issues: IssueCollector):
       firstIndex.set(step.name, i)
       return
     }
-    issues.add('RECIPE_DUPLICATE_STEP', `step name "${step.name}" is already used by steps[${earlier}]`, ['steps', i, 'name'], {
-      hint: 'Step names are test names: give each step its own name.',
-    })
+    issues.add(
+      'RECIPE_DUPLICATE_STEP',
+      `step name "${step.name}" is already used by steps[${earlier}]`,
+      ['steps', i, 'name'],
+      {
+        hint: 'Step names are test names: give each step its own name.',
+      },
+    )
   })
   steps.forEach((step, i) => {
     step.dependsOn?.forEach((dependency, j) => {
       if (firstIndex.has(dependency)) return
       const suggestion = didYouMean(dependency, firstIndex.keys())
       // `depends_on: a` (a scalar) or `depends_on: [a, b]` (a list)
-      const path = issues.isScalarAt(['steps', i, 'depends_on']) ? ['steps', i, 'depends_on'] : ['steps', i, 'depends_on', j]
-      issues.add('RECIPE_UNKNOWN_DEPENDENCY', `step "${step.name}" depends on "${dependency}", which is not a step of this recipe`, path, {
-        hint: suggestion ? `Did you mean "${suggestion}"?` : `Steps of this recipe: ${[...firstIndex.keys()].join(', ')}.`,
-      })
+      const path = issues.isScalarAt(['steps', i, 'depends_on'])
+        ? ['steps', i, 'depends_on']
+        : ['steps', i, 'depends_on', j]
+      issues.add(
+        'RECIPE_UNKNOWN_DEPENDENCY',
+        `step "${step.name}" depends on "${dependency}", which is not a step of this recipe`,
+        path,
+        {
+          hint: suggestion
+            ? `Did you mean "${suggestion}"?`
+            : `Steps of this recipe: ${[...firstIndex.keys()].join(', ')}.`,
+        },
+      )
     })
   })
 }

@@ -34,12 +34,17 @@ export class DependencyCycleError extends Error {
  * its steps without depends_on are independent.
  */
 export function planSteps(steps: readonly PlanInput[], options: { parallel?: boolean } = {}): Plan {
-  const byIdx = steps.map((step, position) => ({ step, position })).sort((a, b) => a.step.idx - b.step.idx || a.position - b.position)
+  const byIdx = steps
+    .map((step, position) => ({ step, position }))
+    .sort((a, b) => a.step.idx - b.step.idx || a.position - b.position)
   const sequential = !options.parallel && steps.every((step) => step.dependsOn === undefined && !step.parallel)
   const dependencies = new Map<string, string[]>()
   byIdx.forEach(({ step }, i) => {
     const previous = byIdx[i - 1]
-    dependencies.set(step.name, sequential ? (previous ? [previous.step.name] : []) : [...new Set(step.dependsOn ?? [])])
+    dependencies.set(
+      step.name,
+      sequential ? (previous ? [previous.step.name] : []) : [...new Set(step.dependsOn ?? [])],
+    )
   })
 
   const order: string[] = []

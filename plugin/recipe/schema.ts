@@ -24,7 +24,10 @@ export const successSchema = z
   .strictObject({
     ctx_has_keys: stringList.optional().describe('Keys the context must hold after the step.'),
     files_exist: stringList.optional().describe('Files (relative to the project root) that must exist after the step.'),
-    ctx_equals: z.record(z.string(), jsonValue).optional().describe('Keys whose values must deep-equal the given JSON.'),
+    ctx_equals: z
+      .record(z.string(), jsonValue)
+      .optional()
+      .describe('Keys whose values must deep-equal the given JSON.'),
     ctx_matches: z
       .record(z.string(), z.record(z.string(), jsonValue))
       .optional()
@@ -62,11 +65,23 @@ export const stepSchema = z
     module: z.string().min(1).optional().describe('ts: path from the project root; python: dotted module path.'),
     class: z.string().min(1).optional().describe('Export (ts) or class (python) to run; older alias of function.'),
     function: z.string().min(1).optional().describe('Export (ts) or function/class (python) to run.'),
-    cmd: z.union([z.string().min(1), z.array(z.string())]).optional().describe('Script path or argv list.'),
+    cmd: z
+      .union([z.string().min(1), z.array(z.string())])
+      .optional()
+      .describe('Script path or argv list.'),
     script: z.string().min(1).optional().describe('Script path (older alias of cmd).'),
-    args: z.union([z.record(z.string(), jsonValue), z.array(jsonValue)]).optional().describe('Parameters of the scriptlet.'),
-    params: z.union([z.record(z.string(), jsonValue), z.array(jsonValue)]).optional().describe('Older alias of args.'),
-    depends_on: z.union([stepName, z.array(stepName)]).optional().describe('Steps that must succeed first.'),
+    args: z
+      .union([z.record(z.string(), jsonValue), z.array(jsonValue)])
+      .optional()
+      .describe('Parameters of the scriptlet.'),
+    params: z
+      .union([z.record(z.string(), jsonValue), z.array(jsonValue)])
+      .optional()
+      .describe('Older alias of args.'),
+    depends_on: z
+      .union([stepName, z.array(stepName)])
+      .optional()
+      .describe('Steps that must succeed first.'),
     success: successSchema.optional(),
     expect: expectSchema.optional(),
     timeout: z.number().positive().optional().describe('Seconds before the step fails.'),
@@ -78,13 +93,25 @@ export const stepSchema = z
     parse: z
       .enum(['json', 'lines', 'raw'])
       .optional()
-      .describe('shell/exec: how stdout becomes the envelope: one JSON line (default), its lines (field "lines") or its text (field "output").'),
+      .describe(
+        'shell/exec: how stdout becomes the envelope: one JSON line (default), its lines (field "lines") or its text (field "output").',
+      ),
     cache_key: z.string().optional().describe('Turns caching on; the text is part of the cache key.'),
     cache: z
-      .union([z.boolean(), z.strictObject({ inputs: z.array(z.string().min(1)).describe('Files whose content is part of the cache key.') })])
+      .union([
+        z.boolean(),
+        z.strictObject({
+          inputs: z.array(z.string().min(1)).describe('Files whose content is part of the cache key.'),
+        }),
+      ])
       .optional()
-      .describe('Replay the recorded ctx writes when the scriptlet, its args, its input files and the ctx it starts from are unchanged.'),
-    parallel: z.boolean().optional().describe('May run side by side with neighbouring parallel steps once its dependencies are done.'),
+      .describe(
+        'Replay the recorded ctx writes when the scriptlet, its args, its input files and the ctx it starts from are unchanged.',
+      ),
+    parallel: z
+      .boolean()
+      .optional()
+      .describe('May run side by side with neighbouring parallel steps once its dependencies are done.'),
     requires_process: z.boolean().optional(),
     tags: z.array(z.string()).optional(),
   })
@@ -102,15 +129,22 @@ export const testMetaSchema = z
 export const recipeSchema = z
   .strictObject({
     test_meta: testMetaSchema.optional(),
-    parallel: z.boolean().optional().describe('Every step may run in parallel with its neighbours once its dependencies are done.'),
+    parallel: z
+      .boolean()
+      .optional()
+      .describe('Every step may run in parallel with its neighbours once its dependencies are done.'),
     conflicts: z
       .enum(['fail', 'last_write_wins'])
       .optional()
-      .describe('Two steps running at the same time writing the same key: an error naming both (fail, the default), or the later write stands.'),
+      .describe(
+        'Two steps running at the same time writing the same key: an error naming both (fail, the default), or the later write stands.',
+      ),
     secrets: z
       .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: 'an environment variable name' }))
       .optional()
-      .describe('Environment variables whose values are replaced by *** in logs, reports and errors (besides *_TOKEN, *_PASSWORD, *_SECRET, *_KEY).'),
+      .describe(
+        'Environment variables whose values are replaced by *** in logs, reports and errors (besides *_TOKEN, *_PASSWORD, *_SECRET, *_KEY).',
+      ),
     steps: z.array(stepSchema).min(1, { message: 'a recipe needs at least one step' }),
   })
   .describe('A vitest-recipes recipe: test metadata and the ordered steps to run.')

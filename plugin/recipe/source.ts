@@ -28,7 +28,13 @@ export class RecipeSource {
     const start = this.lineStarts[low]!
     const sourceLine = this.lineText(low + 1)
     const column = offset - start + 1
-    return { file: this.file, line: low + 1, column, length: Math.max(1, Math.min(length, sourceLine.length - column + 1)), sourceLine }
+    return {
+      file: this.file,
+      line: low + 1,
+      column,
+      length: Math.max(1, Math.min(length, sourceLine.length - column + 1)),
+      sourceLine,
+    }
   }
 
   lineText(line: number): string {
@@ -43,14 +49,20 @@ export class RecipeSource {
  * (where an unknown or misplaced key should be underlined); otherwise its value. Falls back
  * to the deepest node that exists, so an error about a missing key points at its parent.
  */
-export function findNodeRange(doc: Document, path: RecipePath, options: { key?: boolean } = {}): [number, number] | undefined {
+export function findNodeRange(
+  doc: Document,
+  path: RecipePath,
+  options: { key?: boolean } = {},
+): [number, number] | undefined {
   let node: unknown = doc.contents
   let best = rangeOf(node)
   for (let i = 0; i < path.length; i++) {
     const segment = path[i]
     const last = i === path.length - 1
     if (isMap(node)) {
-      const pair = node.items.find((item) => isPair(item) && isScalar(item.key) && String(item.key.value) === String(segment))
+      const pair = node.items.find(
+        (item) => isPair(item) && isScalar(item.key) && String(item.key.value) === String(segment),
+      )
       if (!pair) return best
       if (last && options.key) return rangeOf(pair.key) ?? best
       node = pair.value

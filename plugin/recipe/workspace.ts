@@ -38,11 +38,19 @@ export function resolveStepFiles(recipe: Recipe, root: string, options: Workspac
   return { modules, issues }
 }
 
-function checkStep(step: RecipeStep, workspace: Workspace, options: WorkspaceOptions, modules: Map<string, string>): RecipeIssue | undefined {
-  const at = (key: 'module' | 'command') => ({ path: `steps[${step.index}].${key === 'command' ? 'cmd' : 'module'}`, location: step.locations[key] ?? step.locations.step })
+function checkStep(
+  step: RecipeStep,
+  workspace: Workspace,
+  options: WorkspaceOptions,
+  modules: Map<string, string>,
+): RecipeIssue | undefined {
+  const at = (key: 'module' | 'command') => ({
+    path: `steps[${step.index}].${key === 'command' ? 'cmd' : 'module'}`,
+    location: step.locations[key] ?? step.locations.step,
+  })
   if (step.type === 'ts' && step.module !== undefined) {
-    const escape = workspace.refuseOutside(step.module, 'module', at('module'))
-    if (escape) return escape
+    const outside = workspace.refuseOutside(step.module, 'module', at('module'))
+    if (outside) return outside
     const absolute = workspace.resolve(step.module)
     if (!existsSync(absolute)) {
       const suggestion = siblingSuggestion(absolute)
@@ -50,7 +58,9 @@ function checkStep(step: RecipeStep, workspace: Workspace, options: WorkspaceOpt
         code: 'RECIPE_MODULE_NOT_FOUND',
         message: `scriptlet module "${step.module}" does not exist`,
         ...at('module'),
-        hint: suggestion ? `Did you mean "${workspace.display(suggestion)}"?` : 'Paths are relative to the project root, for example scriptlets/steps/compute_mean.ts.',
+        hint: suggestion
+          ? `Did you mean "${workspace.display(suggestion)}"?`
+          : 'Paths are relative to the project root, for example scriptlets/steps/compute_mean.ts.',
       }
     }
     modules.set(step.module, absolute)
@@ -58,9 +68,17 @@ function checkStep(step: RecipeStep, workspace: Workspace, options: WorkspaceOpt
   }
   if (step.type === 'python' && step.module !== undefined) {
     if (!/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/.test(step.module)) {
-      return { code: 'RECIPE_SCHEMA', message: `"${step.module}" is not a dotted python module path`, ...at('module'), hint: 'Write it like scriptlets.python.steps.compute_numbers.' }
+      return {
+        code: 'RECIPE_SCHEMA',
+        message: `"${step.module}" is not a dotted python module path`,
+        ...at('module'),
+        hint: 'Write it like scriptlets.python.steps.compute_numbers.',
+      }
     }
-    const candidates = options.pythonPath.flatMap((folder) => [`${join(folder, ...step.module!.split('.'))}.py`, join(folder, ...step.module!.split('.'), '__init__.py')])
+    const candidates = options.pythonPath.flatMap((folder) => [
+      `${join(folder, ...step.module!.split('.'))}.py`,
+      join(folder, ...step.module!.split('.'), '__init__.py'),
+    ])
     if (!candidates.some((candidate) => existsSync(workspace.resolve(candidate)))) {
       return {
         code: 'RECIPE_MODULE_NOT_FOUND',
@@ -95,14 +113,21 @@ class Workspace {
   }
 
   /** An issue when `path` is absolute or leads outside the root (directly or through a symlink). */
-  refuseOutside(path: string, what: string, where: { path: string; location: SourceLocation }): RecipeIssue | undefined {
+  refuseOutside(
+    path: string,
+    what: string,
+    where: { path: string; location: SourceLocation },
+  ): RecipeIssue | undefined {
     const absolute = this.resolve(path)
     const outside = isAbsolute(path) || !isInside(this.root, absolute)
-    const linkedOut = !outside && existsSync(absolute) && !isInside((this.realRoot ??= realpathSync(this.root)), realpathSync(absolute))
+    const linkedOut =
+      !outside && existsSync(absolute) && !isInside((this.realRoot ??= realpathSync(this.root)), realpathSync(absolute))
     if (!outside && !linkedOut) return undefined
     return {
       code: 'RECIPE_PATH_OUTSIDE_WORKSPACE',
-      message: linkedOut ? `${what} "${path}" is a symlink to a file outside the project root` : `${what} "${path}" resolves outside the project root`,
+      message: linkedOut
+        ? `${what} "${path}" is a symlink to a file outside the project root`
+        : `${what} "${path}" resolves outside the project root`,
       ...where,
       hint: linkedOut
         ? 'Copy the file into the workspace instead of linking to it.'

@@ -47,7 +47,10 @@ export class RecipesReporter implements Reporter {
     const root = vitest.config.root
     const log = (line: string) => vitest.logger.log(line)
     const error = (line: string) => vitest.logger.error(line)
-    const formats = process.env.VITEST_VSCODE && !this.options.office ? this.options.formats.filter((format) => !OFFICE_FORMATS.includes(format)) : this.options.formats
+    const formats =
+      process.env.VITEST_VSCODE && !this.options.office
+        ? this.options.formats.filter((format) => !OFFICE_FORMATS.includes(format))
+        : this.options.formats
 
     let store: RunStore
     try {
@@ -60,7 +63,10 @@ export class RecipesReporter implements Reporter {
     const shown = (path: string) => relative(root, path) || '.'
     const written = formats.length > 0
     // Long exports (many runs, big workbooks) show progress: a line per run as it is done.
-    if (written) log(`\n vitest-recipes  reports of ${runs.size} run${runs.size === 1 ? '' : 's'} (${formats.join(', ')}) in ${shown(resolve(root, this.options.dir))}/`)
+    if (written)
+      log(
+        `\n vitest-recipes  reports of ${runs.size} run${runs.size === 1 ? '' : 's'} (${formats.join(', ')}) in ${shown(resolve(root, this.options.dir))}/`,
+      )
     try {
       for (const [runId, steps] of runs) {
         try {
@@ -69,10 +75,14 @@ export class RecipesReporter implements Reporter {
           if (!report || !written) continue
           log(`   ${report.recipe}  ${report.status}  ${shown(report.dir)}/`)
           for (const outcome of report.outcomes.filter((item) => item.error !== undefined)) {
-            error(`   ✗ report.${outcome.format} of run ${report.runId} was not written: ${outcome.error} (the other reports and the run store are kept; \`npx recipes report --run ${report.runId}\` retries)`)
+            error(
+              `   ✗ report.${outcome.format} of run ${report.runId} was not written: ${outcome.error} (the other reports and the run store are kept; \`npx recipes report --run ${report.runId}\` retries)`,
+            )
           }
         } catch (problem) {
-          error(`   ✗ the reports of run ${runId} failed: ${(problem as Error).message} (its steps are in the run store)`)
+          error(
+            `   ✗ the reports of run ${runId} failed: ${(problem as Error).message} (its steps are in the run store)`,
+          )
         }
       }
     } finally {
@@ -101,11 +111,23 @@ function collectRuns(testModules: ReadonlyArray<TestModule>): Map<string, Recipe
 function importRun(store: RunStore, runId: string, steps: RecipeStepMeta[], vitestVersion: string): void {
   const first = steps[0]!
   const ordered = [...steps].sort((a, b) => a.idx - b.idx)
-  store.beginRun({ runId, testId: first.testId, recipe: first.recipe, startTime: runStartOf(runId), vitestVersion, metadata: { imported: 'merge-reports' } })
+  store.beginRun({
+    runId,
+    testId: first.testId,
+    recipe: first.recipe,
+    startTime: runStartOf(runId),
+    vitestVersion,
+    metadata: { imported: 'merge-reports' },
+  })
   const context = new Map<string, JsonValue>()
   for (const step of ordered) {
     for (const write of step.writes) context.set(write.key, write.after)
-    store.recordStep(runId, stepRecordOf(step), step.writes, step.writes.map((write) => [write.key, context.get(write.key)]))
+    store.recordStep(
+      runId,
+      stepRecordOf(step),
+      step.writes,
+      step.writes.map((write) => [write.key, context.get(write.key)]),
+    )
   }
   const status: RunStatus = ordered.some((step) => step.status === 'failed') ? 'failed' : 'passed'
   store.finishRun(runId, status)
@@ -114,5 +136,7 @@ function importRun(store: RunStore, runId: string, steps: RecipeStepMeta[], vite
 /** Run ids start with their UTC start time (20261123T171002Z-…). */
 function runStartOf(runId: string): string {
   const match = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z/.exec(runId)
-  return match ? `${match[1]}-${match[2]}-${match[3]}T${match[4]}:${match[5]}:${match[6]}.000Z` : new Date().toISOString()
+  return match
+    ? `${match[1]}-${match[2]}-${match[3]}T${match[4]}:${match[5]}:${match[6]}.000Z`
+    : new Date().toISOString()
 }

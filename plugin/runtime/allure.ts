@@ -28,12 +28,23 @@ export async function reportStepToAllure(meta: RecipeStepMeta, info: AllureStepI
   if (testMeta.tester) await allure.owner(testMeta.tester)
   if (testMeta.tags.length > 0) await allure.tags(...testMeta.tags)
   if (Array.isArray(meta.params)) await allure.parameter('args', JSON.stringify(meta.params))
-  else for (const [name, value] of Object.entries(meta.params)) await allure.parameter(name, typeof value === 'string' ? value : JSON.stringify(value))
-  const lines = [info.description, testMeta.description ? `Recipe: ${testMeta.description}` : undefined, `Step ${meta.idx} (${meta.type}) of ${meta.recipe}, run ${meta.runId}: ${meta.status}`]
+  else
+    for (const [name, value] of Object.entries(meta.params))
+      await allure.parameter(name, typeof value === 'string' ? value : JSON.stringify(value))
+  const lines = [
+    info.description,
+    testMeta.description ? `Recipe: ${testMeta.description}` : undefined,
+    `Step ${meta.idx} (${meta.type}) of ${meta.recipe}, run ${meta.runId}: ${meta.status}`,
+  ]
   await allure.description(lines.filter(Boolean).join('\n\n'))
   if (info.log) await allure.attachment('log', info.log, 'text/plain')
   if (meta.writes.length > 0) {
-    const diff = meta.writes.map((write) => ({ key: write.key, who: write.who, before: write.before ?? null, after: write.after }))
+    const diff = meta.writes.map((write) => ({
+      key: write.key,
+      who: write.who,
+      before: write.before ?? null,
+      after: write.after,
+    }))
     await allure.attachment('ctx diff', JSON.stringify(diff, null, 2), 'application/json')
   }
   if (meta.envelope) await allure.attachment('envelope', JSON.stringify(meta.envelope, null, 2), 'application/json')

@@ -11,8 +11,14 @@ import type { OkEnvelope } from '../scriptlet/envelope.ts'
  * Turns the step's `success:` checks into assertions. Each message names the check and its
  * place in the recipe, so a failure reads `success.ctx_has_keys (recipes/x.yaml:14:7): ...`.
  */
-export async function assertSuccessChecks(step: RecipeStep, ctx: Context, envelope: OkEnvelope, root: string): Promise<void> {
-  const label = (check: SuccessCheckName, detail: string) => `${checkLabel(check, step.locations.checks[check])}: ${detail}`
+export async function assertSuccessChecks(
+  step: RecipeStep,
+  ctx: Context,
+  envelope: OkEnvelope,
+  root: string,
+): Promise<void> {
+  const label = (check: SuccessCheckName, detail: string) =>
+    `${checkLabel(check, step.locations.checks[check])}: ${detail}`
   const { ctx_has_keys, files_exist, ctx_equals, ctx_matches, outputs } = step.success
   if (ctx_has_keys) {
     const missing = ctx_has_keys.filter((key) => !ctx.has(key))
@@ -29,12 +35,25 @@ export async function assertSuccessChecks(step: RecipeStep, ctx: Context, envelo
     const validate = (await jsonSchemaValidator()).compile(schema)
     const problems = !ctx.has(key)
       ? [`${key} is missing`]
-      : validate(ctx.get(key)) ? [] : (validate.errors ?? []).map((error) => `${key}${error.instancePath.replaceAll('/', '.')} ${error.message ?? 'is invalid'}`)
-    expect(problems, label('ctx_matches', `ctx "${key}" does not match its JSON Schema (${problems.join('; ')})`)).toEqual([])
+      : validate(ctx.get(key))
+        ? []
+        : (validate.errors ?? []).map(
+            (error) => `${key}${error.instancePath.replaceAll('/', '.')} ${error.message ?? 'is invalid'}`,
+          )
+    expect(
+      problems,
+      label('ctx_matches', `ctx "${key}" does not match its JSON Schema (${problems.join('; ')})`),
+    ).toEqual([])
   }
   if (outputs) {
     const missing = outputs.filter((key) => !envelope.outputs.includes(key))
-    expect(missing, label('outputs', `the envelope of step "${step.name}" does not list these outputs (it lists: ${envelope.outputs.join(', ') || 'none'})`)).toEqual([])
+    expect(
+      missing,
+      label(
+        'outputs',
+        `the envelope of step "${step.name}" does not list these outputs (it lists: ${envelope.outputs.join(', ') || 'none'})`,
+      ),
+    ).toEqual([])
   }
 }
 

@@ -13,7 +13,10 @@ export class StepFailedError extends Error {
 
   constructor(step: RecipeStep, envelope: Envelope, problem: string, cause?: unknown) {
     const where = `${step.locations.step.file}:${step.locations.step.line}`
-    super(`Step "${step.name}" (${describeScriptlet(step)}, ${where}) ${problem}`, cause === undefined ? undefined : { cause })
+    super(
+      `Step "${step.name}" (${describeScriptlet(step)}, ${where}) ${problem}`,
+      cause === undefined ? undefined : { cause },
+    )
     this.step = step.name
     this.envelope = envelope
     const frames = cause instanceof Error ? cause.stack?.split('\n').filter((line) => /^\s+at /.test(line)) : undefined
@@ -32,7 +35,8 @@ export class SetupStepFailedError extends Error {
 
 export function describeScriptlet(step: RecipeStep): string {
   if (step.type === 'ts') return `${step.module}${step.export ? `#${step.export}` : ''}`
-  if (step.type === 'python' && step.module !== undefined) return `python ${step.module}${step.export ? `#${step.export}` : ''}`
+  if (step.type === 'python' && step.module !== undefined)
+    return `python ${step.module}${step.export ? `#${step.export}` : ''}`
   const command = Array.isArray(step.command) ? step.command.join(' ') : step.command
   return `${step.type} ${step.module ?? command ?? ''}`.trim()
 }

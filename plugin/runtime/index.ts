@@ -44,7 +44,10 @@ function resolveStepScriptlets(compiled: CompiledRecipe, modules: ScriptletModul
       code: 'RECIPE_EXPORT_NOT_FOUND',
       message: `step "${step.name}": ${resolved}`,
       path: `steps[${step.index}].${step.locations.exportKey ?? 'module'}`,
-      hint: step.export === undefined ? 'Add `function: <ExportName>` (or `class:`) to the step, or give the module a default export.' : 'Fix the export name in the recipe or in the module.',
+      hint:
+        step.export === undefined
+          ? 'Add `function: <ExportName>` (or `class:`) to the step, or give the module a default export.'
+          : 'Fix the export name in the recipe or in the module.',
     }
     const location = step.locations.export ?? step.locations.module
     if (location) issue.location = location

@@ -68,7 +68,9 @@ export function stepRecordOf(meta: RecipeStepMeta): StepRecord {
     peakRssBytes: meta.peakRssBytes,
     exitCode: error ? error.exit_code : meta.status === 'passed' || meta.status === 'cached' ? 0 : null,
     attempts: meta.attempts.length + 1,
-    reason: error?.reason ?? (meta.blockedBy === undefined ? null : `blocked: ${meta.blockedBy} ${meta.blockedReason ?? 'failed'}`),
+    reason:
+      error?.reason ??
+      (meta.blockedBy === undefined ? null : `blocked: ${meta.blockedBy} ${meta.blockedReason ?? 'failed'}`),
     logPath: meta.logPath ?? null,
     params: meta.params,
     envelope: (meta.envelope as JsonObject | undefined) ?? null,

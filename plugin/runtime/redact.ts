@@ -22,7 +22,8 @@ export interface Redactor {
 export function createRedactor(names: readonly string[], env: NodeJS.ProcessEnv = process.env): Redactor {
   const values = new Set<string>()
   for (const [name, value] of Object.entries(env)) {
-    if (value && value.length >= MIN_SECRET_LENGTH && (names.includes(name) || SECRET_NAME_PATTERN.test(name))) values.add(value)
+    if (value && value.length >= MIN_SECRET_LENGTH && (names.includes(name) || SECRET_NAME_PATTERN.test(name)))
+      values.add(value)
   }
   const sorted = [...values].sort((a, b) => b.length - a.length)
   const text = (input: string): string => {
@@ -34,7 +35,8 @@ export function createRedactor(names: readonly string[], env: NodeJS.ProcessEnv 
     if (sorted.length === 0 || value === undefined || value === null) return value
     if (typeof value === 'string') return text(value) as T
     if (Array.isArray(value)) return value.map((item) => json(item)) as T
-    if (typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([key, item]) => [text(key), json(item)])) as T
+    if (typeof value === 'object')
+      return Object.fromEntries(Object.entries(value).map(([key, item]) => [text(key), json(item)])) as T
     return value
   }
   return { text: sorted.length === 0 ? (input) => input : text, json, active: sorted.length > 0 }

@@ -33,9 +33,19 @@ export type ScriptletModules = Record<string, Record<string, unknown>>
  * A run id per run of a recipe file, sortable and readable: `20261122T052700Z-01_basic_number-3f9a`.
  * It names the log folder (`Logs/<run_id>/`) and, in reports, the run.
  */
-export function createRunId(recipeFile: string, now = new Date(), suffix = Math.random().toString(16).slice(2, 6)): string {
-  const recipe = recipeFile.replace(/^.*[\\/]/, '').replace(/\.ya?ml$/, '').replace(/[^A-Za-z0-9_.-]+/g, '_')
-  return `${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${recipe}-${suffix}`
+export function createRunId(
+  recipeFile: string,
+  now = new Date(),
+  suffix = Math.random().toString(16).slice(2, 6),
+): string {
+  const recipe = recipeFile
+    .replace(/^.*[\\/]/, '')
+    .replace(/\.ya?ml$/, '')
+    .replace(/[^A-Za-z0-9_.-]+/g, '_')
+  return `${now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z')}-${recipe}-${suffix}`
 }
 
 /** What `recipes run` asks of this run, beyond what Vitest's own flags say. */

@@ -87,7 +87,9 @@ export class StepLog {
   /** Writes the log; returns its path relative to the project root. */
   close(): string {
     const { file, path } = this.logs.locate(this.name)
-    const text = this.lines.map((line) => (typeof line === 'string' ? line : `${new Date(line[0]).toISOString()} ${line[1]}`)).join('\n')
+    const text = this.lines
+      .map((line) => (typeof line === 'string' ? line : `${new Date(line[0]).toISOString()} ${line[1]}`))
+      .join('\n')
     this.logs.save(file, `${text}\n`)
     return path
   }

@@ -14,22 +14,44 @@ import { StepFailedError } from './errors.ts'
  * (showing the stderr tail) unless `expect: error` asked for it; a success must pass the
  * `success:` checks. Returns the failure, if any.
  */
-export async function judgeOutcome(step: RecipeStep, { envelope, error }: { envelope: Envelope; error?: unknown }, stderr: string, ctx: Context, root: string): Promise<Error | undefined> {
+export async function judgeOutcome(
+  step: RecipeStep,
+  { envelope, error }: { envelope: Envelope; error?: unknown },
+  stderr: string,
+  ctx: Context,
+  root: string,
+): Promise<Error | undefined> {
   const expected = step.expect
   if (envelope.status === 'error') {
     if (expected.status === 'ok') {
       const stderrTail = stderr.trim() ? `\n--- stderr (last lines)\n${tail(stderr)}` : ''
-      return new StepFailedError(step, envelope, `failed with exit code ${envelope.exit_code}: ${envelope.reason}${stderrTail}`, error)
+      return new StepFailedError(
+        step,
+        envelope,
+        `failed with exit code ${envelope.exit_code}: ${envelope.reason}${stderrTail}`,
+        error,
+      )
     }
     if (expected.reasonMatches !== undefined && !new RegExp(expected.reasonMatches).test(envelope.reason)) {
-      return new StepFailedError(step, envelope, `failed as expected, but its reason ${JSON.stringify(envelope.reason)} does not match /${expected.reasonMatches}/ (expect.reason_matches)`, error)
+      return new StepFailedError(
+        step,
+        envelope,
+        `failed as expected, but its reason ${JSON.stringify(envelope.reason)} does not match /${expected.reasonMatches}/ (expect.reason_matches)`,
+        error,
+      )
     }
     if (expected.exitCode !== undefined && expected.exitCode !== envelope.exit_code) {
-      return new StepFailedError(step, envelope, `failed as expected, but with exit code ${envelope.exit_code} instead of ${expected.exitCode} (expect.exit_code)`, error)
+      return new StepFailedError(
+        step,
+        envelope,
+        `failed as expected, but with exit code ${envelope.exit_code} instead of ${expected.exitCode} (expect.exit_code)`,
+        error,
+      )
     }
     return undefined
   }
-  if (expected.status === 'error') return new StepFailedError(step, envelope, 'succeeded, but the recipe expects it to fail (expect: error)')
+  if (expected.status === 'error')
+    return new StepFailedError(step, envelope, 'succeeded, but the recipe expects it to fail (expect: error)')
   if (Object.keys(step.success).length === 0) return undefined
   try {
     await assertSuccessChecks(step, ctx, envelope, root)
@@ -47,7 +69,11 @@ export function saveOutputs(step: RecipeStep, envelope: Envelope, ctx: StepConte
     for (const [key, field] of entries) {
       const value = readField(envelope, field)
       if (value === undefined) {
-        return errorEnvelope(step.name, `save: the envelope has no field "${field}" for ${key} (its fields: ${Object.keys(envelope).join(', ')})`, EXIT_FAILED)
+        return errorEnvelope(
+          step.name,
+          `save: the envelope has no field "${field}" for ${key} (its fields: ${Object.keys(envelope).join(', ')})`,
+          EXIT_FAILED,
+        )
       }
       ctx.set(key, value, { who: step.name })
       if (!envelope.outputs.includes(key)) envelope.outputs.push(key)
@@ -58,13 +84,14 @@ export function saveOutputs(step: RecipeStep, envelope: Envelope, ctx: StepConte
   }
 }
 
-
 /** The files that are a step's code, for its cache key. */
 export function sourceFilesOf(step: RecipeStep, pythonPath: readonly string[], root: string): string[] {
   if (step.type === 'ts' && step.module) return [step.module]
   if (step.type === 'python' && step.module) {
     const parts = step.module.split('.')
-    const found = pythonPath.flatMap((folder) => [join(folder, ...parts) + '.py', join(folder, ...parts, '__init__.py')]).find((file) => existsSync(resolve(root, file)))
+    const found = pythonPath
+      .flatMap((folder) => [`${join(folder, ...parts)}.py`, join(folder, ...parts, '__init__.py')])
+      .find((file) => existsSync(resolve(root, file)))
     return found ? [found] : []
   }
   const program = Array.isArray(step.command) ? step.command[0] : step.command
@@ -72,9 +99,12 @@ export function sourceFilesOf(step: RecipeStep, pythonPath: readonly string[], r
 }
 
 /** Before and after of each key the step changed (debug logs). */
-export function contextDiff(writes: readonly ContextWrite[]): Record<string, { before: JsonValue | null; after: JsonValue }> {
+export function contextDiff(
+  writes: readonly ContextWrite[],
+): Record<string, { before: JsonValue | null; after: JsonValue }> {
   const diff: Record<string, { before: JsonValue | null; after: JsonValue }> = {}
-  for (const write of writes) diff[write.key] = { before: diff[write.key]?.before ?? write.before ?? null, after: write.after }
+  for (const write of writes)
+    diff[write.key] = { before: diff[write.key]?.before ?? write.before ?? null, after: write.after }
   return diff
 }
 

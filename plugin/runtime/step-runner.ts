@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { TestContext } from 'vitest'
 import { Context, type ContextSnapshot, type ContextWrite } from '../context/context.ts'
-import type { JsonObject, JsonValue } from '../context/json-value.ts'
+import type { JsonObject } from '../context/json-value.ts'
 import { StepContext } from '../context/step-context.ts'
 import type { PythonHostPool } from '../executors/python-host.ts'
 import type { ExecutorInput, StepExecution } from '../executors/types.ts'
@@ -86,16 +86,34 @@ export class RecipeRun {
     this.steps = new Map(recipe.steps.map((step) => [step.name, step]))
     this.redactor = createRedactor(recipe.secrets)
     // The older framework's switches: a store_on_ram.txt file keeps logs in memory; "debug" in it logs more.
-    const marker = existsSync(join(root, 'store_on_ram.txt')) ? readFileSync(join(root, 'store_on_ram.txt'), 'utf8') : undefined
-    this.debug = compiled.debug || this.options.debug || process.env.RECIPES_DEBUG === '1' || /debug/i.test(marker ?? '')
-    this.logs = new StepLogs({ dir: join(compiled.logs.dir, runId), root, ram: compiled.logs.ram || marker !== undefined, redactor: this.redactor }, new AppendQueue())
+    const marker = existsSync(join(root, 'store_on_ram.txt'))
+      ? readFileSync(join(root, 'store_on_ram.txt'), 'utf8')
+      : undefined
+    this.debug =
+      compiled.debug || this.options.debug || process.env.RECIPES_DEBUG === '1' || /debug/i.test(marker ?? '')
+    this.logs = new StepLogs(
+      {
+        dir: join(compiled.logs.dir, runId),
+        root,
+        ram: compiled.logs.ram || marker !== undefined,
+        redactor: this.redactor,
+      },
+      new AppendQueue(),
+    )
     // Nothing lost: the run exists in the store before its first step, and each step boundary is one transaction.
     this.store = RunStore.openIn(root, compiled.db)
     this.cache = new StepCache(join(root, '.cache', 'steps'))
     this.restoreConsole = this.redactor.active ? redactConsole(this.redactor) : undefined
 
-    const resumeIndex = this.options.resumeFrom === undefined ? -1 : recipe.steps.findIndex((step) => step.name === this.options.resumeFrom)
-    if (resumeIndex >= 0) this.resume = { index: resumeIndex, snapshot: loadResumeSnapshot(this.store, recipe.file, recipe.steps[resumeIndex - 1]?.name) }
+    const resumeIndex =
+      this.options.resumeFrom === undefined
+        ? -1
+        : recipe.steps.findIndex((step) => step.name === this.options.resumeFrom)
+    if (resumeIndex >= 0)
+      this.resume = {
+        index: resumeIndex,
+        snapshot: loadResumeSnapshot(this.store, recipe.file, recipe.steps[resumeIndex - 1]?.name),
+      }
     const restored = this.resume && typeof this.resume.snapshot !== 'string' ? this.resume.snapshot.values : {}
     this.ctx = new Context(restored, { keyNaming: compiled.keyNaming })
     this.store.beginRun({
@@ -104,16 +122,24 @@ export class RecipeRun {
       recipe: recipe.file,
       startTime: new Date().toISOString(),
       vitestVersion: vitestVersion(),
-      metadata: { test_meta: recipe.testMeta as JsonObject, node: process.version, ...(this.resume && typeof this.resume.snapshot !== 'string' ? { resumed_from: this.resume.snapshot.runId } : {}) },
+      metadata: {
+        test_meta: recipe.testMeta as JsonObject,
+        node: process.version,
+        ...(this.resume && typeof this.resume.snapshot !== 'string'
+          ? { resumed_from: this.resume.snapshot.runId }
+          : {}),
+      },
     })
-    if (recipe.steps.some((step) => step.type !== 'ts')) void import('../executors/child-process.ts').then(({ warmUpSampling }) => warmUpSampling())
+    if (recipe.steps.some((step) => step.type !== 'ts'))
+      void import('../executors/child-process.ts').then(({ warmUpSampling }) => warmUpSampling())
   }
 
   /** Called by each generated step test. */
   async runStep(name: string, test: StepTestContext): Promise<void> {
     const step = this.step(name)
     const previous = this.results.get(name)
-    if (previous?.status === 'failed' && (test.task.result?.retryCount ?? 0) > 0) return this.report(test, await this.retry(step, previous))
+    if (previous?.status === 'failed' && (test.task.result?.retryCount ?? 0) > 0)
+      return this.report(test, await this.retry(step, previous))
     if (previous) return this.report(test, previous)
     const preset = this.presetResult(step)
     if (preset) return this.report(test, this.record(step.name, preset))
@@ -121,10 +147,12 @@ export class RecipeRun {
     const setup: string[] = []
     const blocker = await this.prepare(step, setup, test)
     if (blocker) return this.report(test, this.record(name, this.blockedResult(step, blocker)))
-    if (setup.length > 0) await test.annotate?.(`ran ${setup.join(', ')} first as setup (filtered out, needed by ${name})`, 'notice')
+    if (setup.length > 0)
+      await test.annotate?.(`ran ${setup.join(', ')} first as setup (filtered out, needed by ${name})`, 'notice')
     const result = await this.run(step)
     result.meta.setup = setup
-    if (result.status === 'cached') await test.annotate?.(`cached: replayed the ctx writes of run ${result.meta.cachedFrom}`, 'notice')
+    if (result.status === 'cached')
+      await test.annotate?.(`cached: replayed the ctx writes of run ${result.meta.cachedFrom}`, 'notice')
     await this.report(test, result)
   }
 
@@ -145,11 +173,25 @@ export class RecipeRun {
     if (this.resume && position <= this.resume.index) {
       const { snapshot, index } = this.resume
       if (typeof snapshot === 'string') {
-        if (position < index) return { status: 'skipped', meta: this.emptyMeta(step, 'skipped'), note: 'not run: --resume-from a later step' }
+        if (position < index)
+          return {
+            status: 'skipped',
+            meta: this.emptyMeta(step, 'skipped'),
+            note: 'not run: --resume-from a later step',
+          }
         const envelope = errorEnvelope(step.name, `cannot resume from "${step.name}": ${snapshot}`, EXIT_DEPENDENCY)
-        return { status: 'failed', meta: { ...this.emptyMeta(step, 'failed'), envelope }, failure: new StepFailedError(step, envelope, envelope.reason) }
+        return {
+          status: 'failed',
+          meta: { ...this.emptyMeta(step, 'failed'), envelope },
+          failure: new StepFailedError(step, envelope, envelope.reason),
+        }
       }
-      if (position < index) return { status: 'resumed', meta: { ...this.emptyMeta(step, 'resumed'), resumedFrom: snapshot.runId }, note: `resumed: ctx restored from run ${snapshot.runId}` }
+      if (position < index)
+        return {
+          status: 'resumed',
+          meta: { ...this.emptyMeta(step, 'resumed'), resumedFrom: snapshot.runId },
+          note: `resumed: ctx restored from run ${snapshot.runId}`,
+        }
     }
     if (this.options.skip.includes(step.name)) {
       const outputs = declaredOutputs(step, this.scriptlets.get(step.name)?.outputs)
@@ -200,11 +242,17 @@ export class RecipeRun {
   }
 
   private satisfied(result: StepResult): boolean {
-    return result.status === 'passed' || result.status === 'cached' || result.status === 'resumed' || (result.status === 'skipped' && !result.meta.missingOutputs)
+    return (
+      result.status === 'passed' ||
+      result.status === 'cached' ||
+      result.status === 'resumed' ||
+      (result.status === 'skipped' && !result.meta.missingOutputs)
+    )
   }
 
   private blockerOf(result: StepResult, step: string): Blocker {
-    if (result.status === 'blocked') return { step: result.meta.blockedBy!, reason: result.meta.blockedReason ?? 'failed' }
+    if (result.status === 'blocked')
+      return { step: result.meta.blockedBy!, reason: result.meta.blockedReason ?? 'failed' }
     return { step, reason: result.status === 'skipped' ? 'skipped' : 'failed' }
   }
 
@@ -214,12 +262,17 @@ export class RecipeRun {
       blocker.reason === 'skipped'
         ? `blocked: ${blocker.step} was skipped and its outputs (${missing?.join(', ') ?? 'none'}) are not in ctx (dependency not satisfied)`
         : `blocked: ${blocker.step} failed`
-    return { status: 'blocked', meta: { ...this.emptyMeta(step, 'blocked'), blockedBy: blocker.step, blockedReason: blocker.reason }, note }
+    return {
+      status: 'blocked',
+      meta: { ...this.emptyMeta(step, 'blocked'), blockedBy: blocker.step, blockedReason: blocker.reason },
+      note,
+    }
   }
 
   private record(name: string, result: StepResult): StepResult {
     // Steps that did not run are stored too, so a later --resume-from finds where the run ended.
-    if (result.status === 'skipped' || result.status === 'blocked' || result.status === 'resumed') this.storeStep(result.meta, this.restoredWrites(name))
+    if (result.status === 'skipped' || result.status === 'blocked' || result.status === 'resumed')
+      this.storeStep(result.meta, this.restoredWrites(name))
     this.results.set(name, result)
     this.awaited.get(name)?.(result)
     this.awaited.delete(name)
@@ -232,7 +285,11 @@ export class RecipeRun {
     if (allureActive()) {
       const { reportStepToAllure } = await import('./allure.ts')
       const log = result.meta.logPath === undefined ? undefined : await this.logs.read(result.meta.logPath)
-      await reportStepToAllure(result.meta, { testMeta: this.compiled.recipe.testMeta, description: this.steps.get(result.meta.step)?.description, log })
+      await reportStepToAllure(result.meta, {
+        testMeta: this.compiled.recipe.testMeta,
+        description: this.steps.get(result.meta.step)?.description,
+        log,
+      })
     }
     if (result.failure) throw result.failure
     if (result.note !== undefined) test.skip(result.note)
@@ -249,7 +306,8 @@ export class RecipeRun {
   }
 
   private async retry(step: RecipeStep, previous: StepResult): Promise<StepResult> {
-    const reason = previous.meta.envelope?.status === 'error' ? previous.meta.envelope.reason : (previous.failure?.message ?? '')
+    const reason =
+      previous.meta.envelope?.status === 'error' ? previous.meta.envelope.reason : (previous.failure?.message ?? '')
     const attempts = [...previous.meta.attempts, { reason, durationMs: previous.meta.durationMs }]
     if (step.retry.on.length > 0 && !step.retry.on.some((pattern) => new RegExp(pattern).test(reason))) {
       // Not a failure this step retries on: end the remaining attempts with the same error.
@@ -264,15 +322,26 @@ export class RecipeRun {
 
   private async execute(step: RecipeStep): Promise<StepResult> {
     // Only a step that may retry needs the ctx as it was before its first attempt.
-    if (step.retry.max > 0 && !this.beforeFirstAttempt.has(step.name)) this.beforeFirstAttempt.set(step.name, this.ctx.snapshot())
+    if (step.retry.max > 0 && !this.beforeFirstAttempt.has(step.name))
+      this.beforeFirstAttempt.set(step.name, this.ctx.snapshot())
     const { root, recipe } = this.compiled
     this.concurrent.begin(step.name)
-    const stepCtx = new StepContext(this.ctx, recipe.conflicts === 'fail' ? (key) => this.concurrent.check(step.name, key) : undefined)
+    const stepCtx = new StepContext(
+      this.ctx,
+      recipe.conflicts === 'fail' ? (key) => this.concurrent.check(step.name, key) : undefined,
+    )
     const log = this.logs.open(step.idx, step.name)
     log.line(`step ${step.name} (${describeScriptlet(step)}) starts`)
     if (this.debug) log.line(`params ${JSON.stringify(step.params)}`)
 
-    const cacheKey = step.cache ? stepCacheKey({ step, root, sourceFiles: sourceFilesOf(step, this.compiled.python.path, root), context: this.ctx.toJSON() }) : undefined
+    const cacheKey = step.cache
+      ? stepCacheKey({
+          step,
+          root,
+          sourceFiles: sourceFilesOf(step, this.compiled.python.path, root),
+          context: this.ctx.toJSON(),
+        })
+      : undefined
     const cached = cacheKey !== undefined && !this.options.noCache ? this.cache.read(cacheKey) : undefined
     const started = performance.now()
     let execution: StepExecution
@@ -282,7 +351,9 @@ export class RecipeRun {
       execution = { envelope: cached.envelope, stdout: '', stderr: '', resources: { cpuMs: 0, peakRssBytes: 0 } }
     } else {
       const timeoutSec = step.timeoutSec ?? this.compiled.stepTimeoutSec
-      execution = await withTimeout(timeoutSec, step.name, (signal) => this.executeStep(step, { step, ctx: stepCtx, root, signal }))
+      execution = await withTimeout(timeoutSec, step.name, (signal) =>
+        this.executeStep(step, { step, ctx: stepCtx, root, signal }),
+      )
     }
     const durationMs = performance.now() - started
     const envelope = saveOutputs(step, execution.envelope, stepCtx)
@@ -290,7 +361,11 @@ export class RecipeRun {
     if (this.debug) log.line(`ctx diff ${JSON.stringify(contextDiff(stepCtx.writes))}`)
     log.output(execution.stdout, execution.stderr)
     const failure = await judgeOutcome(step, { envelope, error: execution.error }, execution.stderr, this.ctx, root)
-    log.line(failure ? `failed: ${failure.message.split('\n')[0]}` : `passed in ${Math.round(durationMs)} ms${cached ? ' (cached)' : ''}`)
+    log.line(
+      failure
+        ? `failed: ${failure.message.split('\n')[0]}`
+        : `passed in ${Math.round(durationMs)} ms${cached ? ' (cached)' : ''}`,
+    )
     // A step that passed silently has nothing to read in a log (its timing is in the meta):
     // skipping its file saves a file creation per step, the biggest cost of a no-op step.
     const logged = Boolean(failure || execution.stdout || execution.stderr || this.debug || cached)
@@ -298,7 +373,14 @@ export class RecipeRun {
 
     const status: StepStatus = failure ? 'failed' : cached ? 'cached' : 'passed'
     if (cacheKey !== undefined && status === 'passed' && envelope.status === 'ok') {
-      this.cache.write(cacheKey, { runId: this.runId, recipe: recipe.file, step: step.name, createdAt: new Date().toISOString(), envelope, writes: stepCtx.writes.map((write) => [write.key, write.after]) })
+      this.cache.write(cacheKey, {
+        runId: this.runId,
+        recipe: recipe.file,
+        step: step.name,
+        createdAt: new Date().toISOString(),
+        envelope,
+        writes: stepCtx.writes.map((write) => [write.key, write.after]),
+      })
     }
     const meta: RecipeStepMeta = {
       ...this.emptyMeta(step, status),
@@ -319,7 +401,13 @@ export class RecipeRun {
     this.store.recordStep(
       this.runId,
       stepRecordOf(meta),
-      this.redactor.active ? writes.map((write) => ({ ...write, before: write.before === undefined ? undefined : this.redactor.json(write.before), after: this.redactor.json(write.after) })) : writes,
+      this.redactor.active
+        ? writes.map((write) => ({
+            ...write,
+            before: write.before === undefined ? undefined : this.redactor.json(write.before),
+            after: this.redactor.json(write.after),
+          }))
+        : writes,
       this.ctx.takeDirty().map((key) => [key, this.redactor.json(this.ctx.get(key))]),
     )
   }
@@ -328,7 +416,9 @@ export class RecipeRun {
   private restoredWrites(step: string): ContextWrite[] {
     const snapshot = this.resume?.snapshot
     if (!snapshot || typeof snapshot === 'string') return []
-    return snapshot.writes.filter((write) => write.step === step).map((write) => ({ ts: write.ts, who: write.who, key: write.key, before: undefined, after: write.value }))
+    return snapshot.writes
+      .filter((write) => write.step === step)
+      .map((write) => ({ ts: write.ts, who: write.who, key: write.key, before: undefined, after: write.value }))
   }
 
   private async executeStep(step: RecipeStep, input: ExecutorInput): Promise<StepExecution> {
@@ -392,7 +482,11 @@ const KILL_REPORT_WAIT_MS = 3000
  * and workers they started) and the step ends with a timeout error; an in-process
  * TypeScript step cannot be stopped, only abandoned (it sees tools.signal).
  */
-async function withTimeout(timeoutSec: number, step: string, run: (signal: AbortSignal) => Promise<StepExecution>): Promise<StepExecution> {
+async function withTimeout(
+  timeoutSec: number,
+  step: string,
+  run: (signal: AbortSignal) => Promise<StepExecution>,
+): Promise<StepExecution> {
   const controller = new AbortController()
   let timer: NodeJS.Timeout | undefined
   const deadline = new Promise<'timeout'>((resolve) => {
@@ -422,11 +516,18 @@ function redactConsole(redactor: Redactor): () => void {
   const originals = methods.map((method) => console[method])
   methods.forEach((method, i) => {
     const original = originals[i]!
-    console[method] = (...args: unknown[]) => original.apply(console, args.map((arg) => (typeof arg === 'string' ? redactor.text(arg) : arg)))
+    console[method] = (...args: unknown[]) =>
+      original.apply(
+        console,
+        args.map((arg) => (typeof arg === 'string' ? redactor.text(arg) : arg)),
+      )
   })
-  return () => methods.forEach((method, i) => (console[method] = originals[i]!))
+  return () => {
+    methods.forEach((method, i) => {
+      console[method] = originals[i]!
+    })
+  }
 }
-
 
 function vitestVersion(): string {
   try {

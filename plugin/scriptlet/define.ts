@@ -25,7 +25,11 @@ export interface Scriptlet<Params = JsonValue> {
   /** Throws on bad input before anything is written; ctx is read-only here. */
   validate?(ctx: ScriptletContext, params: Params): void | Promise<void>
   /** Does the work: writes ctx and returns the envelope (or nothing, meaning ok). */
-  run(ctx: ScriptletContext, params: Params, tools: ScriptletTools): EnvelopeInput | number | void | Promise<EnvelopeInput | number | void>
+  run(
+    ctx: ScriptletContext,
+    params: Params,
+    tools: ScriptletTools,
+  ): EnvelopeInput | number | void | Promise<EnvelopeInput | number | void>
 }
 
 /** A failure with a chosen exit code and details for the error envelope. */
@@ -65,7 +69,11 @@ export abstract class BaseScriptlet<Params = JsonObject> implements Scriptlet<Pa
     return this.constructor.name
   }
   validate(_ctx: ScriptletContext, _params: Params): void | Promise<void> {}
-  abstract run(ctx: ScriptletContext, params: Params, tools: ScriptletTools): EnvelopeInput | number | void | Promise<EnvelopeInput | number | void>
+  abstract run(
+    ctx: ScriptletContext,
+    params: Params,
+    tools: ScriptletTools,
+  ): EnvelopeInput | number | void | Promise<EnvelopeInput | number | void>
 }
 
 export interface ScriptletDefinition<Schema extends z.ZodType> {
@@ -78,12 +86,19 @@ export interface ScriptletDefinition<Schema extends z.ZodType> {
   requiresProcess?: boolean
   /** Extra checks on ctx before any write (params are already valid here). */
   validate?: (ctx: ScriptletContext, params: z.output<Schema>) => void | Promise<void>
-  run: (ctx: ScriptletContext, params: z.output<Schema>, tools: ScriptletTools) => EnvelopeInput | void | Promise<EnvelopeInput | void>
+  run: (
+    ctx: ScriptletContext,
+    params: z.output<Schema>,
+    tools: ScriptletTools,
+  ) => EnvelopeInput | void | Promise<EnvelopeInput | void>
 }
 
 /** The function form: params validated by a zod schema before `run`; declared outputs are checked after it. */
-export function defineScriptlet<Schema extends z.ZodType = z.ZodType<JsonObject>>(definition: ScriptletDefinition<Schema>): Scriptlet<unknown> {
-  const parse = (params: unknown): z.output<Schema> => (definition.params ? parseParams(definition.params, params, definition.name) : (params as z.output<Schema>))
+export function defineScriptlet<Schema extends z.ZodType = z.ZodType<JsonObject>>(
+  definition: ScriptletDefinition<Schema>,
+): Scriptlet<unknown> {
+  const parse = (params: unknown): z.output<Schema> =>
+    definition.params ? parseParams(definition.params, params, definition.name) : (params as z.output<Schema>)
   const scriptlet: Scriptlet<unknown> = {
     name: definition.name,
     async validate(ctx, params) {
@@ -92,7 +107,8 @@ export function defineScriptlet<Schema extends z.ZodType = z.ZodType<JsonObject>
     run: (ctx, params, tools) => definition.run(ctx, parse(params), tools),
   }
   if (definition.outputs) Object.assign(scriptlet, { outputs: definition.outputs })
-  if (definition.requiresProcess !== undefined) Object.assign(scriptlet, { requiresProcess: definition.requiresProcess })
+  if (definition.requiresProcess !== undefined)
+    Object.assign(scriptlet, { requiresProcess: definition.requiresProcess })
   return scriptlet
 }
 
@@ -100,9 +116,15 @@ export function defineScriptlet<Schema extends z.ZodType = z.ZodType<JsonObject>
  * Parses params with a zod schema (defaults applied); throws a `ParamsError` (exit code 3)
  * that lists each problem. For class scriptlets that want what `defineScriptlet` does.
  */
-export function parseParams<Schema extends z.ZodType>(schema: Schema, params: unknown, scriptletName: string): z.output<Schema> {
+export function parseParams<Schema extends z.ZodType>(
+  schema: Schema,
+  params: unknown,
+  scriptletName: string,
+): z.output<Schema> {
   const result = schema.safeParse(params ?? {})
   if (result.success) return result.data
-  const problems = result.error.issues.map((issue) => `${issue.path.length ? issue.path.join('.') : 'params'}: ${issue.message}`)
+  const problems = result.error.issues.map(
+    (issue) => `${issue.path.length ? issue.path.join('.') : 'params'}: ${issue.message}`,
+  )
   throw new ParamsError(`invalid params for ${scriptletName}: ${problems.join('; ')}`, { issues: problems })
 }

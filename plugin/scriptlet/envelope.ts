@@ -25,14 +25,21 @@ export interface ErrorEnvelope {
 export type Envelope = OkEnvelope | ErrorEnvelope
 
 /** The shape a scriptlet's `run` may return: a partial envelope, or nothing at all. */
-export type EnvelopeInput = Partial<Omit<OkEnvelope, 'status'>> & { status?: 'ok' | 'success' } | Partial<ErrorEnvelope> & { status: 'error' }
+export type EnvelopeInput =
+  | (Partial<Omit<OkEnvelope, 'status'>> & { status?: 'ok' | 'success' })
+  | (Partial<ErrorEnvelope> & { status: 'error' })
 
 export const EXIT_OK = 0
 export const EXIT_FAILED = 1
 export const EXIT_DEPENDENCY = 2
 export const EXIT_INVALID = 3
 
-export function errorEnvelope(step: string, reason: string, exitCode = EXIT_FAILED, details: JsonObject = {}): ErrorEnvelope {
+export function errorEnvelope(
+  step: string,
+  reason: string,
+  exitCode = EXIT_FAILED,
+  details: JsonObject = {},
+): ErrorEnvelope {
   return { status: 'error', reason, details, exit_code: exitCode, step, ts: new Date().toISOString() }
 }
 
@@ -44,7 +51,8 @@ export function errorEnvelope(step: string, reason: string, exitCode = EXIT_FAIL
 export function normalizeEnvelope(raw: unknown, step: string, defaultOutputs: readonly string[] = []): Envelope {
   if (raw === undefined || raw === null || raw === EXIT_OK) return okEnvelope({}, defaultOutputs)
   // The older framework's run() printed its envelope and returned an exit code.
-  if (typeof raw === 'number' && Number.isInteger(raw)) return errorEnvelope(step, `the scriptlet returned exit code ${raw}`, raw > 0 ? raw : EXIT_FAILED)
+  if (typeof raw === 'number' && Number.isInteger(raw))
+    return errorEnvelope(step, `the scriptlet returned exit code ${raw}`, raw > 0 ? raw : EXIT_FAILED)
   if (typeof raw !== 'object' || Array.isArray(raw)) {
     return errorEnvelope(step, `the scriptlet returned ${describe(raw)}, not an envelope object (or nothing)`)
   }
@@ -61,7 +69,8 @@ export function normalizeEnvelope(raw: unknown, step: string, defaultOutputs: re
       status: 'error',
       reason: typeof reason === 'string' && reason ? reason : 'the scriptlet reported an error without a reason',
       details: isObject(details) ? details : {},
-      exit_code: typeof exit_code === 'number' && Number.isInteger(exit_code) && exit_code > 0 ? exit_code : EXIT_FAILED,
+      exit_code:
+        typeof exit_code === 'number' && Number.isInteger(exit_code) && exit_code > 0 ? exit_code : EXIT_FAILED,
       step,
       ts: typeof ts === 'string' ? ts : new Date().toISOString(),
     }

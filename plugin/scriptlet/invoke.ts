@@ -26,7 +26,8 @@ export function resolveScriptlet(moduleNamespace: Record<string, unknown>, expor
     if (typeof prototype?.run === 'function') return new (value as new () => Scriptlet)()
     return { name: value.name, run: value as Scriptlet['run'] }
   }
-  if (typeof value === 'object' && value !== null && typeof (value as Scriptlet).run === 'function') return value as Scriptlet
+  if (typeof value === 'object' && value !== null && typeof (value as Scriptlet).run === 'function')
+    return value as Scriptlet
   return `"${exportName ?? 'default'}" is not a scriptlet: export a BaseScriptlet subclass, a defineScriptlet(...) object or a run function`
 }
 
@@ -34,7 +35,12 @@ export function resolveScriptlet(moduleNamespace: Record<string, unknown>, expor
  * Runs `validate` (on a read-only view) then `run`, and turns whatever happens into an
  * envelope. Never throws: a thrown error becomes an error envelope with its exit code.
  */
-export async function invokeScriptlet(scriptlet: Scriptlet, ctx: StepContext, params: unknown, tools: ScriptletTools): Promise<Invocation> {
+export async function invokeScriptlet(
+  scriptlet: Scriptlet,
+  ctx: StepContext,
+  params: unknown,
+  tools: ScriptletTools,
+): Promise<Invocation> {
   try {
     await scriptlet.validate?.(ctx.readOnlyView(`${tools.step}.validate`), params as never)
     const raw = await scriptlet.run(ctx, params as never, tools)
@@ -43,7 +49,14 @@ export async function invokeScriptlet(scriptlet: Scriptlet, ctx: StepContext, pa
     const missing = envelope.status === 'ok' ? (scriptlet.outputs ?? []).filter((key) => !written.has(key)) : []
     if (missing.length > 0) {
       const who = scriptlet.name ?? tools.step
-      return { envelope: errorEnvelope(tools.step, `${who} declares outputs it did not write: ${missing.join(', ')}`, EXIT_FAILED, { missing }) }
+      return {
+        envelope: errorEnvelope(
+          tools.step,
+          `${who} declares outputs it did not write: ${missing.join(', ')}`,
+          EXIT_FAILED,
+          { missing },
+        ),
+      }
     }
     return { envelope }
   } catch (error) {

@@ -27,7 +27,10 @@ export interface StandaloneResult {
  * Human logs go to stderr; the caller prints the envelope as the one stdout line.
  */
 export async function runScriptletStandalone(options: StandaloneOptions): Promise<StandaloneResult> {
-  const ctx = new Context(options.initialContext ?? {}, { keyNaming: options.keyNaming ?? 'error', warn: (message) => console.error(message) })
+  const ctx = new Context(options.initialContext ?? {}, {
+    keyNaming: options.keyNaming ?? 'error',
+    warn: (message) => console.error(message),
+  })
   const invocation = await invokeScriptlet(options.scriptlet, new StepContext(ctx), options.params, {
     step: options.step,
     root: options.root,

@@ -14,12 +14,18 @@ export interface ResumeSnapshot {
  * The context as the last run of `recipe` left it when `stepBefore` ended, or a sentence
  * saying why there is none. `stepBefore` undefined: resuming from the first step.
  */
-export function loadResumeSnapshot(store: RunStore, recipe: string, stepBefore: string | undefined, exceptRunId?: string): ResumeSnapshot | string {
+export function loadResumeSnapshot(
+  store: RunStore,
+  recipe: string,
+  stepBefore: string | undefined,
+  exceptRunId?: string,
+): ResumeSnapshot | string {
   if (stepBefore === undefined) return { runId: 'none', values: {}, writes: [] }
   const last = store.lastRun(recipe, exceptRunId)
   if (!last) return `no earlier run of ${recipe} is recorded in ${store.path}; run the recipe once before resuming it`
   const stepSeq = store.stepSequence(last.runId, stepBefore)
-  if (stepSeq === undefined) return `the last run of ${recipe} (${last.runId}) did not reach step "${stepBefore}", so there is no context to resume from`
+  if (stepSeq === undefined)
+    return `the last run of ${recipe} (${last.runId}) did not reach step "${stepBefore}", so there is no context to resume from`
   const writes = store.writesUpTo(last.runId, stepSeq)
   const values: JsonObject = {}
   for (const write of writes) values[write.key] = write.value

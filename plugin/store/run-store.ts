@@ -71,7 +71,12 @@ export class RunStore {
   private readonly db: Database.Database
   private readonly stepSeq = new Map<string, number>()
   private readonly historySeq = new Map<string, number>()
-  private statements: Record<'insertStep' | 'insertHistory' | 'upsertValue' | 'deleteValue' | 'begin' | 'commit' | 'rollback', Database.Statement> | undefined
+  private statements:
+    | Record<
+        'insertStep' | 'insertHistory' | 'upsertValue' | 'deleteValue' | 'begin' | 'commit' | 'rollback',
+        Database.Statement
+      >
+    | undefined
 
   private constructor(path: string, db: Database.Database) {
     this.path = path
@@ -88,7 +93,9 @@ export class RunStore {
       db.pragma('synchronous = NORMAL')
       const version = db.pragma('user_version', { simple: true }) as number
       if (version > SCHEMA_VERSION) {
-        throw new StoreError(`${shown} has schema version ${version}, newer than this vitest-recipes understands (${SCHEMA_VERSION}): upgrade vitest-recipes, or point RECIPES_DB at another file`)
+        throw new StoreError(
+          `${shown} has schema version ${version}, newer than this vitest-recipes understands (${SCHEMA_VERSION}): upgrade vitest-recipes, or point RECIPES_DB at another file`,
+        )
       }
       for (let next = version + 1; next <= SCHEMA_VERSION; next++) {
         db.transaction(() => {
@@ -122,15 +129,31 @@ export class RunStore {
   beginRun(run: RunStart): void {
     const metadata = { ...run.metadata, pid: process.pid }
     this.db
-      .prepare('INSERT INTO runs (run_id, test_id, recipe, start_time, status, host, vitest_version, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(run.runId, run.testId, run.recipe, run.startTime, 'running', hostname(), run.vitestVersion, JSON.stringify(metadata))
+      .prepare(
+        'INSERT INTO runs (run_id, test_id, recipe, start_time, status, host, vitest_version, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      )
+      .run(
+        run.runId,
+        run.testId,
+        run.recipe,
+        run.startTime,
+        'running',
+        hostname(),
+        run.vitestVersion,
+        JSON.stringify(metadata),
+      )
   }
 
   /**
    * One step boundary in one transaction: the step's row, its ctx writes (history, attributed
    * to the step) and the current values of the keys it changed (the run's final ctx so far).
    */
-  recordStep(runId: string, step: StepRecord, writes: readonly ContextWrite[], values: readonly [string, JsonValue | undefined][]): void {
+  recordStep(
+    runId: string,
+    step: StepRecord,
+    writes: readonly ContextWrite[],
+    values: readonly [string, JsonValue | undefined][],
+  ): void {
     const stepSeq = (this.stepSeq.get(runId) ?? 0) + 1
     this.stepSeq.set(runId, stepSeq)
     let historySeq = this.historySeq.get(runId) ?? 0
@@ -140,8 +163,12 @@ export class RunStore {
         `INSERT OR REPLACE INTO step_metrics (run_id, step, idx, status, duration_ms, cpu_ms, peak_rss_bytes, exit_code, attempts, reason, log_path, seq, params, envelope)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
-      insertHistory: this.db.prepare('INSERT INTO context_history (run_id, seq, key, who, ts, before, after, step, step_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
-      upsertValue: this.db.prepare('INSERT OR REPLACE INTO context_snapshots (run_id, key, value, who, ts) VALUES (?, ?, ?, ?, ?)'),
+      insertHistory: this.db.prepare(
+        'INSERT INTO context_history (run_id, seq, key, who, ts, before, after, step, step_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      ),
+      upsertValue: this.db.prepare(
+        'INSERT OR REPLACE INTO context_snapshots (run_id, key, value, who, ts) VALUES (?, ?, ?, ?, ?)',
+      ),
       deleteValue: this.db.prepare('DELETE FROM context_snapshots WHERE run_id = ? AND key = ?'),
       // IMMEDIATE: take the write lock up front, so two processes never deadlock upgrading a read.
       begin: this.db.prepare('BEGIN IMMEDIATE'),
@@ -151,9 +178,34 @@ export class RunStore {
     // Plain prepared BEGIN/COMMIT: db.transaction(fn) built a wrapper per call (~30 µs a step).
     begin.run()
     try {
-      insertStep.run(runId, step.step, step.idx, step.status, step.durationMs, step.cpuMs, step.peakRssBytes, step.exitCode, step.attempts, step.reason, step.logPath, stepSeq, json(step.params), json(step.envelope ?? undefined))
+      insertStep.run(
+        runId,
+        step.step,
+        step.idx,
+        step.status,
+        step.durationMs,
+        step.cpuMs,
+        step.peakRssBytes,
+        step.exitCode,
+        step.attempts,
+        step.reason,
+        step.logPath,
+        stepSeq,
+        json(step.params),
+        json(step.envelope ?? undefined),
+      )
       for (const write of writes) {
-        insertHistory.run(runId, ++historySeq, write.key, write.who, write.ts, json(write.before), json(write.after), step.step, stepSeq)
+        insertHistory.run(
+          runId,
+          ++historySeq,
+          write.key,
+          write.who,
+          write.ts,
+          json(write.before),
+          json(write.after),
+          step.step,
+          stepSeq,
+        )
       }
       const last = new Map(writes.map((write) => [write.key, write]))
       for (const [key, value] of values) {
@@ -174,12 +226,22 @@ export class RunStore {
 
   /** Runs left `running` by a process of this host that no longer exists (killed, crashed). */
   markInterrupted(): number {
-    const running = this.db.prepare("SELECT run_id, metadata FROM runs WHERE status = 'running' AND host = ?").all(hostname()) as { run_id: string; metadata: string }[]
+    const running = this.db
+      .prepare("SELECT run_id, metadata FROM runs WHERE status = 'running' AND host = ?")
+      .all(hostname()) as { run_id: string; metadata: string }[]
     let marked = 0
     for (const run of running) {
       const pid = (JSON.parse(run.metadata ?? '{}') as { pid?: number }).pid
       if (pid === undefined || isAlive(pid)) continue
-      this.finishRun(run.run_id, 'interrupted', (this.db.prepare('SELECT MAX(ts) AS ts FROM context_history WHERE run_id = ?').get(run.run_id) as { ts: string | null }).ts ?? new Date().toISOString())
+      this.finishRun(
+        run.run_id,
+        'interrupted',
+        (
+          this.db.prepare('SELECT MAX(ts) AS ts FROM context_history WHERE run_id = ?').get(run.run_id) as {
+            ts: string | null
+          }
+        ).ts ?? new Date().toISOString(),
+      )
       marked++
     }
     return marked
@@ -188,37 +250,56 @@ export class RunStore {
   /** The latest run of `recipe` other than `exceptRunId`. */
   lastRun(recipe: string, exceptRunId?: string): { runId: string; status: RunStatus } | undefined {
     const row = this.db
-      .prepare('SELECT run_id AS runId, status FROM runs WHERE recipe = ? AND run_id IS NOT ? ORDER BY start_time DESC, rowid DESC LIMIT 1')
+      .prepare(
+        'SELECT run_id AS runId, status FROM runs WHERE recipe = ? AND run_id IS NOT ? ORDER BY start_time DESC, rowid DESC LIMIT 1',
+      )
       .get(recipe, exceptRunId ?? null) as { runId: string; status: RunStatus } | undefined
     return row
   }
 
   /** The step's sequence number in a run, if it was recorded. */
   stepSequence(runId: string, step: string): number | undefined {
-    const row = this.db.prepare('SELECT seq FROM step_metrics WHERE run_id = ? AND step = ?').get(runId, step) as { seq: number } | undefined
+    const row = this.db.prepare('SELECT seq FROM step_metrics WHERE run_id = ? AND step = ?').get(runId, step) as
+      | { seq: number }
+      | undefined
     return row?.seq
   }
 
   /** The ctx writes of a run up to and including step boundary `stepSeq`, in order. */
-  writesUpTo(runId: string, stepSeq: number): { step: string; key: string; value: JsonValue; who: string; ts: string }[] {
+  writesUpTo(
+    runId: string,
+    stepSeq: number,
+  ): { step: string; key: string; value: JsonValue; who: string; ts: string }[] {
     const rows = this.db
       .prepare('SELECT step, key, after, who, ts FROM context_history WHERE run_id = ? AND step_seq <= ? ORDER BY seq')
       .all(runId, stepSeq) as { step: string; key: string; after: string; who: string; ts: string }[]
-    return rows.map((row) => ({ step: row.step, key: row.key, value: JSON.parse(row.after) as JsonValue, who: row.who, ts: row.ts }))
+    return rows.map((row) => ({
+      step: row.step,
+      key: row.key,
+      value: JSON.parse(row.after) as JsonValue,
+      who: row.who,
+      ts: row.ts,
+    }))
   }
 
   /** Recent runs of a test id (or recipe), newest first, with their steps. */
   history(testIdOrRecipe: string, limit: number): HistoryRun[] {
     const runs = this.db
-      .prepare('SELECT run_id AS runId, test_id AS testId, recipe, start_time AS startTime, end_time AS endTime, status FROM runs WHERE test_id = ? OR recipe = ? ORDER BY start_time DESC, rowid DESC LIMIT ?')
+      .prepare(
+        'SELECT run_id AS runId, test_id AS testId, recipe, start_time AS startTime, end_time AS endTime, status FROM runs WHERE test_id = ? OR recipe = ? ORDER BY start_time DESC, rowid DESC LIMIT ?',
+      )
       .all(testIdOrRecipe, testIdOrRecipe, limit) as Omit<HistoryRun, 'steps'>[]
-    const steps = this.db.prepare('SELECT step, idx, status, duration_ms AS durationMs FROM step_metrics WHERE run_id = ? ORDER BY seq')
+    const steps = this.db.prepare(
+      'SELECT step, idx, status, duration_ms AS durationMs FROM step_metrics WHERE run_id = ? ORDER BY seq',
+    )
     return runs.map((run) => ({ ...run, steps: steps.all(run.runId) as HistoryRun['steps'] }))
   }
 
   /** Stores (or replaces) the analysis of a run: a summary sentence block and its metrics. */
   recordAnalysis(runId: string, analysis: AnalysisRow): void {
-    this.db.prepare('INSERT OR REPLACE INTO analysis (run_id, summary_text, metrics) VALUES (?, ?, ?)').run(runId, analysis.summaryText, JSON.stringify(analysis.metrics))
+    this.db
+      .prepare('INSERT OR REPLACE INTO analysis (run_id, summary_text, metrics) VALUES (?, ?, ?)')
+      .run(runId, analysis.summaryText, JSON.stringify(analysis.metrics))
   }
 
   hasRun(runId: string): boolean {
@@ -231,23 +312,41 @@ export class RunStore {
    */
   findRun(wanted: string, recipe?: string): { runId: string } | { error: string } {
     if (wanted === 'last') {
-      const row = (recipe === undefined
-        ? this.db.prepare('SELECT run_id FROM runs ORDER BY start_time DESC, rowid DESC LIMIT 1').get()
-        : this.db.prepare('SELECT run_id FROM runs WHERE recipe = ? ORDER BY start_time DESC, rowid DESC LIMIT 1').get(recipe)) as { run_id: string } | undefined
-      return row ? { runId: row.run_id } : { error: `${this.path} holds no runs${recipe === undefined ? '' : ` of ${recipe}`} yet: run a recipe first (npx vitest run recipes/)` }
+      const row = (
+        recipe === undefined
+          ? this.db.prepare('SELECT run_id FROM runs ORDER BY start_time DESC, rowid DESC LIMIT 1').get()
+          : this.db
+              .prepare('SELECT run_id FROM runs WHERE recipe = ? ORDER BY start_time DESC, rowid DESC LIMIT 1')
+              .get(recipe)
+      ) as { run_id: string } | undefined
+      return row
+        ? { runId: row.run_id }
+        : {
+            error: `${this.path} holds no runs${recipe === undefined ? '' : ` of ${recipe}`} yet: run a recipe first (npx vitest run recipes/)`,
+          }
     }
-    const rows = this.db.prepare("SELECT run_id FROM runs WHERE run_id = ? OR run_id LIKE ? ESCAPE '\\' ORDER BY start_time DESC LIMIT 6").all(wanted, `${wanted.replace(/[\\%_]/g, '\\$&')}%`) as { run_id: string }[]
+    const rows = this.db
+      .prepare("SELECT run_id FROM runs WHERE run_id = ? OR run_id LIKE ? ESCAPE '\\' ORDER BY start_time DESC LIMIT 6")
+      .all(wanted, `${wanted.replace(/[\\%_]/g, '\\$&')}%`) as { run_id: string }[]
     const exact = rows.find((row) => row.run_id === wanted)
     if (exact) return { runId: exact.run_id }
     if (rows.length === 1) return { runId: rows[0]!.run_id }
-    if (rows.length === 0) return { error: `no run "${wanted}" in ${this.path}: \`recipes history <test_id>\` lists recent runs` }
-    return { error: `"${wanted}" matches several runs (${rows.slice(0, 5).map((row) => row.run_id).join(', ')}${rows.length > 5 ? ', …' : ''}): give more of the id` }
+    if (rows.length === 0)
+      return { error: `no run "${wanted}" in ${this.path}: \`recipes history <test_id>\` lists recent runs` }
+    return {
+      error: `"${wanted}" matches several runs (${rows
+        .slice(0, 5)
+        .map((row) => row.run_id)
+        .join(', ')}${rows.length > 5 ? ', …' : ''}): give more of the id`,
+    }
   }
 
   /** Everything stored about one run, for the exporters; the ctx history is read lazily. */
   readRun(runId: string): RunData | undefined {
     const run = this.db
-      .prepare('SELECT run_id AS runId, test_id AS testId, recipe, start_time AS startTime, end_time AS endTime, status, host, vitest_version AS vitestVersion, metadata FROM runs WHERE run_id = ?')
+      .prepare(
+        'SELECT run_id AS runId, test_id AS testId, recipe, start_time AS startTime, end_time AS endTime, status, host, vitest_version AS vitestVersion, metadata FROM runs WHERE run_id = ?',
+      )
       .get(runId) as (Omit<RunRow, 'metadata'> & { metadata: string | null }) | undefined
     if (!run) return undefined
     const steps = (
@@ -257,13 +356,32 @@ export class RunStore {
                   log_path AS logPath, params, envelope FROM step_metrics WHERE run_id = ? ORDER BY seq`,
         )
         .all(runId) as (Omit<StepRow, 'params' | 'envelope'> & { params: string | null; envelope: string | null })[]
-    ).map((row) => ({ ...row, durationMs: row.durationMs ?? 0, cpuMs: row.cpuMs ?? 0, peakRssBytes: row.peakRssBytes ?? 0, attempts: row.attempts ?? 1, params: row.params === null ? {} : (JSON.parse(row.params) as JsonObject | JsonValue[]), envelope: parseObject(row.envelope) ?? null }))
-    const context = (this.db.prepare('SELECT key, value, who, ts FROM context_snapshots WHERE run_id = ? ORDER BY key').all(runId) as { key: string; value: string; who: string | null; ts: string | null }[]).map(
-      (row): ContextRow => ({ ...row, value: JSON.parse(row.value) as JsonValue }),
+    ).map((row) => ({
+      ...row,
+      durationMs: row.durationMs ?? 0,
+      cpuMs: row.cpuMs ?? 0,
+      peakRssBytes: row.peakRssBytes ?? 0,
+      attempts: row.attempts ?? 1,
+      params: row.params === null ? {} : (JSON.parse(row.params) as JsonObject | JsonValue[]),
+      envelope: parseObject(row.envelope) ?? null,
+    }))
+    const context = (
+      this.db.prepare('SELECT key, value, who, ts FROM context_snapshots WHERE run_id = ? ORDER BY key').all(runId) as {
+        key: string
+        value: string
+        who: string | null
+        ts: string | null
+      }[]
+    ).map((row): ContextRow => ({ ...row, value: JSON.parse(row.value) as JsonValue }))
+    const count = (
+      this.db.prepare('SELECT COUNT(*) AS n FROM context_history WHERE run_id = ?').get(runId) as { n: number }
+    ).n
+    const historyRows = this.db.prepare(
+      'SELECT seq, key, who, ts, step, before, after FROM context_history WHERE run_id = ? ORDER BY seq',
     )
-    const count = (this.db.prepare('SELECT COUNT(*) AS n FROM context_history WHERE run_id = ?').get(runId) as { n: number }).n
-    const historyRows = this.db.prepare('SELECT seq, key, who, ts, step, before, after FROM context_history WHERE run_id = ? ORDER BY seq')
-    const analysis = this.db.prepare('SELECT summary_text AS summaryText, metrics FROM analysis WHERE run_id = ?').get(runId) as { summaryText: string; metrics: string | null } | undefined
+    const analysis = this.db
+      .prepare('SELECT summary_text AS summaryText, metrics FROM analysis WHERE run_id = ?')
+      .get(runId) as { summaryText: string; metrics: string | null } | undefined
     return {
       run: { ...run, metadata: parseObject(run.metadata) ?? {} },
       steps,
@@ -271,12 +389,26 @@ export class RunStore {
       history: {
         count,
         *rows(): Iterable<HistoryRow> {
-          for (const row of historyRows.iterate(runId) as Iterable<{ seq: number; key: string; who: string | null; ts: string | null; step: string | null; before: string | null; after: string | null }>) {
-            yield { ...row, before: row.before === null ? undefined : (JSON.parse(row.before) as JsonValue), after: row.after === null ? undefined : (JSON.parse(row.after) as JsonValue) }
+          for (const row of historyRows.iterate(runId) as Iterable<{
+            seq: number
+            key: string
+            who: string | null
+            ts: string | null
+            step: string | null
+            before: string | null
+            after: string | null
+          }>) {
+            yield {
+              ...row,
+              before: row.before === null ? undefined : (JSON.parse(row.before) as JsonValue),
+              after: row.after === null ? undefined : (JSON.parse(row.after) as JsonValue),
+            }
           }
         },
       },
-      analysis: analysis ? { summaryText: analysis.summaryText, metrics: parseObject(analysis.metrics) ?? {} } : undefined,
+      analysis: analysis
+        ? { summaryText: analysis.summaryText, metrics: parseObject(analysis.metrics) ?? {} }
+        : undefined,
     }
   }
 

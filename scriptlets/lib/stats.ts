@@ -17,12 +17,12 @@ function nonEmpty(values: readonly number[], what: string): void {
 
 export function min(values: readonly number[]): number {
   nonEmpty(values, 'min')
-  return values.reduce((a, b) => (b < a ? b : a))
+  return values.reduce((a, b) => Math.min(b, a))
 }
 
 export function max(values: readonly number[]): number {
   nonEmpty(values, 'max')
-  return values.reduce((a, b) => (b > a ? b : a))
+  return values.reduce((a, b) => Math.max(b, a))
 }
 
 export function mean(values: readonly number[]): number {

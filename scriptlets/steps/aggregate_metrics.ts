@@ -19,7 +19,8 @@ export default defineScriptlet({
   run(ctx, _params, { step }) {
     const read = (key: string): number => {
       const value = ctx.require(key)
-      if (typeof value !== 'number') throw new ScriptletError(`ctx "${key}" is not a number`, { details: { key, type: typeof value } })
+      if (typeof value !== 'number')
+        throw new ScriptletError(`ctx "${key}" is not a number`, { details: { key, type: typeof value } })
       return value
     }
     const aggregate = { mean: read(INPUTS.mean), median: read(INPUTS.median), std: read(INPUTS.std) }

@@ -52,16 +52,22 @@ export default defineScriptlet({
     const templatePath = insideRoot(root, 'template', template, 'templates/report_template.md')
     const outPath = insideRoot(root, 'out', out, 'Data/report.md')
     if (outPath === templatePath) {
-      throw new ScriptletError(`param "out": ${out} is the template itself; write the report elsewhere, such as Data/report.md`, {
-        exitCode: EXIT_INVALID,
-        details: { param: 'out', out, template },
-      })
+      throw new ScriptletError(
+        `param "out": ${out} is the template itself; write the report elsewhere, such as Data/report.md`,
+        {
+          exitCode: EXIT_INVALID,
+          details: { param: 'out', out, template },
+        },
+      )
     }
     if (!existsSync(templatePath) || !statSync(templatePath).isFile()) {
-      throw new ScriptletError(`param "template": template file not found: ${template} (create it, or point "template" at an existing file under the project root)`, {
-        exitCode: EXIT_INVALID,
-        details: { param: 'template', template, resolved: templatePath },
-      })
+      throw new ScriptletError(
+        `param "template": template file not found: ${template} (create it, or point "template" at an existing file under the project root)`,
+        {
+          exitCode: EXIT_INVALID,
+          details: { param: 'template', template, resolved: templatePath },
+        },
+      )
     }
 
     const builtins: Record<string, JsonValue> = { 'run.step': step, 'run.generated_at': new Date().toISOString() }
@@ -79,7 +85,9 @@ export default defineScriptlet({
           return match
         }
         placeholders += 1
-        const lookup = Object.hasOwn(builtins, name) ? { found: true as const, value: builtins[name]! } : lookUp(ctx, name)
+        const lookup = Object.hasOwn(builtins, name)
+          ? { found: true as const, value: builtins[name]! }
+          : lookUp(ctx, name)
         if (!lookup.found) {
           absent.push(`${where}: {{ ${name} }} ${lookup.why}`)
           return ''
@@ -89,17 +97,25 @@ export default defineScriptlet({
     })
 
     if (invalid.length > 0) {
-      throw new ScriptletError(invalid.length === 1 ? invalid[0]! : `${invalid.length} invalid placeholders: ${invalid.slice(0, 3).join('; ')}`, {
-        exitCode: EXIT_INVALID,
-        details: { template, invalid },
-      })
+      throw new ScriptletError(
+        invalid.length === 1
+          ? invalid[0]!
+          : `${invalid.length} invalid placeholders: ${invalid.slice(0, 3).join('; ')}`,
+        {
+          exitCode: EXIT_INVALID,
+          details: { template, invalid },
+        },
+      )
     }
     if (absent.length > 0 && missing === 'error') {
       const first = absent.slice(0, 3).join('; ')
-      throw new ScriptletError(`${absent.length === 1 ? first : `${absent.length} placeholders are not in ctx: ${first}`} (run the step that writes it first, or set missing: blank)`, {
-        exitCode: EXIT_DEPENDENCY,
-        details: { template, missing: absent },
-      })
+      throw new ScriptletError(
+        `${absent.length === 1 ? first : `${absent.length} placeholders are not in ctx: ${first}`} (run the step that writes it first, or set missing: blank)`,
+        {
+          exitCode: EXIT_DEPENDENCY,
+          details: { template, missing: absent },
+        },
+      )
     }
 
     const text = rendered.join('\n')
@@ -127,10 +143,13 @@ function realRoot(root: string): string {
 function insideRoot(root: string, param: string, value: string, example: string): string {
   const base = realRoot(root)
   const refuse = (why: string) =>
-    new ScriptletError(`param "${param}": ${JSON.stringify(value)} ${why}; use a path inside the project root, relative to it, such as ${example}`, {
-      exitCode: EXIT_INVALID,
-      details: { param, value, root: base },
-    })
+    new ScriptletError(
+      `param "${param}": ${JSON.stringify(value)} ${why}; use a path inside the project root, relative to it, such as ${example}`,
+      {
+        exitCode: EXIT_INVALID,
+        details: { param, value, root: base },
+      },
+    )
   const outside = (path: string) => {
     const rel = relative(base, path)
     return rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)
@@ -139,7 +158,8 @@ function insideRoot(root: string, param: string, value: string, example: string)
   if (outside(path)) throw refuse('leads outside the project root')
   let existing = path
   while (!existsSync(existing)) existing = dirname(existing)
-  if (outside(realpathSync(existing)) && realpathSync(existing) !== base) throw refuse('leads outside the project root through a symlink')
+  if (outside(realpathSync(existing)) && realpathSync(existing) !== base)
+    throw refuse('leads outside the project root through a symlink')
   return path
 }
 
@@ -153,7 +173,8 @@ function lookUp(ctx: ScriptletContext, name: string): Found {
     for (const [i, part] of parts.slice(cut).entries()) {
       const at = [key, ...parts.slice(cut, cut + i)].join('.')
       if (Array.isArray(value) && /^\d+$/.test(part) && Number(part) < value.length) value = value[Number(part)]!
-      else if (value !== null && typeof value === 'object' && !Array.isArray(value) && Object.hasOwn(value, part)) value = value[part]!
+      else if (value !== null && typeof value === 'object' && !Array.isArray(value) && Object.hasOwn(value, part))
+        value = value[part]!
       else return { found: false, why: `is not in ctx (${at} has no "${part}")` }
     }
     return { found: true, value }
@@ -161,8 +182,10 @@ function lookUp(ctx: ScriptletContext, name: string): Found {
   return { found: false, why: 'is not in ctx' }
 }
 
-const isScalar = (value: JsonValue): value is string | number | boolean | null => value === null || typeof value !== 'object'
-const isRecord = (value: JsonValue): value is { [key: string]: JsonValue } => value !== null && typeof value === 'object' && !Array.isArray(value)
+const isScalar = (value: JsonValue): value is string | number | boolean | null =>
+  value === null || typeof value !== 'object'
+const isRecord = (value: JsonValue): value is { [key: string]: JsonValue } =>
+  value !== null && typeof value === 'object' && !Array.isArray(value)
 
 function scalar(value: string | number | boolean | null): string {
   return value === null ? 'null' : String(value)
@@ -174,16 +197,28 @@ function renderInline(value: JsonValue): string {
 
 function renderBlock(value: JsonValue): string {
   if (isScalar(value)) return scalar(value)
-  const cell = (v: JsonValue) => (isScalar(v) ? scalar(v) : JSON.stringify(v)).replace(/\|/g, '\\|').replace(/\r?\n/g, ' ')
+  const cell = (v: JsonValue) =>
+    (isScalar(v) ? scalar(v) : JSON.stringify(v)).replace(/\|/g, '\\|').replace(/\r?\n/g, ' ')
   const table = (header: string[], rows: JsonValue[][]) =>
-    [`| ${header.map((h) => cell(h)).join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`, ...rows.map((row) => `| ${row.map(cell).join(' | ')} |`)].join('\n')
+    [
+      `| ${header.map((h) => cell(h)).join(' | ')} |`,
+      `| ${header.map(() => '---').join(' | ')} |`,
+      ...rows.map((row) => `| ${row.map(cell).join(' | ')} |`),
+    ].join('\n')
   if (isRecord(value) && Object.keys(value).length > 0 && Object.values(value).every(isScalar)) {
     return table(['key', 'value'], Object.entries(value))
   }
-  if (Array.isArray(value) && value.length > 0 && value.every((row) => isRecord(row) && Object.values(row).every(isScalar))) {
+  if (
+    Array.isArray(value) &&
+    value.length > 0 &&
+    value.every((row) => isRecord(row) && Object.values(row).every(isScalar))
+  ) {
     const rows = value as { [key: string]: JsonValue }[]
     const columns = [...new Set(rows.flatMap((row) => Object.keys(row)))]
-    return table(columns, rows.map((row) => columns.map((column) => (Object.hasOwn(row, column) ? row[column]! : ''))))
+    return table(
+      columns,
+      rows.map((row) => columns.map((column) => (Object.hasOwn(row, column) ? row[column]! : ''))),
+    )
   }
   // A list of scalars stays on one line; anything nested is pretty-printed.
   const json = Array.isArray(value) && value.every(isScalar) ? JSON.stringify(value) : JSON.stringify(value, null, 2)

@@ -30,8 +30,15 @@ export default defineScriptlet({
   name: 'inject_failure',
   params: z.object({
     fail: z.boolean().default(false),
-    env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: 'an environment variable name' }).default('INJECT_FAILURE'),
-    marker: z.string().min(1).refine(insideRoot, { message: 'must be a relative path inside the project root (no "..")' }).default('Data/.inject_failure'),
+    env: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: 'an environment variable name' })
+      .default('INJECT_FAILURE'),
+    marker: z
+      .string()
+      .min(1)
+      .refine(insideRoot, { message: 'must be a relative path inside the project root (no "..")' })
+      .default('Data/.inject_failure'),
   }),
   run(ctx, { fail, env, marker }, { step, root }) {
     const triggers: string[] = []
@@ -43,11 +50,19 @@ export default defineScriptlet({
       throw new ScriptletError('injected failure', {
         details: {
           triggers,
-          recover: [`rerun with --skip ${step}`, 'or rerun with --resume-from <the step after it>', `or clear the trigger (unset ${env}, rm ${marker}, fail: false)`],
+          recover: [
+            `rerun with --skip ${step}`,
+            'or rerun with --resume-from <the step after it>',
+            `or clear the trigger (unset ${env}, rm ${marker}, fail: false)`,
+          ],
         },
       })
     }
-    ctx.set('resilience.inject_ok_v1', { ok: true, checked: ['param fail', `env ${env}`, `file ${marker}`] }, { who: step })
+    ctx.set(
+      'resilience.inject_ok_v1',
+      { ok: true, checked: ['param fail', `env ${env}`, `file ${marker}`] },
+      { who: step },
+    )
     return { metrics: { injected: 0 } }
   },
 })

@@ -18,7 +18,10 @@ export default defineScriptlet({
   run(ctx, { src }, { step, root }) {
     const path = resolve(root, src)
     if (!existsSync(path) || !statSync(path).isFile()) {
-      throw new ScriptletError(`Source file not found: ${src}`, { exitCode: EXIT_INVALID, details: { src, resolved: path } })
+      throw new ScriptletError(`Source file not found: ${src}`, {
+        exitCode: EXIT_INVALID,
+        details: { src, resolved: path },
+      })
     }
     const tokens = readFileSync(path, 'utf8')
       .split('\n')
@@ -29,10 +32,16 @@ export default defineScriptlet({
     const values = tokens.map(Number)
     const bad = tokens.filter((_, i) => !Number.isFinite(values[i]))
     if (bad.length > 0) {
-      throw new ScriptletError(`Not a number in ${src}: ${bad.slice(0, 5).map((t) => JSON.stringify(t)).join(', ')}`, {
-        exitCode: EXIT_INVALID,
-        details: { src, bad_tokens: bad.slice(0, 20), bad_count: bad.length },
-      })
+      throw new ScriptletError(
+        `Not a number in ${src}: ${bad
+          .slice(0, 5)
+          .map((t) => JSON.stringify(t))
+          .join(', ')}`,
+        {
+          exitCode: EXIT_INVALID,
+          details: { src, bad_tokens: bad.slice(0, 20), bad_count: bad.length },
+        },
+      )
     }
     ctx.set('numbers.raw_v1', values, { who: step })
     return {

@@ -19,7 +19,11 @@ const insideRoot = (path: string) => !isAbsolute(path) && !path.split(/[\\/]/).i
 export default defineScriptlet({
   name: 'normalize_numbers',
   params: z.object({
-    out: z.string().min(1).refine(insideRoot, { message: 'must be a relative path inside the project root (no "..")' }).default('Data/normalized.json'),
+    out: z
+      .string()
+      .min(1)
+      .refine(insideRoot, { message: 'must be a relative path inside the project root (no "..")' })
+      .default('Data/normalized.json'),
   }),
   outputs: ['numbers.normalized_v1', 'numbers.stats_v1'],
   run(ctx, { out }, { step, root, log }) {

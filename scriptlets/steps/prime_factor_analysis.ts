@@ -30,7 +30,10 @@ const KEY_PATTERN = /^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*_v[0-9]+$/
 
 const paramsSchema = z
   .object({
-    key: z.string().regex(KEY_PATTERN, { message: 'a ctx key like numbers.prime_factors_v1' }).default('numbers.prime_factors_v1'),
+    key: z
+      .string()
+      .regex(KEY_PATTERN, { message: 'a ctx key like numbers.prime_factors_v1' })
+      .default('numbers.prime_factors_v1'),
     numbers_key: z.string().min(1).default('numbers.validated_v1'),
     from: z.int().min(2).default(2),
     limit: z.int().min(2).max(MAX_LIMIT).optional(),
@@ -109,9 +112,18 @@ export default defineScriptlet({
         }
         if (count > most.count) most = { n, count }
         // In-process runs (recipes step) can be stopped; a worker thread is ended by the runner.
-        if ((n & 0xffff) === 0 && signal?.aborted) throw new ScriptletError('stopped: the step timed out', { details: { reached: n } })
+        if ((n & 0xffff) === 0 && signal?.aborted)
+          throw new ScriptletError('stopped: the step timed out', { details: { reached: n } })
       }
-      range = { from, to: limit, count: limit - from + 1, primes, prime_factors: primeFactorsTotal, largest_prime: largestPrime, most_factors: most }
+      range = {
+        from,
+        to: limit,
+        count: limit - from + 1,
+        primes,
+        prime_factors: primeFactorsTotal,
+        largest_prime: largestPrime,
+        most_factors: most,
+      }
       log(`${step}: factorized ${range.count} integers ${from}..${limit}: ${primes} primes`)
     }
 
@@ -120,7 +132,9 @@ export default defineScriptlet({
     return {
       outputs: [key],
       metrics: { inputs: inputs.length, range_count: range?.count ?? 0, primes: range?.primes ?? 0, duration_ms: ms },
-      warnings: inputsSkipped.length ? [`${inputsSkipped.length} value(s) of ${numbers_key} are not integers >= 1 and were not factorized`] : [],
+      warnings: inputsSkipped.length
+        ? [`${inputsSkipped.length} value(s) of ${numbers_key} are not integers >= 1 and were not factorized`]
+        : [],
     }
   },
 })

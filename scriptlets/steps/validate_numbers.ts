@@ -12,7 +12,13 @@
  *          or `function: ValidateNumbers`.
  */
 import { z } from 'zod'
-import { BaseScriptlet, parseParams, ScriptletError, type ScriptletContext, type ScriptletTools } from 'vitest-recipes/scriptlet'
+import {
+  BaseScriptlet,
+  parseParams,
+  ScriptletError,
+  type ScriptletContext,
+  type ScriptletTools,
+} from 'vitest-recipes/scriptlet'
 import { requireNumbers } from '../lib/numbers.ts'
 
 const paramsSchema = z
@@ -21,7 +27,10 @@ const paramsSchema = z
     min: z.number().optional(),
     max: z.number().optional(),
   })
-  .refine((p) => p.min === undefined || p.max === undefined || p.min <= p.max, { message: 'min must not exceed max', path: ['min'] })
+  .refine((p) => p.min === undefined || p.max === undefined || p.min <= p.max, {
+    message: 'min must not exceed max',
+    path: ['min'],
+  })
 
 type Params = z.input<typeof paramsSchema>
 

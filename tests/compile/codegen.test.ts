@@ -34,7 +34,11 @@ test('one literal top-level test() per step, each on a line mapped to its YAML l
   // (they may run inside its test as setup), plus a grace period.
   expect(testLines[0]![0]).toContain('{ timeout: 310000 }')
   expect(testLines[1]![0]).toContain('{ timeout: 312000, retry: 1 }')
-  expect(lines.slice(0, 3)).toEqual(['import { afterAll, test } from "vitest";', 'import { defineRecipe } from "vitest-recipes/runtime";', 'import * as __scriptlet0 from "../scriptlets/a.ts";'])
+  expect(lines.slice(0, 3)).toEqual([
+    'import { afterAll, test } from "vitest";',
+    'import { defineRecipe } from "vitest-recipes/runtime";',
+    'import * as __scriptlet0 from "../scriptlets/a.ts";',
+  ])
 
   const mappings = decode(map.mappings)
   // [generatedColumn, sourceIndex, sourceLine (0-based), sourceColumn (0-based)]
@@ -52,5 +56,7 @@ test('the default step timeout comes from the plugin option', () => {
 
 test('a broken recipe compiles to a module that fails with its errors', () => {
   const { code } = compileRecipe('steps: [', join(root, 'recipes/x.yaml'), root)
-  expect(code).toMatch(/^import \{ failRecipe \} from "vitest-recipes\/runtime";\nfailRecipe\(\[\{"code":"RECIPE_YAML_SYNTAX"/)
+  expect(code).toMatch(
+    /^import \{ failRecipe \} from "vitest-recipes\/runtime";\nfailRecipe\(\[\{"code":"RECIPE_YAML_SYNTAX"/,
+  )
 })

@@ -15,7 +15,10 @@ test('adds the recipe glob to the default include, keeping the defaults', () => 
 })
 
 test("keeps the user's own include and adds custom recipe globs", () => {
-  expect(configure({ include: ['tests/**/*.test.ts'] }, { include: ['procedures/**/*.yaml'] }).include).toEqual(['tests/**/*.test.ts', 'procedures/**/*.yaml'])
+  expect(configure({ include: ['tests/**/*.test.ts'] }, { include: ['procedures/**/*.yaml'] }).include).toEqual([
+    'tests/**/*.test.ts',
+    'procedures/**/*.yaml',
+  ])
 })
 
 test('turns on task locations so reporters and `vitest list` get step lines', () => {
@@ -29,8 +32,15 @@ test('invalid plugin options fail when the config loads, saying which and what i
 })
 
 test('report and Allure options are checked the same way', () => {
-  expect(() => recipes({ reports: { formats: ['pdf' as never], dir: '', office: 'yes' as never }, allure: { resultsDir: 3 as never } })).toThrow(
+  expect(() =>
+    recipes({
+      reports: { formats: ['pdf' as never], dir: '', office: 'yes' as never },
+      allure: { resultsDir: 3 as never },
+    }),
+  ).toThrow(
     "vitest-recipes: invalid plugin options in your vitest config: reports.formats must list some of 'xlsx', 'docx', 'md', 'json', not [\"pdf\"]; reports.dir must be a folder path, not \"\"; reports.office must be true or false, not \"yes\"; allure.resultsDir must be a folder path, not 3",
   )
-  expect(() => recipes({ reports: 'all' as never, allure: 'on' as never })).toThrow('reports must be false or an object { dir, formats, office }; allure must be true, false or { resultsDir }')
+  expect(() => recipes({ reports: 'all' as never, allure: 'on' as never })).toThrow(
+    'reports must be false or an object { dir, formats, office }; allure must be true, false or { resultsDir }',
+  )
 })

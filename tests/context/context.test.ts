@@ -11,8 +11,16 @@ describe('JSON values only', () => {
   test.each([
     ['undefined', undefined, 'value is undefined (use null, or leave the key out)'],
     ['a function', () => 1, 'value is a function'],
-    ['a Date', new Date(0), 'value is a Date instance (store date.toISOString()); only plain objects and arrays are JSON'],
-    ['a Map', new Map(), 'value is a Map instance (store Object.fromEntries(map)); only plain objects and arrays are JSON'],
+    [
+      'a Date',
+      new Date(0),
+      'value is a Date instance (store date.toISOString()); only plain objects and arrays are JSON',
+    ],
+    [
+      'a Map',
+      new Map(),
+      'value is a Map instance (store Object.fromEntries(map)); only plain objects and arrays are JSON',
+    ],
     ['NaN', Number.NaN, 'value is NaN (only finite numbers are JSON)'],
     ['Infinity', Number.POSITIVE_INFINITY, 'value is Infinity (only finite numbers are JSON)'],
     ['a BigInt', 10n, 'value is a BigInt (store it as a string or number)'],
@@ -21,15 +29,28 @@ describe('JSON values only', () => {
     ['a cycle', cyclic, 'value.self is a circular reference'],
   ])('rejects %s, naming key and writer', (_label, value, problem) => {
     const ctx = new Context()
-    expect(() => ctx.set('demo.value_v1', value as never, { who: 'probe' })).toThrow(`ctx.set("demo.value_v1") by "probe": ${problem}`)
+    expect(() => ctx.set('demo.value_v1', value as never, { who: 'probe' })).toThrow(
+      `ctx.set("demo.value_v1") by "probe": ${problem}`,
+    )
     expect(ctx.has('demo.value_v1')).toBe(false)
   })
 
   test('accepts every JSON shape, including shared (non-cyclic) references', () => {
     const shared = { a: 1 }
     const ctx = new Context()
-    ctx.set('demo.value_v1', { n: null, b: true, x: 1.5, s: 's', list: [shared, shared], nested: { deep: [] } }, { who: 'probe' })
-    expect(ctx.get('demo.value_v1')).toEqual({ n: null, b: true, x: 1.5, s: 's', list: [{ a: 1 }, { a: 1 }], nested: { deep: [] } })
+    ctx.set(
+      'demo.value_v1',
+      { n: null, b: true, x: 1.5, s: 's', list: [shared, shared], nested: { deep: [] } },
+      { who: 'probe' },
+    )
+    expect(ctx.get('demo.value_v1')).toEqual({
+      n: null,
+      b: true,
+      x: 1.5,
+      s: 's',
+      list: [{ a: 1 }, { a: 1 }],
+      nested: { deep: [] },
+    })
   })
 })
 
@@ -95,18 +116,26 @@ test('snapshot and restore: values back, later history dropped, changed keys dir
 })
 
 describe('key naming: namespace.entity_vN', () => {
-  test.each(['metrics.summary_v1', 'numbers.clean_path_v12', '_runner.step_metrics_v1', 'a.b.c_v2'])('accepts %s', (key) => {
-    expect(() => new Context().set(key, 1, { who: 'w' })).not.toThrow()
-  })
-  test.each(['summary', 'metrics.summary', 'metrics.summary_v', 'Metrics.summary_v1', 'summary_v1'])('rejects %s by default', (key) => {
-    expect(() => new Context().set(key, 1, { who: 'w' })).toThrow(/keys are named namespace\.entity_vN/)
-  })
+  test.each(['metrics.summary_v1', 'numbers.clean_path_v12', '_runner.step_metrics_v1', 'a.b.c_v2'])(
+    'accepts %s',
+    (key) => {
+      expect(() => new Context().set(key, 1, { who: 'w' })).not.toThrow()
+    },
+  )
+  test.each(['summary', 'metrics.summary', 'metrics.summary_v', 'Metrics.summary_v1', 'summary_v1'])(
+    'rejects %s by default',
+    (key) => {
+      expect(() => new Context().set(key, 1, { who: 'w' })).toThrow(/keys are named namespace\.entity_vN/)
+    },
+  )
   test('warn mode writes and warns; off mode is silent', () => {
     const warnings: string[] = []
     const warn = new Context({}, { keyNaming: 'warn', warn: (message) => warnings.push(message) })
     warn.set('summary', 1, { who: 'w' })
     expect(warn.get('summary')).toBe(1)
-    expect(warnings).toEqual(['ctx.set("summary") by "w": keys are named namespace.entity_vN (for example "metrics.summary_v1")'])
+    expect(warnings).toEqual([
+      'ctx.set("summary") by "w": keys are named namespace.entity_vN (for example "metrics.summary_v1")',
+    ])
     expect(() => new Context({}, { keyNaming: 'off' }).set('summary', 1, { who: 'w' })).not.toThrow()
   })
 })
@@ -115,5 +144,7 @@ test('the read-only view used by validate refuses writes', () => {
   const ctx = new Context({ 'demo.a_v1': 1 })
   const view = ctx.readOnlyView('probe.validate')
   expect(view.get('demo.a_v1')).toBe(1)
-  expect(() => view.set('demo.b_v1', 1, { who: 'w' })).toThrow('ctx.set("demo.b_v1") during probe.validate: validate must not write')
+  expect(() => view.set('demo.b_v1', 1, { who: 'w' })).toThrow(
+    'ctx.set("demo.b_v1") during probe.validate: validate must not write',
+  )
 })

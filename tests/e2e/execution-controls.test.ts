@@ -74,13 +74,42 @@ beforeAll(() => {
 })
 afterAll(() => project?.remove())
 
-async function run(args: string[]): Promise<RunResult & { tests: Record<string, { status: string; meta: Record<string, any> | undefined; failure: string }> }> {
+async function run(
+  args: string[],
+): Promise<
+  RunResult & { tests: Record<string, { status: string; meta: Record<string, any> | undefined; failure: string }> }
+> {
   const outputFile = join(project.root, 'report.json')
-  const result = await project.recipes(['run', ...args, '--', '--reporter=json', `--outputFile=${outputFile}`, '--reporter=default'])
+  const result = await project.recipes([
+    'run',
+    ...args,
+    '--',
+    '--reporter=json',
+    `--outputFile=${outputFile}`,
+    '--reporter=default',
+  ])
   if (process.env.DEBUG_E2E) console.log(result.output)
-  const report = JSON.parse(readFileSync(outputFile, 'utf8')) as { testResults: { assertionResults: { title: string; status: string; meta?: { recipeStep?: Record<string, any> }; failureMessages: string[] }[] }[] }
+  const report = JSON.parse(readFileSync(outputFile, 'utf8')) as {
+    testResults: {
+      assertionResults: {
+        title: string
+        status: string
+        meta?: { recipeStep?: Record<string, any> }
+        failureMessages: string[]
+      }[]
+    }[]
+  }
   const tests = Object.fromEntries(
-    report.testResults.flatMap((file) => file.assertionResults).map((item) => [item.title, { status: item.status, meta: item.meta?.recipeStep, failure: (item.failureMessages[0] ?? '').split('\n    at ')[0]! }]),
+    report.testResults
+      .flatMap((file) => file.assertionResults)
+      .map((item) => [
+        item.title,
+        {
+          status: item.status,
+          meta: item.meta?.recipeStep,
+          failure: (item.failureMessages[0] ?? '').split('\n    at ')[0]!,
+        },
+      ]),
   )
   return { ...result, tests }
 }
@@ -101,20 +130,26 @@ describe('DAG and parallel steps', () => {
     const result = await run(['recipes/conflict.yaml'])
     expect(result.code).toBe(1)
     expect(result.tests.first!.status).toBe('passed')
-    expect(result.tests.second!.failure).toMatchInlineSnapshot(`"StepFailedError: Step "second" (scriptlets/timing.ts#Wait, recipes/conflict.yaml:4) failed with exit code 1: ctx.set("shared.value_v1") by step "second" conflicts with step "first", which ran at the same time and wrote it too. Give each parallel step its own keys, or set conflicts: last_write_wins in the recipe."`)
+    expect(result.tests.second!.failure).toMatchInlineSnapshot(
+      `"StepFailedError: Step "second" (scriptlets/timing.ts#Wait, recipes/conflict.yaml:4) failed with exit code 1: ctx.set("shared.value_v1") by step "second" conflicts with step "first", which ran at the same time and wrote it too. Give each parallel step its own keys, or set conflicts: last_write_wins in the recipe."`,
+    )
   })
 
   test('CPU-bound steps run in worker threads and their writes come back as the step', async () => {
     const result = await run(['recipes/cpu.yaml'])
     expect(result.code).toBe(0)
-    expect(result.tests.primes_a!.meta!.writes).toEqual([expect.objectContaining({ key: 'cpu.primes_a_v1', who: 'primes_a', after: 2262 })])
+    expect(result.tests.primes_a!.meta!.writes).toEqual([
+      expect.objectContaining({ key: 'cpu.primes_a_v1', who: 'primes_a', after: 2262 }),
+    ])
   })
 })
 
 test('a retry succeeds on the second attempt, starting from a clean ctx', async () => {
   const result = await run(['recipes/flaky.yaml'])
   expect(result.code).toBe(0)
-  expect(result.tests.flaky!.meta!.attempts).toEqual([{ reason: 'transient failure on attempt 1', durationMs: expect.any(Number) }])
+  expect(result.tests.flaky!.meta!.attempts).toEqual([
+    { reason: 'transient failure on attempt 1', durationMs: expect.any(Number) },
+  ])
   expect(project.read('Data/flaky.count')).toBe('xx')
 })
 
@@ -156,8 +191,15 @@ describe('--skip and --resume-from', () => {
   test('--skip: the skipped step is reported skipped, its dependent is blocked, exit code 2', async () => {
     const result = await run(['recipes/resilience.yaml', '--skip', 'inject_failure'])
     expect(result.code).toBe(2)
-    expect(result.tests.inject_failure!.meta).toMatchObject({ status: 'skipped', missingOutputs: ['resilience.inject_ok_v1'] })
-    expect(result.tests.compute!.meta).toMatchObject({ status: 'blocked', blockedBy: 'inject_failure', blockedReason: 'skipped' })
+    expect(result.tests.inject_failure!.meta).toMatchObject({
+      status: 'skipped',
+      missingOutputs: ['resilience.inject_ok_v1'],
+    })
+    expect(result.tests.compute!.meta).toMatchObject({
+      status: 'blocked',
+      blockedBy: 'inject_failure',
+      blockedReason: 'skipped',
+    })
     expect(result.tests.compute!.status).toBe('skipped')
   })
 

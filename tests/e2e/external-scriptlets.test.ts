@@ -64,7 +64,8 @@ beforeAll(async () => {
     'scriptlets/__init__.py': '',
     'scriptlets/python/__init__.py': '',
   })
-  for (const script of ['greet', 'two_lines', 'not_json', 'exit_without_envelope', 'not_executable']) project.copyFixture(`shell/${script}.sh`, `scriptlets/shell/${script}.sh`)
+  for (const script of ['greet', 'two_lines', 'not_json', 'exit_without_envelope', 'not_executable'])
+    project.copyFixture(`shell/${script}.sh`, `scriptlets/shell/${script}.sh`)
   project.copyFixture('python/older_styles.py', 'scriptlets/python/older_styles.py')
   project.copyFixture('python/standalone_script.py', 'scriptlets/python/standalone_script.py')
   const run = await project.vitestJson(['recipes/'])
@@ -91,8 +92,16 @@ function failure(file: string, step: string): string {
 
 describe('shell and exec steps', () => {
   test('write ctx through the envelope and through save:, read the ctx file, get args as env or argv', () => {
-    expect(statuses('shell.yaml')).toEqual({ seed: 'passed', greet: 'passed', greet_positional: 'failed', list_recipes: 'passed', raw_echo: 'passed' })
-    expect(metaOf('shell.yaml', 'greet').writes.map((write: { key: string; who: string }) => [write.key, write.who])).toEqual([
+    expect(statuses('shell.yaml')).toEqual({
+      seed: 'passed',
+      greet: 'passed',
+      greet_positional: 'failed',
+      list_recipes: 'passed',
+      raw_echo: 'passed',
+    })
+    expect(
+      metaOf('shell.yaml', 'greet').writes.map((write: { key: string; who: string }) => [write.key, write.who]),
+    ).toEqual([
       ['demo.greeting_v1', 'greet'],
       ['demo.seen_seed_v1', 'greet'],
       ['demo.greeting_path_v1', 'greet'],
@@ -102,7 +111,12 @@ describe('shell and exec steps', () => {
   })
 
   test('parse: lines and parse: raw wrap plain output', () => {
-    expect(metaOf('shell.yaml', 'list_recipes').writes[0].after).toEqual(['escape.yaml', 'python.yaml', 'shell.yaml', 'shell_errors.yaml'])
+    expect(metaOf('shell.yaml', 'list_recipes').writes[0].after).toEqual([
+      'escape.yaml',
+      'python.yaml',
+      'shell.yaml',
+      'shell_errors.yaml',
+    ])
     expect(metaOf('shell.yaml', 'raw_echo').writes[0].after).toBe('plain text\n')
   })
 
@@ -115,20 +129,32 @@ describe('shell and exec steps', () => {
       exit_without_envelope: 'failed',
       save_missing_field: 'failed',
     })
-    expect(failure('shell_errors.yaml', 'two_lines')).toMatchInlineSnapshot(`"StepFailedError: Step "two_lines" (shell scriptlets/shell/two_lines.sh, recipes/shell_errors.yaml:2) failed with exit code 1: scriptlets/shell/two_lines.sh printed 2 lines on stdout; expected exactly one JSON envelope line (logs belong on stderr). stdout began: "starting up\\n{\\"status\\":\\"ok\\"}\\n""`)
-    expect(failure('shell_errors.yaml', 'not_json')).toMatchInlineSnapshot(`"StepFailedError: Step "not_json" (shell scriptlets/shell/not_json.sh, recipes/shell_errors.yaml:3) failed with exit code 1: scriptlets/shell/not_json.sh printed a line that is not JSON: "all good""`)
-    expect(failure('shell_errors.yaml', 'missing')).toMatchInlineSnapshot(`"StepFailedError: Step "missing" (shell scriptlets/shell/nowhere.sh, recipes/shell_errors.yaml:4) failed with exit code 1: scriptlets/shell/nowhere.sh does not exist (paths are relative to the project root)"`)
-    expect(failure('shell_errors.yaml', 'not_executable')).toMatchInlineSnapshot(`"StepFailedError: Step "not_executable" (shell scriptlets/shell/not_executable.sh, recipes/shell_errors.yaml:5) failed with exit code 1: scriptlets/shell/not_executable.sh is not executable: run chmod +x scriptlets/shell/not_executable.sh (and give it a #! line)"`)
+    expect(failure('shell_errors.yaml', 'two_lines')).toMatchInlineSnapshot(
+      `"StepFailedError: Step "two_lines" (shell scriptlets/shell/two_lines.sh, recipes/shell_errors.yaml:2) failed with exit code 1: scriptlets/shell/two_lines.sh printed 2 lines on stdout; expected exactly one JSON envelope line (logs belong on stderr). stdout began: "starting up\\n{\\"status\\":\\"ok\\"}\\n""`,
+    )
+    expect(failure('shell_errors.yaml', 'not_json')).toMatchInlineSnapshot(
+      `"StepFailedError: Step "not_json" (shell scriptlets/shell/not_json.sh, recipes/shell_errors.yaml:3) failed with exit code 1: scriptlets/shell/not_json.sh printed a line that is not JSON: "all good""`,
+    )
+    expect(failure('shell_errors.yaml', 'missing')).toMatchInlineSnapshot(
+      `"StepFailedError: Step "missing" (shell scriptlets/shell/nowhere.sh, recipes/shell_errors.yaml:4) failed with exit code 1: scriptlets/shell/nowhere.sh does not exist (paths are relative to the project root)"`,
+    )
+    expect(failure('shell_errors.yaml', 'not_executable')).toMatchInlineSnapshot(
+      `"StepFailedError: Step "not_executable" (shell scriptlets/shell/not_executable.sh, recipes/shell_errors.yaml:5) failed with exit code 1: scriptlets/shell/not_executable.sh is not executable: run chmod +x scriptlets/shell/not_executable.sh (and give it a #! line)"`,
+    )
     expect(failure('shell_errors.yaml', 'exit_without_envelope')).toMatchInlineSnapshot(`
       "StepFailedError: Step "exit_without_envelope" (shell scriptlets/shell/exit_without_envelope.sh, recipes/shell_errors.yaml:6) failed with exit code 4: scriptlets/shell/exit_without_envelope.sh exited with code 4 without an envelope on stdout
       --- stderr (last lines)
       cannot reach the switch at 10.0.0.1"
     `)
-    expect(failure('shell_errors.yaml', 'save_missing_field')).toMatchInlineSnapshot(`"StepFailedError: Step "save_missing_field" (exec echo {"status":"ok"}, recipes/shell_errors.yaml:7) failed with exit code 1: save: the envelope has no field "output" for demo.x_v1 (its fields: status, outputs, artifacts, metrics, warnings)"`)
+    expect(failure('shell_errors.yaml', 'save_missing_field')).toMatchInlineSnapshot(
+      `"StepFailedError: Step "save_missing_field" (exec echo {"status":"ok"}, recipes/shell_errors.yaml:7) failed with exit code 1: save: the envelope has no field "output" for demo.x_v1 (its fields: status, outputs, artifacts, metrics, warnings)"`,
+    )
   })
 
   test('a script path that leads outside the workspace is refused at compile time', () => {
-    expect(testsOf('escape.yaml').message.split('\n')[0]).toMatchInlineSnapshot(`"recipes/escape.yaml:2:34 RECIPE_PATH_OUTSIDE_WORKSPACE: script "../../bin/sh" resolves outside the project root (at steps[0].cmd)"`)
+    expect(testsOf('escape.yaml').message.split('\n')[0]).toMatchInlineSnapshot(
+      `"recipes/escape.yaml:2:34 RECIPE_PATH_OUTSIDE_WORKSPACE: script "../../bin/sh" resolves outside the project root (at steps[0].cmd)"`,
+    )
   })
 
   test('every step has a log with its stdout and stderr, and resource figures', () => {
@@ -149,7 +175,9 @@ test('debug mode logs params and the ctx diff; a store_on_ram.txt marker with "d
   }
   const debug = await greetLog({ RECIPES_DEBUG: '1' })
   expect(debug).toContain('params {"NAME":"bob","COUNT":3}')
-  expect(debug).toContain('ctx diff {"demo.greeting_v1":{"before":null,"after":"hello bob"},"demo.seen_seed_v1":{"before":null,"after":"41"},"demo.greeting_path_v1":{"before":null,"after":"Data/greeting.txt"}}')
+  expect(debug).toContain(
+    'ctx diff {"demo.greeting_v1":{"before":null,"after":"hello bob"},"demo.seen_seed_v1":{"before":null,"after":"41"},"demo.greeting_path_v1":{"before":null,"after":"Data/greeting.txt"}}',
+  )
   expect(await greetLog()).not.toContain('params')
   project.write('store_on_ram.txt', 'debug\n')
   try {
@@ -171,20 +199,38 @@ describe('python steps', () => {
       not_json: 'failed',
       script_step: 'passed',
     })
-    expect(metaOf('python.yaml', 'returned').envelope).toMatchObject({ status: 'ok', outputs: ['py.returned_v1'], metrics: { keys: 2 } })
-    expect(metaOf('python.yaml', 'after_crash').writes[0]).toMatchObject({ key: 'py.function_v1', who: 'plain_function', after: { fresh: true } })
-    expect(metaOf('python.yaml', 'script_step').writes[0]).toMatchObject({ key: 'py.script_v1', who: 'script_step', after: { port: 'eth0' } })
+    expect(metaOf('python.yaml', 'returned').envelope).toMatchObject({
+      status: 'ok',
+      outputs: ['py.returned_v1'],
+      metrics: { keys: 2 },
+    })
+    expect(metaOf('python.yaml', 'after_crash').writes[0]).toMatchObject({
+      key: 'py.function_v1',
+      who: 'plain_function',
+      after: { fresh: true },
+    })
+    expect(metaOf('python.yaml', 'script_step').writes[0]).toMatchObject({
+      key: 'py.script_v1',
+      who: 'script_step',
+      after: { port: 'eth0' },
+    })
     expect(metaOf('python.yaml', 'printed').peakRssBytes).toBeGreaterThan(1_000_000)
   })
 
   test("failures say what happened, with the scriptlet's own traceback", () => {
     const [crash] = failure('python.yaml', 'crash').split('\n--- stderr')
-    expect(crash).toMatchInlineSnapshot(`"StepFailedError: Step "crash" (python scriptlets.python.older_styles#Crashes, recipes/python.yaml:13) failed with exit code 1: the python host exited (exit code 9) while running step "crash"; the next python step starts a new one"`)
+    expect(crash).toMatchInlineSnapshot(
+      `"StepFailedError: Step "crash" (python scriptlets.python.older_styles#Crashes, recipes/python.yaml:13) failed with exit code 1: the python host exited (exit code 9) while running step "crash"; the next python step starts a new one"`,
+    )
     const [early, earlyStderr] = failure('python.yaml', 'writes_in_validate').split('\n--- stderr (last lines)\n')
-    expect(early).toMatchInlineSnapshot(`"StepFailedError: Step "writes_in_validate" (python scriptlets.python.older_styles#WritesInValidate, recipes/python.yaml:15) failed with exit code 1: ContextError: ctx.set("py.early_v1") during validate: validate must not write; move the write into run()"`)
+    expect(early).toMatchInlineSnapshot(
+      `"StepFailedError: Step "writes_in_validate" (python scriptlets.python.older_styles#WritesInValidate, recipes/python.yaml:15) failed with exit code 1: ContextError: ctx.set("py.early_v1") during validate: validate must not write; move the write into run()"`,
+    )
     expect(earlyStderr).toContain('older_styles.py", line 41, in validate')
     expect(earlyStderr).not.toContain('recipes_host.py')
-    expect(failure('python.yaml', 'not_json').split('\n--- stderr')[0]).toMatchInlineSnapshot(`"StepFailedError: Step "not_json" (python scriptlets.python.older_styles#NotJson, recipes/python.yaml:16) failed with exit code 1: ContextError: ctx.set("py.when_v1") by "not_json": value is not JSON (Object of type datetime is not JSON serializable); the context holds JSON values only"`)
+    expect(failure('python.yaml', 'not_json').split('\n--- stderr')[0]).toMatchInlineSnapshot(
+      `"StepFailedError: Step "not_json" (python scriptlets.python.older_styles#NotJson, recipes/python.yaml:16) failed with exit code 1: ContextError: ctx.set("py.when_v1") by "not_json": value is not JSON (Object of type datetime is not JSON serializable); the context holds JSON values only"`,
+    )
   })
 })
 
@@ -195,11 +241,14 @@ test('the run fails and prints no stack from inside the plugin', () => {
 
 test('secrets never reach a log file or the Vitest output', async () => {
   const secrets = createProject({
-    'recipes/secret.yaml': 'secrets: [SWITCH_PASSWORD]\nsteps:\n  - { name: login, type: shell, cmd: scriptlets/shell/leaks_secret.sh }\n',
+    'recipes/secret.yaml':
+      'secrets: [SWITCH_PASSWORD]\nsteps:\n  - { name: login, type: shell, cmd: scriptlets/shell/leaks_secret.sh }\n',
   })
   try {
     secrets.copyFixture('shell/leaks_secret.sh', 'scriptlets/shell/leaks_secret.sh')
-    const run = await secrets.vitestJson(['recipes/'], { env: { SWITCH_PASSWORD: 'hunter2-sw', LAB_API_TOKEN: 'tok-0123456789', RECIPES_DEBUG: '1' } })
+    const run = await secrets.vitestJson(['recipes/'], {
+      env: { SWITCH_PASSWORD: 'hunter2-sw', LAB_API_TOKEN: 'tok-0123456789', RECIPES_DEBUG: '1' },
+    })
     expect(run.code).toBe(1)
     expect(run.output).toContain('login with *** refused')
     const logs = join(secrets.root, 'Logs')
@@ -207,9 +256,17 @@ test('secrets never reach a log file or the Vitest output', async () => {
     expect(files.length).toBeGreaterThan(0)
     // The reports and the run store too (json/md documents, and the SQLite files byte for byte).
     expect((await secrets.recipes(['report', '--format', 'json,md'])).code).toBe(0)
-    const reports = readdirSync(join(secrets.root, 'reports'), { recursive: true, withFileTypes: true }).filter((entry) => entry.isFile() && /\.(json|md|sqlite(-wal)?)$/.test(entry.name))
-    expect(reports.map((entry) => entry.name)).toEqual(expect.arrayContaining(['report.json', 'report.md', 'results.sqlite']))
-    const everything = [run.output, JSON.stringify(run.report), ...[...files, ...reports].map((file) => readFileSync(join(file.parentPath, file.name), 'latin1'))].join('\n')
+    const reports = readdirSync(join(secrets.root, 'reports'), { recursive: true, withFileTypes: true }).filter(
+      (entry) => entry.isFile() && /\.(json|md|sqlite(-wal)?)$/.test(entry.name),
+    )
+    expect(reports.map((entry) => entry.name)).toEqual(
+      expect.arrayContaining(['report.json', 'report.md', 'results.sqlite']),
+    )
+    const everything = [
+      run.output,
+      JSON.stringify(run.report),
+      ...[...files, ...reports].map((file) => readFileSync(join(file.parentPath, file.name), 'latin1')),
+    ].join('\n')
     expect(everything).toContain('using token *** and password ***')
     expect(everything).not.toContain('hunter2-sw')
     expect(everything).not.toContain('tok-0123456789')
@@ -220,13 +277,21 @@ test('secrets never reach a log file or the Vitest output', async () => {
 
 test('a python interpreter that cannot start is a clear step error (plugin option python.executable)', async () => {
   const missing = createProject(
-    { 'recipes/py.yaml': 'steps:\n  - { name: a, type: python, module: steps.noop, function: run }\n', 'steps/noop.py': 'def run(ctx, params):\n    return 0\n' },
-    { config: "import { defineConfig } from 'vitest/config'\nimport recipes from 'vitest-recipes'\n\nexport default defineConfig({ plugins: [recipes({ python: { executable: 'python9.9' } })] })\n" },
+    {
+      'recipes/py.yaml': 'steps:\n  - { name: a, type: python, module: steps.noop, function: run }\n',
+      'steps/noop.py': 'def run(ctx, params):\n    return 0\n',
+    },
+    {
+      config:
+        "import { defineConfig } from 'vitest/config'\nimport recipes from 'vitest-recipes'\n\nexport default defineConfig({ plugins: [recipes({ python: { executable: 'python9.9' } })] })\n",
+    },
   )
   try {
     const run = await missing.vitestJson(['recipes/'])
     const message = run.report.testResults[0]!.assertionResults[0]!.failureMessages[0]!.split('\n')[0]
-    expect(message).toMatchInlineSnapshot(`"StepFailedError: Step "a" (python steps.noop#run, recipes/py.yaml:2) failed with exit code 1: could not start the python host with "python9.9" (spawn python9.9 ENOENT); set the plugin option python.executable."`)
+    expect(message).toMatchInlineSnapshot(
+      `"StepFailedError: Step "a" (python steps.noop#run, recipes/py.yaml:2) failed with exit code 1: could not start the python host with "python9.9" (spawn python9.9 ENOENT); set the plugin option python.executable."`,
+    )
   } finally {
     missing.remove()
   }

@@ -8,10 +8,19 @@ import { REPO } from './project.ts'
 // The package as users get it: `npm pack`, installed from the tarball into a fresh lab
 // project with its own recipes/ and scriptlets/, run with plain `npx vitest run`.
 let root: string
-const npm = (args: string[], cwd: string) => execFileSync('npm', args, { cwd, encoding: 'utf8', env: { ...process.env, npm_config_loglevel: 'error' } })
+const npm = (args: string[], cwd: string) =>
+  execFileSync('npm', args, { cwd, encoding: 'utf8', env: { ...process.env, npm_config_loglevel: 'error' } })
 const npx = (args: string[]) => {
   try {
-    return { code: 0, output: execFileSync('npx', args, { cwd: root, encoding: 'utf8', stdio: 'pipe', env: { ...process.env, NO_COLOR: '1', CI: 'true' } }) }
+    return {
+      code: 0,
+      output: execFileSync('npx', args, {
+        cwd: root,
+        encoding: 'utf8',
+        stdio: 'pipe',
+        env: { ...process.env, NO_COLOR: '1', CI: 'true' },
+      }),
+    }
   } catch (error) {
     const failed = error as { status: number; stdout: string; stderr: string }
     return { code: failed.status, output: `${failed.stdout}${failed.stderr}` }
@@ -25,12 +34,31 @@ const write = (path: string, content: string) => {
 beforeAll(() => {
   root = mkdtempSync(join(tmpdir(), 'vitest-recipes-installed-'))
   // dist/ is built by `npm test`; skip the prepare script so the running suite keeps its dist.
-  const tarball = npm(['pack', '--ignore-scripts', '--pack-destination', root, '--silent'], REPO).trim().split('\n').at(-1)!
-  const own = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { devDependencies: Record<string, string>; dependencies: Record<string, string> }
-  const vitestVersion = (JSON.parse(readFileSync(join(REPO, 'node_modules/vitest/package.json'), 'utf8')) as { version: string }).version
-  write('package.json', JSON.stringify({ name: 'lab', private: true, type: 'module', devDependencies: { vitest: vitestVersion, zod: own.dependencies.zod, 'vitest-recipes': `file:./${tarball}` } }))
+  const tarball = npm(['pack', '--ignore-scripts', '--pack-destination', root, '--silent'], REPO)
+    .trim()
+    .split('\n')
+    .at(-1)!
+  const own = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as {
+    devDependencies: Record<string, string>
+    dependencies: Record<string, string>
+  }
+  const vitestVersion = (
+    JSON.parse(readFileSync(join(REPO, 'node_modules/vitest/package.json'), 'utf8')) as { version: string }
+  ).version
+  write(
+    'package.json',
+    JSON.stringify({
+      name: 'lab',
+      private: true,
+      type: 'module',
+      devDependencies: { vitest: vitestVersion, zod: own.dependencies.zod, 'vitest-recipes': `file:./${tarball}` },
+    }),
+  )
   npm(['install', '--prefer-offline', '--no-audit', '--no-fund'], root)
-  write('vitest.config.ts', `import { defineConfig } from 'vitest/config'\nimport recipes from 'vitest-recipes'\n\nexport default defineConfig({ plugins: [recipes()] })\n`)
+  write(
+    'vitest.config.ts',
+    `import { defineConfig } from 'vitest/config'\nimport recipes from 'vitest-recipes'\n\nexport default defineConfig({ plugins: [recipes()] })\n`,
+  )
   write(
     'scriptlets/steps/measure.ts',
     `import { defineScriptlet } from 'vitest-recipes/scriptlet'
@@ -76,6 +104,8 @@ test('the recipes bin runs a scriptlet on its own', () => {
 })
 
 test('the JSON Schema ships with the package', () => {
-  const schema = JSON.parse(readFileSync(join(root, 'node_modules/vitest-recipes/schema/recipe.schema.json'), 'utf8')) as { title: string }
+  const schema = JSON.parse(
+    readFileSync(join(root, 'node_modules/vitest-recipes/schema/recipe.schema.json'), 'utf8'),
+  ) as { title: string }
   expect(schema.title).toBe('vitest-recipes recipe')
 })

@@ -6,15 +6,17 @@ import { createProject, type TestProject } from './project.ts'
 // step, with the recipe as classname; blocked steps are skipped, failures carry the reason.
 let project: TestProject
 beforeAll(() => {
-  project = createProject({
-    ...fixtureScriptlets(),
-    'recipes/lab.yaml': `steps:
+  project = createProject(
+    {
+      ...fixtureScriptlets(),
+      'recipes/lab.yaml': `steps:
   - { idx: 1, name: power_on, type: ts, module: scriptlets/set_key.ts, args: { key: dut.power_v1, value: on } }
   - { idx: 2, name: link_up, type: ts, module: scriptlets/set_key.ts, args: { key: dut.link_v1, fail: "no carrier on eth0" } }
   - { idx: 3, name: throughput, type: ts, module: scriptlets/set_key.ts, args: { key: dut.gbps_v1, value: 100 } }
 `,
-  }, {
-    config: `import { defineConfig } from 'vitest/config'
+    },
+    {
+      config: `import { defineConfig } from 'vitest/config'
 import recipes from 'vitest-recipes'
 
 export default defineConfig({
@@ -22,7 +24,8 @@ export default defineConfig({
   test: { reporters: ['default', 'junit'], outputFile: { junit: 'reports/junit.xml' } },
 })
 `,
-  })
+    },
+  )
 })
 afterAll(() => project?.remove())
 
@@ -31,6 +34,8 @@ test('JUnit: a testcase per step, classname = recipe, the failure reason, blocke
   expect(result.code).toBe(1)
   const xml = project.read('reports/junit.xml')
   expect(xml).toContain('<testcase classname="recipes/lab.yaml" name="power_on"')
-  expect(xml).toMatch(/<testcase classname="recipes\/lab.yaml" name="link_up"[^>]*>\s*<failure message="[^"]*no carrier on eth0/)
+  expect(xml).toMatch(
+    /<testcase classname="recipes\/lab.yaml" name="link_up"[^>]*>\s*<failure message="[^"]*no carrier on eth0/,
+  )
   expect(xml).toMatch(/<testcase classname="recipes\/lab.yaml" name="throughput"[^>]*>\s*<skipped/)
 })

@@ -1,5 +1,14 @@
 import { spawn } from 'node:child_process'
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -46,7 +55,13 @@ export interface JsonReport {
     name: string
     status: string
     message: string
-    assertionResults: { title: string; status: string; failureMessages: string[]; meta?: Record<string, any>; annotations?: { message: string }[] }[]
+    assertionResults: {
+      title: string
+      status: string
+      failureMessages: string[]
+      meta?: Record<string, any>
+      annotations?: { message: string }[]
+    }[]
   }[]
 }
 
@@ -77,7 +92,10 @@ export function createProject(files: Record<string, string>, options: { config?:
     vitest: (args, runOptions) => run(process.execPath, [VITEST_BIN, ...args], root, runOptions?.env),
     async vitestJson(args, options) {
       const outputFile = join(root, `.report-${Date.now()}.json`)
-      const result = await project.vitest(['run', ...args, '--reporter=json', `--outputFile=${outputFile}`, '--reporter=default'], options)
+      const result = await project.vitest(
+        ['run', ...args, '--reporter=json', `--outputFile=${outputFile}`, '--reporter=default'],
+        options,
+      )
       const report = JSON.parse(readFileSync(outputFile, 'utf8')) as JsonReport
       rmSync(outputFile)
       return { ...result, report }
@@ -96,7 +114,19 @@ function run(command: string, args: string[], cwd: string, env?: NodeJS.ProcessE
   return new Promise((resolvePromise, reject) => {
     const child = spawn(command, args, {
       cwd,
-      env: { ...process.env, ...env, NO_COLOR: '1', FORCE_COLOR: '0', CI: 'true', VITEST: undefined, VITEST_MODE: undefined, VITEST_POOL_ID: undefined, VITEST_WORKER_ID: undefined, NODE_OPTIONS: undefined, TEST: undefined },
+      env: {
+        ...process.env,
+        ...env,
+        NO_COLOR: '1',
+        FORCE_COLOR: '0',
+        CI: 'true',
+        VITEST: undefined,
+        VITEST_MODE: undefined,
+        VITEST_POOL_ID: undefined,
+        VITEST_WORKER_ID: undefined,
+        NODE_OPTIONS: undefined,
+        TEST: undefined,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     let stdout = ''
@@ -110,7 +140,7 @@ function run(command: string, args: string[], cwd: string, env?: NodeJS.ProcessE
 
 export function stripAnsi(text: string): string {
   // eslint-disable-next-line no-control-regex
-  return text.replace(/\u001b\[[0-9;]*m/g, '')
+  return text.replace(new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g'), '')
 }
 
 /** A tiny scriptlet module for fixtures: writes `key` = `value` (from params). */

@@ -41,7 +41,12 @@ beforeAll(() => {
 })
 afterAll(() => project?.remove())
 
-const runDirs = (reports = 'reports') => (existsSync(join(project.root, reports)) ? readdirSync(join(project.root, reports)).filter((name) => /^\d{8}T/.test(name)).sort() : [])
+const runDirs = (reports = 'reports') =>
+  existsSync(join(project.root, reports))
+    ? readdirSync(join(project.root, reports))
+        .filter((name) => /^\d{8}T/.test(name))
+        .sort()
+    : []
 const linkRun = (reports = 'reports') => runDirs(reports).find((name) => name.includes('-link-'))!
 
 describe('each recipe run gets its documents', () => {
@@ -56,7 +61,9 @@ describe('each recipe run gets its documents', () => {
     expect(runDirs()).toHaveLength(2)
     const dir = join(project.root, 'reports', linkRun())
     expect(readdirSync(dir).sort()).toEqual(['report.docx', 'report.md', 'report.xlsx'])
-    expect(output).toMatch(/vitest-recipes  reports of 2 runs \(xlsx, docx, md\) in reports\/\n[^]*written in \d+\.\d s/)
+    expect(output).toMatch(
+      /vitest-recipes {2}reports of 2 runs \(xlsx, docx, md\) in reports\/\n[\s\S]*written in \d+\.\d s/,
+    )
     expect(output).toContain(`recipes/link.yaml  failed  reports/${linkRun()}/`)
   })
 
@@ -74,12 +81,24 @@ describe('each recipe run gets its documents', () => {
   test('the analysis is stored with the run', () => {
     const db = new Database(join(project.root, 'reports/results.sqlite'), { readonly: true })
     try {
-      const row = db.prepare('SELECT a.summary_text, a.metrics FROM analysis a JOIN runs r USING (run_id) WHERE r.test_id = ?').get('LINK-7') as { summary_text: string; metrics: string }
+      const row = db
+        .prepare('SELECT a.summary_text, a.metrics FROM analysis a JOIN runs r USING (run_id) WHERE r.test_id = ?')
+        .get('LINK-7') as { summary_text: string; metrics: string }
       expect(row.summary_text).toContain('Run failed: 4 steps recorded (2 passed, 1 failed, 1 blocked)')
-      expect(JSON.parse(row.metrics)).toMatchObject({ counts: { passed: 2, failed: 1, blocked: 1 }, step_metrics: { measure_link: { throughput_gbps: 9.41, loss_pct: 0.02 } } })
-      const step = db.prepare("SELECT params, envelope FROM step_metrics WHERE step = 'measure_link'").get() as { params: string; envelope: string }
+      expect(JSON.parse(row.metrics)).toMatchObject({
+        counts: { passed: 2, failed: 1, blocked: 1 },
+        step_metrics: { measure_link: { throughput_gbps: 9.41, loss_pct: 0.02 } },
+      })
+      const step = db.prepare("SELECT params, envelope FROM step_metrics WHERE step = 'measure_link'").get() as {
+        params: string
+        envelope: string
+      }
       expect(JSON.parse(step.params)).toEqual({ port: 3 })
-      expect(JSON.parse(step.envelope)).toMatchObject({ status: 'ok', outputs: ['link.throughput_v1'], metrics: { throughput_gbps: 9.41 } })
+      expect(JSON.parse(step.envelope)).toMatchObject({
+        status: 'ok',
+        outputs: ['link.throughput_v1'],
+        metrics: { throughput_gbps: 9.41 },
+      })
     } finally {
       db.close()
     }
@@ -87,34 +106,87 @@ describe('each recipe run gets its documents', () => {
 
   // The Office documents must open in a real office suite: LibreOffice converts them, and
   // the converted text is checked. CI installs LibreOffice (.ci/run); elsewhere it may be absent.
-  test.skipIf(!hasSoffice() && !process.env.CI)('LibreOffice opens report.xlsx (every sheet to CSV) and report.docx (to text and PDF)', () => {
-    const dir = join(project.root, 'reports', linkRun())
-    const out = mkdtempSync(join(tmpdir(), 'vitest-recipes-lo-'))
-    try {
-      soffice(['--convert-to', 'csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false,false,-1', '--outdir', out, join(dir, 'report.xlsx')])
-      soffice(['--convert-to', 'txt:Text', '--outdir', out, join(dir, 'report.docx')])
-      soffice(['--convert-to', 'pdf', '--outdir', join(out, 'pdf'), join(dir, 'report.docx')])
-      // soffice exits 0 even when it could not read a file: the outputs are the proof.
-      expect(readdirSync(out).sort()).toEqual(['pdf', 'report-Context.csv', 'report-History.csv', 'report-Metrics.csv', 'report-Steps.csv', 'report-Summary.csv', 'report.txt'])
-      const csv = (sheet: string) => readFileSync(join(out, `report-${sheet}.csv`), 'utf8').trim().split('\n')
-      const steps = csv('Steps')
-      expect(steps[0]).toBe('idx,step,status,duration_ms,cpu_ms,peak_rss_bytes,exit_code,attempts,reason,outputs,params,log')
-      expect(steps.slice(1).map((line) => line.split(',').slice(0, 3).join(','))).toEqual(['1,power_on,passed', '2,measure_link,passed', '3,check_firmware,failed', '4,archive_logs,blocked'])
-      expect(steps[3]).toContain('firmware 1.2 is below 1.4')
-      expect(csv('Summary')).toEqual(expect.arrayContaining(['test_id,LINK-7', 'tester,dana', 'steps passed,2', 'steps failed,1', 'steps blocked,1']))
-      // set_key reports metrics { written: 1 }; one column per metric name, blank where a step has none.
-      expect(csv('Metrics')).toEqual(['step,status,written,throughput_gbps,loss_pct', 'power_on,passed,1,,', 'measure_link,passed,,9.41,0.02'])
-      expect(csv('Context').some((line) => line.startsWith('link.throughput_v1,'))).toBe(true)
-      expect(csv('History').length).toBe(3) // header + power_on and measure_link writes
-      const text = readFileSync(join(out, 'report.txt'), 'utf8').replace(/^\uFEFF/, '')
-      for (const expected of ['LINK-7', 'Link throughput on port 3', 'power_on', 'measure_link', 'check_firmware', 'archive_logs', 'firmware 1.2 is below 1.4', 'Final context', 'Analysis']) {
-        expect(text).toContain(expected)
+  test.skipIf(!hasSoffice() && !process.env.CI)(
+    'LibreOffice opens report.xlsx (every sheet to CSV) and report.docx (to text and PDF)',
+    () => {
+      const dir = join(project.root, 'reports', linkRun())
+      const out = mkdtempSync(join(tmpdir(), 'vitest-recipes-lo-'))
+      try {
+        soffice([
+          '--convert-to',
+          'csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false,false,-1',
+          '--outdir',
+          out,
+          join(dir, 'report.xlsx'),
+        ])
+        soffice(['--convert-to', 'txt:Text', '--outdir', out, join(dir, 'report.docx')])
+        soffice(['--convert-to', 'pdf', '--outdir', join(out, 'pdf'), join(dir, 'report.docx')])
+        // soffice exits 0 even when it could not read a file: the outputs are the proof.
+        expect(readdirSync(out).sort()).toEqual([
+          'pdf',
+          'report-Context.csv',
+          'report-History.csv',
+          'report-Metrics.csv',
+          'report-Steps.csv',
+          'report-Summary.csv',
+          'report.txt',
+        ])
+        const csv = (sheet: string) =>
+          readFileSync(join(out, `report-${sheet}.csv`), 'utf8')
+            .trim()
+            .split('\n')
+        const steps = csv('Steps')
+        expect(steps[0]).toBe(
+          'idx,step,status,duration_ms,cpu_ms,peak_rss_bytes,exit_code,attempts,reason,outputs,params,log',
+        )
+        expect(steps.slice(1).map((line) => line.split(',').slice(0, 3).join(','))).toEqual([
+          '1,power_on,passed',
+          '2,measure_link,passed',
+          '3,check_firmware,failed',
+          '4,archive_logs,blocked',
+        ])
+        expect(steps[3]).toContain('firmware 1.2 is below 1.4')
+        expect(csv('Summary')).toEqual(
+          expect.arrayContaining([
+            'test_id,LINK-7',
+            'tester,dana',
+            'steps passed,2',
+            'steps failed,1',
+            'steps blocked,1',
+          ]),
+        )
+        // set_key reports metrics { written: 1 }; one column per metric name, blank where a step has none.
+        expect(csv('Metrics')).toEqual([
+          'step,status,written,throughput_gbps,loss_pct',
+          'power_on,passed,1,,',
+          'measure_link,passed,,9.41,0.02',
+        ])
+        expect(csv('Context').some((line) => line.startsWith('link.throughput_v1,'))).toBe(true)
+        expect(csv('History').length).toBe(3) // header + power_on and measure_link writes
+        const text = readFileSync(join(out, 'report.txt'), 'utf8').replace(/^\uFEFF/, '')
+        for (const expected of [
+          'LINK-7',
+          'Link throughput on port 3',
+          'power_on',
+          'measure_link',
+          'check_firmware',
+          'archive_logs',
+          'firmware 1.2 is below 1.4',
+          'Final context',
+          'Analysis',
+        ]) {
+          expect(text).toContain(expected)
+        }
+        expect(
+          readFileSync(join(out, 'pdf', 'report.pdf'))
+            .subarray(0, 5)
+            .toString(),
+        ).toBe('%PDF-')
+      } finally {
+        rmSync(out, { recursive: true, force: true })
       }
-      expect(readFileSync(join(out, 'pdf', 'report.pdf')).subarray(0, 5).toString()).toBe('%PDF-')
-    } finally {
-      rmSync(out, { recursive: true, force: true })
-    }
-  })
+    },
+  )
 
   test('recipes report rewrites a stored run; a failing writer does not stop the others', async () => {
     const run = linkRun()
@@ -132,7 +204,12 @@ describe('each recipe run gets its documents', () => {
     expect(readdirSync(dir).sort()).toEqual(['report.docx', 'report.json', 'report.md', 'report.xlsx'])
     const json = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8'))
     expect(json.run).toMatchObject({ runId: run, testId: 'LINK-7', status: 'failed' })
-    expect(json.steps.map((step: { step: string; status: string }) => `${step.step}:${step.status}`)).toEqual(['power_on:passed', 'measure_link:passed', 'check_firmware:failed', 'archive_logs:blocked'])
+    expect(json.steps.map((step: { step: string; status: string }) => `${step.step}:${step.status}`)).toEqual([
+      'power_on:passed',
+      'measure_link:passed',
+      'check_firmware:failed',
+      'archive_logs:blocked',
+    ])
     expect(json.history).toHaveLength(2)
     rmSync(join(dir, 'report.xlsx'), { recursive: true })
 
@@ -143,19 +220,30 @@ describe('each recipe run gets its documents', () => {
     expect(unknown.code).toBe(3)
     expect(unknown.stderr).toContain('no run "no-such-run" in reports/results.sqlite')
     const both = await project.recipes(['report', '--run', run, '--recipe', 'recipes/smoke.yaml'])
-    expect([both.code, both.stderr]).toEqual([3, 'recipes: --recipe picks the last run of a recipe: use it without --run, or give --run <id> alone\n'])
+    expect([both.code, both.stderr]).toEqual([
+      3,
+      'recipes: --recipe picks the last run of a recipe: use it without --run, or give --run <id> alone\n',
+    ])
   })
 })
 
 describe('where the documents are written, and when not', () => {
   test('inside the VS Code extension only report.md is written; reports: false writes none', async () => {
     rmSync(join(project.root, 'vsc'), { recursive: true, force: true })
-    project.write('vitest.vscode.config.ts', DEFAULT_CONFIG.replace('recipes()', "recipes({ reports: { dir: 'vsc' } })"))
-    const result = await project.vitest(['run', '--config', 'vitest.vscode.config.ts', 'recipes/smoke.yaml'], { env: { VITEST_VSCODE: 'true' } })
+    project.write(
+      'vitest.vscode.config.ts',
+      DEFAULT_CONFIG.replace('recipes()', "recipes({ reports: { dir: 'vsc' } })"),
+    )
+    const result = await project.vitest(['run', '--config', 'vitest.vscode.config.ts', 'recipes/smoke.yaml'], {
+      env: { VITEST_VSCODE: 'true' },
+    })
     expect(result.code).toBe(0)
     expect(readdirSync(join(project.root, 'vsc', runDirs('vsc')[0]!))).toEqual(['report.md'])
 
-    project.write('vitest.none.config.ts', DEFAULT_CONFIG.replace('recipes()', "recipes({ reports: false, db: 'none.sqlite' })"))
+    project.write(
+      'vitest.none.config.ts',
+      DEFAULT_CONFIG.replace('recipes()', "recipes({ reports: false, db: 'none.sqlite' })"),
+    )
     const none = await project.vitest(['run', '--config', 'vitest.none.config.ts', 'recipes/smoke.yaml'])
     expect(none.code).toBe(0)
     expect(none.output).not.toContain('vitest-recipes  reports')
@@ -163,21 +251,41 @@ describe('where the documents are written, and when not', () => {
   })
 
   test('reports.formats picks the documents; a format it does not know stops the config with a clear message', async () => {
-    project.write('vitest.formats.config.ts', DEFAULT_CONFIG.replace('recipes()', "recipes({ reports: { dir: 'fmt', formats: ['md', 'json'] }, db: 'formats.sqlite' })"))
+    project.write(
+      'vitest.formats.config.ts',
+      DEFAULT_CONFIG.replace(
+        'recipes()',
+        "recipes({ reports: { dir: 'fmt', formats: ['md', 'json'] }, db: 'formats.sqlite' })",
+      ),
+    )
     const result = await project.vitest(['run', '--config', 'vitest.formats.config.ts', 'recipes/smoke.yaml'])
     expect(result.code).toBe(0)
     expect(result.output).toContain('reports of 1 run (md, json) in fmt/')
     expect(readdirSync(join(project.root, 'fmt', runDirs('fmt')[0]!)).sort()).toEqual(['report.json', 'report.md'])
 
-    project.write('vitest.badformat.config.ts', DEFAULT_CONFIG.replace('recipes()', "recipes({ reports: { formats: ['pdf'] } })"))
+    project.write(
+      'vitest.badformat.config.ts',
+      DEFAULT_CONFIG.replace('recipes()', "recipes({ reports: { formats: ['pdf'] } })"),
+    )
     const bad = await project.vitest(['run', '--config', 'vitest.badformat.config.ts', 'recipes/smoke.yaml'])
     expect(bad.code).not.toBe(0)
-    expect(bad.output).toContain("vitest-recipes: invalid plugin options in your vitest config: reports.formats must list some of 'xlsx', 'docx', 'md', 'json', not [\"pdf\"]")
+    expect(bad.output).toContain(
+      "vitest-recipes: invalid plugin options in your vitest config: reports.formats must list some of 'xlsx', 'docx', 'md', 'json', not [\"pdf\"]",
+    )
   })
 
   test('sharded runs report once, at --merge-reports, which stores the runs it has not seen', async () => {
     const shard = (index: number) =>
-      project.vitest(['run', 'recipes/', `--shard=${index}/2`, '--reporter=blob', `--outputFile=.vitest-reports/blob-${index}-2.json`], { env: { RECIPES_DB: `shard-${index}.sqlite` } })
+      project.vitest(
+        [
+          'run',
+          'recipes/',
+          `--shard=${index}/2`,
+          '--reporter=blob',
+          `--outputFile=.vitest-reports/blob-${index}-2.json`,
+        ],
+        { env: { RECIPES_DB: `shard-${index}.sqlite` } },
+      )
     const [one, two] = [await shard(1), await shard(2)]
     expect([one.code, two.code].sort()).toEqual([0, 1])
     expect(existsSync(join(project.root, 'merged'))).toBe(false)
@@ -187,7 +295,9 @@ describe('where the documents are written, and when not', () => {
     const linkRunId = [1, 2]
       .map((index) => {
         const shardDb = new Database(join(project.root, `shard-${index}.sqlite`), { readonly: true })
-        const row = shardDb.prepare("SELECT run_id FROM runs WHERE test_id = 'LINK-7'").get() as { run_id: string } | undefined
+        const row = shardDb.prepare("SELECT run_id FROM runs WHERE test_id = 'LINK-7'").get() as
+          | { run_id: string }
+          | undefined
         shardDb.close()
         return row?.run_id
       })
@@ -195,26 +305,38 @@ describe('where the documents are written, and when not', () => {
     mkdirSync(join(project.root, 'reports', linkRunId, 'report.docx'), { recursive: true })
     writeFileSync(join(project.root, 'reports', linkRunId, 'report.docx', 'keep'), '')
 
-    const merged = await project.vitest(['run', '--merge-reports=.vitest-reports', '--reporter=default'], { env: { RECIPES_DB: 'merged/results.sqlite' } })
+    const merged = await project.vitest(['run', '--merge-reports=.vitest-reports', '--reporter=default'], {
+      env: { RECIPES_DB: 'merged/results.sqlite' },
+    })
     expect(merged.output).toContain('vitest-recipes  reports of 2 runs')
     expect(merged.output).toContain(`✗ report.docx of run ${linkRunId} was not written`)
     expect(merged.output).toContain(`npx recipes report --run ${linkRunId}\` retries`)
-    expect(readdirSync(join(project.root, 'reports', linkRunId)).sort()).toEqual(['report.docx', 'report.md', 'report.xlsx'])
+    expect(readdirSync(join(project.root, 'reports', linkRunId)).sort()).toEqual([
+      'report.docx',
+      'report.md',
+      'report.xlsx',
+    ])
     expect(existsSync(join(project.root, 'reports', linkRunId, 'report.docx', 'keep'))).toBe(true)
     const db = new Database(join(project.root, 'merged/results.sqlite'), { readonly: true })
     try {
-      const runs = db.prepare("SELECT test_id, status, json_extract(metadata, '$.imported') AS imported FROM runs ORDER BY test_id").all()
+      const runs = db
+        .prepare("SELECT test_id, status, json_extract(metadata, '$.imported') AS imported FROM runs ORDER BY test_id")
+        .all()
       expect(runs).toEqual([
         { test_id: 'LINK-7', status: 'failed', imported: 'merge-reports' },
         { test_id: 'SMOKE-1', status: 'passed', imported: 'merge-reports' },
       ])
-      expect(db.prepare("SELECT step, status FROM step_metrics WHERE run_id LIKE '%-link-%' ORDER BY idx").all()).toEqual([
+      expect(
+        db.prepare("SELECT step, status FROM step_metrics WHERE run_id LIKE '%-link-%' ORDER BY idx").all(),
+      ).toEqual([
         { step: 'power_on', status: 'passed' },
         { step: 'measure_link', status: 'passed' },
         { step: 'check_firmware', status: 'failed' },
         { step: 'archive_logs', status: 'blocked' },
       ])
-      expect(db.prepare("SELECT key, value, who FROM context_snapshots WHERE key = 'link.throughput_v1'").get()).toEqual({ key: 'link.throughput_v1', value: '{"gbps":9.41}', who: 'measure_link' })
+      expect(
+        db.prepare("SELECT key, value, who FROM context_snapshots WHERE key = 'link.throughput_v1'").get(),
+      ).toEqual({ key: 'link.throughput_v1', value: '{"gbps":9.41}', who: 'measure_link' })
     } finally {
       db.close()
     }
@@ -222,11 +344,16 @@ describe('where the documents are written, and when not', () => {
 })
 
 // allure-vitest 3.12 cannot find Vitest 5's runner (it pins @vitest/runner 4): Allure needs Vitest 4.
-const vitestMajor = Number(JSON.parse(readFileSync(join(REPO, 'node_modules/vitest/package.json'), 'utf8')).version.split('.')[0])
+const vitestMajor = Number(
+  JSON.parse(readFileSync(join(REPO, 'node_modules/vitest/package.json'), 'utf8')).version.split('.')[0],
+)
 
 describe.skipIf(vitestMajor >= 5)('Allure', () => {
   test('allure: true writes a result per step with suite, owner, tags, args as parameters, log and ctx diff attached', async () => {
-    project.write('vitest.allure.config.ts', DEFAULT_CONFIG.replace('recipes()', "recipes({ allure: true, reports: false, db: 'allure.sqlite' })"))
+    project.write(
+      'vitest.allure.config.ts',
+      DEFAULT_CONFIG.replace('recipes()', "recipes({ allure: true, reports: false, db: 'allure.sqlite' })"),
+    )
     const result = await project.vitest(['run', '--config', 'vitest.allure.config.ts', 'recipes/link.yaml'])
     expect(result.code).toBe(1)
     const dir = join(project.root, 'reports/allure-results')
@@ -237,13 +364,21 @@ describe.skipIf(vitestMajor >= 5)('Allure', () => {
     expect(Object.keys(byName).sort()).toEqual(['archive_logs', 'check_firmware', 'measure_link', 'power_on'])
     const measure = byName.measure_link
     expect(measure.status).toBe('passed')
-    const labels = (item: { labels: { name: string; value: string }[] }) => item.labels.map((label) => `${label.name}=${label.value}`)
-    expect(labels(measure)).toEqual(expect.arrayContaining(['suite=recipes/link.yaml', 'owner=dana', 'tag=lab', 'tag=link', 'test_id=LINK-7']))
+    const labels = (item: { labels: { name: string; value: string }[] }) =>
+      item.labels.map((label) => `${label.name}=${label.value}`)
+    expect(labels(measure)).toEqual(
+      expect.arrayContaining(['suite=recipes/link.yaml', 'owner=dana', 'tag=lab', 'tag=link', 'test_id=LINK-7']),
+    )
     expect(measure.parameters).toEqual([{ name: 'port', value: '3' }])
-    const attachments = (item: { steps: { attachments: { name: string; source: string }[] }[] }) => item.steps.flatMap((step) => step.attachments)
-    const attached = Object.fromEntries(attachments(measure).map((attachment) => [attachment.name, readFileSync(join(dir, attachment.source), 'utf8')]))
+    const attachments = (item: { steps: { attachments: { name: string; source: string }[] }[] }) =>
+      item.steps.flatMap((step) => step.attachments)
+    const attached = Object.fromEntries(
+      attachments(measure).map((attachment) => [attachment.name, readFileSync(join(dir, attachment.source), 'utf8')]),
+    )
     expect(attached.log).toContain('measuring port 3')
-    expect(JSON.parse(attached['ctx diff']!)).toEqual([{ key: 'link.throughput_v1', who: 'measure_link', before: null, after: { gbps: 9.41 } }])
+    expect(JSON.parse(attached['ctx diff']!)).toEqual([
+      { key: 'link.throughput_v1', who: 'measure_link', before: null, after: { gbps: 9.41 } },
+    ])
     expect(byName.check_firmware.status).toMatch(/failed|broken/)
     expect(byName.check_firmware.statusDetails.message).toContain('firmware 1.2 is below 1.4')
     expect(byName.archive_logs.status).toBe('skipped')
@@ -252,10 +387,15 @@ describe.skipIf(vitestMajor >= 5)('Allure', () => {
 
 describe.runIf(vitestMajor >= 5)('Allure on Vitest 5', () => {
   test('allure: true warns that allure-vitest cannot run here, and the recipes still run and report', async () => {
-    project.write('vitest.allure5.config.ts', DEFAULT_CONFIG.replace('recipes()', "recipes({ allure: true, reports: { dir: 'v5' }, db: 'allure5.sqlite' })"))
+    project.write(
+      'vitest.allure5.config.ts',
+      DEFAULT_CONFIG.replace('recipes()', "recipes({ allure: true, reports: { dir: 'v5' }, db: 'allure5.sqlite' })"),
+    )
     const result = await project.vitest(['run', '--config', 'vitest.allure5.config.ts', 'recipes/smoke.yaml'])
     expect(result.code).toBe(0)
-    expect(result.output).toMatch(/vitest-recipes: no Allure results: allure-vitest 3\.\d+\.\d+ does not work with Vitest 5/)
+    expect(result.output).toMatch(
+      /vitest-recipes: no Allure results: allure-vitest 3\.\d+\.\d+ does not work with Vitest 5/,
+    )
     expect(runDirs('v5')).toHaveLength(1)
   })
 })
@@ -268,8 +408,13 @@ function hasSoffice(): boolean {
 function soffice(args: string[]): void {
   const profile = mkdtempSync(join(tmpdir(), 'vitest-recipes-lo-profile-'))
   try {
-    const result = spawnSync('soffice', [`-env:UserInstallation=file://${profile}`, '--headless', '--norestore', ...args], { encoding: 'utf8', timeout: 120_000 })
-    if (result.error) throw new Error(`soffice could not run (${result.error.message}): install LibreOffice (.ci/run does)`)
+    const result = spawnSync(
+      'soffice',
+      [`-env:UserInstallation=file://${profile}`, '--headless', '--norestore', ...args],
+      { encoding: 'utf8', timeout: 120_000 },
+    )
+    if (result.error)
+      throw new Error(`soffice could not run (${result.error.message}): install LibreOffice (.ci/run does)`)
   } finally {
     rmSync(profile, { recursive: true, force: true })
   }

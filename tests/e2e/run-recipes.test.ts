@@ -206,11 +206,16 @@ describe('happy path', () => {
 describe('failure semantics', () => {
   test('steps that need a failed step are blocked; independent steps still run', () => {
     expect(statuses('dag_failure.yaml')).toEqual({ a: 'passed', b: 'failed', c: 'skipped', d: 'passed', e: 'skipped' })
-    expect(failure('dag_failure.yaml', 'b')).toMatchInlineSnapshot(`"StepFailedError: Step "b" (scriptlets/set_key.ts, recipes/dag_failure.yaml:3) failed with exit code 1: device did not answer"`)
+    expect(failure('dag_failure.yaml', 'b')).toMatchInlineSnapshot(
+      `"StepFailedError: Step "b" (scriptlets/set_key.ts, recipes/dag_failure.yaml:3) failed with exit code 1: device did not answer"`,
+    )
   })
   test('blocked steps say which step blocked them, transitively', () => {
     const tests = resultsOf('dag_failure.yaml').assertionResults
-    expect(tests.find((entry) => entry.title === 'e')?.meta?.recipeStep).toMatchObject({ status: 'blocked', blockedBy: 'b' })
+    expect(tests.find((entry) => entry.title === 'e')?.meta?.recipeStep).toMatchObject({
+      status: 'blocked',
+      blockedBy: 'b',
+    })
   })
   test('without depends_on each step needs every earlier one', () => {
     expect(statuses('sequential_failure.yaml')).toEqual({ s1: 'passed', s2: 'failed', s3: 'skipped' })
@@ -219,47 +224,100 @@ describe('failure semantics', () => {
 
 describe('negative-path steps (expect: error)', () => {
   test('pass only when the step fails as specified', () => {
-    expect(statuses('negative.yaml')).toEqual({ load: 'passed', too_few: 'passed', expected_but_ok: 'failed', wrong_reason: 'failed' })
+    expect(statuses('negative.yaml')).toEqual({
+      load: 'passed',
+      too_few: 'passed',
+      expected_but_ok: 'failed',
+      wrong_reason: 'failed',
+    })
     const tooFew = resultsOf('negative.yaml').assertionResults.find((entry) => entry.title === 'too_few')
-    expect(tooFew?.meta?.recipeStep.envelope).toMatchObject({ status: 'error', reason: 'Too few numbers (min=5)', details: { count: 3 }, exit_code: 1, step: 'too_few' })
+    expect(tooFew?.meta?.recipeStep.envelope).toMatchObject({
+      status: 'error',
+      reason: 'Too few numbers (min=5)',
+      details: { count: 3 },
+      exit_code: 1,
+      step: 'too_few',
+    })
   })
   test('say what differs', () => {
-    expect(failure('negative.yaml', 'expected_but_ok')).toMatchInlineSnapshot(`"StepFailedError: Step "expected_but_ok" (scriptlets/set_key.ts, recipes/negative.yaml:13) succeeded, but the recipe expects it to fail (expect: error)"`)
-    expect(failure('negative.yaml', 'wrong_reason')).toMatchInlineSnapshot(`"StepFailedError: Step "wrong_reason" (scriptlets/classes.ts#ValidateNumbers, recipes/negative.yaml:19) failed as expected, but its reason "Too few numbers (min=5)" does not match /^network/ (expect.reason_matches)"`)
+    expect(failure('negative.yaml', 'expected_but_ok')).toMatchInlineSnapshot(
+      `"StepFailedError: Step "expected_but_ok" (scriptlets/set_key.ts, recipes/negative.yaml:13) succeeded, but the recipe expects it to fail (expect: error)"`,
+    )
+    expect(failure('negative.yaml', 'wrong_reason')).toMatchInlineSnapshot(
+      `"StepFailedError: Step "wrong_reason" (scriptlets/classes.ts#ValidateNumbers, recipes/negative.yaml:19) failed as expected, but its reason "Too few numbers (min=5)" does not match /^network/ (expect.reason_matches)"`,
+    )
   })
 })
 
 describe('success checks become assertions that name the check and its line', () => {
   test('every failing check fails its step', () => {
-    expect(statuses('checks.yaml')).toEqual({ has_keys: 'failed', equals: 'failed', matches: 'failed', required_only: 'failed', files: 'failed', listed_outputs: 'failed' })
+    expect(statuses('checks.yaml')).toEqual({
+      has_keys: 'failed',
+      equals: 'failed',
+      matches: 'failed',
+      required_only: 'failed',
+      files: 'failed',
+      listed_outputs: 'failed',
+    })
   })
   test('ctx_has_keys', () => {
-    expect(failure('checks.yaml', 'has_keys')).toMatchInlineSnapshot(`"AssertionError: success.ctx_has_keys (recipes/checks.yaml:8:7): step "has_keys" left these keys missing from ctx: expected [ 'demo.missing_v1' ] to deeply equal []"`)
+    expect(failure('checks.yaml', 'has_keys')).toMatchInlineSnapshot(
+      `"AssertionError: success.ctx_has_keys (recipes/checks.yaml:8:7): step "has_keys" left these keys missing from ctx: expected [ 'demo.missing_v1' ] to deeply equal []"`,
+    )
   })
   test('ctx_equals', () => {
-    expect(failure('checks.yaml', 'equals')).toMatchInlineSnapshot(`"AssertionError: success.ctx_equals (recipes/checks.yaml:15:7): ctx "demo.b_v1" differs from the expected value: expected 2 to deeply equal 3"`)
+    expect(failure('checks.yaml', 'equals')).toMatchInlineSnapshot(
+      `"AssertionError: success.ctx_equals (recipes/checks.yaml:15:7): ctx "demo.b_v1" differs from the expected value: expected 2 to deeply equal 3"`,
+    )
   })
   test('ctx_matches', () => {
-    expect(failure('checks.yaml', 'matches')).toMatchInlineSnapshot(`"AssertionError: success.ctx_matches (recipes/checks.yaml:22:7): ctx "demo.c_v1" does not match its JSON Schema (demo.c_v1.speed must be number): expected [ 'demo.c_v1.speed must be number' ] to deeply equal []"`)
-    expect(failure('checks.yaml', 'required_only')).toMatchInlineSnapshot(`"AssertionError: success.ctx_matches (recipes/checks.yaml:30:7): ctx "demo.f_v1" does not match its JSON Schema (demo.f_v1 must have required property 'median'): expected [ Array(1) ] to deeply equal []"`)
+    expect(failure('checks.yaml', 'matches')).toMatchInlineSnapshot(
+      `"AssertionError: success.ctx_matches (recipes/checks.yaml:22:7): ctx "demo.c_v1" does not match its JSON Schema (demo.c_v1.speed must be number): expected [ 'demo.c_v1.speed must be number' ] to deeply equal []"`,
+    )
+    expect(failure('checks.yaml', 'required_only')).toMatchInlineSnapshot(
+      `"AssertionError: success.ctx_matches (recipes/checks.yaml:30:7): ctx "demo.f_v1" does not match its JSON Schema (demo.f_v1 must have required property 'median'): expected [ Array(1) ] to deeply equal []"`,
+    )
   })
   test('files_exist', () => {
-    expect(failure('checks.yaml', 'files')).toMatchInlineSnapshot(`"AssertionError: success.files_exist (recipes/checks.yaml:38:7): these files do not exist after step "files": expected [ 'Data/nope.csv' ] to deeply equal []"`)
+    expect(failure('checks.yaml', 'files')).toMatchInlineSnapshot(
+      `"AssertionError: success.files_exist (recipes/checks.yaml:38:7): these files do not exist after step "files": expected [ 'Data/nope.csv' ] to deeply equal []"`,
+    )
   })
   test('outputs', () => {
-    expect(failure('checks.yaml', 'listed_outputs')).toMatchInlineSnapshot(`"AssertionError: success.outputs (recipes/checks.yaml:45:7): the envelope of step "listed_outputs" does not list these outputs (it lists: demo.e_v1): expected [ 'demo.other_v1' ] to deeply equal []"`)
+    expect(failure('checks.yaml', 'listed_outputs')).toMatchInlineSnapshot(
+      `"AssertionError: success.outputs (recipes/checks.yaml:45:7): the envelope of step "listed_outputs" does not list these outputs (it lists: demo.e_v1): expected [ 'demo.other_v1' ] to deeply equal []"`,
+    )
   })
 })
 
 describe('context rules', () => {
   test('non-JSON values, writes in validate, bad key names, exit codes and bad params fail the step', () => {
-    expect(statuses('context_rules.yaml')).toEqual({ date: 'failed', early: 'failed', bad_key: 'failed', exit_code: 'failed', bad_params: 'failed', undeclared: 'failed' })
-    expect(failure('context_rules.yaml', 'date')).toMatchInlineSnapshot(`"StepFailedError: Step "date" (scriptlets/classes.ts#WritesDate, recipes/context_rules.yaml:2) failed with exit code 1: ctx.set("demo.when_v1") by "date": value.at is a Date instance (store date.toISOString()); only plain objects and arrays are JSON. The context holds JSON values only."`)
-    expect(failure('context_rules.yaml', 'early')).toMatchInlineSnapshot(`"StepFailedError: Step "early" (scriptlets/classes.ts#WritesInValidate, recipes/context_rules.yaml:3) failed with exit code 1: ctx.set("demo.early_v1") during early.validate: validate must not write; move the write into run()"`)
-    expect(failure('context_rules.yaml', 'bad_key')).toMatchInlineSnapshot(`"StepFailedError: Step "bad_key" (scriptlets/classes.ts#BadKey, recipes/context_rules.yaml:4) failed with exit code 1: ctx.set("summary") by "bad_key": keys are named namespace.entity_vN (for example "metrics.summary_v1"). Rename the key, or set the plugin option keyNaming: 'warn'."`)
-    expect(failure('context_rules.yaml', 'exit_code')).toMatchInlineSnapshot(`"StepFailedError: Step "exit_code" (scriptlets/classes.ts#ReturnsExitCode, recipes/context_rules.yaml:5) failed with exit code 2: the scriptlet returned exit code 2"`)
-    expect(failure('context_rules.yaml', 'undeclared')).toMatchInlineSnapshot(`"StepFailedError: Step "undeclared" (scriptlets/classes.ts#DeclaresOutputs, recipes/context_rules.yaml:7) failed with exit code 1: DeclaresOutputs declares outputs it did not write: demo.promised_v1"`)
-    expect(failure('context_rules.yaml', 'bad_params')).toMatchInlineSnapshot(`"StepFailedError: Step "bad_params" (scriptlets/set_key.ts, recipes/context_rules.yaml:6) failed with exit code 3: invalid params for set_key: key: Invalid input: expected string, received number"`)
+    expect(statuses('context_rules.yaml')).toEqual({
+      date: 'failed',
+      early: 'failed',
+      bad_key: 'failed',
+      exit_code: 'failed',
+      bad_params: 'failed',
+      undeclared: 'failed',
+    })
+    expect(failure('context_rules.yaml', 'date')).toMatchInlineSnapshot(
+      `"StepFailedError: Step "date" (scriptlets/classes.ts#WritesDate, recipes/context_rules.yaml:2) failed with exit code 1: ctx.set("demo.when_v1") by "date": value.at is a Date instance (store date.toISOString()); only plain objects and arrays are JSON. The context holds JSON values only."`,
+    )
+    expect(failure('context_rules.yaml', 'early')).toMatchInlineSnapshot(
+      `"StepFailedError: Step "early" (scriptlets/classes.ts#WritesInValidate, recipes/context_rules.yaml:3) failed with exit code 1: ctx.set("demo.early_v1") during early.validate: validate must not write; move the write into run()"`,
+    )
+    expect(failure('context_rules.yaml', 'bad_key')).toMatchInlineSnapshot(
+      `"StepFailedError: Step "bad_key" (scriptlets/classes.ts#BadKey, recipes/context_rules.yaml:4) failed with exit code 1: ctx.set("summary") by "bad_key": keys are named namespace.entity_vN (for example "metrics.summary_v1"). Rename the key, or set the plugin option keyNaming: 'warn'."`,
+    )
+    expect(failure('context_rules.yaml', 'exit_code')).toMatchInlineSnapshot(
+      `"StepFailedError: Step "exit_code" (scriptlets/classes.ts#ReturnsExitCode, recipes/context_rules.yaml:5) failed with exit code 2: the scriptlet returned exit code 2"`,
+    )
+    expect(failure('context_rules.yaml', 'undeclared')).toMatchInlineSnapshot(
+      `"StepFailedError: Step "undeclared" (scriptlets/classes.ts#DeclaresOutputs, recipes/context_rules.yaml:7) failed with exit code 1: DeclaresOutputs declares outputs it did not write: demo.promised_v1"`,
+    )
+    expect(failure('context_rules.yaml', 'bad_params')).toMatchInlineSnapshot(
+      `"StepFailedError: Step "bad_params" (scriptlets/set_key.ts, recipes/context_rules.yaml:6) failed with exit code 3: invalid params for set_key: key: Invalid input: expected string, received number"`,
+    )
   })
 })
 

@@ -45,9 +45,16 @@ describe('a run leaves a queryable record', () => {
     const store = db()
     try {
       const run = store.prepare('SELECT * FROM runs').get() as Record<string, string>
-      expect(run).toMatchObject({ test_id: 'STORE-1', recipe: 'recipes/stored.yaml', status: 'failed', vitest_version: expect.stringMatching(/^\d+\./) })
+      expect(run).toMatchObject({
+        test_id: 'STORE-1',
+        recipe: 'recipes/stored.yaml',
+        status: 'failed',
+        vitest_version: expect.stringMatching(/^\d+\./),
+      })
       expect(JSON.parse(run.metadata!)).toMatchObject({ test_meta: { tester: 'ci' } })
-      expect(store.prepare('SELECT step, idx, status, exit_code, attempts, reason FROM step_metrics ORDER BY seq').all()).toEqual([
+      expect(
+        store.prepare('SELECT step, idx, status, exit_code, attempts, reason FROM step_metrics ORDER BY seq').all(),
+      ).toEqual([
         { step: 'load', idx: 1, status: 'passed', exit_code: 0, attempts: 1, reason: null },
         { step: 'update', idx: 2, status: 'passed', exit_code: 0, attempts: 1, reason: null },
         { step: 'broken', idx: 3, status: 'failed', exit_code: 1, attempts: 1, reason: 'device did not answer' },
@@ -57,7 +64,9 @@ describe('a run leaves a queryable record', () => {
         { seq: 1, key: 'numbers.raw_v1', who: 'load', before: null, after: '[1,2,3]' },
         { seq: 2, key: 'numbers.raw_v1', who: 'update', before: '[1,2,3]', after: '[4]' },
       ])
-      expect(store.prepare('SELECT key, value, who FROM context_snapshots').all()).toEqual([{ key: 'numbers.raw_v1', value: '[4]', who: 'update' }])
+      expect(store.prepare('SELECT key, value, who FROM context_snapshots').all()).toEqual([
+        { key: 'numbers.raw_v1', value: '[4]', who: 'update' },
+      ])
     } finally {
       store.close()
     }
@@ -72,13 +81,18 @@ describe('a run leaves a queryable record', () => {
     expect(history.stdout).toMatch(/broken\s+passed .* STATUS FLIP: failed → passed/)
     // Each step's duration per run, newest first; a step that did not pass shows its status.
     expect(history.stdout).toMatch(/step durations in the 2 newest run\(s\)/)
-    expect(history.stdout).toMatch(/\n  broken\s+\d+\.\d ms\s+failed\n/)
-    expect(history.stdout).toMatch(/\n  after\s+\d+\.\d ms\s+blocked\n/)
+    expect(history.stdout).toMatch(/\n {2}broken\s+\d+\.\d ms\s+failed\n/)
+    expect(history.stdout).toMatch(/\n {2}after\s+\d+\.\d ms\s+blocked\n/)
   })
 })
 
 test('a run killed with SIGKILL is marked interrupted, with every step it finished', async () => {
-  const child = spawn(process.execPath, [join(REPO, 'bin/recipes.js'), 'run', 'recipes/slow.yaml'], { cwd: project.root, detached: true, stdio: 'ignore', env: { ...process.env, VITEST: undefined } })
+  const child = spawn(process.execPath, [join(REPO, 'bin/recipes.js'), 'run', 'recipes/slow.yaml'], {
+    cwd: project.root,
+    detached: true,
+    stdio: 'ignore',
+    env: { ...process.env, VITEST: undefined },
+  })
   const deadline = Date.now() + 60_000
   let finished = 0
   while (Date.now() < deadline) {
@@ -100,8 +114,18 @@ test('a run killed with SIGKILL is marked interrupted, with every step it finish
   const store = db()
   try {
     expect(store.prepare("SELECT status FROM runs WHERE test_id = 'SLOW-1'").get()).toEqual({ status: 'interrupted' })
-    expect(store.prepare("SELECT step, status FROM step_metrics WHERE run_id = (SELECT run_id FROM runs WHERE test_id = 'SLOW-1')").all()).toEqual([{ step: 'quick', status: 'passed' }])
-    expect(store.prepare("SELECT key FROM context_history WHERE run_id = (SELECT run_id FROM runs WHERE test_id = 'SLOW-1')").all()).toEqual([{ key: 'demo.quick_v1' }])
+    expect(
+      store
+        .prepare(
+          "SELECT step, status FROM step_metrics WHERE run_id = (SELECT run_id FROM runs WHERE test_id = 'SLOW-1')",
+        )
+        .all(),
+    ).toEqual([{ step: 'quick', status: 'passed' }])
+    expect(
+      store
+        .prepare("SELECT key FROM context_history WHERE run_id = (SELECT run_id FROM runs WHERE test_id = 'SLOW-1')")
+        .all(),
+    ).toEqual([{ key: 'demo.quick_v1' }])
   } finally {
     store.close()
   }
@@ -117,7 +141,10 @@ test('a run killed with SIGKILL is marked interrupted, with every step it finish
 })
 
 test('two processes writing one database at once both keep all their rows', async () => {
-  const [first, second] = await Promise.all([project.recipes(['run', 'recipes/other.yaml']), project.recipes(['run', 'recipes/other.yaml'])])
+  const [first, second] = await Promise.all([
+    project.recipes(['run', 'recipes/other.yaml']),
+    project.recipes(['run', 'recipes/other.yaml']),
+  ])
   expect([first.code, second.code]).toEqual([0, 0])
   const store = db()
   try {
@@ -139,7 +166,9 @@ test('a corrupt database is a clear error, and nothing overwrites it', async () 
     expect(result.code).toBe(3)
     const run = await corrupt.vitest(['run'], { env: { RECIPES_DB: 'reports.sqlite' } })
     expect(run.code).toBe(1)
-    expect(run.output).toContain('StoreError: cannot open the run store reports.sqlite: file is not a database; it is not a readable SQLite database (corrupt?): move it aside')
+    expect(run.output).toContain(
+      'StoreError: cannot open the run store reports.sqlite: file is not a database; it is not a readable SQLite database (corrupt?): move it aside',
+    )
     expect(corrupt.read('reports.sqlite')).toBe('this is not a database, but a lab notebook')
   } finally {
     corrupt.remove()

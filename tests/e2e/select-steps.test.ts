@@ -44,7 +44,11 @@ afterAll(() => project?.remove())
 test('vitest list --json reports every step at its YAML line', async () => {
   const result = await project.vitest(['list', 'recipes/', '--json'])
   expect(result.code).toBe(0)
-  const listed = JSON.parse(result.stdout) as { name: string; file: string; location: { line: number; column: number } }[]
+  const listed = JSON.parse(result.stdout) as {
+    name: string
+    file: string
+    location: { line: number; column: number }
+  }[]
   expect(listed.map(({ name, location }) => ({ name, location }))).toEqual([
     { name: 'load_numbers', location: { line: 5, column: 5 } },
     { name: 'validate_numbers', location: { line: 11, column: 5 } },
@@ -81,5 +85,7 @@ test('a setup step that fails fails the selected step (it is not hidden as skipp
   expect(code).toBe(1)
   const selected = report.testResults[0]!.assertionResults[1]!
   expect(selected.status).toBe('failed')
-  expect(selected.failureMessages[0]!.split('\n')[0]).toMatchInlineSnapshot(`"SetupStepFailedError: Step "validate_numbers" could not run: "load_numbers", which it needs and which ran first as setup, failed"`)
+  expect(selected.failureMessages[0]!.split('\n')[0]).toMatchInlineSnapshot(
+    `"SetupStepFailedError: Step "validate_numbers" could not run: "load_numbers", which it needs and which ran first as setup, failed"`,
+  )
 })

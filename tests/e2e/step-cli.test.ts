@@ -35,28 +35,69 @@ describe('recipes step runs one scriptlet on its own', () => {
   test('ok: exit 0, one envelope line, logs on stderr', async () => {
     const result = await project.recipes(['step', 'scriptlets/noisy.ts', '--ctx-out', 'ctx.json'])
     expect(result.code).toBe(0)
-    expect(envelopeOf(result)).toEqual({ status: 'ok', outputs: ['demo.noise_v1'], artifacts: [], metrics: {}, warnings: [] })
+    expect(envelopeOf(result)).toEqual({
+      status: 'ok',
+      outputs: ['demo.noise_v1'],
+      artifacts: [],
+      metrics: {},
+      warnings: [],
+    })
     expect(result.stderr).toContain('progress: halfway')
     expect(result.stderr).toContain('a log line')
     expect(JSON.parse(readFileSync(join(project.root, 'ctx.json'), 'utf8'))).toEqual({ 'demo.noise_v1': 1 })
   })
 
   test('a named class export with params and a starting ctx', async () => {
-    const result = await project.recipes(['step', 'scriptlets/classes.ts', '--export', 'ValidateNumbers', '--params', '{"min_count":2}', '--ctx', '{"numbers.raw_v1":[1,2,3]}'])
+    const result = await project.recipes([
+      'step',
+      'scriptlets/classes.ts',
+      '--export',
+      'ValidateNumbers',
+      '--params',
+      '{"min_count":2}',
+      '--ctx',
+      '{"numbers.raw_v1":[1,2,3]}',
+    ])
     expect(result.code).toBe(0)
     expect(envelopeOf(result)).toMatchObject({ status: 'ok', outputs: ['numbers.validated_v1'] })
   })
 
   test('failure: exit 1 and an error envelope', async () => {
-    const result = await project.recipes(['step', 'scriptlets/classes.ts', '--export', 'ValidateNumbers', '--params', '{"min_count":5}', '--ctx', '{"numbers.raw_v1":[1]}'])
+    const result = await project.recipes([
+      'step',
+      'scriptlets/classes.ts',
+      '--export',
+      'ValidateNumbers',
+      '--params',
+      '{"min_count":5}',
+      '--ctx',
+      '{"numbers.raw_v1":[1]}',
+    ])
     expect(result.code).toBe(1)
-    expect(envelopeOf(result)).toMatchObject({ status: 'error', reason: 'Too few numbers (min=5)', details: { count: 1 }, exit_code: 1, step: 'classes' })
+    expect(envelopeOf(result)).toMatchObject({
+      status: 'error',
+      reason: 'Too few numbers (min=5)',
+      details: { count: 1 },
+      exit_code: 1,
+      step: 'classes',
+    })
   })
 
   test('missing ctx key: exit 2 (dependency not satisfied)', async () => {
-    const result = await project.recipes(['step', 'scriptlets/classes.ts', '--export', 'ValidateNumbers', '--params', '{"min_count":1}'])
+    const result = await project.recipes([
+      'step',
+      'scriptlets/classes.ts',
+      '--export',
+      'ValidateNumbers',
+      '--params',
+      '{"min_count":1}',
+    ])
     expect(result.code).toBe(2)
-    expect(envelopeOf(result)).toMatchObject({ status: 'error', exit_code: 2, reason: 'ctx has no "numbers.raw_v1": run the step that writes it first (dependency not satisfied)' })
+    expect(envelopeOf(result)).toMatchObject({
+      status: 'error',
+      exit_code: 2,
+      reason: 'ctx has no "numbers.raw_v1": run the step that writes it first (dependency not satisfied)',
+    })
   })
 
   test.each([
@@ -66,7 +107,11 @@ describe('recipes step runs one scriptlet on its own', () => {
   ])('invalid input %j: exit 3', async (args, reason) => {
     const result = await project.recipes(['step', 'scriptlets/set_key.ts', ...args])
     expect(result.code).toBe(3)
-    expect(envelopeOf(result)).toMatchObject({ status: 'error', exit_code: 3, reason: typeof reason === 'string' ? reason : expect.stringMatching(reason) })
+    expect(envelopeOf(result)).toMatchObject({
+      status: 'error',
+      exit_code: 3,
+      reason: typeof reason === 'string' ? reason : expect.stringMatching(reason),
+    })
   })
 
   test('a module that does not load: exit 3 with the reason', async () => {

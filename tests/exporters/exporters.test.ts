@@ -11,12 +11,34 @@ const dir = mkdtempSync(join(tmpdir(), 'vitest-recipes-exporters-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
 const step = (name: string, idx: number, extra: Partial<StepRow> = {}): StepRow => ({
-  step: name, idx, status: 'passed', durationMs: 10, cpuMs: 5, peakRssBytes: 0, exitCode: 0, attempts: 1, reason: null, logPath: null, params: {}, envelope: null, ...extra,
+  step: name,
+  idx,
+  status: 'passed',
+  durationMs: 10,
+  cpuMs: 5,
+  peakRssBytes: 0,
+  exitCode: 0,
+  attempts: 1,
+  reason: null,
+  logPath: null,
+  params: {},
+  envelope: null,
+  ...extra,
 })
 
 function run(steps: StepRow[], summary?: string): RunData {
   return {
-    run: { runId: 'r1', testId: 'LAB-1', recipe: 'recipes/lab.yaml', startTime: '2026-01-01T00:00:00.000Z', endTime: '2026-01-01T00:00:02.500Z', status: steps.some((s) => s.status === 'failed') ? 'failed' : 'passed', host: 'h', vitestVersion: '4.1.0', metadata: { test_meta: { test_id: 'LAB-1', tester: 'ann', tags: ['a', 'b'] } } },
+    run: {
+      runId: 'r1',
+      testId: 'LAB-1',
+      recipe: 'recipes/lab.yaml',
+      startTime: '2026-01-01T00:00:00.000Z',
+      endTime: '2026-01-01T00:00:02.500Z',
+      status: steps.some((s) => s.status === 'failed') ? 'failed' : 'passed',
+      host: 'h',
+      vitestVersion: '4.1.0',
+      metadata: { test_meta: { test_id: 'LAB-1', tester: 'ann', tags: ['a', 'b'] } },
+    },
     steps,
     context: summary === undefined ? [] : [{ key: 'analysis.summary_v1', value: summary, who: 'sum', ts: null }],
     history: { count: 0, rows: () => [] },
@@ -27,7 +49,10 @@ function run(steps: StepRow[], summary?: string): RunData {
 describe('analyzeRun', () => {
   test('counts, failures with reasons, blocked steps, the slowest step, retries and metrics', () => {
     const data = run([
-      step('boot', 1, { durationMs: 300, envelope: { status: 'ok', metrics: { temp_c: 41.5, fans: { front: 2, rear: 3 }, label: 'x' } } }),
+      step('boot', 1, {
+        durationMs: 300,
+        envelope: { status: 'ok', metrics: { temp_c: 41.5, fans: { front: 2, rear: 3 }, label: 'x' } },
+      }),
       step('flash', 2, { durationMs: 100, attempts: 3 }),
       step('verify', 3, { status: 'failed', exitCode: 2, reason: 'checksum mismatch' }),
       step('report', 4, { status: 'blocked', exitCode: null, durationMs: 0, reason: 'blocked: verify failed' }),
@@ -40,11 +65,17 @@ describe('analyzeRun', () => {
       'Slowest step: boot, 300.0 ms (73% of step time).',
       'Passed after retrying: flash (3 attempts).',
     ])
-    expect(analysis.metrics).toMatchObject({ counts: { passed: 2, failed: 1, blocked: 1 }, duration_ms: 2500, step_metrics: { boot: { temp_c: 41.5, 'fans.front': 2, 'fans.rear': 3 } } })
+    expect(analysis.metrics).toMatchObject({
+      counts: { passed: 2, failed: 1, blocked: 1 },
+      duration_ms: 2500,
+      step_metrics: { boot: { temp_c: 41.5, 'fans.front': 2, 'fans.rear': 3 } },
+    })
   })
 
   test("a recipe's own summary (ctx analysis.summary_v1) leads", () => {
-    expect(analyzeRun(run([step('a', 1)], 'All ports at line rate.')).summaryText.split('\n')[0]).toBe('All ports at line rate.')
+    expect(analyzeRun(run([step('a', 1)], 'All ports at line rate.')).summaryText.split('\n')[0]).toBe(
+      'All ports at line rate.',
+    )
   })
 })
 
@@ -57,8 +88,14 @@ test('renderMarkdown keeps table cells on one line and pipes escaped', () => {
 test('exportRun writes every format it can and reports the one it cannot', async () => {
   const data = run([step('a', 1)])
   const outcomes = await exportRun(data, join(dir, 'out'), ['md', 'json'])
-  expect(outcomes.map((outcome) => [outcome.format, outcome.error])).toEqual([['md', undefined], ['json', undefined]])
-  expect(JSON.parse(readFileSync(join(dir, 'out', 'report.json'), 'utf8'))).toMatchObject({ run: { runId: 'r1' }, steps: [{ step: 'a' }] })
+  expect(outcomes.map((outcome) => [outcome.format, outcome.error])).toEqual([
+    ['md', undefined],
+    ['json', undefined],
+  ])
+  expect(JSON.parse(readFileSync(join(dir, 'out', 'report.json'), 'utf8'))).toMatchObject({
+    run: { runId: 'r1' },
+    steps: [{ step: 'a' }],
+  })
   // A directory cannot be created where a file stands: every format says so, nothing throws.
   const blocked = await exportRun(data, join(dir, 'out', 'report.md', 'sub'), ['md', 'xlsx'])
   expect(blocked.every((outcome) => outcome.error?.startsWith('cannot create'))).toBe(true)

@@ -10,8 +10,12 @@ test('schema/recipe.schema.json is the JSON Schema generated from the zod schema
 })
 
 test('the schema knows every step key, older dialects included', () => {
-  const schema = recipeJsonSchema() as { properties: { steps: { items: { properties: Record<string, unknown>; additionalProperties: boolean } } } }
+  const schema = recipeJsonSchema() as {
+    properties: { steps: { items: { properties: Record<string, unknown>; additionalProperties: boolean } } }
+  }
   const step = schema.properties.steps.items
-  expect(Object.keys(step.properties)).toEqual(expect.arrayContaining(['function', 'class', 'args', 'params', 'cmd', 'script', 'depends_on', 'success', 'expect']))
+  expect(Object.keys(step.properties)).toEqual(
+    expect.arrayContaining(['function', 'class', 'args', 'params', 'cmd', 'script', 'depends_on', 'success', 'expect']),
+  )
   expect(step.additionalProperties).toBe(false)
 })

@@ -25,7 +25,9 @@ steps:
       'recipes/x.yaml',
     )
     expect(recipe.testMeta).toEqual({ test_id: '7', tester: 'alice', owner: 'lab-3', tags: [] })
-    expect(recipe.steps.map((step) => [step.name, step.type, step.export ?? step.command, step.params, step.needs])).toEqual([
+    expect(
+      recipe.steps.map((step) => [step.name, step.type, step.export ?? step.command, step.params, step.needs]),
+    ).toEqual([
       ['a', 'ts', 'A', { y: 2 }, []],
       ['b', 'ts', 'B', { x: 1 }, ['a']],
       ['c', 'shell', 'run.sh', {}, ['b']],
@@ -37,7 +39,13 @@ steps:
     const [step] = parseRecipe('steps:\n  - { name: a, type: ts, module: m.ts }\n', 'recipes/link_check.yml').steps
     const recipe = parseRecipe('steps:\n  - { name: a, type: ts, module: m.ts }\n', 'recipes/link_check.yml')
     expect(recipe.testMeta.test_id).toBe('link_check')
-    expect(step).toMatchObject({ idx: 1, expect: { status: 'ok' }, retry: { max: 0, delaySec: 0, on: [] }, parallel: false, requiresProcess: false })
+    expect(step).toMatchObject({
+      idx: 1,
+      expect: { status: 'ok' },
+      retry: { max: 0, delaySec: 0, on: [] },
+      parallel: false,
+      requiresProcess: false,
+    })
   })
 
   test('expect and retry forms', () => {
@@ -50,7 +58,10 @@ steps:
     )
     expect(recipe.steps.map((step) => [step.expect, step.retry])).toEqual([
       [{ status: 'error' }, { max: 2, delaySec: 0, on: [] }],
-      [{ status: 'error', reasonMatches: '^Too', exitCode: 2 }, { max: 1, delaySec: 0.5, on: ['timeout'] }],
+      [
+        { status: 'error', reasonMatches: '^Too', exitCode: 2 },
+        { max: 1, delaySec: 0.5, on: ['timeout'] },
+      ],
     ])
   })
 
@@ -78,7 +89,9 @@ steps:
 
 describe('errors', () => {
   test('both spellings of one field', () => {
-    expect(errorOf('steps:\n  - { name: a, type: ts, module: m.ts, args: {}, params: {} }\n').message).toMatchInlineSnapshot(`
+    expect(
+      errorOf('steps:\n  - { name: a, type: ts, module: m.ts, args: {}, params: {} }\n').message,
+    ).toMatchInlineSnapshot(`
       "recipes/x.yaml:2:50 RECIPE_SCHEMA: "args" and "params" mean the same thing; give only one (at steps[0].params)
         2 |   - { name: a, type: ts, module: m.ts, args: {}, params: {} }
           |                                                  ^^^^^^
@@ -96,7 +109,9 @@ describe('errors', () => {
   })
 
   test('every problem of a file is reported at once', () => {
-    const error = errorOf('steps:\n  - { name: a, type: ts, module: m.ts, retyr: 1 }\n  - { name: b, type: tss, module: m.ts }\n')
+    const error = errorOf(
+      'steps:\n  - { name: a, type: ts, module: m.ts, retyr: 1 }\n  - { name: b, type: tss, module: m.ts }\n',
+    )
     expect(error.issues.map((issue) => [issue.code, issue.path, issue.location?.line])).toEqual([
       ['RECIPE_UNKNOWN_KEY', 'steps[0].retyr', 2],
       ['RECIPE_SCHEMA', 'steps[1].type', 3],
@@ -106,7 +121,9 @@ describe('errors', () => {
   })
 
   test('missing steps and unknown top-level keys', () => {
-    expect(errorOf('test_meta: { test_id: x }\nstep: []\n').issues.map((issue) => [issue.code, issue.message, issue.hint])).toEqual([
+    expect(
+      errorOf('test_meta: { test_id: x }\nstep: []\n').issues.map((issue) => [issue.code, issue.message, issue.hint]),
+    ).toEqual([
       ['RECIPE_SCHEMA', 'missing required key "steps"', 'Add "steps" here.'],
       ['RECIPE_UNKNOWN_KEY', 'unknown key "step"', 'Did you mean "steps"?'],
     ])
@@ -117,7 +134,10 @@ describe('errors', () => {
   })
 
   test('duplicate YAML keys are a syntax error', () => {
-    expect(errorOf('steps: []\nsteps: []\n').issues[0]).toMatchObject({ code: 'RECIPE_YAML_SYNTAX', location: { line: 2, column: 1 } })
+    expect(errorOf('steps: []\nsteps: []\n').issues[0]).toMatchObject({
+      code: 'RECIPE_YAML_SYNTAX',
+      location: { line: 2, column: 1 },
+    })
   })
 
   test('a self-dependency is a cycle', () => {
@@ -128,7 +148,10 @@ describe('errors', () => {
   })
 
   test('an invalid regular expression in expect.reason_matches', () => {
-    expect(errorOf('steps:\n  - { name: a, type: ts, module: m.ts, expect: { status: error, reason_matches: "(" } }\n').issues[0]).toMatchObject({
+    expect(
+      errorOf('steps:\n  - { name: a, type: ts, module: m.ts, expect: { status: error, reason_matches: "(" } }\n')
+        .issues[0],
+    ).toMatchObject({
       code: 'RECIPE_SCHEMA',
       message: 'not a valid regular expression',
       path: 'steps[0].expect.reason_matches',

@@ -27,17 +27,43 @@ describe('planSteps', () => {
   })
 
   test('a parallel recipe, or one with a parallel step, is never sequential: steps without depends_on are independent', () => {
-    expect(Object.fromEntries(planSteps([{ name: 'a', idx: 1 }, { name: 'b', idx: 2 }], { parallel: true }).dependencies)).toEqual({ a: [], b: [] })
-    expect(Object.fromEntries(planSteps([{ name: 'a', idx: 1, parallel: true }, { name: 'b', idx: 2, parallel: true }]).dependencies)).toEqual({ a: [], b: [] })
+    expect(
+      Object.fromEntries(
+        planSteps(
+          [
+            { name: 'a', idx: 1 },
+            { name: 'b', idx: 2 },
+          ],
+          { parallel: true },
+        ).dependencies,
+      ),
+    ).toEqual({ a: [], b: [] })
+    expect(
+      Object.fromEntries(
+        planSteps([
+          { name: 'a', idx: 1, parallel: true },
+          { name: 'b', idx: 2, parallel: true },
+        ]).dependencies,
+      ),
+    ).toEqual({ a: [], b: [] })
   })
 
   test('equal idx keeps file order', () => {
-    expect(planSteps([{ name: 'x', idx: 1 }, { name: 'y', idx: 1 }]).order).toEqual(['x', 'y'])
+    expect(
+      planSteps([
+        { name: 'x', idx: 1 },
+        { name: 'y', idx: 1 },
+      ]).order,
+    ).toEqual(['x', 'y'])
   })
 
   test('a cycle names its steps', () => {
-    expect(() => planSteps([{ name: 'a', idx: 1, dependsOn: ['c'] }, { name: 'b', idx: 2, dependsOn: ['a'] }, { name: 'c', idx: 3, dependsOn: ['b'] }])).toThrow(
-      new DependencyCycleError(['a', 'c', 'b', 'a']),
-    )
+    expect(() =>
+      planSteps([
+        { name: 'a', idx: 1, dependsOn: ['c'] },
+        { name: 'b', idx: 2, dependsOn: ['a'] },
+        { name: 'c', idx: 3, dependsOn: ['b'] },
+      ]),
+    ).toThrow(new DependencyCycleError(['a', 'c', 'b', 'a']))
   })
 })

@@ -6,7 +6,9 @@ test('steps that overlap in time and write one key conflict, naming both', () =>
   writes.begin('mean')
   writes.begin('median')
   writes.check('mean', 'metrics.value_v1')
-  expect(() => writes.check('median', 'metrics.value_v1')).toThrow('ctx.set("metrics.value_v1") by step "median" conflicts with step "mean", which ran at the same time')
+  expect(() => writes.check('median', 'metrics.value_v1')).toThrow(
+    'ctx.set("metrics.value_v1") by step "median" conflicts with step "mean", which ran at the same time',
+  )
 })
 
 test('a step that ended before the other began does not conflict; different keys never do', () => {

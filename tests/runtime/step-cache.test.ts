@@ -10,8 +10,13 @@ afterAll(() => rmSync(root, { recursive: true, force: true }))
 writeFileSync(join(root, 'step.ts'), 'export default { run() {} }\n')
 writeFileSync(join(root, 'input.csv'), 'a\n')
 
-const stepOf = (args: string) => parseRecipe(`steps:\n  - { name: s, type: ts, module: step.ts, cache: { inputs: [input.csv] }, args: ${args} }\n`, 'r.yaml').steps[0]!
-const keyOf = (args = '{ n: 1 }', context = {}) => stepCacheKey({ step: stepOf(args), root, sourceFiles: ['step.ts'], context })
+const stepOf = (args: string) =>
+  parseRecipe(
+    `steps:\n  - { name: s, type: ts, module: step.ts, cache: { inputs: [input.csv] }, args: ${args} }\n`,
+    'r.yaml',
+  ).steps[0]!
+const keyOf = (args = '{ n: 1 }', context = {}) =>
+  stepCacheKey({ step: stepOf(args), root, sourceFiles: ['step.ts'], context })
 
 test('the key changes with the args, the scriptlet source, the declared inputs and the starting ctx, and with nothing else', () => {
   const base = keyOf()
@@ -28,7 +33,14 @@ test('the key changes with the args, the scriptlet source, the declared inputs a
 
 test('entries are written whole (temp file + rename) and a damaged entry reads as a miss', () => {
   const cache = new StepCache(join(root, '.cache'))
-  const entry = { runId: 'r1', recipe: 'r.yaml', step: 's', createdAt: 'now', envelope: { status: 'ok' as const, outputs: [], artifacts: [], metrics: {}, warnings: [] }, writes: [['a.b_v1', 1]] as [string, number][] }
+  const entry = {
+    runId: 'r1',
+    recipe: 'r.yaml',
+    step: 's',
+    createdAt: 'now',
+    envelope: { status: 'ok' as const, outputs: [], artifacts: [], metrics: {}, warnings: [] },
+    writes: [['a.b_v1', 1]] as [string, number][],
+  }
   cache.write('abc', entry)
   expect(cache.read('abc')).toEqual(entry)
   expect(readdirSync(join(root, '.cache'))).toEqual(['abc.json'])

@@ -46,7 +46,9 @@ describe('invokeScriptlet', () => {
     })
     expect((await invokeScriptlet(scriptlet, new StepContext(new Context()), {}, tools)).envelope.status).toBe('ok')
     expect(seen).toEqual({ count: 3 })
-    expect((await invokeScriptlet(scriptlet, new StepContext(new Context()), { count: 'x' }, tools)).envelope).toMatchObject({ exit_code: 3 })
+    expect(
+      (await invokeScriptlet(scriptlet, new StepContext(new Context()), { count: 'x' }, tools)).envelope,
+    ).toMatchObject({ exit_code: 3 })
   })
 
   test('validate runs on a read-only view and throws before any write', async () => {
@@ -71,11 +73,21 @@ describe('invokeScriptlet', () => {
         throw new ScriptletError('link down', { exitCode: 4, details: { port: 'eth0' } })
       },
     })
-    expect((await invokeScriptlet(scriptlet, new StepContext(new Context()), {}, tools)).envelope).toMatchObject({ status: 'error', reason: 'link down', exit_code: 4, details: { port: 'eth0' }, step: 'probe' })
+    expect((await invokeScriptlet(scriptlet, new StepContext(new Context()), {}, tools)).envelope).toMatchObject({
+      status: 'error',
+      reason: 'link down',
+      exit_code: 4,
+      details: { port: 'eth0' },
+      step: 'probe',
+    })
   })
 
   test('declared outputs that were not written fail the step', async () => {
-    const scriptlet = defineScriptlet({ name: 'promise', outputs: ['demo.a_v1', 'demo.b_v1'], run: (ctx) => ctx.set('demo.a_v1', 1, { who: 'probe' }) })
+    const scriptlet = defineScriptlet({
+      name: 'promise',
+      outputs: ['demo.a_v1', 'demo.b_v1'],
+      run: (ctx) => ctx.set('demo.a_v1', 1, { who: 'probe' }),
+    })
     expect((await invokeScriptlet(scriptlet, new StepContext(new Context()), {}, tools)).envelope).toMatchObject({
       status: 'error',
       reason: 'promise declares outputs it did not write: demo.b_v1',

@@ -11,19 +11,49 @@ import { RunStore, SCHEMA_VERSION, type HistoryRun } from '../../plugin/store/ru
 const dir = mkdtempSync(join(tmpdir(), 'vitest-recipes-store-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
-const step = (name: string, idx: number, status = 'passed') => ({ step: name, idx, status, durationMs: 1, cpuMs: 0, peakRssBytes: 0, exitCode: 0, attempts: 1, reason: null, logPath: null })
+const step = (name: string, idx: number, status = 'passed') => ({
+  step: name,
+  idx,
+  status,
+  durationMs: 1,
+  cpuMs: 0,
+  peakRssBytes: 0,
+  exitCode: 0,
+  attempts: 1,
+  reason: null,
+  logPath: null,
+})
 
 test('resuming rebuilds the ctx at the end of the step before, from the last run of the recipe', () => {
   const store = RunStore.open(join(dir, 'a.sqlite'))
   const ctx = new Context()
-  store.beginRun({ runId: 'r1', testId: 'T', recipe: 'recipes/r.yaml', startTime: '2026-01-01T00:00:00Z', vitestVersion: '4', metadata: {} })
+  store.beginRun({
+    runId: 'r1',
+    testId: 'T',
+    recipe: 'recipes/r.yaml',
+    startTime: '2026-01-01T00:00:00Z',
+    vitestVersion: '4',
+    metadata: {},
+  })
   store.recordStep('r1', step('load', 1), [ctx.set('n.raw_v1', 1, { who: 'load' })], [['n.raw_v1', 1]])
-  store.recordStep('r1', step('fix', 2), [ctx.set('n.raw_v1', 2, { who: 'fix' }), ctx.set('n.ok_v1', true, { who: 'fix' })], [])
+  store.recordStep(
+    'r1',
+    step('fix', 2),
+    [ctx.set('n.raw_v1', 2, { who: 'fix' }), ctx.set('n.ok_v1', true, { who: 'fix' })],
+    [],
+  )
   store.recordStep('r1', step('fail', 3, 'failed'), [ctx.set('n.partial_v1', 3, { who: 'fail' })], [])
   store.finishRun('r1', 'failed')
-  expect(loadResumeSnapshot(store, 'recipes/r.yaml', 'fix')).toMatchObject({ runId: 'r1', values: { 'n.raw_v1': 2, 'n.ok_v1': true } })
-  expect(loadResumeSnapshot(store, 'recipes/r.yaml', 'nope')).toBe('the last run of recipes/r.yaml (r1) did not reach step "nope", so there is no context to resume from')
-  expect(loadResumeSnapshot(store, 'recipes/other.yaml', 'load')).toMatch(/^no earlier run of recipes\/other.yaml is recorded/)
+  expect(loadResumeSnapshot(store, 'recipes/r.yaml', 'fix')).toMatchObject({
+    runId: 'r1',
+    values: { 'n.raw_v1': 2, 'n.ok_v1': true },
+  })
+  expect(loadResumeSnapshot(store, 'recipes/r.yaml', 'nope')).toBe(
+    'the last run of recipes/r.yaml (r1) did not reach step "nope", so there is no context to resume from',
+  )
+  expect(loadResumeSnapshot(store, 'recipes/other.yaml', 'load')).toMatch(
+    /^no earlier run of recipes\/other.yaml is recorded/,
+  )
   expect(loadResumeSnapshot(store, 'recipes/other.yaml', undefined)).toEqual({ runId: 'none', values: {}, writes: [] })
   store.close()
 })
@@ -33,15 +63,28 @@ test('a database written by a newer version is refused, not rewritten', () => {
   const raw = new Database(path)
   raw.pragma(`user_version = ${SCHEMA_VERSION + 1}`)
   raw.close()
-  expect(() => RunStore.open(path, 'reports/newer.sqlite')).toThrow(`reports/newer.sqlite has schema version ${SCHEMA_VERSION + 1}, newer than this vitest-recipes understands (${SCHEMA_VERSION})`)
+  expect(() => RunStore.open(path, 'reports/newer.sqlite')).toThrow(
+    `reports/newer.sqlite has schema version ${SCHEMA_VERSION + 1}, newer than this vitest-recipes understands (${SCHEMA_VERSION})`,
+  )
 })
 
 test('history flags a step above median + 3·MAD of the earlier passing runs', () => {
-  const run = (id: string, duration: number, status = 'passed'): HistoryRun => ({ runId: id, testId: 'T', recipe: 'r', startTime: id, endTime: id, status: status as HistoryRun['status'], steps: [{ step: 's', idx: 1, status, durationMs: duration }] })
+  const run = (id: string, duration: number, status = 'passed'): HistoryRun => ({
+    runId: id,
+    testId: 'T',
+    recipe: 'r',
+    startTime: id,
+    endTime: id,
+    status: status as HistoryRun['status'],
+    steps: [{ step: 's', idx: 1, status, durationMs: duration }],
+  })
   const steady = [run('5', 100), run('4', 102), run('3', 98), run('2', 101)]
   expect(findRegressions([run('6', 300), ...steady])[0]).toMatchObject({ regressed: true, medianMs: 100.5 })
   expect(findRegressions([run('6', 103), ...steady])[0]).toMatchObject({ regressed: false })
-  expect(findRegressions([run('6', 100, 'failed'), ...steady])[0]).toMatchObject({ regressed: false, flippedFrom: 'passed' })
+  expect(findRegressions([run('6', 100, 'failed'), ...steady])[0]).toMatchObject({
+    regressed: false,
+    flippedFrom: 'passed',
+  })
 })
 
 test('a store written by schema 1 is migrated in place, keeping its runs', () => {
@@ -59,9 +102,24 @@ test('a store written by schema 1 is migrated in place, keeping its runs', () =>
   const store = RunStore.open(path)
   const old = store.readRun('old')!
   expect(old.steps).toEqual([expect.objectContaining({ step: 'load', status: 'passed', params: {}, envelope: null })])
-  store.beginRun({ runId: 'new', testId: 'T', recipe: 'recipes/r.yaml', startTime: '2026-01-02T00:00:00Z', vitestVersion: '4', metadata: {} })
-  store.recordStep('new', { ...step('load', 1), params: { src: 'Data/n.txt' }, envelope: { status: 'ok', metrics: { count: 3 } } }, [], [])
-  expect(store.readRun('new')!.steps[0]).toMatchObject({ params: { src: 'Data/n.txt' }, envelope: { metrics: { count: 3 } } })
+  store.beginRun({
+    runId: 'new',
+    testId: 'T',
+    recipe: 'recipes/r.yaml',
+    startTime: '2026-01-02T00:00:00Z',
+    vitestVersion: '4',
+    metadata: {},
+  })
+  store.recordStep(
+    'new',
+    { ...step('load', 1), params: { src: 'Data/n.txt' }, envelope: { status: 'ok', metrics: { count: 3 } } },
+    [],
+    [],
+  )
+  expect(store.readRun('new')!.steps[0]).toMatchObject({
+    params: { src: 'Data/n.txt' },
+    envelope: { metrics: { count: 3 } },
+  })
   store.close()
   const check = new Database(path, { readonly: true })
   expect(check.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION)
@@ -70,14 +128,24 @@ test('a store written by schema 1 is migrated in place, keeping its runs', () =>
 
 test('findRun: last, an exact id, an unambiguous prefix; a sentence otherwise', () => {
   const store = RunStore.open(join(dir, 'find.sqlite'), 'reports/find.sqlite')
-  expect(store.findRun('last')).toEqual({ error: 'reports/find.sqlite holds no runs yet: run a recipe first (npx vitest run recipes/)' })
-  for (const [runId, recipe, start] of [['20260101T000000Z-a-1111', 'recipes/a.yaml', '2026-01-01T00:00:00Z'], ['20260102T000000Z-b-2222', 'recipes/b.yaml', '2026-01-02T00:00:00Z'], ['20260102T000000Z-b-2233', 'recipes/b.yaml', '2026-01-02T00:00:01Z']]) {
+  expect(store.findRun('last')).toEqual({
+    error: 'reports/find.sqlite holds no runs yet: run a recipe first (npx vitest run recipes/)',
+  })
+  for (const [runId, recipe, start] of [
+    ['20260101T000000Z-a-1111', 'recipes/a.yaml', '2026-01-01T00:00:00Z'],
+    ['20260102T000000Z-b-2222', 'recipes/b.yaml', '2026-01-02T00:00:00Z'],
+    ['20260102T000000Z-b-2233', 'recipes/b.yaml', '2026-01-02T00:00:01Z'],
+  ]) {
     store.beginRun({ runId: runId!, testId: 'T', recipe: recipe!, startTime: start!, vitestVersion: '4', metadata: {} })
   }
   expect(store.findRun('last')).toEqual({ runId: '20260102T000000Z-b-2233' })
   expect(store.findRun('last', 'recipes/a.yaml')).toEqual({ runId: '20260101T000000Z-a-1111' })
   expect(store.findRun('20260101')).toEqual({ runId: '20260101T000000Z-a-1111' })
-  expect(store.findRun('20260102T000000Z-b-22')).toEqual({ error: expect.stringContaining('matches several runs (20260102T000000Z-b-2233, 20260102T000000Z-b-2222)') })
-  expect(store.findRun('2026%')).toEqual({ error: 'no run "2026%" in reports/find.sqlite: `recipes history <test_id>` lists recent runs' })
+  expect(store.findRun('20260102T000000Z-b-22')).toEqual({
+    error: expect.stringContaining('matches several runs (20260102T000000Z-b-2233, 20260102T000000Z-b-2222)'),
+  })
+  expect(store.findRun('2026%')).toEqual({
+    error: 'no run "2026%" in reports/find.sqlite: `recipes history <test_id>` lists recent runs',
+  })
   store.close()
 })

@@ -28,18 +28,27 @@ export interface StepFinding {
 }
 
 export async function historyCommand(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseCommandArgs(args, { limit: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, 'history')
+  const { values, positionals } = parseCommandArgs(
+    args,
+    { limit: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    'history',
+  )
   if (values.help) {
     io.stdout(`${HISTORY_HELP}\n`)
     return EXIT_OK
   }
-  if (positionals.length !== 1) throw new UsageError('recipes history needs a test_id or a recipe file (see recipes history --help)')
+  if (positionals.length !== 1)
+    throw new UsageError('recipes history needs a test_id or a recipe file (see recipes history --help)')
   const limit = Number(values.limit ?? 10)
-  if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit takes a whole number above 0, not "${values.limit}"`)
+  if (!Number.isInteger(limit) || limit < 1)
+    throw new UsageError(`--limit takes a whole number above 0, not "${values.limit}"`)
   const project = await loadProject(io.cwd)
   const wanted = positionals[0]!
   const runs = withStore(project, (store) => store.history(wanted, Math.max(limit, BASELINE_RUNS + 1)))
-  if (runs.length === 0) throw new UsageError(`no run of "${wanted}" is recorded (give a test_id such as CUR-05, or a recipe path such as recipes/05_metrics_versioned.yaml)`)
+  if (runs.length === 0)
+    throw new UsageError(
+      `no run of "${wanted}" is recorded (give a test_id such as CUR-05, or a recipe path such as recipes/05_metrics_versioned.yaml)`,
+    )
   const findings = findRegressions(runs)
   const shown = runs.slice(0, limit)
   if (values.json) {
@@ -49,7 +58,9 @@ export async function historyCommand(args: string[], io: CliIo): Promise<number>
   const lines = [`${shown[0]!.testId} (${shown[0]!.recipe}): ${shown.length} most recent run(s), newest first`]
   for (const run of shown) {
     const total = run.steps.reduce((sum, step) => sum + (step.durationMs ?? 0), 0)
-    lines.push(`  ${run.runId.padEnd(48)} ${run.startTime.replace('T', ' ').slice(0, 19)}  ${run.status.padEnd(11)} ${formatMs(total)}`)
+    lines.push(
+      `  ${run.runId.padEnd(48)} ${run.startTime.replace('T', ' ').slice(0, 19)}  ${run.status.padEnd(11)} ${formatMs(total)}`,
+    )
   }
   lines.push(...durationMatrix(shown))
   lines.push(`latest run, step by step (baseline: up to ${BASELINE_RUNS} earlier passing runs):`)
@@ -59,7 +70,9 @@ export async function historyCommand(args: string[], io: CliIo): Promise<number>
       finding.regressed ? `REGRESSED: above ${formatMs(finding.thresholdMs!)} (median + 3·MAD)` : '',
       finding.flippedFrom ? `STATUS FLIP: ${finding.flippedFrom} → ${finding.status}` : '',
     ].filter(Boolean)
-    lines.push(`  ${finding.step.padEnd(28)} ${finding.status.padEnd(8)} ${formatMs(finding.durationMs).padStart(9)}  ${notes.join('; ')}`)
+    lines.push(
+      `  ${finding.step.padEnd(28)} ${finding.status.padEnd(8)} ${formatMs(finding.durationMs).padStart(9)}  ${notes.join('; ')}`,
+    )
   }
   io.stdout(`${lines.join('\n')}\n`)
   return EXIT_OK
@@ -89,9 +102,15 @@ function durationMatrix(runs: readonly HistoryRun[]): string[] {
 export function findRegressions(runs: readonly HistoryRun[]): StepFinding[] {
   const [latest, previous, ...rest] = runs
   if (!latest) return []
-  const baseline = [previous, ...rest].filter((run): run is HistoryRun => run?.status === 'passed').slice(0, BASELINE_RUNS)
+  const baseline = [previous, ...rest]
+    .filter((run): run is HistoryRun => run?.status === 'passed')
+    .slice(0, BASELINE_RUNS)
   return latest.steps.map((step) => {
-    const durations = baseline.flatMap((run) => run.steps.filter((other) => other.step === step.step && other.status === 'passed').map((other) => other.durationMs))
+    const durations = baseline.flatMap((run) =>
+      run.steps
+        .filter((other) => other.step === step.step && other.status === 'passed')
+        .map((other) => other.durationMs),
+    )
     const finding: StepFinding = { step: step.step, status: step.status, durationMs: step.durationMs, regressed: false }
     if (durations.length >= 3) {
       const median = medianOf(durations)

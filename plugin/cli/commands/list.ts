@@ -12,7 +12,11 @@ Options:
   -h, --help   Show this help`
 
 export async function listCommand(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseCommandArgs(args, { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, 'list')
+  const { values, positionals } = parseCommandArgs(
+    args,
+    { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    'list',
+  )
   if (values.help) {
     io.stdout(`${LIST_HELP}\n`)
     return EXIT_OK
@@ -25,16 +29,25 @@ export async function listCommand(args: string[], io: CliIo): Promise<number> {
       testId: recipe?.testMeta.test_id,
       description: recipe?.testMeta.description,
       valid: issues.length === 0,
-      steps: recipe?.steps.map((step) => ({ idx: step.idx, name: step.name, type: step.type, needs: step.needs, line: step.locations.step.line })) ?? [],
+      steps:
+        recipe?.steps.map((step) => ({
+          idx: step.idx,
+          name: step.name,
+          type: step.type,
+          needs: step.needs,
+          line: step.locations.step.line,
+        })) ?? [],
     }))
     io.stdout(`${JSON.stringify(listed, null, 2)}\n`)
   } else {
     for (const { file, recipe, issues } of recipes) {
-      io.stdout(`${file}${recipe ? ` — ${recipe.testMeta.test_id}${recipe.testMeta.description ? `: ${recipe.testMeta.description}` : ''}` : ''}\n`)
-      for (const step of recipe?.steps ?? []) io.stdout(`  ${String(step.idx).padStart(3)} ${step.name.padEnd(28)} ${step.type}\n`)
+      io.stdout(
+        `${file}${recipe ? ` — ${recipe.testMeta.test_id}${recipe.testMeta.description ? `: ${recipe.testMeta.description}` : ''}` : ''}\n`,
+      )
+      for (const step of recipe?.steps ?? [])
+        io.stdout(`  ${String(step.idx).padStart(3)} ${step.name.padEnd(28)} ${step.type}\n`)
       if (issues.length) io.stdout(`  invalid: ${issues.length} problem(s); see recipes validate ${file}\n`)
     }
   }
   return recipes.some((loaded) => loaded.issues.length > 0) ? EXIT_INVALID : EXIT_OK
 }
-

@@ -50,11 +50,16 @@ export async function planCommand(args: string[], io: CliIo): Promise<number> {
     io.stdout(`${PLAN_HELP}\n`)
     return EXIT_OK
   }
-  if (positionals.length !== 1) throw new UsageError('recipes plan needs exactly one recipe file (see recipes plan --help)')
+  if (positionals.length !== 1)
+    throw new UsageError('recipes plan needs exactly one recipe file (see recipes plan --help)')
   const format = values.format ?? 'text'
-  if (!['text', 'json', 'mermaid'].includes(format)) throw new UsageError(`--format takes text, json or mermaid, not "${format}"`)
+  if (!['text', 'json', 'mermaid'].includes(format))
+    throw new UsageError(`--format takes text, json or mermaid, not "${format}"`)
   const project = await loadProject(io.cwd)
-  const file = join(project.root, positionals[0]!).slice(project.root.length + 1).split('\\').join('/')
+  const file = join(project.root, positionals[0]!)
+    .slice(project.root.length + 1)
+    .split('\\')
+    .join('/')
   const loaded = loadRecipe(project, file)
   if (!loaded.recipe || loaded.issues.length > 0) {
     io.stderr(`${formatRecipeIssues(loaded.issues)}\n`)
@@ -79,16 +84,24 @@ export async function planCommand(args: string[], io: CliIo): Promise<number> {
     resumedFrom = snapshot.runId
   }
   const planned = planRecipe(recipe, project, { only, skip, ...(resumeFrom ? { resumeFrom } : {}) })
-  if (format === 'json') io.stdout(`${JSON.stringify({ recipe: file, testId: recipe.testMeta.test_id, resumedFrom, steps: planned }, null, 2)}\n`)
+  if (format === 'json')
+    io.stdout(
+      `${JSON.stringify({ recipe: file, testId: recipe.testMeta.test_id, resumedFrom, steps: planned }, null, 2)}\n`,
+    )
   else if (format === 'mermaid') io.stdout(toMermaid(planned))
   else io.stdout(toText(file, recipe, planned, resumedFrom))
   return EXIT_OK
 }
 
-function planRecipe(recipe: Recipe, project: Project, selection: { only: string[]; skip: string[]; resumeFrom?: string }): PlannedStep[] {
+function planRecipe(
+  recipe: Recipe,
+  project: Project,
+  selection: { only: string[]; skip: string[]; resumeFrom?: string },
+): PlannedStep[] {
   const levels = new Map<string, number>()
   const byName = new Map(recipe.steps.map((step) => [step.name, step]))
-  for (const step of recipe.steps) levels.set(step.name, 1 + Math.max(0, ...step.needs.map((need) => levels.get(need) ?? 0)))
+  for (const step of recipe.steps)
+    levels.set(step.name, 1 + Math.max(0, ...step.needs.map((need) => levels.get(need) ?? 0)))
   const resumeIndex = selection.resumeFrom ? recipe.steps.findIndex((step) => step.name === selection.resumeFrom) : -1
   const selected = new Set(selection.only.length ? selection.only : recipe.steps.map((step) => step.name))
   const setup = new Set<string>()
@@ -105,7 +118,9 @@ function planRecipe(recipe: Recipe, project: Project, selection: { only: string[
   const actions = new Map<string, Action>()
   // As in a run: a skipped step blocks the steps that need it only when it declares outputs
   // (the plan cannot see a TypeScript scriptlet's own `outputs`, nor what the ctx will hold).
-  const blocks = (need: string) => actions.get(need) === 'blocked' || (actions.get(need) === 'skipped' && declaredOutputs(byName.get(need)!).length > 0)
+  const blocks = (need: string) =>
+    actions.get(need) === 'blocked' ||
+    (actions.get(need) === 'skipped' && declaredOutputs(byName.get(need)!).length > 0)
   recipe.steps.forEach((step, index) => {
     let action: Action = selected.has(step.name) ? 'run' : setup.has(step.name) ? 'setup' : 'filtered'
     if (index < resumeIndex) action = 'resumed'
@@ -148,15 +163,25 @@ function cachedSteps(root: string, recipe: string): Set<string> {
 }
 
 function toText(file: string, recipe: Recipe, steps: PlannedStep[], resumedFrom: string | undefined): string {
-  const lines = [`${file} — ${recipe.testMeta.test_id}${recipe.testMeta.description ? `: ${recipe.testMeta.description}` : ''}`]
+  const lines = [
+    `${file} — ${recipe.testMeta.test_id}${recipe.testMeta.description ? `: ${recipe.testMeta.description}` : ''}`,
+  ]
   if (resumedFrom) lines.push(`ctx restored from run ${resumedFrom}`)
   const maxLevel = Math.max(...steps.map((step) => step.level))
   for (let level = 1; level <= maxLevel; level++) {
     const atLevel = steps.filter((step) => step.level === level)
     lines.push(`level ${level}${atLevel.filter((step) => step.parallel).length > 1 ? ' (parallel)' : ''}`)
     for (const step of atLevel) {
-      const details = [step.type, step.needs.length ? `needs ${step.needs.join(', ')}` : '', step.cache !== 'off' ? `cache ${step.cache}` : ''].filter(Boolean).join('; ')
-      lines.push(`  ${String(step.idx).padStart(3)} ${step.name.padEnd(28)} ${step.action.padEnd(8)} ${details}  (line ${step.line})`)
+      const details = [
+        step.type,
+        step.needs.length ? `needs ${step.needs.join(', ')}` : '',
+        step.cache !== 'off' ? `cache ${step.cache}` : '',
+      ]
+        .filter(Boolean)
+        .join('; ')
+      lines.push(
+        `  ${String(step.idx).padStart(3)} ${step.name.padEnd(28)} ${step.action.padEnd(8)} ${details}  (line ${step.line})`,
+      )
     }
   }
   return `${lines.join('\n')}\n`
@@ -169,4 +194,3 @@ function toMermaid(steps: PlannedStep[]): string {
   for (const step of steps) for (const need of step.needs) lines.push(`  ${id(need)} --> ${id(step.name)}`)
   return `${lines.join('\n')}\n`
 }
-

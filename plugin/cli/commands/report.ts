@@ -22,21 +22,37 @@ Options:
 export async function reportCommand(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommandArgs(
     args,
-    { run: { type: 'string' }, recipe: { type: 'string' }, format: { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    {
+      run: { type: 'string' },
+      recipe: { type: 'string' },
+      format: { type: 'string' },
+      out: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
     'report',
   )
   if (values.help) {
     io.stdout(`${REPORT_HELP}\n`)
     return EXIT_OK
   }
-  if (positionals.length > 0) throw new UsageError(`recipes report takes no positional arguments (got "${positionals[0]}"); use --run <id> (see recipes report --help)`)
-  if (values.recipe !== undefined && values.run !== undefined && values.run !== 'last') throw new UsageError('--recipe picks the last run of a recipe: use it without --run, or give --run <id> alone')
+  if (positionals.length > 0)
+    throw new UsageError(
+      `recipes report takes no positional arguments (got "${positionals[0]}"); use --run <id> (see recipes report --help)`,
+    )
+  if (values.recipe !== undefined && values.run !== undefined && values.run !== 'last')
+    throw new UsageError('--recipe picks the last run of a recipe: use it without --run, or give --run <id> alone')
   const formats = values.format === undefined ? [...DEFAULT_FORMATS] : splitList([values.format]).map(checkFormat)
   if (formats.length === 0) throw new UsageError(`--format needs at least one of ${REPORT_FORMATS.join(', ')}`)
   const project = await loadProject(io.cwd)
   const reportsOption = project.options.reports
-  const out = resolve(io.cwd, values.out ?? resolve(project.root, (reportsOption ? reportsOption.dir : undefined) ?? DEFAULT_REPORTS_DIR))
-  const recipe = values.recipe === undefined ? undefined : relative(project.root, resolve(io.cwd, values.recipe)).split(sep).join('/')
+  const out = resolve(
+    io.cwd,
+    values.out ?? resolve(project.root, (reportsOption ? reportsOption.dir : undefined) ?? DEFAULT_REPORTS_DIR),
+  )
+  const recipe =
+    values.recipe === undefined
+      ? undefined
+      : relative(project.root, resolve(io.cwd, values.recipe)).split(sep).join('/')
 
   const store = openStore(project)
   try {
@@ -45,7 +61,9 @@ export async function reportCommand(args: string[], io: CliIo): Promise<number> 
     const report = await reportStoredRun(store, found.runId, out, formats, false)
     if (!report) throw new UsageError(`run ${found.runId} disappeared from ${store.path} while reading it`)
     const shown = (path: string) => (relative(io.cwd, path).startsWith('..') ? path : relative(io.cwd, path) || '.')
-    io.stdout(`${report.recipe}  run ${report.runId}  ${report.status}, ${report.steps} step${report.steps === 1 ? '' : 's'}\n`)
+    io.stdout(
+      `${report.recipe}  run ${report.runId}  ${report.status}, ${report.steps} step${report.steps === 1 ? '' : 's'}\n`,
+    )
     let failed = 0
     for (const outcome of report.outcomes) {
       if (outcome.file) io.stdout(`  ${shown(outcome.file)}  (${outcome.ms.toFixed(0)} ms)\n`)
@@ -63,5 +81,7 @@ export async function reportCommand(args: string[], io: CliIo): Promise<number> 
 function checkFormat(format: string): ReportFormat {
   if ((REPORT_FORMATS as readonly string[]).includes(format)) return format as ReportFormat
   const suggestion = didYouMean(format, REPORT_FORMATS)
-  throw new UsageError(`unknown report format "${format}"${suggestion ? `; did you mean "${suggestion}"?` : ''} (formats: ${REPORT_FORMATS.join(', ')})`)
+  throw new UsageError(
+    `unknown report format "${format}"${suggestion ? `; did you mean "${suggestion}"?` : ''} (formats: ${REPORT_FORMATS.join(', ')})`,
+  )
 }

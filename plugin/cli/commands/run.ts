@@ -52,21 +52,34 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
     io.stdout(`${RUN_HELP}\n`)
     return EXIT_OK
   }
-  if (values['dry-run']) return planCommand(own.filter((arg) => arg !== '--dry-run'), io)
+  if (values['dry-run'])
+    return planCommand(
+      own.filter((arg) => arg !== '--dry-run'),
+      io,
+    )
   const project = await loadProject(io.cwd)
   const files = findRecipeFiles(project, positionals)
-  if (files.length === 0) throw new UsageError(`no recipe found${positionals.length ? ` in ${positionals.join(', ')}` : ''} (recipes match ${(project.options.include ?? ['recipes/**/*.{yaml,yml}']).join(', ')})`)
+  if (files.length === 0)
+    throw new UsageError(
+      `no recipe found${positionals.length ? ` in ${positionals.join(', ')}` : ''} (recipes match ${(project.options.include ?? ['recipes/**/*.{yaml,yml}']).join(', ')})`,
+    )
 
   const only = splitList(values.only)
   const skip = splitList(values.skip)
   const resumeFrom = values['resume-from']
   const recipes = files.map((file) => loadRecipe(project, file))
   const stepNames = new Set(recipes.flatMap((loaded) => loaded.recipe?.steps.map((step) => step.name) ?? []))
-  for (const [flag, names] of [['--only', only], ['--skip', skip], ['--resume-from', resumeFrom ? [resumeFrom] : []]] as const) {
+  for (const [flag, names] of [
+    ['--only', only],
+    ['--skip', skip],
+    ['--resume-from', resumeFrom ? [resumeFrom] : []],
+  ] as const) {
     const unknown = names.filter((name) => !stepNames.has(name))
     if (unknown.length === 0) continue
     const suggestion = didYouMean(unknown[0]!, stepNames)
-    throw new UsageError(`${flag}: no selected recipe has a step named ${unknown.map((name) => `"${name}"`).join(', ')}${suggestion ? `; did you mean "${suggestion}"?` : ''}`)
+    throw new UsageError(
+      `${flag}: no selected recipe has a step named ${unknown.map((name) => `"${name}"`).join(', ')}${suggestion ? `; did you mean "${suggestion}"?` : ''}`,
+    )
   }
   if (resumeFrom !== undefined) {
     for (const loaded of recipes) {
@@ -81,7 +94,12 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
     }
   }
 
-  const runOptions: RunOptions = { skip, noCache: values['no-cache'] ?? false, debug: values.debug ?? false, ...(resumeFrom ? { resumeFrom } : {}) }
+  const runOptions: RunOptions = {
+    skip,
+    noCache: values['no-cache'] ?? false,
+    debug: values.debug ?? false,
+    ...(resumeFrom ? { resumeFrom } : {}),
+  }
   const { parseCLI, startVitest } = await import('vitest/node')
   const vitestArgs = parseCLI(['vitest', ...forwarded])
   const vitest = await startVitest('test', [...files, ...vitestArgs.filter], {
@@ -108,14 +126,13 @@ function exitCodeOf(modules: TestModule[]): number {
     for (const test of module.children.allTests()) {
       const meta = (test.meta() as { recipeStep?: RecipeStepMeta }).recipeStep
       if (test.result().state === 'failed') code = EXIT_FAILED
-      else if (code === EXIT_OK && meta?.status === 'blocked' && meta.blockedReason === 'skipped') code = EXIT_DEPENDENCY
+      else if (code === EXIT_OK && meta?.status === 'blocked' && meta.blockedReason === 'skipped')
+        code = EXIT_DEPENDENCY
     }
   }
   return code
 }
 
-
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 }
-

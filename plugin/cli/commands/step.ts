@@ -50,12 +50,14 @@ export async function stepCommand(args: string[], io: CliIo): Promise<number> {
     io.stdout(`${STEP_HELP}\n`)
     return 0
   }
-  if (positionals.length !== 1) throw new UsageError('recipes step needs exactly one scriptlet file (see recipes step --help)')
+  if (positionals.length !== 1)
+    throw new UsageError('recipes step needs exactly one scriptlet file (see recipes step --help)')
   const root = resolve(io.cwd, values.root ?? '.')
   const file = resolve(io.cwd, positionals[0]!)
   const step = values.name ?? basename(file, extname(file))
   const keyNaming = values['key-naming'] ?? 'error'
-  if (keyNaming !== 'error' && keyNaming !== 'warn' && keyNaming !== 'off') throw new UsageError(`--key-naming takes error, warn or off, not "${keyNaming}"`)
+  if (keyNaming !== 'error' && keyNaming !== 'warn' && keyNaming !== 'off')
+    throw new UsageError(`--key-naming takes error, warn or off, not "${keyNaming}"`)
 
   const printEnvelope = (envelope: Envelope) => {
     io.stdout(`${JSON.stringify(envelope)}\n`)
@@ -68,39 +70,59 @@ export async function stepCommand(args: string[], io: CliIo): Promise<number> {
   try {
     params = readJsonOption(values.params, values['params-file'], '--params', {}, io.cwd)
     const ctx = readJsonOption(values.ctx, values['ctx-file'], '--ctx', {}, io.cwd)
-    if (typeof ctx !== 'object' || ctx === null || Array.isArray(ctx)) throw new Error('--ctx must be a JSON object of key → value')
+    if (typeof ctx !== 'object' || ctx === null || Array.isArray(ctx))
+      throw new Error('--ctx must be a JSON object of key → value')
     initialContext = ctx
   } catch (error) {
     return invalid((error as Error).message)
   }
-  if (!isInside(root, file)) return invalid(`${positionals[0]} is outside the project root ${root}; scriptlets run only from inside the workspace`)
+  if (!isInside(root, file))
+    return invalid(
+      `${positionals[0]} is outside the project root ${root}; scriptlets run only from inside the workspace`,
+    )
   if (!existsSync(file)) return invalid(`scriptlet file ${positionals[0]} does not exist`)
 
   let namespace: Record<string, unknown>
   try {
-    const loaded = await runnerImport<Record<string, unknown>>(file, { configFile: false, root, logLevel: 'silent', plugins: [resolveOwnEntries()] })
+    const loaded = await runnerImport<Record<string, unknown>>(file, {
+      configFile: false,
+      root,
+      logLevel: 'silent',
+      plugins: [resolveOwnEntries()],
+    })
     namespace = loaded.module
   } catch (error) {
     io.stderr(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`)
-    return invalid(`could not load ${positionals[0]}: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`)
+    return invalid(
+      `could not load ${positionals[0]}: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`,
+    )
   }
   const scriptlet = resolveScriptlet(namespace, values.export)
   if (typeof scriptlet === 'string') return invalid(`${positionals[0]}: ${scriptlet}`)
 
   const result = await runScriptletStandalone({ scriptlet, params, initialContext, step, root, keyNaming })
   if (result.error instanceof Error) io.stderr(`${describeFailure(result.error)}\n`)
-  if (values['ctx-out']) writeFileSync(resolve(io.cwd, values['ctx-out']), `${JSON.stringify(result.context, null, 2)}\n`)
+  if (values['ctx-out'])
+    writeFileSync(resolve(io.cwd, values['ctx-out']), `${JSON.stringify(result.context, null, 2)}\n`)
   return printEnvelope(result.envelope)
 }
 
-function readJsonOption(inline: string | undefined, file: string | undefined, flag: string, fallback: JsonValue, cwd: string): JsonValue {
+function readJsonOption(
+  inline: string | undefined,
+  file: string | undefined,
+  flag: string,
+  fallback: JsonValue,
+  cwd: string,
+): JsonValue {
   if (inline !== undefined && file !== undefined) throw new Error(`give ${flag} or ${flag}-file, not both`)
   const text = file !== undefined ? readFileSync(resolve(cwd, file), 'utf8') : inline
   if (text === undefined) return fallback
   try {
     return JSON.parse(text) as JsonValue
   } catch (error) {
-    throw new Error(`${file !== undefined ? `${flag}-file ${file}` : flag} is not valid JSON: ${(error as Error).message}`)
+    throw new Error(
+      `${file !== undefined ? `${flag}-file ${file}` : flag} is not valid JSON: ${(error as Error).message}`,
+    )
   }
 }
 

@@ -1,4 +1,4 @@
-import { accessSync, constants, readdirSync, readFileSync } from 'node:fs'
+import { accessSync, constants, type Dirent, readdirSync, readFileSync } from 'node:fs'
 import { join, relative, sep } from 'node:path'
 import { CONTEXT_KEY_PATTERN } from '../../context/context.ts'
 import { declaredOutputs } from '../../recipe/declared-outputs.ts'
@@ -26,7 +26,11 @@ const KEY_NAMING_HINT = 'Name keys like metrics.summary_v1; a change of shape ge
 const SCRIPTLET_NAME = /^[a-z0-9][a-z0-9_-]*\.(ts|js|mjs|py|sh|awk)$/
 
 export async function validateCommand(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseCommandArgs(args, { scriptlets: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, 'validate')
+  const { values, positionals } = parseCommandArgs(
+    args,
+    { scriptlets: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    'validate',
+  )
   if (values.help) {
     io.stdout(`${VALIDATE_HELP}\n`)
     return EXIT_OK
@@ -41,7 +45,8 @@ export async function validateCommand(args: string[], io: CliIo): Promise<number
   }
   const scriptletDir = join(project.root, values.scriptlets ?? 'scriptlets')
   const scriptlets = listFiles(scriptletDir)
-  for (const path of scriptlets) issues.push(...scriptletIssues(path, relative(project.root, path).split(sep).join('/')))
+  for (const path of scriptlets)
+    issues.push(...scriptletIssues(path, relative(project.root, path).split(sep).join('/')))
   if (issues.length > 0) {
     io.stderr(`${formatRecipeIssues(issues, 'found')}\n`)
     return EXIT_INVALID
@@ -75,20 +80,35 @@ function scriptletIssues(path: string, file: string): RecipeIssue[] {
   const source = new RecipeSource(file, text)
   const at = (offset: number, length = 1) => source.locate(offset, length)
   if (!SCRIPTLET_NAME.test(name) && name !== '__init__.py') {
-    issues.push({ code: 'RECIPE_SCHEMA', message: `scriptlet file name "${name}" should be lowercase with _ or -`, location: at(0), hint: 'Rename it, for example compute_mean.ts or sanitize-csv.sh.' })
+    issues.push({
+      code: 'RECIPE_SCHEMA',
+      message: `scriptlet file name "${name}" should be lowercase with _ or -`,
+      location: at(0),
+      hint: 'Rename it, for example compute_mean.ts or sanitize-csv.sh.',
+    })
   }
   // Files under a lib/ folder are sourced or imported helpers, not scriptlets run by a step.
   if (name.endsWith('.sh') && !file.split('/').includes('lib')) {
     const head = text.split('\n').slice(0, 30).join('\n')
     for (const field of ['NAME', 'DESC']) {
       if (!new RegExp(`^#\\s*${field}\\b`, 'm').test(head)) {
-        issues.push({ code: 'RECIPE_SCHEMA', message: `shell scriptlet has no "# ${field}:" header line`, location: at(0), hint: 'Start the script with a header: NAME, DESC, USAGE, RETURNS.' })
+        issues.push({
+          code: 'RECIPE_SCHEMA',
+          message: `shell scriptlet has no "# ${field}:" header line`,
+          location: at(0),
+          hint: 'Start the script with a header: NAME, DESC, USAGE, RETURNS.',
+        })
       }
     }
     try {
       accessSync(path, constants.X_OK)
     } catch {
-      issues.push({ code: 'RECIPE_SCHEMA', message: 'shell scriptlet is not executable', location: at(0), hint: `chmod +x ${file}` })
+      issues.push({
+        code: 'RECIPE_SCHEMA',
+        message: 'shell scriptlet is not executable',
+        location: at(0),
+        hint: `chmod +x ${file}`,
+      })
     }
   }
   // Literal keys only: a key built at run time (or a format string in a message) cannot be checked here.
@@ -106,7 +126,7 @@ function scriptletIssues(path: string, file: string): RecipeIssue[] {
 }
 
 function listFiles(dir: string): string[] {
-  let entries
+  let entries: Dirent[]
   try {
     entries = readdirSync(dir, { withFileTypes: true })
   } catch {
