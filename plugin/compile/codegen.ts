@@ -52,7 +52,6 @@ export function generateRecipeModule({ compiled, file, source, modules }: Codege
   const budgets = stepBudgets(compiled)
   for (const step of compiled.recipe.steps) {
     const options = [`timeout: ${budgets.get(step.name)! + VITEST_TIMEOUT_GRACE_MS}`]
-    if (step.retry.max > 0) options.push(`retry: ${step.retry.max}`)
     // Neighbouring concurrent tests run together; the runner makes each wait for the steps it needs.
     if (step.parallel) options.push('concurrent: true')
     // The name is emitted raw between quotes: STEP_NAME_PATTERN guarantees it needs no escaping.

@@ -3,7 +3,7 @@ import type { Reporter, TestModule, Vitest } from 'vitest/node'
 import type { JsonValue } from '../context/json-value.ts'
 import { OFFICE_FORMATS, type ReportFormat } from '../exporters/index.ts'
 import { reportStoredRun } from '../exporters/report-run.ts'
-import { recipeStepMeta, stepRecordOf, type RecipeStepMeta } from '../runtime/meta.ts'
+import { type RecipeStepMeta, recipeStepMeta, runStatusOf, stepRowOf } from '../runtime/meta.ts'
 import { RunStore, type RunStatus } from '../store/run-store.ts'
 
 export interface RecipesReporterOptions {
@@ -124,12 +124,12 @@ function importRun(store: RunStore, runId: string, steps: RecipeStepMeta[], vite
     for (const write of step.writes) context.set(write.key, write.after)
     store.recordStep(
       runId,
-      stepRecordOf(step),
+      stepRowOf(step),
       step.writes,
       step.writes.map((write) => [write.key, context.get(write.key)]),
     )
   }
-  const status: RunStatus = ordered.some((step) => step.status === 'failed') ? 'failed' : 'passed'
+  const status: RunStatus = runStatusOf(ordered.map((step) => step.status))
   store.finishRun(runId, status)
 }
 

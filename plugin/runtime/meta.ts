@@ -1,16 +1,23 @@
 import type { ContextWrite } from '../context/context.ts'
 import type { JsonObject, JsonValue } from '../context/json-value.ts'
-import type { StepRecord } from '../store/run-store.ts'
 import type { Envelope } from '../scriptlet/envelope.ts'
+import type { AttemptRow, StepRow } from '../store/run-data.ts'
 
-export type StepStatus = 'passed' | 'failed' | 'blocked' | 'skipped' | 'cached' | 'resumed'
+/**
+ * How a step ended. `setup`: run first because a selected step needed it (it was filtered
+ * out by -t); `expected-error`: failed as its recipe's `expect: error` asked, which counts
+ * as a pass; `resumed`: not run, its ctx restored from an earlier run (--resume-from).
+ */
+export type StepStatus = 'passed' | 'failed' | 'blocked' | 'skipped' | 'setup' | 'cached' | 'resumed' | 'expected-error'
 
-export interface AttemptRecord {
-  reason: string
-  durationMs: number
-}
+/** One attempt of a step: its number (1 = first), how it ended, why, and how long it took. */
+export type AttemptRecord = AttemptRow
 
-/** What each step test carries in `task.meta.recipeStep` for reporters. JSON only. */
+/**
+ * What a step produced, as the runtime records it: the one record of a step, carried in
+ * `task.meta.recipeStep` for reporters, stored at the step boundary (`stepRowOf`), and
+ * imported from there at --merge-reports. JSON only.
+ */
 export interface RecipeStepMeta {
   runId: string
   recipe: string
@@ -22,6 +29,8 @@ export interface RecipeStepMeta {
   /** The args the recipe gave the step (secrets redacted). */
   params: JsonObject | JsonValue[]
   envelope?: Envelope
+  /** Why the step did not pass, or why it did not run (blocked, skipped, resumed). */
+  reason?: string
   /** The ctx writes the step made (with before/after values). */
   writes: ContextWrite[]
   durationMs: number
@@ -29,11 +38,13 @@ export interface RecipeStepMeta {
   cpuMs: number
   /** Peak RSS of the step's child process; growth of this process's peak RSS for in-process steps. */
   peakRssBytes: number
-  /** The step log, relative to the project root (`Logs/<run_id>/<idx>_<step>.log`); none for a step that passed without output. */
+  /** The step log, relative to the project root (`Logs/<run_id>/<idx>_<step>.log`); none for a step that passed silently. */
   logPath?: string
   /** Steps that were filtered out (by -t or the IDE) and ran first as setup for this one. */
   setup: string[]
-  /** Failed attempts before the last one, when the step retried. */
+  /** For a step run as setup: the selected step that needed it. */
+  setupFor?: string
+  /** Every attempt the step made, in order; empty for a step that did not run. */
   attempts: AttemptRecord[]
   /** For a blocked step: the step that blocked it, and whether it failed or was skipped. */
   blockedBy?: string
@@ -44,6 +55,8 @@ export interface RecipeStepMeta {
   cachedFrom?: string
   /** For a step before --resume-from: the run the ctx was restored from. */
   resumedFrom?: string
+  /** Whether the step ran out of time (its processes were killed, an in-process step abandoned). */
+  timedOut?: boolean
 }
 
 /** Where the step meta sits in `task.meta` / a reporter's `testCase.meta()`. */
@@ -56,9 +69,35 @@ export function recipeStepMeta(meta: object): RecipeStepMeta | undefined {
   return (meta as RecipeTaskMeta).recipeStep
 }
 
+/** Statuses after which the steps that need this one may run. */
+const SATISFYING: ReadonlySet<StepStatus> = new Set(['passed', 'setup', 'cached', 'resumed', 'expected-error'])
+
+/**
+ * Whether a step that ended so lets the steps that need it run: it passed (in any of the
+ * ways a step passes), or it was skipped and the ctx still holds every output it declares.
+ * The runner and `recipes plan` both decide with this.
+ */
+export function satisfiesDependents(status: StepStatus, missingOutputs: readonly string[] = []): boolean {
+  return SATISFYING.has(status) || (status === 'skipped' && missingOutputs.length === 0)
+}
+
+/**
+ * The run's status from its steps', the worst first: `failed` (a step failed), `blocked`
+ * (none failed, but a step could not run because a step it needs was skipped), `passed`.
+ */
+export function runStatusOf(statuses: Iterable<StepStatus>): 'passed' | 'failed' | 'blocked' {
+  let status: 'passed' | 'blocked' = 'passed'
+  for (const step of statuses) {
+    if (step === 'failed') return 'failed'
+    if (step === 'blocked') status = 'blocked'
+  }
+  return status
+}
+
 /** The store row of a step, from its meta: the same at the step boundary and when a merged report imports a run. */
-export function stepRecordOf(meta: RecipeStepMeta): StepRecord {
+export function stepRowOf(meta: RecipeStepMeta): StepRow {
   const error = meta.envelope?.status === 'error' ? meta.envelope : undefined
+  const passed = meta.status === 'passed' || meta.status === 'setup' || meta.status === 'cached'
   return {
     step: meta.step,
     idx: meta.idx,
@@ -66,11 +105,10 @@ export function stepRecordOf(meta: RecipeStepMeta): StepRecord {
     durationMs: meta.durationMs,
     cpuMs: meta.cpuMs,
     peakRssBytes: meta.peakRssBytes,
-    exitCode: error ? error.exit_code : meta.status === 'passed' || meta.status === 'cached' ? 0 : null,
-    attempts: meta.attempts.length + 1,
-    reason:
-      error?.reason ??
-      (meta.blockedBy === undefined ? null : `blocked: ${meta.blockedBy} ${meta.blockedReason ?? 'failed'}`),
+    exitCode: error ? error.exit_code : passed ? 0 : null,
+    attempts: meta.attempts.length,
+    attemptLog: meta.attempts,
+    reason: meta.reason ?? null,
     logPath: meta.logPath ?? null,
     params: meta.params,
     envelope: (meta.envelope as JsonObject | undefined) ?? null,

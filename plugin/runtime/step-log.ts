@@ -38,9 +38,13 @@ export class StepLogs {
 
   /** Writes what RAM mode kept, and waits for every write. */
   async flush(): Promise<void> {
-    for (const [file, text] of this.pending) this.writes.append(file, text)
+    const writes = [...this.pending].map(([file, text]) => this.writes.append(file, text))
     this.pending.clear()
+    const failed = (await Promise.allSettled(writes)).filter((result) => result.status === 'rejected')
     await this.writes.drain()
+    if (failed.length > 0) {
+      throw new Error(`could not write ${failed.length} step log(s): ${(failed[0]!.reason as Error).message}`)
+    }
   }
 
   /** The text of a closed log (`path` as close() returned it), once written; for reports that attach it. */
@@ -56,11 +60,12 @@ export class StepLogs {
     }
   }
 
-  /** @internal */
-  save(file: string, text: string): void {
+  /** @internal Resolves once the text is on disk (at once in RAM mode); rejects when it cannot be written. */
+  save(file: string, text: string): Promise<void> {
     const redacted = this.options.redactor.text(text)
-    if (this.options.ram) this.pending.set(file, (this.pending.get(file) ?? '') + redacted)
-    else this.writes.append(file, redacted)
+    if (!this.options.ram) return this.writes.append(file, redacted)
+    this.pending.set(file, (this.pending.get(file) ?? '') + redacted)
+    return Promise.resolve()
   }
 }
 
@@ -84,13 +89,12 @@ export class StepLog {
     if (stderr) this.lines.push('--- stderr', stderr.trimEnd())
   }
 
-  /** Writes the log; returns its path relative to the project root. */
-  close(): string {
+  /** Writes the log: its path relative to the project root, and the write, which rejects if it failed. */
+  close(): { path: string; written: Promise<void> } {
     const { file, path } = this.logs.locate(this.name)
     const text = this.lines
       .map((line) => (typeof line === 'string' ? line : `${new Date(line[0]).toISOString()} ${line[1]}`))
       .join('\n')
-    this.logs.save(file, `${text}\n`)
-    return path
+    return { path, written: this.logs.save(file, `${text}\n`) }
   }
 }

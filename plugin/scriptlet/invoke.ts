@@ -1,6 +1,7 @@
 import type { StepContext } from '../context/step-context.ts'
 import type { JsonObject } from '../context/json-value.ts'
 import type { Scriptlet, ScriptletTools } from './define.ts'
+import { toJsonSafe } from './json-safe.ts'
 import { EXIT_FAILED, errorEnvelope, normalizeEnvelope, type Envelope } from './envelope.ts'
 
 export interface Invocation {
@@ -71,6 +72,8 @@ export function envelopeFromError(error: unknown, step: string): Envelope {
     step,
     reason,
     typeof exitCode === 'number' && Number.isInteger(exitCode) && exitCode > 0 ? exitCode : EXIT_FAILED,
-    typeof details === 'object' && details !== null && !Array.isArray(details) ? (details as JsonObject) : {},
+    typeof details === 'object' && details !== null && !Array.isArray(details)
+      ? (toJsonSafe(details) as JsonObject)
+      : {},
   )
 }

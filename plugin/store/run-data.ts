@@ -34,12 +34,25 @@ export interface StepRow {
   cpuMs: number
   peakRssBytes: number
   exitCode: number | null
+  /** How many attempts the step made (0: it did not run). */
   attempts: number
+  /** Each attempt, in order (empty in runs stored before schema 3). */
+  attemptLog: AttemptRow[]
   reason: string | null
   logPath: string | null
   /** The args the recipe gave the step: named (an object) or positional (exec steps). */
   params: JsonObject | JsonValue[]
   envelope: JsonObject | null
+}
+
+// A type, not an interface: it must fit JsonValue (exporters write it as JSON).
+export type AttemptRow = {
+  /** 1 for the first attempt. */
+  attempt: number
+  status: 'passed' | 'failed'
+  /** Why the attempt failed. */
+  reason?: string
+  durationMs: number
 }
 
 export interface ContextRow {

@@ -14,7 +14,7 @@ import type { AnalysisRow, ContextRow, HistoryRow, RunData, RunRow, StepRow } fr
  */
 
 /** The schema version this code writes; a database with a higher one is refused. */
-export const SCHEMA_VERSION = 2
+export const SCHEMA_VERSION = 3
 
 const MIGRATIONS: Record<number, string> = {
   1: `
@@ -41,9 +41,17 @@ const MIGRATIONS: Record<number, string> = {
     ALTER TABLE step_metrics ADD COLUMN params TEXT;
     ALTER TABLE step_metrics ADD COLUMN envelope TEXT;
   `,
+  // Each attempt of a retried step: its status, reason and duration (JSON array).
+  3: `
+    ALTER TABLE step_metrics ADD COLUMN attempt_log TEXT;
+  `,
 }
 
-export type RunStatus = 'running' | 'passed' | 'failed' | 'interrupted'
+/**
+ * `blocked`: no step failed, but a step could not run because a step it needs was skipped
+ * without leaving its outputs (`recipes run --skip`); `interrupted`: the process died.
+ */
+export type RunStatus = 'running' | 'passed' | 'failed' | 'blocked' | 'interrupted'
 
 export interface RunStart {
   runId: string
@@ -54,10 +62,19 @@ export interface RunStart {
   metadata: JsonObject
 }
 
-/** A step as the runtime records it at its boundary; params and envelope are absent for rows of older callers. */
-export type StepRecord = Omit<StepRow, 'params' | 'envelope'> & {
+/** A step as the runtime records it at its boundary; params, envelope and attempts are absent for rows of older callers. */
+export type StepRecord = Omit<StepRow, 'params' | 'envelope' | 'attemptLog'> & {
   params?: StepRow['params']
   envelope?: StepRow['envelope']
+  attemptLog?: StepRow['attemptLog']
+}
+
+/** One step boundary, serialized and ready for its transaction. */
+interface StepBoundary {
+  runId: string
+  row: unknown[]
+  history: unknown[][]
+  snapshot: { key: string; value: string | undefined; who?: string | null; ts?: string | null }[]
 }
 
 /** A store that cannot be used: corrupt, written by a newer version, not writable. */
@@ -71,12 +88,10 @@ export class RunStore {
   private readonly db: Database.Database
   private readonly stepSeq = new Map<string, number>()
   private readonly historySeq = new Map<string, number>()
-  private statements:
-    | Record<
-        'insertStep' | 'insertHistory' | 'upsertValue' | 'deleteValue' | 'begin' | 'commit' | 'rollback',
-        Database.Statement
-      >
+  private prepared:
+    | Record<'insertStep' | 'insertHistory' | 'upsertValue' | 'deleteValue', Database.Statement>
     | undefined
+  private recordTransaction: Database.Transaction<(input: StepBoundary) => void> | undefined
 
   private constructor(path: string, db: Database.Database) {
     this.path = path
@@ -147,6 +162,8 @@ export class RunStore {
   /**
    * One step boundary in one transaction: the step's row, its ctx writes (history, attributed
    * to the step) and the current values of the keys it changed (the run's final ctx so far).
+   * Everything is serialized before the transaction starts: a value that cannot be stored
+   * throws here and leaves the database as it was.
    */
   recordStep(
     runId: string,
@@ -155,13 +172,63 @@ export class RunStore {
     values: readonly [string, JsonValue | undefined][],
   ): void {
     const stepSeq = (this.stepSeq.get(runId) ?? 0) + 1
-    this.stepSeq.set(runId, stepSeq)
     let historySeq = this.historySeq.get(runId) ?? 0
-    // Prepared once per store: this runs at every step boundary.
-    const { insertStep, insertHistory, upsertValue, deleteValue, begin, commit, rollback } = (this.statements ??= {
+    const last = new Map(writes.map((write) => [write.key, write]))
+    const row = [
+      runId,
+      step.step,
+      step.idx,
+      step.status,
+      step.durationMs,
+      step.cpuMs,
+      step.peakRssBytes,
+      step.exitCode,
+      step.attempts,
+      step.reason,
+      step.logPath,
+      stepSeq,
+      json(step.params),
+      json(step.envelope ?? undefined),
+      step.attemptLog === undefined ? null : JSON.stringify(step.attemptLog),
+    ]
+    const history = writes.map((write) => [
+      runId,
+      ++historySeq,
+      write.key,
+      write.who,
+      write.ts,
+      json(write.before),
+      json(write.after),
+      step.step,
+      stepSeq,
+    ])
+    const snapshot = values.map(([key, value]) =>
+      value === undefined
+        ? { key, value: undefined }
+        : { key, value: JSON.stringify(value), who: last.get(key)?.who ?? null, ts: last.get(key)?.ts ?? null },
+    )
+    // Built once per store (it runs at every step boundary); .immediate takes the write lock
+    // up front, so two processes never deadlock upgrading a read lock.
+    this.recordTransaction ??= this.db.transaction((input: StepBoundary) => {
+      const statements = this.statements()
+      statements.insertStep.run(...input.row)
+      for (const entry of input.history) statements.insertHistory.run(...entry)
+      for (const entry of input.snapshot) {
+        if (entry.value === undefined) statements.deleteValue.run(input.runId, entry.key)
+        else statements.upsertValue.run(input.runId, entry.key, entry.value, entry.who, entry.ts)
+      }
+    })
+    this.recordTransaction.immediate({ runId, row, history, snapshot })
+    this.stepSeq.set(runId, stepSeq)
+    this.historySeq.set(runId, historySeq)
+  }
+
+  private statements(): Record<'insertStep' | 'insertHistory' | 'upsertValue' | 'deleteValue', Database.Statement> {
+    this.prepared ??= {
       insertStep: this.db.prepare(
-        `INSERT OR REPLACE INTO step_metrics (run_id, step, idx, status, duration_ms, cpu_ms, peak_rss_bytes, exit_code, attempts, reason, log_path, seq, params, envelope)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT OR REPLACE INTO step_metrics (run_id, step, idx, status, duration_ms, cpu_ms, peak_rss_bytes,
+           exit_code, attempts, reason, log_path, seq, params, envelope, attempt_log)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       insertHistory: this.db.prepare(
         'INSERT INTO context_history (run_id, seq, key, who, ts, before, after, step, step_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
@@ -170,54 +237,8 @@ export class RunStore {
         'INSERT OR REPLACE INTO context_snapshots (run_id, key, value, who, ts) VALUES (?, ?, ?, ?, ?)',
       ),
       deleteValue: this.db.prepare('DELETE FROM context_snapshots WHERE run_id = ? AND key = ?'),
-      // IMMEDIATE: take the write lock up front, so two processes never deadlock upgrading a read.
-      begin: this.db.prepare('BEGIN IMMEDIATE'),
-      commit: this.db.prepare('COMMIT'),
-      rollback: this.db.prepare('ROLLBACK'),
-    })
-    // Plain prepared BEGIN/COMMIT: db.transaction(fn) built a wrapper per call (~30 µs a step).
-    begin.run()
-    try {
-      insertStep.run(
-        runId,
-        step.step,
-        step.idx,
-        step.status,
-        step.durationMs,
-        step.cpuMs,
-        step.peakRssBytes,
-        step.exitCode,
-        step.attempts,
-        step.reason,
-        step.logPath,
-        stepSeq,
-        json(step.params),
-        json(step.envelope ?? undefined),
-      )
-      for (const write of writes) {
-        insertHistory.run(
-          runId,
-          ++historySeq,
-          write.key,
-          write.who,
-          write.ts,
-          json(write.before),
-          json(write.after),
-          step.step,
-          stepSeq,
-        )
-      }
-      const last = new Map(writes.map((write) => [write.key, write]))
-      for (const [key, value] of values) {
-        if (value === undefined) deleteValue.run(runId, key)
-        else upsertValue.run(runId, key, JSON.stringify(value), last.get(key)?.who ?? null, last.get(key)?.ts ?? null)
-      }
-      commit.run()
-    } catch (error) {
-      if (this.db.inTransaction) rollback.run()
-      throw error
     }
-    this.historySeq.set(runId, historySeq)
+    return this.prepared
   }
 
   finishRun(runId: string, status: RunStatus, endTime = new Date().toISOString()): void {
@@ -290,7 +311,7 @@ export class RunStore {
       )
       .all(testIdOrRecipe, testIdOrRecipe, limit) as Omit<HistoryRun, 'steps'>[]
     const steps = this.db.prepare(
-      'SELECT step, idx, status, duration_ms AS durationMs FROM step_metrics WHERE run_id = ? ORDER BY seq',
+      'SELECT step, idx, status, duration_ms AS durationMs FROM step_metrics WHERE run_id = ? ORDER BY idx, seq',
     )
     return runs.map((run) => ({ ...run, steps: steps.all(run.runId) as HistoryRun['steps'] }))
   }
@@ -353,11 +374,17 @@ export class RunStore {
       this.db
         .prepare(
           `SELECT step, idx, status, duration_ms AS durationMs, cpu_ms AS cpuMs, peak_rss_bytes AS peakRssBytes, exit_code AS exitCode, attempts, reason,
-                  log_path AS logPath, params, envelope FROM step_metrics WHERE run_id = ? ORDER BY seq`,
+                  log_path AS logPath, params, envelope, attempt_log AS attemptLog
+           FROM step_metrics WHERE run_id = ? ORDER BY idx, seq`,
         )
-        .all(runId) as (Omit<StepRow, 'params' | 'envelope'> & { params: string | null; envelope: string | null })[]
+        .all(runId) as (Omit<StepRow, 'params' | 'envelope' | 'attemptLog'> & {
+        params: string | null
+        envelope: string | null
+        attemptLog: string | null
+      })[]
     ).map((row) => ({
       ...row,
+      attemptLog: row.attemptLog === null ? [] : (JSON.parse(row.attemptLog) as StepRow['attemptLog']),
       durationMs: row.durationMs ?? 0,
       cpuMs: row.cpuMs ?? 0,
       peakRssBytes: row.peakRssBytes ?? 0,

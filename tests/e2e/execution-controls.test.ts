@@ -148,7 +148,8 @@ test('a retry succeeds on the second attempt, starting from a clean ctx', async 
   const result = await run(['recipes/flaky.yaml'])
   expect(result.code).toBe(0)
   expect(result.tests.flaky!.meta!.attempts).toEqual([
-    { reason: 'transient failure on attempt 1', durationMs: expect.any(Number) },
+    { attempt: 1, status: 'failed', reason: 'transient failure on attempt 1', durationMs: expect.any(Number) },
+    { attempt: 2, status: 'passed', durationMs: expect.any(Number) },
   ])
   expect(project.read('Data/flaky.count')).toBe('xx')
 })

@@ -325,7 +325,10 @@ describe('retry', () => {
   test('a retried step starts from the ctx it had before its first attempt and passes on the second', () => {
     expect(statuses('retry.yaml').flaky).toBe('passed')
     const meta = resultsOf('retry.yaml').assertionResults.find((entry) => entry.title === 'flaky')?.meta?.recipeStep
-    expect(meta.attempts).toEqual([{ reason: 'transient failure on attempt 1', durationMs: expect.any(Number) }])
+    expect(meta.attempts).toEqual([
+      { attempt: 1, status: 'failed', reason: 'transient failure on attempt 1', durationMs: expect.any(Number) },
+      { attempt: 2, status: 'passed', durationMs: expect.any(Number) },
+    ])
     expect(project.read('Data/flaky.count')).toBe('xx')
   })
   test('retry.on limits retries to matching reasons', () => {

@@ -58,7 +58,7 @@ describe('a run leaves a queryable record', () => {
         { step: 'load', idx: 1, status: 'passed', exit_code: 0, attempts: 1, reason: null },
         { step: 'update', idx: 2, status: 'passed', exit_code: 0, attempts: 1, reason: null },
         { step: 'broken', idx: 3, status: 'failed', exit_code: 1, attempts: 1, reason: 'device did not answer' },
-        { step: 'after', idx: 4, status: 'blocked', exit_code: null, attempts: 1, reason: 'blocked: broken failed' },
+        { step: 'after', idx: 4, status: 'blocked', exit_code: null, attempts: 0, reason: 'blocked: broken failed' },
       ])
       expect(store.prepare('SELECT seq, key, who, before, after FROM context_history ORDER BY seq').all()).toEqual([
         { seq: 1, key: 'numbers.raw_v1', who: 'load', before: null, after: '[1,2,3]' },
@@ -167,7 +167,7 @@ test('a corrupt database is a clear error, and nothing overwrites it', async () 
     const run = await corrupt.vitest(['run'], { env: { RECIPES_DB: 'reports.sqlite' } })
     expect(run.code).toBe(1)
     expect(run.output).toContain(
-      'StoreError: cannot open the run store reports.sqlite: file is not a database; it is not a readable SQLite database (corrupt?): move it aside',
+      'the run could not start: cannot open the run store reports.sqlite: file is not a database; it is not a readable SQLite database (corrupt?): move it aside',
     )
     expect(corrupt.read('reports.sqlite')).toBe('this is not a database, but a lab notebook')
   } finally {

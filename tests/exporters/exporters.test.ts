@@ -19,6 +19,7 @@ const step = (name: string, idx: number, extra: Partial<StepRow> = {}): StepRow 
   peakRssBytes: 0,
   exitCode: 0,
   attempts: 1,
+  attemptLog: [],
   reason: null,
   logPath: null,
   params: {},

@@ -1,0 +1,62 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { StepExecution } from '../executors/types.ts'
+import { EXIT_FAILED, errorEnvelope } from '../scriptlet/envelope.ts'
+
+/** How long killed processes get to report what they printed before the step moves on. */
+const KILL_REPORT_WAIT_MS = 3000
+
+export interface DeadlineResult {
+  execution: StepExecution
+  /** Set when the step ran out of time or Vitest aborted its test. */
+  stopped?: 'timeout' | 'aborted'
+}
+
+/**
+ * The one owner of a step's time. Runs the step with its deadline (resolved once, by the
+ * caller, from the recipe's `timeout`, the plugin's `stepTimeout` and the default) and
+ * with Vitest's own abort signal for the test: whichever fires first aborts the step's
+ * signal, so executors kill the processes and workers they started. An in-process
+ * TypeScript step cannot be stopped, only abandoned: it sees `tools.signal`, and the
+ * caller refuses its later ctx writes once this returns.
+ */
+export async function runWithDeadline(
+  timeoutMs: number,
+  step: string,
+  testSignal: AbortSignal | undefined,
+  run: (signal: AbortSignal) => Promise<StepExecution>,
+): Promise<DeadlineResult> {
+  const controller = new AbortController()
+  let timer: NodeJS.Timeout | undefined
+  let onAbort: (() => void) | undefined
+  const stopped = new Promise<'timeout' | 'aborted'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), timeoutMs)
+    if (testSignal?.aborted) resolve('aborted')
+    onAbort = () => resolve('aborted')
+    testSignal?.addEventListener('abort', onAbort, { once: true })
+  })
+  const running = run(controller.signal)
+  try {
+    const first = await Promise.race([running, stopped])
+    if (typeof first !== 'string') return { execution: first }
+    controller.abort()
+    // Killed processes report what they printed before the kill; an in-process step may never return.
+    const killed = await Promise.race([running, sleep(KILL_REPORT_WAIT_MS).then(() => undefined)])
+    const seconds = timeoutMs / 1000
+    const reason =
+      first === 'timeout'
+        ? `timed out after ${seconds} s`
+        : 'stopped: Vitest aborted the test (its timeout, or the run was cancelled)'
+    return {
+      stopped: first,
+      execution: {
+        envelope: errorEnvelope(step, reason, EXIT_FAILED, first === 'timeout' ? { timeout_sec: seconds } : {}),
+        stdout: killed?.stdout ?? '',
+        stderr: killed?.stderr ?? '',
+        resources: killed?.resources ?? { cpuMs: 0, peakRssBytes: 0 },
+      },
+    }
+  } finally {
+    clearTimeout(timer)
+    if (onAbort) testSignal?.removeEventListener('abort', onAbort)
+  }
+}

@@ -1,0 +1,78 @@
+import { AsyncLocalStorage } from 'node:async_hooks'
+import { formatWithOptions } from 'node:util'
+import type { Redactor } from './redact.ts'
+
+/** What an in-process step printed while it ran. */
+export interface CapturedOutput {
+  stdout: string[]
+  stderr: string[]
+}
+
+const CONSOLE_STREAMS = { log: 'stdout', info: 'stdout', debug: 'stdout', warn: 'stderr', error: 'stderr' } as const
+type ConsoleMethod = keyof typeof CONSOLE_STREAMS
+
+/**
+ * Tees what in-process TypeScript steps print (`console.*`, `process.stdout.write`,
+ * `process.stderr.write`) into the step's log, and redacts secrets on the way out. Output
+ * is attributed through AsyncLocalStorage, so steps running side by side each get their
+ * own; output outside any step passes through (redacted) and is not captured. Installed
+ * when a recipe file's first step starts, removed when the file ends.
+ */
+export class OutputCapture {
+  private readonly current = new AsyncLocalStorage<CapturedOutput>()
+  private uninstall: (() => void) | undefined
+
+  install(redactor: Redactor): void {
+    if (this.uninstall) return
+    const current = this.current
+    const originals = Object.fromEntries(
+      Object.keys(CONSOLE_STREAMS).map((method) => [method, console[method as ConsoleMethod]]),
+    ) as Record<ConsoleMethod, (...args: unknown[]) => void>
+    // Vitest's console may itself write to process.stdout: capture that once, not twice.
+    let insideConsole = false
+    for (const method of Object.keys(CONSOLE_STREAMS) as ConsoleMethod[]) {
+      console[method] = (...args: unknown[]) => {
+        const sink = current.getStore()
+        if (sink) sink[CONSOLE_STREAMS[method]].push(`${formatWithOptions({ colors: false }, ...args)}\n`)
+        const shown = redactor.active ? args.map((arg) => (typeof arg === 'string' ? redactor.text(arg) : arg)) : args
+        insideConsole = true
+        try {
+          originals[method].apply(console, shown)
+        } finally {
+          insideConsole = false
+        }
+      }
+    }
+    const teeStream = (stream: NodeJS.WriteStream, name: keyof CapturedOutput) => {
+      const original = stream.write
+      stream.write = function (this: NodeJS.WriteStream, chunk: unknown, ...rest: unknown[]): boolean {
+        const text =
+          typeof chunk === 'string' ? chunk : chunk instanceof Uint8Array ? Buffer.from(chunk).toString() : undefined
+        const sink = insideConsole ? undefined : current.getStore()
+        if (sink && text !== undefined) sink[name].push(text)
+        const shown = redactor.active && text !== undefined ? redactor.text(text) : chunk
+        return (original as (...args: unknown[]) => boolean).call(this, shown, ...rest)
+      } as NodeJS.WriteStream['write']
+      return () => {
+        stream.write = original
+      }
+    }
+    const restoreStdout = teeStream(process.stdout, 'stdout')
+    const restoreStderr = teeStream(process.stderr, 'stderr')
+    this.uninstall = () => {
+      for (const method of Object.keys(CONSOLE_STREAMS) as ConsoleMethod[]) console[method] = originals[method]
+      restoreStdout()
+      restoreStderr()
+    }
+  }
+
+  /** Runs `fn` with what it prints collected in `sink`. */
+  run<T>(sink: CapturedOutput, fn: () => Promise<T>): Promise<T> {
+    return this.current.run(sink, fn)
+  }
+
+  remove(): void {
+    this.uninstall?.()
+    this.uninstall = undefined
+  }
+}

@@ -1,0 +1,323 @@
+import type { TestContext } from 'vitest'
+import { declaredOutputs } from '../recipe/declared-outputs.ts'
+import type { RecipeStep } from '../recipe/types.ts'
+import type { Scriptlet } from '../scriptlet/define.ts'
+import { EXIT_DEPENDENCY, errorEnvelope } from '../scriptlet/envelope.ts'
+import { allureActive } from './allure.ts'
+import { ConcurrentWrites } from './concurrent-writes.ts'
+import { SetupStepFailedError, StepFailedError } from './errors.ts'
+import { type RecipeStepMeta, type RecipeTaskMeta, runStatusOf, type StepStatus, satisfiesDependents } from './meta.ts'
+import { readRunOptions } from './run-options.ts'
+import { RunSession, type Started } from './run-session.ts'
+import type { CompiledRecipe, RunOptions } from './spec.ts'
+import { type ExecutionScope, executeStep, recordResult, type StepResult } from './step-execution.ts'
+
+/** The parts of Vitest's test context the runner uses. */
+export interface StepTestContext {
+  task: TestContext['task']
+  skip: (note?: string) => never
+  annotate?: (message: string, type?: string) => Promise<unknown>
+  /** Aborted when Vitest gives up on the test (its timeout, a cancelled run). */
+  signal?: AbortSignal
+}
+
+interface Blocker {
+  step: string
+  reason: 'failed' | 'skipped'
+  /** The blocking step failed while running as setup for the blocked one. */
+  setupFailure?: Error
+}
+
+/**
+ * Runs a recipe's steps inside their tests, one instance per recipe file. Each step's
+ * outcome is computed once (memoized, whatever went wrong) and recorded once: a step whose
+ * needed steps were filtered out runs them first as setup; a step whose needed step failed
+ * (or was skipped without leaving its outputs) is blocked. Parallel steps wait for needed
+ * steps that run beside them. Nothing happens at import: the run starts with its first step.
+ */
+export class RecipeRun {
+  private readonly compiled: CompiledRecipe
+  private readonly steps: Map<string, RecipeStep>
+  private readonly scriptlets: ReadonlyMap<string, Scriptlet>
+  private readonly options: RunOptions
+  private readonly session: RunSession
+  private readonly concurrent = new ConcurrentWrites()
+  /** Every step's outcome, as a promise set before the step starts: nothing runs twice. */
+  private readonly outcomes = new Map<string, Promise<StepResult>>()
+  private readonly settled = new Map<string, StepResult>()
+  private readonly awaited = new Map<string, ((result: StepResult) => void)[]>()
+
+  constructor(compiled: CompiledRecipe, scriptlets: ReadonlyMap<string, Scriptlet>, runId: string) {
+    this.compiled = compiled
+    this.scriptlets = scriptlets
+    this.options = readRunOptions()
+    this.steps = new Map(compiled.recipe.steps.map((step) => [step.name, step]))
+    this.session = new RunSession(compiled, runId, this.options)
+  }
+
+  /** Called by each generated step test. */
+  async runStep(name: string, test: StepTestContext): Promise<void> {
+    const step = this.step(name)
+    let started: Started
+    try {
+      started = this.session.start()
+    } catch (error) {
+      throw new Error(`vitest-recipes: the run could not start: ${(error as Error).message}`)
+    }
+    const result = await this.settle(step, () => this.resolve(step, test, started))
+    if (result.meta.setup.length > 0)
+      await test.annotate?.(
+        `ran ${result.meta.setup.join(', ')} first as setup (filtered out, needed by ${name})`,
+        'notice',
+      )
+    if (result.meta.status === 'cached')
+      await test.annotate?.(`cached: replayed the ctx writes of run ${result.meta.cachedFrom}`, 'notice')
+    if (result.meta.attempts.length > 1)
+      await test.annotate?.(
+        result.meta.attempts
+          .map(
+            (attempt) => `attempt ${attempt.attempt}: ${attempt.status}${attempt.reason ? ` (${attempt.reason})` : ''}`,
+          )
+          .join('; '),
+        'notice',
+      )
+    await this.report(test, result)
+  }
+
+  /** Ends the recipe file: the run's status from its steps', then every resource released. */
+  async finish(): Promise<void> {
+    const statuses = [...this.settled.values()].map((result) => result.meta.status)
+    await this.session.finish(runStatusOf(statuses))
+  }
+
+  /** The outcome of `step`, computed once: later callers get the same promise. */
+  private settle(step: RecipeStep, produce: () => Promise<StepResult>): Promise<StepResult> {
+    const existing = this.outcomes.get(step.name)
+    if (existing) return existing
+    const outcome = produce()
+      .catch((error: unknown) => this.unexpected(step, error))
+      .then((result) => {
+        this.settled.set(step.name, result)
+        for (const resolve of this.awaited.get(step.name) ?? []) resolve(result)
+        this.awaited.delete(step.name)
+        return result
+      })
+    this.outcomes.set(step.name, outcome)
+    return outcome
+  }
+
+  private async resolve(step: RecipeStep, test: StepTestContext, started: Started): Promise<StepResult> {
+    const preset = this.presetResult(step, started)
+    if (preset) return this.recordNotRun(step, preset)
+    const setup: string[] = []
+    const blocker = await this.prepare(step, setup, test, started)
+    if (blocker) return this.recordNotRun(step, this.blockedResult(step, blocker))
+    return executeStep(step, this.scope(started), { setup, ...(test.signal ? { testSignal: test.signal } : {}) })
+  }
+
+  /**
+   * Makes sure every step `step` needs has an outcome: a needed step that runs beside this
+   * one is awaited; one that was filtered out runs now as setup, its own needs first.
+   * Returns what blocks `step`, if anything does.
+   */
+  private async prepare(
+    step: RecipeStep,
+    setup: string[],
+    test: StepTestContext,
+    started: Started,
+  ): Promise<Blocker | undefined> {
+    for (const need of step.needs) {
+      let result = this.settled.get(need) ?? (await this.outcomes.get(need))
+      if (!result && this.runsBeside(need, step, test)) result = await this.waitFor(need)
+      if (!result) {
+        const needed = this.step(need)
+        result = await this.settle(needed, async () => {
+          const preset = this.presetResult(needed, started)
+          if (preset) return this.recordNotRun(needed, preset)
+          const blocker = await this.prepare(needed, setup, test, started)
+          if (blocker) return this.recordNotRun(needed, this.blockedResult(needed, blocker))
+          setup.push(need)
+          return executeStep(needed, this.scope(started), {
+            setup: [],
+            setupFor: step.name,
+            ...(test.signal ? { testSignal: test.signal } : {}),
+          })
+        })
+        if (result.meta.status === 'failed' && result.meta.setupFor === step.name) {
+          return {
+            step: need,
+            reason: 'failed',
+            setupFailure: new SetupStepFailedError(step.name, need, result.failure),
+          }
+        }
+      }
+      if (!satisfiesDependents(result.meta.status, result.meta.missingOutputs)) return this.blockerOf(result, need)
+    }
+    return undefined
+  }
+
+  /** Whether `need` has its own test about to run concurrently with `step` (same parallel group). */
+  private runsBeside(need: string, step: RecipeStep, test: StepTestContext): boolean {
+    if (!step.parallel || !this.step(need).parallel) return false
+    const sibling = test.task.file.tasks.find((task) => task.name === need)
+    return sibling?.mode === 'run' && sibling.result?.state !== 'pass' && sibling.result?.state !== 'fail'
+  }
+
+  private waitFor(need: string): Promise<StepResult> {
+    return new Promise((resolve) => this.awaited.set(need, [...(this.awaited.get(need) ?? []), resolve]))
+  }
+
+  private blockerOf(result: StepResult, step: string): Blocker {
+    if (result.meta.status === 'blocked')
+      return { step: result.meta.blockedBy!, reason: result.meta.blockedReason ?? 'failed' }
+    return { step, reason: result.meta.status === 'skipped' ? 'skipped' : 'failed' }
+  }
+
+  /** Steps that do not run at all in this run: `--skip`ped, or before `--resume-from`. */
+  private presetResult(step: RecipeStep, started: Started): StepResult | undefined {
+    const position = this.compiled.recipe.steps.indexOf(step)
+    const resume = started.resume
+    if (resume && position <= resume.index) {
+      const { snapshot, index } = resume
+      if (typeof snapshot === 'string') {
+        if (position < index) return this.notRun(step, 'skipped', 'not run: --resume-from a later step')
+        const reason = `cannot resume from "${step.name}": ${snapshot}`
+        const envelope = errorEnvelope(step.name, reason, EXIT_DEPENDENCY)
+        const meta = { ...this.emptyMeta(step, 'failed'), envelope, reason }
+        return { meta, failure: new StepFailedError(step, envelope, reason) }
+      }
+      if (position < index) {
+        const result = this.notRun(step, 'resumed', `resumed: ctx restored from run ${snapshot.runId}`)
+        result.meta.resumedFrom = snapshot.runId
+        return result
+      }
+    }
+    if (this.options.skip.includes(step.name)) {
+      const outputs = declaredOutputs(step, this.scriptlets.get(step.name)?.outputs)
+      const missing = outputs.filter((key) => !started.ctx.has(key))
+      const result = this.notRun(step, 'skipped', 'skipped (--skip)')
+      if (missing.length) result.meta.missingOutputs = missing
+      return result
+    }
+    return undefined
+  }
+
+  private blockedResult(step: RecipeStep, blocker: Blocker): StepResult {
+    const missing = this.settled.get(blocker.step)?.meta.missingOutputs
+    const note =
+      blocker.reason === 'skipped'
+        ? `blocked: ${blocker.step} was skipped and its outputs (${missing?.join(', ') ?? 'none'}) are not in ctx (dependency not satisfied)`
+        : `blocked: ${blocker.step} failed`
+    const result = this.notRun(step, 'blocked', note)
+    result.meta.blockedBy = blocker.step
+    result.meta.blockedReason = blocker.reason
+    // The selected step's setup failed: its test fails, since the setup step's own test is filtered out.
+    if (blocker.setupFailure) {
+      result.failure = blocker.setupFailure
+      delete result.note
+    }
+    return result
+  }
+
+  private notRun(step: RecipeStep, status: StepStatus, note: string): StepResult {
+    return { meta: { ...this.emptyMeta(step, status), reason: note }, note }
+  }
+
+  /**
+   * Records a step that did not run (skipped, blocked, resumed): a later --resume-from
+   * finds where the run ended; its log says why it did not run.
+   */
+  private recordNotRun(step: RecipeStep, result: StepResult): StepResult {
+    const started = this.session.start()
+    const log = started.logs.open(step.idx, step.name)
+    log.line(`step ${step.name} did not run: ${result.meta.reason ?? result.meta.status}`)
+    result.meta.logPath = log.close().path
+    return recordResult(step, this.scope(started), result, this.restoredWrites(step.name, started))
+  }
+
+  /** What could not have gone wrong did: the step fails with it, and is recorded if the store allows. */
+  private unexpected(step: RecipeStep, error: unknown): StepResult {
+    const reason = `internal error while running the step: ${error instanceof Error ? error.message : String(error)}`
+    const envelope = errorEnvelope(step.name, reason, 1)
+    const result: StepResult = {
+      meta: { ...this.emptyMeta(step, 'failed'), envelope, reason },
+      failure: new StepFailedError(step, envelope, reason, error),
+    }
+    return this.session.started ? recordResult(step, this.scope(this.session.start()), result, []) : result
+  }
+
+  private async report(test: StepTestContext, result: StepResult): Promise<void> {
+    const meta = test.task.meta as RecipeTaskMeta
+    meta.recipeStep = result.meta
+    if (allureActive()) {
+      const { reportStepToAllure } = await import('./allure.ts')
+      const log =
+        result.meta.logPath === undefined ? undefined : await this.session.start().logs.read(result.meta.logPath)
+      await reportStepToAllure(result.meta, {
+        testMeta: this.compiled.recipe.testMeta,
+        description: this.steps.get(result.meta.step)?.description,
+        log,
+      })
+    }
+    if (result.failure) throw this.redactError(result.failure)
+    if (result.note !== undefined) test.skip(result.note)
+  }
+
+  /** The writes a resumed step made in the run the ctx came from. */
+  private restoredWrites(step: string, started: Started) {
+    const snapshot = started.resume?.snapshot
+    if (!snapshot || typeof snapshot === 'string') return []
+    return snapshot.writes
+      .filter((write) => write.step === step)
+      .map((write) => ({ ts: write.ts, who: write.who, key: write.key, before: undefined, after: write.value }))
+  }
+
+  /** Failure messages and their causes never carry secret values. */
+  private redactError(error: Error): Error {
+    const redactor = this.session.redactor
+    if (!redactor.active) return error
+    for (let current: unknown = error; current instanceof Error; current = current.cause) {
+      current.message = redactor.text(current.message)
+      if (current.stack) current.stack = redactor.text(current.stack)
+    }
+    return error
+  }
+
+  private scope(started: Started): ExecutionScope {
+    return {
+      compiled: this.compiled,
+      scriptlets: this.scriptlets,
+      session: this.session,
+      started,
+      options: this.options,
+      concurrent: this.concurrent,
+      emptyMeta: (step, status) => this.emptyMeta(step, status),
+    }
+  }
+
+  private emptyMeta(step: RecipeStep, status: StepStatus): RecipeStepMeta {
+    const redactor = this.session.redactor
+    return {
+      runId: this.session.runId,
+      recipe: this.compiled.recipe.file,
+      testId: this.compiled.recipe.testMeta.test_id,
+      step: step.name,
+      idx: step.idx,
+      type: step.type,
+      status,
+      params: redactor.active ? redactor.json(step.params) : step.params,
+      writes: [],
+      durationMs: 0,
+      cpuMs: 0,
+      peakRssBytes: 0,
+      setup: [],
+      attempts: [],
+    }
+  }
+
+  private step(name: string): RecipeStep {
+    const step = this.steps.get(name)
+    if (!step) throw new Error(`internal: recipe ${this.compiled.recipe.file} has no step "${name}"`)
+    return step
+  }
+}

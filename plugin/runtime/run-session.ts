@@ -1,0 +1,174 @@
+import { existsSync, readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { join } from 'node:path'
+import { Context, type ContextWrite } from '../context/context.ts'
+import type { JsonObject } from '../context/json-value.ts'
+import type { PythonHostPool } from '../executors/python-host.ts'
+import type { CpuWorkerPool } from '../executors/worker-pool.ts'
+import { AppendQueue } from '../store/append-queue.ts'
+import { loadResumeSnapshot, type ResumeSnapshot } from '../store/resume.ts'
+import { type RunStatus, RunStore } from '../store/run-store.ts'
+import { type RecipeStepMeta, stepRowOf } from './meta.ts'
+import { OutputCapture } from './output-capture.ts'
+import { createRedactor, type Redactor } from './redact.ts'
+import type { CompiledRecipe, RunOptions } from './spec.ts'
+import { StepCache } from './step-cache.ts'
+import { StepLogs } from './step-log.ts'
+
+/** Where a run resumed with --resume-from takes its context from. */
+export interface ResumePoint {
+  /** Position of the step resumed from in the recipe. */
+  index: number
+  /** The restored context, or why there is none. */
+  snapshot: ResumeSnapshot | string
+}
+
+/**
+ * The resources of one run of a recipe file, acquired when its first step starts, never
+ * when the module is imported: `vitest list` and the IDE's test discovery import recipe
+ * modules and run nothing, so they must leave no run behind. `finish` releases each one
+ * whatever happened to the others.
+ */
+export class RunSession {
+  readonly runId: string
+  readonly redactor: Redactor
+  readonly capture = new OutputCapture()
+  private readonly compiled: CompiledRecipe
+  private readonly options: RunOptions
+  private state: Started | undefined
+  // Child-process and worker executors load on first use: most recipe files need none (execa, tinypool, pidusage).
+  python: PythonHostPool | undefined
+  workers: CpuWorkerPool | undefined
+
+  constructor(compiled: CompiledRecipe, runId: string, options: RunOptions) {
+    this.compiled = compiled
+    this.runId = runId
+    this.options = options
+    this.redactor = createRedactor(compiled.recipe.secrets)
+  }
+
+  get started(): boolean {
+    return this.state !== undefined
+  }
+
+  /** What the first step needs: the store with this run's row, logs, the ctx (restored when resuming). */
+  start(): Started {
+    if (this.state) return this.state
+    const { recipe, root } = this.compiled
+    // The older framework's switches: a store_on_ram.txt file keeps logs in memory; "debug" in it logs more.
+    const markerFile = join(root, 'store_on_ram.txt')
+    const marker = existsSync(markerFile) ? readFileSync(markerFile, 'utf8') : undefined
+    const debug =
+      this.compiled.debug || this.options.debug || process.env.RECIPES_DEBUG === '1' || /debug/i.test(marker ?? '')
+    // Nothing lost: the run exists in the store before its first step, and each step boundary is one transaction.
+    const store = RunStore.openIn(root, this.compiled.db)
+    let resume: ResumePoint | undefined
+    const resumeIndex =
+      this.options.resumeFrom === undefined
+        ? -1
+        : recipe.steps.findIndex((step) => step.name === this.options.resumeFrom)
+    if (resumeIndex >= 0) {
+      const before = recipe.steps[resumeIndex - 1]?.name
+      resume = { index: resumeIndex, snapshot: loadResumeSnapshot(store, recipe.file, before) }
+    }
+    const restored = resume && typeof resume.snapshot !== 'string' ? resume.snapshot : undefined
+    const metadata: JsonObject = { test_meta: recipe.testMeta as JsonObject, node: process.version }
+    if (restored) metadata.resumed_from = restored.runId
+    store.beginRun({
+      runId: this.runId,
+      testId: recipe.testMeta.test_id,
+      recipe: recipe.file,
+      startTime: new Date().toISOString(),
+      vitestVersion: vitestVersion(),
+      metadata,
+    })
+    const logs = new StepLogs(
+      {
+        dir: join(this.compiled.logs.dir, this.runId),
+        root,
+        ram: this.compiled.logs.ram || marker !== undefined,
+        redactor: this.redactor,
+      },
+      new AppendQueue(),
+    )
+    this.capture.install(this.redactor)
+    if (recipe.steps.some((step) => step.type !== 'ts'))
+      void import('../executors/child-process.ts').then(({ warmUpSampling }) => warmUpSampling())
+    this.state = {
+      store,
+      logs,
+      debug,
+      resume,
+      ctx: new Context(restored?.values ?? {}, { keyNaming: this.compiled.keyNaming }),
+      cache: new StepCache(join(root, '.cache', 'steps')),
+    }
+    return this.state
+  }
+
+  /**
+   * Stores one step boundary: its row, its ctx writes and the ctx keys that changed, secrets
+   * redacted. Throws when the store refuses it; the caller decides what the step's outcome is then.
+   */
+  recordStep(meta: RecipeStepMeta, writes: readonly ContextWrite[]): void {
+    const { store, ctx } = this.start()
+    const redact = this.redactor
+    store.recordStep(
+      this.runId,
+      stepRowOf(meta),
+      redact.active
+        ? writes.map((write) => ({
+            ...write,
+            before: write.before === undefined ? undefined : redact.json(write.before),
+            after: redact.json(write.after),
+          }))
+        : writes,
+      ctx.takeDirty().map((key) => [key, redact.json(ctx.get(key))]),
+    )
+  }
+
+  /**
+   * Ends the run: its status in the store, then logs written, Python hosts, workers and
+   * processes steps left behind stopped, the console restored: each even if another failed.
+   * A run that never started has nothing to end.
+   */
+  async finish(status: RunStatus): Promise<void> {
+    const state = this.state
+    if (!state) return
+    const problems: unknown[] = []
+    const attempt = async (job: () => unknown) => {
+      try {
+        await job()
+      } catch (error) {
+        problems.push(error)
+      }
+    }
+    await attempt(() => state.store.finishRun(this.runId, status))
+    await attempt(() => state.store.close())
+    await attempt(() => state.logs.flush())
+    await attempt(() => this.python?.close())
+    await attempt(() => this.workers?.close())
+    await attempt(() => this.capture.remove())
+    if (problems.length > 0) {
+      const messages = problems.map((problem) => (problem instanceof Error ? problem.message : String(problem)))
+      throw new Error(`vitest-recipes: ending run ${this.runId} went wrong: ${messages.join('; ')}`)
+    }
+  }
+}
+
+/** The parts of a run that exist once its first step started. */
+export interface Started {
+  store: RunStore
+  logs: StepLogs
+  ctx: Context
+  cache: StepCache
+  debug: boolean
+  resume: ResumePoint | undefined
+}
+
+function vitestVersion(): string {
+  try {
+    return (createRequire(import.meta.url)('vitest/package.json') as { version: string }).version
+  } catch {
+    return 'unknown'
+  }
+}
