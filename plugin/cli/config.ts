@@ -51,7 +51,7 @@ export async function loadPluginOptions(cwd: string): Promise<{ root: string; op
 }
 
 /** The config file Vitest would load from `cwd`: the first of its names, in `cwd` or the nearest folder above. */
-export function findConfigFile(cwd: string): string | undefined {
+function findConfigFile(cwd: string): string | undefined {
   for (let dir = resolve(cwd); ; dir = dirname(dir)) {
     const found = CONFIG_FILES.map((name) => join(dir, name)).find((path) => existsSync(path))
     if (found || dirname(dir) === dir) return found
