@@ -3,6 +3,7 @@ import { didYouMean } from '../recipe/did-you-mean.ts'
 import { EXIT_INVALID } from '../scriptlet/envelope.ts'
 import { StoreError } from '../store/run-store.ts'
 import { UsageError } from './args.ts'
+import { ConfigError } from './config.ts'
 import { schemaCommand } from './commands/schema.ts'
 import { historyCommand } from './commands/history.ts'
 import { listCommand } from './commands/list.ts'
@@ -63,7 +64,7 @@ export async function cli(argv: string[], io: CliIo = processIo): Promise<number
     }
     return await command.run(args, io)
   } catch (error) {
-    if (!(error instanceof UsageError) && !(error instanceof StoreError)) throw error
+    if (!(error instanceof UsageError || error instanceof StoreError || error instanceof ConfigError)) throw error
     io.stderr(`recipes: ${error.message}\n`)
     return EXIT_INVALID
   }

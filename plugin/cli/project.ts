@@ -1,18 +1,13 @@
 import { readdirSync } from 'node:fs'
 import { join, relative, resolve, sep } from 'node:path'
-import { createFilter, type ResolvedConfig as ViteResolvedConfig } from 'vite'
-import {
-  DEFAULT_DB,
-  DEFAULT_PYTHON_PATH,
-  DEFAULT_RECIPE_GLOBS,
-  type RecipesOptions,
-  type RecipesPluginApi,
-} from '../compile/vite-plugin.ts'
+import { createFilter } from 'vite'
+import { DEFAULT_DB, DEFAULT_PYTHON_PATH, DEFAULT_RECIPE_GLOBS, type RecipesOptions } from '../compile/vite-plugin.ts'
 import { parseRecipe } from '../recipe/parse.ts'
 import { RecipeError, type RecipeIssue } from '../recipe/errors.ts'
 import type { Recipe } from '../recipe/types.ts'
 import { resolveStepFiles } from '../recipe/workspace.ts'
 import { RunStore } from '../store/run-store.ts'
+import { loadPluginOptions } from './config.ts'
 import { readFileSync } from 'node:fs'
 
 /** The project as the CLI sees it: its root and the plugin options of its vitest.config. */
@@ -21,20 +16,12 @@ export interface Project {
   options: RecipesOptions
 }
 
-/** Reads the plugin options from the project's Vitest config (defaults when there is none). */
+/**
+ * Reads the plugin options from the project's Vitest config (the defaults when there is no
+ * config file). A config that fails to load throws a ConfigError: exit 3, never the defaults.
+ */
 export async function loadProject(cwd: string): Promise<Project> {
-  try {
-    const { resolveConfig } = await import('vitest/node')
-    // Vitest 4 resolves to { vitestConfig, viteConfig }, Vitest 5 to Vite's resolved config itself.
-    const resolved = (await resolveConfig({ root: cwd }, { logLevel: 'silent' })) as unknown as ViteResolvedConfig & {
-      viteConfig?: ViteResolvedConfig
-    }
-    const viteConfig = resolved.viteConfig ?? resolved
-    const plugin = viteConfig.plugins.find((candidate) => candidate.name === 'vitest-recipes')
-    return { root: viteConfig.root, options: (plugin?.api as RecipesPluginApi | undefined)?.options ?? {} }
-  } catch {
-    return { root: cwd, options: {} }
-  }
+  return loadPluginOptions(cwd)
 }
 
 /** Recipe files (relative to the root) under `filters` (files or folders; all recipes when empty). */

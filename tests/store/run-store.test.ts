@@ -68,7 +68,7 @@ test('a database written by a newer version is refused, not rewritten', () => {
   )
 })
 
-test('history flags a step above median + 3·MAD of the earlier passing runs', () => {
+test('history flags a step above median + 3·MAD of the earlier passing runs, given at least 5 of them', () => {
   const run = (id: string, duration: number, status = 'passed'): HistoryRun => ({
     runId: id,
     testId: 'T',
@@ -78,8 +78,12 @@ test('history flags a step above median + 3·MAD of the earlier passing runs', (
     status: status as HistoryRun['status'],
     steps: [{ step: 's', idx: 1, status, durationMs: duration }],
   })
-  const steady = [run('5', 100), run('4', 102), run('3', 98), run('2', 101)]
-  expect(findRegressions([run('6', 300), ...steady])[0]).toMatchObject({ regressed: true, medianMs: 100.5 })
+  const steady = [run('5', 100), run('4', 102), run('3', 98), run('2', 101), run('1', 99)]
+  expect(findRegressions([run('6', 300), ...steady])[0]).toMatchObject({ regressed: true, medianMs: 100 })
+  expect(findRegressions([run('6', 300), ...steady.slice(0, 4)])[0]).toMatchObject({
+    regressed: false,
+    baselineRuns: 4,
+  })
   expect(findRegressions([run('6', 103), ...steady])[0]).toMatchObject({ regressed: false })
   expect(findRegressions([run('6', 100, 'failed'), ...steady])[0]).toMatchObject({
     regressed: false,

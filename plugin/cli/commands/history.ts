@@ -8,20 +8,27 @@ export const HISTORY_HELP = `Usage: recipes history <test_id or recipe file> [--
 
 Prints the recent runs of a recipe from the run store, each step's duration in them, and
 flags, for the latest run, each step whose duration regressed (above median + 3·MAD of the
-same step in the last 20 passing runs) or whose status flipped since the run before.
+same step in the last 20 passing runs; with fewer than 5 such runs nothing is flagged) or
+whose status flipped since the run before.
 
 Options:
   --limit <N>   How many runs to show (default 10)
   --json        Print JSON
   -h, --help    Show this help`
 
-const BASELINE_RUNS = 20
+/** The latest run is compared with at most this many earlier passing runs. */
+const MAX_BASELINE_RUNS = 20
+/** Fewer earlier passing runs flag no regression: the median and MAD of 3 or 4 durations say little. */
+export const MIN_BASELINE_RUNS = 5
 
 export interface StepFinding {
   step: string
   status: string
   durationMs: number
+  /** Earlier passing runs in which this step passed: the durations it is compared with. */
+  baselineRuns: number
   medianMs?: number
+  /** Set only with at least MIN_BASELINE_RUNS baseline runs. */
   thresholdMs?: number
   regressed: boolean
   flippedFrom?: string
@@ -44,15 +51,17 @@ export async function historyCommand(args: string[], io: CliIo): Promise<number>
     throw new UsageError(`--limit takes a whole number above 0, not "${values.limit}"`)
   const project = await loadProject(io.cwd)
   const wanted = positionals[0]!
-  const runs = withStore(project, (store) => store.history(wanted, Math.max(limit, BASELINE_RUNS + 1)))
+  const runs = withStore(project, (store) => store.history(wanted, Math.max(limit, MAX_BASELINE_RUNS + 1)))
   if (runs.length === 0)
     throw new UsageError(
       `no run of "${wanted}" is recorded (give a test_id such as CUR-05, or a recipe path such as recipes/05_metrics_versioned.yaml)`,
     )
   const findings = findRegressions(runs)
+  const baselineRuns = selectBaseline(runs).length
   const shown = runs.slice(0, limit)
   if (values.json) {
-    io.stdout(`${JSON.stringify({ runs: shown, latest: findings }, null, 2)}\n`)
+    const baseline = { runs: baselineRuns, minimum: MIN_BASELINE_RUNS, maximum: MAX_BASELINE_RUNS }
+    io.stdout(`${JSON.stringify({ runs: shown, baseline, latest: findings }, null, 2)}\n`)
     return EXIT_OK
   }
   const lines = [`${shown[0]!.testId} (${shown[0]!.recipe}): ${shown.length} most recent run(s), newest first`]
@@ -63,10 +72,18 @@ export async function historyCommand(args: string[], io: CliIo): Promise<number>
     )
   }
   lines.push(...durationMatrix(shown))
-  lines.push(`latest run, step by step (baseline: up to ${BASELINE_RUNS} earlier passing runs):`)
+  lines.push(
+    baselineRuns < MIN_BASELINE_RUNS
+      ? `latest run, step by step; baseline: ${plural(baselineRuns)} (need ${MIN_BASELINE_RUNS} to flag regressions):`
+      : `latest run, step by step; baseline: ${plural(baselineRuns)} (the earlier passing runs, at most ${MAX_BASELINE_RUNS}):`,
+  )
   for (const finding of findings) {
     const notes = [
       finding.medianMs === undefined ? '' : `median ${formatMs(finding.medianMs)}`,
+      // Said once in the heading when the whole baseline is short; here for a step with fewer passes than the run.
+      baselineRuns >= MIN_BASELINE_RUNS && finding.baselineRuns < MIN_BASELINE_RUNS
+        ? `passed in ${plural(finding.baselineRuns)} of them (need ${MIN_BASELINE_RUNS})`
+        : '',
       finding.regressed ? `REGRESSED: above ${formatMs(finding.thresholdMs!)} (median + 3·MAD)` : '',
       finding.flippedFrom ? `STATUS FLIP: ${finding.flippedFrom} → ${finding.status}` : '',
     ].filter(Boolean)
@@ -98,24 +115,39 @@ function durationMatrix(runs: readonly HistoryRun[]): string[] {
   ]
 }
 
-/** For each step of the newest run: regression against earlier passing runs, and status flips. */
+/** The earlier passing runs (newest first) the newest run of `runs` is compared with. */
+function selectBaseline(runs: readonly HistoryRun[]): HistoryRun[] {
+  return runs
+    .slice(1)
+    .filter((run) => run.status === 'passed')
+    .slice(0, MAX_BASELINE_RUNS)
+}
+
+/**
+ * For each step of the newest run: regression against earlier passing runs (only with at
+ * least MIN_BASELINE_RUNS of them for that step), and status flips.
+ */
 export function findRegressions(runs: readonly HistoryRun[]): StepFinding[] {
-  const [latest, previous, ...rest] = runs
+  const [latest, previous] = runs
   if (!latest) return []
-  const baseline = [previous, ...rest]
-    .filter((run): run is HistoryRun => run?.status === 'passed')
-    .slice(0, BASELINE_RUNS)
+  const baseline = selectBaseline(runs)
   return latest.steps.map((step) => {
     const durations = baseline.flatMap((run) =>
       run.steps
         .filter((other) => other.step === step.step && other.status === 'passed')
         .map((other) => other.durationMs),
     )
-    const finding: StepFinding = { step: step.step, status: step.status, durationMs: step.durationMs, regressed: false }
-    if (durations.length >= 3) {
-      const median = medianOf(durations)
+    const finding: StepFinding = {
+      step: step.step,
+      status: step.status,
+      durationMs: step.durationMs,
+      baselineRuns: durations.length,
+      regressed: false,
+    }
+    if (durations.length > 0) finding.medianMs = medianOf(durations)
+    if (durations.length >= MIN_BASELINE_RUNS) {
+      const median = finding.medianMs!
       const mad = medianOf(durations.map((duration) => Math.abs(duration - median)))
-      finding.medianMs = median
       finding.thresholdMs = median + 3 * mad
       finding.regressed = step.status === 'passed' && step.durationMs > finding.thresholdMs
     }
@@ -129,6 +161,10 @@ function medianOf(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b)
   const middle = Math.floor(sorted.length / 2)
   return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
+}
+
+function plural(runs: number): string {
+  return `${runs} run${runs === 1 ? '' : 's'}`
 }
 
 function formatMs(ms: number): string {
