@@ -33,6 +33,8 @@ interface HostMessage {
   /** The host's own measurement of the step: CPU time, and its peak RSS so far. */
   resources?: { cpuMs: number; peakRssBytes: number }
   error?: { type: string; message: string; phase: string; exit_code: number | null; traceback: string }
+  /** Set when the scriptlet called sys.exit: the exit status and the argument as Python wrote it. */
+  sys_exit?: { code: number; argument: string }
 }
 
 /**
@@ -198,6 +200,9 @@ function envelopeFromHost(
   }
   const result = message.result
   try {
+    if (message.sys_exit && message.sys_exit.code !== 0) {
+      return { envelope: envelopeFromSysExit(message.sys_exit, jsonLine, ctx, step), traceback: '' }
+    }
     if (typeof result === 'object' && result !== null && !Array.isArray(result)) {
       applyEnvelopeContext(result, ctx, step)
       return { envelope: normalizeEnvelope(result, step, ctx.writtenKeys()), traceback: '' }
@@ -222,6 +227,26 @@ function envelopeFromHost(
       traceback: '',
     }
   }
+}
+
+/**
+ * A scriptlet that called sys.exit(n), n ≠ 0, failed with exit code n, as its process would
+ * have when run on its own; an error envelope it printed first gives its reason and details.
+ */
+function envelopeFromSysExit(
+  exit: { code: number; argument: string },
+  jsonLine: string | undefined,
+  ctx: StepContext,
+  step: string,
+): Envelope {
+  const exitCode = exit.code > 0 ? exit.code : EXIT_FAILED
+  const reason = `the scriptlet called sys.exit(${exit.argument})`
+  if (jsonLine === undefined) return errorEnvelope(step, reason, exitCode, { sys_exit: exit.code })
+  const printed = JSON.parse(jsonLine) as unknown
+  applyEnvelopeContext(printed, ctx, step)
+  const envelope = normalizeEnvelope(printed, step, ctx.writtenKeys())
+  if (envelope.status === 'ok') return errorEnvelope(step, `${reason} although it printed an ok envelope`, exitCode)
+  return { ...envelope, reason: `${reason}: ${envelope.reason}`, exit_code: exitCode }
 }
 
 /**
