@@ -38,6 +38,10 @@ def empty_stdin():
     return EMPTY_STDIN
 
 
+# Written on fd 2 after each step (plugin/executors/python-host.ts removes it).
+STEP_END_MARK = b"\x1erecipes-step-end\x1e\n"
+
+
 def send(message):
     PROTOCOL.write(json.dumps(message, allow_nan=False) + "\n")
     PROTOCOL.flush()
@@ -208,6 +212,9 @@ def main():
         if request.get("type") == "run":
             request["_cpu_start"] = usage()[0]
             answer = run_step(request)
+            # stderr and the protocol are two pipes: the mark tells the runner it has all of the step's stderr.
+            sys.stderr.flush()
+            os.write(2, STEP_END_MARK)
             try:
                 send(answer)
             except (TypeError, ValueError, RecursionError) as error:
