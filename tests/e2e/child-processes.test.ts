@@ -101,7 +101,8 @@ beforeAll(async () => {
 })
 
 afterAll(() => {
-  // Until the runtime stops leftovers at file end, this test must not leave its sleep behind.
+  // Once the runtime calls stopLeftoverProcesses() at file end, the sleep is gone before this;
+  // until then, this test must not leave it behind.
   for (const pid of processesWithMarker(MARKER)) process.kill(pid, 'SIGKILL')
   project?.remove()
 })
@@ -124,8 +125,8 @@ function row(step: string): StepRow {
   return found
 }
 
-test('the whole run takes seconds: no step waited for its 20 s timeout', () => {
-  expect(runMs).toBeLessThan(15_000)
+test('no step waited for its 20 s timeout', () => {
+  expect(runMs).toBeLessThan(20_000)
 })
 
 describe('background children', () => {
