@@ -3,9 +3,11 @@ NAME: recipes_host.py
 DESC: The warm Python interpreter of vitest-recipes. One host per recipe file runs every
       python step of that recipe: it imports the step's module, calls validate(ctx, params)
       then run(ctx, params), and answers with what happened. It speaks JSON lines: requests
-      on stdin, answers on a private copy of stdout. While a step runs, fd 1 points at stderr
-      and sys.stdout is captured, so a scriptlet that prints its envelope (the older style)
-      cannot corrupt the protocol.
+      on a private copy of stdin, answers on a private copy of stdout. fd 1 points at stderr
+      and sys.stdout is captured while a step runs, so a scriptlet that prints its envelope
+      (the older style) cannot corrupt the protocol; fd 0 and sys.stdin read /dev/null, so a
+      scriptlet that reads stdin gets end-of-file at once instead of the protocol. A
+      scriptlet's sys.exit(n) ends its step with exit code n, not the host.
 USAGE: started by vitest-recipes; not meant to be run by hand.
 """
 import importlib
@@ -19,12 +21,35 @@ import traceback
 PROTOCOL = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
 os.dup2(2, 1)
 sys.stdout = sys.stderr
-REQUESTS = sys.stdin
+REQUESTS = os.fdopen(os.dup(0), "r", encoding="utf-8")
+_NO_INPUT = os.open(os.devnull, os.O_RDONLY)
+os.dup2(_NO_INPUT, 0)
+os.close(_NO_INPUT)
+# Subprocesses a scriptlet starts inherit fd 0 too: they read /dev/null, never the protocol.
+EMPTY_STDIN = open(0, "r", encoding="utf-8", closefd=False)
+sys.stdin = EMPTY_STDIN
+
+
+def empty_stdin():
+    """The stdin every step starts with (a new one if a scriptlet closed it)."""
+    global EMPTY_STDIN
+    if EMPTY_STDIN.closed:
+        EMPTY_STDIN = open(0, "r", encoding="utf-8", closefd=False)
+    return EMPTY_STDIN
+
+
+# Written on fd 2 after each step (plugin/executors/python-host.ts removes it).
+STEP_END_MARK = b"\x1erecipes-step-end\x1e\n"
 
 
 def send(message):
     PROTOCOL.write(json.dumps(message, allow_nan=False) + "\n")
     PROTOCOL.flush()
+
+
+# The context's limit (MAX_JSON_DEPTH in plugin/context/json-value.ts); Python's json module
+# gives up near its recursion limit (1000 frames) already.
+MAX_JSON_DEPTH = 1000
 
 
 class ContextError(Exception):
@@ -54,6 +79,8 @@ class HostContext:
             json.dumps(value, allow_nan=False)
         except (TypeError, ValueError) as error:
             raise ContextError('ctx.set("%s") by "%s": value is not JSON (%s); the context holds JSON values only' % (key, who, error)) from None
+        except RecursionError:
+            raise ContextError('ctx.set("%s") by "%s": value is nested deeper than %d levels (flatten it, or store it as a file under Data/ and put its path in ctx)' % (key, who, MAX_JSON_DEPTH)) from None
         self._call("set", key=key, value=value, who=who)
 
     def get(self, key, default=None):
@@ -119,10 +146,21 @@ def run_step(request):
     return answer
 
 
+def exit_status(code):
+    """What sys.exit(code) means as a process exit status: None is 0, an int is itself, anything else (a message) is 1."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return int(code)
+    return 1
+
+
 def run_scriptlet(request):
     params = request.get("params")
     captured = io.StringIO()
     sys.stdout = captured
+    # A scriptlet may have replaced sys.stdin; every step starts with the empty one.
+    sys.stdin = empty_stdin()
     try:
         target = load(request["module"], request.get("attr"))
         instance = target() if isinstance(target, type) else None
@@ -136,6 +174,12 @@ def run_scriptlet(request):
         if result is not None and not isinstance(result, (dict, int)):
             raise TypeError("run() returned %s; return an envelope dict, an exit code or None" % type(result).__name__)
         return {"type": "done", "result": result, "stdout": captured.getvalue()}
+    except SystemExit as error:
+        # The older scriptlets end with sys.exit(main()): the step ends as the process would have.
+        code = exit_status(error.code)
+        if not isinstance(error.code, (int, type(None))):
+            print(error.code, file=sys.stderr)  # as Python does when sys.exit("message") ends a process
+        return {"type": "done", "result": code, "sys_exit": {"code": code, "argument": repr(error.code)}, "stdout": captured.getvalue()}
     except BaseException as error:  # noqa: BLE001 - every failure is reported as the step's
         if isinstance(error, KeyboardInterrupt):
             raise
@@ -153,6 +197,7 @@ def run_scriptlet(request):
         }
     finally:
         sys.stdout = sys.stderr
+        sys.stdin = empty_stdin()
 
 
 def main():
@@ -167,10 +212,14 @@ def main():
         if request.get("type") == "run":
             request["_cpu_start"] = usage()[0]
             answer = run_step(request)
+            # stderr and the protocol are two pipes: the mark tells the runner it has all of the step's stderr.
+            sys.stderr.flush()
+            os.write(2, STEP_END_MARK)
             try:
                 send(answer)
-            except (TypeError, ValueError) as error:
-                send({"type": "done", "error": {"type": "TypeError", "message": "run() returned a value that is not JSON: %s" % error, "phase": "run", "traceback": ""}, "stdout": answer.get("stdout", "")})
+            except (TypeError, ValueError, RecursionError) as error:
+                why = "it is nested deeper than %d levels" % MAX_JSON_DEPTH if isinstance(error, RecursionError) else error
+                send({"type": "done", "error": {"type": "TypeError", "message": "run() returned a value that is not JSON: %s" % why, "phase": "run", "traceback": ""}, "stdout": answer.get("stdout", "")})
 
 
 if __name__ == "__main__":

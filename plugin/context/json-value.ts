@@ -5,10 +5,32 @@ export interface JsonObject {
 }
 
 /**
- * Why `value` is not plain JSON, or undefined when it is. The answer names the offending
- * spot (`value.items[2]`) so the writer can find it.
+ * How deeply arrays and objects may nest in a context value or an envelope. Deeper values
+ * are refused when written: the copies, the store's JSON and the reports all walk values
+ * recursively, and a value 100,000 levels deep would overflow the stack in each of them.
  */
-export function findNonJsonValue(value: unknown, path = 'value', seen = new Set<object>()): string | undefined {
+export const MAX_JSON_DEPTH = 1000
+
+/**
+ * Why `value` is not plain JSON, or undefined when it is. The answer names the offending
+ * spot (`value.items[2]`) so the writer can find it. The walk stops at MAX_JSON_DEPTH, so
+ * no value can overflow the stack here.
+ */
+export function findNonJsonValue(value: unknown, path = 'value'): string | undefined {
+  const problem = findProblem(value, path, new Set<object>(), 0)
+  return problem === TOO_DEEP ? `${path} is nested deeper than ${MAX_JSON_DEPTH} levels${DEPTH_ADVICE}` : problem
+}
+
+// Said once for the whole value: the path of a spot 1,000 levels down helps nobody.
+const TOO_DEEP = Symbol('too deep')
+const DEPTH_ADVICE = ' (flatten it, or store it as a file under Data/ and put its path in ctx)'
+
+function findProblem(
+  value: unknown,
+  path: string,
+  seen: Set<object>,
+  depth: number,
+): string | typeof TOO_DEEP | undefined {
   if (value === null || typeof value === 'string' || typeof value === 'boolean') return undefined
   if (typeof value === 'number')
     return Number.isFinite(value) ? undefined : `${path} is ${value} (only finite numbers are JSON)`
@@ -17,11 +39,12 @@ export function findNonJsonValue(value: unknown, path = 'value', seen = new Set<
   if (typeof value === 'function') return `${path} is a function`
   if (typeof value === 'symbol') return `${path} is a symbol`
   if (seen.has(value)) return `${path} is a circular reference`
+  if (depth === MAX_JSON_DEPTH) return TOO_DEEP
   if (Array.isArray(value)) {
     seen.add(value)
     for (let i = 0; i < value.length; i++) {
       if (!(i in value)) return `${path}[${i}] is an array hole`
-      const problem = findNonJsonValue(value[i], `${path}[${i}]`, seen)
+      const problem = findProblem(value[i], `${path}[${i}]`, seen, depth + 1)
       if (problem) return problem
     }
     seen.delete(value)
@@ -40,14 +63,9 @@ export function findNonJsonValue(value: unknown, path = 'value', seen = new Set<
   }
   seen.add(value)
   for (const [key, item] of Object.entries(value)) {
-    const problem = findNonJsonValue(item, `${path}.${key}`, seen)
+    const problem = findProblem(item, `${path}.${key}`, seen, depth + 1)
     if (problem) return problem
   }
   seen.delete(value)
   return undefined
-}
-
-/** Deep copy of a JSON value: the context never shares objects with its callers. */
-export function cloneJson<T extends JsonValue | undefined>(value: T): T {
-  return value === undefined ? value : (structuredClone(value) as T)
 }

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { execa } from 'execa'
 import pidusage from 'pidusage'
+import { recordLeftoverGroup } from './leftovers.ts'
 import type { StepResources } from './types.ts'
 
 export interface ChildProcessInput {
@@ -8,8 +9,8 @@ export interface ChildProcessInput {
   args: readonly string[]
   env: Record<string, string>
   cwd: string
-  /** Text written to the child's stdin, if any. */
-  input?: string
+  /** The step the program runs for: named when something it left running is stopped. */
+  step: string
   /** Aborting it (a step timeout) kills the child and everything it started. */
   signal?: AbortSignal
 }
@@ -35,17 +36,25 @@ export function warmUpSampling(): void {
 }
 // Keep the whole of any sane envelope; a step that prints gigabytes is a bug to report, not to buffer.
 const MAX_BUFFER = 64 * 1024 * 1024
+/**
+ * How long output is still read after the program exited: what it wrote before exiting is
+ * in the pipe already. A background child that inherited stdout keeps the pipe open; the
+ * step does not wait for it.
+ */
+const OUTPUT_GRACE_MS = 250
 
 /**
  * Runs a program with an argv list: never through a shell, so no argument is ever
- * interpolated. Samples its CPU time and memory with pidusage while it runs.
+ * interpolated. Samples its CPU time and memory with pidusage while it runs. Its stdin is
+ * empty (a read gets end-of-file at once). The step ends when the program exits; whatever
+ * it left running is recorded and stopped when the recipe file ends (stopLeftoverProcesses).
  */
 export async function runChildProcess({
   file,
   args,
   env,
   cwd,
-  input,
+  step,
   signal,
 }: ChildProcessInput): Promise<ChildProcessResult> {
   // detached: the child leads its own process group, so a timeout can end its children too.
@@ -56,22 +65,30 @@ export async function runChildProcess({
     reject: false,
     stripFinalNewline: false,
     maxBuffer: MAX_BUFFER,
-    input: input ?? '',
+    stdin: 'ignore',
     encoding: 'utf8',
     detached: true,
   })
   const stopOnAbort = killGroupOnAbort(child.pid, signal)
+  const stopReadingAfterExit = () => {
+    setTimeout(() => {
+      child.stdout?.destroy()
+      child.stderr?.destroy()
+    }, OUTPUT_GRACE_MS).unref()
+  }
+  child.once('exit', stopReadingAfterExit)
   const cpuBefore = reapedChildrenCpuMs()
   const usage = sampleUsage(child.pid)
   const result = await child
   stopOnAbort()
+  recordLeftoverGroup(child.pid, step)
   const resources = await usage.stop()
   // The kernel's account of reaped children is exact where sampling misses short processes.
   const reaped = reapedChildrenCpuMs()
   if (reaped !== undefined && cpuBefore !== undefined) resources.cpuMs = Math.max(resources.cpuMs, reaped - cpuBefore)
   const startError =
-    result.exitCode === undefined && result.signal === undefined
-      ? describeStartError(result.originalMessage || result.message || 'unknown error', file)
+    result.failed && result.exitCode === undefined && !result.isTerminated
+      ? describeStartError(result, file)
       : undefined
   return {
     exitCode: result.exitCode,
@@ -154,8 +171,13 @@ export function killGroupOnAbort(pid: number | undefined, signal: AbortSignal | 
   return () => signal.removeEventListener('abort', onAbort)
 }
 
-function describeStartError(message: string, file: string): string {
-  if (/ENOENT/.test(message)) return `${file} was not found`
-  if (/EACCES/.test(message)) return `${file} is not executable (chmod +x it)`
+/** Why a program did not start, from the spawn error's code that execa passes on. */
+function describeStartError(
+  result: { code?: string | undefined; originalMessage?: string | undefined; message?: string | undefined },
+  file: string,
+): string {
+  if (result.code === 'ENOENT') return `${file} was not found`
+  if (result.code === 'EACCES') return `${file} is not executable (chmod +x it)`
+  const message = result.originalMessage || result.message || 'unknown error'
   return message.split('\n')[0] ?? message
 }

@@ -48,7 +48,7 @@ export async function runCommandStep(input: ExecutorInput, options: CommandOptio
       step.type === 'python'
         ? [options.pythonExecutable, [path, '--params', JSON.stringify(Array.isArray(params) ? {} : params), ...args]]
         : [path, args]
-    const result = await runChildProcess({ file, args: argv, env, cwd: root, signal: input.signal })
+    const result = await runChildProcess({ file, args: argv, env, cwd: root, step: step.name, signal: input.signal })
     let envelope: Envelope
     try {
       envelope = envelopeFromOutput(result, step.parse, program!, step.name, ctx)

@@ -75,6 +75,8 @@ export function envelopeFromOutput(
       details(),
     )
   }
+  // The exit status is what a run of the program on its own reports (a python script's sys.exit(n)).
+  if (envelope.status === 'error' && exitCode !== 0) envelope.exit_code = exitCode
   return envelope
 }
 

@@ -12,6 +12,11 @@ import type { ExecutorInput, StepExecution } from './types.ts'
 /** The host script shipped with the package (python/recipes_host.py). */
 export const HOST_SCRIPT = fileURLToPath(new URL('../../python/recipes_host.py', import.meta.url))
 
+/** What the host writes on stderr after each step (STEP_END_MARK in recipes_host.py). */
+const STEP_END_MARK = '\x1erecipes-step-end\x1e\n'
+/** How long to wait for the rest of a step's stderr once its answer came. */
+const STDERR_WAIT_MS = 1000
+
 export interface PythonHostOptions {
   /** Interpreter to start. @default 'python3' */
   executable: string
@@ -33,6 +38,8 @@ interface HostMessage {
   /** The host's own measurement of the step: CPU time, and its peak RSS so far. */
   resources?: { cpuMs: number; peakRssBytes: number }
   error?: { type: string; message: string; phase: string; exit_code: number | null; traceback: string }
+  /** Set when the scriptlet called sys.exit: the exit status and the argument as Python wrote it. */
+  sys_exit?: { code: number; argument: string }
 }
 
 /**
@@ -46,6 +53,8 @@ export class PythonHost {
   private child: ChildProcessWithoutNullStreams | undefined
   private messages: AsyncIterator<string> | undefined
   private stderr = ''
+  /** Called on each stderr chunk while a step waits for its STEP_END_MARK. */
+  private onStderr: (() => void) | undefined
   private exit: string | undefined
   private exited: Promise<void> = Promise.resolve()
 
@@ -84,6 +93,7 @@ export class PythonHost {
           continue
         }
         if (message.type === 'done') {
+          await this.takeStepEndMark(stderrStart)
           resources = message.resources ?? resources
           const { envelope, traceback } = envelopeFromHost(message, ctx, step.name)
           return finish(envelope, traceback, message.stdout ?? '')
@@ -111,7 +121,10 @@ export class PythonHost {
     })
     this.child = child
     this.exit = undefined
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk))
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      this.stderr += chunk
+      this.onStderr?.()
+    })
     this.exited = new Promise((resolve) =>
       child.on('exit', (code, signal) => {
         this.exit = signal ? `killed by ${signal}` : `exit code ${code}`
@@ -125,6 +138,27 @@ export class PythonHost {
     this.reset()
     const why = typeof ready === 'string' ? ready : (this.exit ?? 'no answer')
     return `could not start the python host with "${this.options.executable}" (${why}); set the plugin option python.executable. ${tail(this.stderr)}`.trim()
+  }
+
+  /**
+   * Waits until the step's stderr is complete (its end mark arrived: stderr and the answers
+   * are separate pipes, read in no set order), then removes the mark.
+   */
+  private async takeStepEndMark(stepStart: number): Promise<void> {
+    const markAt = () => this.stderr.indexOf(STEP_END_MARK, stepStart)
+    if (markAt() < 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, STDERR_WAIT_MS)
+        this.onStderr = () => {
+          if (markAt() < 0) return
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+      this.onStderr = undefined
+    }
+    const at = markAt()
+    if (at >= 0) this.stderr = this.stderr.slice(0, at) + this.stderr.slice(at + STEP_END_MARK.length)
   }
 
   private async next(): Promise<HostMessage | undefined> {
@@ -198,6 +232,9 @@ function envelopeFromHost(
   }
   const result = message.result
   try {
+    if (message.sys_exit && message.sys_exit.code !== 0) {
+      return { envelope: envelopeFromSysExit(message.sys_exit, jsonLine, ctx, step), traceback: '' }
+    }
     if (typeof result === 'object' && result !== null && !Array.isArray(result)) {
       applyEnvelopeContext(result, ctx, step)
       return { envelope: normalizeEnvelope(result, step, ctx.writtenKeys()), traceback: '' }
@@ -222,6 +259,26 @@ function envelopeFromHost(
       traceback: '',
     }
   }
+}
+
+/**
+ * A scriptlet that called sys.exit(n), n ≠ 0, failed with exit code n, as its process would
+ * have when run on its own; an error envelope it printed first gives its reason and details.
+ */
+function envelopeFromSysExit(
+  exit: { code: number; argument: string },
+  jsonLine: string | undefined,
+  ctx: StepContext,
+  step: string,
+): Envelope {
+  const exitCode = exit.code > 0 ? exit.code : EXIT_FAILED
+  const reason = `the scriptlet called sys.exit(${exit.argument})`
+  if (jsonLine === undefined) return errorEnvelope(step, reason, exitCode, { sys_exit: exit.code })
+  const printed = JSON.parse(jsonLine) as unknown
+  applyEnvelopeContext(printed, ctx, step)
+  const envelope = normalizeEnvelope(printed, step, ctx.writtenKeys())
+  if (envelope.status === 'ok') return errorEnvelope(step, `${reason} although it printed an ok envelope`, exitCode)
+  return { ...envelope, reason: `${reason}: ${envelope.reason}`, exit_code: exitCode }
 }
 
 /**

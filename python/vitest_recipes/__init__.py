@@ -37,7 +37,10 @@ class Context:
     def set(self, key, value, who=None):
         if not who:
             raise ValueError('ctx.set("%s") needs who="<step or scriptlet name>"' % key)
-        json.dumps(value, allow_nan=False)
+        try:
+            json.dumps(value, allow_nan=False)
+        except RecursionError:
+            raise ValueError('ctx.set("%s") by "%s": value is nested deeper than 1000 levels' % (key, who)) from None
         entry = {"ts": datetime.datetime.now(datetime.timezone.utc).isoformat(), "who": who, "key": key,
                  "before": self._values.get(key), "after": copy.deepcopy(value)}
         self._history.append(entry)

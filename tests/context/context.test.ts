@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest'
 import { Context, ContextWriteError, DependencyError } from '../../plugin/context/context.ts'
+import { MAX_JSON_DEPTH } from '../../plugin/context/json-value.ts'
 
 class Port {
   name = 'eth0'
@@ -51,6 +52,45 @@ describe('JSON values only', () => {
       list: [{ a: 1 }, { a: 1 }],
       nested: { deep: [] },
     })
+  })
+})
+
+/** Arrays nested `levels` deep: [[[...]]]. */
+function nestedArrays(levels: number): unknown {
+  let value: unknown = []
+  for (let level = 1; level < levels; level++) value = [value]
+  return value
+}
+
+describe('nesting depth', () => {
+  test('a value nested 100,000 levels deep is refused with a reason, not a stack overflow', () => {
+    const ctx = new Context()
+    const write = () => ctx.set('x.deep_v1', nestedArrays(100_000) as never, { who: 'deep_writer' })
+    expect(write).toThrow(ContextWriteError)
+    expect(write).toThrow(
+      'ctx.set("x.deep_v1") by "deep_writer": value is nested deeper than 1000 levels (flatten it, or store it as a file under Data/ and put its path in ctx). The context holds JSON values only.',
+    )
+    expect(ctx.has('x.deep_v1')).toBe(false)
+    expect(ctx.history()).toEqual([])
+  })
+
+  test('the limit is exact: MAX_JSON_DEPTH levels are kept, one more is refused, objects count too', () => {
+    expect(MAX_JSON_DEPTH).toBe(1000)
+    const ctx = new Context()
+    ctx.set('x.deepest_v1', nestedArrays(MAX_JSON_DEPTH) as never, { who: 'probe' })
+    expect(JSON.stringify(ctx.get('x.deepest_v1'))).toBe(`${'['.repeat(MAX_JSON_DEPTH)}${']'.repeat(MAX_JSON_DEPTH)}`)
+    expect(() => ctx.set('x.deeper_v1', nestedArrays(MAX_JSON_DEPTH + 1) as never, { who: 'probe' })).toThrow(
+      'nested deeper than 1000 levels',
+    )
+    let objects: unknown = {}
+    for (let level = 1; level <= MAX_JSON_DEPTH; level++) objects = { inner: objects }
+    expect(() => ctx.set('x.objects_v1', objects as never, { who: 'probe' })).toThrow('nested deeper than 1000 levels')
+  })
+
+  test('an initial context nested too deep is refused too', () => {
+    expect(() => new Context({ 'x.deep_v1': nestedArrays(5000) as never })).toThrow(
+      'initial context: x.deep_v1 is nested deeper than 1000 levels',
+    )
   })
 })
 
