@@ -1,6 +1,6 @@
 import type { JsonObject } from '../context/json-value.ts'
 import { numericMetrics, type AnalysisRow, type RunData } from '../store/run-data.ts'
-import { formatMs, runDurationMs, statusCounts } from './format.ts'
+import { describeAttempts, formatMs, runDurationMs, statusCounts } from './format.ts'
 
 /** A ctx key holding a summary a recipe wrote itself; it leads the analysis when present. */
 export const SUMMARY_KEY = 'analysis.summary_v1'
@@ -23,7 +23,7 @@ export function analyzeRun(data: RunData): AnalysisRow {
   )
   for (const step of data.steps.filter((row) => row.status === 'failed')) {
     lines.push(
-      `Step ${step.step} failed${step.exitCode === null ? '' : ` (exit ${step.exitCode})`}: ${step.reason ?? 'no reason recorded'}${step.attempts > 1 ? ` after ${step.attempts} attempts` : ''}.`,
+      `Step ${step.step} failed${step.exitCode === null ? '' : ` (exit ${step.exitCode})`}: ${step.reason ?? 'no reason recorded'}${step.attempts > 1 ? ` after ${step.attempts} attempts (${describeAttempts(step)})` : ''}.`,
     )
   }
   const blocked = data.steps.filter((row) => row.status === 'blocked')
@@ -38,7 +38,15 @@ export function analyzeRun(data: RunData): AnalysisRow {
   }
   const retried = data.steps.filter((row) => row.attempts > 1 && row.status !== 'failed')
   if (retried.length > 0)
-    lines.push(`Passed after retrying: ${retried.map((row) => `${row.step} (${row.attempts} attempts)`).join(', ')}.`)
+    lines.push(
+      `Passed after retrying: ${retried
+        .map(
+          (row) => `${row.step} (${row.attempts} attempts${row.attemptLog.length ? `: ${describeAttempts(row)}` : ''})`,
+        )
+        .join(', ')}.`,
+    )
+  if (data.run.status === 'blocked')
+    lines.push('The run is blocked: no step failed, but steps could not run because a step they need was skipped.')
   if (data.run.status === 'interrupted')
     lines.push('The run was interrupted: the steps after the last one recorded did not report.')
 

@@ -16,6 +16,7 @@ import {
 import { numericMetrics, testMetaOf, type RunData, type StepRow } from '../store/run-data.ts'
 import {
   compactJson,
+  describeAttempts,
   formatBytes,
   formatMs,
   reportTitle,
@@ -131,6 +132,7 @@ function stepSection(step: StepRow): Paragraph[] {
   ]
   const lines: [string, string][] = []
   if (step.reason) lines.push(['reason', step.reason])
+  if (step.attemptLog.length > 1) lines.push(['attempt log', describeAttempts(step)])
   const params = compactJson(step.params, 1000)
   if (params !== '{}' && params !== '[]') lines.push(['params', params])
   const outputs = stepOutputs(step.envelope)

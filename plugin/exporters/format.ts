@@ -1,12 +1,24 @@
 import type { JsonValue } from '../context/json-value.ts'
-import { testMetaOf, type RunData } from '../store/run-data.ts'
+import { type RunData, type StepRow, testMetaOf } from '../store/run-data.ts'
 
 /** Statuses in the order reports count them. */
-const STATUS_ORDER = ['passed', 'failed', 'blocked', 'skipped', 'cached', 'resumed', 'interrupted'] as const
+const STATUS_ORDER = [
+  'passed',
+  'failed',
+  'blocked',
+  'skipped',
+  'setup',
+  'expected-error',
+  'cached',
+  'resumed',
+  'interrupted',
+] as const
 
 /** Fill colours (RGB hex) per step status, shared by the Excel and Word reports. */
 export const STATUS_COLORS: Record<string, string> = {
   passed: 'C6EFCE',
+  setup: 'C6EFCE',
+  'expected-error': 'C6EFCE',
   cached: 'DDEBF7',
   resumed: 'DDEBF7',
   failed: 'FFC7CE',
@@ -91,4 +103,14 @@ export function reportTitle(data: RunData): string {
 export function stepOutputs(envelope: { [key: string]: JsonValue } | null): string[] {
   const outputs = envelope?.outputs
   return Array.isArray(outputs) ? outputs.filter((item): item is string => typeof item === 'string') : []
+}
+
+/** A retried step's attempts on one line: `attempt 1 failed (reason) in 3.1 ms; attempt 2 passed in 2.0 ms`. */
+export function describeAttempts(step: StepRow): string {
+  return step.attemptLog
+    .map(
+      (attempt) =>
+        `attempt ${attempt.attempt} ${attempt.status}${attempt.reason ? ` (${attempt.reason})` : ''} in ${formatMs(attempt.durationMs)}`,
+    )
+    .join('; ')
 }

@@ -1,5 +1,14 @@
 import { numericMetrics, type RunData } from '../store/run-data.ts'
-import { compactJson, formatBytes, formatMs, reportTitle, statusCounts, stepOutputs, titleFields } from './format.ts'
+import {
+  compactJson,
+  describeAttempts,
+  formatBytes,
+  formatMs,
+  reportTitle,
+  statusCounts,
+  stepOutputs,
+  titleFields,
+} from './format.ts'
 
 /** The run summary as Markdown: readable in a terminal, a CI job summary or a merge request. */
 export function renderMarkdown(data: RunData): string {
@@ -26,6 +35,11 @@ export function renderMarkdown(data: RunData): string {
     out.push(
       `| ${step.idx} | ${escapeCell(step.step)} | ${step.status} | ${formatMs(step.durationMs)} | ${formatMs(step.cpuMs)} | ${formatBytes(step.peakRssBytes)} | ${step.exitCode ?? ''} | ${step.attempts} | ${escapeCell(step.reason ?? '')} |`,
     )
+  }
+  const retried = data.steps.filter((step) => step.attemptLog.length > 1)
+  if (retried.length > 0) {
+    out.push('', '## Attempts', '')
+    for (const step of retried) out.push(`- ${escapeCell(step.step)}: ${escapeCell(describeAttempts(step))}`)
   }
   const withMetrics = data.steps
     .map((step) => [step.step, numericMetrics(step)] as const)

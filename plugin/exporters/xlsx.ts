@@ -3,6 +3,7 @@ import type { JsonValue } from '../context/json-value.ts'
 import { numericMetrics, type RunData, type StepRow } from '../store/run-data.ts'
 import {
   compactJson,
+  describeAttempts,
   formatMs,
   reportTitle,
   runDurationMs,
@@ -59,6 +60,7 @@ export async function writeXlsx(data: RunData, file: string): Promise<void> {
     ['peak_rss_bytes', 16, 'peakRssBytes'],
     ['exit_code', 10, 'exitCode'],
     ['attempts', 9],
+    ['attempt_log', 40, 'attemptLog'],
     ['reason', 60],
     ['outputs', 40],
     ['params', 40],
@@ -70,6 +72,7 @@ export async function writeXlsx(data: RunData, file: string): Promise<void> {
       durationMs: round(step.durationMs),
       cpuMs: round(step.cpuMs),
       reason: cell(step.reason ?? ''),
+      attemptLog: cell(step.attemptLog.length > 1 ? describeAttempts(step) : ''),
       outputs: cell(compactJson((step.envelope?.outputs as JsonValue | undefined) ?? [])),
       params: cell(compactJson(step.params)),
       logPath: step.logPath ?? '',

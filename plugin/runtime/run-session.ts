@@ -142,6 +142,15 @@ export class RunSession {
         problems.push(error)
       }
     }
+    // Nothing a step started outlives the run: what steps left running is stopped and logged.
+    await attempt(async () => {
+      const { stopLeftoverProcesses } = await import('../executors/leftovers.ts')
+      const stopped = await stopLeftoverProcesses()
+      if (stopped.length === 0) return
+      const lines = stopped.map((line) => `${new Date().toISOString()} ${line}`).join('\n')
+      console.warn(`vitest-recipes: ${stopped.join('\n')}`)
+      await state.logs.save(state.logs.locate('run.log').file, `${lines}\n`)
+    })
     await attempt(() => state.store.finishRun(this.runId, status))
     await attempt(() => state.store.close())
     await attempt(() => state.logs.flush())

@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
@@ -72,6 +73,7 @@ let project: TestProject
 let report: JsonReport
 let rows: Map<string, StepRow>
 let runMs: number
+let runOutput: string
 
 beforeAll(async () => {
   project = createProject({
@@ -90,6 +92,8 @@ beforeAll(async () => {
   const started = Date.now()
   const run = await project.vitestJson(['recipes/'])
   runMs = Date.now() - started
+  leftAfterRun = processesWithMarker(MARKER)
+  runOutput = run.output
   report = run.report
   const db = new Database(join(project.root, 'reports/results.sqlite'), { readonly: true })
   try {
@@ -100,9 +104,9 @@ beforeAll(async () => {
   }
 })
 
+let leftAfterRun: number[] = []
 afterAll(() => {
-  // Once the runtime calls stopLeftoverProcesses() at file end, the sleep is gone before this;
-  // until then, this test must not leave it behind.
+  // Only if the file-end cleanup failed: this test must not leave the sleep behind either.
   for (const pid of processesWithMarker(MARKER)) process.kill(pid, 'SIGKILL')
   project?.remove()
 })
@@ -134,6 +138,15 @@ describe('background children', () => {
     expect(statuses('background.yaml')).toEqual({ bg: 'passed', after_bg: 'passed' })
     expect(row('bg')).toMatchObject({ status: 'passed', exit_code: 0 })
     expect(row('bg').duration_ms).toBeLessThan(5000)
+  })
+
+  test('what a step left running is stopped when its recipe file ends, and logged', () => {
+    expect(leftAfterRun).toEqual([])
+    expect(runOutput).toMatch(new RegExp(`stopped pid \\d+ \\(${MARKER} 30\\) left running by step "bg" \\(SIGTERM\\)`))
+    const logs = join(project.root, 'Logs')
+    const runLogs = readdirSync(logs, { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('run.log'))
+    expect(runLogs).toHaveLength(1)
+    expect(readFileSync(join(logs, runLogs[0]!), 'utf8')).toMatch(/left running by step "bg" \(SIGTERM\)\n$/)
   })
 })
 

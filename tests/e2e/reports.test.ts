@@ -137,7 +137,7 @@ describe('each recipe run gets its documents', () => {
             .split('\n')
         const steps = csv('Steps')
         expect(steps[0]).toBe(
-          'idx,step,status,duration_ms,cpu_ms,peak_rss_bytes,exit_code,attempts,reason,outputs,params,log',
+          'idx,step,status,duration_ms,cpu_ms,peak_rss_bytes,exit_code,attempts,attempt_log,reason,outputs,params,log',
         )
         expect(steps.slice(1).map((line) => line.split(',').slice(0, 3).join(','))).toEqual([
           '1,power_on,passed',
