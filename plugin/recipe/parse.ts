@@ -18,6 +18,9 @@ import type {
 } from './types.ts'
 
 const SCHEMA_REFERENCE = 'the recipe schema (vitest-recipes/schema/recipe.schema.json)'
+// yaml's messages for a key indented less than its siblings.
+const MISPLACED_KEY = /must start at the same column|Sequence item without - indicator/
+const INDENT_HINT = 'Indent the key like the other keys of its mapping (a new list item starts with "- ").'
 const SYNTAX_HINT = `Fix the YAML syntax; an editor that knows ${SCHEMA_REFERENCE} shows these as you type.`
 
 /** What a recipe file holds: the recipe when it has no problem, else every problem found in one pass. */
@@ -130,7 +133,7 @@ function syntaxIssues(errors: readonly YAMLError[], source: RecipeSource): Recip
           code: 'RECIPE_YAML_SYNTAX',
           message: 'this line is indented deeper than the key above it, so YAML reads it as part of that value',
           location: source.locateLineStart(line),
-          hint: 'Indent the key like the other keys of its mapping.',
+          hint: INDENT_HINT,
         }
       }
       let location = source.locate(error.pos[0], error.pos[1] - error.pos[0])
@@ -141,7 +144,7 @@ function syntaxIssues(errors: readonly YAMLError[], source: RecipeSource): Recip
         code: 'RECIPE_YAML_SYNTAX',
         message: error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, ''),
         location,
-        hint: SYNTAX_HINT,
+        hint: MISPLACED_KEY.test(error.message) ? INDENT_HINT : SYNTAX_HINT,
       }
     })
 }

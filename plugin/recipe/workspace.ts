@@ -76,6 +76,7 @@ function checkStep(
         `the module has no ${step.export === undefined ? 'default export' : `export named "${wanted}"`}`,
         names,
         {
+          listed: 'its exports',
           missingHint:
             step.export === undefined
               ? 'Add `function: <ExportName>` (or `class:`) to the step, or give the module a default export.'
@@ -132,12 +133,17 @@ function checkStep(
   return outside ? [outside] : []
 }
 
-function exportIssue(step: RecipeStep, what: string, names: ModuleNames, { missingHint }: { missingHint: string }) {
+function exportIssue(
+  step: RecipeStep,
+  what: string,
+  names: ModuleNames,
+  { missingHint, listed: label = 'it defines' }: { missingHint: string; listed?: string },
+) {
   const listed = names.names.filter((name) => !name.startsWith('_'))
   const suggestion = step.export === undefined ? undefined : didYouMean(step.export, listed)
   const issue: RecipeIssue = {
     code: 'RECIPE_EXPORT_NOT_FOUND',
-    message: `step "${step.name}": ${what}; it defines: ${listed.length ? listed.join(', ') : '(nothing)'}`,
+    message: `step "${step.name}": ${what}; ${label}: ${listed.length ? listed.join(', ') : '(none)'}`,
     path: `steps[${step.index}].${step.locations.exportKey ?? 'module'}`,
     hint: suggestion ? `Did you mean "${suggestion}"?` : missingHint,
   }
