@@ -2,10 +2,9 @@ import { readdirSync } from 'node:fs'
 import { join, relative, resolve, sep } from 'node:path'
 import { createFilter } from 'vite'
 import { DEFAULT_DB, DEFAULT_PYTHON_PATH, DEFAULT_RECIPE_GLOBS, type RecipesOptions } from '../compile/vite-plugin.ts'
-import { parseRecipe } from '../recipe/parse.ts'
-import { RecipeError, type RecipeIssue } from '../recipe/errors.ts'
+import { checkRecipe } from '../recipe/check.ts'
+import type { RecipeIssue } from '../recipe/errors.ts'
 import type { Recipe } from '../recipe/types.ts'
-import { resolveStepFiles } from '../recipe/workspace.ts'
 import { RunStore } from '../store/run-store.ts'
 import { loadPluginOptions } from './config.ts'
 import { readFileSync } from 'node:fs'
@@ -55,16 +54,10 @@ export type LoadedRecipe =
 
 /** Parses a recipe and checks its files, as the compiler would; never throws for a bad recipe. */
 export function loadRecipe(project: Project, file: string): LoadedRecipe {
-  try {
-    const recipe = parseRecipe(readFileSync(join(project.root, file), 'utf8'), file)
-    const { issues } = resolveStepFiles(recipe, project.root, {
-      pythonPath: project.options.python?.path ?? DEFAULT_PYTHON_PATH,
-    })
-    return { file, recipe, issues }
-  } catch (error) {
-    if (error instanceof RecipeError) return { file, issues: [...error.issues] }
-    throw error
-  }
+  const { recipe, issues } = checkRecipe(readFileSync(join(project.root, file), 'utf8'), file, project.root, {
+    pythonPath: project.options.python?.path ?? DEFAULT_PYTHON_PATH,
+  })
+  return recipe ? { file, recipe, issues } : { file, issues }
 }
 
 /** Opens the project's run store (RECIPES_DB, else the plugin option db, else reports/results.sqlite). */

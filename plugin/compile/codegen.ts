@@ -1,5 +1,6 @@
 import { basename, dirname, relative, sep } from 'node:path'
 import type { RecipeIssue, SourceLocation } from '../recipe/errors.ts'
+import { stepWorstCaseMs } from '../recipe/step-deadline.ts'
 import type { StepLocations } from '../recipe/types.ts'
 import type { CompiledRecipe } from '../runtime/spec.ts'
 import { createLineSourceMap, type LineSourceMap, type Origin } from './source-map.ts'
@@ -22,6 +23,7 @@ export interface CodegenInput {
 
 // Vitest's own timeout only backs up the runner's, which kills what a step started.
 const VITEST_TIMEOUT_GRACE_MS = 10_000
+const MAX_TIMER_MS = 2 ** 31 - 1
 
 /**
  * Emits the test module for a recipe: one literal top-level `test('<step>', ...)` per step,
@@ -49,9 +51,10 @@ export function generateRecipeModule({ compiled, file, source, modules }: Codege
     top,
   )
   emit(`afterAll(() => recipe.finish());`, top)
-  const budgets = stepBudgets(compiled)
+  const timeouts = vitestTimeoutsMs(compiled)
   for (const step of compiled.recipe.steps) {
-    const options = [`timeout: ${budgets.get(step.name)! + VITEST_TIMEOUT_GRACE_MS}`]
+    // Retries run inside the step's test (the runner records each attempt), so Vitest retries nothing.
+    const options = [`timeout: ${timeouts.get(step.name)!}`]
     // Neighbouring concurrent tests run together; the runner makes each wait for the steps it needs.
     if (step.parallel) options.push('concurrent: true')
     // The name is emitted raw between quotes: STEP_NAME_PATTERN guarantees it needs no escaping.
@@ -71,34 +74,22 @@ export function generateFailingModule(file: string, source: string, issues: read
 }
 
 /**
- * The longest a step's test may take, in ms: its own timeout plus those of every step it
- * needs, since needed steps filtered out by -t run inside its test as setup.
+ * Each step's Vitest timeout, in ms. It only backs up the runner's own deadline, so it must
+ * cover the step's deadline plus every step that may run first inside its test as setup
+ * (steps it needs that -t filtered out). Those all come before it in plan order, so the sum
+ * of every earlier step's worst case (a prefix sum, linear in the number of steps) is an
+ * upper bound that needs no walk of the dependency graph.
  */
-function stepBudgets(compiled: CompiledRecipe): Map<string, number> {
-  const budgets = new Map<string, number>()
-  const byName = new Map(compiled.recipe.steps.map((step) => [step.name, step]))
-  const own = (name: string) => {
-    const step = byName.get(name)!
-    return (step.timeoutSec ?? compiled.stepTimeoutSec) * 1000 * (step.retry.max + 1)
-  }
+export function vitestTimeoutsMs(compiled: CompiledRecipe): Map<string, number> {
+  const timeouts = new Map<string, number>()
+  let before = 0
   for (const step of compiled.recipe.steps) {
-    const needed = new Set<string>()
-    const visit = (name: string): void => {
-      for (const need of byName.get(name)!.needs) {
-        if (needed.has(need)) continue
-        needed.add(need)
-        visit(need)
-      }
-    }
-    visit(step.name)
-    budgets.set(
-      step.name,
-      Math.round(
-        (step.timeoutSec ?? compiled.stepTimeoutSec) * 1000 + [...needed].reduce((sum, name) => sum + own(name), 0),
-      ),
-    )
+    const total = before + stepWorstCaseMs(step, compiled.stepTimeoutSec) + VITEST_TIMEOUT_GRACE_MS
+    // setTimeout fires at once past 2^31 - 1 ms (~24.8 days): longer budgets are capped there.
+    timeouts.set(step.name, Math.min(total, MAX_TIMER_MS))
+    before += stepWorstCaseMs(step, compiled.stepTimeoutSec)
   }
-  return budgets
+  return timeouts
 }
 
 /**

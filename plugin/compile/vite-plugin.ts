@@ -4,9 +4,8 @@ import { dirname, join, relative, resolve, sep } from 'node:path'
 import { createFilter, type Plugin } from 'vite'
 import { configDefaults } from 'vitest/config'
 import type { KeyNamingMode } from '../context/context.ts'
-import { RecipeError, type RecipeIssue } from '../recipe/errors.ts'
-import { parseRecipe } from '../recipe/parse.ts'
-import { resolveStepFiles } from '../recipe/workspace.ts'
+import { checkRecipe } from '../recipe/check.ts'
+import { DEFAULT_STEP_TIMEOUT_SEC } from '../recipe/step-deadline.ts'
 import { generateFailingModule, generateRecipeModule, type GeneratedModule } from './codegen.ts'
 import { OWN_DIST, OWN_ENTRIES } from './own-entries.ts'
 import type { CompiledRecipe } from '../runtime/spec.ts'
@@ -41,7 +40,8 @@ export interface RecipesOptions {
     executable?: string
     /**
      * Folders, relative to the project root, that python modules import from (put first on
-     * sys.path; PYTHONPATH from the environment still applies). Modules load only from here.
+     * sys.path). PYTHONPATH from the environment still applies, at compile time too:
+     * modules load from these folders, then from PYTHONPATH's.
      * @default ['.']
      */
     path?: string[]
@@ -216,32 +216,22 @@ export function compileRecipe(
   options: RecipesOptions = {},
 ): GeneratedModule {
   const displayPath = relative(root, file).split(sep).join('/')
-  let issues: readonly RecipeIssue[]
-  try {
-    const recipe = parseRecipe(source, displayPath)
-    const resolved = resolveStepFiles(recipe, root, { pythonPath: options.python?.path ?? DEFAULT_PYTHON_PATH })
-    issues = resolved.issues
-    if (issues.length === 0) {
-      const compiled: CompiledRecipe = {
-        recipe,
-        root,
-        keyNaming: options.keyNaming ?? 'error',
-        stepTimeoutSec: options.stepTimeout ?? 300,
-        python: {
-          executable: options.python?.executable ?? 'python3',
-          path: (options.python?.path ?? DEFAULT_PYTHON_PATH).map((folder) => resolve(root, folder)),
-        },
-        logs: { dir: resolve(root, options.logsDir ?? 'Logs'), ram: options.ramLogs ?? false },
-        debug: options.debug ?? false,
-        db: resolve(root, options.db ?? DEFAULT_DB),
-      }
-      return generateRecipeModule({ compiled, file, source, modules: resolved.modules })
-    }
-  } catch (error) {
-    if (!(error instanceof RecipeError)) throw error
-    issues = error.issues
+  const checked = checkRecipe(source, displayPath, root, { pythonPath: options.python?.path ?? DEFAULT_PYTHON_PATH })
+  if (!checked.recipe) return generateFailingModule(file, source, checked.issues)
+  const compiled: CompiledRecipe = {
+    recipe: checked.recipe,
+    root,
+    keyNaming: options.keyNaming ?? 'error',
+    stepTimeoutSec: options.stepTimeout ?? DEFAULT_STEP_TIMEOUT_SEC,
+    python: {
+      executable: options.python?.executable ?? 'python3',
+      path: (options.python?.path ?? DEFAULT_PYTHON_PATH).map((folder) => resolve(root, folder)),
+    },
+    logs: { dir: resolve(root, options.logsDir ?? 'Logs'), ram: options.ramLogs ?? false },
+    debug: options.debug ?? false,
+    db: resolve(root, options.db ?? DEFAULT_DB),
   }
-  return generateFailingModule(file, source, issues)
+  return generateRecipeModule({ compiled, file, source, modules: checked.modules })
 }
 
 /** Plugin options are checked when the config loads: a typo should not silently change behaviour. */

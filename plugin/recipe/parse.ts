@@ -1,10 +1,10 @@
-import { LineCounter, parseDocument, type Document } from 'yaml'
+import { LineCounter, parseDocument, visit, type Document, type YAMLError } from 'yaml'
 import type { z } from 'zod'
 import type { JsonObject } from '../context/json-value.ts'
 import { didYouMean } from './did-you-mean.ts'
 import { RecipeError, type RecipeErrorCode, type RecipeIssue, type SourceLocation } from './errors.ts'
 import { DependencyCycleError, planSteps } from './plan.ts'
-import { KNOWN_KEYS, recipeSchema, type StepInput } from './schema.ts'
+import { KNOWN_KEYS, recipeSchema, stepSchema, type StepInput } from './schema.ts'
 import { findNodeRange, RecipeSource, toDotPath, type RecipePath } from './source.ts'
 import type {
   ExpectSpec,
@@ -18,34 +18,63 @@ import type {
 } from './types.ts'
 
 const SCHEMA_REFERENCE = 'the recipe schema (vitest-recipes/schema/recipe.schema.json)'
+// yaml's messages for a key indented less than its siblings.
+const MISPLACED_KEY = /must start at the same column|Sequence item without - indicator/
+const INDENT_HINT = 'Indent the key like the other keys of its mapping (a new list item starts with "- ").'
+const SYNTAX_HINT = `Fix the YAML syntax; an editor that knows ${SCHEMA_REFERENCE} shows these as you type.`
+
+/** What a recipe file holds: the recipe when it has no problem, else every problem found in one pass. */
+export interface RecipeReading {
+  recipe?: Recipe
+  /** The steps that passed the schema, normalized, so their files can be checked too. */
+  steps: RecipeStep[]
+  issues: RecipeIssue[]
+}
 
 /**
  * Parses and validates a recipe. Throws a `RecipeError` listing every problem found, each
  * pointing at its line and column in `file`.
  */
 export function parseRecipe(text: string, file: string): Recipe {
-  const source = new RecipeSource(file, text)
-  const doc = parseDocument(text, { lineCounter: new LineCounter(), prettyErrors: false, uniqueKeys: true })
-  if (doc.errors.length > 0) {
-    throw new RecipeError(
-      doc.errors.slice(0, 5).map((error) => ({
-        code: 'RECIPE_YAML_SYNTAX',
-        message: error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, ''),
-        location: source.locate(error.pos[0], error.pos[1] - error.pos[0]),
-        hint: `Fix the YAML syntax; an editor that knows ${SCHEMA_REFERENCE} shows these as you type.`,
-      })),
-    )
+  const reading = readRecipe(text, file)
+  if (reading.recipe === undefined || reading.issues.length > 0) throw new RecipeError(reading.issues)
+  return reading.recipe
+}
+
+/**
+ * Reads a recipe and reports every problem of the file in one round: schema errors of each
+ * step, duplicate names and unknown `depends_on` together. Only broken YAML stops it early,
+ * since then nothing after the error can be trusted.
+ */
+export function readRecipe(text: string, file: string): RecipeReading {
+  const lines = new LineCounter()
+  const source = new RecipeSource(file, text, lines)
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true })
+  if (doc.errors.length > 0) return { steps: [], issues: syntaxIssues(doc.errors, source) }
+  let raw: unknown
+  try {
+    raw = doc.toJS()
+  } catch (error) {
+    return { steps: [], issues: [aliasIssue(error, doc, source)] }
   }
   const issues = new IssueCollector(doc, source)
-  const parsed = recipeSchema.safeParse(doc.toJS() ?? {})
-  if (!parsed.success) {
-    for (const issue of parsed.error.issues) issues.addZodIssue(issue)
-    throw new RecipeError(issues.list)
-  }
+  const parsed = recipeSchema.safeParse(raw ?? {})
+  if (!parsed.success) for (const issue of parsed.error.issues) issues.addZodIssue(issue)
 
-  const steps = parsed.data.steps.map((step, i) => normalizeStep(step, i, issues, parsed.data.parallel ?? false))
-  checkNamesAndDependencies(steps, issues)
-  if (issues.list.length > 0) throw new RecipeError(issues.list)
+  // Steps are checked one by one so that a schema error in one does not hide the problems of the others.
+  const top = isRecord(raw) ? raw : {}
+  const rawSteps: unknown[] = Array.isArray(top.steps) ? top.steps : []
+  const recipeParallel = top.parallel === true
+  const names: (string | undefined)[] = rawSteps.map((step) =>
+    isRecord(step) && typeof step.name === 'string' ? step.name : undefined,
+  )
+  const steps: RecipeStep[] = []
+  rawSteps.forEach((rawStep, i) => {
+    const step = stepSchema.safeParse(rawStep)
+    if (step.success) steps.push(normalizeStep(step.data, i, issues, recipeParallel))
+  })
+  checkNamesAndDependencies(steps, names, rawSteps, issues)
+  if (!parsed.success || issues.list.length > 0) return { steps, issues: issues.list }
 
   let plan: ReturnType<typeof planSteps>
   try {
@@ -61,7 +90,7 @@ export function parseRecipe(text: string, file: string): Recipe {
         hint: 'Remove one of these depends_on entries so the steps can be ordered.',
       },
     )
-    throw new RecipeError(issues.list)
+    return { steps, issues: issues.list }
   }
   const byName = new Map(steps.map((step) => [step.name, step]))
   const ordered = plan.order.map((name) => ({ ...byName.get(name)!, needs: plan.dependencies.get(name) ?? [] }))
@@ -72,12 +101,69 @@ export function parseRecipe(text: string, file: string): Recipe {
     test_id: meta.test_id === undefined ? defaultTestId(file) : String(meta.test_id),
     tags: meta.tags ?? [],
   }
-  return {
+  const recipe: Recipe = {
     file,
     testMeta,
     secrets: parsed.data.secrets ?? [],
     conflicts: parsed.data.conflicts ?? 'fail',
     steps: ordered,
+  }
+  return { recipe, steps: ordered, issues: [] }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+/**
+ * YAML errors, each at the line to fix. A key indented deeper than its siblings makes yaml
+ * report the line above (where the value it swallowed starts): point at the indented line.
+ */
+function syntaxIssues(errors: readonly YAMLError[], source: RecipeSource): RecipeIssue[] {
+  const overIndented = new Set(
+    errors.filter((error) => error.code === 'MULTILINE_IMPLICIT_KEY').map((error) => error.pos[0]),
+  )
+  return errors
+    .filter((error) => !(error.code === 'BLOCK_AS_IMPLICIT_KEY' && overIndented.has(error.pos[0])))
+    .slice(0, 5)
+    .map((error): RecipeIssue => {
+      if (error.code === 'MULTILINE_IMPLICIT_KEY') {
+        const line = source.lines.linePos(Math.max(error.pos[0], error.pos[1] - 1)).line
+        return {
+          code: 'RECIPE_YAML_SYNTAX',
+          message: 'this line is indented deeper than the key above it, so YAML reads it as part of that value',
+          location: source.locateLineStart(line),
+          hint: INDENT_HINT,
+        }
+      }
+      let location = source.locate(error.pos[0], error.pos[1] - error.pos[0])
+      // An indentation error reported at the start of a line: underline the key, not the blank.
+      if (/^\s/.test(location.sourceLine?.charAt(location.column - 1) ?? '') && location.sourceLine?.trim())
+        location = source.locateLineStart(location.line)
+      return {
+        code: 'RECIPE_YAML_SYNTAX',
+        message: error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, ''),
+        location,
+        hint: MISPLACED_KEY.test(error.message) ? INDENT_HINT : SYNTAX_HINT,
+      }
+    })
+}
+
+/** yaml refuses to expand too many aliases (a "billion laughs" file): say so at the first alias. */
+function aliasIssue(error: unknown, doc: Document, source: RecipeSource): RecipeIssue {
+  if (!(error instanceof Error && /alias/i.test(error.message))) throw error
+  let offset = 0
+  visit(doc, {
+    Alias(_key, node) {
+      offset = node.range?.[0] ?? 0
+      return visit.BREAK
+    },
+  })
+  return {
+    code: 'RECIPE_YAML_SYNTAX',
+    message: `${lowerFirst(error.message)}: the aliases (*name) of this file expand to too many nodes`,
+    location: source.locate(offset, 1),
+    hint: 'Write the values out, or use fewer nested anchors and aliases.',
   }
 }
 
@@ -175,12 +261,18 @@ function normalizeStep(input: StepInput, i: number, issues: IssueCollector, reci
   if (input.description !== undefined) step.description = input.description
   if (input.module !== undefined) step.module = input.module
   if (exportName.value !== undefined) step.export = exportName.value
-  if (command.value !== undefined) step.command = command.value
+  if (command.value !== undefined) step.command = argvText(command.value, at(command.key), issues)
   if (input.depends_on !== undefined)
     step.dependsOn = typeof input.depends_on === 'string' ? [input.depends_on] : input.depends_on
   if (input.timeout !== undefined) step.timeoutSec = input.timeout
   if (input.cache_key !== undefined) step.cacheKey = input.cache_key
   return step
+}
+
+/** Numbers in an argv list (`[ping, -c, 1]`) are arguments like any other: keep the text the file has. */
+function argvText(command: string | (string | number)[], path: RecipePath, issues: IssueCollector): string | string[] {
+  if (!Array.isArray(command)) return command
+  return command.map((item, j) => (typeof item === 'string' ? item : (issues.sourceText([...path, j]) ?? String(item))))
 }
 
 function normalizeExpect(input: StepInput['expect']): ExpectSpec {
@@ -198,31 +290,41 @@ function normalizeRetry(input: StepInput['retry']): RetrySpec {
   return { max: input.max, delaySec: input.delay_sec ?? 0, on: input.on ?? [] }
 }
 
-function checkNamesAndDependencies(steps: RecipeStep[], issues: IssueCollector): void {
+/**
+ * Names are checked across every step, including those the schema refused: a step with a
+ * bad `timeout` still has a name that others may depend on or repeat.
+ */
+function checkNamesAndDependencies(
+  steps: readonly RecipeStep[],
+  names: readonly (string | undefined)[],
+  rawSteps: readonly unknown[],
+  issues: IssueCollector,
+): void {
   const firstIndex = new Map<string, number>()
-  steps.forEach((step, i) => {
-    const earlier = firstIndex.get(step.name)
+  names.forEach((name, i) => {
+    if (name === undefined) return
+    const earlier = firstIndex.get(name)
     if (earlier === undefined) {
-      firstIndex.set(step.name, i)
+      firstIndex.set(name, i)
       return
     }
     issues.add(
       'RECIPE_DUPLICATE_STEP',
-      `step name "${step.name}" is already used by steps[${earlier}]`,
+      `step name "${name}" is already used by steps[${earlier}]`,
       ['steps', i, 'name'],
       {
         hint: 'Step names are test names: give each step its own name.',
       },
     )
   })
-  steps.forEach((step, i) => {
+  for (const step of steps) {
+    const i = step.index
+    const scalar = isRecord(rawSteps[i]) && typeof rawSteps[i].depends_on === 'string'
     step.dependsOn?.forEach((dependency, j) => {
       if (firstIndex.has(dependency)) return
       const suggestion = didYouMean(dependency, firstIndex.keys())
       // `depends_on: a` (a scalar) or `depends_on: [a, b]` (a list)
-      const path = issues.isScalarAt(['steps', i, 'depends_on'])
-        ? ['steps', i, 'depends_on']
-        : ['steps', i, 'depends_on', j]
+      const path = scalar ? ['steps', i, 'depends_on'] : ['steps', i, 'depends_on', j]
       issues.add(
         'RECIPE_UNKNOWN_DEPENDENCY',
         `step "${step.name}" depends on "${dependency}", which is not a step of this recipe`,
@@ -234,7 +336,7 @@ function checkNamesAndDependencies(steps: RecipeStep[], issues: IssueCollector):
         },
       )
     })
-  })
+  }
 }
 
 /** Collects issues with their positions in the YAML document. */
@@ -253,10 +355,10 @@ class IssueCollector {
     return range ? this.source.locate(range[0], range[1] - range[0]) : { file: this.source.file, line: 1, column: 1 }
   }
 
-  isScalarAt(path: RecipePath): boolean {
-    let value: unknown = this.doc.toJS()
-    for (const segment of path) value = (value as Record<string | number, unknown> | undefined)?.[segment]
-    return typeof value === 'string'
+  /** The text of the value at `path` as written in the file (`1.0` stays `1.0`). */
+  sourceText(path: RecipePath): string | undefined {
+    const range = findNodeRange(this.doc, path)
+    return range ? this.source.text.slice(range[0], range[1]) : undefined
   }
 
   add(code: RecipeErrorCode, message: string, path: RecipePath, options: { key?: boolean; hint?: string } = {}): void {
@@ -307,7 +409,7 @@ function unionMessage(path: RecipePath): string {
     case 'retry':
       return 'expected a number of retries or a mapping {max, delay_sec, on}'
     case 'cmd':
-      return 'expected a script path or an argv list of strings'
+      return 'expected a script path or an argv list'
     default:
       return 'value has the wrong form'
   }

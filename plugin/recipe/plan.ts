@@ -49,18 +49,30 @@ export function planSteps(steps: readonly PlanInput[], options: { parallel?: boo
 
   const order: string[] = []
   const state = new Map<string, 'visiting' | 'done'>()
-  const trail: string[] = []
-  const visit = (name: string): void => {
-    const current = state.get(name)
-    if (current === 'done') return
-    if (current === 'visiting') throw new DependencyCycleError([...trail.slice(trail.indexOf(name)), name])
-    state.set(name, 'visiting')
-    trail.push(name)
-    for (const dependency of dependencies.get(name) ?? []) visit(dependency)
-    trail.pop()
-    state.set(name, 'done')
-    order.push(name)
+  // Depth-first with an explicit stack: a 10,000-step sequential chain is 10,000 levels deep.
+  const stack: { name: string; next: number }[] = []
+  for (const { step } of byIdx) {
+    if (state.has(step.name)) continue
+    state.set(step.name, 'visiting')
+    stack.push({ name: step.name, next: 0 })
+    while (stack.length > 0) {
+      const frame = stack.at(-1)!
+      const dependency = dependencies.get(frame.name)?.[frame.next++]
+      if (dependency === undefined) {
+        stack.pop()
+        state.set(frame.name, 'done')
+        order.push(frame.name)
+        continue
+      }
+      const current = state.get(dependency)
+      if (current === 'done' || !dependencies.has(dependency)) continue
+      if (current === 'visiting') {
+        const trail = stack.map((entry) => entry.name)
+        throw new DependencyCycleError([...trail.slice(trail.indexOf(dependency)), dependency])
+      }
+      state.set(dependency, 'visiting')
+      stack.push({ name: dependency, next: 0 })
+    }
   }
-  for (const { step } of byIdx) visit(step.name)
   return { order, dependencies }
 }

@@ -66,9 +66,9 @@ export const stepSchema = z
     class: z.string().min(1).optional().describe('Export (ts) or class (python) to run; older alias of function.'),
     function: z.string().min(1).optional().describe('Export (ts) or function/class (python) to run.'),
     cmd: z
-      .union([z.string().min(1), z.array(z.string())])
+      .union([z.string().min(1), z.array(z.union([z.string(), z.number()]))])
       .optional()
-      .describe('Script path or argv list.'),
+      .describe('Script path or argv list (numbers are passed as written).'),
     script: z.string().min(1).optional().describe('Script path (older alias of cmd).'),
     args: z
       .union([z.record(z.string(), jsonValue), z.array(jsonValue)])

@@ -1,47 +1,55 @@
-import { isMap, isPair, isScalar, isSeq, type Document, type Node } from 'yaml'
+import { isMap, isPair, isScalar, isSeq, LineCounter, type Document, type Node } from 'yaml'
+import { z } from 'zod'
 import type { SourceLocation } from './errors.ts'
 
 export type RecipePath = readonly (string | number)[]
 
-/** A recipe's text with offset → line/column lookup, for pointing errors into the file. */
+/** A file's text with offset → line/column lookup (yaml's LineCounter), for pointing errors into it. */
 export class RecipeSource {
   readonly file: string
   readonly text: string
-  private readonly lineStarts: number[]
+  readonly lines: LineCounter
 
-  constructor(file: string, text: string) {
+  /** `lines` is the counter the YAML parser filled; without one (a scriptlet's text), the newlines are counted here. */
+  constructor(file: string, text: string, lines?: LineCounter) {
     this.file = file
     this.text = text
-    this.lineStarts = [0]
-    for (let i = 0; i < text.length; i++) if (text[i] === '\n') this.lineStarts.push(i + 1)
+    this.lines = lines ?? countLines(text)
   }
 
   /** 1-based location of a character offset, with the text of its line. */
   locate(offset: number, length = 1): SourceLocation {
-    let low = 0
-    let high = this.lineStarts.length - 1
-    while (low < high) {
-      const mid = (low + high + 1) >> 1
-      if (this.lineStarts[mid]! <= offset) low = mid
-      else high = mid - 1
-    }
-    const start = this.lineStarts[low]!
-    const sourceLine = this.lineText(low + 1)
-    const column = offset - start + 1
+    const { line, col } = this.lines.linePos(Math.min(Math.max(0, offset), this.text.length))
+    const sourceLine = this.lineText(line)
     return {
       file: this.file,
-      line: low + 1,
-      column,
-      length: Math.max(1, Math.min(length, sourceLine.length - column + 1)),
+      line,
+      column: col,
+      length: Math.max(1, Math.min(length, sourceLine.length - col + 1)),
       sourceLine,
     }
   }
 
+  /** The location of the first character that is not a space on `line` (1-based). */
+  locateLineStart(line: number): SourceLocation {
+    const text = this.lineText(line)
+    const indent = text.length - text.trimStart().length
+    return this.locate((this.lines.lineStarts[line - 1] ?? this.text.length) + indent, text.trim().length)
+  }
+
   lineText(line: number): string {
-    const start = this.lineStarts[line - 1] ?? this.text.length
-    const end = this.lineStarts[line] ?? this.text.length + 1
+    const starts = this.lines.lineStarts
+    const start = starts[line - 1] ?? this.text.length
+    const end = starts[line] ?? this.text.length + 1
     return this.text.slice(start, end - 1).replace(/\r$/, '')
   }
+}
+
+function countLines(text: string): LineCounter {
+  const counter = new LineCounter()
+  counter.addNewLine(0)
+  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) counter.addNewLine(i + 1)
+  return counter
 }
 
 /**
@@ -79,16 +87,10 @@ export function findNodeRange(
 function rangeOf(node: unknown): [number, number] | undefined {
   const range = (node as Node | null | undefined)?.range
   if (!range) return undefined
-  // For a block map the range covers every line; underline its first line only.
   return [range[0], range[1]]
 }
 
-/** Renders a path as `steps[2].success.ctx_has_keys`. */
+/** Renders a path as zod does: `steps[2].success["metrics.summary_v1"]`. */
 export function toDotPath(path: RecipePath): string {
-  let out = ''
-  for (const segment of path) {
-    if (typeof segment === 'number') out += `[${segment}]`
-    else out += out ? `.${segment}` : segment
-  }
-  return out
+  return z.core.toDotPath([...path])
 }

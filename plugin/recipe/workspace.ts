@@ -1,8 +1,11 @@
-import { existsSync, readdirSync, realpathSync } from 'node:fs'
-import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path'
+import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs'
+import { dirname, isAbsolute, relative, resolve, sep } from 'node:path'
 import { didYouMean } from './did-you-mean.ts'
 import type { RecipeIssue, SourceLocation } from './errors.ts'
-import type { Recipe, RecipeStep } from './types.ts'
+import { isDottedModule, pythonModuleCandidates, pythonModuleFile } from './python-module.ts'
+import { pythonTopLevelNames, typescriptExports, type ModuleNames } from './scriptlet-names.ts'
+import { stepProgramFile } from './step-program.ts'
+import type { RecipeStep } from './types.ts'
 
 /** Is `target` inside `root` (or `root` itself)? Both absolute. */
 export function isInside(root: string, target: string): boolean {
@@ -11,7 +14,7 @@ export function isInside(root: string, target: string): boolean {
 }
 
 export interface WorkspaceOptions {
-  /** Folders (relative to the root) that python modules load from. */
+  /** Absolute folders that python modules load from (see `pythonSearchPath`). */
   pythonPath: readonly string[]
 }
 
@@ -22,19 +25,17 @@ export interface ResolvedFiles {
 }
 
 /**
- * Checks every file a recipe's steps would run: ts modules and python modules must exist;
- * no scriptlet, script or executable path may lead outside the project root, by `..`, an
- * absolute path or a symlink. (A missing script is a step error at run time, as the older
- * runner reported it.)
+ * Checks every file a recipe's steps would run: ts modules and python modules must exist
+ * and define the `class:` / `function:` the step names; no scriptlet, script or executable
+ * path may lead outside the project root, by `..`, an absolute path or a symlink. (A missing
+ * script is a step error at run time, as the older runner reported it.) Each file is read
+ * once however many steps use it.
  */
-export function resolveStepFiles(recipe: Recipe, root: string, options: WorkspaceOptions): ResolvedFiles {
+export function resolveStepFiles(steps: readonly RecipeStep[], root: string, options: WorkspaceOptions): ResolvedFiles {
   const modules = new Map<string, string>()
   const issues: RecipeIssue[] = []
   const workspace = new Workspace(root)
-  for (const step of recipe.steps) {
-    const issue = checkStep(step, workspace, options, modules)
-    if (issue) issues.push(issue)
-  }
+  for (const step of steps) issues.push(...checkStep(step, workspace, options, modules))
   return { modules, issues }
 }
 
@@ -43,62 +44,121 @@ function checkStep(
   workspace: Workspace,
   options: WorkspaceOptions,
   modules: Map<string, string>,
-): RecipeIssue | undefined {
+): RecipeIssue[] {
   const at = (key: 'module' | 'command') => ({
     path: `steps[${step.index}].${key === 'command' ? 'cmd' : 'module'}`,
     location: step.locations[key] ?? step.locations.step,
   })
   if (step.type === 'ts' && step.module !== undefined) {
     const outside = workspace.refuseOutside(step.module, 'module', at('module'))
-    if (outside) return outside
+    if (outside) return [outside]
     const absolute = workspace.resolve(step.module)
-    if (!existsSync(absolute)) {
+    if (!workspace.exists(absolute)) {
       const suggestion = siblingSuggestion(absolute)
-      return {
-        code: 'RECIPE_MODULE_NOT_FOUND',
-        message: `scriptlet module "${step.module}" does not exist`,
-        ...at('module'),
-        hint: suggestion
-          ? `Did you mean "${workspace.display(suggestion)}"?`
-          : 'Paths are relative to the project root, for example scriptlets/steps/compute_mean.ts.',
-      }
+      return [
+        {
+          code: 'RECIPE_MODULE_NOT_FOUND',
+          message: `scriptlet module "${step.module}" does not exist`,
+          ...at('module'),
+          hint: suggestion
+            ? `Did you mean "${workspace.display(suggestion)}"?`
+            : 'Paths are relative to the project root, for example scriptlets/steps/compute_mean.ts.',
+        },
+      ]
     }
     modules.set(step.module, absolute)
-    return undefined
+    const names = workspace.names(absolute, typescriptExports)
+    const wanted = step.export ?? 'default'
+    if (!names || names.has(wanted)) return []
+    return [
+      exportIssue(
+        step,
+        `the module has no ${step.export === undefined ? 'default export' : `export named "${wanted}"`}`,
+        names,
+        {
+          listed: 'its exports',
+          missingHint:
+            step.export === undefined
+              ? 'Add `function: <ExportName>` (or `class:`) to the step, or give the module a default export.'
+              : 'Fix the export name in the recipe or in the module.',
+        },
+      ),
+    ]
   }
   if (step.type === 'python' && step.module !== undefined) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/.test(step.module)) {
-      return {
-        code: 'RECIPE_SCHEMA',
-        message: `"${step.module}" is not a dotted python module path`,
-        ...at('module'),
-        hint: 'Write it like scriptlets.python.steps.compute_numbers.',
-      }
+    if (!isDottedModule(step.module)) {
+      return [
+        {
+          code: 'RECIPE_SCHEMA',
+          message: `"${step.module}" is not a dotted python module path`,
+          ...at('module'),
+          hint: 'Write it like scriptlets.python.steps.compute_numbers.',
+        },
+      ]
     }
-    const candidates = options.pythonPath.flatMap((folder) => [
-      `${join(folder, ...step.module!.split('.'))}.py`,
-      join(folder, ...step.module!.split('.'), '__init__.py'),
-    ])
-    if (!candidates.some((candidate) => existsSync(workspace.resolve(candidate)))) {
-      return {
-        code: 'RECIPE_MODULE_NOT_FOUND',
-        message: `python module "${step.module}" is not under the python path (${options.pythonPath.join(', ')})`,
-        ...at('module'),
-        hint: `Looked for ${candidates.map((candidate) => workspace.display(workspace.resolve(candidate))).join(', ')}; set the plugin option python.path to the folders your modules import from.`,
-      }
+    const file = pythonModuleFile(step.module, options.pythonPath, workspace.root)
+    if (file === undefined) {
+      const candidates = pythonModuleCandidates(step.module, options.pythonPath, workspace.root)
+      const folders = options.pythonPath.map((folder) => workspace.display(folder) || '.')
+      return [
+        {
+          code: 'RECIPE_MODULE_NOT_FOUND',
+          message: `python module "${step.module}" is not under the python path (${folders.join(', ')})`,
+          ...at('module'),
+          hint: `Looked for ${candidates.map((candidate) => workspace.display(candidate)).join(', ')}; set the plugin option python.path (or PYTHONPATH) to the folders your modules import from.`,
+        },
+      ]
     }
-    return undefined
+    const names = workspace.names(file, pythonTopLevelNames)
+    if (!names) return []
+    const where = `python module ${step.module} (${workspace.display(file)})`
+    if (step.export === undefined) {
+      if (names.has('run') || names.has('main')) return []
+      return [
+        exportIssue(step, `${where} has no run() or main() and the step names no class or function`, names, {
+          missingHint: 'Add `class: <ClassName>` or `function: <function_name>` to the step.',
+        }),
+      ]
+    }
+    if (names.has(step.export)) return []
+    return [
+      exportIssue(step, `${where} defines no "${step.export}"`, names, {
+        missingHint: 'Fix the class or function name in the recipe or in the module.',
+      }),
+    ]
   }
-  const program = Array.isArray(step.command) ? step.command[0] : step.command
-  if (program === undefined) return undefined
-  // exec steps may name a program on PATH (awk, ping); anything with a slash is a file of the workspace.
-  if (step.type === 'exec' && !program.includes('/')) return undefined
-  return workspace.refuseOutside(program, 'script', at('command'))
+  const program = stepProgramFile(step)
+  if (program === undefined) return []
+  const outside = workspace.refuseOutside(program, 'script', at('command'))
+  return outside ? [outside] : []
 }
 
+function exportIssue(
+  step: RecipeStep,
+  what: string,
+  names: ModuleNames,
+  { missingHint, listed: label = 'it defines' }: { missingHint: string; listed?: string },
+) {
+  const listed = names.names.filter((name) => !name.startsWith('_'))
+  const suggestion = step.export === undefined ? undefined : didYouMean(step.export, listed)
+  const issue: RecipeIssue = {
+    code: 'RECIPE_EXPORT_NOT_FOUND',
+    message: `step "${step.name}": ${what}; ${label}: ${listed.length ? listed.join(', ') : '(none)'}`,
+    path: `steps[${step.index}].${step.locations.exportKey ?? 'module'}`,
+    hint: suggestion ? `Did you mean "${suggestion}"?` : missingHint,
+  }
+  const location = step.locations.export ?? step.locations.module
+  if (location) issue.location = location
+  return issue
+}
+
+/** The project root, with what was already looked up about its files. */
 class Workspace {
   readonly root: string
   private realRoot: string | undefined
+  private readonly existing = new Map<string, boolean>()
+  private readonly scanned = new Map<string, ModuleNames | undefined>()
+  private readonly real = new Map<string, string>()
 
   constructor(root: string) {
     this.root = root
@@ -112,6 +172,23 @@ class Workspace {
     return relative(this.root, absolute).split(sep).join('/')
   }
 
+  exists(absolute: string): boolean {
+    let found = this.existing.get(absolute)
+    if (found === undefined) this.existing.set(absolute, (found = existsSync(absolute)))
+    return found
+  }
+
+  names(absolute: string, scan: (text: string) => ModuleNames | undefined): ModuleNames | undefined {
+    if (!this.scanned.has(absolute)) this.scanned.set(absolute, scan(readFileSync(absolute, 'utf8')))
+    return this.scanned.get(absolute)
+  }
+
+  private realpath(absolute: string): string {
+    let real = this.real.get(absolute)
+    if (real === undefined) this.real.set(absolute, (real = realpathSync(absolute)))
+    return real
+  }
+
   /** An issue when `path` is absolute or leads outside the root (directly or through a symlink). */
   refuseOutside(
     path: string,
@@ -121,7 +198,9 @@ class Workspace {
     const absolute = this.resolve(path)
     const outside = isAbsolute(path) || !isInside(this.root, absolute)
     const linkedOut =
-      !outside && existsSync(absolute) && !isInside((this.realRoot ??= realpathSync(this.root)), realpathSync(absolute))
+      !outside &&
+      this.exists(absolute) &&
+      !isInside((this.realRoot ??= realpathSync(this.root)), this.realpath(absolute))
     if (!outside && !linkedOut) return undefined
     return {
       code: 'RECIPE_PATH_OUTSIDE_WORKSPACE',
@@ -139,6 +218,6 @@ class Workspace {
 function siblingSuggestion(absolute: string): string | undefined {
   const dir = dirname(absolute)
   if (!existsSync(dir)) return undefined
-  const match = didYouMean(absolute.slice(dir.length + 1), readdirSync(dir))
+  const match = didYouMean(absolute.slice(dirname(absolute).length + 1), readdirSync(dir))
   return match === undefined ? undefined : resolve(dir, match)
 }

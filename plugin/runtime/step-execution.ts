@@ -4,6 +4,7 @@ import type { ContextWrite } from '../context/context.ts'
 import { StepContext } from '../context/step-context.ts'
 import type { ExecutorInput, StepExecution } from '../executors/types.ts'
 import { runTypeScriptStep } from '../executors/typescript.ts'
+import { stepTimeoutMs } from '../recipe/step-deadline.ts'
 import type { RecipeStep } from '../recipe/types.ts'
 import type { Scriptlet } from '../scriptlet/define.ts'
 import { EXIT_FAILED, type Envelope, errorEnvelope } from '../scriptlet/envelope.ts'
@@ -226,7 +227,7 @@ async function attemptStep(
       for (const [key, value] of cached.writes) stepCtx.set(key, value, { who: step.name })
       execution = { envelope: cached.envelope, stdout: '', stderr: '', resources: { cpuMs: 0, peakRssBytes: 0 } }
     } else {
-      const timeoutMs = (step.timeoutSec ?? compiled.stepTimeoutSec) * 1000
+      const timeoutMs = stepTimeoutMs(step, compiled.stepTimeoutSec)
       const printed = { stdout: [] as string[], stderr: [] as string[] }
       const result = await runWithDeadline(timeoutMs, step.name, testSignal, (signal) =>
         scope.session.capture.run(printed, () => runExecutor(step, scope, { step, ctx: stepCtx, root, signal })),

@@ -1,9 +1,9 @@
-import { existsSync } from 'node:fs'
-import { join, resolve } from 'node:path'
 import type { Context, ContextWrite } from '../context/context.ts'
 import type { JsonObject, JsonValue } from '../context/json-value.ts'
 import type { StepContext } from '../context/step-context.ts'
 import { tail } from '../executors/output.ts'
+import { pythonModuleFile, pythonSearchPath } from '../recipe/python-module.ts'
+import { stepProgramFile } from '../recipe/step-program.ts'
 import type { RecipeStep } from '../recipe/types.ts'
 import { EXIT_FAILED, errorEnvelope, type Envelope } from '../scriptlet/envelope.ts'
 import { assertSuccessChecks } from './checks.ts'
@@ -84,18 +84,15 @@ export function saveOutputs(step: RecipeStep, envelope: Envelope, ctx: StepConte
   }
 }
 
-/** The files that are a step's code, for its cache key. */
+/** The files that are a step's code, for its cache key (absolute, or relative to the root). */
 export function sourceFilesOf(step: RecipeStep, pythonPath: readonly string[], root: string): string[] {
   if (step.type === 'ts' && step.module) return [step.module]
   if (step.type === 'python' && step.module) {
-    const parts = step.module.split('.')
-    const found = pythonPath
-      .flatMap((folder) => [`${join(folder, ...parts)}.py`, join(folder, ...parts, '__init__.py')])
-      .find((file) => existsSync(resolve(root, file)))
+    const found = pythonModuleFile(step.module, pythonSearchPath(pythonPath, root), root)
     return found ? [found] : []
   }
-  const program = Array.isArray(step.command) ? step.command[0] : step.command
-  return program !== undefined && (step.type !== 'exec' || program.includes('/')) ? [program] : []
+  const program = stepProgramFile(step)
+  return program === undefined ? [] : [program]
 }
 
 /** Before and after of each key the step changed (debug logs). */

@@ -203,7 +203,7 @@ describe('each broken recipe fails as its own file, pointing into it', () => {
       "recipes/missing_python.yaml:4:13 RECIPE_MODULE_NOT_FOUND: python module "scriptlets.python.steps.compute_nubmers" is not under the python path (.) (at steps[0].module)
         4 |     module: scriptlets.python.steps.compute_nubmers
           |             ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
-        Looked for scriptlets/python/steps/compute_nubmers.py, scriptlets/python/steps/compute_nubmers/__init__.py; set the plugin option python.path to the folders your modules import from."
+        Looked for scriptlets/python/steps/compute_nubmers.py, scriptlets/python/steps/compute_nubmers/__init__.py; set the plugin option python.path (or PYTHONPATH) to the folders your modules import from."
     `)
   })
   test('step name that is not safe as a test name', () => {

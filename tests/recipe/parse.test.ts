@@ -158,3 +158,22 @@ describe('errors', () => {
     })
   })
 })
+
+describe('paths and positions', () => {
+  test('a path through a ctx key with dots prints it bracketed, as zod does', () => {
+    expect(() =>
+      parseRecipe(
+        'steps:\n  - name: a\n    type: ts\n    module: m.ts\n    success:\n      ctx_matches: { metrics.summary_v1: 3 }\n',
+        'recipes/x.yaml',
+      ),
+    ).toThrow('(at steps[0].success.ctx_matches["metrics.summary_v1"])')
+  })
+
+  test('numbers in an exec argv list keep the text the file has', () => {
+    const [step] = parseRecipe(
+      'steps:\n  - { name: p, type: exec, cmd: [ping, -c, 1, 1.0, 0x10, 10.0.0.1] }\n',
+      'r.yaml',
+    ).steps
+    expect(step?.command).toEqual(['ping', '-c', '1', '1.0', '0x10', '10.0.0.1'])
+  })
+})

@@ -1,0 +1,42 @@
+import { existsSync } from 'node:fs'
+import { delimiter, join, resolve } from 'node:path'
+
+/**
+ * How a python step's dotted `module` resolves to a file: the one rule the compiler's checks
+ * and the runtime's cache key share. The host puts the plugin option `python.path` first on
+ * sys.path and Python adds PYTHONPATH after it, so both are searched, in that order.
+ */
+
+const DOTTED_MODULE = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/
+
+/** Is `module` a dotted python module path (`scriptlets.python.steps.compute_numbers`)? */
+export function isDottedModule(module: string): boolean {
+  return DOTTED_MODULE.test(module)
+}
+
+/**
+ * The absolute folders python modules load from: `configured` (the python.path option), then
+ * the entries of PYTHONPATH; relative entries resolve from the project root.
+ */
+export function pythonSearchPath(
+  configured: readonly string[],
+  root: string,
+  pythonPathEnv: string | undefined = process.env.PYTHONPATH,
+): string[] {
+  const fromEnv = (pythonPathEnv ?? '').split(delimiter).filter((entry) => entry !== '')
+  return [...new Set([...configured, ...fromEnv].map((folder) => resolve(root, folder)))]
+}
+
+/** The files that could hold `module` under each folder of `searchPath`, in the order Python tries them. */
+export function pythonModuleCandidates(module: string, searchPath: readonly string[], root: string): string[] {
+  const parts = module.split('.')
+  return searchPath.flatMap((folder) => {
+    const base = resolve(root, folder)
+    return [`${join(base, ...parts)}.py`, join(base, ...parts, '__init__.py')]
+  })
+}
+
+/** The absolute file `module` loads from, or undefined when no folder of `searchPath` has it. */
+export function pythonModuleFile(module: string, searchPath: readonly string[], root: string): string | undefined {
+  return pythonModuleCandidates(module, searchPath, root).find((file) => existsSync(file))
+}

@@ -1,0 +1,28 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { delimiter, join } from 'node:path'
+import { afterAll, expect, test } from 'vitest'
+import { pythonModuleFile, pythonSearchPath } from '../../plugin/recipe/python-module.ts'
+
+const root = mkdtempSync(join(tmpdir(), 'vitest-recipes-pymod-'))
+mkdirSync(join(root, 'orchestrator/steps'), { recursive: true })
+mkdirSync(join(root, 'pkg'), { recursive: true })
+writeFileSync(join(root, 'orchestrator/steps/compute.py'), '')
+writeFileSync(join(root, 'pkg/__init__.py'), '')
+afterAll(() => rmSync(root, { recursive: true, force: true }))
+
+test('python.path first, then PYTHONPATH, relative entries from the root, without repeats', () => {
+  expect(pythonSearchPath(['.'], root, ['.', 'orchestrator', '/opt/lib'].join(delimiter))).toEqual([
+    root,
+    join(root, 'orchestrator'),
+    '/opt/lib',
+  ])
+  expect(pythonSearchPath(['.'], root, '')).toEqual([root])
+})
+
+test('a module is a .py file or a package __init__.py under a folder of the search path', () => {
+  const searchPath = pythonSearchPath(['.'], root, 'orchestrator')
+  expect(pythonModuleFile('steps.compute', searchPath, root)).toBe(join(root, 'orchestrator/steps/compute.py'))
+  expect(pythonModuleFile('pkg', searchPath, root)).toBe(join(root, 'pkg/__init__.py'))
+  expect(pythonModuleFile('steps.missing', searchPath, root)).toBeUndefined()
+})
