@@ -174,6 +174,33 @@ describe('statuses are true', () => {
       loud.remove()
     }
   })
+  test('a store write that fails fails the step with that reason; the run is not stored as passed', async () => {
+    const damaged = createProject({
+      'recipes/x.yaml': `steps:
+  - { idx: 1, name: first, type: ts, module: scriptlets/set_key.ts, args: { key: x.first_v1 } }
+  - { idx: 2, name: damage, type: ts, module: ${ODD}, function: MovesStepTable, args: { db: reports/results.sqlite } }
+  - { idx: 3, name: after, type: ts, module: scriptlets/set_key.ts, args: { key: x.after_v1 } }
+`,
+      ...fixtureScriptlets(),
+    })
+    try {
+      damaged.copyFixture('scriptlets/misbehaving.ts', ODD)
+      const result = await damaged.vitest(['run', 'recipes/'])
+      expect(result.code).toBe(1)
+      expect(result.output).toContain('the run store could not record this step: no such table: step_metrics')
+      const db = new Database(join(damaged.root, 'reports/results.sqlite'), { readonly: true })
+      try {
+        expect(db.prepare('SELECT status FROM runs').all()).toEqual([{ status: 'failed' }])
+        expect(db.prepare('SELECT step, status FROM step_metrics_moved').all()).toEqual([
+          { step: 'first', status: 'passed' },
+        ])
+      } finally {
+        db.close()
+      }
+    } finally {
+      damaged.remove()
+    }
+  })
 })
 
 describe('attempts, logs and order', () => {

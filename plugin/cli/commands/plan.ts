@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { formatRecipeIssues } from '../../recipe/errors.ts'
 import type { Recipe, RecipeStep } from '../../recipe/types.ts'
+import { satisfiesDependents } from '../../runtime/meta.ts'
 import { declaredOutputs } from '../../recipe/declared-outputs.ts'
 import { loadResumeSnapshot } from '../../store/resume.ts'
 import { EXIT_DEPENDENCY, EXIT_INVALID, EXIT_OK } from '../../scriptlet/envelope.ts'
@@ -118,9 +119,11 @@ function planRecipe(
   const actions = new Map<string, Action>()
   // As in a run: a skipped step blocks the steps that need it only when it declares outputs
   // (the plan cannot see a TypeScript scriptlet's own `outputs`, nor what the ctx will hold).
-  const blocks = (need: string) =>
-    actions.get(need) === 'blocked' ||
-    (actions.get(need) === 'skipped' && declaredOutputs(byName.get(need)!).length > 0)
+  const blocks = (need: string) => {
+    const action = actions.get(need)
+    if (action !== 'blocked' && action !== 'skipped') return false
+    return !satisfiesDependents(action, action === 'skipped' ? declaredOutputs(byName.get(need)!) : [])
+  }
   recipe.steps.forEach((step, index) => {
     let action: Action = selected.has(step.name) ? 'run' : setup.has(step.name) ? 'setup' : 'filtered'
     if (index < resumeIndex) action = 'resumed'
