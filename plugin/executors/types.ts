@@ -1,6 +1,6 @@
 import type { StepContext } from '../context/step-context.ts'
 import type { RecipeStep } from '../recipe/types.ts'
-import type { Envelope } from '../scriptlet/envelope.ts'
+import type { Invocation } from '../scriptlet/invoke.ts'
 
 /** CPU time and peak memory of a step: of its child process, or of this process for in-process steps. */
 export interface StepResources {
@@ -9,11 +9,12 @@ export interface StepResources {
   peakRssBytes: number
 }
 
-/** What an executor reports about one step. */
-export interface StepExecution {
-  envelope: Envelope
-  /** The thrown error behind an error envelope, kept as the test failure's `cause`. */
-  error?: unknown
+/**
+ * What an executor reports about one step: the scriptlet's invocation (envelope and thrown
+ * error), extended with what a process adds. The runtime extends it once more into the
+ * step's record (runtime/meta.ts), never re-shaping it.
+ */
+export interface StepExecution extends Invocation {
   /** What the step printed, for the step log and failure messages. */
   stdout: string
   stderr: string

@@ -24,6 +24,7 @@ export async function runWithDeadline(
   step: string,
   testSignal: AbortSignal | undefined,
   run: (signal: AbortSignal) => Promise<StepExecution>,
+  onStop?: (why: 'timeout' | 'aborted') => void,
 ): Promise<DeadlineResult> {
   const controller = new AbortController()
   let timer: NodeJS.Timeout | undefined
@@ -39,6 +40,8 @@ export async function runWithDeadline(
     const first = await Promise.race([running, stopped])
     if (typeof first !== 'string') return { execution: first }
     controller.abort()
+    // From here on the step is over, whatever it still does while its processes are killed.
+    onStop?.(first)
     // Killed processes report what they printed before the kill; an in-process step may never return.
     const killed = await Promise.race([running, sleep(KILL_REPORT_WAIT_MS).then(() => undefined)])
     const seconds = timeoutMs / 1000

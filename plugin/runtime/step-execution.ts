@@ -229,12 +229,18 @@ async function attemptStep(
     } else {
       const timeoutMs = stepTimeoutMs(step, compiled.stepTimeoutSec)
       const printed = { stdout: [] as string[], stderr: [] as string[] }
-      const result = await runWithDeadline(timeoutMs, step.name, testSignal, (signal) =>
-        scope.session.capture.run(printed, () => runExecutor(step, scope, { step, ctx: stepCtx, root, signal })),
+      const result = await runWithDeadline(
+        timeoutMs,
+        step.name,
+        testSignal,
+        (signal) =>
+          scope.session.capture.run(printed, () => runExecutor(step, scope, { step, ctx: stepCtx, root, signal })),
+        (why) => {
+          ended = why === 'timeout' ? 'it timed out' : 'Vitest aborted it'
+        },
       )
       execution = withPrinted(result.execution, printed)
       stopped = result.stopped
-      if (stopped) ended = stopped === 'timeout' ? 'it timed out' : 'Vitest aborted it'
     }
     envelope = saveOutputs(step, execution.envelope, stepCtx)
   } catch (error) {

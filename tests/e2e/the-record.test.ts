@@ -201,6 +201,37 @@ describe('statuses are true', () => {
       damaged.remove()
     }
   })
+
+  test('an in-process step that times out is abandoned: its late write is refused, its log says so', async () => {
+    const late = createProject({
+      'recipes/late.yaml': `parallel: true
+steps:
+  - { idx: 1, name: late, type: ts, module: ${ODD}, function: WritesLate, args: { key: late.value_v1, ms: 1500 }, timeout: 0.5 }
+  - { idx: 2, name: waits, type: ts, module: scriptlets/timing.ts, function: Wait, args: { key: late.waited_v1, ms: 2500 } }
+`,
+    })
+    try {
+      late.copyFixture('scriptlets/misbehaving.ts', ODD)
+      late.copyFixture('scriptlets/timing.ts', 'scriptlets/timing.ts')
+      const result = await late.vitest(['run', 'recipes/'])
+      expect(result.code).toBe(1)
+      const db = new Database(join(late.root, 'reports/results.sqlite'), { readonly: true })
+      try {
+        expect(db.prepare('SELECT key FROM context_history ORDER BY seq').all()).toEqual([{ key: 'late.waited_v1' }])
+        const row = db.prepare("SELECT run_id, reason FROM step_metrics WHERE step = 'late'").get() as {
+          run_id: string
+          reason: string
+        }
+        expect(row.reason).toBe('timed out after 0.5 s')
+        const log = readFileSync(join(late.root, 'Logs', row.run_id, '1_late.log'), 'utf8')
+        expect(log).toMatch(/failed: timed out after 0\.5 s; the in-process step was abandoned\n$/)
+      } finally {
+        db.close()
+      }
+    } finally {
+      late.remove()
+    }
+  })
 })
 
 describe('attempts, logs and order', () => {
