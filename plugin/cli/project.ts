@@ -1,5 +1,5 @@
 import { readdirSync } from 'node:fs'
-import { join, relative, resolve, sep } from 'node:path'
+import { join, resolve } from 'node:path'
 import { createFilter } from 'vite'
 import { DEFAULT_DB, DEFAULT_PYTHON_PATH, DEFAULT_RECIPE_GLOBS, type RecipesOptions } from '../compile/vite-plugin.ts'
 import { checkRecipe } from '../recipe/check.ts'
@@ -8,6 +8,7 @@ import type { Recipe } from '../recipe/types.ts'
 import { RunStore } from '../store/run-store.ts'
 import { loadPluginOptions } from './config.ts'
 import { readFileSync } from 'node:fs'
+import { projectPath } from '../recipe/project-path.ts'
 
 /** The project as the CLI sees it: its root and the plugin options of its vitest.config. */
 export interface Project {
@@ -34,11 +35,11 @@ export function findRecipeFiles(project: Project, filters: readonly string[] = [
       if (entry.name === 'node_modules' || entry.name.startsWith('.')) continue
       const path = join(dir, entry.name)
       if (entry.isDirectory()) walk(path)
-      else if (isRecipe(path)) found.push(relative(project.root, path).split(sep).join('/'))
+      else if (isRecipe(path)) found.push(projectPath(project.root, path))
     }
   }
   walk(project.root)
-  const wanted = filters.map((filter) => relative(project.root, resolve(project.root, filter)).split(sep).join('/'))
+  const wanted = filters.map((filter) => projectPath(project.root, resolve(project.root, filter)))
   return found
     .sort()
     .filter(

@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module'
 import { readFileSync } from 'node:fs'
-import { dirname, join, relative, resolve, sep } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { createFilter, type Plugin } from 'vite'
 import { configDefaults } from 'vitest/config'
 import type { KeyNamingMode } from '../context/context.ts'
@@ -10,6 +10,7 @@ import { generateFailingModule, generateRecipeModule, type GeneratedModule } fro
 import { OWN_DIST, OWN_ENTRIES } from './own-entries.ts'
 import type { CompiledRecipe } from '../runtime/spec.ts'
 import { DEFAULT_FORMATS, DEFAULT_REPORTS_DIR, REPORT_FORMATS, type ReportFormat } from '../exporters/index.ts'
+import { projectPath } from '../recipe/project-path.ts'
 
 export interface RecipesOptions {
   /**
@@ -215,7 +216,7 @@ export function compileRecipe(
   root: string,
   options: RecipesOptions = {},
 ): GeneratedModule {
-  const displayPath = relative(root, file).split(sep).join('/')
+  const displayPath = projectPath(root, file)
   const checked = checkRecipe(source, displayPath, root, { pythonPath: options.python?.path ?? DEFAULT_PYTHON_PATH })
   if (!checked.recipe) return generateFailingModule(file, source, checked.issues)
   const compiled: CompiledRecipe = {

@@ -1,11 +1,12 @@
 import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs'
-import { dirname, isAbsolute, relative, resolve, sep } from 'node:path'
+import { dirname, isAbsolute, relative, resolve } from 'node:path'
 import { didYouMean } from './did-you-mean.ts'
 import type { RecipeIssue, SourceLocation } from './errors.ts'
 import { isDottedModule, pythonModuleCandidates, pythonModuleFile } from './python-module.ts'
 import { pythonTopLevelNames, typescriptExports, type ModuleNames } from './scriptlet-names.ts'
 import { stepProgramFile } from './step-program.ts'
 import type { RecipeStep } from './types.ts'
+import { projectPath } from './project-path.ts'
 
 /** Is `target` inside `root` (or `root` itself)? Both absolute. */
 export function isInside(root: string, target: string): boolean {
@@ -169,7 +170,7 @@ class Workspace {
   }
 
   display(absolute: string): string {
-    return relative(this.root, absolute).split(sep).join('/')
+    return projectPath(this.root, absolute)
   }
 
   exists(absolute: string): boolean {

@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises'
-import { join, relative, sep } from 'node:path'
+import { join } from 'node:path'
 import type { AppendQueue } from '../store/append-queue.ts'
 import type { Redactor } from './redact.ts'
+import { projectPath } from '../recipe/project-path.ts'
 
 export interface StepLogOptions {
   /** Absolute `Logs/<run_id>` folder of this run. */
@@ -33,7 +34,7 @@ export class StepLogs {
   /** @internal Where a log named `name` goes: absolute, and relative to the root for reports. */
   locate(name: string): { file: string; path: string } {
     const file = join(this.options.dir, name)
-    return { file, path: relative(this.options.root, file).split(sep).join('/') }
+    return { file, path: projectPath(this.options.root, file) }
   }
 
   /** Writes what RAM mode kept, and waits for every write. */

@@ -3,6 +3,7 @@ import type { HistoryRun } from '../../store/run-store.ts'
 import { parseCommandArgs, UsageError } from '../args.ts'
 import type { CliIo } from '../io.ts'
 import { loadProject, withStore } from '../project.ts'
+import { formatMs } from '../../exporters/format.ts'
 
 export const HISTORY_HELP = `Usage: recipes history <test_id or recipe file> [--limit N] [--json]
 
@@ -165,8 +166,4 @@ function medianOf(values: readonly number[]): number {
 
 function plural(runs: number): string {
   return `${runs} run${runs === 1 ? '' : 's'}`
-}
-
-function formatMs(ms: number): string {
-  return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`
 }

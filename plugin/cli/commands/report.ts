@@ -1,4 +1,4 @@
-import { relative, resolve, sep } from 'node:path'
+import { relative, resolve } from 'node:path'
 import { DEFAULT_FORMATS, DEFAULT_REPORTS_DIR, REPORT_FORMATS, type ReportFormat } from '../../exporters/index.ts'
 import { reportStoredRun } from '../../exporters/report-run.ts'
 import { didYouMean } from '../../recipe/did-you-mean.ts'
@@ -6,6 +6,7 @@ import { EXIT_FAILED, EXIT_OK } from '../../scriptlet/envelope.ts'
 import { parseCommandArgs, splitList, UsageError } from '../args.ts'
 import type { CliIo } from '../io.ts'
 import { loadProject, openStore } from '../project.ts'
+import { projectPath } from '../../recipe/project-path.ts'
 
 export const REPORT_HELP = `Usage: recipes report [--run <run_id>|last] [--recipe <file>] [--format xlsx,docx,md,json] [--out <dir>]
 
@@ -49,10 +50,7 @@ export async function reportCommand(args: string[], io: CliIo): Promise<number> 
     io.cwd,
     values.out ?? resolve(project.root, (reportsOption ? reportsOption.dir : undefined) ?? DEFAULT_REPORTS_DIR),
   )
-  const recipe =
-    values.recipe === undefined
-      ? undefined
-      : relative(project.root, resolve(io.cwd, values.recipe)).split(sep).join('/')
+  const recipe = values.recipe === undefined ? undefined : projectPath(project.root, resolve(io.cwd, values.recipe))
 
   const store = openStore(project)
   try {

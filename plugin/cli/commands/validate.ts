@@ -1,5 +1,5 @@
 import { accessSync, constants, type Dirent, readdirSync, readFileSync } from 'node:fs'
-import { join, relative, sep } from 'node:path'
+import { join } from 'node:path'
 import { CONTEXT_KEY_PATTERN } from '../../context/context.ts'
 import { declaredOutputs } from '../../recipe/declared-outputs.ts'
 import { formatRecipeIssues, type RecipeIssue } from '../../recipe/errors.ts'
@@ -9,6 +9,7 @@ import { EXIT_INVALID, EXIT_OK } from '../../scriptlet/envelope.ts'
 import { parseCommandArgs } from '../args.ts'
 import type { CliIo } from '../io.ts'
 import { findRecipeFiles, loadProject, loadRecipe } from '../project.ts'
+import { projectPath } from '../../recipe/project-path.ts'
 
 export const VALIDATE_HELP = `Usage: recipes validate [files or folders...] [--scriptlets <dir>]
 
@@ -45,8 +46,7 @@ export async function validateCommand(args: string[], io: CliIo): Promise<number
   }
   const scriptletDir = join(project.root, values.scriptlets ?? 'scriptlets')
   const scriptlets = listFiles(scriptletDir)
-  for (const path of scriptlets)
-    issues.push(...scriptletIssues(path, relative(project.root, path).split(sep).join('/')))
+  for (const path of scriptlets) issues.push(...scriptletIssues(path, projectPath(project.root, path)))
   if (issues.length > 0) {
     io.stderr(`${formatRecipeIssues(issues, 'found')}\n`)
     return EXIT_INVALID
