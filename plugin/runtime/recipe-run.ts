@@ -143,6 +143,10 @@ export class RecipeRun {
             ...(test.signal ? { testSignal: test.signal } : {}),
           })
         })
+        // The filtered-out test of a setup step carries its record too: reporters, the JSON
+        // report and --merge-reports see it there, although Vitest reports the test skipped.
+        const sibling = test.task.file.tasks.find((task) => task.name === need)
+        if (sibling && result.meta.setupFor !== undefined) (sibling.meta as RecipeTaskMeta).recipeStep = result.meta
         if (result.meta.status === 'failed' && result.meta.setupFor === step.name) {
           return {
             step: need,

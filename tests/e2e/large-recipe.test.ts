@@ -1,3 +1,4 @@
+import { join } from 'node:path'
 import { afterAll, expect, test } from 'vitest'
 import { createProject, type TestProject } from './project.ts'
 
@@ -35,4 +36,30 @@ test(`a ${STEPS.toLocaleString('en')}-step recipe compiles and runs every step u
   expect(results).toHaveLength(STEPS)
   expect(results.filter((result) => result.status !== 'passed')).toEqual([])
   expect(code).toBe(0)
+}, 120_000)
+
+test('selecting its last step with -t runs every earlier step first as setup, each once', async () => {
+  project ??= createProject({ 'recipes/chain.yaml': chainRecipe(STEPS), 'scriptlets/count.ts': COUNT_SCRIPTLET })
+  const last = `step_${STEPS - 1}`
+  const { code, output } = await project.vitest(['run', 'recipes/', '-t', `${last}$`])
+  expect(output).toContain('1 passed')
+  expect(code).toBe(0)
+  const { default: Database } = await import('better-sqlite3')
+  const db = new Database(join(project.root, 'reports/results.sqlite'), { readonly: true })
+  try {
+    const runId = (db.prepare('SELECT run_id FROM runs ORDER BY rowid DESC LIMIT 1').get() as { run_id: string }).run_id
+    const count = (status: string) =>
+      (
+        db.prepare('SELECT COUNT(*) AS n FROM step_metrics WHERE run_id = ? AND status = ?').get(runId, status) as {
+          n: number
+        }
+      ).n
+    expect([count('setup'), count('passed')]).toEqual([STEPS - 1, 1])
+    const value = db
+      .prepare("SELECT value FROM context_snapshots WHERE run_id = ? AND key = 'chain.count_v1'")
+      .get(runId)
+    expect(value).toEqual({ value: String(STEPS) })
+  } finally {
+    db.close()
+  }
 }, 120_000)

@@ -109,8 +109,14 @@ describe('statuses are true', () => {
   })
 
   test('steps run as setup for a -t selection are stored as setup, and their logs say so', async () => {
-    const result = await project.vitest(['run', 'recipes/chain.yaml', '-t', 'three'])
+    const result = await project.vitestJson(['run', 'recipes/chain.yaml', '-t', 'three'])
     expect(result.code).toBe(0)
+    const tests = result.report.testResults[0]!.assertionResults
+    expect(tests.map((item) => [item.title, item.status, item.meta?.recipeStep?.status])).toEqual([
+      ['one', 'skipped', 'setup'],
+      ['two', 'skipped', 'setup'],
+      ['three', 'passed', 'passed'],
+    ])
     const run = lastRunOf('recipes/chain.yaml')
     expect(run.status).toBe('passed')
     expect(stepsOf(run.run_id).map(({ step, status }) => [step, status])).toEqual([
