@@ -158,6 +158,9 @@ test('a timed-out step fails and leaves no process behind', async () => {
   const result = await run(['recipes/hang.yaml'])
   expect(result.code).toBe(1)
   expect(result.tests.hang!.failure).toContain('failed with exit code 1: timed out after 1 s')
+  expect(project.read(result.tests.hang!.meta!.logPath)).toMatch(
+    /failed: timed out after 1 s; its processes were killed\n$/,
+  )
   await new Promise((resolve) => setTimeout(resolve, 2500))
   const left = (() => {
     try {
@@ -178,6 +181,9 @@ describe('caching', () => {
     expect(second.code).toBe(0)
     expect(second.tests.measure!.meta).toMatchObject({ status: 'cached', cachedFrom: first.tests.measure!.meta!.runId })
     expect(second.tests.use!.status).toBe('passed')
+    expect(project.read(second.tests.measure!.meta!.logPath)).toMatch(
+      new RegExp(`cached: replayed the ctx writes of run ${first.tests.measure!.meta!.runId}\n$`),
+    )
     expect(project.read('Data/measure.count')).toBe('x')
     await run(['recipes/cached.yaml', '--no-cache'])
     expect(project.read('Data/measure.count')).toBe('xx')
