@@ -10,6 +10,8 @@ export class StepFailedError extends Error {
   override name = 'StepFailedError'
   readonly step: string
   readonly envelope: Envelope
+  /** What went wrong, without the step's name and place (the reason the record keeps). */
+  readonly problem: string
 
   constructor(step: RecipeStep, envelope: Envelope, problem: string, cause?: unknown) {
     const where = `${step.locations.step.file}:${step.locations.step.line}`
@@ -19,6 +21,7 @@ export class StepFailedError extends Error {
     )
     this.step = step.name
     this.envelope = envelope
+    this.problem = problem
     const frames = cause instanceof Error ? cause.stack?.split('\n').filter((line) => /^\s+at /.test(line)) : undefined
     this.stack = [`${this.name}: ${this.message}`, ...(frames ?? [])].join('\n')
   }

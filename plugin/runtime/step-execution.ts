@@ -318,13 +318,12 @@ function retries(step: RecipeStep, reason: string): boolean {
   return step.retry.on.length === 0 || step.retry.on.some((pattern) => new RegExp(pattern).test(reason))
 }
 
-function failureReason(attempt: Pick<Attempt, 'envelope' | 'failure'>): string {
-  if (attempt.envelope.status === 'error' && attempt.envelope.reason) {
-    const judged = attempt.failure?.message ?? ''
-    // A judgement about an expected error (reason or exit code mismatch) says more than the reason itself.
-    return /failed as expected, but/.test(judged) ? stripStepPrefix(judged) : attempt.envelope.reason
-  }
-  return stripStepPrefix(attempt.failure?.message ?? 'failed')
+function failureReason({ envelope, failure }: Pick<Attempt, 'envelope' | 'failure'>): string {
+  const problem = failure instanceof StepFailedError ? failure.problem : (failure?.message ?? 'failed')
+  // A failed expectation (wrong reason or exit code for `expect: error`) says more than the reason itself.
+  if (envelope.status === 'error' && envelope.reason && !problem.startsWith('failed as expected, but'))
+    return envelope.reason
+  return firstLine(problem)
 }
 
 /** The last line of every step log: what happened. */
@@ -345,10 +344,6 @@ function outcomeLine(step: RecipeStep, last: Attempt, attempts: AttemptRecord[],
 
 function reasonOf(attempt: Attempt): string {
   return attempt.envelope.status === 'error' ? attempt.envelope.reason : ''
-}
-
-function stripStepPrefix(text: string): string {
-  return firstLine(text.replace(/^Step "[^"]*" \([^)]*\) /, ''))
 }
 
 function firstLine(text: string): string {
