@@ -1,4 +1,7 @@
 import type { JsonValue } from '../context/json-value.ts'
+import { DERIVED_SECRET, secretReference } from '../store/secret-references.ts'
+
+export { restoreSecrets } from '../store/secret-references.ts'
 
 /** Environment variables whose values are secrets even when no recipe names them. */
 export const SECRET_NAME_PATTERN = /(?:_TOKEN|_PASSWORD|_SECRET|_KEY)$/i
@@ -12,6 +15,12 @@ export interface Redactor {
   text(text: string): string
   /** The same for every string value of a JSON value; object keys are data, never masked. */
   json<T extends JsonValue | undefined>(value: T): T
+  /**
+   * Like `json`, but each secret becomes a reference to where it came from, `***{NAME}` (the
+   * environment variable) or `***{derived}` (declared at run time): what the store keeps of
+   * ctx values, so `--resume-from` can put the real value back (`restoreSecrets`).
+   */
+  reference<T extends JsonValue | undefined>(value: T): T
   /**
    * Declares a value derived from a secret at run time (a session token, a base64 of a
    * password): masked from then on. Values shorter than 4 characters are refused (false).
@@ -27,33 +36,36 @@ export interface Redactor {
  * values first, so a secret that contains another is replaced whole.
  */
 export function createRedactor(names: readonly string[], env: NodeJS.ProcessEnv = process.env): Redactor {
-  const values = new Set<string>()
+  // Each secret value and where it came from: the variable's name, or `derived` for run-time declarations.
+  const sources = new Map<string, string>()
   for (const [name, value] of Object.entries(env)) {
     if (value && value.length >= MIN_SECRET_LENGTH && (names.includes(name) || SECRET_NAME_PATTERN.test(name)))
-      values.add(value)
+      if (!sources.has(value)) sources.set(value, name)
   }
-  let sorted = [...values].sort((a, b) => b.length - a.length)
-  const text = (input: string): string => {
+  let sorted = [...sources.keys()].sort((a, b) => b.length - a.length)
+  const replace = (input: string, mask: (secret: string) => string): string => {
     let output = input
-    for (const secret of sorted) if (output.includes(secret)) output = output.split(secret).join(MASK)
+    for (const secret of sorted) if (output.includes(secret)) output = output.split(secret).join(mask(secret))
     return output
   }
-  const json = <T extends JsonValue | undefined>(value: T): T => {
+  const text = (input: string): string => (sorted.length === 0 ? input : replace(input, () => MASK))
+  const walk = <T extends JsonValue | undefined>(value: T, mask: (secret: string) => string): T => {
     if (sorted.length === 0 || value === undefined || value === null) return value
-    if (typeof value === 'string') return text(value) as T
-    if (Array.isArray(value)) return value.map((item) => json(item)) as T
+    if (typeof value === 'string') return replace(value, mask) as T
+    if (Array.isArray(value)) return value.map((item) => walk(item, mask)) as T
     if (typeof value === 'object')
-      return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, json(item)])) as T
+      return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, walk(item, mask)])) as T
     return value
   }
   return {
-    text: (input) => (sorted.length === 0 ? input : text(input)),
-    json,
+    text,
+    json: (value) => walk(value, () => MASK),
+    reference: (value) => walk(value, (secret) => secretReference(sources.get(secret)!)),
     add(value: string): boolean {
       if (value.length < MIN_SECRET_LENGTH) return false
-      if (!values.has(value)) {
-        values.add(value)
-        sorted = [...values].sort((a, b) => b.length - a.length)
+      if (!sources.has(value)) {
+        sources.set(value, DERIVED_SECRET)
+        sorted = [...sources.keys()].sort((a, b) => b.length - a.length)
       }
       return true
     },

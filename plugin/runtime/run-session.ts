@@ -118,11 +118,11 @@ export class RunSession {
       redact.active
         ? writes.map((write) => ({
             ...write,
-            before: write.before === undefined ? undefined : redact.json(write.before),
-            after: redact.json(write.after),
+            before: write.before === undefined ? undefined : redact.reference(write.before),
+            after: redact.reference(write.after),
           }))
         : writes,
-      ctx.takeDirty().map((key) => [key, redact.json(ctx.get(key))]),
+      ctx.takeDirty().map((key) => [key, redact.reference(ctx.get(key))]),
     )
   }
 

@@ -1,5 +1,6 @@
 import type { JsonObject } from '../context/json-value.ts'
 import type { RunStore } from './run-store.ts'
+import { restoreSecrets } from './secret-references.ts'
 
 export interface ResumeSnapshot {
   /** The run the context comes from. */
@@ -19,6 +20,7 @@ export function loadResumeSnapshot(
   recipe: string,
   stepBefore: string | undefined,
   exceptRunId?: string,
+  env: NodeJS.ProcessEnv = process.env,
 ): ResumeSnapshot | string {
   if (stepBefore === undefined) return { runId: 'none', values: {}, writes: [] }
   const last = store.lastRun(recipe, exceptRunId)
@@ -26,7 +28,14 @@ export function loadResumeSnapshot(
   const stepSeq = store.stepSequence(last.runId, stepBefore)
   if (stepSeq === undefined)
     return `the last run of ${recipe} (${last.runId}) did not reach step "${stepBefore}", so there is no context to resume from`
-  const writes = store.writesUpTo(last.runId, stepSeq)
+  // Secrets are kept as references (secret-references.ts): the environment gives them back.
+  const writes = []
+  for (const write of store.writesUpTo(last.runId, stepSeq)) {
+    const restored = restoreSecrets(write.value, env)
+    if ('missing' in restored)
+      return `ctx key ${write.key} of run ${last.runId} cannot be restored: ${restored.missing}`
+    writes.push({ ...write, value: restored.value })
+  }
   const values: JsonObject = {}
   for (const write of writes) values[write.key] = write.value
   return { runId: last.runId, values, writes }

@@ -43,7 +43,7 @@ export interface TestProject {
   /** Copies a file of tests/fixtures into the project, keeping its mode (the executable bit). */
   copyFixture(fixture: string, path: string): void
   /** Runs the real `recipes` CLI in the project. */
-  recipes(args: string[]): Promise<RunResult>
+  recipes(args: string[], options?: { env?: NodeJS.ProcessEnv }): Promise<RunResult>
   remove(): void
 }
 
@@ -104,7 +104,7 @@ export function createProject(files: Record<string, string>, options: { config?:
       mkdirSync(dirname(join(root, path)), { recursive: true })
       copyFileSync(join(REPO, 'tests/fixtures', fixture), join(root, path))
     },
-    recipes: (args) => run(process.execPath, [RECIPES_BIN, ...args], root),
+    recipes: (args, options) => run(process.execPath, [RECIPES_BIN, ...args], root, options?.env),
     remove: () => rmSync(root, { recursive: true, force: true }),
   }
   return project

@@ -27,6 +27,13 @@ export const Writes = defineScriptlet({
     ctx.set(key, { password: password(), status: 'stored' }, { who: step })
   },
 })
+export const ChecksPassword = defineScriptlet({
+  params: z.object({ key: z.string() }),
+  run(ctx, { key }) {
+    const stored = ctx.require<{ password: string }>(key).password
+    if (stored !== password()) throw new Error('the restored password is not the real one')
+  },
+})
 export const Prints = defineScriptlet({
   run(_ctx, _params, tools) {
     tools.log('tools.log', password())
@@ -139,10 +146,39 @@ test('masking replaces values, never JSON keys; the cached step was not cached w
     const value = db.prepare("SELECT value FROM context_snapshots WHERE key = 'lab.login_v1' LIMIT 1").get() as {
       value: string
     }
-    expect(JSON.parse(value.value)).toEqual({ password: '***', status: 'stored' })
+    // The store keeps a reference to the variable, so --resume-from can restore the real value.
+    expect(JSON.parse(value.value)).toEqual({ password: '***{SWITCH_PASSWORD}', status: 'stored' })
   } finally {
     db.close()
   }
   const cache = projectFiles(project.root).filter((file) => file.includes('/.cache/steps/'))
   expect(cache).toEqual([])
+})
+
+test('--resume-from restores the real secret from the environment, and names the variable when it is missing', async () => {
+  const resume = createProject({
+    'recipes/resume.yaml': `test_meta: { test_id: SECRET-2 }
+secrets: [SWITCH_PASSWORD]
+steps:
+  - { idx: 1, name: login, type: ts, module: scriptlets/leaky.ts, function: Writes, args: { key: lab.session_v1 } }
+  - { idx: 2, name: use, type: ts, module: scriptlets/leaky.ts, function: ChecksPassword, args: { key: lab.session_v1 } }
+`,
+    'scriptlets/leaky.ts': LEAKY_TS,
+  })
+  try {
+    expect((await resume.recipes(['run', 'recipes/resume.yaml'], { env: ENV })).code).toBe(0)
+    const resumed = await resume.recipes(['run', 'recipes/resume.yaml', '--resume-from', 'use'], { env: ENV })
+    expect(resumed.output).toContain('1 passed')
+    expect(resumed.code).toBe(0)
+    const missing = await resume.recipes(['run', 'recipes/resume.yaml', '--resume-from', 'use'], {
+      env: { SWITCH_PASSWORD: undefined },
+    })
+    expect(missing.code).toBe(2)
+    expect(missing.output).toContain('ctx key lab.session_v1 of run')
+    expect(missing.output).toContain(
+      'holds the secret of the environment variable SWITCH_PASSWORD, which is not set: set SWITCH_PASSWORD and resume again',
+    )
+  } finally {
+    resume.remove()
+  }
 })

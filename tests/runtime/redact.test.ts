@@ -1,5 +1,5 @@
 import { expect, test } from 'vitest'
-import { createRedactor, takeMaskDirectives } from '../../plugin/runtime/redact.ts'
+import { createRedactor, restoreSecrets, takeMaskDirectives } from '../../plugin/runtime/redact.ts'
 
 const env = {
   LAB_API_TOKEN: 'tok-123456',
@@ -52,4 +52,19 @@ test('with nothing to redact it is inactive and returns values as they are', () 
   expect(redactor.active).toBe(false)
   const value = { a: 'b' }
   expect(redactor.json(value)).toBe(value)
+})
+
+test('the store form names where each secret came from, and restores from the environment', () => {
+  const redactor = createRedactor(['SWITCH_PASSWORD'], env)
+  redactor.add('session-abcdef')
+  const stored = redactor.reference({ url: 'ssh://admin:hunter2-sw@sw1', token: 'session-abcdef' })
+  expect(stored).toEqual({ url: 'ssh://admin:***{SWITCH_PASSWORD}@sw1', token: '***{derived}' })
+  expect(restoreSecrets(stored.url, env)).toEqual({ value: 'ssh://admin:hunter2-sw@sw1' })
+  expect(restoreSecrets(stored.url, {})).toEqual({
+    missing:
+      'it holds the secret of the environment variable SWITCH_PASSWORD, which is not set: set SWITCH_PASSWORD and resume again',
+  })
+  expect(restoreSecrets(stored, env)).toMatchObject({
+    missing: expect.stringContaining('derived from a secret at run time'),
+  })
 })
