@@ -1,8 +1,9 @@
+import { createRequire } from 'node:module'
 import { readdirSync, readFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import Database from 'better-sqlite3'
 import { afterAll, beforeAll, expect, test } from 'vitest'
-import { createProject, type RunResult, type TestProject } from './project.ts'
+import { createProject, DEFAULT_CONFIG, type RunResult, type TestProject } from './project.ts'
 
 // One secret down every path a value can take (a thrown error's message and details, an
 // error envelope, non-JSON stdout, a Python exception, a ctx value, a cached step, log
@@ -10,6 +11,9 @@ import { createProject, type RunResult, type TestProject } from './project.ts'
 // default, JUnit, JSON and blob reporters and a merge of the blob: afterwards no file of
 // the project and nothing printed holds the value.
 const PASSWORD = 'hunter2-sw-0197'
+const VITEST_MAJOR = Number(
+  (createRequire(import.meta.url)('vitest/package.json') as { version: string }).version.split('.')[0],
+)
 const DERIVED_SHELL = Buffer.from(PASSWORD).toString('base64')
 const DERIVED_TS = `session-${PASSWORD.split('').reverse().join('')}`
 
@@ -86,15 +90,18 @@ let project: TestProject
 const outputs: RunResult[] = []
 
 beforeAll(async () => {
-  project = createProject({
-    'recipes/secret.yaml': RECIPE,
-    'scriptlets/__init__.py': '',
-    'scriptlets/leaky.py': LEAKY_PY,
-    'scriptlets/leaky.ts': LEAKY_TS,
-    'scriptlets/envelope.sh': ENVELOPE_SH,
-    'scriptlets/not_json.sh': NOT_JSON_SH,
-    'scriptlets/derives.sh': DERIVES_SH,
-  })
+  project = createProject(
+    {
+      'recipes/secret.yaml': RECIPE,
+      'scriptlets/__init__.py': '',
+      'scriptlets/leaky.py': LEAKY_PY,
+      'scriptlets/leaky.ts': LEAKY_TS,
+      'scriptlets/envelope.sh': ENVELOPE_SH,
+      'scriptlets/not_json.sh': NOT_JSON_SH,
+      'scriptlets/derives.sh': DERIVES_SH,
+    },
+    { config: DEFAULT_CONFIG.replace('recipes()', 'recipes({ allure: true })') },
+  )
   const reporters = ['--reporter=default', '--reporter=junit', '--reporter=json']
   const files = ['--outputFile.junit=reports/junit.xml', '--outputFile.json=reports/report.json']
   outputs.push(await project.vitest(['run', 'recipes/', ...reporters, ...files], { env: ENV }))
@@ -121,6 +128,8 @@ test('the runs happened: every leaking step ran and the failing ones failed', ()
   )
   expect(written.some((file) => file.startsWith('.vitest-reports/') || file.startsWith('.vitest/blob'))).toBe(true)
   expect(written.filter((file) => file.startsWith('Logs/')).length).toBeGreaterThan(5)
+  // Allure results come with Vitest 4 (allure-vitest 3.12 cannot run on Vitest 5).
+  if (VITEST_MAJOR === 4) expect(written.some((file) => file.startsWith('reports/allure-results/'))).toBe(true)
 })
 
 test('no file the runs wrote and nothing they printed holds the secret or a value derived from it', () => {
