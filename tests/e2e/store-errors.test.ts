@@ -1,0 +1,131 @@
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import { afterEach, describe, expect, test } from 'vitest'
+import { fixtureScriptlets } from './fixture-files.ts'
+import { createProject, type TestProject } from './project.ts'
+
+// A run store that cannot be used (damaged, a folder that is a file, read-only) stops every
+// `recipes` command that opens it with exit 3 and a message naming the file and what to do,
+// fails the steps of `vitest run` with that message, and is left byte for byte as it was.
+const RECIPE = `test_meta: { test_id: STORE-ERR-1 }
+steps:
+  - { idx: 1, name: load, type: ts, module: scriptlets/set_key.ts, args: { key: numbers.raw_v1, value: [1, 2] } }
+`
+const DB = 'reports/results.sqlite'
+const isRoot = process.getuid?.() === 0
+
+let project: TestProject | undefined
+afterEach(() => project?.remove())
+
+function newProject(): TestProject {
+  project = createProject({ 'recipes/a.yaml': RECIPE, ...fixtureScriptlets() })
+  return project
+}
+
+/** A real store in WAL mode, as a run leaves it, with enough rows to span several pages. */
+function writeRealStore(path: string): Buffer {
+  mkdirSync(join(path, '..'), { recursive: true })
+  const db = new Database(path)
+  db.pragma('journal_mode = WAL')
+  db.exec('CREATE TABLE notes (line TEXT)')
+  for (let i = 0; i < 100; i++) db.prepare('INSERT INTO notes VALUES (?)').run(`measurement ${i} `.repeat(20))
+  db.close()
+  return readFileSync(path)
+}
+
+/** Every command that opens the store: exit 3, the file named, a hint, no stack trace. */
+async function expectRefusedEverywhere(project: TestProject, expected: RegExp): Promise<void> {
+  for (const args of [
+    ['history', 'STORE-ERR-1'],
+    ['report', '--format', 'md'],
+    ['run', 'recipes/a.yaml'],
+  ]) {
+    const result = await project.recipes(args)
+    expect(result.code, `recipes ${args.join(' ')}: ${result.output}`).toBe(3)
+    expect(result.stderr).toMatch(expected)
+    expect(result.stderr).not.toMatch(/SqliteError|\n\s+at /)
+  }
+  const run = await project.vitest(['run'])
+  expect(run.code).toBe(1)
+  expect(run.output).toContain('vitest-recipes: the run could not start: ')
+  expect(run.output).toMatch(expected)
+}
+
+describe('a damaged run store', () => {
+  test('garbage bytes: exit 3 from history, report and run; vitest run says so; the file is untouched', async () => {
+    const project = newProject()
+    project.write(DB, 'this is not a database, but a lab notebook\n'.repeat(50))
+    const before = readFileSync(join(project.root, DB))
+    await expectRefusedEverywhere(
+      project,
+      /cannot open the run store reports\/results\.sqlite: file is not a database; it is not a readable SQLite database \(corrupt\?\): move it aside \(mv reports\/results\.sqlite reports\/results\.sqlite\.damaged; nothing in it was changed\)/,
+    )
+    expect(readFileSync(join(project.root, DB)).equals(before)).toBe(true)
+    expect(existsSync(join(project.root, `${DB}-wal`))).toBe(false)
+    expect(existsSync(join(project.root, `${DB}-shm`))).toBe(false)
+  })
+
+  test('a valid SQLite header followed by garbage ("malformed"): the same, and no -wal/-shm is left', async () => {
+    const project = newProject()
+    const real = writeRealStore(join(project.root, DB))
+    // SQLite opens this file (its header is a WAL database's) and fails at the first read.
+    const damaged = Buffer.concat([real.subarray(0, 100), Buffer.alloc(real.length - 100, 0x5a)])
+    writeFileSync(join(project.root, DB), damaged)
+    await expectRefusedEverywhere(
+      project,
+      /cannot open the run store reports\/results\.sqlite: database disk image is malformed; it is not a readable SQLite database \(corrupt\?\): move it aside/,
+    )
+    expect(readFileSync(join(project.root, DB)).equals(damaged)).toBe(true)
+    expect(existsSync(join(project.root, `${DB}-wal`))).toBe(false)
+    expect(existsSync(join(project.root, `${DB}-shm`))).toBe(false)
+  })
+})
+
+describe('a store that cannot be written', () => {
+  test('its folder is a file: exit 3 naming that file, which is left as it was', async () => {
+    const project = newProject()
+    project.write('reports', 'a file where the reports folder should be\n')
+    await expectRefusedEverywhere(
+      project,
+      /cannot open the run store reports\/results\.sqlite: \/\S+\/reports is a file, not a folder; point RECIPES_DB \(or the plugin option db\) at a path whose folders are folders/,
+    )
+    expect(project.read('reports')).toBe('a file where the reports folder should be\n')
+  })
+
+  test('the store path is a folder: exit 3 saying to point it at a file', async () => {
+    const project = newProject()
+    mkdirSync(join(project.root, DB), { recursive: true })
+    const result = await project.recipes(['history', 'STORE-ERR-1'])
+    expect(result.code).toBe(3)
+    expect(result.stderr).toContain(
+      'cannot open the run store reports/results.sqlite: it is a folder; point RECIPES_DB (or the plugin option db) at a file',
+    )
+  })
+
+  // Root ignores file modes (CI and this machine run as root): these hold for every other user.
+  test.skipIf(isRoot)('a read-only file: exit 3 saying to make it writable; the file is untouched', async () => {
+    const project = newProject()
+    const before = writeRealStore(join(project.root, DB))
+    chmodSync(join(project.root, DB), 0o444)
+    await expectRefusedEverywhere(
+      project,
+      /cannot open the run store reports\/results\.sqlite: the file is read-only; make it writable \(chmod u\+w reports\/results\.sqlite\)/,
+    )
+    expect(readFileSync(join(project.root, DB)).equals(before)).toBe(true)
+  })
+
+  test.skipIf(isRoot)('a read-only folder: exit 3 saying to make it writable', async () => {
+    const project = newProject()
+    writeRealStore(join(project.root, DB))
+    chmodSync(join(project.root, 'reports'), 0o555)
+    try {
+      await expectRefusedEverywhere(
+        project,
+        /cannot open the run store reports\/results\.sqlite: its folder \S+ is read-only/,
+      )
+    } finally {
+      chmodSync(join(project.root, 'reports'), 0o755)
+    }
+  })
+})
