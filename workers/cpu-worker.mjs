@@ -46,6 +46,8 @@ export default async function runCpuStep(task) {
     step: task.step,
     root: task.root,
     log: (...args) => lines.push(args.map((arg) => (typeof arg === 'string' ? arg : JSON.stringify(arg))).join(' ')),
+    // A worker cannot reach the runner's redactor: the directive on its stderr declares the value.
+    secret: (value) => lines.push(`::add-mask::${value}`),
   })
   if (error) lines.push(String(error.stack ?? error))
   return {

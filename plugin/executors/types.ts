@@ -27,6 +27,8 @@ export interface ExecutorInput {
   ctx: StepContext
   /** Absolute project root; child processes run here. */
   root: string
+  /** Declares a value derived from a secret, masked from then on (in-process steps call it directly). */
+  declareSecret?: (value: string) => void
   /** Aborted when the step times out: executors kill what they started. */
   signal: AbortSignal
 }

@@ -10,7 +10,7 @@ import type { ExecutorInput, StepExecution } from './types.ts'
  */
 export async function runTypeScriptStep(
   scriptlet: Scriptlet,
-  { step, ctx, root, signal }: ExecutorInput,
+  { step, ctx, root, signal, declareSecret }: ExecutorInput,
 ): Promise<StepExecution> {
   const before = process.resourceUsage()
   // tools.log is the scriptlet's stderr: it lands in the step log and in failure messages.
@@ -20,6 +20,7 @@ export async function runTypeScriptStep(
     root,
     signal,
     log: (...args) => lines.push(args.map((arg) => (typeof arg === 'string' ? arg : JSON.stringify(arg))).join(' ')),
+    secret: (value) => declareSecret?.(value),
   })
   const after = process.resourceUsage()
   return {

@@ -2,6 +2,7 @@ import type { TestContext } from 'vitest'
 import { declaredOutputs } from '../recipe/declared-outputs.ts'
 import type { RecipeStep } from '../recipe/types.ts'
 import type { Scriptlet } from '../scriptlet/define.ts'
+import { toJsonSafe } from '../scriptlet/json-safe.ts'
 import { EXIT_DEPENDENCY, errorEnvelope } from '../scriptlet/envelope.ts'
 import { allureActive } from './allure.ts'
 import { ConcurrentWrites } from './concurrent-writes.ts'
@@ -283,6 +284,11 @@ export class RecipeRun {
     for (let current: unknown = error; current instanceof Error; current = current.cause) {
       current.message = redactor.text(current.message)
       if (current.stack) current.stack = redactor.text(current.stack)
+      // Reporters print and serialize an error's own fields too (JUnit's "Serialized Error": details, envelope).
+      for (const [field, value] of Object.entries(current)) {
+        if (field === 'cause' || field === 'message' || field === 'stack') continue
+        ;(current as unknown as Record<string, unknown>)[field] = redactor.json(toJsonSafe(value))
+      }
     }
     return error
   }

@@ -4,20 +4,27 @@ import type { JsonValue } from '../context/json-value.ts'
 export const SECRET_NAME_PATTERN = /(?:_TOKEN|_PASSWORD|_SECRET|_KEY)$/i
 /** Shorter values would redact ordinary words and numbers everywhere. */
 const MIN_SECRET_LENGTH = 4
+/** What a secret value becomes in logs, reports, messages and the store. */
+export const MASK = '***'
 
 export interface Redactor {
   /** Replaces every secret value in `text` by `***`. */
   text(text: string): string
-  /** The same for every string in a JSON value (keys included). */
+  /** The same for every string value of a JSON value; object keys are data, never masked. */
   json<T extends JsonValue | undefined>(value: T): T
+  /**
+   * Declares a value derived from a secret at run time (a session token, a base64 of a
+   * password): masked from then on. Values shorter than 4 characters are refused (false).
+   */
+  add(value: string, source?: string): boolean
   /** Whether there is anything to redact. */
   readonly active: boolean
 }
 
 /**
  * Collects the values of the environment variables named in `names`, plus those whose
- * names look secret, and redacts them. Longer values first, so a secret that contains
- * another is replaced whole.
+ * names look secret, and redacts them; values declared later with `add` too. Longer
+ * values first, so a secret that contains another is replaced whole.
  */
 export function createRedactor(names: readonly string[], env: NodeJS.ProcessEnv = process.env): Redactor {
   const values = new Set<string>()
@@ -25,10 +32,10 @@ export function createRedactor(names: readonly string[], env: NodeJS.ProcessEnv 
     if (value && value.length >= MIN_SECRET_LENGTH && (names.includes(name) || SECRET_NAME_PATTERN.test(name)))
       values.add(value)
   }
-  const sorted = [...values].sort((a, b) => b.length - a.length)
+  let sorted = [...values].sort((a, b) => b.length - a.length)
   const text = (input: string): string => {
     let output = input
-    for (const secret of sorted) if (output.includes(secret)) output = output.split(secret).join('***')
+    for (const secret of sorted) if (output.includes(secret)) output = output.split(secret).join(MASK)
     return output
   }
   const json = <T extends JsonValue | undefined>(value: T): T => {
@@ -36,8 +43,46 @@ export function createRedactor(names: readonly string[], env: NodeJS.ProcessEnv 
     if (typeof value === 'string') return text(value) as T
     if (Array.isArray(value)) return value.map((item) => json(item)) as T
     if (typeof value === 'object')
-      return Object.fromEntries(Object.entries(value).map(([key, item]) => [text(key), json(item)])) as T
+      return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, json(item)])) as T
     return value
   }
-  return { text: sorted.length === 0 ? (input) => input : text, json, active: sorted.length > 0 }
+  return {
+    text: (input) => (sorted.length === 0 ? input : text(input)),
+    json,
+    add(value: string): boolean {
+      if (value.length < MIN_SECRET_LENGTH) return false
+      if (!values.has(value)) {
+        values.add(value)
+        sorted = [...values].sort((a, b) => b.length - a.length)
+      }
+      return true
+    },
+    get active() {
+      return sorted.length > 0
+    },
+  }
+}
+
+/**
+ * A shell, exec or Python step declares a derived secret on stderr, one line each:
+ * `::add-mask::<value>` (the directive GitHub Actions uses). The runtime masks the value from
+ * then on and takes the line out of the step's stderr.
+ */
+export const ADD_MASK_DIRECTIVE = '::add-mask::'
+
+/** Takes `::add-mask::` lines out of `stderr`: the values they declare, and the rest of the text. */
+export function takeMaskDirectives(stderr: string): { values: string[]; rest: string } {
+  if (!stderr.includes(ADD_MASK_DIRECTIVE)) return { values: [], rest: stderr }
+  const values: string[] = []
+  const rest = stderr
+    .split('\n')
+    .filter((line) => {
+      const at = line.indexOf(ADD_MASK_DIRECTIVE)
+      if (at < 0) return true
+      const value = line.slice(at + ADD_MASK_DIRECTIVE.length).replace(/\r$/, '')
+      if (value) values.push(value)
+      return false
+    })
+    .join('\n')
+  return { values, rest }
 }

@@ -62,10 +62,10 @@ export class StepCache {
     }
   }
 
-  write(key: string, entry: CacheEntry): void {
+  write(key: string, entry: CacheEntry | string): void {
     mkdirSync(this.dir, { recursive: true })
     const temporary = join(this.dir, `${key}.${process.pid}.${Math.random().toString(16).slice(2)}.tmp`)
-    writeFileSync(temporary, JSON.stringify(entry))
+    writeFileSync(temporary, typeof entry === 'string' ? entry : JSON.stringify(entry))
     // rename is atomic: a parallel run reads the old entry or the new one, never half of one.
     renameSync(temporary, join(this.dir, `${key}.json`))
   }

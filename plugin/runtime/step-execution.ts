@@ -17,6 +17,7 @@ import type { RunSession, Started } from './run-session.ts'
 import type { CompiledRecipe, RunOptions } from './spec.ts'
 import type { CacheEntry } from './step-cache.ts'
 import { stepCacheKey } from './step-cache.ts'
+import { takeMaskDirectives } from './redact.ts'
 import type { StepLog } from './step-log.ts'
 import { contextDiff, judgeOutcome, saveOutputs, sourceFilesOf } from './step-outcome.ts'
 
@@ -200,6 +201,10 @@ async function attemptStep(
   const { compiled, started, concurrent } = scope
   const { root, recipe } = compiled
   const { ctx, cache } = started
+  const redactor = scope.session.redactor
+  const declare = (value: string) => {
+    if (!redactor.add(value)) log.line('a value declared secret was not masked: it is shorter than 4 characters')
+  }
   let ended: string | undefined
   const stepCtx = new StepContext(ctx, (key) => {
     // An abandoned in-process step (timed out) must not change the ctx the next steps read.
@@ -234,12 +239,18 @@ async function attemptStep(
         step.name,
         testSignal,
         (signal) =>
-          scope.session.capture.run(printed, () => runExecutor(step, scope, { step, ctx: stepCtx, root, signal })),
+          scope.session.capture.run(printed, () =>
+            runExecutor(step, scope, { step, ctx: stepCtx, root, signal, declareSecret: declare }),
+          ),
         (why) => {
           ended = why === 'timeout' ? 'it timed out' : 'Vitest aborted it'
         },
       )
       execution = withPrinted(result.execution, printed)
+      // Shell, exec and Python steps declare derived secrets on stderr (`::add-mask::<value>`).
+      const directives = takeMaskDirectives(execution.stderr)
+      for (const value of directives.values) declare(value)
+      if (directives.values.length > 0) execution = { ...execution, stderr: directives.rest }
       stopped = result.stopped
     }
     envelope = saveOutputs(step, execution.envelope, stepCtx)
@@ -260,17 +271,23 @@ async function attemptStep(
     failure = new StepFailedError(step, envelope, `could not be judged: ${message(error)}`, error)
   }
   if (cacheKey !== undefined && !failure && !cached && envelope.status === 'ok') {
-    try {
-      cache.write(cacheKey, {
-        runId: scope.session.runId,
-        recipe: recipe.file,
-        step: step.name,
-        createdAt: new Date().toISOString(),
-        envelope,
-        writes: stepCtx.writes.map((write) => [write.key, write.after]),
-      })
-    } catch (error) {
-      log.line(`cache: the result was not cached (${message(error)})`)
+    const entry: CacheEntry = {
+      runId: scope.session.runId,
+      recipe: recipe.file,
+      step: step.name,
+      createdAt: new Date().toISOString(),
+      envelope,
+      writes: stepCtx.writes.map((write) => [write.key, write.after]),
+    }
+    const text = JSON.stringify(entry)
+    // A cache file is plain text on disk: a result that holds a secret value is never written there.
+    if (redactor.active && redactor.text(text) !== text) log.line('cache: not cached, the result holds a secret value')
+    else {
+      try {
+        cache.write(cacheKey, text)
+      } catch (error) {
+        log.line(`cache: the result was not cached (${message(error)})`)
+      }
     }
   }
   return {

@@ -13,6 +13,11 @@ export interface ScriptletTools {
   log: (...args: unknown[]) => void
   /** Aborted when the step times out: long work should check it and stop. */
   signal?: AbortSignal
+  /**
+   * Declares a value derived from a secret (a session token, a base64 of a password): it is
+   * masked (`***`) in logs, reports, the store and messages from then on.
+   */
+  secret: (value: string) => void
 }
 
 /** The contract every TypeScript scriptlet meets, whichever way it is written. */

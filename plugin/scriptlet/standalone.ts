@@ -35,6 +35,8 @@ export async function runScriptletStandalone(options: StandaloneOptions): Promis
     step: options.step,
     root: options.root,
     log: (...args) => console.error(...args),
+    // Run on its own, nothing records the value; the directive tells a runner that wraps it.
+    secret: (value) => console.error(`::add-mask::${value}`),
   })
   return { ...invocation, context: ctx.toJSON() }
 }

@@ -1,5 +1,5 @@
 import { expect, test } from 'vitest'
-import { createRedactor } from '../../plugin/runtime/redact.ts'
+import { createRedactor, takeMaskDirectives } from '../../plugin/runtime/redact.ts'
 
 const env = {
   LAB_API_TOKEN: 'tok-123456',
@@ -20,11 +20,31 @@ test('values shorter than 4 characters are left alone (they would redact ordinar
   expect(createRedactor([], env).text('abc')).toBe('abc')
 })
 
-test('redacts every string of a JSON value, keys included', () => {
-  const redactor = createRedactor([], env)
-  expect(redactor.json({ 'hunter2-sw': ['tok-123456', 1, null, { deep: 'x hunter2-sw y' }] })).toEqual({
-    '***': ['***', 1, null, { deep: 'x *** y' }],
+test('redacts every string value of a JSON value, never its keys (they are data: API_SECRET=status)', () => {
+  const redactor = createRedactor(['API_SECRET'], { ...env, API_SECRET: 'status' })
+  expect(
+    redactor.json({ status: 'ok', 'hunter2-sw': ['tok-123456', 1, null, { deep: 'x hunter2-sw y status' }] }),
+  ).toEqual({
+    status: 'ok',
+    'hunter2-sw': ['***', 1, null, { deep: 'x *** y ***' }],
   })
+})
+
+test('a value declared at run time is masked from then on; shorter than 4 characters is refused', () => {
+  const redactor = createRedactor([], { HOME: '/root' })
+  expect(redactor.active).toBe(false)
+  expect(redactor.add('c2Vzc2lvbi10b2tlbg==')).toBe(true)
+  expect(redactor.add('abc')).toBe(false)
+  expect(redactor.active).toBe(true)
+  expect(redactor.text('Authorization: Bearer c2Vzc2lvbi10b2tlbg==')).toBe('Authorization: Bearer ***')
+})
+
+test('::add-mask:: lines leave stderr and give their values', () => {
+  expect(takeMaskDirectives('one\n::add-mask::s3cr3t-token\ntwo\n')).toEqual({
+    values: ['s3cr3t-token'],
+    rest: 'one\ntwo\n',
+  })
+  expect(takeMaskDirectives('plain')).toEqual({ values: [], rest: 'plain' })
 })
 
 test('with nothing to redact it is inactive and returns values as they are', () => {

@@ -6,7 +6,7 @@ import { invokeScriptlet, resolveScriptlet } from '../../plugin/scriptlet/invoke
 import type { ScriptletContext, ScriptletTools } from '../../plugin/scriptlet/index.ts'
 import { z } from 'zod'
 
-const tools: ScriptletTools = { step: 'probe', root: '/tmp', log: () => {} }
+const tools: ScriptletTools = { step: 'probe', root: '/tmp', log: () => {}, secret: () => {} }
 
 class Writes extends BaseScriptlet {
   run(ctx: ScriptletContext) {

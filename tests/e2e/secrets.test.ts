@@ -1,0 +1,148 @@
+import { readdirSync, readFileSync } from 'node:fs'
+import { join, relative } from 'node:path'
+import Database from 'better-sqlite3'
+import { afterAll, beforeAll, expect, test } from 'vitest'
+import { createProject, type RunResult, type TestProject } from './project.ts'
+
+// One secret down every path a value can take (a thrown error's message and details, an
+// error envelope, non-JSON stdout, a Python exception, a ctx value, a cached step, log
+// lines, console and stdout writes, derived values declared secret at run time), with the
+// default, JUnit, JSON and blob reporters and a merge of the blob: afterwards no file of
+// the project and nothing printed holds the value.
+const PASSWORD = 'hunter2-sw-0197'
+const DERIVED_SHELL = Buffer.from(PASSWORD).toString('base64')
+const DERIVED_TS = `session-${PASSWORD.split('').reverse().join('')}`
+
+const LEAKY_TS = `import { defineScriptlet } from 'vitest-recipes/scriptlet'
+import { z } from 'zod'
+const password = () => process.env.SWITCH_PASSWORD ?? ''
+export const Throws = defineScriptlet({
+  run() {
+    throw Object.assign(new Error(\`login with \${password()} refused\`), { details: { tried: password() } })
+  },
+})
+export const Writes = defineScriptlet({
+  params: z.object({ key: z.string() }),
+  run(ctx, { key }, { step }) {
+    ctx.set(key, { password: password(), status: 'stored' }, { who: step })
+  },
+})
+export const Prints = defineScriptlet({
+  run(_ctx, _params, tools) {
+    tools.log('tools.log', password())
+    console.log('console.log', password())
+    process.stdout.write(\`stdout.write \${password()}\\n\`)
+  },
+})
+export const Derives = defineScriptlet({
+  run(ctx, _params, tools) {
+    const token = 'session-' + password().split('').reverse().join('')
+    tools.secret(token)
+    console.log('token', token)
+    ctx.set('auth.token_v1', token, { who: tools.step })
+  },
+})
+`
+const LEAKY_PY = `import os
+
+class Raises:
+    def run(self, ctx, params):
+        raise RuntimeError("switch refused " + os.environ["SWITCH_PASSWORD"])
+`
+const ENVELOPE_SH = `printf '{"status":"error","reason":"login with %s refused","details":{"pw":"%s"},"exit_code":1}\\n' "$SWITCH_PASSWORD" "$SWITCH_PASSWORD"
+exit 1
+`
+const NOT_JSON_SH = `echo "password is $SWITCH_PASSWORD"
+`
+const DERIVES_SH = `token=$(printf %s "$SWITCH_PASSWORD" | base64)
+echo "::add-mask::$token" >&2
+echo "derived $token" >&2
+printf '{"status":"ok","ctx":{"auth.basic_v1":"%s"}}\\n' "$token"
+`
+
+const RECIPE = `test_meta: { test_id: SECRET-1 }
+secrets: [SWITCH_PASSWORD]
+steps:
+  - { idx: 1, name: ts_throw, type: ts, module: scriptlets/leaky.ts, function: Throws, depends_on: [] }
+  - { idx: 2, name: envelope, type: exec, cmd: [bash, scriptlets/envelope.sh], depends_on: [] }
+  - { idx: 3, name: not_json, type: exec, cmd: [bash, scriptlets/not_json.sh], depends_on: [] }
+  - { idx: 4, name: python_raise, type: python, module: scriptlets.leaky, class: Raises, depends_on: [] }
+  - { idx: 5, name: ctx_value, type: ts, module: scriptlets/leaky.ts, function: Writes, args: { key: lab.login_v1 }, depends_on: [] }
+  - { idx: 6, name: cached, type: ts, module: scriptlets/leaky.ts, function: Writes, args: { key: lab.cached_v1 }, cache: true, depends_on: [] }
+  - { idx: 7, name: prints, type: ts, module: scriptlets/leaky.ts, function: Prints, depends_on: [] }
+  - { idx: 8, name: derives_shell, type: exec, cmd: [bash, scriptlets/derives.sh], depends_on: [] }
+  - { idx: 9, name: derives_ts, type: ts, module: scriptlets/leaky.ts, function: Derives, depends_on: [] }
+`
+
+const ENV = { SWITCH_PASSWORD: PASSWORD, API_SECRET: 'status' }
+let project: TestProject
+const outputs: RunResult[] = []
+
+beforeAll(async () => {
+  project = createProject({
+    'recipes/secret.yaml': RECIPE,
+    'scriptlets/__init__.py': '',
+    'scriptlets/leaky.py': LEAKY_PY,
+    'scriptlets/leaky.ts': LEAKY_TS,
+    'scriptlets/envelope.sh': ENVELOPE_SH,
+    'scriptlets/not_json.sh': NOT_JSON_SH,
+    'scriptlets/derives.sh': DERIVES_SH,
+  })
+  const reporters = ['--reporter=default', '--reporter=junit', '--reporter=json']
+  const files = ['--outputFile.junit=reports/junit.xml', '--outputFile.json=reports/report.json']
+  outputs.push(await project.vitest(['run', 'recipes/', ...reporters, ...files], { env: ENV }))
+  // A shard hands its results over as a blob; the merge replays them (and writes the documents).
+  outputs.push(await project.vitest(['run', 'recipes/', '--reporter=blob'], { env: ENV }))
+  outputs.push(await project.vitest(['--merge-reports', '--reporter=default', '--reporter=junit'], { env: ENV }))
+}, 240_000)
+afterAll(() => project?.remove())
+
+function projectFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    if (entry.name === 'node_modules') return []
+    const path = join(dir, entry.name)
+    return entry.isDirectory() ? projectFiles(path) : [path]
+  })
+}
+
+test('the runs happened: every leaking step ran and the failing ones failed', () => {
+  expect(outputs[0]!.code).toBe(1)
+  expect(outputs[0]!.output).toContain('login with *** refused')
+  const written = projectFiles(project.root).map((file) => relative(project.root, file))
+  expect(written).toEqual(
+    expect.arrayContaining(['reports/junit.xml', 'reports/report.json', 'reports/results.sqlite']),
+  )
+  expect(written.some((file) => file.startsWith('.vitest-reports/') || file.startsWith('.vitest/blob'))).toBe(true)
+  expect(written.filter((file) => file.startsWith('Logs/')).length).toBeGreaterThan(5)
+})
+
+test('no file the runs wrote and nothing they printed holds the secret or a value derived from it', () => {
+  const everything = [
+    ...outputs.map((result) => result.output),
+    ...projectFiles(project.root)
+      .filter((file) => !file.includes(`${join(project.root, 'scriptlets')}`))
+      .map((file) => readFileSync(file, 'latin1')),
+  ].join('\n')
+  for (const value of [PASSWORD, DERIVED_SHELL, DERIVED_TS]) {
+    const at = everything.indexOf(value)
+    expect(at === -1 ? '' : everything.slice(Math.max(0, at - 200), at + 50)).toBe('')
+  }
+})
+
+test('masking replaces values, never JSON keys; the cached step was not cached with its secret', () => {
+  const db = new Database(join(project.root, 'reports/results.sqlite'), { readonly: true })
+  try {
+    const row = db.prepare("SELECT envelope FROM step_metrics WHERE step = 'ctx_value' LIMIT 1").get() as {
+      envelope: string
+    }
+    expect(Object.keys(JSON.parse(row.envelope))).toContain('status')
+    const value = db.prepare("SELECT value FROM context_snapshots WHERE key = 'lab.login_v1' LIMIT 1").get() as {
+      value: string
+    }
+    expect(JSON.parse(value.value)).toEqual({ password: '***', status: 'stored' })
+  } finally {
+    db.close()
+  }
+  const cache = projectFiles(project.root).filter((file) => file.includes('/.cache/steps/'))
+  expect(cache).toEqual([])
+})
