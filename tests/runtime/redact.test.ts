@@ -1,5 +1,5 @@
 import { expect, test } from 'vitest'
-import { createRedactor, takeMaskDirectives } from '../../plugin/runtime/redact.ts'
+import { createRedactor, takeMaskDirectives, weakSecrets } from '../../plugin/runtime/redact.ts'
 
 const env = {
   LAB_API_TOKEN: 'tok-123456',
@@ -52,4 +52,18 @@ test('with nothing to redact it is inactive and returns values as they are', () 
   expect(redactor.active).toBe(false)
   const value = { a: 'b' }
   expect(redactor.json(value)).toBe(value)
+})
+
+test('weak secrets: values under 8 characters or plain words, named or found by pattern; never unset or empty ones', () => {
+  const weak = weakSecrets(['SWITCH', 'LONG', 'WORD', 'UNSET', 'EMPTY'], {
+    SWITCH: 'admin',
+    LONG: 'k9-Tr4vel-Qz81',
+    WORD: 'operators',
+    EMPTY: '',
+    TINY_TOKEN: 'ab',
+    LAB_KEY: 'Xy7-long-enough',
+    HOME: 'h',
+  })
+  expect(weak).toEqual(['SWITCH', 'TINY_TOKEN', 'WORD'])
+  expect(weakSecrets([], { LETTERS_SECRET: 'administrators' })).toEqual([])
 })
