@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { afterEach, describe, expect, test } from 'vitest'
 import { fixtureScriptlets } from './fixture-files.ts'
+import { RunStore } from '../../plugin/store/run-store.ts'
 import { createProject, type TestProject } from './project.ts'
 
 // A run store that cannot be used (damaged, a folder that is a file, read-only) stops every
@@ -80,6 +81,33 @@ describe('a damaged run store', () => {
     expect(existsSync(join(project.root, `${DB}-wal`))).toBe(false)
     expect(existsSync(join(project.root, `${DB}-shm`))).toBe(false)
   })
+})
+
+test('damaged deep inside: the store opens, the query that reads the damage fails with exit 3 and the file named', async () => {
+  const project = newProject()
+  const path = join(project.root, DB)
+  mkdirSync(join(path, '..'), { recursive: true })
+  const store = RunStore.open(path, DB)
+  const run = { testId: 'STORE-ERR-1', recipe: 'recipes/a.yaml', vitestVersion: '4', metadata: {} }
+  store.beginRun({ ...run, runId: 'r1', startTime: '2026-01-01T00:00:00Z' })
+  // Enough steps that step_metrics fills the last pages of the file, far from the runs table.
+  for (let idx = 1; idx <= 400; idx++) {
+    const reason = `device ${idx} did not answer `.repeat(10)
+    const row = { step: `s${idx}`, idx, status: 'failed', durationMs: 1, cpuMs: 0, peakRssBytes: 0 }
+    store.recordStep('r1', { ...row, exitCode: 1, attempts: 1, reason, logPath: null }, [], [])
+  }
+  store.finishRun('r1', 'failed')
+  store.close()
+  const real = readFileSync(path)
+  const damaged = Buffer.concat([real.subarray(0, real.length / 2), Buffer.alloc(real.length / 2, 0x5a)])
+  writeFileSync(path, damaged)
+  const result = await project.recipes(['history', 'STORE-ERR-1'])
+  expect(result.code, result.output).toBe(3)
+  expect(result.stderr).toMatch(
+    /^recipes: the run store reports\/results\.sqlite failed: database disk image is malformed; it is not a readable SQLite database \(corrupt\?\): move it aside/,
+  )
+  expect(result.stderr).not.toMatch(/SqliteError|\n\s+at /)
+  expect(readFileSync(path).equals(damaged)).toBe(true)
 })
 
 describe('a store that cannot be written', () => {
