@@ -1,10 +1,11 @@
+import { spawn } from 'node:child_process'
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { afterEach, describe, expect, test } from 'vitest'
 import { fixtureScriptlets } from './fixture-files.ts'
 import { RunStore } from '../../plugin/store/run-store.ts'
-import { createProject, type TestProject } from './project.ts'
+import { createProject, REPO, type RunResult, stripAnsi, type TestProject } from './project.ts'
 
 // A run store that cannot be used (damaged, a folder that is a file, read-only) stops every
 // `recipes` command that opens it with exit 3 and a message naming the file and what to do,
@@ -33,6 +34,46 @@ function writeRealStore(path: string): Buffer {
   for (let i = 0; i < 100; i++) db.prepare('INSERT INTO notes VALUES (?)').run(`measurement ${i} `.repeat(20))
   db.close()
   return readFileSync(path)
+}
+
+/**
+ * The project's `recipes` and `vitest` run by a user that file modes apply to: root ignores
+ * them (CI runs as root), so as root they run as nobody (setpriv, util-linux), in a project
+ * whose folders nobody may enter and write (all but the ones a test made read-only).
+ */
+function asUnprivileged(project: TestProject): TestProject {
+  if (!isRoot) return project
+  for (const folder of ['.', 'node_modules', 'recipes', 'scriptlets']) chmodSync(join(project.root, folder), 0o777)
+  const run = (args: string[]) =>
+    new Promise<RunResult>((resolve, reject) => {
+      const child = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, ...args], {
+        cwd: project.root,
+        env: {
+          ...process.env,
+          NO_COLOR: '1',
+          FORCE_COLOR: '0',
+          CI: 'true',
+          VITEST: undefined,
+          VITEST_WORKER_ID: undefined,
+          VITEST_POOL_ID: undefined,
+          VITEST_MODE: undefined,
+          NODE_OPTIONS: undefined,
+          TEST: undefined,
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
+      let stdout = ''
+      let stderr = ''
+      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk))
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk))
+      child.on('error', reject)
+      child.on('close', (code) => resolve({ code, stdout, stderr, output: stripAnsi(stdout + stderr) }))
+    })
+  return {
+    ...project,
+    recipes: (args) => run([join(REPO, 'bin/recipes.js'), ...args]),
+    vitest: (args) => run([join(REPO, 'node_modules/vitest/vitest.mjs'), ...args]),
+  }
 }
 
 /** Every command that opens the store: exit 3, the file named, a hint, no stack trace. */
@@ -131,29 +172,31 @@ describe('a store that cannot be written', () => {
     )
   })
 
-  // Root ignores file modes (CI and this machine run as root): these hold for every other user.
-  test.skipIf(isRoot)('a read-only file: exit 3 saying to make it writable; the file is untouched', async () => {
+  test('a read-only file: exit 3 saying to make it writable; the file is untouched', async () => {
     const project = newProject()
     const before = writeRealStore(join(project.root, DB))
     chmodSync(join(project.root, DB), 0o444)
+    chmodSync(join(project.root, 'reports'), 0o777)
     await expectRefusedEverywhere(
-      project,
+      asUnprivileged(project),
       /cannot open the run store reports\/results\.sqlite: the file is read-only; make it writable \(chmod u\+w reports\/results\.sqlite\)/,
     )
     expect(readFileSync(join(project.root, DB)).equals(before)).toBe(true)
   })
 
-  test.skipIf(isRoot)('a read-only folder: exit 3 saying to make it writable', async () => {
+  test('a read-only folder: exit 3 saying to make it writable; the file is untouched', async () => {
     const project = newProject()
-    writeRealStore(join(project.root, DB))
+    const before = writeRealStore(join(project.root, DB))
     chmodSync(join(project.root, 'reports'), 0o555)
     try {
       await expectRefusedEverywhere(
-        project,
-        /cannot open the run store reports\/results\.sqlite: its folder \S+ is read-only/,
+        asUnprivileged(project),
+        /cannot open the run store reports\/results\.sqlite: its folder \S+\/reports is read-only \(the store writes reports\/results\.sqlite-wal and reports\/results\.sqlite-shm next to it\); make the folder writable/,
       )
     } finally {
       chmodSync(join(project.root, 'reports'), 0o755)
     }
+    expect(readFileSync(join(project.root, DB)).equals(before)).toBe(true)
+    expect(existsSync(join(project.root, `${DB}-wal`))).toBe(false)
   })
 })
