@@ -9,6 +9,8 @@ import { DEFAULT_STEP_TIMEOUT_SEC } from '../recipe/step-deadline.ts'
 import { generateFailingModule, generateRecipeModule, type GeneratedModule } from './codegen.ts'
 import { OWN_DIST, OWN_ENTRIES } from './own-entries.ts'
 import type { CompiledRecipe } from '../runtime/spec.ts'
+import { WEAK_SECRET_LENGTH, weakSecrets } from '../runtime/redact.ts'
+import type { Recipe } from '../recipe/types.ts'
 import { DEFAULT_FORMATS, DEFAULT_REPORTS_DIR, REPORT_FORMATS, type ReportFormat } from '../exporters/index.ts'
 import { projectPath } from '../recipe/project-path.ts'
 
@@ -165,6 +167,8 @@ export function recipes(options: RecipesOptions = {}): Plugin {
       const file = stripQuery(id)
       if (!isRecipe(file)) return undefined
       const generated = compileRecipe(source, file, root, options)
+      // Once per recipe file and run: Vitest transforms each recipe once (its cache is off for recipes).
+      for (const warning of generated.warnings) console.warn(`vitest-recipes: ${warning}`)
       return { code: generated.code, map: generated.map }
     },
   }
@@ -209,16 +213,20 @@ function compareVersions(a: string, b: string): number {
   return 0
 }
 
-/** Compiles one recipe; a broken recipe compiles to a module that fails with its errors. */
+/**
+ * Compiles one recipe; a broken recipe compiles to a module that fails with its errors.
+ * `warnings`: what the recipe should change but can run with (a weak secret).
+ */
 export function compileRecipe(
   source: string,
   file: string,
   root: string,
   options: RecipesOptions = {},
-): GeneratedModule {
+): GeneratedModule & { warnings: string[] } {
   const displayPath = projectPath(root, file)
   const checked = checkRecipe(source, displayPath, root, { pythonPath: options.python?.path ?? DEFAULT_PYTHON_PATH })
-  if (!checked.recipe) return generateFailingModule(file, source, checked.issues)
+  if (!checked.recipe) return { ...generateFailingModule(file, source, checked.issues), warnings: [] }
+  const warning = weakSecretWarning(checked.recipe)
   const compiled: CompiledRecipe = {
     recipe: checked.recipe,
     root,
@@ -232,7 +240,21 @@ export function compileRecipe(
     debug: options.debug ?? false,
     db: resolve(root, options.db ?? DEFAULT_DB),
   }
-  return generateRecipeModule({ compiled, file, source, modules: checked.modules })
+  return {
+    ...generateRecipeModule({ compiled, file, source, modules: checked.modules }),
+    warnings: warning === undefined ? [] : [warning],
+  }
+}
+
+/**
+ * The warning for a recipe whose secrets (named in `secrets:` or by their names' pattern)
+ * have values short or plain enough to be masked inside ordinary words; names, never values.
+ */
+export function weakSecretWarning(recipe: Recipe, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const weak = weakSecrets(recipe.secrets, env)
+  if (weak.length === 0) return undefined
+  const names = weak.join(', ')
+  return `${recipe.file}: RECIPE_WEAK_SECRET warning: ${weak.length === 1 ? 'the value of the secret' : 'the values of the secrets'} ${names} ${weak.length === 1 ? 'is' : 'are'} shorter than ${WEAK_SECRET_LENGTH} characters or a plain word, so masking ${weak.length === 1 ? 'it' : 'them'} also masks parts of ordinary words and numbers (a password "admin" turns "administrator" into "***istrator"; a value under 4 characters is not masked at all). Use a longer secret (${WEAK_SECRET_LENGTH} characters or more, not a plain word), or expect such masking in logs and reports.`
 }
 
 /** Plugin options are checked when the config loads: a typo should not silently change behaviour. */

@@ -38,5 +38,35 @@ export function pythonModuleCandidates(module: string, searchPath: readonly stri
 
 /** The absolute file `module` loads from, or undefined when no folder of `searchPath` has it. */
 export function pythonModuleFile(module: string, searchPath: readonly string[], root: string): string | undefined {
-  return pythonModuleCandidates(module, searchPath, root).find((file) => existsSync(file))
+  return locatePythonModule(module, searchPath, root)?.file
+}
+
+/** Where `module` loads from: the folder of the search path that has it, and the file. */
+export interface PythonModuleLocation {
+  folder: string
+  file: string
+  /** The `__init__.py` of each package above the module that has one: Python runs them first. */
+  packageInits: string[]
+}
+
+/** The folder and file `module` loads from, or undefined when no folder of `searchPath` has it. */
+export function locatePythonModule(
+  module: string,
+  searchPath: readonly string[],
+  root: string,
+): PythonModuleLocation | undefined {
+  const parts = module.split('.')
+  for (const entry of searchPath) {
+    const folder = resolve(root, entry)
+    const file = [`${join(folder, ...parts)}.py`, join(folder, ...parts, '__init__.py')].find((candidate) =>
+      existsSync(candidate),
+    )
+    if (file === undefined) continue
+    const packageInits = parts
+      .slice(0, -1)
+      .map((_, index) => join(folder, ...parts.slice(0, index + 1), '__init__.py'))
+      .filter((init) => existsSync(init))
+    return { folder, file, packageInits }
+  }
+  return undefined
 }

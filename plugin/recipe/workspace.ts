@@ -2,11 +2,12 @@ import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs'
 import { dirname, isAbsolute, relative, resolve } from 'node:path'
 import { didYouMean } from './did-you-mean.ts'
 import type { RecipeIssue, SourceLocation } from './errors.ts'
-import { isDottedModule, pythonModuleCandidates, pythonModuleFile } from './python-module.ts'
+import { isDottedModule, locatePythonModule, pythonModuleCandidates } from './python-module.ts'
 import { pythonTopLevelNames, typescriptExports, type ModuleNames } from './scriptlet-names.ts'
 import { stepProgramFile } from './step-program.ts'
 import type { RecipeStep } from './types.ts'
 import { projectPath } from './project-path.ts'
+import type { PythonModuleLocation } from './python-module.ts'
 
 /** Is `target` inside `root` (or `root` itself)? Both absolute. */
 export function isInside(root: string, target: string): boolean {
@@ -97,8 +98,8 @@ function checkStep(
         },
       ]
     }
-    const file = pythonModuleFile(step.module, options.pythonPath, workspace.root)
-    if (file === undefined) {
+    const located = locatePythonModule(step.module, options.pythonPath, workspace.root)
+    if (located === undefined) {
       const candidates = pythonModuleCandidates(step.module, options.pythonPath, workspace.root)
       const folders = options.pythonPath.map((folder) => workspace.display(folder) || '.')
       return [
@@ -110,6 +111,9 @@ function checkStep(
         },
       ]
     }
+    const linkedOut = workspace.refusePythonEscape(step.module, located, at('module'))
+    if (linkedOut) return [linkedOut]
+    const file = located.file
     const names = workspace.names(file, pythonTopLevelNames)
     if (!names) return []
     const where = `python module ${step.module} (${workspace.display(file)})`
@@ -212,6 +216,42 @@ class Workspace {
       hint: linkedOut
         ? 'Copy the file into the workspace instead of linking to it.'
         : 'Scriptlets load only from inside the workspace: give a path relative to the project root, without "..".',
+    }
+  }
+
+  /** Does `absolute`, inside the root as written, lead outside it through a symlink? */
+  private linksOut(absolute: string): boolean {
+    return !isInside((this.realRoot ??= realpathSync(this.root)), this.realpath(absolute))
+  }
+
+  /**
+   * An issue when a python module found under a folder inside the root (as written) is, or
+   * runs, code outside it through a symlink: the search-path folder itself, a package folder,
+   * the module file or a package's `__init__.py`. A search-path folder written outside the
+   * root (an absolute python.path or PYTHONPATH entry) is the user's explicit choice.
+   */
+  refusePythonEscape(
+    module: string,
+    located: PythonModuleLocation,
+    where: { path: string; location: SourceLocation },
+  ): RecipeIssue | undefined {
+    if (!isInside(this.root, located.folder)) return undefined
+    const folder = this.display(located.folder) || '.'
+    const escaped = this.linksOut(located.folder)
+      ? located.folder
+      : [...located.packageInits, located.file].find((file) => this.linksOut(file))
+    if (escaped === undefined) return undefined
+    return {
+      code: 'RECIPE_PATH_OUTSIDE_WORKSPACE',
+      message:
+        escaped === located.folder
+          ? `python module "${module}" loads from the python path folder "${folder}", a symlink to a folder outside the project root`
+          : `python module "${module}" loads ${this.display(escaped)}, which leads outside the project root through a symlink`,
+      ...where,
+      hint:
+        escaped === located.folder
+          ? 'Copy the modules into the workspace, or name the outside folder itself (an absolute path) in python.path or PYTHONPATH.'
+          : 'Copy the module into the workspace instead of linking to it, or put the folder it lives in on python.path or PYTHONPATH by its own (absolute) path.',
     }
   }
 }

@@ -9,6 +9,14 @@ export const SECRET_NAME_PATTERN = /(?:_TOKEN|_PASSWORD|_SECRET|_KEY)$/i
 const MIN_SECRET_LENGTH = 4
 /** What a secret value becomes in logs, reports, messages and the store. */
 export const MASK = '***'
+/**
+ * Secret values shorter than this are masked inside ordinary words and numbers too (a
+ * password `admin` turns `administrator` into `***istrator`): they get a warning when the
+ * recipe loads. So do values of letters only shorter than WORD_LENGTH, which read like words.
+ */
+export const WEAK_SECRET_LENGTH = 8
+/** A value of letters only shorter than this reads like a word (`password`, `operator`). */
+const WORD_LENGTH = 12
 
 export interface Redactor {
   /** Replaces every secret value in `text` by `***`. */
@@ -73,6 +81,21 @@ export function createRedactor(names: readonly string[], env: NodeJS.ProcessEnv 
       return sorted.length > 0
     },
   }
+}
+
+/**
+ * The variables among `names` (a recipe's `secrets:`) and those whose names look secret whose
+ * values are short or word-like enough to be masked inside ordinary text (see
+ * WEAK_SECRET_LENGTH), by name, sorted; never their values. Unset and empty ones are left out.
+ */
+export function weakSecrets(names: readonly string[], env: NodeJS.ProcessEnv = process.env): string[] {
+  return Object.entries(env)
+    .filter(([name, value]) => {
+      if (!value || !(names.includes(name) || SECRET_NAME_PATTERN.test(name))) return false
+      return value.length < WEAK_SECRET_LENGTH || (value.length < WORD_LENGTH && /^[A-Za-z]+$/.test(value))
+    })
+    .map(([name]) => name)
+    .sort()
 }
 
 /**

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync } from 'node:fs'
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { dirname, relative, resolve, sep } from 'node:path'
 import Database from 'better-sqlite3'
@@ -98,12 +98,18 @@ export class RunStore {
     this.db = db
   }
 
-  /** Opens (creating and migrating as needed) the store at `path`, shown as `shown` in errors. */
+  /**
+   * Opens (creating and migrating as needed) the store at `path`, shown as `shown` in errors.
+   * Nothing is written before the file has been read as a database: a damaged store throws a
+   * StoreError and is left byte for byte as it was.
+   */
   static open(path: string, shown = path): RunStore {
     let db: Database.Database | undefined
     try {
-      mkdirSync(dirname(path), { recursive: true })
+      checkWritable(path, shown)
       db = new Database(path, { timeout: 10_000 })
+      // Reading the schema first: a damaged file fails here, before the journal mode or a migration writes to it.
+      db.prepare('SELECT count(*) FROM sqlite_master').get()
       db.pragma('journal_mode = WAL')
       db.pragma('synchronous = NORMAL')
       const version = db.pragma('user_version', { simple: true }) as number
@@ -123,12 +129,7 @@ export class RunStore {
       return store
     } catch (error) {
       db?.close()
-      if (error instanceof StoreError) throw error
-      const message = (error as Error).message
-      const hint = /not a database|malformed|file is encrypted/i.test(message)
-        ? 'it is not a readable SQLite database (corrupt?): move it aside (nothing in it is deleted) or point RECIPES_DB at another file'
-        : 'check that the folder is writable, or point RECIPES_DB at another file'
-      throw new StoreError(`cannot open the run store ${shown}: ${message}; ${hint}`)
+      throw storeError(error, `cannot open the run store ${shown}`, shown)
     }
   }
 
@@ -142,21 +143,23 @@ export class RunStore {
   }
 
   beginRun(run: RunStart): void {
-    const metadata = { ...run.metadata, pid: process.pid }
-    this.db
-      .prepare(
-        'INSERT INTO runs (run_id, test_id, recipe, start_time, status, host, vitest_version, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-      )
-      .run(
-        run.runId,
-        run.testId,
-        run.recipe,
-        run.startTime,
-        'running',
-        hostname(),
-        run.vitestVersion,
-        JSON.stringify(metadata),
-      )
+    this.guard(() => {
+      const metadata = { ...run.metadata, pid: process.pid }
+      this.db
+        .prepare(
+          'INSERT INTO runs (run_id, test_id, recipe, start_time, status, host, vitest_version, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        )
+        .run(
+          run.runId,
+          run.testId,
+          run.recipe,
+          run.startTime,
+          'running',
+          hostname(),
+          run.vitestVersion,
+          JSON.stringify(metadata),
+        )
+    })
   }
 
   /**
@@ -218,7 +221,7 @@ export class RunStore {
         else statements.upsertValue.run(input.runId, entry.key, entry.value, entry.who, entry.ts)
       }
     })
-    this.recordTransaction.immediate({ runId, row, history, snapshot })
+    this.guard(() => this.recordTransaction!.immediate({ runId, row, history, snapshot }))
     this.stepSeq.set(runId, stepSeq)
     this.historySeq.set(runId, historySeq)
   }
@@ -242,7 +245,9 @@ export class RunStore {
   }
 
   finishRun(runId: string, status: RunStatus, endTime = new Date().toISOString()): void {
-    this.db.prepare('UPDATE runs SET status = ?, end_time = ? WHERE run_id = ?').run(status, endTime, runId)
+    this.guard(() => {
+      this.db.prepare('UPDATE runs SET status = ?, end_time = ? WHERE run_id = ?').run(status, endTime, runId)
+    })
   }
 
   /** Runs left `running` by a process of this host that no longer exists (killed, crashed). */
@@ -270,20 +275,24 @@ export class RunStore {
 
   /** The latest run of `recipe` other than `exceptRunId`. */
   lastRun(recipe: string, exceptRunId?: string): { runId: string; status: RunStatus } | undefined {
-    const row = this.db
-      .prepare(
-        'SELECT run_id AS runId, status FROM runs WHERE recipe = ? AND run_id IS NOT ? ORDER BY start_time DESC, rowid DESC LIMIT 1',
-      )
-      .get(recipe, exceptRunId ?? null) as { runId: string; status: RunStatus } | undefined
-    return row
+    return this.guard(() => {
+      const row = this.db
+        .prepare(
+          'SELECT run_id AS runId, status FROM runs WHERE recipe = ? AND run_id IS NOT ? ORDER BY start_time DESC, rowid DESC LIMIT 1',
+        )
+        .get(recipe, exceptRunId ?? null) as { runId: string; status: RunStatus } | undefined
+      return row
+    })
   }
 
   /** The step's sequence number in a run, if it was recorded. */
   stepSequence(runId: string, step: string): number | undefined {
-    const row = this.db.prepare('SELECT seq FROM step_metrics WHERE run_id = ? AND step = ?').get(runId, step) as
-      | { seq: number }
-      | undefined
-    return row?.seq
+    return this.guard(() => {
+      const row = this.db.prepare('SELECT seq FROM step_metrics WHERE run_id = ? AND step = ?').get(runId, step) as
+        | { seq: number }
+        | undefined
+      return row?.seq
+    })
   }
 
   /** The ctx writes of a run up to and including step boundary `stepSeq`, in order. */
@@ -291,40 +300,50 @@ export class RunStore {
     runId: string,
     stepSeq: number,
   ): { step: string; key: string; value: JsonValue; who: string; ts: string }[] {
-    const rows = this.db
-      .prepare('SELECT step, key, after, who, ts FROM context_history WHERE run_id = ? AND step_seq <= ? ORDER BY seq')
-      .all(runId, stepSeq) as { step: string; key: string; after: string; who: string; ts: string }[]
-    return rows.map((row) => ({
-      step: row.step,
-      key: row.key,
-      value: JSON.parse(row.after) as JsonValue,
-      who: row.who,
-      ts: row.ts,
-    }))
+    return this.guard(() => {
+      const rows = this.db
+        .prepare(
+          'SELECT step, key, after, who, ts FROM context_history WHERE run_id = ? AND step_seq <= ? ORDER BY seq',
+        )
+        .all(runId, stepSeq) as { step: string; key: string; after: string; who: string; ts: string }[]
+      return rows.map((row) => ({
+        step: row.step,
+        key: row.key,
+        value: JSON.parse(row.after) as JsonValue,
+        who: row.who,
+        ts: row.ts,
+      }))
+    })
   }
 
   /** Recent runs of a test id (or recipe), newest first, with their steps. */
   history(testIdOrRecipe: string, limit: number): HistoryRun[] {
-    const runs = this.db
-      .prepare(
-        'SELECT run_id AS runId, test_id AS testId, recipe, start_time AS startTime, end_time AS endTime, status FROM runs WHERE test_id = ? OR recipe = ? ORDER BY start_time DESC, rowid DESC LIMIT ?',
+    return this.guard(() => {
+      const runs = this.db
+        .prepare(
+          'SELECT run_id AS runId, test_id AS testId, recipe, start_time AS startTime, end_time AS endTime, status FROM runs WHERE test_id = ? OR recipe = ? ORDER BY start_time DESC, rowid DESC LIMIT ?',
+        )
+        .all(testIdOrRecipe, testIdOrRecipe, limit) as Omit<HistoryRun, 'steps'>[]
+      const steps = this.db.prepare(
+        'SELECT step, idx, status, duration_ms AS durationMs FROM step_metrics WHERE run_id = ? ORDER BY idx, seq',
       )
-      .all(testIdOrRecipe, testIdOrRecipe, limit) as Omit<HistoryRun, 'steps'>[]
-    const steps = this.db.prepare(
-      'SELECT step, idx, status, duration_ms AS durationMs FROM step_metrics WHERE run_id = ? ORDER BY idx, seq',
-    )
-    return runs.map((run) => ({ ...run, steps: steps.all(run.runId) as HistoryRun['steps'] }))
+      return runs.map((run) => ({ ...run, steps: steps.all(run.runId) as HistoryRun['steps'] }))
+    })
   }
 
   /** Stores (or replaces) the analysis of a run: a summary sentence block and its metrics. */
   recordAnalysis(runId: string, analysis: AnalysisRow): void {
-    this.db
-      .prepare('INSERT OR REPLACE INTO analysis (run_id, summary_text, metrics) VALUES (?, ?, ?)')
-      .run(runId, analysis.summaryText, JSON.stringify(analysis.metrics))
+    this.guard(() => {
+      this.db
+        .prepare('INSERT OR REPLACE INTO analysis (run_id, summary_text, metrics) VALUES (?, ?, ?)')
+        .run(runId, analysis.summaryText, JSON.stringify(analysis.metrics))
+    })
   }
 
   hasRun(runId: string): boolean {
-    return this.db.prepare('SELECT 1 FROM runs WHERE run_id = ?').get(runId) !== undefined
+    return this.guard(() => {
+      return this.db.prepare('SELECT 1 FROM runs WHERE run_id = ?').get(runId) !== undefined
+    })
   }
 
   /**
@@ -332,116 +351,190 @@ export class RunStore {
    * an unambiguous prefix of one. A sentence saying what is wrong when there is none.
    */
   findRun(wanted: string, recipe?: string): { runId: string } | { error: string } {
-    if (wanted === 'last') {
-      const row = (
-        recipe === undefined
-          ? this.db.prepare('SELECT run_id FROM runs ORDER BY start_time DESC, rowid DESC LIMIT 1').get()
-          : this.db
-              .prepare('SELECT run_id FROM runs WHERE recipe = ? ORDER BY start_time DESC, rowid DESC LIMIT 1')
-              .get(recipe)
-      ) as { run_id: string } | undefined
-      return row
-        ? { runId: row.run_id }
-        : {
-            error: `${this.path} holds no runs${recipe === undefined ? '' : ` of ${recipe}`} yet: run a recipe first (npx vitest run recipes/)`,
-          }
-    }
-    const rows = this.db
-      .prepare("SELECT run_id FROM runs WHERE run_id = ? OR run_id LIKE ? ESCAPE '\\' ORDER BY start_time DESC LIMIT 6")
-      .all(wanted, `${wanted.replace(/[\\%_]/g, '\\$&')}%`) as { run_id: string }[]
-    const exact = rows.find((row) => row.run_id === wanted)
-    if (exact) return { runId: exact.run_id }
-    if (rows.length === 1) return { runId: rows[0]!.run_id }
-    if (rows.length === 0)
-      return { error: `no run "${wanted}" in ${this.path}: \`recipes history <test_id>\` lists recent runs` }
-    return {
-      error: `"${wanted}" matches several runs (${rows
-        .slice(0, 5)
-        .map((row) => row.run_id)
-        .join(', ')}${rows.length > 5 ? ', …' : ''}): give more of the id`,
-    }
+    return this.guard(() => {
+      if (wanted === 'last') {
+        const row = (
+          recipe === undefined
+            ? this.db.prepare('SELECT run_id FROM runs ORDER BY start_time DESC, rowid DESC LIMIT 1').get()
+            : this.db
+                .prepare('SELECT run_id FROM runs WHERE recipe = ? ORDER BY start_time DESC, rowid DESC LIMIT 1')
+                .get(recipe)
+        ) as { run_id: string } | undefined
+        return row
+          ? { runId: row.run_id }
+          : {
+              error: `${this.path} holds no runs${recipe === undefined ? '' : ` of ${recipe}`} yet: run a recipe first (npx vitest run recipes/)`,
+            }
+      }
+      const rows = this.db
+        .prepare(
+          "SELECT run_id FROM runs WHERE run_id = ? OR run_id LIKE ? ESCAPE '\\' ORDER BY start_time DESC LIMIT 6",
+        )
+        .all(wanted, `${wanted.replace(/[\\%_]/g, '\\$&')}%`) as { run_id: string }[]
+      const exact = rows.find((row) => row.run_id === wanted)
+      if (exact) return { runId: exact.run_id }
+      if (rows.length === 1) return { runId: rows[0]!.run_id }
+      if (rows.length === 0)
+        return { error: `no run "${wanted}" in ${this.path}: \`recipes history <test_id>\` lists recent runs` }
+      return {
+        error: `"${wanted}" matches several runs (${rows
+          .slice(0, 5)
+          .map((row) => row.run_id)
+          .join(', ')}${rows.length > 5 ? ', …' : ''}): give more of the id`,
+      }
+    })
   }
 
   /** Everything stored about one run, for the exporters; the ctx history is read lazily. */
   readRun(runId: string): RunData | undefined {
-    const run = this.db
-      .prepare(
-        'SELECT run_id AS runId, test_id AS testId, recipe, start_time AS startTime, end_time AS endTime, status, host, vitest_version AS vitestVersion, metadata FROM runs WHERE run_id = ?',
-      )
-      .get(runId) as (Omit<RunRow, 'metadata'> & { metadata: string | null }) | undefined
-    if (!run) return undefined
-    const steps = (
-      this.db
+    return this.guard(() => {
+      const run = this.db
         .prepare(
-          `SELECT step, idx, status, duration_ms AS durationMs, cpu_ms AS cpuMs, peak_rss_bytes AS peakRssBytes, exit_code AS exitCode, attempts, reason,
-                  log_path AS logPath, params, envelope, attempt_log AS attemptLog
-           FROM step_metrics WHERE run_id = ? ORDER BY idx, seq`,
+          'SELECT run_id AS runId, test_id AS testId, recipe, start_time AS startTime, end_time AS endTime, status, host, vitest_version AS vitestVersion, metadata FROM runs WHERE run_id = ?',
         )
-        .all(runId) as (Omit<StepRow, 'params' | 'envelope' | 'attemptLog'> & {
-        params: string | null
-        envelope: string | null
-        attemptLog: string | null
-      })[]
-    ).map((row) => ({
-      ...row,
-      attemptLog: row.attemptLog === null ? [] : (JSON.parse(row.attemptLog) as StepRow['attemptLog']),
-      durationMs: row.durationMs ?? 0,
-      cpuMs: row.cpuMs ?? 0,
-      peakRssBytes: row.peakRssBytes ?? 0,
-      attempts: row.attempts ?? 1,
-      params: row.params === null ? {} : (JSON.parse(row.params) as JsonObject | JsonValue[]),
-      envelope: parseObject(row.envelope) ?? null,
-    }))
-    const context = (
-      this.db.prepare('SELECT key, value, who, ts FROM context_snapshots WHERE run_id = ? ORDER BY key').all(runId) as {
-        key: string
-        value: string
-        who: string | null
-        ts: string | null
-      }[]
-    ).map((row): ContextRow => ({ ...row, value: JSON.parse(row.value) as JsonValue }))
-    const count = (
-      this.db.prepare('SELECT COUNT(*) AS n FROM context_history WHERE run_id = ?').get(runId) as { n: number }
-    ).n
-    const historyRows = this.db.prepare(
-      'SELECT seq, key, who, ts, step, before, after FROM context_history WHERE run_id = ? ORDER BY seq',
-    )
-    const analysis = this.db
-      .prepare('SELECT summary_text AS summaryText, metrics FROM analysis WHERE run_id = ?')
-      .get(runId) as { summaryText: string; metrics: string | null } | undefined
-    return {
-      run: { ...run, metadata: parseObject(run.metadata) ?? {} },
-      steps,
-      context,
-      history: {
-        count,
-        *rows(): Iterable<HistoryRow> {
-          for (const row of historyRows.iterate(runId) as Iterable<{
-            seq: number
-            key: string
-            who: string | null
-            ts: string | null
-            step: string | null
-            before: string | null
-            after: string | null
-          }>) {
-            yield {
-              ...row,
-              before: row.before === null ? undefined : (JSON.parse(row.before) as JsonValue),
-              after: row.after === null ? undefined : (JSON.parse(row.after) as JsonValue),
+        .get(runId) as (Omit<RunRow, 'metadata'> & { metadata: string | null }) | undefined
+      if (!run) return undefined
+      const steps = (
+        this.db
+          .prepare(
+            `SELECT step, idx, status, duration_ms AS durationMs, cpu_ms AS cpuMs, peak_rss_bytes AS peakRssBytes, exit_code AS exitCode, attempts, reason,
+                    log_path AS logPath, params, envelope, attempt_log AS attemptLog
+             FROM step_metrics WHERE run_id = ? ORDER BY idx, seq`,
+          )
+          .all(runId) as (Omit<StepRow, 'params' | 'envelope' | 'attemptLog'> & {
+          params: string | null
+          envelope: string | null
+          attemptLog: string | null
+        })[]
+      ).map((row) => ({
+        ...row,
+        attemptLog: row.attemptLog === null ? [] : (JSON.parse(row.attemptLog) as StepRow['attemptLog']),
+        durationMs: row.durationMs ?? 0,
+        cpuMs: row.cpuMs ?? 0,
+        peakRssBytes: row.peakRssBytes ?? 0,
+        attempts: row.attempts ?? 1,
+        params: row.params === null ? {} : (JSON.parse(row.params) as JsonObject | JsonValue[]),
+        envelope: parseObject(row.envelope) ?? null,
+      }))
+      const context = (
+        this.db
+          .prepare('SELECT key, value, who, ts FROM context_snapshots WHERE run_id = ? ORDER BY key')
+          .all(runId) as {
+          key: string
+          value: string
+          who: string | null
+          ts: string | null
+        }[]
+      ).map((row): ContextRow => ({ ...row, value: JSON.parse(row.value) as JsonValue }))
+      const count = (
+        this.db.prepare('SELECT COUNT(*) AS n FROM context_history WHERE run_id = ?').get(runId) as { n: number }
+      ).n
+      const historyRows = this.db.prepare(
+        'SELECT seq, key, who, ts, step, before, after FROM context_history WHERE run_id = ? ORDER BY seq',
+      )
+      const analysis = this.db
+        .prepare('SELECT summary_text AS summaryText, metrics FROM analysis WHERE run_id = ?')
+        .get(runId) as { summaryText: string; metrics: string | null } | undefined
+      return {
+        run: { ...run, metadata: parseObject(run.metadata) ?? {} },
+        steps,
+        context,
+        history: {
+          count,
+          *rows(): Iterable<HistoryRow> {
+            for (const row of historyRows.iterate(runId) as Iterable<{
+              seq: number
+              key: string
+              who: string | null
+              ts: string | null
+              step: string | null
+              before: string | null
+              after: string | null
+            }>) {
+              yield {
+                ...row,
+                before: row.before === null ? undefined : (JSON.parse(row.before) as JsonValue),
+                after: row.after === null ? undefined : (JSON.parse(row.after) as JsonValue),
+              }
             }
-          }
+          },
         },
-      },
-      analysis: analysis
-        ? { summaryText: analysis.summaryText, metrics: parseObject(analysis.metrics) ?? {} }
-        : undefined,
-    }
+        analysis: analysis
+          ? { summaryText: analysis.summaryText, metrics: parseObject(analysis.metrics) ?? {} }
+          : undefined,
+      }
+    })
   }
 
   close(): void {
     this.db.close()
   }
+
+  /** Runs a query; SQLite's failures become a StoreError that names the file and says what to do. */
+  private guard<T>(query: () => T): T {
+    try {
+      return query()
+    } catch (error) {
+      throw isSqliteError(error) ? storeError(error, `the run store ${this.path} failed`, this.path) : error
+    }
+  }
+}
+
+function isSqliteError(error: unknown): error is Error & { code: string } {
+  return error instanceof Database.SqliteError
+}
+
+/**
+ * Refuses a store that cannot be written before SQLite opens it (SQLite would fall back to
+ * read-only and fail at the first write): a read-only file or folder, a folder that is a file.
+ */
+function checkWritable(path: string, shown: string): void {
+  let folder = dirname(path)
+  while (!existsSync(folder) && dirname(folder) !== folder) folder = dirname(folder)
+  if (!statSync(folder).isDirectory())
+    throw new StoreError(
+      `cannot open the run store ${shown}: ${folder} is a file, not a folder; point RECIPES_DB (or the plugin option db) at a path whose folders are folders`,
+    )
+  mkdirSync(dirname(path), { recursive: true })
+  if (existsSync(path) && statSync(path).isDirectory())
+    throw new StoreError(
+      `cannot open the run store ${shown}: it is a folder; point RECIPES_DB (or the plugin option db) at a file, for example ${shown}/results.sqlite`,
+    )
+  try {
+    accessSync(dirname(path), constants.W_OK)
+  } catch {
+    throw new StoreError(
+      `cannot open the run store ${shown}: its folder ${dirname(path)} is read-only (the store writes ${shown}-wal and ${shown}-shm next to it); make the folder writable, or point RECIPES_DB at a file in a writable folder`,
+    )
+  }
+  try {
+    if (existsSync(path)) accessSync(path, constants.W_OK)
+  } catch {
+    throw new StoreError(
+      `cannot open the run store ${shown}: the file is read-only; make it writable (chmod u+w ${shown}), or point RECIPES_DB at another file`,
+    )
+  }
+}
+
+/** `error` as a StoreError: `doing` and what went wrong, then what to do about it. */
+function storeError(error: unknown, doing: string, shown: string): StoreError {
+  if (error instanceof StoreError) return error
+  const message = error instanceof Error ? error.message : String(error)
+  const code = (error as { code?: unknown }).code
+  let hint = 'check that the file and its folder are writable, or point RECIPES_DB at another file'
+  if (
+    code === 'SQLITE_CORRUPT' ||
+    code === 'SQLITE_NOTADB' ||
+    /not a database|malformed|file is encrypted/i.test(message)
+  )
+    hint = `it is not a readable SQLite database (corrupt?): move it aside (mv ${shown} ${shown}.damaged; nothing in it was changed) and a new store is created at the next run, or point RECIPES_DB at another file`
+  else if (typeof code === 'string' && code.startsWith('SQLITE_READONLY'))
+    hint = `the file or its folder is read-only: make both writable (chmod u+w), or point RECIPES_DB at another file`
+  else if (code === 'SQLITE_BUSY')
+    hint =
+      'another process held it locked for more than 10 s: wait for it to finish, or point RECIPES_DB at another file'
+  else if (code === 'SQLITE_FULL') hint = 'the disk is full: free some space'
+  return new StoreError(`${doing}: ${message}; ${hint}`)
 }
 
 function parseObject(text: string | null): JsonObject | undefined {

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
 import { afterAll, expect, test } from 'vitest'
-import { pythonModuleFile, pythonSearchPath } from '../../plugin/recipe/python-module.ts'
+import { locatePythonModule, pythonModuleFile, pythonSearchPath } from '../../plugin/recipe/python-module.ts'
 
 const root = mkdtempSync(join(tmpdir(), 'vitest-recipes-pymod-'))
 mkdirSync(join(root, 'orchestrator/steps'), { recursive: true })
@@ -25,4 +25,16 @@ test('a module is a .py file or a package __init__.py under a folder of the sear
   expect(pythonModuleFile('steps.compute', searchPath, root)).toBe(join(root, 'orchestrator/steps/compute.py'))
   expect(pythonModuleFile('pkg', searchPath, root)).toBe(join(root, 'pkg/__init__.py'))
   expect(pythonModuleFile('steps.missing', searchPath, root)).toBeUndefined()
+})
+
+test('a module is located with the search-path folder that has it and the package __init__.py files above it', () => {
+  mkdirSync(join(root, 'pkg/sub'), { recursive: true })
+  writeFileSync(join(root, 'pkg/sub/leaf.py'), '')
+  expect(locatePythonModule('pkg.sub.leaf', pythonSearchPath(['.'], root, ''), root)).toEqual({
+    folder: root,
+    file: join(root, 'pkg/sub/leaf.py'),
+    // pkg/sub has no __init__.py (a namespace package): only pkg's runs.
+    packageInits: [join(root, 'pkg/__init__.py')],
+  })
+  expect(locatePythonModule('pkg.sub.gone', [root], root)).toBeUndefined()
 })

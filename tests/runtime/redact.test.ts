@@ -1,5 +1,5 @@
 import { expect, test } from 'vitest'
-import { createRedactor, restoreSecrets, takeMaskDirectives } from '../../plugin/runtime/redact.ts'
+import { createRedactor, restoreSecrets, takeMaskDirectives, weakSecrets } from '../../plugin/runtime/redact.ts'
 
 const env = {
   LAB_API_TOKEN: 'tok-123456',
@@ -67,4 +67,18 @@ test('the store form names where each secret came from, and restores from the en
   expect(restoreSecrets(stored, env)).toMatchObject({
     missing: expect.stringContaining('derived from a secret at run time'),
   })
+})
+
+test('weak secrets: values under 8 characters or plain words, named or found by pattern; never unset or empty ones', () => {
+  const weak = weakSecrets(['SWITCH', 'LONG', 'WORD', 'UNSET', 'EMPTY'], {
+    SWITCH: 'admin',
+    LONG: 'k9-Tr4vel-Qz81',
+    WORD: 'operators',
+    EMPTY: '',
+    TINY_TOKEN: 'ab',
+    LAB_KEY: 'Xy7-long-enough',
+    HOME: 'h',
+  })
+  expect(weak).toEqual(['SWITCH', 'TINY_TOKEN', 'WORD'])
+  expect(weakSecrets([], { LETTERS_SECRET: 'administrators' })).toEqual([])
 })

@@ -94,6 +94,8 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
     }
   }
 
+  // A store that cannot be opened (damaged, read-only) stops the run here with exit 3, before any step fails on it.
+  withStore(project, () => undefined)
   const runOptions: RunOptions = {
     skip,
     noCache: values['no-cache'] ?? false,

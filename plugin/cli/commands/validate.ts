@@ -9,6 +9,7 @@ import { EXIT_INVALID, EXIT_OK } from '../../scriptlet/envelope.ts'
 import { parseCommandArgs } from '../args.ts'
 import type { CliIo } from '../io.ts'
 import { findRecipeFiles, loadProject, loadRecipe } from '../project.ts'
+import { weakSecretWarning } from '../../compile/vite-plugin.ts'
 import { projectPath } from '../../recipe/project-path.ts'
 
 export const VALIDATE_HELP = `Usage: recipes validate [files or folders...] [--scriptlets <dir>]
@@ -39,11 +40,17 @@ export async function validateCommand(args: string[], io: CliIo): Promise<number
   const project = await loadProject(io.cwd)
   const files = findRecipeFiles(project, positionals)
   const issues: RecipeIssue[] = []
+  const warnings: string[] = []
   for (const file of files) {
     const loaded = loadRecipe(project, file)
     issues.push(...loaded.issues)
-    if (loaded.recipe) issues.push(...recipeKeyIssues(loaded.recipe))
+    if (!loaded.recipe) continue
+    issues.push(...recipeKeyIssues(loaded.recipe))
+    const warning = weakSecretWarning(loaded.recipe)
+    if (warning) warnings.push(warning)
   }
+  // Warnings do not change the exit code: the recipe runs as it is.
+  for (const warning of warnings) io.stderr(`${warning}\n`)
   const scriptletDir = join(project.root, values.scriptlets ?? 'scriptlets')
   const scriptlets = listFiles(scriptletDir)
   for (const path of scriptlets) issues.push(...scriptletIssues(path, projectPath(project.root, path)))
@@ -51,7 +58,8 @@ export async function validateCommand(args: string[], io: CliIo): Promise<number
     io.stderr(`${formatRecipeIssues(issues, 'found')}\n`)
     return EXIT_INVALID
   }
-  io.stdout(`${files.length} recipe(s) and ${scriptlets.length} scriptlet file(s) are valid\n`)
+  const warned = warnings.length === 0 ? '' : ` (${warnings.length} warning(s) above)`
+  io.stdout(`${files.length} recipe(s) and ${scriptlets.length} scriptlet file(s) are valid${warned}\n`)
   return EXIT_OK
 }
 

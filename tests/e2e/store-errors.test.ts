@@ -1,0 +1,202 @@
+import { spawn } from 'node:child_process'
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import { afterEach, describe, expect, test } from 'vitest'
+import { fixtureScriptlets } from './fixture-files.ts'
+import { RunStore } from '../../plugin/store/run-store.ts'
+import { createProject, REPO, type RunResult, stripAnsi, type TestProject } from './project.ts'
+
+// A run store that cannot be used (damaged, a folder that is a file, read-only) stops every
+// `recipes` command that opens it with exit 3 and a message naming the file and what to do,
+// fails the steps of `vitest run` with that message, and is left byte for byte as it was.
+const RECIPE = `test_meta: { test_id: STORE-ERR-1 }
+steps:
+  - { idx: 1, name: load, type: ts, module: scriptlets/set_key.ts, args: { key: numbers.raw_v1, value: [1, 2] } }
+`
+const DB = 'reports/results.sqlite'
+const isRoot = process.getuid?.() === 0
+
+let project: TestProject | undefined
+afterEach(() => project?.remove())
+
+function newProject(): TestProject {
+  project = createProject({ 'recipes/a.yaml': RECIPE, ...fixtureScriptlets() })
+  return project
+}
+
+/** A real store in WAL mode, as a run leaves it, with enough rows to span several pages. */
+function writeRealStore(path: string): Buffer {
+  mkdirSync(join(path, '..'), { recursive: true })
+  const db = new Database(path)
+  db.pragma('journal_mode = WAL')
+  db.exec('CREATE TABLE notes (line TEXT)')
+  for (let i = 0; i < 100; i++) db.prepare('INSERT INTO notes VALUES (?)').run(`measurement ${i} `.repeat(20))
+  db.close()
+  return readFileSync(path)
+}
+
+/**
+ * The project's `recipes` and `vitest` run by a user that file modes apply to: root ignores
+ * them (CI runs as root), so as root they run as nobody (setpriv, util-linux), in a project
+ * whose folders nobody may enter and write (all but the ones a test made read-only).
+ */
+function asUnprivileged(project: TestProject): TestProject {
+  if (!isRoot) return project
+  for (const folder of ['.', 'node_modules', 'recipes', 'scriptlets']) chmodSync(join(project.root, folder), 0o777)
+  const run = (args: string[]) =>
+    new Promise<RunResult>((resolve, reject) => {
+      const child = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, ...args], {
+        cwd: project.root,
+        env: {
+          ...process.env,
+          NO_COLOR: '1',
+          FORCE_COLOR: '0',
+          CI: 'true',
+          VITEST: undefined,
+          VITEST_WORKER_ID: undefined,
+          VITEST_POOL_ID: undefined,
+          VITEST_MODE: undefined,
+          NODE_OPTIONS: undefined,
+          TEST: undefined,
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
+      let stdout = ''
+      let stderr = ''
+      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk))
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk))
+      child.on('error', reject)
+      child.on('close', (code) => resolve({ code, stdout, stderr, output: stripAnsi(stdout + stderr) }))
+    })
+  return {
+    ...project,
+    recipes: (args) => run([join(REPO, 'bin/recipes.js'), ...args]),
+    vitest: (args) => run([join(REPO, 'node_modules/vitest/vitest.mjs'), ...args]),
+  }
+}
+
+/** Every command that opens the store: exit 3, the file named, a hint, no stack trace. */
+async function expectRefusedEverywhere(project: TestProject, expected: RegExp): Promise<void> {
+  for (const args of [
+    ['history', 'STORE-ERR-1'],
+    ['report', '--format', 'md'],
+    ['run', 'recipes/a.yaml'],
+  ]) {
+    const result = await project.recipes(args)
+    expect(result.code, `recipes ${args.join(' ')}: ${result.output}`).toBe(3)
+    expect(result.stderr).toMatch(expected)
+    expect(result.stderr).not.toMatch(/SqliteError|\n\s+at /)
+  }
+  const run = await project.vitest(['run'])
+  expect(run.code).toBe(1)
+  expect(run.output).toContain('vitest-recipes: the run could not start: ')
+  expect(run.output).toMatch(expected)
+}
+
+describe('a damaged run store', () => {
+  test('garbage bytes: exit 3 from history, report and run; vitest run says so; the file is untouched', async () => {
+    const project = newProject()
+    project.write(DB, 'this is not a database, but a lab notebook\n'.repeat(50))
+    const before = readFileSync(join(project.root, DB))
+    await expectRefusedEverywhere(
+      project,
+      /cannot open the run store reports\/results\.sqlite: file is not a database; it is not a readable SQLite database \(corrupt\?\): move it aside \(mv reports\/results\.sqlite reports\/results\.sqlite\.damaged; nothing in it was changed\)/,
+    )
+    expect(readFileSync(join(project.root, DB)).equals(before)).toBe(true)
+    expect(existsSync(join(project.root, `${DB}-wal`))).toBe(false)
+    expect(existsSync(join(project.root, `${DB}-shm`))).toBe(false)
+  })
+
+  test('a valid SQLite header followed by garbage ("malformed"): the same, and no -wal/-shm is left', async () => {
+    const project = newProject()
+    const real = writeRealStore(join(project.root, DB))
+    // SQLite opens this file (its header is a WAL database's) and fails at the first read.
+    const damaged = Buffer.concat([real.subarray(0, 100), Buffer.alloc(real.length - 100, 0x5a)])
+    writeFileSync(join(project.root, DB), damaged)
+    await expectRefusedEverywhere(
+      project,
+      /cannot open the run store reports\/results\.sqlite: database disk image is malformed; it is not a readable SQLite database \(corrupt\?\): move it aside/,
+    )
+    expect(readFileSync(join(project.root, DB)).equals(damaged)).toBe(true)
+    expect(existsSync(join(project.root, `${DB}-wal`))).toBe(false)
+    expect(existsSync(join(project.root, `${DB}-shm`))).toBe(false)
+  })
+})
+
+test('damaged deep inside: the store opens, the query that reads the damage fails with exit 3 and the file named', async () => {
+  const project = newProject()
+  const path = join(project.root, DB)
+  mkdirSync(join(path, '..'), { recursive: true })
+  const store = RunStore.open(path, DB)
+  const run = { testId: 'STORE-ERR-1', recipe: 'recipes/a.yaml', vitestVersion: '4', metadata: {} }
+  store.beginRun({ ...run, runId: 'r1', startTime: '2026-01-01T00:00:00Z' })
+  // Enough steps that step_metrics fills the last pages of the file, far from the runs table.
+  for (let idx = 1; idx <= 400; idx++) {
+    const reason = `device ${idx} did not answer `.repeat(10)
+    const row = { step: `s${idx}`, idx, status: 'failed', durationMs: 1, cpuMs: 0, peakRssBytes: 0 }
+    store.recordStep('r1', { ...row, exitCode: 1, attempts: 1, reason, logPath: null }, [], [])
+  }
+  store.finishRun('r1', 'failed')
+  store.close()
+  const real = readFileSync(path)
+  const damaged = Buffer.concat([real.subarray(0, real.length / 2), Buffer.alloc(real.length / 2, 0x5a)])
+  writeFileSync(path, damaged)
+  const result = await project.recipes(['history', 'STORE-ERR-1'])
+  expect(result.code, result.output).toBe(3)
+  expect(result.stderr).toMatch(
+    /^recipes: the run store reports\/results\.sqlite failed: database disk image is malformed; it is not a readable SQLite database \(corrupt\?\): move it aside/,
+  )
+  expect(result.stderr).not.toMatch(/SqliteError|\n\s+at /)
+  expect(readFileSync(path).equals(damaged)).toBe(true)
+})
+
+describe('a store that cannot be written', () => {
+  test('its folder is a file: exit 3 naming that file, which is left as it was', async () => {
+    const project = newProject()
+    project.write('reports', 'a file where the reports folder should be\n')
+    await expectRefusedEverywhere(
+      project,
+      /cannot open the run store reports\/results\.sqlite: \/\S+\/reports is a file, not a folder; point RECIPES_DB \(or the plugin option db\) at a path whose folders are folders/,
+    )
+    expect(project.read('reports')).toBe('a file where the reports folder should be\n')
+  })
+
+  test('the store path is a folder: exit 3 saying to point it at a file', async () => {
+    const project = newProject()
+    mkdirSync(join(project.root, DB), { recursive: true })
+    const result = await project.recipes(['history', 'STORE-ERR-1'])
+    expect(result.code).toBe(3)
+    expect(result.stderr).toContain(
+      'cannot open the run store reports/results.sqlite: it is a folder; point RECIPES_DB (or the plugin option db) at a file',
+    )
+  })
+
+  test('a read-only file: exit 3 saying to make it writable; the file is untouched', async () => {
+    const project = newProject()
+    const before = writeRealStore(join(project.root, DB))
+    chmodSync(join(project.root, DB), 0o444)
+    chmodSync(join(project.root, 'reports'), 0o777)
+    await expectRefusedEverywhere(
+      asUnprivileged(project),
+      /cannot open the run store reports\/results\.sqlite: the file is read-only; make it writable \(chmod u\+w reports\/results\.sqlite\)/,
+    )
+    expect(readFileSync(join(project.root, DB)).equals(before)).toBe(true)
+  })
+
+  test('a read-only folder: exit 3 saying to make it writable; the file is untouched', async () => {
+    const project = newProject()
+    const before = writeRealStore(join(project.root, DB))
+    chmodSync(join(project.root, 'reports'), 0o555)
+    try {
+      await expectRefusedEverywhere(
+        asUnprivileged(project),
+        /cannot open the run store reports\/results\.sqlite: its folder \S+\/reports is read-only \(the store writes reports\/results\.sqlite-wal and reports\/results\.sqlite-shm next to it\); make the folder writable/,
+      )
+    } finally {
+      chmodSync(join(project.root, 'reports'), 0o755)
+    }
+    expect(readFileSync(join(project.root, DB)).equals(before)).toBe(true)
+    expect(existsSync(join(project.root, `${DB}-wal`))).toBe(false)
+  })
+})
