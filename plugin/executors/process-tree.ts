@@ -20,11 +20,6 @@ export function newStepToken(): string {
   return `${TOKEN_PREFIX}.${tokens}`
 }
 
-/** Whether `token` was made by this module instance (newStepToken). */
-export function isOwnToken(token: string): boolean {
-  return token.startsWith(`${TOKEN_PREFIX}.`)
-}
-
 /** How to find the processes of one step. */
 export interface StepTree {
   /** The step's program (led its own process group) or the Python host running the step. */

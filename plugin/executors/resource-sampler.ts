@@ -5,6 +5,8 @@ import type { StepResources } from './types.ts'
 /** First sample soon after the start (short steps), then steadily. */
 const FIRST_SAMPLE_MS = 10
 const SAMPLE_EVERY_MS = 40
+/** A sample reads all of /proc: on a machine with many processes, sample less often, so it costs at most 1/10 of a core. */
+const MAX_SHARE_OF_CPU = 0.1
 
 export interface SamplingOptions {
   /**
@@ -47,14 +49,19 @@ export function sampleStepResources(tree: StepTree, { hostRoot = false }: Sampli
     if (seen) samples += 1
   }
   let timer = setTimeout(function next() {
+    const started = performance.now()
     sample()
-    timer = setTimeout(next, SAMPLE_EVERY_MS)
+    const took = performance.now() - started
+    timer = setTimeout(next, Math.max(SAMPLE_EVERY_MS, took / MAX_SHARE_OF_CPU))
   }, FIRST_SAMPLE_MS)
   return {
-    /** Stops sampling after a last sample (of what the step's program left running, if anything). */
+    /**
+     * Stops sampling; a step that ran long enough to be sampled gets a last sample (of what
+     * its program left running). A step shorter than that pays for no scan of /proc at all.
+     */
     stop(): SampledResources {
       clearTimeout(timer)
-      sample()
+      if (samples > 0) sample()
       let cpuMs = 0
       for (const value of cpuByProcess.values()) cpuMs += value
       return { cpuMs, peakRssBytes, samples }

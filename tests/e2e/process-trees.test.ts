@@ -10,28 +10,23 @@ import { createProject, type RunResult, type TestProject } from './project.ts'
 const RUN = `${process.pid}-${Date.now()}`
 const marker = (name: string) => `vr-e2e-tree-${name}-${RUN}`
 
-const recipe = (step: string) => `steps:
-  - { idx: 1, name: first, type: exec, cmd: [echo, '{"status":"ok"}'] }
-${step}`
-
+// Three files (each vitest file costs a worker start), each ending with a step that hangs.
 const FILES = {
-  'recipes/stubborn.yaml': recipe(
-    `  - { idx: 2, name: stubborn, type: shell, cmd: scriptlets/shell/stubborn_grandchild.sh, args: [${marker('stubborn')}], timeout: 1 }\n`,
-  ),
-  'recipes/setsid.yaml': recipe(
-    `  - { idx: 2, name: setsid, type: shell, cmd: scriptlets/shell/setsid_child.sh, args: [${marker('setsid')}], timeout: 1 }\n`,
-  ),
-  'recipes/setsid_left.yaml': recipe(
-    `  - { idx: 2, name: setsid_left, type: shell, cmd: scriptlets/shell/setsid_child.sh, args: [${marker('setsid-left')}, exit], timeout: 20 }\n`,
-  ),
-  'recipes/popen.yaml': recipe(
-    `  - { idx: 2, name: popen, type: python, module: scriptlets.python.processes, class: PopensSleeper, args: { marker: ${marker('popen')} }, timeout: 1 }\n`,
-  ),
-  // The same, followed by a step that looks for the processes: they must be dead when the timeout is reported.
-  'recipes/stubborn_checked.yaml': recipe(
-    `  - { idx: 2, name: stubborn_checked, type: shell, cmd: scriptlets/shell/stubborn_grandchild.sh, args: [${marker('checked')}], timeout: 1 }
-  - { idx: 3, name: check, type: shell, cmd: scriptlets/shell/no_process_with.sh, args: [${marker('checked')}], depends_on: [] }\n`,
-  ),
+  'recipes/stubborn.yaml': `steps:
+  - { idx: 1, name: first, type: exec, cmd: [echo, '{"status":"ok"}'] }
+  - { idx: 2, name: stubborn, type: shell, cmd: scriptlets/shell/stubborn_grandchild.sh, args: [${marker('stubborn')}], timeout: 1 }
+`,
+  // A passing step that leaves a setsid child behind (stopped when the file ends), then one that times out.
+  'recipes/setsid.yaml': `steps:
+  - { idx: 1, name: setsid_left, type: shell, cmd: scriptlets/shell/setsid_child.sh, args: [${marker('setsid-left')}, exit] }
+  - { idx: 2, name: setsid, type: shell, cmd: scriptlets/shell/setsid_child.sh, args: [${marker('setsid')}], timeout: 1 }
+`,
+  // The step after a timed-out one looks for its processes: they must be dead when the timeout is reported.
+  'recipes/popen.yaml': `steps:
+  - { idx: 1, name: stubborn_checked, type: shell, cmd: scriptlets/shell/stubborn_grandchild.sh, args: [${marker('checked')}], timeout: 1 }
+  - { idx: 2, name: check, type: shell, cmd: scriptlets/shell/no_process_with.sh, args: [${marker('checked')}], depends_on: [] }
+  - { idx: 3, name: popen, type: python, module: scriptlets.python.processes, class: PopensSleeper, args: { marker: ${marker('popen')} }, timeout: 1, depends_on: [] }
+`,
   'scriptlets/__init__.py': '',
   'scriptlets/python/__init__.py': '',
 }
@@ -94,7 +89,7 @@ test('a timed-out last Python step whose scriptlet Popened a sleeper in its own 
   expect(left.get('popen')).toEqual([])
 })
 
-test("a passing last step's setsid child is stopped when its recipe file ends, and named", () => {
+test("a passing step's setsid child is stopped when its recipe file ends (not by another step's timeout), and named", () => {
   expect(row('setsid_left')).toMatchObject({ status: 'passed' })
   expect(left.get('setsid-left')).toEqual([])
   expect(run.output).toMatch(
