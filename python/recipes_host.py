@@ -132,16 +132,54 @@ def user_traceback(error):
     return "".join(lines + traceback.format_list(frames) + traceback.format_exception_only(type(error), error))
 
 
+# Set in the environment of every process a step starts (STEP_TOKEN_VARIABLE in plugin/executors/process-tree.ts):
+# the runner finds them by it, after a timeout or when the recipe file ends.
+STEP_TOKEN_VARIABLE = "RECIPES_STEP_TOKEN"
+
+
 def usage():
-    """CPU seconds and peak RSS (bytes) of this interpreter so far, from the kernel."""
+    """CPU seconds and lifetime peak RSS (bytes) of this interpreter so far, from the kernel."""
     rusage = resource.getrusage(resource.RUSAGE_SELF)
     return rusage.ru_utime + rusage.ru_stime, rusage.ru_maxrss * 1024
 
 
+def reset_peak_rss():
+    """Resets the kernel's peak RSS of this process (VmHWM) to its current RSS; False where that is not allowed."""
+    try:
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_since_reset():
+    """VmHWM from /proc/self/status, in bytes: the peak since reset_peak_rss()."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
 def run_step(request):
-    answer = run_scriptlet(request)
-    cpu_start = request.get("_cpu_start", 0.0)
-    cpu, peak = usage()
+    cpu_start, lifetime_peak = usage()
+    peak_was_reset = reset_peak_rss()
+    token = request.get("token")
+    if token:
+        os.environ[STEP_TOKEN_VARIABLE] = token
+    try:
+        answer = run_scriptlet(request)
+    finally:
+        os.environ.pop(STEP_TOKEN_VARIABLE, None)
+    cpu, lifetime_peak_after = usage()
+    # The step's own peak: the kernel's, reset before the step; else the lifetime peak if the step raised it; else unknown.
+    peak = peak_rss_since_reset() if peak_was_reset else None
+    if peak is None and lifetime_peak_after > lifetime_peak:
+        peak = lifetime_peak_after
     answer["resources"] = {"cpuMs": round((cpu - cpu_start) * 1000, 3), "peakRssBytes": peak}
     return answer
 
@@ -210,7 +248,6 @@ def main():
             continue
         request = json.loads(line)
         if request.get("type") == "run":
-            request["_cpu_start"] = usage()[0]
             answer = run_step(request)
             # stderr and the protocol are two pipes: the mark tells the runner it has all of the step's stderr.
             sys.stderr.flush()

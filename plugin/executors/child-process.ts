@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs'
 import { execa } from 'execa'
-import pidusage from 'pidusage'
-import { recordLeftoverGroup } from './leftovers.ts'
+import { recordLeftovers } from './leftovers.ts'
+import { newStepToken, readProcess, STEP_TOKEN_VARIABLE, type StepTree, stopOnAbort } from './process-tree.ts'
+import { sampleStepResources } from './resource-sampler.ts'
 import type { StepResources } from './types.ts'
 
 export interface ChildProcessInput {
@@ -25,14 +26,12 @@ export interface ChildProcessResult {
   resources: StepResources
 }
 
-const SAMPLE_EVERY_MS = 50
-
 /**
- * pidusage's first call asks the system for its clock tick (a child process of its own,
- * ~15 ms): pay that once, up front, so the first sample of a step comes in time.
+ * Called when a recipe file with child-process steps starts: reads /proc once, so the first
+ * sample of its first step does not pay for loading the file system's caches.
  */
 export function warmUpSampling(): void {
-  pidusage(process.pid).catch(() => undefined)
+  readProcess(process.pid)
 }
 // Keep the whole of any sane envelope; a step that prints gigabytes is a bug to report, not to buffer.
 const MAX_BUFFER = 64 * 1024 * 1024
@@ -45,9 +44,10 @@ const OUTPUT_GRACE_MS = 250
 
 /**
  * Runs a program with an argv list: never through a shell, so no argument is ever
- * interpolated. Samples its CPU time and memory with pidusage while it runs. Its stdin is
- * empty (a read gets end-of-file at once). The step ends when the program exits; whatever
- * it left running is recorded and stopped when the recipe file ends (stopLeftoverProcesses).
+ * interpolated. Samples the CPU time and memory of its whole process tree while it runs
+ * (sampleStepResources). Its stdin is empty (a read gets end-of-file at once). The step ends
+ * when the program exits; whatever it left running is recorded and stopped when the recipe
+ * file ends (stopLeftoverProcesses). A timeout stops the whole tree before this returns.
  */
 export async function runChildProcess({
   file,
@@ -57,10 +57,11 @@ export async function runChildProcess({
   step,
   signal,
 }: ChildProcessInput): Promise<ChildProcessResult> {
-  // detached: the child leads its own process group, so a timeout can end its children too.
+  // detached: the child leads its own process group; the token finds what left the group (setsid).
+  const token = newStepToken()
   const child = execa(file, args, {
     cwd,
-    env,
+    env: { ...env, [STEP_TOKEN_VARIABLE]: token },
     extendEnv: true,
     reject: false,
     stripFinalNewline: false,
@@ -69,7 +70,8 @@ export async function runChildProcess({
     encoding: 'utf8',
     detached: true,
   })
-  const stopOnAbort = killGroupOnAbort(child.pid, signal)
+  const tree: StepTree = { root: child.pid, rootStartTime: readProcess(child.pid ?? -1)?.startTime, token }
+  const stopping = stopOnAbort(tree, signal)
   const stopReadingAfterExit = () => {
     setTimeout(() => {
       child.stdout?.destroy()
@@ -78,11 +80,15 @@ export async function runChildProcess({
   }
   child.once('exit', stopReadingAfterExit)
   const cpuBefore = reapedChildrenCpuMs()
-  const usage = sampleUsage(child.pid)
+  const usage = sampleStepResources(tree)
   const result = await child
-  stopOnAbort()
-  recordLeftoverGroup(child.pid, step)
-  const resources = await usage.stop()
+  stopping.dispose()
+  // A timed-out step is reported once its processes are dead, not before.
+  const stopped = await stopping.settled()
+  const { samples, ...resources } = usage.stop()
+  if (!stopped) recordLeftovers(tree, step)
+  // A program that ended before its first sample left no figure: its memory was not measured.
+  if (samples === 0) resources.peakRssMeasured = false
   // The kernel's account of reaped children is exact where sampling misses short processes.
   const reaped = reapedChildrenCpuMs()
   if (reaped !== undefined && cpuBefore !== undefined) resources.cpuMs = Math.max(resources.cpuMs, reaped - cpuBefore)
@@ -101,39 +107,6 @@ export async function runChildProcess({
 }
 
 /**
- * Samples a child's CPU time and RSS every 50 ms until stopped (a process that ends
- * sooner costs no sampling; its CPU time comes from the kernel's account of reaped
- * children).
- */
-export function sampleUsage(pid: number | undefined): { stop: () => Promise<StepResources> } {
-  const resources: StepResources = { cpuMs: 0, peakRssBytes: 0 }
-  if (pid === undefined) return { stop: async () => resources }
-  const sample = async () => {
-    try {
-      const stats = await pidusage(pid)
-      resources.cpuMs = Math.max(resources.cpuMs, stats.ctime)
-      resources.peakRssBytes = Math.max(resources.peakRssBytes, stats.memory)
-    } catch {
-      // The process already exited: the last sample stands.
-    }
-  }
-  let pending = Promise.resolve()
-  let sampled = false
-  const timer = setInterval(() => {
-    sampled = true
-    pending = pending.then(sample)
-  }, SAMPLE_EVERY_MS)
-  return {
-    async stop() {
-      clearInterval(timer)
-      await pending
-      if (sampled) pidusage.clear()
-      return resources
-    },
-  }
-}
-
-/**
  * CPU time (ms) of this process's children that have ended, from /proc/self/stat
  * (cutime + cstime, in the kernel's fixed 100 Hz USER_HZ); undefined off Linux.
  */
@@ -145,30 +118,6 @@ function reapedChildrenCpuMs(): number | undefined {
   } catch {
     return undefined
   }
-}
-
-const KILL_GRACE_MS = 2000
-
-/**
- * On abort, sends SIGTERM to the whole process group of `pid`, then SIGKILL to whatever is
- * left after a grace period. Returns the function that stops listening.
- */
-export function killGroupOnAbort(pid: number | undefined, signal: AbortSignal | undefined): () => void {
-  if (pid === undefined || signal === undefined) return () => {}
-  const kill = (name: NodeJS.Signals) => {
-    try {
-      process.kill(-pid, name)
-    } catch {
-      // Already gone.
-    }
-  }
-  const onAbort = () => {
-    kill('SIGTERM')
-    setTimeout(() => kill('SIGKILL'), KILL_GRACE_MS).unref()
-  }
-  if (signal.aborted) onAbort()
-  else signal.addEventListener('abort', onAbort, { once: true })
-  return () => signal.removeEventListener('abort', onAbort)
 }
 
 /** Why a program did not start, from the spawn error's code that execa passes on. */

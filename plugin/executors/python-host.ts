@@ -5,9 +5,12 @@ import type { ContextWrite } from '../context/context.ts'
 import type { StepContext } from '../context/step-context.ts'
 import type { JsonValue } from '../context/json-value.ts'
 import { EXIT_FAILED, errorEnvelope, normalizeEnvelope, type Envelope } from '../scriptlet/envelope.ts'
-import { killGroupOnAbort } from './child-process.ts'
+import type { RecipeStep } from '../recipe/types.ts'
+import { recordLeftovers } from './leftovers.ts'
 import { applyEnvelopeContext, tail } from './output.ts'
-import type { ExecutorInput, StepExecution } from './types.ts'
+import { newStepToken, readProcess, STEP_TOKEN_VARIABLE, type StepTree, stopOnAbort } from './process-tree.ts'
+import { sampleStepResources } from './resource-sampler.ts'
+import type { ExecutorInput, StepExecution, StepResources } from './types.ts'
 
 /** The host script shipped with the package (python/recipes_host.py). */
 export const HOST_SCRIPT = fileURLToPath(new URL('../../python/recipes_host.py', import.meta.url))
@@ -35,11 +38,22 @@ interface HostMessage {
   who?: string
   result?: JsonValue
   stdout?: string
-  /** The host's own measurement of the step: CPU time, and its peak RSS so far. */
-  resources?: { cpuMs: number; peakRssBytes: number }
+  /**
+   * The host's own measurement of the step: its CPU time, and its peak RSS during the step
+   * (null when the kernel would not reset the host's peak and the step set no new one).
+   */
+  resources?: { cpuMs: number; peakRssBytes: number | null }
   error?: { type: string; message: string; phase: string; exit_code: number | null; traceback: string }
   /** Set when the scriptlet called sys.exit: the exit status and the argument as Python wrote it. */
   sys_exit?: { code: number; argument: string }
+}
+
+/** What the host answered for one step. */
+interface HostAnswer {
+  envelope: Envelope
+  traceback: string
+  stdout: string
+  resources?: HostMessage['resources']
 }
 
 /**
@@ -57,6 +71,8 @@ export class PythonHost {
   private onStderr: (() => void) | undefined
   private exit: string | undefined
   private exited: Promise<void> = Promise.resolve()
+  /** The host's start time in /proc: its pid, once reused, is not the host's. */
+  private startTime: number | undefined
 
   constructor(options: PythonHostOptions) {
     this.options = options
@@ -64,43 +80,69 @@ export class PythonHost {
 
   async runStep({ step, ctx, signal }: ExecutorInput): Promise<StepExecution> {
     const stderrStart = this.stderr.length
-    const finish = (envelope: Envelope, extraStderr = '', stdout = ''): StepExecution => ({
-      envelope,
-      stdout,
-      stderr: this.stderr.slice(stderrStart) + extraStderr,
-      resources,
-    })
-    let resources = { cpuMs: 0, peakRssBytes: 0 }
     const started = await this.start()
-    if (started) return finish(errorEnvelope(step.name, started, EXIT_FAILED))
-    // A step that times out takes its host (and anything the scriptlet started) down with it.
-    const stopOnAbort = killGroupOnAbort(this.child!.pid, signal)
-    try {
-      this.send({ type: 'run', module: step.module, attr: step.export ?? null, params: step.params, step: step.name })
-      for (;;) {
-        const message = await this.next()
-        if (!message) {
-          // stdout closes a moment before the exit status arrives.
-          await Promise.race([this.exited, new Promise((resolve) => setTimeout(resolve, 1000))])
-          const reason = `the python host exited (${this.exit ?? 'unknown'}) while running step "${step.name}"; the next python step starts a new one`
-          this.reset()
-          return finish(
-            errorEnvelope(step.name, reason, EXIT_FAILED, { stderr_tail: tail(this.stderr.slice(stderrStart)) }),
-          )
-        }
-        if (message.type === 'ctx') {
-          this.send(answerContextCall(message, ctx))
-          continue
-        }
-        if (message.type === 'done') {
-          await this.takeStepEndMark(stderrStart)
-          resources = message.resources ?? resources
-          const { envelope, traceback } = envelopeFromHost(message, ctx, step.name)
-          return finish(envelope, traceback, message.stdout ?? '')
-        }
+    if (started)
+      return {
+        envelope: errorEnvelope(step.name, started, EXIT_FAILED),
+        stdout: '',
+        stderr: this.stderr.slice(stderrStart),
+        resources: { cpuMs: 0, peakRssBytes: 0, peakRssMeasured: false },
       }
+    const host = this.child!
+    // Whatever the scriptlet starts carries the step's token: found after setsid, stopped after the step.
+    const token = newStepToken()
+    const tree: StepTree = { root: host.pid, rootStartTime: this.startTime, token }
+    // A step that times out takes its host down with everything the scriptlet started; the next step starts a new host.
+    const stopping = stopOnAbort(tree, signal)
+    const usage = sampleStepResources(tree, { hostRoot: true })
+    let answer: HostAnswer
+    try {
+      answer = await this.converse(step, token, ctx, stderrStart)
     } finally {
-      stopOnAbort()
+      stopping.dispose()
+    }
+    // A timed-out step is reported once its processes (the host's too) are dead, not before.
+    const stopped = await stopping.settled()
+    const sampled = usage.stop()
+    if (stopped) this.reset()
+    else recordLeftovers({ ...tree, spareRoot: true }, step.name)
+    const own = answer.resources
+    const resources: StepResources = {
+      cpuMs: (own?.cpuMs ?? 0) + sampled.cpuMs,
+      peakRssBytes: Math.max(own?.peakRssBytes ?? 0, sampled.peakRssBytes),
+    }
+    if (typeof own?.peakRssBytes !== 'number' && sampled.samples === 0) resources.peakRssMeasured = false
+    return {
+      envelope: answer.envelope,
+      stdout: answer.stdout,
+      stderr: this.stderr.slice(stderrStart) + answer.traceback,
+      resources,
+    }
+  }
+
+  /** Runs one step in the host: sends it, answers its ctx calls, reads its answer. */
+  private async converse(step: RecipeStep, token: string, ctx: StepContext, stderrStart: number): Promise<HostAnswer> {
+    const name = step.name
+    this.send({ type: 'run', module: step.module, attr: step.export ?? null, params: step.params, step: name, token })
+    for (;;) {
+      const message = await this.next()
+      if (!message) {
+        // stdout closes a moment before the exit status arrives.
+        await Promise.race([this.exited, new Promise((resolve) => setTimeout(resolve, 1000))])
+        const reason = `the python host exited (${this.exit ?? 'unknown'}) while running step "${name}"; the next python step starts a new one`
+        this.reset()
+        const details = { stderr_tail: tail(this.stderr.slice(stderrStart)) }
+        return { envelope: errorEnvelope(name, reason, EXIT_FAILED, details), traceback: '', stdout: '' }
+      }
+      if (message.type === 'ctx') {
+        this.send(answerContextCall(message, ctx))
+        continue
+      }
+      if (message.type === 'done') {
+        await this.takeStepEndMark(stderrStart)
+        const { envelope, traceback } = envelopeFromHost(message, ctx, name)
+        return { envelope, traceback, stdout: message.stdout ?? '', resources: message.resources }
+      }
     }
   }
 
@@ -113,13 +155,16 @@ export class PythonHost {
   /** Starts the host if none runs; returns why it could not start, or undefined. */
   private async start(): Promise<string | undefined> {
     if (this.child) return undefined
+    // The host carries no step token of its own (vitest may run inside a step): each step sets its own.
+    const { [STEP_TOKEN_VARIABLE]: _outer, ...env } = process.env
     const child = spawn(this.options.executable, [HOST_SCRIPT], {
       cwd: this.options.root,
-      env: { ...process.env, RECIPES_PYTHON_PATH: JSON.stringify(this.options.path), PYTHONUNBUFFERED: '1' },
+      env: { ...env, RECIPES_PYTHON_PATH: JSON.stringify(this.options.path), PYTHONUNBUFFERED: '1' },
       stdio: ['pipe', 'pipe', 'pipe'],
       detached: true,
     })
     this.child = child
+    this.startTime = readProcess(child.pid ?? -1)?.startTime
     this.exit = undefined
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
       this.stderr += chunk

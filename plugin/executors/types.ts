@@ -2,11 +2,20 @@ import type { StepContext } from '../context/step-context.ts'
 import type { RecipeStep } from '../recipe/types.ts'
 import type { Invocation } from '../scriptlet/invoke.ts'
 
-/** CPU time and peak memory of a step: of its child process, or of this process for in-process steps. */
+/**
+ * CPU time and peak memory of a step: of its process tree, of its own part of the Python
+ * host, or of this process for in-process steps (README: "How resources are measured").
+ */
 export interface StepResources {
   cpuMs: number
-  /** Peak resident set size of the child, or growth of this process's RSS for in-process steps. */
+  /** Peak resident set size of the step's processes, or growth of this process's peak RSS for in-process steps. */
   peakRssBytes: number
+  /**
+   * false when the step's peak memory could not be measured (peakRssBytes is 0 then and
+   * means nothing): a worker thread shares its process's memory; a program that ended
+   * before its first sample.
+   */
+  peakRssMeasured?: false
 }
 
 /**

@@ -55,7 +55,7 @@ export class CpuWorkerPool {
         error,
         stdout: '',
         stderr: '',
-        resources: { cpuMs: 0, peakRssBytes: 0 },
+        resources: { cpuMs: 0, peakRssBytes: 0, peakRssMeasured: false },
       }
     }
     let envelope = answer.envelope
@@ -64,7 +64,9 @@ export class CpuWorkerPool {
     } catch (error) {
       envelope = errorEnvelope(step.name, (error as Error).message, EXIT_FAILED)
     }
-    return { envelope, stdout: '', stderr: answer.stderr, resources: answer.resources }
+    // A thread shares its process's memory: no figure is the step's own, so none is given.
+    const resources: StepResources = { cpuMs: answer.resources.cpuMs, peakRssBytes: 0, peakRssMeasured: false }
+    return { envelope, stdout: '', stderr: answer.stderr, resources }
   }
 
   async close(): Promise<void> {

@@ -2,7 +2,7 @@ import { join } from 'node:path'
 import { afterAll, describe, expect, test } from 'vitest'
 import { Context } from '../../plugin/context/context.ts'
 import { PythonHost } from '../../plugin/executors/python-host.ts'
-import { FIXTURES, stepInput } from './steps.ts'
+import { FIXTURES, processesWithMarker, stepInput } from './steps.ts'
 
 // One warm host for the whole file, as one recipe file has: every test also proves it
 // survived the tests before it.
@@ -107,5 +107,47 @@ describe('values nested too deep', () => {
       reason: 'TypeError: run() returned a value that is not JSON: it is nested deeper than 1000 levels',
     })
     expect(await hostPid()).toBe(before)
+  })
+})
+
+describe('what a python step started', () => {
+  test('a timed-out step ends with its host and the sleeper it Popened (SIGTERM ignored, own session) dead; a new host runs the next step', {
+    timeout: 15_000,
+  }, async () => {
+    const before = await hostPid()
+    const marker = `vr-python-popen-${process.pid}-${Date.now()}`
+    const input = stepInput(
+      { name: 'popen', type: 'python', module: 'processes', export: 'PopensSleeper', params: { marker } },
+      { ctx, timeoutMs: 1000 },
+    )
+    try {
+      const started = Date.now()
+      await host.runStep(input)
+      // The 1 s timeout, then 1 s of SIGTERM grace before SIGKILL: never the sleeper's 30 s.
+      expect(Date.now() - started).toBeLessThan(4000)
+      expect(processesWithMarker(marker)).toEqual([])
+      expect(await hostPid()).not.toBe(before)
+    } finally {
+      for (const pid of processesWithMarker(marker)) process.kill(pid, 'SIGKILL')
+    }
+  })
+
+  test('a step reports its own peak RSS, not what the host held during an earlier step', {
+    timeout: 15_000,
+  }, async () => {
+    const bytes = 300_000_000
+    const big = stepInput({
+      name: 'big',
+      type: 'python',
+      module: 'processes',
+      export: 'HoldsMemory',
+      params: { bytes },
+    })
+    const small = stepInput({ name: 'small', type: 'python', module: 'processes', export: 'DoesLittle' })
+    const { resources: bigResources } = await host.runStep(big)
+    const { resources: smallResources } = await host.runStep(small)
+    expect(bigResources.peakRssBytes).toBeGreaterThan(bytes)
+    expect(smallResources.peakRssBytes).toBeGreaterThan(0)
+    expect(smallResources.peakRssBytes).toBeLessThan(bytes / 2)
   })
 })
