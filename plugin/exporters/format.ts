@@ -34,7 +34,9 @@ export function formatMs(ms: number | null | undefined): string {
   return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`
 }
 
+/** A size for people; null is a figure that was not measured (a worker thread's peak memory). */
 export function formatBytes(bytes: number | null | undefined): string {
+  if (bytes === null) return 'not measured'
   if (!bytes) return ''
   const units = ['B', 'KiB', 'MiB', 'GiB']
   let value = bytes

@@ -1,9 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises'
+import { TERM_GRACE_MS } from '../executors/process-tree.ts'
 import type { StepExecution } from '../executors/types.ts'
 import { EXIT_FAILED, errorEnvelope } from '../scriptlet/envelope.ts'
 
-/** How long killed processes get to report what they printed before the step moves on. */
-const KILL_REPORT_WAIT_MS = 3000
+/**
+ * How long an aborted executor gets to report (what its processes printed) before the step
+ * moves on: more than the executors' own SIGTERM-then-SIGKILL of a process tree.
+ */
+const KILL_REPORT_WAIT_MS = 3000 + 2 * TERM_GRACE_MS
 
 export interface DeadlineResult {
   execution: StepExecution
@@ -55,7 +59,7 @@ export async function runWithDeadline(
         envelope: errorEnvelope(step, reason, EXIT_FAILED, first === 'timeout' ? { timeout_sec: seconds } : {}),
         stdout: killed?.stdout ?? '',
         stderr: killed?.stderr ?? '',
-        resources: killed?.resources ?? { cpuMs: 0, peakRssBytes: 0 },
+        resources: killed?.resources ?? { cpuMs: 0, peakRssBytes: 0, peakRssMeasured: false },
       },
     }
   } finally {

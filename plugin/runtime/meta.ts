@@ -36,8 +36,11 @@ export interface RecipeStepMeta {
   durationMs: number
   /** CPU time of the step: its child process, or this process for in-process TypeScript steps. */
   cpuMs: number
-  /** Peak RSS of the step's child process; growth of this process's peak RSS for in-process steps. */
-  peakRssBytes: number
+  /**
+   * Peak RSS of the step's process tree, or of its own work in the Python host; growth of this
+   * process's peak RSS for in-process steps; null where it is not measured (worker threads).
+   */
+  peakRssBytes: number | null
   /** The step log, relative to the project root (`Logs/<run_id>/<idx>_<step>.log`); none for a step that passed silently. */
   logPath?: string
   /** Steps that were filtered out (by -t or the IDE) and ran first as setup for this one. */

@@ -36,7 +36,7 @@ export class RunSession {
   private readonly compiled: CompiledRecipe
   private readonly options: RunOptions
   private state: Started | undefined
-  // Child-process and worker executors load on first use: most recipe files need none (execa, tinypool, pidusage).
+  // Child-process and worker executors load on first use: most recipe files need none (execa, tinypool).
   python: PythonHostPool | undefined
   workers: CpuWorkerPool | undefined
 
@@ -92,8 +92,6 @@ export class RunSession {
       new AppendQueue(),
     )
     this.capture.install(this.redactor)
-    if (recipe.steps.some((step) => step.type !== 'ts'))
-      void import('../executors/child-process.ts').then(({ warmUpSampling }) => warmUpSampling())
     this.state = {
       store,
       logs,

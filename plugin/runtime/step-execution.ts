@@ -144,7 +144,7 @@ export async function executeStep(
     writes: last.writes.map((write) => redact.json({ ...write, before: write.before ?? null })),
     durationMs: attempts.reduce((sum, item) => sum + item.durationMs, 0),
     cpuMs: last.execution.resources.cpuMs,
-    peakRssBytes: last.execution.resources.peakRssBytes,
+    peakRssBytes: last.execution.resources.peakRssMeasured === false ? null : last.execution.resources.peakRssBytes,
     setup: request.setup,
     attempts: attempts.map((item) =>
       item.reason === undefined ? item : { ...item, reason: redact.text(item.reason) },
@@ -230,7 +230,7 @@ async function attemptStep(
     if (cached) {
       log.line(`cache hit: replaying the writes of run ${cached.runId}`)
       for (const [key, value] of cached.writes) stepCtx.set(key, value, { who: step.name })
-      execution = { envelope: cached.envelope, stdout: '', stderr: '', resources: { cpuMs: 0, peakRssBytes: 0 } }
+      execution = { envelope: cached.envelope, stdout: '', stderr: '', resources: zero() }
     } else {
       const timeoutMs = stepTimeoutMs(step, compiled.stepTimeoutSec)
       const printed = { stdout: [] as string[], stderr: [] as string[] }
@@ -372,5 +372,5 @@ function message(error: unknown): string {
 }
 
 function zero(): StepExecution['resources'] {
-  return { cpuMs: 0, peakRssBytes: 0 }
+  return { cpuMs: 0, peakRssBytes: 0, peakRssMeasured: false }
 }

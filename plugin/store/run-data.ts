@@ -32,7 +32,8 @@ export interface StepRow {
   status: string
   durationMs: number
   cpuMs: number
-  peakRssBytes: number
+  /** Null where the step's peak memory is not measured (a worker thread). */
+  peakRssBytes: number | null
   exitCode: number | null
   /** How many attempts the step made (0: it did not run). */
   attempts: number

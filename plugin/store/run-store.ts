@@ -411,7 +411,6 @@ export class RunStore {
         attemptLog: row.attemptLog === null ? [] : (JSON.parse(row.attemptLog) as StepRow['attemptLog']),
         durationMs: row.durationMs ?? 0,
         cpuMs: row.cpuMs ?? 0,
-        peakRssBytes: row.peakRssBytes ?? 0,
         attempts: row.attempts ?? 1,
         params: row.params === null ? {} : (JSON.parse(row.params) as JsonObject | JsonValue[]),
         envelope: parseObject(row.envelope) ?? null,
