@@ -134,6 +134,10 @@ export function recipes(options: RecipesOptions = {}): Plugin {
       isRecipe = createFilter(include, options.exclude, { resolve: root })
     },
     async configureVitest(context) {
+      // Vitest 5 gives a project that extends the root config (`extends: true`) an include
+      // resolved without this plugin's config hook: add the recipe globs to the project too.
+      const projectInclude = (context as { project?: { config?: { include?: string[] } } }).project?.config?.include
+      if (projectInclude) for (const glob of include) if (!projectInclude.includes(glob)) projectInclude.push(glob)
       // One reporter per Vitest run, however many projects carry the plugin.
       const reports = options.reports
       const reporters = context.vitest.config.reporters as unknown[]
