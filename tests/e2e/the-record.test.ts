@@ -193,7 +193,9 @@ describe('statuses are true', () => {
       damaged.copyFixture('scriptlets/misbehaving.ts', ODD)
       const result = await damaged.vitest(['run', 'recipes/'])
       expect(result.code).toBe(1)
-      expect(result.output).toContain('the run store could not record this step: no such table: step_metrics')
+      expect(result.output).toContain(
+        'the run store could not record this step: the run store reports/results.sqlite failed: no such table: step_metrics',
+      )
       const db = new Database(join(damaged.root, 'reports/results.sqlite'), { readonly: true })
       try {
         expect(db.prepare('SELECT status FROM runs').all()).toEqual([{ status: 'failed' }])
