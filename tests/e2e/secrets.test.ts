@@ -111,9 +111,10 @@ beforeAll(async () => {
 }, 240_000)
 afterAll(() => project?.remove())
 
+/** Every file below `dir`; of node_modules only what the runs wrote there (Vite's and Vitest's caches), not the linked packages. */
 function projectFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
-    if (entry.name === 'node_modules') return []
+    if (entry.isSymbolicLink()) return []
     const path = join(dir, entry.name)
     return entry.isDirectory() ? projectFiles(path) : [path]
   })
