@@ -163,7 +163,9 @@ describe('shell and exec steps', () => {
     const log = project.read(greet.logPath)
     expect(log).toContain('--- stdout\n{"status":"ok","ctx":{"demo.greeting_v1":"hello bob"')
     expect(log).toContain('--- stderr\ngreeting bob (count 3, ctx file ctx.json)')
-    expect(greet).toMatchObject({ cpuMs: expect.any(Number), peakRssBytes: expect.any(Number) })
+    expect(greet.cpuMs).toEqual(expect.any(Number))
+    // A program that ends before its first memory sample (10 ms) has no figure: null, never 0.
+    expect(greet.peakRssBytes === null || greet.peakRssBytes > 0).toBe(true)
   })
 })
 
