@@ -26,13 +26,6 @@ export interface ChildProcessResult {
   resources: StepResources
 }
 
-/**
- * Called when a recipe file with child-process steps starts: reads /proc once, so the first
- * sample of its first step does not pay for loading the file system's caches.
- */
-export function warmUpSampling(): void {
-  readProcess(process.pid)
-}
 // Keep the whole of any sane envelope; a step that prints gigabytes is a bug to report, not to buffer.
 const MAX_BUFFER = 64 * 1024 * 1024
 /**
