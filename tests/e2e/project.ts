@@ -89,7 +89,7 @@ export function createProject(files: Record<string, string>, options: { config?:
     root,
     write,
     read: (path) => readFileSync(join(root, path), 'utf8'),
-    vitest: (args, runOptions) => run(process.execPath, [VITEST_BIN, ...args], root, runOptions?.env),
+    vitest: (args, runOptions) => runCommand(process.execPath, [VITEST_BIN, ...args], root, runOptions?.env),
     async vitestJson(args, options) {
       const outputFile = join(root, `.report-${Date.now()}.json`)
       const result = await project.vitest(
@@ -104,13 +104,14 @@ export function createProject(files: Record<string, string>, options: { config?:
       mkdirSync(dirname(join(root, path)), { recursive: true })
       copyFileSync(join(REPO, 'tests/fixtures', fixture), join(root, path))
     },
-    recipes: (args, options) => run(process.execPath, [RECIPES_BIN, ...args], root, options?.env),
+    recipes: (args, options) => runCommand(process.execPath, [RECIPES_BIN, ...args], root, options?.env),
     remove: () => rmSync(root, { recursive: true, force: true }),
   }
   return project
 }
 
-function run(command: string, args: string[], cwd: string, env?: NodeJS.ProcessEnv): Promise<RunResult> {
+/** Runs a command with the test environment's variables cleared, collecting its output. */
+export function runCommand(command: string, args: string[], cwd: string, env?: NodeJS.ProcessEnv): Promise<RunResult> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(command, args, {
       cwd,

@@ -1,11 +1,11 @@
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { afterEach, describe, expect, test } from 'vitest'
 import { fixtureScriptlets } from './fixture-files.ts'
 import { RunStore } from '../../plugin/store/run-store.ts'
-import { createProject, REPO, type RunResult, stripAnsi, type TestProject } from './project.ts'
+import { createProject, REPO, runCommand, type TestProject } from './project.ts'
 
 // A run store that cannot be used (damaged, a folder that is a file, read-only) stops every
 // `recipes` command that opens it with exit 3 and a message naming the file and what to do,
@@ -66,30 +66,7 @@ function asUnprivileged(project: TestProject): TestProject {
   if (!isRoot) return project
   for (const folder of ['.', 'node_modules', 'recipes', 'scriptlets']) chmodSync(join(project.root, folder), 0o777)
   const run = (args: string[]) =>
-    new Promise<RunResult>((resolve, reject) => {
-      const child = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, ...args], {
-        cwd: project.root,
-        env: {
-          ...process.env,
-          NO_COLOR: '1',
-          FORCE_COLOR: '0',
-          CI: 'true',
-          VITEST: undefined,
-          VITEST_WORKER_ID: undefined,
-          VITEST_POOL_ID: undefined,
-          VITEST_MODE: undefined,
-          NODE_OPTIONS: undefined,
-          TEST: undefined,
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      })
-      let stdout = ''
-      let stderr = ''
-      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk))
-      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk))
-      child.on('error', reject)
-      child.on('close', (code) => resolve({ code, stdout, stderr, output: stripAnsi(stdout + stderr) }))
-    })
+    runCommand('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, ...args], project.root)
   return {
     ...project,
     recipes: (args) => run([join(REPO, 'bin/recipes.js'), ...args]),
