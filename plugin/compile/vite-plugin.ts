@@ -13,6 +13,7 @@ import { WEAK_SECRET_LENGTH, weakSecrets } from '../runtime/redact.ts'
 import type { Recipe } from '../recipe/types.ts'
 import { DEFAULT_FORMATS, DEFAULT_REPORTS_DIR, REPORT_FORMATS, type ReportFormat } from '../exporters/index.ts'
 import { projectPath } from '../recipe/project-path.ts'
+import { StoreKeeper } from '../reporter/store-keeper.ts'
 
 export interface RecipesOptions {
   /**
@@ -138,9 +139,15 @@ export function recipes(options: RecipesOptions = {}): Plugin {
       // resolved without this plugin's config hook: add the recipe globs to the project too.
       const projectInclude = (context as { project?: { config?: { include?: string[] } } }).project?.config?.include
       if (projectInclude) for (const glob of include) if (!projectInclude.includes(glob)) projectInclude.push(glob)
+      const reporters = context.vitest.config.reporters as unknown[]
+      // The Vitest process keeps each store (recipe files journal their steps; it ingests them): one keeper per store.
+      const db = options.db ?? DEFAULT_DB
+      if (
+        !reporters.some((reporter) => reporter instanceof StoreKeeper && reporter.db === db && reporter.root === root)
+      )
+        reporters.push(new StoreKeeper(root, db, (file) => isRecipe(stripQuery(file))))
       // One reporter per Vitest run, however many projects carry the plugin.
       const reports = options.reports
-      const reporters = context.vitest.config.reporters as unknown[]
       if (
         reports !== false &&
         !reporters.some(

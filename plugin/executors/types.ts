@@ -38,6 +38,6 @@ export interface ExecutorInput {
   root: string
   /** Declares a value derived from a secret, masked from then on (in-process steps call it directly). */
   declareSecret?: (value: string) => void
-  /** Aborted when the step times out: executors kill what they started. */
-  signal: AbortSignal
+  /** Aborted when the step times out: executors kill what they started. (A getter: created when first read.) */
+  readonly signal: AbortSignal
 }

@@ -8,17 +8,18 @@ import type { ExecutorInput, StepExecution } from './types.ts'
  * the process is counted too): one getrusage call before and one after, since each such
  * call costs more than a no-op step here.
  */
-export async function runTypeScriptStep(
-  scriptlet: Scriptlet,
-  { step, ctx, root, signal, declareSecret }: ExecutorInput,
-): Promise<StepExecution> {
+export async function runTypeScriptStep(scriptlet: Scriptlet, input: ExecutorInput): Promise<StepExecution> {
+  const { step, ctx, root, declareSecret } = input
   const before = process.resourceUsage()
   // tools.log is the scriptlet's stderr: it lands in the step log and in failure messages.
   const lines: string[] = []
   const invocation = await invokeScriptlet(scriptlet, ctx, step.params, {
     step: step.name,
     root,
-    signal,
+    // Read only if the scriptlet asks: most never do, and a signal costs more than a no-op step.
+    get signal() {
+      return input.signal
+    },
     log: (...args) => lines.push(args.map((arg) => (typeof arg === 'string' ? arg : JSON.stringify(arg))).join(' ')),
     secret: (value) => declareSecret?.(value),
   })

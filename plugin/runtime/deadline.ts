@@ -27,36 +27,39 @@ export async function runWithDeadline(
   timeoutMs: number,
   step: string,
   testSignal: AbortSignal | undefined,
-  run: (signal: AbortSignal) => Promise<StepExecution>,
+  run: (signal: () => AbortSignal) => Promise<StepExecution>,
   onStop?: (why: 'timeout' | 'aborted') => void,
 ): Promise<DeadlineResult> {
   const controller = new AbortController()
-  let timer: NodeJS.Timeout | undefined
-  let onAbort: (() => void) | undefined
-  const stopped = new Promise<'timeout' | 'aborted'>((resolve) => {
-    timer = setTimeout(() => resolve('timeout'), timeoutMs)
-    if (testSignal?.aborted) resolve('aborted')
-    onAbort = () => resolve('aborted')
-    testSignal?.addEventListener('abort', onAbort, { once: true })
+  // One promise settles with whichever comes first: the step, its deadline, Vitest's abort.
+  let settle!: (outcome: StepExecution | 'timeout' | 'aborted') => void
+  const first = new Promise<StepExecution | 'timeout' | 'aborted'>((resolve) => {
+    settle = resolve
   })
-  const running = run(controller.signal)
+  const timer = setTimeout(() => settle('timeout'), timeoutMs)
+  const onAbort = () => settle('aborted')
+  if (testSignal?.aborted) settle('aborted')
+  else testSignal?.addEventListener('abort', onAbort, { once: true })
+  // Creating an AbortSignal costs more than a no-op step: executors get it when they ask for it.
+  const running = run(() => controller.signal)
+  running.then(settle, () => undefined)
   try {
-    const first = await Promise.race([running, stopped])
-    if (typeof first !== 'string') return { execution: first }
+    const outcome = await Promise.race([first, running])
+    if (typeof outcome !== 'string') return { execution: outcome }
     controller.abort()
     // From here on the step is over, whatever it still does while its processes are killed.
-    onStop?.(first)
+    onStop?.(outcome)
     // Killed processes report what they printed before the kill; an in-process step may never return.
     const killed = await Promise.race([running, sleep(KILL_REPORT_WAIT_MS).then(() => undefined)])
     const seconds = timeoutMs / 1000
     const reason =
-      first === 'timeout'
+      outcome === 'timeout'
         ? `timed out after ${seconds} s`
         : 'stopped: Vitest aborted the test (its timeout, or the run was cancelled)'
     return {
-      stopped: first,
+      stopped: outcome,
       execution: {
-        envelope: errorEnvelope(step, reason, EXIT_FAILED, first === 'timeout' ? { timeout_sec: seconds } : {}),
+        envelope: errorEnvelope(step, reason, EXIT_FAILED, outcome === 'timeout' ? { timeout_sec: seconds } : {}),
         stdout: killed?.stdout ?? '',
         stderr: killed?.stderr ?? '',
         resources: killed?.resources ?? { cpuMs: 0, peakRssBytes: 0, peakRssMeasured: false },
@@ -64,6 +67,6 @@ export async function runWithDeadline(
     }
   } finally {
     clearTimeout(timer)
-    if (onAbort) testSignal?.removeEventListener('abort', onAbort)
+    testSignal?.removeEventListener('abort', onAbort)
   }
 }

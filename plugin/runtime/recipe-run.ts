@@ -39,6 +39,8 @@ interface Blocker {
 export class RecipeRun {
   private readonly compiled: CompiledRecipe
   private readonly steps: Map<string, RecipeStep>
+  /** Each step's position in the recipe (a lookup per step: indexOf made long recipes quadratic). */
+  private readonly positions: Map<string, number>
   private readonly scriptlets: ReadonlyMap<string, Scriptlet>
   private readonly options: RunOptions
   private readonly session: RunSession
@@ -53,6 +55,7 @@ export class RecipeRun {
     this.scriptlets = scriptlets
     this.options = readRunOptions()
     this.steps = new Map(compiled.recipe.steps.map((step) => [step.name, step]))
+    this.positions = new Map(compiled.recipe.steps.map((step, position) => [step.name, position]))
     this.session = new RunSession(compiled, runId, this.options)
   }
 
@@ -61,7 +64,7 @@ export class RecipeRun {
     const step = this.step(name)
     let started: Started
     try {
-      started = this.session.start()
+      started = this.session.current ?? (await this.session.start())
     } catch (error) {
       throw new Error(`vitest-recipes: the run could not start: ${(error as Error).message}`)
     }
@@ -109,10 +112,10 @@ export class RecipeRun {
 
   private async resolve(step: RecipeStep, test: StepTestContext, started: Started): Promise<StepResult> {
     const preset = this.presetResult(step, started)
-    if (preset) return this.recordNotRun(step, preset)
+    if (preset) return this.recordNotRun(step, preset, started)
     const setup: string[] = []
     const blocker = await this.prepare(step, setup, test, started)
-    if (blocker) return this.recordNotRun(step, this.blockedResult(step, blocker))
+    if (blocker) return this.recordNotRun(step, this.blockedResult(step, blocker), started)
     return executeStep(step, this.scope(started), { setup, ...(test.signal ? { testSignal: test.signal } : {}) })
   }
 
@@ -134,9 +137,9 @@ export class RecipeRun {
         const needed = this.step(need)
         result = await this.settle(needed, async () => {
           const preset = this.presetResult(needed, started)
-          if (preset) return this.recordNotRun(needed, preset)
+          if (preset) return this.recordNotRun(needed, preset, started)
           const blocker = await this.prepare(needed, setup, test, started)
-          if (blocker) return this.recordNotRun(needed, this.blockedResult(needed, blocker))
+          if (blocker) return this.recordNotRun(needed, this.blockedResult(needed, blocker), started)
           setup.push(need)
           return executeStep(needed, this.scope(started), {
             setup: [],
@@ -180,8 +183,8 @@ export class RecipeRun {
 
   /** Steps that do not run at all in this run: `--skip`ped, or before `--resume-from`. */
   private presetResult(step: RecipeStep, started: Started): StepResult | undefined {
-    const position = this.compiled.recipe.steps.indexOf(step)
     const resume = started.resume
+    const position = resume ? this.positions.get(step.name)! : -1
     if (resume && position <= resume.index) {
       const { snapshot, index } = resume
       if (typeof snapshot === 'string') {
@@ -232,8 +235,7 @@ export class RecipeRun {
    * Records a step that did not run (skipped, blocked, resumed): a later --resume-from
    * finds where the run ended; its log says why it did not run.
    */
-  private recordNotRun(step: RecipeStep, result: StepResult): StepResult {
-    const started = this.session.start()
+  private recordNotRun(step: RecipeStep, result: StepResult, started: Started): StepResult {
     const log = started.logs.open(step.idx, step.name)
     log.line(`step ${step.name} did not run: ${result.meta.reason ?? result.meta.status}`)
     result.meta.logPath = log.close().path
@@ -248,7 +250,8 @@ export class RecipeRun {
       meta: { ...this.emptyMeta(step, 'failed'), envelope, reason },
       failure: new StepFailedError(step, envelope, reason, error),
     }
-    return this.session.started ? recordResult(step, this.scope(this.session.start()), result, []) : result
+    const started = this.session.current
+    return started ? recordResult(step, this.scope(started), result, []) : result
   }
 
   private async report(test: StepTestContext, result: StepResult): Promise<void> {
@@ -257,7 +260,7 @@ export class RecipeRun {
     if (allureActive()) {
       const { reportStepToAllure } = await import('./allure.ts')
       const log =
-        result.meta.logPath === undefined ? undefined : await this.session.start().logs.read(result.meta.logPath)
+        result.meta.logPath === undefined ? undefined : await this.session.current?.logs.read(result.meta.logPath)
       await reportStepToAllure(result.meta, {
         testMeta: this.compiled.recipe.testMeta,
         description: this.steps.get(result.meta.step)?.description,

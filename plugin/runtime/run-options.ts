@@ -1,5 +1,6 @@
 import { inject } from 'vitest'
 
+import { KEPT_STORES_KEY, type KeptStores } from '../store/kept-store.ts'
 import { RUN_OPTIONS_KEY, type RunOptions } from './spec.ts'
 
 const DEFAULTS: RunOptions = { skip: [], noCache: false, debug: false }
@@ -11,5 +12,14 @@ export function readRunOptions(): RunOptions {
     return { ...DEFAULTS, ...provided }
   } catch {
     return DEFAULTS
+  }
+}
+
+/** The stores the Vitest process keeps for this run (it ingests their journals); none when it keeps none. */
+export function readKeptStores(): KeptStores {
+  try {
+    return (inject(KEPT_STORES_KEY as never) as KeptStores | undefined) ?? {}
+  } catch {
+    return {}
   }
 }

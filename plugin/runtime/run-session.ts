@@ -6,11 +6,14 @@ import type { JsonObject } from '../context/json-value.ts'
 import type { PythonHostPool } from '../executors/python-host.ts'
 import type { CpuWorkerPool } from '../executors/worker-pool.ts'
 import { AppendQueue } from '../store/append-queue.ts'
-import { loadResumeSnapshot, type ResumeSnapshot } from '../store/resume.ts'
-import { type RunStatus, RunStore } from '../store/run-store.ts'
+import { RunJournal } from '../store/journal.ts'
+import { locateStore } from '../store/kept-store.ts'
+import type { ResumeSnapshot } from '../store/resume.ts'
+import type { RunRecorder, RunStatus } from '../store/run-store.ts'
 import { type RecipeStepMeta, stepRowOf } from './meta.ts'
 import { OutputCapture } from './output-capture.ts'
 import { createRedactor, type Redactor } from './redact.ts'
+import { readKeptStores } from './run-options.ts'
 import type { CompiledRecipe, RunOptions } from './spec.ts'
 import { StepCache } from './step-cache.ts'
 import { StepLogs } from './step-log.ts'
@@ -35,7 +38,9 @@ export class RunSession {
   readonly capture = new OutputCapture()
   private readonly compiled: CompiledRecipe
   private readonly options: RunOptions
-  private state: Started | undefined
+  private starting: Promise<Started> | undefined
+  /** What the first step set up, once it has. */
+  current: Started | undefined
   // Child-process and worker executors load on first use: most recipe files need none (execa, tinypool).
   python: PythonHostPool | undefined
   workers: CpuWorkerPool | undefined
@@ -48,33 +53,34 @@ export class RunSession {
   }
 
   get started(): boolean {
-    return this.state !== undefined
+    return this.current !== undefined
   }
 
-  /** What the first step needs: the store with this run's row, logs, the ctx (restored when resuming). */
-  start(): Started {
-    if (this.state) return this.state
+  /** What the first step needs: the store with this run's row, logs, the ctx (restored when resuming). Once. */
+  start(): Promise<Started> {
+    this.starting ??= this.setUp().then((started) => {
+      this.current = started
+      return started
+    })
+    return this.starting
+  }
+
+  private async setUp(): Promise<Started> {
     const { recipe, root } = this.compiled
     // The older framework's switches: a store_on_ram.txt file keeps logs in memory; "debug" in it logs more.
     const markerFile = join(root, 'store_on_ram.txt')
     const marker = existsSync(markerFile) ? readFileSync(markerFile, 'utf8') : undefined
     const debug =
       this.compiled.debug || this.options.debug || process.env.RECIPES_DEBUG === '1' || /debug/i.test(marker ?? '')
-    // Nothing lost: the run exists in the store before its first step, and each step boundary is one transaction.
-    const store = RunStore.openIn(root, this.compiled.db)
-    let resume: ResumePoint | undefined
     const resumeIndex =
       this.options.resumeFrom === undefined
         ? -1
         : recipe.steps.findIndex((step) => step.name === this.options.resumeFrom)
-    if (resumeIndex >= 0) {
-      const before = recipe.steps[resumeIndex - 1]?.name
-      resume = { index: resumeIndex, snapshot: loadResumeSnapshot(store, recipe.file, before) }
-    }
+    const { recorder, resume } = await this.openRecorder(resumeIndex)
     const restored = resume && typeof resume.snapshot !== 'string' ? resume.snapshot : undefined
     const metadata: JsonObject = { test_meta: recipe.testMeta as JsonObject, node: process.version }
     if (restored) metadata.resumed_from = restored.runId
-    store.beginRun({
+    recorder.beginRun({
       runId: this.runId,
       testId: recipe.testMeta.test_id,
       recipe: recipe.file,
@@ -92,15 +98,42 @@ export class RunSession {
       new AppendQueue(),
     )
     this.capture.install(this.redactor)
-    this.state = {
-      store,
+    return {
+      recorder,
       logs,
       debug,
       resume,
       ctx: new Context(restored?.values ?? {}, { keyNaming: this.compiled.keyNaming }),
       cache: new StepCache(join(root, '.cache', 'steps')),
     }
-    return this.state
+  }
+
+  /**
+   * Where the run is recorded. Nothing is lost either way: the run exists before its first
+   * step and each step boundary is durable when it ends. When the Vitest process keeps the
+   * store (it opened it before the files ran, and ingests their journals), the run goes to
+   * its journal, one append per step; otherwise (or to resume) this file opens the store.
+   */
+  private async openRecorder(resumeIndex: number): Promise<{ recorder: RunRecorder; resume?: ResumePoint }> {
+    const { root, recipe, db } = this.compiled
+    const { path, shown } = locateStore(root, db)
+    const kept = readKeptStores()[path]
+    // The Vitest process could not open the store: this run cannot be recorded, so it does not start.
+    if (kept?.error !== undefined) throw new Error(kept.error)
+    let resume: ResumePoint | undefined
+    if (resumeIndex >= 0 || !kept) {
+      // Loaded only here: a file whose store is kept never loads SQLite.
+      const { RunStore } = await import('../store/run-store.ts')
+      const store = RunStore.open(path, shown)
+      if (resumeIndex >= 0) {
+        const { loadResumeSnapshot } = await import('../store/resume.ts')
+        const before = recipe.steps[resumeIndex - 1]?.name
+        resume = { index: resumeIndex, snapshot: loadResumeSnapshot(store, recipe.file, before) }
+      }
+      if (!kept) return { recorder: store, ...(resume ? { resume } : {}) }
+      store.close()
+    }
+    return { recorder: RunJournal.create(path, shown, this.runId), ...(resume ? { resume } : {}) }
   }
 
   /**
@@ -108,9 +141,9 @@ export class RunSession {
    * redacted. Throws when the store refuses it; the caller decides what the step's outcome is then.
    */
   recordStep(meta: RecipeStepMeta, writes: readonly ContextWrite[]): void {
-    const { store, ctx } = this.start()
+    const { recorder, ctx } = this.current!
     const redact = this.redactor
-    store.recordStep(
+    recorder.recordStep(
       this.runId,
       stepRowOf(meta),
       redact.active
@@ -130,7 +163,7 @@ export class RunSession {
    * A run that never started has nothing to end.
    */
   async finish(status: RunStatus): Promise<void> {
-    const state = this.state
+    const state = this.current
     if (!state) return
     const problems: unknown[] = []
     const attempt = async (job: () => unknown) => {
@@ -149,8 +182,8 @@ export class RunSession {
       console.warn(`vitest-recipes: ${stopped.join('\n')}`)
       await state.logs.save(state.logs.locate('run.log').file, `${lines}\n`)
     })
-    await attempt(() => state.store.finishRun(this.runId, status))
-    await attempt(() => state.store.close())
+    await attempt(() => state.recorder.finishRun(this.runId, status))
+    await attempt(() => state.recorder.close())
     await attempt(() => state.logs.flush())
     await attempt(() => this.python?.close())
     await attempt(() => this.workers?.close())
@@ -164,7 +197,8 @@ export class RunSession {
 
 /** The parts of a run that exist once its first step started. */
 export interface Started {
-  store: RunStore
+  /** The store, or the run's journal. */
+  recorder: RunRecorder
   logs: StepLogs
   ctx: Context
   cache: StepCache

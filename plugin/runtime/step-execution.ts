@@ -221,8 +221,13 @@ async function attemptStep(
   let envelope: Envelope
   try {
     try {
-      const sourceFiles = sourceFilesOf(step, compiled.python.path, root)
-      cacheKey = step.cache ? stepCacheKey({ step, root, sourceFiles, context: ctx.toJSON() }) : undefined
+      if (step.cache)
+        cacheKey = stepCacheKey({
+          step,
+          root,
+          sourceFiles: sourceFilesOf(step, compiled.python.path, root),
+          context: ctx.toJSON(),
+        })
     } catch (error) {
       throw new Error(`cache: cannot compute the step's cache key (${message(error)}); check cache.inputs`)
     }
@@ -240,7 +245,15 @@ async function attemptStep(
         testSignal,
         (signal) =>
           scope.session.capture.run(printed, () =>
-            runExecutor(step, scope, { step, ctx: stepCtx, root, signal, declareSecret: declare }),
+            runExecutor(step, scope, {
+              step,
+              ctx: stepCtx,
+              root,
+              get signal() {
+                return signal()
+              },
+              declareSecret: declare,
+            }),
           ),
         (why) => {
           ended = why === 'timeout' ? 'it timed out' : 'Vitest aborted it'

@@ -1,9 +1,11 @@
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs'
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, statSync, unlinkSync } from 'node:fs'
 import { hostname } from 'node:os'
-import { dirname, relative, resolve, sep } from 'node:path'
+import { basename, dirname, join, resolve } from 'node:path'
 import Database from 'better-sqlite3'
 import type { ContextWrite } from '../context/context.ts'
 import type { JsonObject, JsonValue } from '../context/json-value.ts'
+import { locateStore } from './kept-store.ts'
+import { type JournalRecord, journalFolderOf, pendingJournals, readJournal } from './journal.ts'
 import type { AnalysisRow, ContextRow, HistoryRow, RunData, RunRow, StepRow } from './run-data.ts'
 
 /**
@@ -69,6 +71,22 @@ export type StepRecord = Omit<StepRow, 'params' | 'envelope' | 'attemptLog'> & {
   attemptLog?: StepRow['attemptLog']
 }
 
+/**
+ * What a running recipe file records its run into: the store itself, or the run's journal
+ * (journal.ts) when the Vitest process keeps the store and ingests it.
+ */
+export interface RunRecorder {
+  beginRun(run: RunStart): void
+  recordStep(
+    runId: string,
+    step: StepRecord,
+    writes: readonly ContextWrite[],
+    values: readonly [string, JsonValue | undefined][],
+  ): void
+  finishRun(runId: string, status: RunStatus, endTime?: string): void
+  close(): void
+}
+
 /** One step boundary, serialized and ready for its transaction. */
 interface StepBoundary {
   runId: string
@@ -82,10 +100,14 @@ export class StoreError extends Error {
   override name = 'StoreError'
 }
 
-export class RunStore {
+export class RunStore implements RunRecorder {
   /** The store's path as shown to users (relative to the project root). */
   readonly path: string
+  /** The store's absolute path. */
+  readonly file: string
   private readonly db: Database.Database
+  /** How far this process has ingested each journal (another process may have gone further: ingesting is idempotent). */
+  private readonly ingested = new Map<string, number>()
   private readonly stepSeq = new Map<string, number>()
   private readonly historySeq = new Map<string, number>()
   private prepared:
@@ -93,7 +115,8 @@ export class RunStore {
     | undefined
   private recordTransaction: Database.Transaction<(input: StepBoundary) => void> | undefined
 
-  private constructor(path: string, db: Database.Database) {
+  private constructor(file: string, path: string, db: Database.Database) {
+    this.file = file
     this.path = path
     this.db = db
   }
@@ -124,8 +147,8 @@ export class RunStore {
           db!.pragma(`user_version = ${next}`)
         }).immediate()
       }
-      const store = new RunStore(shown, db)
-      store.markInterrupted()
+      const store = new RunStore(resolve(path), shown, db)
+      store.ingestPending()
       return store
     } catch (error) {
       db?.close()
@@ -138,28 +161,29 @@ export class RunStore {
    * (the plugin option), both relative to the root; errors show the path relative to it.
    */
   static openIn(root: string, db: string): RunStore {
-    const path = resolve(root, process.env.RECIPES_DB || db)
-    return RunStore.open(path, relative(root, path).split(sep).join('/') || path)
+    const { path, shown } = locateStore(root, db)
+    return RunStore.open(path, shown)
   }
 
   beginRun(run: RunStart): void {
-    this.guard(() => {
-      const metadata = { ...run.metadata, pid: process.pid }
-      this.db
-        .prepare(
-          'INSERT INTO runs (run_id, test_id, recipe, start_time, status, host, vitest_version, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-        )
-        .run(
-          run.runId,
-          run.testId,
-          run.recipe,
-          run.startTime,
-          'running',
-          hostname(),
-          run.vitestVersion,
-          JSON.stringify(metadata),
-        )
-    })
+    this.guard(() => this.insertRun(run, hostname(), process.pid, ''))
+  }
+
+  private insertRun(run: RunStart, host: string, pid: number, conflict: '' | 'OR IGNORE'): void {
+    this.db
+      .prepare(
+        `INSERT ${conflict} INTO runs (run_id, test_id, recipe, start_time, status, host, vitest_version, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        run.runId,
+        run.testId,
+        run.recipe,
+        run.startTime,
+        'running',
+        host,
+        run.vitestVersion,
+        JSON.stringify({ ...run.metadata, pid }),
+      )
   }
 
   /**
@@ -175,43 +199,72 @@ export class RunStore {
     values: readonly [string, JsonValue | undefined][],
   ): void {
     const stepSeq = (this.stepSeq.get(runId) ?? 0) + 1
-    let historySeq = this.historySeq.get(runId) ?? 0
-    const last = new Map(writes.map((write) => [write.key, write]))
-    const row = [
-      runId,
-      step.step,
-      step.idx,
-      step.status,
-      step.durationMs,
-      step.cpuMs,
-      step.peakRssBytes,
-      step.exitCode,
-      step.attempts,
-      step.reason,
-      step.logPath,
-      stepSeq,
-      json(step.params),
-      json(step.envelope ?? undefined),
-      step.attemptLog === undefined ? null : JSON.stringify(step.attemptLog),
-    ]
-    const history = writes.map((write) => [
-      runId,
-      ++historySeq,
-      write.key,
-      write.who,
-      write.ts,
-      json(write.before),
-      json(write.after),
-      step.step,
-      stepSeq,
-    ])
-    const snapshot = values.map(([key, value]) =>
-      value === undefined
-        ? { key, value: undefined }
-        : { key, value: JSON.stringify(value), who: last.get(key)?.who ?? null, ts: last.get(key)?.ts ?? null },
-    )
-    // Built once per store (it runs at every step boundary); .immediate takes the write lock
-    // up front, so two processes never deadlock upgrading a read lock.
+    const historySeq = this.historySeq.get(runId) ?? 0
+    const boundary = boundaryOf(runId, step, writes, values, stepSeq, historySeq)
+    this.guard(() => this.recordBoundary().immediate(boundary))
+    this.stepSeq.set(runId, stepSeq)
+    this.historySeq.set(runId, historySeq + writes.length)
+  }
+
+  /**
+   * Ingests the journals of running and ended runs (journal.ts): each one's new records in
+   * one transaction, which reads the file once it holds the write lock, so a later ingestion
+   * never stores less than an earlier one. Replaying a record twice changes nothing (rows are
+   * keyed by run and sequence). Journals of runs that ended, or whose process died (their run
+   * is then marked interrupted), are removed once stored. Returns the runs it stored records of.
+   */
+  ingestPending(): string[] {
+    const runs: string[] = []
+    for (const file of pendingJournals(this.file)) {
+      const runId = this.guard(() => this.ingestJournal(file))
+      if (runId !== undefined) runs.push(runId)
+    }
+    for (const runId of this.markInterrupted()) {
+      const file = join(journalFolderOf(this.file), `${runId}.jsonl`)
+      if (existsSync(file)) this.removeJournal(file)
+    }
+    return runs
+  }
+
+  private ingestJournal(file: string): string | undefined {
+    let runId: string | undefined
+    let finished = false
+    this.db
+      .transaction(() => {
+        const { records, end } = readJournal(file, this.ingested.get(file) ?? 0)
+        for (const record of records) {
+          runId ??= record.kind === 'begin' ? record.run.runId : basename(file, '.jsonl')
+          this.applyRecord(runId, record)
+          if (record.kind === 'finish') finished = true
+        }
+        this.ingested.set(file, end)
+      })
+      .immediate()
+    if (finished) this.removeJournal(file)
+    return runId
+  }
+
+  private applyRecord(runId: string, record: JournalRecord): void {
+    if (record.kind === 'begin') this.insertRun(record.run, record.host, record.pid, 'OR IGNORE')
+    else if (record.kind === 'finish') this.finishRun(runId, record.status, record.endTime)
+    else {
+      const values = record.values.map(({ key, value }): [string, JsonValue | undefined] => [key, value])
+      this.recordBoundary()(boundaryOf(runId, record.step, record.writes, values, record.seq, record.historySeq))
+    }
+  }
+
+  private removeJournal(file: string): void {
+    try {
+      unlinkSync(file)
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+    }
+    this.ingested.delete(file)
+  }
+
+  /** The step boundary transaction, built once per store: it runs at every step boundary. */
+  private recordBoundary(): Database.Transaction<(input: StepBoundary) => void> {
+    // .immediate takes the write lock up front, so two processes never deadlock upgrading a read lock.
     this.recordTransaction ??= this.db.transaction((input: StepBoundary) => {
       const statements = this.statements()
       statements.insertStep.run(...input.row)
@@ -221,9 +274,7 @@ export class RunStore {
         else statements.upsertValue.run(input.runId, entry.key, entry.value, entry.who, entry.ts)
       }
     })
-    this.guard(() => this.recordTransaction!.immediate({ runId, row, history, snapshot }))
-    this.stepSeq.set(runId, stepSeq)
-    this.historySeq.set(runId, historySeq)
+    return this.recordTransaction
   }
 
   private statements(): Record<'insertStep' | 'insertHistory' | 'upsertValue' | 'deleteValue', Database.Statement> {
@@ -234,7 +285,7 @@ export class RunStore {
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       insertHistory: this.db.prepare(
-        'INSERT INTO context_history (run_id, seq, key, who, ts, before, after, step, step_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        'INSERT OR REPLACE INTO context_history (run_id, seq, key, who, ts, before, after, step, step_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
       ),
       upsertValue: this.db.prepare(
         'INSERT OR REPLACE INTO context_snapshots (run_id, key, value, who, ts) VALUES (?, ?, ?, ?, ?)',
@@ -250,12 +301,12 @@ export class RunStore {
     })
   }
 
-  /** Runs left `running` by a process of this host that no longer exists (killed, crashed). */
-  markInterrupted(): number {
+  /** Marks the runs left `running` by a process of this host that no longer exists (killed, crashed); returns their ids. */
+  markInterrupted(): string[] {
     const running = this.db
       .prepare("SELECT run_id, metadata FROM runs WHERE status = 'running' AND host = ?")
       .all(hostname()) as { run_id: string; metadata: string }[]
-    let marked = 0
+    const marked: string[] = []
     for (const run of running) {
       const pid = (JSON.parse(run.metadata ?? '{}') as { pid?: number }).pid
       if (pid === undefined || isAlive(pid)) continue
@@ -268,7 +319,7 @@ export class RunStore {
           }
         ).ts ?? new Date().toISOString(),
       )
-      marked++
+      marked.push(run.run_id)
     }
     return marked
   }
@@ -569,4 +620,51 @@ function isAlive(pid: number): boolean {
   } catch {
     return true
   }
+}
+
+/** A step boundary serialized for its transaction: the step row, its history rows, the changed values. */
+function boundaryOf(
+  runId: string,
+  step: StepRecord,
+  writes: readonly ContextWrite[],
+  values: readonly [string, JsonValue | undefined][],
+  stepSeq: number,
+  historySeq: number,
+): StepBoundary {
+  const last = new Map(writes.map((write) => [write.key, write]))
+  const row = [
+    runId,
+    step.step,
+    step.idx,
+    step.status,
+    step.durationMs,
+    step.cpuMs,
+    step.peakRssBytes,
+    step.exitCode,
+    step.attempts,
+    step.reason,
+    step.logPath,
+    stepSeq,
+    json(step.params),
+    json(step.envelope ?? undefined),
+    step.attemptLog === undefined ? null : JSON.stringify(step.attemptLog),
+  ]
+  let seq = historySeq
+  const history = writes.map((write) => [
+    runId,
+    ++seq,
+    write.key,
+    write.who,
+    write.ts,
+    json(write.before),
+    json(write.after),
+    step.step,
+    stepSeq,
+  ])
+  const snapshot = values.map(([key, value]) =>
+    value === undefined
+      ? { key, value: undefined }
+      : { key, value: JSON.stringify(value), who: last.get(key)?.who ?? null, ts: last.get(key)?.ts ?? null },
+  )
+  return { runId, row, history, snapshot }
 }

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
@@ -180,7 +180,7 @@ describe('statuses are true', () => {
       loud.remove()
     }
   })
-  test('a store write that fails fails the step with that reason; the run is not stored as passed', async () => {
+  test('a store that fails under a running recipe fails the Vitest run saying so; every step is kept and stored once it is repaired', async () => {
     const damaged = createProject({
       'recipes/x.yaml': `steps:
   - { idx: 1, name: first, type: ts, module: scriptlets/set_key.ts, args: { key: x.first_v1 } }
@@ -194,17 +194,32 @@ describe('statuses are true', () => {
       const result = await damaged.vitest(['run', 'recipes/'])
       expect(result.code).toBe(1)
       expect(result.output).toContain(
-        'the run store could not record this step: the run store reports/results.sqlite failed: no such table: step_metrics',
+        'vitest-recipes: the run store could not store what the recipe files recorded: the run store reports/results.sqlite failed: no such table: step_metrics',
       )
-      const db = new Database(join(damaged.root, 'reports/results.sqlite'), { readonly: true })
+      expect(result.output).toContain('Nothing is lost: the records stay in reports/results.sqlite.pending/')
+      expect(result.output).not.toMatch(/\n\s+at /)
+      // Each step was recorded when it ended (its journal line); the store gets them once it works again.
+      const db = new Database(join(damaged.root, 'reports/results.sqlite'))
       try {
-        expect(db.prepare('SELECT status FROM runs').all()).toEqual([{ status: 'failed' }])
-        expect(db.prepare('SELECT step, status FROM step_metrics_moved').all()).toEqual([
-          { step: 'first', status: 'passed' },
-        ])
+        expect(db.prepare('SELECT step FROM step_metrics_moved').all()).toEqual([])
+        db.exec('ALTER TABLE step_metrics_moved RENAME TO step_metrics')
       } finally {
         db.close()
       }
+      const history = await damaged.recipes(['history', 'recipes/x.yaml'])
+      expect(history.code, history.output).toBe(0)
+      const repaired = new Database(join(damaged.root, 'reports/results.sqlite'), { readonly: true })
+      try {
+        expect(repaired.prepare('SELECT status FROM runs').all()).toEqual([{ status: 'passed' }])
+        expect(repaired.prepare('SELECT step, status FROM step_metrics ORDER BY idx').all()).toEqual([
+          { step: 'first', status: 'passed' },
+          { step: 'damage', status: 'passed' },
+          { step: 'after', status: 'passed' },
+        ])
+      } finally {
+        repaired.close()
+      }
+      expect(readdirSync(join(damaged.root, 'reports/results.sqlite.pending'))).toEqual([])
     } finally {
       damaged.remove()
     }

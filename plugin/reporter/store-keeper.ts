@@ -1,0 +1,91 @@
+import type { Reporter, TestModule, TestSpecification, Vitest } from 'vitest/node'
+import { KEPT_STORES_KEY, type KeptStores, locateStore } from '../store/kept-store.ts'
+import type { RunStore } from '../store/run-store.ts'
+
+/** How often a running Vitest stores what its recipe files journaled, for readers of the store meanwhile. */
+const INGEST_INTERVAL_MS = 1000
+
+/**
+ * Keeps the run store for a Vitest run, in the Vitest process, so recipe files never open
+ * SQLite: when a run with recipe files starts, it opens (creates, migrates, checks) the
+ * store and tells the files so (`provide`); they append each step to their run's journal
+ * (store/journal.ts), and this stores the journals when each file ends, every second
+ * meanwhile, and at the end. A store that cannot be opened is told to the files, whose runs
+ * then do not start, with its message. `vitest list` starts no run: nothing is opened.
+ */
+export class StoreKeeper implements Reporter {
+  /** How the plugin recognises a keeper already added for a store. */
+  readonly name = 'vitest-recipes-store'
+  readonly root: string
+  readonly db: string
+  private readonly isRecipe: (file: string) => boolean
+  private vitest: Vitest | undefined
+  private store: RunStore | undefined
+  private timer: NodeJS.Timeout | undefined
+  private readonly reported = new Set<string>()
+
+  constructor(root: string, db: string, isRecipe: (file: string) => boolean) {
+    this.root = root
+    this.db = db
+    this.isRecipe = isRecipe
+  }
+
+  onInit(vitest: Vitest): void {
+    this.vitest = vitest
+  }
+
+  async onTestRunStart(specifications: ReadonlyArray<TestSpecification>): Promise<void> {
+    const recipeFiles = specifications.filter((specification) => this.isRecipe(specification.moduleId))
+    if (recipeFiles.length === 0) return
+    const { path, shown } = locateStore(this.root, this.db)
+    let kept: KeptStores[string] = {}
+    if (!this.store) {
+      try {
+        const { RunStore } = await import('../store/run-store.ts')
+        this.store = RunStore.open(path, shown)
+        this.timer = setInterval(() => this.ingest(), INGEST_INTERVAL_MS)
+        this.timer.unref()
+      } catch (error) {
+        kept = { error: (error as Error).message }
+      }
+    }
+    for (const project of new Set(recipeFiles.map((specification) => specification.project))) {
+      const provide = project.provide as unknown as (key: string, value: KeptStores) => void
+      const already = (project.getProvidedContext() as Record<string, unknown>)[KEPT_STORES_KEY] as
+        | KeptStores
+        | undefined
+      provide.call(project, KEPT_STORES_KEY, { ...already, [path]: kept })
+    }
+  }
+
+  onTestModuleEnd(_module: TestModule): void {
+    this.ingest()
+  }
+
+  onTestRunEnd(): void {
+    this.ingest()
+    clearInterval(this.timer)
+    this.timer = undefined
+    this.store?.close()
+    this.store = undefined
+  }
+
+  /** Stores what the journals hold so far; a store that refuses it fails the Vitest run, and the journals stay. */
+  private ingest(): void {
+    if (!this.store) return
+    try {
+      this.store.ingestPending()
+    } catch (error) {
+      const message = `vitest-recipes: the run store could not store what the recipe files recorded: ${(error as Error).message}. Nothing is lost: the records stay in ${this.store.path}.pending/ and are stored when the store next opens (any recipes command, or the next run)`
+      if (this.reported.has(message)) return
+      this.reported.add(message)
+      const state = (this.vitest as { state?: { catchError?: (error: unknown, type: string) => void } } | undefined)
+        ?.state
+      // The message says it all: a stack into the keeper would only hide it.
+      const problem = Object.assign(new Error(message), { stack: message })
+      if (state?.catchError) state.catchError(problem, 'Unhandled Error')
+      else this.vitest?.logger.error(message)
+      process.exitCode = 1
+    }
+  }
+}

@@ -1,0 +1,141 @@
+import { spawnSync } from 'node:child_process'
+import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import { afterAll, expect, test } from 'vitest'
+import { Context } from '../../plugin/context/context.ts'
+import { journalFolderOf, RunJournal } from '../../plugin/store/journal.ts'
+import { RunStore } from '../../plugin/store/run-store.ts'
+
+const dir = mkdtempSync(join(tmpdir(), 'vitest-recipes-journal-'))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+const run = (runId: string) => ({
+  runId,
+  testId: 'J-1',
+  recipe: 'recipes/j.yaml',
+  startTime: '2026-01-01T00:00:00Z',
+  vitestVersion: '4',
+  metadata: {},
+})
+const step = (name: string, idx: number, status = 'passed') => ({
+  step: name,
+  idx,
+  status,
+  durationMs: 1,
+  cpuMs: 0,
+  peakRssBytes: 0,
+  exitCode: 0,
+  attempts: 1,
+  reason: null,
+  logPath: null,
+})
+
+function rows(path: string, sql: string): unknown[] {
+  const db = new Database(path, { readonly: true })
+  try {
+    return db.prepare(sql).all()
+  } finally {
+    db.close()
+  }
+}
+
+/** A journal of a run with two steps: a key written, then changed and another deleted. */
+function journalTwoSteps(path: string, runId: string, finish: boolean): RunJournal {
+  const journal = RunJournal.create(path, 'j.sqlite', runId)
+  const ctx = new Context()
+  journal.beginRun(run(runId))
+  const first = [ctx.set('j.a_v1', 1, { who: 'one' }), ctx.set('j.gone_v1', 'x', { who: 'one' })]
+  journal.recordStep(runId, step('one', 1), first, [
+    ['j.a_v1', 1],
+    ['j.gone_v1', 'x'],
+  ])
+  journal.recordStep(
+    runId,
+    step('two', 2),
+    [ctx.set('j.a_v1', 2, { who: 'two' })],
+    [
+      ['j.a_v1', 2],
+      ['j.gone_v1', undefined],
+    ],
+  )
+  if (finish) journal.finishRun(runId, 'passed', '2026-01-01T00:00:05Z')
+  journal.close()
+  return journal
+}
+
+test('the store opens with the journals of ended runs stored, in order, and removed', () => {
+  const path = join(dir, 'ended.sqlite')
+  RunStore.open(path).close()
+  const journal = journalTwoSteps(path, 'r1', true)
+  expect(existsSync(journal.path)).toBe(true)
+  RunStore.open(path).close()
+  expect(existsSync(journal.path)).toBe(false)
+  expect(rows(path, 'SELECT run_id, status, end_time FROM runs')).toEqual([
+    { run_id: 'r1', status: 'passed', end_time: '2026-01-01T00:00:05Z' },
+  ])
+  expect(rows(path, 'SELECT step, seq FROM step_metrics ORDER BY seq')).toEqual([
+    { step: 'one', seq: 1 },
+    { step: 'two', seq: 2 },
+  ])
+  expect(rows(path, 'SELECT seq, key, before, after, step_seq FROM context_history ORDER BY seq')).toEqual([
+    { seq: 1, key: 'j.a_v1', before: null, after: '1', step_seq: 1 },
+    { seq: 2, key: 'j.gone_v1', before: null, after: '"x"', step_seq: 1 },
+    { seq: 3, key: 'j.a_v1', before: '1', after: '2', step_seq: 2 },
+  ])
+  // The deleted key is gone from the final ctx; the changed one holds its last value.
+  expect(rows(path, 'SELECT key, value FROM context_snapshots')).toEqual([{ key: 'j.a_v1', value: '2' }])
+})
+
+test('a running journal is stored as far as it goes, twice by two stores without a duplicate, and kept', () => {
+  const path = join(dir, 'running.sqlite')
+  RunStore.open(path).close()
+  const journal = journalTwoSteps(path, 'r2', false)
+  // A line still being written (no newline yet) is left for the next reading.
+  appendFileSync(journal.path, '{"kind":"finish","status":"pas')
+  const a = RunStore.open(path)
+  let b: RunStore | undefined
+  try {
+    expect(rows(path, 'SELECT status FROM runs')).toEqual([{ status: 'running' }])
+    expect(rows(path, 'SELECT COUNT(*) AS n FROM step_metrics')).toEqual([{ n: 2 }])
+    expect(rows(path, 'SELECT COUNT(*) AS n FROM context_history')).toEqual([{ n: 3 }])
+    expect(existsSync(journal.path)).toBe(true)
+    expect(a.ingestPending()).toEqual([])
+    appendFileSync(journal.path, 'sed","endTime":"2026-01-01T00:00:09Z"}\n')
+    // b has read nothing yet: it replays the whole journal, which changes no row, then ends the run.
+    b = RunStore.open(path)
+    expect(rows(path, 'SELECT status FROM runs')).toEqual([{ status: 'passed' }])
+    expect(rows(path, 'SELECT COUNT(*) AS n FROM step_metrics')).toEqual([{ n: 2 }])
+    expect(rows(path, 'SELECT COUNT(*) AS n FROM context_history')).toEqual([{ n: 3 }])
+    expect(rows(path, 'SELECT key, value FROM context_snapshots')).toEqual([{ key: 'j.a_v1', value: '2' }])
+    expect(existsSync(journal.path)).toBe(false)
+    // a finds the journal gone: nothing to do, nothing thrown.
+    expect(a.ingestPending()).toEqual([])
+  } finally {
+    a.close()
+    b?.close()
+  }
+})
+
+test('the journal of a process that died is stored, its run marked interrupted, and the journal removed', () => {
+  const path = join(dir, 'killed.sqlite')
+  RunStore.open(path).close()
+  const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout.toString()
+  const journal = journalTwoSteps(path, 'r3', false)
+  const text = readFileSync(journal.path, 'utf8').replace(`"pid":${process.pid}`, `"pid":${dead}`)
+  writeFileSync(journal.path, text)
+  RunStore.open(path).close()
+  expect(rows(path, 'SELECT status FROM runs')).toEqual([{ status: 'interrupted' }])
+  expect(rows(path, 'SELECT step FROM step_metrics ORDER BY seq')).toEqual([{ step: 'one' }, { step: 'two' }])
+  expect(readdirSync(journalFolderOf(path))).toEqual([])
+})
+
+test('a journal that cannot be written says which file and what to check', () => {
+  const path = join(dir, 'blocked.sqlite')
+  writeFileSync(journalFolderOf(path), 'a file where the folder should be')
+  const journal = RunJournal.create(path, 'reports/blocked.sqlite', 'r4')
+  expect(() => journal.beginRun(run('r4'))).toThrow(
+    /^the run journal reports\/blocked\.sqlite\.pending\/r4\.jsonl could not be written: .*; check that the store's folder is writable and the disk not full$/,
+  )
+})
