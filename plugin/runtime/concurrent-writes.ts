@@ -13,15 +13,20 @@ interface StepWindow {
  */
 export class ConcurrentWrites {
   private clock = 0
+  private running = 0
   private readonly windows = new Map<string, StepWindow>()
 
   begin(step: string): void {
     this.windows.set(step, { start: ++this.clock, keys: new Set() })
+    this.running++
   }
 
   end(step: string): void {
     const window = this.windows.get(step)
-    if (window) window.end = ++this.clock
+    if (!window || window.end !== undefined) return
+    window.end = ++this.clock
+    // No step runs now, so none that starts later can overlap these: forgetting them keeps each check short.
+    if (--this.running === 0) this.windows.clear()
   }
 
   /** Throws when another step that overlapped `step` wrote `key`; otherwise records the write. */

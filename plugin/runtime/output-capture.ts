@@ -17,14 +17,26 @@ type ConsoleMethod = keyof typeof CONSOLE_STREAMS
  * is attributed through AsyncLocalStorage, so steps running side by side each get their
  * own; output outside any step passes through (redacted) and is not captured. Installed
  * when a recipe file's first step starts, removed when the file ends.
+ *
+ * A recipe whose steps never run side by side needs no AsyncLocalStorage: the step that
+ * runs is the one printing. That is cheaper for every promise in the worker (Node 20 tracks
+ * each one once a store is in use), so only recipes with parallel steps use one.
  */
 export class OutputCapture {
   private readonly current = new AsyncLocalStorage<CapturedOutput>()
+  private readonly overlapping: boolean
+  /** The running step's sink, when steps never overlap. */
+  private solo: CapturedOutput | undefined
   private uninstall: (() => void) | undefined
+
+  /** `overlapping`: whether steps may run side by side (the recipe has parallel steps). */
+  constructor(overlapping = true) {
+    this.overlapping = overlapping
+  }
 
   install(redactor: Redactor): void {
     if (this.uninstall) return
-    const current = this.current
+    const current = () => this.solo ?? this.current.getStore()
     const originals = Object.fromEntries(
       Object.keys(CONSOLE_STREAMS).map((method) => [method, console[method as ConsoleMethod]]),
     ) as Record<ConsoleMethod, (...args: unknown[]) => void>
@@ -32,7 +44,7 @@ export class OutputCapture {
     let insideConsole = false
     for (const method of Object.keys(CONSOLE_STREAMS) as ConsoleMethod[]) {
       console[method] = (...args: unknown[]) => {
-        const sink = current.getStore()
+        const sink = current()
         if (sink) sink[CONSOLE_STREAMS[method]].push(`${formatWithOptions({ colors: false }, ...args)}\n`)
         const shown = redactor.active ? args.map((arg) => (typeof arg === 'string' ? redactor.text(arg) : arg)) : args
         insideConsole = true
@@ -48,7 +60,7 @@ export class OutputCapture {
       stream.write = function (this: NodeJS.WriteStream, chunk: unknown, ...rest: unknown[]): boolean {
         const text =
           typeof chunk === 'string' ? chunk : chunk instanceof Uint8Array ? Buffer.from(chunk).toString() : undefined
-        const sink = insideConsole ? undefined : current.getStore()
+        const sink = insideConsole ? undefined : current()
         if (sink && text !== undefined) sink[name].push(text)
         const shown = redactor.active && text !== undefined ? redactor.text(text) : chunk
         return (original as (...args: unknown[]) => boolean).call(this, shown, ...rest)
@@ -66,9 +78,16 @@ export class OutputCapture {
     }
   }
 
-  /** Runs `fn` with what it prints collected in `sink`. */
+  /** Runs `fn` with what it prints collected in `sink`, until it returns or `release(sink)` is called. */
   run<T>(sink: CapturedOutput, fn: () => Promise<T>): Promise<T> {
-    return this.current.run(sink, fn)
+    if (this.overlapping) return this.current.run(sink, fn)
+    this.solo = sink
+    return fn().finally(() => this.release(sink))
+  }
+
+  /** Stops collecting into `sink` (a step that was abandoned may never return). */
+  release(sink: CapturedOutput): void {
+    if (this.solo === sink) this.solo = undefined
   }
 
   remove(): void {

@@ -35,7 +35,7 @@ export interface ResumePoint {
 export class RunSession {
   readonly runId: string
   readonly redactor: Redactor
-  readonly capture = new OutputCapture()
+  readonly capture: OutputCapture
   private readonly compiled: CompiledRecipe
   private readonly options: RunOptions
   private starting: Promise<Started> | undefined
@@ -50,6 +50,7 @@ export class RunSession {
     this.runId = runId
     this.options = options
     this.redactor = createRedactor(compiled.recipe.secrets)
+    this.capture = new OutputCapture(compiled.recipe.steps.some((step) => step.parallel))
   }
 
   get started(): boolean {

@@ -259,6 +259,7 @@ async function attemptStep(
           ended = why === 'timeout' ? 'it timed out' : 'Vitest aborted it'
         },
       )
+      scope.session.capture.release(printed)
       execution = withPrinted(result.execution, printed)
       // Shell, exec and Python steps declare derived secrets on stderr (`::add-mask::<value>`).
       const directives = takeMaskDirectives(execution.stderr)
