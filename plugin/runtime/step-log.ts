@@ -28,7 +28,7 @@ export class StepLogs {
   }
 
   open(idx: number, step: string): StepLog {
-    return new StepLog(`${idx}_${step.replace(/[^A-Za-z0-9_.-]+/g, '_')}.log`, this)
+    return new StepLog(idx, step, this)
   }
 
   /** @internal Where a log named `name` goes: absolute, and relative to the root for reports. */
@@ -71,13 +71,15 @@ export class StepLogs {
 }
 
 export class StepLog {
-  private readonly name: string
+  private readonly idx: number
+  private readonly step: string
   private readonly logs: StepLogs
   // Timestamps are formatted only if the log is written: most passing steps write none.
   private readonly lines: (string | [number, string])[] = []
 
-  constructor(name: string, logs: StepLogs) {
-    this.name = name
+  constructor(idx: number, step: string, logs: StepLogs) {
+    this.idx = idx
+    this.step = step
     this.logs = logs
   }
 
@@ -92,7 +94,8 @@ export class StepLog {
 
   /** Writes the log: its path relative to the project root, and the write, which rejects if it failed. */
   close(): { path: string; written: Promise<void> } {
-    const { file, path } = this.logs.locate(this.name)
+    // Named only when written: most passing steps write none.
+    const { file, path } = this.logs.locate(`${this.idx}_${this.step.replace(/[^A-Za-z0-9_.-]+/g, '_')}.log`)
     const text = this.lines
       .map((line) => (typeof line === 'string' ? line : `${new Date(line[0]).toISOString()} ${line[1]}`))
       .join('\n')
