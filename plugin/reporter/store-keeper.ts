@@ -38,7 +38,7 @@ export class StoreKeeper implements Reporter {
     const recipeFiles = specifications.filter((specification) => this.isRecipe(specification.moduleId))
     if (recipeFiles.length === 0) return
     const { path, shown } = locateStore(this.root, this.db)
-    let kept: KeptStores[string] = {}
+    let kept: KeptStores[string] = { vitestVersion: this.vitest?.version ?? 'unknown' }
     if (!this.store) {
       try {
         const { RunStore } = await import('../store/run-store.ts')

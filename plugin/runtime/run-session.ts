@@ -77,7 +77,7 @@ export class RunSession {
       this.options.resumeFrom === undefined
         ? -1
         : recipe.steps.findIndex((step) => step.name === this.options.resumeFrom)
-    const { recorder, resume } = await this.openRecorder(resumeIndex)
+    const { recorder, resume, vitest } = await this.openRecorder(resumeIndex)
     const restored = resume && typeof resume.snapshot !== 'string' ? resume.snapshot : undefined
     const metadata: JsonObject = { test_meta: recipe.testMeta as JsonObject, node: process.version }
     if (restored) metadata.resumed_from = restored.runId
@@ -86,7 +86,7 @@ export class RunSession {
       testId: recipe.testMeta.test_id,
       recipe: recipe.file,
       startTime: new Date().toISOString(),
-      vitestVersion: vitestVersion(),
+      vitestVersion: vitest ?? vitestVersion(),
       metadata,
     })
     const logs = new StepLogs(
@@ -115,7 +115,9 @@ export class RunSession {
    * store (it opened it before the files ran, and ingests their journals), the run goes to
    * its journal, one append per step; otherwise (or to resume) this file opens the store.
    */
-  private async openRecorder(resumeIndex: number): Promise<{ recorder: RunRecorder; resume?: ResumePoint }> {
+  private async openRecorder(
+    resumeIndex: number,
+  ): Promise<{ recorder: RunRecorder; resume?: ResumePoint; vitest?: string | undefined }> {
     const { root, recipe, db } = this.compiled
     const { path, shown } = locateStore(root, db)
     const kept = readKeptStores()[path]
@@ -134,7 +136,11 @@ export class RunSession {
       if (!kept) return { recorder: store, ...(resume ? { resume } : {}) }
       store.close()
     }
-    return { recorder: RunJournal.create(path, shown, this.runId), ...(resume ? { resume } : {}) }
+    return {
+      recorder: RunJournal.create(path, shown, this.runId),
+      ...(resume ? { resume } : {}),
+      vitest: kept.vitestVersion,
+    }
   }
 
   /**

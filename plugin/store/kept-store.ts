@@ -7,7 +7,10 @@ import { relative, resolve, sep } from 'node:path'
  */
 export const KEPT_STORES_KEY = 'vitestRecipesKeptStores'
 
-export type KeptStores = Record<string, { error?: string }>
+export type KeptStores = Record<
+  string,
+  { error?: string /** The Vitest the keeper runs in. */; vitestVersion?: string }
+>
 
 /** Where the store of the project at `root` is (RECIPES_DB over `db`), and how messages show it. */
 export function locateStore(root: string, db: string): { path: string; shown: string } {
