@@ -275,7 +275,15 @@ async function main() {
     }
 
     const pick = (file, field) => median(counted.map((round) => round.timings.get(file)[field]))
-    const rows = [[`median over ${counted.length} rounds`, `${small} steps`, `${large} steps`, 'per step ratio']]
+    const rows = [
+      [
+        `median over ${counted.length} rounds`,
+        `${small} steps`,
+        `${large} steps`,
+        'per step ratio',
+        `hand-written, ${large} tests`,
+      ],
+    ]
     for (const [label, field] of [
       ['tests (Σ test durations)', 'testsMs'],
       ['collect (compile in Vite + import)', 'collectMs'],
@@ -283,11 +291,13 @@ async function main() {
     ]) {
       const a = pick(recipeFile(small), field)
       const b = pick(recipeFile(large), field)
+      const hand = pick(handFile(large), field)
       rows.push([
         label,
         `${ms(a, 0)} (${perStep(a, small)})`,
         `${ms(b, 0)} (${perStep(b, large)})`,
         `${ratio(b / large, a / small).toFixed(2)}x`,
+        `${ms(hand, 0)} (${perStep(hand, large)})`,
       ])
     }
     console.log(`\n${table(rows)}`)
