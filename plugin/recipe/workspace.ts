@@ -164,13 +164,18 @@ class Workspace {
   private readonly existing = new Map<string, boolean>()
   private readonly scanned = new Map<string, ModuleNames | undefined>()
   private readonly real = new Map<string, string>()
+  private readonly resolved = new Map<string, string>()
+  private readonly placed = new Map<string, 'inside' | 'outside' | 'linked-out'>()
 
   constructor(root: string) {
     this.root = root
   }
 
+  // Memoized like the lookups below: long recipes name the same few files at every step.
   resolve(path: string): string {
-    return resolve(this.root, path)
+    let absolute = this.resolved.get(path)
+    if (absolute === undefined) this.resolved.set(path, (absolute = resolve(this.root, path)))
+    return absolute
   }
 
   display(absolute: string): string {
@@ -200,13 +205,9 @@ class Workspace {
     what: string,
     where: { path: string; location: SourceLocation },
   ): RecipeIssue | undefined {
-    const absolute = this.resolve(path)
-    const outside = isAbsolute(path) || !isInside(this.root, absolute)
-    const linkedOut =
-      !outside &&
-      this.exists(absolute) &&
-      !isInside((this.realRoot ??= realpathSync(this.root)), this.realpath(absolute))
-    if (!outside && !linkedOut) return undefined
+    const placement = this.place(path)
+    if (placement === 'inside') return undefined
+    const linkedOut = placement === 'linked-out'
     return {
       code: 'RECIPE_PATH_OUTSIDE_WORKSPACE',
       message: linkedOut
@@ -217,6 +218,17 @@ class Workspace {
         ? 'Copy the file into the workspace instead of linking to it.'
         : 'Scriptlets load only from inside the workspace: give a path relative to the project root, without "..".',
     }
+  }
+
+  /** Where `path` (as the recipe writes it) leads: inside the root, outside it, or out through a symlink. */
+  private place(path: string): 'inside' | 'outside' | 'linked-out' {
+    let placement = this.placed.get(path)
+    if (placement !== undefined) return placement
+    const absolute = this.resolve(path)
+    if (isAbsolute(path) || !isInside(this.root, absolute)) placement = 'outside'
+    else placement = this.exists(absolute) && this.linksOut(absolute) ? 'linked-out' : 'inside'
+    this.placed.set(path, placement)
+    return placement
   }
 
   /** Does `absolute`, inside the root as written, lead outside it through a symlink? */

@@ -35,9 +35,10 @@ test('one literal top-level test() per step, each on a line mapped to its YAML l
   // inside its test as setup, plus a grace period.
   expect(testLines[0]![0]).toContain('{ timeout: 310000 }')
   expect(testLines[1]![0]).toContain('{ timeout: 314000 }')
-  expect(lines.slice(0, 3)).toEqual([
+  expect(lines.slice(0, 4)).toEqual([
     'import { afterAll, test } from "vitest";',
     'import { defineRecipe } from "vitest-recipes/runtime";',
+    'import { Buffer } from "node:buffer";',
     'import * as __scriptlet0 from "../scriptlets/a.ts";',
   ])
 
@@ -60,4 +61,21 @@ test('a broken recipe compiles to a module that fails with its errors', () => {
   expect(code).toMatch(
     /^import \{ failRecipe \} from "vitest-recipes\/runtime";\nfailRecipe\(\[\{"code":"RECIPE_YAML_SYNTAX"/,
   )
+})
+
+test("the spec travels as base64 of its JSON, text outside ASCII included: Vite's SSR transform maps every word boundary, and base64 has few", () => {
+  const recipe = `steps:
+  - name: label
+    type: ts
+    module: scriptlets/a.ts
+    args: { label: "Durchsatz ≥ 10 Gbit/s, café \\"Ω\\"", ports: [1, 2] }
+`
+  const { code } = compileRecipe(recipe, join(root, 'recipes/x.yaml'), root)
+  const specLine = code.split('\n').find((line) => line.startsWith('const recipe = '))!
+  const base64 = /JSON\.parse\(Buffer\.from\("([A-Za-z0-9+/=]+)", "base64"\)\.toString\(\)\)/.exec(specLine)?.[1]
+  const spec = JSON.parse(Buffer.from(base64!, 'base64').toString())
+  expect(spec.recipe.steps[0].params).toEqual({ label: 'Durchsatz ≥ 10 Gbit/s, café "Ω"', ports: [1, 2] })
+  // magic-string (hires: 'boundary') starts a map segment at each word and each other character.
+  const segments = specLine.match(/\w+|\W/g)!.length
+  expect(segments / specLine.length).toBeLessThan(0.1)
 })
