@@ -49,6 +49,7 @@ export class RecipeRun {
   private readonly outcomes = new Map<string, Promise<StepResult>>()
   private readonly settled = new Map<string, StepResult>()
   private readonly awaited = new Map<string, ((result: StepResult) => void)[]>()
+  private tests: Map<string, StepTestContext['task']['file']['tasks'][number]> | undefined
 
   constructor(compiled: CompiledRecipe, scriptlets: ReadonlyMap<string, Scriptlet>, runId: string) {
     this.compiled = compiled
@@ -149,7 +150,7 @@ export class RecipeRun {
         })
         // The filtered-out test of a setup step carries its record too: reporters, the JSON
         // report and --merge-reports see it there, although Vitest reports the test skipped.
-        const sibling = test.task.file.tasks.find((task) => task.name === need)
+        const sibling = this.testOf(need, test)
         if (sibling && result.meta.setupFor !== undefined) (sibling.meta as RecipeTaskMeta).recipeStep = result.meta
         if (result.meta.status === 'failed' && result.meta.setupFor === step.name) {
           return {
@@ -167,8 +168,14 @@ export class RecipeRun {
   /** Whether `need` has its own test about to run concurrently with `step` (same parallel group). */
   private runsBeside(need: string, step: RecipeStep, test: StepTestContext): boolean {
     if (!step.parallel || !this.step(need).parallel) return false
-    const sibling = test.task.file.tasks.find((task) => task.name === need)
+    const sibling = this.testOf(need, test)
     return sibling?.mode === 'run' && sibling.result?.state !== 'pass' && sibling.result?.state !== 'fail'
+  }
+
+  /** The test of step `name` in this file (a map built once: a scan per setup step made -t on a long chain quadratic). */
+  private testOf(name: string, test: StepTestContext): StepTestContext['task']['file']['tasks'][number] | undefined {
+    this.tests ??= new Map(test.task.file.tasks.map((task) => [task.name, task]))
+    return this.tests.get(name)
   }
 
   private waitFor(need: string): Promise<StepResult> {
