@@ -19,6 +19,8 @@ import {
   describeAttempts,
   formatBytes,
   formatMs,
+  listedContext,
+  listedOutputs,
   reportTitle,
   STATUS_COLORS,
   statusCounts,
@@ -74,13 +76,7 @@ export async function writeDocx(data: RunData, file: string): Promise<void> {
     new Paragraph({ text: 'Steps', heading: HeadingLevel.HEADING_1 }),
     ...data.steps.flatMap(stepSection),
     new Paragraph({ text: 'Final context', heading: HeadingLevel.HEADING_1 }),
-    data.context.length === 0
-      ? new Paragraph({ children: [new TextRun({ text: 'empty', italics: true })] })
-      : table(
-          ['key', 'value', 'who'],
-          data.context.map((row) => [row.key, compactJson(row.value, 500), row.who ?? '']),
-          { widths: [30, 44, 26] },
-        ),
+    ...finalContext(data),
     new Paragraph({ text: 'Analysis', heading: HeadingLevel.HEADING_1 }),
     ...(data.analysis?.summaryText ?? 'No analysis was recorded for this run.')
       .split('\n')
@@ -117,6 +113,20 @@ export async function writeDocx(data: RunData, file: string): Promise<void> {
   await writeFile(file, await Packer.toBuffer(document))
 }
 
+/** The final ctx as a table of its first keys, and a note saying how many more there are and where. */
+function finalContext(data: RunData): (Paragraph | Table)[] {
+  if (data.context.length === 0) return [new Paragraph({ children: [new TextRun({ text: 'empty', italics: true })] })]
+  const { rows, leftOut } = listedContext(data)
+  return [
+    table(
+      ['key', 'value', 'who'],
+      rows.map((row) => [row.key, compactJson(row.value, 500), row.who ?? '']),
+      { widths: [30, 44, 26] },
+    ),
+    ...(leftOut ? [new Paragraph({ children: [new TextRun({ text: leftOut, italics: true })] })] : []),
+  ]
+}
+
 /**
  * A step as a heading and labelled lines, not a table: a document for a 1,000-step run stays
  * a few seconds and a few hundred KiB to build (one table per step cost ~3 s and ~360 MiB).
@@ -136,7 +146,7 @@ function stepSection(step: StepRow): Paragraph[] {
   const params = compactJson(step.params, 1000)
   if (params !== '{}' && params !== '[]') lines.push(['params', params])
   const outputs = stepOutputs(step.envelope)
-  if (outputs.length > 0) lines.push(['outputs', outputs.join(', ')])
+  if (outputs.length > 0) lines.push(['outputs', listedOutputs(outputs)])
   const metrics = Object.entries(numericMetrics(step))
   if (metrics.length > 0) lines.push(['metrics', metrics.map(([name, value]) => `${name} = ${value}`).join(', ')])
   if (step.logPath) lines.push(['log', step.logPath])
