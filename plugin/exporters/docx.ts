@@ -3,6 +3,9 @@ import {
   AlignmentType,
   Document,
   HeadingLevel,
+  type IContext,
+  type IRunOptions,
+  type IXmlableObject,
   Packer,
   Paragraph,
   ShadingType,
@@ -35,6 +38,7 @@ import {
  */
 export async function writeDocx(data: RunData, file: string): Promise<void> {
   const meta = testMetaOf(data.run)
+  const repeated = repeatedRuns()
   const children: (Paragraph | Table)[] = [
     new Paragraph({
       text: typeof meta.test_id === 'string' ? meta.test_id : data.run.recipe,
@@ -74,7 +78,7 @@ export async function writeDocx(data: RunData, file: string): Promise<void> {
       { statusColumn: 2, widths: [5, 30, 11, 13, 8, 33] },
     ),
     new Paragraph({ text: 'Steps', heading: HeadingLevel.HEADING_1 }),
-    ...data.steps.flatMap(stepSection),
+    ...data.steps.flatMap((step) => stepSection(step, repeated)),
     new Paragraph({ text: 'Final context', heading: HeadingLevel.HEADING_1 }),
     ...finalContext(data),
     new Paragraph({ text: 'Analysis', heading: HeadingLevel.HEADING_1 }),
@@ -131,7 +135,7 @@ function finalContext(data: RunData): (Paragraph | Table)[] {
  * A step as a heading and labelled lines, not a table: a document for a 1,000-step run stays
  * a few seconds and a few hundred KiB to build (one table per step cost ~3 s and ~360 MiB).
  */
-function stepSection(step: StepRow): Paragraph[] {
+function stepSection(step: StepRow, repeated: (options: IRunOptions) => TextRun): Paragraph[] {
   const facts: [string, string][] = [
     ['status', step.status],
     ['duration', formatMs(step.durationMs)],
@@ -157,16 +161,43 @@ function stepSection(step: StepRow): Paragraph[] {
       children: facts
         .filter(([, value]) => value !== '')
         .flatMap(([label, value], index) => [
-          ...(index > 0 ? [new TextRun({ text: '  ·  ' })] : []),
-          new TextRun({ text: `${label}: `, bold: true }),
-          new TextRun({ text: value, ...(label === 'status' && color ? { shading: shade(color) } : {}) }),
+          ...(index > 0 ? [repeated({ text: '  ·  ' })] : []),
+          repeated({ text: `${label}: `, bold: true }),
+          label === 'status'
+            ? repeated({ text: value, ...(color ? { shading: shade(color) } : {}) })
+            : new TextRun({ text: value }),
         ]),
     }),
     ...lines.map(
       ([label, value]) =>
-        new Paragraph({ children: [new TextRun({ text: `${label}: `, bold: true }), new TextRun({ text: value })] }),
+        new Paragraph({ children: [repeated({ text: `${label}: `, bold: true }), new TextRun({ text: value })] }),
     ),
   ]
+}
+
+/**
+ * A text run whose XML is worked out once per document however often it appears: the labels
+ * and statuses every step section repeats. docx prepares each run anew at each use, which was
+ * most of the time a 1,000-step document took.
+ */
+class RepeatedRun extends TextRun {
+  private prepared: IXmlableObject | undefined
+
+  override prepForXml(context: IContext): IXmlableObject | undefined {
+    this.prepared ??= super.prepForXml(context)
+    return this.prepared
+  }
+}
+
+/** One RepeatedRun per distinct text and look, for one document. */
+function repeatedRuns(): (options: IRunOptions) => TextRun {
+  const runs = new Map<string, RepeatedRun>()
+  return (options) => {
+    const key = JSON.stringify(options)
+    let run = runs.get(key)
+    if (!run) runs.set(key, (run = new RepeatedRun(options)))
+    return run
+  }
 }
 
 /** Usable width of a Letter/A4 page with the default margins, in twentieths of a point. */

@@ -2,6 +2,7 @@ import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { JsonValue } from '../context/json-value.ts'
 import type { RunData } from '../store/run-data.ts'
+import { DocxThread } from './docx-thread.ts'
 import { renderMarkdown } from './markdown.ts'
 
 export { analyzeRun, SUMMARY_KEY } from './analysis.ts'
@@ -26,22 +27,29 @@ export interface ExportOutcome {
 // Office writers load on use (or on preloadWriters): a run that writes only Markdown never loads exceljs or docx.
 const loadXlsx = () => import('./xlsx.ts')
 const loadDocx = () => import('./docx.ts')
+/** Where Word documents are written once preloadWriters started it; in this thread otherwise. */
+let docxThread: DocxThread | undefined
 
 const WRITERS: Record<ReportFormat, (data: RunData, file: string) => Promise<void>> = {
   xlsx: async (data, file) => (await loadXlsx()).writeXlsx(data, file),
-  docx: async (data, file) => (await loadDocx()).writeDocx(data, file),
+  docx: async (data, file) =>
+    docxThread?.running ? docxThread.write(data, file) : (await loadDocx()).writeDocx(data, file),
   md: async (data, file) => writeFileSync(file, renderMarkdown(data)),
   json: async (data, file) => writeFileSync(file, `${JSON.stringify(runJson(data), null, 2)}\n`),
 }
 
 /**
  * Starts loading the Office writers of `formats` (exceljs and docx take a few hundred ms) so
- * they are ready when the documents are written; call it while the run still goes. A writer
- * that cannot load fails later, when used, in its outcome.
+ * they are ready when the documents are written; call it while the run still goes. Word
+ * documents are then written in a worker thread of their own (which loads docx there), side
+ * by side with the workbooks. A writer that cannot load fails later, when used, in its outcome.
  */
 export function preloadWriters(formats: readonly ReportFormat[]): void {
   if (formats.includes('xlsx')) loadXlsx().catch(() => {})
-  if (formats.includes('docx')) loadDocx().catch(() => {})
+  if (formats.includes('docx') && !docxThread?.running) {
+    docxThread = DocxThread.start()
+    if (!docxThread) loadDocx().catch(() => {})
+  }
 }
 
 /**
