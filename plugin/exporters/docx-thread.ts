@@ -22,7 +22,7 @@ export class DocxThread {
   private nextId = 0
   private broken: Error | undefined
 
-  /** Starts the thread (it loads docx at once), or returns undefined where it cannot run (from the TypeScript source). */
+  /** Starts the thread (it loads docx and warms it up at once), or returns undefined where it cannot run (from the TypeScript source). */
   static start(): DocxThread | undefined {
     return import.meta.url.endsWith('.js') && existsSync(fileURLToPath(THREAD_FILE)) ? new DocxThread() : undefined
   }
@@ -67,7 +67,9 @@ export class DocxThread {
 
 if (!isMainThread && parentPort) {
   const port = parentPort
-  const { writeDocx } = await import('./docx.ts')
+  const { renderDocx, writeDocx } = await import('./docx.ts')
+  // The thread starts while the tests run: write the sample once, so the real documents run warm.
+  await renderDocx((await import('./sample-run.ts')).sampleRun()).catch(() => {})
   port.on('message', async ({ id, data, file }: DocxJob) => {
     const { historyCount, ...rest } = data
     try {

@@ -37,6 +37,11 @@ import {
  * context and the analysis.
  */
 export async function writeDocx(data: RunData, file: string): Promise<void> {
+  await writeFile(file, await renderDocx(data))
+}
+
+/** The Word document of a run, as the bytes of its file. */
+export async function renderDocx(data: RunData): Promise<Buffer> {
   const meta = testMetaOf(data.run)
   const repeated = repeatedRuns()
   const children: (Paragraph | Table)[] = [
@@ -114,7 +119,7 @@ export async function writeDocx(data: RunData, file: string): Promise<void> {
     },
     sections: [{ children }],
   })
-  await writeFile(file, await Packer.toBuffer(document))
+  return Packer.toBuffer(document)
 }
 
 /** The final ctx as a table of its first keys, and a note saying how many more there are and where. */

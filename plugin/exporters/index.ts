@@ -1,9 +1,12 @@
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { randomUUID } from 'node:crypto'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { JsonValue } from '../context/json-value.ts'
 import type { RunData } from '../store/run-data.ts'
 import { DocxThread } from './docx-thread.ts'
 import { renderMarkdown } from './markdown.ts'
+import { sampleRun } from './sample-run.ts'
 
 export { analyzeRun, SUMMARY_KEY } from './analysis.ts'
 
@@ -39,16 +42,29 @@ const WRITERS: Record<ReportFormat, (data: RunData, file: string) => Promise<voi
 }
 
 /**
- * Starts loading the Office writers of `formats` (exceljs and docx take a few hundred ms) so
- * they are ready when the documents are written; call it while the run still goes. Word
+ * Starts loading the Office writers of `formats` (exceljs and docx take a few hundred ms) and
+ * writing a sample run with each (a writer's first document runs cold, several times slower),
+ * so they are ready when the documents are written; call it while the run still goes. Word
  * documents are then written in a worker thread of their own (which loads docx there), side
  * by side with the workbooks. A writer that cannot load fails later, when used, in its outcome.
  */
 export function preloadWriters(formats: readonly ReportFormat[]): void {
-  if (formats.includes('xlsx')) loadXlsx().catch(() => {})
+  if (formats.includes('xlsx')) loadXlsx().then(warmUpXlsx, () => {})
   if (formats.includes('docx') && !docxThread?.running) {
     docxThread = DocxThread.start()
     if (!docxThread) loadDocx().catch(() => {})
+  }
+}
+
+/** Writes the sample run's workbook once (to a temp file, deleted), so the real workbooks run warm. */
+async function warmUpXlsx({ writeXlsx }: typeof import('./xlsx.ts')): Promise<void> {
+  const file = join(tmpdir(), `vitest-recipes-warm-up-${process.pid}-${randomUUID()}.xlsx`)
+  try {
+    await writeXlsx(sampleRun(), file)
+  } catch {
+    // Only a warm-up: the real workbooks say what goes wrong.
+  } finally {
+    rmSync(file, { force: true })
   }
 }
 
