@@ -3,6 +3,9 @@ import {
   AlignmentType,
   Document,
   HeadingLevel,
+  type IContext,
+  type IRunOptions,
+  type IXmlableObject,
   Packer,
   Paragraph,
   ShadingType,
@@ -19,6 +22,8 @@ import {
   describeAttempts,
   formatBytes,
   formatMs,
+  listedContext,
+  listedOutputs,
   reportTitle,
   STATUS_COLORS,
   statusCounts,
@@ -32,7 +37,13 @@ import {
  * context and the analysis.
  */
 export async function writeDocx(data: RunData, file: string): Promise<void> {
+  await writeFile(file, await renderDocx(data))
+}
+
+/** The Word document of a run, as the bytes of its file. */
+export async function renderDocx(data: RunData): Promise<Buffer> {
   const meta = testMetaOf(data.run)
+  const repeated = repeatedRuns()
   const children: (Paragraph | Table)[] = [
     new Paragraph({
       text: typeof meta.test_id === 'string' ? meta.test_id : data.run.recipe,
@@ -72,15 +83,9 @@ export async function writeDocx(data: RunData, file: string): Promise<void> {
       { statusColumn: 2, widths: [5, 30, 11, 13, 8, 33] },
     ),
     new Paragraph({ text: 'Steps', heading: HeadingLevel.HEADING_1 }),
-    ...data.steps.flatMap(stepSection),
+    ...data.steps.flatMap((step) => stepSection(step, repeated)),
     new Paragraph({ text: 'Final context', heading: HeadingLevel.HEADING_1 }),
-    data.context.length === 0
-      ? new Paragraph({ children: [new TextRun({ text: 'empty', italics: true })] })
-      : table(
-          ['key', 'value', 'who'],
-          data.context.map((row) => [row.key, compactJson(row.value, 500), row.who ?? '']),
-          { widths: [30, 44, 26] },
-        ),
+    ...finalContext(data),
     new Paragraph({ text: 'Analysis', heading: HeadingLevel.HEADING_1 }),
     ...(data.analysis?.summaryText ?? 'No analysis was recorded for this run.')
       .split('\n')
@@ -114,14 +119,28 @@ export async function writeDocx(data: RunData, file: string): Promise<void> {
     },
     sections: [{ children }],
   })
-  await writeFile(file, await Packer.toBuffer(document))
+  return Packer.toBuffer(document)
+}
+
+/** The final ctx as a table of its first keys, and a note saying how many more there are and where. */
+function finalContext(data: RunData): (Paragraph | Table)[] {
+  if (data.context.length === 0) return [new Paragraph({ children: [new TextRun({ text: 'empty', italics: true })] })]
+  const { rows, leftOut } = listedContext(data)
+  return [
+    table(
+      ['key', 'value', 'who'],
+      rows.map((row) => [row.key, compactJson(row.value, 500), row.who ?? '']),
+      { widths: [30, 44, 26] },
+    ),
+    ...(leftOut ? [new Paragraph({ children: [new TextRun({ text: leftOut, italics: true })] })] : []),
+  ]
 }
 
 /**
  * A step as a heading and labelled lines, not a table: a document for a 1,000-step run stays
  * a few seconds and a few hundred KiB to build (one table per step cost ~3 s and ~360 MiB).
  */
-function stepSection(step: StepRow): Paragraph[] {
+function stepSection(step: StepRow, repeated: (options: IRunOptions) => TextRun): Paragraph[] {
   const facts: [string, string][] = [
     ['status', step.status],
     ['duration', formatMs(step.durationMs)],
@@ -136,7 +155,7 @@ function stepSection(step: StepRow): Paragraph[] {
   const params = compactJson(step.params, 1000)
   if (params !== '{}' && params !== '[]') lines.push(['params', params])
   const outputs = stepOutputs(step.envelope)
-  if (outputs.length > 0) lines.push(['outputs', outputs.join(', ')])
+  if (outputs.length > 0) lines.push(['outputs', listedOutputs(outputs)])
   const metrics = Object.entries(numericMetrics(step))
   if (metrics.length > 0) lines.push(['metrics', metrics.map(([name, value]) => `${name} = ${value}`).join(', ')])
   if (step.logPath) lines.push(['log', step.logPath])
@@ -147,16 +166,43 @@ function stepSection(step: StepRow): Paragraph[] {
       children: facts
         .filter(([, value]) => value !== '')
         .flatMap(([label, value], index) => [
-          ...(index > 0 ? [new TextRun({ text: '  ·  ' })] : []),
-          new TextRun({ text: `${label}: `, bold: true }),
-          new TextRun({ text: value, ...(label === 'status' && color ? { shading: shade(color) } : {}) }),
+          ...(index > 0 ? [repeated({ text: '  ·  ' })] : []),
+          repeated({ text: `${label}: `, bold: true }),
+          label === 'status'
+            ? repeated({ text: value, ...(color ? { shading: shade(color) } : {}) })
+            : new TextRun({ text: value }),
         ]),
     }),
     ...lines.map(
       ([label, value]) =>
-        new Paragraph({ children: [new TextRun({ text: `${label}: `, bold: true }), new TextRun({ text: value })] }),
+        new Paragraph({ children: [repeated({ text: `${label}: `, bold: true }), new TextRun({ text: value })] }),
     ),
   ]
+}
+
+/**
+ * A text run whose XML is worked out once per document however often it appears: the labels
+ * and statuses every step section repeats. docx prepares each run anew at each use, which was
+ * most of the time a 1,000-step document took.
+ */
+class RepeatedRun extends TextRun {
+  private prepared: IXmlableObject | undefined
+
+  override prepForXml(context: IContext): IXmlableObject | undefined {
+    this.prepared ??= super.prepForXml(context)
+    return this.prepared
+  }
+}
+
+/** One RepeatedRun per distinct text and look, for one document. */
+function repeatedRuns(): (options: IRunOptions) => TextRun {
+  const runs = new Map<string, RepeatedRun>()
+  return (options) => {
+    const key = JSON.stringify(options)
+    let run = runs.get(key)
+    if (!run) runs.set(key, (run = new RepeatedRun(options)))
+    return run
+  }
 }
 
 /** Usable width of a Letter/A4 page with the default margins, in twentieths of a point. */

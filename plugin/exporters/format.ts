@@ -1,5 +1,5 @@
 import type { JsonValue } from '../context/json-value.ts'
-import { type RunData, type StepRow, testMetaOf } from '../store/run-data.ts'
+import { type ContextRow, type RunData, type StepRow, testMetaOf } from '../store/run-data.ts'
 
 /** Statuses in the order reports count them. */
 const STATUS_ORDER = [
@@ -115,4 +115,35 @@ export function describeAttempts(step: StepRow): string {
         `attempt ${attempt.attempt} ${attempt.status}${attempt.reason ? ` (${attempt.reason})` : ''} in ${formatMs(attempt.durationMs)}`,
     )
     .join('; ')
+}
+
+/**
+ * How many ctx keys the Word and Markdown documents list, in key order: a run whose ctx holds
+ * 100,000 keys would otherwise make a Word document of gigabytes. report.xlsx (sheet Context)
+ * and the run store keep every key.
+ */
+export const LISTED_CONTEXT_KEYS = 200
+/** How many output keys a step lists in the Word and Markdown documents. */
+export const LISTED_STEP_OUTPUTS = 20
+
+/** The ctx rows a document lists, and, when some are left out, the sentence saying how many and where they are. */
+export function listedContext(data: RunData): { rows: ContextRow[]; leftOut: string | undefined } {
+  const total = data.context.length
+  if (total <= LISTED_CONTEXT_KEYS) return { rows: data.context, leftOut: undefined }
+  return {
+    rows: data.context.slice(0, LISTED_CONTEXT_KEYS),
+    leftOut: `${count(total - LISTED_CONTEXT_KEYS)} more ctx keys are not listed here (the first ${LISTED_CONTEXT_KEYS} of ${count(total)}, in key order): report.xlsx (sheet Context) has every key, and so does the run store (\`npx recipes report --run ${data.run.runId} --format json\`, or SQL on its context_snapshots table).`,
+  }
+}
+
+/** A step's output keys as one line, the first LISTED_STEP_OUTPUTS of them and how many more. */
+export function listedOutputs(outputs: readonly string[], show: (key: string) => string = (key) => key): string {
+  const listed = outputs.slice(0, LISTED_STEP_OUTPUTS).map(show).join(', ')
+  const rest = outputs.length - LISTED_STEP_OUTPUTS
+  return rest > 0 ? `${listed} and ${count(rest)} more (its ctx writes are in report.xlsx, sheet History)` : listed
+}
+
+/** A count for people: 99,800. */
+function count(n: number): string {
+  return n.toLocaleString('en-US')
 }

@@ -1,8 +1,12 @@
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { randomUUID } from 'node:crypto'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { JsonValue } from '../context/json-value.ts'
 import type { RunData } from '../store/run-data.ts'
+import { DocxThread } from './docx-thread.ts'
 import { renderMarkdown } from './markdown.ts'
+import { sampleRun } from './sample-run.ts'
 
 export { analyzeRun, SUMMARY_KEY } from './analysis.ts'
 
@@ -23,44 +27,78 @@ export interface ExportOutcome {
   ms: number
 }
 
+// Office writers load on use (or on preloadWriters): a run that writes only Markdown never loads exceljs or docx.
+const loadXlsx = () => import('./xlsx.ts')
+const loadDocx = () => import('./docx.ts')
+/** Where Word documents are written once preloadWriters started it; in this thread otherwise. */
+let docxThread: DocxThread | undefined
+
 const WRITERS: Record<ReportFormat, (data: RunData, file: string) => Promise<void>> = {
-  // Office writers load on use: a run that writes only Markdown never loads exceljs or docx.
-  xlsx: async (data, file) => (await import('./xlsx.ts')).writeXlsx(data, file),
-  docx: async (data, file) => (await import('./docx.ts')).writeDocx(data, file),
+  xlsx: async (data, file) => (await loadXlsx()).writeXlsx(data, file),
+  docx: async (data, file) =>
+    docxThread?.running ? docxThread.write(data, file) : (await loadDocx()).writeDocx(data, file),
   md: async (data, file) => writeFileSync(file, renderMarkdown(data)),
   json: async (data, file) => writeFileSync(file, `${JSON.stringify(runJson(data), null, 2)}\n`),
 }
 
 /**
- * Writes the run's documents as `<dir>/report.<format>`. Each writer works on a temporary
- * file renamed into place when complete, so a reader never sees half a document; a writer
- * that fails is reported in its outcome and never stops the others.
+ * Starts loading the Office writers of `formats` (exceljs and docx take a few hundred ms) and
+ * writing a sample run with each (a writer's first document runs cold, several times slower),
+ * so they are ready when the documents are written; call it while the run still goes. Word
+ * documents are then written in a worker thread of their own (which loads docx there), side
+ * by side with the workbooks. A writer that cannot load fails later, when used, in its outcome.
+ */
+export function preloadWriters(formats: readonly ReportFormat[]): void {
+  if (formats.includes('xlsx')) loadXlsx().then(warmUpXlsx, () => {})
+  if (formats.includes('docx') && !docxThread?.running) {
+    docxThread = DocxThread.start()
+    if (!docxThread) loadDocx().catch(() => {})
+  }
+}
+
+/** Writes the sample run's workbook once (to a temp file, deleted), so the real workbooks run warm. */
+async function warmUpXlsx({ writeXlsx }: typeof import('./xlsx.ts')): Promise<void> {
+  const file = join(tmpdir(), `vitest-recipes-warm-up-${process.pid}-${randomUUID()}.xlsx`)
+  try {
+    await writeXlsx(sampleRun(), file)
+  } catch {
+    // Only a warm-up: the real workbooks say what goes wrong.
+  } finally {
+    rmSync(file, { force: true })
+  }
+}
+
+/**
+ * Writes the run's documents as `<dir>/report.<format>`, side by side (their file and zip
+ * work overlap). Each writer works on a temporary file renamed into place when complete, so
+ * a reader never sees half a document; a writer that fails is reported in its outcome and
+ * never stops the others.
  */
 export async function exportRun(
   data: RunData,
   dir: string,
   formats: readonly ReportFormat[],
 ): Promise<ExportOutcome[]> {
-  const outcomes: ExportOutcome[] = []
   try {
     mkdirSync(dir, { recursive: true })
   } catch (error) {
     return formats.map((format) => ({ format, error: `cannot create ${dir}: ${(error as Error).message}`, ms: 0 }))
   }
-  for (const format of formats) {
-    const file = join(dir, `report.${format}`)
-    const temp = join(dir, `.report.${format}.${process.pid}.tmp`)
-    const started = performance.now()
-    try {
-      await WRITERS[format](data, temp)
-      renameSync(temp, file)
-      outcomes.push({ format, file, ms: performance.now() - started })
-    } catch (error) {
-      rmSync(temp, { force: true })
-      outcomes.push({ format, error: (error as Error).message || String(error), ms: performance.now() - started })
-    }
-  }
-  return outcomes
+  return Promise.all(
+    formats.map(async (format): Promise<ExportOutcome> => {
+      const file = join(dir, `report.${format}`)
+      const temp = join(dir, `.report.${format}.${process.pid}.tmp`)
+      const started = performance.now()
+      try {
+        await WRITERS[format](data, temp)
+        renameSync(temp, file)
+        return { format, file, ms: performance.now() - started }
+      } catch (error) {
+        rmSync(temp, { force: true })
+        return { format, error: (error as Error).message || String(error), ms: performance.now() - started }
+      }
+    }),
+  )
 }
 
 /** The whole run as one JSON document (`recipes report --format json`). */

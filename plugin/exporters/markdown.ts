@@ -4,6 +4,8 @@ import {
   describeAttempts,
   formatBytes,
   formatMs,
+  listedContext,
+  listedOutputs,
   reportTitle,
   statusCounts,
   stepOutputs,
@@ -54,20 +56,18 @@ export function renderMarkdown(data: RunData): string {
   if (outputs.length > 0) {
     out.push('', '## Outputs', '')
     for (const step of outputs)
-      out.push(
-        `- **${escapeCell(step.step)}**: ${stepOutputs(step.envelope)
-          .map((key) => `\`${key}\``)
-          .join(', ')}`,
-      )
+      out.push(`- **${escapeCell(step.step)}**: ${listedOutputs(stepOutputs(step.envelope), (key) => `\`${key}\``)}`)
   }
   out.push('', '## Final context', '')
   if (data.context.length === 0) out.push('_empty_')
   else {
+    const { rows, leftOut } = listedContext(data)
     out.push('| key | value | who | ts |', '| --- | --- | --- | --- |')
-    for (const row of data.context)
+    for (const row of rows)
       out.push(
         `| \`${row.key}\` | ${escapeCell(compactJson(row.value, 200))} | ${escapeCell(row.who ?? '')} | ${row.ts ?? ''} |`,
       )
+    if (leftOut) out.push('', `_${leftOut}_`)
   }
   if (data.analysis)
     out.push('', '## Analysis', '', ...data.analysis.summaryText.split('\n').map((line) => `- ${escapeCell(line)}`))

@@ -1,7 +1,7 @@
 import { relative, resolve } from 'node:path'
-import type { Reporter, TestModule, Vitest } from 'vitest/node'
 import type { JsonValue } from '../context/json-value.ts'
-import { OFFICE_FORMATS, type ReportFormat } from '../exporters/index.ts'
+import type { Reporter, TestCase, TestModule, Vitest } from 'vitest/node'
+import { OFFICE_FORMATS, preloadWriters, type ReportFormat } from '../exporters/index.ts'
 import { reportStoredRun } from '../exporters/report-run.ts'
 import { type RecipeStepMeta, recipeStepMeta, runStatusOf, stepRowOf } from '../runtime/meta.ts'
 import { RunStore, type RunStatus } from '../store/run-store.ts'
@@ -27,6 +27,7 @@ export class RecipesReporter implements Reporter {
   readonly name = 'vitest-recipes'
   private vitest: Vitest | undefined
   private readonly options: RecipesReporterOptions
+  private preloaded = false
 
   constructor(options: RecipesReporterOptions) {
     this.options = options
@@ -34,6 +35,16 @@ export class RecipesReporter implements Reporter {
 
   onInit(vitest: Vitest): void {
     this.vitest = vitest
+    this.preloaded = false
+  }
+
+  // The first recipe step to end starts loading the Office writers, so that they are ready
+  // when the run ends instead of adding their load time to the documents.
+  onTestCaseResult(testCase: TestCase): void {
+    if (this.preloaded || !recipeStepMeta(testCase.meta())) return
+    this.preloaded = true
+    const formats = this.documentFormats()
+    if (formats) preloadWriters(formats)
   }
 
   async onTestRunEnd(testModules: ReadonlyArray<TestModule>): Promise<void> {
@@ -41,16 +52,11 @@ export class RecipesReporter implements Reporter {
     if (!vitest) return
     const runs = collectRuns(testModules)
     if (runs.size === 0) return
-    const reporters = vitest.config.reporters as unknown[]
-    // A shard writing a blob reports at the merge, where all shards' runs come together.
-    if (reporters.some((reporter) => reporter === 'blob' || (Array.isArray(reporter) && reporter[0] === 'blob'))) return
+    const formats = this.documentFormats()
+    if (!formats) return
     const root = vitest.config.root
     const log = (line: string) => vitest.logger.log(line)
     const error = (line: string) => vitest.logger.error(line)
-    const formats =
-      process.env.VITEST_VSCODE && !this.options.office
-        ? this.options.formats.filter((format) => !OFFICE_FORMATS.includes(format))
-        : this.options.formats
 
     let store: RunStore
     try {
@@ -68,20 +74,26 @@ export class RecipesReporter implements Reporter {
         `\n vitest-recipes  reports of ${runs.size} run${runs.size === 1 ? '' : 's'} (${formats.join(', ')}) in ${shown(resolve(root, this.options.dir))}/`,
       )
     try {
-      for (const [runId, steps] of runs) {
+      // Several runs' documents are written side by side; each run's lines are printed in run order.
+      const reports = mapLimited([...runs], PARALLEL_RUNS, async ([runId, steps]) => {
         try {
           if (!store.hasRun(runId)) importRun(store, runId, steps, vitest.version)
-          const report = await reportStoredRun(store, runId, resolve(root, this.options.dir), formats)
-          if (!report || !written) continue
-          log(`   ${report.recipe}  ${report.status}  ${shown(report.dir)}/`)
-          for (const outcome of report.outcomes.filter((item) => item.error !== undefined)) {
-            error(
-              `   ✗ report.${outcome.format} of run ${report.runId} was not written: ${outcome.error} (the other reports and the run store are kept; \`npx recipes report --run ${report.runId}\` retries)`,
-            )
-          }
+          return { runId, report: await reportStoredRun(store, runId, resolve(root, this.options.dir), formats) }
         } catch (problem) {
+          return { runId, problem: problem as Error }
+        }
+      })
+      for (const pending of reports) {
+        const { runId, report, problem } = await pending
+        if (problem) {
+          error(`   ✗ the reports of run ${runId} failed: ${problem.message} (its steps are in the run store)`)
+          continue
+        }
+        if (!report || !written) continue
+        log(`   ${report.recipe}  ${report.status}  ${shown(report.dir)}/`)
+        for (const outcome of report.outcomes.filter((item) => item.error !== undefined)) {
           error(
-            `   ✗ the reports of run ${runId} failed: ${(problem as Error).message} (its steps are in the run store)`,
+            `   ✗ report.${outcome.format} of run ${report.runId} was not written: ${outcome.error} (the other reports and the run store are kept; \`npx recipes report --run ${report.runId}\` retries)`,
           )
         }
       }
@@ -90,6 +102,45 @@ export class RecipesReporter implements Reporter {
     }
     if (written) log(`   written in ${((performance.now() - started) / 1000).toFixed(1)} s`)
   }
+
+  /** The formats this run writes, or undefined when it writes none here (a shard's blob reports at the merge). */
+  private documentFormats(): readonly ReportFormat[] | undefined {
+    const vitest = this.vitest
+    if (!vitest) return undefined
+    const reporters = vitest.config.reporters as unknown[]
+    // A shard writing a blob reports at the merge, where all shards' runs come together.
+    if (reporters.some((reporter) => reporter === 'blob' || (Array.isArray(reporter) && reporter[0] === 'blob')))
+      return undefined
+    return process.env.VITEST_VSCODE && !this.options.office
+      ? this.options.formats.filter((format) => !OFFICE_FORMATS.includes(format))
+      : this.options.formats
+  }
+}
+
+/** How many runs have their documents written at once: enough to overlap their file and zip work, few enough to bound memory. */
+const PARALLEL_RUNS = 4
+
+/** `task` of each item, at most `limit` running at a time; one promise per item, in item order. */
+function mapLimited<T, R>(items: readonly T[], limit: number, task: (item: T) => Promise<R>): Promise<R>[] {
+  let running = 0
+  const waiting: (() => void)[] = []
+  const start = async () => {
+    if (running < limit) running++
+    else await new Promise<void>((go) => waiting.push(go))
+  }
+  const finish = () => {
+    const next = waiting.shift()
+    if (next) next()
+    else running--
+  }
+  return items.map(async (item) => {
+    await start()
+    try {
+      return await task(item)
+    } finally {
+      finish()
+    }
+  })
 }
 
 /** The step metas of each recipe run, from the finished test modules. */
