@@ -1,5 +1,6 @@
 import type { TestContext } from 'vitest'
 import { declaredOutputs } from '../recipe/declared-outputs.ts'
+import { removeCtxFiles } from '../executors/ctx-file.ts'
 import type { RecipeStep } from '../recipe/types.ts'
 import type { Scriptlet } from '../scriptlet/define.ts'
 import { toJsonSafe } from '../scriptlet/json-safe.ts'
@@ -88,7 +89,12 @@ export class RecipeRun {
   /** Ends the recipe file: the run's status from its steps', then every resource released. */
   async finish(): Promise<void> {
     const statuses = [...this.settled.values()].map((result) => result.meta.status)
-    await this.session.finish(runStatusOf(statuses))
+    try {
+      await this.session.finish(runStatusOf(statuses))
+    } finally {
+      // The files shell steps read the context from serve the whole recipe file (executors/ctx-file.ts).
+      removeCtxFiles()
+    }
   }
 
   /** The outcome of `step`, computed once: later callers get the same promise. */
