@@ -95,3 +95,13 @@ describe('background children', () => {
     expect(processesWithMarker(marker)).toEqual([])
   })
 })
+
+test('a program that prints more than 64 MiB is stopped, and the step says why', { timeout: 20_000 }, async () => {
+  const input = stepInput({ name: 'flood', type: 'exec', command: ['yes'], parse: 'raw' })
+  const { envelope } = await runCommandStep(input, options)
+  expect(envelope).toMatchObject({
+    status: 'error',
+    reason:
+      'yes printed more than 64 MiB on stdout, so it was stopped (write big results to a file and put its path in the envelope)',
+  })
+})
