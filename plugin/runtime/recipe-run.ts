@@ -55,6 +55,15 @@ export class RecipeRun {
     this.options = readRunOptions()
     this.steps = new Map(compiled.recipe.steps.map((step) => [step.name, step]))
     this.session = new RunSession(compiled, runId, this.options)
+    // The first python module step need not wait for the interpreter: it starts while Vitest collects (runs nothing).
+    if (compiled.recipe.steps.some((step) => step.type === 'python' && step.module !== undefined)) {
+      const { root, python } = compiled
+      import('../executors/python-host.ts').then(
+        ({ prestartPythonHost }) => prestartPythonHost({ executable: python.executable, path: python.path, root }),
+        // The first python step imports it again, and says what went wrong.
+        () => {},
+      )
+    }
   }
 
   /** Called by each generated step test. */
