@@ -1,7 +1,5 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
-import type { Socket } from 'node:net'
+import type { ChildProcessWithoutNullStreams } from 'node:child_process'
 import { createInterface } from 'node:readline'
-import { fileURLToPath } from 'node:url'
 import type { ContextWrite } from '../context/context.ts'
 import type { StepContext } from '../context/step-context.ts'
 import type { JsonValue } from '../context/json-value.ts'
@@ -9,12 +7,10 @@ import { EXIT_FAILED, errorEnvelope, normalizeEnvelope, type Envelope } from '..
 import type { RecipeStep } from '../recipe/types.ts'
 import { recordLeftovers } from './leftovers.ts'
 import { applyEnvelopeContext, tail } from './output.ts'
-import { newStepToken, readProcess, STEP_TOKEN_VARIABLE, type StepTree, stopOnAbort } from './process-tree.ts'
+import { newStepToken, readProcess, type StepTree, stopOnAbort } from './process-tree.ts'
+import { spawnPythonHost, takePrestartedHost } from './python-host-process.ts'
 import { sampleStepResources } from './resource-sampler.ts'
 import type { ExecutorInput, StepExecution, StepResources } from './types.ts'
-
-/** The host script shipped with the package (python/recipes_host.py). */
-export const HOST_SCRIPT = fileURLToPath(new URL('../../python/recipes_host.py', import.meta.url))
 
 /** What the host writes on stderr after each step (STEP_END_MARK in recipes_host.py). */
 const STEP_END_MARK = '\x1erecipes-step-end\x1e\n'
@@ -74,10 +70,6 @@ export class PythonHost {
   private exited: Promise<void> = Promise.resolve()
   /** The host's start time in /proc: its pid, once reused, is not the host's. */
   private startTime: number | undefined
-  /** The start under way or done: resolves to why the host could not start, or undefined once it is ready. */
-  private ready: Promise<string | undefined> | undefined
-  /** The environment the host was started with (process.env then, without a step token). */
-  private env: NodeJS.ProcessEnv | undefined
 
   constructor(options: PythonHostOptions) {
     this.options = options
@@ -158,52 +150,12 @@ export class PythonHost {
   }
 
   /**
-   * Starts the interpreter if none runs, without waiting for it: a host started before its
-   * first step is ready sooner. Until `keepProcessAlive(true)`, it does not keep this process
-   * alive, and it ends by itself when this process ends (its stdin closes).
+   * Starts the host if none runs (or takes over the one prestartPythonHost started); returns
+   * why it could not start, or undefined.
    */
-  launch(): void {
-    if (this.ready) return
-    this.ready = this.spawnHost().catch((error: unknown) => {
-      this.reset()
-      return `could not start the python host with "${this.options.executable}": ${(error as Error).message}`
-    })
-  }
-
-  /** Whether the host was started with this environment: a later change would not reach it. */
-  startedWith(env: NodeJS.ProcessEnv): boolean {
-    const { [STEP_TOKEN_VARIABLE]: _outer, ...current } = env
-    const started = this.env ?? {}
-    const names = Object.keys(current)
-    return names.length === Object.keys(started).length && names.every((name) => started[name] === current[name])
-  }
-
-  /** A host that waits for a first step that may never come (`vitest list`) must not keep this process alive. */
-  keepProcessAlive(keep: boolean): void {
-    const child = this.child
-    if (!child) return
-    for (const handle of [child, child.stdin, child.stdout, child.stderr] as Partial<Socket>[]) {
-      if (keep) handle.ref?.()
-      else handle.unref?.()
-    }
-  }
-
-  /** Starts the host if none runs; returns why it could not start, or undefined. */
   private async start(): Promise<string | undefined> {
-    this.launch()
-    return this.ready
-  }
-
-  private async spawnHost(): Promise<string | undefined> {
-    // The host carries no step token of its own (vitest may run inside a step): each step sets its own.
-    const { [STEP_TOKEN_VARIABLE]: _outer, ...env } = process.env
-    this.env = env
-    const child = spawn(this.options.executable, [HOST_SCRIPT], {
-      cwd: this.options.root,
-      env: { ...env, RECIPES_PYTHON_PATH: JSON.stringify(this.options.path), PYTHONUNBUFFERED: '1' },
-      stdio: ['pipe', 'pipe', 'pipe'],
-      detached: true,
-    })
+    if (this.child) return undefined
+    const { child } = takePrestartedHost(this.options) ?? spawnPythonHost(this.options)
     this.child = child
     this.startTime = readProcess(child.pid ?? -1)?.startTime
     this.exit = undefined
@@ -217,8 +169,6 @@ export class PythonHost {
         resolve()
       }),
     )
-    // A host that ended (or never started) while it waited for its first step writes to a closed pipe.
-    child.stdin.on('error', () => {})
     const spawnError = new Promise<string>((resolve) => child.on('error', (error) => resolve(error.message)))
     this.messages = createInterface({ input: child.stdout })[Symbol.asyncIterator]()
     const ready = await Promise.race([this.next(), spawnError])
@@ -263,7 +213,6 @@ export class PythonHost {
     if (this.child && this.child.exitCode === null) this.child.kill()
     this.child = undefined
     this.messages = undefined
-    this.ready = undefined
   }
 }
 
@@ -372,8 +321,7 @@ function envelopeFromSysExit(
 
 /**
  * The Python hosts of one recipe file: one warm interpreter normally; parallel python steps
- * each borrow a host of their own, so no step waits for another's interpreter. The first
- * host is the one prestartPythonHost started, if it did.
+ * each borrow a host of their own, so no step waits for another's interpreter.
  */
 export class PythonHostPool {
   private readonly options: PythonHostOptions
@@ -398,47 +346,8 @@ export class PythonHostPool {
   }
 
   private create(): PythonHost {
-    const host = takePrestartedHost(this.options) ?? new PythonHost(this.options)
+    const host = new PythonHost(this.options)
     this.all.push(host)
     return host
   }
-}
-
-/** Hosts started ahead of their first step, by the options they were started with. */
-const prestarted = new Map<string, PythonHost>()
-
-function optionsKey({ executable, path, root }: PythonHostOptions): string {
-  return JSON.stringify([executable, path, root])
-}
-
-/**
- * Starts a Python host for a recipe file whose python steps have not run yet, so that its
- * first python step does not wait for the interpreter to start: called when the recipe
- * file's module is loaded, while Vitest collects its tests. The file's PythonHostPool takes
- * it over at its first python step. Until then it keeps nothing alive and records nothing;
- * one that is never taken over (`vitest list`, a run of other steps only) ends when this
- * process ends (its stdin closes).
- */
-export function prestartPythonHost(options: PythonHostOptions): void {
-  const key = optionsKey(options)
-  if (prestarted.has(key)) return
-  const host = new PythonHost(options)
-  host.launch()
-  host.keepProcessAlive(false)
-  prestarted.set(key, host)
-}
-
-/** The host prestartPythonHost started with these options, if the environment is still the one it has. */
-function takePrestartedHost(options: PythonHostOptions): PythonHost | undefined {
-  const key = optionsKey(options)
-  const host = prestarted.get(key)
-  if (!host) return undefined
-  prestarted.delete(key)
-  // A step may have changed process.env since (a token it fetched): a new host gets it, as it would have without the prestart.
-  if (!host.startedWith(process.env)) {
-    host.close()
-    return undefined
-  }
-  host.keepProcessAlive(true)
-  return host
 }

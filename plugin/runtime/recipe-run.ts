@@ -1,6 +1,7 @@
 import type { TestContext } from 'vitest'
 import { declaredOutputs } from '../recipe/declared-outputs.ts'
 import { removeCtxFiles } from '../executors/ctx-file.ts'
+import { prestartPythonHost } from '../executors/python-host-process.ts'
 import type { RecipeStep } from '../recipe/types.ts'
 import type { Scriptlet } from '../scriptlet/define.ts'
 import { toJsonSafe } from '../scriptlet/json-safe.ts'
@@ -56,14 +57,8 @@ export class RecipeRun {
     this.steps = new Map(compiled.recipe.steps.map((step) => [step.name, step]))
     this.session = new RunSession(compiled, runId, this.options)
     // The first python module step need not wait for the interpreter: it starts while Vitest collects (runs nothing).
-    if (compiled.recipe.steps.some((step) => step.type === 'python' && step.module !== undefined)) {
-      const { root, python } = compiled
-      import('../executors/python-host.ts').then(
-        ({ prestartPythonHost }) => prestartPythonHost({ executable: python.executable, path: python.path, root }),
-        // The first python step imports it again, and says what went wrong.
-        () => {},
-      )
-    }
+    if (compiled.recipe.steps.some((step) => step.type === 'python' && step.module !== undefined))
+      prestartPythonHost({ executable: compiled.python.executable, path: compiled.python.path, root: compiled.root })
   }
 
   /** Called by each generated step test. */

@@ -1,8 +1,9 @@
+import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { createProject, type JsonReport, type TestProject } from './project.ts'
+import { createProject, type JsonReport, REPO, type TestProject } from './project.ts'
 
 // What a child-process or python step starts with: the context file shell steps read
 // (one per recipe file, rewritten when the context changed, removed at its end) and the
@@ -89,6 +90,20 @@ describe('vitest list', () => {
     expect(await pythonHostsAfter(5000)).toEqual([])
     expect(existsSync(join(project.root, 'reports/results.sqlite'))).toBe(false)
   })
+})
+
+test('a prestarted host keeps no process alive: a Node process that started one ends by itself, and the host with it', async () => {
+  const program = `import { prestartPythonHost } from ${JSON.stringify(join(REPO, 'dist/executors/python-host-process.js'))}
+prestartPythonHost({ executable: 'python3', path: [], root: ${JSON.stringify(project.root)} })
+console.log('prestarted')`
+  const node = spawnSync(process.execPath, ['--input-type=module', '-e', program], {
+    cwd: project.root,
+    encoding: 'utf8',
+    timeout: 20_000,
+  })
+  expect(node.error).toBeUndefined()
+  expect([node.status, node.stdout.trim()]).toEqual([0, 'prestarted'])
+  expect(await pythonHostsAfter(5000)).toEqual([])
 })
 
 describe('a run', () => {
