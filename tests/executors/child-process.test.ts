@@ -1,5 +1,6 @@
-import { afterEach, describe, expect, test } from 'vitest'
+import { afterAll, afterEach, describe, expect, test } from 'vitest'
 import { runCommandStep } from '../../plugin/executors/command.ts'
+import { removeCtxFiles } from '../../plugin/executors/ctx-file.ts'
 import { stopLeftoverProcesses } from '../../plugin/executors/leftovers.ts'
 import { processesWithMarker, stepInput } from './steps.ts'
 
@@ -12,6 +13,9 @@ function newMarker(): string {
   markers.push(marker)
   return marker
 }
+
+// What the recipe file's end does: the context files of its shell steps go.
+afterAll(() => removeCtxFiles())
 
 afterEach(() => {
   // Whatever a failing test left behind goes, so it never outlives the test run.
