@@ -28,7 +28,9 @@ export function envelopeFromOutput(
   if (result.startError) return errorEnvelope(step, `could not start ${result.startError}`, EXIT_FAILED, details())
   if (result.overflow) {
     const limit = `${MAX_OUTPUT_BYTES / 1024 / 1024} MiB`
-    const reason = `${program} printed more than ${limit} on ${result.overflow}, so it was stopped (write big results to a file and put its path in the envelope)`
+    const reason =
+      `${program} printed more than ${limit} on ${result.overflow}, so it was stopped ` +
+      '(write big results to a file and put its path in the envelope)'
     return errorEnvelope(step, reason, EXIT_FAILED, details())
   }
   if (result.signal) return errorEnvelope(step, `${program} was killed by ${result.signal}`, EXIT_FAILED, details())

@@ -71,7 +71,8 @@ export function takePrestartedHost(options: PythonHostOptions): HostProcess | un
   prestarted.delete(key)
   const { child } = host
   const running = child.pid !== undefined && child.exitCode === null && child.signalCode === null
-  // A step may have changed process.env since (a token it fetched): a new host gets it, as it would have without the prestart.
+  // A step may have changed process.env since (a token it fetched): a new host gets the change,
+  // as it would have without the prestart.
   if (!running || !sameEnvironment(host.env, process.env)) {
     child.stdin.end()
     if (running) child.kill()
