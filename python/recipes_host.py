@@ -16,7 +16,6 @@ import json
 import os
 import resource
 import sys
-import traceback
 
 PROTOCOL = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
 os.dup2(2, 1)
@@ -127,6 +126,8 @@ def load(module_name, attribute):
 
 def user_traceback(error):
     """The traceback without the host's own frames: the user's code is what failed."""
+    import traceback  # only when a step failed: importing it costs every host start a few ms
+
     frames = [frame for frame in traceback.extract_tb(error.__traceback__) if os.path.abspath(frame.filename) != os.path.abspath(__file__)]
     lines = ["Traceback (most recent call last):\n"] if frames else []
     return "".join(lines + traceback.format_list(frames) + traceback.format_exception_only(type(error), error))

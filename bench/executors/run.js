@@ -1,16 +1,19 @@
 #!/usr/bin/env node
 // Executors benchmark: what a child-process step costs on top of the child process itself,
-// and what the warm Python host saves over one python3 process per step. Five test files
+// and what the warm Python host saves over one python3 process per step. Seven test files
 // run in one Vitest instance started in this process, once per round:
 //
 //   shell   recipes/shell.yaml            N `type: shell` no-op steps (scripts/noop.sh)
 //           tests/shell-execa.test.ts     N tests, each `await execa(scripts/noop.sh)` + JSON.parse
+//           tests/shell-spawn.test.ts     N tests, the same with node:child_process's spawn
 //   python  recipes/python-module.yaml    N `type: python` module steps (warm host, one ctx.set each)
 //           recipes/python-script.yaml    N `type: python` `script:` steps (python3 scripts/noop.py --params ...)
 //           tests/python-spawn.test.ts    N tests, each `await execa('python3', ['-c', ...])` + JSON.parse
+//           tests/python-pass.test.ts     5 tests, each `await execa('python3', ['-c', 'pass'])`
 //
 // Prints medians over rounds, the shell ratio recipe / execa with its per-step difference,
-// and the python per-step times with the ratio spawn / warm.
+// the python per-step times with the ratio spawn / warm, and the two targets of issue 11:
+// shell recipe / execa (at most 1.2x) and first python step / python3 -c pass (at most 1.5x).
 //
 //   node bench/executors/run.js [--steps 50] [--rounds 5] [--python python3] [--keep]
 //
@@ -21,6 +24,7 @@ import { chmodSync } from 'node:fs'
 import { join } from 'node:path'
 import {
   checkAllPassed,
+  checkFiles,
   createProject,
   failWith,
   finishProject,
@@ -43,19 +47,29 @@ import {
 const FILES = {
   shellRecipe: 'recipes/shell.yaml',
   shellExeca: 'tests/shell-execa.test.ts',
+  shellSpawn: 'tests/shell-spawn.test.ts',
   pythonModule: 'recipes/python-module.yaml',
   pythonScript: 'recipes/python-script.yaml',
   pythonSpawn: 'tests/python-spawn.test.ts',
+  pythonPass: 'tests/python-pass.test.ts',
 }
 const ALL_FILES = Object.values(FILES)
+/** Bare interpreter starts per round: the baseline of the first python step. */
+const PASS_TESTS = 5
+
+/** Issue 11's targets for the two figures this benchmark owns. */
+const TARGETS = { shell: 1.2, firstPython: 1.5 }
 
 const HELP = `Usage: node bench/executors/run.js [options]
 
 Measures, in one Vitest run started in this process:
   1. a recipe of N no-op shell steps against a plain Vitest file of N tests that each
-     await execa(<the same script>) and JSON.parse its stdout: ratio and per-step difference;
+     await execa(<the same script>) and JSON.parse its stdout: ratio and per-step difference
+     (and the same by hand with node:child_process's spawn);
   2. N python module steps (one warm Python host) against N python \`script:\` steps (one
-     python3 process per step) and a plain Vitest file spawning \`python3 -c\` per test.
+     python3 process per step) and a plain Vitest file spawning \`python3 -c\` per test;
+     the first python module step (it waits for the host to start) against a bare
+     \`python3 -c pass\` spawned by a plain Vitest file.
 
 Options:
   --steps N        steps per recipe and tests per hand-written file (default 50)
@@ -160,6 +174,38 @@ async function step() {
 }
 
 ${names.map((name) => `test('${name}', { timeout: ${STEP_TIMEOUT_MS} }, step)\n`).join('')}`,
+  )
+  // The bare process: what is left of a step once neither execa nor the plugin adds anything.
+  write(
+    FILES.shellSpawn,
+    `import { test } from 'vitest'
+import { spawn } from 'node:child_process'
+
+const script = ${JSON.stringify(join(root, 'scripts/noop.sh'))}
+
+function step() {
+  return new Promise<void>((resolve, reject) => {
+    const child = spawn(script, [], { stdio: ['ignore', 'pipe', 'inherit'] })
+    let stdout = ''
+    child.stdout.setEncoding('utf8').on('data', (chunk) => (stdout += chunk))
+    child.on('error', reject)
+    child.on('close', () => {
+      if (JSON.parse(stdout).status !== 'ok') reject(new Error(\`not ok: \${stdout}\`))
+      else resolve()
+    })
+  })
+}
+
+${names.map((name) => `test('${name}', { timeout: ${STEP_TIMEOUT_MS} }, step)\n`).join('')}`,
+  )
+  write(
+    FILES.pythonPass,
+    `import { test } from 'vitest'
+import { execa } from 'execa'
+
+const python = ${JSON.stringify(python)}
+
+${Array.from({ length: PASS_TESTS }, (_, i) => `test('pass_${i + 1}', { timeout: ${STEP_TIMEOUT_MS} }, async () => { await execa(python, ['-c', 'pass']) })\n`).join('')}`,
   )
   write(
     FILES.pythonSpawn,
@@ -285,15 +331,25 @@ async function main() {
         process.exitCode = 1
         return
       }
-      const problems = checkAllPassed(round, ALL_FILES, steps)
+      const problems = [
+        ...checkAllPassed(
+          round,
+          ALL_FILES.filter((file) => file !== FILES.pythonPass),
+          steps,
+        ),
+        // The run's own errors are in the list above already.
+        ...checkFiles({ ...round, runErrors: [] }, [FILES.pythonPass], (result, file) =>
+          result.passed === PASS_TESTS ? [] : [`${file}: ${result.passed} of ${PASS_TESTS} tests passed`],
+        ),
+      ]
       if (problems.length > 0) {
         reportProblems(i, "the benchmark's tests did not all pass", problems)
         return
       }
       const get = (file) => round.modules.get(file).testsMs
       console.log(
-        `${roundLabel(i)}  Σ tests: shell ${ms(get(FILES.shellRecipe))}, execa ${ms(get(FILES.shellExeca))}  |  ` +
-          `py module ${ms(get(FILES.pythonModule))}, py script ${ms(get(FILES.pythonScript))}, python3 -c ${ms(get(FILES.pythonSpawn))}  (run ${ms(round.wallMs)})`,
+        `${roundLabel(i)}  Σ tests: shell ${ms(get(FILES.shellRecipe))}, execa ${ms(get(FILES.shellExeca))}, spawn ${ms(get(FILES.shellSpawn))}  |  ` +
+          `py module ${ms(get(FILES.pythonModule))} (first ${ms(round.modules.get(FILES.pythonModule).firstTestMs)}), py script ${ms(get(FILES.pythonScript))}, python3 -c ${ms(get(FILES.pythonSpawn))}, -c pass ${ms(round.modules.get(FILES.pythonPass).medianTestMs)}  (run ${ms(round.wallMs)})`,
       )
       if (i > 0) counted.push(round)
     }
@@ -305,36 +361,53 @@ async function main() {
     {
       const recipe = (field) => pick(FILES.shellRecipe, field)
       const hand = (field) => pick(FILES.shellExeca, field)
-      const rows = [[header, 'shell recipe', 'execa by hand', 'recipe/hand', 'diff per step']]
-      const row = (label, r, h, diff, format = ms) =>
-        rows.push([label, format(r), format(h), times(ratio(r, h)), signedMs(diff)])
-      row('Σ test durations', recipe('testsMs'), hand('testsMs'), (recipe('testsMs') - hand('testsMs')) / steps)
+      const bare = (field) => pick(FILES.shellSpawn, field)
+      const rows = [[header, 'shell recipe', 'execa by hand', 'recipe/hand', 'diff per step', 'spawn by hand']]
+      const row = (label, r, h, diff, format = ms, b = undefined) =>
+        rows.push([label, format(r), format(h), times(ratio(r, h)), signedMs(diff), b === undefined ? '–' : format(b)])
+      row(
+        'Σ test durations',
+        recipe('testsMs'),
+        hand('testsMs'),
+        (recipe('testsMs') - hand('testsMs')) / steps,
+        ms,
+        bare('testsMs'),
+      )
       row(
         '  per step (Σ / N)',
         recipe('testsMs') / steps,
         hand('testsMs') / steps,
         (recipe('testsMs') - hand('testsMs')) / steps,
         ms2,
+        bare('testsMs') / steps,
       )
-      rows.push(['  in the executor (step meta), per step', ms2(recipe('executorMs') / steps), '–', '', ''])
+      rows.push(['  in the executor (step meta), per step', ms2(recipe('executorMs') / steps), '–', '', '', '–'])
       row(
         'median test',
         recipe('medianTestMs'),
         hand('medianTestMs'),
         recipe('medianTestMs') - hand('medianTestMs'),
         ms2,
+        bare('medianTestMs'),
       )
       row(
         'whole file (collect + tests + hooks)',
         recipe('fileMs'),
         hand('fileMs'),
         (recipe('fileMs') - hand('fileMs')) / steps,
+        ms,
+        bare('fileMs'),
       )
       console.log(
-        `\n1. shell: ${steps} no-op \`type: shell\` steps vs ${steps} tests doing \`await execa(script)\` + JSON.parse`,
+        `\n1. shell: ${steps} no-op \`type: shell\` steps vs ${steps} tests doing \`await execa(script)\` + JSON.parse` +
+          ' (and the same with node:child_process spawn)',
       )
       console.log(table(rows))
       console.log(`(diff per step: (recipe - hand) / ${steps} for the sums, recipe - hand for the median test)`)
+      console.log(
+        `recipe / spawn by hand (what the plugin adds to the bare process): ${times(ratio(recipe('testsMs'), bare('testsMs')))}, ` +
+          `${signedMs((recipe('testsMs') - bare('testsMs')) / steps)} per step`,
+      )
     }
 
     // 2. Python: warm host against a process per step.
@@ -384,6 +457,24 @@ async function main() {
       console.log(
         `script: step overhead over a bare python3 spawn: ${signedMs(script - spawn)} per step; ` +
           `warm host saves ${ms2(script - warm)} per step over script: steps (host start, paid once per recipe file: ~${ms(pick(FILES.pythonModule, 'firstTestMs') - warmMedian)})`,
+      )
+    }
+
+    // 3. Issue 11's targets: each round's ratio (both sides under the same load), median over rounds.
+    {
+      const perRound = (file, field, baseFile, baseField) =>
+        median(counted.map((round) => ratio(round.modules.get(file)[field], round.modules.get(baseFile)[baseField])))
+      const verdict = (value, target) => (value <= target ? 'within target' : 'over target')
+      const shell = perRound(FILES.shellRecipe, 'testsMs', FILES.shellExeca, 'testsMs')
+      const firstPython = perRound(FILES.pythonModule, 'firstTestMs', FILES.pythonPass, 'medianTestMs')
+      console.log(`\n3. issue 11 targets (each round's ratio, median over ${counted.length} rounds)`)
+      console.log(
+        `shell recipe/execa: ${shell.toFixed(2)} (target ≤ ${TARGETS.shell}x, ${verdict(shell, TARGETS.shell)}): ` +
+          `Σ of ${steps} shell steps ${ms(pick(FILES.shellRecipe, 'testsMs'))}, of ${steps} execa spawns ${ms(pick(FILES.shellExeca, 'testsMs'))}`,
+      )
+      console.log(
+        `first python step / python3 -c pass: ${firstPython.toFixed(2)} (target ≤ ${TARGETS.firstPython}x, ${verdict(firstPython, TARGETS.firstPython)}): ` +
+          `first module step ${ms(pick(FILES.pythonModule, 'firstTestMs'))}, ${options.python} -c pass ${ms(pick(FILES.pythonPass, 'medianTestMs'))} (median of ${PASS_TESTS} spawns by execa in Vitest)`,
       )
     }
   } finally {

@@ -1,9 +1,9 @@
-import { accessSync, constants, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { accessSync, constants, existsSync } from 'node:fs'
+import { resolve } from 'node:path'
 import type { JsonValue } from '../context/json-value.ts'
 import { EXIT_FAILED, type Envelope, errorEnvelope } from '../scriptlet/envelope.ts'
 import { runChildProcess } from './child-process.ts'
+import { leaseCtxFile } from './ctx-file.ts'
 import { envelopeFromOutput } from './output.ts'
 import type { ExecutorInput, StepExecution } from './types.ts'
 
@@ -32,15 +32,13 @@ export async function runCommandStep(input: ExecutorInput, options: CommandOptio
       resources: { cpuMs: 0, peakRssBytes: 0 },
     }
 
-  const scratch = mkdtempSync(join(tmpdir(), 'vitest-recipes-step-'))
+  const ctxFile = leaseCtxFile(ctx)
   try {
-    const ctxFile = join(scratch, 'ctx.json')
-    writeFileSync(ctxFile, JSON.stringify(ctx.toJSON()))
     const params = step.params
     const args = [...fixedArgs, ...(Array.isArray(params) ? params.map(toArgument) : [])]
     const env = {
       ...(Array.isArray(params) ? {} : paramsToEnv(params)),
-      RECIPES_CTX_FILE: ctxFile,
+      RECIPES_CTX_FILE: ctxFile.path,
       RECIPES_STEP: step.name,
       RECIPES_ROOT: root,
     }
@@ -57,7 +55,7 @@ export async function runCommandStep(input: ExecutorInput, options: CommandOptio
     }
     return { envelope, stdout: result.stdout, stderr: result.stderr, resources: result.resources }
   } finally {
-    rmSync(scratch, { recursive: true, force: true })
+    ctxFile.release()
   }
 }
 

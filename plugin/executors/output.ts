@@ -2,7 +2,7 @@ import type { StepContext } from '../context/step-context.ts'
 import type { JsonObject, JsonValue } from '../context/json-value.ts'
 import type { OutputParse } from '../recipe/types.ts'
 import { EXIT_FAILED, errorEnvelope, normalizeEnvelope, type Envelope } from '../scriptlet/envelope.ts'
-import type { ChildProcessResult } from './child-process.ts'
+import { type ChildProcessResult, MAX_OUTPUT_BYTES } from './child-process.ts'
 
 const HEAD_BYTES = 200
 
@@ -26,6 +26,13 @@ export function envelopeFromOutput(
     stderr_tail: tail(result.stderr),
   })
   if (result.startError) return errorEnvelope(step, `could not start ${result.startError}`, EXIT_FAILED, details())
+  if (result.overflow) {
+    const limit = `${MAX_OUTPUT_BYTES / 1024 / 1024} MiB`
+    const reason =
+      `${program} printed more than ${limit} on ${result.overflow}, so it was stopped ` +
+      '(write big results to a file and put its path in the envelope)'
+    return errorEnvelope(step, reason, EXIT_FAILED, details())
+  }
   if (result.signal) return errorEnvelope(step, `${program} was killed by ${result.signal}`, EXIT_FAILED, details())
   const exitCode = result.exitCode ?? EXIT_FAILED
 

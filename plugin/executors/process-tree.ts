@@ -57,21 +57,39 @@ const TOKEN_PATTERN = new RegExp(`(?:^|\\0)${STEP_TOKEN_VARIABLE}=([^\\0]*)`)
 /**
  * Every live (not zombie) process, read from /proc's stat files; with `withTokens`, also the
  * step token in each one's environment (one more read per process: the kill and the
- * leftover sweep need it, resource sampling does not).
+ * leftover sweep need it, resource sampling does not). With `fromPid`, only processes whose
+ * pid is at least that (newestPid tells when that finds every process started since).
  */
-export function readProcessTable(withTokens = true): ProcessTable {
+export function readProcessTable(withTokens = true, fromPid = 0): ProcessTable {
   const processes: ProcessInfo[] = []
   const tokens = withTokens ? new Map<number, string>() : undefined
   if (!PROC_READABLE) return { processes, tokens }
   for (const entry of readdirSync('/proc')) {
     if (entry.charCodeAt(0) > 57) continue
-    const info = readProcess(Number(entry))
+    const pid = Number(entry)
+    if (pid < fromPid) continue
+    const info = readProcess(pid)
     if (!info) continue
     processes.push(info)
     const token = tokens && readStepToken(info.pid)
     if (token) tokens?.set(info.pid, token)
   }
   return { processes, tokens }
+}
+
+/**
+ * The pid the kernel handed out last (from /proc/loadavg), or undefined. Pids are handed out
+ * in increasing order until they reach pid_max and start again from the bottom: as long as
+ * the last pid stays at or above a process's own, every process started after it has a
+ * higher pid.
+ */
+export function newestPid(): number | undefined {
+  try {
+    const last = Number(readFileSync('/proc/loadavg', 'latin1').trimEnd().split(' ')[4])
+    return Number.isInteger(last) && last > 0 ? last : undefined
+  } catch {
+    return undefined
+  }
 }
 
 /** One process's /proc stat, or undefined once it ended (a zombie counts as ended). */

@@ -1,6 +1,5 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
+import type { ChildProcessWithoutNullStreams } from 'node:child_process'
 import { createInterface } from 'node:readline'
-import { fileURLToPath } from 'node:url'
 import type { ContextWrite } from '../context/context.ts'
 import type { StepContext } from '../context/step-context.ts'
 import type { JsonValue } from '../context/json-value.ts'
@@ -8,12 +7,10 @@ import { EXIT_FAILED, errorEnvelope, normalizeEnvelope, type Envelope } from '..
 import type { RecipeStep } from '../recipe/types.ts'
 import { recordLeftovers } from './leftovers.ts'
 import { applyEnvelopeContext, tail } from './output.ts'
-import { newStepToken, readProcess, STEP_TOKEN_VARIABLE, type StepTree, stopOnAbort } from './process-tree.ts'
+import { newStepToken, readProcess, type StepTree, stopOnAbort } from './process-tree.ts'
+import { spawnPythonHost, takePrestartedHost } from './python-host-process.ts'
 import { sampleStepResources } from './resource-sampler.ts'
 import type { ExecutorInput, StepExecution, StepResources } from './types.ts'
-
-/** The host script shipped with the package (python/recipes_host.py). */
-export const HOST_SCRIPT = fileURLToPath(new URL('../../python/recipes_host.py', import.meta.url))
 
 /** What the host writes on stderr after each step (STEP_END_MARK in recipes_host.py). */
 const STEP_END_MARK = '\x1erecipes-step-end\x1e\n'
@@ -152,17 +149,13 @@ export class PythonHost {
     this.reset()
   }
 
-  /** Starts the host if none runs; returns why it could not start, or undefined. */
+  /**
+   * Starts the host if none runs (or takes over the one prestartPythonHost started); returns
+   * why it could not start, or undefined.
+   */
   private async start(): Promise<string | undefined> {
     if (this.child) return undefined
-    // The host carries no step token of its own (vitest may run inside a step): each step sets its own.
-    const { [STEP_TOKEN_VARIABLE]: _outer, ...env } = process.env
-    const child = spawn(this.options.executable, [HOST_SCRIPT], {
-      cwd: this.options.root,
-      env: { ...env, RECIPES_PYTHON_PATH: JSON.stringify(this.options.path), PYTHONUNBUFFERED: '1' },
-      stdio: ['pipe', 'pipe', 'pipe'],
-      detached: true,
-    })
+    const { child } = takePrestartedHost(this.options) ?? spawnPythonHost(this.options)
     this.child = child
     this.startTime = readProcess(child.pid ?? -1)?.startTime
     this.exit = undefined

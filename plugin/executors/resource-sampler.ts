@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs'
-import { findStepProcesses, type ProcessInfo, readProcessTable, type StepTree } from './process-tree.ts'
+import { findStepProcesses, newestPid, type ProcessInfo, readProcessTable, type StepTree } from './process-tree.ts'
 import type { StepResources } from './types.ts'
 
 /** First sample soon after the start (short steps), then steadily. */
@@ -32,8 +32,15 @@ export function sampleStepResources(tree: StepTree, { hostRoot = false }: Sampli
   const cpuByProcess = new Map<string, number>()
   let peakRssBytes = 0
   let samples = 0
+  // Whatever the step started came after its root, so has a higher pid: a sample reads only
+  // those (a few processes, not all of /proc), until pids wrap around at pid_max.
+  let fromPid = tree.root ?? 0
+  let newestSeen = fromPid
   const sample = () => {
-    const members = findStepProcesses(tree, readProcessTable(false))
+    const newest = newestPid()
+    if (newest === undefined || newest < newestSeen) fromPid = 0
+    else newestSeen = newest
+    const members = findStepProcesses(tree, readProcessTable(false, fromPid))
     let together = 0
     let seen = false
     for (const info of members) {

@@ -1,5 +1,7 @@
 import type { TestContext } from 'vitest'
 import { declaredOutputs } from '../recipe/declared-outputs.ts'
+import { removeCtxFiles } from '../executors/ctx-file.ts'
+import { prestartPythonHost } from '../executors/python-host-process.ts'
 import type { RecipeStep } from '../recipe/types.ts'
 import type { Scriptlet } from '../scriptlet/define.ts'
 import { toJsonSafe } from '../scriptlet/json-safe.ts'
@@ -58,6 +60,9 @@ export class RecipeRun {
     this.steps = new Map(compiled.recipe.steps.map((step) => [step.name, step]))
     this.positions = new Map(compiled.recipe.steps.map((step, position) => [step.name, position]))
     this.session = new RunSession(compiled, runId, this.options)
+    // The first python module step need not wait for the interpreter: it starts while Vitest collects (runs nothing).
+    if (compiled.recipe.steps.some((step) => step.type === 'python' && step.module !== undefined))
+      prestartPythonHost({ executable: compiled.python.executable, path: compiled.python.path, root: compiled.root })
   }
 
   /** Called by each generated step test. */
@@ -92,7 +97,12 @@ export class RecipeRun {
   /** Ends the recipe file: the run's status from its steps', then every resource released. */
   async finish(): Promise<void> {
     const statuses = [...this.settled.values()].map((result) => result.meta.status)
-    await this.session.finish(runStatusOf(statuses))
+    try {
+      await this.session.finish(runStatusOf(statuses))
+    } finally {
+      // The files shell steps read the context from serve the whole recipe file (executors/ctx-file.ts).
+      removeCtxFiles()
+    }
   }
 
   /** The outcome of `step`, computed once: later callers get the same promise. */

@@ -1,5 +1,6 @@
-import { afterEach, describe, expect, test } from 'vitest'
+import { afterAll, afterEach, describe, expect, test } from 'vitest'
 import { runCommandStep } from '../../plugin/executors/command.ts'
+import { removeCtxFiles } from '../../plugin/executors/ctx-file.ts'
 import { stopLeftoverProcesses } from '../../plugin/executors/leftovers.ts'
 import { processesWithMarker, stepInput } from './steps.ts'
 
@@ -12,6 +13,9 @@ function newMarker(): string {
   markers.push(marker)
   return marker
 }
+
+// What the recipe file's end does: the context files of its shell steps go.
+afterAll(() => removeCtxFiles())
 
 afterEach(() => {
   // Whatever a failing test left behind goes, so it never outlives the test run.
@@ -93,5 +97,15 @@ describe('background children', () => {
       `stopped pid ${pid} (${marker} 30) left running by step "stubborn" (SIGKILL, still running 1000 ms after SIGTERM)`,
     ])
     expect(processesWithMarker(marker)).toEqual([])
+  })
+})
+
+test('a program that prints more than 64 MiB is stopped, and the step says why', { timeout: 20_000 }, async () => {
+  const input = stepInput({ name: 'flood', type: 'exec', command: ['yes'], parse: 'raw' })
+  const { envelope } = await runCommandStep(input, options)
+  expect(envelope).toMatchObject({
+    status: 'error',
+    reason:
+      'yes printed more than 64 MiB on stdout, so it was stopped (write big results to a file and put its path in the envelope)',
   })
 })
