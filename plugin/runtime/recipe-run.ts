@@ -1,6 +1,5 @@
 import type { TestContext } from 'vitest'
 import { declaredOutputs } from '../recipe/declared-outputs.ts'
-import { removeCtxFiles } from '../executors/ctx-file.ts'
 import { prestartPythonHost } from '../executors/python-host-process.ts'
 import type { RecipeStep } from '../recipe/types.ts'
 import type { Scriptlet } from '../scriptlet/define.ts'
@@ -97,12 +96,7 @@ export class RecipeRun {
   /** Ends the recipe file: the run's status from its steps', then every resource released. */
   async finish(): Promise<void> {
     const statuses = [...this.settled.values()].map((result) => result.meta.status)
-    try {
-      await this.session.finish(runStatusOf(statuses))
-    } finally {
-      // The files shell steps read the context from serve the whole recipe file (executors/ctx-file.ts).
-      removeCtxFiles()
-    }
+    await this.session.finish(runStatusOf(statuses))
   }
 
   /** The outcome of `step`, computed once: later callers get the same promise. */

@@ -44,6 +44,8 @@ export class RunSession {
   // Child-process and worker executors load on first use: most recipe files need none (execa, tinypool).
   python: PythonHostPool | undefined
   workers: CpuWorkerPool | undefined
+  /** Whether a step ran a program (shell, exec, python script): they share the run's ctx files. */
+  commandSteps = false
 
   constructor(compiled: CompiledRecipe, runId: string, options: RunOptions) {
     this.compiled = compiled
@@ -192,6 +194,8 @@ export class RunSession {
     await attempt(() => state.recorder.finishRun(this.runId, status))
     await attempt(() => state.recorder.close())
     await attempt(() => state.logs.flush())
+    // The files programs read the context from serve the whole recipe file (executors/ctx-file.ts).
+    if (this.commandSteps) await attempt(async () => (await import('../executors/ctx-file.ts')).removeCtxFiles())
     await attempt(() => this.python?.close())
     await attempt(() => this.workers?.close())
     await attempt(() => this.capture.remove())

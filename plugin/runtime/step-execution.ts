@@ -330,6 +330,7 @@ async function runExecutor(step: RecipeStep, scope: ExecutionScope, input: Execu
     session.python ??= new PythonHostPool({ executable: python.executable, path: python.path, root })
     return session.python.runStep(input)
   }
+  session.commandSteps = true
   const { runCommandStep } = await import('../executors/command.ts')
   return runCommandStep(input, { pythonExecutable: python.executable })
 }
