@@ -33,8 +33,10 @@ export async function runWithDeadline(
   const controller = new AbortController()
   // One promise settles with whichever comes first: the step, its deadline, Vitest's abort.
   let settle!: (outcome: StepExecution | 'timeout' | 'aborted') => void
-  const first = new Promise<StepExecution | 'timeout' | 'aborted'>((resolve) => {
+  let fail!: (error: unknown) => void
+  const first = new Promise<StepExecution | 'timeout' | 'aborted'>((resolve, reject) => {
     settle = resolve
+    fail = reject
   })
   const cancelDeadline = deadlines.add(timeoutMs, () => settle('timeout'))
   const onAbort = () => settle('aborted')
@@ -42,9 +44,10 @@ export async function runWithDeadline(
   else testSignal?.addEventListener('abort', onAbort, { once: true })
   // Creating an AbortSignal costs more than a no-op step: executors get it when they ask for it.
   const running = run(() => controller.signal)
-  running.then(settle, () => undefined)
+  // An executor never rejects (it reports failures in its envelope); if one did, the step fails with it.
+  running.then(settle, fail)
   try {
-    const outcome = await Promise.race([first, running])
+    const outcome = await first
     if (typeof outcome !== 'string') return { execution: outcome }
     controller.abort()
     // From here on the step is over, whatever it still does while its processes are killed.

@@ -78,11 +78,12 @@ export class OutputCapture {
     }
   }
 
-  /** Runs `fn` with what it prints collected in `sink`, until it returns or `release(sink)` is called. */
+  /** Runs `fn` with what it prints collected in `sink`, until `release(sink)` is called. */
   run<T>(sink: CapturedOutput, fn: () => Promise<T>): Promise<T> {
     if (this.overlapping) return this.current.run(sink, fn)
+    // The caller releases the sink when the step ends (returned or abandoned).
     this.solo = sink
-    return fn().finally(() => this.release(sink))
+    return fn()
   }
 
   /** Stops collecting into `sink` (a step that was abandoned may never return). */

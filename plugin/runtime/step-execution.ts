@@ -213,6 +213,7 @@ async function attemptStep(
     if (recipe.conflicts === 'fail') concurrent.check(step.name, key)
   })
   concurrent.begin(step.name)
+  const printed = { stdout: [] as string[], stderr: [] as string[] }
   const startedAt = performance.now()
   let execution: StepExecution
   let cacheKey: string | undefined
@@ -238,7 +239,6 @@ async function attemptStep(
       execution = { envelope: cached.envelope, stdout: '', stderr: '', resources: zero() }
     } else {
       const timeoutMs = stepTimeoutMs(step, compiled.stepTimeoutSec)
-      const printed = { stdout: [] as string[], stderr: [] as string[] }
       const result = await runWithDeadline(
         timeoutMs,
         step.name,
@@ -259,7 +259,6 @@ async function attemptStep(
           ended = why === 'timeout' ? 'it timed out' : 'Vitest aborted it'
         },
       )
-      scope.session.capture.release(printed)
       execution = withPrinted(result.execution, printed)
       // Shell, exec and Python steps declare derived secrets on stderr (`::add-mask::<value>`).
       const directives = takeMaskDirectives(execution.stderr)
@@ -273,6 +272,7 @@ async function attemptStep(
     envelope = execution.envelope
   } finally {
     ended ??= 'it returned'
+    scope.session.capture.release(printed)
     concurrent.end(step.name)
   }
   const durationMs = performance.now() - startedAt
@@ -280,7 +280,8 @@ async function attemptStep(
   log.output(execution.stdout, execution.stderr)
   let failure: Error | undefined
   try {
-    failure = await judgeOutcome(step, { envelope, error: execution.error }, execution.stderr, ctx, root)
+    const judged = judgeOutcome(step, { envelope, error: execution.error }, execution.stderr, ctx, root)
+    failure = judged instanceof Promise ? await judged : judged
   } catch (error) {
     failure = new StepFailedError(step, envelope, `could not be judged: ${message(error)}`, error)
   }

@@ -106,11 +106,11 @@ export function defineScriptlet<Schema extends z.ZodType = z.ZodType<JsonObject>
     definition.params ? parseParams(definition.params, params, definition.name) : (params as z.output<Schema>)
   const scriptlet: Scriptlet<unknown> = {
     name: definition.name,
-    async validate(ctx, params) {
-      await definition.validate?.(ctx, parse(params))
-    },
     run: (ctx, params, tools) => definition.run(ctx, parse(params), tools),
   }
+  // Without checks of its own, run's parse is the validation: no second parse, no read-only view per step.
+  const validate = definition.validate
+  if (validate) scriptlet.validate = async (ctx, params) => validate(ctx, parse(params))
   if (definition.outputs) Object.assign(scriptlet, { outputs: definition.outputs })
   if (definition.requiresProcess !== undefined)
     Object.assign(scriptlet, { requiresProcess: definition.requiresProcess })

@@ -1,6 +1,6 @@
 import type { StepContext } from '../context/step-context.ts'
 import type { JsonObject } from '../context/json-value.ts'
-import type { Scriptlet, ScriptletTools } from './define.ts'
+import { BaseScriptlet, type Scriptlet, type ScriptletTools } from './define.ts'
 import { toJsonSafe } from './json-safe.ts'
 import { EXIT_FAILED, errorEnvelope, normalizeEnvelope, type Envelope } from './envelope.ts'
 
@@ -43,7 +43,9 @@ export async function invokeScriptlet(
   tools: ScriptletTools,
 ): Promise<Invocation> {
   try {
-    await scriptlet.validate?.(ctx.readOnlyView(`${tools.step}.validate`), params as never)
+    // BaseScriptlet's own validate checks nothing: skip it (and the read-only view) for classes that keep it.
+    if (scriptlet.validate && scriptlet.validate !== BaseScriptlet.prototype.validate)
+      await scriptlet.validate(ctx.readOnlyView(`${tools.step}.validate`), params as never)
     const raw = await scriptlet.run(ctx, params as never, tools)
     const written = new Set(ctx.writtenKeys())
     const envelope = normalizeEnvelope(raw, tools.step, scriptlet.outputs ?? [...written])
