@@ -50,7 +50,11 @@ function run(bench) {
       pending += chunk
       const lines = pending.split('\n')
       pending = lines.pop() ?? ''
-      for (const line of lines) if (/\(target [≤<]/.test(line)) targets.push(line.trim())
+      for (const line of lines) {
+        const figure = line.trim().replace(/\s+/g, ' ')
+        // A figure printed twice (in a table and in the closing lines) is listed once.
+        if (/\(target [≤<]/.test(figure) && !targets.includes(figure)) targets.push(figure)
+      }
     })
     child.on('close', (code) => resolve({ code, targets }))
   })
