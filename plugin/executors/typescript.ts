@@ -1,16 +1,17 @@
 import type { Scriptlet } from '../scriptlet/define.ts'
 import { invokeScriptlet } from '../scriptlet/invoke.ts'
+import { ownPeakRssKiB } from './own-peak-rss.ts'
 import type { ExecutorInput, StepExecution } from './types.ts'
 
 /**
  * Runs a TypeScript scriptlet in the test's own process. Its resources are this process's
- * CPU time over the step and how much the process's peak RSS grew during it (other work in
- * the process is counted too): one getrusage call before and one after, since each such
- * call costs more than a no-op step here.
+ * CPU time over the step and how much the process's own peak RSS grew during it (other work
+ * in the process is counted too), each read once before and once after (own-peak-rss.ts).
  */
 export async function runTypeScriptStep(scriptlet: Scriptlet, input: ExecutorInput): Promise<StepExecution> {
   const { step, ctx, root, declareSecret } = input
-  const before = process.resourceUsage()
+  const cpuBefore = process.cpuUsage()
+  const peakBefore = ownPeakRssKiB()
   // tools.log is the scriptlet's stderr: it lands in the step log and in failure messages.
   const lines: string[] = []
   const invocation = await invokeScriptlet(scriptlet, ctx, step.params, {
@@ -23,14 +24,15 @@ export async function runTypeScriptStep(scriptlet: Scriptlet, input: ExecutorInp
     log: (...args) => lines.push(args.map((arg) => (typeof arg === 'string' ? arg : JSON.stringify(arg))).join(' ')),
     secret: (value) => declareSecret?.(value),
   })
-  const after = process.resourceUsage()
+  const cpu = process.cpuUsage(cpuBefore)
+  const peakAfter = ownPeakRssKiB()
   return {
     ...invocation,
     stdout: '',
     stderr: lines.length ? `${lines.join('\n')}\n` : '',
     resources: {
-      cpuMs: (after.userCPUTime + after.systemCPUTime - before.userCPUTime - before.systemCPUTime) / 1000,
-      peakRssBytes: Math.max(0, after.maxRSS - before.maxRSS) * 1024,
+      cpuMs: (cpu.user + cpu.system) / 1000,
+      peakRssBytes: Math.max(0, peakAfter - peakBefore) * 1024,
     },
   }
 }

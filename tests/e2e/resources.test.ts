@@ -10,6 +10,20 @@ const RECIPE = `steps:
   - { idx: 2, name: exec_holds, type: exec, cmd: [python3, -c, "${HOLD}"], parse: raw }
   - { idx: 3, name: python_holds, type: python, module: scriptlets.python.processes, class: HoldsMemory }
   - { idx: 4, name: python_after, type: python, module: scriptlets.python.processes, class: DoesLittle }
+  - { idx: 5, name: ts_holds, type: ts, module: scriptlets/hold.ts }
+`
+// In-process: the worker's own peak grows by what the step holds.
+const TS_HOLD = 100_000_000
+const HOLD_TS = `import { defineScriptlet } from 'vitest-recipes/scriptlet'
+
+export default defineScriptlet({
+  name: 'holds',
+  async run() {
+    const block = Buffer.alloc(${TS_HOLD}, 1)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    return { metrics: { held: block.length } }
+  },
+})
 `
 const PEAK = 1_500_000_000
 
@@ -22,6 +36,7 @@ beforeAll(async () => {
     'recipes/memory.yaml': RECIPE,
     'scriptlets/__init__.py': '',
     'scriptlets/python/__init__.py': '',
+    'scriptlets/hold.ts': HOLD_TS,
   })
   project.copyFixture('shell/hold_memory.sh', 'scriptlets/shell/hold_memory.sh')
   project.copyFixture('python/processes.py', 'scriptlets/python/processes.py')
@@ -62,4 +77,9 @@ test("a Python step reports its own peak, and the next one not the warm host's l
   // The interpreter's own few tens of MB, not the 1.5 GB the host held during the step before.
   expect(peak('python_after')).toBeGreaterThan(0)
   expect(peak('python_after')).toBeLessThan(150_000_000)
+})
+
+test("a TypeScript step that holds 100 MB reports that growth of the worker's peak", () => {
+  expect(peak('ts_holds')).toBeGreaterThan(TS_HOLD * 0.9)
+  expect(peak('ts_holds')).toBeLessThan(TS_HOLD * 1.5)
 })
