@@ -1,22 +1,28 @@
 import { openSync, readSync } from 'node:fs'
 
 /**
- * This process's peak RSS so far, in KiB, read the cheapest way that is true here.
- * getrusage's maxRSS is the usual answer, but a forked process (Vitest's default worker)
- * starts with its parent's peak as its own: until the worker outgrows the Vitest process,
- * every step's growth of it reads 0. Linux keeps the process's own peak as VmHWM in
- * /proc/self/status, read with one pread on a file kept open; it is used when maxRSS is
- * found inherited (checked once). Elsewhere, maxRSS.
+ * This process's own peak RSS, read the cheapest way that is true here. getrusage's maxRSS
+ * is the usual answer, but a process can start with its parent's peak as its own (what a
+ * fork copies): a step's growth of it would then read 0 until the process outgrew its
+ * parent. Linux keeps the process's own peak as VmHWM in /proc/self/status, read with one
+ * pread on a file kept open; it is used when maxRSS is found inherited (checked once).
+ * Returns that and the CPU time (µs) of this process, in as few system calls as it takes.
  */
-export function ownPeakRssKiB(): number {
+export function sampleOwnResources(): { cpuMicros: number; peakKiB: number } {
   reader ??= chooseReader()
-  return reader()
+  if (reader !== maxRss) {
+    const cpu = process.cpuUsage()
+    return { cpuMicros: cpu.user + cpu.system, peakKiB: reader() }
+  }
+  const usage = process.resourceUsage()
+  return { cpuMicros: usage.userCPUTime + usage.systemCPUTime, peakKiB: usage.maxRSS }
 }
+
+const maxRss = () => process.resourceUsage().maxRSS
 
 let reader: (() => number) | undefined
 
 function chooseReader(): () => number {
-  const maxRss = () => process.resourceUsage().maxRSS
   let status: number
   try {
     status = openSync('/proc/self/status', 'r')

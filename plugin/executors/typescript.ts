@@ -1,6 +1,6 @@
 import type { Scriptlet } from '../scriptlet/define.ts'
 import { invokeScriptlet } from '../scriptlet/invoke.ts'
-import { ownPeakRssKiB } from './own-peak-rss.ts'
+import { sampleOwnResources } from './own-peak-rss.ts'
 import type { ExecutorInput, StepExecution } from './types.ts'
 
 /**
@@ -10,8 +10,7 @@ import type { ExecutorInput, StepExecution } from './types.ts'
  */
 export async function runTypeScriptStep(scriptlet: Scriptlet, input: ExecutorInput): Promise<StepExecution> {
   const { step, ctx, root, declareSecret } = input
-  const cpuBefore = process.cpuUsage()
-  const peakBefore = ownPeakRssKiB()
+  const before = sampleOwnResources()
   // tools.log is the scriptlet's stderr: it lands in the step log and in failure messages.
   const lines: string[] = []
   const invocation = await invokeScriptlet(scriptlet, ctx, step.params, {
@@ -24,15 +23,14 @@ export async function runTypeScriptStep(scriptlet: Scriptlet, input: ExecutorInp
     log: (...args) => lines.push(args.map((arg) => (typeof arg === 'string' ? arg : JSON.stringify(arg))).join(' ')),
     secret: (value) => declareSecret?.(value),
   })
-  const cpu = process.cpuUsage(cpuBefore)
-  const peakAfter = ownPeakRssKiB()
+  const after = sampleOwnResources()
   return {
     ...invocation,
     stdout: '',
     stderr: lines.length ? `${lines.join('\n')}\n` : '',
     resources: {
-      cpuMs: (cpu.user + cpu.system) / 1000,
-      peakRssBytes: Math.max(0, peakAfter - peakBefore) * 1024,
+      cpuMs: (after.cpuMicros - before.cpuMicros) / 1000,
+      peakRssBytes: Math.max(0, after.peakKiB - before.peakKiB) * 1024,
     },
   }
 }
