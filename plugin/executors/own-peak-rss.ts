@@ -20,9 +20,71 @@ export function sampleOwnResources(): { cpuMicros: number; peakKiB: number } {
 
 const maxRss = () => process.resourceUsage().maxRSS
 
+/**
+ * How recently the previous in-process step must have ended for its closing reading of the
+ * peak to open the next step (REUSE_WITHIN_MS), sparing one read of /proc/self/status per
+ * step (it costs more than a no-op step's own work). Only what the process did between two
+ * steps (Vitest's own bookkeeping, under a millisecond) is then counted in the next step.
+ */
+const REUSE_WITHIN_MS = 50
+let reuseWithinMs = REUSE_WITHIN_MS
+
+/** The peak read when the last in-process step ended, while nothing else ran since. */
+let lastEnd: { peakKiB: number; at: number } | undefined
+/** In-process steps running now (parallel steps share the process). */
+let running = 0
+
+/** A step's first reading; give it back to `endOwnStep`. */
+export interface OwnStepMark {
+  cpuMicros: number
+  peakKiB: number
+}
+
+/** Starts measuring an in-process step: this process's CPU time and own peak RSS now. */
+export function beginOwnStep(): OwnStepMark {
+  reader ??= chooseReader()
+  const reusable =
+    reader !== maxRss && running === 0 && lastEnd !== undefined && performance.now() - lastEnd.at < reuseWithinMs
+  running++
+  if (!reusable) return sampleOwnResources()
+  const cpu = process.cpuUsage()
+  return { cpuMicros: cpu.user + cpu.system, peakKiB: lastEnd!.peakKiB }
+}
+
+/** Ends an in-process step: its CPU time (ms) and how much the peak RSS grew (bytes) since `mark`. */
+export function endOwnStep(mark: OwnStepMark): { cpuMs: number; peakRssBytes: number } {
+  const after = sampleOwnResources()
+  running = Math.max(0, running - 1)
+  lastEnd = running === 0 ? { peakKiB: after.peakKiB, at: performance.now() } : undefined
+  return {
+    cpuMs: (after.cpuMicros - mark.cpuMicros) / 1000,
+    peakRssBytes: Math.max(0, after.peakKiB - mark.peakKiB) * 1024,
+  }
+}
+
+/** Work other than an in-process step ran in this process (a step of another kind): the next step reads its own start. */
+export function noteOtherWork(): void {
+  lastEnd = undefined
+}
+
 let reader: (() => number) | undefined
 
-function chooseReader(): () => number {
+/**
+ * @internal For tests: read the peak from `/proc/self/status` (as a process whose maxRSS was
+ * inherited does) or from getrusage, whichever this process would have chosen; and how
+ * recently the previous step must have ended for its reading to be reused.
+ */
+export function usePeakReader(kind: 'proc' | 'getrusage', reuseMs = REUSE_WITHIN_MS): void {
+  reuseWithinMs = reuseMs
+  const chosen = chooseReader(kind === 'proc')
+  reader = kind === 'proc' && chosen === maxRss ? undefined : chosen
+  lastEnd = undefined
+  running = 0
+  if (kind === 'proc' && reader === undefined) throw new Error('this system has no /proc/self/status VmHWM')
+  if (kind === 'getrusage') reader = maxRss
+}
+
+function chooseReader(forceProc = false): () => number {
   let status: number
   try {
     status = openSync('/proc/self/status', 'r')
@@ -39,5 +101,5 @@ function chooseReader(): () => number {
   const own = highWaterMark()
   if (!Number.isFinite(own)) return maxRss
   // Inherited: getrusage reports more than this process ever held (allow a page table's worth of slack).
-  return maxRss() > own + 1024 ? highWaterMark : maxRss
+  return forceProc || maxRss() > own + 1024 ? highWaterMark : maxRss
 }

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { TERM_GRACE_MS } from '../executors/process-tree.ts'
 import type { StepExecution } from '../executors/types.ts'
+import type { MaybePromise } from '../scriptlet/maybe-async.ts'
 import { EXIT_FAILED, errorEnvelope } from '../scriptlet/envelope.ts'
 
 /**
@@ -22,15 +23,46 @@ export interface DeadlineResult {
  * signal, so executors kill the processes and workers they started. An in-process
  * TypeScript step cannot be stopped, only abandoned: it sees `tools.signal`, and the
  * caller refuses its later ctx writes once this returns.
+ *
+ * A step that completes synchronously (an in-process scriptlet that awaits nothing) could
+ * not have been interrupted by a timer anyway: its result comes back at once, and no
+ * deadline, listener or promise is created for it.
  */
-export async function runWithDeadline(
+export function runWithDeadline(
   timeoutMs: number,
   step: string,
   testSignal: AbortSignal | undefined,
-  run: (signal: () => AbortSignal) => Promise<StepExecution>,
+  run: (signal: () => AbortSignal) => MaybePromise<StepExecution>,
   onStop?: (why: 'timeout' | 'aborted') => void,
+): MaybePromise<DeadlineResult> {
+  const startedAt = performance.now()
+  // Creating an AbortSignal costs more than a no-op step: executors get it when they ask for it.
+  let controller: AbortController | undefined
+  let stopped = false
+  const signal = () => {
+    controller ??= new AbortController()
+    if (stopped) controller.abort()
+    return controller.signal
+  }
+  const stop = () => {
+    stopped = true
+    controller?.abort()
+  }
+  const running = run(signal)
+  if (!(running instanceof Promise) && !testSignal?.aborted) return { execution: running }
+  return race(Promise.resolve(running), startedAt + timeoutMs, step, testSignal, stop, timeoutMs, onStop)
+}
+
+/** Waits for the first of the step, its deadline (at `deadlineAt`, on performance.now()'s clock) and Vitest's abort. */
+async function race(
+  running: Promise<StepExecution>,
+  deadlineAt: number,
+  step: string,
+  testSignal: AbortSignal | undefined,
+  stop: () => void,
+  timeoutMs: number,
+  onStop: ((why: 'timeout' | 'aborted') => void) | undefined,
 ): Promise<DeadlineResult> {
-  const controller = new AbortController()
   // One promise settles with whichever comes first: the step, its deadline, Vitest's abort.
   let settle!: (outcome: StepExecution | 'timeout' | 'aborted') => void
   let fail!: (error: unknown) => void
@@ -38,18 +70,16 @@ export async function runWithDeadline(
     settle = resolve
     fail = reject
   })
-  const cancelDeadline = deadlines.add(timeoutMs, () => settle('timeout'))
+  const cancelDeadline = deadlines.add(deadlineAt, () => settle('timeout'))
   const onAbort = () => settle('aborted')
   if (testSignal?.aborted) settle('aborted')
   else testSignal?.addEventListener('abort', onAbort, { once: true })
-  // Creating an AbortSignal costs more than a no-op step: executors get it when they ask for it.
-  const running = run(() => controller.signal)
   // An executor never rejects (it reports failures in its envelope); if one did, the step fails with it.
   running.then(settle, fail)
   try {
     const outcome = await first
     if (typeof outcome !== 'string') return { execution: outcome }
-    controller.abort()
+    stop()
     // From here on the step is over, whatever it still does while its processes are killed.
     onStop?.(outcome)
     // Killed processes report what they printed before the kill; an in-process step may never return.
@@ -86,9 +116,9 @@ class Deadlines {
   private timer: NodeJS.Timeout | undefined
   private armedFor = Number.POSITIVE_INFINITY
 
-  /** Calls `fire` in `ms` unless the returned function is called first. */
-  add(ms: number, fire: () => void): () => void {
-    const entry = { at: performance.now() + ms, fire }
+  /** Calls `fire` at `at` (performance.now()'s clock) unless the returned function is called first. */
+  add(at: number, fire: () => void): () => void {
+    const entry = { at, fire }
     this.pending.add(entry)
     if (entry.at < this.armedFor) this.arm(entry.at)
     return () => {

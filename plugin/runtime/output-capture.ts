@@ -79,7 +79,7 @@ export class OutputCapture {
   }
 
   /** Runs `fn` with what it prints collected in `sink`, until `release(sink)` is called. */
-  run<T>(sink: CapturedOutput, fn: () => Promise<T>): Promise<T> {
+  run<T>(sink: CapturedOutput, fn: () => T): T {
     if (this.overlapping) return this.current.run(sink, fn)
     // The caller releases the sink when the step ends (returned or abandoned).
     this.solo = sink

@@ -13,6 +13,7 @@ import { readRunOptions } from './run-options.ts'
 import { RunSession, type Started } from './run-session.ts'
 import type { CompiledRecipe, RunOptions } from './spec.ts'
 import { type ExecutionScope, executeStep, recordResult, type StepResult } from './step-execution.ts'
+import { andThen, type MaybePromise } from '../scriptlet/maybe-async.ts'
 
 /** The parts of Vitest's test context the runner uses. */
 export interface StepTestContext {
@@ -47,7 +48,7 @@ export class RecipeRun {
   private readonly session: RunSession
   private readonly concurrent = new ConcurrentWrites()
   /** Every step's outcome, as a promise set before the step starts: nothing runs twice. */
-  private readonly outcomes = new Map<string, Promise<StepResult>>()
+  private readonly outcomes = new Map<string, MaybePromise<StepResult>>()
   private readonly settled = new Map<string, StepResult>()
   private readonly awaited = new Map<string, ((result: StepResult) => void)[]>()
   private tests: Map<string, StepTestContext['task']['file']['tasks'][number]> | undefined
@@ -65,16 +66,34 @@ export class RecipeRun {
       prestartPythonHost({ executable: compiled.python.executable, path: compiled.python.path, root: compiled.root })
   }
 
-  /** Called by each generated step test. */
-  async runStep(name: string, test: StepTestContext): Promise<void> {
+  /**
+   * Called by each generated step test. Synchronous when the step is (see maybe-async.ts):
+   * a step that passed on its first attempt then ends its test without a microtask.
+   */
+  runStep(name: string, test: StepTestContext): MaybePromise<void> {
     const step = this.step(name)
+    const started = this.session.current
+    if (!started) return this.startThenRun(step, test)
+    return andThen(
+      this.settle(step, () => this.resolve(step, test, started)),
+      (result) => this.conclude(test, result),
+    )
+  }
+
+  /** The first step starts the run (the store, the ctx, the logs). */
+  private async startThenRun(step: RecipeStep, test: StepTestContext): Promise<void> {
     let started: Started
     try {
-      started = this.session.current ?? (await this.session.start())
+      started = await this.session.start()
     } catch (error) {
       throw new Error(`vitest-recipes: the run could not start: ${(error as Error).message}`)
     }
     const result = await this.settle(step, () => this.resolve(step, test, started))
+    return this.conclude(test, result)
+  }
+
+  /** Ends a step's test as its outcome says: its record on the test, then pass, fail or skip. */
+  private conclude(test: StepTestContext, result: StepResult): MaybePromise<void> {
     // The common case, a step that passed on its first attempt: nothing to annotate or attach.
     if (
       result.meta.setup.length === 0 &&
@@ -87,6 +106,11 @@ export class RecipeRun {
       if (result.note !== undefined) test.skip(result.note)
       return
     }
+    return this.annotate(test, result)
+  }
+
+  private async annotate(test: StepTestContext, result: StepResult): Promise<void> {
+    const name = result.meta.step
     if (result.meta.setup.length > 0)
       await test.annotate?.(
         `ran ${result.meta.setup.join(', ')} first as setup (filtered out, needed by ${name})`,
@@ -112,8 +136,11 @@ export class RecipeRun {
     await this.session.finish(runStatusOf(statuses))
   }
 
-  /** The outcome of `step`, computed once: later callers get the same promise. */
-  private settle(step: RecipeStep, produce: () => Promise<StepResult>): Promise<StepResult> {
+  /**
+   * The outcome of `step`, computed once: later callers get the same one (a promise while it
+   * runs). Whatever `produce` throws becomes the step's failure.
+   */
+  private settle(step: RecipeStep, produce: () => MaybePromise<StepResult>): MaybePromise<StepResult> {
     const existing = this.outcomes.get(step.name)
     if (existing) return existing
     const done = (result: StepResult) => {
@@ -122,17 +149,32 @@ export class RecipeRun {
       this.awaited.delete(step.name)
       return result
     }
-    const outcome = produce().then(done, (error: unknown) => done(this.unexpected(step, error)))
+    let produced: MaybePromise<StepResult>
+    try {
+      produced = produce()
+    } catch (error) {
+      produced = this.unexpected(step, error)
+    }
+    const outcome =
+      produced instanceof Promise
+        ? produced.then(done, (error: unknown) => done(this.unexpected(step, error)))
+        : done(produced)
     this.outcomes.set(step.name, outcome)
     return outcome
   }
 
-  private async resolve(step: RecipeStep, test: StepTestContext, started: Started): Promise<StepResult> {
+  private resolve(step: RecipeStep, test: StepTestContext, started: Started): MaybePromise<StepResult> {
     const preset = this.presetResult(step, started)
     if (preset) return this.recordNotRun(step, preset, started)
-    const setup: string[] = []
     // Most steps need steps that already passed: nothing to wait for (an await per step costs more than the check).
-    const blocker = this.needsSettled(step) ? undefined : await this.prepare(step, setup, test, started)
+    if (this.needsSettled(step))
+      return executeStep(step, this.scope(started), { setup: [], ...(test.signal ? { testSignal: test.signal } : {}) })
+    return this.resolveAfterNeeds(step, test, started)
+  }
+
+  private async resolveAfterNeeds(step: RecipeStep, test: StepTestContext, started: Started): Promise<StepResult> {
+    const setup: string[] = []
+    const blocker = await this.prepare(step, setup, test, started)
     if (blocker) return this.recordNotRun(step, this.blockedResult(step, blocker), started)
     return executeStep(step, this.scope(started), { setup, ...(test.signal ? { testSignal: test.signal } : {}) })
   }

@@ -1,25 +1,16 @@
-import { resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { ContextWrite } from '../context/context.ts'
-import { StepContext } from '../context/step-context.ts'
-import type { ExecutorInput, StepExecution } from '../executors/types.ts'
-import { runTypeScriptStep } from '../executors/typescript.ts'
-import { stepTimeoutMs } from '../recipe/step-deadline.ts'
 import type { RecipeStep } from '../recipe/types.ts'
 import type { Scriptlet } from '../scriptlet/define.ts'
-import { EXIT_FAILED, type Envelope, errorEnvelope } from '../scriptlet/envelope.ts'
-import { envelopeFromError } from '../scriptlet/invoke.ts'
+import { EXIT_FAILED, errorEnvelope } from '../scriptlet/envelope.ts'
+import { andThen, type MaybePromise } from '../scriptlet/maybe-async.ts'
 import type { ConcurrentWrites } from './concurrent-writes.ts'
-import { runWithDeadline } from './deadline.ts'
 import { describeScriptlet, StepFailedError } from './errors.ts'
 import type { AttemptRecord, RecipeStepMeta, StepStatus } from './meta.ts'
 import type { RunSession, Started } from './run-session.ts'
 import type { CompiledRecipe, RunOptions } from './spec.ts'
-import type { CacheEntry } from './step-cache.ts'
-import { stepCacheKey } from './step-cache.ts'
-import { takeMaskDirectives } from './redact.ts'
+import { type Attempt, attemptStep } from './step-attempt.ts'
 import type { StepLog } from './step-log.ts'
-import { contextDiff, judgeOutcome, saveOutputs, sourceFilesOf } from './step-outcome.ts'
 
 /** A step's outcome as the runner holds it: the record, and what its test must do. */
 export interface StepResult {
@@ -51,61 +42,78 @@ export interface ExecutionRequest {
   testSignal?: AbortSignal
 }
 
-/** One attempt's outcome. */
-interface Attempt {
-  envelope: Envelope
-  execution: StepExecution
-  failure: Error | undefined
-  writes: ContextWrite[]
-  durationMs: number
-  cached?: CacheEntry
-  stopped?: 'timeout' | 'aborted'
-}
-
 /**
  * The life of one step, from start to record: its attempts (retried as `retry:` says, the
  * ctx restored before each), its log, which always ends with the outcome, and its row in
  * the store. Never throws: whatever a scriptlet throws, or a log or store write refuses,
- * ends as the step's outcome, computed once.
+ * ends as the step's outcome, computed once. A step with one attempt stays synchronous
+ * for as long as the step itself is (see maybe-async.ts).
  */
-export async function executeStep(
+export function executeStep(
   step: RecipeStep,
   scope: ExecutionScope,
   request: ExecutionRequest,
-): Promise<StepResult> {
-  const { ctx, logs, debug } = scope.started
+): MaybePromise<StepResult> {
+  const { logs, debug } = scope.started
   const log = logs.open(step.idx, step.name)
   const role = request.setupFor === undefined ? '' : ` as setup for ${request.setupFor}`
   log.line(`step ${step.name} (${describeScriptlet(step)}) starts${role}`)
   if (debug) log.line(`params ${JSON.stringify(step.params)}`)
+  const job: StepJob = { step, scope, request, log }
+  if (step.retry.max > 0) return retryStep(job)
+  return andThen(attemptStep(step, scope, log, request.testSignal), (attempt) =>
+    concludeStep(job, attempt, [attemptRecord(1, attempt)]),
+  )
+}
 
+/** A step being executed, and where its outcome goes. */
+interface StepJob {
+  step: RecipeStep
+  scope: ExecutionScope
+  request: ExecutionRequest
+  log: StepLog
+}
+
+async function retryStep(job: StepJob): Promise<StepResult> {
+  const { step, scope, request, log } = job
+  const { ctx } = scope.started
   const maxAttempts = step.retry.max + 1
-  const before = maxAttempts > 1 ? ctx.snapshot() : undefined
+  const before = ctx.snapshot()
   const attempts: AttemptRecord[] = []
   let attempt: Attempt | undefined
   for (let number = 1; number <= maxAttempts; number++) {
     if (number > 1) {
       log.line(`attempt ${number} of ${maxAttempts}${step.retry.delaySec > 0 ? ` after ${step.retry.delaySec} s` : ''}`)
       if (step.retry.delaySec > 0) await sleep(step.retry.delaySec * 1000)
-      ctx.restore(before!)
+      ctx.restore(before)
     }
     attempt = await attemptStep(step, scope, log, request.testSignal)
-    const reason = attempt.failure ? failureReason(attempt) : undefined
-    attempts.push({
-      attempt: number,
-      status: attempt.failure ? 'failed' : 'passed',
-      ...(reason === undefined ? {} : { reason }),
-      durationMs: attempt.durationMs,
-    })
+    const record = attemptRecord(number, attempt)
+    attempts.push(record)
     if (!attempt.failure || number === maxAttempts) break
-    if (!retries(step, reason!)) {
-      log.line(`failed: ${firstLine(reason!)} (not retried: the reason does not match retry.on)`)
+    if (!retries(step, record.reason!)) {
+      log.line(`failed: ${firstLine(record.reason!)} (not retried: the reason does not match retry.on)`)
       break
     }
-    log.line(`attempt ${number} failed: ${firstLine(reason!)}`)
+    log.line(`attempt ${number} failed: ${firstLine(record.reason!)}`)
   }
-  const last = attempt!
-  let failure = last.failure
+  return concludeStep(job, attempt!, attempts)
+}
+
+function attemptRecord(number: number, attempt: Attempt): AttemptRecord {
+  const reason = attempt.failure ? failureReason(attempt) : undefined
+  return {
+    attempt: number,
+    status: attempt.failure ? 'failed' : 'passed',
+    ...(reason === undefined ? {} : { reason }),
+    durationMs: attempt.durationMs,
+  }
+}
+
+/** The step's outcome from its last attempt: the log's last line, the log file when it has something to say, the record. */
+function concludeStep(job: StepJob, last: Attempt, attempts: AttemptRecord[]): MaybePromise<StepResult> {
+  const { step, scope, request, log } = job
+  const failure = last.failure
   const expectedError = !failure && last.envelope.status === 'error'
   log.line(outcomeLine(step, last, attempts, request.setupFor))
   const status: StepStatus = failure
@@ -121,42 +129,56 @@ export async function executeStep(
   // A step that passed silently has nothing to read in a log (its timing is in the meta):
   // skipping its file saves a file creation per step, the biggest cost of a no-op step.
   const logged = Boolean(
-    failure || last.execution.stdout || last.execution.stderr || debug || status !== 'passed' || attempts.length > 1,
+    failure ||
+      last.execution.stdout ||
+      last.execution.stderr ||
+      scope.started.debug ||
+      status !== 'passed' ||
+      attempts.length > 1,
   )
-  let logPath: string | undefined
-  if (logged) {
-    const closed = log.close()
-    logPath = closed.path
-    try {
-      await closed.written
-    } catch (error) {
-      failure = new StepFailedError(
-        step,
-        last.envelope,
-        `its log ${closed.path} could not be written: ${message(error)}`,
-      )
-    }
-  }
+  if (!logged) return recordOutcome(job, last, attempts, status, failure, undefined)
+  const closed = log.close()
+  return closed.written.then(
+    () => recordOutcome(job, last, attempts, status, failure, closed.path),
+    (error: unknown) => {
+      const reason = `its log ${closed.path} could not be written: ${message(error)}`
+      return recordOutcome(job, last, attempts, status, new StepFailedError(step, last.envelope, reason), closed.path)
+    },
+  )
+}
+
+/** The step's record, stored. */
+function recordOutcome(
+  { step, scope, request }: StepJob,
+  last: Attempt,
+  attempts: AttemptRecord[],
+  status: StepStatus,
+  failure: Error | undefined,
+  logPath: string | undefined,
+): StepResult {
   const redact = scope.session.redactor
-  const meta: RecipeStepMeta = {
-    ...scope.emptyMeta(step, failure ? 'failed' : status),
-    envelope: redact.json(last.envelope),
-    writes: last.writes.map((write) => redact.json({ ...write, before: write.before ?? null })),
-    durationMs: attempts.reduce((sum, item) => sum + item.durationMs, 0),
-    cpuMs: last.execution.resources.cpuMs,
-    peakRssBytes: last.execution.resources.peakRssMeasured === false ? null : last.execution.resources.peakRssBytes,
-    setup: request.setup,
-    attempts: attempts.map((item) =>
-      item.reason === undefined ? item : { ...item, reason: redact.text(item.reason) },
-    ),
-    ...(failure ? { reason: redact.text(failureReason({ ...last, failure })) } : {}),
-    ...(expectedError && last.envelope.status === 'error' ? { reason: redact.text(last.envelope.reason) } : {}),
-    ...(request.setupFor === undefined ? {} : { setupFor: request.setupFor }),
-    ...(logPath ? { logPath } : {}),
-    ...(last.cached ? { cachedFrom: last.cached.runId } : {}),
-    ...(last.stopped ? { timedOut: true } : {}),
-  }
-  return recordResult(step, scope, { meta, ...(failure ? { failure } : {}) }, last.writes)
+  // Built field by field: object spreads cost more here than the rest of a no-op step's record.
+  const meta = scope.emptyMeta(step, failure ? 'failed' : status)
+  meta.envelope = redact.json(last.envelope)
+  if (last.writes.length > 0)
+    meta.writes = last.writes.map((write) => redact.json({ ...write, before: write.before ?? null }))
+  meta.durationMs =
+    attempts.length === 1 ? attempts[0]!.durationMs : attempts.reduce((sum, item) => sum + item.durationMs, 0)
+  const { resources } = last.execution
+  meta.cpuMs = resources.cpuMs
+  meta.peakRssBytes = resources.peakRssMeasured === false ? null : resources.peakRssBytes
+  meta.setup = request.setup
+  meta.attempts = attempts.map((item) =>
+    item.reason === undefined ? item : { ...item, reason: redact.text(item.reason) },
+  )
+  if (failure) meta.reason = redact.text(failureReason({ ...last, failure }))
+  else if (last.envelope.status === 'error') meta.reason = redact.text(last.envelope.reason)
+  if (request.setupFor !== undefined) meta.setupFor = request.setupFor
+  if (logPath) meta.logPath = logPath
+  if (last.cached) meta.cachedFrom = last.cached.runId
+  if (last.stopped) meta.timedOut = true
+  if (!failure) return recordResult(step, scope, { meta }, last.writes)
+  return recordResult(step, scope, { meta, failure }, last.writes)
 }
 
 /**
@@ -188,161 +210,6 @@ export function recordResult(
     }
     const envelope = errorEnvelope(step.name, reason, EXIT_FAILED)
     return { meta, failure: new StepFailedError(step, envelope, reason, result.failure ?? error) }
-  }
-}
-
-/** One attempt: the cache, or the scriptlet under the step's deadline, then the recipe's judgement. */
-async function attemptStep(
-  step: RecipeStep,
-  scope: ExecutionScope,
-  log: StepLog,
-  testSignal: AbortSignal | undefined,
-): Promise<Attempt> {
-  const { compiled, started, concurrent } = scope
-  const { root, recipe } = compiled
-  const { ctx, cache } = started
-  const redactor = scope.session.redactor
-  const declare = (value: string) => {
-    if (!redactor.add(value)) log.line('a value declared secret was not masked: it is shorter than 4 characters')
-  }
-  let ended: string | undefined
-  const stepCtx = new StepContext(ctx, (key) => {
-    // An abandoned in-process step (timed out) must not change the ctx the next steps read.
-    if (ended !== undefined)
-      throw new Error(`step "${step.name}" already ended (${ended}): its write of ${key} is refused`)
-    if (recipe.conflicts === 'fail') concurrent.check(step.name, key)
-  })
-  concurrent.begin(step.name)
-  const printed = { stdout: [] as string[], stderr: [] as string[] }
-  const startedAt = performance.now()
-  let execution: StepExecution
-  let cacheKey: string | undefined
-  let cached: CacheEntry | undefined
-  let stopped: 'timeout' | 'aborted' | undefined
-  let envelope: Envelope
-  try {
-    try {
-      if (step.cache)
-        cacheKey = stepCacheKey({
-          step,
-          root,
-          sourceFiles: sourceFilesOf(step, compiled.python.path, root),
-          context: ctx.toJSON(),
-        })
-    } catch (error) {
-      throw new Error(`cache: cannot compute the step's cache key (${message(error)}); check cache.inputs`)
-    }
-    cached = cacheKey !== undefined && !scope.options.noCache ? cache.read(cacheKey) : undefined
-    if (cached) {
-      log.line(`cache hit: replaying the writes of run ${cached.runId}`)
-      for (const [key, value] of cached.writes) stepCtx.set(key, value, { who: step.name })
-      execution = { envelope: cached.envelope, stdout: '', stderr: '', resources: zero() }
-    } else {
-      const timeoutMs = stepTimeoutMs(step, compiled.stepTimeoutSec)
-      const result = await runWithDeadline(
-        timeoutMs,
-        step.name,
-        testSignal,
-        (signal) =>
-          scope.session.capture.run(printed, () =>
-            runExecutor(step, scope, {
-              step,
-              ctx: stepCtx,
-              root,
-              get signal() {
-                return signal()
-              },
-              declareSecret: declare,
-            }),
-          ),
-        (why) => {
-          ended = why === 'timeout' ? 'it timed out' : 'Vitest aborted it'
-        },
-      )
-      execution = withPrinted(result.execution, printed)
-      // Shell, exec and Python steps declare derived secrets on stderr (`::add-mask::<value>`).
-      const directives = takeMaskDirectives(execution.stderr)
-      for (const value of directives.values) declare(value)
-      if (directives.values.length > 0) execution = { ...execution, stderr: directives.rest }
-      stopped = result.stopped
-    }
-    envelope = saveOutputs(step, execution.envelope, stepCtx)
-  } catch (error) {
-    execution = { envelope: envelopeFromError(error, step.name), error, stdout: '', stderr: '', resources: zero() }
-    envelope = execution.envelope
-  } finally {
-    ended ??= 'it returned'
-    scope.session.capture.release(printed)
-    concurrent.end(step.name)
-  }
-  const durationMs = performance.now() - startedAt
-  if (started.debug) log.line(`ctx diff ${JSON.stringify(contextDiff(stepCtx.writes))}`)
-  log.output(execution.stdout, execution.stderr)
-  let failure: Error | undefined
-  try {
-    const judged = judgeOutcome(step, { envelope, error: execution.error }, execution.stderr, ctx, root)
-    failure = judged instanceof Promise ? await judged : judged
-  } catch (error) {
-    failure = new StepFailedError(step, envelope, `could not be judged: ${message(error)}`, error)
-  }
-  if (cacheKey !== undefined && !failure && !cached && envelope.status === 'ok') {
-    const entry: CacheEntry = {
-      runId: scope.session.runId,
-      recipe: recipe.file,
-      step: step.name,
-      createdAt: new Date().toISOString(),
-      envelope,
-      writes: stepCtx.writes.map((write) => [write.key, write.after]),
-    }
-    const text = JSON.stringify(entry)
-    // A cache file is plain text on disk: a result that holds a secret value is never written there.
-    if (redactor.active && redactor.text(text) !== text) log.line('cache: not cached, the result holds a secret value')
-    else {
-      try {
-        cache.write(cacheKey, text)
-      } catch (error) {
-        log.line(`cache: the result was not cached (${message(error)})`)
-      }
-    }
-  }
-  return {
-    envelope,
-    execution,
-    failure,
-    writes: stepCtx.writes,
-    durationMs,
-    ...(cached ? { cached } : {}),
-    ...(stopped ? { stopped } : {}),
-  }
-}
-
-async function runExecutor(step: RecipeStep, scope: ExecutionScope, input: ExecutorInput): Promise<StepExecution> {
-  const { root, python, keyNaming } = scope.compiled
-  const session = scope.session
-  if (step.type === 'ts') {
-    const scriptlet = scope.scriptlets.get(step.name)!
-    if (!step.requiresProcess && !scriptlet.requiresProcess) return runTypeScriptStep(scriptlet, input)
-    const { CpuWorkerPool } = await import('../executors/worker-pool.ts')
-    session.workers ??= new CpuWorkerPool(keyNaming)
-    return session.workers.runStep(resolve(root, step.module!), input)
-  }
-  if (step.type === 'python' && step.module !== undefined) {
-    const { PythonHostPool } = await import('../executors/python-host.ts')
-    session.python ??= new PythonHostPool({ executable: python.executable, path: python.path, root })
-    return session.python.runStep(input)
-  }
-  session.commandSteps = true
-  const { runCommandStep } = await import('../executors/command.ts')
-  return runCommandStep(input, { pythonExecutable: python.executable })
-}
-
-/** What an in-process step printed comes before what its executor collected (tools.log). */
-function withPrinted(execution: StepExecution, printed: { stdout: string[]; stderr: string[] }): StepExecution {
-  if (printed.stdout.length === 0 && printed.stderr.length === 0) return execution
-  return {
-    ...execution,
-    stdout: printed.stdout.join('') + execution.stdout,
-    stderr: printed.stderr.join('') + execution.stderr,
   }
 }
 
@@ -385,8 +252,4 @@ function firstLine(text: string): string {
 
 function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error)
-}
-
-function zero(): StepExecution['resources'] {
-  return { cpuMs: 0, peakRssBytes: 0, peakRssMeasured: false }
 }

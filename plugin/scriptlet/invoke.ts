@@ -3,6 +3,7 @@ import type { JsonObject } from '../context/json-value.ts'
 import { BaseScriptlet, type Scriptlet, type ScriptletTools } from './define.ts'
 import { toJsonSafe } from './json-safe.ts'
 import { EXIT_FAILED, errorEnvelope, normalizeEnvelope, type Envelope } from './envelope.ts'
+import { isThenable, type MaybePromise } from './maybe-async.ts'
 
 export interface Invocation {
   envelope: Envelope
@@ -35,35 +36,60 @@ export function resolveScriptlet(moduleNamespace: Record<string, unknown>, expor
 /**
  * Runs `validate` (on a read-only view) then `run`, and turns whatever happens into an
  * envelope. Never throws: a thrown error becomes an error envelope with its exit code.
+ * Synchronous when the scriptlet is (no validate of its own, a `run` that returns a value,
+ * not a promise): most no-op and bookkeeping steps then cost no microtask.
  */
-export async function invokeScriptlet(
+export function invokeScriptlet(
+  scriptlet: Scriptlet,
+  ctx: StepContext,
+  params: unknown,
+  tools: ScriptletTools,
+): MaybePromise<Invocation> {
+  // BaseScriptlet's own validate checks nothing: skip it (and the read-only view) for classes that keep it.
+  if (scriptlet.validate && scriptlet.validate !== BaseScriptlet.prototype.validate)
+    return validateThenRun(scriptlet, ctx, params, tools)
+  let raw: ReturnType<Scriptlet['run']>
+  try {
+    raw = scriptlet.run(ctx, params as never, tools)
+  } catch (error) {
+    return { envelope: envelopeFromError(error, tools.step), error }
+  }
+  if (!isThenable(raw)) return invocationOf(scriptlet, ctx, raw, tools.step)
+  return Promise.resolve(raw).then(
+    (value) => invocationOf(scriptlet, ctx, value, tools.step),
+    (error: unknown) => ({ envelope: envelopeFromError(error, tools.step), error }),
+  )
+}
+
+async function validateThenRun(
   scriptlet: Scriptlet,
   ctx: StepContext,
   params: unknown,
   tools: ScriptletTools,
 ): Promise<Invocation> {
   try {
-    // BaseScriptlet's own validate checks nothing: skip it (and the read-only view) for classes that keep it.
-    if (scriptlet.validate && scriptlet.validate !== BaseScriptlet.prototype.validate)
-      await scriptlet.validate(ctx.readOnlyView(`${tools.step}.validate`), params as never)
-    const raw = await scriptlet.run(ctx, params as never, tools)
-    const written = new Set(ctx.writtenKeys())
-    const envelope = normalizeEnvelope(raw, tools.step, scriptlet.outputs ?? [...written])
-    const missing = envelope.status === 'ok' ? (scriptlet.outputs ?? []).filter((key) => !written.has(key)) : []
-    if (missing.length > 0) {
-      const who = scriptlet.name ?? tools.step
-      return {
-        envelope: errorEnvelope(
-          tools.step,
-          `${who} declares outputs it did not write: ${missing.join(', ')}`,
-          EXIT_FAILED,
-          { missing },
-        ),
-      }
-    }
-    return { envelope }
+    await scriptlet.validate!(ctx.readOnlyView(`${tools.step}.validate`), params as never)
+    return invocationOf(scriptlet, ctx, await scriptlet.run(ctx, params as never, tools), tools.step)
   } catch (error) {
     return { envelope: envelopeFromError(error, tools.step), error }
+  }
+}
+
+/** The envelope of what `run` returned; a declared output it did not write makes it an error. */
+function invocationOf(scriptlet: Scriptlet, ctx: StepContext, raw: unknown, step: string): Invocation {
+  try {
+    const written = new Set(ctx.writtenKeys())
+    const envelope = normalizeEnvelope(raw, step, scriptlet.outputs ?? [...written])
+    const missing = envelope.status === 'ok' ? (scriptlet.outputs ?? []).filter((key) => !written.has(key)) : []
+    if (missing.length === 0) return { envelope }
+    const who = scriptlet.name ?? step
+    return {
+      envelope: errorEnvelope(step, `${who} declares outputs it did not write: ${missing.join(', ')}`, EXIT_FAILED, {
+        missing,
+      }),
+    }
+  } catch (error) {
+    return { envelope: envelopeFromError(error, step), error }
   }
 }
 

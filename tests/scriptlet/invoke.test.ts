@@ -95,3 +95,54 @@ describe('invokeScriptlet', () => {
     })
   })
 })
+
+describe('invokeScriptlet stays synchronous while the scriptlet is', () => {
+  const fresh = () => new StepContext(new Context())
+
+  test('a run that returns a value gives its invocation at once, not a promise', () => {
+    const invocation = invokeScriptlet(new Writes(), fresh(), {}, tools)
+    expect(invocation).not.toBeInstanceOf(Promise)
+    expect(invocation).toMatchObject({ envelope: { status: 'ok', outputs: ['demo.a_v1'] } })
+  })
+
+  test('a run that throws synchronously is an error envelope at once', () => {
+    const invocation = invokeScriptlet(
+      {
+        run: () => {
+          throw new ScriptletError('nope', { exitCode: 2 })
+        },
+      },
+      fresh(),
+      {},
+      tools,
+    )
+    expect(invocation).not.toBeInstanceOf(Promise)
+    expect(invocation).toMatchObject({ envelope: { status: 'error', reason: 'nope', exit_code: 2 } })
+  })
+
+  test('an async run, a rejected one and a plain thenable are awaited', async () => {
+    const later = invokeScriptlet({ run: async (ctx) => ctx.set('demo.c_v1', 1, { who: 'p' }) }, fresh(), {}, tools)
+    expect(later).toBeInstanceOf(Promise)
+    expect(await later).toMatchObject({ envelope: { status: 'ok', outputs: ['demo.c_v1'] } })
+    const rejected = invokeScriptlet({ run: async () => Promise.reject(new Error('late')) }, fresh(), {}, tools)
+    expect(await rejected).toMatchObject({ envelope: { status: 'error', reason: 'late' } })
+    // biome-ignore lint/suspicious/noThenProperty: a scriptlet may return any thenable
+    const thenable = { then: (resolve: (value: unknown) => void) => resolve({ status: 'ok', outputs: [] }) }
+    const viaThenable = invokeScriptlet({ run: () => thenable as never }, fresh(), {}, tools)
+    expect(viaThenable).toBeInstanceOf(Promise)
+    expect(await viaThenable).toMatchObject({ envelope: { status: 'ok' } })
+  })
+
+  test('a scriptlet with a validate of its own is always awaited, and validate comes first', async () => {
+    const order: string[] = []
+    const scriptlet = defineScriptlet({
+      name: 'v',
+      validate: () => void order.push('validate'),
+      run: () => void order.push('run'),
+    })
+    const invocation = invokeScriptlet(scriptlet, fresh(), {}, tools)
+    expect(invocation).toBeInstanceOf(Promise)
+    await invocation
+    expect(order).toEqual(['validate', 'run'])
+  })
+})

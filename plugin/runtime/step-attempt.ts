@@ -1,0 +1,280 @@
+import { resolve } from 'node:path'
+import type { ContextWrite } from '../context/context.ts'
+import { StepContext } from '../context/step-context.ts'
+import type { ExecutorInput, StepExecution } from '../executors/types.ts'
+import { noteOtherWork } from '../executors/own-peak-rss.ts'
+import { runTypeScriptStep } from '../executors/typescript.ts'
+import { stepTimeoutMs } from '../recipe/step-deadline.ts'
+import type { RecipeStep } from '../recipe/types.ts'
+import type { Envelope, OkEnvelope } from '../scriptlet/envelope.ts'
+import { envelopeFromError } from '../scriptlet/invoke.ts'
+import { andThen, type MaybePromise } from '../scriptlet/maybe-async.ts'
+import { type DeadlineResult, runWithDeadline } from './deadline.ts'
+import { StepFailedError } from './errors.ts'
+import type { ExecutionScope } from './step-execution.ts'
+import type { CacheEntry } from './step-cache.ts'
+import { stepCacheKey } from './step-cache.ts'
+import { takeMaskDirectives } from './redact.ts'
+import type { StepLog } from './step-log.ts'
+import { contextDiff, judgeOutcome, saveOutputs, sourceFilesOf } from './step-outcome.ts'
+
+/** One attempt's outcome. */
+export interface Attempt {
+  envelope: Envelope
+  execution: StepExecution
+  failure: Error | undefined
+  writes: ContextWrite[]
+  durationMs: number
+  cached?: CacheEntry
+  stopped?: 'timeout' | 'aborted'
+}
+
+/** What the executor (or the cache) produced, `save:` applied. */
+interface Executed {
+  execution: StepExecution
+  envelope: Envelope
+}
+
+/**
+ * One attempt: the cache, or the scriptlet under the step's deadline, then the recipe's
+ * judgement. Never throws. Synchronous from start to end when the step is (an in-process
+ * scriptlet that awaits nothing, no success checks): see maybe-async.ts.
+ */
+export function attemptStep(
+  step: RecipeStep,
+  scope: ExecutionScope,
+  log: StepLog,
+  testSignal: AbortSignal | undefined,
+): MaybePromise<Attempt> {
+  const attempt = new StepAttempt(step, scope, log)
+  let executed: MaybePromise<Executed>
+  try {
+    executed = attempt.execute(testSignal)
+  } catch (error) {
+    executed = attempt.errored(error)
+  }
+  if (!(executed instanceof Promise)) return attempt.conclude(executed)
+  return executed.then(
+    (done) => attempt.conclude(done),
+    (error: unknown) => attempt.conclude(attempt.errored(error)),
+  )
+}
+
+class StepAttempt {
+  private readonly step: RecipeStep
+  private readonly scope: ExecutionScope
+  private readonly log: StepLog
+  private readonly ctx: StepContext
+  private readonly printed = { stdout: [] as string[], stderr: [] as string[] }
+  private readonly startedAt: number
+  /** Why the step is over, once it is: its later ctx writes are refused. */
+  private ended: string | undefined
+  private cacheKey: string | undefined
+  private cached: CacheEntry | undefined
+  private stopped: 'timeout' | 'aborted' | undefined
+
+  constructor(step: RecipeStep, scope: ExecutionScope, log: StepLog) {
+    this.step = step
+    this.scope = scope
+    this.log = log
+    const { recipe } = scope.compiled
+    this.ctx = new StepContext(scope.started.ctx, (key) => {
+      // An abandoned in-process step (timed out) must not change the ctx the next steps read.
+      if (this.ended !== undefined)
+        throw new Error(`step "${step.name}" already ended (${this.ended}): its write of ${key} is refused`)
+      if (recipe.conflicts === 'fail') scope.concurrent.check(step.name, key)
+    })
+    scope.concurrent.begin(step.name)
+    this.startedAt = performance.now()
+  }
+
+  /** The cached result, or the executor's under the step's deadline; `save:` applied. */
+  execute(testSignal: AbortSignal | undefined): MaybePromise<Executed> {
+    const { step, scope } = this
+    const { compiled, started } = scope
+    try {
+      if (step.cache)
+        this.cacheKey = stepCacheKey({
+          step,
+          root: compiled.root,
+          sourceFiles: sourceFilesOf(step, compiled.python.path, compiled.root),
+          context: started.ctx.toJSON(),
+        })
+    } catch (error) {
+      throw new Error(`cache: cannot compute the step's cache key (${message(error)}); check cache.inputs`)
+    }
+    const cached = this.cacheKey !== undefined && !scope.options.noCache ? started.cache.read(this.cacheKey) : undefined
+    if (cached) {
+      this.cached = cached
+      this.log.line(`cache hit: replaying the writes of run ${cached.runId}`)
+      for (const [key, value] of cached.writes) this.ctx.set(key, value, { who: step.name })
+      return this.saved({ envelope: cached.envelope, stdout: '', stderr: '', resources: zero() })
+    }
+    const redactor = scope.session.redactor
+    const declareSecret = (value: string) => {
+      if (!redactor.add(value)) this.log.line('a value declared secret was not masked: it is shorter than 4 characters')
+    }
+    const ctx = this.ctx
+    const result = runWithDeadline(
+      stepTimeoutMs(step, compiled.stepTimeoutSec),
+      step.name,
+      testSignal,
+      (signal) =>
+        scope.session.capture.run(this.printed, () =>
+          runExecutor(step, scope, {
+            step,
+            ctx,
+            root: compiled.root,
+            get signal() {
+              return signal()
+            },
+            declareSecret,
+          }),
+        ),
+      (why) => {
+        this.ended = why === 'timeout' ? 'it timed out' : 'Vitest aborted it'
+      },
+    )
+    return andThen(result, (done) => this.afterExecutor(done, declareSecret))
+  }
+
+  /** What a step that threw (or whose executor did) produced. */
+  errored(error: unknown): Executed {
+    const envelope = envelopeFromError(error, this.step.name)
+    return { envelope, execution: { envelope, error, stdout: '', stderr: '', resources: zero() } }
+  }
+
+  /** Ends the attempt: later writes refused, output capture and conflict window closed, the outcome judged. */
+  conclude({ execution, envelope }: Executed): MaybePromise<Attempt> {
+    const { step, scope } = this
+    this.ended ??= 'it returned'
+    scope.session.capture.release(this.printed)
+    scope.concurrent.end(step.name)
+    const durationMs = performance.now() - this.startedAt
+    if (scope.started.debug) this.log.line(`ctx diff ${JSON.stringify(contextDiff(this.ctx.writes))}`)
+    this.log.output(execution.stdout, execution.stderr)
+    const couldNotJudge = (error: unknown) =>
+      new StepFailedError(step, envelope, `could not be judged: ${message(error)}`, error)
+    let judged: MaybePromise<Error | undefined>
+    try {
+      judged = judgeOutcome(
+        step,
+        { envelope, error: execution.error },
+        execution.stderr,
+        scope.started.ctx,
+        scope.compiled.root,
+      )
+    } catch (error) {
+      judged = couldNotJudge(error)
+    }
+    if (!(judged instanceof Promise)) return this.outcome(execution, envelope, judged, durationMs)
+    return judged.then(
+      (failure) => this.outcome(execution, envelope, failure, durationMs),
+      (error: unknown) => this.outcome(execution, envelope, couldNotJudge(error), durationMs),
+    )
+  }
+
+  private afterExecutor(result: DeadlineResult, declareSecret: (value: string) => void): Executed {
+    let execution = withPrinted(result.execution, this.printed)
+    // Shell, exec and Python steps declare derived secrets on stderr (`::add-mask::<value>`).
+    const directives = takeMaskDirectives(execution.stderr)
+    for (const value of directives.values) declareSecret(value)
+    if (directives.values.length > 0) execution = { ...execution, stderr: directives.rest }
+    this.stopped = result.stopped
+    return this.saved(execution)
+  }
+
+  private saved(execution: StepExecution): Executed {
+    return { execution, envelope: saveOutputs(this.step, execution.envelope, this.ctx) }
+  }
+
+  /** The attempt's outcome; a passing result is cached when the step asks. */
+  private outcome(
+    execution: StepExecution,
+    envelope: Envelope,
+    failure: Error | undefined,
+    durationMs: number,
+  ): Attempt {
+    if (this.cacheKey !== undefined && !failure && !this.cached && envelope.status === 'ok')
+      this.cache(this.cacheKey, envelope)
+    return {
+      envelope,
+      execution,
+      failure,
+      writes: this.ctx.writes,
+      durationMs,
+      ...(this.cached ? { cached: this.cached } : {}),
+      ...(this.stopped ? { stopped: this.stopped } : {}),
+    }
+  }
+
+  private cache(key: string, envelope: OkEnvelope): void {
+    const { step, scope } = this
+    const entry: CacheEntry = {
+      runId: scope.session.runId,
+      recipe: scope.compiled.recipe.file,
+      step: step.name,
+      createdAt: new Date().toISOString(),
+      envelope,
+      writes: this.ctx.writes.map((write) => [write.key, write.after]),
+    }
+    const text = JSON.stringify(entry)
+    const redactor = scope.session.redactor
+    // A cache file is plain text on disk: a result that holds a secret value is never written there.
+    if (redactor.active && redactor.text(text) !== text) {
+      this.log.line('cache: not cached, the result holds a secret value')
+      return
+    }
+    try {
+      scope.started.cache.write(key, text)
+    } catch (error) {
+      this.log.line(`cache: the result was not cached (${message(error)})`)
+    }
+  }
+}
+
+/** In-process TypeScript steps run here and now (synchronously when they can); the others in their own processes. */
+function runExecutor(step: RecipeStep, scope: ExecutionScope, input: ExecutorInput): MaybePromise<StepExecution> {
+  if (step.type === 'ts') {
+    const scriptlet = scope.scriptlets.get(step.name)!
+    if (!step.requiresProcess && !scriptlet.requiresProcess) return runTypeScriptStep(scriptlet, input)
+  }
+  return runElsewhere(step, scope, input)
+}
+
+async function runElsewhere(step: RecipeStep, scope: ExecutionScope, input: ExecutorInput): Promise<StepExecution> {
+  noteOtherWork()
+  const { root, python, keyNaming } = scope.compiled
+  const session = scope.session
+  if (step.type === 'ts') {
+    const { CpuWorkerPool } = await import('../executors/worker-pool.ts')
+    session.workers ??= new CpuWorkerPool(keyNaming)
+    return session.workers.runStep(resolve(root, step.module!), input)
+  }
+  if (step.type === 'python' && step.module !== undefined) {
+    const { PythonHostPool } = await import('../executors/python-host.ts')
+    session.python ??= new PythonHostPool({ executable: python.executable, path: python.path, root })
+    return session.python.runStep(input)
+  }
+  session.commandSteps = true
+  const { runCommandStep } = await import('../executors/command.ts')
+  return runCommandStep(input, { pythonExecutable: python.executable })
+}
+
+/** What an in-process step printed comes before what its executor collected (tools.log). */
+function withPrinted(execution: StepExecution, printed: { stdout: string[]; stderr: string[] }): StepExecution {
+  if (printed.stdout.length === 0 && printed.stderr.length === 0) return execution
+  return {
+    ...execution,
+    stdout: printed.stdout.join('') + execution.stdout,
+    stderr: printed.stderr.join('') + execution.stderr,
+  }
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
+}
+
+function zero(): StepExecution['resources'] {
+  return { cpuMs: 0, peakRssBytes: 0, peakRssMeasured: false }
+}
