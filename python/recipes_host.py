@@ -172,10 +172,15 @@ def run_step(request):
     token = request.get("token")
     if token:
         os.environ[STEP_TOKEN_VARIABLE] = token
+    # The run's ctx server (RECIPES_CTX_URL, RECIPES_CTX_TOKEN, RECIPES_RUN_ID), for this step and what it starts.
+    env = request.get("env") or {}
+    os.environ.update(env)
     try:
         answer = run_scriptlet(request)
     finally:
         os.environ.pop(STEP_TOKEN_VARIABLE, None)
+        for name in env:
+            os.environ.pop(name, None)
     cpu, lifetime_peak_after = usage()
     # The step's own peak: the kernel's, reset before the step; else the lifetime peak if the step raised it; else unknown.
     peak = peak_rss_since_reset() if peak_was_reset else None

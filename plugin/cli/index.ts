@@ -1,34 +1,58 @@
 import { readFileSync } from 'node:fs'
 import { didYouMean } from '../recipe/did-you-mean.ts'
 import { EXIT_INVALID } from '../scriptlet/envelope.ts'
-import { StoreError } from '../store/run-store.ts'
 import { UsageError } from './args.ts'
-import { ConfigError } from './config.ts'
-import { schemaCommand } from './commands/schema.ts'
-import { historyCommand } from './commands/history.ts'
-import { listCommand } from './commands/list.ts'
-import { planCommand } from './commands/plan.ts'
-import { reportCommand } from './commands/report.ts'
-import { runCommand } from './commands/run.ts'
-import { validateCommand } from './commands/validate.ts'
-import { stepCommand } from './commands/step.ts'
 import { processIo, type CliIo } from './io.ts'
 
 export type { CliIo } from './io.ts'
 
-const COMMANDS: Record<string, { summary: string; run: (args: string[], io: CliIo) => number | Promise<number> }> = {
-  run: { summary: 'run recipes through Vitest with --only/--skip/--resume-from/--no-cache', run: runCommand },
-  plan: { summary: 'validate a recipe and print its execution plan; runs nothing', run: planCommand },
-  list: { summary: 'list recipes and their steps', run: listCommand },
-  validate: { summary: 'check all recipes and scriptlets; exit 3 with file:line errors', run: validateCommand },
+type Command = (args: string[], io: CliIo) => number | Promise<number>
+
+/**
+ * Each command loads its module when it runs: `recipes ctx` inside a step must not pay for
+ * Vite, SQLite and the exporters (most of a second) that other commands need.
+ */
+const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
+  run: {
+    summary: 'run recipes through Vitest with --only/--skip/--resume-from/--no-cache',
+    load: async () => (await import('./commands/run.ts')).runCommand,
+  },
+  plan: {
+    summary: 'validate a recipe and print its execution plan; runs nothing',
+    load: async () => (await import('./commands/plan.ts')).planCommand,
+  },
+  list: { summary: 'list recipes and their steps', load: async () => (await import('./commands/list.ts')).listCommand },
+  validate: {
+    summary: 'check all recipes and scriptlets; exit 3 with file:line errors',
+    load: async () => (await import('./commands/validate.ts')).validateCommand,
+  },
   history: {
     summary: 'recent runs of a recipe from the run store; flags regressions and status flips',
-    run: historyCommand,
+    load: async () => (await import('./commands/history.ts')).historyCommand,
   },
-  report: { summary: 'write the xlsx/docx/md/json documents of a stored run (--run <id>|last)', run: reportCommand },
-  step: { summary: 'run one scriptlet on its own; prints one JSON envelope line', run: stepCommand },
-  schema: { summary: 'print the JSON Schema of recipe files', run: schemaCommand },
+  report: {
+    summary: 'write the xlsx/docx/md/json documents of a stored run (--run <id>|last)',
+    load: async () => (await import('./commands/report.ts')).reportCommand,
+  },
+  step: {
+    summary: 'run one scriptlet on its own; prints one JSON envelope line',
+    load: async () => (await import('./commands/step.ts')).stepCommand,
+  },
+  ctx: {
+    summary: "read and write a running recipe's ctx (full, get, set, append, delete, pop); reads a stored run's",
+    load: async () => {
+      const { ctxCommand } = await import('./commands/ctx.ts')
+      return (args, io) => ctxCommand(args, io)
+    },
+  },
+  schema: {
+    summary: 'print the JSON Schema of recipe files',
+    load: async () => (await import('./commands/schema.ts')).schemaCommand,
+  },
 }
+
+/** Errors that are the user's to fix (usage, config, store): a message and exit 3, no stack. Matched by name: their modules load lazily. */
+const USER_ERRORS = new Set(['UsageError', 'StoreError', 'ConfigError'])
 
 const HELP = `Usage: recipes <command> [options]
 
@@ -62,9 +86,9 @@ export async function cli(argv: string[], io: CliIo = processIo): Promise<number
         `unknown command "${name}"${suggestion ? `; did you mean "${suggestion}"?` : ''} (see recipes --help)`,
       )
     }
-    return await command.run(args, io)
+    return await (await command.load())(args, io)
   } catch (error) {
-    if (!(error instanceof UsageError || error instanceof StoreError || error instanceof ConfigError)) throw error
+    if (!(error instanceof Error && USER_ERRORS.has(error.name))) throw error
     io.stderr(`recipes: ${error.message}\n`)
     return EXIT_INVALID
   }

@@ -72,6 +72,15 @@ export interface RecipesOptions {
    */
   db?: string
   /**
+   * Each running recipe file serves its ctx over HTTP (`recipes ctx`, other hosts, the
+   * run's own child processes through RECIPES_CTX_URL and RECIPES_CTX_TOKEN), always behind
+   * a per-run token. On loopback and any free port unless `host`/`port` say otherwise
+   * (`host: '0.0.0.0'` to reach it from other hosts; a fixed port suits one recipe file at
+   * a time); false: not served.
+   * @default { host: '127.0.0.1', port: 0 }
+   */
+  ctxServer?: boolean | { host?: string; port?: number }
+  /**
    * The documents written for each recipe run when a Vitest run ends (and at
    * `--merge-reports`): `<dir>/<run_id>/report.{xlsx,docx,md}`. `false`: none (the run
    * store is still written; `recipes report` makes them later).
@@ -250,6 +259,7 @@ export function compileRecipe(
     logs: { dir: resolve(root, options.logsDir ?? 'Logs'), ram: options.ramLogs ?? false },
     debug: options.debug ?? false,
     db: resolve(root, options.db ?? DEFAULT_DB),
+    ctxServer: ctxServerOf(options.ctxServer),
   }
   return {
     ...generateRecipeModule({ compiled, file, source, modules: checked.modules }),
@@ -268,6 +278,12 @@ export function weakSecretWarning(recipe: Recipe, env: NodeJS.ProcessEnv = proce
   return `${recipe.file}: RECIPE_WEAK_SECRET warning: ${weak.length === 1 ? 'the value of the secret' : 'the values of the secrets'} ${names} ${weak.length === 1 ? 'is' : 'are'} shorter than ${WEAK_SECRET_LENGTH} characters or a plain word, so masking ${weak.length === 1 ? 'it' : 'them'} also masks parts of ordinary words and numbers (a password "admin" turns "administrator" into "***istrator"; a value under 4 characters is not masked at all). Use a longer secret (${WEAK_SECRET_LENGTH} characters or more, not a plain word), or expect such masking in logs and reports.`
 }
 
+function ctxServerOf(option: RecipesOptions['ctxServer']): CompiledRecipe['ctxServer'] {
+  if (option === false) return false
+  const where = typeof option === 'object' && option !== null ? option : {}
+  return { host: where.host ?? '127.0.0.1', port: where.port ?? 0 }
+}
+
 /** Plugin options are checked when the config loads: a typo should not silently change behaviour. */
 function checkOptions(options: RecipesOptions): void {
   const problems: string[] = []
@@ -275,6 +291,19 @@ function checkOptions(options: RecipesOptions): void {
     problems.push(`keyNaming must be 'error', 'warn' or 'off', not ${JSON.stringify(options.keyNaming)}`)
   if (options.stepTimeout !== undefined && !(typeof options.stepTimeout === 'number' && options.stepTimeout > 0))
     problems.push(`stepTimeout must be a number of seconds above 0, not ${JSON.stringify(options.stepTimeout)}`)
+  const served = options.ctxServer
+  if (served !== undefined && typeof served !== 'boolean') {
+    if (typeof served !== 'object' || served === null) problems.push('ctxServer must be true, false or { host, port }')
+    else {
+      if (served.host !== undefined && (typeof served.host !== 'string' || served.host === ''))
+        problems.push(`ctxServer.host must be a host name or address, not ${JSON.stringify(served.host)}`)
+      if (
+        served.port !== undefined &&
+        !(typeof served.port === 'number' && Number.isInteger(served.port) && served.port >= 0 && served.port < 65536)
+      )
+        problems.push(`ctxServer.port must be a port number (0: any free port), not ${JSON.stringify(served.port)}`)
+    }
+  }
   for (const name of ['include', 'exclude'] as const) {
     const value = options[name]
     if (value !== undefined && !(Array.isArray(value) && value.every((item) => typeof item === 'string')))

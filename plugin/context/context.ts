@@ -10,6 +10,8 @@ export interface ContextWrite {
   key: string
   before: JsonValue | undefined
   after: JsonValue
+  /** The write removed the key (`after` is then null). */
+  deleted?: true
 }
 
 /** What to do with a key that does not follow `namespace.entity_vN`. */
@@ -45,6 +47,7 @@ export interface ScriptletContext {
 
 export interface ContextSnapshot {
   readonly values: ReadonlyMap<string, JsonValue>
+  readonly revisions: ReadonlyMap<string, number>
   readonly historyLength: number
 }
 
@@ -76,6 +79,9 @@ export class DependencyError extends Error {
  */
 export class Context implements ScriptletContext {
   private values = new Map<string, JsonValue>()
+  /** Each key's revision: the count of writes to the whole ctx when it was last written (never reused). */
+  private revisions = new Map<string, number>()
+  private clock = 0
   private readonly writes: ContextWrite[] = []
   private readonly dirty = new Set<string>()
   private readonly keyNaming: KeyNamingMode
@@ -125,8 +131,36 @@ export class Context implements ScriptletContext {
     const write: ContextWrite = { ts: new Date().toISOString(), who, key, before: this.values.get(key), after }
     this.writes.push(write)
     this.values.set(key, after)
+    this.revisions.set(key, ++this.clock)
     this.dirty.add(key)
     return write
+  }
+
+  /**
+   * Removes `key` as `who` (the context server's `delete` and `pop` of the older framework);
+   * returns the history entry, or undefined when there was no such key.
+   */
+  delete(key: string, options: { who: string }): ContextWrite | undefined {
+    if (!this.values.has(key)) return undefined
+    const write: ContextWrite = {
+      ts: new Date().toISOString(),
+      who: options.who,
+      key,
+      before: this.values.get(key),
+      after: null,
+      deleted: true,
+    }
+    this.writes.push(write)
+    this.values.delete(key)
+    // A key set again after a delete gets a new revision: an old one can never match it.
+    this.revisions.set(key, ++this.clock)
+    this.dirty.add(key)
+    return write
+  }
+
+  /** The revision of `key`'s value: changes with every write of it; 0 for a key never written here. */
+  revision(key: string): number {
+    return this.revisions.get(key) ?? 0
   }
 
   keys(): string[] {
@@ -153,7 +187,7 @@ export class Context implements ScriptletContext {
   }
 
   snapshot(): ContextSnapshot {
-    return { values: new Map(this.values), historyLength: this.writes.length }
+    return { values: new Map(this.values), revisions: new Map(this.revisions), historyLength: this.writes.length }
   }
 
   /** Returns to a snapshot: values as they were, later history entries dropped. */
@@ -161,6 +195,8 @@ export class Context implements ScriptletContext {
     for (const key of this.values.keys()) if (snapshot.values.get(key) !== this.values.get(key)) this.dirty.add(key)
     for (const key of snapshot.values.keys()) if (!this.values.has(key)) this.dirty.add(key)
     this.values = new Map(snapshot.values)
+    // The clock goes on: a revision handed out after the snapshot is never given again.
+    this.revisions = new Map(snapshot.revisions)
     this.writes.length = Math.min(this.writes.length, snapshot.historyLength)
   }
 

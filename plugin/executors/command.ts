@@ -37,6 +37,7 @@ export async function runCommandStep(input: ExecutorInput, options: CommandOptio
     const params = step.params
     const args = [...fixedArgs, ...(Array.isArray(params) ? params.map(toArgument) : [])]
     const env = {
+      ...input.env,
       ...(Array.isArray(params) ? {} : paramsToEnv(params)),
       RECIPES_CTX_FILE: ctxFile.path,
       RECIPES_STEP: step.name,

@@ -75,7 +75,7 @@ export class PythonHost {
     this.options = options
   }
 
-  async runStep({ step, ctx, signal }: ExecutorInput): Promise<StepExecution> {
+  async runStep({ step, ctx, signal, env }: ExecutorInput): Promise<StepExecution> {
     const stderrStart = this.stderr.length
     const started = await this.start()
     if (started)
@@ -94,7 +94,7 @@ export class PythonHost {
     const usage = sampleStepResources(tree, { hostRoot: true })
     let answer: HostAnswer
     try {
-      answer = await this.converse(step, token, ctx, stderrStart)
+      answer = await this.converse(step, token, ctx, stderrStart, env)
     } finally {
       stopping.dispose()
     }
@@ -118,9 +118,24 @@ export class PythonHost {
   }
 
   /** Runs one step in the host: sends it, answers its ctx calls, reads its answer. */
-  private async converse(step: RecipeStep, token: string, ctx: StepContext, stderrStart: number): Promise<HostAnswer> {
+  private async converse(
+    step: RecipeStep,
+    token: string,
+    ctx: StepContext,
+    stderrStart: number,
+    env: ExecutorInput['env'],
+  ): Promise<HostAnswer> {
     const name = step.name
-    this.send({ type: 'run', module: step.module, attr: step.export ?? null, params: step.params, step: name, token })
+    // The host sets `env` (the run's ctx server) in os.environ for the step, as it does the token.
+    this.send({
+      type: 'run',
+      module: step.module,
+      attr: step.export ?? null,
+      params: step.params,
+      step: name,
+      token,
+      env: { ...env, RECIPES_STEP: name },
+    })
     for (;;) {
       const message = await this.next()
       if (!message) {

@@ -40,4 +40,6 @@ export interface ExecutorInput {
   declareSecret?: (value: string) => void
   /** Aborted when the step times out: executors kill what they started. (A getter: created when first read.) */
   readonly signal: AbortSignal
+  /** Variables every process the step starts gets: the run's ctx server (RECIPES_CTX_URL, RECIPES_CTX_TOKEN, RECIPES_RUN_ID). */
+  env?: Readonly<Record<string, string>>
 }

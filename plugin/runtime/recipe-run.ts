@@ -1,4 +1,5 @@
 import type { TestContext } from 'vitest'
+import type { ContextWrite } from '../context/context.ts'
 import { declaredOutputs } from '../recipe/declared-outputs.ts'
 import { prestartPythonHost } from '../executors/python-host-process.ts'
 import type { RecipeStep } from '../recipe/types.ts'
@@ -347,12 +348,16 @@ export class RecipeRun {
   }
 
   /** The writes a resumed step made in the run the ctx came from. */
-  private restoredWrites(step: string, started: Started) {
+  private restoredWrites(step: string, started: Started): ContextWrite[] {
     const snapshot = started.resume?.snapshot
     if (!snapshot || typeof snapshot === 'string') return []
     return snapshot.writes
       .filter((write) => write.step === step)
-      .map((write) => ({ ts: write.ts, who: write.who, key: write.key, before: undefined, after: write.value }))
+      .map(({ ts, who, key, value }) =>
+        value === undefined
+          ? { ts, who, key, before: undefined, after: null, deleted: true }
+          : { ts, who, key, before: undefined, after: value },
+      )
   }
 
   /** Failure messages and their causes never carry secret values. */

@@ -1,8 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { Context, type ContextWrite } from '../context/context.ts'
-import type { JsonObject } from '../context/json-value.ts'
+import type { JsonObject, JsonValue } from '../context/json-value.ts'
 import type { PythonHostPool } from '../executors/python-host.ts'
 import type { CpuWorkerPool } from '../executors/worker-pool.ts'
 import { AppendQueue } from '../store/append-queue.ts'
@@ -46,6 +47,10 @@ export class RunSession {
   workers: CpuWorkerPool | undefined
   /** Whether a step ran a program (shell, exec, python script): they share the run's ctx files. */
   commandSteps = false
+  /** The run's ctx server, while the run goes (plugin option ctxServer). */
+  private live: LiveCtx | undefined
+  /** What every process a step starts finds in its environment: the ctx server's URL and token, the run id, the CLI. */
+  childEnv: Readonly<Record<string, string>> | undefined
 
   constructor(compiled: CompiledRecipe, runId: string, options: RunOptions) {
     this.compiled = compiled
@@ -100,15 +105,66 @@ export class RunSession {
       },
       new AppendQueue(),
     )
-    this.capture.install(this.redactor)
-    return {
-      recorder,
-      logs,
-      debug,
-      resume,
-      ctx: new Context(restored?.values ?? {}, { keyNaming: this.compiled.keyNaming }),
-      cache: new StepCache(join(root, '.cache', 'steps')),
+    const ctx = new Context(restored?.values ?? {}, { keyNaming: this.compiled.keyNaming })
+    const started: Started = { recorder, logs, debug, resume, ctx, cache: new StepCache(join(root, '.cache', 'steps')) }
+    if (this.compiled.ctxServer) {
+      try {
+        await this.serveCtx(started, this.compiled.ctxServer)
+      } catch (error) {
+        // The run row exists already: it ends failed, saying why, rather than staying "running".
+        recorder.finishRun(this.runId, 'failed')
+        recorder.close()
+        throw error
+      }
     }
+    this.capture.install(this.redactor)
+    return started
+  }
+
+  /**
+   * Serves the run's ctx over HTTP (live/ctx-server.ts) and publishes where, with its token,
+   * beside the store for \`recipes ctx\`; the run's child processes get both in their environment.
+   */
+  private async serveCtx(started: Started, where: { host: string; port: number }): Promise<void> {
+    const [{ CtxServer }, { publishEndpoint }, { randomBytes }, { hostname }] = await Promise.all([
+      import('../live/ctx-server.ts'),
+      import('../live/endpoints.ts'),
+      import('node:crypto'),
+      import('node:os'),
+    ])
+    const { recipe, root, db } = this.compiled
+    const token = randomBytes(24).toString('base64url')
+    const run = { runId: this.runId, recipe: recipe.file, testId: recipe.testMeta.test_id }
+    const server = await CtxServer.start({
+      ctx: started.ctx,
+      host: where.host,
+      port: where.port,
+      token,
+      run,
+      record: (writes) => this.recordWrites(writes),
+    })
+    const file = publishEndpoint(locateStore(root, db).path, {
+      ...run,
+      url: server.url,
+      token,
+      pid: process.pid,
+      host: hostname(),
+      startedAt: new Date().toISOString(),
+    })
+    this.live = { server, file }
+    this.childEnv = {
+      RECIPES_CTX_URL: server.url,
+      RECIPES_CTX_TOKEN: token,
+      RECIPES_RUN_ID: this.runId,
+      // `node "$RECIPES_CLI" ctx set …` from a shell step: the CLI without npx's start-up.
+      RECIPES_CLI: fileURLToPath(new URL('../../bin/recipes.js', import.meta.url)),
+    }
+  }
+
+  /** Stores writes made through the ctx API (outside any step), secrets redacted. */
+  recordWrites(writes: readonly ContextWrite[]): void {
+    const { recorder, ctx } = this.current!
+    recorder.recordWrites(this.runId, this.redactWrites(writes), this.dirtyValues(ctx))
   }
 
   /**
@@ -151,19 +207,26 @@ export class RunSession {
    */
   recordStep(meta: RecipeStepMeta, writes: readonly ContextWrite[]): void {
     const { recorder, ctx } = this.current!
+    recorder.recordStep(this.runId, stepRowOf(meta), this.redactWrites(writes), this.dirtyValues(ctx))
+  }
+
+  private redactWrites(writes: readonly ContextWrite[]): readonly ContextWrite[] {
     const redact = this.redactor
-    recorder.recordStep(
-      this.runId,
-      stepRowOf(meta),
-      redact.active
-        ? writes.map((write) => ({
-            ...write,
-            before: write.before === undefined ? undefined : redact.reference(write.before),
-            after: redact.reference(write.after),
-          }))
-        : writes,
-      ctx.takeDirty().map((key) => [key, redact.reference(ctx.get(key))]),
-    )
+    if (!redact.active) return writes
+    return writes.map((write) => ({
+      ...write,
+      before: write.before === undefined ? undefined : redact.reference(write.before),
+      after: redact.reference(write.after),
+    }))
+  }
+
+  /** The current values of the keys written since the last record (undefined: deleted). */
+  private dirtyValues(ctx: Context): [string, JsonValue | undefined][] {
+    const redact = this.redactor
+    return ctx.takeDirty().map((key) => {
+      const value = ctx.get(key)
+      return [key, value === undefined ? undefined : redact.reference(value)]
+    })
   }
 
   /**
@@ -191,6 +254,15 @@ export class RunSession {
       console.warn(`vitest-recipes: ${stopped.join('\n')}`)
       await state.logs.save(state.logs.locate('run.log').file, `${lines}\n`)
     })
+    // The ctx stops being served before the run's status is final: no write lands after it.
+    await attempt(async () => {
+      const live = this.live
+      this.live = undefined
+      if (!live) return
+      const { withdrawEndpoint } = await import('../live/endpoints.ts')
+      withdrawEndpoint(live.file)
+      await live.server.close()
+    })
     await attempt(() => state.recorder.finishRun(this.runId, status))
     await attempt(() => state.recorder.close())
     await attempt(() => state.logs.flush())
@@ -204,6 +276,12 @@ export class RunSession {
       throw new Error(`vitest-recipes: ending run ${this.runId} went wrong: ${messages.join('; ')}`)
     }
   }
+}
+
+/** A run's ctx server and the file that publishes it. */
+interface LiveCtx {
+  server: import('../live/ctx-server.ts').CtxServer
+  file: string
 }
 
 /** The parts of a run that exist once its first step started. */

@@ -24,6 +24,8 @@ export interface CompiledRecipe {
   debug: boolean
   /** The SQLite run store (RECIPES_DB overrides it at run time). */
   db: string
+  /** Where each running recipe file serves its ctx (plugin option ctxServer); false: not served. */
+  ctxServer: { host: string; port: number } | false
 }
 
 /** Module namespaces of the recipe's TypeScript scriptlets, by the `module` string of the recipe. */

@@ -115,6 +115,7 @@ class StepAttempt {
       if (!redactor.add(value)) this.log.line('a value declared secret was not masked: it is shorter than 4 characters')
     }
     const ctx = this.ctx
+    const env = scope.session.childEnv
     const result = runWithDeadline(
       stepTimeoutMs(step, compiled.stepTimeoutSec),
       step.name,
@@ -129,6 +130,7 @@ class StepAttempt {
               return signal()
             },
             declareSecret,
+            ...(env ? { env } : {}),
           }),
         ),
       (why) => {

@@ -26,6 +26,14 @@ export type JournalRecord =
       writes: ContextWrite[]
       values: { key: string; value?: JsonValue }[]
     }
+  | {
+      /** Writes made outside any step (the context API), after step boundary `seq`. */
+      kind: 'writes'
+      seq: number
+      historySeq: number
+      writes: ContextWrite[]
+      values: { key: string; value?: JsonValue }[]
+    }
   | { kind: 'finish'; status: RunStatus; endTime: string }
 
 /** Where the journals of the store at `storePath` are written. */
@@ -72,6 +80,21 @@ export class RunJournal implements RunRecorder {
     }
     this.append(record)
     this.stepSeq++
+    this.historySeq += writes.length
+  }
+
+  recordWrites(
+    _runId: string,
+    writes: readonly ContextWrite[],
+    values: readonly [string, JsonValue | undefined][],
+  ): void {
+    this.append({
+      kind: 'writes',
+      seq: this.stepSeq,
+      historySeq: this.historySeq,
+      writes: [...writes],
+      values: values.map(([key, value]) => (value === undefined ? { key } : { key, value })),
+    })
     this.historySeq += writes.length
   }
 

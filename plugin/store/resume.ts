@@ -7,8 +7,11 @@ export interface ResumeSnapshot {
   runId: string
   /** The context at the end of the step before the one resumed from. */
   values: JsonObject
-  /** The restored writes, in order, to record in the new run (so it can be resumed too). */
-  writes: { step: string; key: string; value: JsonObject[string]; who: string; ts: string }[]
+  /**
+   * The restored writes, in order, to record in the new run (so it can be resumed too); those
+   * of the context API belong to no step, and a write that deleted its key has no value.
+   */
+  writes: { step: string | null; key: string; value: JsonObject[string] | undefined; who: string; ts: string }[]
 }
 
 /**
@@ -31,12 +34,19 @@ export function loadResumeSnapshot(
   // Secrets are kept as references (secret-references.ts): the environment gives them back.
   const writes = []
   for (const write of store.writesUpTo(last.runId, stepSeq)) {
+    if (write.value === undefined) {
+      writes.push(write)
+      continue
+    }
     const restored = restoreSecrets(write.value, env)
     if ('missing' in restored)
       return `ctx key ${write.key} of run ${last.runId} cannot be restored: ${restored.missing}`
     writes.push({ ...write, value: restored.value })
   }
   const values: JsonObject = {}
-  for (const write of writes) values[write.key] = write.value
+  for (const write of writes) {
+    if (write.value === undefined) delete values[write.key]
+    else values[write.key] = write.value
+  }
   return { runId: last.runId, values, writes }
 }

@@ -1,10 +1,11 @@
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, statSync, unlinkSync } from 'node:fs'
+import { accessSync, constants, existsSync, mkdirSync, statSync, unlinkSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { basename, dirname, join, resolve } from 'node:path'
 import Database from 'better-sqlite3'
 import type { ContextWrite } from '../context/context.ts'
 import type { JsonObject, JsonValue } from '../context/json-value.ts'
 import { locateStore } from './kept-store.ts'
+import { isProcessAlive } from './process-alive.ts'
 import { type JournalRecord, journalFolderOf, pendingJournals, readJournal } from './journal.ts'
 import type { AnalysisRow, ContextRow, HistoryRow, RunData, RunRow, StepRow } from './run-data.ts'
 
@@ -83,6 +84,11 @@ export interface RunRecorder {
     writes: readonly ContextWrite[],
     values: readonly [string, JsonValue | undefined][],
   ): void
+  /**
+   * Writes made outside any step (the context API: another process or host): their history,
+   * attributed to their writer, and the current values of the keys they changed.
+   */
+  recordWrites(runId: string, writes: readonly ContextWrite[], values: readonly [string, JsonValue | undefined][]): void
   finishRun(runId: string, status: RunStatus, endTime?: string): void
   close(): void
 }
@@ -90,7 +96,8 @@ export interface RunRecorder {
 /** One step boundary, serialized and ready for its transaction. */
 interface StepBoundary {
   runId: string
-  row: unknown[]
+  /** The step's row; none for writes made outside any step. */
+  row: unknown[] | undefined
   history: unknown[][]
   snapshot: { key: string; value: string | undefined; who?: string | null; ts?: string | null }[]
 }
@@ -206,6 +213,19 @@ export class RunStore implements RunRecorder {
     this.historySeq.set(runId, historySeq + writes.length)
   }
 
+  /** Writes made outside any step, in one transaction; their history rows belong to no step. */
+  recordWrites(
+    runId: string,
+    writes: readonly ContextWrite[],
+    values: readonly [string, JsonValue | undefined][],
+  ): void {
+    const stepSeq = this.stepSeq.get(runId) ?? 0
+    const historySeq = this.historySeq.get(runId) ?? 0
+    const boundary = boundaryOf(runId, undefined, writes, values, stepSeq, historySeq)
+    this.guard(() => this.recordBoundary().immediate(boundary))
+    this.historySeq.set(runId, historySeq + writes.length)
+  }
+
   /**
    * Ingests the journals of running and ended runs (journal.ts): each one's new records in
    * one transaction, which reads the file once it holds the write lock, so a later ingestion
@@ -249,7 +269,8 @@ export class RunStore implements RunRecorder {
     else if (record.kind === 'finish') this.finishRun(runId, record.status, record.endTime)
     else {
       const values = record.values.map(({ key, value }): [string, JsonValue | undefined] => [key, value])
-      this.recordBoundary()(boundaryOf(runId, record.step, record.writes, values, record.seq, record.historySeq))
+      const step = record.kind === 'step' ? record.step : undefined
+      this.recordBoundary()(boundaryOf(runId, step, record.writes, values, record.seq, record.historySeq))
     }
   }
 
@@ -267,7 +288,7 @@ export class RunStore implements RunRecorder {
     // .immediate takes the write lock up front, so two processes never deadlock upgrading a read lock.
     this.recordTransaction ??= this.db.transaction((input: StepBoundary) => {
       const statements = this.statements()
-      statements.insertStep.run(...input.row)
+      if (input.row) statements.insertStep.run(...input.row)
       for (const entry of input.history) statements.insertHistory.run(...entry)
       for (const entry of input.snapshot) {
         if (entry.value === undefined) statements.deleteValue.run(input.runId, entry.key)
@@ -309,7 +330,7 @@ export class RunStore implements RunRecorder {
     const marked: string[] = []
     for (const run of running) {
       const pid = (JSON.parse(run.metadata ?? '{}') as { pid?: number }).pid
-      if (pid === undefined || isAlive(pid)) continue
+      if (pid === undefined || isProcessAlive(pid)) continue
       this.finishRun(
         run.run_id,
         'interrupted',
@@ -350,17 +371,18 @@ export class RunStore implements RunRecorder {
   writesUpTo(
     runId: string,
     stepSeq: number,
-  ): { step: string; key: string; value: JsonValue; who: string; ts: string }[] {
+  ): { step: string | null; key: string; value: JsonValue | undefined; who: string; ts: string }[] {
     return this.guard(() => {
       const rows = this.db
         .prepare(
           'SELECT step, key, after, who, ts FROM context_history WHERE run_id = ? AND step_seq <= ? ORDER BY seq',
         )
-        .all(runId, stepSeq) as { step: string; key: string; after: string; who: string; ts: string }[]
+        .all(runId, stepSeq) as { step: string | null; key: string; after: string | null; who: string; ts: string }[]
+      // A write that deleted its key has no value (SQL NULL; JSON null is the text "null").
       return rows.map((row) => ({
         step: row.step,
         key: row.key,
-        value: JSON.parse(row.after) as JsonValue,
+        value: row.after === null ? undefined : (JSON.parse(row.after) as JsonValue),
         who: row.who,
         ts: row.ts,
       }))
@@ -607,32 +629,17 @@ function json(value: JsonValue | undefined): string | null {
   return value === undefined ? null : JSON.stringify(value)
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM'
-  }
-  // A killed process nobody has reaped yet (a zombie) still answers signal 0.
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z'
-  } catch {
-    return true
-  }
-}
-
 /** A step boundary serialized for its transaction: the step row, its history rows, the changed values. */
 function boundaryOf(
   runId: string,
-  step: StepRecord,
+  step: StepRecord | undefined,
   writes: readonly ContextWrite[],
   values: readonly [string, JsonValue | undefined][],
   stepSeq: number,
   historySeq: number,
 ): StepBoundary {
   const last = new Map(writes.map((write) => [write.key, write]))
-  const row = [
+  const row = step && [
     runId,
     step.step,
     step.idx,
@@ -657,8 +664,8 @@ function boundaryOf(
     write.who,
     write.ts,
     json(write.before),
-    json(write.after),
-    step.step,
+    write.deleted ? null : json(write.after),
+    step?.step ?? null,
     stepSeq,
   ])
   const snapshot = values.map(([key, value]) =>

@@ -188,3 +188,42 @@ test('the read-only view used by validate refuses writes', () => {
     'ctx.set("demo.b_v1") during probe.validate: validate must not write',
   )
 })
+
+describe('revisions and deletes (for the ctx API)', () => {
+  test('each write of a key gives it a new revision; a key never written is at 0', () => {
+    const ctx = new Context({ 'demo.seed_v1': 1 })
+    expect(ctx.revision('demo.seed_v1')).toBe(0)
+    ctx.set('demo.a_v1', 1, { who: 'w' })
+    const first = ctx.revision('demo.a_v1')
+    ctx.set('demo.b_v1', 1, { who: 'w' })
+    ctx.set('demo.a_v1', 2, { who: 'w' })
+    expect(ctx.revision('demo.a_v1')).toBeGreaterThan(first)
+    expect(ctx.revision('demo.none_v1')).toBe(0)
+  })
+
+  test('a delete is a write in the history (no value) and changes the revision; deleting nothing records nothing', () => {
+    const ctx = new Context()
+    ctx.set('demo.a_v1', 'x', { who: 'w' })
+    const before = ctx.revision('demo.a_v1')
+    const write = ctx.delete('demo.a_v1', { who: 'console' })
+    expect(write).toMatchObject({ key: 'demo.a_v1', who: 'console', before: 'x', after: null, deleted: true })
+    expect(ctx.has('demo.a_v1')).toBe(false)
+    expect(ctx.revision('demo.a_v1')).toBeGreaterThan(before)
+    expect(ctx.takeDirty()).toEqual(['demo.a_v1'])
+    expect(ctx.delete('demo.a_v1', { who: 'console' })).toBeUndefined()
+    expect(ctx.history()).toHaveLength(2)
+  })
+
+  test('a restored snapshot (a retry) never hands out a revision twice', () => {
+    const ctx = new Context()
+    ctx.set('demo.a_v1', 1, { who: 'w' })
+    const snapshot = ctx.snapshot()
+    ctx.set('demo.a_v1', 2, { who: 'w' })
+    const lost = ctx.revision('demo.a_v1')
+    ctx.restore(snapshot)
+    expect(ctx.get('demo.a_v1')).toBe(1)
+    ctx.set('demo.a_v1', 3, { who: 'w' })
+    // A writer that saw the rolled-back value cannot match the new one.
+    expect(ctx.revision('demo.a_v1')).not.toBe(lost)
+  })
+})

@@ -139,3 +139,44 @@ test('a journal that cannot be written says which file and what to check', () =>
     /^the run journal reports\/blocked\.sqlite\.pending\/r4\.jsonl could not be written: .*; check that the store's folder is writable and the disk not full$/,
   )
 })
+
+test('writes made outside any step (the ctx API) are stored with their writers, between the steps, and a resume sees them', async () => {
+  const { loadResumeSnapshot } = await import('../../plugin/store/resume.ts')
+  const path = join(dir, 'api-writes.sqlite')
+  RunStore.open(path).close()
+  const journal = RunJournal.create(path, 'j.sqlite', 'r-api')
+  const ctx = new Context()
+  journal.beginRun(run('r-api'))
+  journal.recordStep('r-api', step('one', 1), [ctx.set('j.a_v1', 1, { who: 'one' })], [['j.a_v1', 1]])
+  // Between the steps, a traffic generator sets a key and a console deletes the step's.
+  const outside = [ctx.set('lab.link_v1', 'up', { who: 'traffic-gen' }), ctx.delete('j.a_v1', { who: 'console' })!]
+  journal.recordWrites('r-api', outside, [
+    ['lab.link_v1', 'up'],
+    ['j.a_v1', undefined],
+  ])
+  journal.recordStep('r-api', step('two', 2), [ctx.set('j.b_v1', 2, { who: 'two' })], [['j.b_v1', 2]])
+  journal.finishRun('r-api', 'passed', '2026-01-01T00:00:05Z')
+  journal.close()
+  const store = RunStore.open(path)
+  try {
+    expect(rows(path, 'SELECT seq, key, who, after, step, step_seq FROM context_history ORDER BY seq')).toEqual([
+      { seq: 1, key: 'j.a_v1', who: 'one', after: '1', step: 'one', step_seq: 1 },
+      { seq: 2, key: 'lab.link_v1', who: 'traffic-gen', after: '"up"', step: null, step_seq: 1 },
+      // A delete has no value (SQL NULL), unlike a JSON null ('null').
+      { seq: 3, key: 'j.a_v1', who: 'console', after: null, step: null, step_seq: 1 },
+      { seq: 4, key: 'j.b_v1', who: 'two', after: '2', step: 'two', step_seq: 2 },
+    ])
+    expect(rows(path, 'SELECT key, value FROM context_snapshots ORDER BY key')).toEqual([
+      { key: 'j.b_v1', value: '2' },
+      { key: 'lab.link_v1', value: '"up"' },
+    ])
+    // Resuming from step two starts from the ctx step two saw: the API's writes included, the deleted key gone.
+    expect(loadResumeSnapshot(store, 'recipes/j.yaml', 'one')).toMatchObject({
+      values: { 'lab.link_v1': 'up' },
+    })
+    const resumed = loadResumeSnapshot(store, 'recipes/j.yaml', 'one')
+    expect(typeof resumed !== 'string' && 'j.a_v1' in resumed.values).toBe(false)
+  } finally {
+    store.close()
+  }
+})

@@ -1,0 +1,235 @@
+import { timingSafeEqual } from 'node:crypto'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { Context, ContextWrite } from '../context/context.ts'
+import type { JsonValue } from '../context/json-value.ts'
+import { applyCtxOperation, type CtxAnswer, CtxOperationError, type CtxRequest } from './ctx-operations.ts'
+
+/** The largest request body the server reads (a ctx value is JSON, not a file). */
+const MAX_BODY_BYTES = 8 * 1024 * 1024
+
+export interface CtxServerOptions {
+  /** The running recipe's ctx: reads see every write as it happens, steps' and the API's. */
+  ctx: Context
+  /** Where to listen: loopback unless configured otherwise. */
+  host: string
+  /** 0: any free port. */
+  port: number
+  /** Every request must carry it (`Authorization: Bearer <token>`). */
+  token: string
+  /** What the run is, for `GET /v1/run`. */
+  run: { runId: string; recipe: string; testId: string }
+  /** Records writes made through the API (history and store), as steps' writes are recorded. */
+  record: (writes: ContextWrite[]) => void
+}
+
+/**
+ * The context of a running recipe file over HTTP: JSON in, JSON out, one token per run.
+ *
+ *   GET    /v1/run                 which run this is
+ *   GET    /v1/ctx                 full: every value and its revision
+ *   GET    /v1/ctx/<key>           get: { key, value, revision }
+ *   PUT    /v1/ctx/<key>           set:    { value, who?, revision? }
+ *   POST   /v1/ctx/<key>/append    append: { value, who?, revision? }
+ *   POST   /v1/ctx/<key>/pop       pop:    { index?, who?, revision? }
+ *   DELETE /v1/ctx/<key>           delete: { who?, revision? } (body optional)
+ *
+ * `revision` is the key's revision the writer expects (0: the key must not exist): a write
+ * that lost the race gets 409 and the current revision. Errors are `{ error: { code, message } }`.
+ */
+export class CtxServer {
+  readonly url: string
+  private readonly server: Server
+
+  private constructor(server: Server, url: string) {
+    this.server = server
+    this.url = url
+  }
+
+  static start(options: CtxServerOptions): Promise<CtxServer> {
+    const server = createServer((request, response) => {
+      handle(options, request, response).catch((error: unknown) => {
+        send(response, 500, { error: { code: 'CTX_SERVER_ERROR', message: (error as Error).message } })
+      })
+    })
+    // Clients keep connections open between requests; none of them keeps the test worker alive.
+    server.keepAliveTimeout = 5000
+    return new Promise((resolve, reject) => {
+      server.once('error', (error: NodeJS.ErrnoException) => {
+        reject(
+          new Error(
+            `the ctx server could not listen on ${options.host}:${options.port} (${error.code ?? error.message}); set the plugin option ctxServer.port to 0 (any free port) or another port`,
+          ),
+        )
+      })
+      server.listen(options.port, options.host, () => {
+        server.unref()
+        const { address, port } = server.address() as AddressInfo
+        const host = address.includes(':') ? `[${address}]` : address
+        resolve(new CtxServer(server, `http://${host}:${port}`))
+      })
+    })
+  }
+
+  /** Stops listening and closes the connections clients keep open. */
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.close(() => resolve())
+      this.server.closeAllConnections()
+    })
+  }
+}
+
+async function handle(options: CtxServerOptions, request: IncomingMessage, response: ServerResponse): Promise<void> {
+  if (!authorized(request, options.token)) {
+    response.setHeader('WWW-Authenticate', 'Bearer realm="vitest-recipes ctx"')
+    send(response, 401, {
+      error: {
+        code: 'CTX_UNAUTHORIZED',
+        message:
+          "missing or wrong token: send 'Authorization: Bearer <token>' (RECIPES_CTX_TOKEN, or the run's endpoint file)",
+      },
+    })
+    return
+  }
+  const url = new URL(request.url ?? '/', 'http://localhost')
+  if (url.pathname === '/v1/run' && request.method === 'GET') {
+    send(response, 200, options.run)
+    return
+  }
+  const parsed = route(request.method ?? 'GET', url.pathname)
+  if (!parsed) {
+    send(response, 404, {
+      error: {
+        code: 'CTX_NO_SUCH_ROUTE',
+        message: `${request.method} ${url.pathname} is not an operation of the ctx API`,
+      },
+    })
+    return
+  }
+  let body: Record<string, JsonValue>
+  try {
+    body = await readJsonBody(request)
+  } catch (error) {
+    send(response, (error as CtxOperationError).status ?? 400, {
+      error: { code: (error as CtxOperationError).code ?? 'CTX_BAD_REQUEST', message: (error as Error).message },
+    })
+    return
+  }
+  const ctxRequest: CtxRequest = { op: parsed.op, ...(parsed.key === undefined ? {} : { key: parsed.key }) }
+  if ('value' in body) ctxRequest.value = body.value!
+  const who = typeof body.who === 'string' ? body.who : request.headers['x-recipes-who']
+  if (typeof who === 'string') ctxRequest.who = who
+  if (body.revision !== undefined) {
+    if (typeof body.revision !== 'number' || !Number.isInteger(body.revision) || body.revision < 0) {
+      send(response, 400, {
+        error: { code: 'CTX_BAD_REVISION', message: 'revision must be a whole number, 0 or more' },
+      })
+      return
+    }
+    ctxRequest.expectRevision = body.revision
+  }
+  if (body.index !== undefined) {
+    if (typeof body.index !== 'number' || !Number.isInteger(body.index)) {
+      send(response, 400, { error: { code: 'CTX_BAD_INDEX', message: 'index must be a whole number' } })
+      return
+    }
+    ctxRequest.index = body.index
+  }
+  const writes: ContextWrite[] = []
+  let answer: CtxAnswer
+  try {
+    answer = applyCtxOperation(options.ctx, ctxRequest, (write) => writes.push(write))
+  } catch (error) {
+    if (!(error instanceof CtxOperationError)) throw error
+    send(response, error.status, {
+      error: {
+        code: error.code,
+        message: error.message,
+        ...(error.revision === undefined ? {} : { revision: error.revision }),
+      },
+    })
+    return
+  }
+  if (writes.length > 0) {
+    try {
+      options.record(writes)
+    } catch (error) {
+      send(response, 500, {
+        error: {
+          code: 'CTX_NOT_RECORDED',
+          message: `the write was applied to the ctx but could not be recorded: ${(error as Error).message}`,
+        },
+      })
+      return
+    }
+  }
+  send(response, 200, answer)
+}
+
+function route(method: string, path: string): { op: CtxRequest['op']; key?: string } | undefined {
+  if (path === '/v1/ctx' || path === '/v1/ctx/') return method === 'GET' ? { op: 'full' } : undefined
+  const match = /^\/v1\/ctx\/([^/]+)(?:\/(append|pop))?$/.exec(path)
+  if (!match) return undefined
+  let key: string
+  try {
+    key = decodeURIComponent(match[1]!)
+  } catch {
+    return undefined
+  }
+  const action = match[2]
+  if (action === 'append' && method === 'POST') return { op: 'append', key }
+  if (action === 'pop' && method === 'POST') return { op: 'pop', key }
+  if (action !== undefined) return undefined
+  if (method === 'GET') return { op: 'get', key }
+  if (method === 'PUT') return { op: 'set', key }
+  if (method === 'DELETE') return { op: 'delete', key }
+  return undefined
+}
+
+function authorized(request: IncomingMessage, token: string): boolean {
+  const header = request.headers.authorization ?? ''
+  const given = Buffer.from(header.startsWith('Bearer ') ? header.slice(7).trim() : '')
+  const expected = Buffer.from(token)
+  return given.length === expected.length && timingSafeEqual(given, expected)
+}
+
+/** The request's JSON object body ({} when it has none). */
+async function readJsonBody(request: IncomingMessage): Promise<Record<string, JsonValue>> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of request) {
+    size += (chunk as Buffer).length
+    if (size > MAX_BODY_BYTES)
+      throw new CtxOperationError(400, 'CTX_BODY_TOO_LARGE', `the request body is over ${MAX_BODY_BYTES} bytes`)
+    chunks.push(chunk as Buffer)
+  }
+  const text = Buffer.concat(chunks).toString('utf8').trim()
+  if (text === '') return {}
+  let body: unknown
+  try {
+    body = JSON.parse(text)
+  } catch (error) {
+    throw new CtxOperationError(
+      400,
+      'CTX_NOT_JSON',
+      `the request body is not JSON (${(error as Error).message}); send {"value": <JSON>, "who": "<name>"}: the ctx holds JSON values only`,
+    )
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw new CtxOperationError(
+      400,
+      'CTX_BAD_REQUEST',
+      'the request body must be a JSON object: {"value": <JSON>, "who": "<name>"}',
+    )
+  return body as Record<string, JsonValue>
+}
+
+function send(response: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body)
+  response.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+  })
+  response.end(text)
+}
