@@ -45,6 +45,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
       return (args, io) => ctxCommand(args, io)
     },
   },
+  dashboard: {
+    summary: 'serve a live web page of the runs, steps, ctx, key histories, metrics and trends',
+    load: async () => (await import('./commands/dashboard.ts')).dashboardCommand,
+  },
   schema: {
     summary: 'print the JSON Schema of recipe files',
     load: async () => (await import('./commands/schema.ts')).schemaCommand,

@@ -5,6 +5,15 @@ import type { Context, ContextWrite } from '../context/context.ts'
 import type { JsonValue } from '../context/json-value.ts'
 import { applyCtxOperation, type CtxAnswer, CtxOperationError, type CtxRequest } from './ctx-operations.ts'
 
+/** A running recipe file as its ctx server describes it. */
+export interface LiveRunState {
+  runId: string
+  recipe: string
+  testId: string
+  /** The steps running now, with when they started (ISO time). */
+  running: { step: string; since: string }[]
+}
+
 /** The largest request body the server reads (a ctx value is JSON, not a file). */
 const MAX_BODY_BYTES = 8 * 1024 * 1024
 
@@ -17,8 +26,8 @@ export interface CtxServerOptions {
   port: number
   /** Every request must carry it (`Authorization: Bearer <token>`). */
   token: string
-  /** What the run is, for `GET /v1/run`. */
-  run: { runId: string; recipe: string; testId: string }
+  /** What the run is and which steps run now, for `GET /v1/run` (the dashboard shows them live). */
+  run: () => LiveRunState
   /** Records writes made through the API (history and store), as steps' writes are recorded. */
   record: (writes: ContextWrite[]) => void
 }
@@ -26,7 +35,7 @@ export interface CtxServerOptions {
 /**
  * The context of a running recipe file over HTTP: JSON in, JSON out, one token per run.
  *
- *   GET    /v1/run                 which run this is
+ *   GET    /v1/run                 which run this is, and which steps run now
  *   GET    /v1/ctx                 full: every value and its revision
  *   GET    /v1/ctx/<key>           get: { key, value, revision }
  *   PUT    /v1/ctx/<key>           set:    { value, who?, revision? }
@@ -94,7 +103,7 @@ async function handle(options: CtxServerOptions, request: IncomingMessage, respo
   }
   const url = new URL(request.url ?? '/', 'http://localhost')
   if (url.pathname === '/v1/run' && request.method === 'GET') {
-    send(response, 200, options.run)
+    send(response, 200, options.run())
     return
   }
   const parsed = route(request.method ?? 'GET', url.pathname)

@@ -49,6 +49,8 @@ export class RunSession {
   commandSteps = false
   /** The run's ctx server, while the run goes (plugin option ctxServer). */
   private live: LiveCtx | undefined
+  /** The steps running now and since when (ISO time): the ctx server tells the dashboard. */
+  private readonly running = new Map<string, string>()
   /** What every process a step starts finds in its environment: the ctx server's URL and token, the run id, the CLI. */
   childEnv: Readonly<Record<string, string>> | undefined
 
@@ -140,7 +142,7 @@ export class RunSession {
       host: where.host,
       port: where.port,
       token,
-      run,
+      run: () => ({ ...run, running: [...this.running].map(([step, since]) => ({ step, since })) }),
       record: (writes) => this.recordWrites(writes),
     })
     const file = publishEndpoint(locateStore(root, db).path, {
@@ -158,7 +160,18 @@ export class RunSession {
       RECIPES_RUN_ID: this.runId,
       // `node "$RECIPES_CLI" ctx set …` from a shell step: the CLI without npx's start-up.
       RECIPES_CLI: fileURLToPath(new URL('../../bin/recipes.js', import.meta.url)),
+      // A python `script:` step imports vitest_recipes.live from here (module steps have it on their path).
+      RECIPES_PYTHON_LIB: fileURLToPath(new URL('../../python', import.meta.url)),
     }
+  }
+
+  /** A step (or an attempt of it) starts: shown as running while the run is served. */
+  stepStarted(step: string): void {
+    if (this.live) this.running.set(step, new Date().toISOString())
+  }
+
+  stepEnded(step: string): void {
+    this.running.delete(step)
   }
 
   /** Stores writes made through the ctx API (outside any step), secrets redacted. */

@@ -85,6 +85,7 @@ class StepAttempt {
       if (recipe.conflicts === 'fail') scope.concurrent.check(step.name, key)
     })
     scope.concurrent.begin(step.name)
+    scope.session.stepStarted(step.name)
     this.startedAt = performance.now()
   }
 
@@ -152,6 +153,7 @@ class StepAttempt {
     this.ended ??= 'it returned'
     scope.session.capture.release(this.printed)
     scope.concurrent.end(step.name)
+    scope.session.stepEnded(step.name)
     const durationMs = performance.now() - this.startedAt
     if (scope.started.debug) this.log.line(`ctx diff ${JSON.stringify(contextDiff(this.ctx.writes))}`)
     this.log.output(execution.stdout, execution.stderr)

@@ -404,6 +404,57 @@ export class RunStore implements RunRecorder {
     })
   }
 
+  /** Runs, newest first, that match every filter given (the dashboard's list), with step counts and total duration. */
+  listRuns(filter: RunFilter = {}, limit = 200): RunSummary[] {
+    const where: string[] = []
+    const params: unknown[] = []
+    const add = (condition: string, value: string | undefined) => {
+      if (!value) return
+      where.push(condition)
+      params.push(value)
+    }
+    add('test_id = ?', filter.testId)
+    add('status = ?', filter.status)
+    add("json_extract(metadata, '$.test_meta.tester') = ?", filter.tester)
+    add("EXISTS (SELECT 1 FROM json_each(metadata, '$.test_meta.tags') WHERE json_each.value = ?)", filter.tag)
+    add('start_time >= ?', filter.from)
+    add('start_time < ?', filter.to)
+    return this.guard(() => {
+      const rows = this.db
+        .prepare(
+          `SELECT run_id AS runId, test_id AS testId, recipe, start_time AS startTime, end_time AS endTime, status, host, metadata,
+                  (SELECT COUNT(*) FROM step_metrics s WHERE s.run_id = runs.run_id) AS steps,
+                  (SELECT COUNT(*) FROM step_metrics s WHERE s.run_id = runs.run_id AND s.status = 'failed') AS failed,
+                  (SELECT COALESCE(SUM(duration_ms), 0) FROM step_metrics s WHERE s.run_id = runs.run_id) AS durationMs
+           FROM runs ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+           ORDER BY start_time DESC, rowid DESC LIMIT ?`,
+        )
+        .all(...params, limit) as (Omit<RunSummary, 'tester' | 'tags'> & { metadata: string | null })[]
+      return rows.map(({ metadata, ...row }) => {
+        const meta = (parseObject(metadata)?.test_meta ?? {}) as { tester?: unknown; tags?: unknown }
+        return {
+          ...row,
+          tester: typeof meta.tester === 'string' ? meta.tester : null,
+          tags: Array.isArray(meta.tags) ? meta.tags.filter((tag): tag is string => typeof tag === 'string') : [],
+        }
+      })
+    })
+  }
+
+  /** Changes whenever a run, step, ctx write or run status is stored: watchers compare it to know when to look again. */
+  changeMark(): string {
+    return this.guard(() => {
+      const row = this.db
+        .prepare(
+          `SELECT (SELECT COUNT(*) FROM runs) AS runs, (SELECT COUNT(*) FROM runs WHERE end_time IS NULL) AS open,
+                  (SELECT COUNT(*) FROM step_metrics) AS steps, (SELECT COUNT(*) FROM context_history) AS writes,
+                  (SELECT COUNT(*) FROM analysis) AS analyses`,
+        )
+        .get() as Record<string, number>
+      return Object.values(row).join(':')
+    })
+  }
+
   /** Stores (or replaces) the analysis of a run: a summary sentence block and its metrics. */
   recordAnalysis(runId: string, analysis: AnalysisRow): void {
     this.guard(() => {
@@ -613,6 +664,27 @@ function parseObject(text: string | null): JsonObject | undefined {
   if (text === null) return undefined
   const value = JSON.parse(text) as JsonValue
   return value !== null && typeof value === 'object' && !Array.isArray(value) ? value : undefined
+}
+
+/** What the dashboard filters runs by; each one given must match. Dates are ISO prefixes (2026-11-30). */
+export interface RunFilter {
+  testId?: string
+  status?: string
+  tester?: string
+  tag?: string
+  /** start_time at or after. */
+  from?: string
+  /** start_time before. */
+  to?: string
+}
+
+/** A run in the dashboard's list: its row, who ran it with which tags, and its steps counted. */
+export interface RunSummary extends Omit<RunRow, 'vitestVersion' | 'metadata'> {
+  tester: string | null
+  tags: string[]
+  steps: number
+  failed: number
+  durationMs: number
 }
 
 export interface HistoryRun {

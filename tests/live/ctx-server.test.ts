@@ -4,14 +4,19 @@ import { callCtxServer } from '../../plugin/live/ctx-client.ts'
 import { CtxServer } from '../../plugin/live/ctx-server.ts'
 
 const TOKEN = 'secret-token-for-the-test-run'
-const RUN = { runId: 'R1', recipe: 'recipes/live.yaml', testId: 'LIVE-01' }
+const RUN = {
+  runId: 'R1',
+  recipe: 'recipes/live.yaml',
+  testId: 'LIVE-01',
+  running: [{ step: 'soak', since: '2026-11-30T00:00:00.000Z' }],
+}
 
 let ctx: Context
 let recorded: ContextWrite[]
 let server: CtxServer
 
 const serve = (record: (writes: ContextWrite[]) => void) =>
-  CtxServer.start({ ctx, host: '127.0.0.1', port: 0, token: TOKEN, run: RUN, record })
+  CtxServer.start({ ctx, host: '127.0.0.1', port: 0, token: TOKEN, run: () => RUN, record })
 
 beforeEach(async () => {
   ctx = new Context({ 'lab.seed_v1': 1 })
@@ -24,7 +29,7 @@ afterEach(() => server.close())
 const call = (request: Parameters<typeof callCtxServer>[2], token = TOKEN) => callCtxServer(server.url, token, request)
 
 describe('the ctx server', () => {
-  test('listens on loopback by default and answers which run it serves', async () => {
+  test('listens on loopback by default and answers which run it serves and which steps run', async () => {
     expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
     const response = await fetch(`${server.url}/v1/run`, { headers: { authorization: `Bearer ${TOKEN}` } })
     expect(await response.json()).toEqual(RUN)

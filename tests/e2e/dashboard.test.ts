@@ -1,0 +1,171 @@
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterAll, beforeAll, expect, test } from 'vitest'
+import { createProject, REPO, type TestProject } from './project.ts'
+
+// A person's view of the dashboard, in a real headless Chromium (Debian's chromium, installed
+// by .ci/run; driven by playwright-core). Elsewhere it may be absent: then this file is skipped.
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+const hasChromium = spawnSync(CHROMIUM, ['--version'], { stdio: 'ignore' }).status === 0
+/** One screenshot per main page, kept with the CI output. */
+const SHOTS = join(REPO, 'reports', 'dashboard')
+
+const RECIPE = `test_meta:
+  test_id: DASH-01
+  description: a recipe whose middle step waits for a key set from outside
+  tester: ana
+  tags: [lab, dashboard]
+steps:
+  - name: measure
+    type: ts
+    module: scriptlets/measure.ts
+  - name: hold
+    type: shell
+    cmd: scriptlets/shell/hold_until.sh
+    args: { KEY: lab.release_v1 }
+    timeout: 90
+  - name: finish
+    type: ts
+    module: scriptlets/measure.ts
+`
+const MEASURE = `import { defineScriptlet } from 'vitest-recipes/scriptlet'
+export default defineScriptlet({
+  name: 'measure',
+  run(ctx, _params, { step }) {
+    const runs = (ctx.get<number>('lab.count_v1') ?? 0) + 1
+    ctx.set('lab.count_v1', runs, { who: step })
+    // What the lab measured this run (the test gives each run its own).
+    const latency = Number(process.env.LAB_LATENCY_MS ?? 10)
+    return { status: 'ok', outputs: ['lab.count_v1'], metrics: { latency_ms: latency + runs, loss_pct: 0.5 } }
+  },
+})
+`
+
+let project: TestProject
+let dashboard: ChildProcess | undefined
+let dashboardUrl = ''
+
+function startDashboard(root: string): Promise<string> {
+  dashboard = spawn(process.execPath, [join(REPO, 'bin/recipes.js'), 'dashboard', '--port', '0'], {
+    cwd: root,
+    env: {
+      ...process.env,
+      VITEST: undefined,
+      VITEST_WORKER_ID: undefined,
+      VITEST_POOL_ID: undefined,
+      NODE_OPTIONS: undefined,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  return new Promise((resolve, reject) => {
+    let output = ''
+    dashboard!.stdout!.on('data', (chunk: Buffer) => {
+      output += chunk
+      const url = /recipes dashboard: (http:\/\/\S+?)\/ /.exec(output)?.[1]
+      if (url) resolve(url)
+    })
+    dashboard!.stderr!.on('data', (chunk: Buffer) => (output += chunk))
+    dashboard!.on('exit', (code) => reject(new Error(`the dashboard exited (${code}): ${output}`)))
+  })
+}
+
+/** Releases the held step of the run going on now (the newest running recipe). */
+async function release(): Promise<void> {
+  for (;;) {
+    const result = await project.recipes(['ctx', 'set', 'lab.release_v1', 'true', '--who', 'lab-console'])
+    if (result.code === 0) return
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}
+
+beforeAll(async () => {
+  if (!hasChromium) return
+  project = createProject({ 'recipes/dash.yaml': RECIPE, 'scriptlets/measure.ts': MEASURE })
+  project.copyFixture('shell/hold_until.sh', 'scriptlets/shell/hold_until.sh')
+  // A first run, so the trend has two points and the page has a finished run to show.
+  const first = project.vitest(['run', 'recipes/'], { env: { LAB_LATENCY_MS: '20' } })
+  await release()
+  expect((await first).code).toBe(0)
+  dashboardUrl = await startDashboard(project.root)
+  mkdirSync(SHOTS, { recursive: true })
+}, 120_000)
+
+afterAll(() => {
+  dashboard?.kill('SIGTERM')
+  project?.remove()
+})
+
+test.skipIf(!hasChromium && !process.env.CI)(
+  'a running recipe shows live: a step turns from running to passed without a reload; key history, metrics and trend render',
+  async () => {
+    const { chromium } = await import('playwright-core')
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] })
+    try {
+      const page = await browser.newPage({ viewport: { width: 1280, height: 900 } })
+      const second = project.vitest(['run', 'recipes/'], { env: { LAB_LATENCY_MS: '35' } })
+      await page.goto(`${dashboardUrl}/#/`)
+      // The list shows the run going on now, filtered by tester and tag too.
+      const running = page.locator('tr.run[data-status="running"]')
+      await running.waitFor({ timeout: 30_000 })
+      await page.screenshot({ path: join(SHOTS, 'runs.png'), fullPage: true })
+      await page.goto(`${dashboardUrl}/#/?tester=ana&tag=dashboard`)
+      await page.locator('tr.run').nth(1).waitFor()
+      await page.goto(`${dashboardUrl}/#/?tester=nobody`)
+      await page.getByText('No run matches.').waitFor()
+
+      await page.goto(`${dashboardUrl}/#/`)
+      await running.click()
+      const hold = page.locator('#steps tr.step[data-step="hold"]')
+      await expect.poll(() => hold.getAttribute('data-status'), { timeout: 30_000 }).toBe('running')
+      const reloads: string[] = []
+      page.on('framenavigated', (frame) => reloads.push(frame.url()))
+      const released = Date.now()
+      await release()
+      await expect.poll(() => hold.getAttribute('data-status'), { timeout: 10_000 }).toBe('passed')
+      const latencyMs = Date.now() - released
+      expect(reloads).toEqual([])
+      // The step's change showed without a reload, soon after it happened.
+      expect(latencyMs).toBeLessThan(10_000)
+      await expect
+        .poll(() => page.locator('h2 .status').getAttribute('data-status'), { timeout: 20_000 })
+        .toBe('passed')
+      expect((await second).code).toBe(0)
+
+      // A key's history: who wrote it, when, before → after; the outside write has no step.
+      await page.locator('#context tr.key[data-key="lab.release_v1"]').click()
+      const history = page.locator('#key-history table.history tbody tr')
+      await history.first().waitFor()
+      expect(await history.first().textContent()).toMatch(/lab-console\s*\(outside any step\)/)
+      // A step's detail: params, envelope and its log.
+      await page.locator('#steps tr.step[data-step="hold"]').click()
+      await expect.poll(() => page.locator('#step-detail pre.log').textContent()).toMatch(/passed/)
+      // The metrics chart has drawn bars of real height.
+      const bars = page.locator('svg.chart.metrics g.bar rect')
+      expect(await bars.count()).toBeGreaterThanOrEqual(4)
+      const heights = await bars.evaluateAll((rects) => rects.map((rect) => Number(rect.getAttribute('height'))))
+      expect(Math.max(...heights)).toBeGreaterThan(50)
+      await page.screenshot({ path: join(SHOTS, 'run.png'), fullPage: true })
+
+      // The trend: a line per step over the two runs, and the metrics across runs.
+      await page.goto(`${dashboardUrl}/#/trend/DASH-01`)
+      const series = page.locator('svg.chart.line').first().locator('path.series')
+      await series.first().waitFor({ state: 'attached' })
+      expect(await series.count()).toBe(3)
+      const points = await series.evaluateAll((paths) =>
+        paths.map((path) => (path.getAttribute('d') ?? '').split('L').length),
+      )
+      expect(points).toEqual([2, 2, 2])
+      const box = await page.locator('svg.chart.line').first().boundingBox()
+      expect(box?.width).toBeGreaterThan(400)
+      // latency_ms went up from the first run to the second: the line is not flat.
+      const latency = page.locator('svg.chart.line').nth(1).locator('path.series[data-name="measure.latency_ms"]')
+      const [, y1, , y2] = ((await latency.getAttribute('d')) ?? '').match(/[\d.]+/g)!.map(Number)
+      expect(y2).toBeLessThan(y1!)
+      await page.screenshot({ path: join(SHOTS, 'trend.png'), fullPage: true })
+    } finally {
+      await browser.close()
+    }
+  },
+  120_000,
+)

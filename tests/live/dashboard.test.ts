@@ -1,0 +1,114 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, expect, test } from 'vitest'
+import { Dashboard } from '../../plugin/live/dashboard.ts'
+import { RunJournal } from '../../plugin/store/journal.ts'
+import { RunStore } from '../../plugin/store/run-store.ts'
+
+// The dashboard's routes and its live updates, without a browser (tests/e2e/dashboard.test.ts has one).
+const root = mkdtempSync(join(tmpdir(), 'vitest-recipes-dashboard-'))
+const storePath = join(root, 'reports/results.sqlite')
+let store: RunStore
+let dashboard: Dashboard
+
+const step = (name: string, idx: number, status: string, logPath: string | null = null) => ({
+  step: name,
+  idx,
+  status,
+  durationMs: 5 * idx,
+  cpuMs: 1,
+  peakRssBytes: 0,
+  exitCode: status === 'failed' ? 1 : 0,
+  attempts: 1,
+  reason: status === 'failed' ? 'boom' : null,
+  logPath,
+  envelope: { status: 'ok', outputs: [], artifacts: [], warnings: [], metrics: { loss_pct: idx } },
+})
+const run = (runId: string, startTime: string, tester: string, tags: string[]) => ({
+  runId,
+  testId: 'DASH-U',
+  recipe: 'recipes/d.yaml',
+  startTime,
+  vitestVersion: '4',
+  metadata: { test_meta: { test_id: 'DASH-U', tester, tags } },
+})
+
+beforeAll(async () => {
+  store = RunStore.open(storePath, 'reports/results.sqlite')
+  store.beginRun(run('r1', '2026-11-01T10:00:00Z', 'ana', ['lab']))
+  mkdirSync(join(root, 'Logs/r1'), { recursive: true })
+  writeFileSync(join(root, 'Logs/r1/1_a.log'), 'step a failed: boom\n')
+  store.recordStep('r1', step('a', 1, 'failed', 'Logs/r1/1_a.log'), [], [])
+  store.finishRun('r1', 'failed', '2026-11-01T10:00:01Z')
+  store.beginRun(run('r2', '2026-11-20T10:00:00Z', 'bo', ['lab', 'nightly']))
+  store.recordStep('r2', step('a', 1, 'passed', '../../etc/passwd'), [], [])
+  store.finishRun('r2', 'passed', '2026-11-20T10:00:01Z')
+  dashboard = await Dashboard.start({ root, store, storePath, host: '127.0.0.1', port: 0, pollMs: 50 })
+})
+afterAll(async () => {
+  await dashboard.close()
+  store.close()
+  rmSync(root, { recursive: true, force: true })
+})
+
+const get = async (path: string) => {
+  const response = await fetch(`${dashboard.url}${path}`)
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> }
+}
+const ids = async (query: string) =>
+  ((await get(`/api/runs?${query}`)).body.runs as { runId: string }[]).map((r) => r.runId)
+
+test('serves the page on loopback, and refuses writes', async () => {
+  expect(dashboard.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+  const page = await fetch(`${dashboard.url}/`)
+  expect(page.headers.get('content-type')).toMatch(/text\/html/)
+  expect(await page.text()).toMatch(/<title>vitest-recipes dashboard<\/title>/)
+  expect((await fetch(`${dashboard.url}/api/runs`, { method: 'POST' })).status).toBe(405)
+})
+
+test('runs filter by test_id, status, tester, tag and date', async () => {
+  expect(await ids('')).toEqual(['r2', 'r1'])
+  expect(await ids('status=failed')).toEqual(['r1'])
+  expect(await ids('tester=bo')).toEqual(['r2'])
+  expect(await ids('tag=nightly')).toEqual(['r2'])
+  expect(await ids('tag=lab')).toEqual(['r2', 'r1'])
+  expect(await ids('from=2026-11-10')).toEqual(['r2'])
+  expect(await ids('to=2026-11-10')).toEqual(['r1'])
+  expect(await ids('testId=OTHER')).toEqual([])
+  const [first] = (await get('/api/runs?tester=ana')).body.runs as Record<string, unknown>[]
+  expect(first).toMatchObject({ steps: 1, failed: 1, durationMs: 5, tags: ['lab'], running: [] })
+})
+
+test("a run's steps, its log (never a file outside the project), and a test id's trend", async () => {
+  const { body } = await get('/api/runs/r1')
+  expect(body.steps).toMatchObject([{ step: 'a', status: 'failed', reason: 'boom' }])
+  const log = await fetch(`${dashboard.url}/api/runs/r1/log?step=a`)
+  expect(await log.text()).toBe('step a failed: boom\n')
+  expect((await fetch(`${dashboard.url}/api/runs/r2/log?step=a`)).status).toBe(403)
+  expect((await get('/api/runs/nope')).status).toBe(404)
+  const trend = await get('/api/trend/DASH-U')
+  expect(trend.body.runs).toMatchObject([
+    { runId: 'r1', metrics: { 'a.loss_pct': 1 } },
+    { runId: 'r2', metrics: { 'a.loss_pct': 1 } },
+  ])
+})
+
+test('tells the page at once when a running recipe journals a step', async () => {
+  const response = await fetch(`${dashboard.url}/api/events`)
+  const reader = response.body!.getReader()
+  const decoder = new TextDecoder()
+  const next = async () => decoder.decode((await reader.read()).value)
+  const first = Number(/data: (\d+)/.exec(await next())![1])
+  // A recipe file in another process journals its run (what the Vitest process would ingest each second).
+  const journal = RunJournal.create(storePath, 'reports/results.sqlite', 'r3')
+  journal.beginRun(run('r3', '2026-11-30T10:00:00Z', 'ana', []))
+  journal.recordStep('r3', step('a', 1, 'passed'), [], [])
+  const started = Date.now()
+  const second = Number(/data: (\d+)/.exec(await next())![1])
+  expect(second).toBeGreaterThan(first)
+  expect(Date.now() - started).toBeLessThan(1000)
+  expect(await ids('')).toContain('r3')
+  await reader.cancel()
+  journal.close()
+})
