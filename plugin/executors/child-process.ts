@@ -14,6 +14,8 @@ export interface ChildProcessInput {
   step: string
   /** Aborting it (a step timeout) kills the child and everything it started. */
   signal?: AbortSignal
+  /** Sees each chunk of stderr as it arrives (progress lines). */
+  onStderr?: (chunk: Buffer) => void
 }
 
 export interface ChildProcessResult {
@@ -51,6 +53,7 @@ export async function runChildProcess({
   cwd,
   step,
   signal,
+  onStderr,
 }: ChildProcessInput): Promise<ChildProcessResult> {
   const token = newStepToken()
   const cpuBefore = reapedChildrenCpuMs()
@@ -80,6 +83,7 @@ export async function runChildProcess({
   const tree: StepTree = { root: child.pid, rootStartTime: readProcess(child.pid ?? -1)?.startTime, token }
   const stopping = stopOnAbort(tree, signal)
   const usage = sampleStepResources(tree)
+  if (onStderr) child.stderr?.on('data', onStderr)
   const ended = await waitForClose(child, file)
   stopping.dispose()
   // A timed-out step is reported once its processes are dead, not before.

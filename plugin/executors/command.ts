@@ -5,6 +5,7 @@ import { EXIT_FAILED, type Envelope, errorEnvelope } from '../scriptlet/envelope
 import { runChildProcess } from './child-process.ts'
 import { leaseCtxFile } from './ctx-file.ts'
 import { envelopeFromOutput } from './output.ts'
+import { progressWatcher } from './progress-lines.ts'
 import type { ExecutorInput, StepExecution } from './types.ts'
 
 export interface CommandOptions {
@@ -47,7 +48,15 @@ export async function runCommandStep(input: ExecutorInput, options: CommandOptio
       step.type === 'python'
         ? [options.pythonExecutable, [path, '--params', JSON.stringify(Array.isArray(params) ? {} : params), ...args]]
         : [path, args]
-    const result = await runChildProcess({ file, args: argv, env, cwd: root, step: step.name, signal: input.signal })
+    const result = await runChildProcess({
+      file,
+      args: argv,
+      env,
+      cwd: root,
+      step: step.name,
+      signal: input.signal,
+      ...(input.progress ? { onStderr: progressWatcher(input.progress) } : {}),
+    })
     let envelope: Envelope
     try {
       envelope = envelopeFromOutput(result, step.parse, program!, step.name, ctx)

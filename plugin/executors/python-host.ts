@@ -10,6 +10,7 @@ import { applyEnvelopeContext, tail } from './output.ts'
 import { newStepToken, readProcess, type StepTree, stopOnAbort } from './process-tree.ts'
 import { spawnPythonHost, takePrestartedHost } from './python-host-process.ts'
 import { sampleStepResources } from './resource-sampler.ts'
+import { progressWatcher } from './progress-lines.ts'
 import type { ExecutorInput, StepExecution, StepResources } from './types.ts'
 
 /** What the host writes on stderr after each step (STEP_END_MARK in recipes_host.py). */
@@ -66,6 +67,8 @@ export class PythonHost {
   private stderr = ''
   /** Called on each stderr chunk while a step waits for its STEP_END_MARK. */
   private onStderr: (() => void) | undefined
+  /** The running step's progress lines (`::progress::`), while it runs. */
+  private watchProgress: ((chunk: string) => void) | undefined
   private exit: string | undefined
   private exited: Promise<void> = Promise.resolve()
   /** The host's start time in /proc: its pid, once reused, is not the host's. */
@@ -75,7 +78,7 @@ export class PythonHost {
     this.options = options
   }
 
-  async runStep({ step, ctx, signal, env }: ExecutorInput): Promise<StepExecution> {
+  async runStep({ step, ctx, signal, env, progress }: ExecutorInput): Promise<StepExecution> {
     const stderrStart = this.stderr.length
     const started = await this.start()
     if (started)
@@ -93,9 +96,11 @@ export class PythonHost {
     const stopping = stopOnAbort(tree, signal)
     const usage = sampleStepResources(tree, { hostRoot: true })
     let answer: HostAnswer
+    this.watchProgress = progress && progressWatcher(progress)
     try {
       answer = await this.converse(step, token, ctx, stderrStart, env)
     } finally {
+      this.watchProgress = undefined
       stopping.dispose()
     }
     // A timed-out step is reported once its processes (the host's too) are dead, not before.
@@ -176,6 +181,7 @@ export class PythonHost {
     this.exit = undefined
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
       this.stderr += chunk
+      this.watchProgress?.(chunk)
       this.onStderr?.()
     })
     this.exited = new Promise((resolve) =>

@@ -40,6 +40,8 @@ export interface ExecutorInput {
   declareSecret?: (value: string) => void
   /** Aborted when the step times out: executors kill what they started. (A getter: created when first read.) */
   readonly signal: AbortSignal
+  /** Where the step's progress goes (tools.progress, `::progress::` lines on stderr): the terminal and the dashboard. */
+  progress?: (percent: number, message?: string) => void
   /** Variables every process the step starts gets: the run's ctx server (RECIPES_CTX_URL, RECIPES_CTX_TOKEN, RECIPES_RUN_ID). */
   env?: Readonly<Record<string, string>>
 }

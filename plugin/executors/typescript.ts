@@ -25,6 +25,7 @@ export function runTypeScriptStep(scriptlet: Scriptlet, input: ExecutorInput): M
     },
     log: (...args) => lines.push(args.map((arg) => (typeof arg === 'string' ? arg : JSON.stringify(arg))).join(' ')),
     secret: (value) => declareSecret?.(value),
+    progress: (percent, message) => input.progress?.(percent, message),
   })
   return andThen(invocation, (done) => {
     return {

@@ -10,8 +10,8 @@ export interface LiveRunState {
   runId: string
   recipe: string
   testId: string
-  /** The steps running now, with when they started (ISO time). */
-  running: { step: string; since: string }[]
+  /** The steps running now: when they started (ISO time), and how far they said they are. */
+  running: { step: string; since: string; percent?: number; message?: string }[]
 }
 
 /** The largest request body the server reads (a ctx value is JSON, not a file). */

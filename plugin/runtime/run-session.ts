@@ -11,6 +11,7 @@ import { RunJournal } from '../store/journal.ts'
 import { locateStore } from '../store/kept-store.ts'
 import type { ResumeSnapshot } from '../store/resume.ts'
 import type { RunRecorder, RunStatus } from '../store/run-store.ts'
+import { clampPercent } from '../executors/progress-lines.ts'
 import { type RecipeStepMeta, stepRowOf } from './meta.ts'
 import { OutputCapture } from './output-capture.ts'
 import { createRedactor, type Redactor } from './redact.ts'
@@ -49,8 +50,9 @@ export class RunSession {
   commandSteps = false
   /** The run's ctx server, while the run goes (plugin option ctxServer). */
   private live: LiveCtx | undefined
-  /** The steps running now and since when (ISO time): the ctx server tells the dashboard. */
-  private readonly running = new Map<string, string>()
+  /** The steps running now, since when (ISO time) and how far they say they are: the ctx server tells the dashboard. */
+  private readonly running = new Map<string, RunningStep>()
+  private readonly progressPrinted = new Map<string, number>()
   /** What every process a step starts finds in its environment: the ctx server's URL and token, the run id, the CLI. */
   childEnv: Readonly<Record<string, string>> | undefined
 
@@ -142,7 +144,7 @@ export class RunSession {
       host: where.host,
       port: where.port,
       token,
-      run: () => ({ ...run, running: [...this.running].map(([step, since]) => ({ step, since })) }),
+      run: () => ({ ...run, running: [...this.running.values()] }),
       record: (writes) => this.recordWrites(writes),
     })
     const file = publishEndpoint(locateStore(root, db).path, {
@@ -167,11 +169,31 @@ export class RunSession {
 
   /** A step (or an attempt of it) starts: shown as running while the run is served. */
   stepStarted(step: string): void {
-    if (this.live) this.running.set(step, new Date().toISOString())
+    if (this.live) this.running.set(step, { step, since: new Date().toISOString() })
+  }
+
+  /**
+   * A running step reports how far it is: kept for the dashboard, and printed in the terminal
+   * (at most once a second per step, and when it reaches 100%).
+   */
+  stepProgress(step: string, percent: number, message?: string): void {
+    const value = clampPercent(percent)
+    const entry = this.running.get(step)
+    if (entry) {
+      entry.percent = value
+      if (message === undefined) delete entry.message
+      else entry.message = message
+    }
+    const now = Date.now()
+    const last = this.progressPrinted.get(step) ?? 0
+    if (now - last < PROGRESS_PRINT_MS && value < 100) return
+    this.progressPrinted.set(step, now)
+    console.log(`vitest-recipes: ${step}: ${Math.round(value)}%${message ? ` ${message}` : ''}`)
   }
 
   stepEnded(step: string): void {
     this.running.delete(step)
+    this.progressPrinted.delete(step)
   }
 
   /** Stores writes made through the ctx API (outside any step), secrets redacted. */
@@ -290,6 +312,17 @@ export class RunSession {
     }
   }
 }
+
+/** A step running now, as the dashboard shows it. */
+interface RunningStep {
+  step: string
+  since: string
+  percent?: number
+  message?: string
+}
+
+/** How often a step's progress is printed in the terminal, at most. */
+const PROGRESS_PRINT_MS = 1000
 
 /** A run's ctx server and the file that publishes it. */
 interface LiveCtx {

@@ -131,6 +131,7 @@ class StepAttempt {
               return signal()
             },
             declareSecret,
+            progress: (percent: number, message?: string) => scope.session.stepProgress(step.name, percent, message),
             ...(env ? { env } : {}),
           }),
         ),

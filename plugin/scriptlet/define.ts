@@ -18,6 +18,11 @@ export interface ScriptletTools {
    * masked (`***`) in logs, reports, the store and messages from then on.
    */
   secret: (value: string) => void
+  /**
+   * Reports how far a long step is: percent done (0–100) and what it is doing. Shown live in
+   * the terminal and on the dashboard (`recipes dashboard`); a no-op where nothing watches.
+   */
+  progress?: (percent: number, message?: string) => void
 }
 
 /** The contract every TypeScript scriptlet meets, whichever way it is written. */

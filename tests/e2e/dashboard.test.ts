@@ -32,11 +32,12 @@ steps:
 const MEASURE = `import { defineScriptlet } from 'vitest-recipes/scriptlet'
 export default defineScriptlet({
   name: 'measure',
-  run(ctx, _params, { step }) {
+  run(ctx, _params, { step, progress }) {
     const runs = (ctx.get<number>('lab.count_v1') ?? 0) + 1
     ctx.set('lab.count_v1', runs, { who: step })
     // What the lab measured this run (the test gives each run its own).
     const latency = Number(process.env.LAB_LATENCY_MS ?? 10)
+    progress?.(100, 'measured')
     return { status: 'ok', outputs: ['lab.count_v1'], metrics: { latency_ms: latency + runs, loss_pct: 0.5 } }
   },
 })
@@ -118,6 +119,8 @@ test.skipIf(!hasChromium && !process.env.CI)(
       await running.click()
       const hold = page.locator('#steps tr.step[data-step="hold"]')
       await expect.poll(() => hold.getAttribute('data-status'), { timeout: 30_000 }).toBe('running')
+      // The step's progress line shows with it.
+      await expect.poll(() => hold.locator('td.progress').textContent()).toBe('50% waiting for lab.release_v1')
       const reloads: string[] = []
       page.on('framenavigated', (frame) => reloads.push(frame.url()))
       const released = Date.now()
@@ -130,7 +133,11 @@ test.skipIf(!hasChromium && !process.env.CI)(
       await expect
         .poll(() => page.locator('h2 .status').getAttribute('data-status'), { timeout: 20_000 })
         .toBe('passed')
-      expect((await second).code).toBe(0)
+      const ended = await second
+      expect(ended.code).toBe(0)
+      // ...and in the terminal, for the shell step and for the TypeScript one (tools.progress).
+      expect(ended.output).toMatch(/vitest-recipes: hold: 50% waiting for lab\.release_v1/)
+      expect(ended.output).toMatch(/vitest-recipes: measure: 100% measured/)
 
       // A key's history: who wrote it, when, before → after; the outside write has no step.
       await page.locator('#context tr.key[data-key="lab.release_v1"]').click()
