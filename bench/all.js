@@ -20,6 +20,7 @@ const BENCHMARKS = [
   { name: 'executors', args: [], quick: ['--rounds', '3'] },
   { name: 'scaling', args: [], quick: [] },
   { name: 'reports', args: [], quick: [] },
+  { name: 'live', args: [], quick: ['--requests', '100', '--seconds', '1', '--updates', '5'] },
 ]
 
 const { values } = parseArgs({
