@@ -21,6 +21,24 @@ test("keeps the user's own include and adds custom recipe globs", () => {
   ])
 })
 
+test('ctxServer: loopback and any free port by default, false turns it off, a bad host or port fails the config', async () => {
+  const { compileRecipe } = await import('../../plugin/compile/vite-plugin.ts')
+  const specOf = (options: Parameters<typeof recipes>[0]) => {
+    const root = process.cwd()
+    const recipe = 'steps:\n  - name: a\n    type: ts\n    module: scriptlets/steps/load_numbers.ts\n'
+    const { code } = compileRecipe(recipe, `${root}/recipes/t.yaml`, root, options)
+    const base64 = /Buffer\.from\("([^"]+)", "base64"\)/.exec(code)?.[1]
+    return base64 === undefined ? undefined : JSON.parse(Buffer.from(base64, 'base64').toString()).ctxServer
+  }
+  expect(specOf({})).toEqual({ host: '127.0.0.1', port: 0 })
+  expect(specOf({ ctxServer: false })).toBe(false)
+  expect(specOf({ ctxServer: { host: '0.0.0.0', port: 8700 } })).toEqual({ host: '0.0.0.0', port: 8700 })
+  expect(() => recipes({ ctxServer: { port: 70000 } })).toThrow(
+    'ctxServer.port must be a port number (0: any free port), not 70000',
+  )
+  expect(() => recipes({ ctxServer: { host: '' } })).toThrow('ctxServer.host must be a host name or address, not ""')
+})
+
 test('turns on task locations so reporters and `vitest list` get step lines', () => {
   expect(configure().includeTaskLocation).toBe(true)
 })

@@ -75,6 +75,27 @@ describe('the ctx server', () => {
     expect((await call({ op: 'set', key: 'lab.count_v1', value: 5, expectRevision: 0 })).status).toBe(409)
   })
 
+  test('listens elsewhere only when told to, and still wants the token there', async () => {
+    const wide = await CtxServer.start({
+      ctx,
+      host: '0.0.0.0',
+      port: 0,
+      token: TOKEN,
+      run: () => RUN,
+      record: () => {},
+    })
+    try {
+      expect(wide.url).toMatch(/^http:\/\/0\.0\.0\.0:\d+$/)
+      const port = new URL(wide.url).port
+      expect((await fetch(`http://127.0.0.1:${port}/v1/ctx`)).status).toBe(401)
+      expect((await callCtxServer(`http://127.0.0.1:${port}`, TOKEN, { op: 'get', key: 'lab.seed_v1' })).status).toBe(
+        200,
+      )
+    } finally {
+      await wide.close()
+    }
+  })
+
   test('401 without the token or with a wrong one; nothing is read or written', async () => {
     const none = await fetch(`${server.url}/v1/ctx/lab.seed_v1`)
     expect(none.status).toBe(401)
