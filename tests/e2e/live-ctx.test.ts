@@ -20,6 +20,9 @@ steps:
     success:
       ctx_equals:
         data.samples_v1: [3, 5]
+  - name: script
+    type: python
+    script: scriptlets/python/live_script.py
   - name: after
     type: shell
     cmd: scriptlets/shell/ctx_file.sh
@@ -27,6 +30,7 @@ steps:
     success:
       ctx_equals:
         lab.go_v1: now
+        lab.script_v1: from a script
 `
 
 let project: TestProject
@@ -37,6 +41,7 @@ beforeAll(() => {
   project.copyFixture('shell/live_ticker.sh', 'scriptlets/shell/live_ticker.sh')
   project.copyFixture('shell/ctx_file.sh', 'scriptlets/shell/ctx_file.sh')
   project.copyFixture('python/live_samples.py', 'scriptlets/python/live_samples.py')
+  project.copyFixture('python/live_script.py', 'scriptlets/python/live_script.py')
 })
 afterAll(() => project.remove())
 
@@ -87,7 +92,7 @@ test('a running recipe serves its ctx: steps and outside callers read and write 
 
   const result = await running
   expect(result.code, result.output).toBe(0)
-  expect(result.output).toMatch(/3 passed/)
+  expect(result.output).toMatch(/4 passed/)
   // The run ended: it is no longer published.
   expect(existsSync(join(project.root, LIVE, endpointFile!))).toBe(false)
 
@@ -96,13 +101,14 @@ test('a running recipe serves its ctx: steps and outside callers read and write 
   try {
     const history = db
       .prepare(
-        "SELECT key, who, step, after FROM context_history WHERE key IN ('lab.go_v1', 'data.samples_v1') ORDER BY seq",
+        "SELECT key, who, step, after FROM context_history WHERE key IN ('lab.go_v1', 'data.samples_v1', 'lab.script_v1') ORDER BY seq",
       )
       .all()
     expect(history).toEqual([
       { key: 'lab.go_v1', who: 'lab-console', step: null, after: '"now"' },
       { key: 'data.samples_v1', who: 'samples', step: null, after: '[3]' },
       { key: 'data.samples_v1', who: 'samples', step: null, after: '[3,5]' },
+      { key: 'lab.script_v1', who: 'script', step: null, after: '"from a script"' },
     ])
     const ticksWritten = db.prepare("SELECT COUNT(*) AS n FROM context_history WHERE key = 'lab.ticks_v1'").get() as {
       n: number
