@@ -144,7 +144,13 @@ export class RunSession {
       host: where.host,
       port: where.port,
       token,
-      run: () => ({ ...run, running: [...this.running.values()] }),
+      run: () => ({
+        ...run,
+        running: [...this.running.values()].map(({ startedAt, ...step }) => ({
+          ...step,
+          since: new Date(startedAt).toISOString(),
+        })),
+      }),
       record: (writes) => this.recordWrites(writes),
     })
     const file = publishEndpoint(locateStore(root, db).path, {
@@ -169,7 +175,8 @@ export class RunSession {
 
   /** A step (or an attempt of it) starts: shown as running while the run is served. */
   stepStarted(step: string): void {
-    if (this.live) this.running.set(step, { step, since: new Date().toISOString() })
+    // A number, formatted only when the dashboard asks: this runs at every step.
+    if (this.live) this.running.set(step, { step, startedAt: Date.now() })
   }
 
   /**
@@ -316,7 +323,7 @@ export class RunSession {
 /** A step running now, as the dashboard shows it. */
 interface RunningStep {
   step: string
-  since: string
+  startedAt: number
   percent?: number
   message?: string
 }
