@@ -183,8 +183,10 @@ export class RunSession {
    * A running step reports how far it is: kept for the dashboard, and printed in the terminal
    * (at most once a second per step, and when it reaches 100%).
    */
-  stepProgress(step: string, percent: number, message?: string): void {
+  stepProgress(step: string, percent: number, said?: string): void {
     const value = clampPercent(percent)
+    // Shown on the dashboard and in the terminal: never a secret.
+    const message = said === undefined ? undefined : this.redactor.text(said)
     const entry = this.running.get(step)
     if (entry) {
       entry.percent = value

@@ -41,6 +41,7 @@ export const ChecksPassword = defineScriptlet({
 export const Prints = defineScriptlet({
   run(_ctx, _params, tools) {
     tools.log('tools.log', password())
+    tools.progress?.(50, \`logging in with \${password()}\`)
     console.log('console.log', password())
     process.stdout.write(\`stdout.write \${password()}\\n\`)
   },
@@ -123,6 +124,8 @@ function projectFiles(dir: string): string[] {
 test('the runs happened: every leaking step ran and the failing ones failed', () => {
   expect(outputs[0]!.code).toBe(1)
   expect(outputs[0]!.output).toContain('login with *** refused')
+  // A step's progress (terminal and dashboard) is masked too.
+  expect(outputs[0]!.output).toContain('vitest-recipes: prints: 50% logging in with ***')
   const written = projectFiles(project.root).map((file) => relative(project.root, file))
   expect(written).toEqual(
     expect.arrayContaining(['reports/junit.xml', 'reports/report.json', 'reports/results.sqlite']),
