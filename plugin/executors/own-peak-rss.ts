@@ -76,12 +76,10 @@ let reader: (() => number) | undefined
  */
 export function usePeakReader(kind: 'proc' | 'getrusage', reuseMs = REUSE_WITHIN_MS): void {
   reuseWithinMs = reuseMs
-  const chosen = chooseReader(kind === 'proc')
-  reader = kind === 'proc' && chosen === maxRss ? undefined : chosen
   lastEnd = undefined
   running = 0
-  if (kind === 'proc' && reader === undefined) throw new Error('this system has no /proc/self/status VmHWM')
-  if (kind === 'getrusage') reader = maxRss
+  reader = kind === 'getrusage' ? maxRss : chooseReader(true)
+  if (kind === 'proc' && reader === maxRss) throw new Error('this system has no /proc/self/status VmHWM')
 }
 
 function chooseReader(forceProc = false): () => number {
