@@ -11,18 +11,21 @@ const ALLOWED: Record<string, string[]> = {
   recipe: ['recipe', 'context'], // context only for the JsonValue type
   context: ['context'],
   scriptlet: ['scriptlet', 'context'],
-  compile: ['compile', 'recipe', 'context', 'runtime', 'exporters', 'reporter'], // runtime only for the CompiledRecipe type
+  compile: ['compile', 'recipe', 'context', 'runtime', 'exporters', 'reporter', 'analysis'], // runtime only for the CompiledRecipe type
   runtime: ['runtime', 'recipe', 'scriptlet', 'context', 'executors', 'store', 'live'],
   store: ['store', 'context'],
   // Exporters take plain run data (store/run-data.ts) and never know how a run was executed.
   exporters: ['exporters', 'store', 'context'],
+  // A stored run against its history, and the optional AI summary; worded with the reports'
+  // number formats (exporters/format.ts), masked with runtime/redact.ts.
+  analysis: ['analysis', 'store', 'context', 'exporters', 'runtime'],
   // The reporter (main process) reads the step meta contract, never the worker-side runner.
-  reporter: ['reporter', 'exporters', 'store', 'context', 'runtime'],
+  reporter: ['reporter', 'exporters', 'store', 'context', 'runtime', 'analysis'],
   executors: ['executors', 'recipe', 'scriptlet', 'context'],
   // The running recipe's ctx served over HTTP, its client and where runs publish it; no runner, no SQLite.
   live: ['live', 'context', 'store'],
   // cli reads the runtime's data contracts (spec.ts, meta.ts), never the worker-side runner.
-  cli: ['cli', 'compile', 'recipe', 'scriptlet', 'context', 'store', 'runtime', 'exporters', 'live'],
+  cli: ['cli', 'compile', 'recipe', 'scriptlet', 'context', 'store', 'runtime', 'exporters', 'live', 'analysis'],
   '.': ['compile', 'recipe', 'runtime'],
 }
 /** Packages that may only be used in the main process (never by the worker-side runtime). */

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { createFilter, type Plugin } from 'vite'
 import { configDefaults } from 'vitest/config'
+import { type AnalysisOptions, analysisProblems } from '../analysis/options.ts'
 import type { KeyNamingMode } from '../context/context.ts'
 import { checkRecipe } from '../recipe/check.ts'
 import { DEFAULT_STEP_TIMEOUT_SEC } from '../recipe/step-deadline.ts'
@@ -96,6 +97,14 @@ export interface RecipesOptions {
         office?: boolean
       }
   /**
+   * How each run is analysed once it ends (the `analysis` table, the documents, the
+   * dashboard): every step's duration, CPU, peak memory and numeric metrics against the same
+   * test_id's earlier passing runs (median and MAD), new failures, fixed and flaky steps.
+   * `ai` adds a summary from an OpenAI-compatible endpoint (off by default): the run's
+   * analysis, failures and metrics, secrets masked, are sent after the run.
+   */
+  analysis?: AnalysisOptions
+  /**
    * Allure results through allure-vitest (install it: `npm i -D allure-vitest`): each step a
    * result with the recipe as suite, the tester as owner, the tags, its args as parameters,
    * its log, ctx diff and envelope as attachments. `true`: results in reports/allure-results.
@@ -156,9 +165,10 @@ export function recipes(options: RecipesOptions = {}): Plugin {
       )
         reporters.push(new StoreKeeper(root, db, (file) => isRecipe(stripQuery(file))))
       // One reporter per Vitest run, however many projects carry the plugin.
+      // The reporter analyses every run; with reports: false it writes no document.
       const reports = options.reports
+      const documents = reports === false ? undefined : reports
       if (
-        reports !== false &&
         !reporters.some(
           (reporter) => reporter instanceof Object && (reporter as { name?: string }).name === REPORTER_NAME,
         )
@@ -167,9 +177,10 @@ export function recipes(options: RecipesOptions = {}): Plugin {
         reporters.push(
           new RecipesReporter({
             db: options.db ?? DEFAULT_DB,
-            dir: reports?.dir ?? DEFAULT_REPORTS_DIR,
-            formats: reports?.formats ?? DEFAULT_FORMATS,
-            ...(reports?.office === undefined ? {} : { office: reports.office }),
+            dir: documents?.dir ?? DEFAULT_REPORTS_DIR,
+            formats: reports === false ? [] : (documents?.formats ?? DEFAULT_FORMATS),
+            ...(documents?.office === undefined ? {} : { office: documents.office }),
+            ...(options.analysis ? { analysis: options.analysis } : {}),
           }),
         )
       }
@@ -336,6 +347,7 @@ function checkOptions(options: RecipesOptions): void {
         problems.push(`reports.office must be true or false, not ${JSON.stringify(reports.office)}`)
     }
   }
+  problems.push(...analysisProblems(options.analysis))
   const allure = options.allure
   if (allure !== undefined && typeof allure !== 'boolean') {
     if (typeof allure !== 'object' || allure === null) problems.push('allure must be true, false or { resultsDir }')

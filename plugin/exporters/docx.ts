@@ -18,6 +18,7 @@ import {
 } from 'docx'
 import { numericMetrics, testMetaOf, type RunData, type StepRow } from '../store/run-data.ts'
 import {
+  aiSummaryBlock,
   compactJson,
   describeAttempts,
   formatBytes,
@@ -90,6 +91,7 @@ export async function renderDocx(data: RunData): Promise<Buffer> {
     ...(data.analysis?.summaryText ?? 'No analysis was recorded for this run.')
       .split('\n')
       .map((line) => new Paragraph({ text: line, bullet: { level: 0 } })),
+    ...aiSection(data),
     new Paragraph({
       children: [
         new TextRun({
@@ -247,4 +249,14 @@ function table(header: string[], rows: string[][], options: { statusColumn?: num
 
 function shade(color: string) {
   return { type: ShadingType.CLEAR, color: 'auto', fill: color }
+}
+
+/** The AI summary under its own heading, marked as a suggestion (or why there is none). */
+function aiSection(data: RunData): Paragraph[] {
+  if (!data.analysis?.ai) return []
+  const ai = aiSummaryBlock(data.analysis.ai)
+  return [
+    new Paragraph({ text: ai.title, heading: HeadingLevel.HEADING_2 }),
+    ...ai.text.split('\n').map((line) => new Paragraph({ children: [new TextRun({ text: line, italics: true })] })),
+  ]
 }

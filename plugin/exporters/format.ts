@@ -1,5 +1,5 @@
 import type { JsonValue } from '../context/json-value.ts'
-import { type ContextRow, type RunData, type StepRow, testMetaOf } from '../store/run-data.ts'
+import { type AiSummary, type ContextRow, type RunData, type StepRow, testMetaOf } from '../store/run-data.ts'
 
 /** Statuses in the order reports count them. */
 const STATUS_ORDER = [
@@ -146,4 +146,17 @@ export function listedOutputs(outputs: readonly string[], show: (key: string) =>
 /** A count for people: 99,800. */
 function count(n: number): string {
   return n.toLocaleString('en-US')
+}
+
+/** The AI summary as the documents show it: a heading that says what it is, then its text or why there is none. */
+export function aiSummaryBlock(ai: AiSummary): { title: string; text: string } {
+  return ai.status === 'answered'
+    ? {
+        title: `AI suggestion (${ai.model} at ${ai.endpoint}): check it against the data`,
+        text: ai.text ?? '',
+      }
+    : {
+        title: 'AI summary unavailable',
+        text: `${ai.model} at ${ai.endpoint} gave no summary: ${ai.reason ?? 'no reason given'}. The heuristic analysis stands alone.`,
+      }
 }

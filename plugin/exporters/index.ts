@@ -8,8 +8,6 @@ import { DocxThread } from './docx-thread.ts'
 import { renderMarkdown } from './markdown.ts'
 import { sampleRun } from './sample-run.ts'
 
-export { analyzeRun, SUMMARY_KEY } from './analysis.ts'
-
 export const REPORT_FORMATS = ['xlsx', 'docx', 'md', 'json'] as const
 export type ReportFormat = (typeof REPORT_FORMATS)[number]
 /** What a run writes unless told otherwise; `json` is on request (`recipes report --format json`). */

@@ -1,5 +1,6 @@
 import { numericMetrics, type RunData } from '../store/run-data.ts'
 import {
+  aiSummaryBlock,
   compactJson,
   describeAttempts,
   formatBytes,
@@ -71,6 +72,10 @@ export function renderMarkdown(data: RunData): string {
   }
   if (data.analysis)
     out.push('', '## Analysis', '', ...data.analysis.summaryText.split('\n').map((line) => `- ${escapeCell(line)}`))
+  if (data.analysis?.ai) {
+    const ai = aiSummaryBlock(data.analysis.ai)
+    out.push('', `### ${ai.title}`, '', ...ai.text.split('\n').map((line) => `> ${line}`))
+  }
   out.push(
     '',
     `_${data.history.count} ctx write${data.history.count === 1 ? '' : 's'} recorded; the full history is in report.xlsx (sheet History) and the run store._`,

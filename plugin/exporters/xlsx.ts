@@ -3,6 +3,7 @@ import type ExcelJS from 'exceljs'
 import type { JsonValue } from '../context/json-value.ts'
 import { numericMetrics, type RunData, type StepRow } from '../store/run-data.ts'
 import {
+  aiSummaryBlock,
   compactJson,
   describeAttempts,
   formatMs,
@@ -55,6 +56,13 @@ export async function writeXlsx(data: RunData, file: string): Promise<void> {
     const row = summary.addRow({ field: 'analysis', value: cell(data.analysis.summaryText) })
     row.getCell('value').alignment = { wrapText: true, vertical: 'top' }
     commitRow(row)
+    if (data.analysis.ai) {
+      const ai = aiSummaryBlock(data.analysis.ai)
+      const aiRow = summary.addRow({ field: ai.title, value: cell(ai.text) })
+      aiRow.getCell('field').alignment = { wrapText: true, vertical: 'top' }
+      aiRow.getCell('value').alignment = { wrapText: true, vertical: 'top' }
+      commitRow(aiRow)
+    }
   }
   summary.commit()
 

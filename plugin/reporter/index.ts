@@ -1,9 +1,11 @@
 import { relative, resolve } from 'node:path'
 import type { JsonValue } from '../context/json-value.ts'
 import type { Reporter, TestCase, TestModule, Vitest } from 'vitest/node'
+import { type AnalysisOptions, analyzeStoredRun } from '../analysis/index.ts'
 import { OFFICE_FORMATS, preloadWriters, type ReportFormat } from '../exporters/index.ts'
 import { reportStoredRun } from '../exporters/report-run.ts'
 import { type RecipeStepMeta, recipeStepMeta, runStatusOf, stepRowOf } from '../runtime/meta.ts'
+import type { AiSummary, RunData } from '../store/run-data.ts'
 import { RunStore, type RunStatus } from '../store/run-store.ts'
 
 export interface RecipesReporterOptions {
@@ -14,6 +16,8 @@ export interface RecipesReporterOptions {
   formats: readonly ReportFormat[]
   /** Office documents inside the VS Code extension too (skipped there by default: a click on one step should not write a workbook). */
   office?: boolean
+  /** How each run is analysed before its documents are written. */
+  analysis?: AnalysisOptions
 }
 
 /**
@@ -78,7 +82,11 @@ export class RecipesReporter implements Reporter {
       const reports = mapLimited([...runs], PARALLEL_RUNS, async ([runId, steps]) => {
         try {
           if (!store.hasRun(runId)) importRun(store, runId, steps, vitest.version)
-          return { runId, report: await reportStoredRun(store, runId, resolve(root, this.options.dir), formats) }
+          const analyze = (data: RunData) => analyzeStoredRun(store, data, this.options.analysis)
+          return {
+            runId,
+            report: await reportStoredRun(store, runId, resolve(root, this.options.dir), formats, analyze),
+          }
         } catch (problem) {
           return { runId, problem: problem as Error }
         }
@@ -89,7 +97,9 @@ export class RecipesReporter implements Reporter {
           error(`   ✗ the reports of run ${runId} failed: ${problem.message} (its steps are in the run store)`)
           continue
         }
-        if (!report || !written) continue
+        if (!report) continue
+        if (report.ai) log(`   ${report.recipe}  ${describeAi(report.ai)}`)
+        if (!written) continue
         log(`   ${report.recipe}  ${report.status}  ${shown(report.dir)}/`)
         for (const outcome of report.outcomes.filter((item) => item.error !== undefined)) {
           error(
@@ -115,6 +125,14 @@ export class RecipesReporter implements Reporter {
       ? this.options.formats.filter((format) => !OFFICE_FORMATS.includes(format))
       : this.options.formats
   }
+}
+
+/** One line on the AI summary of a run: answered, or why not (the documents say the same). */
+function describeAi(ai: AiSummary): string {
+  const took = `${(ai.ms / 1000).toFixed(1)} s`
+  return ai.status === 'answered'
+    ? `AI summary from ${ai.model} at ${ai.endpoint} in ${took} (a suggestion: check it against the data)`
+    : `AI summary unavailable (${ai.model} at ${ai.endpoint}): ${ai.reason}`
 }
 
 /** How many runs have their documents written at once: enough to overlap their file and zip work, few enough to bound memory. */

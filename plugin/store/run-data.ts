@@ -76,6 +76,24 @@ export interface HistoryRow {
 export interface AnalysisRow {
   summaryText: string
   metrics: JsonObject
+  /** The AI summary, when one is configured: what it said, or why there is none. */
+  ai?: AiSummary
+}
+
+/** What an OpenAI-compatible endpoint said about a run; a suggestion to check against the data, never a finding. */
+export interface AiSummary {
+  status: 'answered' | 'unavailable'
+  model: string
+  /** The endpoint's origin (scheme, host, port): never a key or a path with credentials. */
+  endpoint: string
+  /** The answer, when there is one. */
+  text?: string
+  /** Why there is no answer (timeout, refused, HTTP status, no key). */
+  reason?: string
+  /** How long asking took. */
+  ms: number
+  /** When it was asked (ISO). */
+  at: string
 }
 
 /** The test_meta a run was started with (an empty object for runs that kept none). */
@@ -85,7 +103,7 @@ export function testMetaOf(run: RunRow): JsonObject {
 }
 
 /** The numeric metrics a step's envelope reported (`metrics: {count: 5}`), flattened one level (`latency.p99`). */
-export function numericMetrics(step: StepRow): Record<string, number> {
+export function numericMetrics(step: Pick<StepRow, 'envelope'>): Record<string, number> {
   const metrics = step.envelope?.metrics
   const out: Record<string, number> = {}
   if (metrics === null || typeof metrics !== 'object' || Array.isArray(metrics)) return out

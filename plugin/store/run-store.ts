@@ -7,7 +7,8 @@ import type { JsonObject, JsonValue } from '../context/json-value.ts'
 import { locateStore } from './kept-store.ts'
 import { isProcessAlive } from './process-alive.ts'
 import { type JournalRecord, journalFolderOf, pendingJournals, readJournal } from './journal.ts'
-import type { AnalysisRow, ContextRow, HistoryRow, RunData, RunRow, StepRow } from './run-data.ts'
+import { type PastRun, readPastRuns } from './past-runs.ts'
+import type { AiSummary, AnalysisRow, ContextRow, HistoryRow, RunData, RunRow, StepRow } from './run-data.ts'
 
 /**
  * The SQLite run store: every run of a recipe, its steps and its context, durable at each
@@ -17,7 +18,7 @@ import type { AnalysisRow, ContextRow, HistoryRow, RunData, RunRow, StepRow } fr
  */
 
 /** The schema version this code writes; a database with a higher one is refused. */
-export const SCHEMA_VERSION = 3
+export const SCHEMA_VERSION = 4
 
 const MIGRATIONS: Record<number, string> = {
   1: `
@@ -47,6 +48,11 @@ const MIGRATIONS: Record<number, string> = {
   // Each attempt of a retried step: its status, reason and duration (JSON array).
   3: `
     ALTER TABLE step_metrics ADD COLUMN attempt_log TEXT;
+  `,
+  // The optional AI summary beside the heuristic analysis: its text, and how it was asked for (JSON).
+  4: `
+    ALTER TABLE analysis ADD COLUMN ai_summary TEXT;
+    ALTER TABLE analysis ADD COLUMN ai_details TEXT;
   `,
 }
 
@@ -455,13 +461,30 @@ export class RunStore implements RunRecorder {
     })
   }
 
-  /** Stores (or replaces) the analysis of a run: a summary sentence block and its metrics. */
+  /** Stores (or replaces) the analysis of a run: a summary sentence block, its metrics and the AI summary when one was asked for. */
   recordAnalysis(runId: string, analysis: AnalysisRow): void {
     this.guard(() => {
+      const { ai } = analysis
       this.db
-        .prepare('INSERT OR REPLACE INTO analysis (run_id, summary_text, metrics) VALUES (?, ?, ?)')
-        .run(runId, analysis.summaryText, JSON.stringify(analysis.metrics))
+        .prepare(
+          'INSERT OR REPLACE INTO analysis (run_id, summary_text, metrics, ai_summary, ai_details) VALUES (?, ?, ?, ?, ?)',
+        )
+        .run(
+          runId,
+          analysis.summaryText,
+          JSON.stringify(analysis.metrics),
+          ai?.text ?? null,
+          ai ? JSON.stringify({ ...ai, text: undefined }) : null,
+        )
     })
+  }
+
+  /**
+   * The earlier finished runs of a test_id (or of a recipe without one), newest first, with
+   * each step's figures: the baseline the heuristic analysis compares a run with.
+   */
+  pastRuns(run: RunRow, limit: number): PastRun[] {
+    return this.guard(() => readPastRuns(this.db, run, limit))
   }
 
   hasRun(runId: string): boolean {
@@ -556,8 +579,12 @@ export class RunStore implements RunRecorder {
         'SELECT seq, key, who, ts, step, before, after FROM context_history WHERE run_id = ? ORDER BY seq',
       )
       const analysis = this.db
-        .prepare('SELECT summary_text AS summaryText, metrics FROM analysis WHERE run_id = ?')
-        .get(runId) as { summaryText: string; metrics: string | null } | undefined
+        .prepare(
+          'SELECT summary_text AS summaryText, metrics, ai_summary AS aiSummary, ai_details AS aiDetails FROM analysis WHERE run_id = ?',
+        )
+        .get(runId) as
+        | { summaryText: string; metrics: string | null; aiSummary: string | null; aiDetails: string | null }
+        | undefined
       return {
         run: { ...run, metadata: parseObject(run.metadata) ?? {} },
         steps,
@@ -582,9 +609,7 @@ export class RunStore implements RunRecorder {
             }
           },
         },
-        analysis: analysis
-          ? { summaryText: analysis.summaryText, metrics: parseObject(analysis.metrics) ?? {} }
-          : undefined,
+        analysis: analysis ? analysisRowOf(analysis) : undefined,
       }
     })
   }
@@ -658,6 +683,19 @@ function storeError(error: unknown, doing: string, shown: string): StoreError {
       'another process held it locked for more than 10 s: wait for it to finish, or point RECIPES_DB at another file'
   else if (code === 'SQLITE_FULL') hint = 'the disk is full: free some space'
   return new StoreError(`${doing}: ${message}; ${hint}`)
+}
+
+function analysisRowOf(row: {
+  summaryText: string
+  metrics: string | null
+  aiSummary: string | null
+  aiDetails: string | null
+}): AnalysisRow {
+  const analysis: AnalysisRow = { summaryText: row.summaryText, metrics: parseObject(row.metrics) ?? {} }
+  const details = parseObject(row.aiDetails)
+  if (details)
+    analysis.ai = { ...(details as unknown as AiSummary), ...(row.aiSummary === null ? {} : { text: row.aiSummary }) }
+  return analysis
 }
 
 function parseObject(text: string | null): JsonObject | undefined {

@@ -2,30 +2,16 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, test } from 'vitest'
-import { analyzeRun } from '../../plugin/exporters/analysis.ts'
+import { analyzeRun } from '../../plugin/analysis/run-summary.ts'
 import { exportRun } from '../../plugin/exporters/index.ts'
 import { renderMarkdown } from '../../plugin/exporters/markdown.ts'
 import type { RunData, StepRow } from '../../plugin/store/run-data.ts'
+import { stepRow } from '../store/rows.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'vitest-recipes-exporters-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
-const step = (name: string, idx: number, extra: Partial<StepRow> = {}): StepRow => ({
-  step: name,
-  idx,
-  status: 'passed',
-  durationMs: 10,
-  cpuMs: 5,
-  peakRssBytes: 0,
-  exitCode: 0,
-  attempts: 1,
-  attemptLog: [],
-  reason: null,
-  logPath: null,
-  params: {},
-  envelope: null,
-  ...extra,
-})
+const step = (name: string, idx: number, extra: Partial<StepRow> = {}): StepRow => stepRow(name, { idx, ...extra })
 
 function run(steps: StepRow[], summary?: string): RunData {
   return {

@@ -1,5 +1,6 @@
 import { relative, resolve } from 'node:path'
 import { DEFAULT_FORMATS, DEFAULT_REPORTS_DIR, REPORT_FORMATS, type ReportFormat } from '../../exporters/index.ts'
+import { analyzeStoredRun } from '../../analysis/index.ts'
 import { reportStoredRun } from '../../exporters/report-run.ts'
 import { didYouMean } from '../../recipe/did-you-mean.ts'
 import { EXIT_FAILED, EXIT_OK } from '../../scriptlet/envelope.ts'
@@ -8,7 +9,7 @@ import type { CliIo } from '../io.ts'
 import { loadProject, openStore } from '../project.ts'
 import { projectPath } from '../../recipe/project-path.ts'
 
-export const REPORT_HELP = `Usage: recipes report [--run <run_id>|last] [--recipe <file>] [--format xlsx,docx,md,json] [--out <dir>]
+export const REPORT_HELP = `Usage: recipes report [--run <run_id>|last] [--recipe <file>] [--format xlsx,docx,md,json] [--out <dir>] [--analyze]
 
 Writes the documents of a stored run again (or for the first time): <out>/<run_id>/report.<format>.
 Reads the run store only; runs nothing. Exit 1 when a document could not be written.
@@ -18,6 +19,8 @@ Options:
   --recipe <file>  With --run last: the last run of this recipe
   --format <list>  Comma-separated, from ${REPORT_FORMATS.join(', ')} (default ${DEFAULT_FORMATS.join(',')})
   --out <dir>      Reports folder (default: the plugin's reports.dir, else reports)
+  --analyze        Analyse the run again (against the history stored since, and the AI summary
+                   when the plugin's analysis.ai is set); by default the stored analysis is kept
   -h, --help       Show this help`
 
 export async function reportCommand(args: string[], io: CliIo): Promise<number> {
@@ -28,6 +31,7 @@ export async function reportCommand(args: string[], io: CliIo): Promise<number> 
       recipe: { type: 'string' },
       format: { type: 'string' },
       out: { type: 'string' },
+      analyze: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     'report',
@@ -56,7 +60,9 @@ export async function reportCommand(args: string[], io: CliIo): Promise<number> 
   try {
     const found = store.findRun(values.run ?? 'last', recipe)
     if ('error' in found) throw new UsageError(found.error)
-    const report = await reportStoredRun(store, found.runId, out, formats, false)
+    const report = await reportStoredRun(store, found.runId, out, formats, async (data) =>
+      values.analyze || !data.analysis ? analyzeStoredRun(store, data, project.options.analysis || {}) : undefined,
+    )
     if (!report) throw new UsageError(`run ${found.runId} disappeared from ${store.path} while reading it`)
     const shown = (path: string) => (relative(io.cwd, path).startsWith('..') ? path : relative(io.cwd, path) || '.')
     io.stdout(

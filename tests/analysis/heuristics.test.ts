@@ -1,0 +1,274 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, describe, expect, test } from 'vitest'
+import { analyzeStoredRun } from '../../plugin/analysis/index.ts'
+import { baselineOf, robustZ } from '../../plugin/analysis/baseline.ts'
+import { heuristicFindings } from '../../plugin/analysis/heuristics.ts'
+import { analysisProblems } from '../../plugin/analysis/options.ts'
+import type { PastRun, PastStep } from '../../plugin/store/past-runs.ts'
+import type { RunData, StepRow } from '../../plugin/store/run-data.ts'
+import { RunStore } from '../../plugin/store/run-store.ts'
+import { stepRow } from '../store/rows.ts'
+
+const dir = mkdtempSync(join(tmpdir(), 'vitest-recipes-analysis-'))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+const OPTIONS = { minRuns: 5, threshold: 3.5 }
+
+const step = (name: string, extra: Partial<StepRow> = {}): StepRow =>
+  stepRow(name, { durationMs: 100, cpuMs: 50, peakRssBytes: 100 * 1024 * 1024, ...extra })
+
+function runOf(steps: StepRow[], status = 'passed'): RunData {
+  return {
+    run: {
+      runId: 'now',
+      testId: 'SW-001',
+      recipe: 'recipes/sw.yaml',
+      startTime: '2026-11-30T10:00:00.000Z',
+      endTime: '2026-11-30T10:00:01.000Z',
+      status,
+      host: 'h',
+      vitestVersion: '4.1.0',
+      metadata: {},
+    },
+    steps,
+    context: [],
+    history: { count: 0, rows: () => [] },
+    analysis: undefined,
+  }
+}
+
+/** `n` earlier runs, newest first, whose step `name` took durations[i] and reported throughput[i]. */
+function history(n: number, make: (i: number) => Partial<PastStep> & { step?: string }, status = 'passed'): PastRun[] {
+  return Array.from({ length: n }, (_, i) => ({
+    runId: `past-${i}`,
+    startTime: `2026-11-29T10:00:${String(i).padStart(2, '0')}.000Z`,
+    status,
+    steps: [
+      {
+        step: 'measure',
+        status: 'passed',
+        durationMs: 100,
+        cpuMs: 50,
+        peakRssBytes: 100 * 1024 * 1024,
+        attempts: 1,
+        metrics: {},
+        ...make(i),
+      },
+    ],
+  }))
+}
+
+describe('baseline', () => {
+  test('median and MAD ignore one wild value; the robust z of a typical value stays small', () => {
+    const baseline = baselineOf([10, 11, 9, 10, 10, 1000])!
+    expect(baseline.median).toBe(10)
+    expect(baseline.mad).toBe(0.5)
+    expect(Math.abs(robustZ(10.5, baseline))).toBeLessThan(1)
+    expect(robustZ(20, baseline)).toBeGreaterThan(10)
+  })
+
+  test('identical history: any other value is unbounded, the same value is 0; non-finite values are left out', () => {
+    const baseline = baselineOf([5, 5, 5, Number.NaN, Number.POSITIVE_INFINITY])!
+    expect(baseline.n).toBe(3)
+    expect(robustZ(5, baseline)).toBe(0)
+    expect(robustZ(6, baseline)).toBe(Number.POSITIVE_INFINITY)
+    expect(baselineOf([Number.NaN])).toBeUndefined()
+  })
+})
+
+describe('heuristicFindings', () => {
+  test('a run with no history says so and calls nothing an anomaly', () => {
+    const found = heuristicFindings(runOf([step('measure', { durationMs: 99_999 })]), [], OPTIONS)
+    expect(found.lines).toEqual([
+      'Heuristic: No history: this is the first finished run of SW-001 in this store, so nothing is compared.',
+    ])
+    expect(found.data.anomalies).toEqual([])
+  })
+
+  test('fewer than minRuns passing runs: says how many there are and how many are needed', () => {
+    const past = [...history(4, () => ({})), ...history(3, () => ({}), 'failed')]
+    const found = heuristicFindings(runOf([step('measure', { durationMs: 99_999 })]), past, OPTIONS)
+    expect(found.lines[0]).toBe(
+      'Heuristic: Only 4 earlier passing runs of SW-001: 5 are needed before a value is called an anomaly.',
+    )
+    expect(found.data.anomalies).toEqual([])
+  })
+
+  test('a duration and a metric far outside their history are anomalies, with the numbers behind them', () => {
+    const past = history(8, (i) => ({ durationMs: 100 + (i % 3), metrics: { throughput: 940 + (i % 4) } }))
+    const now = step('measure', { durationMs: 400, envelope: { metrics: { throughput: 470 } } })
+    const found = heuristicFindings(runOf([now]), past, OPTIONS)
+    expect(found.lines).toContain(
+      'Heuristic: Compared with the 8 latest passing runs of SW-001 (median and MAD of each figure; an anomaly is a robust z beyond ±3.5): 4 figures, 2 outside.',
+    )
+    const duration = found.lines.find((line) => line.includes('took'))!
+    expect(duration).toMatch(
+      /^Heuristic: Anomaly: step measure took 400\.0 ms, against a median of 101\.0 ms \(MAD 1\.0 ms\) over 8 passing runs: \+296%, robust z 201\.7\.$/,
+    )
+    const metric = found.lines.find((line) => line.includes('throughput'))!
+    expect(metric).toMatch(/reported throughput = 470, against a median of 941\.5 \(MAD 1\) over 8 passing runs: -50%/)
+    expect(found.data.anomalies).toHaveLength(2)
+  })
+
+  test('values inside their spread, or changes under the noise floors, are not anomalies', () => {
+    const past = history(6, (i) => ({ durationMs: 100 + i * 20 }))
+    // 3 ms more than a history that never varied: beyond any z, but under the 10 ms floor.
+    const steady = history(6, () => ({ durationMs: 2 }))
+    expect(heuristicFindings(runOf([step('measure', { durationMs: 150 })]), past, OPTIONS).data.anomalies).toEqual([])
+    const found = heuristicFindings(runOf([step('measure', { durationMs: 5 })]), steady, OPTIONS)
+    expect(found.data.anomalies).toEqual([])
+    expect(found.lines.at(-1)).toMatch(/3 figures, all within their history\.$/)
+  })
+
+  test('a metric that never moved and now does is an anomaly with an unbounded z', () => {
+    const past = history(5, () => ({ metrics: { 'loss.packets': 0 } }))
+    const found = heuristicFindings(
+      runOf([step('measure', { envelope: { metrics: { loss: { packets: 3 } } } })]),
+      past,
+      OPTIONS,
+    )
+    expect(found.lines.join('\n')).toContain(
+      'reported loss.packets = 3, against a median of 0 (MAD 0) over 5 passing runs: +3 from 0, robust z unbounded (every earlier value was the same)',
+    )
+    expect(found.data.anomalies).toEqual([expect.objectContaining({ measure: 'loss.packets', z: 'inf' })])
+  })
+
+  test('CPU and memory well above their history are resource hogs; below it they are not', () => {
+    const past = history(6, (i) => ({ cpuMs: 50 + i, peakRssBytes: (100 + i) * 1024 * 1024 }))
+    const hog = heuristicFindings(
+      runOf([step('measure', { cpuMs: 400, peakRssBytes: 900 * 1024 * 1024 })]),
+      past,
+      OPTIONS,
+    )
+    expect(hog.data.resource_hogs).toEqual(['measure:cpu_ms', 'measure:peak_rss_bytes'])
+    expect(hog.lines.filter((line) => line.startsWith('Heuristic: Resource hog: step measure'))).toHaveLength(2)
+    const thrifty = heuristicFindings(
+      runOf([step('measure', { cpuMs: 5, peakRssBytes: 20 * 1024 * 1024 })]),
+      past,
+      OPTIONS,
+    )
+    expect(thrifty.data.resource_hogs).toEqual([])
+  })
+
+  test('new failures and fixed steps against the previous run, flaky steps with their history', () => {
+    const previous: PastRun = {
+      runId: 'prev',
+      startTime: '2026-11-30T09:00:00.000Z',
+      status: 'failed',
+      steps: [
+        { step: 'link', status: 'passed', durationMs: 10, cpuMs: 1, peakRssBytes: null, attempts: 1, metrics: {} },
+        { step: 'ping', status: 'failed', durationMs: 10, cpuMs: 1, peakRssBytes: null, attempts: 3, metrics: {} },
+        { step: 'load', status: 'passed', durationMs: 10, cpuMs: 1, peakRssBytes: null, attempts: 2, metrics: {} },
+      ],
+    }
+    const data = runOf(
+      [
+        step('link', { status: 'failed', reason: 'port down' }),
+        step('ping'),
+        step('load', { attempts: 3 }),
+        step('fresh', { attempts: 2 }),
+      ],
+      'failed',
+    )
+    const found = heuristicFindings(data, [previous], OPTIONS)
+    expect(found.lines).toEqual([
+      'Heuristic: Only 0 earlier passing runs of SW-001: 5 are needed before a value is called an anomaly.',
+      'Heuristic: New failure: link failed; it passed in the previous run (prev, failed).',
+      'Heuristic: Fixed: ping passed; it failed in the previous run (prev, failed).',
+      'Heuristic: Flaky: load passed only on attempt 3; it failed or needed a retry in 1 of its 1 earlier runs.',
+      'Heuristic: Flaky: fresh passed only on attempt 2; no earlier run to compare.',
+    ])
+    expect(found.data).toMatchObject({ new_failures: ['link'], fixed: ['ping'] })
+  })
+})
+
+describe('analyzeStoredRun', () => {
+  test('reads the baseline from the store: passing runs of the same test_id before this run, newest first', async () => {
+    const store = RunStore.open(join(dir, 'history.sqlite'))
+    const record = (
+      runId: string,
+      minute: number,
+      durationMs: number,
+      status: 'passed' | 'failed',
+      testId = 'SW-9',
+    ) => {
+      store.beginRun({
+        runId,
+        testId,
+        recipe: 'recipes/sw9.yaml',
+        startTime: `2026-11-30T10:${String(minute).padStart(2, '0')}:00.000Z`,
+        vitestVersion: '4.1.0',
+        metadata: {},
+      })
+      store.recordStep(
+        runId,
+        {
+          step: 'measure',
+          idx: 1,
+          status,
+          durationMs,
+          cpuMs: 0,
+          peakRssBytes: null,
+          exitCode: 0,
+          attempts: 1,
+          reason: null,
+          logPath: null,
+          envelope: { metrics: { rate: durationMs } },
+        },
+        [],
+        [],
+      )
+      store.finishRun(runId, status, `2026-11-30T10:${String(minute).padStart(2, '0')}:30.000Z`)
+    }
+    for (let i = 0; i < 6; i++) record(`r${i}`, i, 100 + i, 'passed')
+    record('other-test', 7, 5, 'passed', 'SW-10')
+    record('r-failed', 8, 3000, 'failed')
+    record('now', 9, 900, 'passed')
+    record('later', 10, 100, 'passed')
+    const data = store.readRun('now')!
+    expect(store.pastRuns(data.run, 3).map((run) => run.runId)).toEqual(['r-failed', 'r5', 'r4'])
+    const analysis = await analyzeStoredRun(store, data, { minRuns: 5 })
+    store.recordAnalysis('now', analysis)
+    const stored = store.readRun('now')!.analysis!
+    store.close()
+    expect(stored.summaryText).toContain('Compared with the 6 latest passing runs of SW-9')
+    expect(stored.summaryText).toContain('Heuristic: Anomaly: step measure took 900.0 ms')
+    expect(stored.metrics.heuristic).toMatchObject({ history_runs: 7, baseline_runs: 6, min_runs: 5 })
+    expect(stored.ai).toBeUndefined()
+  })
+})
+
+describe('analysisProblems', () => {
+  test('accepts the documented shapes and names every wrong field', () => {
+    expect(analysisProblems(undefined)).toEqual([])
+    expect(
+      analysisProblems({
+        history: 30,
+        minRuns: 8,
+        threshold: 4,
+        ai: { endpoint: 'http://127.0.0.1:1/v1', model: 'm' },
+      }),
+    ).toEqual([])
+    expect(
+      analysisProblems({
+        history: 0,
+        minRuns: 3,
+        threshold: -1,
+        ai: { endpoint: 'https://user:pw@x/v1', model: '', apiKeyEnv: 'sk-123 456', timeoutMs: 1.5 },
+      }),
+    ).toEqual([
+      'analysis.history must be a number of runs (1 or more), not 0',
+      'analysis.minRuns must be 5 or more (fewer runs say too little to call a value an anomaly), not 3',
+      'analysis.threshold must be a positive number (3.5 is usual), not -1',
+      'analysis.ai.endpoint must not hold credentials: name the environment variable of the key in analysis.ai.apiKeyEnv',
+      'analysis.ai.model must name a model, not ""',
+      'analysis.ai.apiKeyEnv must be the name of an environment variable (the key itself never goes in the config), not "sk-123 456"',
+      'analysis.ai.timeoutMs must be a number of milliseconds, not 1.5',
+    ])
+    expect(analysisProblems({ ai: { endpoint: 'ftp://x', model: 'm' } })[0]).toMatch(
+      /^analysis\.ai\.endpoint must be the http/,
+    )
+  })
+})
