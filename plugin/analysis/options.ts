@@ -56,7 +56,8 @@ function aiProblems(ai: unknown): string[] {
     problems.push(`analysis.ai.model must name a model, not ${JSON.stringify(model)}`)
   if (apiKeyEnv !== undefined && !(typeof apiKeyEnv === 'string' && /^[A-Za-z_][A-Za-z0-9_]*$/.test(apiKeyEnv)))
     problems.push(
-      `analysis.ai.apiKeyEnv must be the name of an environment variable (the key itself never goes in the config), not ${JSON.stringify(apiKeyEnv)}`,
+      // Never echoed: a key pasted here by mistake must not reach the terminal or a CI log.
+      'analysis.ai.apiKeyEnv must be the name of an environment variable, like LAB_AI_KEY (the key itself never goes in the config)',
     )
   if (timeoutMs !== undefined && !(typeof timeoutMs === 'number' && Number.isInteger(timeoutMs) && timeoutMs > 0))
     problems.push(`analysis.ai.timeoutMs must be a number of milliseconds, not ${JSON.stringify(timeoutMs)}`)

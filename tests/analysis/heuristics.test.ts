@@ -264,7 +264,7 @@ describe('analysisProblems', () => {
       'analysis.threshold must be a positive number (3.5 is usual), not -1',
       'analysis.ai.endpoint must not hold credentials: name the environment variable of the key in analysis.ai.apiKeyEnv',
       'analysis.ai.model must name a model, not ""',
-      'analysis.ai.apiKeyEnv must be the name of an environment variable (the key itself never goes in the config), not "sk-123 456"',
+      'analysis.ai.apiKeyEnv must be the name of an environment variable, like LAB_AI_KEY (the key itself never goes in the config)',
       'analysis.ai.timeoutMs must be a number of milliseconds, not 1.5',
     ])
     expect(analysisProblems({ ai: { endpoint: 'ftp://x', model: 'm' } })[0]).toMatch(

@@ -49,6 +49,17 @@ test('invalid plugin options fail when the config loads, saying which and what i
   )
 })
 
+test('analysis options are checked the same way, the AI key only by the name of its variable', () => {
+  expect(() =>
+    recipes({
+      analysis: { minRuns: 2, ai: { endpoint: 'http://127.0.0.1:8080/v1', model: 'm', apiKeyEnv: 'sk-abc def' } },
+    }),
+  ).toThrow(
+    'vitest-recipes: invalid plugin options in your vitest config: analysis.minRuns must be 5 or more (fewer runs say too little to call a value an anomaly), not 2; analysis.ai.apiKeyEnv must be the name of an environment variable, like LAB_AI_KEY (the key itself never goes in the config)',
+  )
+  expect(() => recipes({ analysis: { ai: { endpoint: 'http://127.0.0.1:8080/v1', model: 'm' } } })).not.toThrow()
+})
+
 test('report and Allure options are checked the same way', () => {
   expect(() =>
     recipes({

@@ -1,3 +1,5 @@
+import { median } from '../../analysis/baseline.ts'
+import { MIN_RUNS_FLOOR } from '../../analysis/options.ts'
 import { EXIT_OK } from '../../scriptlet/envelope.ts'
 import type { HistoryRun } from '../../store/run-store.ts'
 import { parseCommandArgs, UsageError } from '../args.ts'
@@ -20,7 +22,7 @@ Options:
 /** The latest run is compared with at most this many earlier passing runs. */
 const MAX_BASELINE_RUNS = 20
 /** Fewer earlier passing runs flag no regression: the median and MAD of 3 or 4 durations say little. */
-export const MIN_BASELINE_RUNS = 5
+export const MIN_BASELINE_RUNS = MIN_RUNS_FLOOR
 
 export interface StepFinding {
   step: string
@@ -145,23 +147,17 @@ export function findRegressions(runs: readonly HistoryRun[]): StepFinding[] {
       baselineRuns: durations.length,
       regressed: false,
     }
-    if (durations.length > 0) finding.medianMs = medianOf(durations)
+    if (durations.length > 0) finding.medianMs = median(durations)
     if (durations.length >= MIN_BASELINE_RUNS) {
-      const median = finding.medianMs!
-      const mad = medianOf(durations.map((duration) => Math.abs(duration - median)))
-      finding.thresholdMs = median + 3 * mad
+      const center = finding.medianMs!
+      const mad = median(durations.map((duration) => Math.abs(duration - center)))
+      finding.thresholdMs = center + 3 * mad
       finding.regressed = step.status === 'passed' && step.durationMs > finding.thresholdMs
     }
     const before = previous?.steps.find((other) => other.step === step.step)?.status
     if (before !== undefined && before !== step.status) finding.flippedFrom = before
     return finding
   })
-}
-
-function medianOf(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b)
-  const middle = Math.floor(sorted.length / 2)
-  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
 }
 
 function plural(runs: number): string {
