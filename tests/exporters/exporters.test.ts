@@ -1,6 +1,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import JSZip from 'jszip'
 import { afterAll, describe, expect, test } from 'vitest'
 import { analyzeRun } from '../../plugin/analysis/run-summary.ts'
 import { exportRun } from '../../plugin/exporters/index.ts'
@@ -87,4 +88,50 @@ test('exportRun writes every format it can and reports the one it cannot', async
   const blocked = await exportRun(data, join(dir, 'out', 'report.md', 'sub'), ['md', 'xlsx'])
   expect(blocked.every((outcome) => outcome.error?.startsWith('cannot create'))).toBe(true)
   expect(readdirSync(join(dir, 'out')).sort()).toEqual(['report.json', 'report.md'])
+})
+
+test('the AI summary is shown beside the analysis in every document, marked as a suggestion or as unavailable', async () => {
+  const answered: RunData = {
+    ...run([step('a', 1)]),
+    analysis: {
+      summaryText: 'Run passed: 1 step recorded (1 passed).',
+      metrics: {},
+      ai: { status: 'answered', model: 'm1', endpoint: 'http://127.0.0.1:9', text: 'All good.', ms: 5, at: 'now' },
+    },
+  }
+  const out = join(dir, 'ai')
+  const outcomes = await exportRun(answered, out, ['md', 'docx', 'xlsx'])
+  expect(outcomes.filter((outcome) => outcome.error)).toEqual([])
+  const title = 'AI suggestion (m1 at http://127.0.0.1:9): check it against the data'
+  expect(readFileSync(join(out, 'report.md'), 'utf8')).toContain(`### ${title}\n\n> All good.`)
+  const docx = await (await JSZip.loadAsync(readFileSync(join(out, 'report.docx'))))
+    .file('word/document.xml')!
+    .async('string')
+  expect(docx).toContain(title)
+  expect(docx).toContain('All good.')
+  const xlsx = await (await JSZip.loadAsync(readFileSync(join(out, 'report.xlsx'))))
+    .file('xl/sharedStrings.xml')
+    ?.async('string')
+  const sheet = await (await JSZip.loadAsync(readFileSync(join(out, 'report.xlsx'))))
+    .file('xl/worksheets/sheet1.xml')!
+    .async('string')
+  expect(`${xlsx ?? ''}${sheet}`).toContain(title)
+
+  const unavailable: RunData = {
+    ...answered,
+    analysis: {
+      ...answered.analysis!,
+      ai: {
+        status: 'unavailable',
+        model: 'm1',
+        endpoint: 'http://127.0.0.1:9',
+        reason: 'connection refused',
+        ms: 1,
+        at: 'now',
+      },
+    },
+  }
+  expect(renderMarkdown(unavailable)).toContain(
+    '### AI summary unavailable\n\n> m1 at http://127.0.0.1:9 gave no summary: connection refused. The heuristic analysis stands alone.',
+  )
 })
