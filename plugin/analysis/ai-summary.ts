@@ -26,13 +26,15 @@ const INSTRUCTIONS = [
 /**
  * Asks the endpoint for a summary of `payload` (built from the stored run, whose secrets are
  * already masked; masked again here with every secret-looking environment variable, the API
- * key among them). Never throws and never waits longer than the timeout: a slow, failing or
- * absent endpoint gives `status: 'unavailable'` and the reason.
+ * key among them). Never throws and never waits past the timeout, nor past `until`
+ * (performance.now() time) when given: a slow, failing or absent endpoint gives
+ * `status: 'unavailable'` and the reason.
  */
 export async function askForSummary(
   options: AiOptions,
   payload: JsonObject,
   env: NodeJS.ProcessEnv = process.env,
+  until?: number,
 ): Promise<AiSummary> {
   const started = performance.now()
   const at = new Date().toISOString()
@@ -58,22 +60,26 @@ export async function askForSummary(
     ],
   })
   const timeoutMs = options.timeoutMs ?? DEFAULT_AI_TIMEOUT_MS
+  // Several runs ending together share one wait: none of them holds the reports past `until`.
+  const allowedMs = until === undefined ? timeoutMs : Math.min(timeoutMs, Math.floor(until - performance.now()))
+  if (allowedMs <= 0)
+    return unavailable(`not asked: the ${timeoutMs} ms allowed for AI summaries after this Vitest run were used up`)
   let response: Response
   try {
     response = await fetch(`${options.endpoint.replace(/\/+$/, '')}/chat/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
       body,
-      signal: AbortSignal.timeout(timeoutMs),
+      signal: AbortSignal.timeout(allowedMs),
     })
   } catch (error) {
-    return unavailable(describeFetchError(error, timeoutMs))
+    return unavailable(describeFetchError(error, allowedMs))
   }
   let text: string
   try {
     text = await response.text()
   } catch (error) {
-    return unavailable(describeFetchError(error, timeoutMs))
+    return unavailable(describeFetchError(error, allowedMs))
   }
   if (!response.ok)
     return unavailable(`HTTP ${response.status} ${response.statusText}: ${redactor.text(text.slice(0, 200))}`)

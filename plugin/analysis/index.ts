@@ -6,7 +6,7 @@ import { heuristicFindings } from './heuristics.ts'
 import { type AnalysisOptions, DEFAULT_ANALYSIS, MIN_RUNS_FLOOR } from './options.ts'
 import { analyzeRun } from './run-summary.ts'
 
-export type { AiOptions } from './ai-summary.ts'
+export { type AiOptions, DEFAULT_AI_TIMEOUT_MS } from './ai-summary.ts'
 export { type AnalysisOptions, analysisProblems, DEFAULT_ANALYSIS } from './options.ts'
 export { analyzeRun, SUMMARY_KEY } from './run-summary.ts'
 
@@ -15,12 +15,14 @@ const AI_STEPS = 200
 
 /**
  * The analysis of a stored run: what ended how (run-summary.ts), then each figure against the
- * same test_id's history (heuristics.ts), then, when configured, the AI summary of both.
+ * same test_id's history (heuristics.ts), then, when configured, the AI summary of both
+ * (given up at `aiUntil`, performance.now() time, when several runs share one wait).
  */
 export async function analyzeStoredRun(
   store: RunStore,
   data: RunData,
   options: AnalysisOptions = {},
+  aiUntil?: number,
 ): Promise<AnalysisRow> {
   const summary = analyzeRun(data)
   const past = store.pastRuns(data.run, options.history ?? DEFAULT_ANALYSIS.history)
@@ -32,7 +34,7 @@ export async function analyzeStoredRun(
     summaryText: [summary.summaryText, ...heuristic.lines].join('\n'),
     metrics: { ...summary.metrics, heuristic: heuristic.data },
   }
-  if (options.ai) analysis.ai = await askForSummary(options.ai, aiPayload(data, analysis))
+  if (options.ai) analysis.ai = await askForSummary(options.ai, aiPayload(data, analysis), process.env, aiUntil)
   return analysis
 }
 

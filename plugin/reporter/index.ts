@@ -1,7 +1,7 @@
 import { relative, resolve } from 'node:path'
 import type { JsonValue } from '../context/json-value.ts'
 import type { Reporter, TestCase, TestModule, Vitest } from 'vitest/node'
-import { type AnalysisOptions, analyzeStoredRun } from '../analysis/index.ts'
+import { type AnalysisOptions, analyzeStoredRun, DEFAULT_AI_TIMEOUT_MS } from '../analysis/index.ts'
 import { OFFICE_FORMATS, preloadWriters, type ReportFormat } from '../exporters/index.ts'
 import { reportStoredRun } from '../exporters/report-run.ts'
 import { type RecipeStepMeta, recipeStepMeta, runStatusOf, stepRowOf } from '../runtime/meta.ts'
@@ -70,6 +70,9 @@ export class RecipesReporter implements Reporter {
       return
     }
     const started = performance.now()
+    // The AI summaries of all runs ending now share one wait of timeoutMs.
+    const ai = this.options.analysis?.ai
+    const aiUntil = ai ? started + (ai.timeoutMs ?? DEFAULT_AI_TIMEOUT_MS) : undefined
     const shown = (path: string) => relative(root, path) || '.'
     const written = formats.length > 0
     // Long exports (many runs, big workbooks) show progress: a line per run as it is done.
@@ -82,7 +85,7 @@ export class RecipesReporter implements Reporter {
       const reports = mapLimited([...runs], PARALLEL_RUNS, async ([runId, steps]) => {
         try {
           if (!store.hasRun(runId)) importRun(store, runId, steps, vitest.version)
-          const analyze = (data: RunData) => analyzeStoredRun(store, data, this.options.analysis)
+          const analyze = (data: RunData) => analyzeStoredRun(store, data, this.options.analysis, aiUntil)
           return {
             runId,
             report: await reportStoredRun(store, runId, resolve(root, this.options.dir), formats, analyze),

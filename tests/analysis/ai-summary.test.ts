@@ -98,6 +98,26 @@ describe('askForSummary', () => {
     expect(seen.length).toBe(before)
   })
 
+  test('runs ending together share one wait: once it is used up, the endpoint is not asked', async () => {
+    const before = seen.length
+    const ai = await askForSummary({ endpoint: base, model: 'm', timeoutMs: 500 }, PAYLOAD, {}, performance.now() - 1)
+    expect(ai).toMatchObject({
+      status: 'unavailable',
+      reason: 'not asked: the 500 ms allowed for AI summaries after this Vitest run were used up',
+    })
+    expect(seen.length).toBe(before)
+    const left = await askForSummary(
+      { endpoint: base, model: 'slow', timeoutMs: 5000 },
+      PAYLOAD,
+      {},
+      performance.now() + 200,
+    )
+    expect(left).toMatchObject({
+      status: 'unavailable',
+      reason: expect.stringMatching(/^no answer within (1\d\d|200) ms$/),
+    })
+  })
+
   test('reports show the endpoint without credentials or path', () => {
     expect(originOf('https://lab:pw@models.lab.internal:8443/v1?key=x')).toBe('https://models.lab.internal:8443')
     expect(originOf('not a url')).toBe('an invalid URL')
