@@ -73,13 +73,13 @@ export async function askForSummary(
       signal: AbortSignal.timeout(allowedMs),
     })
   } catch (error) {
-    return unavailable(describeFetchError(error, allowedMs))
+    return unavailable(describeFetchError(error, timeoutMs))
   }
   let text: string
   try {
     text = await response.text()
   } catch (error) {
-    return unavailable(describeFetchError(error, allowedMs))
+    return unavailable(describeFetchError(error, timeoutMs))
   }
   if (!response.ok)
     return unavailable(`HTTP ${response.status} ${response.statusText}: ${redactor.text(text.slice(0, 200))}`)
@@ -117,6 +117,7 @@ function contentOf(text: string): string | undefined {
 
 function describeFetchError(error: unknown, timeoutMs: number): string {
   const problem = error as Error & { cause?: { code?: string; message?: string } }
+  // The wait is timeoutMs, shared by the runs ending together: a later run may have had less of it.
   if (problem.name === 'TimeoutError' || problem.name === 'AbortError') return `no answer within ${timeoutMs} ms`
   const cause = problem.cause
   if (cause?.code === 'ECONNREFUSED') return 'connection refused (is the model server running?)'

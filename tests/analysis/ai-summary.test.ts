@@ -112,10 +112,9 @@ describe('askForSummary', () => {
       {},
       performance.now() + 200,
     )
-    expect(left).toMatchObject({
-      status: 'unavailable',
-      reason: expect.stringMatching(/^no answer within (1\d\d|200) ms$/),
-    })
+    expect(left).toMatchObject({ status: 'unavailable', reason: 'no answer within 5000 ms' })
+    // Given up when the shared wait ended, long before the 5 s of its own timeout.
+    expect(left.ms).toBeLessThan(2000)
   })
 
   test('reports show the endpoint without credentials or path', () => {
