@@ -201,3 +201,17 @@ test('an endpoint that never answers is given up after timeoutMs: the run and it
     `### AI summary unavailable\n\n> stalled at ${new URL(aiUrl).origin} gave no summary: no answer within 1500 ms. The heuristic analysis stands alone.`,
   )
 })
+
+test('recipes report keeps the stored analysis, and --analyze makes it again with the options of the config', async () => {
+  const latest = analyses().at(-1)!
+  const kept = await project.recipes(['report', '--run', latest.runId, '--format', 'md'])
+  expect(kept.code, kept.output).toBe(0)
+  expect(analyses().at(-1)!.aiDetails).toBe(latest.aiDetails)
+  // Without LAB_AI_URL the config has no AI: the analysis made again has none.
+  const again = await project.recipes(['report', '--run', latest.runId, '--format', 'md', '--analyze'])
+  expect(again.code, again.output).toBe(0)
+  const redone = analyses().at(-1)!
+  expect(redone.aiDetails).toBeNull()
+  expect(redone.summary).toContain('Heuristic: Fixed: link passed; it failed in the previous run (')
+  expect(project.read(`reports/${latest.runId}/report.md`)).not.toContain('AI summary')
+})
