@@ -13,6 +13,10 @@ type Command = (args: string[], io: CliIo) => number | Promise<number>
  * Vite, SQLite and the exporters (most of a second) that other commands need.
  */
 const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
+  init: {
+    summary: 'turn a folder into a lab project: config, an example recipe and scriptlets (never overwrites)',
+    load: async () => (await import('./commands/init.ts')).initCommand,
+  },
   run: {
     summary: 'run recipes through Vitest with --only/--skip/--resume-from/--no-cache',
     load: async () => (await import('./commands/run.ts')).runCommand,

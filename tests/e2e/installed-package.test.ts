@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { afterAll, beforeAll, expect, test } from 'vitest'
@@ -108,4 +108,12 @@ test('the JSON Schema ships with the package', () => {
     readFileSync(join(root, 'node_modules/vitest-recipes/schema/recipe.schema.json'), 'utf8'),
   ) as { title: string }
   expect(schema.title).toBe('vitest-recipes recipe')
+})
+
+test('recipes init ships its templates: the example project is written from the installed package', () => {
+  const result = npx(['recipes', 'init', 'new-lab'])
+  expect(result.code, result.output).toBe(0)
+  for (const path of ['recipes/example.yaml', 'scriptlets/greet.ts', '.gitignore', '.vscode/settings.json'])
+    expect(existsSync(join(root, 'new-lab', path)), path).toBe(true)
+  expect(statSync(join(root, 'new-lab/scriptlets/shell/count_words.sh')).mode & 0o111).toBe(0o111)
 })

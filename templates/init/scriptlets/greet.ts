@@ -1,0 +1,20 @@
+/**
+ * NAME:    greet
+ * DESC:    Writes a greeting for the lab to ctx.
+ * PARAMS:  lab (string, required): who to greet
+ * OUTPUTS: example.greeting_v1 (string)
+ */
+import { z } from 'zod'
+import { defineScriptlet } from 'vitest-recipes/scriptlet'
+
+export default defineScriptlet({
+  name: 'greet',
+  params: z.object({ lab: z.string().min(1) }),
+  outputs: ['example.greeting_v1'],
+  run(ctx, { lab }, { step, log }) {
+    const greeting = `Hello, ${lab}!`
+    log(`greeting ${lab}`) // goes to Logs/<run_id>/1_greet.log
+    ctx.set('example.greeting_v1', greeting, { who: step })
+    return { metrics: { characters: greeting.length } }
+  },
+})

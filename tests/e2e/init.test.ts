@@ -1,0 +1,95 @@
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterAll, expect, test } from 'vitest'
+import { createProject } from './project.ts'
+
+// `recipes init` on an empty folder gives a project whose example recipe runs as it is
+// (the dependencies are linked here as `npm install` would install them).
+const project = createProject({})
+afterAll(() => project.remove())
+
+const CREATED = [
+  'package.json',
+  'Data/README.md',
+  '.gitignore',
+  'recipes/example.yaml',
+  'scriptlets/greet.ts',
+  'scriptlets/python/summarize.py',
+  'scriptlets/shell/count_words.sh',
+  'vitest.config.ts',
+  '.vscode/settings.json',
+]
+
+test('an empty folder becomes a lab project whose example recipe (TS, shell, Python) passes and reports', async () => {
+  rmSync(join(project.root, 'package.json'))
+  rmSync(join(project.root, 'vitest.config.ts'))
+  const init = await project.recipes(['init'])
+  expect(init.code, init.output).toBe(0)
+  expect(init.stdout).toContain(CREATED.map((path) => `  created  ${path}\n`).join(''))
+  expect(init.stdout).toContain('\nNext:\n  npm install\n  npx vitest run recipes/')
+  expect(init.stdout).not.toContain('note')
+  expect(JSON.parse(project.read('package.json'))).toMatchObject({
+    type: 'module',
+    devDependencies: {
+      vitest: expect.stringMatching(/^\^\d+\.\d+\.0$/),
+      'vitest-recipes': '^0.1.0',
+      zod: expect.any(String),
+    },
+  })
+  expect(statSync(join(project.root, 'scriptlets/shell/count_words.sh')).mode & 0o111).toBe(0o111)
+  expect(JSON.parse(project.read('.vscode/settings.json'))['yaml.schemas']).toEqual({
+    './node_modules/vitest-recipes/schema/recipe.schema.json': ['recipes/**/*.yaml', 'recipes/**/*.yml'],
+  })
+
+  const [validate, run] = [await project.recipes(['validate']), await project.vitest(['run', 'recipes/'])]
+  expect(validate.code, validate.output).toBe(0)
+  expect(run.code, run.output).toBe(0)
+  expect(run.output).toContain('Tests  3 passed (3)')
+  // ES modules: no CommonJS warning from Vite.
+  expect(run.output).not.toMatch(/CJS|CommonJS/)
+  expect(run.output).toMatch(/recipes\/example\.yaml {2}passed {2}reports\/\d{8}T\d{6}Z-example-[0-9a-f]+\//)
+})
+
+test('a second init never overwrites: every file is kept as the user left it', async () => {
+  const edited = `${project.read('recipes/example.yaml')}# my change\n`
+  writeFileSync(join(project.root, 'recipes/example.yaml'), edited)
+  const again = await project.recipes(['init'])
+  expect(again.code, again.output).toBe(0)
+  expect(again.stdout).not.toContain('created')
+  for (const path of CREATED) expect(again.stdout).toContain(`  kept     ${path} (it exists; not changed)\n`)
+  expect(project.read('recipes/example.yaml')).toBe(edited)
+})
+
+test('in an existing repository, it says what package.json lacks instead of changing it', async () => {
+  const repo = createProject({})
+  try {
+    writeFileSync(join(repo.root, 'package.json'), '{"name":"lab","devDependencies":{"vitest":"^4.1.0"}}\n')
+    const init = await repo.recipes(['init', 'lab'])
+    expect(init.code, init.output).toBe(0)
+    // `lab` is a new folder of its own: created whole, with its own package.json.
+    expect(init.stdout).toContain('recipes init: a lab project in lab\n  created  package.json\n')
+    expect(init.stdout).toContain('\nNext:\n  cd lab\n  npm install\n')
+    expect(JSON.parse(readFileSync(join(repo.root, 'lab/package.json'), 'utf8'))).toMatchObject({
+      name: 'lab',
+      type: 'module',
+    })
+    const here = await repo.recipes(['init'])
+    expect(here.stdout).toContain('  kept     package.json (it exists; not changed)\n')
+    expect(here.stdout).toContain(
+      '  note     package.json has no "type": "module": add it (vitest.config.ts and the scriptlets are ES modules; without it Vite warns on every run)\n',
+    )
+    expect(here.stdout).toMatch(
+      / {2}note {5}package\.json does not list vitest-recipes, zod: npm install --save-dev vitest-recipes@\^0\.1\.0 zod@\S+\n/,
+    )
+    expect(readFileSync(join(repo.root, 'package.json'), 'utf8')).toBe(
+      '{"name":"lab","devDependencies":{"vitest":"^4.1.0"}}\n',
+    )
+    const file = await repo.recipes(['init', 'package.json'])
+    expect(file.code).toBe(3)
+    expect(file.stderr).toContain(
+      'package.json is a file, not a folder: give recipes init a folder (or none for this one)',
+    )
+  } finally {
+    repo.remove()
+  }
+})
