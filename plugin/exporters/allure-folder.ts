@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 
 // The Allure results folder and its neighbours, without the writer (allure.ts loads
@@ -29,20 +29,26 @@ export function clearAllureResults(resultsDir: string): void {
 /**
  * Writes `allurerc.mjs` beside the results folder unless one is there: `npx allure generate
  * --config <it>` then reads these results, keeps Allure's history (trends across runs) in
- * `allure-history.jsonl` and writes the report to `allure-report/`, all beside it, from any
- * working folder.
+ * `allure-history.jsonl` and writes the report to `allure-report/` (replacing the earlier
+ * one), all beside it, from any working folder.
  */
 export function writeAllureConfig(resultsDir: string): void {
   const file = join(dirname(resultsDir), ALLURE_CONFIG_FILE)
   if (existsSync(file)) return
+  mkdirSync(resultsDir, { recursive: true })
   const results = JSON.stringify(basename(resultsDir))
   writeFileSync(
     file,
     `// Written by vitest-recipes beside its Allure results; yours to edit (it is never overwritten).
 // npx allure generate --config <this file>: a report of the results, with the history of the earlier ones.
+import { rmSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 
 const here = (path) => fileURLToPath(new URL(path, import.meta.url))
+
+// Allure 3 lays a report out in its output folder only when the folder is empty (an earlier
+// report there stays, and its index.html with it): generate removes the earlier one first.
+if (process.argv.includes('generate')) rmSync(here('allure-report'), { recursive: true, force: true })
 
 export default {
   name: 'vitest-recipes',
