@@ -108,9 +108,9 @@ export function writeAllureResults(data: RunData, target: AllureTarget): number 
         description: description(step),
         start: attemptStart,
       })
-      runtime.stopTest(retry, { duration: attempt.durationMs })
-      runtime.writeTest(retry)
       attemptStart += attempt.durationMs
+      runtime.stopTest(retry, { stop: attemptStart })
+      runtime.writeTest(retry)
     })
     const uuid = runtime.startTest(
       {
@@ -140,9 +140,11 @@ export function writeAllureResults(data: RunData, target: AllureTarget): number 
       runtime.writeAttachment(uuid, null, 'envelope', Buffer.from(JSON.stringify(step.envelope, null, 2)), {
         contentType: ContentType.JSON,
       })
-    runtime.stopTest(uuid, { stop: start + step.durationMs })
+    // A step's duration covers its attempts; the last one ends with it.
+    const stop = Math.max(start + step.durationMs, attemptStart + (attempts.at(-1)?.durationMs ?? 0))
+    runtime.stopTest(uuid, { stop })
     runtime.writeTest(uuid)
-    start += step.durationMs
+    start = stop
   }
   runtime.writeScope(scope)
   writeEnvironment(data, target.resultsDir)

@@ -123,10 +123,26 @@ test('a result per step and per earlier attempt: ids stable across runs, labels,
       reason: 'blocked: flash failed',
     }),
     step('restore', 4, { status: 'cached' }),
+    step('ping', 5, {
+      durationMs: 0,
+      attempts: 2,
+      attemptLog: [
+        { attempt: 1, status: 'failed', reason: 'no route', durationMs: 0 },
+        { attempt: 2, status: 'passed', durationMs: 0 },
+      ],
+    }),
   ]
   const first = join(dir, 'first')
-  expect(writeAllureResults(run('r1', steps), { resultsDir: first, root, runDir })).toBe(4)
-  const written = results(first)
+  expect(writeAllureResults(run('r1', steps), { resultsDir: first, root, runDir })).toBe(5)
+  const all = results(first)
+  // Instant attempts stay instants where the step ran (not stamped with the time of writing).
+  const t0 = Date.parse('2026-01-01T00:00:00.000Z')
+  const pings = all.filter((item) => item.name === 'ping')
+  expect(pings.map((item) => `${item.status} ${item.start - t0}-${item.stop - t0}`).sort()).toEqual([
+    'failed 500-500',
+    'passed 500-500',
+  ])
+  const written = all.filter((item) => item.name !== 'ping')
   expect(written.map((item) => `${item.name}:${item.status}`)).toEqual([
     'boot:passed',
     'flash:failed',
@@ -136,7 +152,6 @@ test('a result per step and per earlier attempt: ids stable across runs, labels,
   ])
   const [boot, retry, flash, blocked, cached] = written as [Written, Written, Written, Written, Written]
   // Laid out in idx order from the run's start; a retried step's attempts one after the other.
-  const t0 = Date.parse('2026-01-01T00:00:00.000Z')
   expect([boot.start, boot.stop, retry.start, retry.stop, flash.start, flash.stop]).toEqual([
     t0,
     t0 + 100,
@@ -193,7 +208,8 @@ test('a result per step and per earlier attempt: ids stable across runs, labels,
   const containers = readdirSync(first).filter((file) => file.endsWith('-container.json'))
   expect(containers).toHaveLength(1)
   const container = JSON.parse(readFileSync(join(first, containers[0]!), 'utf8'))
-  expect(container.children.sort()).toEqual([boot.uuid, flash.uuid, blocked.uuid, cached.uuid].sort())
+  const ping = pings.find((item) => item.status === 'passed')!
+  expect(container.children.sort()).toEqual([boot.uuid, flash.uuid, blocked.uuid, cached.uuid, ping.uuid].sort())
   expect(container.befores[0].name).toBe('recipe run')
   expect(
     container.befores[0].attachments.map((item: { name: string; type: string }) => `${item.name}:${item.type}`),
@@ -209,8 +225,8 @@ test('a result per step and per earlier attempt: ids stable across runs, labels,
   const other = run('r2', steps)
   other.run.host = 'bench-4'
   writeAllureResults(other, { resultsDir: second, root, runDir: join(root, 'reports/r2') })
-  expect(results(second).map((item) => item.historyId)).toEqual(written.map((item) => item.historyId))
-  expect(new Set(written.map((item) => item.historyId)).size).toBe(4)
+  expect(results(second).map((item) => item.historyId)).toEqual(all.map((item) => item.historyId))
+  expect(new Set(all.map((item) => item.historyId)).size).toBe(5)
   // Runs from two hosts in one folder: environment.properties lists both.
   writeAllureResults(other, { resultsDir: first, root, runDir: join(root, 'reports/r2') })
   expect(readFileSync(join(first, 'environment.properties'), 'utf8')).toContain('host=bench-3, bench-4')
