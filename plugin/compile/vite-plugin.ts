@@ -1,6 +1,4 @@
-import { createRequire } from 'node:module'
-import { readFileSync } from 'node:fs'
-import { dirname, join, resolve } from 'node:path'
+import { resolve } from 'node:path'
 import { createFilter, type Plugin } from 'vite'
 import { configDefaults } from 'vitest/config'
 import { type AnalysisOptions, analysisProblems } from '../analysis/options.ts'
@@ -13,6 +11,7 @@ import type { CompiledRecipe } from '../runtime/spec.ts'
 import { WEAK_SECRET_LENGTH, weakSecrets } from '../runtime/redact.ts'
 import type { Recipe } from '../recipe/types.ts'
 import { DEFAULT_FORMATS, DEFAULT_REPORTS_DIR, REPORT_FORMATS, type ReportFormat } from '../exporters/index.ts'
+import { DEFAULT_ALLURE_RESULTS_DIR } from '../exporters/allure-folder.ts'
 import { projectPath } from '../recipe/project-path.ts'
 import { StoreKeeper } from '../reporter/store-keeper.ts'
 
@@ -105,9 +104,12 @@ export interface RecipesOptions {
    */
   analysis?: AnalysisOptions
   /**
-   * Allure results through allure-vitest (install it: `npm i -D allure-vitest`): each step a
-   * result with the recipe as suite, the tester as owner, the tags, its args as parameters,
-   * its log, ctx diff and envelope as attachments. `true`: results in reports/allure-results.
+   * Allure results of each recipe run, written with the documents when a Vitest run ends (and
+   * at `--merge-reports`): each step a result with the recipe as suite, the tester as owner,
+   * the tags, its args as parameters, its log, ctx diff and envelope as attachments, and the
+   * same history id in every run. The folder holds the results of the last Vitest run (it is
+   * emptied first); an `allurerc.mjs` beside it (written once) keeps Allure's history:
+   * `npx allure generate --config reports/allurerc.mjs`. `true`: results in reports/allure-results.
    * @default false
    */
   allure?: boolean | { resultsDir?: string }
@@ -168,6 +170,7 @@ export function recipes(options: RecipesOptions = {}): Plugin {
       // The reporter analyses every run; with reports: false it writes no document.
       const reports = options.reports
       const documents = reports === false ? undefined : reports
+      const allure = options.allure
       if (
         !reporters.some(
           (reporter) => reporter instanceof Object && (reporter as { name?: string }).name === REPORTER_NAME,
@@ -181,10 +184,16 @@ export function recipes(options: RecipesOptions = {}): Plugin {
             formats: reports === false ? [] : (documents?.formats ?? DEFAULT_FORMATS),
             ...(documents?.office === undefined ? {} : { office: documents.office }),
             ...(options.analysis ? { analysis: options.analysis } : {}),
+            ...(allure
+              ? {
+                  allure: {
+                    resultsDir: (allure === true ? undefined : allure.resultsDir) ?? DEFAULT_ALLURE_RESULTS_DIR,
+                  },
+                }
+              : {}),
           }),
         )
       }
-      if (options.allure) addAllureReporter(context.vitest, options.allure === true ? {} : options.allure)
       // Recipes read other files (scriptlet paths, later included recipes) that a persistent
       // module cache cannot see: never cache them.
       type Define = (generator: (ctx: { id: string }) => false | undefined) => void
@@ -203,45 +212,6 @@ export function recipes(options: RecipesOptions = {}): Plugin {
       return { code: generated.code, map: generated.map }
     },
   }
-}
-
-/** allure-vitest's reporter, resolved from the project (it installs its own setup file and runner). */
-function addAllureReporter(
-  vitest: { config: { root: string; reporters: unknown }; version: string; logger: { warn(message: string): void } },
-  allure: { resultsDir?: string },
-): void {
-  const root = vitest.config.root
-  const reporters = vitest.config.reporters as unknown[]
-  if (reporters.some((reporter) => Array.isArray(reporter) && String(reporter[0]).includes('allure-vitest'))) return
-  let reporter: string
-  try {
-    reporter = createRequire(join(root, 'package.json')).resolve('allure-vitest/reporter')
-  } catch {
-    throw new Error(
-      'vitest-recipes: the plugin option `allure` needs the allure-vitest package: npm install --save-dev allure-vitest (or remove `allure` from the plugin options)',
-    )
-  }
-  // allure-vitest up to 3.12 looks for the runner of @vitest/runner 4, which Vitest 5 no longer
-  // uses: every test file would fail. Say so and run without it; later versions are tried.
-  const allureVersion = (
-    JSON.parse(readFileSync(join(dirname(reporter), '..', 'package.json'), 'utf8')) as { version: string }
-  ).version
-  if (Number(vitest.version.split('.')[0]) >= 5 && compareVersions(allureVersion, '3.12.2') <= 0) {
-    vitest.logger.warn(
-      `vitest-recipes: no Allure results: allure-vitest ${allureVersion} does not work with Vitest ${vitest.version} (it cannot find Vitest 5's test runner). Use Vitest 4.1, or a newer allure-vitest once it supports Vitest 5; the xlsx/docx/md reports are written either way.`,
-    )
-    return
-  }
-  reporters.push([
-    reporter,
-    { resultsDir: resolve(root, allure.resultsDir ?? 'reports/allure-results'), reportMatchers: false },
-  ])
-}
-
-function compareVersions(a: string, b: string): number {
-  const [x, y] = [a, b].map((version) => version.split(/[.+-]/).slice(0, 3).map(Number))
-  for (let i = 0; i < 3; i++) if (x![i] !== y![i]) return (x![i] ?? 0) - (y![i] ?? 0)
-  return 0
 }
 
 /**
@@ -330,7 +300,11 @@ function checkOptions(options: RecipesOptions): void {
     if (typeof reports !== 'object' || reports === null)
       problems.push('reports must be false or an object { dir, formats, office }')
     else {
-      if (
+      if (Array.isArray(reports.formats) && (reports.formats as string[]).includes('allure'))
+        problems.push(
+          "reports.formats: 'allure' is not a document format; Allure results are turned on by the plugin option allure: true (or { resultsDir })",
+        )
+      else if (
         reports.formats !== undefined &&
         !(
           Array.isArray(reports.formats) &&

@@ -1,6 +1,7 @@
 import { join } from 'node:path'
 import type { AiSummary, AnalysisRow, RunData } from '../store/run-data.ts'
 import type { RunStore } from '../store/run-store.ts'
+import type { AllureTarget } from './allure.ts'
 import { exportRun, type ExportOutcome, type ReportFormat } from './index.ts'
 
 export interface RunReport {
@@ -12,6 +13,15 @@ export interface RunReport {
   outcomes: ExportOutcome[]
   /** The AI summary of the analysis the documents show, when one was asked for. */
   ai?: AiSummary
+  /** How the Allure results went, when they were asked for. */
+  allure?: AllureOutcome
+}
+
+export interface AllureOutcome {
+  resultsDir: string
+  /** Step results written; absent when the writer failed. */
+  results?: number
+  error?: string
 }
 
 /** Makes the analysis of a run from its stored rows (plugin/analysis); undefined keeps the stored one. */
@@ -20,7 +30,9 @@ export type Analyze = (data: RunData) => Promise<AnalysisRow | undefined>
 /**
  * Writes the documents of one stored run to `<reportsDir>/<run_id>/` (none when `formats` is
  * empty). `analyze` runs first and its analysis is recorded, so every document shows the
- * same one.
+ * same one. With `allure`, the run's Allure results are written to `allure.resultsDir` after
+ * the documents (and their charts); a failing Allure writer leaves the documents and the
+ * store as they are.
  */
 export async function reportStoredRun(
   store: RunStore,
@@ -28,6 +40,7 @@ export async function reportStoredRun(
   reportsDir: string,
   formats: readonly ReportFormat[],
   analyze: Analyze,
+  allure?: Omit<AllureTarget, 'runDir'>,
 ): Promise<RunReport | undefined> {
   let data = store.readRun(runId)
   if (!data) return undefined
@@ -37,13 +50,28 @@ export async function reportStoredRun(
     data = { ...data, analysis }
   }
   const dir = join(reportsDir, runId)
-  return {
+  const report: RunReport = {
     runId,
     recipe: data.run.recipe,
     status: data.run.status,
     steps: data.steps.length,
     dir,
     ...(data.analysis?.ai ? { ai: data.analysis.ai } : {}),
-    outcomes: formats.length === 0 ? [] : await exportRun(data, dir, formats),
+    outcomes: formats.length > 0 ? await exportRun(data, dir, formats) : [],
+  }
+  if (allure) report.allure = await allureResults(data, { ...allure, runDir: dir })
+  return report
+}
+
+async function allureResults(data: RunData, target: AllureTarget): Promise<AllureOutcome> {
+  try {
+    // The writer (and allure-js-commons) loads only when Allure results are asked for.
+    const { writeAllureResults } = await import('./allure.ts')
+    return { resultsDir: target.resultsDir, results: writeAllureResults(data, target) }
+  } catch (error) {
+    return {
+      resultsDir: target.resultsDir,
+      error: `cannot write Allure results to ${target.resultsDir}: ${(error as Error).message || String(error)}`,
+    }
   }
 }

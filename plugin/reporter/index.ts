@@ -1,7 +1,13 @@
-import { relative, resolve } from 'node:path'
+import { dirname, join, relative, resolve } from 'node:path'
 import type { JsonValue } from '../context/json-value.ts'
 import type { Reporter, TestCase, TestModule, Vitest } from 'vitest/node'
 import { type AnalysisOptions, analyzeStoredRun, DEFAULT_AI_TIMEOUT_MS } from '../analysis/index.ts'
+import {
+  ALLURE_CONFIG_FILE,
+  clearAllureResults,
+  RUN_ALLURE_RESULTS,
+  writeAllureConfig,
+} from '../exporters/allure-folder.ts'
 import { OFFICE_FORMATS, preloadWriters, type ReportFormat } from '../exporters/index.ts'
 import { reportStoredRun } from '../exporters/report-run.ts'
 import { type RecipeStepMeta, recipeStepMeta, runStatusOf, stepRowOf } from '../runtime/meta.ts'
@@ -18,11 +24,14 @@ export interface RecipesReporterOptions {
   office?: boolean
   /** How each run is analysed before its documents are written. */
   analysis?: AnalysisOptions
+  /** Allure results of the runs, in `resultsDir` (absolute or relative to the root); skipped inside the VS Code extension. */
+  allure?: { resultsDir: string }
 }
 
 /**
  * Added by the plugin to every Vitest run: once the run ends (or a sharded run's blobs are
- * merged with --merge-reports), it writes the documents of each recipe run from the store.
+ * merged with --merge-reports), it writes the documents of each recipe run from the store,
+ * then, with the option `allure`, their Allure results (the folder holds this Vitest run's).
  * The runtime has already stored every step as it ended; this reporter only reads, except
  * at a merge, where runs recorded on other machines are imported from the tests' meta.
  */
@@ -75,6 +84,8 @@ export class RecipesReporter implements Reporter {
     const aiUntil = ai ? started + (ai.timeoutMs ?? DEFAULT_AI_TIMEOUT_MS) : undefined
     const shown = (path: string) => relative(root, path) || '.'
     const written = formats.length > 0
+    const allure = this.allureResults(root, error)
+    let allureRuns = 0
     // Long exports (many runs, big workbooks) show progress: a line per run as it is done.
     if (written)
       log(
@@ -88,7 +99,7 @@ export class RecipesReporter implements Reporter {
           const analyze = (data: RunData) => analyzeStoredRun(store, data, this.options.analysis, aiUntil)
           return {
             runId,
-            report: await reportStoredRun(store, runId, resolve(root, this.options.dir), formats, analyze),
+            report: await reportStoredRun(store, runId, resolve(root, this.options.dir), formats, analyze, allure),
           }
         } catch (problem) {
           return { runId, problem: problem as Error }
@@ -102,18 +113,44 @@ export class RecipesReporter implements Reporter {
         }
         if (!report) continue
         if (report.ai) log(`   ${report.recipe}  ${describeAi(report.ai)}`)
-        if (!written) continue
-        log(`   ${report.recipe}  ${report.status}  ${shown(report.dir)}/`)
+        if (written) log(`   ${report.recipe}  ${report.status}  ${shown(report.dir)}/`)
         for (const outcome of report.outcomes.filter((item) => item.error !== undefined)) {
           error(
             `   ✗ report.${outcome.format} of run ${report.runId} was not written: ${outcome.error} (the other reports and the run store are kept; \`npx recipes report --run ${report.runId}\` retries)`,
           )
         }
+        if (report.allure?.error !== undefined)
+          error(
+            `   ✗ the Allure results of run ${runId} were not written: ${report.allure.error} (the reports and the run store are kept; \`npx recipes report --run ${runId} --format allure\` writes them to ${shown(join(report.dir, RUN_ALLURE_RESULTS))}/)`,
+          )
+        else if (report.allure) allureRuns++
       }
     } finally {
       store.close()
     }
     if (written) log(`   written in ${((performance.now() - started) / 1000).toFixed(1)} s`)
+    if (allure && allureRuns > 0)
+      log(
+        ` vitest-recipes  Allure results of ${allureRuns} run${allureRuns === 1 ? '' : 's'} in ${shown(allure.resultsDir)}/ (a report with their history: npx allure generate --config ${shown(join(dirname(allure.resultsDir), ALLURE_CONFIG_FILE))})`,
+      )
+  }
+
+  /**
+   * Where this Vitest run's Allure results go, emptied of the previous run's (one folder, one
+   * launch), with an Allure config beside it unless there is one; undefined when they are
+   * not written here (no option, the VS Code extension, or a folder that cannot be prepared).
+   */
+  private allureResults(root: string, error: (line: string) => void): { resultsDir: string; root: string } | undefined {
+    if (!this.options.allure || process.env.VITEST_VSCODE) return undefined
+    const resultsDir = resolve(root, this.options.allure.resultsDir)
+    try {
+      clearAllureResults(resultsDir)
+      writeAllureConfig(resultsDir)
+    } catch (problem) {
+      error(`vitest-recipes: no Allure results written: cannot prepare ${resultsDir}: ${(problem as Error).message}`)
+      return undefined
+    }
+    return { resultsDir, root }
   }
 
   /** The formats this run writes, or undefined when it writes none here (a shard's blob reports at the merge). */

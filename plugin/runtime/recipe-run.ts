@@ -6,7 +6,6 @@ import type { RecipeStep } from '../recipe/types.ts'
 import type { Scriptlet } from '../scriptlet/define.ts'
 import { toJsonSafe } from '../scriptlet/json-safe.ts'
 import { EXIT_DEPENDENCY, errorEnvelope } from '../scriptlet/envelope.ts'
-import { allureActive } from './allure.ts'
 import { ConcurrentWrites } from './concurrent-writes.ts'
 import { SetupStepFailedError, StepFailedError } from './errors.ts'
 import { type RecipeStepMeta, type RecipeTaskMeta, runStatusOf, type StepStatus, satisfiesDependents } from './meta.ts'
@@ -95,18 +94,9 @@ export class RecipeRun {
 
   /** Ends a step's test as its outcome says: its record on the test, then pass, fail or skip. */
   private conclude(test: StepTestContext, result: StepResult): MaybePromise<void> {
-    // The common case, a step that passed on its first attempt: nothing to annotate or attach.
-    if (
-      result.meta.setup.length === 0 &&
-      result.meta.status !== 'cached' &&
-      result.meta.attempts.length <= 1 &&
-      !allureActive()
-    ) {
-      ;(test.task.meta as RecipeTaskMeta).recipeStep = result.meta
-      if (result.failure) throw this.redactError(result.failure)
-      if (result.note !== undefined) test.skip(result.note)
-      return
-    }
+    // The common case, a step that passed on its first attempt: nothing to annotate.
+    if (result.meta.setup.length === 0 && result.meta.status !== 'cached' && result.meta.attempts.length <= 1)
+      return this.report(test, result)
     return this.annotate(test, result)
   }
 
@@ -128,7 +118,7 @@ export class RecipeRun {
           .join('; '),
         'notice',
       )
-    await this.report(test, result)
+    this.report(test, result)
   }
 
   /** Ends the recipe file: the run's status from its steps', then every resource released. */
@@ -330,19 +320,10 @@ export class RecipeRun {
     return started ? recordResult(step, this.scope(started), result, []) : result
   }
 
-  private async report(test: StepTestContext, result: StepResult): Promise<void> {
+  /** The step's record on its test (reporters read it), then pass, fail or skip. */
+  private report(test: StepTestContext, result: StepResult): void {
     const meta = test.task.meta as RecipeTaskMeta
     meta.recipeStep = result.meta
-    if (allureActive()) {
-      const { reportStepToAllure } = await import('./allure.ts')
-      const log =
-        result.meta.logPath === undefined ? undefined : await this.session.current?.logs.read(result.meta.logPath)
-      await reportStepToAllure(result.meta, {
-        testMeta: this.compiled.recipe.testMeta,
-        description: this.steps.get(result.meta.step)?.description,
-        log,
-      })
-    }
     if (result.failure) throw this.redactError(result.failure)
     if (result.note !== undefined) test.skip(result.note)
   }

@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { AppendQueue } from '../store/append-queue.ts'
 import type { Redactor } from './redact.ts'
@@ -45,19 +44,6 @@ export class StepLogs {
     await this.writes.drain()
     if (failed.length > 0) {
       throw new Error(`could not write ${failed.length} step log(s): ${(failed[0]!.reason as Error).message}`)
-    }
-  }
-
-  /** The text of a closed log (`path` as close() returned it), once written; for reports that attach it. */
-  async read(path: string): Promise<string | undefined> {
-    const file = join(this.options.root, path)
-    const kept = this.pending.get(file)
-    if (kept !== undefined) return kept
-    await this.writes.drain()
-    try {
-      return await readFile(file, 'utf8')
-    } catch {
-      return undefined
     }
   }
 

@@ -72,4 +72,8 @@ test('report and Allure options are checked the same way', () => {
   expect(() => recipes({ reports: 'all' as never, allure: 'on' as never })).toThrow(
     'reports must be false or an object { dir, formats, office }; allure must be true, false or { resultsDir }',
   )
+  // Allure results are not a document: the message points at the option that writes them.
+  expect(() => recipes({ reports: { formats: ['md', 'allure' as never] } })).toThrow(
+    "reports.formats: 'allure' is not a document format; Allure results are turned on by the plugin option allure: true (or { resultsDir })",
+  )
 })

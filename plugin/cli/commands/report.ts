@@ -1,4 +1,5 @@
-import { relative, resolve } from 'node:path'
+import { join, relative, resolve } from 'node:path'
+import { clearAllureResults, RUN_ALLURE_RESULTS } from '../../exporters/allure-folder.ts'
 import { DEFAULT_FORMATS, DEFAULT_REPORTS_DIR, REPORT_FORMATS, type ReportFormat } from '../../exporters/index.ts'
 import { analyzeStoredRun } from '../../analysis/index.ts'
 import { reportStoredRun } from '../../exporters/report-run.ts'
@@ -9,15 +10,19 @@ import type { CliIo } from '../io.ts'
 import { loadProject, openStore } from '../project.ts'
 import { projectPath } from '../../recipe/project-path.ts'
 
-export const REPORT_HELP = `Usage: recipes report [--run <run_id>|last] [--recipe <file>] [--format xlsx,docx,md,json] [--out <dir>] [--analyze]
+/** What --format takes: the documents, and `allure` for the run's Allure results. */
+const FORMATS = [...REPORT_FORMATS, 'allure'] as const
 
-Writes the documents of a stored run again (or for the first time): <out>/<run_id>/report.<format>.
+export const REPORT_HELP = `Usage: recipes report [--run <run_id>|last] [--recipe <file>] [--format xlsx,docx,md,json,allure] [--out <dir>] [--analyze]
+
+Writes the documents of a stored run again (or for the first time): <out>/<run_id>/report.<format>;
+with allure, its Allure results in <out>/<run_id>/${RUN_ALLURE_RESULTS}/ (replacing those written there before).
 Reads the run store only; runs nothing. Exit 1 when a document could not be written.
 
 Options:
   --run <id>       A run id (or an unambiguous start of one), or "last" (default)
   --recipe <file>  With --run last: the last run of this recipe
-  --format <list>  Comma-separated, from ${REPORT_FORMATS.join(', ')} (default ${DEFAULT_FORMATS.join(',')})
+  --format <list>  Comma-separated, from ${FORMATS.join(', ')} (default ${DEFAULT_FORMATS.join(',')})
   --out <dir>      Reports folder (default: the plugin's reports.dir, else reports)
   --analyze        Analyse the run again (against the history stored since, and the AI summary
                    when the plugin's analysis.ai is set); by default the stored analysis is kept
@@ -47,7 +52,8 @@ export async function reportCommand(args: string[], io: CliIo): Promise<number> 
   if (values.recipe !== undefined && values.run !== undefined && values.run !== 'last')
     throw new UsageError('--recipe picks the last run of a recipe: use it without --run, or give --run <id> alone')
   const formats = values.format === undefined ? [...DEFAULT_FORMATS] : splitList([values.format]).map(checkFormat)
-  if (formats.length === 0) throw new UsageError(`--format needs at least one of ${REPORT_FORMATS.join(', ')}`)
+  if (formats.length === 0) throw new UsageError(`--format needs at least one of ${FORMATS.join(', ')}`)
+  const documents = formats.filter((format): format is ReportFormat => format !== 'allure')
   const project = await loadProject(io.cwd)
   const reportsOption = project.options.reports
   const out = resolve(
@@ -60,8 +66,19 @@ export async function reportCommand(args: string[], io: CliIo): Promise<number> 
   try {
     const found = store.findRun(values.run ?? 'last', recipe)
     if ('error' in found) throw new UsageError(found.error)
-    const report = await reportStoredRun(store, found.runId, out, formats, async (data) =>
-      values.analyze || !data.analysis ? analyzeStoredRun(store, data, project.options.analysis || {}) : undefined,
+    let allure: { resultsDir: string; root: string } | undefined
+    if (formats.includes('allure')) {
+      allure = { resultsDir: join(out, found.runId, RUN_ALLURE_RESULTS), root: project.root }
+      clearAllureResults(allure.resultsDir)
+    }
+    const report = await reportStoredRun(
+      store,
+      found.runId,
+      out,
+      documents,
+      async (data) =>
+        values.analyze || !data.analysis ? analyzeStoredRun(store, data, project.options.analysis || {}) : undefined,
+      allure,
     )
     if (!report) throw new UsageError(`run ${found.runId} disappeared from ${store.path} while reading it`)
     const shown = (path: string) => (relative(io.cwd, path).startsWith('..') ? path : relative(io.cwd, path) || '.')
@@ -76,16 +93,25 @@ export async function reportCommand(args: string[], io: CliIo): Promise<number> 
         io.stderr(`recipes: report.${outcome.format} was not written: ${outcome.error}\n`)
       }
     }
+    if (report.allure?.error !== undefined) {
+      failed++
+      io.stderr(`recipes: the Allure results were not written: ${report.allure.error}\n`)
+    } else if (report.allure) {
+      const results = shown(report.allure.resultsDir)
+      io.stdout(
+        `  ${results}/  (${report.allure.results} step results; a report: npx allure generate ${results} -o ${shown(join(report.dir, 'allure-report'))})\n`,
+      )
+    }
     return failed > 0 ? EXIT_FAILED : EXIT_OK
   } finally {
     store.close()
   }
 }
 
-function checkFormat(format: string): ReportFormat {
-  if ((REPORT_FORMATS as readonly string[]).includes(format)) return format as ReportFormat
-  const suggestion = didYouMean(format, REPORT_FORMATS)
+function checkFormat(format: string): (typeof FORMATS)[number] {
+  if ((FORMATS as readonly string[]).includes(format)) return format as (typeof FORMATS)[number]
+  const suggestion = didYouMean(format, FORMATS)
   throw new UsageError(
-    `unknown report format "${format}"${suggestion ? `; did you mean "${suggestion}"?` : ''} (formats: ${REPORT_FORMATS.join(', ')})`,
+    `unknown report format "${format}"${suggestion ? `; did you mean "${suggestion}"?` : ''} (formats: ${FORMATS.join(', ')})`,
   )
 }
