@@ -443,7 +443,9 @@ async function timeExport(modules, store, runId, dir, format) {
     return { wallMs, writerMs: wallMs, bytes: requireOutput(file, 'the JSON dump') }
   }
   const started = performance.now()
-  const report = await modules.reportStoredRun(store, runId, dir, [format])
+  const report = await modules.reportStoredRun(store, runId, dir, [format], (data) =>
+    modules.analyzeStoredRun(store, data),
+  )
   const wallMs = performance.now() - started
   const outcome = report?.outcomes[0]
   if (!outcome) fail(`reportStoredRun found no run ${runId}`)
@@ -478,6 +480,7 @@ function measureRss(dbPath, runId, dir, format) {
 async function rssChild({ dbPath, runId, dir, format }) {
   const { RunStore } = await importDist('store/run-store.js')
   const { reportStoredRun } = await importDist('exporters/report-run.js')
+  const { analyzeStoredRun } = await importDist('analysis/index.js')
   if (format === 'xlsx') await importDist('exporters/xlsx.js')
   if (format === 'docx') await importDist('exporters/docx.js')
   const store = RunStore.open(dbPath)
@@ -491,7 +494,8 @@ async function rssChild({ dbPath, runId, dir, format }) {
     const sampler = setInterval(() => (sampled = Math.max(sampled, process.memoryUsage.rss())), 2)
     if (format === 'dump') jsonDump(store, runId, join(dir, 'dump.json'))
     else {
-      const outcome = (await reportStoredRun(store, runId, dir, [format]))?.outcomes[0]
+      const analyze = (data) => analyzeStoredRun(store, data)
+      const outcome = (await reportStoredRun(store, runId, dir, [format], analyze))?.outcomes[0]
       if (!outcome || outcome.error) throw new Error(`the ${format} report failed: ${outcome?.error ?? 'no run'}`)
     }
     clearInterval(sampler)
@@ -508,7 +512,8 @@ async function rssChild({ dbPath, runId, dir, format }) {
 
 async function measureExport(dir, { exportSteps, rounds }) {
   const { RunStore } = await importDist('store/run-store.js')
-  const modules = await importDist('exporters/report-run.js')
+  // As the reporter does: each run analysed (against its history), then its documents written.
+  const modules = { ...(await importDist('exporters/report-run.js')), ...(await importDist('analysis/index.js')) }
   const dbPath = join(dir, 'export.sqlite')
   const started = performance.now()
   const runId = buildExportRun(RunStore, dbPath, exportSteps)

@@ -67,11 +67,11 @@ export function heuristicFindings(
       `Only ${passing.length} earlier passing run${passing.length === 1 ? '' : 's'} of ${subject}: ${options.minRuns} are needed before a value is called an anomaly.`,
     )
   else {
-    const sameStep = (name: string) =>
-      passing.flatMap((run) => run.steps.filter((step) => step.step === name && step.status === 'passed'))
+    // Each step's passing executions in the baseline runs, found by name once (recipes run 10k steps).
+    const passed = groupByStep(passing.flatMap((run) => run.steps.filter((step) => step.status === 'passed')))
     for (const step of data.steps) {
       if (!EXECUTED.has(step.status) || step.durationMs <= 0) continue
-      const history = sameStep(step.step)
+      const history = passed.get(step.step) ?? []
       if (history.length < options.minRuns) continue
       for (const [measure, value, kind, pick] of measuresOf(step)) {
         const baseline = baselineOf(history.map(pick).filter((item): item is number => item !== undefined))
@@ -207,23 +207,34 @@ interface Flaky {
 
 /** Steps that passed here only after retrying; with how often they wavered in the history. */
 function flakySteps(steps: readonly StepRow[], past: readonly PastRun[]): Flaky[] {
-  return steps
-    .filter((step) => step.status === 'passed' && step.attempts > 1)
-    .map((step) => {
-      const earlier = past.flatMap((run) => run.steps.filter((item) => item.step === step.step))
-      const wavered = earlier.filter(
-        (item) => item.status === 'failed' || (item.status === 'passed' && item.attempts > 1),
-      )
-      const history =
-        earlier.length === 0
-          ? 'no earlier run to compare'
-          : `it failed or needed a retry in ${wavered.length} of its ${earlier.length} earlier runs`
-      return {
-        step: step.step,
-        attempts: step.attempts,
-        inHistory: wavered.length,
-        historyRuns: earlier.length,
-        sentence: `${step.step} passed only on attempt ${step.attempts}; ${history}`,
-      }
-    })
+  const retried = steps.filter((step) => step.status === 'passed' && step.attempts > 1)
+  if (retried.length === 0) return []
+  const byStep = groupByStep(past.flatMap((run) => run.steps))
+  return retried.map((step) => {
+    const earlier = byStep.get(step.step) ?? []
+    const wavered = earlier.filter(
+      (item) => item.status === 'failed' || (item.status === 'passed' && item.attempts > 1),
+    )
+    const history =
+      earlier.length === 0
+        ? 'no earlier run to compare'
+        : `it failed or needed a retry in ${wavered.length} of its ${earlier.length} earlier runs`
+    return {
+      step: step.step,
+      attempts: step.attempts,
+      inHistory: wavered.length,
+      historyRuns: earlier.length,
+      sentence: `${step.step} passed only on attempt ${step.attempts}; ${history}`,
+    }
+  })
+}
+
+function groupByStep(steps: readonly PastStep[]): Map<string, PastStep[]> {
+  const groups = new Map<string, PastStep[]>()
+  for (const step of steps) {
+    const group = groups.get(step.step)
+    if (group) group.push(step)
+    else groups.set(step.step, [step])
+  }
+  return groups
 }

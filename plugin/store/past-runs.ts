@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3'
-import type { RunRow, StepRow } from './run-data.ts'
+import type { JsonValue } from '../context/json-value.ts'
+import type { RunRow } from './run-data.ts'
 import { numericMetrics } from './run-data.ts'
 
 /** A finished run before the one analysed: its status and each step's figures. */
@@ -40,28 +41,29 @@ export function readPastRuns(db: Database.Database, run: RunRow, limit: number):
     PastRun,
     'steps'
   >[]
+  // Only the envelope's metrics: envelopes can be large, and a 10k-step recipe has 20 runs of them here.
   const steps = db.prepare(
-    `SELECT step, status, duration_ms AS durationMs, cpu_ms AS cpuMs, peak_rss_bytes AS peakRssBytes, attempts, envelope
-     FROM step_metrics WHERE run_id = ? ORDER BY idx, seq`,
+    `SELECT step, status, duration_ms AS durationMs, cpu_ms AS cpuMs, peak_rss_bytes AS peakRssBytes, attempts,
+            CASE WHEN json_valid(envelope) THEN json_extract(envelope, '$.metrics') END AS metrics
+     FROM step_metrics WHERE run_id = ?`,
   )
   return runs.map((past) => ({
     ...past,
-    steps: (steps.all(past.runId) as (Omit<PastStep, 'metrics'> & { envelope: string | null })[]).map(
-      ({ envelope, ...step }) => ({
+    steps: (steps.all(past.runId) as (Omit<PastStep, 'metrics'> & { metrics: string | null })[]).map(
+      ({ metrics, ...step }) => ({
         ...step,
         durationMs: step.durationMs ?? 0,
         cpuMs: step.cpuMs ?? 0,
         attempts: step.attempts ?? 1,
-        metrics: envelope === null ? {} : numericMetrics({ envelope: parseEnvelope(envelope) }),
+        metrics: metrics === null ? {} : numericMetrics({ envelope: { metrics: parseMetrics(metrics) } }),
       }),
     ),
   }))
 }
 
-function parseEnvelope(text: string): StepRow['envelope'] {
+function parseMetrics(text: string): JsonValue {
   try {
-    const value = JSON.parse(text) as unknown
-    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as StepRow['envelope']) : null
+    return JSON.parse(text) as JsonValue
   } catch {
     return null
   }

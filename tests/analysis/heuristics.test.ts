@@ -235,6 +235,7 @@ describe('analyzeStoredRun', () => {
     store.close()
     expect(stored.summaryText).toContain('Compared with the 6 latest passing runs of SW-9')
     expect(stored.summaryText).toContain('Heuristic: Anomaly: step measure took 900.0 ms')
+    expect(stored.summaryText).toContain('Heuristic: Anomaly: step measure reported rate = 900, against a median of 102.5')
     expect(stored.metrics.heuristic).toMatchObject({ history_runs: 7, baseline_runs: 6, min_runs: 5 })
     expect(stored.ai).toBeUndefined()
   })
