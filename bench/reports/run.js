@@ -286,9 +286,10 @@ function jsonDump(store, runId, file) {
   writeFileSync(file, JSON.stringify({ ...data, history: [...data.history.rows()] }))
 }
 
-/** reportStoredRun of `formats`; fails when a document is missing, empty or failed. */
+/** reportStoredRun of `formats`, each run analysed first as the reporter does; fails when a document is missing, empty or failed. */
 async function writeDocuments(reportStoredRun, store, runId, dir, formats) {
-  const report = await reportStoredRun(store, runId, dir, formats)
+  const { analyzeStoredRun } = await importDist('analysis/index.js')
+  const report = await reportStoredRun(store, runId, dir, formats, (data) => analyzeStoredRun(store, data))
   if (!report) fail(`no run ${runId} in the store`)
   const sizes = {}
   for (const outcome of report.outcomes) {
