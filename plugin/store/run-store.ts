@@ -7,7 +7,16 @@ import type { JsonObject, JsonValue } from '../context/json-value.ts'
 import { locateStore } from './kept-store.ts'
 import { isProcessAlive } from './process-alive.ts'
 import { type JournalRecord, journalFolderOf, pendingJournals, readJournal } from './journal.ts'
-import type { AnalysisRow, ContextRow, HistoryRow, RunData, RunRow, StepRow } from './run-data.ts'
+import {
+  type AnalysisRow,
+  type ContextRow,
+  flatMetrics,
+  type HistoryRow,
+  type RunData,
+  type RunRow,
+  type StepRow,
+  type TrendRun,
+} from './run-data.ts'
 
 /**
  * The SQLite run store: every run of a recipe, its steps and its context, durable at each
@@ -401,6 +410,48 @@ export class RunStore implements RunRecorder {
         'SELECT step, idx, status, duration_ms AS durationMs FROM step_metrics WHERE run_id = ? ORDER BY idx, seq',
       )
       return runs.map((run) => ({ ...run, steps: steps.all(run.runId) as HistoryRun['steps'] }))
+    })
+  }
+
+  /**
+   * The last `limit` finished runs of `testId` up to and including `runId` (counted even while
+   * it runs), oldest first, with each step's duration, status and numeric metrics: what the
+   * trend charts of a run draw. Reads the runs through runs_by_test and each run's steps
+   * through step_metrics' key; a run id the store does not hold gives no runs.
+   */
+  trend(testId: string, runId: string, limit: number): TrendRun[] {
+    return this.guard(() => {
+      const anchor = this.db.prepare('SELECT start_time AS startTime, rowid FROM runs WHERE run_id = ?').get(runId) as
+        | { startTime: string; rowid: number }
+        | undefined
+      if (!anchor) return []
+      const runs = this.db
+        .prepare(
+          `SELECT run_id AS runId, start_time AS startTime, status FROM runs
+           WHERE test_id = ? AND (end_time IS NOT NULL OR run_id = ?) AND (start_time < ? OR (start_time = ? AND rowid <= ?))
+           ORDER BY start_time DESC, rowid DESC LIMIT ?`,
+        )
+        .all(testId, runId, anchor.startTime, anchor.startTime, anchor.rowid, limit) as Omit<TrendRun, 'steps'>[]
+      const steps = this.db.prepare(
+        `SELECT step, idx, status, duration_ms AS durationMs, CASE json_type(envelope, '$.metrics') WHEN 'object' THEN json_extract(envelope, '$.metrics') END AS metrics
+         FROM step_metrics WHERE run_id = ? ORDER BY idx, seq`,
+      )
+      return runs.reverse().map((run) => ({
+        ...run,
+        steps: (
+          steps.all(run.runId) as {
+            step: string
+            idx: number
+            status: string
+            durationMs: number | null
+            metrics: string | null
+          }[]
+        ).map((row) => ({
+          ...row,
+          durationMs: row.durationMs ?? 0,
+          metrics: row.metrics === null ? {} : flatMetrics(JSON.parse(row.metrics) as JsonValue),
+        })),
+      }))
     })
   }
 
