@@ -15,7 +15,9 @@ const ALLOWED: Record<string, string[]> = {
   runtime: ['runtime', 'recipe', 'scriptlet', 'context', 'executors', 'store', 'live'],
   store: ['store', 'context'],
   // Exporters take plain run data (store/run-data.ts) and never know how a run was executed.
-  exporters: ['exporters', 'store', 'context'],
+  exporters: ['exporters', 'store', 'context', 'charts'],
+  // Charts draw plain run data, in the documents' status colours (exporters/format.ts).
+  charts: ['charts', 'store', 'context', 'exporters'],
   // The reporter (main process) reads the step meta contract, never the worker-side runner.
   reporter: ['reporter', 'exporters', 'store', 'context', 'runtime'],
   executors: ['executors', 'recipe', 'scriptlet', 'context'],
@@ -60,7 +62,7 @@ test('plugin folders import only what their stage may', () => {
           !(mainProcess && targetFolder === 'runtime' && !CLI_MAY_IMPORT_FROM_RUNTIME.includes(target.at(-1)!))
         if (!allowed) violations.push(`${relative(REPO, file)} imports ${specifier} (${folder} → ${targetFolder})`)
       } else if (
-        ['runtime', 'executors', 'scriptlet', 'context', 'recipe', 'store', 'exporters'].includes(folder) &&
+        ['runtime', 'executors', 'scriptlet', 'context', 'recipe', 'store', 'exporters', 'charts'].includes(folder) &&
         MAIN_PROCESS_ONLY.includes(specifier)
       ) {
         violations.push(`${relative(REPO, file)} imports the main-process package ${specifier}`)

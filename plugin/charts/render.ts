@@ -1,0 +1,58 @@
+import type { TopLevelSpec } from 'vega-lite'
+
+/**
+ * Drawing, no system library: Vega-Lite specs to SVG with Vega's headless view, DOT to SVG
+ * with Graphviz compiled to WebAssembly (@viz-js/viz), SVG to PNG with resvg. Each engine
+ * loads on first use (Vega takes a few hundred ms): a run that writes no document never
+ * loads one; preloadChartEngines starts them while the tests still run.
+ */
+
+/** How many PNG pixels a chart's CSS pixel gets: sharp on a printed page, small enough to write fast. */
+export const PNG_SCALE = 1.5
+
+type VegaEngines = [typeof import('vega'), typeof import('vega-lite')]
+let vega: Promise<VegaEngines> | undefined
+let viz: Promise<Awaited<ReturnType<typeof import('@viz-js/viz').instance>>> | undefined
+let resvg: Promise<typeof import('@resvg/resvg-js')> | undefined
+
+const loadVega = () => (vega ??= Promise.all([import('vega'), import('vega-lite')]))
+const loadViz = () => (viz ??= import('@viz-js/viz').then((module) => module.instance()))
+const loadResvg = () => (resvg ??= import('@resvg/resvg-js'))
+
+/** Starts loading every engine; a failure shows later, in the chart that needs the engine. */
+export function preloadChartEngines(): void {
+  for (const load of [loadVega, loadViz, loadResvg]) load().catch(() => {})
+}
+
+/** The chart of a Vega-Lite spec, as SVG. */
+export async function vegaLiteSvg(spec: TopLevelSpec): Promise<string> {
+  const [{ View, parse }, { compile }] = await loadVega()
+  const view = new View(parse(compile(spec).spec), { renderer: 'none' })
+  try {
+    return await view.toSVG()
+  } finally {
+    view.finalize()
+  }
+}
+
+/** The picture of a DOT graph, as SVG (dot layout). */
+export async function dotSvg(dot: string): Promise<string> {
+  const result = (await loadViz()).render(dot, { format: 'svg', engine: 'dot' })
+  if (result.status !== 'success')
+    throw new Error(
+      `Graphviz could not lay the graph out: ${result.errors.map((error) => error.message.trim()).join('; ') || 'no reason given'}`,
+    )
+  return result.output
+}
+
+/** An SVG as PNG at PNG_SCALE on white, rasterized off the main thread; its size in pixels. */
+export async function svgPng(svg: string): Promise<{ png: Buffer; width: number; height: number }> {
+  const { renderAsync } = await loadResvg()
+  const image = await renderAsync(svg, {
+    fitTo: { mode: 'zoom', value: PNG_SCALE },
+    background: 'white',
+    font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans', sansSerifFamily: 'DejaVu Sans' },
+    logLevel: 'off',
+  })
+  return { png: image.asPng(), width: image.width, height: image.height }
+}
