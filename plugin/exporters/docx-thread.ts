@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { isMainThread, parentPort, Worker } from 'node:worker_threads'
+import type { DocumentCharts } from '../charts/index.ts'
 import type { RunData } from '../store/run-data.ts'
 
 /**
@@ -9,8 +10,13 @@ import type { RunData } from '../store/run-data.ts'
  * This file is both sides: the thread (below, when loaded as a worker) and DocxThread.
  */
 
-/** A run as the thread gets it: plain data, the ctx history as its count (the Word document lists no writes). */
-type DocxJob = { id: number; data: Omit<RunData, 'history'> & { historyCount: number }; file: string }
+/** A run as the thread gets it: plain data, the ctx history as its count (the Word document lists no writes), its charts' PNGs. */
+type DocxJob = {
+  id: number
+  data: Omit<RunData, 'history'> & { historyCount: number }
+  file: string
+  charts: DocumentCharts | undefined
+}
 type DocxAnswer = { id: number; error?: string }
 
 /** The compiled thread next to this file; absent when the plugin runs from its TypeScript source. */
@@ -52,15 +58,32 @@ export class DocxThread {
     return this.broken === undefined
   }
 
-  /** Writes `data` as a Word document to `file`, in the thread. */
-  write(data: RunData, file: string): Promise<void> {
+  /** Writes `data` as a Word document to `file`, in the thread, with `charts`. */
+  write(data: RunData, file: string, charts: DocumentCharts | undefined): Promise<void> {
     if (this.broken) return Promise.reject(this.broken)
     const id = this.nextId++
     const { history, ...rest } = data
     this.worker.ref()
     return new Promise((done, fail) => {
       this.pending.set(id, { done, fail })
-      this.worker.postMessage({ id, data: { ...rest, historyCount: history.count }, file } satisfies DocxJob)
+      // The PNGs only: a chart's SVG is no use to a Word document.
+      const pictures = charts && {
+        ...charts,
+        charts: charts.charts.map(({ name, title, note, png, width, height }) => ({
+          name,
+          title,
+          ...(note === undefined ? {} : { note }),
+          png,
+          width,
+          height,
+        })),
+      }
+      this.worker.postMessage({
+        id,
+        data: { ...rest, historyCount: history.count },
+        file,
+        charts: pictures,
+      } satisfies DocxJob)
     })
   }
 }
@@ -70,10 +93,10 @@ if (!isMainThread && parentPort) {
   const { renderDocx, writeDocx } = await import('./docx.ts')
   // The thread starts while the tests run: write the sample once, so the real documents run warm.
   await renderDocx((await import('./sample-run.ts')).sampleRun()).catch(() => {})
-  port.on('message', async ({ id, data, file }: DocxJob) => {
+  port.on('message', async ({ id, data, file, charts }: DocxJob) => {
     const { historyCount, ...rest } = data
     try {
-      await writeDocx({ ...rest, history: { count: historyCount, rows: () => [] } }, file)
+      await writeDocx({ ...rest, history: { count: historyCount, rows: () => [] } }, file, charts)
       port.postMessage({ id } satisfies DocxAnswer)
     } catch (error) {
       port.postMessage({ id, error: (error as Error).message || String(error) } satisfies DocxAnswer)

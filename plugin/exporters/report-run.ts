@@ -1,4 +1,5 @@
 import { join } from 'node:path'
+import { TREND_RUNS } from '../charts/index.ts'
 import type { RunStore } from '../store/run-store.ts'
 import { analyzeRun } from './analysis.ts'
 import { exportRun, type ExportOutcome, type ReportFormat } from './index.ts'
@@ -15,7 +16,8 @@ export interface RunReport {
 /**
  * Writes the documents of one stored run to `<reportsDir>/<run_id>/`. The analysis is
  * computed from the stored rows and recorded first (kept when one exists, unless
- * `reanalyze`), so every document shows the same one.
+ * `reanalyze`), so every document shows the same one. The charts' metric trends cover the
+ * test id's last TREND_RUNS runs up to this one.
  */
 export async function reportStoredRun(
   store: RunStore,
@@ -38,6 +40,8 @@ export async function reportStoredRun(
     status: data.run.status,
     steps: data.steps.length,
     dir,
-    outcomes: await exportRun(data, dir, formats),
+    outcomes: await exportRun(data, dir, formats, {
+      trend: data.run.testId === null ? [] : store.trend(data.run.testId, runId, TREND_RUNS),
+    }),
   }
 }
