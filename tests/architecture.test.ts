@@ -21,8 +21,8 @@ const ALLOWED: Record<string, string[]> = {
   // The reporter (main process) reads the step meta contract, never the worker-side runner.
   reporter: ['reporter', 'exporters', 'store', 'context', 'runtime'],
   executors: ['executors', 'recipe', 'scriptlet', 'context'],
-  // The running recipe's ctx served over HTTP, its client and where runs publish it; no runner, no SQLite.
-  live: ['live', 'context', 'store'],
+  // The running recipe's ctx served over HTTP, its client and where runs publish it, the dashboard (with the runs' charts); no runner, no SQLite.
+  live: ['live', 'context', 'store', 'charts'],
   // cli reads the runtime's data contracts (spec.ts, meta.ts), never the worker-side runner.
   cli: ['cli', 'compile', 'recipe', 'scriptlet', 'context', 'store', 'runtime', 'exporters', 'live'],
   '.': ['compile', 'recipe', 'runtime'],
