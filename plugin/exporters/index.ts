@@ -63,12 +63,13 @@ const WRITERS: Record<ReportFormat, Writer> = {
  * by side with the workbooks. A writer that cannot load fails later, when used, in its outcome.
  */
 export function preloadWriters(formats: readonly ReportFormat[]): void {
-  if (formats.some((format) => CHART_FORMATS.includes(format))) preloadCharts()
   if (formats.includes('xlsx')) loadXlsx().then(warmUpXlsx, () => {})
   if (formats.includes('docx') && !docxThread?.running) {
     docxThread = DocxThread.start()
     if (!docxThread) loadDocx().catch(() => {})
   }
+  // The Word writer's thread draws the charts too (and loads their engines as it starts); without it, this thread does.
+  if (formats.some((format) => CHART_FORMATS.includes(format)) && !docxThread?.running) preloadCharts()
 }
 
 /** Writes the sample run's workbook once (to a temp file, deleted), so the real workbooks run warm. */
@@ -127,16 +128,9 @@ export async function exportRun(
  * become sentences the documents show.
  */
 async function drawCharts(data: RunData, trend: readonly TrendRun[], dir: string): Promise<DocumentCharts> {
-  let drawn: DocumentCharts
-  try {
-    drawn = await renderRunCharts(data, trend)
-  } catch (error) {
-    return {
-      charts: [],
-      problems: [{ name: 'charts', title: 'The charts', error: (error as Error).message }],
-      notes: [],
-    }
-  }
+  const early = drawnAhead.get(data.run.runId)
+  drawnAhead.delete(data.run.runId)
+  const drawn = await (early ?? chartsOf(data, trend))
   try {
     rmSync(dir, { recursive: true, force: true })
     mkdirSync(dir, { recursive: true })
@@ -150,6 +144,39 @@ async function drawCharts(data: RunData, trend: readonly TrendRun[], dir: string
     return {
       ...drawn,
       notes: [...drawn.notes, `the chart files could not be written to ${dir}: ${(error as Error).message}`],
+    }
+  }
+}
+
+/** The charts of runs whose documents are not written yet, drawn ahead by drawChartsAhead. */
+const drawnAhead = new Map<string, Promise<DocumentCharts>>()
+/** At most this many runs' charts wait for their documents (their PNGs are held in memory meanwhile). */
+const MAX_DRAWN_AHEAD = 50
+
+/**
+ * Starts drawing a stored run's charts now, while other recipe files still run, for its
+ * documents to take when they are written (exportRun). Call preloadWriters first: with the
+ * Word writer's thread the charts are drawn there, off this thread.
+ */
+export function drawChartsAhead(data: RunData, trend: readonly TrendRun[]): void {
+  if (drawnAhead.has(data.run.runId) || drawnAhead.size >= MAX_DRAWN_AHEAD) return
+  drawnAhead.set(data.run.runId, chartsOf(data, trend))
+}
+
+/** Forgets the charts drawn ahead that no document took (their runs wrote none): call it once the documents are written. */
+export function forgetChartsAhead(): void {
+  drawnAhead.clear()
+}
+
+/** The run's charts, drawn in the Word writer's thread when it runs, else here; never rejects. */
+async function chartsOf(data: RunData, trend: readonly TrendRun[]): Promise<DocumentCharts> {
+  try {
+    return docxThread?.running ? await docxThread.draw(data, trend) : await renderRunCharts(data, trend)
+  } catch (error) {
+    return {
+      charts: [],
+      problems: [{ name: 'charts', title: 'The charts', error: (error as Error).message }],
+      notes: [],
     }
   }
 }

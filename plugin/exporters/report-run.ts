@@ -2,7 +2,8 @@ import { join } from 'node:path'
 import { TREND_RUNS } from '../charts/index.ts'
 import type { RunStore } from '../store/run-store.ts'
 import { analyzeRun } from './analysis.ts'
-import { exportRun, type ExportOutcome, type ReportFormat } from './index.ts'
+import type { RunData } from '../store/run-data.ts'
+import { drawChartsAhead, exportRun, type ExportOutcome, type ReportFormat } from './index.ts'
 
 export interface RunReport {
   runId: string
@@ -40,8 +41,19 @@ export async function reportStoredRun(
     status: data.run.status,
     steps: data.steps.length,
     dir,
-    outcomes: await exportRun(data, dir, formats, {
-      trend: data.run.testId === null ? [] : store.trend(data.run.testId, runId, TREND_RUNS),
-    }),
+    outcomes: await exportRun(data, dir, formats, { trend: trendOf(store, data) }),
   }
+}
+
+/**
+ * Starts drawing the charts of a stored run that has ended, ahead of its documents
+ * (drawChartsAhead): the reporter calls it as each recipe file ends, while others run.
+ */
+export function drawStoredRunChartsAhead(store: RunStore, runId: string): void {
+  const data = store.readRun(runId)
+  if (data?.run.endTime) drawChartsAhead(data, trendOf(store, data))
+}
+
+function trendOf(store: RunStore, data: RunData) {
+  return data.run.testId === null ? [] : store.trend(data.run.testId, data.run.runId, TREND_RUNS)
 }
