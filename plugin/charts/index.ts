@@ -1,7 +1,7 @@
 import { sampleRun } from '../exporters/sample-run.ts'
 import { numericMetrics, type RunData, type TrendRun } from '../store/run-data.ts'
-import { dotSvg, preloadChartEngines, svgPng, vegaLiteSvg } from './render.ts'
-import { type MetricPoint, metricTrendSpec, stepDurationsSpec } from './specs.ts'
+import { dotSvg, preloadChartEngines, svgPng, templateSvg, vegaLiteSvg } from './render.ts'
+import { METRIC_TREND_TEMPLATE, type MetricPoint, metricTrend, stepDurationsSpec } from './specs.ts'
 import { stepGraphDot } from './step-graph.ts'
 
 export { PNG_SCALE } from './render.ts'
@@ -101,8 +101,12 @@ function planCharts(data: RunData, trend: readonly TrendRun[]): { plans: ChartPl
           current: run.runId === data.run.runId,
         })
     }
-    const spec = metricTrendSpec(metric, testId, points)
-    plans.push({ name: uniqueName(`metric_${safeName(metric)}`, used), title: metric, svg: () => vegaLiteSvg(spec) })
+    const { data: values, signals } = metricTrend(metric, testId, points)
+    plans.push({
+      name: uniqueName(`metric_${safeName(metric)}`, used),
+      title: metric,
+      svg: () => templateSvg(METRIC_TREND_TEMPLATE, values, signals),
+    })
   }
   if (metrics.length > MAX_METRIC_CHARTS)
     notes.push(

@@ -35,6 +35,37 @@ export async function vegaLiteSvg(spec: TopLevelSpec): Promise<string> {
   }
 }
 
+/** Per Vega-Lite template: the view drawing it, and the drawing it does now (one at a time). */
+const templates = new Map<TopLevelSpec, { view: Promise<import('vega').View>; busy: Promise<unknown> }>()
+
+/**
+ * The chart of a Vega-Lite template with `data` as its named datasets and `signals` as its
+ * params, as SVG. The template's view is built once per thread and reused, one chart at a time.
+ */
+export async function templateSvg(
+  template: TopLevelSpec,
+  data: Record<string, object[]>,
+  signals: Record<string, string | number>,
+): Promise<string> {
+  let state = templates.get(template)
+  if (!state) {
+    const view = loadVega().then(
+      ([{ View, parse }, { compile }]) => new View(parse(compile(template).spec), { renderer: 'none' }),
+    )
+    state = { view, busy: Promise.resolve() }
+    templates.set(template, state)
+  }
+  const drawing = state.busy.then(async () => {
+    const view = await state.view
+    for (const [name, values] of Object.entries(data)) view.data(name, values)
+    for (const [name, value] of Object.entries(signals)) view.signal(name, value)
+    await view.runAsync()
+    return view.toSVG()
+  })
+  state.busy = drawing.catch(() => {})
+  return drawing
+}
+
 /** The picture of a DOT graph, as SVG (dot layout). */
 export async function dotSvg(dot: string): Promise<string> {
   const result = (await loadViz()).render(dot, { format: 'svg', engine: 'dot' })

@@ -160,49 +160,73 @@ export interface MetricPoint {
   current: boolean
 }
 
-/** A metric's value across the test id's recent runs, oldest first; the report's run is the marked point. */
-export function metricTrendSpec(metric: string, testId: string, points: readonly MetricPoint[]): TopLevelSpec {
-  const current = points.find((point) => point.current)
-  const values = points.map((point) => ({
-    ...point,
-    label: `#${point.n} ${point.startTime.slice(5, 16).replace('T', ' ')}`,
-    which: point.current ? 'this run' : 'earlier runs',
-  }))
-  const x = {
-    field: 'label',
-    type: 'ordinal',
-    sort: null,
-    title: 'run (oldest first)',
-    axis: { labelAngle: -30, labelLimit: 110 },
-  } as const
-  return {
-    ...BASE,
-    title: {
-      text: metric,
-      subtitle: `${points.length} run${points.length === 1 ? '' : 's'} of ${testId}${current ? `; this run: ${current.value}` : ''}`,
+/** The x axis of a metric's trend: one place per run, oldest first. */
+const RUN_AXIS = {
+  field: 'label',
+  type: 'ordinal',
+  sort: null,
+  title: 'run (oldest first)',
+  axis: { labelAngle: -30, labelLimit: 140 },
+} as const
+
+/**
+ * A metric's value across the test id's recent runs, oldest first, the report's run the
+ * marked point: the spec without its data (dataset `points`) and titles (params
+ * `chartTitle`, `chartSubtitle`), which metricTrend gives. One Vega view draws every metric
+ * in turn, with the data and titles changed (render.ts templateSvg): a view costs more than
+ * the drawing.
+ */
+export const METRIC_TREND_TEMPLATE: TopLevelSpec = {
+  ...BASE,
+  params: [
+    { name: 'chartTitle', value: '' },
+    { name: 'chartSubtitle', value: '' },
+  ],
+  // Vega-Lite hands the subtitle to Vega, which takes an expression there too; its types say text only.
+  title: { text: { expr: 'chartTitle' }, subtitle: { expr: 'chartSubtitle' } as unknown as string },
+  width: PLOT_WIDTH,
+  height: 160,
+  data: { name: 'points' },
+  layer: [
+    {
+      mark: { type: 'line', color: '#2F5496', strokeWidth: 1.5 },
+      encoding: { x: RUN_AXIS, y: { field: 'value', type: 'quantitative', title: null, axis: { format: '~g' } } },
     },
-    width: PLOT_WIDTH,
-    height: 160,
-    data: { values },
-    layer: [
-      {
-        mark: { type: 'line', color: '#2F5496', strokeWidth: 1.5 },
-        encoding: { x, y: { field: 'value', type: 'quantitative', title: null, axis: { format: '~g' } } },
-      },
-      {
-        mark: { type: 'point', filled: true, size: 50 },
-        encoding: {
-          x,
-          y: { field: 'value', type: 'quantitative' },
-          color: {
-            field: 'which',
-            type: 'nominal',
-            title: null,
-            scale: { domain: ['earlier runs', 'this run'], range: ['#2F5496', '#C00000'] },
-            legend: { orient: 'bottom', direction: 'horizontal' },
-          },
+    {
+      mark: { type: 'point', filled: true, size: 50 },
+      encoding: {
+        x: RUN_AXIS,
+        y: { field: 'value', type: 'quantitative' },
+        color: {
+          field: 'which',
+          type: 'nominal',
+          title: null,
+          scale: { domain: ['earlier runs', 'this run'], range: ['#2F5496', '#C00000'] },
+          legend: { orient: 'bottom', direction: 'horizontal' },
         },
       },
-    ],
+    },
+  ],
+}
+
+/** What METRIC_TREND_TEMPLATE draws for one metric: its points and its titles. */
+export function metricTrend(
+  metric: string,
+  testId: string,
+  points: readonly MetricPoint[],
+): { data: { points: object[] }; signals: { chartTitle: string; chartSubtitle: string } } {
+  const current = points.find((point) => point.current)
+  return {
+    data: {
+      points: points.map((point) => ({
+        ...point,
+        label: `#${point.n} ${point.startTime.slice(5, 16).replace('T', ' ')}`,
+        which: point.current ? 'this run' : 'earlier runs',
+      })),
+    },
+    signals: {
+      chartTitle: metric,
+      chartSubtitle: `${points.length} run${points.length === 1 ? '' : 's'} of ${testId}${current ? `; this run: ${current.value}` : ''}`,
+    },
   }
 }

@@ -2,7 +2,7 @@ import { describe, expect, test } from 'vitest'
 import {
   durationSegments,
   MAX_DURATION_BARS,
-  metricTrendSpec,
+  metricTrend,
   statusColor,
   stepDurationsSpec,
 } from '../../plugin/charts/specs.ts'
@@ -86,15 +86,14 @@ describe('stepDurationsSpec', () => {
   })
 })
 
-test("metricTrendSpec marks the report's run among the earlier ones", () => {
-  const spec = metricTrendSpec('measure.rate', 'LAB-1', [
+test("metricTrend marks the report's run among the earlier ones, and titles the chart", () => {
+  const { data, signals } = metricTrend('measure.rate', 'LAB-1', [
     { n: 1, runId: 'a', startTime: '2026-01-01T10:00:00.000Z', value: 3, current: false },
     { n: 2, runId: 'b', startTime: '2026-01-02T11:30:00.000Z', value: 4, current: true },
   ])
-  const values = (spec as { data: { values: Record<string, unknown>[] } }).data.values
-  expect(values.map((value) => [value.label, value.which])).toEqual([
+  expect(data.points.map((point) => [(point as { label: string }).label, (point as { which: string }).which])).toEqual([
     ['#1 01-01 10:00', 'earlier runs'],
     ['#2 01-02 11:30', 'this run'],
   ])
-  expect(spec.title).toEqual({ text: 'measure.rate', subtitle: '2 runs of LAB-1; this run: 4' })
+  expect(signals).toEqual({ chartTitle: 'measure.rate', chartSubtitle: '2 runs of LAB-1; this run: 4' })
 })
