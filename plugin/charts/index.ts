@@ -4,8 +4,6 @@ import { dotSvg, preloadChartEngines, svgPng, templateSvg, vegaLiteSvg } from '.
 import { METRIC_TREND_TEMPLATE, type MetricPoint, metricTrend, stepDurationsSpec } from './specs.ts'
 import { stepGraphDot } from './step-graph.ts'
 
-export { PNG_SCALE } from './render.ts'
-
 /**
  * The pictures of a run, drawn once and used by every document and the dashboard: its step
  * durations (attempts and waits), its step graph, and each numeric metric across the test
@@ -21,9 +19,11 @@ export interface Chart {
   note?: string
   svg: string
   png: Uint8Array
-  /** The PNG's size in pixels: PNG_SCALE times the chart's size on a page (CSS pixels). */
+  /** The PNG's size in pixels: `scale` times the chart's size on a page (CSS pixels). */
   width: number
   height: number
+  /** PNG pixels per CSS pixel: 1.5, less for a large picture. */
+  scale: number
 }
 
 /** A chart that could not be drawn, and why. */
@@ -36,7 +36,7 @@ export interface ChartProblem {
 export interface RunCharts {
   charts: Chart[]
   problems: ChartProblem[]
-  /** Sentences about charts not drawn on purpose (metrics beyond MAX_METRIC_CHARTS, no metrics). */
+  /** Sentences about charts not drawn on purpose: the metrics beyond MAX_METRIC_CHARTS. */
   notes: string[]
 }
 
@@ -48,6 +48,9 @@ export interface DocumentCharts {
   /** The folder beside the documents that holds each chart as `<name>.png`; absent when it could not be written. */
   files?: string
 }
+
+/** What the charts read of a run: its row and its steps (never its ctx, which can be large). */
+export type ChartRun = Pick<RunData, 'run' | 'steps'>
 
 /** How many recent runs of the test id a metric's trend covers, this one included. */
 export const TREND_RUNS = 20
@@ -63,7 +66,7 @@ interface ChartPlan {
 }
 
 /** The charts a run has, in the order the documents show them, and what was left out. */
-function planCharts(data: RunData, trend: readonly TrendRun[]): { plans: ChartPlan[]; notes: string[] } {
+function planCharts(data: ChartRun, trend: readonly TrendRun[]): { plans: ChartPlan[]; notes: string[] } {
   const durations = stepDurationsSpec(data.steps)
   const graph = stepGraphDot(data)
   const plans: ChartPlan[] = [
@@ -119,7 +122,7 @@ function planCharts(data: RunData, trend: readonly TrendRun[]): { plans: ChartPl
 }
 
 /** The trend runs with this run's own values last, whether or not the trend had it (a run without a test id). */
-function withThisRun(data: RunData, trend: readonly TrendRun[]): TrendRun[] {
+function withThisRun(data: ChartRun, trend: readonly TrendRun[]): TrendRun[] {
   if (trend.some((run) => run.runId === data.run.runId)) return [...trend]
   return [
     ...trend,
@@ -154,13 +157,13 @@ function uniqueName(name: string, used: Set<string>): string {
  * Draws every chart of the run, side by side (the PNGs are rasterized off the main thread).
  * A chart that cannot be drawn is a problem that says why; it never stops the others.
  */
-export async function renderRunCharts(data: RunData, trend: readonly TrendRun[]): Promise<RunCharts> {
+export async function renderRunCharts(data: ChartRun, trend: readonly TrendRun[]): Promise<RunCharts> {
   const { plans, notes } = planCharts(data, trend)
   const drawn = await Promise.all(
     plans.map(async (plan): Promise<Chart | ChartProblem> => {
       try {
         const svg = await plan.svg()
-        const { png, width, height } = await svgPng(svg)
+        const { png, width, height, scale } = await svgPng(svg)
         return {
           name: plan.name,
           title: plan.title,
@@ -169,6 +172,7 @@ export async function renderRunCharts(data: RunData, trend: readonly TrendRun[])
           png,
           width,
           height,
+          scale,
         }
       } catch (error) {
         return { name: plan.name, title: plan.title, error: (error as Error).message || String(error) }
@@ -183,13 +187,13 @@ export async function renderRunCharts(data: RunData, trend: readonly TrendRun[])
 }
 
 /** The charts a run has, by name and title, without drawing them (the dashboard's list). */
-export function runChartList(data: RunData, trend: readonly TrendRun[]): { name: string; title: string }[] {
+export function runChartList(data: ChartRun, trend: readonly TrendRun[]): { name: string; title: string }[] {
   return planCharts(data, trend).plans.map(({ name, title }) => ({ name, title }))
 }
 
 /** One chart of the run as SVG, or undefined when the run has no chart of that name. */
 export async function renderChartSvg(
-  data: RunData,
+  data: ChartRun,
   trend: readonly TrendRun[],
   name: string,
 ): Promise<string | undefined> {

@@ -8,7 +8,9 @@ import type { TopLevelSpec } from 'vega-lite'
  */
 
 /** How many PNG pixels a chart's CSS pixel gets: sharp on a printed page, small enough to write fast. */
-export const PNG_SCALE = 1.5
+const PNG_SCALE = 1.5
+/** A larger picture gets fewer pixels per CSS pixel, down to this many pixels in all: the PNG's time grows with them. */
+const MAX_PNG_PIXELS = 2_500_000
 
 type VegaEngines = [typeof import('vega'), typeof import('vega-lite')]
 let vega: Promise<VegaEngines> | undefined
@@ -76,14 +78,29 @@ export async function dotSvg(dot: string): Promise<string> {
   return result.output
 }
 
-/** An SVG as PNG at PNG_SCALE on white, rasterized off the main thread; its size in pixels. */
-export async function svgPng(svg: string): Promise<{ png: Buffer; width: number; height: number }> {
+/**
+ * An SVG as PNG on white, rasterized off the main thread: PNG_SCALE pixels per CSS pixel
+ * (`scale`), fewer for a picture that would exceed MAX_PNG_PIXELS; its size in pixels.
+ */
+export async function svgPng(svg: string): Promise<{ png: Buffer; width: number; height: number; scale: number }> {
   const { renderAsync } = await loadResvg()
+  const { width, height } = svgSize(svg)
+  const scale = Math.min(PNG_SCALE, Math.sqrt(MAX_PNG_PIXELS / Math.max(1, width * height)))
   const image = await renderAsync(svg, {
-    fitTo: { mode: 'zoom', value: PNG_SCALE },
+    fitTo: { mode: 'zoom', value: scale },
     background: 'white',
     font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans', sansSerifFamily: 'DejaVu Sans' },
     logLevel: 'off',
   })
-  return { png: image.asPng(), width: image.width, height: image.height }
+  return { png: image.asPng(), width: image.width, height: image.height, scale }
+}
+
+/** The size of an SVG's root element in CSS pixels (Graphviz gives points); 0 where it says none. */
+export function svgSize(svg: string): { width: number; height: number } {
+  const root = /<svg\b[^>]*>/.exec(svg)?.[0] ?? ''
+  const length = (name: string) => {
+    const match = new RegExp(`\\b${name}="([\\d.]+)(px|pt)?"`).exec(root)
+    return match ? Number(match[1]) * (match[2] === 'pt' ? 4 / 3 : 1) : 0
+  }
+  return { width: length('width'), height: length('height') }
 }

@@ -19,7 +19,7 @@ export interface GraphStep {
 }
 
 /** At most this many steps are drawn: a larger graph takes Graphviz seconds and no page can show it. */
-export const MAX_GRAPH_STEPS = 60
+export const MAX_GRAPH_STEPS = 40
 /** Step names are cut to this many characters in their box. */
 const MAX_NAME = 40
 
@@ -53,7 +53,7 @@ function cut(text: string, max: number): string {
 }
 
 /** The DOT of the run's step graph, and what it leaves out or could not know (for the caption). */
-export function stepGraphDot(data: RunData): { dot: string; note?: string } {
+export function stepGraphDot(data: Pick<RunData, 'run' | 'steps'>): { dot: string; note?: string } {
   const stored = storedGraph(data.run.metadata)
   const rows = new Map(data.steps.map((row) => [row.step, row]))
   // Without a stored graph, each step needs the one before it: the order the steps were recorded in.

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { isMainThread, parentPort, Worker } from 'node:worker_threads'
-import type { DocumentCharts } from '../charts/index.ts'
+import type { ChartRun, DocumentCharts } from '../charts/index.ts'
 import type { RunData, TrendRun } from '../store/run-data.ts'
 
 /**
@@ -15,7 +15,7 @@ import type { RunData, TrendRun } from '../store/run-data.ts'
 type ThreadRun = Omit<RunData, 'history'> & { historyCount: number }
 type DocxJob =
   | { kind: 'docx'; id: number; data: ThreadRun; file: string; charts: DocumentCharts | undefined }
-  | { kind: 'charts'; id: number; data: ThreadRun; trend: readonly TrendRun[] }
+  | { kind: 'charts'; id: number; data: ChartRun; trend: readonly TrendRun[] }
 type DocxAnswer = { id: number; error?: string; charts?: DocumentCharts }
 
 /** The compiled thread next to this file; absent when the plugin runs from its TypeScript source. */
@@ -62,13 +62,14 @@ export class DocxThread {
     // The PNGs only: a chart's SVG is no use to a Word document.
     const pictures = charts && {
       ...charts,
-      charts: charts.charts.map(({ name, title, note, png, width, height }) => ({
+      charts: charts.charts.map(({ name, title, note, png, width, height, scale }) => ({
         name,
         title,
         ...(note === undefined ? {} : { note }),
         png,
         width,
         height,
+        scale,
       })),
     }
     await this.post((id) => ({ kind: 'docx', id, data: threadRun(data), file, charts: pictures }))
@@ -76,7 +77,13 @@ export class DocxThread {
 
   /** Draws the run's charts in the thread (renderRunCharts there), their PNGs without their SVG. */
   async draw(data: RunData, trend: readonly TrendRun[]): Promise<DocumentCharts> {
-    const { charts } = await this.post((id) => ({ kind: 'charts', id, data: threadRun(data), trend }))
+    // The charts read the run and its steps only: the ctx, which can be large, stays here.
+    const { charts } = await this.post((id) => ({
+      kind: 'charts',
+      id,
+      data: { run: data.run, steps: data.steps },
+      trend,
+    }))
     return charts!
   }
 
@@ -107,14 +114,13 @@ if (!isMainThread && parentPort) {
   preloadCharts()
   await renderDocx(sampleRun()).catch(() => {})
   port.on('message', async (job: DocxJob) => {
-    const { historyCount, ...rest } = job.data
-    const data: RunData = { ...rest, history: { count: historyCount, rows: () => [] } }
     try {
       if (job.kind === 'docx') {
-        await writeDocx(data, job.file, job.charts)
+        const { historyCount, ...rest } = job.data
+        await writeDocx({ ...rest, history: { count: historyCount, rows: () => [] } }, job.file, job.charts)
         port.postMessage({ id: job.id } satisfies DocxAnswer)
       } else {
-        const drawn = await renderRunCharts(data, job.trend)
+        const drawn = await renderRunCharts(job.data, job.trend)
         const charts = drawn.charts.map(({ svg: _svg, ...picture }) => picture)
         port.postMessage({ id: job.id, charts: { ...drawn, charts } } satisfies DocxAnswer)
       }

@@ -17,7 +17,7 @@ import {
   TextRun,
   WidthType,
 } from 'docx'
-import { type DocumentCharts, PNG_SCALE } from '../charts/index.ts'
+import type { DocumentCharts } from '../charts/index.ts'
 import { numericMetrics, testMetaOf, type RunData, type StepRow } from '../store/run-data.ts'
 import {
   compactJson,
@@ -132,7 +132,7 @@ const CHART_MAX = { width: 600, height: 820 }
 function chartsSection(charts: DocumentCharts): Paragraph[] {
   const paragraphs = [new Paragraph({ text: 'Charts', heading: HeadingLevel.HEADING_1 })]
   charts.charts.forEach((chart, i) => {
-    const scale = Math.min(1 / PNG_SCALE, CHART_MAX.width / chart.width, CHART_MAX.height / chart.height)
+    const scale = Math.min(1 / chart.scale, CHART_MAX.width / chart.width, CHART_MAX.height / chart.height)
     paragraphs.push(
       new Paragraph({
         keepNext: true,

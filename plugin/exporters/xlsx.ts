@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module'
 import type ExcelJS from 'exceljs'
-import { type DocumentCharts, PNG_SCALE } from '../charts/index.ts'
+import type { DocumentCharts } from '../charts/index.ts'
 import type { JsonValue } from '../context/json-value.ts'
 import { numericMetrics, type RunData, type StepRow } from '../store/run-data.ts'
 import {
@@ -173,8 +173,8 @@ function writeCharts(workbook: ExcelJS.stream.xlsx.WorkbookWriter, charts: Docum
     caption.getCell(1).value = cell(`Figure ${i + 1}. ${chart.title}${chart.note ? ` (${chart.note})` : ''}`)
     caption.getCell(1).font = { bold: true }
     commitRow(caption)
-    const width = Math.round(chart.width / PNG_SCALE)
-    const height = Math.round(chart.height / PNG_SCALE)
+    const width = Math.round(chart.width / chart.scale)
+    const height = Math.round(chart.height / chart.scale)
     const image = workbook.addImage({ buffer: Buffer.from(chart.png) as never, extension: 'png' })
     relationships.push(
       `<Relationship Id="rId${i + 1}" Type="${RELATIONSHIPS}/image" Target="../media/${(workbook.getImage(image) as ExcelJS.Image & { name: string }).name}"/>`,
