@@ -15,15 +15,17 @@ const ALLOWED: Record<string, string[]> = {
   runtime: ['runtime', 'recipe', 'scriptlet', 'context', 'executors', 'store', 'live'],
   store: ['store', 'context'],
   // Exporters take plain run data (store/run-data.ts) and never know how a run was executed.
-  exporters: ['exporters', 'store', 'context'],
+  exporters: ['exporters', 'store', 'context', 'charts'],
+  // Charts draw plain run data, in the documents' status colours (exporters/format.ts).
+  charts: ['charts', 'store', 'context', 'exporters'],
   // A stored run against its history, and the optional AI summary; worded with the reports'
   // number formats (exporters/format.ts), masked with runtime/redact.ts.
   analysis: ['analysis', 'store', 'context', 'exporters', 'runtime'],
   // The reporter (main process) reads the step meta contract, never the worker-side runner.
   reporter: ['reporter', 'exporters', 'store', 'context', 'runtime', 'analysis'],
   executors: ['executors', 'recipe', 'scriptlet', 'context'],
-  // The running recipe's ctx served over HTTP, its client and where runs publish it; no runner, no SQLite.
-  live: ['live', 'context', 'store'],
+  // The running recipe's ctx served over HTTP, its client and where runs publish it, the dashboard (with the runs' charts); no runner, no SQLite.
+  live: ['live', 'context', 'store', 'charts'],
   // cli reads the runtime's data contracts (spec.ts, meta.ts), never the worker-side runner.
   cli: ['cli', 'compile', 'recipe', 'scriptlet', 'context', 'store', 'runtime', 'exporters', 'live', 'analysis'],
   '.': ['compile', 'recipe', 'runtime'],
@@ -63,7 +65,7 @@ test('plugin folders import only what their stage may', () => {
           !(mainProcess && targetFolder === 'runtime' && !CLI_MAY_IMPORT_FROM_RUNTIME.includes(target.at(-1)!))
         if (!allowed) violations.push(`${relative(REPO, file)} imports ${specifier} (${folder} → ${targetFolder})`)
       } else if (
-        ['runtime', 'executors', 'scriptlet', 'context', 'recipe', 'store', 'exporters'].includes(folder) &&
+        ['runtime', 'executors', 'scriptlet', 'context', 'recipe', 'store', 'exporters', 'charts'].includes(folder) &&
         MAIN_PROCESS_ONLY.includes(specifier)
       ) {
         violations.push(`${relative(REPO, file)} imports the main-process package ${specifier}`)

@@ -3,6 +3,7 @@ import {
   AlignmentType,
   Document,
   HeadingLevel,
+  ImageRun,
   type IContext,
   type IRunOptions,
   type IXmlableObject,
@@ -16,6 +17,7 @@ import {
   TextRun,
   WidthType,
 } from 'docx'
+import type { DocumentCharts } from '../charts/index.ts'
 import { numericMetrics, testMetaOf, type RunData, type StepRow } from '../store/run-data.ts'
 import {
   aiSummaryBlock,
@@ -37,12 +39,12 @@ import {
  * summary table, a section per step (status, reason, params, outputs, metrics), the final
  * context and the analysis.
  */
-export async function writeDocx(data: RunData, file: string): Promise<void> {
-  await writeFile(file, await renderDocx(data))
+export async function writeDocx(data: RunData, file: string, charts?: DocumentCharts): Promise<void> {
+  await writeFile(file, await renderDocx(data, charts))
 }
 
 /** The Word document of a run, as the bytes of its file. */
-export async function renderDocx(data: RunData): Promise<Buffer> {
+export async function renderDocx(data: RunData, charts?: DocumentCharts): Promise<Buffer> {
   const meta = testMetaOf(data.run)
   const repeated = repeatedRuns()
   const children: (Paragraph | Table)[] = [
@@ -83,6 +85,7 @@ export async function renderDocx(data: RunData): Promise<Buffer> {
       ]),
       { statusColumn: 2, widths: [5, 30, 11, 13, 8, 33] },
     ),
+    ...(charts ? chartsSection(charts) : []),
     new Paragraph({ text: 'Steps', heading: HeadingLevel.HEADING_1 }),
     ...data.steps.flatMap((step) => stepSection(step, repeated)),
     new Paragraph({ text: 'Final context', heading: HeadingLevel.HEADING_1 }),
@@ -122,6 +125,46 @@ export async function renderDocx(data: RunData): Promise<Buffer> {
     sections: [{ children }],
   })
   return Packer.toBuffer(document)
+}
+
+/** The largest a chart is shown on a page, in pixels at 96 to the inch: the page's width, most of its height. */
+const CHART_MAX = { width: 600, height: 820 }
+
+/** Each chart as a picture with its caption, and a sentence for each chart that could not be drawn, saying why. */
+function chartsSection(charts: DocumentCharts): Paragraph[] {
+  const paragraphs = [new Paragraph({ text: 'Charts', heading: HeadingLevel.HEADING_1 })]
+  charts.charts.forEach((chart, i) => {
+    const scale = Math.min(1 / chart.scale, CHART_MAX.width / chart.width, CHART_MAX.height / chart.height)
+    paragraphs.push(
+      new Paragraph({
+        keepNext: true,
+        children: [
+          new ImageRun({
+            type: 'png',
+            data: chart.png,
+            transformation: { width: Math.round(chart.width * scale), height: Math.round(chart.height * scale) },
+            altText: { name: chart.name, title: chart.title, description: chart.note ?? chart.title },
+          }),
+        ],
+      }),
+      new Paragraph({
+        spacing: { after: 240 },
+        children: [
+          new TextRun({ text: `Figure ${i + 1}. ${chart.title}`, italics: true, size: 18 }),
+          ...(chart.note ? [new TextRun({ text: ` (${chart.note})`, italics: true, size: 18 })] : []),
+        ],
+      }),
+    )
+  })
+  for (const problem of charts.problems)
+    paragraphs.push(
+      new Paragraph({
+        children: [new TextRun({ text: `${problem.title} could not be drawn: ${problem.error}`, italics: true })],
+      }),
+    )
+  for (const note of charts.notes)
+    paragraphs.push(new Paragraph({ children: [new TextRun({ text: note, italics: true, size: 18 })] }))
+  return paragraphs
 }
 
 /** The final ctx as a table of its first keys, and a note saying how many more there are and where. */

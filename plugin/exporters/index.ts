@@ -2,8 +2,9 @@ import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { randomUUID } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { type DocumentCharts, preloadCharts, renderRunCharts } from '../charts/index.ts'
 import type { JsonValue } from '../context/json-value.ts'
-import type { RunData } from '../store/run-data.ts'
+import type { RunData, TrendRun } from '../store/run-data.ts'
 import { DocxThread } from './docx-thread.ts'
 import { renderMarkdown } from './markdown.ts'
 import { sampleRun } from './sample-run.ts'
@@ -16,6 +17,14 @@ export const DEFAULT_FORMATS: readonly ReportFormat[] = ['xlsx', 'docx', 'md']
 export const DEFAULT_REPORTS_DIR = 'reports'
 /** The Office documents, skipped inside the VS Code extension unless asked for. */
 export const OFFICE_FORMATS: readonly ReportFormat[] = ['xlsx', 'docx']
+
+/** The documents that embed the charts: a run writing neither draws none (the engines never load). */
+const CHART_FORMATS: readonly ReportFormat[] = ['xlsx', 'docx']
+
+export interface ExportOptions {
+  /** Recent runs of the run's test id, oldest first (RunStore.trend), for the metric charts; without it they show this run alone. */
+  trend?: readonly TrendRun[]
+}
 
 export interface ExportOutcome {
   format: ReportFormat
@@ -31,11 +40,16 @@ const loadDocx = () => import('./docx.ts')
 /** Where Word documents are written once preloadWriters started it; in this thread otherwise. */
 let docxThread: DocxThread | undefined
 
-const WRITERS: Record<ReportFormat, (data: RunData, file: string) => Promise<void>> = {
-  xlsx: async (data, file) => (await loadXlsx()).writeXlsx(data, file),
-  docx: async (data, file) =>
-    docxThread?.running ? docxThread.write(data, file) : (await loadDocx()).writeDocx(data, file),
-  md: async (data, file) => writeFileSync(file, renderMarkdown(data)),
+/** Each writer gets the run's charts as a promise: it writes what it can before it needs them. */
+type Writer = (data: RunData, file: string, charts: Promise<DocumentCharts | undefined>) => Promise<void>
+
+const WRITERS: Record<ReportFormat, Writer> = {
+  xlsx: async (data, file, charts) => (await loadXlsx()).writeXlsx(data, file, charts),
+  docx: async (data, file, charts) =>
+    docxThread?.running
+      ? docxThread.write(data, file, await charts)
+      : (await loadDocx()).writeDocx(data, file, await charts),
+  md: async (data, file, charts) => writeFileSync(file, renderMarkdown(data, await charts)),
   json: async (data, file) => writeFileSync(file, `${JSON.stringify(runJson(data), null, 2)}\n`),
 }
 
@@ -52,6 +66,8 @@ export function preloadWriters(formats: readonly ReportFormat[]): void {
     docxThread = DocxThread.start()
     if (!docxThread) loadDocx().catch(() => {})
   }
+  // The Word writer's thread draws the charts too (and loads their engines as it starts); without it, this thread does.
+  if (formats.some((format) => CHART_FORMATS.includes(format)) && !docxThread?.running) preloadCharts()
 }
 
 /** Writes the sample run's workbook once (to a temp file, deleted), so the real workbooks run warm. */
@@ -70,25 +86,30 @@ async function warmUpXlsx({ writeXlsx }: typeof import('./xlsx.ts')): Promise<vo
  * Writes the run's documents as `<dir>/report.<format>`, side by side (their file and zip
  * work overlap). Each writer works on a temporary file renamed into place when complete, so
  * a reader never sees half a document; a writer that fails is reported in its outcome and
- * never stops the others.
+ * never stops the others. When an Office document is asked for, the run's charts are drawn
+ * once, meanwhile, written as `<dir>/charts/<name>.png` and shown by every document.
  */
 export async function exportRun(
   data: RunData,
   dir: string,
   formats: readonly ReportFormat[],
+  options: ExportOptions = {},
 ): Promise<ExportOutcome[]> {
   try {
     mkdirSync(dir, { recursive: true })
   } catch (error) {
     return formats.map((format) => ({ format, error: `cannot create ${dir}: ${(error as Error).message}`, ms: 0 }))
   }
+  const charts = formats.some((format) => CHART_FORMATS.includes(format))
+    ? drawCharts(data, options.trend ?? [], join(dir, 'charts'))
+    : Promise.resolve(undefined)
   return Promise.all(
     formats.map(async (format): Promise<ExportOutcome> => {
       const file = join(dir, `report.${format}`)
       const temp = join(dir, `.report.${format}.${process.pid}.tmp`)
       const started = performance.now()
       try {
-        await WRITERS[format](data, temp)
+        await WRITERS[format](data, temp, charts)
         renameSync(temp, file)
         return { format, file, ms: performance.now() - started }
       } catch (error) {
@@ -97,6 +118,65 @@ export async function exportRun(
       }
     }),
   )
+}
+
+/**
+ * Draws the run's charts and writes each as `<dir>/<name>.png` (the folder holds this run's
+ * charts only). Never throws: a chart that cannot be drawn, or files that cannot be written,
+ * become sentences the documents show.
+ */
+async function drawCharts(data: RunData, trend: readonly TrendRun[], dir: string): Promise<DocumentCharts> {
+  const early = drawnAhead.get(data.run.runId)
+  drawnAhead.delete(data.run.runId)
+  const drawn = await (early ?? chartsOf(data, trend))
+  try {
+    rmSync(dir, { recursive: true, force: true })
+    mkdirSync(dir, { recursive: true })
+    for (const chart of drawn.charts) {
+      const temp = join(dir, `.${chart.name}.${process.pid}.tmp`)
+      writeFileSync(temp, chart.png)
+      renameSync(temp, join(dir, `${chart.name}.png`))
+    }
+    return { ...drawn, files: 'charts' }
+  } catch (error) {
+    return {
+      ...drawn,
+      notes: [...drawn.notes, `the chart files could not be written to ${dir}: ${(error as Error).message}`],
+    }
+  }
+}
+
+/** The charts of runs whose documents are not written yet, drawn ahead by drawChartsAhead. */
+const drawnAhead = new Map<string, Promise<DocumentCharts>>()
+/** At most this many runs' charts wait for their documents (their PNGs are held in memory meanwhile). */
+const MAX_DRAWN_AHEAD = 50
+
+/**
+ * Starts drawing a stored run's charts now, while other recipe files still run, for its
+ * documents to take when they are written (exportRun). Call preloadWriters first: with the
+ * Word writer's thread the charts are drawn there, off this thread.
+ */
+export function drawChartsAhead(data: RunData, trend: readonly TrendRun[]): void {
+  if (drawnAhead.has(data.run.runId) || drawnAhead.size >= MAX_DRAWN_AHEAD) return
+  drawnAhead.set(data.run.runId, chartsOf(data, trend))
+}
+
+/** Forgets the charts drawn ahead that no document took (their runs wrote none): call it once the documents are written. */
+export function forgetChartsAhead(): void {
+  drawnAhead.clear()
+}
+
+/** The run's charts, drawn in the Word writer's thread when it runs, else here; never rejects. */
+async function chartsOf(data: RunData, trend: readonly TrendRun[]): Promise<DocumentCharts> {
+  try {
+    return docxThread?.running ? await docxThread.draw(data, trend) : await renderRunCharts(data, trend)
+  } catch (error) {
+    return {
+      charts: [],
+      problems: [{ name: 'charts', title: 'The charts', error: (error as Error).message }],
+      notes: [],
+    }
+  }
 }
 
 /** The whole run as one JSON document (`recipes report --format json`). */

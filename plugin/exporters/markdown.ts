@@ -1,3 +1,4 @@
+import type { DocumentCharts } from '../charts/index.ts'
 import { numericMetrics, type RunData } from '../store/run-data.ts'
 import {
   aiSummaryBlock,
@@ -14,7 +15,7 @@ import {
 } from './format.ts'
 
 /** The run summary as Markdown: readable in a terminal, a CI job summary or a merge request. */
-export function renderMarkdown(data: RunData): string {
+export function renderMarkdown(data: RunData, charts?: DocumentCharts): string {
   const out: string[] = [`# ${escapeCell(reportTitle(data))}`, '']
   out.push('| field | value |', '| --- | --- |')
   for (const [field, value] of titleFields(data)) out.push(`| ${field} | ${escapeCell(value)} |`)
@@ -28,6 +29,7 @@ export function renderMarkdown(data: RunData): string {
     '',
   )
 
+  if (charts) out.push(...chartsSection(charts))
   out.push(
     '## Steps',
     '',
@@ -82,6 +84,26 @@ export function renderMarkdown(data: RunData): string {
     '',
   )
   return out.join('\n')
+}
+
+/** The charts as images beside the document (charts/<name>.png), and those that could not be drawn, saying why. */
+function chartsSection(charts: DocumentCharts): string[] {
+  const out = ['## Charts', '']
+  const { files } = charts
+  for (const chart of charts.charts) {
+    const caption = `${chart.title}${chart.note ? ` (${chart.note})` : ''}`
+    out.push(files ? `![${escapeAlt(caption)}](${files}/${chart.name}.png)` : `- ${caption}`, '')
+  }
+  for (const problem of charts.problems)
+    out.push(`- _${problem.title} could not be drawn: ${escapeCell(problem.error)}_`)
+  for (const note of charts.notes) out.push(`- _${escapeCell(note)}_`)
+  if (charts.problems.length + charts.notes.length > 0) out.push('')
+  return out
+}
+
+/** Keeps a caption inside an image's alt text. */
+function escapeAlt(text: string): string {
+  return text.replace(/[[\]\\]/g, '\\$&').replace(/\r?\n/g, ' ')
 }
 
 /** Keeps a value inside its table cell. */

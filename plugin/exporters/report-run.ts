@@ -1,8 +1,9 @@
 import { join } from 'node:path'
+import { TREND_RUNS } from '../charts/index.ts'
 import type { AiSummary, AnalysisRow, RunData } from '../store/run-data.ts'
 import type { RunStore } from '../store/run-store.ts'
 import type { AllureTarget } from './allure.ts'
-import { exportRun, type ExportOutcome, type ReportFormat } from './index.ts'
+import { drawChartsAhead, exportRun, type ExportOutcome, type ReportFormat } from './index.ts'
 
 export interface RunReport {
   runId: string
@@ -32,7 +33,8 @@ export type Analyze = (data: RunData) => Promise<AnalysisRow | undefined>
  * empty). `analyze` runs first and its analysis is recorded, so every document shows the
  * same one. With `allure`, the run's Allure results are written to `allure.resultsDir` after
  * the documents (and their charts); a failing Allure writer leaves the documents and the
- * store as they are.
+ * store as they are. The charts' metric trends cover the test id's last TREND_RUNS runs up to
+ * this one.
  */
 export async function reportStoredRun(
   store: RunStore,
@@ -57,7 +59,7 @@ export async function reportStoredRun(
     steps: data.steps.length,
     dir,
     ...(data.analysis?.ai ? { ai: data.analysis.ai } : {}),
-    outcomes: formats.length > 0 ? await exportRun(data, dir, formats) : [],
+    outcomes: formats.length > 0 ? await exportRun(data, dir, formats, { trend: trendOf(store, data) }) : [],
   }
   if (allure) report.allure = await allureResults(data, { ...allure, runDir: dir })
   return report
@@ -74,4 +76,17 @@ async function allureResults(data: RunData, target: AllureTarget): Promise<Allur
       error: `cannot write Allure results to ${target.resultsDir}: ${(error as Error).message || String(error)}`,
     }
   }
+}
+
+/**
+ * Starts drawing the charts of a stored run that has ended, ahead of its documents
+ * (drawChartsAhead): the reporter calls it as each recipe file ends, while others run.
+ */
+export function drawStoredRunChartsAhead(store: RunStore, runId: string): void {
+  const data = store.readRun(runId)
+  if (data?.run.endTime) drawChartsAhead(data, trendOf(store, data))
+}
+
+function trendOf(store: RunStore, data: RunData) {
+  return data.run.testId === null ? [] : store.trend(data.run.testId, data.run.runId, TREND_RUNS)
 }

@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module'
 import type ExcelJS from 'exceljs'
+import type { DocumentCharts } from '../charts/index.ts'
 import type { JsonValue } from '../context/json-value.ts'
 import { numericMetrics, type RunData, type StepRow } from '../store/run-data.ts'
 import {
@@ -26,11 +27,15 @@ const CELL_MAX = 32_000
 const SHEET_MAX_ROWS = 1_048_576
 
 /**
- * The run as an Excel workbook: Summary, Steps, Context, History, Metrics. Written with
+ * The run as an Excel workbook: Summary, Steps, Context, History, Metrics, Charts. Written with
  * exceljs's streaming writer, row by row straight to `file`: a run with 10k ctx writes is
- * never held in memory as a workbook.
+ * never held in memory as a workbook. The charts are awaited last, once the other sheets are written.
  */
-export async function writeXlsx(data: RunData, file: string): Promise<void> {
+export async function writeXlsx(
+  data: RunData,
+  file: string,
+  charts: Promise<DocumentCharts | undefined> = Promise.resolve(undefined),
+): Promise<void> {
   const workbook = new WorkbookWriter({ filename: file, useStyles: true, useSharedStrings: false })
   workbook.creator = 'vitest-recipes'
   workbook.created = new Date()
@@ -137,7 +142,121 @@ export async function writeXlsx(data: RunData, file: string): Promise<void> {
   history.commit()
 
   writeMetrics(workbook, data.steps)
+  const drawn = await charts
+  if (drawn) writeCharts(workbook, drawn)
   await workbook.commit()
+}
+
+/** The parts of exceljs's streaming writer a sheet of pictures needs: it has no API for them (only the in-memory workbook has). */
+interface StreamingInternals {
+  zip: { append(source: unknown, options: { name: string }): unknown }
+}
+interface SheetInternals {
+  _sheetRelsWriter: { addRelationship(relationship: { Type: string; Target: string }): string }
+  _write(text: string): void
+  _writeLegacyData(): void
+}
+
+const XML_HEAD = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+const RELATIONSHIPS = 'http://schemas.openxmlformats.org/officeDocument/2006/relationships'
+/** Pixels (96 to the inch) to the EMUs drawings count in. */
+const EMU_PER_PIXEL = 9525
+/** exceljs's default row height, 15 pt, in pixels. */
+const ROW_PIXELS = 20
+
+/**
+ * Sheet Charts: each chart's caption, then its picture below it (at its size on a page), and
+ * a line for each chart that could not be drawn, saying why. The pictures are one drawing
+ * part (xl/drawings/drawing1.xml) anchoring each PNG (xl/media) at its row, written beside
+ * the streamed sheet.
+ */
+function writeCharts(workbook: ExcelJS.stream.xlsx.WorkbookWriter, charts: DocumentCharts): void {
+  const sheet = workbook.addWorksheet('Charts')
+  sheet.columns = [{ key: 'text', width: 110 }]
+  const anchors: string[] = []
+  const relationships: string[] = []
+  let next = 1
+  charts.charts.forEach((chart, i) => {
+    const caption = sheet.getRow(next)
+    caption.getCell(1).value = cell(`Figure ${i + 1}. ${chart.title}${chart.note ? ` (${chart.note})` : ''}`)
+    caption.getCell(1).font = { bold: true }
+    commitRow(caption)
+    const width = Math.round(chart.width / chart.scale)
+    const height = Math.round(chart.height / chart.scale)
+    const image = workbook.addImage({ buffer: Buffer.from(chart.png) as never, extension: 'png' })
+    relationships.push(
+      `<Relationship Id="rId${i + 1}" Type="${RELATIONSHIPS}/image" Target="../media/${(workbook.getImage(image) as ExcelJS.Image & { name: string }).name}"/>`,
+    )
+    anchors.push(pictureAnchor(i + 1, next, width, height, chart.name, chart.title))
+    next += Math.ceil(height / ROW_PIXELS) + 2
+  })
+  for (const line of [
+    ...charts.problems.map((problem) => `${problem.title} could not be drawn: ${problem.error}`),
+    ...charts.notes,
+  ]) {
+    const row = sheet.getRow(next++)
+    row.getCell(1).value = cell(line)
+    commitRow(row)
+  }
+  if (anchors.length > 0) {
+    const zip = (workbook as unknown as StreamingInternals).zip
+    zip.append(
+      `${XML_HEAD}<xdr:wsDr xmlns:xdr="http://schemas.openxmlformats.org/drawingml/2006/spreadsheetDrawing" xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main" xmlns:r="${RELATIONSHIPS}">${anchors.join('')}</xdr:wsDr>`,
+      { name: 'xl/drawings/drawing1.xml' },
+    )
+    zip.append(
+      `${XML_HEAD}<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">${relationships.join('')}</Relationships>`,
+      { name: 'xl/drawings/_rels/drawing1.xml.rels' },
+    )
+    // The drawing part needs its content type, which the streaming writer's [Content_Types].xml does not list.
+    const append = zip.append.bind(zip)
+    zip.append = (source, options) =>
+      append(
+        options.name === '[Content_Types].xml' && typeof source === 'string'
+          ? source.replace(
+              '</Types>',
+              '<Override PartName="/xl/drawings/drawing1.xml" ContentType="application/vnd.openxmlformats-officedocument.drawing+xml"/></Types>',
+            )
+          : source,
+        options,
+      )
+    const internals = sheet as unknown as SheetInternals
+    const id = internals._sheetRelsWriter.addRelationship({
+      Type: `${RELATIONSHIPS}/drawing`,
+      Target: '../drawings/drawing1.xml',
+    })
+    // <drawing> goes after the row breaks and before <legacyDrawing>, where the writer puts its comments.
+    const writeLegacyData = internals._writeLegacyData.bind(sheet)
+    internals._writeLegacyData = () => {
+      internals._write(`<drawing r:id="${id}"/>`)
+      writeLegacyData()
+    }
+  }
+  sheet.commit()
+}
+
+/** A picture anchored at the top left of `row` (1-based) in column A, `width` × `height` pixels. */
+function pictureAnchor(id: number, row: number, width: number, height: number, name: string, title: string): string {
+  const cx = width * EMU_PER_PIXEL
+  const cy = height * EMU_PER_PIXEL
+  return (
+    `<xdr:oneCellAnchor><xdr:from><xdr:col>0</xdr:col><xdr:colOff>0</xdr:colOff><xdr:row>${row}</xdr:row><xdr:rowOff>0</xdr:rowOff></xdr:from>` +
+    `<xdr:ext cx="${cx}" cy="${cy}"/><xdr:pic><xdr:nvPicPr><xdr:cNvPr id="${id + 1}" name="${xmlAttribute(name)}" descr="${xmlAttribute(title)}"/>` +
+    '<xdr:cNvPicPr><a:picLocks noChangeAspect="1"/></xdr:cNvPicPr></xdr:nvPicPr>' +
+    `<xdr:blipFill><a:blip r:embed="rId${id}"/><a:stretch><a:fillRect/></a:stretch></xdr:blipFill>` +
+    `<xdr:spPr><a:xfrm><a:off x="0" y="0"/><a:ext cx="${cx}" cy="${cy}"/></a:xfrm><a:prstGeom prst="rect"><a:avLst/></a:prstGeom></xdr:spPr>` +
+    '</xdr:pic><xdr:clientData/></xdr:oneCellAnchor>'
+  )
+}
+
+/** Text as an XML attribute value; control characters, which XML cannot hold, are dropped. */
+function xmlAttribute(text: string): string {
+  return (
+    text
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it removes
+      .replace(/[\u0000-\u001f\u007f]/g, '')
+      .replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!)
+  )
 }
 
 /** One row per step that reported numeric metrics, one column per metric name. */

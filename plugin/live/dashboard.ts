@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { isAbsolute, relative, resolve } from 'node:path'
+import { renderChartSvg, runChartList, TREND_RUNS as CHART_TREND_RUNS } from '../charts/index.ts'
 import type { JsonValue } from '../context/json-value.ts'
 import type { RunFilter, RunStore } from '../store/run-store.ts'
 import type { LiveRunState } from './ctx-server.ts'
@@ -173,6 +174,8 @@ async function route(
   }
   const trend = /^\/api\/trend\/([^/]+)$/.exec(path)
   if (trend) return sendJson(response, 200, trendOf(store, decodeURIComponent(trend[1]!)))
+  const charts = /^\/api\/runs\/([^/]+)\/charts(?:\/([^/]+)\.svg)?$/.exec(path)
+  if (charts) return sendChart(store, decodeURIComponent(charts[1]!), charts[2], response)
   const run = /^\/api\/runs\/([^/]+)(?:\/(history|log))?$/.exec(path)
   if (run) {
     const runId = decodeURIComponent(run[1]!)
@@ -210,6 +213,35 @@ async function route(
     })
   }
   sendJson(response, 404, { error: `no such page: ${path}` })
+}
+
+/**
+ * The run's charts, as the documents draw them (charts/): their list, or one as SVG. A run
+ * still going gets none: its pictures would change with every step.
+ */
+async function sendChart(store: RunStore, runId: string, name: string | undefined, response: ServerResponse) {
+  const data = store.readRun(runId)
+  if (!data) return sendJson(response, 404, { error: `no run "${runId}" in the store` })
+  if (!data.run.endTime)
+    return sendJson(response, 409, { error: `run ${runId} is still going: its charts are drawn when it ends` })
+  const trend = data.run.testId === null ? [] : store.trend(data.run.testId, runId, CHART_TREND_RUNS)
+  if (name === undefined) return sendJson(response, 200, { charts: runChartList(data, trend) })
+  let svg: string | undefined
+  try {
+    svg = await renderChartSvg(data, trend, decodeURIComponent(name))
+  } catch (error) {
+    return sendJson(response, 500, {
+      error: `the chart ${name} of run ${runId} could not be drawn: ${(error as Error).message}`,
+    })
+  }
+  if (svg === undefined) return sendJson(response, 404, { error: `run ${runId} has no chart "${name}"` })
+  response.writeHead(200, {
+    'content-type': 'image/svg+xml; charset=utf-8',
+    'content-length': Buffer.byteLength(svg),
+    // A finished run's charts do not change: the page redraws often, the browser asks once a minute.
+    'cache-control': 'private, max-age=60',
+  })
+  response.end(svg)
 }
 
 /** A test id's recent runs, oldest first: each step's duration and status, and each numeric metric of its envelopes. */

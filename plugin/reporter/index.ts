@@ -8,8 +8,8 @@ import {
   RUN_ALLURE_RESULTS,
   writeAllureConfig,
 } from '../exporters/allure-folder.ts'
-import { OFFICE_FORMATS, preloadWriters, type ReportFormat } from '../exporters/index.ts'
-import { reportStoredRun } from '../exporters/report-run.ts'
+import { forgetChartsAhead, OFFICE_FORMATS, preloadWriters, type ReportFormat } from '../exporters/index.ts'
+import { drawStoredRunChartsAhead, reportStoredRun } from '../exporters/report-run.ts'
 import { type RecipeStepMeta, recipeStepMeta, runStatusOf, stepRowOf } from '../runtime/meta.ts'
 import type { AiSummary, RunData } from '../store/run-data.ts'
 import { RunStore, type RunStatus } from '../store/run-store.ts'
@@ -41,6 +41,8 @@ export class RecipesReporter implements Reporter {
   private vitest: Vitest | undefined
   private readonly options: RecipesReporterOptions
   private preloaded = false
+  /** The store the charts of each ended recipe file's runs are read from, while the run goes (closed when it ends). */
+  private aheadStore: RunStore | undefined
 
   constructor(options: RecipesReporterOptions) {
     this.options = options
@@ -60,7 +62,26 @@ export class RecipesReporter implements Reporter {
     if (formats) preloadWriters(formats)
   }
 
+  // As each recipe file ends, its runs' charts start drawing (in the Word writer's thread),
+  // while the other files run: the documents at the end then only embed them.
+  onTestModuleEnd(testModule: TestModule): void {
+    const vitest = this.vitest
+    if (!vitest || !this.preloaded || !this.documentFormats()?.some((format) => OFFICE_FORMATS.includes(format))) return
+    const runs = collectRuns([testModule])
+    if (runs.size === 0) return
+    try {
+      this.aheadStore ??= RunStore.openIn(vitest.config.root, this.options.db)
+      // The store keeper ingests the file's journal as it ends too; whichever is first stores it, once.
+      this.aheadStore.ingestPending()
+      for (const runId of runs.keys()) drawStoredRunChartsAhead(this.aheadStore, runId)
+    } catch {
+      // Only a head start: the documents draw the charts when they are written, and say what goes wrong.
+    }
+  }
+
   async onTestRunEnd(testModules: ReadonlyArray<TestModule>): Promise<void> {
+    this.aheadStore?.close()
+    this.aheadStore = undefined
     const vitest = this.vitest
     if (!vitest) return
     const runs = collectRuns(testModules)
@@ -127,6 +148,7 @@ export class RecipesReporter implements Reporter {
       }
     } finally {
       store.close()
+      forgetChartsAhead()
     }
     if (written) log(`   written in ${((performance.now() - started) / 1000).toFixed(1)} s`)
     if (allure && allureRuns > 0)

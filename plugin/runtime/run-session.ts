@@ -90,7 +90,12 @@ export class RunSession {
         : recipe.steps.findIndex((step) => step.name === this.options.resumeFrom)
     const { recorder, resume, vitest } = await this.openRecorder(resumeIndex)
     const restored = resume && typeof resume.snapshot !== 'string' ? resume.snapshot : undefined
-    const metadata: JsonObject = { test_meta: recipe.testMeta as JsonObject, node: process.version }
+    const metadata: JsonObject = {
+      test_meta: recipe.testMeta as JsonObject,
+      node: process.version,
+      // What the step graph of the reports draws: each step's dependencies and whether it may run side by side.
+      steps_graph: recipe.steps.map((step) => ({ step: step.name, needs: step.needs, parallel: step.parallel })),
+    }
     if (restored) metadata.resumed_from = restored.runId
     recorder.beginRun({
       runId: this.runId,

@@ -1,51 +1,57 @@
 import type Database from 'better-sqlite3'
 import type { JsonValue } from '../context/json-value.ts'
-import type { RunRow } from './run-data.ts'
-import { numericMetrics } from './run-data.ts'
+import { flatMetrics, type RunRow, type TrendRun, type TrendStep } from './run-data.ts'
 
-/** A finished run before the one analysed: its status and each step's figures. */
-export interface PastRun {
-  runId: string
-  startTime: string
-  status: string
+/** A finished run of the same test: its status and each step's figures. */
+export interface PastRun extends TrendRun {
   steps: PastStep[]
 }
 
-export interface PastStep {
-  step: string
-  status: string
-  durationMs: number
+export interface PastStep extends TrendStep {
   cpuMs: number
   peakRssBytes: number | null
   attempts: number
-  /** The numeric metrics of its envelope (`latency.p99` flattened). */
-  metrics: Record<string, number>
 }
 
 /**
- * The `limit` newest finished runs of the same test_id (of the same recipe when the run has
- * none) that started before `run`, newest first. Running runs are left out: their figures are
- * not final. Reads only the columns the analysis compares, through the (test_id|recipe,
- * start_time) indexes.
+ * The `limit` newest finished runs of `run`'s test_id (of its recipe when it has none) that
+ * started before it, newest first; with `includeRun`, `run` itself first (even while it
+ * runs). Other running runs are left out: their figures are not final. Runs that started
+ * at the same time are ordered as they were stored. Reads the runs through the (test_id |
+ * recipe, start_time) indexes, each run's steps through step_metrics' key, and of each
+ * envelope only its metrics (envelopes can be large, and a 10k-step recipe has 20 runs here).
  */
-export function readPastRuns(db: Database.Database, run: RunRow, limit: number): PastRun[] {
+export function readPastRuns(
+  db: Database.Database,
+  run: Pick<RunRow, 'runId' | 'testId' | 'recipe'>,
+  limit: number,
+  includeRun = false,
+): PastRun[] {
+  const anchor = db.prepare('SELECT start_time AS startTime, rowid FROM runs WHERE run_id = ?').get(run.runId) as
+    | { startTime: string; rowid: number }
+    | undefined
+  if (!anchor) return []
   const byTest = run.testId !== null
   const runs = db
     .prepare(
       `SELECT run_id AS runId, start_time AS startTime, status FROM runs
-       WHERE ${byTest ? 'test_id' : 'recipe'} = ? AND run_id <> ? AND end_time IS NOT NULL AND status <> 'running'
-         AND (start_time < ? OR (start_time = ? AND run_id < ?))
-       ORDER BY start_time DESC, run_id DESC LIMIT ?`,
+       WHERE ${byTest ? 'test_id' : 'recipe'} = ?
+         AND ((end_time IS NOT NULL AND status <> 'running') OR run_id = ?)
+         AND (start_time < ? OR (start_time = ? AND rowid ${includeRun ? '<=' : '<'} ?))
+       ORDER BY start_time DESC, rowid DESC LIMIT ?`,
     )
-    .all(byTest ? run.testId : run.recipe, run.runId, run.startTime, run.startTime, run.runId, limit) as Omit<
-    PastRun,
-    'steps'
-  >[]
-  // Only the envelope's metrics: envelopes can be large, and a 10k-step recipe has 20 runs of them here.
+    .all(
+      byTest ? run.testId : run.recipe,
+      includeRun ? run.runId : null,
+      anchor.startTime,
+      anchor.startTime,
+      anchor.rowid,
+      limit,
+    ) as Omit<PastRun, 'steps'>[]
   const steps = db.prepare(
-    `SELECT step, status, duration_ms AS durationMs, cpu_ms AS cpuMs, peak_rss_bytes AS peakRssBytes, attempts,
+    `SELECT step, idx, status, duration_ms AS durationMs, cpu_ms AS cpuMs, peak_rss_bytes AS peakRssBytes, attempts,
             CASE WHEN json_valid(envelope) THEN json_extract(envelope, '$.metrics') END AS metrics
-     FROM step_metrics WHERE run_id = ?`,
+     FROM step_metrics WHERE run_id = ? ORDER BY idx, seq`,
   )
   return runs.map((past) => ({
     ...past,
@@ -55,7 +61,7 @@ export function readPastRuns(db: Database.Database, run: RunRow, limit: number):
         durationMs: step.durationMs ?? 0,
         cpuMs: step.cpuMs ?? 0,
         attempts: step.attempts ?? 1,
-        metrics: metrics === null ? {} : numericMetrics({ envelope: { metrics: parseMetrics(metrics) } }),
+        metrics: metrics === null ? {} : flatMetrics(parseMetrics(metrics)),
       }),
     ),
   }))

@@ -104,7 +104,11 @@ export function testMetaOf(run: RunRow): JsonObject {
 
 /** The numeric metrics a step's envelope reported (`metrics: {count: 5}`), flattened one level (`latency.p99`). */
 export function numericMetrics(step: Pick<StepRow, 'envelope'>): Record<string, number> {
-  const metrics = step.envelope?.metrics
+  return flatMetrics(step.envelope?.metrics)
+}
+
+/** An envelope's `metrics` value as numbers by name, nested objects flattened one level; anything else left out. */
+export function flatMetrics(metrics: JsonValue | undefined): Record<string, number> {
   const out: Record<string, number> = {}
   if (metrics === null || typeof metrics !== 'object' || Array.isArray(metrics)) return out
   for (const [name, value] of Object.entries(metrics)) {
@@ -116,4 +120,20 @@ export function numericMetrics(step: Pick<StepRow, 'envelope'>): Record<string, 
     }
   }
   return out
+}
+
+/** A run of a test id as its trend charts read it: each step's duration, status and numeric metrics. */
+export interface TrendRun {
+  runId: string
+  startTime: string
+  status: string
+  steps: TrendStep[]
+}
+
+export interface TrendStep {
+  step: string
+  idx: number
+  status: string
+  durationMs: number
+  metrics: Record<string, number>
 }

@@ -8,7 +8,7 @@ import { locateStore } from './kept-store.ts'
 import { isProcessAlive } from './process-alive.ts'
 import { type JournalRecord, journalFolderOf, pendingJournals, readJournal } from './journal.ts'
 import { type PastRun, readPastRuns } from './past-runs.ts'
-import type { AiSummary, AnalysisRow, ContextRow, HistoryRow, RunData, RunRow, StepRow } from './run-data.ts'
+import type { AiSummary, AnalysisRow, ContextRow, HistoryRow, RunData, RunRow, StepRow, TrendRun } from './run-data.ts'
 
 /**
  * The SQLite run store: every run of a recipe, its steps and its context, durable at each
@@ -408,6 +408,16 @@ export class RunStore implements RunRecorder {
       )
       return runs.map((run) => ({ ...run, steps: steps.all(run.runId) as HistoryRun['steps'] }))
     })
+  }
+
+  /**
+   * The last `limit` finished runs of `testId` up to and including `runId` (counted even while
+   * it runs), oldest first, with each step's duration, status and numeric metrics: what the
+   * trend charts of a run draw. Reads the runs through runs_by_test and each run's steps
+   * through step_metrics' key; a run id the store does not hold gives no runs.
+   */
+  trend(testId: string, runId: string, limit: number): TrendRun[] {
+    return this.guard(() => readPastRuns(this.db, { runId, testId, recipe: '' }, limit, true).reverse())
   }
 
   /** Runs, newest first, that match every filter given (the dashboard's list), with step counts and total duration. */

@@ -48,6 +48,7 @@ function history(n: number, make: (i: number) => Partial<PastStep> & { step?: st
     steps: [
       {
         step: 'measure',
+        idx: 1,
         status: 'passed',
         durationMs: 100,
         cpuMs: 50,
@@ -158,9 +159,36 @@ describe('heuristicFindings', () => {
       startTime: '2026-11-30T09:00:00.000Z',
       status: 'failed',
       steps: [
-        { step: 'link', status: 'passed', durationMs: 10, cpuMs: 1, peakRssBytes: null, attempts: 1, metrics: {} },
-        { step: 'ping', status: 'failed', durationMs: 10, cpuMs: 1, peakRssBytes: null, attempts: 3, metrics: {} },
-        { step: 'load', status: 'passed', durationMs: 10, cpuMs: 1, peakRssBytes: null, attempts: 2, metrics: {} },
+        {
+          step: 'link',
+          idx: 1,
+          status: 'passed',
+          durationMs: 10,
+          cpuMs: 1,
+          peakRssBytes: null,
+          attempts: 1,
+          metrics: {},
+        },
+        {
+          step: 'ping',
+          idx: 2,
+          status: 'failed',
+          durationMs: 10,
+          cpuMs: 1,
+          peakRssBytes: null,
+          attempts: 3,
+          metrics: {},
+        },
+        {
+          step: 'load',
+          idx: 3,
+          status: 'passed',
+          durationMs: 10,
+          cpuMs: 1,
+          peakRssBytes: null,
+          attempts: 2,
+          metrics: {},
+        },
       ],
     }
     const data = runOf(
@@ -235,7 +263,9 @@ describe('analyzeStoredRun', () => {
     store.close()
     expect(stored.summaryText).toContain('Compared with the 6 latest passing runs of SW-9')
     expect(stored.summaryText).toContain('Heuristic: Anomaly: step measure took 900.0 ms')
-    expect(stored.summaryText).toContain('Heuristic: Anomaly: step measure reported rate = 900, against a median of 102.5')
+    expect(stored.summaryText).toContain(
+      'Heuristic: Anomaly: step measure reported rate = 900, against a median of 102.5',
+    )
     expect(stored.metrics.heuristic).toMatchObject({ history_runs: 7, baseline_runs: 6, min_runs: 5 })
     expect(stored.ai).toBeUndefined()
   })

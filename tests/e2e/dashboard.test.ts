@@ -152,6 +152,15 @@ test.skipIf(!hasChromium && !process.env.CI)(
       expect(await bars.count()).toBeGreaterThanOrEqual(4)
       const heights = await bars.evaluateAll((rects) => rects.map((rect) => Number(rect.getAttribute('height'))))
       expect(Math.max(...heights)).toBeGreaterThan(50)
+      // The documents' charts, served as SVG, drawn in the page (the run has ended).
+      const durations = page.locator('.run-charts figure[data-chart="step_durations"] img')
+      await durations.scrollIntoViewIfNeeded()
+      await expect
+        .poll(() => durations.evaluate((img) => (img as unknown as { naturalWidth: number }).naturalWidth), {
+          timeout: 10_000,
+        })
+        .toBeGreaterThan(300)
+      expect(await page.locator('.run-charts figure').count()).toBeGreaterThanOrEqual(3)
       await page.screenshot({ path: join(SHOTS, 'run.png'), fullPage: true })
 
       // The trend: a line per step over the two runs, and the metrics across runs.

@@ -60,7 +60,7 @@ describe('each recipe run gets its documents', () => {
   test('reports/<run_id>/report.{xlsx,docx,md}, listed when the run ends', () => {
     expect(runDirs()).toHaveLength(2)
     const dir = join(project.root, 'reports', linkRun())
-    expect(readdirSync(dir).sort()).toEqual(['report.docx', 'report.md', 'report.xlsx'])
+    expect(readdirSync(dir).sort()).toEqual(['charts', 'report.docx', 'report.md', 'report.xlsx'])
     expect(output).toMatch(
       /vitest-recipes {2}reports of 2 runs \(xlsx, docx, md\) in reports\/\n[\s\S]*written in \d+\.\d s/,
     )
@@ -124,6 +124,7 @@ describe('each recipe run gets its documents', () => {
         // soffice exits 0 even when it could not read a file: the outputs are the proof.
         expect(readdirSync(out).sort()).toEqual([
           'pdf',
+          'report-Charts.csv',
           'report-Context.csv',
           'report-History.csv',
           'report-Metrics.csv',
@@ -201,7 +202,7 @@ describe('each recipe run gets its documents', () => {
     expect(result.code).toBe(1)
     expect(result.stderr).toMatch(/recipes: report\.xlsx was not written: .*report\.xlsx/)
     expect(result.stdout).toContain(`reports/${run}/report.docx`)
-    expect(readdirSync(dir).sort()).toEqual(['report.docx', 'report.json', 'report.md', 'report.xlsx'])
+    expect(readdirSync(dir).sort()).toEqual(['charts', 'report.docx', 'report.json', 'report.md', 'report.xlsx'])
     const json = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8'))
     expect(json.run).toMatchObject({ runId: run, testId: 'LINK-7', status: 'failed' })
     expect(json.steps.map((step: { step: string; status: string }) => `${step.step}:${step.status}`)).toEqual([
@@ -312,6 +313,7 @@ describe('where the documents are written, and when not', () => {
     expect(merged.output).toContain(`✗ report.docx of run ${linkRunId} was not written`)
     expect(merged.output).toContain(`npx recipes report --run ${linkRunId}\` retries`)
     expect(readdirSync(join(project.root, 'reports', linkRunId)).sort()).toEqual([
+      'charts',
       'report.docx',
       'report.md',
       'report.xlsx',

@@ -2,12 +2,25 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import JSZip from 'jszip'
-import { afterAll, describe, expect, test } from 'vitest'
+import { afterAll, describe, expect, test, vi } from 'vitest'
 import { analyzeRun } from '../../plugin/analysis/run-summary.ts'
 import { exportRun } from '../../plugin/exporters/index.ts'
 import { renderMarkdown } from '../../plugin/exporters/markdown.ts'
 import type { RunData, StepRow } from '../../plugin/store/run-data.ts'
 import { stepRow } from '../store/rows.ts'
+
+// The step graph fails when a test says so: the documents must still be written, saying why.
+const failing = vi.hoisted(() => ({ graph: false }))
+vi.mock('../../plugin/charts/render.ts', async (importOriginal) => {
+  const original = await importOriginal<typeof import('../../plugin/charts/render.ts')>()
+  return {
+    ...original,
+    dotSvg: async (dot: string) => {
+      if (failing.graph) throw new Error('Graphviz could not lay the graph out: out of memory')
+      return original.dotSvg(dot)
+    },
+  }
+})
 
 const dir = mkdtempSync(join(tmpdir(), 'vitest-recipes-exporters-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -131,4 +144,32 @@ test('the AI summary is shown beside the analysis in every document, marked as a
   expect(renderMarkdown(unavailable)).toContain(
     '### AI summary unavailable\n\n> m1 at http://127.0.0.1:9 gave no summary: connection refused. The heuristic analysis stands alone.',
   )
+})
+
+test('a chart that cannot be drawn loses no document: each says which and why, the other charts are written beside them', async () => {
+  failing.graph = true
+  try {
+    const data = run([step('measure', 1, { envelope: { status: 'ok', metrics: { rate: 3 } } })])
+    const out = join(dir, 'charts-fail')
+    const outcomes = await exportRun(data, out, ['xlsx', 'docx', 'md'])
+    expect(outcomes.map((outcome) => [outcome.format, outcome.error])).toEqual([
+      ['xlsx', undefined],
+      ['docx', undefined],
+      ['md', undefined],
+    ])
+    expect(readdirSync(join(out, 'charts')).sort()).toEqual(['metric_measure.rate.png', 'step_durations.png'])
+    const why = 'Step graph could not be drawn: Graphviz could not lay the graph out: out of memory'
+    const md = readFileSync(join(out, 'report.md'), 'utf8')
+    expect(md).toContain('![Step durations](charts/step_durations.png)')
+    expect(md).toContain('![measure.rate](charts/metric_measure.rate.png)')
+    expect(md).toContain(`- _${why}_`)
+    const docx = await JSZip.loadAsync(readFileSync(join(out, 'report.docx')))
+    expect(await docx.file('word/document.xml')!.async('string')).toContain(why)
+    expect(Object.keys(docx.files).filter((name) => name.startsWith('word/media/'))).toHaveLength(2)
+    const xlsx = await JSZip.loadAsync(readFileSync(join(out, 'report.xlsx')))
+    expect(Object.keys(xlsx.files).filter((name) => name.startsWith('xl/media/'))).toHaveLength(2)
+    expect(await xlsx.file('[Content_Types].xml')!.async('string')).toContain('/xl/drawings/drawing1.xml')
+  } finally {
+    failing.graph = false
+  }
 })

@@ -112,3 +112,23 @@ test('tells the page at once when a running recipe journals a step', async () =>
   await reader.cancel()
   journal.close()
 })
+
+test("a finished run's charts: their list, each as SVG; none for a run still going or an unknown chart", async () => {
+  const { body } = await get('/api/runs/r2/charts')
+  expect(body.charts).toEqual([
+    { name: 'step_durations', title: 'Step durations' },
+    { name: 'step_sequence', title: 'Step graph' },
+    { name: 'metric_a.loss_pct', title: 'a.loss_pct' },
+  ])
+  const svg = await fetch(`${dashboard.url}/api/runs/r2/charts/metric_a.loss_pct.svg`)
+  expect(svg.headers.get('content-type')).toBe('image/svg+xml; charset=utf-8')
+  // The trend covers r1 and r2, the run itself last.
+  expect(await svg.text()).toMatch(/^<svg[\s\S]*2 runs of DASH-U; this run: 1/)
+  expect((await get('/api/runs/r2/charts/nope.svg')).body).toEqual({ error: 'run r2 has no chart "nope"' })
+  store.beginRun(run('r4', '2026-11-21T10:00:00Z', 'bo', []))
+  expect(await get('/api/runs/r4/charts')).toEqual({
+    status: 409,
+    body: { error: 'run r4 is still going: its charts are drawn when it ends' },
+  })
+  store.finishRun('r4', 'passed', '2026-11-21T10:00:01Z')
+})

@@ -153,3 +153,47 @@ test('findRun: last, an exact id, an unambiguous prefix; a sentence otherwise', 
   })
   store.close()
 })
+
+test('trend: the last finished runs of a test id up to a given run, oldest first, with durations and numeric metrics', () => {
+  const store = RunStore.open(join(dir, 'trend.sqlite'))
+  const begin = (runId: string, testId: string, startTime: string) =>
+    store.beginRun({ runId, testId, recipe: 'recipes/t.yaml', startTime, vitestVersion: '4', metadata: {} })
+  const measure = (
+    runId: string,
+    value: number,
+    metrics: unknown = { rate: value, nested: { p99: value * 2 }, label: 'x' },
+  ) =>
+    store.recordStep(
+      runId,
+      { ...step('measure', 1), durationMs: value, envelope: { status: 'ok', metrics } as never },
+      [],
+      [],
+    )
+  for (const [n, start] of ['2026-01-01', '2026-01-02', '2026-01-03', '2026-01-04'].entries()) {
+    begin(`t${n}`, 'TREND-1', `${start}T00:00:00Z`)
+    measure(`t${n}`, n + 1)
+    store.finishRun(`t${n}`, 'passed')
+  }
+  // Another test id, a run still going, and a step whose metrics are not an object: none of them counts.
+  begin('other', 'TREND-2', '2026-01-02T12:00:00Z')
+  store.finishRun('other', 'passed')
+  begin('open', 'TREND-1', '2026-01-02T18:00:00Z')
+  begin('scalar', 'TREND-1', '2026-01-02T20:00:00Z')
+  measure('scalar', 9, 'not an object')
+  store.finishRun('scalar', 'passed')
+
+  const trend = store.trend('TREND-1', 't2', 3)
+  expect(trend.map((run) => run.runId)).toEqual(['t1', 'scalar', 't2'])
+  // Each step also carries the figures the analysis compares (cpuMs, peakRssBytes, attempts).
+  expect(trend[0]).toMatchObject({
+    runId: 't1',
+    startTime: '2026-01-02T00:00:00Z',
+    status: 'passed',
+    steps: [{ step: 'measure', idx: 1, status: 'passed', durationMs: 2, metrics: { rate: 2, 'nested.p99': 4 } }],
+  })
+  expect(trend[1]!.steps[0]!.metrics).toEqual({})
+  // The run asked about counts while it goes; an unknown run gives none.
+  expect(store.trend('TREND-1', 'open', 10).map((run) => run.runId)).toEqual(['t0', 't1', 'open'])
+  expect(store.trend('TREND-1', 'no-such-run', 10)).toEqual([])
+  store.close()
+})

@@ -1,0 +1,232 @@
+import type { TopLevelSpec } from 'vega-lite'
+import { formatMs, STATUS_COLORS } from '../exporters/format.ts'
+import type { StepRow } from '../store/run-data.ts'
+
+/**
+ * The Vega-Lite specifications of the run charts: plain functions from data to a spec, the
+ * one place the documents (PNG, via render.ts) and the dashboard (SVG) take them from.
+ */
+
+/** The fonts every chart asks for: DejaVu Sans where installed (resvg and Graphviz find it), else the system's sans-serif. */
+export const CHART_FONT = 'DejaVu Sans, Liberation Sans, Arial, sans-serif'
+/** Width of a chart's plot, in CSS pixels: with its axis labels it fits a Word page (6.25 in). */
+const PLOT_WIDTH = 440
+/** At most this many steps get a bar; a longer run shows its slowest ones, in recipe order. */
+export const MAX_DURATION_BARS = 60
+/** Colour of the part of a step's time its attempts do not account for: waits between retries. */
+const WAIT_COLOR = '#A6A6A6'
+/** Colour of a status STATUS_COLORS does not know. */
+const OTHER_COLOR = '#D9D9D9'
+/** Durations beyond this (ms, about 31,700 years) are drawn at it: a sum of huge values stays finite. */
+const MAX_MS = 1e15
+
+const BASE = {
+  $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+  background: 'white',
+  padding: 8,
+  config: {
+    font: CHART_FONT,
+    view: { stroke: null },
+    axis: { labelFontSize: 10, titleFontSize: 11, labelColor: '#404040', titleColor: '#404040' },
+    legend: { labelFontSize: 10, titleFontSize: 10 },
+    title: { fontSize: 13, subtitleFontSize: 10, subtitleColor: '#595959', anchor: 'start' },
+  },
+} as const
+
+/** A status's fill colour, as the tables of the documents colour it. */
+export function statusColor(status: string): string {
+  const color = STATUS_COLORS[status]
+  return color ? `#${color}` : OTHER_COLOR
+}
+
+/** A duration a chart can draw: NaN, negative and infinite are 0, huge is capped. */
+function drawableMs(ms: number): number {
+  return Number.isFinite(ms) && ms > 0 ? Math.min(ms, MAX_MS) : 0
+}
+
+/** The unit a duration axis counts in, from its largest value. */
+function durationUnit(maxMs: number): { unit: string; per: number } {
+  if (maxMs >= 120_000) return { unit: 'min', per: 60_000 }
+  if (maxMs >= 2_000) return { unit: 's', per: 1000 }
+  return { unit: 'ms', per: 1 }
+}
+
+/** A step's time cut into its attempts, in order, then the wait its attempts leave over. */
+export function durationSegments(step: StepRow): { part: string; kind: string; ms: number }[] {
+  const total = drawableMs(step.durationMs)
+  const attempts = step.attemptLog
+  if (attempts.length === 0) return [{ part: step.status, kind: step.status, ms: total }]
+  const segments = attempts.map((attempt, i) => ({
+    part: `attempt ${attempt.attempt}`,
+    // The last attempt ends the step: it shows the step's status (expected-error, setup…), earlier ones how they ended.
+    kind: i === attempts.length - 1 ? step.status : attempt.status,
+    ms: drawableMs(attempt.durationMs),
+  }))
+  const wait = total - segments.reduce((sum, segment) => sum + segment.ms, 0)
+  // Clock rounding leaves crumbs: only a wait worth a pixel-ish (over 1 % and 1 ms) is drawn.
+  if (wait > 1 && wait > total / 100) segments.push({ part: 'wait', kind: 'wait / back-off', ms: wait })
+  return segments
+}
+
+/** The text beside a step's bar: its time, its attempts and wait, or why it has none. */
+function barLabel(step: StepRow, segments: { part: string; ms: number }[]): string {
+  if (step.attempts === 0 && drawableMs(step.durationMs) === 0) return step.status
+  const parts = [formatMs(drawableMs(step.durationMs))]
+  if (step.attemptLog.length > 1) parts.push(`${step.attemptLog.length} attempts`)
+  const wait = segments.find((segment) => segment.part === 'wait')
+  if (wait) parts.push(`waited ${formatMs(wait.ms)}`)
+  return parts.join(' · ')
+}
+
+/**
+ * Each step's time as a bar in recipe order, cut into its attempts (coloured by how each
+ * ended) and the wait its attempts leave over (retry back-off); steps that did not run get
+ * their status as a label. A run of more than MAX_DURATION_BARS steps shows its slowest.
+ */
+export function stepDurationsSpec(steps: readonly StepRow[]): { spec: TopLevelSpec; note?: string } {
+  const shown =
+    steps.length <= MAX_DURATION_BARS
+      ? steps
+      : [...steps]
+          .sort((a, b) => drawableMs(b.durationMs) - drawableMs(a.durationMs))
+          .slice(0, MAX_DURATION_BARS)
+          .sort((a, b) => a.idx - b.idx)
+  const { unit, per } = durationUnit(Math.max(0, ...shown.map((step) => drawableMs(step.durationMs))))
+  const segments: { row: string; part: string; kind: string; value: number; order: number }[] = []
+  const labels: { row: string; value: number; text: string }[] = []
+  for (const step of shown) {
+    const row = `${step.idx}. ${step.step}`
+    const parts = durationSegments(step)
+    parts.forEach((part, order) => {
+      segments.push({ row, part: part.part, kind: part.kind, value: part.ms / per, order })
+    })
+    labels.push({ row, value: drawableMs(step.durationMs) / per, text: barLabel(step, parts) })
+  }
+  const kinds = [...new Set(segments.map((segment) => segment.kind))]
+  const note =
+    steps.length > shown.length
+      ? `the ${shown.length} slowest of ${steps.length} steps, in recipe order; report.xlsx (sheet Steps) has every step`
+      : undefined
+  const rows = { field: 'row', type: 'nominal', sort: null, title: null, axis: { labelLimit: 180 } } as const
+  const spec: TopLevelSpec = {
+    ...BASE,
+    title: {
+      text: 'Step durations',
+      subtitle: [
+        `${steps.length} step${steps.length === 1 ? '' : 's'}: each attempt in order, then the wait between retries`,
+        ...(note ? [note] : []),
+      ],
+    },
+    width: PLOT_WIDTH,
+    height: { step: 18 },
+    layer: [
+      {
+        data: { values: segments },
+        mark: { type: 'bar', stroke: '#7F7F7F', strokeWidth: 0.5 },
+        encoding: {
+          y: rows,
+          x: { field: 'value', type: 'quantitative', stack: 'zero', title: `duration (${unit})` },
+          order: { field: 'order', type: 'quantitative' },
+          color: {
+            field: 'kind',
+            type: 'nominal',
+            title: null,
+            scale: {
+              domain: kinds,
+              range: kinds.map((kind) => (kind === 'wait / back-off' ? WAIT_COLOR : statusColor(kind))),
+            },
+            legend: { orient: 'bottom', direction: 'horizontal' },
+          },
+        },
+      },
+      {
+        data: { values: labels },
+        mark: { type: 'text', align: 'left', dx: 4, fontSize: 10, color: '#404040' },
+        encoding: { y: rows, x: { field: 'value', type: 'quantitative' }, text: { field: 'text', type: 'nominal' } },
+      },
+    ],
+  }
+  return note === undefined ? { spec } : { spec, note }
+}
+
+/** One run's value of a metric, for its trend. */
+export interface MetricPoint {
+  /** 1 for the oldest run shown. */
+  n: number
+  runId: string
+  startTime: string
+  value: number
+  /** Whether this is the run the report is about. */
+  current: boolean
+}
+
+/** The x axis of a metric's trend: one place per run, oldest first. */
+const RUN_AXIS = {
+  field: 'label',
+  type: 'ordinal',
+  sort: null,
+  title: 'run (oldest first)',
+  axis: { labelAngle: -30, labelLimit: 140 },
+} as const
+
+/**
+ * A metric's value across the test id's recent runs, oldest first, the report's run the
+ * marked point: the spec without its data (dataset `points`) and titles (params
+ * `chartTitle`, `chartSubtitle`), which metricTrend gives. One Vega view draws every metric
+ * in turn, with the data and titles changed (render.ts templateSvg): a view costs more than
+ * the drawing.
+ */
+export const METRIC_TREND_TEMPLATE: TopLevelSpec = {
+  ...BASE,
+  params: [
+    { name: 'chartTitle', value: '' },
+    { name: 'chartSubtitle', value: '' },
+  ],
+  // Vega-Lite hands the subtitle to Vega, which takes an expression there too; its types say text only.
+  title: { text: { expr: 'chartTitle' }, subtitle: { expr: 'chartSubtitle' } as unknown as string },
+  width: PLOT_WIDTH,
+  height: 160,
+  data: { name: 'points' },
+  layer: [
+    {
+      mark: { type: 'line', color: '#2F5496', strokeWidth: 1.5 },
+      encoding: { x: RUN_AXIS, y: { field: 'value', type: 'quantitative', title: null, axis: { format: '~g' } } },
+    },
+    {
+      mark: { type: 'point', filled: true, size: 50 },
+      encoding: {
+        x: RUN_AXIS,
+        y: { field: 'value', type: 'quantitative' },
+        color: {
+          field: 'which',
+          type: 'nominal',
+          title: null,
+          scale: { domain: ['earlier runs', 'this run'], range: ['#2F5496', '#C00000'] },
+          legend: { orient: 'bottom', direction: 'horizontal' },
+        },
+      },
+    },
+  ],
+}
+
+/** What METRIC_TREND_TEMPLATE draws for one metric: its points and its titles. */
+export function metricTrend(
+  metric: string,
+  testId: string,
+  points: readonly MetricPoint[],
+): { data: { points: object[] }; signals: { chartTitle: string; chartSubtitle: string } } {
+  const current = points.find((point) => point.current)
+  return {
+    data: {
+      points: points.map((point) => ({
+        ...point,
+        label: `#${point.n} ${point.startTime.slice(5, 16).replace('T', ' ')}`,
+        which: point.current ? 'this run' : 'earlier runs',
+      })),
+    },
+    signals: {
+      chartTitle: metric,
+      chartSubtitle: `${points.length} run${points.length === 1 ? '' : 's'} of ${testId}${current ? `; this run: ${current.value}` : ''}`,
+    },
+  }
+}

@@ -1,0 +1,99 @@
+import { describe, expect, test } from 'vitest'
+import {
+  durationSegments,
+  MAX_DURATION_BARS,
+  metricTrend,
+  statusColor,
+  stepDurationsSpec,
+} from '../../plugin/charts/specs.ts'
+import type { StepRow } from '../../plugin/store/run-data.ts'
+import { stepRow } from './steps.ts'
+
+/** The data values of a layer of a spec (the specs are plain objects). */
+function layerValues(spec: object, layer: number): Record<string, unknown>[] {
+  return (spec as { layer: { data: { values: Record<string, unknown>[] } }[] }).layer[layer]!.data.values
+}
+
+describe('durationSegments', () => {
+  test("a retried step: each attempt as it ended, the last one in the step's status, then the wait", () => {
+    const step = stepRow('flash', 1, {
+      status: 'passed',
+      durationMs: 100,
+      attempts: 2,
+      attemptLog: [
+        { attempt: 1, status: 'failed', reason: 'timed out', durationMs: 30 },
+        { attempt: 2, status: 'passed', durationMs: 20 },
+      ],
+    })
+    expect(durationSegments(step)).toEqual([
+      { part: 'attempt 1', kind: 'failed', ms: 30 },
+      { part: 'attempt 2', kind: 'passed', ms: 20 },
+      { part: 'wait', kind: 'wait / back-off', ms: 50 },
+    ])
+  })
+
+  test('no attempt log: one segment in its status; clock crumbs are no wait; NaN, negative and huge durations stay drawable', () => {
+    expect(durationSegments(stepRow('a', 1, { status: 'cached', durationMs: 4 }))).toEqual([
+      { part: 'cached', kind: 'cached', ms: 4 },
+    ])
+    const crumbs = stepRow('b', 2, { durationMs: 10.4, attemptLog: [{ attempt: 1, status: 'passed', durationMs: 10 }] })
+    expect(durationSegments(crumbs)).toHaveLength(1)
+    for (const durationMs of [Number.NaN, -5, Number.POSITIVE_INFINITY])
+      expect(durationSegments(stepRow('c', 3, { durationMs }))[0]!.ms).toBe(0)
+    expect(durationSegments(stepRow('d', 4, { durationMs: 1e300 }))[0]!.ms).toBe(1e15)
+  })
+})
+
+describe('stepDurationsSpec', () => {
+  test('a bar per step in recipe order; steps that did not run are labelled with their status; colours as the tables', () => {
+    const { spec, note } = stepDurationsSpec([
+      stepRow('boot', 1, { durationMs: 1500 }),
+      stepRow('check', 2, { status: 'failed', durationMs: 2500 }),
+      stepRow('report', 3, { status: 'blocked', durationMs: 0, attempts: 0 }),
+    ])
+    expect(note).toBeUndefined()
+    expect(layerValues(spec, 1)).toEqual([
+      { row: '1. boot', value: 1.5, text: '1.50 s' },
+      { row: '2. check', value: 2.5, text: '2.50 s' },
+      { row: '3. report', value: 0, text: 'blocked' },
+    ])
+    const color = (spec as { layer: { encoding: { color: { scale: { domain: string[]; range: string[] } } } }[] })
+      .layer[0]!.encoding.color.scale
+    expect(color.domain).toEqual(['passed', 'failed', 'blocked'])
+    expect(color.range).toEqual([statusColor('passed'), statusColor('failed'), statusColor('blocked')])
+    expect(statusColor('passed')).toBe('#C6EFCE')
+    expect(JSON.stringify(spec)).toContain('duration (s)')
+  })
+
+  test('a long run shows its slowest steps, in recipe order, and says so', () => {
+    const steps: StepRow[] = Array.from({ length: 1000 }, (_, i) =>
+      stepRow(`s${i}`, i + 1, { durationMs: (i * 37) % 1000 }),
+    )
+    const { spec, note } = stepDurationsSpec(steps)
+    const rows = layerValues(spec, 1).map((row) => row.row as string)
+    expect(rows).toHaveLength(MAX_DURATION_BARS)
+    const idx = rows.map((row) => Number(row.split('.')[0]))
+    expect(idx).toEqual([...idx].sort((a, b) => a - b))
+    expect(note).toBe(
+      `the ${MAX_DURATION_BARS} slowest of 1000 steps, in recipe order; report.xlsx (sheet Steps) has every step`,
+    )
+  })
+
+  test('no steps: an empty chart, not an error', () => {
+    const { spec } = stepDurationsSpec([])
+    expect(layerValues(spec, 0)).toEqual([])
+    expect(JSON.stringify(spec)).toContain('0 steps')
+  })
+})
+
+test("metricTrend marks the report's run among the earlier ones, and titles the chart", () => {
+  const { data, signals } = metricTrend('measure.rate', 'LAB-1', [
+    { n: 1, runId: 'a', startTime: '2026-01-01T10:00:00.000Z', value: 3, current: false },
+    { n: 2, runId: 'b', startTime: '2026-01-02T11:30:00.000Z', value: 4, current: true },
+  ])
+  expect(data.points.map((point) => [(point as { label: string }).label, (point as { which: string }).which])).toEqual([
+    ['#1 01-01 10:00', 'earlier runs'],
+    ['#2 01-02 11:30', 'this run'],
+  ])
+  expect(signals).toEqual({ chartTitle: 'measure.rate', chartSubtitle: '2 runs of LAB-1; this run: 4' })
+})
