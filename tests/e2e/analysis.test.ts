@@ -55,7 +55,7 @@ import recipes from 'vitest-recipes'
 // LAB_COPIES=n runs the recipe n times, one Vitest project each: n stored runs from one process.
 const copies = Number(process.env.LAB_COPIES ?? 1)
 const ai = process.env.LAB_AI_URL
-  ? { endpoint: process.env.LAB_AI_URL, model: process.env.LAB_AI_MODEL, apiKeyEnv: 'LAB_AI_KEY', timeoutMs: 1500 }
+  ? { endpoint: process.env.LAB_AI_URL, model: process.env.LAB_AI_MODEL, apiKeyEnv: 'LAB_AI_KEY', timeoutMs: Number(process.env.LAB_AI_TIMEOUT ?? 20000) }
   : false
 export default defineConfig({
   plugins: [recipes({ reports: process.env.LAB_NO_REPORTS ? false : { formats: ['md'] }, analysis: { ai } })],
@@ -187,7 +187,7 @@ test('a metric far off, a new failure and a retried step are named with their nu
 
 test('an endpoint that never answers is given up after timeoutMs: the run and its documents say the summary is unavailable', async () => {
   const result = await project.vitest(['run', 'recipes/'], {
-    env: { LAB_AI_URL: aiUrl, LAB_AI_MODEL: 'stalled', LAB_AI_KEY: 'sk-lab-0123456789abcdef' },
+    env: { LAB_AI_URL: aiUrl, LAB_AI_MODEL: 'stalled', LAB_AI_KEY: 'sk-lab-0123456789abcdef', LAB_AI_TIMEOUT: '1500' },
   })
   expect(result.code, result.output).toBe(0)
   expect(result.output).toContain(

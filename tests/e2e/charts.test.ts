@@ -6,7 +6,7 @@ import Database from 'better-sqlite3'
 import JSZip from 'jszip'
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import { fixtureScriptlets } from './fixture-files.ts'
-import { createProject, type TestProject } from './project.ts'
+import { createProject, DEFAULT_CONFIG, type TestProject } from './project.ts'
 
 // The charts of a run's documents, through the real `vitest` CLI: a recipe with parallel
 // steps, a retried step and metrics, run twice so its metrics have a trend. The PNGs beside
@@ -51,12 +51,15 @@ const CHARTS = [
 let project: TestProject
 let dir: string
 beforeAll(async () => {
-  project = createProject({
-    'recipes/charts.yaml': RECIPE,
-    'scriptlets/measure.ts': MEASURE,
-    'scriptlets/flaky.ts': FLAKY,
-    ...fixtureScriptlets(),
-  })
+  project = createProject(
+    {
+      'recipes/charts.yaml': RECIPE,
+      'scriptlets/measure.ts': MEASURE,
+      'scriptlets/flaky.ts': FLAKY,
+      ...fixtureScriptlets(),
+    },
+    { config: DEFAULT_CONFIG },
+  )
   for (const gbps of ['9.1', '9.4']) {
     const result = await project.vitest(['run', 'recipes/'], { env: { LAB_GBPS: gbps } })
     expect(result.code, result.output).toBe(0)

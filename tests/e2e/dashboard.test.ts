@@ -2,7 +2,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, expect, test } from 'vitest'
-import { createProject, REPO, type TestProject } from './project.ts'
+import { createProject, DEFAULT_CONFIG, REPO, type TestProject } from './project.ts'
 
 // A person's view of the dashboard, in a real headless Chromium (Debian's chromium, installed
 // by .ci/run; driven by playwright-core). Elsewhere it may be absent: then this file is skipped.
@@ -82,7 +82,8 @@ async function release(): Promise<void> {
 
 beforeAll(async () => {
   if (!hasChromium) return
-  project = createProject({ 'recipes/dash.yaml': RECIPE, 'scriptlets/measure.ts': MEASURE })
+  // The run page shows the charts, which are drawn with the Office documents.
+  project = createProject({ 'recipes/dash.yaml': RECIPE, 'scriptlets/measure.ts': MEASURE }, { config: DEFAULT_CONFIG })
   project.copyFixture('shell/hold_until.sh', 'scriptlets/shell/hold_until.sh')
   // A first run, so the trend has two points and the page has a finished run to show.
   const first = project.vitest(['run', 'recipes/'], { env: { LAB_LATENCY_MS: '20' } })

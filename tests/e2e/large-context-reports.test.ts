@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import JSZip from 'jszip'
 import { afterAll, beforeAll, expect, test } from 'vitest'
-import { createProject, type TestProject } from './project.ts'
+import { createProject, DEFAULT_CONFIG, type TestProject } from './project.ts'
 
 // A run whose ctx holds more keys than a Word document should list: report.docx and report.md
 // list the first 200 keys (values cut short) and say how many more there are and where;
@@ -28,13 +28,16 @@ let project: TestProject
 let runId: string
 let docxText: string
 beforeAll(async () => {
-  project = createProject({
-    'scriptlets/fill.ts': FILL,
-    'recipes/inventory.yaml': `test_meta: { test_id: INV-1, tester: ann }
+  project = createProject(
+    {
+      'scriptlets/fill.ts': FILL,
+      'recipes/inventory.yaml': `test_meta: { test_id: INV-1, tester: ann }
 steps:
   - { idx: 1, name: fill_inventory, type: ts, module: scriptlets/fill.ts, args: { keys: ${KEYS} } }
 `,
-  })
+    },
+    { config: DEFAULT_CONFIG },
+  )
   const result = await project.vitest(['run', 'recipes/'])
   expect(result.code).toBe(0)
   runId = readdirSync(join(project.root, 'reports')).find((name) => name.includes('-inventory-'))!

@@ -37,7 +37,10 @@ steps:
 
 let project: TestProject
 beforeAll(() => {
-  project = createProject({ ...RECIPES, ...fixtureScriptlets(), 'scriptlets/measure.ts': MEASURE })
+  project = createProject(
+    { ...RECIPES, ...fixtureScriptlets(), 'scriptlets/measure.ts': MEASURE },
+    { config: DEFAULT_CONFIG },
+  )
 })
 afterAll(() => project?.remove())
 
