@@ -178,6 +178,9 @@ describe('each recipe run gets its documents', () => {
           'firmware 1.2 is below 1.4',
           'Final context',
           'Analysis',
+          // The heuristic analysis, as the documents show it: this project's first run of LINK-7.
+          'Heuristic: No history: this is the first finished run of LINK-7 in this store, so nothing is compared.',
+          'Charts',
         ]) {
           expect(text).toContain(expected)
         }
