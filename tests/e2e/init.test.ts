@@ -93,3 +93,23 @@ test('in an existing repository, it says what package.json lacks instead of chan
     repo.remove()
   }
 })
+
+test('recipes validate <recipe> checks the scriptlets that recipe runs, not every file under scriptlets/', async () => {
+  // A broken scriptlet no step of the example runs: the whole project fails, the example alone does not.
+  writeFileSync(join(project.root, 'scriptlets/shell/Unused Probe.sh'), 'echo {}\n')
+  const all = await project.recipes(['validate'])
+  expect(all.code).toBe(3)
+  expect(all.stderr).toContain('scriptlets/shell/Unused Probe.sh:1:1 RECIPE_SCHEMA')
+  const example = await project.recipes(['validate', 'recipes/example.yaml'])
+  expect(example.code, example.output).toBe(0)
+  expect(example.stdout).toBe('1 recipe(s) and 3 scriptlet file(s) are valid\n')
+  // One the example does run: named with its file and line.
+  const script = join(project.root, 'scriptlets/shell/count_words.sh')
+  writeFileSync(script, readFileSync(script, 'utf8').replace('# DESC: Counts the words of TEXT.\n', ''))
+  const broken = await project.recipes(['validate', 'recipes/example.yaml'])
+  expect(broken.code).toBe(3)
+  expect(broken.stderr).toContain(
+    'scriptlets/shell/count_words.sh:1:1 RECIPE_SCHEMA: shell scriptlet has no "# DESC:" header line',
+  )
+  expect(broken.stderr).not.toContain('Unused Probe')
+})

@@ -1,5 +1,5 @@
-import { accessSync, constants, type Dirent, readdirSync, readFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { accessSync, constants, type Dirent, existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
+import { join, resolve } from 'node:path'
 import { CONTEXT_KEY_PATTERN } from '../../context/context.ts'
 import { declaredOutputs } from '../../recipe/declared-outputs.ts'
 import { formatRecipeIssues, type RecipeIssue } from '../../recipe/errors.ts'
@@ -8,20 +8,24 @@ import type { Recipe } from '../../recipe/types.ts'
 import { EXIT_INVALID, EXIT_OK } from '../../scriptlet/envelope.ts'
 import { parseCommandArgs } from '../args.ts'
 import type { CliIo } from '../io.ts'
-import { findRecipeFiles, loadProject, loadRecipe } from '../project.ts'
+import { findRecipeFiles, loadProject, loadRecipe, type Project } from '../project.ts'
+import { DEFAULT_PYTHON_PATH } from '../../compile/vite-plugin.ts'
+import { pythonModuleFile, pythonSearchPath } from '../../recipe/python-module.ts'
+import { isInside } from '../../recipe/workspace.ts'
 import { weakSecretWarning } from '../../compile/vite-plugin.ts'
 import { projectPath } from '../../recipe/project-path.ts'
 
 export const VALIDATE_HELP = `Usage: recipes validate [files or folders...] [--scriptlets <dir>]
 
-Checks every recipe (as the compiler does) and every scriptlet under scriptlets/:
+Checks every recipe (as the compiler does) and every scriptlet under scriptlets/ (given
+recipe files or folders: the scriptlets their steps run):
 file names (lowercase, _ or -), shell scriptlets' NAME/DESC header and executable bit
 (files under a lib/ folder are helpers and exempt), and that context keys in recipes
 and in literal ctx.set("...") calls follow namespace.entity_vN.
 Prints each problem as file:line:col and exits 3 when there is one, 0 otherwise.
 
 Options:
-  --scriptlets <dir>   Folder of scriptlets to check (default scriptlets)
+  --scriptlets <dir>   Folder of scriptlets to check (default: scriptlets, or the named recipes' own)
   -h, --help           Show this help`
 
 const KEY_NAMING_HINT = 'Name keys like metrics.summary_v1; a change of shape gets a new _vN key.'
@@ -41,18 +45,23 @@ export async function validateCommand(args: string[], io: CliIo): Promise<number
   const files = findRecipeFiles(project, positionals)
   const issues: RecipeIssue[] = []
   const warnings: string[] = []
+  const recipes: Recipe[] = []
   for (const file of files) {
     const loaded = loadRecipe(project, file)
     issues.push(...loaded.issues)
     if (!loaded.recipe) continue
+    recipes.push(loaded.recipe)
     issues.push(...recipeKeyIssues(loaded.recipe))
     const warning = weakSecretWarning(loaded.recipe)
     if (warning) warnings.push(warning)
   }
   // Warnings do not change the exit code: the recipe runs as it is.
   for (const warning of warnings) io.stderr(`${warning}\n`)
-  const scriptletDir = join(project.root, values.scriptlets ?? 'scriptlets')
-  const scriptlets = listFiles(scriptletDir)
+  // Named recipes: only the scriptlets their steps run; the whole project: every file under scriptlets/.
+  const scriptlets =
+    positionals.length > 0 && values.scriptlets === undefined
+      ? stepFiles(project, recipes)
+      : listFiles(join(project.root, values.scriptlets ?? 'scriptlets'))
   for (const path of scriptlets) issues.push(...scriptletIssues(path, projectPath(project.root, path)))
   if (issues.length > 0) {
     io.stderr(`${formatRecipeIssues(issues, 'found')}\n`)
@@ -131,6 +140,29 @@ function scriptletIssues(path: string, file: string): RecipeIssue[] {
     })
   }
   return issues
+}
+
+/**
+ * The scriptlet files the steps of `recipes` run, each once: ts modules, python modules, and
+ * scripts or executables named by a path inside the project (`ping` on the PATH is not ours
+ * to check). Files that do not exist are the recipe check's to report.
+ */
+function stepFiles(project: Project, recipes: readonly Recipe[]): string[] {
+  const searchPath = pythonSearchPath(project.options.python?.path ?? DEFAULT_PYTHON_PATH, project.root)
+  const files = new Set<string>()
+  for (const step of recipes.flatMap((recipe) => recipe.steps)) {
+    const command = Array.isArray(step.command) ? step.command[0] : step.command
+    const file =
+      step.type === 'python' && step.module !== undefined
+        ? pythonModuleFile(step.module, searchPath, project.root)
+        : step.module !== undefined
+          ? resolve(project.root, step.module)
+          : typeof command === 'string' && command.includes('/')
+            ? resolve(project.root, command)
+            : undefined
+    if (file && isInside(project.root, file) && existsSync(file) && statSync(file).isFile()) files.add(file)
+  }
+  return [...files].sort()
 }
 
 function listFiles(dir: string): string[] {
