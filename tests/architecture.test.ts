@@ -27,7 +27,20 @@ const ALLOWED: Record<string, string[]> = {
   // The running recipe's ctx served over HTTP, its client and where runs publish it, the dashboard (with the runs' charts); no runner, no SQLite.
   live: ['live', 'context', 'store', 'charts'],
   // cli reads the runtime's data contracts (spec.ts, meta.ts), never the worker-side runner.
-  cli: ['cli', 'compile', 'recipe', 'scriptlet', 'context', 'store', 'runtime', 'exporters', 'live', 'analysis'],
+  // (executors only for `recipes step`, which runs one script as a step would.)
+  cli: [
+    'cli',
+    'compile',
+    'recipe',
+    'scriptlet',
+    'context',
+    'store',
+    'runtime',
+    'exporters',
+    'live',
+    'analysis',
+    'executors',
+  ],
   '.': ['compile', 'recipe', 'runtime'],
 }
 /** Packages that may only be used in the main process (never by the worker-side runtime). */

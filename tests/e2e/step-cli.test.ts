@@ -120,6 +120,45 @@ describe('recipes step runs one scriptlet on its own', () => {
     expect(envelopeOf(result).reason).toMatch(/^could not load scriptlets\/broken\.ts/)
   })
 
+  test('a shell script: mapping params as environment variables, the starting ctx in RECIPES_CTX_FILE, its ctx writes kept', async () => {
+    project.copyFixture('shell/greet.sh', 'scriptlets/shell/greet.sh')
+    const result = await project.recipes([
+      'step',
+      'scriptlets/shell/greet.sh',
+      '--params',
+      '{"NAME":"ann","COUNT":3}',
+      '--ctx',
+      '{"demo.seed_v1":42}',
+      '--ctx-out',
+      'greet-ctx.json',
+    ])
+    expect(result.code, result.output).toBe(0)
+    expect(envelopeOf(result)).toMatchObject({ status: 'ok', output: 'Data/greeting.txt', args: '' })
+    expect(result.stderr).toMatch(/greeting ann \(count 3, ctx file .+\.json\)/)
+    expect(JSON.parse(readFileSync(join(project.root, 'greet-ctx.json'), 'utf8'))).toEqual({
+      'demo.seed_v1': 42,
+      'demo.greeting_v1': 'hello ann',
+      'demo.seen_seed_v1': '42',
+    })
+  })
+
+  test('a python script and an executable without an envelope: their envelopes and exit codes, as in a recipe', async () => {
+    project.copyFixture('python/standalone_script.py', 'scriptlets/python/standalone_script.py')
+    const python = await project.recipes(['step', 'scriptlets/python/standalone_script.py', '--params', '{"n":1}'])
+    expect(python.code, python.output).toBe(0)
+    expect(envelopeOf(python)).toMatchObject({ status: 'ok', outputs: ['py.script_v1'] })
+    project.copyFixture('shell/exit_without_envelope.sh', 'scriptlets/shell/exit_without_envelope.sh')
+    const failing = await project.recipes(['step', 'scriptlets/shell/exit_without_envelope.sh'])
+    expect(failing.code).toBe(4)
+    expect(envelopeOf(failing)).toMatchObject({ status: 'error', exit_code: 4 })
+    expect(failing.stderr).toContain('cannot reach the switch at 10.0.0.1')
+    const wrong = await project.recipes(['step', 'scriptlets/shell/greet.sh', '--export', 'Greet'])
+    expect(wrong.code).toBe(3)
+    expect(envelopeOf(wrong).reason).toBe(
+      '--export names a TypeScript export; scriptlets/shell/greet.sh is a shell scriptlet',
+    )
+  })
+
   test('a file outside the project root is refused', async () => {
     const result = await project.recipes(['step', '../elsewhere.ts'])
     expect(result.code).toBe(3)

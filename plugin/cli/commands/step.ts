@@ -1,7 +1,8 @@
 import { readFileSync, writeFileSync, existsSync } from 'node:fs'
-import { basename, extname, resolve } from 'node:path'
+import { basename, extname, relative, resolve } from 'node:path'
 import { runnerImport } from 'vite'
 import { resolveOwnEntries } from '../../compile/own-entries.ts'
+import { runCommandStandalone } from '../../executors/standalone.ts'
 import type { JsonObject, JsonValue } from '../../context/json-value.ts'
 import { isInside } from '../../recipe/workspace.ts'
 import { EXIT_INVALID, errorEnvelope, type Envelope } from '../../scriptlet/envelope.ts'
@@ -10,11 +11,15 @@ import { runScriptletStandalone } from '../../scriptlet/standalone.ts'
 import { parseCommandArgs, UsageError } from '../args.ts'
 import type { CliIo } from '../io.ts'
 
-export const STEP_HELP = `Usage: recipes step <scriptlet.ts> [options]
+export const STEP_HELP = `Usage: recipes step <scriptlet> [options]
 
-Runs one TypeScript scriptlet on its own and prints exactly one JSON envelope line on
-stdout (logs go to stderr). Exit code: 0 ok, 1 failed, 2 dependency not satisfied,
-3 invalid input (params, context, module or export).
+Runs one scriptlet on its own, as a recipe step would run it, and prints exactly one JSON
+envelope line on stdout (logs go to stderr): a TypeScript module (.ts, .js, .mjs), a shell
+script (.sh), a python script (.py, run as python3 <file> --params <json>) or any other
+executable file. Mapping params of a script become environment variables, list params its
+arguments; it reads the starting context from the file named by RECIPES_CTX_FILE.
+Exit code: 0 ok, 1 failed, 2 dependency not satisfied, 3 invalid input (params, context,
+module or export); a script's own exit code otherwise.
 
 Options:
   --params <json>        Parameters of the scriptlet (default {})
@@ -22,14 +27,16 @@ Options:
   --ctx <json>           Context to start from (default {})
   --ctx-file <path>      Read the starting context from a JSON file
   --ctx-out <path>       Write the final context to this JSON file
-  --export <name>        Export to run (default: the default export)
+  --export <name>        TypeScript: the export to run (default: the default export)
+  --python <exe>         Python scripts: the interpreter (default python3)
   --name <step>          Step name used for who/step (default: the file name)
   --key-naming <mode>    error | warn | off: keys that are not namespace.entity_vN (default error)
   --root <dir>           Project root; the scriptlet must be inside it (default: cwd)
   -h, --help             Show this help
 
-Example:
-  recipes step scriptlets/steps/load_numbers.ts --params '{"src":"Data/numbers.txt"}'`
+Examples:
+  recipes step scriptlets/steps/load_numbers.ts --params '{"src":"Data/numbers.txt"}'
+  recipes step scriptlets/shell/sanitize_csv.sh --params '{"INPUT":"Data/raw_numbers.csv","OUTPUT":"/tmp/clean.csv"}'`
 
 const OPTIONS = {
   params: { type: 'string' },
@@ -38,6 +45,7 @@ const OPTIONS = {
   'ctx-file': { type: 'string' },
   'ctx-out': { type: 'string' },
   export: { type: 'string' },
+  python: { type: 'string' },
   name: { type: 'string' },
   'key-naming': { type: 'string' },
   root: { type: 'string' },
@@ -81,6 +89,36 @@ export async function stepCommand(args: string[], io: CliIo): Promise<number> {
       `${positionals[0]} is outside the project root ${root}; scriptlets run only from inside the workspace`,
     )
   if (!existsSync(file)) return invalid(`scriptlet file ${positionals[0]} does not exist`)
+  const kind = commandKind(file)
+  if (kind) {
+    if (values.export !== undefined)
+      return invalid(`--export names a TypeScript export; ${positionals[0]} is a ${kind} scriptlet`)
+    if (params === null || typeof params !== 'object')
+      return invalid('--params of a script must be a JSON object (environment variables) or a list (arguments)')
+    // Ctrl-C stops the script (and what it started) before this process ends.
+    const stop = new AbortController()
+    const onInterrupt = () => stop.abort()
+    process.once('SIGINT', onInterrupt)
+    try {
+      const result = await runCommandStandalone({
+        command: relative(root, file),
+        type: kind,
+        params,
+        initialContext,
+        step,
+        root,
+        keyNaming,
+        pythonExecutable: values.python ?? 'python3',
+        signal: stop.signal,
+      })
+      if (result.stderr) io.stderr(result.stderr.endsWith('\n') ? result.stderr : `${result.stderr}\n`)
+      if (values['ctx-out'])
+        writeFileSync(resolve(io.cwd, values['ctx-out']), `${JSON.stringify(result.context, null, 2)}\n`)
+      return printEnvelope(result.envelope)
+    } finally {
+      process.off('SIGINT', onInterrupt)
+    }
+  }
 
   let namespace: Record<string, unknown>
   try {
@@ -105,6 +143,15 @@ export async function stepCommand(args: string[], io: CliIo): Promise<number> {
   if (values['ctx-out'])
     writeFileSync(resolve(io.cwd, values['ctx-out']), `${JSON.stringify(result.context, null, 2)}\n`)
   return printEnvelope(result.envelope)
+}
+
+/** How a file that is not a TypeScript module runs: by its extension, else as an executable. */
+function commandKind(file: string): 'shell' | 'python' | 'exec' | undefined {
+  const extension = extname(file)
+  if (['.ts', '.mts', '.js', '.mjs'].includes(extension)) return undefined
+  if (extension === '.sh') return 'shell'
+  if (extension === '.py') return 'python'
+  return 'exec'
 }
 
 function readJsonOption(
