@@ -20,6 +20,8 @@ export interface CodegenInput {
   source: string
   /** Absolute path of each ts scriptlet module, by the recipe's `module` string. */
   modules: ReadonlyMap<string, string>
+  /** Other files whose change re-runs the recipe in watch mode: scripts, python modules, cache inputs. */
+  watched?: readonly string[]
 }
 
 // Vitest's own timeout only backs up the runner's, which kills what a step started.
@@ -31,7 +33,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1
  * each on its own line mapped to the step's YAML line, so locations, failure stacks and
  * the VS Code explorer point into the recipe.
  */
-export function generateRecipeModule({ compiled, file, source, modules }: CodegenInput): GeneratedModule {
+export function generateRecipeModule({ compiled, file, source, modules, watched = [] }: CodegenInput): GeneratedModule {
   const lines: string[] = []
   const origins: (Origin | undefined)[] = []
   const emit = (code: string, origin?: Origin) => {
@@ -47,6 +49,9 @@ export function generateRecipeModule({ compiled, file, source, modules }: Codege
     emit(`import * as __scriptlet${i} from ${JSON.stringify(importSpecifier(file, absolute))};`, top)
     namespaces.push(`${JSON.stringify(module)}: __scriptlet${i}`)
   })
+  // Each as a URL import (its path, never its content): the module graph then links the file to
+  // this recipe, and watch mode re-runs the recipe when it changes, as it does for ts modules.
+  for (const absolute of watched) emit(`import ${JSON.stringify(`${importSpecifier(file, absolute)}?url`)};`, top)
   // The spec as base64 of its JSON: JSON text parses faster than the same object literal (in
   // Vite's transform and in V8), and Vite's SSR transform maps every word boundary of a module
   // (magic-string's hires: 'boundary'), so JSON's punctuation cost a map segment every few

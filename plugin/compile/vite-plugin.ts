@@ -1,3 +1,4 @@
+import { existsSync, statSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { createFilter, type Plugin } from 'vite'
 import { configDefaults } from 'vitest/config'
@@ -13,6 +14,8 @@ import type { Recipe } from '../recipe/types.ts'
 import { DEFAULT_FORMATS, DEFAULT_REPORTS_DIR, REPORT_FORMATS, type ReportFormat } from '../exporters/index.ts'
 import { DEFAULT_ALLURE_RESULTS_DIR } from '../exporters/allure-folder.ts'
 import { projectPath } from '../recipe/project-path.ts'
+import { stepFiles } from '../recipe/step-files.ts'
+import { isInside } from '../recipe/workspace.ts'
 import { StoreKeeper } from '../reporter/store-keeper.ts'
 
 export interface RecipesOptions {
@@ -243,9 +246,21 @@ export function compileRecipe(
     ctxServer: ctxServerOf(options.ctxServer),
   }
   return {
-    ...generateRecipeModule({ compiled, file, source, modules: checked.modules }),
+    ...generateRecipeModule({ compiled, file, source, modules: checked.modules, watched: watchedFiles(compiled) }),
     warnings: warning === undefined ? [] : [warning],
   }
+}
+
+/** The files besides ts modules whose change should re-run the recipe: its scripts and python modules, its cache inputs. */
+function watchedFiles({ recipe, root, python }: CompiledRecipe): string[] {
+  const scripts = stepFiles(recipe.steps, root, python.path)
+    .filter((item) => item.type !== 'ts')
+    .map((item) => item.file)
+  const inputs = recipe.steps
+    .flatMap((step) => step.cacheInputs)
+    .map((input) => resolve(root, input))
+    .filter((input) => isInside(root, input) && existsSync(input) && statSync(input).isFile())
+  return [...new Set([...scripts, ...inputs])]
 }
 
 /**

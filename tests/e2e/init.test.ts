@@ -1,7 +1,8 @@
+import { spawn } from 'node:child_process'
 import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { afterAll, expect, test } from 'vitest'
-import { createProject } from './project.ts'
+import { afterAll, expect, test, vi } from 'vitest'
+import { createProject, REPO } from './project.ts'
 
 // `recipes init` on an empty folder gives a project whose example recipe runs as it is
 // (the dependencies are linked here as `npm install` would install them).
@@ -112,4 +113,45 @@ test('recipes validate <recipe> checks the scriptlets that recipe runs, not ever
     'scriptlets/shell/count_words.sh:1:1 RECIPE_SCHEMA: shell scriptlet has no "# DESC:" header line',
   )
   expect(broken.stderr).not.toContain('Unused Probe')
+})
+
+test('watch mode re-runs the recipe when one of its shell or Python scriptlets changes, as it does for TypeScript', async () => {
+  const watcher = spawn(process.execPath, [join(REPO, 'node_modules/vitest/vitest.mjs'), 'watch', 'recipes/'], {
+    cwd: project.root,
+    env: {
+      ...process.env,
+      NO_COLOR: '1',
+      CI: undefined,
+      VITEST: undefined,
+      VITEST_MODE: undefined,
+      VITEST_POOL_ID: undefined,
+      VITEST_WORKER_ID: undefined,
+      NODE_OPTIONS: undefined,
+      TEST: undefined,
+    },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  })
+  let output = ''
+  watcher.stdout.on('data', (chunk: Buffer) => (output += chunk))
+  watcher.stderr.on('data', (chunk: Buffer) => (output += chunk))
+  /** Resolves once the output has said `text` `times` times (a run ends with "Waiting for file changes"). */
+  const saidTimes = (text: string, times: number) =>
+    vi.waitFor(() => expect(output.split(text).length - 1).toBeGreaterThanOrEqual(times), {
+      timeout: 60_000,
+      interval: 100,
+    })
+  try {
+    await saidTimes('Waiting for file changes', 1)
+    const append = (path: string, line: string) =>
+      writeFileSync(join(project.root, path), `${project.read(path)}${line}\n`)
+    append('scriptlets/shell/count_words.sh', '# changed')
+    await saidTimes('Waiting for file changes', 2)
+    expect(output).toContain('RERUN  scriptlets/shell/count_words.sh')
+    append('scriptlets/python/summarize.py', '# changed')
+    await saidTimes('Waiting for file changes', 3)
+    expect(output).toContain('RERUN  scriptlets/python/summarize.py')
+    expect(output.split('Tests  3 passed (3)').length - 1).toBe(3)
+  } finally {
+    watcher.kill()
+  }
 })

@@ -1,5 +1,5 @@
-import { accessSync, constants, type Dirent, existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
-import { join, resolve } from 'node:path'
+import { accessSync, constants, type Dirent, readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { CONTEXT_KEY_PATTERN } from '../../context/context.ts'
 import { declaredOutputs } from '../../recipe/declared-outputs.ts'
 import { formatRecipeIssues, type RecipeIssue } from '../../recipe/errors.ts'
@@ -8,10 +8,10 @@ import type { Recipe } from '../../recipe/types.ts'
 import { EXIT_INVALID, EXIT_OK } from '../../scriptlet/envelope.ts'
 import { parseCommandArgs } from '../args.ts'
 import type { CliIo } from '../io.ts'
-import { findRecipeFiles, loadProject, loadRecipe, type Project } from '../project.ts'
+import { findRecipeFiles, loadProject, loadRecipe } from '../project.ts'
 import { DEFAULT_PYTHON_PATH } from '../../compile/vite-plugin.ts'
-import { pythonModuleFile, pythonSearchPath } from '../../recipe/python-module.ts'
-import { isInside } from '../../recipe/workspace.ts'
+import { pythonSearchPath } from '../../recipe/python-module.ts'
+import { stepFiles } from '../../recipe/step-files.ts'
 import { weakSecretWarning } from '../../compile/vite-plugin.ts'
 import { projectPath } from '../../recipe/project-path.ts'
 
@@ -60,7 +60,15 @@ export async function validateCommand(args: string[], io: CliIo): Promise<number
   // Named recipes: only the scriptlets their steps run; the whole project: every file under scriptlets/.
   const scriptlets =
     positionals.length > 0 && values.scriptlets === undefined
-      ? stepFiles(project, recipes)
+      ? [
+          ...new Set(
+            stepFiles(
+              recipes.flatMap((recipe) => recipe.steps),
+              project.root,
+              pythonSearchPath(project.options.python?.path ?? DEFAULT_PYTHON_PATH, project.root),
+            ).map((item) => item.file),
+          ),
+        ].sort()
       : listFiles(join(project.root, values.scriptlets ?? 'scriptlets'))
   for (const path of scriptlets) issues.push(...scriptletIssues(path, projectPath(project.root, path)))
   if (issues.length > 0) {
@@ -140,29 +148,6 @@ function scriptletIssues(path: string, file: string): RecipeIssue[] {
     })
   }
   return issues
-}
-
-/**
- * The scriptlet files the steps of `recipes` run, each once: ts modules, python modules, and
- * scripts or executables named by a path inside the project (`ping` on the PATH is not ours
- * to check). Files that do not exist are the recipe check's to report.
- */
-function stepFiles(project: Project, recipes: readonly Recipe[]): string[] {
-  const searchPath = pythonSearchPath(project.options.python?.path ?? DEFAULT_PYTHON_PATH, project.root)
-  const files = new Set<string>()
-  for (const step of recipes.flatMap((recipe) => recipe.steps)) {
-    const command = Array.isArray(step.command) ? step.command[0] : step.command
-    const file =
-      step.type === 'python' && step.module !== undefined
-        ? pythonModuleFile(step.module, searchPath, project.root)
-        : step.module !== undefined
-          ? resolve(project.root, step.module)
-          : typeof command === 'string' && command.includes('/')
-            ? resolve(project.root, command)
-            : undefined
-    if (file && isInside(project.root, file) && existsSync(file) && statSync(file).isFile()) files.add(file)
-  }
-  return [...files].sort()
 }
 
 function listFiles(dir: string): string[] {
