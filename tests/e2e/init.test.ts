@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process'
 import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, expect, test, vi } from 'vitest'
-import { createProject, REPO } from './project.ts'
+import { childEnv, createProject, REPO } from './project.ts'
 
 // `recipes init` on an empty folder gives a project whose example recipe runs as it is
 // (the dependencies are linked here as `npm install` would install them).
@@ -118,17 +118,8 @@ test('recipes validate <recipe> checks the scriptlets that recipe runs, not ever
 test('watch mode re-runs the recipe when one of its shell or Python scriptlets changes, as it does for TypeScript', async () => {
   const watcher = spawn(process.execPath, [join(REPO, 'node_modules/vitest/vitest.mjs'), 'watch', 'recipes/'], {
     cwd: project.root,
-    env: {
-      ...process.env,
-      NO_COLOR: '1',
-      CI: undefined,
-      VITEST: undefined,
-      VITEST_MODE: undefined,
-      VITEST_POOL_ID: undefined,
-      VITEST_WORKER_ID: undefined,
-      NODE_OPTIONS: undefined,
-      TEST: undefined,
-    },
+    // On an engineer's machine, not in CI.
+    env: childEnv({ CI: undefined }),
     stdio: ['pipe', 'pipe', 'pipe'],
   })
   let output = ''

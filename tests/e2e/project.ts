@@ -117,24 +117,31 @@ export function createProject(files: Record<string, string>, options: { config?:
   return project
 }
 
+/**
+ * The environment of a command a test starts: this one's with `extra`, colours off, and the
+ * variables of the Vitest running the test cleared (the command must not think it is inside it).
+ */
+export function childEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    ...extra,
+    NO_COLOR: '1',
+    FORCE_COLOR: '0',
+    VITEST: undefined,
+    VITEST_MODE: undefined,
+    VITEST_POOL_ID: undefined,
+    VITEST_WORKER_ID: undefined,
+    NODE_OPTIONS: undefined,
+    TEST: undefined,
+  }
+}
+
 /** Runs a command with the test environment's variables cleared, collecting its output. */
 export function runCommand(command: string, args: string[], cwd: string, env?: NodeJS.ProcessEnv): Promise<RunResult> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(command, args, {
       cwd,
-      env: {
-        ...process.env,
-        ...env,
-        NO_COLOR: '1',
-        FORCE_COLOR: '0',
-        CI: 'true',
-        VITEST: undefined,
-        VITEST_MODE: undefined,
-        VITEST_POOL_ID: undefined,
-        VITEST_WORKER_ID: undefined,
-        NODE_OPTIONS: undefined,
-        TEST: undefined,
-      },
+      env: childEnv({ ...env, CI: 'true' }),
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     let stdout = ''
