@@ -1,23 +1,9 @@
 import type { RunData, StepRow } from '../../plugin/store/run-data.ts'
+import { stepRow as storedStepRow } from '../store/rows.ts'
 
-/** A step row of a passed step, with `extra` on top. */
+/** A step row of a passed step at `idx`, with `extra` on top. */
 export function stepRow(step: string, idx: number, extra: Partial<StepRow> = {}): StepRow {
-  return {
-    step,
-    idx,
-    status: 'passed',
-    durationMs: 10,
-    cpuMs: 5,
-    peakRssBytes: 0,
-    exitCode: 0,
-    attempts: 1,
-    attemptLog: [],
-    reason: null,
-    logPath: null,
-    params: {},
-    envelope: null,
-    ...extra,
-  }
+  return storedStepRow(step, { idx, ...extra })
 }
 
 /** A finished run of LAB-1 with these steps and run metadata. */
