@@ -2,7 +2,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, expect, test } from 'vitest'
-import { createProject, DEFAULT_CONFIG, REPO, type TestProject } from './project.ts'
+import { createProject, DEFAULT_CONFIG, REPO, type RunResult, type TestProject } from './project.ts'
 
 // A person's view of the dashboard, in a real headless Chromium (Debian's chromium, installed
 // by .ci/run; driven by playwright-core). Elsewhere it may be absent: then this file is skipped.
@@ -46,6 +46,7 @@ export default defineScriptlet({
 let project: TestProject
 let dashboard: ChildProcess | undefined
 let dashboardUrl = ''
+let dashboardOutput = ''
 
 function startDashboard(root: string): Promise<string> {
   dashboard = spawn(process.execPath, [join(REPO, 'bin/recipes.js'), 'dashboard', '--port', '0'], {
@@ -63,6 +64,7 @@ function startDashboard(root: string): Promise<string> {
     let output = ''
     dashboard!.stdout!.on('data', (chunk: Buffer) => {
       output += chunk
+      dashboardOutput = output
       const url = /recipes dashboard: (http:\/\/\S+?)\/ /.exec(output)?.[1]
       if (url) resolve(url)
     })
@@ -71,13 +73,35 @@ function startDashboard(root: string): Promise<string> {
   })
 }
 
-/** Releases the held step of the run going on now (the newest running recipe). */
-async function release(): Promise<void> {
+/**
+ * Releases the held step of the run going on now (the newest running recipe). Gives up when
+ * `run` ends first or after `limitMs`, saying what the run and the last `recipes ctx` printed.
+ */
+async function release(run: Promise<RunResult>, limitMs = 60_000): Promise<void> {
+  let ended: RunResult | undefined
+  void run.then((result) => (ended = result))
+  const until = Date.now() + limitMs
+  let last = ''
   for (;;) {
     const result = await project.recipes(['ctx', 'set', 'lab.release_v1', 'true', '--who', 'lab-console'])
     if (result.code === 0) return
+    last = `exit ${result.code}: ${result.output.trim()}`
+    if (ended || Date.now() > until)
+      throw new Error(
+        `could not release the held step (${ended ? `the run ended first, exit ${ended.code}` : `${limitMs} ms`}); ` +
+          `the last recipes ctx set: ${last}\nthe run: ${ended?.output ?? '(still running)'}`,
+      )
     await new Promise((resolve) => setTimeout(resolve, 100))
   }
+}
+
+/** `promise`, or an error naming `what` after `ms`. */
+function within<T>(promise: Promise<T>, ms: number, what: () => string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(what())), ms)
+  })
+  return Promise.race([promise, limit]).finally(() => clearTimeout(timer))
 }
 
 beforeAll(async () => {
@@ -87,9 +111,14 @@ beforeAll(async () => {
   project.copyFixture('shell/hold_until.sh', 'scriptlets/shell/hold_until.sh')
   // A first run, so the trend has two points and the page has a finished run to show.
   const first = project.vitest(['run', 'recipes/'], { env: { LAB_LATENCY_MS: '20' } })
-  await release()
-  expect((await first).code).toBe(0)
-  dashboardUrl = await startDashboard(project.root)
+  await release(first)
+  const done = await within(first, 30_000, () => 'the first run did not end within 30 s of its release')
+  expect(done.code, done.output).toBe(0)
+  dashboardUrl = await within(
+    startDashboard(project.root),
+    30_000,
+    () => `the dashboard printed no address in 30 s: ${dashboardOutput}`,
+  )
   mkdirSync(SHOTS, { recursive: true })
 }, 120_000)
 
@@ -125,7 +154,7 @@ test.skipIf(!hasChromium && !process.env.CI)(
       const reloads: string[] = []
       page.on('framenavigated', (frame) => reloads.push(frame.url()))
       const released = Date.now()
-      await release()
+      await release(second)
       await expect.poll(() => hold.getAttribute('data-status'), { timeout: 10_000 }).toBe('passed')
       const latencyMs = Date.now() - released
       expect(reloads).toEqual([])
