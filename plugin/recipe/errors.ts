@@ -14,6 +14,8 @@ export type RecipeErrorCode =
   | 'RECIPE_MODULE_NOT_FOUND'
   | 'RECIPE_EXPORT_NOT_FOUND'
   | 'RECIPE_PATH_OUTSIDE_WORKSPACE'
+  | 'RECIPE_PARAMS'
+  | 'RECIPE_DATAFLOW'
 
 /** Where an issue sits: 1-based line and column, plus the text of that line. */
 export interface SourceLocation {

@@ -238,6 +238,14 @@ function normalizeStep(input: StepInput, i: number, issues: IssueCollector, reci
     locations.exportKey = exportName.key
   }
   if (input.expect !== undefined) locations.expect = issues.locate(at('expect'))
+  if (params.value !== undefined) {
+    locations.params = issues.locate(at(params.key), { key: true })
+    if (typeof params.value === 'object' && params.value !== null && !Array.isArray(params.value)) {
+      locations.paramKeys = {}
+      for (const name of Object.keys(params.value))
+        locations.paramKeys[name] = issues.locate(at(params.key, name), { key: true })
+    }
+  }
 
   const step: RecipeStep = {
     index: i,

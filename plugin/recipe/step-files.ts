@@ -17,18 +17,24 @@ export function stepFiles(
 ): { file: string; type: RecipeStep['type'] }[] {
   const found = new Map<string, RecipeStep['type']>()
   for (const step of steps) {
-    const command = Array.isArray(step.command) ? step.command[0] : step.command
-    const file =
-      step.type === 'python' && step.module !== undefined
-        ? pythonModuleFile(step.module, pythonPath, root)
-        : step.module !== undefined
-          ? resolve(root, step.module)
-          : typeof command === 'string' && (step.type !== 'exec' || command.includes('/'))
-            ? resolve(root, command)
-            : undefined
-    if (file && !found.has(file) && isFile(root, file)) found.set(file, step.type)
+    const file = stepFile(step, root, pythonPath)
+    if (file && !found.has(file)) found.set(file, step.type)
   }
   return [...found].map(([file, type]) => ({ file, type }))
+}
+
+/** The project file a step runs (absolute), when it is one that exists inside the root. */
+export function stepFile(step: RecipeStep, root: string, pythonPath: readonly string[]): string | undefined {
+  const command = Array.isArray(step.command) ? step.command[0] : step.command
+  const file =
+    step.type === 'python' && step.module !== undefined
+      ? pythonModuleFile(step.module, pythonPath, root)
+      : step.module !== undefined
+        ? resolve(root, step.module)
+        : typeof command === 'string' && (step.type !== 'exec' || command.includes('/'))
+          ? resolve(root, command)
+          : undefined
+  return file && isFile(root, file) ? file : undefined
 }
 
 function isFile(root: string, file: string): boolean {

@@ -48,6 +48,9 @@ export interface StepLocations {
   /** Which spelling named the export: `function` or `class`. */
   exportKey?: 'function' | 'class'
   expect?: SourceLocation
+  /** Where `args:` / `params:` is, and each parameter's key. */
+  params?: SourceLocation
+  paramKeys?: Record<string, SourceLocation>
   checks: Partial<Record<SuccessCheckName, SourceLocation>>
 }
 

@@ -1,5 +1,8 @@
 /** `vitest-recipes/runtime`: what compiled recipe modules import. */
+import { readFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
 import { RecipeError, type RecipeIssue } from '../recipe/errors.ts'
+import { exportNotFound, preflightRecipe } from '../recipe/preflight.ts'
 import type { Scriptlet } from '../scriptlet/define.ts'
 import { resolveScriptlet } from '../scriptlet/invoke.ts'
 import { createRunId, type CompiledRecipe, type ScriptletModules } from './spec.ts'
@@ -21,7 +24,42 @@ export type { CompiledRecipe, ScriptletModules } from './spec.ts'
  * `bench/overhead` (tests-only ratio 2.2x vs 1.4x against a hand-written file).
  */
 export function defineRecipe(compiled: CompiledRecipe, modules: ScriptletModules): RecipeRun {
-  return new RecipeRun(compiled, resolveStepScriptlets(compiled, modules), createRunId(compiled.recipe.file))
+  const scriptlets = resolveStepScriptlets(compiled, modules)
+  checkBeforeRun(compiled, scriptlets)
+  return new RecipeRun(compiled, scriptlets, createRunId(compiled.recipe.file))
+}
+
+/**
+ * Args against each scriptlet's parameters and reads against what earlier steps write
+ * (`preflightRecipe`): a problem fails the whole file before any step runs, at its YAML line.
+ */
+function checkBeforeRun(compiled: CompiledRecipe, scriptlets: Map<string, Scriptlet>): void {
+  const modules = new Map<string, string>()
+  for (const step of compiled.recipe.steps)
+    if (step.type === 'ts' && step.module !== undefined) modules.set(step.module, resolve(compiled.root, step.module))
+  const { issues } = preflightRecipe({
+    recipe: compiled.recipe,
+    root: compiled.root,
+    pythonPath: compiled.python.path,
+    scriptlets,
+    modules,
+  })
+  if (issues.length > 0) throw new RecipeError(withSourceLines(issues, join(compiled.root, compiled.recipe.file)))
+}
+
+/** The compiled spec carries no source lines (they would weigh on every module): read them for the code frames. */
+function withSourceLines(issues: RecipeIssue[], file: string): RecipeIssue[] {
+  let lines: string[]
+  try {
+    lines = readFileSync(file, 'utf8').split('\n')
+  } catch {
+    return issues
+  }
+  return issues.map((issue) =>
+    issue.location && issue.location.sourceLine === undefined && lines[issue.location.line - 1] !== undefined
+      ? { ...issue, location: { ...issue.location, sourceLine: lines[issue.location.line - 1]!.replace(/\r$/, '') } }
+      : issue,
+  )
 }
 
 /** Imported by the module of a recipe that failed to compile: fails the file with its errors. */
@@ -40,18 +78,7 @@ function resolveStepScriptlets(compiled: CompiledRecipe, modules: ScriptletModul
       scriptlets.set(step.name, resolved)
       continue
     }
-    const issue: RecipeIssue = {
-      code: 'RECIPE_EXPORT_NOT_FOUND',
-      message: `step "${step.name}": ${resolved}`,
-      path: `steps[${step.index}].${step.locations.exportKey ?? 'module'}`,
-      hint:
-        step.export === undefined
-          ? 'Add `function: <ExportName>` (or `class:`) to the step, or give the module a default export.'
-          : 'Fix the export name in the recipe or in the module.',
-    }
-    const location = step.locations.export ?? step.locations.module
-    if (location) issue.location = location
-    issues.push(issue)
+    issues.push(exportNotFound(step, resolved))
   }
   if (issues.length > 0) throw new RecipeError(issues)
   return scriptlets

@@ -30,6 +30,14 @@ export interface Scriptlet<Params = JsonValue> {
   readonly name?: string
   /** Keys `run` promises to write: the step fails when it did not write them; the envelope's default `outputs`. */
   readonly outputs?: readonly string[]
+  /**
+   * Keys it reads, checked before the run against what the steps it depends on write:
+   * `'numbers.raw_v1'`, `'lab.count_v1?'` (optional), or a function of the step's params
+   * (`(params) => [params.key]`). Undeclared: the dataflow of its steps is not checked.
+   */
+  readonly reads?: DeclaredReads
+  /** The zod schema of its params: a step's args are checked against it before the run. */
+  readonly paramsSchema?: z.ZodType
   /** CPU-bound: run in a worker (honoured by the execution-controls runner). */
   readonly requiresProcess?: boolean
   /** Throws on bad input before anything is written; ctx is read-only here. */
@@ -41,6 +49,10 @@ export interface Scriptlet<Params = JsonValue> {
     tools: ScriptletTools,
   ): EnvelopeInput | number | void | Promise<EnvelopeInput | number | void>
 }
+
+/** Keys a scriptlet reads: a list, or a function of the step's params (after the schema's defaults). */
+// biome-ignore lint/suspicious/noExplicitAny: params are whatever the scriptlet's schema makes them
+export type DeclaredReads = readonly string[] | ((params: any) => readonly string[])
 
 /** A failure with a chosen exit code and details for the error envelope. */
 export class ScriptletError extends Error {
@@ -74,6 +86,8 @@ export class ParamsError extends ScriptletError {
  */
 export abstract class BaseScriptlet<Params = JsonObject> implements Scriptlet<Params> {
   readonly outputs?: readonly string[]
+  readonly reads?: DeclaredReads
+  readonly paramsSchema?: z.ZodType
   readonly requiresProcess?: boolean
   get name(): string {
     return this.constructor.name
@@ -93,6 +107,8 @@ export interface ScriptletDefinition<Schema extends z.ZodType> {
   params?: Schema
   /** Keys `run` must write. */
   outputs?: readonly string[]
+  /** Keys `run` reads (`'a.b_v1?'`: optional), or a function of the params: checked before the run. */
+  reads?: readonly string[] | ((params: z.output<Schema>) => readonly string[])
   requiresProcess?: boolean
   /** Extra checks on ctx before any write (params are already valid here). */
   validate?: (ctx: ScriptletContext, params: z.output<Schema>) => void | Promise<void>
@@ -117,6 +133,8 @@ export function defineScriptlet<Schema extends z.ZodType = z.ZodType<JsonObject>
   const validate = definition.validate
   if (validate) scriptlet.validate = async (ctx, params) => validate(ctx, parse(params))
   if (definition.outputs) Object.assign(scriptlet, { outputs: definition.outputs })
+  if (definition.reads) Object.assign(scriptlet, { reads: definition.reads })
+  if (definition.params) Object.assign(scriptlet, { paramsSchema: definition.params })
   if (definition.requiresProcess !== undefined)
     Object.assign(scriptlet, { requiresProcess: definition.requiresProcess })
   return scriptlet

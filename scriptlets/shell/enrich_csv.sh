@@ -11,6 +11,15 @@
 #   NEW_COLUMN  header of the appended column (default: <COLUMN>_scaled)
 #   CTX_KEY     optional: the envelope also carries "ctx": {CTX_KEY: OUTPUT}, which the runner
 #               writes to ctx as the step (or use `save:` in the recipe instead)
+# READS: none
+# OUTPUTS: {CTX_KEY}
+# PARAMS:
+#   - INPUT: str, required: CSV to read
+#   - OUTPUT: str, required: CSV to write
+#   - COLUMN: str, optional (default "value"): numeric column to scale
+#   - FACTOR: float, optional (default 2): number to multiply by
+#   - NEW_COLUMN: str, optional: header of the appended column
+#   - CTX_KEY: str, optional: ctx key the envelope sets to OUTPUT
 # LIMITATIONS:
 #   - Line-based, no CSV quoting: header names and the scaled field must not contain commas
 #     or quotes. Run sanitize_csv.sh first: blank rows are skipped here but reported.

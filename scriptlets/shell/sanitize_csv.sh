@@ -10,6 +10,13 @@
 #              (case-insensitive substring match; default: forbidden)
 #   CTX_KEY    optional: the envelope also carries "ctx": {CTX_KEY: OUTPUT}, which the runner
 #              writes to ctx as the step (or use `save:` in the recipe instead)
+# READS: none
+# OUTPUTS: {CTX_KEY}
+# PARAMS:
+#   - INPUT: str, required: CSV to read
+#   - OUTPUT: str, required: CSV to write
+#   - FORBIDDEN: str, optional (default "forbidden"): comma-separated words that drop a row
+#   - CTX_KEY: str, optional: ctx key the envelope sets to OUTPUT
 # LIMITATIONS:
 #   - Line-based, no CSV quoting: a quoted field holding a newline is split into two rows,
 #     and a forbidden word inside any field (quoted or not) drops the row.

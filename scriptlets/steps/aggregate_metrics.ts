@@ -13,6 +13,7 @@ const INPUTS = { mean: 'metrics.mean_v1', median: 'metrics.median_v1', std: 'met
 export default defineScriptlet({
   name: 'aggregate_metrics',
   outputs: ['metrics.aggregate_v1'],
+  reads: Object.values(INPUTS),
   validate(ctx) {
     for (const key of Object.values(INPUTS)) ctx.require(key)
   },

@@ -13,6 +13,7 @@ import { mean } from '../lib/stats.ts'
 
 export class ComputeMean extends BaseScriptlet<JsonObject> {
   override readonly outputs = ['metrics.mean_v1']
+  override readonly reads = ['numbers.validated_v1']
 
   override validate(ctx: ScriptletContext): void {
     requireNonEmptyNumbers(ctx, 'numbers.validated_v1')

@@ -13,6 +13,7 @@ import { median } from '../lib/stats.ts'
 
 export class ComputeMedian extends BaseScriptlet<JsonObject> {
   override readonly outputs = ['metrics.median_v1']
+  override readonly reads = ['numbers.validated_v1']
 
   override validate(ctx: ScriptletContext): void {
     requireNonEmptyNumbers(ctx, 'numbers.validated_v1')

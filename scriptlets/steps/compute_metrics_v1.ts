@@ -14,6 +14,7 @@ import { summaryV1 } from '../lib/stats.ts'
 export default defineScriptlet({
   name: 'compute_metrics_v1',
   outputs: ['metrics.summary_v1', 'metrics.columns_v1'],
+  reads: ['numbers.validated_v1'],
   run(ctx, _params, { step }) {
     const summary = summaryV1(requireNonEmptyNumbers(ctx, 'numbers.validated_v1'))
     ctx.set('metrics.summary_v1', summary, { who: step })

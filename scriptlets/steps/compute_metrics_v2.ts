@@ -15,6 +15,7 @@ import { summaryV1, summaryV2 } from '../lib/stats.ts'
 
 export class ComputeMetricsV2 extends BaseScriptlet<JsonObject> {
   override readonly outputs = ['metrics.summary_v1', 'metrics.summary_v2']
+  override readonly reads = ['numbers.validated_v1']
 
   override validate(ctx: ScriptletContext): void {
     requireNonEmptyNumbers(ctx, 'numbers.validated_v1')

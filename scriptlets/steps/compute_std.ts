@@ -13,6 +13,7 @@ import { std } from '../lib/stats.ts'
 
 export class ComputeStd extends BaseScriptlet<JsonObject> {
   override readonly outputs = ['metrics.std_v1']
+  override readonly reads = ['numbers.validated_v1']
 
   override validate(ctx: ScriptletContext): void {
     requireNonEmptyNumbers(ctx, 'numbers.validated_v1')

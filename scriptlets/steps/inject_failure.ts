@@ -28,6 +28,7 @@ const insideRoot = (path: string) => !isAbsolute(path) && !path.split(/[\\/]/).i
 
 export default defineScriptlet({
   name: 'inject_failure',
+  reads: [],
   params: z.object({
     fail: z.boolean().default(false),
     env: z

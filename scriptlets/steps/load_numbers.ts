@@ -15,6 +15,7 @@ export default defineScriptlet({
   name: 'load_numbers',
   params: z.object({ src: z.string().min(1) }),
   outputs: ['numbers.raw_v1'],
+  reads: [],
   run(ctx, { src }, { step, root }) {
     const path = resolve(root, src)
     if (!existsSync(path) || !statSync(path).isFile()) {

@@ -26,6 +26,7 @@ export default defineScriptlet({
       .default('Data/normalized.json'),
   }),
   outputs: ['numbers.normalized_v1', 'numbers.stats_v1'],
+  reads: ['numbers.validated_v1'],
   run(ctx, { out }, { step, root, log }) {
     const values = requireNonEmptyNumbers(ctx, 'numbers.validated_v1')
     const normalized = normalize(values)

@@ -86,6 +86,7 @@ function countPrimeFactors(n: number): number {
 export default defineScriptlet({
   name: 'prime_factor_analysis',
   params: paramsSchema,
+  reads: ({ numbers_key }) => [numbers_key],
   requiresProcess: true,
   validate(ctx, { numbers_key }) {
     requireNumbers(ctx, numbers_key)

@@ -36,6 +36,8 @@ type Params = z.input<typeof paramsSchema>
 
 export class ValidateNumbers extends BaseScriptlet<Params> {
   override readonly outputs = ['numbers.validated_v1']
+  override readonly reads = ['numbers.raw_v1']
+  override readonly paramsSchema = paramsSchema
 
   /** Bad params or a missing input fail here, before run writes anything. */
   override validate(ctx: ScriptletContext, params: Params): void {

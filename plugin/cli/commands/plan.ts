@@ -8,6 +8,7 @@ import { loadResumeSnapshot } from '../../store/resume.ts'
 import { EXIT_DEPENDENCY, EXIT_INVALID, EXIT_OK } from '../../scriptlet/envelope.ts'
 import { parseCommandArgs, splitList, UsageError } from '../args.ts'
 import type { CliIo } from '../io.ts'
+import { preflightRecipes } from '../preflight.ts'
 import { loadProject, loadRecipe, withStore, type Project } from '../project.ts'
 
 export const PLAN_HELP = `Usage: recipes plan <recipe.yaml> [options]    (alias: recipes run --dry-run)
@@ -67,6 +68,12 @@ export async function planCommand(args: string[], io: CliIo): Promise<number> {
     return EXIT_INVALID
   }
   const recipe = loaded.recipe
+  const checked = (await preflightRecipes(project, [recipe])).get(recipe)!
+  if (checked.issues.length > 0) {
+    io.stderr(`${formatRecipeIssues(checked.issues)}\n`)
+    return EXIT_INVALID
+  }
+  if (checked.note) io.stderr(`note: ${checked.note}\n`)
   const names = new Set(recipe.steps.map((step) => step.name))
   const only = splitList(values.only)
   const skip = splitList(values.skip)

@@ -7,6 +7,7 @@ import { RecipeSource } from '../../recipe/source.ts'
 import type { Recipe } from '../../recipe/types.ts'
 import { EXIT_INVALID, EXIT_OK } from '../../scriptlet/envelope.ts'
 import { parseCommandArgs } from '../args.ts'
+import { preflightRecipes } from '../preflight.ts'
 import type { CliIo } from '../io.ts'
 import { findRecipeFiles, loadProject, loadRecipe } from '../project.ts'
 import { DEFAULT_PYTHON_PATH } from '../../compile/vite-plugin.ts'
@@ -17,7 +18,9 @@ import { projectPath } from '../../recipe/project-path.ts'
 
 export const VALIDATE_HELP = `Usage: recipes validate [files or folders...] [--scriptlets <dir>]
 
-Checks every recipe (as the compiler does) and every scriptlet under scriptlets/ (given
+Checks every recipe (as the compiler does), each step's args against its scriptlet's
+parameters, what each step reads against what the steps it depends on write (scriptlets
+declare both: see README "Writing a recipe"), and every scriptlet under scriptlets/ (given
 recipe files or folders: the scriptlets their steps run):
 file names (lowercase, _ or -), shell scriptlets' NAME/DESC header and executable bit
 (files under a lib/ folder are helpers and exempt), and that context keys in recipes
@@ -55,6 +58,14 @@ export async function validateCommand(args: string[], io: CliIo): Promise<number
     const warning = weakSecretWarning(loaded.recipe)
     if (warning) warnings.push(warning)
   }
+  // Args against scriptlet parameters and reads against writes: what the compiled recipe checks first.
+  const notes: string[] = []
+  if (recipes.length > 0) {
+    for (const [, result] of await preflightRecipes(project, recipes)) {
+      issues.push(...result.issues)
+      if (result.note) notes.push(result.note)
+    }
+  }
   // Warnings do not change the exit code: the recipe runs as it is.
   for (const warning of warnings) io.stderr(`${warning}\n`)
   // Named recipes: only the scriptlets their steps run; the whole project: every file under scriptlets/.
@@ -75,6 +86,8 @@ export async function validateCommand(args: string[], io: CliIo): Promise<number
     io.stderr(`${formatRecipeIssues(issues, 'found')}\n`)
     return EXIT_INVALID
   }
+  // What could not be checked matters once everything else is right.
+  for (const note of notes) io.stderr(`note: ${note}\n`)
   const warned = warnings.length === 0 ? '' : ` (${warnings.length} warning(s) above)`
   io.stdout(`${files.length} recipe(s) and ${scriptlets.length} scriptlet file(s) are valid${warned}\n`)
   return EXIT_OK

@@ -10,6 +10,8 @@ PARAMETERS:
   - path: str, optional: file relative to the project root, inside Data/
   - path_key: str, optional: ctx key holding that path, when path is not given
   - key: str, optional (default "artifacts.report_v1"): ctx key to write
+READS: {path_key}? (only when path is not given)
+OUTPUTS: {key}
 RETURNS:
   {"status":"ok","outputs":["artifacts.report_v1"],"artifacts":["Data/enriched_numbers.csv"],"metrics":{"bytes":91}}
   on failure (standalone): {"status":"error","reason":"...","exit_code":2|3,"step":"checksum_artifact"}

@@ -9,6 +9,8 @@ PARAMETERS:
   - src: str, optional: CSV path relative to the project root
   - src_key: str, optional (default "numbers.clean_path_v1"): ctx key holding the path when src is absent
   - column: str, optional (default "value"): header name of the numeric column
+READS: {src_key}? (only when src is not given)
+OUTPUTS: numbers.stats_v1
 RETURNS:
   {"status":"ok","outputs":["numbers.stats_v1"],"metrics":{"count":5}}
   {"status":"error","reason":"...","exit_code":1|2|3,"step":"compute_numbers"}  (exit code 2: no path in

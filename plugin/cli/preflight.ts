@@ -1,0 +1,83 @@
+import { resolve } from 'node:path'
+import { createServer, type ViteDevServer } from 'vite'
+import { DEFAULT_PYTHON_PATH } from '../compile/vite-plugin.ts'
+import { resolveOwnEntries } from '../compile/own-entries.ts'
+import type { RecipeIssue } from '../recipe/errors.ts'
+import { type DeclaringScriptlet, exportNotFound, type PreflightResult, preflightRecipe } from '../recipe/preflight.ts'
+import { pythonSearchPath } from '../recipe/python-module.ts'
+import type { Recipe } from '../recipe/types.ts'
+import { resolveScriptlet } from '../scriptlet/invoke.ts'
+import type { Project } from './project.ts'
+
+/**
+ * The checks a compiled recipe makes before its first step (args against parameters,
+ * dataflow), made by the CLI (`recipes validate`, `recipes plan`): the TypeScript scriptlets
+ * are loaded through one Vite server, as Vitest would load them; nothing runs.
+ */
+export async function preflightRecipes(
+  project: Project,
+  recipes: readonly Recipe[],
+): Promise<Map<Recipe, PreflightResult>> {
+  const results = new Map<Recipe, PreflightResult>()
+  const pythonPath = pythonSearchPath(project.options.python?.path ?? DEFAULT_PYTHON_PATH, project.root)
+  const needsTypescript = recipes.some((recipe) => recipe.steps.some((step) => step.type === 'ts'))
+  const loader = needsTypescript ? await startLoader(project.root) : undefined
+  try {
+    for (const recipe of recipes) {
+      const modules = new Map<string, string>()
+      const scriptlets = new Map<string, DeclaringScriptlet>()
+      const issues: RecipeIssue[] = []
+      for (const step of recipe.steps) {
+        if (step.type !== 'ts' || step.module === undefined || !loader) continue
+        const file = resolve(project.root, step.module)
+        modules.set(step.module, file)
+        const loaded = await loader.load(file)
+        const scriptlet = typeof loaded === 'string' ? loaded : resolveScriptlet(loaded, step.export)
+        if (typeof scriptlet !== 'string') {
+          scriptlets.set(step.name, scriptlet)
+          continue
+        }
+        issues.push(exportNotFound(step, scriptlet))
+      }
+      const result = preflightRecipe({ recipe, root: project.root, pythonPath, scriptlets, modules })
+      results.set(recipe, { ...result, issues: [...issues, ...result.issues] })
+    }
+  } finally {
+    await loader?.close()
+  }
+  return results
+}
+
+interface Loader {
+  /** The module's namespace, or why it could not be loaded. */
+  load(file: string): Promise<Record<string, unknown> | string>
+  close(): Promise<void>
+}
+
+async function startLoader(root: string): Promise<Loader> {
+  const server: ViteDevServer = await createServer({
+    configFile: false,
+    root,
+    logLevel: 'silent',
+    appType: 'custom',
+    server: { middlewareMode: true, hmr: false, ws: false, watch: null },
+    optimizeDeps: { noDiscovery: true, include: [] },
+    plugins: [resolveOwnEntries()],
+  })
+  const cache = new Map<string, Promise<Record<string, unknown> | string>>()
+  return {
+    load(file) {
+      let loaded = cache.get(file)
+      if (!loaded) {
+        loaded = server.ssrLoadModule(file).then(
+          (namespace) => namespace as Record<string, unknown>,
+          (error: unknown) =>
+            `could not load ${file.slice(root.length + 1)}: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`,
+        )
+        cache.set(file, loaded)
+      }
+      return loaded
+    },
+    close: () => server.close(),
+  }
+}
