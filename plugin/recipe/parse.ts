@@ -106,6 +106,7 @@ export function readRecipe(text: string, file: string): RecipeReading {
     testMeta,
     secrets: parsed.data.secrets ?? [],
     conflicts: parsed.data.conflicts ?? 'fail',
+    stepMetrics: parsed.data.step_metrics ?? false,
     steps: ordered,
   }
   return { recipe, steps: ordered, issues: [] }

@@ -139,6 +139,12 @@ export const recipeSchema = z
       .describe(
         'Two steps running at the same time writing the same key: an error naming both (fail, the default), or the later write stands.',
       ),
+    step_metrics: z
+      .boolean()
+      .optional()
+      .describe(
+        "After each step that ran, record its figures (status, duration_ms, cpu_ms, peak_rss_mb, attempts) in ctx _runner.step_metrics_v1 under the step's name, written by _runner (the older runner_v2's key).",
+      ),
     secrets: z
       .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: 'an environment variable name' }))
       .optional()

@@ -100,6 +100,8 @@ export interface Recipe {
   secrets: string[]
   /** What two steps running at the same time writing one key means. */
   conflicts: 'fail' | 'last_write_wins'
+  /** `step_metrics: true`: the runner records each step's figures in ctx `_runner.step_metrics_v1`. */
+  stepMetrics: boolean
   /** Steps in execution order. */
   steps: RecipeStep[]
 }

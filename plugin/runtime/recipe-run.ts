@@ -7,6 +7,7 @@ import type { Scriptlet } from '../scriptlet/define.ts'
 import { toJsonSafe } from '../scriptlet/json-safe.ts'
 import { EXIT_DEPENDENCY, errorEnvelope } from '../scriptlet/envelope.ts'
 import { ConcurrentWrites } from './concurrent-writes.ts'
+import { StepMetrics } from './step-metrics.ts'
 import { SetupStepFailedError, StepFailedError } from './errors.ts'
 import { type RecipeStepMeta, type RecipeTaskMeta, runStatusOf, type StepStatus, satisfiesDependents } from './meta.ts'
 import { readRunOptions } from './run-options.ts'
@@ -47,6 +48,8 @@ export class RecipeRun {
   private readonly options: RunOptions
   private readonly session: RunSession
   private readonly concurrent = new ConcurrentWrites()
+  /** Recipe option `step_metrics: true`: the figures of each step that ran, in ctx. */
+  private readonly stepMetrics: StepMetrics | undefined
   /** Every step's outcome, as a promise set before the step starts: nothing runs twice. */
   private readonly outcomes = new Map<string, MaybePromise<StepResult>>()
   private readonly settled = new Map<string, StepResult>()
@@ -61,6 +64,7 @@ export class RecipeRun {
     this.steps = new Map(compiled.recipe.steps.map((step) => [step.name, step]))
     this.positions = new Map(compiled.recipe.steps.map((step, position) => [step.name, position]))
     this.session = new RunSession(compiled, runId, this.options)
+    this.stepMetrics = compiled.recipe.stepMetrics ? new StepMetrics() : undefined
     // The first python module step need not wait for the interpreter: it starts while Vitest collects (runs nothing).
     if (compiled.recipe.steps.some((step) => step.type === 'python' && step.module !== undefined))
       prestartPythonHost({ executable: compiled.python.executable, path: compiled.python.path, root: compiled.root })
@@ -366,6 +370,7 @@ export class RecipeRun {
       started,
       options: this.options,
       concurrent: this.concurrent,
+      stepMetrics: this.stepMetrics,
       emptyMeta: (step, status) => this.emptyMeta(step, status),
     }
     return this.scoped

@@ -14,6 +14,7 @@ import { StepFailedError } from './errors.ts'
 import type { ExecutionScope } from './step-execution.ts'
 import type { CacheEntry } from './step-cache.ts'
 import { stepCacheKey } from './step-cache.ts'
+import { withoutStepMetrics } from './step-metrics.ts'
 import { takeMaskDirectives } from './redact.ts'
 import type { StepLog } from './step-log.ts'
 import { contextDiff, judgeOutcome, saveOutputs, sourceFilesOf } from './step-outcome.ts'
@@ -99,7 +100,8 @@ class StepAttempt {
           step,
           root: compiled.root,
           sourceFiles: sourceFilesOf(step, compiled.python.path, compiled.root),
-          context: started.ctx.toJSON(),
+          // The runner's figures of earlier steps (step_metrics) differ every run: they would make every key new.
+          context: withoutStepMetrics(started.ctx.toJSON()),
         })
     } catch (error) {
       throw new Error(`cache: cannot compute the step's cache key (${message(error)}); check cache.inputs`)

@@ -11,6 +11,7 @@ import type { RunSession, Started } from './run-session.ts'
 import type { CompiledRecipe, RunOptions } from './spec.ts'
 import { type Attempt, attemptStep } from './step-attempt.ts'
 import type { StepLog } from './step-log.ts'
+import type { StepMetrics } from './step-metrics.ts'
 
 /** A step's outcome as the runner holds it: the record, and what its test must do. */
 export interface StepResult {
@@ -29,6 +30,8 @@ export interface ExecutionScope {
   started: Started
   options: RunOptions
   concurrent: ConcurrentWrites
+  /** Recipe option `step_metrics: true`: each step's figures go into ctx `_runner.step_metrics_v1`. */
+  stepMetrics: StepMetrics | undefined
   /** The record of a step before anything is known of its outcome. */
   emptyMeta(step: RecipeStep, status: StepStatus): RecipeStepMeta
 }
@@ -192,7 +195,9 @@ export function recordResult(
   writes: readonly ContextWrite[],
 ): StepResult {
   try {
-    scope.session.recordStep(result.meta, writes)
+    // The runner's write of the step's figures is stored at the step's boundary, with its own writes.
+    const figures = scope.stepMetrics?.record(scope.started.ctx, result.meta)
+    scope.session.recordStep(result.meta, figures ? [...writes, figures] : writes)
     return result
   } catch (error) {
     const reason = `the run store could not record this step: ${message(error)}`
@@ -204,6 +209,8 @@ export function recordResult(
     }
     delete meta.envelope
     try {
+      // The ctx says what the step's record says: failed (its value goes with the plain row).
+      scope.stepMetrics?.record(scope.started.ctx, meta)
       scope.session.recordStep(meta, [])
     } catch {
       // The store is gone for this step: the test failure below is then the only record.

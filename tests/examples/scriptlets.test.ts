@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, test } from 'vitest'
 import { runScriptletStandalone, type JsonObject, type Scriptlet } from 'vitest-recipes/scriptlet'
 import aggregateMetrics from '../../scriptlets/steps/aggregate_metrics.ts'
+import cacheNumbers from '../../scriptlets/steps/cache_numbers.ts'
 import { ComputeMean } from '../../scriptlets/steps/compute_mean.ts'
 import { ComputeMedian } from '../../scriptlets/steps/compute_median.ts'
 import { ComputeMetricsV2 } from '../../scriptlets/steps/compute_metrics_v2.ts'
@@ -70,6 +71,28 @@ test('normalize_numbers writes its artifact under the root and lists it', async 
   expect(JSON.parse(readFileSync(join(root, 'Data/normalized.json'), 'utf8')).normalized).toEqual([0, 0.5, 1])
   const escaped = await run(normalizeNumbers, { 'numbers.validated_v1': [1, 2] }, { out: '../outside.json' })
   expect(escaped.envelope).toMatchObject({ status: 'error', exit_code: 3 })
+})
+
+test('cache_numbers: the same inputs are a miss, then a hit; a missing input is exit code 3', async () => {
+  mkdirSync(join(root, 'Data'), { recursive: true })
+  writeFileSync(join(root, 'Data/cached.txt'), '1 2 3\n')
+  const params = { inputs: ['Data/cached.txt'], dir: '.cache/numbers' }
+  const miss = await run(cacheNumbers, {}, params)
+  expect(miss.envelope).toMatchObject({ status: 'ok', metrics: { hit: 0 } })
+  expect(miss.context['cache.numbers_hit_v1']).toBe(false)
+  const hash = miss.context['cache.numbers_hash_v1'] as string
+  expect(hash).toMatch(/^[0-9a-f]{64}$/)
+  expect(existsSync(join(root, '.cache/numbers', `${hash}.json`))).toBe(true)
+  const hit = await run(cacheNumbers, {}, params)
+  expect(hit.context).toEqual({ 'cache.numbers_hash_v1': hash, 'cache.numbers_hit_v1': true })
+  writeFileSync(join(root, 'Data/cached.txt'), '1 2 4\n')
+  const changed = await run(cacheNumbers, {}, params)
+  expect(changed.context['cache.numbers_hit_v1']).toBe(false)
+  expect(changed.context['cache.numbers_hash_v1']).not.toBe(hash)
+  const missing = await run(cacheNumbers, {}, { inputs: ['Data/nowhere.txt'] })
+  expect(missing.envelope).toMatchObject({ status: 'error', exit_code: 3 })
+  const outside = await run(cacheNumbers, {}, { inputs: ['../outside.txt'] })
+  expect(outside.envelope).toMatchObject({ status: 'error', exit_code: 3 })
 })
 
 describe('generate_report', () => {
