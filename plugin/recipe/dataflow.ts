@@ -10,8 +10,8 @@ export interface DataflowReport {
   unresolved: { step: string; entries: string[] }[]
 }
 
-/** Keys the runner itself writes (the older runner's `_runner.step_metrics_v1`). */
-const RUNNER_NAMESPACE = '_runner.'
+/** What the runner itself writes with `step_metrics: true` (the older runner_v2's key). */
+const RUNNER_STEP_METRICS = '_runner.step_metrics_v1'
 
 /**
  * Checks what the steps of a recipe read against what the steps they depend on write,
@@ -24,7 +24,7 @@ const RUNNER_NAMESPACE = '_runner.'
  * Where a scriptlet declares nothing, nothing is guessed: the step is listed as unchecked.
  */
 export function checkDataflow(
-  recipe: Pick<Recipe, 'steps' | 'conflicts'>,
+  recipe: Pick<Recipe, 'steps' | 'conflicts'> & Partial<Pick<Recipe, 'stepMetrics'>>,
   declarations: ReadonlyMap<string, ScriptletDeclaration | undefined>,
 ): DataflowReport {
   const report: DataflowReport = { issues: [], unchecked: [], unresolved: [] }
@@ -74,7 +74,18 @@ export function checkDataflow(
     if (reader.expect.status === 'error') continue
     const declaration = declarations.get(reader.name)
     for (const { key, optional } of reads.get(reader.name) ?? []) {
-      if (key.startsWith(RUNNER_NAMESPACE) || writes.get(reader.name)?.has(key)) continue
+      if (writes.get(reader.name)?.has(key)) continue
+      if (key === RUNNER_STEP_METRICS) {
+        if (recipe.stepMetrics || optional) continue
+        report.issues.push(
+          dataflowIssue(
+            reader,
+            `step "${reader.name}" reads "${key}", which the runner writes only for a recipe with step_metrics: true`,
+            'Add `step_metrics: true` to the recipe (top level).',
+          ),
+        )
+        continue
+      }
       const writers = (writersOf.get(key) ?? []).filter((name) => name !== reader.name)
       if (writers.some((name) => dependsOn(reader.name, name))) continue
       const where = `${declaration!.file}${declaration!.lines.reads ? `:${declaration!.lines.reads}` : ''}`

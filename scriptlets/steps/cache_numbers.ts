@@ -33,6 +33,7 @@ export default defineScriptlet({
     dir: relativePath.default('.cache/numbers'),
   }),
   outputs: ['cache.numbers_hash_v1', 'cache.numbers_hit_v1'],
+  reads: [],
   run(ctx, { inputs, dir }, { step, root, log }) {
     const missing = inputs.filter(
       (input) => !existsSync(resolve(root, input)) || !statSync(resolve(root, input)).isFile(),

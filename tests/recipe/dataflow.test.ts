@@ -106,7 +106,7 @@ test('nothing writes the key: an error when every step before it declares its ou
 })
 
 test('negative steps, keys of the runner and a step reading what it writes itself are not errors', () => {
-  const parsed = recipe(step('a'), step('b', '    expect: error\n'), step('c'))
+  const parsed = { ...recipe(step('a'), step('b', '    expect: error\n'), step('c')), stepMetrics: true }
   const report = checkDataflow(
     parsed,
     new Map([
@@ -116,6 +116,12 @@ test('negative steps, keys of the runner and a step reading what it writes itsel
     ]),
   )
   expect(report.issues).toEqual([])
+  // The runner writes its step figures only when the recipe asks for them.
+  const figures = new Map([['a', declares(['_runner.step_metrics_v1'], [])]])
+  expect(messages(checkDataflow(recipe(step('a')), figures))).toEqual([
+    'step "a" reads "_runner.step_metrics_v1", which the runner writes only for a recipe with step_metrics: true',
+  ])
+  expect(checkDataflow({ ...recipe(step('a')), stepMetrics: true }, figures).issues).toEqual([])
 })
 
 test('two writers of one key without an order between them are named, unless the recipe accepts the last write', () => {
