@@ -48,13 +48,14 @@ export async function preflightRecipes(
   return results
 }
 
-interface Loader {
+export interface Loader {
   /** The module's namespace, or why it could not be loaded. */
   load(file: string): Promise<Record<string, unknown> | string>
   close(): Promise<void>
 }
 
-async function startLoader(root: string): Promise<Loader> {
+/** Loads TypeScript modules as Vitest would (one Vite server for all); close it when done. */
+export async function startLoader(root: string): Promise<Loader> {
   const server: ViteDevServer = await createServer({
     configFile: false,
     root,

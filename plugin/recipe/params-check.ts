@@ -76,7 +76,7 @@ function schemaIssues(step: RecipeStep, schema: ParamsSchema, where: string): Re
 }
 
 /** The keys of a zod object schema that refuses or drops others; undefined when any key is allowed or it is no object. */
-function objectKeys(schema: ParamsSchema): string[] | undefined {
+export function objectKeys(schema: ParamsSchema): string[] | undefined {
   const candidate = schema as {
     shape?: unknown
     _zod?: { def?: { type?: string; catchall?: { _zod?: { def?: { type?: string } } } } }

@@ -8,6 +8,10 @@
 #   COUNT     how many samples to publish (default 10)
 #   INTERVAL  seconds between two samples (default 0.1)
 #   KEY       the ctx list they are appended to (default live.samples_v1)
+# PARAMS:
+#   - COUNT: int, optional (default 10): how many samples to publish
+#   - INTERVAL: float, optional (default 0.1): seconds between two samples
+#   - KEY: str, optional (default "live.samples_v1"): the ctx list they are appended to
 # LIMITATIONS:
 #   - Needs a running recipe's ctx server (RECIPES_CTX_URL, RECIPES_CTX_TOKEN and RECIPES_CLI,
 #     which every step gets; not with the plugin option ctxServer: false).

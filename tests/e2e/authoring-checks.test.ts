@@ -1,4 +1,6 @@
+import { Ajv } from 'ajv'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { parse } from 'yaml'
 import { createProject, type TestProject } from './project.ts'
 
 // What a recipe author meets before anything runs: reads that nothing upstream writes, a read
@@ -275,5 +277,29 @@ describe('parameters', () => {
     const run = await project.recipes(['run', 'recipes/params.yaml'])
     expect(run.code).toBe(3)
     expect(run.output).toContain('step "copy" does not give the required parameter "INPUT"')
+  })
+})
+
+describe('the editor schema', () => {
+  test("recipes schema --project knows each scriptlet's args: a YAML validator flags what the compile check refuses", async () => {
+    const result = await project.recipes(['schema', '--project', '--out', '.vscode/recipes.schema.json'])
+    expect(result.code, result.output).toBe(0)
+    expect(result.stderr).toContain(
+      'recipes schema: args of 4 scriptlet(s); 3 declare no parameters: scriptlets/check_link.sh, scriptlets/consume.ts, scriptlets/produce.ts',
+    )
+    const schema = JSON.parse(project.read('.vscode/recipes.schema.json')) as Record<string, unknown>
+    const validate = new Ajv({ allErrors: true, strict: false }).compile(schema)
+    expect(validate(parse(project.read('recipes/good.yaml'))), JSON.stringify(validate.errors)).toBe(true)
+    expect(validate(parse(project.read('recipes/params.yaml')))).toBe(false)
+    const problems = (validate.errors ?? []).map(
+      (error) => `${error.instancePath} ${error.message} ${JSON.stringify(error.params)}`,
+    )
+    // load.ts (zod): srcc is unknown, src missing, count not a whole number.
+    expect(problems).toContain('/steps/0/args must NOT have additional properties {"additionalProperty":"srcc"}')
+    expect(problems).toContain('/steps/0/args must have required property \'src\' {"missingProperty":"src"}')
+    expect(problems).toContain('/steps/0/args/count must be integer {"type":"integer"}')
+    // copy_file.sh (PARAMS header): INPUT missing; python (PARAMETERS): colum unknown.
+    expect(problems).toContain('/steps/1/args must have required property \'INPUT\' {"missingProperty":"INPUT"}')
+    expect(problems).toContain('/steps/2/args must NOT have additional properties {"additionalProperty":"colum"}')
   })
 })

@@ -1,4 +1,4 @@
-import { accessSync, constants, type Dirent, readdirSync, readFileSync } from 'node:fs'
+import { accessSync, constants, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { CONTEXT_KEY_PATTERN } from '../../context/context.ts'
 import { declaredOutputs } from '../../recipe/declared-outputs.ts'
@@ -8,6 +8,7 @@ import type { Recipe } from '../../recipe/types.ts'
 import { EXIT_INVALID, EXIT_OK } from '../../scriptlet/envelope.ts'
 import { parseCommandArgs } from '../args.ts'
 import { preflightRecipes } from '../preflight.ts'
+import { listScriptletFiles } from '../scriptlet-files.ts'
 import type { CliIo } from '../io.ts'
 import { findRecipeFiles, loadProject, loadRecipe } from '../project.ts'
 import { DEFAULT_PYTHON_PATH } from '../../compile/vite-plugin.ts'
@@ -80,7 +81,7 @@ export async function validateCommand(args: string[], io: CliIo): Promise<number
             ).map((item) => item.file),
           ),
         ].sort()
-      : listFiles(join(project.root, values.scriptlets ?? 'scriptlets'))
+      : listScriptletFiles(join(project.root, values.scriptlets ?? 'scriptlets'))
   for (const path of scriptlets) issues.push(...scriptletIssues(path, projectPath(project.root, path)))
   if (issues.length > 0) {
     io.stderr(`${formatRecipeIssues(issues, 'found')}\n`)
@@ -161,18 +162,4 @@ function scriptletIssues(path: string, file: string): RecipeIssue[] {
     })
   }
   return issues
-}
-
-function listFiles(dir: string): string[] {
-  let entries: Dirent[]
-  try {
-    entries = readdirSync(dir, { withFileTypes: true })
-  } catch {
-    return []
-  }
-  return entries.flatMap((entry) => {
-    const path = join(dir, entry.name)
-    if (entry.isDirectory()) return entry.name === '__pycache__' || entry.name === 'node_modules' ? [] : listFiles(path)
-    return /\.(ts|js|mjs|py|sh|awk)$/.test(entry.name) ? [path] : []
-  })
 }
