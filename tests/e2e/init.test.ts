@@ -44,6 +44,8 @@ test('an empty folder becomes a lab project whose example recipe (TS, shell, Pyt
 
   const [validate, run] = [await project.recipes(['validate']), await project.vitest(['run', 'recipes/'])]
   expect(validate.code, validate.output).toBe(0)
+  // Its scriptlets declare what they read, write and take: every step is checked, none "unchecked".
+  expect(validate.output).not.toContain('unchecked')
   expect(run.code, run.output).toBe(0)
   expect(run.output).toContain('Tests  3 passed (3)')
   // ES modules: no CommonJS warning from Vite.

@@ -2,6 +2,8 @@
 NAME: summarize.py
 DESCRIPTION: Reads the greeting and the word count the steps before it wrote, and writes one
   sentence with both to ctx['example.summary_v1'].
+READS: example.greeting_v1, example.words_v1
+OUTPUTS: example.summary_v1
 PARAMETERS: (none)
 RETURNS:
   {"status":"ok","outputs":["example.summary_v1"]}
