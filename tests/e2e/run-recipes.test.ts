@@ -126,8 +126,12 @@ steps:
   - { name: early, type: ts, module: scriptlets/classes.ts, class: WritesInValidate, depends_on: [] }
   - { name: bad_key, type: ts, module: scriptlets/classes.ts, class: BadKey, depends_on: [] }
   - { name: exit_code, type: ts, module: scriptlets/classes.ts, class: ReturnsExitCode, args: { code: 2 }, depends_on: [] }
-  - { name: bad_params, type: ts, module: scriptlets/set_key.ts, args: { key: 42 }, depends_on: [] }
   - { name: undeclared, type: ts, module: scriptlets/classes.ts, class: DeclaresOutputs, depends_on: [] }
+`,
+  // Args that do not fit the scriptlet's zod schema: refused before any step runs.
+  'recipes/bad_params.yaml': `steps:
+  - { name: first, type: ts, module: scriptlets/classes.ts, class: BadKey }
+  - { name: bad_params, type: ts, module: scriptlets/set_key.ts, args: { key: 42 } }
 `,
   'recipes/retry.yaml': `steps:
   - name: flaky
@@ -291,13 +295,12 @@ describe('success checks become assertions that name the check and its line', ()
 })
 
 describe('context rules', () => {
-  test('non-JSON values, writes in validate, bad key names, exit codes and bad params fail the step', () => {
+  test('non-JSON values, writes in validate, bad key names and exit codes fail the step', () => {
     expect(statuses('context_rules.yaml')).toEqual({
       date: 'failed',
       early: 'failed',
       bad_key: 'failed',
       exit_code: 'failed',
-      bad_params: 'failed',
       undeclared: 'failed',
     })
     expect(failure('context_rules.yaml', 'date')).toMatchInlineSnapshot(
@@ -313,10 +316,15 @@ describe('context rules', () => {
       `"StepFailedError: Step "exit_code" (scriptlets/classes.ts#ReturnsExitCode, recipes/context_rules.yaml:5) failed with exit code 2: the scriptlet returned exit code 2"`,
     )
     expect(failure('context_rules.yaml', 'undeclared')).toMatchInlineSnapshot(
-      `"StepFailedError: Step "undeclared" (scriptlets/classes.ts#DeclaresOutputs, recipes/context_rules.yaml:7) failed with exit code 1: DeclaresOutputs declares outputs it did not write: demo.promised_v1"`,
+      `"StepFailedError: Step "undeclared" (scriptlets/classes.ts#DeclaresOutputs, recipes/context_rules.yaml:6) failed with exit code 1: DeclaresOutputs declares outputs it did not write: demo.promised_v1"`,
     )
-    expect(failure('context_rules.yaml', 'bad_params')).toMatchInlineSnapshot(
-      `"StepFailedError: Step "bad_params" (scriptlets/set_key.ts, recipes/context_rules.yaml:6) failed with exit code 3: invalid params for set_key: key: Invalid input: expected string, received number"`,
+  })
+
+  test('args that do not fit the zod schema fail the recipe file before its first step runs', () => {
+    const file = resultsOf('bad_params.yaml')
+    expect(file.assertionResults).toEqual([])
+    expect(file.message).toContain(
+      'recipes/bad_params.yaml:3:74 RECIPE_PARAMS: parameter "key" of step "bad_params": Invalid input: expected string, received number',
     )
   })
 })
