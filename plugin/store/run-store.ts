@@ -5,6 +5,7 @@ import Database from 'better-sqlite3'
 import type { ContextWrite } from '../context/context.ts'
 import type { JsonObject, JsonValue } from '../context/json-value.ts'
 import { locateStore } from './kept-store.ts'
+import { RESOURCE_LOCK_TABLES, ResourceLocks } from './resource-locks.ts'
 import { isProcessAlive } from './process-alive.ts'
 import { type JournalRecord, journalFolderOf, pendingJournals, readJournal } from './journal.ts'
 import { type PastRun, readPastRuns } from './past-runs.ts'
@@ -14,11 +15,12 @@ import type { AiSummary, AnalysisRow, ContextRow, HistoryRow, RunData, RunRow, S
  * The SQLite run store: every run of a recipe, its steps and its context, durable at each
  * step boundary (one transaction per step, never one per ctx.set). WAL mode, so readers
  * never block the writer and two processes can write one database. Tables (stable; extra
- * columns may be added): runs, step_metrics, context_snapshots, context_history, analysis.
+ * columns may be added): runs, step_metrics, context_snapshots, context_history, analysis,
+ * resource_locks, resource_waits, resource_holds (resource-locks.ts).
  */
 
 /** The schema version this code writes; a database with a higher one is refused. */
-export const SCHEMA_VERSION = 4
+export const SCHEMA_VERSION = 5
 
 const MIGRATIONS: Record<number, string> = {
   1: `
@@ -54,6 +56,8 @@ const MIGRATIONS: Record<number, string> = {
     ALTER TABLE analysis ADD COLUMN ai_summary TEXT;
     ALTER TABLE analysis ADD COLUMN ai_details TEXT;
   `,
+  // Lab resource locks: who holds what, who waits, and every hold with its interval.
+  5: RESOURCE_LOCK_TABLES,
 }
 
 /**
@@ -132,6 +136,13 @@ export class RunStore implements RunRecorder {
     this.file = file
     this.path = path
     this.db = db
+  }
+
+  private resourceLocks: ResourceLocks | undefined
+  /** The lab resource locks kept in this store. */
+  get locks(): ResourceLocks {
+    this.resourceLocks ??= new ResourceLocks(this.db)
+    return this.resourceLocks
   }
 
   /**

@@ -1,0 +1,258 @@
+import { hostname } from 'node:os'
+import type Database from 'better-sqlite3'
+import { isProcessAlive } from './process-alive.ts'
+
+/**
+ * Lab resource locks in the run store (SQLite): a run holds `dut:rack3-sw1` for as long as
+ * it needs it, and every other run, shard or engineer sharing the store waits. A hold is a
+ * lease: the process holding it renews `heartbeat_at` every second; a hold whose heartbeat is
+ * older than `LEASE_MS`, or whose process on this host is gone, is released by the next one
+ * who asks (so a SIGKILLed holder frees its resources within seconds). Waiters are queued in
+ * order of arrival, so a busy resource is not starved. Every hold is kept in
+ * `resource_holds` with when it began and ended: the evidence that two runs never held one
+ * resource at the same time.
+ */
+
+/** A hold not renewed for this long is released. */
+export const LEASE_MS = 5_000
+
+export interface LockRequest {
+  resources: readonly string[]
+  runId: string
+  testId: string
+  /** The step the hold is for; undefined: the whole run (recipe-level resources). */
+  step?: string | undefined
+}
+
+export interface Holder {
+  resource: string
+  runId: string
+  testId: string | null
+  step: string | null
+  host: string | null
+  pid: number | null
+  since: string
+  heartbeatAt: string
+  /** Not holding yet: queued for the resource before the asking run. */
+  queued?: boolean
+}
+
+export interface Waiter {
+  resource: string
+  runId: string
+  testId: string | null
+  step: string | null
+  host: string | null
+  since: string
+}
+
+export type AcquireResult = { acquired: true } | { acquired: false; holders: Holder[]; waitingSince: string }
+
+interface LockRow {
+  resource: string
+  run_id: string
+  test_id: string | null
+  step: string | null
+  host: string | null
+  pid: number | null
+  acquired_at: string
+  heartbeat_at: string
+}
+
+export class ResourceLocks {
+  private readonly db: Database.Database
+  private readonly host = hostname()
+  private readonly pid = process.pid
+
+  constructor(db: Database.Database) {
+    this.db = db
+  }
+
+  /**
+   * Takes every resource of `request` at once, or none (no deadlock between two runs wanting
+   * the same two); a resource the run already holds counts as taken. When one is held by
+   * another run, or an earlier waiter is queued for it, the run is queued and told who holds.
+   */
+  tryAcquire(request: LockRequest, now = new Date()): AcquireResult {
+    return this.db
+      .transaction((): AcquireResult => {
+        const at = now.toISOString()
+        this.expire(now)
+        const holders: Holder[] = []
+        const wanted: string[] = []
+        for (const resource of new Set(request.resources)) {
+          const held = this.db.prepare('SELECT * FROM resource_locks WHERE resource = ?').get(resource) as
+            | LockRow
+            | undefined
+          if (held?.run_id === request.runId) continue
+          if (held) {
+            holders.push(holderOf(held))
+            continue
+          }
+          const earlier = this.db
+            .prepare(
+              `SELECT * FROM resource_waits WHERE resource = ? AND run_id != ? AND since < coalesce(
+                 (SELECT since FROM resource_waits WHERE resource = ? AND run_id = ?), ?) ORDER BY since LIMIT 1`,
+            )
+            .get(resource, request.runId, resource, request.runId, at) as (LockRow & { since: string }) | undefined
+          if (earlier) holders.push({ ...holderOf({ ...earlier, acquired_at: earlier.since }), queued: true })
+          else wanted.push(resource)
+        }
+        if (holders.length > 0) {
+          const wait = this.db.prepare(
+            `INSERT INTO resource_waits (resource, run_id, test_id, step, host, pid, since, heartbeat_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (resource, run_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, step = excluded.step`,
+          )
+          for (const resource of request.resources)
+            wait.run(resource, request.runId, request.testId, request.step ?? null, this.host, this.pid, at, at)
+          const since = (
+            this.db
+              .prepare('SELECT min(since) AS since FROM resource_waits WHERE run_id = ?')
+              .get(request.runId) as { since: string }
+          ).since
+          return { acquired: false, holders, waitingSince: since }
+        }
+        const lock = this.db.prepare(
+          `INSERT INTO resource_locks (resource, run_id, test_id, step, host, pid, acquired_at, heartbeat_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        const hold = this.db.prepare(
+          'INSERT INTO resource_holds (resource, run_id, test_id, step, host, acquired_at) VALUES (?, ?, ?, ?, ?, ?)',
+        )
+        for (const resource of wanted) {
+          lock.run(resource, request.runId, request.testId, request.step ?? null, this.host, this.pid, at, at)
+          hold.run(resource, request.runId, request.testId, request.step ?? null, this.host, at)
+        }
+        this.db.prepare('DELETE FROM resource_waits WHERE run_id = ?').run(request.runId)
+        return { acquired: true }
+      })
+      .immediate()
+  }
+
+  /**
+   * Releases what `runId` holds for `step` (undefined: everything the run holds, and its
+   * place in the queues), and records when each hold ended.
+   */
+  release(runId: string, step?: string, now = new Date()): void {
+    this.db
+      .transaction(() => {
+        const at = now.toISOString()
+        const rows = (
+          step === undefined
+            ? this.db.prepare('SELECT * FROM resource_locks WHERE run_id = ?').all(runId)
+            : this.db.prepare('SELECT * FROM resource_locks WHERE run_id = ? AND step = ?').all(runId, step)
+        ) as LockRow[]
+        for (const row of rows) this.end(row, at, 'released')
+        if (step === undefined) this.db.prepare('DELETE FROM resource_waits WHERE run_id = ?').run(runId)
+      })
+      .immediate()
+  }
+
+  /** Gives up waiting (the wait limit passed): the run leaves the queues. */
+  stopWaiting(runId: string): void {
+    this.db.prepare('DELETE FROM resource_waits WHERE run_id = ?').run(runId)
+  }
+
+  /** Renews the lease of every hold and wait of this process. */
+  heartbeat(now = new Date()): void {
+    const at = now.toISOString()
+    this.db
+      .transaction(() => {
+        this.db.prepare('UPDATE resource_locks SET heartbeat_at = ? WHERE host = ? AND pid = ?').run(at, this.host, this.pid)
+        this.db.prepare('UPDATE resource_waits SET heartbeat_at = ? WHERE host = ? AND pid = ?').run(at, this.host, this.pid)
+      })
+      .immediate()
+  }
+
+  /** Whether this process holds or waits for anything (then it must keep the heartbeat going). */
+  active(): boolean {
+    const row = this.db
+      .prepare(
+        `SELECT (SELECT count(*) FROM resource_locks WHERE host = ? AND pid = ?) + (SELECT count(*) FROM resource_waits WHERE host = ? AND pid = ?) AS n`,
+      )
+      .get(this.host, this.pid, this.host, this.pid) as { n: number }
+    return row.n > 0
+  }
+
+  /** Who holds what and who waits, as of `now` (expired leases left out). */
+  list(now = new Date()): { holders: Holder[]; waiters: Waiter[] } {
+    const fresh = new Date(now.getTime() - LEASE_MS).toISOString()
+    const holders = (
+      this.db.prepare('SELECT * FROM resource_locks WHERE heartbeat_at >= ? ORDER BY resource').all(fresh) as LockRow[]
+    ).filter((row) => this.alive(row))
+    const waiters = (
+      this.db
+        .prepare('SELECT * FROM resource_waits WHERE heartbeat_at >= ? ORDER BY resource, since')
+        .all(fresh) as (LockRow & { since: string })[]
+    ).filter((row) => this.alive(row))
+    return {
+      holders: holders.map(holderOf),
+      waiters: waiters.map((row) => ({
+        resource: row.resource,
+        runId: row.run_id,
+        testId: row.test_id,
+        step: row.step,
+        host: row.host,
+        since: row.since,
+      })),
+    }
+  }
+
+  /** Releases holds whose lease ran out or whose process on this host is gone, and drops such waiters. */
+  private expire(now: Date): void {
+    const stale = new Date(now.getTime() - LEASE_MS).toISOString()
+    for (const row of this.db.prepare('SELECT * FROM resource_locks').all() as LockRow[]) {
+      if (row.heartbeat_at < stale) this.end(row, row.heartbeat_at, `expired: no heartbeat since ${row.heartbeat_at}`)
+      else if (!this.alive(row)) this.end(row, now.toISOString(), `expired: process ${row.pid} on ${row.host} is gone`)
+    }
+    for (const row of this.db.prepare('SELECT * FROM resource_waits').all() as LockRow[]) {
+      if (row.heartbeat_at < stale || !this.alive(row))
+        this.db.prepare('DELETE FROM resource_waits WHERE resource = ? AND run_id = ?').run(row.resource, row.run_id)
+    }
+  }
+
+  private end(row: LockRow, at: string, how: string): void {
+    this.db.prepare('DELETE FROM resource_locks WHERE resource = ? AND run_id = ?').run(row.resource, row.run_id)
+    this.db
+      .prepare(
+        'UPDATE resource_holds SET released_at = ?, release = ? WHERE resource = ? AND run_id = ? AND released_at IS NULL',
+      )
+      .run(at, how, row.resource, row.run_id)
+  }
+
+  /** A process of this host that is gone holds nothing; another host's is judged by its heartbeat alone. */
+  private alive(row: { host: string | null; pid: number | null }): boolean {
+    return row.host !== this.host || row.pid === null || isProcessAlive(row.pid)
+  }
+}
+
+function holderOf(row: LockRow): Holder {
+  return {
+    resource: row.resource,
+    runId: row.run_id,
+    testId: row.test_id,
+    step: row.step,
+    host: row.host,
+    pid: row.pid,
+    since: row.acquired_at,
+    heartbeatAt: row.heartbeat_at,
+  }
+}
+
+/** Schema 5: the tables above. */
+export const RESOURCE_LOCK_TABLES = `
+  CREATE TABLE resource_locks (
+    resource TEXT PRIMARY KEY, run_id TEXT NOT NULL, test_id TEXT, step TEXT, host TEXT, pid INTEGER,
+    acquired_at TEXT NOT NULL, heartbeat_at TEXT NOT NULL
+  );
+  CREATE TABLE resource_waits (
+    resource TEXT NOT NULL, run_id TEXT NOT NULL, test_id TEXT, step TEXT, host TEXT, pid INTEGER,
+    since TEXT NOT NULL, heartbeat_at TEXT NOT NULL, PRIMARY KEY (resource, run_id)
+  );
+  CREATE TABLE resource_holds (
+    resource TEXT NOT NULL, run_id TEXT NOT NULL, test_id TEXT, step TEXT, host TEXT,
+    acquired_at TEXT NOT NULL, released_at TEXT, release TEXT
+  );
+  CREATE INDEX resource_holds_by_resource ON resource_holds (resource, acquired_at);
+`
