@@ -93,12 +93,15 @@ export function generateFailingModule(file: string, source: string, issues: read
  */
 export function vitestTimeoutsMs(compiled: CompiledRecipe): Map<string, number> {
   const timeouts = new Map<string, number>()
-  let before = 0
+  // Waits for lab resources come on top: the recipe's once (its first step), each step's own.
+  const waitMs = Math.round((compiled.resourceWaitSec ?? 0) * 1000)
+  let before = compiled.recipe.resources?.length ? waitMs : 0
   for (const step of compiled.recipe.steps) {
-    const total = before + stepWorstCaseMs(step, compiled.stepTimeoutSec) + VITEST_TIMEOUT_GRACE_MS
+    const worst = stepWorstCaseMs(step, compiled.stepTimeoutSec) + (step.resources?.length ? waitMs : 0)
+    const total = before + worst + VITEST_TIMEOUT_GRACE_MS
     // setTimeout fires at once past 2^31 - 1 ms (~24.8 days): longer budgets are capped there.
     timeouts.set(step.name, Math.min(total, MAX_TIMER_MS))
-    before += stepWorstCaseMs(step, compiled.stepTimeoutSec)
+    before += worst
   }
   return timeouts
 }

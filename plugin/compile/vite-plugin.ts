@@ -107,6 +107,12 @@ export interface RecipesOptions {
    */
   analysis?: AnalysisOptions
   /**
+   * Lab resource locks (`resources:` on a recipe or a step): how long a step waits for a
+   * resource another run holds before it fails (a recipe's `resource_wait` overrides it).
+   * @default { waitSec: 600 }
+   */
+  resources?: { waitSec?: number }
+  /**
    * Allure results of each recipe run, written with the documents when a Vitest run ends (and
    * at `--merge-reports`): each step a result with the recipe as suite, the tester as owner,
    * the tags, its args as parameters, its log, ctx diff and envelope as attachments, and the
@@ -121,6 +127,9 @@ export interface RecipesOptions {
 export const DEFAULT_DB = 'reports/results.sqlite'
 
 export const DEFAULT_PYTHON_PATH = ['.']
+
+/** How long a step waits for a lab resource another run holds, when neither the recipe nor the option says. */
+export const DEFAULT_RESOURCE_WAIT_SEC = 600
 
 const REPORTER_NAME = 'vitest-recipes'
 
@@ -236,6 +245,7 @@ export function compileRecipe(
     root,
     keyNaming: options.keyNaming ?? 'error',
     stepTimeoutSec: options.stepTimeout ?? DEFAULT_STEP_TIMEOUT_SEC,
+    resourceWaitSec: checked.recipe.resourceWaitSec ?? options.resources?.waitSec ?? DEFAULT_RESOURCE_WAIT_SEC,
     python: {
       executable: options.python?.executable ?? 'python3',
       path: (options.python?.path ?? DEFAULT_PYTHON_PATH).map((folder) => resolve(root, folder)),
@@ -287,6 +297,11 @@ function checkOptions(options: RecipesOptions): void {
     problems.push(`keyNaming must be 'error', 'warn' or 'off', not ${JSON.stringify(options.keyNaming)}`)
   if (options.stepTimeout !== undefined && !(typeof options.stepTimeout === 'number' && options.stepTimeout > 0))
     problems.push(`stepTimeout must be a number of seconds above 0, not ${JSON.stringify(options.stepTimeout)}`)
+  const waitSec = options.resources?.waitSec
+  if (options.resources !== undefined && (typeof options.resources !== 'object' || options.resources === null))
+    problems.push('resources must be { waitSec }')
+  else if (waitSec !== undefined && !(typeof waitSec === 'number' && waitSec > 0))
+    problems.push(`resources.waitSec must be a number of seconds above 0, not ${JSON.stringify(waitSec)}`)
   const served = options.ctxServer
   if (served !== undefined && typeof served !== 'boolean') {
     if (typeof served !== 'object' || served === null) problems.push('ctxServer must be true, false or { host, port }')

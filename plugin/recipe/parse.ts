@@ -107,8 +107,10 @@ export function readRecipe(text: string, file: string): RecipeReading {
     secrets: parsed.data.secrets ?? [],
     conflicts: parsed.data.conflicts ?? 'fail',
     stepMetrics: parsed.data.step_metrics ?? false,
+    resources: parsed.data.resources ?? [],
     steps: ordered,
   }
+  if (parsed.data.resource_wait !== undefined) recipe.resourceWaitSec = parsed.data.resource_wait
   return { recipe, steps: ordered, issues: [] }
 }
 
@@ -264,6 +266,7 @@ function normalizeStep(input: StepInput, i: number, issues: IssueCollector, reci
     cache: input.cache_key !== undefined || (input.cache !== undefined && input.cache !== false),
     cacheInputs: typeof input.cache === 'object' ? input.cache.inputs : [],
     requiresProcess: input.requires_process ?? false,
+    resources: input.resources ?? [],
     tags: input.tags ?? [],
     locations,
   }

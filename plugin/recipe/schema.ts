@@ -56,6 +56,13 @@ export const retrySchema = z.union([
   }),
 ])
 
+/** A lab resource: `kind:name` (dut:rack3-sw1, traffic-gen:ixia-2). */
+export const RESOURCE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]*:[A-Za-z0-9][A-Za-z0-9_.:/@-]*$/
+
+const resourcesSchema = z
+  .array(z.string().regex(RESOURCE_PATTERN, { message: 'a resource is kind:name, for example dut:rack3-sw1' }))
+  .optional()
+
 export const stepSchema = z
   .strictObject({
     idx: z.int().optional().describe('Order of the step; steps run by idx unless depends_on says otherwise.'),
@@ -113,6 +120,9 @@ export const stepSchema = z
       .optional()
       .describe('May run side by side with neighbouring parallel steps once its dependencies are done.'),
     requires_process: z.boolean().optional(),
+    resources: resourcesSchema.describe(
+      'Lab resources this step holds while it runs (kind:name, e.g. dut:rack3-sw1); other runs that need one wait.',
+    ),
     tags: z.array(z.string()).optional(),
   })
   .describe('One step of a recipe: a scriptlet call with its parameters and checks.')
@@ -150,6 +160,16 @@ export const recipeSchema = z
       .optional()
       .describe(
         'Environment variables whose values are replaced by *** in logs, reports and errors (besides *_TOKEN, *_PASSWORD, *_SECRET, *_KEY).',
+      ),
+    resources: resourcesSchema.describe(
+      'Lab resources the whole run holds, from its first step to its end (kind:name, e.g. dut:rack3-sw1); other runs that need one wait.',
+    ),
+    resource_wait: z
+      .number()
+      .positive()
+      .optional()
+      .describe(
+        'How many seconds a step waits for a held resource before it fails (default: the plugin option resources.waitSec).',
       ),
     steps: z.array(stepSchema).min(1, { message: 'a recipe needs at least one step' }),
   })

@@ -88,6 +88,8 @@ export interface RecipeStep {
   cacheInputs: string[]
   parallel: boolean
   requiresProcess: boolean
+  /** Lab resources held while this step runs. */
+  resources: string[]
   tags: string[]
   locations: StepLocations
 }
@@ -102,6 +104,10 @@ export interface Recipe {
   conflicts: 'fail' | 'last_write_wins'
   /** `step_metrics: true`: the runner records each step's figures in ctx `_runner.step_metrics_v1`. */
   stepMetrics: boolean
+  /** Lab resources held from the run's first step to its end. */
+  resources: string[]
+  /** How long a step waits for a held resource (seconds); undefined: the plugin option's. */
+  resourceWaitSec?: number
   /** Steps in execution order. */
   steps: RecipeStep[]
 }

@@ -1,6 +1,7 @@
 import type { Reporter, TestModule, TestSpecification, Vitest } from 'vitest/node'
 import { KEPT_STORES_KEY, type KeptStores, locateStore } from '../store/kept-store.ts'
 import type { RunStore } from '../store/run-store.ts'
+import { LockService } from './lock-service.ts'
 
 /** How often a running Vitest stores what its recipe files journaled, for readers of the store meanwhile. */
 const INGEST_INTERVAL_MS = 1000
@@ -21,6 +22,8 @@ export class StoreKeeper implements Reporter {
   private readonly isRecipe: (file: string) => boolean
   private vitest: Vitest | undefined
   private store: RunStore | undefined
+  private locks: LockService | undefined
+  private lockAddress: { url: string; token: string } | undefined
   private timer: NodeJS.Timeout | undefined
   private readonly reported = new Set<string>()
 
@@ -43,12 +46,15 @@ export class StoreKeeper implements Reporter {
       try {
         const { RunStore } = await import('../store/run-store.ts')
         this.store = RunStore.open(path, shown)
-        this.timer = setInterval(() => this.ingest(), INGEST_INTERVAL_MS)
+        this.locks = new LockService(this.store)
+        this.lockAddress = await this.locks.start()
+        this.timer = setInterval(() => this.tick(), INGEST_INTERVAL_MS)
         this.timer.unref()
       } catch (error) {
         kept = { error: (error as Error).message }
       }
     }
+    if (this.lockAddress && kept.error === undefined) kept.locks = this.lockAddress
     for (const project of new Set(recipeFiles.map((specification) => specification.project))) {
       const provide = project.provide as unknown as (key: string, value: KeptStores) => void
       const already = (project.getProvidedContext() as Record<string, unknown>)[KEPT_STORES_KEY] as
@@ -58,16 +64,38 @@ export class StoreKeeper implements Reporter {
     }
   }
 
-  onTestModuleEnd(_module: TestModule): void {
+  onTestModuleEnd(module: TestModule): void {
     this.ingest()
+    this.guardLocks(() => this.locks?.fileEnded(module.moduleId))
   }
 
-  onTestRunEnd(): void {
+  async onTestRunEnd(): Promise<void> {
     this.ingest()
     clearInterval(this.timer)
     this.timer = undefined
+    await this.locks?.close()
+    this.locks = undefined
+    this.lockAddress = undefined
     this.store?.close()
     this.store = undefined
+  }
+
+  /** Every second: what the journals hold goes to the store, and the resource leases are renewed. */
+  private tick(): void {
+    this.ingest()
+    this.guardLocks(() => this.locks?.heartbeat())
+  }
+
+  /** A lock operation the store refused: said once; the holds then expire by themselves. */
+  private guardLocks(operation: () => void): void {
+    try {
+      operation()
+    } catch (error) {
+      const message = `vitest-recipes: the run store could not renew or release lab resource locks: ${(error as Error).message}`
+      if (this.reported.has(message)) return
+      this.reported.add(message)
+      this.vitest?.logger.error(message)
+    }
   }
 
   /** Stores what the journals hold so far; a store that refuses it fails the Vitest run, and the journals stay. */

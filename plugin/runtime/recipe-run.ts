@@ -10,6 +10,7 @@ import { ConcurrentWrites } from './concurrent-writes.ts'
 import { StepMetrics } from './step-metrics.ts'
 import { SetupStepFailedError, StepFailedError } from './errors.ts'
 import { type RecipeStepMeta, type RecipeTaskMeta, runStatusOf, type StepStatus, satisfiesDependents } from './meta.ts'
+import { ResourceHolds } from './resource-holds.ts'
 import { readRunOptions } from './run-options.ts'
 import { RunSession, type Started } from './run-session.ts'
 import type { CompiledRecipe, RunOptions } from './spec.ts'
@@ -128,6 +129,14 @@ export class RecipeRun {
   /** Ends the recipe file: the run's status from its steps', then every resource released. */
   async finish(): Promise<void> {
     const statuses = [...this.settled.values()].map((result) => result.meta.status)
+    try {
+      // Before the run's status: whoever waits for its resources goes on as soon as it ends.
+      await this.scoped?.holds?.releaseAll()
+    } catch (error) {
+      console.warn(
+        `vitest-recipes: could not release the run's lab resources (${(error as Error).message}); they are released when their lease runs out`,
+      )
+    }
     await this.session.finish(runStatusOf(statuses))
   }
 
@@ -371,6 +380,16 @@ export class RecipeRun {
       options: this.options,
       concurrent: this.concurrent,
       stepMetrics: this.stepMetrics,
+      holds: started.locks
+        ? new ResourceHolds({
+            client: started.locks,
+            runId: this.session.runId,
+            testId: this.compiled.recipe.testMeta.test_id,
+            recipeResources: this.compiled.recipe.resources,
+            waitSec: this.compiled.resourceWaitSec,
+            say: (step, line) => console.log(`vitest-recipes: ${step}: ${line}`),
+          })
+        : undefined,
       emptyMeta: (step, status) => this.emptyMeta(step, status),
     }
     return this.scoped

@@ -15,6 +15,8 @@ import { clampPercent } from '../executors/progress-lines.ts'
 import { type RecipeStepMeta, stepRowOf } from './meta.ts'
 import { OutputCapture } from './output-capture.ts'
 import { createRedactor, type Redactor } from './redact.ts'
+import { directLockClient, httpLockClient, type LockClient } from './resource-holds.ts'
+import type { RunStore } from '../store/run-store.ts'
 import { readKeptStores } from './run-options.ts'
 import type { CompiledRecipe, RunOptions } from './spec.ts'
 import { StepCache } from './step-cache.ts'
@@ -88,7 +90,7 @@ export class RunSession {
       this.options.resumeFrom === undefined
         ? -1
         : recipe.steps.findIndex((step) => step.name === this.options.resumeFrom)
-    const { recorder, resume, vitest } = await this.openRecorder(resumeIndex)
+    const { recorder, resume, vitest, lockAddress } = await this.openRecorder(resumeIndex)
     const restored = resume && typeof resume.snapshot !== 'string' ? resume.snapshot : undefined
     const metadata: JsonObject = {
       test_meta: recipe.testMeta as JsonObject,
@@ -115,7 +117,15 @@ export class RunSession {
       new AppendQueue(),
     )
     const ctx = new Context(restored?.values ?? {}, { keyNaming: this.compiled.keyNaming })
-    const started: Started = { recorder, logs, debug, resume, ctx, cache: new StepCache(join(root, '.cache', 'steps')) }
+    const started: Started = {
+      recorder,
+      logs,
+      debug,
+      resume,
+      ctx,
+      cache: new StepCache(join(root, '.cache', 'steps')),
+      locks: this.lockClient(recorder, lockAddress),
+    }
     if (this.compiled.ctxServer) {
       try {
         await this.serveCtx(started, this.compiled.ctxServer)
@@ -222,9 +232,12 @@ export class RunSession {
    * store (it opened it before the files ran, and ingests their journals), the run goes to
    * its journal, one append per step; otherwise (or to resume) this file opens the store.
    */
-  private async openRecorder(
-    resumeIndex: number,
-  ): Promise<{ recorder: RunRecorder; resume?: ResumePoint; vitest?: string | undefined }> {
+  private async openRecorder(resumeIndex: number): Promise<{
+    recorder: RunRecorder
+    resume?: ResumePoint
+    vitest?: string | undefined
+    lockAddress?: { url: string; token: string } | undefined
+  }> {
     const { root, recipe, db } = this.compiled
     const { path, shown } = locateStore(root, db)
     const kept = readKeptStores()[path]
@@ -247,7 +260,21 @@ export class RunSession {
       recorder: RunJournal.create(path, shown, this.runId),
       ...(resume ? { resume } : {}),
       vitest: kept.vitestVersion,
+      lockAddress: kept.locks,
     }
+  }
+
+  /** How this run reaches the lab resource locks, when its recipe names any. */
+  private lockClient(
+    recorder: RunRecorder,
+    address: { url: string; token: string } | undefined,
+  ): LockClient | undefined {
+    const { recipe, root } = this.compiled
+    if (recipe.resources.length === 0 && !recipe.steps.some((step) => step.resources.length > 0)) return undefined
+    if (address) return httpLockClient(address, join(root, recipe.file))
+    // No Vitest process keeps the store: this file opened it, and keeps the leases itself.
+    const locks = (recorder as Partial<RunStore>).locks
+    return locks ? directLockClient(locks) : undefined
   }
 
   /**
@@ -353,6 +380,8 @@ export interface Started {
   cache: StepCache
   debug: boolean
   resume: ResumePoint | undefined
+  /** The lab resource locks; none when the recipe names no resource. */
+  locks: LockClient | undefined
 }
 
 function vitestVersion(): string {

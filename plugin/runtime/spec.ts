@@ -9,6 +9,8 @@ export interface CompiledRecipe {
   keyNaming: KeyNamingMode
   /** Timeout of steps that set none, in seconds. */
   stepTimeoutSec: number
+  /** How long a step waits for a held lab resource before it fails, in seconds. */
+  resourceWaitSec: number
   python: {
     executable: string
     /** Absolute folders python modules import from. */

@@ -1,8 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { ContextWrite } from '../context/context.ts'
+import type { JsonObject } from '../context/json-value.ts'
 import type { RecipeStep } from '../recipe/types.ts'
 import type { Scriptlet } from '../scriptlet/define.ts'
-import { EXIT_FAILED, errorEnvelope } from '../scriptlet/envelope.ts'
+import { EXIT_DEPENDENCY, EXIT_FAILED, errorEnvelope } from '../scriptlet/envelope.ts'
 import { andThen, type MaybePromise } from '../scriptlet/maybe-async.ts'
 import type { ConcurrentWrites } from './concurrent-writes.ts'
 import { describeScriptlet, StepFailedError } from './errors.ts'
@@ -11,6 +12,7 @@ import type { RunSession, Started } from './run-session.ts'
 import type { CompiledRecipe, RunOptions } from './spec.ts'
 import { type Attempt, attemptStep } from './step-attempt.ts'
 import type { StepLog } from './step-log.ts'
+import type { ResourceHolds } from './resource-holds.ts'
 import type { StepMetrics } from './step-metrics.ts'
 
 /** A step's outcome as the runner holds it: the record, and what its test must do. */
@@ -32,6 +34,8 @@ export interface ExecutionScope {
   concurrent: ConcurrentWrites
   /** Recipe option `step_metrics: true`: each step's figures go into ctx `_runner.step_metrics_v1`. */
   stepMetrics: StepMetrics | undefined
+  /** The run's lab resources, when its recipe names any. */
+  holds: ResourceHolds | undefined
   /** The record of a step before anything is known of its outcome. */
   emptyMeta(step: RecipeStep, status: StepStatus): RecipeStepMeta
 }
@@ -57,12 +61,61 @@ export function executeStep(
   scope: ExecutionScope,
   request: ExecutionRequest,
 ): MaybePromise<StepResult> {
+  const holds = scope.holds
+  if (holds?.needs(step)) return executeHolding(step, scope, request, holds)
+  return executeUnlocked(step, scope, request)
+}
+
+/**
+ * A step with lab resources to take: it waits for them (the wait is its metric
+ * `resource_wait_ms`), runs, and gives back its own; one that waited past the limit fails
+ * with who held them (exit code 2: a dependency not satisfied), and does not run.
+ */
+async function executeHolding(
+  step: RecipeStep,
+  scope: ExecutionScope,
+  request: ExecutionRequest,
+  holds: ResourceHolds,
+): Promise<StepResult> {
+  const acquired = await holds.acquire(step)
+  if ('failure' in acquired) {
+    const log = scope.started.logs.open(step.idx, step.name)
+    const reason = scope.session.redactor.text(acquired.failure)
+    log.line(`step ${step.name} did not run: ${reason}`)
+    const envelope = errorEnvelope(step.name, reason, EXIT_DEPENDENCY)
+    const meta = scope.emptyMeta(step, 'failed')
+    meta.envelope = envelope
+    meta.reason = reason
+    meta.setup = request.setup
+    if (request.setupFor !== undefined) meta.setupFor = request.setupFor
+    meta.logPath = log.close().path
+    return recordResult(step, scope, { meta, failure: new StepFailedError(step, envelope, reason) }, [])
+  }
+  try {
+    return await executeUnlocked(step, scope, request, acquired.waitedMs)
+  } finally {
+    await holds.releaseStep(step).catch((error: unknown) => {
+      console.warn(
+        `vitest-recipes: ${step.name}: could not release ${step.resources.join(', ')} (${message(error)}); released when the lease runs out`,
+      )
+    })
+  }
+}
+
+function executeUnlocked(
+  step: RecipeStep,
+  scope: ExecutionScope,
+  request: ExecutionRequest,
+  resourceWaitMs?: number,
+): MaybePromise<StepResult> {
   const { logs, debug } = scope.started
   const log = logs.open(step.idx, step.name)
   const role = request.setupFor === undefined ? '' : ` as setup for ${request.setupFor}`
   log.line(`step ${step.name} (${describeScriptlet(step)}) starts${role}`)
   if (debug) log.line(`params ${JSON.stringify(step.params)}`)
-  const job: StepJob = { step, scope, request, log }
+  if (resourceWaitMs !== undefined) log.line(`lab resources: waited ${resourceWaitMs} ms`)
+  const job: StepJob =
+    resourceWaitMs === undefined ? { step, scope, request, log } : { step, scope, request, log, resourceWaitMs }
   if (step.retry.max > 0) return retryStep(job)
   return andThen(attemptStep(step, scope, log, request.testSignal), (attempt) =>
     concludeStep(job, attempt, [attemptRecord(1, attempt)]),
@@ -75,6 +128,8 @@ interface StepJob {
   scope: ExecutionScope
   request: ExecutionRequest
   log: StepLog
+  /** How long the step waited for its lab resources, when it had any to take. */
+  resourceWaitMs?: number
 }
 
 async function retryStep(job: StepJob): Promise<StepResult> {
@@ -152,7 +207,7 @@ function concludeStep(job: StepJob, last: Attempt, attempts: AttemptRecord[]): M
 
 /** The step's record, stored. */
 function recordOutcome(
-  { step, scope, request }: StepJob,
+  { step, scope, request, resourceWaitMs }: StepJob,
   last: Attempt,
   attempts: AttemptRecord[],
   status: StepStatus,
@@ -162,7 +217,12 @@ function recordOutcome(
   const redact = scope.session.redactor
   // Built field by field: object spreads cost more here than the rest of a no-op step's record.
   const meta = scope.emptyMeta(step, failure ? 'failed' : status)
-  meta.envelope = redact.json(last.envelope)
+  // The lock wait is one of the step's metrics: the reports and the analysis show it with the others.
+  meta.envelope = redact.json(
+    resourceWaitMs === undefined
+      ? last.envelope
+      : { ...last.envelope, metrics: { ...(last.envelope.metrics as JsonObject), resource_wait_ms: resourceWaitMs } },
+  )
   if (last.writes.length > 0)
     meta.writes = last.writes.map((write) => redact.json({ ...write, before: write.before ?? null }))
   meta.durationMs =

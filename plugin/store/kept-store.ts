@@ -9,7 +9,13 @@ export const KEPT_STORES_KEY = 'vitestRecipesKeptStores'
 
 export type KeptStores = Record<
   string,
-  { error?: string /** The Vitest the keeper runs in. */; vitestVersion?: string }
+  {
+    error?: string
+    /** The Vitest the keeper runs in. */
+    vitestVersion?: string
+    /** Where the keeper serves the store's lab resource locks (reporter/lock-service.ts). */
+    locks?: { url: string; token: string }
+  }
 >
 
 /** Where the store of the project at `root` is (RECIPES_DB over `db`), and how messages show it. */

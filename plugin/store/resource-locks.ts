@@ -107,9 +107,9 @@ export class ResourceLocks {
           for (const resource of request.resources)
             wait.run(resource, request.runId, request.testId, request.step ?? null, this.host, this.pid, at, at)
           const since = (
-            this.db
-              .prepare('SELECT min(since) AS since FROM resource_waits WHERE run_id = ?')
-              .get(request.runId) as { since: string }
+            this.db.prepare('SELECT min(since) AS since FROM resource_waits WHERE run_id = ?').get(request.runId) as {
+              since: string
+            }
           ).since
           return { acquired: false, holders, waitingSince: since }
         }
@@ -159,8 +159,12 @@ export class ResourceLocks {
     const at = now.toISOString()
     this.db
       .transaction(() => {
-        this.db.prepare('UPDATE resource_locks SET heartbeat_at = ? WHERE host = ? AND pid = ?').run(at, this.host, this.pid)
-        this.db.prepare('UPDATE resource_waits SET heartbeat_at = ? WHERE host = ? AND pid = ?').run(at, this.host, this.pid)
+        this.db
+          .prepare('UPDATE resource_locks SET heartbeat_at = ? WHERE host = ? AND pid = ?')
+          .run(at, this.host, this.pid)
+        this.db
+          .prepare('UPDATE resource_waits SET heartbeat_at = ? WHERE host = ? AND pid = ?')
+          .run(at, this.host, this.pid)
       })
       .immediate()
   }

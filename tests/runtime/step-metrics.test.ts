@@ -77,6 +77,7 @@ function recipeRun(yaml: string): { run: RecipeRun; tasks: StepTestContext['task
       root,
       keyNaming: 'error',
       stepTimeoutSec: 30,
+      resourceWaitSec: 600,
       python: { executable: 'python3', path: [root] },
       logs: { dir: join(root, 'Logs'), ram: false },
       debug: false,

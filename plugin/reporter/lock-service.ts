@@ -1,0 +1,99 @@
+import { randomBytes, timingSafeEqual } from 'node:crypto'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { LockRequest } from '../store/resource-locks.ts'
+import type { RunStore } from '../store/run-store.ts'
+
+/** What a recipe file asks the Vitest process for (POST /locks, JSON, bearer token). */
+export type LockCall =
+  | ({ op: 'acquire'; file: string } & LockRequest)
+  | { op: 'release'; runId: string; step?: string }
+  | { op: 'stop-waiting'; runId: string }
+
+/**
+ * The lab resource locks of the store this Vitest process keeps, served to its recipe files
+ * (which never open SQLite) on loopback with a token only they are given. The process renews
+ * the lease of every hold and wait it made every second, so they last while it lives and end
+ * within seconds of its death; when a recipe file ends, whatever its runs still hold is released.
+ */
+export class LockService {
+  private readonly store: RunStore
+  private readonly token = randomBytes(24).toString('hex')
+  private server: Server | undefined
+  /** The runs each recipe file asked for, to release them when the file ends. */
+  private readonly runsOf = new Map<string, Set<string>>()
+
+  constructor(store: RunStore) {
+    this.store = store
+  }
+
+  async start(): Promise<{ url: string; token: string }> {
+    const server = createServer((request, response) => void this.handle(request, response))
+    this.server = server
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(0, '127.0.0.1', () => resolve())
+    })
+    server.unref()
+    const { port } = server.address() as AddressInfo
+    return { url: `http://127.0.0.1:${port}/locks`, token: this.token }
+  }
+
+  /** Renews the leases of this process's holds and waits (called every second). */
+  heartbeat(): void {
+    if (this.runsOf.size > 0) this.store.locks.heartbeat()
+  }
+
+  /** A recipe file ended (or its worker died): its runs hold nothing any more. */
+  fileEnded(file: string): void {
+    for (const runId of this.runsOf.get(file) ?? []) this.store.locks.release(runId)
+    this.runsOf.delete(file)
+  }
+
+  async close(): Promise<void> {
+    for (const file of [...this.runsOf.keys()]) this.fileEnded(file)
+    const server = this.server
+    this.server = undefined
+    if (server) await new Promise((resolve) => server.close(resolve))
+  }
+
+  private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const answer = (status: number, body: unknown) => {
+      response.writeHead(status, { 'content-type': 'application/json' })
+      response.end(JSON.stringify(body))
+    }
+    const given = Buffer.from(request.headers.authorization?.replace(/^Bearer /, '') ?? '')
+    const expected = Buffer.from(this.token)
+    if (given.length !== expected.length || !timingSafeEqual(given, expected))
+      return answer(401, { error: 'bad token' })
+    if (request.method !== 'POST') return answer(405, { error: 'POST only' })
+    let call: LockCall
+    try {
+      const chunks: Buffer[] = []
+      for await (const chunk of request) chunks.push(chunk as Buffer)
+      call = JSON.parse(Buffer.concat(chunks).toString('utf8')) as LockCall
+    } catch {
+      return answer(400, { error: 'not JSON' })
+    }
+    try {
+      if (call.op === 'acquire') {
+        const runs = this.runsOf.get(call.file) ?? new Set()
+        runs.add(call.runId)
+        this.runsOf.set(call.file, runs)
+        const { file: _file, op: _op, ...lock } = call
+        return answer(200, this.store.locks.tryAcquire(lock))
+      }
+      if (call.op === 'release') {
+        this.store.locks.release(call.runId, call.step)
+        return answer(200, { released: true })
+      }
+      if (call.op === 'stop-waiting') {
+        this.store.locks.stopWaiting(call.runId)
+        return answer(200, { stopped: true })
+      }
+      return answer(400, { error: 'unknown op' })
+    } catch (error) {
+      return answer(500, { error: (error as Error).message })
+    }
+  }
+}
