@@ -34,6 +34,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
     summary: 'recent runs of a recipe from the run store; flags regressions and status flips',
     load: async () => (await import('./commands/history.ts')).historyCommand,
   },
+  locks: {
+    summary: 'who holds each lab resource and who waits for it, from the run store',
+    load: async () => (await import('./commands/locks.ts')).locksCommand,
+  },
   report: {
     summary: 'write the xlsx/docx/md/json documents of a stored run (--run <id>|last)',
     load: async () => (await import('./commands/report.ts')).reportCommand,
