@@ -73,9 +73,11 @@ export class ResourceLocks {
    * the same two); a resource the run already holds counts as taken. When one is held by
    * another run, or an earlier waiter is queued for it, the run is queued and told who holds.
    */
-  tryAcquire(request: LockRequest, now = new Date()): AcquireResult {
+  tryAcquire(request: LockRequest, at_?: Date): AcquireResult {
     return this.db
       .transaction((): AcquireResult => {
+        // The time is taken once the write lock is held: a hold never starts before the release it follows.
+        const now = at_ ?? new Date()
         const at = now.toISOString()
         this.expire(now)
         const holders: Holder[] = []
@@ -84,7 +86,9 @@ export class ResourceLocks {
           const held = this.db.prepare('SELECT * FROM resource_locks WHERE resource = ?').get(resource) as
             | LockRow
             | undefined
-          if (held?.run_id === request.runId) continue
+          // Held by this run for the whole run, or already by this very step: taken. Another step of
+          // this run holding it for itself is another user: this step waits for it like any run.
+          if (held?.run_id === request.runId && (held.step === null || held.step === (request.step ?? null))) continue
           if (held) {
             holders.push(holderOf(held))
             continue
@@ -92,9 +96,16 @@ export class ResourceLocks {
           const earlier = this.db
             .prepare(
               `SELECT * FROM resource_waits WHERE resource = ? AND run_id != ? AND since < coalesce(
-                 (SELECT since FROM resource_waits WHERE resource = ? AND run_id = ?), ?) ORDER BY since LIMIT 1`,
+                 (SELECT since FROM resource_waits WHERE resource = ? AND run_id = ?), ?)
+               AND run_id NOT IN (
+                 SELECT w.run_id FROM resource_waits w JOIN resource_locks l ON l.resource = w.resource WHERE l.run_id = ?
+               ) ORDER BY since LIMIT 1`,
             )
-            .get(resource, request.runId, resource, request.runId, at) as (LockRow & { since: string }) | undefined
+            // A waiter that waits for something this run holds cannot go first: it would wait for
+            // this run to end while this run waits for it (a deadlock).
+            .get(resource, request.runId, resource, request.runId, at, request.runId) as
+            | (LockRow & { since: string })
+            | undefined
           if (earlier) holders.push({ ...holderOf({ ...earlier, acquired_at: earlier.since }), queued: true })
           else wanted.push(resource)
         }
@@ -134,10 +145,10 @@ export class ResourceLocks {
    * Releases what `runId` holds for `step` (undefined: everything the run holds, and its
    * place in the queues), and records when each hold ended.
    */
-  release(runId: string, step?: string, now = new Date()): void {
+  release(runId: string, step?: string, now?: Date): void {
     this.db
       .transaction(() => {
-        const at = now.toISOString()
+        const at = (now ?? new Date()).toISOString()
         const rows = (
           step === undefined
             ? this.db.prepare('SELECT * FROM resource_locks WHERE run_id = ?').all(runId)
@@ -155,10 +166,10 @@ export class ResourceLocks {
   }
 
   /** Renews the lease of every hold and wait of this process. */
-  heartbeat(now = new Date()): void {
-    const at = now.toISOString()
+  heartbeat(now?: Date): void {
     this.db
       .transaction(() => {
+        const at = (now ?? new Date()).toISOString()
         this.db
           .prepare('UPDATE resource_locks SET heartbeat_at = ? WHERE host = ? AND pid = ?')
           .run(at, this.host, this.pid)

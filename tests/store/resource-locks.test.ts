@@ -375,12 +375,10 @@ test('a waiter whose process on this host is gone is dropped from the queue and 
   expect(db.prepare("SELECT count(*) AS n FROM resource_waits WHERE run_id = 'B'").get()).toEqual({ n: 0 })
 })
 
-// The bug this shows: a run holding `dut` for the whole run, whose step then asks for `scope`,
-// is queued behind a run that asked for [dut, scope] first (FIFO). That run waits for `dut`,
-// which the first run releases only at its end: each waits for the other, both keep their
-// heartbeats going, and neither moves until its wait limit. A waiter that needs a resource the
-// asking run holds cannot go first, so it should not hold the asking run up.
-test.fails('a run holding a resource is not queued behind a waiter that needs that resource (deadlock)', () => {
+// A run holding `dut` for the whole run, whose step then asks for `scope`, is not queued
+// behind a run that asked for [dut, scope] first: that run waits for `dut`, which the first
+// releases only at its end; queueing behind it would make each wait for the other.
+test('a run holding a resource is not queued behind a waiter that needs that resource (no deadlock)', () => {
   const { store } = newStore()
   const locks = store.locks
   expect(locks.tryAcquire({ resources: ['dut'], runId: 'A', testId: 'T-A' }, T(0)).acquired).toBe(true)
@@ -388,19 +386,31 @@ test.fails('a run holding a resource is not queued behind a waiter that needs th
   expect(locks.tryAcquire({ resources: ['scope'], runId: 'A', testId: 'T-A', step: 'measure' }, T(2))).toEqual({
     acquired: true,
   })
+  // A third run that holds nothing still queues behind B (FIFO).
+  locks.release('A', undefined, T(3))
+  expect(locks.tryAcquire({ resources: ['scope'], runId: 'C', testId: 'T-C' }, T(4))).toMatchObject({
+    acquired: false,
+    holders: [{ resource: 'scope', runId: 'B', queued: true }],
+  })
 })
 
-// The bug this shows: reentrancy is per run, not per step. Step s2 of run A (a parallel step,
-// or any step asking while s1 still holds) is told `acquired: true` for `scope`, which the row
-// says step s1 holds; release('A', 's1') then ends that only row, and run B takes `scope`
-// while s2, which was told it holds it, is still using it. Two runs on one resource at once.
-test.fails("a step told it holds a resource still holds it after a sibling step's release", () => {
+// Holds are per step within a run: step s2 of run A waits while step s1 of A holds `scope`
+// for itself (parallel steps of one run are two users of the resource), and gets it when s1
+// gives it back; a run-level hold is shared by all the run's steps.
+test('a step waits for a resource a sibling step holds for itself; a run-level hold serves every step', () => {
   const { store } = newStore()
   const locks = store.locks
   expect(locks.tryAcquire({ resources: ['scope'], runId: 'A', testId: 'T-A', step: 's1' }, T(0)).acquired).toBe(true)
-  expect(locks.tryAcquire({ resources: ['scope'], runId: 'A', testId: 'T-A', step: 's2' }, T(1)).acquired).toBe(true)
+  expect(locks.tryAcquire({ resources: ['scope'], runId: 'A', testId: 'T-A', step: 's2' }, T(1))).toMatchObject({
+    acquired: false,
+    holders: [{ resource: 'scope', runId: 'A', step: 's1' }],
+  })
   locks.release('A', 's1', T(2))
-  expect(locks.tryAcquire({ resources: ['scope'], runId: 'B', testId: 'T-B' }, T(3)).acquired).toBe(false)
+  expect(locks.tryAcquire({ resources: ['scope'], runId: 'A', testId: 'T-A', step: 's2' }, T(3)).acquired).toBe(true)
+  expect(locks.tryAcquire({ resources: ['scope'], runId: 'B', testId: 'T-B' }, T(4)).acquired).toBe(false)
+  locks.release('A', 's2', T(5))
+  expect(locks.tryAcquire({ resources: ['dut'], runId: 'A', testId: 'T-A' }, T(6)).acquired).toBe(true)
+  expect(locks.tryAcquire({ resources: ['dut'], runId: 'A', testId: 'T-A', step: 's3' }, T(7)).acquired).toBe(true)
 })
 
 /** A small seeded generator (mulberry32): the same sequence on every run of the test. */
@@ -435,7 +445,8 @@ test('holds of one resource never overlap, over many random acquires, releases a
     if (roll < 0.55) {
       const wanted = resources.filter(() => next() < 0.5)
       if (wanted.length === 0) wanted.push(pick(resources))
-      const result = locks.tryAcquire({ resources: wanted, runId, testId: `T-${runId}`, step: pick(steps) }, now)
+      const step = pick(steps)
+      const result = locks.tryAcquire({ resources: wanted, runId, testId: `T-${runId}`, step }, now)
       const holding = new Map(
         pick(connections)
           .list(now)
@@ -446,7 +457,9 @@ test('holds of one resource never overlap, over many random acquires, releases a
         for (const resource of wanted) expect(holding.get(resource)).toBe(runId)
       } else {
         expect(result.holders.length).toBeGreaterThan(0)
-        for (const holder of result.holders) expect(holder.runId).not.toBe(runId)
+        // Another run, or another step of this run holding it for itself.
+        for (const holder of result.holders)
+          expect(holder.runId !== runId || (holder.step !== null && holder.step !== (step ?? null))).toBe(true)
       }
     } else if (roll < 0.75) locks.release(runId, pick(steps), now)
     else if (roll < 0.85) locks.release(runId, undefined, now)
