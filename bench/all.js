@@ -21,6 +21,7 @@ const BENCHMARKS = [
   { name: 'scaling', args: [], quick: [] },
   { name: 'reports', args: [], quick: [] },
   { name: 'live', args: [], quick: ['--requests', '100', '--seconds', '1', '--updates', '5'] },
+  { name: 'locks', args: [], quick: ['--rounds', '2'] },
 ]
 
 const { values } = parseArgs({
