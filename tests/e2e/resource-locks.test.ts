@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
@@ -106,6 +106,12 @@ test('three runs needing dut:x take turns: their holds never overlap, the later 
   // Every first step counts its wait; two of the three waited while another held the DUT.
   expect(waits).toHaveLength(3)
   expect(waits.filter((row) => row.waited > 1000)).toHaveLength(2)
+  // ...and the reports show it with the step's other metrics.
+  const documents = lab.map((each) => {
+    const folder = readdirSync(join(each.root, 'reports')).find((name) => name.includes('-rack-'))!
+    return each.read(`reports/${folder}/report.md`)
+  })
+  expect(documents.filter((text) => text.includes('resource_wait_ms')).length).toBe(3)
   const said = results.map((result) => result.output).join('\n')
   expect(said).toMatch(
     /vitest-recipes: use_dut: waiting for dut:x, held by run \d{8}T\d{6}Z-rack-[0-9a-f]+ \(test_id LOCK-RUN\) on host \S+ since \d\d:\d\d:\d\d UTC; \d+\.\d s so far/,
@@ -126,7 +132,7 @@ test('a step that waits past resource_wait fails with who holds the resource; th
       ['after', 'passed'],
     ])
     expect(steps[0]!.failureMessages[0]).toMatch(
-      /exit code 2: waited 1\.\d s \(the limit\) for dut:y, held by run bench-run-7 \(test_id BENCH-7\) on host \S+ since/,
+      /recipes\/wait\.yaml:4\) waited 1\.\d s \(the limit\) for dut:y, held by run bench-run-7 \(test_id BENCH-7\) on host \S+ since \d\d:\d\d:\d\d UTC/,
     )
     const db = new Database(store, { readonly: true })
     const row = db
