@@ -165,10 +165,15 @@ export class RunStore implements RunRecorder {
           `${shown} has schema version ${version}, newer than this vitest-recipes understands (${SCHEMA_VERSION}): upgrade vitest-recipes, or point RECIPES_DB at another file`,
         )
       }
-      for (let next = version + 1; next <= SCHEMA_VERSION; next++) {
+      if (version < SCHEMA_VERSION) {
         db.transaction(() => {
-          db!.exec(MIGRATIONS[next]!)
-          db!.pragma(`user_version = ${next}`)
+          // Read again under the write lock: another process (a `recipes ctx` while the run starts,
+          // another shard) may have migrated the file meanwhile, and a migration runs once.
+          const current = db!.pragma('user_version', { simple: true }) as number
+          for (let next = current + 1; next <= SCHEMA_VERSION; next++) {
+            db!.exec(MIGRATIONS[next]!)
+            db!.pragma(`user_version = ${next}`)
+          }
         }).immediate()
       }
       const store = new RunStore(resolve(path), shown, db)

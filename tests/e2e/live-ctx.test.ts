@@ -48,24 +48,39 @@ afterAll(() => project.remove())
 const ctx = (...args: string[]) => project.recipes(['ctx', ...args])
 const json = (result: RunResult) => JSON.parse(result.stdout) as Record<string, unknown>
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, seconds = 30): Promise<T> {
+async function until<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  seconds = 30,
+  why: () => string = () => '',
+): Promise<T> {
   const end = Date.now() + seconds * 1000
   for (;;) {
     const found = await probe()
     if (found !== undefined) return found
-    if (Date.now() > end) throw new Error(`waited ${seconds} s for ${what}`)
+    if (Date.now() > end) throw new Error(`waited ${seconds} s for ${what}; ${why()}`)
     await new Promise((resolve) => setTimeout(resolve, 100))
   }
 }
 
 test('a running recipe serves its ctx: steps and outside callers read and write it as it runs, and every write is recorded', async () => {
   const running = project.vitest(['run', 'recipes/'])
+  let ended: RunResult | undefined
+  void running.then((result) => (ended = result))
 
   // The step's own writes show from outside while it runs.
-  const ticks = await until('the ticker step to report a tick', async () => {
-    const result = await ctx('get', 'lab.ticks_v1')
-    return result.code === 0 && json(result).value !== undefined ? json(result) : undefined
-  })
+  let last: RunResult | undefined
+  const ticks = await until(
+    'the ticker step to report a tick',
+    async () => {
+      // A run that ended before its first tick will never tick: say what it printed.
+      if (ended) throw new Error(`the run ended (exit ${ended.code}) before its first tick:\n${ended.output}`)
+      last = await ctx('get', 'lab.ticks_v1')
+      return last.code === 0 && json(last).value !== undefined ? json(last) : undefined
+    },
+    30,
+    () => `the last recipes ctx get: exit ${last?.code}: ${last?.output.trim()}`,
+  )
   expect(ticks).toMatchObject({ key: 'lab.ticks_v1', value: expect.any(Number), revision: expect.any(Number) })
   expect(ticks.run).toMatch(/-live-/)
 

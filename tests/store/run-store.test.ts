@@ -7,6 +7,7 @@ import { findRegressions } from '../../plugin/cli/commands/history.ts'
 import { Context } from '../../plugin/context/context.ts'
 import { loadResumeSnapshot } from '../../plugin/store/resume.ts'
 import { RunStore, SCHEMA_VERSION, type HistoryRun } from '../../plugin/store/run-store.ts'
+import { REPO } from '../e2e/project.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'vitest-recipes-store-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -197,3 +198,33 @@ test('trend: the last finished runs of a test id up to a given run, oldest first
   expect(store.trend('TREND-1', 'no-such-run', 10)).toEqual([])
   store.close()
 })
+
+// A new store opened by several processes at once (a run starting while `recipes ctx` polls,
+// shards sharing RECIPES_DB): each migrates under the write lock, so none finds a table another
+// just created. The processes use the built store (dist/), as the CLI and the Vitest process do.
+test('processes opening a new store at the same moment all succeed, and it is migrated once', async () => {
+  const { spawn } = await import('node:child_process')
+  const store = join(REPO, 'dist/store/run-store.js')
+  const code = `const { RunStore } = await import(${JSON.stringify(store)}); RunStore.open(process.argv[1]).close()`
+  for (let round = 0; round < 8; round++) {
+    const path = join(dir, `raced-${round}.sqlite`)
+    const exits = await Promise.all(
+      Array.from(
+        { length: 6 },
+        () =>
+          new Promise<string>((resolve) => {
+            const child = spawn(process.execPath, ['--input-type=module', '-e', code, path], {
+              stdio: ['ignore', 'ignore', 'pipe'],
+            })
+            let stderr = ''
+            child.stderr.on('data', (chunk: Buffer) => (stderr += chunk))
+            child.on('close', (exit) => resolve(exit === 0 ? 'opened' : stderr.trim()))
+          }),
+      ),
+    )
+    expect(exits).toEqual(Array(6).fill('opened'))
+    const db = new Database(path, { readonly: true })
+    expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION)
+    db.close()
+  }
+}, 60_000)
