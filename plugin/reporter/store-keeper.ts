@@ -40,12 +40,13 @@ export class StoreKeeper implements Reporter {
   async onTestRunStart(specifications: ReadonlyArray<TestSpecification>): Promise<void> {
     const recipeFiles = specifications.filter((specification) => this.isRecipe(specification.moduleId))
     if (recipeFiles.length === 0) return
-    const { path, shown } = locateStore(this.root, this.db)
+    const located = locateStore(this.root, this.db)
+    const { path } = located
     let kept: KeptStores[string] = { vitestVersion: this.vitest?.version ?? 'unknown' }
     if (!this.store) {
       try {
         const { RunStore } = await import('../store/run-store.ts')
-        this.store = RunStore.open(path, shown)
+        this.store = RunStore.openLocated(located)
         this.locks = new LockService(this.store)
         this.lockAddress = await this.locks.start()
         this.timer = setInterval(() => this.tick(), INGEST_INTERVAL_MS)

@@ -239,7 +239,8 @@ export class RunSession {
     lockAddress?: { url: string; token: string } | undefined
   }> {
     const { root, recipe, db } = this.compiled
-    const { path, shown } = locateStore(root, db)
+    const located = locateStore(root, db)
+    const { path, shown } = located
     const kept = readKeptStores()[path]
     // The Vitest process could not open the store: this run cannot be recorded, so it does not start.
     if (kept?.error !== undefined) throw new Error(kept.error)
@@ -247,7 +248,7 @@ export class RunSession {
     if (resumeIndex >= 0 || !kept) {
       // Loaded only here: a file whose store is kept never loads SQLite.
       const { RunStore } = await import('../store/run-store.ts')
-      const store = RunStore.open(path, shown)
+      const store = RunStore.openLocated(located)
       if (resumeIndex >= 0) {
         const { loadResumeSnapshot } = await import('../store/resume.ts')
         const before = recipe.steps[resumeIndex - 1]?.name

@@ -1,4 +1,5 @@
 import { relative, resolve, sep } from 'node:path'
+import { isPostgresUrl, postgresSlug, shownPostgresUrl } from './postgres/url.ts'
 
 /**
  * How the Vitest process tells recipe files that it keeps the run store (opens it before they
@@ -18,8 +19,26 @@ export type KeptStores = Record<
   }
 >
 
+/**
+ * Where a store is: `path` is the SQLite file, or for a PostgreSQL store (`url`) the local base
+ * of this machine's journals and live endpoints (`.recipes/postgres/<host_port_db>` in the
+ * project); `shown` is how messages name it (never with a password).
+ */
+export interface StoreLocation {
+  path: string
+  shown: string
+  url?: string
+}
+
 /** Where the store of the project at `root` is (RECIPES_DB over `db`), and how messages show it. */
-export function locateStore(root: string, db: string): { path: string; shown: string } {
-  const path = resolve(root, process.env.RECIPES_DB || db)
+export function locateStore(root: string, db: string): StoreLocation {
+  const setting = process.env.RECIPES_DB || db
+  if (isPostgresUrl(setting))
+    return {
+      path: resolve(root, '.recipes', 'postgres', postgresSlug(setting)),
+      shown: shownPostgresUrl(setting),
+      url: setting,
+    }
+  const path = resolve(root, setting)
   return { path, shown: relative(root, path).split(sep).join('/') || path }
 }

@@ -1,6 +1,6 @@
-import type Database from 'better-sqlite3'
 import type { JsonValue } from '../context/json-value.ts'
 import { flatMetrics, type RunRow, type TrendRun, type TrendStep } from './run-data.ts'
+import type { SqlConnection } from './sql.ts'
 
 /** A finished run of the same test: its status and each step's figures. */
 export interface PastRun extends TrendRun {
@@ -22,19 +22,19 @@ export interface PastStep extends TrendStep {
  * envelope only its metrics (envelopes can be large, and a 10k-step recipe has 20 runs here).
  */
 export function readPastRuns(
-  db: Database.Database,
+  db: SqlConnection,
   run: Pick<RunRow, 'runId' | 'testId' | 'recipe'>,
   limit: number,
   includeRun = false,
 ): PastRun[] {
-  const anchor = db.prepare('SELECT start_time AS startTime, rowid FROM runs WHERE run_id = ?').get(run.runId) as
+  const anchor = db.prepare('SELECT start_time AS "startTime", rowid FROM runs WHERE run_id = ?').get(run.runId) as
     | { startTime: string; rowid: number }
     | undefined
   if (!anchor) return []
   const byTest = run.testId !== null
   const runs = db
     .prepare(
-      `SELECT run_id AS runId, start_time AS startTime, status FROM runs
+      `SELECT run_id AS "runId", start_time AS "startTime", status FROM runs
        WHERE ${byTest ? 'test_id' : 'recipe'} = ?
          AND ((end_time IS NOT NULL AND status <> 'running') OR run_id = ?)
          AND (start_time < ? OR (start_time = ? AND rowid ${includeRun ? '<=' : '<'} ?))
@@ -49,8 +49,12 @@ export function readPastRuns(
       limit,
     ) as Omit<PastRun, 'steps'>[]
   const steps = db.prepare(
-    `SELECT step, idx, status, duration_ms AS durationMs, cpu_ms AS cpuMs, peak_rss_bytes AS peakRssBytes, attempts,
-            CASE WHEN json_valid(envelope) THEN json_extract(envelope, '$.metrics') END AS metrics
+    `SELECT step, idx, status, duration_ms AS "durationMs", cpu_ms AS "cpuMs", peak_rss_bytes AS "peakRssBytes", attempts,
+            ${
+              db.dialect === 'postgres'
+                ? "CASE WHEN envelope IS NOT NULL THEN (envelope::jsonb -> 'metrics')::text END"
+                : "CASE WHEN json_valid(envelope) THEN json_extract(envelope, '$.metrics') END"
+            } AS metrics
      FROM step_metrics WHERE run_id = ? ORDER BY idx, seq`,
   )
   return runs.map((past) => ({

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os'
-import type Database from 'better-sqlite3'
 import { isProcessAlive } from './process-alive.ts'
+import type { SqlConnection } from './sql.ts'
 
 /**
  * Lab resource locks in the run store (SQLite): a run holds `dut:rack3-sw1` for as long as
@@ -10,7 +10,9 @@ import { isProcessAlive } from './process-alive.ts'
  * who asks (so a SIGKILLed holder frees its resources within seconds). Waiters are queued in
  * order of arrival, so a busy resource is not starved. Every hold is kept in
  * `resource_holds` with when it began and ended: the evidence that two runs never held one
- * resource at the same time.
+ * resource at the same time. On PostgreSQL a hold also names the database session of its
+ * holder: a holder on any machine whose session has ended (its process died, the connection
+ * dropped) is released at the next request, without waiting for its lease.
  */
 
 /** A hold not renewed for this long is released. */
@@ -57,15 +59,21 @@ interface LockRow {
   pid: number | null
   acquired_at: string
   heartbeat_at: string
+  session: string | null
 }
 
 export class ResourceLocks {
-  private readonly db: Database.Database
+  private readonly db: SqlConnection
   private readonly host = hostname()
   private readonly pid = process.pid
+  /** This process's database session (PostgreSQL); null on SQLite. */
+  private readonly session: string | null
+  /** The sessions connected now, read once per request (PostgreSQL). */
+  private sessions: Set<string> | undefined
 
-  constructor(db: Database.Database) {
+  constructor(db: SqlConnection, session: string | null = null) {
     this.db = db
+    this.session = session
   }
 
   /**
@@ -111,12 +119,22 @@ export class ResourceLocks {
         }
         if (holders.length > 0) {
           const wait = this.db.prepare(
-            `INSERT INTO resource_waits (resource, run_id, test_id, step, host, pid, since, heartbeat_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            `INSERT INTO resource_waits (resource, run_id, test_id, step, host, pid, since, heartbeat_at, session)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (resource, run_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, step = excluded.step`,
           )
           for (const resource of request.resources)
-            wait.run(resource, request.runId, request.testId, request.step ?? null, this.host, this.pid, at, at)
+            wait.run(
+              resource,
+              request.runId,
+              request.testId,
+              request.step ?? null,
+              this.host,
+              this.pid,
+              at,
+              at,
+              this.session,
+            )
           const since = (
             this.db.prepare('SELECT min(since) AS since FROM resource_waits WHERE run_id = ?').get(request.runId) as {
               since: string
@@ -125,14 +143,24 @@ export class ResourceLocks {
           return { acquired: false, holders, waitingSince: since }
         }
         const lock = this.db.prepare(
-          `INSERT INTO resource_locks (resource, run_id, test_id, step, host, pid, acquired_at, heartbeat_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO resource_locks (resource, run_id, test_id, step, host, pid, acquired_at, heartbeat_at, session)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         const hold = this.db.prepare(
           'INSERT INTO resource_holds (resource, run_id, test_id, step, host, acquired_at) VALUES (?, ?, ?, ?, ?, ?)',
         )
         for (const resource of wanted) {
-          lock.run(resource, request.runId, request.testId, request.step ?? null, this.host, this.pid, at, at)
+          lock.run(
+            resource,
+            request.runId,
+            request.testId,
+            request.step ?? null,
+            this.host,
+            this.pid,
+            at,
+            at,
+            this.session,
+          )
           hold.run(resource, request.runId, request.testId, request.step ?? null, this.host, at)
         }
         this.db.prepare('DELETE FROM resource_waits WHERE run_id = ?').run(request.runId)
@@ -192,6 +220,7 @@ export class ResourceLocks {
 
   /** Who holds what and who waits, as of `now` (expired leases left out). */
   list(now = new Date()): { holders: Holder[]; waiters: Waiter[] } {
+    this.sessions = this.liveSessions()
     const fresh = new Date(now.getTime() - LEASE_MS).toISOString()
     const holders = (
       this.db.prepare('SELECT * FROM resource_locks WHERE heartbeat_at >= ? ORDER BY resource').all(fresh) as LockRow[]
@@ -216,10 +245,18 @@ export class ResourceLocks {
 
   /** Releases holds whose lease ran out or whose process on this host is gone, and drops such waiters. */
   private expire(now: Date): void {
+    this.sessions = this.liveSessions()
     const stale = new Date(now.getTime() - LEASE_MS).toISOString()
     for (const row of this.db.prepare('SELECT * FROM resource_locks').all() as LockRow[]) {
       if (row.heartbeat_at < stale) this.end(row, row.heartbeat_at, `expired: no heartbeat since ${row.heartbeat_at}`)
-      else if (!this.alive(row)) this.end(row, now.toISOString(), `expired: process ${row.pid} on ${row.host} is gone`)
+      else if (!this.alive(row))
+        this.end(
+          row,
+          now.toISOString(),
+          row.host === this.host
+            ? `expired: process ${row.pid} on ${row.host} is gone`
+            : `expired: the database session of process ${row.pid} on ${row.host} ended`,
+        )
     }
     for (const row of this.db.prepare('SELECT * FROM resource_waits').all() as LockRow[]) {
       if (row.heartbeat_at < stale || !this.alive(row))
@@ -236,9 +273,20 @@ export class ResourceLocks {
       .run(at, how, row.resource, row.run_id)
   }
 
-  /** A process of this host that is gone holds nothing; another host's is judged by its heartbeat alone. */
-  private alive(row: { host: string | null; pid: number | null }): boolean {
+  /**
+   * A process of this host that is gone holds nothing; on PostgreSQL, neither does one (of any
+   * host) whose database session has ended; otherwise another host's is judged by its heartbeat.
+   */
+  private alive(row: { host: string | null; pid: number | null; session?: string | null }): boolean {
+    if (row.session && this.sessions && !this.sessions.has(row.session)) return false
     return row.host !== this.host || row.pid === null || isProcessAlive(row.pid)
+  }
+
+  /** The database sessions connected now (PostgreSQL's server process ids); undefined on SQLite. */
+  private liveSessions(): Set<string> | undefined {
+    if (this.session === null) return undefined
+    const rows = this.db.prepare('SELECT pid FROM pg_stat_activity').all() as { pid: number }[]
+    return new Set(rows.map((row) => String(row.pid)))
   }
 }
 

@@ -4,7 +4,11 @@ import { basename, dirname, join, resolve } from 'node:path'
 import Database from 'better-sqlite3'
 import type { ContextWrite } from '../context/context.ts'
 import type { JsonObject, JsonValue } from '../context/json-value.ts'
-import { locateStore } from './kept-store.ts'
+import { locateStore, type StoreLocation } from './kept-store.ts'
+import { PostgresConnection, PostgresError } from './postgres/bridge.ts'
+import { migratePostgres } from './postgres/schema.ts'
+import { postgresHostOf } from './postgres/url.ts'
+import { type SqlConnection, type SqlStatement, type SqlTransaction, sqliteConnection } from './sql.ts'
 import { RESOURCE_LOCK_TABLES, ResourceLocks } from './resource-locks.ts'
 import { isProcessAlive } from './process-alive.ts'
 import { type JournalRecord, journalFolderOf, pendingJournals, readJournal } from './journal.ts'
@@ -20,7 +24,12 @@ import type { AiSummary, AnalysisRow, ContextRow, HistoryRow, RunData, RunRow, S
  */
 
 /** The schema version this code writes; a database with a higher one is refused. */
-export const SCHEMA_VERSION = 5
+export const SCHEMA_VERSION = 6
+
+/** A running run on a PostgreSQL store whose runner has not renewed its heartbeat for this long is interrupted. */
+export const RUN_LEASE_MS = 60_000
+/** How often a PostgreSQL store renews the heartbeat of the runs it records. */
+const RUN_HEARTBEAT_MS = 5_000
 
 const MIGRATIONS: Record<number, string> = {
   1: `
@@ -58,6 +67,13 @@ const MIGRATIONS: Record<number, string> = {
   `,
   // Lab resource locks: who holds what, who waits, and every hold with its interval.
   5: RESOURCE_LOCK_TABLES,
+  // Runs and locks across machines (the PostgreSQL store): the recording session and its heartbeat.
+  6: `
+    ALTER TABLE runs ADD COLUMN heartbeat_at TEXT;
+    ALTER TABLE runs ADD COLUMN session TEXT;
+    ALTER TABLE resource_locks ADD COLUMN session TEXT;
+    ALTER TABLE resource_waits ADD COLUMN session TEXT;
+  `,
 }
 
 /**
@@ -122,26 +138,35 @@ export class RunStore implements RunRecorder {
   readonly path: string
   /** The store's absolute path. */
   readonly file: string
-  private readonly db: Database.Database
+  private readonly db: SqlConnection
+  /** The database session recording here (PostgreSQL's server process id); null on SQLite. */
+  private readonly session: string | null
+  /** Runs recorded through this store that have not finished: their heartbeat is renewed. */
+  private readonly openRuns = new Set<string>()
+  private heartbeatTimer: NodeJS.Timeout | undefined
   /** How far this process has ingested each journal (another process may have gone further: ingesting is idempotent). */
   private readonly ingested = new Map<string, number>()
   private readonly stepSeq = new Map<string, number>()
   private readonly historySeq = new Map<string, number>()
-  private prepared:
-    | Record<'insertStep' | 'insertHistory' | 'upsertValue' | 'deleteValue', Database.Statement>
-    | undefined
-  private recordTransaction: Database.Transaction<(input: StepBoundary) => void> | undefined
+  private prepared: Record<'insertStep' | 'insertHistory' | 'upsertValue' | 'deleteValue', SqlStatement> | undefined
+  private recordTransaction: SqlTransaction<[input: StepBoundary], void> | undefined
 
-  private constructor(file: string, path: string, db: Database.Database) {
+  private constructor(file: string, path: string, db: SqlConnection, session: string | null = null) {
     this.file = file
     this.path = path
     this.db = db
+    this.session = session
+  }
+
+  /** Which database this store is in. */
+  get dialect(): SqlConnection['dialect'] {
+    return this.db.dialect
   }
 
   private resourceLocks: ResourceLocks | undefined
   /** The lab resource locks kept in this store. */
   get locks(): ResourceLocks {
-    this.resourceLocks ??= new ResourceLocks(this.db)
+    this.resourceLocks ??= new ResourceLocks(this.db, this.session)
     return this.resourceLocks
   }
 
@@ -176,7 +201,7 @@ export class RunStore implements RunRecorder {
           }
         }).immediate()
       }
-      const store = new RunStore(resolve(path), shown, db)
+      const store = new RunStore(resolve(path), shown, sqliteConnection(db))
       store.ingestPending()
       return store
     } catch (error) {
@@ -186,22 +211,53 @@ export class RunStore implements RunRecorder {
   }
 
   /**
+   * Opens (creating and migrating as needed) the PostgreSQL store at `url`, shown as `shown`
+   * (no password); `local` is where this machine keeps the journals of the runs it records.
+   * A host that cannot be reached or refuses the login is a StoreError naming the host.
+   */
+  static openPostgres(url: string, shown: string, local: string): RunStore {
+    let db: PostgresConnection | undefined
+    try {
+      db = PostgresConnection.connect(url)
+      const found = migratePostgres(db, SCHEMA_VERSION)
+      if (found > SCHEMA_VERSION)
+        throw new StoreError(
+          `${shown} has schema version ${found}, newer than this vitest-recipes understands (${SCHEMA_VERSION}): upgrade vitest-recipes, or point RECIPES_DB at another database`,
+        )
+      const store = new RunStore(local, shown, db, String(db.session))
+      store.ingestPending()
+      return store
+    } catch (error) {
+      db?.close()
+      throw postgresError(error, `cannot open the run store ${shown}`, url)
+    }
+  }
+
+  /** Opens the store `locateStore` found: an SQLite file, or a PostgreSQL database by its URL. */
+  static openLocated(located: StoreLocation): RunStore {
+    return located.url === undefined
+      ? RunStore.open(located.path, located.shown)
+      : RunStore.openPostgres(located.url, located.shown, located.path)
+  }
+
+  /**
    * Opens the store of the project at `root`: the environment variable RECIPES_DB, else `db`
-   * (the plugin option), both relative to the root; errors show the path relative to it.
+   * (the plugin option), both relative to the root (or a postgres:// URL); errors show the
+   * path relative to it, or the URL without its password.
    */
   static openIn(root: string, db: string): RunStore {
-    const { path, shown } = locateStore(root, db)
-    return RunStore.open(path, shown)
+    return RunStore.openLocated(locateStore(root, db))
   }
 
   beginRun(run: RunStart): void {
     this.guard(() => this.insertRun(run, hostname(), process.pid, ''))
   }
 
-  private insertRun(run: RunStart, host: string, pid: number, conflict: '' | 'OR IGNORE'): void {
+  private insertRun(run: RunStart, host: string, pid: number, conflict: '' | 'ON CONFLICT (run_id) DO NOTHING'): void {
     this.db
       .prepare(
-        `INSERT ${conflict} INTO runs (run_id, test_id, recipe, start_time, status, host, vitest_version, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO runs (run_id, test_id, recipe, start_time, status, host, vitest_version, metadata, heartbeat_at, session)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ${conflict}`,
       )
       .run(
         run.runId,
@@ -212,7 +268,39 @@ export class RunStore implements RunRecorder {
         host,
         run.vitestVersion,
         JSON.stringify({ ...run.metadata, pid }),
+        new Date().toISOString(),
+        this.session,
       )
+    this.keepAlive(run.runId)
+  }
+
+  /**
+   * On PostgreSQL, the runs this store records have their heartbeat renewed (every 5 s, and
+   * at each ingestion): a run whose runner stops renewing it, on any machine, is interrupted.
+   */
+  private keepAlive(runId: string): void {
+    if (this.session === null) return
+    this.openRuns.add(runId)
+    this.heartbeatTimer ??= setInterval(() => {
+      try {
+        this.heartbeat()
+      } catch {
+        // The next step boundary says what is wrong with the store.
+      }
+    }, RUN_HEARTBEAT_MS).unref()
+  }
+
+  /** Renews the heartbeat of the runs this store records (and claims them for this session). */
+  heartbeat(now = new Date()): void {
+    if (this.session === null || this.openRuns.size === 0) return
+    const update = this.db.prepare(
+      "UPDATE runs SET heartbeat_at = ?, session = ? WHERE run_id = ? AND status = 'running'",
+    )
+    this.db
+      .transaction(() => {
+        for (const runId of this.openRuns) update.run(now.toISOString(), this.session, runId)
+      })
+      .immediate()
   }
 
   /**
@@ -265,6 +353,7 @@ export class RunStore implements RunRecorder {
       const file = join(journalFolderOf(this.file), `${runId}.jsonl`)
       if (existsSync(file)) this.removeJournal(file)
     }
+    this.heartbeat()
     return runs
   }
 
@@ -287,7 +376,7 @@ export class RunStore implements RunRecorder {
   }
 
   private applyRecord(runId: string, record: JournalRecord): void {
-    if (record.kind === 'begin') this.insertRun(record.run, record.host, record.pid, 'OR IGNORE')
+    if (record.kind === 'begin') this.insertRun(record.run, record.host, record.pid, 'ON CONFLICT (run_id) DO NOTHING')
     else if (record.kind === 'finish') this.finishRun(runId, record.status, record.endTime)
     else {
       const values = record.values.map(({ key, value }): [string, JsonValue | undefined] => [key, value])
@@ -306,7 +395,7 @@ export class RunStore implements RunRecorder {
   }
 
   /** The step boundary transaction, built once per store: it runs at every step boundary. */
-  private recordBoundary(): Database.Transaction<(input: StepBoundary) => void> {
+  private recordBoundary(): SqlTransaction<[input: StepBoundary], void> {
     // .immediate takes the write lock up front, so two processes never deadlock upgrading a read lock.
     this.recordTransaction ??= this.db.transaction((input: StepBoundary) => {
       const statements = this.statements()
@@ -320,19 +409,33 @@ export class RunStore implements RunRecorder {
     return this.recordTransaction
   }
 
-  private statements(): Record<'insertStep' | 'insertHistory' | 'upsertValue' | 'deleteValue', Database.Statement> {
+  private statements(): Record<'insertStep' | 'insertHistory' | 'upsertValue' | 'deleteValue', SqlStatement> {
     this.prepared ??= {
       insertStep: this.db.prepare(
-        `INSERT OR REPLACE INTO step_metrics (run_id, step, idx, status, duration_ms, cpu_ms, peak_rss_bytes,
-           exit_code, attempts, reason, log_path, seq, params, envelope, attempt_log)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        upsert(
+          'step_metrics',
+          ['run_id', 'step'],
+          [
+            'idx',
+            'status',
+            'duration_ms',
+            'cpu_ms',
+            'peak_rss_bytes',
+            'exit_code',
+            'attempts',
+            'reason',
+            'log_path',
+            'seq',
+            'params',
+            'envelope',
+            'attempt_log',
+          ],
+        ),
       ),
       insertHistory: this.db.prepare(
-        'INSERT OR REPLACE INTO context_history (run_id, seq, key, who, ts, before, after, step, step_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        upsert('context_history', ['run_id', 'seq'], ['key', 'who', 'ts', 'before', 'after', 'step', 'step_seq']),
       ),
-      upsertValue: this.db.prepare(
-        'INSERT OR REPLACE INTO context_snapshots (run_id, key, value, who, ts) VALUES (?, ?, ?, ?, ?)',
-      ),
+      upsertValue: this.db.prepare(upsert('context_snapshots', ['run_id', 'key'], ['value', 'who', 'ts'])),
       deleteValue: this.db.prepare('DELETE FROM context_snapshots WHERE run_id = ? AND key = ?'),
     }
     return this.prepared
@@ -342,17 +445,36 @@ export class RunStore implements RunRecorder {
     this.guard(() => {
       this.db.prepare('UPDATE runs SET status = ?, end_time = ? WHERE run_id = ?').run(status, endTime, runId)
     })
+    this.openRuns.delete(runId)
   }
 
-  /** Marks the runs left `running` by a process of this host that no longer exists (killed, crashed); returns their ids. */
-  markInterrupted(): string[] {
+  /**
+   * Marks the runs left `running` by a process of this host that no longer exists (killed,
+   * crashed); on PostgreSQL also those of any host whose recording session has ended or whose
+   * heartbeat is older than RUN_LEASE_MS. Returns their ids.
+   */
+  markInterrupted(now = new Date()): string[] {
     const running = this.db
-      .prepare("SELECT run_id, metadata FROM runs WHERE status = 'running' AND host = ?")
-      .all(hostname()) as { run_id: string; metadata: string }[]
+      .prepare("SELECT run_id, metadata, host, session, heartbeat_at FROM runs WHERE status = 'running'")
+      .all() as {
+      run_id: string
+      metadata: string
+      host: string | null
+      session: string | null
+      heartbeat_at: string | null
+    }[]
+    const sessions = this.session === null ? undefined : this.liveSessions()
+    const stale = new Date(now.getTime() - RUN_LEASE_MS).toISOString()
+    const host = hostname()
     const marked: string[] = []
     for (const run of running) {
       const pid = (JSON.parse(run.metadata ?? '{}') as { pid?: number }).pid
-      if (pid === undefined || isProcessAlive(pid)) continue
+      const gone =
+        (run.host === host && pid !== undefined && !isProcessAlive(pid)) ||
+        (sessions !== undefined &&
+          ((run.session !== null && !sessions.has(run.session)) ||
+            (run.heartbeat_at !== null && run.heartbeat_at < stale)))
+      if (!gone) continue
       this.finishRun(
         run.run_id,
         'interrupted',
@@ -367,12 +489,18 @@ export class RunStore implements RunRecorder {
     return marked
   }
 
+  /** The PostgreSQL sessions connected now (server process ids), to tell a live runner from a dead one. */
+  private liveSessions(): Set<string> {
+    const rows = this.db.prepare('SELECT pid FROM pg_stat_activity').all() as { pid: number }[]
+    return new Set(rows.map((row) => String(row.pid)))
+  }
+
   /** The latest run of `recipe` other than `exceptRunId`. */
   lastRun(recipe: string, exceptRunId?: string): { runId: string; status: RunStatus } | undefined {
     return this.guard(() => {
       const row = this.db
         .prepare(
-          'SELECT run_id AS runId, status FROM runs WHERE recipe = ? AND run_id IS NOT ? ORDER BY start_time DESC, rowid DESC LIMIT 1',
+          `SELECT run_id AS "runId", status FROM runs WHERE recipe = ? AND run_id <> coalesce(?, '') ORDER BY start_time DESC, rowid DESC LIMIT 1`,
         )
         .get(recipe, exceptRunId ?? null) as { runId: string; status: RunStatus } | undefined
       return row
@@ -416,11 +544,11 @@ export class RunStore implements RunRecorder {
     return this.guard(() => {
       const runs = this.db
         .prepare(
-          'SELECT run_id AS runId, test_id AS testId, recipe, start_time AS startTime, end_time AS endTime, status FROM runs WHERE test_id = ? OR recipe = ? ORDER BY start_time DESC, rowid DESC LIMIT ?',
+          'SELECT run_id AS "runId", test_id AS "testId", recipe, start_time AS "startTime", end_time AS "endTime", status FROM runs WHERE test_id = ? OR recipe = ? ORDER BY start_time DESC, rowid DESC LIMIT ?',
         )
         .all(testIdOrRecipe, testIdOrRecipe, limit) as Omit<HistoryRun, 'steps'>[]
       const steps = this.db.prepare(
-        'SELECT step, idx, status, duration_ms AS durationMs FROM step_metrics WHERE run_id = ? ORDER BY idx, seq',
+        'SELECT step, idx, status, duration_ms AS "durationMs" FROM step_metrics WHERE run_id = ? ORDER BY idx, seq',
       )
       return runs.map((run) => ({ ...run, steps: steps.all(run.runId) as HistoryRun['steps'] }))
     })
@@ -447,17 +575,26 @@ export class RunStore implements RunRecorder {
     }
     add('test_id = ?', filter.testId)
     add('status = ?', filter.status)
-    add("json_extract(metadata, '$.test_meta.tester') = ?", filter.tester)
-    add("EXISTS (SELECT 1 FROM json_each(metadata, '$.test_meta.tags') WHERE json_each.value = ?)", filter.tag)
+    if (this.db.dialect === 'postgres') {
+      add("(metadata::jsonb #>> '{test_meta,tester}') = ?", filter.tester)
+      add(
+        `jsonb_typeof(metadata::jsonb #> '{test_meta,tags}') = 'array'
+         AND EXISTS (SELECT 1 FROM jsonb_array_elements_text(metadata::jsonb #> '{test_meta,tags}') AS tag WHERE tag = ?)`,
+        filter.tag,
+      )
+    } else {
+      add("json_extract(metadata, '$.test_meta.tester') = ?", filter.tester)
+      add("EXISTS (SELECT 1 FROM json_each(metadata, '$.test_meta.tags') WHERE json_each.value = ?)", filter.tag)
+    }
     add('start_time >= ?', filter.from)
     add('start_time < ?', filter.to)
     return this.guard(() => {
       const rows = this.db
         .prepare(
-          `SELECT run_id AS runId, test_id AS testId, recipe, start_time AS startTime, end_time AS endTime, status, host, metadata,
+          `SELECT run_id AS "runId", test_id AS "testId", recipe, start_time AS "startTime", end_time AS "endTime", status, host, metadata,
                   (SELECT COUNT(*) FROM step_metrics s WHERE s.run_id = runs.run_id) AS steps,
                   (SELECT COUNT(*) FROM step_metrics s WHERE s.run_id = runs.run_id AND s.status = 'failed') AS failed,
-                  (SELECT COALESCE(SUM(duration_ms), 0) FROM step_metrics s WHERE s.run_id = runs.run_id) AS durationMs
+                  (SELECT COALESCE(SUM(duration_ms), 0) FROM step_metrics s WHERE s.run_id = runs.run_id) AS "durationMs"
            FROM runs ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
            ORDER BY start_time DESC, rowid DESC LIMIT ?`,
         )
@@ -492,9 +629,7 @@ export class RunStore implements RunRecorder {
     this.guard(() => {
       const { ai } = analysis
       this.db
-        .prepare(
-          'INSERT OR REPLACE INTO analysis (run_id, summary_text, metrics, ai_summary, ai_details) VALUES (?, ?, ?, ?, ?)',
-        )
+        .prepare(upsert('analysis', ['run_id'], ['summary_text', 'metrics', 'ai_summary', 'ai_details']))
         .run(
           runId,
           analysis.summaryText,
@@ -563,15 +698,15 @@ export class RunStore implements RunRecorder {
     return this.guard(() => {
       const run = this.db
         .prepare(
-          'SELECT run_id AS runId, test_id AS testId, recipe, start_time AS startTime, end_time AS endTime, status, host, vitest_version AS vitestVersion, metadata FROM runs WHERE run_id = ?',
+          'SELECT run_id AS "runId", test_id AS "testId", recipe, start_time AS "startTime", end_time AS "endTime", status, host, vitest_version AS "vitestVersion", metadata FROM runs WHERE run_id = ?',
         )
         .get(runId) as (Omit<RunRow, 'metadata'> & { metadata: string | null }) | undefined
       if (!run) return undefined
       const steps = (
         this.db
           .prepare(
-            `SELECT step, idx, status, duration_ms AS durationMs, cpu_ms AS cpuMs, peak_rss_bytes AS peakRssBytes, exit_code AS exitCode, attempts, reason,
-                    log_path AS logPath, params, envelope, attempt_log AS attemptLog
+            `SELECT step, idx, status, duration_ms AS "durationMs", cpu_ms AS "cpuMs", peak_rss_bytes AS "peakRssBytes", exit_code AS "exitCode", attempts, reason,
+                    log_path AS "logPath", params, envelope, attempt_log AS "attemptLog"
              FROM step_metrics WHERE run_id = ? ORDER BY idx, seq`,
           )
           .all(runId) as (Omit<StepRow, 'params' | 'envelope' | 'attemptLog'> & {
@@ -606,7 +741,7 @@ export class RunStore implements RunRecorder {
       )
       const analysis = this.db
         .prepare(
-          'SELECT summary_text AS summaryText, metrics, ai_summary AS aiSummary, ai_details AS aiDetails FROM analysis WHERE run_id = ?',
+          'SELECT summary_text AS "summaryText", metrics, ai_summary AS "aiSummary", ai_details AS "aiDetails" FROM analysis WHERE run_id = ?',
         )
         .get(runId) as
         | { summaryText: string; metrics: string | null; aiSummary: string | null; aiDetails: string | null }
@@ -641,17 +776,59 @@ export class RunStore implements RunRecorder {
   }
 
   close(): void {
+    clearInterval(this.heartbeatTimer)
+    this.heartbeatTimer = undefined
     this.db.close()
   }
 
-  /** Runs a query; SQLite's failures become a StoreError that names the file and says what to do. */
+  /** Runs a query; the database's failures become a StoreError that names the store and says what to do. */
   private guard<T>(query: () => T): T {
     try {
       return query()
     } catch (error) {
+      if (error instanceof PostgresError) throw postgresError(error, `the run store ${this.path} failed`, undefined)
       throw isSqliteError(error) ? storeError(error, `the run store ${this.path} failed`, this.path) : error
     }
   }
+}
+
+/**
+ * `INSERT … ON CONFLICT (key) DO UPDATE` (SQLite 3.24+ and PostgreSQL alike): the row replaces
+ * the one with its key, as SQLite's INSERT OR REPLACE did.
+ */
+function upsert(table: string, key: string[], columns: string[]): string {
+  const all = [...key, ...columns]
+  return `INSERT INTO ${table} (${all.join(', ')}) VALUES (${all.map(() => '?').join(', ')})
+    ON CONFLICT (${key.join(', ')}) DO UPDATE SET ${columns.map((column) => `${column} = excluded.${column}`).join(', ')}`
+}
+
+/**
+ * A PostgreSQL failure as a StoreError: what was being done, at which host (`url` when known;
+ * never its password), what went wrong and what to do.
+ */
+function postgresError(error: unknown, doing: string, url: string | undefined): StoreError {
+  if (error instanceof StoreError) return error
+  const message = error instanceof Error ? error.message : String(error)
+  const code = (error as { code?: unknown }).code
+  const host = url === undefined ? undefined : postgresHostOf(url)
+  let hint = 'check the database and RECIPES_DB (or the plugin option db)'
+  if (code === '28P01' || code === '28000')
+    hint = `the server at ${host ?? 'the host'} refused the login: check the user and password (in the URL or PGPASSWORD) and pg_hba.conf`
+  else if (code === '3D000')
+    hint = `the database does not exist on ${host ?? 'the host'}: create it (createdb), or name another one in the URL`
+  else if (
+    code === 'ECONNREFUSED' ||
+    code === 'ENOTFOUND' ||
+    code === 'EAI_AGAIN' ||
+    code === 'ETIMEDOUT' ||
+    code === 'EHOSTUNREACH' ||
+    /timeout/i.test(message)
+  )
+    hint = `PostgreSQL cannot be reached at ${host ?? 'the host'}: check that it runs and accepts TCP connections there, and the host and port in RECIPES_DB`
+  else if (code === '42501')
+    hint =
+      'the user may not create or write the tables: grant it CREATE on the schema (or run the first migration as the owner)'
+  return new StoreError(`${doing}: ${message}; ${hint}`)
 }
 
 function isSqliteError(error: unknown): error is Error & { code: string } {

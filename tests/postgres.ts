@@ -1,0 +1,54 @@
+import pg from 'pg'
+
+/**
+ * The PostgreSQL the tests use: RECIPES_TEST_PG, a URL of a user that may create databases
+ * (`.ci/run` starts a cluster on loopback and sets it). Without it the PostgreSQL tests are
+ * skipped, except in CI (CI=true), where a missing server is a failure, not a skip.
+ */
+export const TEST_PG = process.env.RECIPES_TEST_PG || undefined
+if (!TEST_PG && process.env.CI === 'true')
+  throw new Error(
+    'RECIPES_TEST_PG is not set: .ci/run starts PostgreSQL and sets it; the PostgreSQL tests must run in CI',
+  )
+
+/** Whether to skip the PostgreSQL tests (no server configured, outside CI). */
+export const noPostgres = TEST_PG === undefined
+
+let counter = 0
+
+/**
+ * A new empty database on the test server, its URL, and a function that drops it. Its name
+ * says which test file made it, so a failed run's leftovers can be told apart.
+ */
+export async function freshDatabase(label: string): Promise<{ url: string; drop: () => Promise<void> }> {
+  const admin = new URL(TEST_PG!)
+  const name = `recipes_${label.replace(/\W+/g, '_')}_${process.pid}_${++counter}`.toLowerCase().slice(0, 60)
+  await withClient(admin.href, async (client) => {
+    await client.query(`DROP DATABASE IF EXISTS ${name}`)
+    await client.query(`CREATE DATABASE ${name}`)
+  })
+  const url = new URL(admin.href)
+  url.pathname = `/${name}`
+  return {
+    url: url.href,
+    drop: async () => {
+      await withClient(admin.href, (client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`))
+    },
+  }
+}
+
+/** Runs `work` with a connection to `url`, closed after. */
+export async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    return await work(client)
+  } finally {
+    await client.end()
+  }
+}
+
+/** The rows of `sql` on `url`. */
+export function query<T = Record<string, unknown>>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
+  return withClient(url, async (client) => (await client.query(sql, params)).rows as T[])
+}

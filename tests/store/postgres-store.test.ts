@@ -1,0 +1,277 @@
+import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { Context } from '../../plugin/context/context.ts'
+import { loadResumeSnapshot } from '../../plugin/store/resume.ts'
+import { RUN_LEASE_MS, RunStore, SCHEMA_VERSION, StoreError } from '../../plugin/store/run-store.ts'
+import { REPO } from '../e2e/project.ts'
+import { freshDatabase, noPostgres, query, TEST_PG } from '../postgres.ts'
+import { stepRow } from './rows.ts'
+
+// The PostgreSQL run store against a real server (RECIPES_TEST_PG; .ci/run starts one): the
+// same public API as the SQLite store, checked by recording the same runs into both and
+// reading everything back, plus what only a shared server has (sessions of other machines).
+
+const dir = mkdtempSync(join(tmpdir(), 'vitest-recipes-pg-'))
+const opened: RunStore[] = []
+let database: { url: string; drop: () => Promise<void> } | undefined
+afterAll(async () => {
+  for (const store of opened.splice(0)) store.close()
+  await database?.drop()
+  rmSync(dir, { recursive: true, force: true })
+})
+
+function openPg(url = database!.url): RunStore {
+  const store = RunStore.openPostgres(url, 'pg', join(dir, `local-${opened.length}`))
+  opened.push(store)
+  return store
+}
+
+/** Two runs of one test with steps, ctx writes (a deletion among them), metrics and an analysis. */
+function record(store: RunStore): void {
+  for (const [n, runId] of ['20260101T000000Z-a', '20260101T000100Z-b'].entries()) {
+    const ctx = new Context()
+    store.beginRun({
+      runId,
+      testId: 'PG-1',
+      recipe: 'recipes/pg.yaml',
+      startTime: `2026-01-01T00:0${n}:00.000Z`,
+      vitestVersion: '4',
+      metadata: { test_meta: { tester: n === 0 ? 'ann' : 'bob', tags: ['smoke', `n${n}`] } },
+    })
+    const load = ctx.set('n.raw_v1', [1, 2, n], { who: 'load' })
+    store.recordStep(
+      runId,
+      stepRow('load', {
+        idx: 1,
+        durationMs: 12.5 + n,
+        peakRssBytes: 3_000_000_000,
+        params: { count: 3, secret: '***' },
+        envelope: { status: 'ok', metrics: { rate: { value: 10 + n, unit: 'Gbps' } } },
+      }),
+      [load],
+      [['n.raw_v1', [1, 2, n]]],
+    )
+    const writes = [ctx.set('n.sum_v1', 3 + n, { who: 'sum' }), ctx.delete('n.raw_v1', { who: 'sum' })!]
+    store.recordStep(
+      runId,
+      stepRow('sum', { idx: 2, status: n === 0 ? 'passed' : 'failed', reason: n === 0 ? null : 'too low' }),
+      writes,
+      [
+        ['n.sum_v1', 3 + n],
+        ['n.raw_v1', undefined],
+      ],
+    )
+    store.recordAnalysis(runId, { summaryText: `run ${n}`, metrics: { steps: 2 } })
+    store.finishRun(runId, n === 0 ? 'passed' : 'failed', `2026-01-01T00:0${n}:30.000Z`)
+  }
+}
+
+/** Everything the public API reads about the recorded runs (write times, taken as recorded, left out). */
+function readBack(store: RunStore) {
+  const run = store.readRun('20260101T000100Z-b')!
+  return withoutTimes({
+    run: { ...run, history: { count: run.history.count, rows: [...run.history.rows()] } },
+    history: store.history('PG-1', 10),
+    byTester: store.listRuns({ tester: 'ann' }).map((row) => row.runId),
+    byTag: store.listRuns({ tag: 'n1' }).map((row) => [row.runId, row.steps, row.failed, row.durationMs]),
+    trend: store.trend('PG-1', '20260101T000100Z-b', 5),
+    past: store.pastRuns(run.run, 5),
+    last: store.lastRun('recipes/pg.yaml'),
+    lastOther: store.lastRun('recipes/pg.yaml', '20260101T000100Z-b'),
+    prefix: store.findRun('20260101T0000'),
+    ambiguous: store.findRun('2026'),
+    writes: store.writesUpTo('20260101T000000Z-a', 1),
+    sequence: store.stepSequence('20260101T000000Z-a', 'sum'),
+    resume: loadResumeSnapshot(store, 'recipes/pg.yaml', 'load'),
+  })
+}
+
+function withoutTimes<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value, (key, inner) => (key === 'ts' ? typeof inner : inner))) as T
+}
+
+describe.skipIf(noPostgres)('the PostgreSQL store', () => {
+  beforeAll(async () => {
+    database = await freshDatabase('store')
+  })
+
+  test('records and reads back exactly what the SQLite store does', () => {
+    const sqlite = RunStore.open(join(dir, 'same.sqlite'))
+    record(sqlite)
+    const expected = readBack(sqlite)
+    sqlite.close()
+    const pg = openPg()
+    record(pg)
+    const actual = readBack(pg)
+    expect(actual).toEqual(expected)
+    // Not vacuous: the runs, steps, metrics and ctx are there.
+    expect(actual.history.map((run) => run.steps.length)).toEqual([2, 2])
+    expect(actual.run.steps[0]!.peakRssBytes).toBe(3_000_000_000)
+    expect(actual.trend.map((run) => run.steps[0]!.metrics)).toEqual([{ 'rate.value': 10 }, { 'rate.value': 11 }])
+    expect(actual.run.context).toEqual([expect.objectContaining({ key: 'n.sum_v1', value: 4 })])
+    expect(actual.run.history.rows.map((row) => [row.key, row.after ?? 'deleted'])).toEqual([
+      ['n.raw_v1', [1, 2, 1]],
+      ['n.sum_v1', 4],
+      ['n.raw_v1', 'deleted'],
+    ])
+    expect(actual.resume).toBeDefined()
+  })
+
+  test('the tables are the SQLite ones, at the same schema version', async () => {
+    expect(await query(database!.url, 'SELECT version FROM recipes_schema')).toEqual([{ version: SCHEMA_VERSION }])
+    const tables = await query<{ table_name: string }>(
+      database!.url,
+      "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name",
+    )
+    expect(tables.map((row) => row.table_name)).toEqual([
+      'analysis',
+      'context_history',
+      'context_snapshots',
+      'recipes_schema',
+      'resource_holds',
+      'resource_locks',
+      'resource_waits',
+      'runs',
+      'step_metrics',
+    ])
+  })
+
+  test('a run whose recording session ended is interrupted at the next open, from any machine', async () => {
+    const runner = openPg()
+    runner.beginRun({
+      runId: 'r-dies',
+      testId: 'PG-2',
+      recipe: 'recipes/dies.yaml',
+      startTime: new Date().toISOString(),
+      vitestVersion: '4',
+      metadata: {},
+    })
+    runner.recordStep('r-dies', stepRow('first'), [], [])
+    // Another machine's runner: this host's pid rule must not be what marks it.
+    await query(database!.url, "UPDATE runs SET host = 'rack-runner-7' WHERE run_id = 'r-dies'")
+    const reader = openPg()
+    expect(reader.markInterrupted()).toEqual([])
+    runner.close()
+    expect(reader.markInterrupted()).toEqual(['r-dies'])
+    const run = reader.readRun('r-dies')!
+    expect(run.run.status).toBe('interrupted')
+    expect(run.steps.map((step) => step.step)).toEqual(['first'])
+  })
+
+  test('a run whose heartbeat stopped for RUN_LEASE_MS is interrupted, though its session lives (a partitioned runner)', async () => {
+    const runner = openPg()
+    runner.beginRun({
+      runId: 'r-silent',
+      testId: 'PG-3',
+      recipe: 'recipes/silent.yaml',
+      startTime: new Date().toISOString(),
+      vitestVersion: '4',
+      metadata: {},
+    })
+    await query(database!.url, "UPDATE runs SET host = 'rack-runner-8' WHERE run_id = 'r-silent'")
+    const reader = openPg()
+    const now = Date.now()
+    expect(reader.markInterrupted(new Date(now + RUN_LEASE_MS - 5_000))).toEqual([])
+    expect(reader.markInterrupted(new Date(now + RUN_LEASE_MS + 5_000))).toEqual(['r-silent'])
+    // A heartbeat renews it: a live runner's run is not taken from it.
+    runner.beginRun({
+      runId: 'r-beating',
+      testId: 'PG-3',
+      recipe: 'recipes/silent.yaml',
+      startTime: new Date().toISOString(),
+      vitestVersion: '4',
+      metadata: {},
+    })
+    runner.heartbeat(new Date(now + RUN_LEASE_MS))
+    expect(reader.markInterrupted(new Date(now + RUN_LEASE_MS + 5_000))).toEqual([])
+  })
+
+  test('a resource held by a process whose session ended is free at once, whatever its lease says', () => {
+    const holder = openPg()
+    const other = openPg()
+    expect(holder.locks.tryAcquire({ resources: ['dut:pg'], runId: 'h1', testId: 'T' })).toEqual({ acquired: true })
+    const waiting = other.locks.tryAcquire({ resources: ['dut:pg'], runId: 'h2', testId: 'T' })
+    expect(waiting).toMatchObject({ acquired: false, holders: [{ resource: 'dut:pg', runId: 'h1' }] })
+    holder.close()
+    expect(other.locks.tryAcquire({ resources: ['dut:pg'], runId: 'h2', testId: 'T' })).toEqual({ acquired: true })
+    expect(other.locks.list().holders.map((row) => row.runId)).toEqual(['h2'])
+  })
+
+  test('processes opening a new database at the same moment all succeed, and it is migrated once', async () => {
+    const fresh = await freshDatabase('race')
+    try {
+      const store = join(REPO, 'dist/store/run-store.js')
+      const code = `const { RunStore } = await import(${JSON.stringify(store)}); RunStore.openPostgres(process.argv[1], 'pg', process.argv[2]).close()`
+      const exits = await Promise.all(
+        Array.from(
+          { length: 6 },
+          (_, i) =>
+            new Promise<string>((resolve) => {
+              const child = spawn(
+                process.execPath,
+                ['--input-type=module', '-e', code, fresh.url, join(dir, `race-${i}`)],
+                {
+                  stdio: ['ignore', 'ignore', 'pipe'],
+                },
+              )
+              let stderr = ''
+              child.stderr.on('data', (chunk: Buffer) => (stderr += chunk))
+              child.on('close', (exit) => resolve(exit === 0 ? 'opened' : stderr.trim()))
+            }),
+        ),
+      )
+      expect(exits).toEqual(Array(6).fill('opened'))
+      expect(await query(fresh.url, 'SELECT version FROM recipes_schema')).toEqual([{ version: SCHEMA_VERSION }])
+    } finally {
+      await fresh.drop()
+    }
+  }, 60_000)
+
+  test('a database written by a newer version is refused, not rewritten', async () => {
+    const fresh = await freshDatabase('newer')
+    try {
+      openPg(fresh.url).close()
+      await query(fresh.url, 'UPDATE recipes_schema SET version = 99')
+      expect(() => openPg(fresh.url)).toThrow(/schema version 99, newer than this vitest-recipes understands/)
+      expect(await query(fresh.url, 'SELECT version FROM recipes_schema')).toEqual([{ version: 99 }])
+    } finally {
+      await fresh.drop()
+    }
+  })
+})
+
+describe.skipIf(noPostgres)('a PostgreSQL store that cannot be used', () => {
+  const failure = (url: string): StoreError => {
+    try {
+      RunStore.openPostgres(url, 'shown', join(dir, 'unused'))
+    } catch (error) {
+      return error as StoreError
+    }
+    throw new Error('it opened')
+  }
+
+  test('a refused login names the host and user, never the password', () => {
+    const url = new URL(TEST_PG!)
+    url.password = 'not-the-password-s3cret'
+    const error = failure(url.href)
+    expect(error).toBeInstanceOf(StoreError)
+    expect(error.message).toMatch(/password authentication failed for user "recipes"/)
+    expect(error.message).toMatch(/the server at 127\.0\.0\.1:\d+ refused the login: check the user and password/)
+    expect(error.message).not.toContain('s3cret')
+  })
+
+  test('a host where nothing listens is named, with what to check', () => {
+    const error = failure('postgres://lab:hunter2-s3cret@127.0.0.1:9/recipes')
+    expect(error.message).toMatch(/PostgreSQL cannot be reached at 127\.0\.0\.1:9: check that it runs/)
+    expect(error.message).not.toContain('s3cret')
+  })
+
+  test('a database that does not exist says so', () => {
+    const url = new URL(TEST_PG!)
+    url.pathname = '/recipes_no_such_database'
+    expect(failure(url.href).message).toMatch(/the database does not exist on 127\.0\.0\.1:\d+: create it/)
+  })
+})
