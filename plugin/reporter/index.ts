@@ -84,7 +84,7 @@ export class RecipesReporter implements Reporter {
     this.aheadStore = undefined
     const vitest = this.vitest
     if (!vitest) return
-    const runs = collectRuns(testModules)
+    const runs = collectRuns(testModules.length > 0 ? testModules : mergedModules(vitest))
     if (runs.size === 0) return
     const formats = this.documentFormats()
     if (!formats) return
@@ -221,6 +221,17 @@ function mapLimited<T, R>(items: readonly T[], limit: number, task: (item: T) =>
       finish()
     }
   })
+}
+
+/**
+ * At --merge-reports, the modules the blobs hold. Vitest 4.1 passes none to onTestRunEnd when the
+ * shards ran in another folder than the merge (vitest#10347: runners that check the workspace
+ * out at different paths); the merged state still has them.
+ */
+function mergedModules(vitest: Vitest): ReadonlyArray<TestModule> {
+  if (!vitest.config.mergeReports) return []
+  const state = (vitest as unknown as { state?: { getTestModules?: () => TestModule[] } }).state
+  return state?.getTestModules?.() ?? []
 }
 
 /** The step metas of each recipe run, from the finished test modules. */

@@ -78,6 +78,9 @@ export class LockService {
     try {
       if (call.op === 'acquire') {
         const runs = this.runsOf.get(call.file) ?? new Set()
+        // A run's first request: what its journal holds (its run row) is stored before it holds
+        // anything, so a holder killed at once is still a run of the shared store, marked interrupted.
+        if (!runs.has(call.runId)) this.store.ingestPending()
         runs.add(call.runId)
         this.runsOf.set(call.file, runs)
         const { file: _file, op: _op, ...lock } = call
