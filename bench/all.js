@@ -22,6 +22,7 @@ const BENCHMARKS = [
   { name: 'reports', args: [], quick: [] },
   { name: 'live', args: [], quick: ['--requests', '100', '--seconds', '1', '--updates', '5'] },
   { name: 'locks', args: [], quick: ['--rounds', '2'] },
+  { name: 'postgres', args: [], quick: ['--rounds', '3', '--steps', '200'] },
 ]
 
 const { values } = parseArgs({

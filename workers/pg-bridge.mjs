@@ -53,6 +53,24 @@ async function handle(request) {
     await client.query(request.sql)
     return {}
   }
+  // Statements whose results are not needed, in one request (a step boundary): in a transaction
+  // of their own (taking the store's write lock first), or in the one already open.
+  if (request.op === 'batch') {
+    if (!request.transaction) {
+      for (const statement of request.statements) await client.query({ text: statement.sql, values: statement.params })
+      return {}
+    }
+    await client.query('BEGIN')
+    try {
+      if (request.lockKey !== undefined) await client.query('SELECT pg_advisory_xact_lock($1)', [request.lockKey])
+      for (const statement of request.statements) await client.query({ text: statement.sql, values: statement.params })
+      await client.query('COMMIT')
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => {})
+      throw error
+    }
+    return {}
+  }
   // Rows as arrays would be smaller, but the store reads them by column name.
   const result = await client.query({ text: request.sql, values: request.params })
   return { rows: result.rows, changes: result.rowCount ?? 0 }

@@ -8,10 +8,13 @@
 //      (its process is gone: the next request ends the hold)
 //   3. the holder is SIGKILLed "on another host" (its row names another host, so only the
 //      lease can end it): time from the kill to the waiter's acquire (LEASE_MS, 5 s, at most)
+//   4. with a PostgreSQL server (--postgres URL, RECIPES_BENCH_PG or RECIPES_TEST_PG): the same
+//      on the PostgreSQL store, the holder "on another host" again, ended by its database
+//      session closing with the process (no lease to wait for)
 //
 // Prints the medians and each case against the baseline, and the "within seconds" targets.
 //
-//   node bench/locks/run.js [--rounds 4] [--keep]
+//   node bench/locks/run.js [--rounds 4] [--postgres URL] [--keep]
 //
 // Plain JavaScript on purpose: Node 20 cannot strip TypeScript. Needs `npm run build`.
 import { spawn } from 'node:child_process'
@@ -19,6 +22,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
+import { postgresUrlOf, runSql, scratchDatabase } from '../lib/postgres.js'
 import {
   failWith,
   median,
@@ -31,13 +35,16 @@ import {
   roundLabel,
 } from '../lib/harness.js'
 
-const HELP = `Usage: node bench/locks/run.js [--rounds 4] [--keep]
+const HELP = `Usage: node bench/locks/run.js [--rounds 4] [--postgres URL] [--keep]
 
 How long a lab resource takes to change hands: after a clean release (the baseline), after
-its holder is SIGKILLed on this host, and after a holder on another host dies (lease expiry).
+its holder is SIGKILLed on this host, and after a holder on another host dies (lease expiry);
+with PostgreSQL (--postgres, RECIPES_BENCH_PG or RECIPES_TEST_PG), after a holder on another
+host dies on the PostgreSQL store (its database session ends).
 `
 const fail = failWith('locks')
-const values = parseFlags({ rounds: { type: 'string', default: '4' } }, HELP, fail)
+const values = parseFlags({ rounds: { type: 'string', default: '4' }, postgres: { type: 'string' } }, HELP, fail)
+const postgresUrl = postgresUrlOf(values.postgres)
 const rounds = parseRounds(values.rounds, fail)
 requireDist(['dist/store/run-store.js'], fail)
 const STORE_MODULE = pathToFileURL(join(PACKAGE_ROOT, 'dist/store/run-store.js')).href
@@ -48,11 +55,11 @@ const POLL_MS = 200
 /** The holder: takes the resource, renews every second, and releases on "release\n" (prints "held"). */
 const HOLDER = `
 const { RunStore } = await import(${JSON.stringify(STORE_MODULE)})
-const [path, host] = process.argv.slice(1)
-const store = RunStore.open(path)
+const [path, host, url] = process.argv.slice(1)
+const store = url ? RunStore.openPostgres(url, 'bench', path) : RunStore.open(path)
 const result = store.locks.tryAcquire({ resources: ['dut:bench'], runId: 'holder-' + process.pid, testId: 'BENCH-HOLD' })
 if (!result.acquired) { console.log('busy'); process.exit(1) }
-if (host !== 'here') {
+if (host !== 'here' && !url) {
   // As if the holder ran on another machine: only its lease can end the hold.
   const Database = (await import('better-sqlite3')).default
   const raw = new Database(path)
@@ -69,8 +76,8 @@ process.stdin.on('data', (data) => {
 })
 `
 
-function startHolder(path, host) {
-  const child = spawn(process.execPath, ['--input-type=module', '-e', HOLDER, path, host], {
+function startHolder(path, host, url) {
+  const child = spawn(process.execPath, ['--input-type=module', '-e', HOLDER, path, host, ...(url ? [url] : [])], {
     cwd: PACKAGE_ROOT,
     stdio: ['pipe', 'pipe', 'inherit'],
   })
@@ -109,9 +116,12 @@ async function acquireWhenFree(store, runId) {
 
 async function handoff(dir, round, kind) {
   const path = join(dir, `locks-${round}-${kind}.sqlite`)
-  const store = RunStore.open(path)
-  const holder = startHolder(path, kind === 'other-host' ? 'lab-pc-elsewhere' : 'here')
+  const url = kind === 'postgres' ? database.url : undefined
+  const store = url ? RunStore.openPostgres(url, 'bench', `${path}-waiter`) : RunStore.open(path)
+  const holder = startHolder(path, kind === 'same-host' || kind === 'release' ? 'here' : 'lab-pc-elsewhere', url)
   await holder.waitFor('held')
+  // As if the holder ran on another machine: no process of this host to look for.
+  if (url) await runSql(url, "UPDATE resource_locks SET host = 'lab-pc-elsewhere' WHERE resource = 'dut:bench'")
   const waiterId = `waiter-${round}-${kind}`
   let from
   const acquired = acquireWhenFree(store, waiterId)
@@ -131,17 +141,19 @@ async function handoff(dir, round, kind) {
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'vitest-recipes-locks-'))
-const results = { release: [], 'same-host': [], 'other-host': [] }
+const results = { release: [], 'same-host': [], 'other-host': [], ...(postgresUrl ? { postgres: [] } : {}) }
+const database = postgresUrl ? await scratchDatabase(postgresUrl, 'locks') : undefined
 try {
   for (let round = 0; round < rounds; round++) {
     const figures = {}
     for (const kind of Object.keys(results)) figures[kind] = await handoff(dir, round, kind)
     if (round > 0) for (const kind of Object.keys(results)) results[kind].push(figures[kind])
     process.stdout.write(
-      `${roundLabel(round)}  release ${formatMs(figures.release)}, SIGKILL here ${formatMs(figures['same-host'])}, SIGKILL elsewhere ${formatMs(figures['other-host'])}\n`,
+      `${roundLabel(round)}  release ${formatMs(figures.release)}, SIGKILL here ${formatMs(figures['same-host'])}, SIGKILL elsewhere ${formatMs(figures['other-host'])}${database ? `, PostgreSQL SIGKILL elsewhere ${formatMs(figures.postgres)}` : ''}\n`,
     )
   }
 } finally {
+  await database?.drop()
   if (values.keep) process.stdout.write(`kept ${dir}\n`)
   else rmSync(dir, { recursive: true, force: true })
 }
@@ -158,3 +170,10 @@ median over ${rounds - 1} rounds (a waiter asks every ${POLL_MS} ms; the lease i
 holder SIGKILLed on this host → next acquire: ${formatMs(here)} (target ≤ 1 s: ${here <= 1000 ? 'met' : 'NOT met'})
 holder on another host dies → next acquire: ${formatMs(elsewhere)} (target ≤ ${(LEASE_MS + 1000) / 1000} s: ${elsewhere <= LEASE_MS + 1000 ? 'met' : 'NOT met'})
 `)
+if (database) {
+  const pg = median(results.postgres)
+  process.stdout.write(`
+PostgreSQL store: holder on another host dies → next acquire   ${formatMs(pg)}  (${ratio(pg, base).toFixed(1)}x the clean handoff on SQLite)
+PostgreSQL holder on another host dies → next acquire: ${formatMs(pg)} (target ≤ 1 s: ${pg <= 1000 ? 'met' : 'NOT met'})
+`)
+} else process.stdout.write('\n(no PostgreSQL: give --postgres URL or set RECIPES_BENCH_PG for its figure)\n')

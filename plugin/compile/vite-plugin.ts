@@ -17,6 +17,7 @@ import { projectPath } from '../recipe/project-path.ts'
 import { stepFiles } from '../recipe/step-files.ts'
 import { isInside } from '../recipe/workspace.ts'
 import { StoreKeeper } from '../reporter/store-keeper.ts'
+import { isPostgresUrl } from '../store/postgres/url.ts'
 
 export interface RecipesOptions {
   /**
@@ -70,7 +71,8 @@ export interface RecipesOptions {
    */
   debug?: boolean
   /**
-   * The SQLite run store, relative to the root; the environment variable RECIPES_DB wins.
+   * The run store: an SQLite file relative to the root, or a PostgreSQL database by its URL
+   * (`postgres://user@host/db`, shared by a team); the environment variable RECIPES_DB wins.
    * @default 'reports/results.sqlite'
    */
   db?: string
@@ -252,7 +254,7 @@ export function compileRecipe(
     },
     logs: { dir: resolve(root, options.logsDir ?? 'Logs'), ram: options.ramLogs ?? false },
     debug: options.debug ?? false,
-    db: resolve(root, options.db ?? DEFAULT_DB),
+    db: storeSetting(root, options.db ?? DEFAULT_DB),
     ctxServer: ctxServerOf(options.ctxServer),
   }
   return {
@@ -365,4 +367,9 @@ function checkOptions(options: RecipesOptions): void {
 function stripQuery(id: string): string {
   const query = id.indexOf('?')
   return query === -1 ? id : id.slice(0, query)
+}
+
+/** The store option as compiled recipes carry it: an SQLite file made absolute, a PostgreSQL URL as given. */
+function storeSetting(root: string, db: string): string {
+  return isPostgresUrl(db) ? db : resolve(root, db)
 }

@@ -148,7 +148,7 @@ export class RunStore implements RunRecorder {
   private readonly ingested = new Map<string, number>()
   private readonly stepSeq = new Map<string, number>()
   private readonly historySeq = new Map<string, number>()
-  private prepared: Record<'insertStep' | 'insertHistory' | 'upsertValue' | 'deleteValue', SqlStatement> | undefined
+  private readonly prepared = new Map<string, SqlStatement>()
   private recordTransaction: SqlTransaction<[input: StepBoundary], void> | undefined
 
   private constructor(file: string, path: string, db: SqlConnection, session: string | null = null) {
@@ -396,49 +396,29 @@ export class RunStore implements RunRecorder {
 
   /** The step boundary transaction, built once per store: it runs at every step boundary. */
   private recordBoundary(): SqlTransaction<[input: StepBoundary], void> {
+    const db = this.db
+    if (db instanceof PostgresConnection) {
+      // One statement per boundary (atomic by itself): one round trip and one commit. Step
+      // boundaries of different runs touch different rows, so they need not queue for the write lock.
+      const record = (input: StepBoundary) => db.batch([oneStatement(combinedRows(boundaryStatements(input)))], false)
+      this.recordTransaction ??= Object.assign(record, { immediate: record })
+      return this.recordTransaction
+    }
     // .immediate takes the write lock up front, so two processes never deadlock upgrading a read lock.
     this.recordTransaction ??= this.db.transaction((input: StepBoundary) => {
-      const statements = this.statements()
-      if (input.row) statements.insertStep.run(...input.row)
-      for (const entry of input.history) statements.insertHistory.run(...entry)
-      for (const entry of input.snapshot) {
-        if (entry.value === undefined) statements.deleteValue.run(input.runId, entry.key)
-        else statements.upsertValue.run(input.runId, entry.key, entry.value, entry.who, entry.ts)
-      }
+      for (const [sql, params] of boundaryStatements(input)) this.statement(sql).run(...params)
     })
     return this.recordTransaction
   }
 
-  private statements(): Record<'insertStep' | 'insertHistory' | 'upsertValue' | 'deleteValue', SqlStatement> {
-    this.prepared ??= {
-      insertStep: this.db.prepare(
-        upsert(
-          'step_metrics',
-          ['run_id', 'step'],
-          [
-            'idx',
-            'status',
-            'duration_ms',
-            'cpu_ms',
-            'peak_rss_bytes',
-            'exit_code',
-            'attempts',
-            'reason',
-            'log_path',
-            'seq',
-            'params',
-            'envelope',
-            'attempt_log',
-          ],
-        ),
-      ),
-      insertHistory: this.db.prepare(
-        upsert('context_history', ['run_id', 'seq'], ['key', 'who', 'ts', 'before', 'after', 'step', 'step_seq']),
-      ),
-      upsertValue: this.db.prepare(upsert('context_snapshots', ['run_id', 'key'], ['value', 'who', 'ts'])),
-      deleteValue: this.db.prepare('DELETE FROM context_snapshots WHERE run_id = ? AND key = ?'),
+  /** A statement of the step boundary, prepared once per store. */
+  private statement(sql: string): SqlStatement {
+    let statement = this.prepared.get(sql)
+    if (!statement) {
+      statement = this.db.prepare(sql)
+      this.prepared.set(sql, statement)
     }
-    return this.prepared
+    return statement
   }
 
   finishRun(runId: string, status: RunStatus, endTime = new Date().toISOString()): void {
@@ -790,6 +770,88 @@ export class RunStore implements RunRecorder {
       throw isSqliteError(error) ? storeError(error, `the run store ${this.path} failed`, this.path) : error
     }
   }
+}
+
+/** The statements of a step boundary. */
+const BOUNDARY_SQL = {
+  insertStep: upsert(
+    'step_metrics',
+    ['run_id', 'step'],
+    [
+      'idx',
+      'status',
+      'duration_ms',
+      'cpu_ms',
+      'peak_rss_bytes',
+      'exit_code',
+      'attempts',
+      'reason',
+      'log_path',
+      'seq',
+      'params',
+      'envelope',
+      'attempt_log',
+    ],
+  ),
+  insertHistory: upsert(
+    'context_history',
+    ['run_id', 'seq'],
+    ['key', 'who', 'ts', 'before', 'after', 'step', 'step_seq'],
+  ),
+  upsertValue: upsert('context_snapshots', ['run_id', 'key'], ['value', 'who', 'ts']),
+  deleteValue: 'DELETE FROM context_snapshots WHERE run_id = ? AND key = ?',
+}
+
+/** A step boundary as statements, in the order the SQLite transaction runs them. */
+function boundaryStatements(input: StepBoundary): [string, unknown[]][] {
+  const statements: [string, unknown[]][] = []
+  if (input.row) statements.push([BOUNDARY_SQL.insertStep, input.row])
+  for (const entry of input.history) statements.push([BOUNDARY_SQL.insertHistory, entry])
+  for (const entry of input.snapshot) {
+    if (entry.value === undefined) statements.push([BOUNDARY_SQL.deleteValue, [input.runId, entry.key]])
+    else statements.push([BOUNDARY_SQL.upsertValue, [input.runId, entry.key, entry.value, entry.who, entry.ts]])
+  }
+  return statements
+}
+
+/** Rows per combined INSERT: well below PostgreSQL's 65,535 parameters for the widest row (15). */
+const ROWS_PER_INSERT = 500
+
+/**
+ * Consecutive single-row INSERTs of one statement as multi-row ones (`VALUES (…), (…)`): a
+ * step boundary with 50 ctx writes is then 3 statements on the server, not 101. Rows of one
+ * boundary never share a key, which a multi-row upsert requires.
+ */
+export function combinedRows(statements: readonly [string, unknown[]][]): [string, unknown[]][] {
+  const combined: [string, unknown[]][] = []
+  let index = 0
+  while (index < statements.length) {
+    const [sql, params] = statements[index]!
+    const tuple = /VALUES (\([?, ]+\))/.exec(sql)
+    let end = index + 1
+    while (tuple && end < statements.length && end - index < ROWS_PER_INSERT && statements[end]![0] === sql) end++
+    if (!tuple || end === index + 1) combined.push([sql, params])
+    else {
+      const rows = statements.slice(index, end)
+      combined.push([
+        sql.replace(tuple[0], `VALUES ${rows.map(() => tuple[1]).join(', ')}`),
+        rows.flatMap(([, rowParams]) => rowParams),
+      ])
+    }
+    index = end
+  }
+  return combined
+}
+
+/**
+ * Writes to different rows as one PostgreSQL statement: all but the last in data-modifying
+ * WITH clauses. One statement is one transaction, so no BEGIN and COMMIT round trips.
+ */
+function oneStatement(statements: readonly [string, unknown[]][]): [string, unknown[]] {
+  if (statements.length === 1) return statements[0]!
+  const last = statements.at(-1)!
+  const clauses = statements.slice(0, -1).map(([sql], i) => `w${i} AS (${sql})`)
+  return [`WITH ${clauses.join(', ')} ${last[0]}`, statements.flatMap(([, params]) => params)]
 }
 
 /**

@@ -3,7 +3,7 @@ import { copyFileSync, mkdirSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { freshDatabase, noPostgres, query } from '../postgres.ts'
-import { childEnv, createProject, REPO, type TestProject } from './project.ts'
+import { childEnv, createProject, DEFAULT_CONFIG, REPO, type TestProject } from './project.ts'
 
 // A team on one PostgreSQL store (RECIPES_DB=postgres://…): three CI runners each run a shard
 // of the suite in their own copy of the workspace, one machine merges the blobs into the
@@ -28,8 +28,8 @@ const SUITE = {
 }
 
 const projects: TestProject[] = []
-function workspace(files: Record<string, string>): TestProject {
-  const created = createProject(files)
+function workspace(files: Record<string, string>, config?: string): TestProject {
+  const created = createProject(files, config === undefined ? {} : { config })
   projects.push(created)
   return created
 }
@@ -136,8 +136,12 @@ describe.skipIf(noPostgres)('a shared PostgreSQL store', () => {
       process.kill(-killed.pid!, 'SIGKILL')
     }
     const killedAt = Date.now()
-    const second = workspace({ 'recipes/rack.yaml': RACK_RECIPE('next', 0) })
-    const result = await second.vitestJson(['recipes/'], { env: { RECIPES_DB: database.url } })
+    // This one names the store with the plugin option db, not RECIPES_DB.
+    const second = workspace(
+      { 'recipes/rack.yaml': RACK_RECIPE('next', 0) },
+      DEFAULT_CONFIG.replace('recipes()', `recipes({ db: ${JSON.stringify(database.url)}, reports: { formats: ['md'] } })`),
+    )
+    const result = await second.vitestJson(['recipes/'])
     expect(result.code, result.output).toBe(0)
     const [dead] = await query(
       database.url,

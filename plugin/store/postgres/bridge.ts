@@ -89,6 +89,34 @@ export class PostgresConnection implements SqlConnection {
     }
   }
 
+  /**
+   * Runs `statements` (`?` placeholders) in one round trip: in a transaction of their own
+   * (`immediate`: under the write lock), or in the transaction already open. For writes whose
+   * results are not needed, such as a step boundary's rows.
+   */
+  batch(statements: readonly (readonly [sql: string, params: readonly unknown[]])[], immediate: boolean): void {
+    if (this.closed) throw new PostgresError('the connection to PostgreSQL is closed', undefined)
+    const locked = immediate && this.depth === 0
+    const request = {
+      op: 'batch',
+      // One statement outside a transaction is a transaction by itself.
+      transaction: this.depth === 0 && (locked || statements.length > 1),
+      ...(locked ? { lockKey: WRITE_LOCK_KEY } : {}),
+      statements: statements.map(([sql, params]) => ({ sql: this.numbered(sql), params: params.map(parameter) })),
+    }
+    this.call(request, QUERY_TIMEOUT_MS)
+  }
+
+  private readonly translated = new Map<string, string>()
+  private numbered(sql: string): string {
+    let text = this.translated.get(sql)
+    if (text === undefined) {
+      text = numberedPlaceholders(sql)
+      this.translated.set(sql, text)
+    }
+    return text
+  }
+
   exec(sql: string): void {
     if (this.closed) throw new PostgresError('the connection to PostgreSQL is closed', undefined)
     this.call({ op: 'exec', sql }, QUERY_TIMEOUT_MS)
