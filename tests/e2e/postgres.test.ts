@@ -139,7 +139,10 @@ describe.skipIf(noPostgres)('a shared PostgreSQL store', () => {
     // This one names the store with the plugin option db, not RECIPES_DB.
     const second = workspace(
       { 'recipes/rack.yaml': RACK_RECIPE('next', 0) },
-      DEFAULT_CONFIG.replace('recipes()', `recipes({ db: ${JSON.stringify(database.url)}, reports: { formats: ['md'] } })`),
+      DEFAULT_CONFIG.replace(
+        'recipes()',
+        `recipes({ db: ${JSON.stringify(database.url)}, reports: { formats: ['md'] } })`,
+      ),
     )
     const result = await second.vitestJson(['recipes/'])
     expect(result.code, result.output).toBe(0)

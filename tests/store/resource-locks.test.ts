@@ -3,9 +3,10 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
-import { afterAll, afterEach, expect, test } from 'vitest'
-import { LEASE_MS } from '../../plugin/store/resource-locks.ts'
+import { afterAll, afterEach, describe, expect, test } from 'vitest'
+import { LEASE_MS, type ResourceLocks } from '../../plugin/store/resource-locks.ts'
 import { RunStore, SCHEMA_VERSION } from '../../plugin/store/run-store.ts'
+import { freshDatabase, noPostgres, query } from '../postgres.ts'
 
 // The lab resource locks through the store's public API (RunStore.open(path).locks). Time is
 // passed as `now`: T(s) is s seconds after a fixed instant, so leases expire when the test says.
@@ -425,9 +426,11 @@ function random(seed: number): () => number {
   }
 }
 
-test('holds of one resource never overlap, over many random acquires, releases and expiries by 3 runs on 2 connections', () => {
-  const { store, path } = newStore()
-  const connections = [store.locks, openAgain(path).locks]
+/**
+ * 600 random acquires, releases, give-ups, heartbeats and lease expiries by 3 runs through the
+ * given connections to one store; checks each answer against list(). Returns how many acquired.
+ */
+function exerciseLocks(connections: ResourceLocks[]): number {
   const next = random(20260101)
   const pick = <T>(items: readonly T[]) => items[Math.floor(next() * items.length)]!
   const runs = ['R1', 'R2', 'R3']
@@ -466,29 +469,65 @@ test('holds of one resource never overlap, over many random acquires, releases a
     else if (roll < 0.92) locks.stopWaiting(runId)
     else locks.heartbeat(now)
   }
-  const db = raw(path)
-  const all = holds(db)
+  return acquired
+}
+
+/** The evidence: many holds, ended both ways, none overlapping another of its resource, and the open ones are the held ones. */
+function checkHolds(all: HoldRow[], held: { resource: string; run_id: string }[], acquired: number): void {
   expect(acquired).toBeGreaterThan(50)
   expect(all.length).toBeGreaterThan(50)
   expect(all.filter((row) => row.release?.startsWith('expired')).length).toBeGreaterThan(0)
   expect(all.filter((row) => row.release === 'released').length).toBeGreaterThan(0)
-  const overlapping = db
-    .prepare(
-      `SELECT first.resource, first.run_id AS first_run, second.run_id AS second_run,
-              first.acquired_at AS first_from, first.released_at AS first_to,
-              second.acquired_at AS second_from, second.released_at AS second_to
-       FROM resource_holds first JOIN resource_holds second
-         ON first.resource = second.resource AND first.rowid < second.rowid
-       WHERE NOT (coalesce(first.released_at, '9999') <= second.acquired_at
-               OR coalesce(second.released_at, '9999') <= first.acquired_at)`,
-    )
-    .all()
+  const overlapping = all.flatMap((first, i) =>
+    all
+      .slice(i + 1)
+      .filter(
+        (second) =>
+          first.resource === second.resource &&
+          !((first.released_at ?? '9999') <= second.acquired_at || (second.released_at ?? '9999') <= first.acquired_at),
+      )
+      .map((second) => [first, second]),
+  )
   expect(overlapping).toEqual([])
   // At most one open hold per resource, and it is the one resource_locks shows.
-  const open = db
-    .prepare('SELECT resource, run_id FROM resource_holds WHERE released_at IS NULL ORDER BY resource')
-    .all()
-  expect(open).toEqual(db.prepare('SELECT resource, run_id FROM resource_locks ORDER BY resource').all())
+  const open = all
+    .filter((row) => row.released_at === null)
+    .map((row) => ({ resource: row.resource, run_id: row.run_id }))
+    .sort((a, b) => a.resource.localeCompare(b.resource))
+  expect(open).toEqual(held)
+}
+
+test('holds of one resource never overlap, over many random acquires, releases and expiries by 3 runs on 2 connections', () => {
+  const { store, path } = newStore()
+  const acquired = exerciseLocks([store.locks, openAgain(path).locks])
+  const db = raw(path)
+  checkHolds(
+    holds(db),
+    db.prepare('SELECT resource, run_id FROM resource_locks ORDER BY resource').all() as HoldRow[],
+    acquired,
+  )
+})
+
+describe.skipIf(noPostgres)('on PostgreSQL', () => {
+  let database: { url: string; drop: () => Promise<void> } | undefined
+  afterAll(async () => {
+    await database?.drop()
+  })
+
+  test('holds of one resource never overlap, over many random acquires, releases and expiries by 3 runs on 2 connections', async () => {
+    database = await freshDatabase('locks')
+    const open = () => {
+      const store = RunStore.openPostgres(database!.url, 'pg', join(dir, `pg-${++files}`))
+      opened.push(store)
+      return store
+    }
+    const acquired = exerciseLocks([open().locks, open().locks])
+    checkHolds(
+      await query<HoldRow>(database.url, 'SELECT * FROM resource_holds ORDER BY acquired_at, run_id'),
+      await query(database.url, 'SELECT resource, run_id FROM resource_locks ORDER BY resource'),
+      acquired,
+    )
+  }, 60_000)
 })
 
 test('a schema-4 store migrates to the current schema: the lock tables are created and its runs are kept', () => {
