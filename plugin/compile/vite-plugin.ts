@@ -17,7 +17,6 @@ import { projectPath } from '../recipe/project-path.ts'
 import { stepFiles } from '../recipe/step-files.ts'
 import { isInside } from '../recipe/workspace.ts'
 import { StoreKeeper } from '../reporter/store-keeper.ts'
-import { isPostgresUrl } from '../store/postgres/url.ts'
 
 export interface RecipesOptions {
   /**
@@ -254,7 +253,8 @@ export function compileRecipe(
     },
     logs: { dir: resolve(root, options.logsDir ?? 'Logs'), ram: options.ramLogs ?? false },
     debug: options.debug ?? false,
-    db: storeSetting(root, options.db ?? DEFAULT_DB),
+    // As given: the runtime locates it (RECIPES_DB first; a file relative to the root, or a PostgreSQL URL).
+    db: options.db ?? DEFAULT_DB,
     ctxServer: ctxServerOf(options.ctxServer),
   }
   return {
@@ -367,9 +367,4 @@ function checkOptions(options: RecipesOptions): void {
 function stripQuery(id: string): string {
   const query = id.indexOf('?')
   return query === -1 ? id : id.slice(0, query)
-}
-
-/** The store option as compiled recipes carry it: an SQLite file made absolute, a PostgreSQL URL as given. */
-function storeSetting(root: string, db: string): string {
-  return isPostgresUrl(db) ? db : resolve(root, db)
 }

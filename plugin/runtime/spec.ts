@@ -24,7 +24,7 @@ export interface CompiledRecipe {
   }
   /** Log params and ctx diffs of each step (also on with RECIPES_DEBUG=1). */
   debug: boolean
-  /** The run store: an SQLite file, or a PostgreSQL URL (RECIPES_DB overrides it at run time). */
+  /** The run store as configured: an SQLite file relative to the root, or a PostgreSQL URL (RECIPES_DB overrides it at run time). */
   db: string
   /** Where each running recipe file serves its ctx (plugin option ctxServer); false: not served. */
   ctxServer: { host: string; port: number } | false

@@ -117,24 +117,26 @@ export class ResourceLocks {
           if (earlier) holders.push({ ...holderOf({ ...earlier, acquired_at: earlier.since }), queued: true })
           else wanted.push(resource)
         }
+        // A waiter's or holder's row: resource, who (run, test, step, host, pid), since, heartbeat, session.
+        const rowOf = (resource: string) =>
+          [
+            resource,
+            request.runId,
+            request.testId,
+            request.step ?? null,
+            this.host,
+            this.pid,
+            at,
+            at,
+            this.session,
+          ] as const
         if (holders.length > 0) {
           const wait = this.db.prepare(
             `INSERT INTO resource_waits (resource, run_id, test_id, step, host, pid, since, heartbeat_at, session)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (resource, run_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, step = excluded.step`,
           )
-          for (const resource of request.resources)
-            wait.run(
-              resource,
-              request.runId,
-              request.testId,
-              request.step ?? null,
-              this.host,
-              this.pid,
-              at,
-              at,
-              this.session,
-            )
+          for (const resource of request.resources) wait.run(...rowOf(resource))
           const since = (
             this.db.prepare('SELECT min(since) AS since FROM resource_waits WHERE run_id = ?').get(request.runId) as {
               since: string
@@ -150,17 +152,7 @@ export class ResourceLocks {
           'INSERT INTO resource_holds (resource, run_id, test_id, step, host, acquired_at) VALUES (?, ?, ?, ?, ?, ?)',
         )
         for (const resource of wanted) {
-          lock.run(
-            resource,
-            request.runId,
-            request.testId,
-            request.step ?? null,
-            this.host,
-            this.pid,
-            at,
-            at,
-            this.session,
-          )
+          lock.run(...rowOf(resource))
           hold.run(resource, request.runId, request.testId, request.step ?? null, this.host, at)
         }
         this.db.prepare('DELETE FROM resource_waits WHERE run_id = ?').run(request.runId)
