@@ -132,6 +132,14 @@ describe.skipIf(noPostgres)('a shared PostgreSQL store', () => {
         if (tries > 300) throw new Error('the first run never held dut:x')
         await new Promise((resolve) => setTimeout(resolve, 100))
       }
+      // From another workspace (another desk): who holds it, since when, on which host.
+      const elsewhere = workspace({})
+      const locks = await elsewhere.recipes(['locks', '--json'], { env: { RECIPES_DB: database.url } })
+      expect(locks.code, locks.output).toBe(0)
+      expect(JSON.parse(locks.stdout)).toMatchObject({
+        holders: [{ resource: 'dut:x', testId: 'SHARD-KILLED', host: expect.any(String), since: expect.any(String) }],
+        waiters: [],
+      })
     } finally {
       process.kill(-killed.pid!, 'SIGKILL')
     }
