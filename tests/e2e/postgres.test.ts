@@ -48,9 +48,19 @@ describe.skipIf(noPostgres)('a shared PostgreSQL store', () => {
     const runners = [1, 2, 3].map(() => workspace(SUITE))
     const shards = await Promise.all(
       runners.map((runner, i) =>
-        runner.vitest(['run', 'recipes/', `--shard=${i + 1}/3`, '--reporter=blob'], {
-          env: { RECIPES_DB: database.url },
-        }),
+        // The blob's folder named: its default is .vitest-reports/ in Vitest 4 and .vitest/blob/ in Vitest 5.
+        runner.vitest(
+          [
+            'run',
+            'recipes/',
+            `--shard=${i + 1}/3`,
+            '--reporter=blob',
+            `--outputFile=.vitest-reports/blob-${i + 1}-3.json`,
+          ],
+          {
+            env: { RECIPES_DB: database.url },
+          },
+        ),
       ),
     )
     for (const shard of shards) expect(shard.code, shard.output).toBe(0)
@@ -96,7 +106,7 @@ describe.skipIf(noPostgres)('a shared PostgreSQL store', () => {
         copyFileSync(join(runner.root, '.vitest-reports', blob), join(merger.root, '.vitest-reports', blob))
     // The runners' copies are in other folders than the merger's: Vitest 4.1 then counts no test
     // files at the merge and exits 1 (vitest#10347), though the reports are written; the README says so.
-    const merged = await merger.vitest(['--merge-reports', '--reporter=default', '--passWithNoTests'], {
+    const merged = await merger.vitest(['--merge-reports=.vitest-reports', '--reporter=default', '--passWithNoTests'], {
       env: { RECIPES_DB: database.url },
     })
     expect(merged.code, merged.output).toBe(0)
