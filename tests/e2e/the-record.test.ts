@@ -119,12 +119,16 @@ describe('statuses are true', () => {
         JSON.parse(readFileSync(join(REPO, 'node_modules/vitest/package.json'), 'utf8')) as { version: string }
       ).version.split('.')[0],
     )
-    const setupMeta = vitestMajor >= 5 ? expect.toBeOneOf(['setup', undefined]) : 'setup'
-    expect(tests.map((item) => [item.title, item.status, item.meta?.recipeStep?.status])).toEqual([
-      ['one', 'skipped', setupMeta],
-      ['two', 'skipped', setupMeta],
-      ['three', 'passed', 'passed'],
+    expect(tests.map((item) => [item.title, item.status])).toEqual([
+      ['one', 'skipped'],
+      ['two', 'skipped'],
+      ['three', 'passed'],
     ])
+    const metas = tests.map((item) => item.meta?.recipeStep?.status)
+    const setupMetas = vitestMajor >= 5 ? ['setup', undefined] : ['setup']
+    expect(setupMetas).toContain(metas[0])
+    expect(setupMetas).toContain(metas[1])
+    expect(metas[2]).toBe('passed')
     const run = lastRunOf('recipes/chain.yaml')
     expect(run.status).toBe('passed')
     expect(stepsOf(run.run_id).map(({ step, status }) => [step, status])).toEqual([
