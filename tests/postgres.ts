@@ -31,9 +31,7 @@ export async function freshDatabase(label: string): Promise<{ url: string; drop:
   url.pathname = `/${name}`
   return {
     url: url.href,
-    drop: async () => {
-      await withClient(admin.href, (client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`))
-    },
+    drop: () => dropDatabase(admin.href, name),
   }
 }
 
@@ -51,4 +49,20 @@ export async function withClient<T>(url: string, work: (client: pg.Client) => Pr
 /** The rows of `sql` on `url`. */
 export function query<T = Record<string, unknown>>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
   return withClient(url, async (client) => (await client.query(sql, params)).rows as T[])
+}
+
+/**
+ * Drops a test database once its connections are gone. The server may still be ending a
+ * closed store's session, or an autovacuum worker (not ours to terminate) may be in it: a few
+ * tries, then it is left for the next run's server (cleanup never fails a test).
+ */
+async function dropDatabase(adminUrl: string, name: string): Promise<void> {
+  for (let attempt = 0; attempt < 10; attempt++) {
+    try {
+      await withClient(adminUrl, (client) => client.query(`DROP DATABASE IF EXISTS ${name}`))
+      return
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 300))
+    }
+  }
 }
