@@ -9,7 +9,7 @@ import { DEFAULT_STEP_TIMEOUT_SEC } from '../recipe/step-deadline.ts'
 import { generateFailingModule, generateRecipeModule, type GeneratedModule } from './codegen.ts'
 import { OWN_DIST, OWN_ENTRIES } from './own-entries.ts'
 import type { CompiledRecipe } from '../runtime/spec.ts'
-import { WEAK_SECRET_LENGTH, weakSecrets } from '../runtime/redact.ts'
+import { type SecretName, serializeSecretNames, WEAK_SECRET_LENGTH, weakSecrets } from '../runtime/redact.ts'
 import type { Recipe } from '../recipe/types.ts'
 import { DEFAULT_FORMATS, DEFAULT_REPORTS_DIR, REPORT_FORMATS, type ReportFormat } from '../exporters/index.ts'
 import { DEFAULT_ALLURE_RESULTS_DIR } from '../exporters/allure-folder.ts'
@@ -123,6 +123,14 @@ export interface RecipesOptions {
    * @default false
    */
   allure?: boolean | { resultsDir?: string }
+  /**
+   * Environment variables whose values are secrets in every recipe of the project and every
+   * `recipes` command, by name or by a pattern of names (`['SWITCH_ENABLE', /^LAB_.*_PASS$/]`),
+   * besides each recipe's `secrets:` and the names ending in _TOKEN, _PASSWORD, _SECRET or
+   * _KEY. Their values are masked everywhere a run or a command leaves them.
+   * @default []
+   */
+  secrets?: SecretName[]
 }
 
 export const DEFAULT_DB = 'reports/results.sqlite'
@@ -240,7 +248,8 @@ export function compileRecipe(
   const displayPath = projectPath(root, file)
   const checked = checkRecipe(source, displayPath, root, { pythonPath: options.python?.path ?? DEFAULT_PYTHON_PATH })
   if (!checked.recipe) return { ...generateFailingModule(file, source, checked.issues), warnings: [] }
-  const warning = weakSecretWarning(checked.recipe)
+  const secrets = options.secrets ?? []
+  const warning = weakSecretWarning(checked.recipe, process.env, secrets)
   const compiled: CompiledRecipe = {
     recipe: checked.recipe,
     root,
@@ -256,6 +265,7 @@ export function compileRecipe(
     // As given: the runtime locates it (RECIPES_DB first; a file relative to the root, or a PostgreSQL URL).
     db: options.db ?? DEFAULT_DB,
     ctxServer: ctxServerOf(options.ctxServer),
+    secrets: serializeSecretNames(secrets),
   }
   return {
     ...generateRecipeModule({ compiled, file, source, modules: checked.modules, watched: watchedFiles(compiled) }),
@@ -276,11 +286,15 @@ function watchedFiles({ recipe, root, python }: CompiledRecipe): string[] {
 }
 
 /**
- * The warning for a recipe whose secrets (named in `secrets:` or by their names' pattern)
+ * The warning for a recipe whose secrets (named in `secrets:`, by the plugin option, or by their names' pattern)
  * have values short or plain enough to be masked inside ordinary words; names, never values.
  */
-export function weakSecretWarning(recipe: Recipe, env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const weak = weakSecrets(recipe.secrets, env)
+export function weakSecretWarning(
+  recipe: Recipe,
+  env: NodeJS.ProcessEnv = process.env,
+  projectSecrets: readonly SecretName[] = [],
+): string | undefined {
+  const weak = weakSecrets([...recipe.secrets, ...projectSecrets], env)
   if (weak.length === 0) return undefined
   const names = weak.join(', ')
   return `${recipe.file}: RECIPE_WEAK_SECRET warning: ${weak.length === 1 ? 'the value of the secret' : 'the values of the secrets'} ${names} ${weak.length === 1 ? 'is' : 'are'} shorter than ${WEAK_SECRET_LENGTH} characters or a plain word, so masking ${weak.length === 1 ? 'it' : 'them'} also masks parts of ordinary words and numbers (a password "admin" turns "administrator" into "***istrator"; a value under 4 characters is not masked at all). Use a longer secret (${WEAK_SECRET_LENGTH} characters or more, not a plain word), or expect such masking in logs and reports.`
@@ -317,6 +331,19 @@ function checkOptions(options: RecipesOptions): void {
         problems.push(`ctxServer.port must be a port number (0: any free port), not ${JSON.stringify(served.port)}`)
     }
   }
+  const secrets = options.secrets
+  if (
+    secrets !== undefined &&
+    !(
+      Array.isArray(secrets) &&
+      secrets.every(
+        (item) => item instanceof RegExp || (typeof item === 'string' && /^[A-Za-z_][A-Za-z0-9_]*$/.test(item)),
+      )
+    )
+  )
+    problems.push(
+      `secrets must be a list of environment variable names or RegExps of names (['SWITCH_ENABLE', /^LAB_.*_PASS$/]), not ${JSON.stringify(secrets, (_key, value) => (value instanceof RegExp ? String(value) : value))}`,
+    )
   for (const name of ['include', 'exclude'] as const) {
     const value = options[name]
     if (value !== undefined && !(Array.isArray(value) && value.every((item) => typeof item === 'string')))

@@ -14,7 +14,7 @@ import type { RunRecorder, RunStatus } from '../store/run-store.ts'
 import { clampPercent } from '../executors/progress-lines.ts'
 import { type RecipeStepMeta, stepRowOf } from './meta.ts'
 import { OutputCapture } from './output-capture.ts'
-import { createRedactor, type Redactor } from './redact.ts'
+import { createRedactor, parseSecretNames, type Redactor } from './redact.ts'
 import { directLockClient, httpLockClient, type LockClient } from './resource-holds.ts'
 import type { RunStore } from '../store/run-store.ts'
 import { readKeptStores } from './run-options.ts'
@@ -62,7 +62,7 @@ export class RunSession {
     this.compiled = compiled
     this.runId = runId
     this.options = options
-    this.redactor = createRedactor(compiled.recipe.secrets)
+    this.redactor = createRedactor([...compiled.recipe.secrets, ...parseSecretNames(compiled.secrets)])
     this.capture = new OutputCapture(compiled.recipe.steps.some((step) => step.parallel))
   }
 
@@ -292,6 +292,8 @@ export class RunSession {
     if (!redact.active) return writes
     return writes.map((write) => ({
       ...write,
+      // The writer's name is free text a scriptlet or an API caller chose: a secret can be in it.
+      who: redact.text(write.who),
       before: write.before === undefined ? undefined : redact.reference(write.before),
       after: redact.reference(write.after),
     }))

@@ -28,6 +28,8 @@ export interface CompiledRecipe {
   db: string
   /** Where each running recipe file serves its ctx (plugin option ctxServer); false: not served. */
   ctxServer: { host: string; port: number } | false
+  /** The project's secret variables (plugin option secrets), as serializeSecretNames writes them. */
+  secrets: string[]
 }
 
 /** Module namespaces of the recipe's TypeScript scriptlets, by the `module` string of the recipe. */

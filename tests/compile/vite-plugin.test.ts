@@ -39,6 +39,20 @@ test('ctxServer: loopback and any free port by default, false turns it off, a ba
   expect(() => recipes({ ctxServer: { host: '' } })).toThrow('ctxServer.host must be a host name or address, not ""')
 })
 
+test('the project-wide secrets option reaches every compiled recipe, patterns included; a bad entry fails at config load', async () => {
+  const { compileRecipe } = await import('../../plugin/compile/vite-plugin.ts')
+  const root = process.cwd()
+  const recipe = 'steps:\n  - name: a\n    type: ts\n    module: scriptlets/steps/load_numbers.ts\n'
+  const { code } = compileRecipe(recipe, `${root}/recipes/t.yaml`, root, {
+    secrets: ['SWITCH_ENABLE', /^LAB_.*_PASS$/],
+  })
+  const base64 = /Buffer\.from\("([^"]+)", "base64"\)/.exec(code)![1]!
+  expect(JSON.parse(Buffer.from(base64, 'base64').toString()).secrets).toEqual(['SWITCH_ENABLE', '/^LAB_.*_PASS$/'])
+  expect(() => recipes({ secrets: ['SWITCH-ENABLE', /^X_/] })).toThrow(
+    'secrets must be a list of environment variable names or RegExps of names ([\'SWITCH_ENABLE\', /^LAB_.*_PASS$/]), not ["SWITCH-ENABLE","/^X_/"]',
+  )
+})
+
 test('turns on task locations so reporters and `vitest list` get step lines', () => {
   expect(configure().includeTaskLocation).toBe(true)
 })

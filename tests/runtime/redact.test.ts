@@ -1,5 +1,13 @@
 import { expect, test } from 'vitest'
-import { createRedactor, restoreSecrets, takeMaskDirectives, weakSecrets } from '../../plugin/runtime/redact.ts'
+import {
+  createRedactor,
+  parseSecretNames,
+  restoreSecrets,
+  secretForms,
+  serializeSecretNames,
+  takeMaskDirectives,
+  weakSecrets,
+} from '../../plugin/runtime/redact.ts'
 
 const env = {
   LAB_API_TOKEN: 'tok-123456',
@@ -81,4 +89,57 @@ test('weak secrets: values under 8 characters or plain words, named or found by 
   })
   expect(weak).toEqual(['SWITCH', 'TINY_TOKEN', 'WORD'])
   expect(weakSecrets([], { LETTERS_SECRET: 'administrators' })).toEqual([])
+})
+
+test('secrets named by a pattern of names (the plugin option secrets) are masked like named ones', () => {
+  const redactor = createRedactor([/^LAB_.*_PASS$/, 'SWITCH_ENABLE'], {
+    LAB_RACK1_PASS: 'rack-one-pass',
+    SWITCH_ENABLE: 'enable-4471',
+    LAB_PASSES: 'not-a-secret',
+  })
+  expect(redactor.text('rack-one-pass enable-4471 not-a-secret')).toBe('*** *** not-a-secret')
+  expect(redactor.reference({ a: 'rack-one-pass' })).toEqual({ a: '***{LAB_RACK1_PASS}' })
+  // A global pattern keeps no state between names.
+  expect(weakSecrets([/_PIN$/g], { A_PIN: '1234', B_PIN: '5678' })).toEqual(['A_PIN', 'B_PIN'])
+})
+
+test('patterns travel in a compiled recipe as /source/flags and come back as RegExps', () => {
+  const serialized = serializeSecretNames(['SWITCH_ENABLE', /^lab_.*_pass$/i])
+  expect(serialized).toEqual(['SWITCH_ENABLE', '/^lab_.*_pass$/i'])
+  expect(JSON.parse(JSON.stringify(serialized))).toEqual(serialized)
+  const [name, pattern] = parseSecretNames(serialized)
+  expect(name).toBe('SWITCH_ENABLE')
+  expect(pattern).toBeInstanceOf(RegExp)
+  expect((pattern as RegExp).test('LAB_R1_PASS')).toBe(true)
+})
+
+test('a secret is masked in every form the product writes it in: JSON-escaped once and twice, XML, Markdown, URL', () => {
+  const secret = `q"u\\o|t'e&<ü>`
+  const redactor = createRedactor(['QUOTED'], { QUOTED: secret })
+  const once = JSON.stringify(secret).slice(1, -1)
+  const written = [
+    secret,
+    once,
+    JSON.stringify(once).slice(1, -1),
+    // Python's json.dumps escapes non-ASCII characters.
+    once.replace('ü', '\\u00fc'),
+    'q&quot;u\\o|t&#39;e&amp;&lt;ü&gt;',
+    'q&quot;u\\o|t&apos;e&amp;&lt;ü&gt;',
+    'q"u\\o\\|t\'e&<ü>',
+    "q\"u\\o|t''e&<ü>",
+    encodeURIComponent(secret),
+  ]
+  for (const form of written) expect(redactor.text(`before ${form} after`), form).toBe('before *** after')
+  expect(redactor.json({ log: `ctx diff {"pw":"${once}"}` })).toEqual({ log: 'ctx diff {"pw":"***"}' })
+  expect(new Set(secretForms(secret)).size).toBe(secretForms(secret).length)
+})
+
+test('in the store form, an escaped secret is a derived one: restoring the variable would not give it back', () => {
+  const secret = 'pa"ss-word-1'
+  const redactor = createRedactor(['SWITCH_PASSWORD'], { SWITCH_PASSWORD: secret })
+  const escaped = JSON.stringify(secret).slice(1, -1)
+  expect(redactor.reference({ raw: secret, json: `{"pw":"${escaped}"}` })).toEqual({
+    raw: '***{SWITCH_PASSWORD}',
+    json: '{"pw":"***{derived}"}',
+  })
 })

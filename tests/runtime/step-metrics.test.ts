@@ -83,6 +83,7 @@ function recipeRun(yaml: string): { run: RecipeRun; tasks: StepTestContext['task
       debug: false,
       db: join(root, 'results.sqlite'),
       ctxServer: false,
+      secrets: [],
     },
     modules,
   )
