@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import { fixtureScriptlets } from './fixture-files.ts'
-import { createProject, type TestProject } from './project.ts'
+import { createProject, DEFAULT_CONFIG, type TestProject } from './project.ts'
 
 // A secret short or plain enough to be masked inside ordinary words gets a warning when the
 // recipe loads: named, never its value; once per recipe file under `vitest run`; a warning
@@ -52,5 +52,25 @@ test('recipes validate lists the warning and exits 0; with strong secrets there 
     expect(strong.output).not.toContain('RECIPE_WEAK_SECRET')
   } finally {
     for (const name of Object.keys(ENV)) delete process.env[name]
+  }
+})
+
+test('recipes validate warns of weak secrets the project declares with the plugin option secrets (a pattern too)', async () => {
+  const declared = createProject(
+    {
+      'recipes/one.yaml': RECIPE('WEAK-3').replace('secrets: [SWITCH_PASSWORD, LAB_API]\n', ''),
+      'scriptlets/set_key.ts': fixtureScriptlets()['scriptlets/set_key.ts']!,
+    },
+    { config: DEFAULT_CONFIG.replace('recipes()', "recipes({ secrets: ['SWITCH_ENABLE', /^LAB_.*_PIN$/] })") },
+  )
+  try {
+    const result = await declared.recipes(['validate'], { env: { SWITCH_ENABLE: 'en4ble', LAB_RACK_PIN: '4711' } })
+    expect(result.code, result.output).toBe(0)
+    expect(result.stderr).toContain(
+      'recipes/one.yaml: RECIPE_WEAK_SECRET warning: the values of the secrets LAB_RACK_PIN, SWITCH_ENABLE are shorter',
+    )
+    expect(result.output).not.toContain('en4ble')
+  } finally {
+    declared.remove()
   }
 })

@@ -56,7 +56,7 @@ export async function validateCommand(args: string[], io: CliIo): Promise<number
     if (!loaded.recipe) continue
     recipes.push(loaded.recipe)
     issues.push(...recipeKeyIssues(loaded.recipe))
-    const warning = weakSecretWarning(loaded.recipe)
+    const warning = weakSecretWarning(loaded.recipe, process.env, project.options.secrets)
     if (warning) warnings.push(warning)
   }
   // Args against scriptlet parameters and reads against writes: what the compiled recipe checks first.
