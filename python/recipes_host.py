@@ -170,6 +170,8 @@ def run_step(request):
     cpu_start, lifetime_peak = usage()
     peak_was_reset = reset_peak_rss()
     token = request.get("token")
+    # The host's own token (<worker prefix>.host) comes back after the step.
+    host_token = os.environ.get(STEP_TOKEN_VARIABLE)
     if token:
         os.environ[STEP_TOKEN_VARIABLE] = token
     # The run's ctx server (RECIPES_CTX_URL, RECIPES_CTX_TOKEN, RECIPES_RUN_ID), for this step and what it starts.
@@ -181,6 +183,8 @@ def run_step(request):
         os.environ.pop(STEP_TOKEN_VARIABLE, None)
         for name in env:
             os.environ.pop(name, None)
+        if host_token:
+            os.environ[STEP_TOKEN_VARIABLE] = host_token
     cpu, lifetime_peak_after = usage()
     # The step's own peak: the kernel's, reset before the step; else the lifetime peak if the step raised it; else unknown.
     peak = peak_rss_since_reset() if peak_was_reset else None

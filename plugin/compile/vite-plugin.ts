@@ -109,10 +109,12 @@ export interface RecipesOptions {
   analysis?: AnalysisOptions
   /**
    * Lab resource locks (`resources:` on a recipe or a step): how long a step waits for a
-   * resource another run holds before it fails (a recipe's `resource_wait` overrides it).
+   * resource another run holds before it fails (a recipe's `resource_wait` overrides it), and
+   * how long a hold may last before the step using it is stopped (`resource_hold_max`
+   * overrides it; none by default).
    * @default { waitSec: 600 }
    */
-  resources?: { waitSec?: number }
+  resources?: { waitSec?: number; holdMaxSec?: number }
   /**
    * Allure results of each recipe run, written with the documents when a Vitest run ends (and
    * at `--merge-reports`): each step a result with the recipe as suite, the tester as owner,
@@ -256,6 +258,7 @@ export function compileRecipe(
     keyNaming: options.keyNaming ?? 'error',
     stepTimeoutSec: options.stepTimeout ?? DEFAULT_STEP_TIMEOUT_SEC,
     resourceWaitSec: checked.recipe.resourceWaitSec ?? options.resources?.waitSec ?? DEFAULT_RESOURCE_WAIT_SEC,
+    resourceHoldMaxSec: checked.recipe.resourceHoldMaxSec ?? options.resources?.holdMaxSec,
     python: {
       executable: options.python?.executable ?? 'python3',
       path: (options.python?.path ?? DEFAULT_PYTHON_PATH).map((folder) => resolve(root, folder)),
@@ -314,10 +317,15 @@ function checkOptions(options: RecipesOptions): void {
   if (options.stepTimeout !== undefined && !(typeof options.stepTimeout === 'number' && options.stepTimeout > 0))
     problems.push(`stepTimeout must be a number of seconds above 0, not ${JSON.stringify(options.stepTimeout)}`)
   const waitSec = options.resources?.waitSec
+  const holdMaxSec = options.resources?.holdMaxSec
   if (options.resources !== undefined && (typeof options.resources !== 'object' || options.resources === null))
-    problems.push('resources must be { waitSec }')
-  else if (waitSec !== undefined && !(typeof waitSec === 'number' && waitSec > 0))
-    problems.push(`resources.waitSec must be a number of seconds above 0, not ${JSON.stringify(waitSec)}`)
+    problems.push('resources must be { waitSec, holdMaxSec }')
+  else {
+    if (waitSec !== undefined && !(typeof waitSec === 'number' && waitSec > 0))
+      problems.push(`resources.waitSec must be a number of seconds above 0, not ${JSON.stringify(waitSec)}`)
+    if (holdMaxSec !== undefined && !(typeof holdMaxSec === 'number' && holdMaxSec > 0))
+      problems.push(`resources.holdMaxSec must be a number of seconds above 0, not ${JSON.stringify(holdMaxSec)}`)
+  }
   const served = options.ctxServer
   if (served !== undefined && typeof served !== 'boolean') {
     if (typeof served !== 'object' || served === null) problems.push('ctxServer must be true, false or { host, port }')

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process'
+import { ensureRunnerGuard } from './runner-guard.ts'
 import { readFileSync } from 'node:fs'
 import { recordLeftovers } from './leftovers.ts'
 import { newStepToken, readProcess, STEP_TOKEN_VARIABLE, type StepTree, stopOnAbort } from './process-tree.ts'
@@ -56,6 +57,8 @@ export async function runChildProcess({
   onStderr,
 }: ChildProcessInput): Promise<ChildProcessResult> {
   const token = newStepToken()
+  // Before the step's first process: if this worker dies, its guard stops what the step started.
+  ensureRunnerGuard()
   const cpuBefore = reapedChildrenCpuMs()
   let child: ChildProcess
   try {

@@ -10,8 +10,12 @@ import { threadId } from 'node:worker_threads'
  */
 export const STEP_TOKEN_VARIABLE = 'RECIPES_STEP_TOKEN'
 
-// Unique per module instance: parallel Vitest workers (threads of one process included) never match each other's steps.
-const TOKEN_PREFIX = `${process.pid}.${threadId}.${randomBytes(4).toString('hex')}`
+/**
+ * What every step token of this module instance starts with (`<prefix>.<n>`). Unique per
+ * module instance: parallel Vitest workers (threads of one process included) never match each
+ * other's steps; the runner guard stops every process carrying it when this worker dies.
+ */
+export const TOKEN_PREFIX = `${process.pid}.${threadId}.${randomBytes(4).toString('hex')}`
 let tokens = 0
 
 /** A token no other step of any run on this machine carries. */

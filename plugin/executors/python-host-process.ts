@@ -1,7 +1,8 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process'
 import type { Socket } from 'node:net'
 import { fileURLToPath } from 'node:url'
-import { STEP_TOKEN_VARIABLE } from './process-tree.ts'
+import { STEP_TOKEN_VARIABLE, TOKEN_PREFIX } from './process-tree.ts'
+import { ensureRunnerGuard } from './runner-guard.ts'
 import type { PythonHostOptions } from './python-host.ts'
 
 // Kept apart from python-host.ts, with only Node built-ins and process-tree.ts to load: the
@@ -18,11 +19,19 @@ export interface HostProcess {
 
 /** Starts the host interpreter; it answers with a `ready` line on stdout once it listens. */
 export function spawnPythonHost({ executable, path, root }: PythonHostOptions): HostProcess {
-  // The host carries no step token of its own (vitest may run inside a step): each step sets its own.
+  // Not the step token of a step vitest may run inside: each step sets its own for what it
+  // starts; the host's own (`<prefix>.host`) matches no step, and lets this worker's runner
+  // guard stop the host (and the scriptlet it runs) if the worker dies.
   const { [STEP_TOKEN_VARIABLE]: _outer, ...env } = process.env
+  ensureRunnerGuard()
   const child = spawn(executable, [HOST_SCRIPT], {
     cwd: root,
-    env: { ...env, RECIPES_PYTHON_PATH: JSON.stringify(path), PYTHONUNBUFFERED: '1' },
+    env: {
+      ...env,
+      [STEP_TOKEN_VARIABLE]: `${TOKEN_PREFIX}.host`,
+      RECIPES_PYTHON_PATH: JSON.stringify(path),
+      PYTHONUNBUFFERED: '1',
+    },
     stdio: ['pipe', 'pipe', 'pipe'],
     detached: true,
   })

@@ -111,6 +111,7 @@ export function readRecipe(text: string, file: string): RecipeReading {
     steps: ordered,
   }
   if (parsed.data.resource_wait !== undefined) recipe.resourceWaitSec = parsed.data.resource_wait
+  if (parsed.data.resource_hold_max !== undefined) recipe.resourceHoldMaxSec = parsed.data.resource_hold_max
   return { recipe, steps: ordered, issues: [] }
 }
 

@@ -171,6 +171,13 @@ export const recipeSchema = z
       .describe(
         'How many seconds a step waits for a held resource before it fails (default: the plugin option resources.waitSec).',
       ),
+    resource_hold_max: z
+      .number()
+      .positive()
+      .optional()
+      .describe(
+        'How many seconds a hold of a lab resource may last: past it the step using it is stopped and fails, so a hung step cannot keep a DUT all night (default: the plugin option resources.holdMaxSec; none).',
+      ),
     steps: z.array(stepSchema).min(1, { message: 'a recipe needs at least one step' }),
   })
   .describe('A vitest-recipes recipe: test metadata and the ordered steps to run.')

@@ -108,6 +108,8 @@ export interface Recipe {
   resources: string[]
   /** How long a step waits for a held resource (seconds); undefined: the plugin option's. */
   resourceWaitSec?: number
+  /** How long a hold of a lab resource may last (seconds); undefined: the plugin option's. */
+  resourceHoldMaxSec?: number
   /** Steps in execution order. */
   steps: RecipeStep[]
 }

@@ -9,12 +9,15 @@ export type LockCall =
   | ({ op: 'acquire'; file: string } & LockRequest)
   | { op: 'release'; runId: string; step?: string }
   | { op: 'stop-waiting'; runId: string }
+  | { op: 'check'; runId: string; holds: { resource: string; generation: number }[] }
+  | { op: 'holder-stopped'; resource: string; generation: number; at: string; reason?: string }
 
 /**
  * The lab resource locks of the store this Vitest process keeps, served to its recipe files
  * (which never open SQLite) on loopback with a token only they are given. The process renews
- * the lease of every hold and wait it made every second, so they last while it lives and end
- * within seconds of its death; when a recipe file ends, whatever its runs still hold is released.
+ * the heartbeat of every hold and wait it made every second (a lease only for hosts that
+ * cannot see this one's processes); when a recipe file ends, whatever its runs still hold
+ * lasts only while the worker that ran them or its runner guard lives.
  */
 export class LockService {
   private readonly store: RunStore
@@ -44,9 +47,12 @@ export class LockService {
     if (this.runsOf.size > 0) this.store.locks.heartbeat()
   }
 
-  /** A recipe file ended (or its worker died): its runs hold nothing any more. */
+  /**
+   * A recipe file ended (or its worker died): what its runs still hold lasts only as long as
+   * their keepers (the runner guard stopping the steps of a worker that died); the rest ends now.
+   */
   fileEnded(file: string): void {
-    for (const runId of this.runsOf.get(file) ?? []) this.store.locks.release(runId)
+    for (const runId of this.runsOf.get(file) ?? []) this.store.locks.abandon(runId)
     this.runsOf.delete(file)
   }
 
@@ -89,6 +95,11 @@ export class LockService {
       if (call.op === 'release') {
         this.store.locks.release(call.runId, call.step)
         return answer(200, { released: true })
+      }
+      if (call.op === 'check') return answer(200, { lost: this.store.locks.check(call.runId, call.holds) })
+      if (call.op === 'holder-stopped') {
+        this.store.locks.holderStopped(call.resource, call.generation, call.at, call.reason)
+        return answer(200, { recorded: true })
       }
       if (call.op === 'stop-waiting') {
         this.store.locks.stopWaiting(call.runId)

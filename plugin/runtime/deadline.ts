@@ -10,6 +10,14 @@ import { EXIT_FAILED, errorEnvelope } from '../scriptlet/envelope.ts'
  */
 const KILL_REPORT_WAIT_MS = 3000 + 2 * TERM_GRACE_MS
 
+/**
+ * The reason of an abort that comes from the runner itself, not from Vitest (a lab resource
+ * the step used was lost): the step fails with its message.
+ */
+export class StepStopped extends Error {
+  override name = 'StepStopped'
+}
+
 export interface DeadlineResult {
   execution: StepExecution
   /** Set when the step ran out of time or Vitest aborted its test. */
@@ -85,10 +93,11 @@ async function race(
     // Killed processes report what they printed before the kill; an in-process step may never return.
     const killed = await Promise.race([running, sleep(KILL_REPORT_WAIT_MS).then(() => undefined)])
     const seconds = timeoutMs / 1000
+    const stoppedBy = testSignal?.reason instanceof StepStopped ? testSignal.reason.message : undefined
     const reason =
       outcome === 'timeout'
         ? `timed out after ${seconds} s`
-        : 'stopped: Vitest aborted the test (its timeout, or the run was cancelled)'
+        : (stoppedBy ?? 'stopped: Vitest aborted the test (its timeout, or the run was cancelled)')
     return {
       stopped: outcome,
       execution: {

@@ -387,6 +387,7 @@ export class RecipeRun {
             testId: this.compiled.recipe.testMeta.test_id,
             recipeResources: this.compiled.recipe.resources,
             waitSec: this.compiled.resourceWaitSec,
+            holdMaxSec: this.compiled.resourceHoldMaxSec,
             say: (step, line) => console.log(`vitest-recipes: ${step}: ${line}`),
           })
         : undefined,

@@ -11,6 +11,8 @@ export interface CompiledRecipe {
   stepTimeoutSec: number
   /** How long a step waits for a held lab resource before it fails, in seconds. */
   resourceWaitSec: number
+  /** How long a hold of a lab resource may last, in seconds; undefined: no bound. */
+  resourceHoldMaxSec?: number | undefined
   python: {
     executable: string
     /** Absolute folders python modules import from. */

@@ -45,12 +45,12 @@ export function attemptStep(
   step: RecipeStep,
   scope: ExecutionScope,
   log: StepLog,
-  testSignal: AbortSignal | undefined,
+  request: { testSignal?: AbortSignal | undefined; env?: Record<string, string> | undefined },
 ): MaybePromise<Attempt> {
   const attempt = new StepAttempt(step, scope, log)
   let executed: MaybePromise<Executed>
   try {
-    executed = attempt.execute(testSignal)
+    executed = attempt.execute(request.testSignal, request.env)
   } catch (error) {
     executed = attempt.errored(error)
   }
@@ -91,7 +91,7 @@ class StepAttempt {
   }
 
   /** The cached result, or the executor's under the step's deadline; `save:` applied. */
-  execute(testSignal: AbortSignal | undefined): MaybePromise<Executed> {
+  execute(testSignal: AbortSignal | undefined, stepEnv?: Record<string, string>): MaybePromise<Executed> {
     const { step, scope } = this
     const { compiled, started } = scope
     try {
@@ -118,7 +118,7 @@ class StepAttempt {
       if (!redactor.add(value)) this.log.line('a value declared secret was not masked: it is shorter than 4 characters')
     }
     const ctx = this.ctx
-    const env = scope.session.childEnv
+    const env = stepEnv ? { ...scope.session.childEnv, ...stepEnv } : scope.session.childEnv
     const result = runWithDeadline(
       stepTimeoutMs(step, compiled.stepTimeoutSec),
       step.name,

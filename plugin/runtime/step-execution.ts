@@ -11,6 +11,7 @@ import type { AttemptRecord, RecipeStepMeta, StepStatus } from './meta.ts'
 import type { RunSession, Started } from './run-session.ts'
 import type { CompiledRecipe, RunOptions } from './spec.ts'
 import { type Attempt, attemptStep } from './step-attempt.ts'
+import { StepStopped } from './deadline.ts'
 import type { StepLog } from './step-log.ts'
 import type { ResourceHolds } from './resource-holds.ts'
 import type { StepMetrics } from './step-metrics.ts'
@@ -45,8 +46,10 @@ export interface ExecutionRequest {
   setupFor?: string
   /** Steps this one ran first as setup. */
   setup: string[]
-  /** Vitest's abort signal of the test the step runs in. */
+  /** Vitest's abort signal of the test the step runs in (with the runner's own: a lab resource lost). */
   testSignal?: AbortSignal
+  /** Variables for the processes the step starts, besides the run's (the generations of its lab resources). */
+  env?: Record<string, string>
 }
 
 /**
@@ -91,9 +94,17 @@ async function executeHolding(
     meta.logPath = log.close().path
     return recordResult(step, scope, { meta, failure: new StepFailedError(step, envelope, reason) }, [])
   }
+  // A hold lost while the step runs (freed by an operator, past its bound) stops it: its
+  // processes are killed and it fails saying what was lost, before the hold is given back.
+  const lost = new AbortController()
+  const unwatch = holds.watch(step, (reason) => lost.abort(new StepStopped(reason)))
+  const testSignal = request.testSignal ? AbortSignal.any([request.testSignal, lost.signal]) : lost.signal
   try {
-    return await executeUnlocked(step, scope, request, acquired.waitedMs)
+    const env = holds.environment(step)
+    return await executeUnlocked(step, scope, { ...request, testSignal, env }, acquired.waitedMs)
   } finally {
+    unwatch()
+    if (lost.signal.aborted) await holds.stepStopped(step)
     await holds.releaseStep(step).catch((error: unknown) => {
       console.warn(
         `vitest-recipes: ${step.name}: could not release ${step.resources.join(', ')} (${message(error)}); released when the lease runs out`,
@@ -117,7 +128,7 @@ function executeUnlocked(
   const job: StepJob =
     resourceWaitMs === undefined ? { step, scope, request, log } : { step, scope, request, log, resourceWaitMs }
   if (step.retry.max > 0) return retryStep(job)
-  return andThen(attemptStep(step, scope, log, request.testSignal), (attempt) =>
+  return andThen(attemptStep(step, scope, log, request), (attempt) =>
     concludeStep(job, attempt, [attemptRecord(1, attempt)]),
   )
 }
@@ -145,10 +156,11 @@ async function retryStep(job: StepJob): Promise<StepResult> {
       if (step.retry.delaySec > 0) await sleep(step.retry.delaySec * 1000)
       ctx.restore(before)
     }
-    attempt = await attemptStep(step, scope, log, request.testSignal)
+    attempt = await attemptStep(step, scope, log, request)
     const record = attemptRecord(number, attempt)
     attempts.push(record)
-    if (!attempt.failure || number === maxAttempts) break
+    // A step stopped from outside (Vitest's abort, a lab resource lost) is not tried again.
+    if (!attempt.failure || number === maxAttempts || request.testSignal?.aborted) break
     if (!retries(step, record.reason!)) {
       log.line(`failed: ${firstLine(record.reason!)} (not retried: the reason does not match retry.on)`)
       break

@@ -1,22 +1,38 @@
 import { hostname } from 'node:os'
-import { isProcessAlive } from './process-alive.ts'
+import { isProcessAlive, isSameProcessAlive, type ProcessIdentity, processStartTime } from './process-alive.ts'
 import type { SqlConnection } from './sql.ts'
 
 /**
- * Lab resource locks in the run store (SQLite): a run holds `dut:rack3-sw1` for as long as
- * it needs it, and every other run, shard or engineer sharing the store waits. A hold is a
- * lease: the process holding it renews `heartbeat_at` every second; a hold whose heartbeat is
- * older than `LEASE_MS`, or whose process on this host is gone, is released by the next one
- * who asks (so a SIGKILLed holder frees its resources within seconds). Waiters are queued in
- * order of arrival, so a busy resource is not starved. Every hold is kept in
- * `resource_holds` with when it began and ended: the evidence that two runs never held one
- * resource at the same time. On PostgreSQL a hold also names the database session of its
- * holder: a holder on any machine whose session has ended (its process died, the connection
- * dropped) is released at the next request, without waiting for its lease.
+ * Lab resource locks in the run store: a run holds `dut:rack3-sw1` for as long as it needs
+ * it, and every other run, shard or engineer sharing the store waits, queued in order of
+ * arrival. A hold ends when its holder can no longer use the resource, never while it still can:
+ *
+ * - On the holder's own host, a hold lasts while any of its processes lives: the process that
+ *   asked (pid and start time, so a reused pid is not taken for it), and its keepers (the
+ *   process running the steps and its runner guard, which stops the steps' process trees when
+ *   their runner dies). However long they stall (SIGSTOP, swapping), they keep the hold; once
+ *   the last one is gone the next one who asks ends it, at that moment.
+ * - On PostgreSQL, a holder on another host keeps its hold while its database session lasts
+ *   (a killed process's connection closes), and a little longer for its guard to stop its steps.
+ * - On a SQLite store shared with another host (a network file system), that host's processes
+ *   cannot be seen: its holds are leases renewed every second, ended `LEASE_MS` after the last
+ *   renewal. That is unsafe (a frozen holder loses its hold) and is warned about.
+ *
+ * Each hold has a generation (1, 2, 3... per resource), given to the steps that use it, so
+ * equipment can refuse a holder whose hold has passed on (fencing). A holder learns that a
+ * hold is gone or revoked (an operator freed it, its bound passed) with `check`, stops its
+ * steps, and says when with `holderStopped`: `resource_holds` then records when the holder
+ * really stopped using the resource. Every hold is kept in `resource_holds` with its interval:
+ * the evidence that two runs never used one resource at the same time.
  */
 
-/** A hold not renewed for this long is released. */
+/** A hold of another host on a SQLite store, not renewed for this long, is ended. */
 export const LEASE_MS = 5_000
+/**
+ * How long after a holder's database session (of another host) ends its hold is kept: the time
+ * its runner guard takes to stop the steps it left running (SIGTERM, then SIGKILL).
+ */
+export const SESSION_END_GRACE_MS = 2_000
 
 export interface LockRequest {
   resources: readonly string[]
@@ -24,6 +40,13 @@ export interface LockRequest {
   testId: string
   /** The step the hold is for; undefined: the whole run (recipe-level resources). */
   step?: string | undefined
+  /**
+   * Processes of this host whose life keeps the hold besides the one asking: the process
+   * running the steps, and its runner guard (which outlives it until the steps' processes are dead).
+   */
+  keepers?: readonly ProcessIdentity[] | undefined
+  /** How long the hold may last, in ms (the holder stops its step past it); shown by `recipes locks`. */
+  maxHoldMs?: number | undefined
 }
 
 export interface Holder {
@@ -35,6 +58,12 @@ export interface Holder {
   pid: number | null
   since: string
   heartbeatAt: string
+  /** The hold's number among the holds of its resource (1, 2, ...). */
+  generation?: number | null
+  /** Its bound, in ms, when it has one. */
+  maxHoldMs?: number | null
+  /** Set once an operator freed it: who and when; the holder is stopping. */
+  revoked?: string | null
   /** Not holding yet: queued for the resource before the asking run. */
   queued?: boolean
 }
@@ -48,7 +77,19 @@ export interface Waiter {
   since: string
 }
 
-export type AcquireResult = { acquired: true } | { acquired: false; holders: Holder[]; waitingSince: string }
+export type AcquireResult =
+  | { acquired: true; generations: Record<string, number> }
+  | { acquired: false; holders: Holder[]; waitingSince: string }
+
+/** A hold its holder has lost: it must stop using the resource. */
+export interface LostHold {
+  resource: string
+  generation: number
+  /** When it was lost (ended, or revoked). */
+  at: string
+  /** What happened, for the step's failure: `freed by operator alice@lab1 (recipes locks --release)`. */
+  reason: string
+}
 
 interface LockRow {
   resource: string
@@ -57,6 +98,11 @@ interface LockRow {
   step: string | null
   host: string | null
   pid: number | null
+  pid_start: number | null
+  keepers: string | null
+  generation: number | null
+  max_hold_ms: number | null
+  revoked: string | null
   acquired_at: string
   heartbeat_at: string
   session: string | null
@@ -64,16 +110,30 @@ interface LockRow {
 
 export class ResourceLocks {
   private readonly db: SqlConnection
-  private readonly host = hostname()
-  private readonly pid = process.pid
+  private readonly host: string
+  private readonly pid: number
+  private readonly pidStart: number | null
   /** This process's database session (PostgreSQL); null on SQLite. */
   private readonly session: string | null
   /** The sessions connected now, read once per request (PostgreSQL). */
   private sessions: Set<string> | undefined
+  /** When this process first saw each ended session of another host (its grace runs from then). */
+  private readonly endedSessions = new Map<string, number>()
+  /** Hosts this SQLite store was found shared with (warned about once each). */
+  private readonly warnedHosts = new Set<string>()
+  private readonly warn: (message: string) => void
 
-  constructor(db: SqlConnection, session: string | null = null) {
+  constructor(
+    db: SqlConnection,
+    session: string | null = null,
+    options: { host?: string; pid?: number; warn?: (message: string) => void } = {},
+  ) {
     this.db = db
     this.session = session
+    this.host = options.host ?? hostname()
+    this.pid = options.pid ?? process.pid
+    this.pidStart = processStartTime(this.pid) ?? null
+    this.warn = options.warn ?? ((message) => console.warn(`vitest-recipes: ${message}`))
   }
 
   /**
@@ -90,13 +150,17 @@ export class ResourceLocks {
         this.expire(now)
         const holders: Holder[] = []
         const wanted: string[] = []
+        const generations: Record<string, number> = {}
         for (const resource of new Set(request.resources)) {
           const held = this.db.prepare('SELECT * FROM resource_locks WHERE resource = ?').get(resource) as
             | LockRow
             | undefined
           // Held by this run for the whole run, or already by this very step: taken. Another step of
           // this run holding it for itself is another user: this step waits for it like any run.
-          if (held?.run_id === request.runId && (held.step === null || held.step === (request.step ?? null))) continue
+          if (held?.run_id === request.runId && (held.step === null || held.step === (request.step ?? null))) {
+            generations[resource] = held.generation ?? 0
+            continue
+          }
           if (held) {
             holders.push(holderOf(held))
             continue
@@ -117,48 +181,67 @@ export class ResourceLocks {
           if (earlier) holders.push({ ...holderOf({ ...earlier, acquired_at: earlier.since }), queued: true })
           else wanted.push(resource)
         }
-        // A waiter's or holder's row: resource, who (run, test, step, host, pid), since, heartbeat, session.
-        const rowOf = (resource: string) =>
-          [
-            resource,
-            request.runId,
-            request.testId,
-            request.step ?? null,
-            this.host,
-            this.pid,
-            at,
-            at,
-            this.session,
-          ] as const
-        if (holders.length > 0) {
-          const wait = this.db.prepare(
-            `INSERT INTO resource_waits (resource, run_id, test_id, step, host, pid, since, heartbeat_at, session)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (resource, run_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, step = excluded.step`,
-          )
-          for (const resource of request.resources) wait.run(...rowOf(resource))
-          const since = (
-            this.db.prepare('SELECT min(since) AS since FROM resource_waits WHERE run_id = ?').get(request.runId) as {
-              since: string
-            }
-          ).since
-          return { acquired: false, holders, waitingSince: since }
-        }
-        const lock = this.db.prepare(
-          `INSERT INTO resource_locks (resource, run_id, test_id, step, host, pid, acquired_at, heartbeat_at, session)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        )
-        const hold = this.db.prepare(
-          'INSERT INTO resource_holds (resource, run_id, test_id, step, host, acquired_at) VALUES (?, ?, ?, ?, ?, ?)',
-        )
-        for (const resource of wanted) {
-          lock.run(...rowOf(resource))
-          hold.run(resource, request.runId, request.testId, request.step ?? null, this.host, at)
-        }
+        if (holders.length > 0) return this.queue(request, holders, at)
+        for (const resource of wanted) generations[resource] = this.hold(resource, request, at)
         this.db.prepare('DELETE FROM resource_waits WHERE run_id = ?').run(request.runId)
-        return { acquired: true }
+        return { acquired: true, generations }
       })
       .immediate()
+  }
+
+  /** Queues the run for every resource of `request`; who holds what it waits for. */
+  private queue(request: LockRequest, holders: Holder[], at: string): AcquireResult {
+    const wait = this.db.prepare(
+      `INSERT INTO resource_waits (resource, run_id, test_id, step, host, pid, since, heartbeat_at, session)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (resource, run_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, step = excluded.step`,
+    )
+    for (const resource of request.resources)
+      wait.run(resource, request.runId, request.testId, request.step ?? null, this.host, this.pid, at, at, this.session)
+    const since = (
+      this.db.prepare('SELECT min(since) AS since FROM resource_waits WHERE run_id = ?').get(request.runId) as {
+        since: string
+      }
+    ).since
+    return { acquired: false, holders, waitingSince: since }
+  }
+
+  /** Takes a free resource for the run: its row, and the start of its hold in the record. Returns its generation. */
+  private hold(resource: string, request: LockRequest, at: string): number {
+    const last = this.db
+      .prepare('SELECT max(generation) AS generation FROM resource_holds WHERE resource = ?')
+      .get(resource) as { generation: number | null }
+    const generation = Number(last.generation ?? 0) + 1
+    const step = request.step ?? null
+    const keepers = request.keepers?.length ? JSON.stringify(request.keepers) : null
+    const maxHoldMs = request.maxHoldMs ?? null
+    this.db
+      .prepare(
+        `INSERT INTO resource_locks (resource, run_id, test_id, step, host, pid, pid_start, keepers, generation,
+           max_hold_ms, acquired_at, heartbeat_at, session)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        resource,
+        request.runId,
+        request.testId,
+        step,
+        this.host,
+        this.pid,
+        this.pidStart,
+        keepers,
+        generation,
+        maxHoldMs,
+        at,
+        at,
+        this.session,
+      )
+    this.db
+      .prepare(
+        'INSERT INTO resource_holds (resource, run_id, test_id, step, host, acquired_at, generation, max_hold_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      )
+      .run(resource, request.runId, request.testId, step, this.host, at, generation, maxHoldMs)
+    return generation
   }
 
   /**
@@ -169,15 +252,40 @@ export class ResourceLocks {
     this.db
       .transaction(() => {
         const at = (now ?? new Date()).toISOString()
-        const rows = (
-          step === undefined
-            ? this.db.prepare('SELECT * FROM resource_locks WHERE run_id = ?').all(runId)
-            : this.db.prepare('SELECT * FROM resource_locks WHERE run_id = ? AND step = ?').all(runId, step)
-        ) as LockRow[]
-        for (const row of rows) this.end(row, at, 'released')
+        for (const row of this.rowsOf(runId, step))
+          this.end(row, at, row.revoked ? `released: ${row.revoked}` : 'released')
         if (step === undefined) this.db.prepare('DELETE FROM resource_waits WHERE run_id = ?').run(runId)
       })
       .immediate()
+  }
+
+  /**
+   * The process that asked for the run's holds is done with them (its recipe file ended, or
+   * the process running it died): holds whose keepers are all gone end now; the others now
+   * last as long as their keepers (a runner guard still stopping the steps' processes).
+   */
+  abandon(runId: string, now?: Date): void {
+    this.db
+      .transaction(() => {
+        const at = (now ?? new Date()).toISOString()
+        for (const row of this.rowsOf(runId)) {
+          if (keepersOf(row).some(isSameProcessAlive))
+            this.db
+              .prepare('UPDATE resource_locks SET pid = NULL WHERE resource = ? AND run_id = ?')
+              .run(row.resource, row.run_id)
+          else this.end(row, at, 'released: its recipe file ended')
+        }
+        this.db.prepare('DELETE FROM resource_waits WHERE run_id = ?').run(runId)
+      })
+      .immediate()
+  }
+
+  private rowsOf(runId: string, step?: string): LockRow[] {
+    return (
+      step === undefined
+        ? this.db.prepare('SELECT * FROM resource_locks WHERE run_id = ?').all(runId)
+        : this.db.prepare('SELECT * FROM resource_locks WHERE run_id = ? AND step = ?').all(runId, step)
+    ) as LockRow[]
   }
 
   /** Gives up waiting (the wait limit passed): the run leaves the queues. */
@@ -207,21 +315,99 @@ export class ResourceLocks {
         `SELECT (SELECT count(*) FROM resource_locks WHERE host = ? AND pid = ?) + (SELECT count(*) FROM resource_waits WHERE host = ? AND pid = ?) AS n`,
       )
       .get(this.host, this.pid, this.host, this.pid) as { n: number }
-    return row.n > 0
+    return Number(row.n) > 0
   }
 
-  /** Who holds what and who waits, as of `now` (expired leases left out). */
+  /**
+   * Which of the run's holds are lost: ended by someone else (a lease that ran out, an
+   * operator's --force) or revoked (an operator's --release). The holder must stop using them.
+   */
+  check(runId: string, holds: readonly { resource: string; generation: number }[]): LostHold[] {
+    const lost: LostHold[] = []
+    for (const { resource, generation } of holds) {
+      const row = this.db
+        .prepare('SELECT * FROM resource_locks WHERE resource = ? AND run_id = ? AND generation = ?')
+        .get(resource, runId, generation) as LockRow | undefined
+      if (row && !row.revoked) continue
+      if (row) {
+        lost.push({ resource, generation, at: revokedAt(row.revoked!), reason: row.revoked! })
+        continue
+      }
+      const ended = this.db
+        .prepare('SELECT released_at, release FROM resource_holds WHERE resource = ? AND generation = ?')
+        .get(resource, generation) as { released_at: string | null; release: string | null } | undefined
+      const now = this.db.prepare('SELECT * FROM resource_locks WHERE resource = ?').get(resource) as
+        | LockRow
+        | undefined
+      const next = now ? `; now held by run ${now.run_id} on host ${now.host ?? '?'} since ${now.acquired_at}` : ''
+      lost.push({
+        resource,
+        generation,
+        at: ended?.released_at ?? new Date().toISOString(),
+        reason: `${ended?.release ?? 'its hold is gone from the store'}${next}`,
+      })
+    }
+    return lost
+  }
+
+  /**
+   * A holder that lost a hold stopped using the resource at `at` (its step's processes are
+   * gone): the record's end of that hold becomes the later of the two, so an overlap shows.
+   * `reason`: why, when the holder itself gave it up (its bound passed) and the store has none.
+   */
+  holderStopped(resource: string, generation: number, at: string, reason?: string): void {
+    this.db
+      .prepare(
+        `UPDATE resource_holds SET released_at = CASE WHEN released_at IS NULL OR released_at < ? THEN ? ELSE released_at END,
+           release = coalesce(release, ?) || ?
+         WHERE resource = ? AND generation = ?`,
+      )
+      .run(
+        at,
+        at,
+        `lost: ${reason ?? 'its hold ended'}`,
+        `; its holder stopped using it at ${at}`,
+        resource,
+        generation,
+      )
+  }
+
+  /**
+   * An operator frees `resource` (`recipes locks --release`): its hold is revoked, and its
+   * holder stops its step and releases it (within a second or so); `force` ends the hold now,
+   * whatever the holder still does. Returns the hold, or undefined when it was not held.
+   */
+  revoke(resource: string, by: string, force = false, now = new Date()): Holder | undefined {
+    return this.db
+      .transaction(() => {
+        const row = this.db.prepare('SELECT * FROM resource_locks WHERE resource = ?').get(resource) as
+          | LockRow
+          | undefined
+        if (!row) return undefined
+        const at = now.toISOString()
+        const what = `freed by operator ${by} at ${at}${force ? ' (--force)' : ''}`
+        if (force) this.end(row, at, `revoked: ${what}`)
+        else
+          this.db
+            .prepare('UPDATE resource_locks SET revoked = ? WHERE resource = ? AND run_id = ?')
+            .run(what, row.resource, row.run_id)
+        return { ...holderOf(row), revoked: what }
+      })
+      .immediate()
+  }
+
+  /** Who holds what and who waits, as of `now` (holds whose holder is gone left out). */
   list(now = new Date()): { holders: Holder[]; waiters: Waiter[] } {
     this.sessions = this.liveSessions()
+    const holders = (this.db.prepare('SELECT * FROM resource_locks ORDER BY resource').all() as LockRow[]).filter(
+      (row) => this.holdLasts(row, now),
+    )
     const fresh = new Date(now.getTime() - LEASE_MS).toISOString()
-    const holders = (
-      this.db.prepare('SELECT * FROM resource_locks WHERE heartbeat_at >= ? ORDER BY resource').all(fresh) as LockRow[]
-    ).filter((row) => this.alive(row))
     const waiters = (
       this.db
         .prepare('SELECT * FROM resource_waits WHERE heartbeat_at >= ? ORDER BY resource, since')
         .all(fresh) as (LockRow & { since: string })[]
-    ).filter((row) => this.alive(row))
+    ).filter((row) => this.waiterAlive(row))
     return {
       holders: holders.map(holderOf),
       waiters: waiters.map((row) => ({
@@ -235,23 +421,20 @@ export class ResourceLocks {
     }
   }
 
-  /** Releases holds whose lease ran out or whose process on this host is gone, and drops such waiters. */
+  /** Ends holds whose holder can no longer use the resource, and drops waiters that are gone. */
   private expire(now: Date): void {
     this.sessions = this.liveSessions()
-    const stale = new Date(now.getTime() - LEASE_MS).toISOString()
     for (const row of this.db.prepare('SELECT * FROM resource_locks').all() as LockRow[]) {
-      if (row.heartbeat_at < stale) this.end(row, row.heartbeat_at, `expired: no heartbeat since ${row.heartbeat_at}`)
-      else if (!this.alive(row))
-        this.end(
-          row,
-          now.toISOString(),
-          row.host === this.host
-            ? `expired: process ${row.pid} on ${row.host} is gone`
-            : `expired: the database session of process ${row.pid} on ${row.host} ended`,
-        )
+      if (this.holdLasts(row, now)) continue
+      if (row.host === this.host)
+        this.end(row, now.toISOString(), `expired: its holder's processes on ${row.host} are gone`)
+      else if (row.session && this.sessions)
+        this.end(row, now.toISOString(), `expired: the database session of process ${row.pid} on ${row.host} ended`)
+      else this.end(row, row.heartbeat_at, `expired: no heartbeat since ${row.heartbeat_at}`)
     }
+    const stale = new Date(now.getTime() - LEASE_MS).toISOString()
     for (const row of this.db.prepare('SELECT * FROM resource_waits').all() as LockRow[]) {
-      if (row.heartbeat_at < stale || !this.alive(row))
+      if (row.heartbeat_at < stale || !this.waiterAlive(row))
         this.db.prepare('DELETE FROM resource_waits WHERE resource = ? AND run_id = ?').run(row.resource, row.run_id)
     }
   }
@@ -266,12 +449,37 @@ export class ResourceLocks {
   }
 
   /**
-   * A process of this host that is gone holds nothing; on PostgreSQL, neither does one (of any
-   * host) whose database session has ended; otherwise another host's is judged by its heartbeat.
+   * Whether a hold still lasts: on this host while its holder or a keeper lives (never by a
+   * heartbeat); of another host, while its database session lasts (PostgreSQL) or, on a SQLite
+   * store shared across hosts, while its lease is renewed.
    */
-  private alive(row: { host: string | null; pid: number | null; session?: string | null }): boolean {
+  private holdLasts(row: LockRow, now: Date): boolean {
+    if (row.host === this.host) {
+      const holder = row.pid === null ? [] : [{ pid: row.pid, startTime: row.pid_start ?? undefined }]
+      return [...holder, ...keepersOf(row)].some(isSameProcessAlive)
+    }
+    if (row.session && this.sessions) {
+      if (this.sessions.has(row.session)) return true
+      const seen = this.endedSessions.get(row.session) ?? now.getTime()
+      this.endedSessions.set(row.session, seen)
+      return now.getTime() - seen < SESSION_END_GRACE_MS
+    }
+    this.warnSharedSqlite(row.host)
+    return row.heartbeat_at >= new Date(now.getTime() - LEASE_MS).toISOString()
+  }
+
+  private waiterAlive(row: { host: string | null; pid: number | null; session?: string | null }): boolean {
     if (row.session && this.sessions && !this.sessions.has(row.session)) return false
     return row.host !== this.host || row.pid === null || isProcessAlive(row.pid)
+  }
+
+  private warnSharedSqlite(host: string | null): void {
+    const name = host ?? '?'
+    if (this.warnedHosts.has(name)) return
+    this.warnedHosts.add(name)
+    this.warn(
+      `lab resource locks: this SQLite run store is shared with host ${name}, whose processes cannot be checked from here; its holds are leases of ${LEASE_MS / 1000} s, so a runner there that stalls longer loses its hold while it may still use the resource. Use a PostgreSQL store (RECIPES_DB=postgres://...) for resources shared across hosts.`,
+    )
   }
 
   /** The database sessions connected now (PostgreSQL's server process ids); undefined on SQLite. */
@@ -282,6 +490,20 @@ export class ResourceLocks {
   }
 }
 
+function keepersOf(row: LockRow): ProcessIdentity[] {
+  if (!row.keepers) return []
+  try {
+    return JSON.parse(row.keepers) as ProcessIdentity[]
+  } catch {
+    return []
+  }
+}
+
+/** The time in a revocation's text (`... at <ISO time>`). */
+function revokedAt(revoked: string): string {
+  return /at (\d{4}-\d\d-\d\dT[\d:.]+Z)/.exec(revoked)?.[1] ?? new Date().toISOString()
+}
+
 function holderOf(row: LockRow): Holder {
   return {
     resource: row.resource,
@@ -289,13 +511,17 @@ function holderOf(row: LockRow): Holder {
     testId: row.test_id,
     step: row.step,
     host: row.host,
-    pid: row.pid,
+    pid: row.pid === null ? null : Number(row.pid),
     since: row.acquired_at,
     heartbeatAt: row.heartbeat_at,
+    // A hold's own facts; a queued waiter (a resource_waits row) has none.
+    ...(row.generation == null ? {} : { generation: Number(row.generation) }),
+    ...(row.max_hold_ms == null ? {} : { maxHoldMs: Number(row.max_hold_ms) }),
+    ...(row.revoked == null ? {} : { revoked: row.revoked }),
   }
 }
 
-/** Schema 5: the tables above. */
+/** Schema 5: the tables above (as they were then; later migrations add columns). */
 export const RESOURCE_LOCK_TABLES = `
   CREATE TABLE resource_locks (
     resource TEXT PRIMARY KEY, run_id TEXT NOT NULL, test_id TEXT, step TEXT, host TEXT, pid INTEGER,
@@ -310,4 +536,18 @@ export const RESOURCE_LOCK_TABLES = `
     acquired_at TEXT NOT NULL, released_at TEXT, release TEXT
   );
   CREATE INDEX resource_holds_by_resource ON resource_holds (resource, acquired_at);
+`
+
+/**
+ * Schema 7 (SQLite and PostgreSQL alike): who keeps a hold alive (the holder's start time, its
+ * keepers), its generation, its bound, and an operator's revocation.
+ */
+export const RESOURCE_LOCK_FAULT_COLUMNS = `
+  ALTER TABLE resource_locks ADD COLUMN pid_start BIGINT;
+  ALTER TABLE resource_locks ADD COLUMN keepers TEXT;
+  ALTER TABLE resource_locks ADD COLUMN generation BIGINT;
+  ALTER TABLE resource_locks ADD COLUMN max_hold_ms BIGINT;
+  ALTER TABLE resource_locks ADD COLUMN revoked TEXT;
+  ALTER TABLE resource_holds ADD COLUMN generation BIGINT;
+  ALTER TABLE resource_holds ADD COLUMN max_hold_ms BIGINT;
 `

@@ -9,7 +9,7 @@ import { PostgresConnection, PostgresError } from './postgres/bridge.ts'
 import { migratePostgres } from './postgres/schema.ts'
 import { postgresHostOf } from './postgres/url.ts'
 import { type SqlConnection, type SqlStatement, type SqlTransaction, sqliteConnection } from './sql.ts'
-import { RESOURCE_LOCK_TABLES, ResourceLocks } from './resource-locks.ts'
+import { RESOURCE_LOCK_FAULT_COLUMNS, RESOURCE_LOCK_TABLES, ResourceLocks } from './resource-locks.ts'
 import { isProcessAlive } from './process-alive.ts'
 import { type JournalRecord, journalFolderOf, pendingJournals, readJournal } from './journal.ts'
 import { type PastRun, readPastRuns } from './past-runs.ts'
@@ -24,7 +24,7 @@ import type { AiSummary, AnalysisRow, ContextRow, HistoryRow, RunData, RunRow, S
  */
 
 /** The schema version this code writes; a database with a higher one is refused. */
-export const SCHEMA_VERSION = 6
+export const SCHEMA_VERSION = 7
 
 /** A running run on a PostgreSQL store whose runner has not renewed its heartbeat for this long is interrupted. */
 export const RUN_LEASE_MS = 60_000
@@ -74,6 +74,8 @@ const MIGRATIONS: Record<number, string> = {
     ALTER TABLE resource_locks ADD COLUMN session TEXT;
     ALTER TABLE resource_waits ADD COLUMN session TEXT;
   `,
+  // Lab resources under faults: who keeps a hold alive, its generation, its bound, an operator's revocation.
+  7: RESOURCE_LOCK_FAULT_COLUMNS,
 }
 
 /**

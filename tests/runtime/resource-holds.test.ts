@@ -23,7 +23,9 @@ function fakeClient(busyFor: number): LockClient & { calls: string[] } {
     async acquire(request: LockRequest): Promise<AcquireResult> {
       calls.push(`acquire ${request.resources.join('+')} ${request.step ?? '(run)'}`)
       asked++
-      return asked > busyFor ? { acquired: true } : { acquired: false, holders: [HOLDER], waitingSince: HOLDER.since }
+      return asked > busyFor
+        ? { acquired: true, generations: Object.fromEntries(request.resources.map((resource) => [resource, 1])) }
+        : { acquired: false, holders: [HOLDER], waitingSince: HOLDER.since }
     },
     async release(runId: string, step?: string) {
       calls.push(`release ${runId} ${step ?? '(run)'}`)
@@ -31,6 +33,10 @@ function fakeClient(busyFor: number): LockClient & { calls: string[] } {
     async stopWaiting(runId: string) {
       calls.push(`stop-waiting ${runId}`)
     },
+    async check() {
+      return []
+    },
+    async holderStopped() {},
   }
 }
 
@@ -62,7 +68,8 @@ test("the recipe's resources are taken once, before the first step; a step's own
   const { holds } = holdsWith(client)
   expect(holds.needs(a)).toBe(true)
   expect(await holds.acquire(a)).toEqual({ waitedMs: expect.any(Number) })
-  expect(holds.needs(a)).toBe(false)
+  // Every step of a recipe with resources runs holding them (and is stopped if they are lost).
+  expect(holds.needs(a)).toBe(true)
   expect(holds.needs(b)).toBe(true)
   await holds.acquire(b)
   await holds.releaseStep(b)
@@ -112,6 +119,8 @@ test('no lock service (the store could not be kept): the step fails saying so; a
     },
     release: async () => undefined,
     stopWaiting: async () => undefined,
+    check: async () => [],
+    holderStopped: async () => undefined,
   }
   expect(await holdsWith(broken).holds.acquire(a)).toEqual({
     failure: "the recipe's resources: cannot lock dut:x: connection refused",

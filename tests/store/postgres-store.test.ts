@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { Context } from '../../plugin/context/context.ts'
+import { SESSION_END_GRACE_MS } from '../../plugin/store/resource-locks.ts'
 import { loadResumeSnapshot } from '../../plugin/store/resume.ts'
 import { RUN_LEASE_MS, RunStore, SCHEMA_VERSION, StoreError } from '../../plugin/store/run-store.ts'
 import { REPO } from '../e2e/project.ts'
@@ -189,15 +190,44 @@ describe.skipIf(noPostgres)('the PostgreSQL store', () => {
     expect(reader.markInterrupted(new Date(now + RUN_LEASE_MS + 5_000))).toEqual([])
   })
 
-  test('a resource held by a process whose session ended is free at once, whatever its lease says', () => {
+  test('a hold of another host lasts while its database session does; once it ended, it is freed after the grace its runner guard needs', async () => {
     const holder = openPg()
     const other = openPg()
-    expect(holder.locks.tryAcquire({ resources: ['dut:pg'], runId: 'h1', testId: 'T' })).toEqual({ acquired: true })
-    const waiting = other.locks.tryAcquire({ resources: ['dut:pg'], runId: 'h2', testId: 'T' })
-    expect(waiting).toMatchObject({ acquired: false, holders: [{ resource: 'dut:pg', runId: 'h1' }] })
+    expect(holder.locks.tryAcquire({ resources: ['dut:pg'], runId: 'h1', testId: 'T' })).toMatchObject({
+      acquired: true,
+    })
+    // As if on another host: this process (alive) says nothing about it; its session does.
+    await query(database!.url, "UPDATE resource_locks SET host = 'bench-7' WHERE run_id = 'h1'")
+    const now = Date.now()
+    // Long past the lease: a live session keeps the hold (a frozen runner there keeps its connection).
+    const late = new Date(now + 60_000)
+    expect(other.locks.tryAcquire({ resources: ['dut:pg'], runId: 'h2', testId: 'T' }, late)).toMatchObject({
+      acquired: false,
+      holders: [{ resource: 'dut:pg', runId: 'h1', host: 'bench-7' }],
+    })
     holder.close()
-    expect(other.locks.tryAcquire({ resources: ['dut:pg'], runId: 'h2', testId: 'T' })).toEqual({ acquired: true })
-    expect(other.locks.list().holders.map((row) => row.runId)).toEqual(['h2'])
+    const ended = new Date(now + 61_000)
+    expect(other.locks.tryAcquire({ resources: ['dut:pg'], runId: 'h2', testId: 'T' }, ended).acquired).toBe(false)
+    const afterGrace = new Date(ended.getTime() + SESSION_END_GRACE_MS)
+    expect(other.locks.tryAcquire({ resources: ['dut:pg'], runId: 'h2', testId: 'T' }, afterGrace)).toMatchObject({
+      acquired: true,
+    })
+    expect(other.locks.list(afterGrace).holders.map((row) => row.runId)).toEqual(['h2'])
+    const [hold] = await query<{ release: string }>(
+      database!.url,
+      "SELECT release FROM resource_holds WHERE run_id = 'h1'",
+    )
+    expect(hold!.release).toMatch(/^expired: the database session of process \d+ on bench-7 ended$/)
+  })
+
+  test('a hold of this host outlives its session while its process lives (judged by pid, as on SQLite)', () => {
+    const holder = openPg()
+    const other = openPg()
+    expect(holder.locks.tryAcquire({ resources: ['dut:pg2'], runId: 'k1', testId: 'T' })).toMatchObject({
+      acquired: true,
+    })
+    holder.close()
+    expect(other.locks.tryAcquire({ resources: ['dut:pg2'], runId: 'k2', testId: 'T' }).acquired).toBe(false)
   })
 
   test('processes opening a new database at the same moment all succeed, and it is migrated once', async () => {

@@ -1,3 +1,4 @@
+import { RESOURCE_LOCK_FAULT_COLUMNS } from '../resource-locks.ts'
 import type { SqlConnection } from '../sql.ts'
 
 /**
@@ -41,6 +42,7 @@ const MIGRATIONS: Record<number, string> = {
     );
     CREATE INDEX resource_holds_by_resource ON resource_holds (resource, acquired_at);
   `,
+  7: RESOURCE_LOCK_FAULT_COLUMNS,
 }
 
 /** The first version a PostgreSQL store can have. */
