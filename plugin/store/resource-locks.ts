@@ -356,20 +356,17 @@ export class ResourceLocks {
    * `reason`: why, when the holder itself gave it up (its bound passed) and the store has none.
    */
   holderStopped(resource: string, generation: number, at: string, reason?: string): void {
+    const revoked = this.db
+      .prepare('SELECT revoked FROM resource_locks WHERE resource = ? AND generation = ?')
+      .get(resource, generation) as { revoked: string | null } | undefined
+    const why = revoked?.revoked ? `revoked: ${revoked.revoked}` : `lost: ${reason ?? 'its hold ended'}`
     this.db
       .prepare(
         `UPDATE resource_holds SET released_at = CASE WHEN released_at IS NULL OR released_at < ? THEN ? ELSE released_at END,
            release = coalesce(release, ?) || ?
          WHERE resource = ? AND generation = ?`,
       )
-      .run(
-        at,
-        at,
-        `lost: ${reason ?? 'its hold ended'}`,
-        `; its holder stopped using it at ${at}`,
-        resource,
-        generation,
-      )
+      .run(at, at, why, `; its holder stopped using it at ${at}`, resource, generation)
   }
 
   /**

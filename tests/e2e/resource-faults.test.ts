@@ -211,6 +211,56 @@ describe('SQLite store', () => {
   }, 90_000)
 })
 
+describe('a holder that loses its hold stops', () => {
+  let db: string
+  beforeAll(() => {
+    db = join(shared, 'lab-lost.sqlite')
+  })
+
+  test("an operator frees the DUT (recipes locks --release): the holder's step stops within a second and fails saying so", async () => {
+    usage = join(shared, 'usage-release.log')
+    const holder = lab('FAULT-FREED', 'A', 30, 'resource_hold_max: 600\n')
+    const operator = lab('FAULT-DESK', 'X', 0)
+    const running = holder.vitestJson(['recipes/'], { env: { RECIPES_DB: db } })
+    await until('the holder to drive the DUT', () => uses().some((use) => use.tag === 'A'))
+    const listed = await operator.recipes(['locks'], { env: { RECIPES_DB: db } })
+    expect(listed.stdout).toMatch(/dut:x\s+1\s+\S+-dut-\w+\s+FAULT-FREED\s+\(whole run\).*10m 00s/)
+    const freed = await operator.recipes(['locks', '--release', 'dut:x'], { env: { RECIPES_DB: db } })
+    expect(freed.code, freed.output).toBe(0)
+    expect(freed.stdout).toMatch(/^dut:x: asked run \S+ \(test_id FAULT-FREED\) on host \S+ to stop and give it back/)
+    expect(freed.stdout).toMatch(/dut:x: freed after \d+\.\d s/)
+    const result = await running
+    expect(result.code).toBe(1)
+    const [step] = result.report.testResults[0]!.assertionResults
+    expect(step!.failureMessages[0]).toMatch(/lost dut:x at \d\d:\d\d:\d\d UTC: freed by operator \S+@\S+ at /)
+    const [hold] = readHolds(db)
+    const told = /^revoked: freed by operator \S+ at (\S+); its holder stopped using it at (\S+)$/.exec(hold!.release!)
+    expect(told, hold!.release!).not.toBeNull()
+    // The step stopped driving the DUT within a second of the operator's release, and the record says when.
+    expect(span('A').last - Date.parse(told![1]!)).toBeLessThan(1000)
+    expect(hold!.released_at).toBe(told![2])
+    expect(Date.parse(hold!.released_at!)).toBeGreaterThanOrEqual(span('A').last - 20)
+  }, 90_000)
+
+  test('resource_hold_max bounds a hold: a step still holding the DUT past it is stopped and fails, and the record says why', async () => {
+    usage = join(shared, 'usage-bound.log')
+    const holder = lab('FAULT-BOUND', 'A', 30, 'resource_hold_max: 2\n')
+    const result = await holder.vitestJson(['recipes/'], { env: { RECIPES_DB: db } })
+    expect(result.code).toBe(1)
+    const [step] = result.report.testResults[0]!.assertionResults
+    expect(step!.failureMessages[0]).toMatch(
+      /lost dut:x at \d\d:\d\d:\d\d UTC: held for 2\.\d s, past its bound of 2\.0 s \(resource_hold_max\)/,
+    )
+    const a = span('A')
+    expect(a.last - a.first).toBeLessThan(4000)
+    const hold = readHolds(db).at(-1)!
+    expect(hold.release).toMatch(
+      /^lost: held for 2\.\d s, past its bound of 2\.0 s \(resource_hold_max\); its holder stopped using it at /,
+    )
+    expect(Date.parse(hold.released_at!)).toBeGreaterThanOrEqual(a.last - 20)
+  }, 60_000)
+})
+
 describe.skipIf(noPostgres)('PostgreSQL store', () => {
   let database: { url: string; drop: () => Promise<void> } | undefined
   afterAll(async () => {

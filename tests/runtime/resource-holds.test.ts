@@ -1,7 +1,7 @@
 import { expect, test } from 'vitest'
 import { parseRecipe } from '../../plugin/recipe/parse.ts'
 import { describeHolder, type LockClient, ResourceHolds } from '../../plugin/runtime/resource-holds.ts'
-import type { AcquireResult, Holder, LockRequest } from '../../plugin/store/resource-locks.ts'
+import type { AcquireResult, Holder, LockRequest, LostHold } from '../../plugin/store/resource-locks.ts'
 
 const HOLDER: Holder = {
   resource: 'dut:x',
@@ -131,4 +131,57 @@ test('a holder queued before the asking run is named as such', () => {
   expect(describeHolder({ ...HOLDER, queued: true, step: 'soak' })).toBe(
     'dut:x, queued for by run run-1 (test_id SW-001, step soak) on host lab-pc-4 since 09:15:03 UTC',
   )
+})
+
+test('a hold the store says is lost stops the steps that use it, names what happened, and later steps do not start with it', async () => {
+  const client = fakeClient(0)
+  let lost: LostHold[] = []
+  client.check = async () => lost
+  const stopped: string[] = []
+  client.holderStopped = async (resource, generation, _at, reason) => {
+    stopped.push(`${resource}#${generation} ${reason ?? '(the store knows why)'}`)
+  }
+  const { holds } = holdsWith(client)
+  expect(await holds.acquire(b)).toEqual({ waitedMs: expect.any(Number) })
+  expect(holds.environment(b)).toEqual({ RECIPES_RESOURCE_GENERATION: 'dut:x=1,scope:tek-1=1' })
+  const reasons: string[] = []
+  const unwatch = holds.watch(b, (reason) => reasons.push(reason))
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  expect(reasons).toEqual([])
+  lost = [{ resource: 'dut:x', generation: 1, at: '2026-11-30T10:02:03.120Z', reason: 'freed by operator alice@lab1' }]
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  expect(reasons[0]).toBe('lost dut:x at 10:02:03 UTC: freed by operator alice@lab1')
+  await holds.stepStopped(b)
+  unwatch()
+  expect(stopped).toEqual(['dut:x#1 (the store knows why)'])
+  expect(await holds.acquire(a)).toEqual({
+    failure: "the recipe's resources: lost dut:x at 10:02:03 UTC: freed by operator alice@lab1",
+  })
+})
+
+test('a hold past its bound (resource_hold_max) stops its step; the holder tells the store why', async () => {
+  const client = fakeClient(0)
+  const stopped: string[] = []
+  client.holderStopped = async (resource, _generation, _at, reason) => {
+    stopped.push(`${resource}: ${reason}`)
+  }
+  const holds = new ResourceHolds({
+    client,
+    runId: 'run-3',
+    testId: 'SW-003',
+    recipeResources: [],
+    waitSec: 60,
+    holdMaxSec: 0.2,
+    say: () => {},
+  })
+  await holds.acquire(b)
+  const reasons: string[] = []
+  const unwatch = holds.watch(b, (reason) => reasons.push(reason))
+  await new Promise((resolve) => setTimeout(resolve, 600))
+  unwatch()
+  expect(reasons[0]).toMatch(
+    /^lost scope:tek-1 at \d\d:\d\d:\d\d UTC: held for 0\.\d s, past its bound of 0\.2 s \(resource_hold_max\)$/,
+  )
+  await holds.stepStopped(b)
+  expect(stopped).toEqual([expect.stringMatching(/^scope:tek-1: held for 0\.\d s, past its bound of 0\.2 s/)])
 })
