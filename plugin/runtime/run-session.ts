@@ -167,6 +167,8 @@ export class RunSession {
         })),
       }),
       record: (writes) => this.recordWrites(writes),
+      // Answers show secrets as the stored run will (`***{NAME}`); the run's own steps ask for them in clear.
+      mask: { reference: (value) => this.redactor.reference(value), text: (text) => this.redactor.text(text) },
     })
     const file = publishEndpoint(locateStore(root, db).path, {
       ...run,
