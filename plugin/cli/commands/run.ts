@@ -6,6 +6,7 @@ import { RUN_OPTIONS_KEY, type RunOptions } from '../../runtime/spec.ts'
 import { EXIT_DEPENDENCY, EXIT_FAILED, EXIT_INVALID, EXIT_OK } from '../../scriptlet/envelope.ts'
 import { parseCommandArgs, splitList, UsageError } from '../args.ts'
 import type { CliIo } from '../io.ts'
+import { refuseResume } from '../preflight.ts'
 import { findRecipeFiles, loadProject, loadRecipe, withStore } from '../project.ts'
 import { planCommand } from './plan.ts'
 
@@ -87,8 +88,9 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
       const index = steps.findIndex((step) => step.name === resumeFrom)
       if (index === -1) continue
       const snapshot = withStore(project, (store) => loadResumeSnapshot(store, loaded.file, steps[index - 1]?.name))
-      if (typeof snapshot === 'string') {
-        io.stderr(`recipes: cannot resume from "${resumeFrom}": ${snapshot}\n`)
+      const refused = await refuseResume(project, loaded.recipe!, snapshot, index, skip)
+      if (refused !== undefined) {
+        io.stderr(`recipes: cannot resume from "${resumeFrom}": ${refused}\n`)
         return EXIT_DEPENDENCY
       }
     }
