@@ -21,7 +21,9 @@ Options:
   --skip <a,b>         Do not run these steps; steps that need their outputs are blocked
                        unless the ctx already holds them
   --resume-from <s>    Start at step s with the ctx of the last run at the end of the step
-                       before it; earlier steps do not run
+                       before it; earlier steps do not run. Secrets come back from the
+                       environment; a key that cannot (a value derived at run time) stops
+                       it only when a step that will run reads it, or declares no reads
   --no-cache           Run cached steps again (fresh results are still cached)
   --debug              Log each step's params and ctx diff
   --dry-run            Print the plan instead (recipes plan; --format text|json|mermaid)
