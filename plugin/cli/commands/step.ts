@@ -11,6 +11,7 @@ import { runScriptletStandalone } from '../../scriptlet/standalone.ts'
 import { createRedactor, type Redactor, takeMaskDirectives } from '../../runtime/redact.ts'
 import { OutputCapture } from '../../runtime/output-capture.ts'
 import { parseCommandArgs, UsageError } from '../args.ts'
+import { loadPluginOptions } from '../config.ts'
 import type { CliIo } from '../io.ts'
 
 export const STEP_HELP = `Usage: recipes step <scriptlet> [options]
@@ -21,8 +22,8 @@ script (.sh), a python script (.py, run as python3 <file> --params <json>) or an
 executable file. Mapping params of a script become environment variables, list params its
 arguments; it reads the starting context from the file named by RECIPES_CTX_FILE.
 Secrets are masked in everything it prints (the envelope, stderr, error messages) as in a
-recipe run: values of variables named with --secret or whose names end in _TOKEN,
-_PASSWORD, _SECRET or _KEY, and values the scriptlet declares secret (tools.secret, or an
+recipe run: values of variables named with --secret or by the project's plugin option
+secrets, or whose names end in _TOKEN, _PASSWORD, _SECRET or _KEY, and values the scriptlet declares secret (tools.secret, or an
 ::add-mask::<value> line on stderr, which is taken out). --ctx-out keeps the real values.
 Exit code: 0 ok, 1 failed, 2 dependency not satisfied, 3 invalid input (params, context,
 module or export); a script's own exit code otherwise.
@@ -69,8 +70,10 @@ export async function stepCommand(args: string[], io: CliIo): Promise<number> {
     io.stdout(`${STEP_HELP}\n`)
     return 0
   }
-  // The one place that says which variables are secret here, as a recipe's `secrets:` does in a run.
-  const redactor = createRedactor(values.secret ?? [])
+  // The one place that says which variables are secret here: --secret as a recipe's `secrets:`
+  // does in a run, and the project's plugin option `secrets`, as in every run of the project.
+  const { options } = await loadPluginOptions(resolve(io.cwd, values.root ?? '.'))
+  const redactor = createRedactor([...(values.secret ?? []), ...(options.secrets ?? [])])
   const masked: CliIo = {
     cwd: io.cwd,
     stdout: (text) => io.stdout(redactor.text(text)),
