@@ -1,9 +1,17 @@
-import { timingSafeEqual } from 'node:crypto'
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Context, ContextWrite } from '../context/context.ts'
 import type { JsonValue } from '../context/json-value.ts'
 import { applyCtxOperation, type CtxAnswer, CtxOperationError, type CtxRequest } from './ctx-operations.ts'
+import {
+  BodyTooLargeError,
+  bearerToken,
+  type HttpLimits,
+  type HttpServer,
+  readBody,
+  sendJson as send,
+  startHttpServer,
+  tokenMatches,
+} from './http-server.ts'
 
 /** A running recipe file as its ctx server describes it. */
 export interface LiveRunState {
@@ -30,6 +38,8 @@ export interface CtxServerOptions {
   run: () => LiveRunState
   /** Records writes made through the API (history and store), as steps' writes are recorded. */
   record: (writes: ContextWrite[]) => void
+  /** Connections and timeouts (http-server.ts); the defaults suit a run's clients. */
+  limits?: HttpLimits
 }
 
 /**
@@ -48,49 +58,35 @@ export interface CtxServerOptions {
  */
 export class CtxServer {
   readonly url: string
-  private readonly server: Server
+  private readonly http: HttpServer
 
-  private constructor(server: Server, url: string) {
-    this.server = server
-    this.url = url
+  private constructor(http: HttpServer) {
+    this.http = http
+    this.url = http.url
   }
 
-  static start(options: CtxServerOptions): Promise<CtxServer> {
-    const server = createServer((request, response) => {
-      handle(options, request, response).catch((error: unknown) => {
-        send(response, 500, { error: { code: 'CTX_SERVER_ERROR', message: (error as Error).message } })
-      })
+  static async start(options: CtxServerOptions): Promise<CtxServer> {
+    const http = await startHttpServer({
+      name: 'the ctx server',
+      host: options.host,
+      port: options.port,
+      listenHint: 'set the plugin option ctxServer.port to 0 (any free port) or another port',
+      ...(options.limits ? { limits: options.limits } : {}),
+      handle: (request, response) => handle(options, request, response),
     })
     // Clients keep connections open between requests; none of them keeps the test worker alive.
-    server.keepAliveTimeout = 5000
-    return new Promise((resolve, reject) => {
-      server.once('error', (error: NodeJS.ErrnoException) => {
-        reject(
-          new Error(
-            `the ctx server could not listen on ${options.host}:${options.port} (${error.code ?? error.message}); set the plugin option ctxServer.port to 0 (any free port) or another port`,
-          ),
-        )
-      })
-      server.listen(options.port, options.host, () => {
-        server.unref()
-        const { address, port } = server.address() as AddressInfo
-        const host = address.includes(':') ? `[${address}]` : address
-        resolve(new CtxServer(server, `http://${host}:${port}`))
-      })
-    })
+    http.server.unref()
+    return new CtxServer(http)
   }
 
   /** Stops listening and closes the connections clients keep open. */
   close(): Promise<void> {
-    return new Promise((resolve) => {
-      this.server.close(() => resolve())
-      this.server.closeAllConnections()
-    })
+    return this.http.close()
   }
 }
 
 async function handle(options: CtxServerOptions, request: IncomingMessage, response: ServerResponse): Promise<void> {
-  if (!authorized(request, options.token)) {
+  if (!tokenMatches(bearerToken(request), options.token)) {
     response.setHeader('WWW-Authenticate', 'Bearer realm="vitest-recipes ctx"')
     send(response, 401, {
       error: {
@@ -196,24 +192,15 @@ function route(method: string, path: string): { op: CtxRequest['op']; key?: stri
   return undefined
 }
 
-function authorized(request: IncomingMessage, token: string): boolean {
-  const header = request.headers.authorization ?? ''
-  const given = Buffer.from(header.startsWith('Bearer ') ? header.slice(7).trim() : '')
-  const expected = Buffer.from(token)
-  return given.length === expected.length && timingSafeEqual(given, expected)
-}
-
 /** The request's JSON object body ({} when it has none). */
 async function readJsonBody(request: IncomingMessage): Promise<Record<string, JsonValue>> {
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of request) {
-    size += (chunk as Buffer).length
-    if (size > MAX_BODY_BYTES)
-      throw new CtxOperationError(400, 'CTX_BODY_TOO_LARGE', `the request body is over ${MAX_BODY_BYTES} bytes`)
-    chunks.push(chunk as Buffer)
+  let text: string
+  try {
+    text = (await readBody(request, MAX_BODY_BYTES)).trim()
+  } catch (error) {
+    if (error instanceof BodyTooLargeError) throw new CtxOperationError(400, 'CTX_BODY_TOO_LARGE', error.message)
+    throw error
   }
-  const text = Buffer.concat(chunks).toString('utf8').trim()
   if (text === '') return {}
   let body: unknown
   try {
@@ -232,13 +219,4 @@ async function readJsonBody(request: IncomingMessage): Promise<Record<string, Js
       'the request body must be a JSON object: {"value": <JSON>, "who": "<name>"}',
     )
   return body as Record<string, JsonValue>
-}
-
-function send(response: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body)
-  response.writeHead(status, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(text),
-  })
-  response.end(text)
 }
