@@ -1,9 +1,17 @@
-import { timingSafeEqual } from 'node:crypto'
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Context, ContextWrite } from '../context/context.ts'
 import type { JsonValue } from '../context/json-value.ts'
 import { applyCtxOperation, type CtxAnswer, CtxOperationError, type CtxRequest } from './ctx-operations.ts'
+import {
+  BodyTooLargeError,
+  bearerToken,
+  type HttpLimits,
+  type HttpServer,
+  readBody,
+  sendJson,
+  startHttpServer,
+  tokenMatches,
+} from './http-server.ts'
 
 /** A running recipe file as its ctx server describes it. */
 export interface LiveRunState {
@@ -37,6 +45,8 @@ export interface CtxServerOptions {
    * @default answers are not masked
    */
   mask?: CtxMask
+  /** Connections and timeouts (http-server.ts); the defaults suit a run's clients. */
+  limits?: HttpLimits
 }
 
 /** What the ctx server masks secrets with: the part of the run's Redactor it uses. */
@@ -69,50 +79,47 @@ export interface CtxMask {
  */
 export class CtxServer {
   readonly url: string
-  private readonly server: Server
+  private readonly http: HttpServer
 
-  private constructor(server: Server, url: string) {
-    this.server = server
-    this.url = url
+  private constructor(http: HttpServer) {
+    this.http = http
+    this.url = http.url
   }
 
-  static start(options: CtxServerOptions): Promise<CtxServer> {
-    const server = createServer((request, response) => {
-      handle(options, request, response).catch((error: unknown) => {
-        send(response, 500, { error: { code: 'CTX_SERVER_ERROR', message: (error as Error).message } }, options.mask)
-      })
+  static async start(options: CtxServerOptions): Promise<CtxServer> {
+    const http = await startHttpServer({
+      name: 'the ctx server',
+      host: options.host,
+      port: options.port,
+      listenHint: 'set the plugin option ctxServer.port to 0 (any free port) or another port',
+      ...(options.limits ? { limits: options.limits } : {}),
+      // A failure's message is masked like every answer (it can quote a refused value).
+      handle: (request, response) =>
+        handle(options, request, response).catch((error: unknown) => {
+          if (response.headersSent) response.destroy()
+          else
+            send(
+              response,
+              500,
+              { error: { code: 'HTTP_SERVER_ERROR', message: (error as Error).message } },
+              options.mask,
+            )
+        }),
     })
     // Clients keep connections open between requests; none of them keeps the test worker alive.
-    server.keepAliveTimeout = 5000
-    return new Promise((resolve, reject) => {
-      server.once('error', (error: NodeJS.ErrnoException) => {
-        reject(
-          new Error(
-            `the ctx server could not listen on ${options.host}:${options.port} (${error.code ?? error.message}); set the plugin option ctxServer.port to 0 (any free port) or another port`,
-          ),
-        )
-      })
-      server.listen(options.port, options.host, () => {
-        server.unref()
-        const { address, port } = server.address() as AddressInfo
-        const host = address.includes(':') ? `[${address}]` : address
-        resolve(new CtxServer(server, `http://${host}:${port}`))
-      })
-    })
+    http.server.unref()
+    return new CtxServer(http)
   }
 
   /** Stops listening and closes the connections clients keep open. */
   close(): Promise<void> {
-    return new Promise((resolve) => {
-      this.server.close(() => resolve())
-      this.server.closeAllConnections()
-    })
+    return this.http.close()
   }
 }
 
 async function handle(options: CtxServerOptions, request: IncomingMessage, response: ServerResponse): Promise<void> {
   const reply = (status: number, body: unknown) => send(response, status, body, options.mask)
-  if (!authorized(request, options.token)) {
+  if (!tokenMatches(bearerToken(request), options.token)) {
     response.setHeader('WWW-Authenticate', 'Bearer realm="vitest-recipes ctx"')
     reply(401, {
       error: {
@@ -228,24 +235,15 @@ function route(method: string, path: string): { op: CtxRequest['op']; key?: stri
   return undefined
 }
 
-function authorized(request: IncomingMessage, token: string): boolean {
-  const header = request.headers.authorization ?? ''
-  const given = Buffer.from(header.startsWith('Bearer ') ? header.slice(7).trim() : '')
-  const expected = Buffer.from(token)
-  return given.length === expected.length && timingSafeEqual(given, expected)
-}
-
 /** The request's JSON object body ({} when it has none). */
 async function readJsonBody(request: IncomingMessage): Promise<Record<string, JsonValue>> {
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of request) {
-    size += (chunk as Buffer).length
-    if (size > MAX_BODY_BYTES)
-      throw new CtxOperationError(400, 'CTX_BODY_TOO_LARGE', `the request body is over ${MAX_BODY_BYTES} bytes`)
-    chunks.push(chunk as Buffer)
+  let text: string
+  try {
+    text = (await readBody(request, MAX_BODY_BYTES)).trim()
+  } catch (error) {
+    if (error instanceof BodyTooLargeError) throw new CtxOperationError(400, 'CTX_BODY_TOO_LARGE', error.message)
+    throw error
   }
-  const text = Buffer.concat(chunks).toString('utf8').trim()
   if (text === '') return {}
   let body: unknown
   try {
@@ -271,10 +269,5 @@ function send(response: ServerResponse, status: number, body: unknown, mask?: Ct
   const problem = (body as { error?: { message?: unknown } }).error
   if (mask && problem && typeof problem.message === 'string')
     body = { ...(body as object), error: { ...problem, message: mask.text(problem.message) } }
-  const text = JSON.stringify(body)
-  response.writeHead(status, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(text),
-  })
-  response.end(text)
+  sendJson(response, status, body)
 }
