@@ -6,6 +6,8 @@ import type { RecipeIssue } from '../recipe/errors.ts'
 import { type DeclaringScriptlet, exportNotFound, type PreflightResult, preflightRecipe } from '../recipe/preflight.ts'
 import { pythonSearchPath } from '../recipe/python-module.ts'
 import type { Recipe } from '../recipe/types.ts'
+import { resumeReaders } from '../recipe/dataflow.ts'
+import { refuseUnrestorableReads, type ResumeSnapshot } from '../store/resume.ts'
 import { resolveScriptlet } from '../scriptlet/invoke.ts'
 import type { Project } from './project.ts'
 
@@ -46,6 +48,24 @@ export async function preflightRecipes(
     await loader?.close()
   }
   return results
+}
+
+/**
+ * Why `--resume-from` the step at `fromIndex` of `recipe` cannot go ahead, or undefined: the
+ * snapshot's unrestorable keys against what the steps that will run declare they read (their
+ * TypeScript scriptlets loaded as Vitest would, only when some key cannot be restored).
+ */
+export async function refuseResume(
+  project: Project,
+  recipe: Recipe,
+  snapshot: ResumeSnapshot | string,
+  fromIndex: number,
+  skip: readonly string[],
+): Promise<string | undefined> {
+  if (typeof snapshot === 'string') return snapshot
+  if (!snapshot.unrestorable) return undefined
+  const { declarations } = (await preflightRecipes(project, [recipe])).get(recipe)!
+  return refuseUnrestorableReads(snapshot, resumeReaders(recipe, declarations, fromIndex, skip))
 }
 
 export interface Loader {

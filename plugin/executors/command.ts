@@ -1,7 +1,8 @@
 import { accessSync, constants, existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import type { JsonValue } from '../context/json-value.ts'
-import { EXIT_FAILED, type Envelope, errorEnvelope } from '../scriptlet/envelope.ts'
+import { checkEnvName, describeEnvNameRefusal, envNameAdvice } from '../recipe/env-names.ts'
+import { EXIT_FAILED, EXIT_INVALID, type Envelope, errorEnvelope } from '../scriptlet/envelope.ts'
 import { runChildProcess } from './child-process.ts'
 import { leaseCtxFile } from './ctx-file.ts'
 import { envelopeFromOutput } from './output.ts'
@@ -24,10 +25,12 @@ export async function runCommandStep(input: ExecutorInput, options: CommandOptio
   const [program, ...fixedArgs] = Array.isArray(step.command) ? step.command : [step.command!]
   const isFile = step.type !== 'exec' || program!.includes('/')
   const path = isFile ? resolve(root, program!) : program!
-  const missing = isFile ? checkRunnable(path, program!, step.type === 'python') : undefined
-  if (missing)
+  // A recipe's args were checked when it compiled; `recipes step --params` is checked here.
+  const refused = Array.isArray(step.params) ? undefined : refusedParam(step.params)
+  const missing = refused ? undefined : isFile ? checkRunnable(path, program!, step.type === 'python') : undefined
+  if (refused || missing)
     return {
-      envelope: errorEnvelope(step.name, missing, EXIT_FAILED),
+      envelope: errorEnvelope(step.name, (refused ?? missing)!, refused ? EXIT_INVALID : EXIT_FAILED),
       stdout: '',
       stderr: '',
       resources: { cpuMs: 0, peakRssBytes: 0 },
@@ -37,9 +40,10 @@ export async function runCommandStep(input: ExecutorInput, options: CommandOptio
   try {
     const params = step.params
     const args = [...fixedArgs, ...(Array.isArray(params) ? params.map(toArgument) : [])]
+    // The runner's own variables win over any param of the same name.
     const env = {
-      ...input.env,
       ...(Array.isArray(params) ? {} : paramsToEnv(params)),
+      ...input.env,
       RECIPES_CTX_FILE: ctxFile.path,
       RECIPES_STEP: step.name,
       RECIPES_ROOT: root,
@@ -67,6 +71,15 @@ export async function runCommandStep(input: ExecutorInput, options: CommandOptio
   } finally {
     ctxFile.release()
   }
+}
+
+/** The first param whose name may not become an environment variable, said with what to do instead. */
+function refusedParam(params: Record<string, JsonValue>): string | undefined {
+  for (const name of Object.keys(params)) {
+    const refusal = checkEnvName(name)
+    if (refusal) return `parameter ${describeEnvNameRefusal(name, refusal)}. ${envNameAdvice(name)}`
+  }
+  return undefined
 }
 
 /** Why the file cannot run, or undefined. Python scripts need not be executable. */

@@ -36,7 +36,15 @@ export function sampleStepResources(tree: StepTree, { hostRoot = false }: Sampli
   // those (a few processes, not all of /proc), until pids wrap around at pid_max.
   let fromPid = tree.root ?? 0
   let newestSeen = fromPid
+  // A sample that cannot read /proc (descriptors used up: EMFILE) is skipped: figures are never worth a failed step.
   const sample = () => {
+    try {
+      takeSample()
+    } catch {
+      // The next sample tries again.
+    }
+  }
+  const takeSample = () => {
     const newest = newestPid()
     if (newest === undefined || newest < newestSeen) fromPid = 0
     else newestSeen = newest

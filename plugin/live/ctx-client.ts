@@ -12,17 +12,28 @@ export class CtxUnreachableError extends Error {
   override name = 'CtxUnreachableError'
 }
 
+export interface CtxCallOptions {
+  /**
+   * Ask for secrets in clear (`?reveal=1`): a step of the run that needs the value, or a person
+   * who said `--reveal`. Otherwise the server masks them (`***{NAME}`).
+   * @default false
+   */
+  reveal?: boolean
+  /** @default 10000 */
+  timeoutMs?: number
+}
+
 /** Sends one operation to the ctx server at `url` (ctx-server.ts documents the routes). */
 export async function callCtxServer(
   url: string,
   token: string,
   request: CtxRequest,
-  timeoutMs = 10_000,
+  { reveal = false, timeoutMs = 10_000 }: CtxCallOptions = {},
 ): Promise<CtxReply> {
   const { method, path, body } = httpOf(request)
   let response: Response
   try {
-    response = await fetch(`${url.replace(/\/+$/, '')}${path}`, {
+    response = await fetch(`${url.replace(/\/+$/, '')}${path}${reveal ? '?reveal=1' : ''}`, {
       method,
       headers: {
         authorization: `Bearer ${token}`,

@@ -1,9 +1,17 @@
-import { timingSafeEqual } from 'node:crypto'
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Context, ContextWrite } from '../context/context.ts'
 import type { JsonValue } from '../context/json-value.ts'
 import { applyCtxOperation, type CtxAnswer, CtxOperationError, type CtxRequest } from './ctx-operations.ts'
+import {
+  BodyTooLargeError,
+  bearerToken,
+  type HttpLimits,
+  type HttpServer,
+  readBody,
+  sendJson,
+  startHttpServer,
+  tokenMatches,
+} from './http-server.ts'
 
 /** A running recipe file as its ctx server describes it. */
 export interface LiveRunState {
@@ -30,6 +38,23 @@ export interface CtxServerOptions {
   run: () => LiveRunState
   /** Records writes made through the API (history and store), as steps' writes are recorded. */
   record: (writes: ContextWrite[]) => void
+  /**
+   * Masks secrets in answers (the run's redactor): values as the store keeps them (`***{NAME}`,
+   * `***{derived}`), error messages with `***`. A request with `?reveal=1` gets values raw (a
+   * step of the run needs them); error messages are masked always.
+   * @default answers are not masked
+   */
+  mask?: CtxMask
+  /** Connections and timeouts (http-server.ts); the defaults suit a run's clients. */
+  limits?: HttpLimits
+}
+
+/** What the ctx server masks secrets with: the part of the run's Redactor it uses. */
+export interface CtxMask {
+  /** A JSON value with each secret replaced by a reference to its source, `***{NAME}`. */
+  reference<T extends JsonValue | undefined>(value: T): T
+  /** A text with each secret replaced by `***`. */
+  text(text: string): string
 }
 
 /**
@@ -45,54 +70,58 @@ export interface CtxServerOptions {
  *
  * `revision` is the key's revision the writer expects (0: the key must not exist): a write
  * that lost the race gets 409 and the current revision. Errors are `{ error: { code, message } }`.
+ *
+ * Secrets in values are masked as the stored run shows them (`***{NAME}`) unless the request
+ * says `?reveal=1`: what a person reads at a terminal is masked by default, and asking for
+ * raw values is explicit (`recipes ctx --reveal`, or a step of the run, which holds the token
+ * in its environment). The token is the boundary: whoever holds it could read the run's
+ * environment as the same user anyway; the mask keeps secrets off screens and logs.
  */
 export class CtxServer {
   readonly url: string
-  private readonly server: Server
+  private readonly http: HttpServer
 
-  private constructor(server: Server, url: string) {
-    this.server = server
-    this.url = url
+  private constructor(http: HttpServer) {
+    this.http = http
+    this.url = http.url
   }
 
-  static start(options: CtxServerOptions): Promise<CtxServer> {
-    const server = createServer((request, response) => {
-      handle(options, request, response).catch((error: unknown) => {
-        send(response, 500, { error: { code: 'CTX_SERVER_ERROR', message: (error as Error).message } })
-      })
+  static async start(options: CtxServerOptions): Promise<CtxServer> {
+    const http = await startHttpServer({
+      name: 'the ctx server',
+      host: options.host,
+      port: options.port,
+      listenHint: 'set the plugin option ctxServer.port to 0 (any free port) or another port',
+      ...(options.limits ? { limits: options.limits } : {}),
+      // A failure's message is masked like every answer (it can quote a refused value).
+      handle: (request, response) =>
+        handle(options, request, response).catch((error: unknown) => {
+          if (response.headersSent) response.destroy()
+          else
+            send(
+              response,
+              500,
+              { error: { code: 'HTTP_SERVER_ERROR', message: (error as Error).message } },
+              options.mask,
+            )
+        }),
     })
     // Clients keep connections open between requests; none of them keeps the test worker alive.
-    server.keepAliveTimeout = 5000
-    return new Promise((resolve, reject) => {
-      server.once('error', (error: NodeJS.ErrnoException) => {
-        reject(
-          new Error(
-            `the ctx server could not listen on ${options.host}:${options.port} (${error.code ?? error.message}); set the plugin option ctxServer.port to 0 (any free port) or another port`,
-          ),
-        )
-      })
-      server.listen(options.port, options.host, () => {
-        server.unref()
-        const { address, port } = server.address() as AddressInfo
-        const host = address.includes(':') ? `[${address}]` : address
-        resolve(new CtxServer(server, `http://${host}:${port}`))
-      })
-    })
+    http.server.unref()
+    return new CtxServer(http)
   }
 
   /** Stops listening and closes the connections clients keep open. */
   close(): Promise<void> {
-    return new Promise((resolve) => {
-      this.server.close(() => resolve())
-      this.server.closeAllConnections()
-    })
+    return this.http.close()
   }
 }
 
 async function handle(options: CtxServerOptions, request: IncomingMessage, response: ServerResponse): Promise<void> {
-  if (!authorized(request, options.token)) {
+  const reply = (status: number, body: unknown) => send(response, status, body, options.mask)
+  if (!tokenMatches(bearerToken(request), options.token)) {
     response.setHeader('WWW-Authenticate', 'Bearer realm="vitest-recipes ctx"')
-    send(response, 401, {
+    reply(401, {
       error: {
         code: 'CTX_UNAUTHORIZED',
         message:
@@ -103,12 +132,12 @@ async function handle(options: CtxServerOptions, request: IncomingMessage, respo
   }
   const url = new URL(request.url ?? '/', 'http://localhost')
   if (url.pathname === '/v1/run' && request.method === 'GET') {
-    send(response, 200, options.run())
+    reply(200, options.run())
     return
   }
   const parsed = route(request.method ?? 'GET', url.pathname)
   if (!parsed) {
-    send(response, 404, {
+    reply(404, {
       error: {
         code: 'CTX_NO_SUCH_ROUTE',
         message: `${request.method} ${url.pathname} is not an operation of the ctx API`,
@@ -120,7 +149,7 @@ async function handle(options: CtxServerOptions, request: IncomingMessage, respo
   try {
     body = await readJsonBody(request)
   } catch (error) {
-    send(response, (error as CtxOperationError).status ?? 400, {
+    reply((error as CtxOperationError).status ?? 400, {
       error: { code: (error as CtxOperationError).code ?? 'CTX_BAD_REQUEST', message: (error as Error).message },
     })
     return
@@ -131,7 +160,7 @@ async function handle(options: CtxServerOptions, request: IncomingMessage, respo
   if (typeof who === 'string') ctxRequest.who = who
   if (body.revision !== undefined) {
     if (typeof body.revision !== 'number' || !Number.isInteger(body.revision) || body.revision < 0) {
-      send(response, 400, {
+      reply(400, {
         error: { code: 'CTX_BAD_REVISION', message: 'revision must be a whole number, 0 or more' },
       })
       return
@@ -140,7 +169,7 @@ async function handle(options: CtxServerOptions, request: IncomingMessage, respo
   }
   if (body.index !== undefined) {
     if (typeof body.index !== 'number' || !Number.isInteger(body.index)) {
-      send(response, 400, { error: { code: 'CTX_BAD_INDEX', message: 'index must be a whole number' } })
+      reply(400, { error: { code: 'CTX_BAD_INDEX', message: 'index must be a whole number' } })
       return
     }
     ctxRequest.index = body.index
@@ -151,7 +180,7 @@ async function handle(options: CtxServerOptions, request: IncomingMessage, respo
     answer = applyCtxOperation(options.ctx, ctxRequest, (write) => writes.push(write))
   } catch (error) {
     if (!(error instanceof CtxOperationError)) throw error
-    send(response, error.status, {
+    reply(error.status, {
       error: {
         code: error.code,
         message: error.message,
@@ -164,7 +193,7 @@ async function handle(options: CtxServerOptions, request: IncomingMessage, respo
     try {
       options.record(writes)
     } catch (error) {
-      send(response, 500, {
+      reply(500, {
         error: {
           code: 'CTX_NOT_RECORDED',
           message: `the write was applied to the ctx but could not be recorded: ${(error as Error).message}`,
@@ -173,7 +202,17 @@ async function handle(options: CtxServerOptions, request: IncomingMessage, respo
       return
     }
   }
-  send(response, 200, answer)
+  const reveal = ['1', 'true'].includes(url.searchParams.get('reveal') ?? '')
+  reply(200, reveal || !options.mask ? answer : maskAnswer(answer, options.mask))
+}
+
+/** The answer with each value masked: the key's value, what pop removed, every value of full. */
+function maskAnswer(answer: CtxAnswer, mask: CtxMask): CtxAnswer {
+  const masked = { ...answer }
+  if (answer.value !== undefined) masked.value = mask.reference(answer.value)
+  if (answer.popped !== undefined) masked.popped = mask.reference(answer.popped)
+  if (answer.values !== undefined) masked.values = mask.reference(answer.values)
+  return masked
 }
 
 function route(method: string, path: string): { op: CtxRequest['op']; key?: string } | undefined {
@@ -196,24 +235,15 @@ function route(method: string, path: string): { op: CtxRequest['op']; key?: stri
   return undefined
 }
 
-function authorized(request: IncomingMessage, token: string): boolean {
-  const header = request.headers.authorization ?? ''
-  const given = Buffer.from(header.startsWith('Bearer ') ? header.slice(7).trim() : '')
-  const expected = Buffer.from(token)
-  return given.length === expected.length && timingSafeEqual(given, expected)
-}
-
 /** The request's JSON object body ({} when it has none). */
 async function readJsonBody(request: IncomingMessage): Promise<Record<string, JsonValue>> {
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of request) {
-    size += (chunk as Buffer).length
-    if (size > MAX_BODY_BYTES)
-      throw new CtxOperationError(400, 'CTX_BODY_TOO_LARGE', `the request body is over ${MAX_BODY_BYTES} bytes`)
-    chunks.push(chunk as Buffer)
+  let text: string
+  try {
+    text = (await readBody(request, MAX_BODY_BYTES)).trim()
+  } catch (error) {
+    if (error instanceof BodyTooLargeError) throw new CtxOperationError(400, 'CTX_BODY_TOO_LARGE', error.message)
+    throw error
   }
-  const text = Buffer.concat(chunks).toString('utf8').trim()
   if (text === '') return {}
   let body: unknown
   try {
@@ -234,11 +264,10 @@ async function readJsonBody(request: IncomingMessage): Promise<Record<string, Js
   return body as Record<string, JsonValue>
 }
 
-function send(response: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body)
-  response.writeHead(status, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(text),
-  })
-  response.end(text)
+/** Sends a JSON answer; an error message is masked with `mask` (it can quote a refused value). */
+function send(response: ServerResponse, status: number, body: unknown, mask?: CtxMask): void {
+  const problem = (body as { error?: { message?: unknown } }).error
+  if (mask && problem && typeof problem.message === 'string')
+    body = { ...(body as object), error: { ...problem, message: mask.text(problem.message) } }
+  sendJson(response, status, body)
 }

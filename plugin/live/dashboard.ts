@@ -1,17 +1,38 @@
 import { readFileSync } from 'node:fs'
-import { readFile } from 'node:fs/promises'
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
-import { isAbsolute, relative, resolve } from 'node:path'
+import { readFile, realpath } from 'node:fs/promises'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { isAbsolute, relative, resolve, sep } from 'node:path'
 import { renderChartSvg, runChartList, TREND_RUNS as CHART_TREND_RUNS } from '../charts/index.ts'
 import type { JsonValue } from '../context/json-value.ts'
 import type { RunFilter, RunStore } from '../store/run-store.ts'
 import type { LiveRunState } from './ctx-server.ts'
 import { liveEndpoints } from './endpoints.ts'
+import {
+  bearerToken,
+  type HttpLimits,
+  type HttpServer,
+  sendJson,
+  startHttpServer,
+  tokenMatches,
+} from './http-server.ts'
 
 export interface DashboardOptions {
-  /** The project root: step logs are read from under it, never elsewhere. */
+  /** The project root: relative log paths of the store are resolved from it. */
   root: string
+  /**
+   * The step logs' folder (the plugin option logsDir, resolved): a log is served only when its
+   * real path (symlinks followed) is inside this folder's real path.
+   * @default `<root>/Logs`
+   */
+  logsDir?: string
+  /**
+   * When set, every request needs it: `?token=` once (the answer sets a cookie), the cookie,
+   * or `Authorization: Bearer <token>`. `recipes dashboard` sets one whenever it listens beyond
+   * loopback. @default undefined (no token: loopback only)
+   */
+  token?: string
+  /** Connections and timeouts (http-server.ts). */
+  limits?: HttpLimits
   /** The run store, opened by the caller (the dashboard ingests what running recipes journal). */
   store: RunStore
   /** The store's absolute path: running recipes publish their ctx servers beside it. */
@@ -38,13 +59,13 @@ const TREND_RUNS = 30
  */
 export class Dashboard {
   readonly url: string
-  private readonly server: Server
+  private readonly http: HttpServer
   private readonly timer: NodeJS.Timeout
   private readonly watchers: Set<ServerResponse>
 
-  private constructor(server: Server, url: string, timer: NodeJS.Timeout, watchers: Set<ServerResponse>) {
-    this.server = server
-    this.url = url
+  private constructor(http: HttpServer, timer: NodeJS.Timeout, watchers: Set<ServerResponse>) {
+    this.http = http
+    this.url = http.url
     this.timer = timer
     this.watchers = watchers
   }
@@ -53,11 +74,16 @@ export class Dashboard {
     const state = new LiveState(options)
     await state.refresh()
     const watchers = new Set<ServerResponse>()
-    const server = createServer((request, response) => {
-      route(options, state, watchers, request, response).catch((error: unknown) => {
-        if (!response.headersSent) sendJson(response, 500, { error: (error as Error).message })
-        else response.end()
-      })
+    const http = await startHttpServer({
+      name: 'the dashboard',
+      host: options.host,
+      port: options.port,
+      listenHint: 'choose another --port, or 0 for any free port',
+      ...(options.limits ? { limits: options.limits } : {}),
+      handle: (request, response) => {
+        if (options.token !== undefined && !admitted(request, response, options.token)) return
+        return route(options, state, watchers, request, response)
+      },
     })
     let busy = false
     const timer = setInterval(async () => {
@@ -72,29 +98,50 @@ export class Dashboard {
         busy = false
       }
     }, options.pollMs ?? 250)
-    await new Promise<void>((resolvePromise, reject) => {
-      server.once('error', (error: NodeJS.ErrnoException) =>
-        reject(
-          new Error(
-            `the dashboard could not listen on ${options.host}:${options.port} (${error.code ?? error.message}); choose another --port, or 0 for any free port`,
-          ),
-        ),
-      )
-      server.listen(options.port, options.host, () => resolvePromise())
-    })
-    const { address, port } = server.address() as AddressInfo
-    const host = address.includes(':') ? `[${address}]` : address
-    return new Dashboard(server, `http://${host}:${port}`, timer, watchers)
+    return new Dashboard(http, timer, watchers)
   }
 
   close(): Promise<void> {
     clearInterval(this.timer)
     for (const watcher of this.watchers) watcher.end()
-    return new Promise((resolvePromise) => {
-      this.server.close(() => resolvePromise())
-      this.server.closeAllConnections()
-    })
+    return this.http.close()
   }
+}
+
+/** The cookie that carries the token after the first load (one per port: cookies ignore ports). */
+function cookieName(request: IncomingMessage): string {
+  return `recipes_dashboard_${request.socket.localPort ?? ''}`
+}
+
+/**
+ * Whether the request carries the token (bearer, cookie or `?token=`); if not, it is answered
+ * (401). A page loaded with `?token=` gets the cookie and is sent on to the same address without it.
+ */
+function admitted(request: IncomingMessage, response: ServerResponse, token: string): boolean {
+  const url = new URL(request.url ?? '/', 'http://localhost')
+  const name = cookieName(request)
+  const cookie = (request.headers.cookie ?? '')
+    .split(';')
+    .map((part) => part.trim().split('='))
+    .find(([key]) => key === name)?.[1]
+  if (tokenMatches(bearerToken(request), token) || tokenMatches(cookie, token)) return true
+  if (tokenMatches(url.searchParams.get('token') ?? undefined, token)) {
+    if (url.pathname !== '/' && url.pathname !== '/index.html') return true
+    url.searchParams.delete('token')
+    response.writeHead(303, {
+      location: `${url.pathname}${url.search}`,
+      'set-cookie': `${name}=${token}; HttpOnly; SameSite=Strict; Path=/`,
+      'cache-control': 'no-store',
+    })
+    response.end()
+    return false
+  }
+  response.setHeader('WWW-Authenticate', 'Bearer realm="vitest-recipes dashboard"')
+  sendJson(response, 401, {
+    error:
+      'this dashboard needs its token: open the address `recipes dashboard` printed (…/?token=<token>), or send Authorization: Bearer <token>',
+  })
+  return false
 }
 
 /** What the dashboard knows beyond the store: the steps running now, per run; and a version that changes with anything. */
@@ -159,6 +206,8 @@ async function route(
       connection: 'keep-alive',
     })
     response.write(`data: ${state.version}\n\n`)
+    // The stream is quiet while nothing changes: the idle limit of other connections does not apply.
+    request.socket.setTimeout(0)
     watchers.add(response)
     request.on('close', () => watchers.delete(response))
     return
@@ -189,16 +238,10 @@ async function route(
     if (run[2] === 'log') {
       const step = data.steps.find((row) => row.step === url.searchParams.get('step'))
       if (!step?.logPath) return sendJson(response, 404, { error: 'this step wrote no log (it passed silently)' })
-      const file = resolve(options.root, step.logPath)
-      const inside = relative(options.root, file)
-      if (inside.startsWith('..') || isAbsolute(inside))
-        return sendJson(response, 403, { error: 'outside the project' })
-      let text: string
-      try {
-        text = await readFile(file, 'utf8')
-      } catch {
-        return sendJson(response, 404, { error: `the log ${step.logPath} is gone` })
-      }
+      const text = await readLog(options, step.logPath)
+      if (text === 'outside')
+        return sendJson(response, 403, { error: `the log ${step.logPath} is outside the project's Logs folder` })
+      if (text === undefined) return sendJson(response, 404, { error: `the log ${step.logPath} is gone` })
       response.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' })
       response.end(text)
       return
@@ -213,6 +256,36 @@ async function route(
     })
   }
   sendJson(response, 404, { error: `no such page: ${path}` })
+}
+
+/**
+ * A step's log, read only when its real path (symlinks followed, in the file and in its
+ * folders) is inside the real logs folder: a log replaced by a link to another file is
+ * 'outside'; undefined when it is gone.
+ */
+async function readLog(options: DashboardOptions, logPath: string): Promise<string | undefined> {
+  let file: string
+  let logs: string
+  try {
+    file = await realpath(resolve(options.root, logPath))
+    logs = await realpath(options.logsDir ?? resolve(options.root, 'Logs'))
+  } catch {
+    // Gone, or a link to nothing: nothing to serve, wherever it pointed.
+    return isInside(resolve(options.logsDir ?? resolve(options.root, 'Logs')), resolve(options.root, logPath))
+      ? undefined
+      : 'outside'
+  }
+  if (!isInside(logs, file)) return 'outside'
+  try {
+    return await readFile(file, 'utf8')
+  } catch {
+    return undefined
+  }
+}
+
+function isInside(folder: string, file: string): boolean {
+  const inside = relative(folder, file)
+  return inside !== '' && !inside.startsWith(`..${sep}`) && inside !== '..' && !isAbsolute(inside)
 }
 
 /**
@@ -259,14 +332,4 @@ function trendOf(store: RunStore, testId: string) {
       return { runId: run.runId, startTime: run.startTime, status: run.status, steps: run.steps, metrics }
     }),
   }
-}
-
-function sendJson(response: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body)
-  response.writeHead(status, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(text),
-    'cache-control': 'no-store',
-  })
-  response.end(text)
 }

@@ -152,6 +152,30 @@ function dataflowIssue(step: RecipeStep, message: string, hint: string): RecipeI
   }
 }
 
+/**
+ * The steps a `--resume-from` the step at `fromIndex` runs (from it on, less the `skip`ped) and
+ * the keys each reads as far as the recipe can tell: what its scriptlet declares (resolved
+ * against its args) and the keys its success checks compare (`ctx_equals`, `ctx_matches`).
+ * `reads` is undefined for a step whose scriptlet does not declare its reads, or names one
+ * through a parameter its args do not give: it may read any key.
+ */
+export function resumeReaders(
+  recipe: Pick<Recipe, 'steps'>,
+  declarations: ReadonlyMap<string, ScriptletDeclaration | undefined>,
+  fromIndex: number,
+  skip: readonly string[],
+): { step: string; reads: string[] | undefined }[] {
+  const running = recipe.steps.slice(fromIndex).filter((step) => !skip.includes(step.name))
+  return running.map((step) => {
+    const declaration = declarations.get(step.name)
+    if (declaration?.reads === undefined) return { step: step.name, reads: undefined }
+    const { keys, unresolved } = resolveDeclaredKeys(declaration.reads, step.params, declaration.params)
+    if (unresolved.length > 0) return { step: step.name, reads: undefined }
+    const checked = [...Object.keys(step.success.ctx_equals ?? {}), ...Object.keys(step.success.ctx_matches ?? {})]
+    return { step: step.name, reads: [...new Set([...keys.map((item) => item.key), ...checked])] }
+  })
+}
+
 /** The one line that says which steps were not checked, or nothing when all were. */
 export function uncheckedNote(file: string, report: DataflowReport): string | undefined {
   const notes: string[] = []

@@ -15,6 +15,7 @@ export type RecipeErrorCode =
   | 'RECIPE_EXPORT_NOT_FOUND'
   | 'RECIPE_PATH_OUTSIDE_WORKSPACE'
   | 'RECIPE_PARAMS'
+  | 'RECIPE_REFUSED_ENV_NAME'
   | 'RECIPE_DATAFLOW'
 
 /** Where an issue sits: 1-based line and column, plus the text of that line. */

@@ -2,6 +2,7 @@ import { LineCounter, parseDocument, visit, type Document, type YAMLError } from
 import type { z } from 'zod'
 import type { JsonObject } from '../context/json-value.ts'
 import { didYouMean } from './did-you-mean.ts'
+import { checkEnvName, describeEnvNameRefusal, envNameAdvice } from './env-names.ts'
 import { RecipeError, type RecipeErrorCode, type RecipeIssue, type SourceLocation } from './errors.ts'
 import { DependencyCycleError, planSteps } from './plan.ts'
 import { KNOWN_KEYS, recipeSchema, stepSchema, type StepInput } from './schema.ts'
@@ -71,7 +72,10 @@ export function readRecipe(text: string, file: string): RecipeReading {
   const steps: RecipeStep[] = []
   rawSteps.forEach((rawStep, i) => {
     const step = stepSchema.safeParse(rawStep)
-    if (step.success) steps.push(normalizeStep(step.data, i, issues, recipeParallel))
+    if (!step.success) return
+    const normalized = normalizeStep(step.data, i, issues, recipeParallel)
+    steps.push(normalized)
+    checkEnvParams(normalized, step.data.args !== undefined ? 'args' : 'params', issues)
   })
   checkNamesAndDependencies(steps, names, rawSteps, issues)
   if (!parsed.success || issues.list.length > 0) return { steps, issues: issues.list }
@@ -280,6 +284,26 @@ function normalizeStep(input: StepInput, i: number, issues: IssueCollector, reci
   if (input.timeout !== undefined) step.timeoutSec = input.timeout
   if (input.cache_key !== undefined) step.cacheKey = input.cache_key
   return step
+}
+
+/**
+ * A program step's mapping args become its environment variables (executors/command.ts):
+ * names that change how its program starts or finds code are refused (env-names.ts).
+ */
+function checkEnvParams(step: RecipeStep, paramsKey: 'args' | 'params', issues: IssueCollector): void {
+  const asEnvironment =
+    step.type === 'shell' || step.type === 'exec' || (step.type === 'python' && step.command !== undefined)
+  if (!asEnvironment || Array.isArray(step.params)) return
+  for (const name of Object.keys(step.params)) {
+    const refusal = checkEnvName(name)
+    if (!refusal) continue
+    issues.add(
+      'RECIPE_REFUSED_ENV_NAME',
+      `step "${step.name}" gives ${describeEnvNameRefusal(name, refusal)}`,
+      ['steps', step.index, paramsKey, name],
+      { key: true, hint: envNameAdvice(name) },
+    )
+  }
 }
 
 /** Numbers in an argv list (`[ping, -c, 1]`) are arguments like any other: keep the text the file has. */

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
 import { checkDataflow, uncheckedNote } from './dataflow.ts'
 import type { ParamsSchema, ScriptletDeclaration } from './declarations.ts'
 import type { RecipeIssue } from './errors.ts'
@@ -23,12 +24,17 @@ export interface PreflightInput {
   pythonPath: readonly string[]
   /** The loaded TypeScript scriptlet of each ts step, by step name. */
   scriptlets: ReadonlyMap<string, DeclaringScriptlet>
-  /** Absolute file of each ts module, by the recipe's `module` string. */
-  modules: ReadonlyMap<string, string>
+  /**
+   * Absolute file of each ts module, by the recipe's `module` string.
+   * @default the module resolved against `root`
+   */
+  modules?: ReadonlyMap<string, string>
 }
 
 export interface PreflightResult {
   issues: RecipeIssue[]
+  /** What each step's scriptlet declares (reads, outputs, params), by step name; undefined: nothing. */
+  declarations: ReadonlyMap<string, ScriptletDeclaration | undefined>
   /** The "unchecked" line for this recipe, when some steps could not be checked. */
   note?: string
 }
@@ -40,6 +46,18 @@ export interface PreflightResult {
  * `recipes validate` and `recipes plan`.
  */
 export function preflightRecipe(input: PreflightInput): PreflightResult {
+  const declarations = stepDeclarations(input)
+  const issues: RecipeIssue[] = []
+  for (const step of input.recipe.steps) issues.push(...checkStepParams(step, declarations.get(step.name)))
+  const dataflow = checkDataflow(input.recipe, declarations)
+  issues.push(...dataflow.issues)
+  issues.sort((a, b) => (a.location?.line ?? 0) - (b.location?.line ?? 0))
+  const note = uncheckedNote(input.recipe.file, dataflow)
+  return note === undefined ? { issues, declarations } : { issues, declarations, note }
+}
+
+/** What each step's scriptlet declares about itself (its header, or a TypeScript scriptlet's properties), by step name. */
+export function stepDeclarations(input: PreflightInput): Map<string, ScriptletDeclaration | undefined> {
   const texts = new Map<string, string | undefined>()
   const read = (file: string) => {
     if (!texts.has(file)) {
@@ -52,17 +70,8 @@ export function preflightRecipe(input: PreflightInput): PreflightResult {
     return texts.get(file)
   }
   const declarations = new Map<string, ScriptletDeclaration | undefined>()
-  const issues: RecipeIssue[] = []
-  for (const step of input.recipe.steps) {
-    const declaration = declarationOf(step, input, read)
-    declarations.set(step.name, declaration)
-    issues.push(...checkStepParams(step, declaration))
-  }
-  const dataflow = checkDataflow(input.recipe, declarations)
-  issues.push(...dataflow.issues)
-  issues.sort((a, b) => (a.location?.line ?? 0) - (b.location?.line ?? 0))
-  const note = uncheckedNote(input.recipe.file, dataflow)
-  return note === undefined ? { issues } : { issues, note }
+  for (const step of input.recipe.steps) declarations.set(step.name, declarationOf(step, input, read))
+  return declarations
 }
 
 function declarationOf(
@@ -72,7 +81,8 @@ function declarationOf(
 ): ScriptletDeclaration | undefined {
   if (step.type === 'ts') {
     const scriptlet = input.scriptlets.get(step.name)
-    const file = step.module === undefined ? undefined : input.modules.get(step.module)
+    const file =
+      step.module === undefined ? undefined : (input.modules?.get(step.module) ?? resolve(input.root, step.module))
     if (!scriptlet || !file) return undefined
     return typescriptDeclaration(scriptlet, step, projectPath(input.root, file), read(file) ?? '')
   }

@@ -1,6 +1,6 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto'
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { randomBytes } from 'node:crypto'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { bearerToken, type HttpServer, readBody, sendJson, startHttpServer, tokenMatches } from '../live/http-server.ts'
 import type { LockRequest } from '../store/resource-locks.ts'
 import type { RunStore } from '../store/run-store.ts'
 
@@ -12,6 +12,9 @@ export type LockCall =
   | { op: 'check'; runId: string; holds: { resource: string; generation: number }[] }
   | { op: 'holder-stopped'; resource: string; generation: number; at: string; reason?: string }
 
+/** A lock call is a few names: anything bigger is not one. */
+const MAX_BODY_BYTES = 64 * 1024
+
 /**
  * The lab resource locks of the store this Vitest process keeps, served to its recipe files
  * (which never open SQLite) on loopback with a token only they are given. The process renews
@@ -22,7 +25,7 @@ export type LockCall =
 export class LockService {
   private readonly store: RunStore
   private readonly token = randomBytes(24).toString('hex')
-  private server: Server | undefined
+  private http: HttpServer | undefined
   /** The runs each recipe file asked for, to release them when the file ends. */
   private readonly runsOf = new Map<string, Set<string>>()
 
@@ -31,15 +34,15 @@ export class LockService {
   }
 
   async start(): Promise<{ url: string; token: string }> {
-    const server = createServer((request, response) => void this.handle(request, response))
-    this.server = server
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(0, '127.0.0.1', () => resolve())
+    this.http = await startHttpServer({
+      name: 'the lock service',
+      host: '127.0.0.1',
+      port: 0,
+      listenHint: 'the Vitest process needs a free loopback port',
+      handle: (request, response) => this.handle(request, response),
     })
-    server.unref()
-    const { port } = server.address() as AddressInfo
-    return { url: `http://127.0.0.1:${port}/locks`, token: this.token }
+    this.http.server.unref()
+    return { url: `${this.http.url}/locks`, token: this.token }
   }
 
   /** Renews the leases of this process's holds and waits (called every second). */
@@ -58,28 +61,20 @@ export class LockService {
 
   async close(): Promise<void> {
     for (const file of [...this.runsOf.keys()]) this.fileEnded(file)
-    const server = this.server
-    this.server = undefined
-    if (server) await new Promise((resolve) => server.close(resolve))
+    const http = this.http
+    this.http = undefined
+    await http?.close()
   }
 
   private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const answer = (status: number, body: unknown) => {
-      response.writeHead(status, { 'content-type': 'application/json' })
-      response.end(JSON.stringify(body))
-    }
-    const given = Buffer.from(request.headers.authorization?.replace(/^Bearer /, '') ?? '')
-    const expected = Buffer.from(this.token)
-    if (given.length !== expected.length || !timingSafeEqual(given, expected))
-      return answer(401, { error: 'bad token' })
+    const answer = (status: number, body: unknown) => sendJson(response, status, body)
+    if (!tokenMatches(bearerToken(request), this.token)) return answer(401, { error: 'bad token' })
     if (request.method !== 'POST') return answer(405, { error: 'POST only' })
     let call: LockCall
     try {
-      const chunks: Buffer[] = []
-      for await (const chunk of request) chunks.push(chunk as Buffer)
-      call = JSON.parse(Buffer.concat(chunks).toString('utf8')) as LockCall
+      call = JSON.parse(await readBody(request, MAX_BODY_BYTES)) as LockCall
     } catch {
-      return answer(400, { error: 'not JSON' })
+      return answer(400, { error: `not JSON, or over ${MAX_BODY_BYTES} bytes` })
     }
     try {
       if (call.op === 'acquire') {

@@ -64,7 +64,7 @@ export class RecipeRun {
     this.options = readRunOptions()
     this.steps = new Map(compiled.recipe.steps.map((step) => [step.name, step]))
     this.positions = new Map(compiled.recipe.steps.map((step, position) => [step.name, position]))
-    this.session = new RunSession(compiled, runId, this.options)
+    this.session = new RunSession(compiled, runId, this.options, scriptlets)
     this.stepMetrics = compiled.recipe.stepMetrics ? new StepMetrics() : undefined
     // The first python module step need not wait for the interpreter: it starts while Vitest collects (runs nothing).
     if (compiled.recipe.steps.some((step) => step.type === 'python' && step.module !== undefined))

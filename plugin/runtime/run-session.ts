@@ -9,7 +9,9 @@ import type { CpuWorkerPool } from '../executors/worker-pool.ts'
 import { AppendQueue } from '../store/append-queue.ts'
 import { RunJournal } from '../store/journal.ts'
 import { locateStore } from '../store/kept-store.ts'
-import type { ResumeSnapshot } from '../store/resume.ts'
+import { resumeReaders } from '../recipe/dataflow.ts'
+import { type DeclaringScriptlet, stepDeclarations } from '../recipe/preflight.ts'
+import type { ResumeReader, ResumeSnapshot } from '../store/resume.ts'
 import type { RunRecorder, RunStatus } from '../store/run-store.ts'
 import { clampPercent } from '../executors/progress-lines.ts'
 import { type RecipeStepMeta, stepRowOf } from './meta.ts'
@@ -58,8 +60,17 @@ export class RunSession {
   /** What every process a step starts finds in its environment: the ctx server's URL and token, the run id, the CLI. */
   childEnv: Readonly<Record<string, string>> | undefined
 
-  constructor(compiled: CompiledRecipe, runId: string, options: RunOptions) {
+  /** The recipe's TypeScript scriptlets, by step: what they declare they read decides whether a resume may go ahead. */
+  private readonly scriptlets: ReadonlyMap<string, DeclaringScriptlet>
+
+  constructor(
+    compiled: CompiledRecipe,
+    runId: string,
+    options: RunOptions,
+    scriptlets: ReadonlyMap<string, DeclaringScriptlet> = new Map(),
+  ) {
     this.compiled = compiled
+    this.scriptlets = scriptlets
     this.runId = runId
     this.options = options
     this.redactor = createRedactor([...compiled.recipe.secrets, ...parseSecretNames(compiled.secrets)])
@@ -167,6 +178,8 @@ export class RunSession {
         })),
       }),
       record: (writes) => this.recordWrites(writes),
+      // Answers show secrets as the stored run will (`***{NAME}`); the run's own steps ask for them in clear.
+      mask: { reference: (value) => this.redactor.reference(value), text: (text) => this.redactor.text(text) },
     })
     const file = publishEndpoint(locateStore(root, db).path, {
       ...run,
@@ -250,9 +263,14 @@ export class RunSession {
       const { RunStore } = await import('../store/run-store.ts')
       const store = RunStore.openLocated(located)
       if (resumeIndex >= 0) {
-        const { loadResumeSnapshot } = await import('../store/resume.ts')
+        const { loadResumeSnapshot, refuseUnrestorableReads } = await import('../store/resume.ts')
         const before = recipe.steps[resumeIndex - 1]?.name
-        resume = { index: resumeIndex, snapshot: loadResumeSnapshot(store, recipe.file, before) }
+        const snapshot = loadResumeSnapshot(store, recipe.file, before)
+        const refused =
+          typeof snapshot !== 'string' && snapshot.unrestorable
+            ? refuseUnrestorableReads(snapshot, this.readersFrom(resumeIndex))
+            : undefined
+        resume = { index: resumeIndex, snapshot: refused ?? snapshot }
       }
       if (!kept) return { recorder: store, ...(resume ? { resume } : {}) }
       store.close()
@@ -263,6 +281,13 @@ export class RunSession {
       vitest: kept.vitestVersion,
       lockAddress: kept.locks,
     }
+  }
+
+  /** The steps a resume from `fromIndex` runs (not those --skip names) and the keys each reads, as declared. */
+  private readersFrom(fromIndex: number): ResumeReader[] {
+    const { recipe, root, python } = this.compiled
+    const declarations = stepDeclarations({ recipe, root, pythonPath: python.path, scriptlets: this.scriptlets })
+    return resumeReaders(recipe, declarations, fromIndex, this.options.skip)
   }
 
   /** How this run reaches the lab resource locks, when its recipe names any. */

@@ -14,6 +14,12 @@ export interface StandaloneOptions {
   step: string
   root: string
   keyNaming?: KeyNamingMode
+  /**
+   * Receives each value the scriptlet declares secret (`tools.secret`), for a caller that masks
+   * what it prints (`recipes step`).
+   * @default prints `::add-mask::<value>` on stderr, for a runner that wraps this process
+   */
+  secret?: (value: string) => void
 }
 
 export interface StandaloneResult {
@@ -36,7 +42,7 @@ export async function runScriptletStandalone(options: StandaloneOptions): Promis
     root: options.root,
     log: (...args) => console.error(...args),
     // Run on its own, nothing records the value; the directive tells a runner that wraps it.
-    secret: (value) => console.error(`::add-mask::${value}`),
+    secret: options.secret ?? ((value) => console.error(`::add-mask::${value}`)),
   })
   return { ...invocation, context: ctx.toJSON() }
 }

@@ -22,17 +22,26 @@ export function restoreSecrets<T extends JsonValue>(
   value: T,
   env: NodeJS.ProcessEnv = process.env,
 ): { value: T } | { missing: string } {
-  let missing: string | undefined
+  const restored = restoreSecretReferences(value, env)
+  return 'missing' in restored ? { missing: restored.missing } : restored
+}
+
+/**
+ * `restoreSecrets`, saying also which reference could not be restored: `source` is the
+ * variable's name, or `derived` (DERIVED_SECRET).
+ */
+export function restoreSecretReferences<T extends JsonValue>(
+  value: T,
+  env: NodeJS.ProcessEnv = process.env,
+): { value: T } | { missing: string; source: string } {
+  let source: string | undefined
   const walk = (item: JsonValue): JsonValue => {
     if (typeof item === 'string') {
       if (!item.includes('***{')) return item
       return item.replace(REFERENCE, (whole, name: string) => {
         const real = name === DERIVED_SECRET ? undefined : env[name]
         if (real !== undefined) return real
-        missing ??=
-          name === DERIVED_SECRET
-            ? 'it holds a value derived from a secret at run time (tools.secret or ::add-mask::), which the store never keeps'
-            : `it holds the secret of the environment variable ${name}, which is not set: set ${name} and resume again`
+        source ??= name
         return whole
       })
     }
@@ -42,5 +51,10 @@ export function restoreSecrets<T extends JsonValue>(
     return item
   }
   const restored = walk(value) as T
-  return missing === undefined ? { value: restored } : { missing }
+  if (source === undefined) return { value: restored }
+  const missing =
+    source === DERIVED_SECRET
+      ? 'it holds a value derived from a secret at run time (tools.secret or ::add-mask::), which the store never keeps'
+      : `it holds the secret of the environment variable ${source}, which is not set: set ${source} and resume again`
+  return { missing, source }
 }

@@ -11,6 +11,10 @@ update_state.sh operations, from Python).
     live.delete("lab.link_state_v1")
     live.full()                                  # {"values": {...}, "revisions": {...}}
 
+The client runs inside a step, which needs real values: it asks for secrets in clear
+(?reveal=1; the run masks what the step prints). What a person reads with `recipes ctx` is
+masked (***{NAME}).
+
 Writes may pass revision=<n> (the key's revision they expect; 0: it must not exist yet);
 a write that lost the race raises LiveCtxError with status 409 and the current revision.
 """
@@ -46,7 +50,8 @@ def _endpoint():
 def _call(method, path, body=None, timeout=10):
     url, token = _endpoint()
     data = None if body is None else json.dumps(body).encode("utf-8")
-    request = urllib.request.Request(url + path, data=data, method=method)
+    # A step needs the real values (what it prints is masked by the run): ask for them in clear.
+    request = urllib.request.Request(url + path + "?reveal=1", data=data, method=method)
     request.add_header("Authorization", "Bearer " + token)
     if data is not None:
         request.add_header("Content-Type", "application/json")

@@ -1,4 +1,5 @@
-import { relative } from 'node:path'
+import { chmodSync } from 'node:fs'
+import { join, relative } from 'node:path'
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import { escapedForms, fileText, findLeaks, projectFiles } from './leak-search.ts'
 import { createProject, DEFAULT_CONFIG, type RunResult, type TestProject } from './project.ts'
@@ -27,6 +28,10 @@ export const WritesAs = defineScriptlet({
 const WHO_SH = `set -euo pipefail
 node "$RECIPES_CLI" ctx set lab.shell_who_v1 '"from shell"' --who "tech-$SWITCH_ENABLE" >&2
 echo '{"status":"ok"}'
+`
+// Run on its own with recipes step: the project's secrets are masked there too.
+const STANDALONE_SH = `echo "rack pass $LAB_RACK_PASS" >&2
+printf '{"status":"ok","warnings":["enable %s"]}\\n' "$SWITCH_ENABLE"
 `
 const SIDE_PY = `import os
 from vitest_recipes import live
@@ -58,12 +63,15 @@ beforeAll(async () => {
       'scriptlets/side.py': SIDE_PY,
       'scriptlets/side.ts': SIDE_TS,
       'scriptlets/who.sh': WHO_SH,
+      'scriptlets/standalone.sh': STANDALONE_SH,
     },
     { config: CONFIG },
   )
   outputs.push(await project.vitest(['run', 'recipes/', '--reporter=default', '--reporter=junit'], { env: ENV }))
   outputs.push(await project.recipes(['report', '--format', 'json,md', '--out', 'reports-again'], { env: ENV }))
   outputs.push(await project.recipes(['history'], { env: ENV }))
+  chmodSync(join(project.root, 'scriptlets/standalone.sh'), 0o755)
+  outputs.push(await project.recipes(['step', 'scriptlets/standalone.sh'], { env: ENV }))
 }, 180_000)
 afterAll(() => project?.remove())
 
@@ -78,6 +86,13 @@ test('the run happened: every writer wrote, in debug mode, and the documents wer
   // Debug mode logged the ctx diff of the TS step (where the escaped form would be).
   const log = written.find((file) => /^Logs\/[^/]+\/1_ts_who\.log$/.test(file))
   expect(log && project.read(log)).toContain('ctx diff')
+})
+
+test('recipes step masks the secrets the project declares (plugin option secrets), as a run does', () => {
+  const step = outputs[3]!
+  expect(step.code, step.output).toBe(0)
+  expect(JSON.parse(step.stdout.trim())).toMatchObject({ status: 'ok', warnings: ['enable ***'] })
+  expect(step.stderr).toContain('rack pass ***')
 })
 
 test('the writers are recorded, their names masked where a secret was in them', async () => {

@@ -194,9 +194,72 @@ steps:
     })
     expect(missing.code).toBe(2)
     expect(missing.output).toContain('ctx key lab.session_v1 of run')
+    // "use" declares nothing about what it reads: it may read the key.
     expect(missing.output).toContain(
-      'holds the secret of the environment variable SWITCH_PASSWORD, which is not set: set SWITCH_PASSWORD and resume again',
+      'holds the secret of the environment variable SWITCH_PASSWORD, which is not set, and step "use", which will run, does not declare what it reads, so it may read it: set SWITCH_PASSWORD and resume again',
     )
+  } finally {
+    resume.remove()
+  }
+})
+
+const DERIVED_RESUME_TS = `import { defineScriptlet } from 'vitest-recipes/scriptlet'
+export const Login = defineScriptlet({
+  reads: [],
+  outputs: ['auth.token_v1'],
+  run(ctx, _params, tools) {
+    const token = 'session-' + (process.env.SWITCH_PASSWORD ?? '').split('').reverse().join('')
+    tools.secret(token)
+    ctx.set('auth.token_v1', token, { who: tools.step })
+  },
+})
+export const UsesToken = defineScriptlet({
+  reads: ['auth.token_v1'],
+  outputs: [],
+  run(ctx) {
+    if (!ctx.require<string>('auth.token_v1').startsWith('session-')) throw new Error('not a session token')
+  },
+})
+export const Counts = defineScriptlet({
+  reads: [],
+  outputs: ['lab.count_v1'],
+  run(ctx, _params, tools) {
+    ctx.set('lab.count_v1', 1, { who: tools.step })
+  },
+})
+export const Undeclared = defineScriptlet({ run() {} })
+`
+
+test('--resume-from refuses a derived secret only when a step that will run reads it (or declares nothing), naming the key, the step and what to do', async () => {
+  const step = (idx: number, name: string, fn: string, needs: string) =>
+    `  - { idx: ${idx}, name: ${name}, type: ts, module: scriptlets/derived.ts, function: ${fn}, depends_on: [${needs}] }\n`
+  const resume = createProject({
+    'recipes/derived.yaml': `test_meta: { test_id: SECRET-3 }\nsteps:\n${step(1, 'login', 'Login', '')}${step(2, 'use_token', 'UsesToken', 'login')}${step(3, 'count', 'Counts', '')}`,
+    'recipes/legacy.yaml': `test_meta: { test_id: SECRET-4 }\nsteps:\n${step(1, 'login', 'Login', '')}${step(2, 'count', 'Counts', '')}${step(3, 'legacy', 'Undeclared', 'count')}`,
+    'scriptlets/derived.ts': DERIVED_RESUME_TS,
+  })
+  const env = { SWITCH_PASSWORD: 'Sw1tch"S3c\\ret-2026!' }
+  try {
+    for (const recipe of ['recipes/derived.yaml', 'recipes/legacy.yaml']) {
+      const first = await resume.recipes(['run', recipe], { env })
+      expect(first.code, first.output).toBe(0)
+    }
+    // No step from "count" on reads the token: the resume goes ahead.
+    const unread = await resume.recipes(['run', 'recipes/derived.yaml', '--resume-from', 'count'], { env })
+    expect(unread.code, unread.output).toBe(0)
+    expect(unread.output).toContain('1 passed')
+    // "use_token" reads it: refused, saying which key, which step and what to do.
+    const read = await resume.recipes(['run', 'recipes/derived.yaml', '--resume-from', 'use_token'], { env })
+    expect(read.code, read.output).toBe(2)
+    expect(read.stderr).toMatch(/ctx key auth\.token_v1 of run \S+ holds a value derived from a secret at run time/)
+    expect(read.stderr).toContain('step "use_token", which will run, reads it')
+    expect(read.stderr).toContain('resume from "login" (the step that wrote it) or an earlier step')
+    // "legacy" will run and does not declare what it reads: it may read the token, so refused too.
+    const undeclared = await resume.recipes(['run', 'recipes/legacy.yaml', '--resume-from', 'count'], { env })
+    expect(undeclared.code, undeclared.output).toBe(2)
+    expect(undeclared.stderr).toContain('ctx key auth.token_v1 of run')
+    expect(undeclared.stderr).toContain('step "legacy", which will run, does not declare what it reads')
+    expect(undeclared.stderr).toMatch(/declare its reads/)
   } finally {
     resume.remove()
   }

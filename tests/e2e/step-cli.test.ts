@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs'
+import { chmodSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { fixtureScriptlets } from './fixture-files.ts'
@@ -163,6 +163,82 @@ describe('recipes step runs one scriptlet on its own', () => {
     const result = await project.recipes(['step', '../elsewhere.ts'])
     expect(result.code).toBe(3)
     expect(envelopeOf(result).reason).toMatch(/is outside the project root/)
+  })
+})
+
+// Quotes and a backslash: a secret inside a JSON string is escaped there, and must still be masked.
+const STEP_PASSWORD = 'Sw1tch"S3c\\ret-2026!'
+const LAB_PASS = 'lab-pass-0042-x'
+const SECRETS_ENV = { SWITCH_PASSWORD: STEP_PASSWORD, LAB_PASS }
+const LEAKY_STEP_SH = `#!/usr/bin/env bash
+token="tok-$(printf %s "$SWITCH_PASSWORD" | base64)"
+echo "::add-mask::$token" >&2
+echo "logging in with $SWITCH_PASSWORD and $LAB_PASS, session $token" >&2
+python3 -c 'import json, os, sys; print(json.dumps({"status": "ok", "warnings": ["weak password " + os.environ["SWITCH_PASSWORD"], "session " + sys.argv[1], "lab " + os.environ["LAB_PASS"]]}))' "$token"
+`
+const LEAKY_STEP_TS = `import { defineScriptlet } from 'vitest-recipes/scriptlet'
+const password = () => process.env.SWITCH_PASSWORD ?? ''
+export const Warns = defineScriptlet({
+  run(ctx, _params, tools) {
+    const token = 'tok-' + password().split('').reverse().join('')
+    tools.secret(token)
+    console.log('logging in with', password(), 'session', token)
+    process.stderr.write('lab pass ' + process.env.LAB_PASS + '\\n')
+    ctx.set('lab.session_v1', token, { who: tools.step })
+    return { outputs: ['lab.session_v1'], warnings: ['weak password ' + password(), 'session ' + token] }
+  },
+})
+export const Throws = defineScriptlet({
+  run() {
+    throw Object.assign(new Error('login with ' + password() + ' refused'), { details: { tried: password() } })
+  },
+})
+`
+
+/** Every raw secret value (and a derived one) found in what a command printed: none expected. */
+function leaksIn(result: RunResult, derived: string[] = []): string[] {
+  return [STEP_PASSWORD, JSON.stringify(STEP_PASSWORD).slice(1, -1), LAB_PASS, ...derived].filter((value) =>
+    result.output.includes(value),
+  )
+}
+
+describe('recipes step masks secrets as a recipe run does', () => {
+  test('a shell scriptlet: name patterns, --secret, ::add-mask:: taken out of stderr, the envelope masked', async () => {
+    project.write('scriptlets/leaky_step.sh', LEAKY_STEP_SH)
+    chmodSync(join(project.root, 'scriptlets/leaky_step.sh'), 0o755)
+    const token = `tok-${Buffer.from(STEP_PASSWORD).toString('base64')}`
+    const result = await project.recipes(['step', 'scriptlets/leaky_step.sh', '--secret', 'LAB_PASS'], {
+      env: SECRETS_ENV,
+    })
+    expect(result.code, result.output).toBe(0)
+    expect(leaksIn(result, [token])).toEqual([])
+    expect(envelopeOf(result)).toMatchObject({
+      status: 'ok',
+      warnings: ['weak password ***', 'session ***', 'lab ***'],
+    })
+    expect(result.stderr).toContain('logging in with *** and ***, session ***')
+    // The directive is taken out, not shown masked.
+    expect(result.stderr).not.toContain('::add-mask::')
+  })
+
+  test('a TypeScript scriptlet: tools.secret, console and stderr writes, warnings and a thrown error are masked', async () => {
+    project.write('scriptlets/leaky_step.ts', LEAKY_STEP_TS)
+    const token = `tok-${STEP_PASSWORD.split('').reverse().join('')}`
+    const ok = await project.recipes(
+      ['step', 'scriptlets/leaky_step.ts', '--export', 'Warns', '--secret', 'LAB_PASS', '--key-naming', 'off'],
+      { env: SECRETS_ENV },
+    )
+    expect(ok.code, ok.output).toBe(0)
+    expect(leaksIn(ok, [token, JSON.stringify(token).slice(1, -1)])).toEqual([])
+    expect(envelopeOf(ok)).toMatchObject({ status: 'ok', warnings: ['weak password ***', 'session ***'] })
+    expect(ok.stderr).toContain('logging in with *** session ***')
+    expect(ok.stderr).toContain('lab pass ***')
+    const failed = await project.recipes(['step', 'scriptlets/leaky_step.ts', '--export', 'Throws'], {
+      env: SECRETS_ENV,
+    })
+    expect(failed.code).toBe(1)
+    expect(leaksIn(failed)).toEqual([])
+    expect(envelopeOf(failed)).toMatchObject({ status: 'error', reason: 'login with *** refused' })
   })
 })
 

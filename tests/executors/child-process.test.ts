@@ -109,3 +109,37 @@ test('a program that prints more than 64 MiB is stopped, and the step says why',
       'yes printed more than 64 MiB on stdout, so it was stopped (write big results to a file and put its path in the envelope)',
   })
 })
+
+describe('params as environment variables', () => {
+  test("the runner's own variables win over a param of the same name", async () => {
+    const input = {
+      ...stepInput({
+        name: 'env',
+        type: 'exec',
+        command: [
+          'sh',
+          '-c',
+          'printf \'{"status":"ok","metrics":{"url":"%s","label":"%s"}}\' "$RECIPES_CTX_URL" "$LABEL"',
+        ],
+        params: { RECIPES_CTX_URL: 'http://elsewhere', LABEL: 'kept' },
+      }),
+      env: { RECIPES_CTX_URL: 'http://127.0.0.1:1' },
+    }
+    const { envelope } = await runCommandStep(input, options)
+    expect(envelope).toMatchObject({ status: 'ok', metrics: { url: 'http://127.0.0.1:1', label: 'kept' } })
+  })
+
+  test('a refused name never reaches a program (as `recipes step --params` gives it): invalid input, exit 3', async () => {
+    const input = stepInput({
+      name: 'env',
+      type: 'exec',
+      command: ['sh', '-c', 'echo \'{"status":"ok"}\''],
+      params: { Bash_Env: '/tmp/x.sh' },
+    })
+    const { envelope } = await runCommandStep(input, options)
+    expect(envelope).toMatchObject({ status: 'error', exit_code: 3 })
+    expect((envelope as { reason: string }).reason).toMatch(
+      /^parameter "Bash_Env", a case variant of BASH_ENV, which would become the step's environment variable Bash_Env: bash runs/,
+    )
+  })
+})

@@ -1,7 +1,9 @@
 import { afterEach, beforeEach, describe, expect, test } from 'vitest'
 import { Context, type ContextWrite } from '../../plugin/context/context.ts'
 import { callCtxServer } from '../../plugin/live/ctx-client.ts'
+import type { JsonObject } from '../../plugin/context/json-value.ts'
 import { CtxServer } from '../../plugin/live/ctx-server.ts'
+import { createRedactor } from '../../plugin/runtime/redact.ts'
 
 const TOKEN = 'secret-token-for-the-test-run'
 const RUN = {
@@ -73,6 +75,47 @@ describe('the ctx server', () => {
     expect(ctx.get('lab.count_v1')).toBe(2)
     // 0 means "only if it does not exist yet".
     expect((await call({ op: 'set', key: 'lab.count_v1', value: 5, expectRevision: 0 })).status).toBe(409)
+  })
+
+  test('with the run mask, answers show secrets as the store keeps them; ?reveal=1 gets them in clear', async () => {
+    const secret = 'Sw1tch"S3c\\ret-2026!'
+    const redactor = createRedactor([], { SWITCH_PASSWORD: secret })
+    const masked = await CtxServer.start({
+      ctx,
+      host: '127.0.0.1',
+      port: 0,
+      token: TOKEN,
+      run: () => RUN,
+      record: () => {},
+      mask: { reference: (value) => redactor.reference(value), text: (text) => redactor.text(text) },
+    })
+    const ask = (request: Parameters<typeof callCtxServer>[2], reveal = false) =>
+      callCtxServer(masked.url, TOKEN, request, { reveal })
+    try {
+      const login = { user: 'admin', password: secret }
+      const set = await ask({ op: 'set', key: 'lab.login_v1', value: login, who: 'probe' })
+      expect(set.body.value).toEqual({ user: 'admin', password: '***{SWITCH_PASSWORD}' })
+      expect(ctx.get('lab.login_v1')).toEqual(login)
+      expect((await ask({ op: 'get', key: 'lab.login_v1' })).body.value).toEqual(set.body.value)
+      expect(((await ask({ op: 'full' })).body.values as JsonObject)['lab.login_v1']).toEqual(set.body.value)
+      await ask({ op: 'append', key: 'data.passwords_v1', value: `pw ${secret}`, who: 'probe' })
+      expect((await ask({ op: 'pop', key: 'data.passwords_v1', who: 'probe' })).body.popped).toBe(
+        'pw ***{SWITCH_PASSWORD}',
+      )
+      // Declared at run time (tools.secret, ::add-mask::): masked from then on.
+      redactor.add('tok-derived-1')
+      await ask({ op: 'set', key: 'auth.token_v1', value: 'tok-derived-1', who: 'probe' })
+      expect((await ask({ op: 'get', key: 'auth.token_v1' })).body.value).toBe('***{derived}')
+      // Asked for explicitly: the raw values.
+      expect((await ask({ op: 'get', key: 'lab.login_v1' }, true)).body.value).toEqual(login)
+      expect((await ask({ op: 'get', key: 'auth.token_v1' }, true)).body.value).toBe('tok-derived-1')
+      // An error message that quotes what was sent is masked, revealed or not.
+      const refused = await ask({ op: 'set', key: `Bad${secret}`, value: 1, who: 'probe' }, true)
+      expect(refused.status).toBe(422)
+      expect(JSON.stringify(refused.body)).not.toContain('S3c')
+    } finally {
+      await masked.close()
+    }
   })
 
   test('listens elsewhere only when told to, and still wants the token there', async () => {

@@ -1,5 +1,5 @@
 import { expect, test } from 'vitest'
-import { checkDataflow, uncheckedNote } from '../../plugin/recipe/dataflow.ts'
+import { checkDataflow, resumeReaders, uncheckedNote } from '../../plugin/recipe/dataflow.ts'
 import type { ScriptletDeclaration } from '../../plugin/recipe/declarations.ts'
 import { parseRecipe } from '../../plugin/recipe/parse.ts'
 
@@ -165,4 +165,31 @@ test('a long chain where every step reads what an earlier one wrote', () => {
   // A reader two steps after the writer: found through the chain, not only among direct needs.
   declarations.set('s1999', declares(['lab.k1000_v1'], []))
   expect(checkDataflow(parsed, declarations).issues).toEqual([])
+})
+
+test('what the steps a resume runs read: declared reads resolved against args, success-check keys; undeclared or unresolved is unknown', () => {
+  const parsed = recipe(
+    step('login'),
+    step('use', '    args: { key: auth.token_v1 }\n    success:\n      ctx_equals: { lab.state_v1: up }\n'),
+    step('skipped'),
+    step('legacy'),
+    step('loose'),
+  )
+  const readers = resumeReaders(
+    parsed,
+    new Map([
+      ['login', declares([], ['auth.token_v1'])],
+      ['use', declares(['{key}', 'lab.count_v1?'])],
+      ['skipped', declares(['auth.token_v1'])],
+      ['legacy', undefined],
+      ['loose', declares(['{missing}'])],
+    ]),
+    1,
+    ['skipped'],
+  )
+  expect(readers).toEqual([
+    { step: 'use', reads: ['auth.token_v1', 'lab.count_v1', 'lab.state_v1'] },
+    { step: 'legacy', reads: undefined },
+    { step: 'loose', reads: undefined },
+  ])
 })

@@ -36,6 +36,10 @@ Options:
   --url <url>          a ctx server by address (another host); its token comes from
                        --token-file or RECIPES_CTX_TOKEN
   --token-file <file>  the file holding the token (the run's endpoint file works too)
+  --reveal             print secret values in clear (said on stderr); without it they show
+                       as the stored run shows them, ***{NAME} (the variable they came
+                       from) or ***{derived}. Inside a step, reads of its own run get the
+                       values in clear: the step needs them, and its output is masked
   -h, --help           show this help
 
 Exit codes: 0 done; 1 refused (no such key, not a list, another writer changed the key
@@ -44,7 +48,7 @@ reached; 3 bad usage (a value that is not JSON, a key that breaks the naming rul
 
 /** Where the operation goes: a live server, or the store (reads of a finished run). */
 type Target =
-  | { kind: 'server'; url: string; token: string; runId?: string }
+  | { kind: 'server'; url: string; token: string; runId?: string; ownRun?: boolean }
   | { kind: 'store'; runId: string; status: string; values: JsonObject }
 
 export async function ctxCommand(args: string[], io: CliIo, env: NodeJS.ProcessEnv = process.env): Promise<number> {
@@ -56,6 +60,7 @@ export async function ctxCommand(args: string[], io: CliIo, env: NodeJS.ProcessE
       revision: { type: 'string' },
       url: { type: 'string' },
       'token-file': { type: 'string' },
+      reveal: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     'ctx',
@@ -66,10 +71,19 @@ export async function ctxCommand(args: string[], io: CliIo, env: NodeJS.ProcessE
   }
   const request = parseRequest(positionals, values, env)
   const target = await findTarget(values, io, env)
-  if (target.kind === 'store') return answerFromStore(target, request, io)
+  if (target.kind === 'store') {
+    if (values.reveal)
+      io.stderr(
+        `recipes ctx: --reveal: run ${target.runId} has ended; its store keeps secrets as references (***{NAME}), never their values\n`,
+      )
+    return answerFromStore(target, request, io)
+  }
+  // A step reading its own run gets the values (its output is masked by the run); a person asks with --reveal.
+  const reveal = values.reveal === true || target.ownRun === true
+  if (values.reveal) io.stderr('recipes ctx: --reveal: secret values are printed in clear\n')
   let reply: Awaited<ReturnType<typeof callCtxServer>>
   try {
-    reply = await callCtxServer(target.url, target.token, request)
+    reply = await callCtxServer(target.url, target.token, request, { reveal })
   } catch (error) {
     if (!(error instanceof CtxUnreachableError)) throw error
     io.stderr(
@@ -162,6 +176,7 @@ async function findTarget(
       url: env.RECIPES_CTX_URL,
       token: env.RECIPES_CTX_TOKEN,
       ...(env.RECIPES_RUN_ID ? { runId: env.RECIPES_RUN_ID } : {}),
+      ownRun: true,
     }
   // Loaded only here: inside a step (above) the CLI needs neither Vite nor SQLite.
   const [{ loadProject, withStore }, { DEFAULT_DB }] = await Promise.all([

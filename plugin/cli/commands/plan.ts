@@ -4,7 +4,8 @@ import { formatRecipeIssues } from '../../recipe/errors.ts'
 import type { Recipe, RecipeStep } from '../../recipe/types.ts'
 import { satisfiesDependents } from '../../runtime/meta.ts'
 import { declaredOutputs } from '../../recipe/declared-outputs.ts'
-import { loadResumeSnapshot } from '../../store/resume.ts'
+import { loadResumeSnapshot, refuseUnrestorableReads } from '../../store/resume.ts'
+import { resumeReaders } from '../../recipe/dataflow.ts'
 import { EXIT_DEPENDENCY, EXIT_INVALID, EXIT_OK } from '../../scriptlet/envelope.ts'
 import { parseCommandArgs, splitList, UsageError } from '../args.ts'
 import type { CliIo } from '../io.ts'
@@ -85,8 +86,13 @@ export async function planCommand(args: string[], io: CliIo): Promise<number> {
   if (resumeFrom) {
     const index = recipe.steps.findIndex((step) => step.name === resumeFrom)
     const snapshot = withStore(project, (store) => loadResumeSnapshot(store, file, recipe.steps[index - 1]?.name))
-    if (typeof snapshot === 'string') {
-      io.stderr(`recipes: cannot resume from "${resumeFrom}": ${snapshot}\n`)
+    const refused =
+      typeof snapshot === 'string'
+        ? snapshot
+        : snapshot.unrestorable &&
+          refuseUnrestorableReads(snapshot, resumeReaders(recipe, checked.declarations, index, skip))
+    if (typeof snapshot === 'string' || refused) {
+      io.stderr(`recipes: cannot resume from "${resumeFrom}": ${refused}\n`)
       return EXIT_DEPENDENCY
     }
     resumedFrom = snapshot.runId

@@ -6,6 +6,7 @@ import { RUN_OPTIONS_KEY, type RunOptions } from '../../runtime/spec.ts'
 import { EXIT_DEPENDENCY, EXIT_FAILED, EXIT_INVALID, EXIT_OK } from '../../scriptlet/envelope.ts'
 import { parseCommandArgs, splitList, UsageError } from '../args.ts'
 import type { CliIo } from '../io.ts'
+import { refuseResume } from '../preflight.ts'
 import { findRecipeFiles, loadProject, loadRecipe, withStore } from '../project.ts'
 import { planCommand } from './plan.ts'
 
@@ -20,7 +21,9 @@ Options:
   --skip <a,b>         Do not run these steps; steps that need their outputs are blocked
                        unless the ctx already holds them
   --resume-from <s>    Start at step s with the ctx of the last run at the end of the step
-                       before it; earlier steps do not run
+                       before it; earlier steps do not run. Secrets come back from the
+                       environment; a key that cannot (a value derived at run time) stops
+                       it only when a step that will run reads it, or declares no reads
   --no-cache           Run cached steps again (fresh results are still cached)
   --debug              Log each step's params and ctx diff
   --dry-run            Print the plan instead (recipes plan; --format text|json|mermaid)
@@ -87,8 +90,9 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
       const index = steps.findIndex((step) => step.name === resumeFrom)
       if (index === -1) continue
       const snapshot = withStore(project, (store) => loadResumeSnapshot(store, loaded.file, steps[index - 1]?.name))
-      if (typeof snapshot === 'string') {
-        io.stderr(`recipes: cannot resume from "${resumeFrom}": ${snapshot}\n`)
+      const refused = await refuseResume(project, loaded.recipe!, snapshot, index, skip)
+      if (refused !== undefined) {
+        io.stderr(`recipes: cannot resume from "${resumeFrom}": ${refused}\n`)
         return EXIT_DEPENDENCY
       }
     }

@@ -8,7 +8,10 @@ import { isInside } from '../../recipe/workspace.ts'
 import { EXIT_INVALID, errorEnvelope, type Envelope } from '../../scriptlet/envelope.ts'
 import { resolveScriptlet } from '../../scriptlet/invoke.ts'
 import { runScriptletStandalone } from '../../scriptlet/standalone.ts'
+import { createRedactor, type Redactor, takeMaskDirectives } from '../../runtime/redact.ts'
+import { OutputCapture } from '../../runtime/output-capture.ts'
 import { parseCommandArgs, UsageError } from '../args.ts'
+import { loadPluginOptions } from '../config.ts'
 import type { CliIo } from '../io.ts'
 
 export const STEP_HELP = `Usage: recipes step <scriptlet> [options]
@@ -18,6 +21,10 @@ envelope line on stdout (logs go to stderr): a TypeScript module (.ts, .js, .mjs
 script (.sh), a python script (.py, run as python3 <file> --params <json>) or any other
 executable file. Mapping params of a script become environment variables, list params its
 arguments; it reads the starting context from the file named by RECIPES_CTX_FILE.
+Secrets are masked in everything it prints (the envelope, stderr, error messages) as in a
+recipe run: values of variables named with --secret or by the project's plugin option
+secrets, or whose names end in _TOKEN, _PASSWORD, _SECRET or _KEY, and values the scriptlet declares secret (tools.secret, or an
+::add-mask::<value> line on stderr, which is taken out). --ctx-out keeps the real values.
 Exit code: 0 ok, 1 failed, 2 dependency not satisfied, 3 invalid input (params, context,
 module or export); a script's own exit code otherwise.
 
@@ -32,6 +39,8 @@ Options:
   --name <step>          Step name used for who/step (default: the file name)
   --key-naming <mode>    error | warn | off: keys that are not namespace.entity_vN (default error)
   --root <dir>           Project root; the scriptlet must be inside it (default: cwd)
+  --secret <NAME>        The value of this environment variable is a secret (repeatable),
+                         as a recipe's secrets: list says
   -h, --help             Show this help
 
 Examples:
@@ -49,8 +58,11 @@ const OPTIONS = {
   name: { type: 'string' },
   'key-naming': { type: 'string' },
   root: { type: 'string' },
+  secret: { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h' },
 } as const
+
+type StepValues = ReturnType<typeof parseCommandArgs<typeof OPTIONS>>['values']
 
 export async function stepCommand(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommandArgs(args, OPTIONS, 'step')
@@ -58,6 +70,29 @@ export async function stepCommand(args: string[], io: CliIo): Promise<number> {
     io.stdout(`${STEP_HELP}\n`)
     return 0
   }
+  // The one place that says which variables are secret here: --secret as a recipe's `secrets:`
+  // does in a run, and the project's plugin option `secrets`, as in every run of the project.
+  const { options } = await loadPluginOptions(resolve(io.cwd, values.root ?? '.'))
+  const redactor = createRedactor([...(values.secret ?? []), ...(options.secrets ?? [])])
+  const masked: CliIo = {
+    cwd: io.cwd,
+    stdout: (text) => io.stdout(redactor.text(text)),
+    stderr: (text) => io.stderr(redactor.text(text)),
+  }
+  // What the scriptlet prints itself (console, process.stdout/stderr writes) is masked on its way out too.
+  const capture = new OutputCapture(false)
+  capture.install(redactor)
+  try {
+    return await runStep(values, positionals, masked, redactor)
+  } catch (error) {
+    if (error instanceof Error) error.message = redactor.text(error.message)
+    throw error
+  } finally {
+    capture.remove()
+  }
+}
+
+async function runStep(values: StepValues, positionals: string[], io: CliIo, redactor: Redactor): Promise<number> {
   if (positionals.length !== 1)
     throw new UsageError('recipes step needs exactly one scriptlet file (see recipes step --help)')
   const root = resolve(io.cwd, values.root ?? '.')
@@ -68,7 +103,8 @@ export async function stepCommand(args: string[], io: CliIo): Promise<number> {
     throw new UsageError(`--key-naming takes error, warn or off, not "${keyNaming}"`)
 
   const printEnvelope = (envelope: Envelope) => {
-    io.stdout(`${JSON.stringify(envelope)}\n`)
+    // Masked as JSON, before it is serialized: a secret with a quote or a backslash is escaped in the text.
+    io.stdout(`${JSON.stringify(redactor.json(envelope as unknown as JsonObject))}\n`)
     return envelope.status === 'ok' ? 0 : envelope.exit_code
   }
   const invalid = (reason: string) => printEnvelope(errorEnvelope(step, reason, EXIT_INVALID))
@@ -89,35 +125,31 @@ export async function stepCommand(args: string[], io: CliIo): Promise<number> {
       `${positionals[0]} is outside the project root ${root}; scriptlets run only from inside the workspace`,
     )
   if (!existsSync(file)) return invalid(`scriptlet file ${positionals[0]} does not exist`)
+  const writeContext = (context: JsonObject) => {
+    if (values['ctx-out']) writeFileSync(resolve(io.cwd, values['ctx-out']), `${JSON.stringify(context, null, 2)}\n`)
+  }
   const kind = commandKind(file)
   if (kind) {
     if (values.export !== undefined)
       return invalid(`--export names a TypeScript export; ${positionals[0]} is a ${kind} scriptlet`)
     if (params === null || typeof params !== 'object')
       return invalid('--params of a script must be a JSON object (environment variables) or a list (arguments)')
-    // Ctrl-C stops the script (and what it started) before this process ends.
-    const stop = new AbortController()
-    const onInterrupt = () => stop.abort()
-    process.once('SIGINT', onInterrupt)
-    try {
-      const result = await runCommandStandalone({
-        command: relative(root, file),
-        type: kind,
-        params,
-        initialContext,
-        step,
-        root,
-        keyNaming,
-        pythonExecutable: values.python ?? 'python3',
-        signal: stop.signal,
-      })
-      if (result.stderr) io.stderr(result.stderr.endsWith('\n') ? result.stderr : `${result.stderr}\n`)
-      if (values['ctx-out'])
-        writeFileSync(resolve(io.cwd, values['ctx-out']), `${JSON.stringify(result.context, null, 2)}\n`)
-      return printEnvelope(result.envelope)
-    } finally {
-      process.off('SIGINT', onInterrupt)
-    }
+    const result = await runScript({
+      command: relative(root, file),
+      type: kind,
+      params,
+      initialContext,
+      step,
+      root,
+      keyNaming,
+      pythonExecutable: values.python ?? 'python3',
+    })
+    // `::add-mask::<value>` lines declare values derived from a secret: taken out, and masked everywhere printed.
+    const { values: declared, rest } = takeMaskDirectives(result.stderr)
+    for (const value of declared) redactor.add(value)
+    if (rest) io.stderr(rest.endsWith('\n') ? rest : `${rest}\n`)
+    writeContext(result.context)
+    return printEnvelope(result.envelope)
   }
 
   let namespace: Record<string, unknown>
@@ -138,11 +170,34 @@ export async function stepCommand(args: string[], io: CliIo): Promise<number> {
   const scriptlet = resolveScriptlet(namespace, values.export)
   if (typeof scriptlet === 'string') return invalid(`${positionals[0]}: ${scriptlet}`)
 
-  const result = await runScriptletStandalone({ scriptlet, params, initialContext, step, root, keyNaming })
+  const result = await runScriptletStandalone({
+    scriptlet,
+    params,
+    initialContext,
+    step,
+    root,
+    keyNaming,
+    secret: (value) => {
+      if (!redactor.add(value)) io.stderr('a value declared secret was not masked: it is shorter than 4 characters\n')
+    },
+  })
   if (result.error instanceof Error) io.stderr(`${describeFailure(result.error)}\n`)
-  if (values['ctx-out'])
-    writeFileSync(resolve(io.cwd, values['ctx-out']), `${JSON.stringify(result.context, null, 2)}\n`)
+  writeContext(result.context)
   return printEnvelope(result.envelope)
+}
+
+/** Runs a shell, python or executable scriptlet; Ctrl-C stops it (and what it started) before this process ends. */
+async function runScript(
+  options: Omit<Parameters<typeof runCommandStandalone>[0], 'signal'>,
+): ReturnType<typeof runCommandStandalone> {
+  const stop = new AbortController()
+  const onInterrupt = () => stop.abort()
+  process.once('SIGINT', onInterrupt)
+  try {
+    return await runCommandStandalone({ ...options, signal: stop.signal })
+  } finally {
+    process.off('SIGINT', onInterrupt)
+  }
 }
 
 /** How a file that is not a TypeScript module runs: by its extension, else as an executable. */
