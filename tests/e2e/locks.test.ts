@@ -27,12 +27,17 @@ afterAll(() => {
 
 test('recipes locks lists holders and waiters as a table and as JSON, then says when nothing is held', async () => {
   const locks = store.locks
-  expect(locks.tryAcquire({ resources: ['dut:rack3-sw1', 'scope:tek-1'], runId: 'run-a', testId: 'LAB-1' })).toEqual({
-    acquired: true,
-  })
+  expect(
+    locks.tryAcquire({
+      resources: ['dut:rack3-sw1', 'scope:tek-1'],
+      runId: 'run-a',
+      testId: 'LAB-1',
+      maxHoldMs: 3_600_000,
+    }),
+  ).toMatchObject({ acquired: true })
   expect(
     locks.tryAcquire({ resources: ['psu:bench-2'], runId: 'run-a', testId: 'LAB-1', step: 'measure_power' }),
-  ).toEqual({ acquired: true })
+  ).toMatchObject({ acquired: true })
   expect(
     locks.tryAcquire({ resources: ['dut:rack3-sw1'], runId: 'run-b', testId: 'LAB-2', step: 'flash' }).acquired,
   ).toBe(false)
@@ -62,6 +67,7 @@ test('recipes locks lists holders and waiters as a table and as JSON, then says 
   expect(heading.split(/ {2,}/).map((cell) => cell.trim())).toEqual([
     '',
     'RESOURCE',
+    'GEN',
     'RUN',
     'TEST',
     'STEP',
@@ -69,17 +75,18 @@ test('recipes locks lists holders and waiters as a table and as JSON, then says 
     'PID',
     'SINCE (UTC)',
     'HELD FOR',
+    'BOUND',
     'HEARTBEAT',
   ])
   const held = lines.slice(2, 5)
   const pid = String(process.pid)
   expect(held[0]).toMatch(
     new RegExp(
-      `^ {2}dut:rack3-sw1 +run-a +LAB-1 +\\(whole run\\) +${hostname()} +${pid} +\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d +\\d+s +\\ds ago$`,
+      `^ {2}dut:rack3-sw1 +1 +run-a +LAB-1 +\\(whole run\\) +${hostname()} +${pid} +\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d +\\d+s +1h 00m +\\ds ago$`,
     ),
   )
-  expect(held[1]).toMatch(/^ {2}psu:bench-2 +run-a +LAB-1 +measure_power +/)
-  expect(held[2]).toMatch(/^ {2}scope:tek-1 +run-a +LAB-1 +\(whole run\) +/)
+  expect(held[1]).toMatch(/^ {2}psu:bench-2 +1 +run-a +LAB-1 +measure_power +.* none +\ds ago$/)
+  expect(held[2]).toMatch(/^ {2}scope:tek-1 +1 +run-a +LAB-1 +\(whole run\) +/)
   // Aligned: every column starts where its heading does.
   for (const column of ['RUN', 'TEST', 'STEP', 'HOST', 'PID', 'SINCE (UTC)']) {
     const at = heading.indexOf(column)
@@ -116,6 +123,8 @@ test('recipes locks lists holders and waiters as a table and as JSON, then says 
         ...me,
         since: expect.any(String),
         heartbeatAt: expect.any(String),
+        generation: 1,
+        maxHoldMs: 3_600_000,
       },
       {
         resource: 'psu:bench-2',
@@ -125,6 +134,7 @@ test('recipes locks lists holders and waiters as a table and as JSON, then says 
         ...me,
         since: expect.any(String),
         heartbeatAt: expect.any(String),
+        generation: 1,
       },
       {
         resource: 'scope:tek-1',
@@ -134,6 +144,8 @@ test('recipes locks lists holders and waiters as a table and as JSON, then says 
         ...me,
         since: expect.any(String),
         heartbeatAt: expect.any(String),
+        generation: 1,
+        maxHoldMs: 3_600_000,
       },
     ],
     waiters: [
@@ -149,7 +161,7 @@ test('recipes locks lists holders and waiters as a table and as JSON, then says 
   })
 
   expect(one.code, one.output).toBe(0)
-  expect(one.stdout).toMatch(/^held \(1\):\n.*\n {2}psu:bench-2 +run-a .*\nwaiting: none\n$/)
+  expect(one.stdout).toMatch(/^held \(1\):\n.*\n {2}psu:bench-2 +1 +run-a .*\nwaiting: none\n$/)
 
   expect(help.code).toBe(0)
   expect(help.stdout).toMatch(/^Usage: recipes locks \[--resource <name>\]\.\.\. \[--json\]/)
