@@ -10,7 +10,8 @@
 //      lease can end it): time from the kill to the waiter's acquire (LEASE_MS, 5 s, at most)
 //   4. with a PostgreSQL server (--postgres URL, RECIPES_BENCH_PG or RECIPES_TEST_PG): the same
 //      on the PostgreSQL store, the holder "on another host" again, ended by its database
-//      session closing with the process (no lease to wait for)
+//      session closing with the process (no lease to wait for), after SESSION_END_GRACE_MS
+//      (the time that host's runner guard gets to stop the holder's steps)
 //
 // Prints the medians and each case against the baseline, and the "within seconds" targets.
 //
@@ -49,7 +50,9 @@ const rounds = parseRounds(values.rounds, fail)
 requireDist(['dist/store/run-store.js'], fail)
 const STORE_MODULE = pathToFileURL(join(PACKAGE_ROOT, 'dist/store/run-store.js')).href
 const { RunStore } = await import(STORE_MODULE)
-const { LEASE_MS } = await import(pathToFileURL(join(PACKAGE_ROOT, 'dist/store/resource-locks.js')).href)
+const { LEASE_MS, SESSION_END_GRACE_MS } = await import(
+  pathToFileURL(join(PACKAGE_ROOT, 'dist/store/resource-locks.js')).href
+)
 const POLL_MS = 200
 
 /** The holder: takes the resource, renews every second, and releases on "release\n" (prints "held"). */
@@ -174,6 +177,6 @@ if (database) {
   const pg = median(results.postgres)
   process.stdout.write(`
 PostgreSQL store: holder on another host dies → next acquire   ${formatMs(pg)}  (${ratio(pg, base).toFixed(1)}x the clean handoff on SQLite)
-PostgreSQL holder on another host dies → next acquire: ${formatMs(pg)} (target ≤ 1 s: ${pg <= 1000 ? 'met' : 'NOT met'})
+PostgreSQL holder on another host dies → next acquire: ${formatMs(pg)} (target ≤ ${(SESSION_END_GRACE_MS + 1000) / 1000} s, the grace its runner guard gets to stop its steps included: ${pg <= SESSION_END_GRACE_MS + 1000 ? 'met' : 'NOT met'})
 `)
 } else process.stdout.write('\n(no PostgreSQL: give --postgres URL or set RECIPES_BENCH_PG for its figure)\n')
