@@ -152,6 +152,30 @@ async function holderThenWaiter(
   return { waiter: await waiting, holder: holding }
 }
 
+/**
+ * The holder's whole Vitest process group is SIGKILLed while its step drives the DUT and a
+ * waiter is queued: the killed runner's step stops within a second, and the waiter drives the
+ * DUT only after it; the waiter's run passes. Returns when each drove it.
+ */
+async function killHolder(db: string, label: string): Promise<{ a: { first: number; last: number } }> {
+  usage = join(shared, `usage-${label}.log`)
+  let killedAt = 0
+  const { waiter } = await holderThenWaiter(
+    db,
+    lab(`FAULT-${label.toUpperCase()}`, 'A', 30),
+    lab(`FAULT-${label.toUpperCase()}-NEXT`, 'B', 1),
+    async (child) => {
+      killedAt = Date.now()
+      signalGroup(child, 'SIGKILL')
+    },
+  )
+  expect(waiter.code, waiter.output).toBe(0)
+  const a = span('A')
+  expect(a.last - killedAt).toBeLessThan(1000)
+  expect(a.last).toBeLessThan(span('B').first)
+  return { a }
+}
+
 describe('SQLite store', () => {
   let db: string
   beforeAll(() => {
@@ -159,23 +183,7 @@ describe('SQLite store', () => {
   })
 
   test("SIGKILL of the holder's whole process group: its step dies with it, and only then does the waiter get the DUT", async () => {
-    usage = join(shared, 'usage-kill.log')
-    let killedAt = 0
-    const { waiter } = await holderThenWaiter(
-      db,
-      lab('FAULT-KILLED', 'A', 30),
-      lab('FAULT-NEXT', 'B', 1),
-      async (child) => {
-        killedAt = Date.now()
-        signalGroup(child, 'SIGKILL')
-      },
-    )
-    expect(waiter.code, waiter.output).toBe(0)
-    const a = span('A')
-    const b = span('B')
-    // The killed runner's step stopped within a second of the kill, and the DUT was idle before B drove it.
-    expect(a.last - killedAt).toBeLessThan(1000)
-    expect(a.last).toBeLessThan(b.first)
+    const { a } = await killHolder(db, 'kill')
     const [killed, next] = readHolds(db)
     expect(killed!.release).toMatch(/^expired: its holder's processes on \S+ are gone$/)
     // The record says when the killed holder's last process stopped, and the next hold starts after it.
@@ -269,21 +277,6 @@ describe.skipIf(noPostgres)('PostgreSQL store', () => {
 
   test("SIGKILL of the holder's whole process group: its step dies with it, and only then does the waiter get the DUT", async () => {
     database = await freshDatabase('faults')
-    usage = join(shared, 'usage-pg.log')
-    let killedAt = 0
-    const { waiter } = await holderThenWaiter(
-      database.url,
-      lab('FAULT-PG-KILLED', 'A', 30),
-      lab('FAULT-PG-NEXT', 'B', 1),
-      async (child) => {
-        killedAt = Date.now()
-        signalGroup(child, 'SIGKILL')
-      },
-    )
-    expect(waiter.code, waiter.output).toBe(0)
-    const a = span('A')
-    const b = span('B')
-    expect(a.last - killedAt).toBeLessThan(1000)
-    expect(a.last).toBeLessThan(b.first)
+    await killHolder(database.url, 'pg-kill')
   }, 90_000)
 })
