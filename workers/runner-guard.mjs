@@ -1,7 +1,9 @@
 // The runner guard (plugin/executors/runner-guard.ts): one small process per test worker that
 // starts steps' processes. It waits on a pipe from the worker; when the pipe closes, the
-// worker has ended or died (SIGKILL, OOM, a cancelled CI job: the kernel closes its end), and
-// every process a step of that worker started is stopped: each process whose environment
+// worker has ended or died (SIGKILL, OOM, a cancelled CI job: the kernel closes its end); when
+// the Vitest process of a forked worker is gone, the worker is killed (an orphan runs nothing
+// useful, and would keep its lab resources); either way every process a step of that worker
+// started is stopped: each process whose environment
 // carries one of the worker's step tokens (RECIPES_STEP_TOKEN=<prefix>.<n>; the Python host
 // carries <prefix>.host), and their descendants. SIGTERM, then SIGKILL to those alive half a
 // second later; it exits once none is left. It runs in its own session, so a signal to the
@@ -11,6 +13,8 @@
 import { readdirSync, readFileSync } from 'node:fs'
 
 const prefix = process.argv[2]
+// The worker, and the Vitest process that runs it when they differ (a forked worker): pid and start time.
+const [workerPid, workerStart, runnerPid, runnerStart] = process.argv.slice(3)
 const TERM_GRACE_MS = 500
 /** Past this, it gives up (a process in uninterruptible sleep cannot be killed). */
 const GIVE_UP_MS = 30_000
@@ -85,7 +89,23 @@ async function reap() {
   }
 }
 
+/** Whether the very process `pid` (started at `start`) still runs. */
+function sameAlive(pid, start) {
+  const info = readStat(Number(pid))
+  return info !== undefined && (start === undefined || start === '' || info.start === start)
+}
+
 if (!prefix) process.exit(2)
+// A forked worker outlives a Vitest process killed alone (its IPC channel closes, nothing more):
+// once that process is gone, the orphaned worker is stopped too, and then its steps.
+if (runnerPid) {
+  const watch = setInterval(() => {
+    if (sameAlive(runnerPid, runnerStart)) return
+    clearInterval(watch)
+    if (workerPid && sameAlive(workerPid, workerStart)) signal(Number(workerPid), 'SIGKILL')
+    void reap()
+  }, 200)
+}
 process.stdin.on('data', () => {})
 process.stdin.on('end', reap)
 process.stdin.on('close', reap)

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -55,4 +55,33 @@ test('a worker killed with SIGKILL: its runner guard stops the step and the chil
   expect(isProcessAlive(step)).toBe(false)
   expect(isProcessAlive(escaped)).toBe(false)
   expect(Date.now() - killedAt).toBeLessThan(1000)
+}, 30_000)
+
+test("a forked worker whose Vitest process is killed alone: the guard stops the orphaned worker and its step's processes", async () => {
+  const run = join(dir, 'forked')
+  mkdirSync(run)
+  const workerFile = join(run, 'worker.mjs')
+  writeFileSync(
+    workerFile,
+    `import { writeFileSync } from 'node:fs'\nwriteFileSync(process.argv[2] + '/worker.pid', String(process.pid))\n${WORKER.replace('process.argv[1]', 'process.argv[2]')}`,
+  )
+  // The "Vitest process": forks the worker with an IPC channel, as Vitest's forks pool does.
+  const parent = spawn(
+    process.execPath,
+    [
+      '-e',
+      `require('node:child_process').fork(${JSON.stringify(workerFile)}, [${JSON.stringify(run)}]); setInterval(() => {}, 1000)`,
+    ],
+    { stdio: 'ignore' },
+  )
+  const worker = await pidIn(join(run, 'worker.pid'))
+  const step = await pidIn(join(run, 'step.pid'))
+  const escaped = await pidIn(join(run, 'escaped.pid'))
+  leftovers.push(worker, step, escaped)
+  parent.kill('SIGKILL')
+  const killedAt = Date.now()
+  const alive = () => [worker, step, escaped].filter(isProcessAlive)
+  while (alive().length > 0 && Date.now() - killedAt < 5000) await sleep(20)
+  expect(alive()).toEqual([])
+  expect(Date.now() - killedAt).toBeLessThan(1500)
 }, 30_000)
