@@ -47,6 +47,8 @@ export class PostgresConnection implements SqlConnection {
   private readonly worker: Worker
   private readonly port: MessagePort
   private readonly signal: Int32Array
+  /** Never notified: waiting on it is a short pause. */
+  private readonly pause = new Int32Array(new SharedArrayBuffer(4))
   private depth = 0
   private closed = false
 
@@ -180,12 +182,22 @@ export class PostgresConnection implements SqlConnection {
   private call(request: Record<string, unknown>, timeoutMs: number): Reply {
     Atomics.store(this.signal, 0, 0)
     this.port.postMessage(request)
-    if (Atomics.wait(this.signal, 0, 0, timeoutMs) === 'timed-out')
-      throw new PostgresError(`PostgreSQL did not answer within ${timeoutMs / 1000} s`, 'TIMEOUT')
-    const reply = receiveMessageOnPort(this.port)?.message as Reply | undefined
-    if (!reply) throw new PostgresError('the PostgreSQL bridge stopped answering', undefined)
-    if (reply.error) throw new PostgresError(reply.error.message, reply.error.code)
-    return reply
+    const deadline = Date.now() + timeoutMs
+    // The answer is the message, not the wake-up: the worker posts it before it sets the flag
+    // and notifies, and the notify of the previous answer can land while this call waits (the
+    // worker thread paused between its store and its notify): a wake-up with no message means
+    // wait again. A flag still set by that previous answer makes the wait return at once: then
+    // pause a millisecond rather than spin.
+    for (;;) {
+      const reply = receiveMessageOnPort(this.port)?.message as Reply | undefined
+      if (reply) {
+        if (reply.error) throw new PostgresError(reply.error.message, reply.error.code)
+        return reply
+      }
+      const left = deadline - Date.now()
+      if (left <= 0) throw new PostgresError(`PostgreSQL did not answer within ${timeoutMs / 1000} s`, 'TIMEOUT')
+      if (Atomics.wait(this.signal, 0, 0, left) === 'not-equal') Atomics.wait(this.pause, 0, 0, 1)
+    }
   }
 }
 
