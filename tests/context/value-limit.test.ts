@@ -30,12 +30,15 @@ test('ctx.set of a value whose JSON is over the limit is refused, names the key,
 
 test('the size counts bytes, not characters', () => {
   const ctx = new Context({}, { valueMaxBytes: 10 })
-  expect(() => ctx.set('lab.text_v1', 'ééééé', { who: 'w' })).toThrow(/12 bytes of JSON, over the ctx value limit of 10 bytes/)
+  expect(() => ctx.set('lab.text_v1', 'ééééé', { who: 'w' })).toThrow(
+    /12 bytes of JSON, over the ctx value limit of 10 bytes/,
+  )
 })
 
 test('an append through the ctx API is measured by the list it makes: the API answers 422 CTX_VALUE_TOO_LARGE', () => {
   const ctx = new Context({}, { valueMaxBytes: 30 })
-  const append = () => applyCtxOperation(ctx, { op: 'append', key: 'lab.log_v1', value: 'abcdefgh', who: 'api' }, () => {})
+  const append = () =>
+    applyCtxOperation(ctx, { op: 'append', key: 'lab.log_v1', value: 'abcdefgh', who: 'api' }, () => {})
   append()
   append()
   let refused: unknown
