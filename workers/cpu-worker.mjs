@@ -19,7 +19,7 @@ async function load(file, root) {
   return modules.get(file)
 }
 
-/** @param {{ file: string, exportName?: string, params: unknown, values: object, step: string, root: string, keyNaming: 'error' | 'warn' | 'off' }} task */
+/** @param {{ file: string, exportName?: string, params: unknown, values: object, step: string, root: string, keyNaming: 'error' | 'warn' | 'off', valueMaxBytes?: number }} task */
 export default async function runCpuStep(task) {
   // process.cpuUsage() counts every thread of the process (and Node 20 has no per-thread
   // figure): a CPU-bound step keeps its thread busy, so its busy time stands for its CPU time.
@@ -40,7 +40,11 @@ export default async function runCpuStep(task) {
   if (typeof scriptlet === 'string')
     return { envelope: errorEnvelope(task.step, scriptlet, 3), writes: [], stderr: '', resources: resources() }
   const ctx = new StepContext(
-    new Context(task.values, { keyNaming: task.keyNaming, warn: (message) => lines.push(message) }),
+    new Context(task.values, {
+      keyNaming: task.keyNaming,
+      warn: (message) => lines.push(message),
+      ...(task.valueMaxBytes === undefined ? {} : { valueMaxBytes: task.valueMaxBytes }),
+    }),
   )
   const { envelope, error } = await invokeScriptlet(scriptlet, ctx, task.params, {
     step: task.step,

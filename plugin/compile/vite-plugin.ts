@@ -33,6 +33,14 @@ export interface RecipesOptions {
    */
   keyNaming?: KeyNamingMode
   /**
+   * The largest value one ctx write may store, in bytes of its JSON text (for an append, the
+   * list it makes). A larger one is refused where it is written (`ctx.set`, the Python host,
+   * a shell step's ctx, the ctx API with 422 CTX_VALUE_TOO_LARGE, `recipes ctx`): write large
+   * data to a file under `Data/` and store its path instead.
+   * @default 16777216 (16 MiB)
+   */
+  ctxValueMaxBytes?: number
+  /**
    * Timeout, in seconds, of steps whose recipe entry sets no `timeout`. Lab steps run
    * longer than unit tests, so this is not Vitest's `testTimeout`.
    * @default 300
@@ -256,6 +264,7 @@ export function compileRecipe(
     recipe: checked.recipe,
     root,
     keyNaming: options.keyNaming ?? 'error',
+    ctxValueMaxBytes: options.ctxValueMaxBytes,
     stepTimeoutSec: options.stepTimeout ?? DEFAULT_STEP_TIMEOUT_SEC,
     resourceWaitSec: checked.recipe.resourceWaitSec ?? options.resources?.waitSec ?? DEFAULT_RESOURCE_WAIT_SEC,
     resourceHoldMaxSec: checked.recipe.resourceHoldMaxSec ?? options.resources?.holdMaxSec,
@@ -314,6 +323,9 @@ function checkOptions(options: RecipesOptions): void {
   const problems: string[] = []
   if (options.keyNaming !== undefined && !['error', 'warn', 'off'].includes(options.keyNaming))
     problems.push(`keyNaming must be 'error', 'warn' or 'off', not ${JSON.stringify(options.keyNaming)}`)
+  const maxBytes = options.ctxValueMaxBytes
+  if (maxBytes !== undefined && !(Number.isInteger(maxBytes) && maxBytes > 0))
+    problems.push(`ctxValueMaxBytes must be a whole number of bytes above 0, not ${JSON.stringify(maxBytes)}`)
   if (options.stepTimeout !== undefined && !(typeof options.stepTimeout === 'number' && options.stepTimeout > 0))
     problems.push(`stepTimeout must be a number of seconds above 0, not ${JSON.stringify(options.stepTimeout)}`)
   const waitSec = options.resources?.waitSec

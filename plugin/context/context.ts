@@ -25,7 +25,16 @@ export interface ContextOptions {
   keyNaming?: KeyNamingMode
   /** Receives warnings (key naming in `warn` mode). @default console.warn */
   warn?: (message: string) => void
+  /**
+   * The largest value a write may store, in bytes of its JSON text (an append: the list it
+   * makes). Larger data belongs in a file under `Data/`, its path in the ctx.
+   * @default 16 MiB (DEFAULT_CTX_VALUE_MAX_BYTES)
+   */
+  valueMaxBytes?: number
 }
+
+/** The ctx value limit unless the plugin option ctxValueMaxBytes says otherwise: 16 MiB of JSON. */
+export const DEFAULT_CTX_VALUE_MAX_BYTES = 16 * 1024 * 1024
 
 /** The part of the context a scriptlet sees. Values are frozen JSON: copy before changing. */
 export interface ScriptletContext {
@@ -54,7 +63,13 @@ export interface ContextSnapshot {
 /** Raised for writes the context refuses; the message names the key and the writer. */
 export class ContextWriteError extends Error {
   override name = 'ContextWriteError'
-  readonly code: 'CTX_INVALID_VALUE' | 'CTX_MISSING_WHO' | 'CTX_KEY_NAMING' | 'CTX_READ_ONLY' | 'CTX_CONFLICT'
+  readonly code:
+    | 'CTX_INVALID_VALUE'
+    | 'CTX_VALUE_TOO_LARGE'
+    | 'CTX_MISSING_WHO'
+    | 'CTX_KEY_NAMING'
+    | 'CTX_READ_ONLY'
+    | 'CTX_CONFLICT'
   constructor(code: ContextWriteError['code'], message: string) {
     super(message)
     this.code = code
@@ -86,9 +101,12 @@ export class Context implements ScriptletContext {
   private readonly dirty = new Set<string>()
   private readonly keyNaming: KeyNamingMode
   private readonly warn: (message: string) => void
+  /** The largest value a write may store, in bytes of JSON (ContextOptions.valueMaxBytes). */
+  readonly valueMaxBytes: number
 
   constructor(initial: JsonObject = {}, options: ContextOptions = {}) {
     this.keyNaming = options.keyNaming ?? 'error'
+    this.valueMaxBytes = options.valueMaxBytes ?? DEFAULT_CTX_VALUE_MAX_BYTES
     this.warn = options.warn ?? ((message) => console.warn(message))
     for (const [key, value] of Object.entries(initial)) {
       const problem = findNonJsonValue(value, key)
@@ -127,6 +145,7 @@ export class Context implements ScriptletContext {
         `ctx.set("${key}") by "${who}": ${problem}. The context holds JSON values only.`,
       )
     }
+    this.checkSize(key, value, who)
     const after = freezeCopy(value)
     const write: ContextWrite = { ts: new Date().toISOString(), who, key, before: this.values.get(key), after }
     this.writes.push(write)
@@ -217,6 +236,23 @@ export class Context implements ScriptletContext {
       lastModified: (key) => this.lastModified(key),
       toJSON: () => this.toJSON(),
     }
+  }
+
+  /** Refuses a value whose JSON is over the limit: one such value would make every later read of the run slow or impossible. */
+  private checkSize(key: string, value: JsonValue, who: string): void {
+    let size: string
+    try {
+      // Its UTF-8 length; JSON.stringify itself throws for a value over V8's longest string.
+      const bytes = Buffer.byteLength(JSON.stringify(value))
+      if (bytes <= this.valueMaxBytes) return
+      size = `${bytes} bytes of JSON`
+    } catch {
+      size = 'too large to write as JSON'
+    }
+    throw new ContextWriteError(
+      'CTX_VALUE_TOO_LARGE',
+      `ctx.set("${key}") by "${who}": the value is ${size}, over the ctx value limit of ${this.valueMaxBytes} bytes (plugin option ctxValueMaxBytes). Write large data to a file under Data/ and store its path in the ctx instead.`,
+    )
   }
 
   private checkKey(key: string, who: string): void {

@@ -13,6 +13,7 @@ import {
 } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { ctxTempFolderPrefix } from '../context/ctx-temp-folder.ts'
 import type { JsonValue } from '../context/json-value.ts'
 import type { StepContext } from '../context/step-context.ts'
 
@@ -76,7 +77,8 @@ export function removeCtxFiles(): void {
 
 function newFile(): CtxFile {
   // A private folder (mode 0700): the context may hold secrets, and no one else may plant a file there.
-  folder ??= mkdtempSync(join(tmpdir(), 'vitest-recipes-ctx-'))
+  // Named by this process: one a killed process leaves is removed when the store next opens.
+  folder ??= mkdtempSync(join(tmpdir(), ctxTempFolderPrefix()))
   // Each file in a folder of its own: its name stays ctx.json, as when each step had a temp folder.
   const own = join(folder, String(files.length + 1))
   mkdirSync(own)

@@ -24,9 +24,11 @@ interface WorkerAnswer {
 export class CpuWorkerPool {
   private pool: Tinypool | undefined
   private readonly keyNaming: KeyNamingMode
+  private readonly valueMaxBytes: number | undefined
 
-  constructor(keyNaming: KeyNamingMode) {
+  constructor(keyNaming: KeyNamingMode, valueMaxBytes?: number) {
     this.keyNaming = keyNaming
+    this.valueMaxBytes = valueMaxBytes
   }
 
   async runStep(file: string, { step, ctx, root, signal }: ExecutorInput): Promise<StepExecution> {
@@ -44,6 +46,7 @@ export class CpuWorkerPool {
       step: step.name,
       root,
       keyNaming: this.keyNaming,
+      valueMaxBytes: this.valueMaxBytes,
     }
     let answer: WorkerAnswer
     try {

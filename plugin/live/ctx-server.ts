@@ -22,8 +22,8 @@ export interface LiveRunState {
   running: { step: string; since: string; percent?: number; message?: string }[]
 }
 
-/** The largest request body the server reads (a ctx value is JSON, not a file). */
-const MAX_BODY_BYTES = 8 * 1024 * 1024
+/** What a request body may hold beyond the value (its `who`, `revision`, JSON punctuation). */
+const BODY_OVERHEAD_BYTES = 64 * 1024
 
 export interface CtxServerOptions {
   /** The running recipe's ctx: reads see every write as it happens, steps' and the API's. */
@@ -147,7 +147,7 @@ async function handle(options: CtxServerOptions, request: IncomingMessage, respo
   }
   let body: Record<string, JsonValue>
   try {
-    body = await readJsonBody(request)
+    body = await readJsonBody(request, options.ctx.valueMaxBytes)
   } catch (error) {
     reply((error as CtxOperationError).status ?? 400, {
       error: { code: (error as CtxOperationError).code ?? 'CTX_BAD_REQUEST', message: (error as Error).message },
@@ -236,12 +236,18 @@ function route(method: string, path: string): { op: CtxRequest['op']; key?: stri
 }
 
 /** The request's JSON object body ({} when it has none). */
-async function readJsonBody(request: IncomingMessage): Promise<Record<string, JsonValue>> {
+async function readJsonBody(request: IncomingMessage, valueMaxBytes: number): Promise<Record<string, JsonValue>> {
   let text: string
   try {
-    text = (await readBody(request, MAX_BODY_BYTES)).trim()
+    // The body is read up to the ctx value limit (and a little more): a larger one cannot hold a value the ctx would keep.
+    text = (await readBody(request, valueMaxBytes + BODY_OVERHEAD_BYTES)).trim()
   } catch (error) {
-    if (error instanceof BodyTooLargeError) throw new CtxOperationError(400, 'CTX_BODY_TOO_LARGE', error.message)
+    if (error instanceof BodyTooLargeError)
+      throw new CtxOperationError(
+        422,
+        'CTX_VALUE_TOO_LARGE',
+        `the request body is over the ctx value limit of ${valueMaxBytes} bytes (plugin option ctxValueMaxBytes): ${error.message}. Write large data to a file under Data/ and store its path in the ctx instead.`,
+      )
     throw error
   }
   if (text === '') return {}

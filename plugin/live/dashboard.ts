@@ -4,6 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { isAbsolute, relative, resolve, sep } from 'node:path'
 import { renderChartSvg, runChartList, TREND_RUNS as CHART_TREND_RUNS } from '../charts/index.ts'
 import type { JsonValue } from '../context/json-value.ts'
+import { ingestJournals } from '../store/ingest.ts'
 import type { RunFilter, RunStore } from '../store/run-store.ts'
 import type { LiveRunState } from './ctx-server.ts'
 import { liveEndpoints } from './endpoints.ts'
@@ -159,7 +160,7 @@ class LiveState {
   async refresh(): Promise<boolean> {
     const { store, storePath } = this.options
     // The Vitest process ingests every second; the dashboard does not wait for it.
-    store.ingestPending()
+    ingestJournals(store)
     const running = new Map<string, LiveRunState['running']>()
     await Promise.all(
       liveEndpoints(storePath).map(async (endpoint) => {

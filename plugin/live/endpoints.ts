@@ -1,7 +1,8 @@
 import { chmodSync, mkdirSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs'
-import { hostname } from 'node:os'
 import { join } from 'node:path'
-import { isProcessAlive } from '../store/process-alive.ts'
+import { isLeftByDeadProcess, liveFolderOf } from '../store/leftovers.ts'
+
+export { liveFolderOf }
 
 /**
  * Where a running recipe file publishes its ctx server: `<store>.live/<run_id>.json`, beside
@@ -19,10 +20,6 @@ export interface LiveEndpoint {
   pid: number
   host: string
   startedAt: string
-}
-
-export function liveFolderOf(storePath: string): string {
-  return `${storePath}.live`
 }
 
 /** Publishes `endpoint`; returns the file to withdraw it with. */
@@ -62,7 +59,7 @@ export function liveEndpoints(storePath: string): LiveEndpoint[] {
     } catch {
       continue
     }
-    if (endpoint.host === hostname() && !isProcessAlive(endpoint.pid)) {
+    if (isLeftByDeadProcess(endpoint)) {
       withdrawEndpoint(file)
       continue
     }

@@ -12,6 +12,7 @@ import { forgetChartsAhead, OFFICE_FORMATS, preloadWriters, type ReportFormat } 
 import { drawStoredRunChartsAhead, reportStoredRun } from '../exporters/report-run.ts'
 import { type RecipeStepMeta, recipeStepMeta, runStatusOf, stepRowOf } from '../runtime/meta.ts'
 import type { AiSummary, RunData } from '../store/run-data.ts'
+import { ingestJournals } from '../store/ingest.ts'
 import { RunStore, type RunStatus } from '../store/run-store.ts'
 
 export interface RecipesReporterOptions {
@@ -72,7 +73,7 @@ export class RecipesReporter implements Reporter {
     try {
       this.aheadStore ??= RunStore.openIn(vitest.config.root, this.options.db)
       // The store keeper ingests the file's journal as it ends too; whichever is first stores it, once.
-      this.aheadStore.ingestPending()
+      ingestJournals(this.aheadStore)
       for (const runId of runs.keys()) drawStoredRunChartsAhead(this.aheadStore, runId)
     } catch {
       // Only a head start: the documents draw the charts when they are written, and say what goes wrong.

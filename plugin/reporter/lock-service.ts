@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { bearerToken, type HttpServer, readBody, sendJson, startHttpServer, tokenMatches } from '../live/http-server.ts'
+import { ingestJournals } from '../store/ingest.ts'
 import type { LockRequest } from '../store/resource-locks.ts'
 import type { RunStore } from '../store/run-store.ts'
 
@@ -81,7 +82,7 @@ export class LockService {
         const runs = this.runsOf.get(call.file) ?? new Set()
         // A run's first request: what its journal holds (its run row) is stored before it holds
         // anything, so a holder killed at once is still a run of the shared store, marked interrupted.
-        if (!runs.has(call.runId)) this.store.ingestPending()
+        if (!runs.has(call.runId)) ingestJournals(this.store)
         runs.add(call.runId)
         this.runsOf.set(call.file, runs)
         const { file: _file, op: _op, ...lock } = call

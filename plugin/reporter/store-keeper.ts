@@ -1,4 +1,6 @@
 import type { Reporter, TestModule, TestSpecification, Vitest } from 'vitest/node'
+// Light (no database driver): the store itself is imported when a run needs it.
+import { ingestJournals } from '../store/ingest.ts'
 import { KEPT_STORES_KEY, type KeptStores, locateStore } from '../store/kept-store.ts'
 import type { RunStore } from '../store/run-store.ts'
 import { LockService } from './lock-service.ts'
@@ -103,7 +105,7 @@ export class StoreKeeper implements Reporter {
   private ingest(): void {
     if (!this.store) return
     try {
-      this.store.ingestPending()
+      ingestJournals(this.store)
     } catch (error) {
       const message = `vitest-recipes: the run store could not store what the recipe files recorded: ${(error as Error).message}. Nothing is lost: the records stay in ${this.store.path}.pending/ and are stored when the store next opens (any recipes command, or the next run)`
       if (this.reported.has(message)) return

@@ -127,7 +127,10 @@ export class RunSession {
       },
       new AppendQueue(),
     )
-    const ctx = new Context(restored?.values ?? {}, { keyNaming: this.compiled.keyNaming })
+    const ctx = new Context(restored?.values ?? {}, {
+      keyNaming: this.compiled.keyNaming,
+      ...(this.compiled.ctxValueMaxBytes === undefined ? {} : { valueMaxBytes: this.compiled.ctxValueMaxBytes }),
+    })
     const started: Started = {
       recorder,
       logs,

@@ -7,6 +7,8 @@ export interface CompiledRecipe {
   /** Absolute project root: relative paths in the recipe resolve from here. */
   root: string
   keyNaming: KeyNamingMode
+  /** The largest ctx value, in bytes of JSON (plugin option ctxValueMaxBytes); the context's default when absent. */
+  ctxValueMaxBytes?: number | undefined
   /** Timeout of steps that set none, in seconds. */
   stepTimeoutSec: number
   /** How long a step waits for a held lab resource before it fails, in seconds. */

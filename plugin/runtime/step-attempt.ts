@@ -251,11 +251,11 @@ function runExecutor(step: RecipeStep, scope: ExecutionScope, input: ExecutorInp
 
 async function runElsewhere(step: RecipeStep, scope: ExecutionScope, input: ExecutorInput): Promise<StepExecution> {
   noteOtherWork()
-  const { root, python, keyNaming } = scope.compiled
+  const { root, python, keyNaming, ctxValueMaxBytes } = scope.compiled
   const session = scope.session
   if (step.type === 'ts') {
     const { CpuWorkerPool } = await import('../executors/worker-pool.ts')
-    session.workers ??= new CpuWorkerPool(keyNaming)
+    session.workers ??= new CpuWorkerPool(keyNaming, ctxValueMaxBytes)
     return session.workers.runStep(resolve(root, step.module!), input)
   }
   if (step.type === 'python' && step.module !== undefined) {

@@ -1,4 +1,4 @@
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readSync, statSync, writeSync } from 'node:fs'
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readSync, writeSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
 import type { ContextWrite } from '../context/context.ts'
@@ -110,6 +110,12 @@ export class RunJournal implements RunRecorder {
   private append(record: JournalRecord): void {
     // Serialized first: a value that cannot be stored throws before anything is written.
     const line = `${JSON.stringify(record)}\n`
+    // A line no reader would read is refused here, where the step boundary can say so.
+    const max = journalRecordMaxBytes()
+    if (line.length > max / 3 && Buffer.byteLength(line) > max)
+      throw new Error(
+        `the run journal ${this.shown} could not be written: this step boundary's record is ${Buffer.byteLength(line)} bytes, over the journal record limit of ${max} bytes; write large data to files under Data/ and store their paths in the ctx`,
+      )
     try {
       if (this.fd === undefined) {
         mkdirSync(join(this.path, '..'), { recursive: true })
@@ -134,43 +140,156 @@ export function pendingJournals(storePath: string): string[] {
     .map((name) => join(folder, name))
 }
 
+/** The longest journal line read into memory unless RECIPES_JOURNAL_RECORD_MAX_BYTES says otherwise: 256 MiB. */
+export const DEFAULT_JOURNAL_RECORD_MAX_BYTES = 256 * 1024 * 1024
+
 /**
- * The complete records of a journal from byte `offset` on, and the offset after the last
- * one: a line still being written (no newline yet) is left for the next reading. A line
- * that does not parse is skipped only if the records go on after it (a torn write of a
- * killed process is then the last line, and stays unread).
+ * The longest journal line a reader parses, and a writer writes: a longer one is skipped and
+ * counted, never held whole (V8 cannot hold a string over 512 MiB at all). The environment
+ * variable RECIPES_JOURNAL_RECORD_MAX_BYTES lowers it (a machine short of memory, a test).
  */
-export function readJournal(file: string, offset: number): { records: JournalRecord[]; end: number } {
+export function journalRecordMaxBytes(env: NodeJS.ProcessEnv = process.env): number {
+  const set = Number(env.RECIPES_JOURNAL_RECORD_MAX_BYTES)
+  return Number.isInteger(set) && set > 0 ? set : DEFAULT_JOURNAL_RECORD_MAX_BYTES
+}
+
+/** What one reading of a journal found. */
+export interface JournalReading {
+  /** The offset after the last whole line: the next reading starts there. */
+  end: number
+  /** Records handed to `onRecord`. */
+  records: number
+  /** Lines over the record bound, skipped unread. */
+  oversized: number
+  /** Lines that are not JSON, or not a record of a known shape. */
+  unreadable: number
+  /** Bytes follow the last whole line: one still being written, or torn by a killed writer. */
+  torn: boolean
+}
+
+/**
+ * Reads a journal from byte `offset` on, line by line in chunks (never the whole file in
+ * memory), handing each whole record to `onRecord`. A line over `maxRecordBytes` is skipped
+ * without being held; one that is not a record is skipped; both are counted. A last line
+ * without its newline (still being written, or torn by a kill) is left for the next reading.
+ * Synchronous, as the store is until its interface turns asynchronous.
+ */
+export function readJournalRecords(
+  file: string,
+  offset: number,
+  onRecord: (record: JournalRecord) => void,
+  options: { maxRecordBytes?: number; chunkBytes?: number } = {},
+): JournalReading {
+  const reading: JournalReading = { end: offset, records: 0, oversized: 0, unreadable: 0, torn: false }
   let fd: number
   try {
     fd = openSync(file, 'r')
   } catch (error) {
     // Ingested and removed by another process meanwhile.
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { records: [], end: offset }
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return reading
     throw error
   }
   try {
-    const size = statSync(file).size
-    if (size <= offset) return { records: [], end: offset }
-    const buffer = Buffer.alloc(size - offset)
-    let read = 0
-    while (read < buffer.length) {
-      const count = readSync(fd, buffer, read, buffer.length - read, offset + read)
+    const line = new LineCollector(options.maxRecordBytes ?? journalRecordMaxBytes())
+    const chunk = Buffer.allocUnsafe(options.chunkBytes ?? 1024 * 1024)
+    const size = fstatSync(fd).size
+    let position = offset
+    while (position < size) {
+      const count = readSync(fd, chunk, 0, Math.min(chunk.length, size - position), position)
       if (count === 0) break
-      read += count
-    }
-    const complete = buffer.lastIndexOf(0x0a, read - 1) + 1
-    const records: JournalRecord[] = []
-    for (const line of buffer.toString('utf8', 0, complete).split('\n')) {
-      if (line === '') continue
-      try {
-        records.push(JSON.parse(line) as JournalRecord)
-      } catch {
-        // A torn line followed by complete ones: what it held is lost, the rest is kept.
+      let start = 0
+      for (let newline = chunk.indexOf(0x0a, start); newline !== -1 && newline < count; ) {
+        line.add(chunk.subarray(start, newline))
+        takeLine(line, reading, onRecord)
+        reading.end = position + newline + 1
+        start = newline + 1
+        newline = chunk.indexOf(0x0a, start)
       }
+      line.add(chunk.subarray(start, count))
+      position += count
     }
-    return { records, end: offset + complete }
+    reading.torn = position > reading.end
+    return reading
   } finally {
     closeSync(fd)
+  }
+}
+
+/** The bytes of the line being read, up to a bound; past it only the fact that it was too long. */
+class LineCollector {
+  private parts: Buffer[] = []
+  private bytes = 0
+  oversized = false
+  private readonly max: number
+
+  constructor(max: number) {
+    this.max = max
+  }
+
+  add(part: Buffer): void {
+    if (this.oversized || part.length === 0) return
+    this.bytes += part.length
+    if (this.bytes > this.max) {
+      this.oversized = true
+      this.parts = []
+    } else this.parts.push(Buffer.from(part))
+  }
+
+  /** The line's text (undefined when it was too long), and a fresh start. */
+  take(): string | undefined {
+    const text = this.oversized ? undefined : Buffer.concat(this.parts, this.bytes).toString('utf8')
+    this.parts = []
+    this.bytes = 0
+    this.oversized = false
+    return text
+  }
+}
+
+function takeLine(line: LineCollector, reading: JournalReading, onRecord: (record: JournalRecord) => void): void {
+  const text = line.take()
+  if (text === undefined) {
+    reading.oversized++
+    return
+  }
+  if (text === '') return
+  let record: unknown
+  try {
+    record = JSON.parse(text)
+  } catch {
+    reading.unreadable++
+    return
+  }
+  if (!isJournalRecord(record)) {
+    reading.unreadable++
+    return
+  }
+  reading.records++
+  onRecord(record)
+}
+
+/** Whether a parsed line has the shape of a record: a damaged one must not reach the store's tables. */
+function isJournalRecord(value: unknown): value is JournalRecord {
+  if (typeof value !== 'object' || value === null) return false
+  const record = value as Record<string, unknown>
+  const isObject = (item: unknown): item is Record<string, unknown> => typeof item === 'object' && item !== null
+  const keyed = (items: unknown) =>
+    Array.isArray(items) && items.every((item) => isObject(item) && typeof item.key === 'string')
+  switch (record.kind) {
+    case 'begin':
+      return isObject(record.run) && typeof record.run.runId === 'string' && typeof record.pid === 'number'
+    case 'finish':
+      return typeof record.status === 'string' && typeof record.endTime === 'string'
+    case 'step':
+    case 'writes':
+      return (
+        typeof record.seq === 'number' &&
+        typeof record.historySeq === 'number' &&
+        keyed(record.writes) &&
+        keyed(record.values) &&
+        (record.kind === 'writes' ||
+          (isObject(record.step) && typeof record.step.step === 'string' && typeof record.step.status === 'string'))
+      )
+    default:
+      return false
   }
 }

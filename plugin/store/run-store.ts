@@ -1,6 +1,6 @@
-import { accessSync, constants, existsSync, mkdirSync, statSync, unlinkSync } from 'node:fs'
+import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs'
 import { hostname } from 'node:os'
-import { basename, dirname, join, resolve } from 'node:path'
+import { dirname, resolve } from 'node:path'
 import Database from 'better-sqlite3'
 import type { ContextWrite } from '../context/context.ts'
 import type { JsonObject, JsonValue } from '../context/json-value.ts'
@@ -11,7 +11,9 @@ import { postgresHostOf } from './postgres/url.ts'
 import { type SqlConnection, type SqlStatement, type SqlTransaction, sqliteConnection } from './sql.ts'
 import { RESOURCE_LOCK_FAULT_COLUMNS, RESOURCE_LOCK_TABLES, ResourceLocks } from './resource-locks.ts'
 import { isProcessAlive } from './process-alive.ts'
-import { type JournalRecord, journalFolderOf, pendingJournals, readJournal } from './journal.ts'
+import { ingestJournals } from './ingest.ts'
+import type { JournalRecord } from './journal.ts'
+import { cleanLeftovers } from './leftovers.ts'
 import { type PastRun, readPastRuns } from './past-runs.ts'
 import type { AiSummary, AnalysisRow, ContextRow, HistoryRow, RunData, RunRow, StepRow, TrendRun } from './run-data.ts'
 
@@ -146,8 +148,6 @@ export class RunStore implements RunRecorder {
   /** Runs recorded through this store that have not finished: their heartbeat is renewed. */
   private readonly openRuns = new Set<string>()
   private heartbeatTimer: NodeJS.Timeout | undefined
-  /** How far this process has ingested each journal (another process may have gone further: ingesting is idempotent). */
-  private readonly ingested = new Map<string, number>()
   private readonly stepSeq = new Map<string, number>()
   private readonly historySeq = new Map<string, number>()
   private readonly prepared = new Map<string, SqlStatement>()
@@ -203,9 +203,7 @@ export class RunStore implements RunRecorder {
           }
         }).immediate()
       }
-      const store = new RunStore(resolve(path), shown, sqliteConnection(db))
-      store.ingestPending()
-      return store
+      return RunStore.settled(new RunStore(resolve(path), shown, sqliteConnection(db)))
     } catch (error) {
       db?.close()
       throw storeError(error, `cannot open the run store ${shown}`, shown)
@@ -226,13 +224,21 @@ export class RunStore implements RunRecorder {
         throw new StoreError(
           `${shown} has schema version ${found}, newer than this vitest-recipes understands (${SCHEMA_VERSION}): upgrade vitest-recipes, or point RECIPES_DB at another database`,
         )
-      const store = new RunStore(local, shown, db, String(db.session))
-      store.ingestPending()
-      return store
+      return RunStore.settled(new RunStore(local, shown, db, String(db.session)))
     } catch (error) {
       db?.close()
       throw postgresError(error, `cannot open the run store ${shown}`, url)
     }
+  }
+
+  /**
+   * A store just opened, with what killed runs left settled: their journals stored (ingest.ts)
+   * and their other leftovers removed (leftovers.ts).
+   */
+  private static settled(store: RunStore): RunStore {
+    ingestJournals(store)
+    cleanLeftovers(store.file)
+    return store
   }
 
   /** Opens the store `locateStore` found: an SQLite file, or a PostgreSQL database by its URL. */
@@ -338,46 +344,13 @@ export class RunStore implements RunRecorder {
     this.historySeq.set(runId, historySeq + writes.length)
   }
 
-  /**
-   * Ingests the journals of running and ended runs (journal.ts): each one's new records in
-   * one transaction, which reads the file once it holds the write lock, so a later ingestion
-   * never stores less than an earlier one. Replaying a record twice changes nothing (rows are
-   * keyed by run and sequence). Journals of runs that ended, or whose process died (their run
-   * is then marked interrupted), are removed once stored. Returns the runs it stored records of.
-   */
-  ingestPending(): string[] {
-    const runs: string[] = []
-    for (const file of pendingJournals(this.file)) {
-      const runId = this.guard(() => this.ingestJournal(file))
-      if (runId !== undefined) runs.push(runId)
-    }
-    for (const runId of this.markInterrupted()) {
-      const file = join(journalFolderOf(this.file), `${runId}.jsonl`)
-      if (existsSync(file)) this.removeJournal(file)
-    }
-    this.heartbeat()
-    return runs
+  /** Runs `work` in one transaction holding the write lock (ingest.ts stores a journal's new records so). */
+  writeLocked(work: () => void): void {
+    this.guard(() => this.db.transaction(work).immediate())
   }
 
-  private ingestJournal(file: string): string | undefined {
-    let runId: string | undefined
-    let finished = false
-    this.db
-      .transaction(() => {
-        const { records, end } = readJournal(file, this.ingested.get(file) ?? 0)
-        for (const record of records) {
-          runId ??= record.kind === 'begin' ? record.run.runId : basename(file, '.jsonl')
-          this.applyRecord(runId, record)
-          if (record.kind === 'finish') finished = true
-        }
-        this.ingested.set(file, end)
-      })
-      .immediate()
-    if (finished) this.removeJournal(file)
-    return runId
-  }
-
-  private applyRecord(runId: string, record: JournalRecord): void {
+  /** Stores one journal record of `runId` (ingest.ts); replaying one changes nothing. */
+  storeJournalRecord(runId: string, record: JournalRecord): void {
     if (record.kind === 'begin') this.insertRun(record.run, record.host, record.pid, 'ON CONFLICT (run_id) DO NOTHING')
     else if (record.kind === 'finish') this.finishRun(runId, record.status, record.endTime)
     else {
@@ -387,13 +360,21 @@ export class RunStore implements RunRecorder {
     }
   }
 
-  private removeJournal(file: string): void {
-    try {
-      unlinkSync(file)
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
-    }
-    this.ingested.delete(file)
+  /**
+   * Marks a run interrupted, ended at its last ctx write (else now): a running one, or with
+   * `evenIfEnded` one that ended too (its journal could not be stored whole).
+   */
+  interruptRun(runId: string, options: { evenIfEnded?: boolean } = {}): void {
+    this.guard(() => {
+      const row = this.db.prepare('SELECT status FROM runs WHERE run_id = ?').get(runId) as
+        | { status: RunStatus }
+        | undefined
+      if (!row || (row.status !== 'running' && !options.evenIfEnded)) return
+      const last = this.db.prepare('SELECT MAX(ts) AS ts FROM context_history WHERE run_id = ?').get(runId) as {
+        ts: string | null
+      }
+      this.finishRun(runId, 'interrupted', last.ts ?? new Date().toISOString())
+    })
   }
 
   /** The step boundary transaction, built once per store: it runs at every step boundary. */
@@ -457,15 +438,7 @@ export class RunStore implements RunRecorder {
           ((run.session !== null && !sessions.has(run.session)) ||
             (run.heartbeat_at !== null && run.heartbeat_at < stale)))
       if (!gone) continue
-      this.finishRun(
-        run.run_id,
-        'interrupted',
-        (
-          this.db.prepare('SELECT MAX(ts) AS ts FROM context_history WHERE run_id = ?').get(run.run_id) as {
-            ts: string | null
-          }
-        ).ts ?? new Date().toISOString(),
-      )
+      this.interruptRun(run.run_id)
       marked.push(run.run_id)
     }
     return marked
@@ -592,17 +565,25 @@ export class RunStore implements RunRecorder {
     })
   }
 
-  /** Changes whenever a run, step, ctx write or run status is stored: watchers compare it to know when to look again. */
+  /**
+   * Changes whenever a run, step, ctx write, analysis or run status is stored: watchers compare
+   * it to know when to look again. Cheap (no table is read), so a dashboard can ask it often:
+   * on SQLite the commits of other connections (data_version) and the rows this one changed;
+   * on PostgreSQL the rows written to the run tables, from the server's statistics (which
+   * other sessions publish within about a second).
+   */
   changeMark(): string {
     return this.guard(() => {
-      const row = this.db
-        .prepare(
-          `SELECT (SELECT COUNT(*) FROM runs) AS runs, (SELECT COUNT(*) FROM runs WHERE end_time IS NULL) AS open,
-                  (SELECT COUNT(*) FROM step_metrics) AS steps, (SELECT COUNT(*) FROM context_history) AS writes,
-                  (SELECT COUNT(*) FROM analysis) AS analyses`,
-        )
-        .get() as Record<string, number>
-      return Object.values(row).join(':')
+      if (this.db.dialect === 'postgres') {
+        const row = this.statement(
+          `SELECT COALESCE(SUM(n_tup_ins + n_tup_upd + n_tup_del), 0) AS n FROM pg_stat_user_tables
+           WHERE relname IN ('runs', 'step_metrics', 'context_history', 'analysis')`,
+        ).get() as { n: number | string }
+        return String(row.n)
+      }
+      const others = this.statement('PRAGMA data_version').get() as { data_version: number }
+      const own = this.statement('SELECT total_changes() AS n').get() as { n: number }
+      return `${others.data_version}:${own.n}`
     })
   }
 
@@ -937,7 +918,10 @@ function storeError(error: unknown, doing: string, shown: string): StoreError {
   const message = error instanceof Error ? error.message : String(error)
   const code = (error as { code?: unknown }).code
   let hint = 'check that the file and its folder are writable, or point RECIPES_DB at another file'
-  if (
+  // Neither SQLite's nor the file system's: the advice above would send the user the wrong way.
+  if (!isSqliteError(error) && typeof code !== 'string')
+    hint = 'this is a fault of vitest-recipes, not of the file: please report it with this message'
+  else if (
     code === 'SQLITE_CORRUPT' ||
     code === 'SQLITE_NOTADB' ||
     /not a database|malformed|file is encrypted/i.test(message)

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { afterAll, expect, test } from 'vitest'
 import { Context } from '../../plugin/context/context.ts'
+import { ingestJournals } from '../../plugin/store/ingest.ts'
 import { journalFolderOf, RunJournal } from '../../plugin/store/journal.ts'
 import { RunStore } from '../../plugin/store/run-store.ts'
 
@@ -101,7 +102,7 @@ test('a running journal is stored as far as it goes, twice by two stores without
     expect(rows(path, 'SELECT COUNT(*) AS n FROM step_metrics')).toEqual([{ n: 2 }])
     expect(rows(path, 'SELECT COUNT(*) AS n FROM context_history')).toEqual([{ n: 3 }])
     expect(existsSync(journal.path)).toBe(true)
-    expect(a.ingestPending()).toEqual([])
+    expect(ingestJournals(a).runs).toEqual([])
     appendFileSync(journal.path, 'sed","endTime":"2026-01-01T00:00:09Z"}\n')
     // b has read nothing yet: it replays the whole journal, which changes no row, then ends the run.
     b = RunStore.open(path)
@@ -111,7 +112,7 @@ test('a running journal is stored as far as it goes, twice by two stores without
     expect(rows(path, 'SELECT key, value FROM context_snapshots')).toEqual([{ key: 'j.a_v1', value: '2' }])
     expect(existsSync(journal.path)).toBe(false)
     // a finds the journal gone: nothing to do, nothing thrown.
-    expect(a.ingestPending()).toEqual([])
+    expect(ingestJournals(a).runs).toEqual([])
   } finally {
     a.close()
     b?.close()

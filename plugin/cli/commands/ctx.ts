@@ -43,7 +43,8 @@ Options:
   -h, --help           show this help
 
 Exit codes: 0 done; 1 refused (no such key, not a list, another writer changed the key
-first); 2 the run is not running (a write to a finished run) or its server cannot be
+first, a value over the ctx value limit: write large data to a file under Data/ and store
+its path); 2 the run is not running (a write to a finished run) or its server cannot be
 reached; 3 bad usage (a value that is not JSON, a key that breaks the naming rule, no token).`
 
 /** Where the operation goes: a live server, or the store (reads of a finished run). */

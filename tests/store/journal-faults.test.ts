@@ -1,0 +1,181 @@
+import { spawnSync } from 'node:child_process'
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs'
+import { hostname, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import { afterAll, expect, test, vi } from 'vitest'
+import { Context } from '../../plugin/context/context.ts'
+import { CTX_TEMP_PREFIX } from '../../plugin/context/ctx-temp-folder.ts'
+import { readJournalRecords } from '../../plugin/store/journal.ts'
+import { journalFolderOf, RunJournal } from '../../plugin/store/journal.ts'
+import { RunStore } from '../../plugin/store/run-store.ts'
+
+// What a run can leave behind when it is killed, or when its journal is damaged: none of it
+// may stop the store. The journal is read line by line, each line bounded; one that cannot be
+// stored whole is moved aside with a message, and its run is stored as interrupted.
+
+const dir = mkdtempSync(join(tmpdir(), 'vitest-recipes-journal-faults-'))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+const deadPid = Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout)
+
+const run = (runId: string) => ({
+  runId,
+  testId: 'JF-1',
+  recipe: 'recipes/jf.yaml',
+  startTime: '2026-01-01T00:00:00Z',
+  vitestVersion: '4',
+  metadata: {},
+})
+const step = (name: string, idx: number) => ({
+  step: name,
+  idx,
+  status: 'passed',
+  durationMs: 1,
+  cpuMs: 0,
+  peakRssBytes: 0,
+  exitCode: 0,
+  attempts: 1,
+  reason: null,
+  logPath: null,
+})
+
+function rows(path: string, sql: string): unknown[] {
+  const db = new Database(path, { readonly: true })
+  try {
+    return db.prepare(sql).all()
+  } finally {
+    db.close()
+  }
+}
+
+/** The lines of a journal of `runId` written by a process that has died: begin, step one, step two. */
+function deadRunLines(path: string, runId: string): string[] {
+  const journal = RunJournal.create(path, 'jf.sqlite', runId)
+  const ctx = new Context()
+  journal.beginRun(run(runId))
+  journal.recordStep(runId, step('one', 1), [ctx.set('jf.a_v1', 1, { who: 'one' })], [['jf.a_v1', 1]])
+  journal.recordStep(runId, step('two', 2), [ctx.set('jf.a_v1', 2, { who: 'two' })], [['jf.a_v1', 2]])
+  journal.close()
+  const lines = readFileSync(journal.path, 'utf8').replace(`"pid":${process.pid}`, `"pid":${deadPid}`).split('\n')
+  rmSync(journal.path)
+  return lines.filter(Boolean)
+}
+
+/** Opens and closes the store at `path`, returning what it told the user. */
+function openAndClose(path: string): string {
+  const warn = vi.spyOn(process.stderr, 'write').mockImplementation(() => true)
+  try {
+    RunStore.open(path, 'reports/jf.sqlite').close()
+    return warn.mock.calls.map(([chunk]) => String(chunk)).join('')
+  } finally {
+    warn.mockRestore()
+  }
+}
+
+test('a journal with a 600 MB line (a killed run that appended big values) is read around it: the store opens, the run is interrupted with every other record, and the journal is moved aside', () => {
+  const path = join(dir, 'oversized.sqlite')
+  RunStore.open(path).close()
+  const [begin, one, two] = deadRunLines(path, 'big')
+  const file = join(journalFolderOf(path), 'big.jsonl')
+  writeFileSync(file, `${begin}\n${one}\n{"kind":"writes","seq":1,"historySeq":1,"writes":[{"after":"`)
+  // A hole of 600 MB (sparse: no disk used) stands for the value; then the line ends and the journal goes on.
+  truncateSync(file, readFileSync(file).length + 600 * 1024 * 1024)
+  appendFileSync(file, `"}]}\n${two}\n`)
+  const told = openAndClose(path)
+  expect(rows(path, 'SELECT status FROM runs')).toEqual([{ status: 'interrupted' }])
+  expect(rows(path, 'SELECT step FROM step_metrics ORDER BY seq')).toEqual([{ step: 'one' }, { step: 'two' }])
+  expect(existsSync(file)).toBe(false)
+  expect(readdirSync(journalFolderOf(path))).toEqual(['big.jsonl.unreadable'])
+  expect(told).toContain(
+    'vitest-recipes: RUN_JOURNAL_UNREADABLE: the run journal reports/jf.sqlite.pending/big.jsonl could not be stored whole (1 line over the 256 MiB record limit)',
+  )
+  expect(told).toContain('moved aside to reports/jf.sqlite.pending/big.jsonl.unreadable')
+  // The next open has nothing left to say.
+  expect(openAndClose(path)).toBe('')
+})
+
+test('a torn and corrupt journal of a dead run: what parses is stored, the run is interrupted, the journal moved aside with what to do', () => {
+  const path = join(dir, 'torn.sqlite')
+  RunStore.open(path).close()
+  const [begin, one, two] = deadRunLines(path, 'torn')
+  const file = join(journalFolderOf(path), 'torn.jsonl')
+  // A line that is not JSON, a record of no known shape, and a last line torn by the kill.
+  writeFileSync(file, `${begin}\n${one}\nnot json\n{"kind":"step","seq":7}\n${two}\n{"kind":"fini`)
+  const told = openAndClose(path)
+  expect(rows(path, 'SELECT status FROM runs')).toEqual([{ status: 'interrupted' }])
+  expect(rows(path, 'SELECT step FROM step_metrics ORDER BY seq')).toEqual([{ step: 'one' }, { step: 'two' }])
+  expect(readdirSync(journalFolderOf(path))).toEqual(['torn.jsonl.unreadable'])
+  expect(told).toMatch(
+    /the run journal reports\/jf\.sqlite\.pending\/torn\.jsonl could not be stored whole \(2 unreadable lines, a torn last line\); run torn is stored as interrupted with the 3 records that could be read; it was moved aside to reports\/jf\.sqlite\.pending\/torn\.jsonl\.unreadable: look into it or delete it/,
+  )
+})
+
+test('a finished run whose journal lost a record is stored as interrupted, not as passed', () => {
+  const path = join(dir, 'finished.sqlite')
+  RunStore.open(path).close()
+  const [begin, one, two] = deadRunLines(path, 'fin')
+  const file = join(journalFolderOf(path), 'fin.jsonl')
+  writeFileSync(
+    file,
+    `${begin}\n${one}\n{"kind":"step","seq":"x"}\n${two}\n{"kind":"finish","status":"passed","endTime":"2026-01-01T00:00:09Z"}\n`,
+  )
+  openAndClose(path)
+  expect(rows(path, 'SELECT status FROM runs')).toEqual([{ status: 'interrupted' }])
+  expect(readdirSync(journalFolderOf(path))).toEqual(['fin.jsonl.unreadable'])
+})
+
+test('readJournalRecords reads line by line: a line over the bound is skipped and counted, never held', () => {
+  const file = join(dir, 'bounded.jsonl')
+  const long = JSON.stringify({ kind: 'finish', status: 'x'.repeat(5000), endTime: 'e' })
+  writeFileSync(
+    file,
+    `{"kind":"finish","status":"passed","endTime":"a"}\n${long}\n{"kind":"finish","status":"failed","endTime":"b"}\n{"kind":"fin`,
+  )
+  const seen: unknown[] = []
+  const read = readJournalRecords(file, 0, (record) => seen.push(record), { maxRecordBytes: 1000, chunkBytes: 64 })
+  expect(seen).toEqual([
+    { kind: 'finish', status: 'passed', endTime: 'a' },
+    { kind: 'finish', status: 'failed', endTime: 'b' },
+  ])
+  expect(read).toMatchObject({ oversized: 1, unreadable: 0, torn: true, records: 2 })
+  // The torn tail is left for the next reading, from the offset after the last whole line.
+  expect(read.end).toBe(readFileSync(file).length - '{"kind":"fin'.length)
+})
+
+test('leftovers of killed processes are cleaned at the next open: live endpoint files and ctx temp folders of dead processes', () => {
+  const path = join(dir, 'leftovers.sqlite')
+  RunStore.open(path).close()
+  const live = `${path}.live`
+  mkdirSync(live, { recursive: true })
+  const endpoint = (runId: string, pid: number) =>
+    writeFileSync(
+      join(live, `${runId}.json`),
+      JSON.stringify({ runId, recipe: 'r', testId: 't', url: 'u', token: 'x', pid, host: hostname(), startedAt: 's' }),
+    )
+  endpoint('dead', deadPid)
+  endpoint('alive', process.pid)
+  const deadFolder = join(tmpdir(), `${CTX_TEMP_PREFIX}${deadPid}-abc`)
+  const liveFolder = join(tmpdir(), `${CTX_TEMP_PREFIX}${process.pid}-abc`)
+  mkdirSync(join(deadFolder, '1'), { recursive: true })
+  mkdirSync(liveFolder, { recursive: true })
+  try {
+    RunStore.open(path).close()
+    expect(readdirSync(live)).toEqual(['alive.json'])
+    expect(existsSync(deadFolder)).toBe(false)
+    expect(existsSync(liveFolder)).toBe(true)
+  } finally {
+    rmSync(deadFolder, { recursive: true, force: true })
+    rmSync(liveFolder, { recursive: true, force: true })
+  }
+})
