@@ -587,6 +587,97 @@ function printExport({ names, rss, pick, bytes }, { exportSteps, rounds }) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// 3. Store growth per KB of appended data (issue 24): a list that gets N items of 1 KB, each
+// write recorded as a session records it (history-delta.ts: the item, not the whole list),
+// through a run journal and ingested, as under `vitest run`. Once with all appends in one step,
+// once with one append per step boundary; then a 100,000-write run's RSS growth.
+
+async function measureGrowth(dir) {
+  const { RunStore } = await importDist('store/run-store.js')
+  const { RunJournal } = await importDist('store/journal.js')
+  const { HistoryTracker } = await importDist('store/history-delta.js')
+  const { Context } = await importDist('context/context.js')
+  const row = (name, idx) => ({
+    step: name,
+    idx,
+    status: 'passed',
+    durationMs: 1,
+    cpuMs: 0,
+    peakRssBytes: 0,
+    exitCode: 0,
+    attempts: 1,
+    reason: null,
+    logPath: null,
+  })
+  const record = (path, runId, boundaries, writesPerBoundary, write) => {
+    RunStore.open(path).close()
+    const before = statSync(path).size
+    const journal = RunJournal.create(path, 'growth.sqlite', runId)
+    const tracker = new HistoryTracker()
+    const ctx = new Context()
+    journal.beginRun({
+      runId,
+      testId: 'G',
+      recipe: 'g.yaml',
+      startTime: new Date().toISOString(),
+      vitestVersion: '4',
+      metadata: {},
+    })
+    let n = 0
+    for (let b = 0; b < boundaries; b++) {
+      const writes = []
+      for (let w = 0; w < writesPerBoundary; w++) writes.push(write(ctx, n++))
+      const { writes: recorded, commit } = tracker.track(writes)
+      const keys = [...new Set(writes.map((item) => item.key))]
+      journal.recordStep(
+        runId,
+        row(`s${b}`, b + 1),
+        recorded,
+        keys.map((key) => [key, ctx.get(key)]),
+      )
+      commit()
+    }
+    journal.finishRun(runId, 'passed')
+    const journalBytes = statSync(journal.path).size
+    journal.close()
+    RunStore.open(path).close()
+    const wal = existsSync(`${path}-wal`) ? statSync(`${path}-wal`).size : 0
+    return { journalBytes, growth: statSync(path).size + wal - before }
+  }
+  const item = (n) => ({ n, text: String(n % 10).repeat(1000) })
+  const append = (ctx, n) =>
+    ctx.set('samples.list_v1', [...(ctx.get('samples.list_v1') ?? []), item(n)], { who: 'sampler' })
+  const appendedKb = (600 * JSON.stringify(item(0)).length) / 1024
+  const oneStep = record(join(dir, 'growth-1.sqlite'), 'g1', 1, 600, append)
+  const boundaries = record(join(dir, 'growth-600.sqlite'), 'g600', 600, 1, append)
+  const rssBefore = process.memoryUsage().rss
+  const many = record(join(dir, 'growth-100k.sqlite'), 'g100k', 1000, 100, (ctx, n) =>
+    ctx.set(`load.key_${n % 500}_v1`, { n, rate: n * 1.5 }, { who: 'load' }),
+  )
+  const rssGrowth = process.memoryUsage().rss - rssBefore
+  return { appendedKb, oneStep, boundaries, many, rssGrowth }
+}
+
+function printGrowth({ appendedKb, oneStep, boundaries, many, rssGrowth }) {
+  const mib = (value) => `${(value / 1024 / 1024).toFixed(1)} MiB`
+  const kib = (value) => `${(value / 1024).toFixed(0)} KiB`
+  const perKb = (bytes) => `${(bytes / 1024 / appendedKb).toFixed(2)} KB/KB`
+  console.log(
+    `\n${table([
+      ['600 appends of 1 KB', 'store growth', 'store growth per KB appended', 'journal (largest)'],
+      ['in one step', kib(oneStep.growth), perKb(oneStep.growth), kib(oneStep.journalBytes)],
+      ['one per step boundary', kib(boundaries.growth), perKb(boundaries.growth), kib(boundaries.journalBytes)],
+    ])}`,
+  )
+  console.log(
+    `(${appendedKb.toFixed(0)} KB appended; the store keeps each item in the history and once in the final ctx)`,
+  )
+  console.log(
+    `100,000 ctx writes (1,000 boundaries × 100, 500 keys): store growth ${mib(many.growth)}, journal ${mib(many.journalBytes)}, RSS growth ${mib(rssGrowth)}`,
+  )
+}
+
+// ---------------------------------------------------------------------------------------------
 
 async function main() {
   const options = parseOptions()
@@ -619,6 +710,9 @@ async function main() {
     console.log(`\n2. export time of a ${options.exportSteps}-step run`)
     const exported = await measureExport(dir, options)
     printExport(exported, options)
+
+    console.log('\n3. store growth per KB of appended data, and a 100,000-write run')
+    printGrowth(await measureGrowth(dir))
   } finally {
     if (options.keep) console.log(`\nkept the temp dir: ${dir}`)
     else rmSync(dir, { recursive: true, force: true })

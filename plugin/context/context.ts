@@ -1,3 +1,4 @@
+import { freezeSharing } from './json-delta.ts'
 import { findNonJsonValue, type JsonObject, type JsonValue } from './json-value.ts'
 
 /** Context keys: `namespace.entity_vN`, for example `metrics.summary_v1` (`_runner.x_v1` for internals). */
@@ -111,7 +112,7 @@ export class Context implements ScriptletContext {
     for (const [key, value] of Object.entries(initial)) {
       const problem = findNonJsonValue(value, key)
       if (problem) throw new ContextWriteError('CTX_INVALID_VALUE', `initial context: ${problem}`)
-      this.values.set(key, freezeCopy(value))
+      this.values.set(key, freezeSharing(value))
     }
   }
 
@@ -146,7 +147,8 @@ export class Context implements ScriptletContext {
       )
     }
     this.checkSize(key, value, who)
-    const after = freezeCopy(value)
+    // What did not change is shared with the value it replaces: the history holds it once.
+    const after = freezeSharing(value, this.values.get(key))
     const write: ContextWrite = { ts: new Date().toISOString(), who, key, before: this.values.get(key), after }
     this.writes.push(write)
     this.values.set(key, after)
@@ -266,16 +268,4 @@ export class Context implements ScriptletContext {
     }
     this.warn(message)
   }
-}
-
-function freezeCopy<T extends JsonValue>(value: T): T {
-  return deepFreeze(structuredClone(value))
-}
-
-function deepFreeze<T extends JsonValue>(value: T): T {
-  if (value !== null && typeof value === 'object') {
-    for (const item of Object.values(value)) deepFreeze(item)
-    Object.freeze(value)
-  }
-  return value
 }

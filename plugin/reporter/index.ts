@@ -1,5 +1,6 @@
 import { dirname, join, relative, resolve } from 'node:path'
 import type { JsonValue } from '../context/json-value.ts'
+import { applyJsonPatch } from '../context/json-delta.ts'
 import type { Reporter, TestCase, TestModule, Vitest } from 'vitest/node'
 import { type AnalysisOptions, analyzeStoredRun, DEFAULT_AI_TIMEOUT_MS } from '../analysis/index.ts'
 import {
@@ -13,6 +14,7 @@ import { drawStoredRunChartsAhead, reportStoredRun } from '../exporters/report-r
 import { type RecipeStepMeta, recipeStepMeta, runStatusOf, stepRowOf } from '../runtime/meta.ts'
 import type { AiSummary, RunData } from '../store/run-data.ts'
 import { ingestJournals } from '../store/ingest.ts'
+import { historyWriteOf } from '../store/history-delta.ts'
 import { RunStore, type RunStatus } from '../store/run-store.ts'
 
 export interface RecipesReporterOptions {
@@ -262,14 +264,24 @@ function importRun(store: RunStore, runId: string, steps: RecipeStepMeta[], vite
     vitestVersion,
     metadata: { imported: 'merge-reports' },
   })
+  // The metas carry what each write changed (blobs of older versions: whole values): replayed in order.
   const context = new Map<string, JsonValue>()
   for (const step of ordered) {
-    for (const write of step.writes) context.set(write.key, write.after)
+    const writes = step.writes.map(historyWriteOf)
+    for (const write of writes) {
+      const value = write.deleted
+        ? undefined
+        : write.patch
+          ? applyJsonPatch(context.get(write.key), write.patch)
+          : (write.value ?? null)
+      if (value === undefined) context.delete(write.key)
+      else context.set(write.key, value)
+    }
     store.recordStep(
       runId,
       stepRowOf(step),
-      step.writes,
-      step.writes.map((write) => [write.key, context.get(write.key)]),
+      writes,
+      writes.map((write) => [write.key, context.get(write.key)]),
     )
   }
   const status: RunStatus = runStatusOf(ordered.map((step) => step.status))

@@ -1,6 +1,6 @@
-import type { ContextWrite } from '../context/context.ts'
 import type { JsonObject, JsonValue } from '../context/json-value.ts'
 import type { Envelope } from '../scriptlet/envelope.ts'
+import type { HistoryWrite } from '../store/history-delta.ts'
 import type { AttemptRow, StepRow } from '../store/run-data.ts'
 
 /**
@@ -31,8 +31,12 @@ export interface RecipeStepMeta {
   envelope?: Envelope
   /** Why the step did not pass, or why it did not run (blocked, skipped, resumed). */
   reason?: string
-  /** The ctx writes the step made (with before/after values). */
-  writes: ContextWrite[]
+  /**
+   * The ctx writes the step made, as the store records them (secrets as references): the
+   * first of a key in the run with its value, later ones the RFC 6902 patch against the key's
+   * previous recorded value (an append is the item), or the value when that is smaller.
+   */
+  writes: HistoryWrite[]
   durationMs: number
   /** CPU time of the step: its child process, or this process for in-process TypeScript steps. */
   cpuMs: number

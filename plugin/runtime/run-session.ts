@@ -7,6 +7,7 @@ import type { JsonObject, JsonValue } from '../context/json-value.ts'
 import type { PythonHostPool } from '../executors/python-host.ts'
 import type { CpuWorkerPool } from '../executors/worker-pool.ts'
 import { AppendQueue } from '../store/append-queue.ts'
+import { type HistoryWrite, HistoryTracker } from '../store/history-delta.ts'
 import { RunJournal } from '../store/journal.ts'
 import { locateStore } from '../store/kept-store.ts'
 import { resumeReaders } from '../recipe/dataflow.ts'
@@ -60,6 +61,9 @@ export class RunSession {
   /** What every process a step starts finds in its environment: the ctx server's URL and token, the run id, the CLI. */
   childEnv: Readonly<Record<string, string>> | undefined
 
+  /** What the run's history recorded of each key: its next write is recorded as a change of it. */
+  private readonly history: HistoryTracker
+
   /** The recipe's TypeScript scriptlets, by step: what they declare they read decides whether a resume may go ahead. */
   private readonly scriptlets: ReadonlyMap<string, DeclaringScriptlet>
 
@@ -74,6 +78,9 @@ export class RunSession {
     this.runId = runId
     this.options = options
     this.redactor = createRedactor([...compiled.recipe.secrets, ...parseSecretNames(compiled.secrets)])
+    // Values are kept as the store keeps them (secrets as references), so a patch rebuilds the stored value.
+    const redactor = this.redactor
+    this.history = new HistoryTracker((value) => (redactor.active ? redactor.reference(value) : value))
     this.capture = new OutputCapture(compiled.recipe.steps.some((step) => step.parallel))
   }
 
@@ -239,7 +246,9 @@ export class RunSession {
   /** Stores writes made through the ctx API (outside any step), secrets redacted. */
   recordWrites(writes: readonly ContextWrite[]): void {
     const { recorder, ctx } = this.current!
-    recorder.recordWrites(this.runId, this.redactWrites(writes), this.dirtyValues(ctx))
+    const recorded = this.historyOf(writes)
+    recorder.recordWrites(this.runId, recorded.writes, this.dirtyValues(ctx))
+    recorded.commit()
   }
 
   /**
@@ -309,22 +318,23 @@ export class RunSession {
   /**
    * Stores one step boundary: its row, its ctx writes and the ctx keys that changed, secrets
    * redacted. Throws when the store refuses it; the caller decides what the step's outcome is then.
+   * Returns the writes as recorded: what each changed (history-delta.ts).
    */
-  recordStep(meta: RecipeStepMeta, writes: readonly ContextWrite[]): void {
+  recordStep(meta: RecipeStepMeta, writes: readonly ContextWrite[]): HistoryWrite[] {
     const { recorder, ctx } = this.current!
-    recorder.recordStep(this.runId, stepRowOf(meta), this.redactWrites(writes), this.dirtyValues(ctx))
+    const recorded = this.historyOf(writes)
+    recorder.recordStep(this.runId, stepRowOf(meta), recorded.writes, this.dirtyValues(ctx))
+    recorded.commit()
+    return recorded.writes
   }
 
-  private redactWrites(writes: readonly ContextWrite[]): readonly ContextWrite[] {
+  /** Writes as the history records them: what each changed since the key's last recorded value, secrets as references. */
+  private historyOf(writes: readonly ContextWrite[]): { writes: HistoryWrite[]; commit: () => void } {
+    const recorded = this.history.track(writes)
     const redact = this.redactor
-    if (!redact.active) return writes
-    return writes.map((write) => ({
-      ...write,
-      // The writer's name is free text a scriptlet or an API caller chose: a secret can be in it.
-      who: redact.text(write.who),
-      before: write.before === undefined ? undefined : redact.reference(write.before),
-      after: redact.reference(write.after),
-    }))
+    // The writer's name is free text a scriptlet or an API caller chose: a secret can be in it.
+    if (redact.active) for (const write of recorded.writes) write.who = redact.text(write.who)
+    return recorded
   }
 
   /** The current values of the keys written since the last record (undefined: deleted). */

@@ -235,8 +235,6 @@ function recordOutcome(
       ? last.envelope
       : { ...last.envelope, metrics: { ...(last.envelope.metrics as JsonObject), resource_wait_ms: resourceWaitMs } },
   )
-  if (last.writes.length > 0)
-    meta.writes = last.writes.map((write) => redact.json({ ...write, before: write.before ?? null }))
   meta.durationMs =
     attempts.length === 1 ? attempts[0]!.durationMs : attempts.reduce((sum, item) => sum + item.durationMs, 0)
   const { resources } = last.execution
@@ -252,8 +250,9 @@ function recordOutcome(
   if (logPath) meta.logPath = logPath
   if (last.cached) meta.cachedFrom = last.cached.runId
   if (last.stopped) meta.timedOut = true
-  if (!failure) return recordResult(step, scope, { meta }, last.writes)
-  return recordResult(step, scope, { meta, failure }, last.writes)
+  // The step's writes go in its meta as the history records them (what changed), by recordResult.
+  if (!failure) return recordResult(step, scope, { meta }, last.writes, true)
+  return recordResult(step, scope, { meta, failure }, last.writes, true)
 }
 
 /**
@@ -265,11 +264,14 @@ export function recordResult(
   scope: ExecutionScope,
   result: StepResult,
   writes: readonly ContextWrite[],
+  describeWrites = false,
 ): StepResult {
   try {
     // The runner's write of the step's figures is stored at the step's boundary, with its own writes.
     const figures = scope.stepMetrics?.record(scope.started.ctx, result.meta)
-    scope.session.recordStep(result.meta, figures ? [...writes, figures] : writes)
+    const recorded = scope.session.recordStep(result.meta, figures ? [...writes, figures] : writes)
+    // Reporters (--merge-reports, Allure, JSON) get what changed: never a whole value again at each write.
+    if (describeWrites && writes.length > 0) result.meta.writes = recorded.slice(0, writes.length)
     return result
   } catch (error) {
     const reason = `the run store could not record this step: ${message(error)}`

@@ -1,9 +1,9 @@
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readSync, writeSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
-import type { ContextWrite } from '../context/context.ts'
 import type { JsonValue } from '../context/json-value.ts'
-import type { RunRecorder, RunStart, RunStatus, StepRecord } from './run-store.ts'
+import { historyWriteOf } from './history-delta.ts'
+import type { RecordedWrite, RunRecorder, RunStart, RunStatus, StepRecord } from './run-store.ts'
 
 /**
  * The run journal: what a recipe file's run records, one JSON line per record, appended with
@@ -14,7 +14,11 @@ import type { RunRecorder, RunStart, RunStatus, StepRecord } from './run-store.t
  * journals into SQLite and removes those of runs that ended.
  */
 
-/** One line of a journal. Values are JSON; a ctx value that was deleted has no `value`. */
+/**
+ * One line of a journal. Values are JSON; a ctx value that was deleted has no `value`. Writes
+ * say what changed (history-delta.ts); journals of older versions have writes with a whole
+ * `before` and `after`, which are stored as their value.
+ */
 export type JournalRecord =
   | { kind: 'begin'; run: RunStart; host: string; pid: number }
   | {
@@ -23,7 +27,7 @@ export type JournalRecord =
       seq: number
       historySeq: number
       step: StepRecord
-      writes: ContextWrite[]
+      writes: RecordedWrite[]
       values: { key: string; value?: JsonValue }[]
     }
   | {
@@ -31,7 +35,7 @@ export type JournalRecord =
       kind: 'writes'
       seq: number
       historySeq: number
-      writes: ContextWrite[]
+      writes: RecordedWrite[]
       values: { key: string; value?: JsonValue }[]
     }
   | { kind: 'finish'; status: RunStatus; endTime: string }
@@ -67,7 +71,7 @@ export class RunJournal implements RunRecorder {
   recordStep(
     _runId: string,
     step: StepRecord,
-    writes: readonly ContextWrite[],
+    writes: readonly RecordedWrite[],
     values: readonly [string, JsonValue | undefined][],
   ): void {
     const record: JournalRecord = {
@@ -75,7 +79,7 @@ export class RunJournal implements RunRecorder {
       seq: this.stepSeq + 1,
       historySeq: this.historySeq,
       step,
-      writes: [...writes],
+      writes: writes.map(historyWriteOf),
       values: values.map(([key, value]) => (value === undefined ? { key } : { key, value })),
     }
     this.append(record)
@@ -85,14 +89,14 @@ export class RunJournal implements RunRecorder {
 
   recordWrites(
     _runId: string,
-    writes: readonly ContextWrite[],
+    writes: readonly RecordedWrite[],
     values: readonly [string, JsonValue | undefined][],
   ): void {
     this.append({
       kind: 'writes',
       seq: this.stepSeq,
       historySeq: this.historySeq,
-      writes: [...writes],
+      writes: writes.map(historyWriteOf),
       values: values.map(([key, value]) => (value === undefined ? { key } : { key, value })),
     })
     this.historySeq += writes.length

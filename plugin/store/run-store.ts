@@ -14,6 +14,14 @@ import { isProcessAlive } from './process-alive.ts'
 import { ingestJournals } from './ingest.ts'
 import type { JournalRecord } from './journal.ts'
 import { cleanLeftovers } from './leftovers.ts'
+import {
+  HISTORY_CHANGE_COLUMN,
+  type HistoryColumns,
+  HistoryRebuilder,
+  type HistoryWrite,
+  historyColumnsOf,
+  historyWriteOf,
+} from './history-delta.ts'
 import { type PastRun, readPastRuns } from './past-runs.ts'
 import type { AiSummary, AnalysisRow, ContextRow, HistoryRow, RunData, RunRow, StepRow, TrendRun } from './run-data.ts'
 
@@ -26,7 +34,7 @@ import type { AiSummary, AnalysisRow, ContextRow, HistoryRow, RunData, RunRow, S
  */
 
 /** The schema version this code writes; a database with a higher one is refused. */
-export const SCHEMA_VERSION = 7
+export const SCHEMA_VERSION = 8
 
 /** A running run on a PostgreSQL store whose runner has not renewed its heartbeat for this long is interrupted. */
 export const RUN_LEASE_MS = 60_000
@@ -78,6 +86,8 @@ const MIGRATIONS: Record<number, string> = {
   `,
   // Lab resources under faults: who keeps a hold alive, its generation, its bound, an operator's revocation.
   7: RESOURCE_LOCK_FAULT_COLUMNS,
+  // History that grows with what changed (history-delta.ts): a write's patch against the key's previous value.
+  8: HISTORY_CHANGE_COLUMN,
 }
 
 /**
@@ -111,17 +121,27 @@ export interface RunRecorder {
   recordStep(
     runId: string,
     step: StepRecord,
-    writes: readonly ContextWrite[],
+    writes: readonly RecordedWrite[],
     values: readonly [string, JsonValue | undefined][],
   ): void
   /**
    * Writes made outside any step (the context API: another process or host): their history,
    * attributed to their writer, and the current values of the keys they changed.
    */
-  recordWrites(runId: string, writes: readonly ContextWrite[], values: readonly [string, JsonValue | undefined][]): void
+  recordWrites(
+    runId: string,
+    writes: readonly RecordedWrite[],
+    values: readonly [string, JsonValue | undefined][],
+  ): void
   finishRun(runId: string, status: RunStatus, endTime?: string): void
   close(): void
 }
+
+/**
+ * A ctx write as a recorder takes it: what changed (history-delta.ts), or a write with its whole
+ * before and after, kept as its value.
+ */
+export type RecordedWrite = HistoryWrite | ContextWrite
 
 /** One step boundary, serialized and ready for its transaction. */
 interface StepBoundary {
@@ -320,7 +340,7 @@ export class RunStore implements RunRecorder {
   recordStep(
     runId: string,
     step: StepRecord,
-    writes: readonly ContextWrite[],
+    writes: readonly RecordedWrite[],
     values: readonly [string, JsonValue | undefined][],
   ): void {
     const stepSeq = (this.stepSeq.get(runId) ?? 0) + 1
@@ -334,7 +354,7 @@ export class RunStore implements RunRecorder {
   /** Writes made outside any step, in one transaction; their history rows belong to no step. */
   recordWrites(
     runId: string,
-    writes: readonly ContextWrite[],
+    writes: readonly RecordedWrite[],
     values: readonly [string, JsonValue | undefined][],
   ): void {
     const stepSeq = this.stepSeq.get(runId) ?? 0
@@ -480,14 +500,15 @@ export class RunStore implements RunRecorder {
     return this.guard(() => {
       const rows = this.db
         .prepare(
-          'SELECT step, key, after, who, ts FROM context_history WHERE run_id = ? AND step_seq <= ? ORDER BY seq',
+          'SELECT seq, step, key, before, after, change, who, ts FROM context_history WHERE run_id = ? AND step_seq <= ? ORDER BY seq',
         )
-        .all(runId, stepSeq) as { step: string | null; key: string; after: string | null; who: string; ts: string }[]
+        .all(runId, stepSeq) as (HistoryColumns & { seq: number; step: string | null; who: string; ts: string })[]
       // A write that deleted its key has no value (SQL NULL; JSON null is the text "null").
+      const rebuilder = new HistoryRebuilder()
       return rows.map((row) => ({
         step: row.step,
         key: row.key,
-        value: row.after === null ? undefined : (JSON.parse(row.after) as JsonValue),
+        value: rebuilder.next(row).after,
         who: row.who,
         ts: row.ts,
       }))
@@ -700,7 +721,7 @@ export class RunStore implements RunRecorder {
         this.db.prepare('SELECT COUNT(*) AS n FROM context_history WHERE run_id = ?').get(runId) as { n: number }
       ).n
       const historyRows = this.db.prepare(
-        'SELECT seq, key, who, ts, step, before, after FROM context_history WHERE run_id = ? ORDER BY seq',
+        'SELECT seq, key, who, ts, step, before, after, change FROM context_history WHERE run_id = ? ORDER BY seq',
       )
       const analysis = this.db
         .prepare(
@@ -716,20 +737,13 @@ export class RunStore implements RunRecorder {
         history: {
           count,
           *rows(): Iterable<HistoryRow> {
-            for (const row of historyRows.iterate(runId) as Iterable<{
-              seq: number
-              key: string
-              who: string | null
-              ts: string | null
-              step: string | null
-              before: string | null
-              after: string | null
-            }>) {
-              yield {
-                ...row,
-                before: row.before === null ? undefined : (JSON.parse(row.before) as JsonValue),
-                after: row.after === null ? undefined : (JSON.parse(row.after) as JsonValue),
-              }
+            // Each value rebuilt from the rows before it: a row keeps what its write changed.
+            const rebuilder = new HistoryRebuilder()
+            for (const row of historyRows.iterate(runId) as Iterable<
+              HistoryColumns & { seq: number; who: string | null; ts: string | null; step: string | null }
+            >) {
+              const { change: _change, ...fields } = row
+              yield { ...fields, ...rebuilder.next(row) }
             }
           },
         },
@@ -779,7 +793,7 @@ const BOUNDARY_SQL = {
   insertHistory: upsert(
     'context_history',
     ['run_id', 'seq'],
-    ['key', 'who', 'ts', 'before', 'after', 'step', 'step_seq'],
+    ['key', 'who', 'ts', 'before', 'after', 'change', 'step', 'step_seq'],
   ),
   upsertValue: upsert('context_snapshots', ['run_id', 'key'], ['value', 'who', 'ts']),
   deleteValue: 'DELETE FROM context_snapshots WHERE run_id = ? AND key = ?',
@@ -994,7 +1008,7 @@ function json(value: JsonValue | undefined): string | null {
 function boundaryOf(
   runId: string,
   step: StepRecord | undefined,
-  writes: readonly ContextWrite[],
+  writes: readonly RecordedWrite[],
   values: readonly [string, JsonValue | undefined][],
   stepSeq: number,
   historySeq: number,
@@ -1018,17 +1032,12 @@ function boundaryOf(
     step.attemptLog === undefined ? null : JSON.stringify(step.attemptLog),
   ]
   let seq = historySeq
-  const history = writes.map((write) => [
-    runId,
-    ++seq,
-    write.key,
-    write.who,
-    write.ts,
-    json(write.before),
-    write.deleted ? null : json(write.after),
-    step?.step ?? null,
-    stepSeq,
-  ])
+  const history = writes.map((recorded) => {
+    const write = historyWriteOf(recorded)
+    const { after, change } = historyColumnsOf(write)
+    // No before: the row before it of the same key says it (HistoryRebuilder).
+    return [runId, ++seq, write.key, write.who, write.ts, null, after, change, step?.step ?? null, stepSeq]
+  })
   const snapshot = values.map(([key, value]) =>
     value === undefined
       ? { key, value: undefined }

@@ -55,11 +55,11 @@ function metaOf(run: Run, file: string, step: string): StepMeta {
   if (!meta) throw new Error(`step ${step} of ${file} has no record`)
   return meta
 }
-/** The value a step wrote to `key` (its last write). */
+/** The value a step wrote to `key` (its last write; the meta carries it whole when no patch is shorter). */
 function written(run: Run, step: string, key: string, file = ADVANCED): unknown {
   return metaOf(run, file, step)
     .writes.filter((write: { key: string }) => write.key === key)
-    .at(-1)?.after
+    .at(-1)?.value
 }
 /** A key of a finished run's final ctx, through `recipes ctx get`. */
 async function ctxOf(run: Run, key: string, file = ADVANCED): Promise<unknown> {

@@ -118,12 +118,13 @@ describe('DAG and parallel steps', () => {
   test('parallel steps run side by side and the fan-in waits for all of them', async () => {
     const result = await run(['recipes/fan_in.yaml'])
     expect(result.code).toBe(0)
-    const span = (step: string) => result.tests[step]!.meta!.writes[0].after as { start: number; end: number }
+    // The meta carries each write as the store records it: the first of a key in the run with its value.
+    const span = (step: string) => result.tests[step]!.meta!.writes[0].value as { start: number; end: number }
     // a and b overlap; c waits for a (its dependency) even though it is parallel too.
     expect(span('a').start).toBeLessThan(span('b').end)
     expect(span('b').start).toBeLessThan(span('a').end)
     expect(span('c').start).toBeGreaterThanOrEqual(span('a').end)
-    expect(result.tests.total!.meta!.writes[0].after).toBe(3)
+    expect(result.tests.total!.meta!.writes[0].value).toBe(3)
   })
 
   test('two steps running at the same time writing one key: an error naming both', async () => {
@@ -141,7 +142,7 @@ describe('DAG and parallel steps', () => {
     // A worker thread's own peak memory cannot be told apart from the process's: not measured, never 0.
     expect(result.tests.primes_a!.meta!.peakRssBytes).toBeNull()
     expect(result.tests.primes_a!.meta!.writes).toEqual([
-      expect.objectContaining({ key: 'cpu.primes_a_v1', who: 'primes_a', after: 2262 }),
+      expect.objectContaining({ key: 'cpu.primes_a_v1', who: 'primes_a', value: 2262 }),
     ])
   })
 })

@@ -111,13 +111,13 @@ describe('shell and exec steps', () => {
   })
 
   test('parse: lines and parse: raw wrap plain output', () => {
-    expect(metaOf('shell.yaml', 'list_recipes').writes[0].after).toEqual([
+    expect(metaOf('shell.yaml', 'list_recipes').writes[0].value).toEqual([
       'escape.yaml',
       'python.yaml',
       'shell.yaml',
       'shell_errors.yaml',
     ])
-    expect(metaOf('shell.yaml', 'raw_echo').writes[0].after).toBe('plain text\n')
+    expect(metaOf('shell.yaml', 'raw_echo').writes[0].value).toBe('plain text\n')
   })
 
   test('each broken contract is a step error quoting what came back', () => {
@@ -209,12 +209,12 @@ describe('python steps', () => {
     expect(metaOf('python.yaml', 'after_crash').writes[0]).toMatchObject({
       key: 'py.function_v1',
       who: 'plain_function',
-      after: { fresh: true },
+      value: { fresh: true },
     })
     expect(metaOf('python.yaml', 'script_step').writes[0]).toMatchObject({
       key: 'py.script_v1',
       who: 'script_step',
-      after: { port: 'eth0' },
+      value: { port: 'eth0' },
     })
     expect(metaOf('python.yaml', 'printed').peakRssBytes).toBeGreaterThan(1_000_000)
   })

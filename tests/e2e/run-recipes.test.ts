@@ -201,7 +201,8 @@ describe('happy path', () => {
       type: 'ts',
       status: 'passed',
       envelope: { status: 'ok', outputs: ['numbers.raw_v1'], metrics: { written: 1 } },
-      writes: [{ who: 'load', key: 'numbers.raw_v1', before: null, after: [1, 2, 3, 4, 5] }],
+      // As the store records it: the first write of a key carries its value; later ones what changed.
+      writes: [{ who: 'load', key: 'numbers.raw_v1', value: [1, 2, 3, 4, 5] }],
     })
     expect(meta.durationMs).toBeGreaterThan(0)
   })

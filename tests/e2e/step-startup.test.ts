@@ -116,7 +116,8 @@ describe('a run', () => {
   const writesOf = (file: string, step: string): Record<string, any> => {
     const entry = report.testResults.find((item) => item.name.endsWith(`recipes/${file}`))
     const meta = entry?.assertionResults.find((item) => item.title === step)?.meta?.recipeStep
-    return Object.fromEntries(meta.writes.map((write: { key: string; after: unknown }) => [write.key, write.after]))
+    // Each key is written once per run here: the meta carries its value.
+    return Object.fromEntries(meta.writes.map((write: { key: string; value: unknown }) => [write.key, write.value]))
   }
 
   test('shell steps read the context as it is when they start, from one file removed at the end of the recipe file', () => {

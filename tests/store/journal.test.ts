@@ -80,10 +80,11 @@ test('the store opens with the journals of ended runs stored, in order, and remo
     { step: 'one', seq: 1 },
     { step: 'two', seq: 2 },
   ])
-  expect(rows(path, 'SELECT seq, key, before, after, step_seq FROM context_history ORDER BY seq')).toEqual([
-    { seq: 1, key: 'j.a_v1', before: null, after: '1', step_seq: 1 },
-    { seq: 2, key: 'j.gone_v1', before: null, after: '"x"', step_seq: 1 },
-    { seq: 3, key: 'j.a_v1', before: '1', after: '2', step_seq: 2 },
+  // Rows keep what changed (history-delta.ts): a value this small is kept whole, with no `before`.
+  expect(rows(path, 'SELECT seq, key, before, after, change, step_seq FROM context_history ORDER BY seq')).toEqual([
+    { seq: 1, key: 'j.a_v1', before: null, after: '1', change: null, step_seq: 1 },
+    { seq: 2, key: 'j.gone_v1', before: null, after: '"x"', change: null, step_seq: 1 },
+    { seq: 3, key: 'j.a_v1', before: null, after: '2', change: null, step_seq: 2 },
   ])
   // The deleted key is gone from the final ctx; the changed one holds its last value.
   expect(rows(path, 'SELECT key, value FROM context_snapshots')).toEqual([{ key: 'j.a_v1', value: '2' }])

@@ -1,3 +1,4 @@
+import { HISTORY_CHANGE_COLUMN } from '../history-delta.ts'
 import { RESOURCE_LOCK_FAULT_COLUMNS } from '../resource-locks.ts'
 import type { SqlConnection } from '../sql.ts'
 
@@ -43,6 +44,7 @@ const MIGRATIONS: Record<number, string> = {
     CREATE INDEX resource_holds_by_resource ON resource_holds (resource, acquired_at);
   `,
   7: RESOURCE_LOCK_FAULT_COLUMNS,
+  8: HISTORY_CHANGE_COLUMN,
 }
 
 /** The first version a PostgreSQL store can have. */
