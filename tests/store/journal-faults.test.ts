@@ -12,12 +12,12 @@ import {
 } from 'node:fs'
 import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import Database from 'better-sqlite3'
 import { afterAll, expect, test, vi } from 'vitest'
 import { Context } from '../../plugin/context/context.ts'
 import { CTX_TEMP_PREFIX } from '../../plugin/context/ctx-temp-folder.ts'
 import { readJournalRecords } from '../../plugin/store/journal.ts'
 import { journalFolderOf, RunJournal } from '../../plugin/store/journal.ts'
+import { stepRecord, readRows } from './rows.ts'
 import { RunStore } from '../../plugin/store/run-store.ts'
 
 // What a run can leave behind when it is killed, or when its journal is damaged: none of it
@@ -37,27 +37,9 @@ const run = (runId: string) => ({
   vitestVersion: '4',
   metadata: {},
 })
-const step = (name: string, idx: number) => ({
-  step: name,
-  idx,
-  status: 'passed',
-  durationMs: 1,
-  cpuMs: 0,
-  peakRssBytes: 0,
-  exitCode: 0,
-  attempts: 1,
-  reason: null,
-  logPath: null,
-})
+const step = stepRecord
 
-function rows(path: string, sql: string): unknown[] {
-  const db = new Database(path, { readonly: true })
-  try {
-    return db.prepare(sql).all()
-  } finally {
-    db.close()
-  }
-}
+const rows = readRows
 
 /** The lines of a journal of `runId` written by a process that has died: begin, step one, step two. */
 function deadRunLines(path: string, runId: string): string[] {

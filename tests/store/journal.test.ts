@@ -2,11 +2,11 @@ import { spawnSync } from 'node:child_process'
 import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import Database from 'better-sqlite3'
 import { afterAll, expect, test } from 'vitest'
 import { Context } from '../../plugin/context/context.ts'
 import { ingestJournals } from '../../plugin/store/ingest.ts'
 import { journalFolderOf, RunJournal } from '../../plugin/store/journal.ts'
+import { stepRecord, readRows } from './rows.ts'
 import { RunStore } from '../../plugin/store/run-store.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'vitest-recipes-journal-'))
@@ -20,27 +20,9 @@ const run = (runId: string) => ({
   vitestVersion: '4',
   metadata: {},
 })
-const step = (name: string, idx: number, status = 'passed') => ({
-  step: name,
-  idx,
-  status,
-  durationMs: 1,
-  cpuMs: 0,
-  peakRssBytes: 0,
-  exitCode: 0,
-  attempts: 1,
-  reason: null,
-  logPath: null,
-})
+const step = stepRecord
 
-function rows(path: string, sql: string): unknown[] {
-  const db = new Database(path, { readonly: true })
-  try {
-    return db.prepare(sql).all()
-  } finally {
-    db.close()
-  }
-}
+const rows = readRows
 
 /** A journal of a run with two steps: a key written, then changed and another deleted. */
 function journalTwoSteps(path: string, runId: string, finish: boolean): RunJournal {

@@ -6,24 +6,14 @@ import { afterAll, expect, test } from 'vitest'
 import { findRegressions } from '../../plugin/cli/commands/history.ts'
 import { Context } from '../../plugin/context/context.ts'
 import { loadResumeSnapshot } from '../../plugin/store/resume.ts'
+import { stepRecord } from './rows.ts'
 import { RunStore, SCHEMA_VERSION, type HistoryRun } from '../../plugin/store/run-store.ts'
 import { REPO } from '../e2e/project.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'vitest-recipes-store-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
-const step = (name: string, idx: number, status = 'passed') => ({
-  step: name,
-  idx,
-  status,
-  durationMs: 1,
-  cpuMs: 0,
-  peakRssBytes: 0,
-  exitCode: 0,
-  attempts: 1,
-  reason: null,
-  logPath: null,
-})
+const step = stepRecord
 
 test('resuming rebuilds the ctx at the end of the step before, from the last run of the recipe', () => {
   const store = RunStore.open(join(dir, 'a.sqlite'))
