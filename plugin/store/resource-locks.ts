@@ -1,5 +1,15 @@
 import { hostname } from 'node:os'
-import { isProcessAlive, isSameProcessAlive, type ProcessIdentity, processStartTime } from './process-alive.ts'
+import { HoldLiveness, keepersOf, LEASE_MS } from './hold-liveness.ts'
+import { isSameProcessAlive, processStartTime } from './process-alive.ts'
+import {
+  type AcquireResult,
+  type Holder,
+  holderOf,
+  type LockRequest,
+  type LockRow,
+  type LostHold,
+  type Waiter,
+} from './resource-lock-types.ts'
 import type { SqlConnection } from './sql.ts'
 
 /**
@@ -26,87 +36,8 @@ import type { SqlConnection } from './sql.ts'
  * the evidence that two runs never used one resource at the same time.
  */
 
-/** A hold of another host on a SQLite store, not renewed for this long, is ended. */
-export const LEASE_MS = 5_000
-/**
- * How long after a holder's database session (of another host) ends its hold is kept: the time
- * its runner guard takes to stop the steps it left running (SIGTERM, then SIGKILL).
- */
-export const SESSION_END_GRACE_MS = 2_000
-
-export interface LockRequest {
-  resources: readonly string[]
-  runId: string
-  testId: string
-  /** The step the hold is for; undefined: the whole run (recipe-level resources). */
-  step?: string | undefined
-  /**
-   * Processes of this host whose life keeps the hold besides the one asking: the process
-   * running the steps, and its runner guard (which outlives it until the steps' processes are dead).
-   */
-  keepers?: readonly ProcessIdentity[] | undefined
-  /** How long the hold may last, in ms (the holder stops its step past it); shown by `recipes locks`. */
-  maxHoldMs?: number | undefined
-}
-
-export interface Holder {
-  resource: string
-  runId: string
-  testId: string | null
-  step: string | null
-  host: string | null
-  pid: number | null
-  since: string
-  heartbeatAt: string
-  /** The hold's number among the holds of its resource (1, 2, ...). */
-  generation?: number | null
-  /** Its bound, in ms, when it has one. */
-  maxHoldMs?: number | null
-  /** Set once an operator freed it: who and when; the holder is stopping. */
-  revoked?: string | null
-  /** Not holding yet: queued for the resource before the asking run. */
-  queued?: boolean
-}
-
-export interface Waiter {
-  resource: string
-  runId: string
-  testId: string | null
-  step: string | null
-  host: string | null
-  since: string
-}
-
-export type AcquireResult =
-  | { acquired: true; generations: Record<string, number> }
-  | { acquired: false; holders: Holder[]; waitingSince: string }
-
-/** A hold its holder has lost: it must stop using the resource. */
-export interface LostHold {
-  resource: string
-  generation: number
-  /** When it was lost (ended, or revoked). */
-  at: string
-  /** What happened, for the step's failure: `freed by operator alice@lab1 (recipes locks --release)`. */
-  reason: string
-}
-
-interface LockRow {
-  resource: string
-  run_id: string
-  test_id: string | null
-  step: string | null
-  host: string | null
-  pid: number | null
-  pid_start: number | null
-  keepers: string | null
-  generation: number | null
-  max_hold_ms: number | null
-  revoked: string | null
-  acquired_at: string
-  heartbeat_at: string
-  session: string | null
-}
+export type { AcquireResult, Holder, LockRequest, LostHold, Waiter } from './resource-lock-types.ts'
+export { LEASE_MS, SESSION_END_GRACE_MS } from './hold-liveness.ts'
 
 export class ResourceLocks {
   private readonly db: SqlConnection
@@ -115,13 +46,7 @@ export class ResourceLocks {
   private readonly pidStart: number | null
   /** This process's database session (PostgreSQL); null on SQLite. */
   private readonly session: string | null
-  /** The sessions connected now, read once per request (PostgreSQL). */
-  private sessions: Set<string> | undefined
-  /** When this process first saw each ended session of another host (its grace runs from then). */
-  private readonly endedSessions = new Map<string, number>()
-  /** Hosts this SQLite store was found shared with (warned about once each). */
-  private readonly warnedHosts = new Set<string>()
-  private readonly warn: (message: string) => void
+  private readonly liveness: HoldLiveness
 
   constructor(
     db: SqlConnection,
@@ -133,7 +58,8 @@ export class ResourceLocks {
     this.host = options.host ?? hostname()
     this.pid = options.pid ?? process.pid
     this.pidStart = processStartTime(this.pid) ?? null
-    this.warn = options.warn ?? ((message) => console.warn(`vitest-recipes: ${message}`))
+    const warn = options.warn ?? ((message: string) => console.warn(`vitest-recipes: ${message}`))
+    this.liveness = new HoldLiveness(db, this.host, session, warn)
   }
 
   /**
@@ -395,16 +321,16 @@ export class ResourceLocks {
 
   /** Who holds what and who waits, as of `now` (holds whose holder is gone left out). */
   list(now = new Date()): { holders: Holder[]; waiters: Waiter[] } {
-    this.sessions = this.liveSessions()
+    this.liveness.refresh()
     const holders = (this.db.prepare('SELECT * FROM resource_locks ORDER BY resource').all() as LockRow[]).filter(
-      (row) => this.holdLasts(row, now),
+      (row) => this.liveness.holdLasts(row, now),
     )
     const fresh = new Date(now.getTime() - LEASE_MS).toISOString()
     const waiters = (
       this.db
         .prepare('SELECT * FROM resource_waits WHERE heartbeat_at >= ? ORDER BY resource, since')
         .all(fresh) as (LockRow & { since: string })[]
-    ).filter((row) => this.waiterAlive(row))
+    ).filter((row) => this.liveness.waiterAlive(row))
     return {
       holders: holders.map(holderOf),
       waiters: waiters.map((row) => ({
@@ -420,18 +346,18 @@ export class ResourceLocks {
 
   /** Ends holds whose holder can no longer use the resource, and drops waiters that are gone. */
   private expire(now: Date): void {
-    this.sessions = this.liveSessions()
+    this.liveness.refresh()
     for (const row of this.db.prepare('SELECT * FROM resource_locks').all() as LockRow[]) {
-      if (this.holdLasts(row, now)) continue
+      if (this.liveness.holdLasts(row, now)) continue
       if (row.host === this.host)
         this.end(row, now.toISOString(), `expired: its holder's processes on ${row.host} are gone`)
-      else if (row.session && this.sessions)
+      else if (this.liveness.judgesBySession(row))
         this.end(row, now.toISOString(), `expired: the database session of process ${row.pid} on ${row.host} ended`)
       else this.end(row, row.heartbeat_at, `expired: no heartbeat since ${row.heartbeat_at}`)
     }
     const stale = new Date(now.getTime() - LEASE_MS).toISOString()
     for (const row of this.db.prepare('SELECT * FROM resource_waits').all() as LockRow[]) {
-      if (row.heartbeat_at < stale || !this.waiterAlive(row))
+      if (row.heartbeat_at < stale || !this.liveness.waiterAlive(row))
         this.db.prepare('DELETE FROM resource_waits WHERE resource = ? AND run_id = ?').run(row.resource, row.run_id)
     }
   }
@@ -444,107 +370,9 @@ export class ResourceLocks {
       )
       .run(at, how, row.resource, row.run_id)
   }
-
-  /**
-   * Whether a hold still lasts: on this host while its holder or a keeper lives (never by a
-   * heartbeat); of another host, while its database session lasts (PostgreSQL) or, on a SQLite
-   * store shared across hosts, while its lease is renewed.
-   */
-  private holdLasts(row: LockRow, now: Date): boolean {
-    if (row.host === this.host) {
-      const holder = row.pid === null ? [] : [{ pid: row.pid, startTime: row.pid_start ?? undefined }]
-      return [...holder, ...keepersOf(row)].some(isSameProcessAlive)
-    }
-    if (row.session && this.sessions) {
-      if (this.sessions.has(row.session)) return true
-      const seen = this.endedSessions.get(row.session) ?? now.getTime()
-      this.endedSessions.set(row.session, seen)
-      return now.getTime() - seen < SESSION_END_GRACE_MS
-    }
-    this.warnSharedSqlite(row.host)
-    return row.heartbeat_at >= new Date(now.getTime() - LEASE_MS).toISOString()
-  }
-
-  private waiterAlive(row: { host: string | null; pid: number | null; session?: string | null }): boolean {
-    if (row.session && this.sessions && !this.sessions.has(row.session)) return false
-    return row.host !== this.host || row.pid === null || isProcessAlive(row.pid)
-  }
-
-  private warnSharedSqlite(host: string | null): void {
-    const name = host ?? '?'
-    if (this.warnedHosts.has(name)) return
-    this.warnedHosts.add(name)
-    this.warn(
-      `lab resource locks: this SQLite run store is shared with host ${name}, whose processes cannot be checked from here; its holds are leases of ${LEASE_MS / 1000} s, so a runner there that stalls longer loses its hold while it may still use the resource. Use a PostgreSQL store (RECIPES_DB=postgres://...) for resources shared across hosts.`,
-    )
-  }
-
-  /** The database sessions connected now (PostgreSQL's server process ids); undefined on SQLite. */
-  private liveSessions(): Set<string> | undefined {
-    if (this.session === null) return undefined
-    const rows = this.db.prepare('SELECT pid FROM pg_stat_activity').all() as { pid: number }[]
-    return new Set(rows.map((row) => String(row.pid)))
-  }
-}
-
-function keepersOf(row: LockRow): ProcessIdentity[] {
-  if (!row.keepers) return []
-  try {
-    return JSON.parse(row.keepers) as ProcessIdentity[]
-  } catch {
-    return []
-  }
 }
 
 /** The time in a revocation's text (`... at <ISO time>`). */
 function revokedAt(revoked: string): string {
   return /at (\d{4}-\d\d-\d\dT[\d:.]+Z)/.exec(revoked)?.[1] ?? new Date().toISOString()
 }
-
-function holderOf(row: LockRow): Holder {
-  return {
-    resource: row.resource,
-    runId: row.run_id,
-    testId: row.test_id,
-    step: row.step,
-    host: row.host,
-    pid: row.pid === null ? null : Number(row.pid),
-    since: row.acquired_at,
-    heartbeatAt: row.heartbeat_at,
-    // A hold's own facts; a queued waiter (a resource_waits row) has none.
-    ...(row.generation == null ? {} : { generation: Number(row.generation) }),
-    ...(row.max_hold_ms == null ? {} : { maxHoldMs: Number(row.max_hold_ms) }),
-    ...(row.revoked == null ? {} : { revoked: row.revoked }),
-  }
-}
-
-/** Schema 5: the tables above (as they were then; later migrations add columns). */
-export const RESOURCE_LOCK_TABLES = `
-  CREATE TABLE resource_locks (
-    resource TEXT PRIMARY KEY, run_id TEXT NOT NULL, test_id TEXT, step TEXT, host TEXT, pid INTEGER,
-    acquired_at TEXT NOT NULL, heartbeat_at TEXT NOT NULL
-  );
-  CREATE TABLE resource_waits (
-    resource TEXT NOT NULL, run_id TEXT NOT NULL, test_id TEXT, step TEXT, host TEXT, pid INTEGER,
-    since TEXT NOT NULL, heartbeat_at TEXT NOT NULL, PRIMARY KEY (resource, run_id)
-  );
-  CREATE TABLE resource_holds (
-    resource TEXT NOT NULL, run_id TEXT NOT NULL, test_id TEXT, step TEXT, host TEXT,
-    acquired_at TEXT NOT NULL, released_at TEXT, release TEXT
-  );
-  CREATE INDEX resource_holds_by_resource ON resource_holds (resource, acquired_at);
-`
-
-/**
- * Schema 7 (SQLite and PostgreSQL alike): who keeps a hold alive (the holder's start time, its
- * keepers), its generation, its bound, and an operator's revocation.
- */
-export const RESOURCE_LOCK_FAULT_COLUMNS = `
-  ALTER TABLE resource_locks ADD COLUMN pid_start BIGINT;
-  ALTER TABLE resource_locks ADD COLUMN keepers TEXT;
-  ALTER TABLE resource_locks ADD COLUMN generation BIGINT;
-  ALTER TABLE resource_locks ADD COLUMN max_hold_ms BIGINT;
-  ALTER TABLE resource_locks ADD COLUMN revoked TEXT;
-  ALTER TABLE resource_holds ADD COLUMN generation BIGINT;
-  ALTER TABLE resource_holds ADD COLUMN max_hold_ms BIGINT;
-`

@@ -1,5 +1,5 @@
 import { HISTORY_CHANGE_COLUMN } from '../history-delta.ts'
-import { RESOURCE_LOCK_FAULT_COLUMNS } from '../resource-locks.ts'
+import { RESOURCE_LOCK_FAULT_COLUMNS } from '../resource-lock-schema.ts'
 import type { SqlConnection } from '../sql.ts'
 
 /**
