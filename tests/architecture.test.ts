@@ -91,3 +91,16 @@ test('plugin folders import only what their stage may', () => {
   }
   expect(violations).toEqual([])
 })
+
+// The store talks to PostgreSQL on the event loop: no thread of the Vitest process, the
+// dashboard or a recipe file ever waits blocked for another (issue #24, point 5).
+test('nothing in plugin/ or workers/ blocks a thread with Atomics.wait', () => {
+  const files = [
+    ...sourceFiles(join(REPO, 'plugin')),
+    ...readdirSync(join(REPO, 'workers'))
+      .filter((name) => /\.(m?js|ts)$/.test(name))
+      .map((name) => join(REPO, 'workers', name)),
+  ]
+  const blocking = files.filter((file) => /\bAtomics\s*\.\s*wait\b/.test(readFileSync(file, 'utf8')))
+  expect(blocking.map((file) => relative(REPO, file))).toEqual([])
+})

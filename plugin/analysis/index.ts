@@ -25,7 +25,7 @@ export async function analyzeStoredRun(
   aiUntil?: number,
 ): Promise<AnalysisRow> {
   const summary = analyzeRun(data)
-  const past = store.pastRuns(data.run, options.history ?? DEFAULT_ANALYSIS.history)
+  const past = await store.pastRuns(data.run, options.history ?? DEFAULT_ANALYSIS.history)
   const heuristic = heuristicFindings(data, past, {
     minRuns: Math.max(MIN_RUNS_FLOOR, options.minRuns ?? DEFAULT_ANALYSIS.minRuns),
     threshold: options.threshold ?? DEFAULT_ANALYSIS.threshold,

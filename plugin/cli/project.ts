@@ -62,16 +62,16 @@ export function loadRecipe(project: Project, file: string): LoadedRecipe {
 }
 
 /** Opens the project's run store (RECIPES_DB, else the plugin option db, else reports/results.sqlite). */
-export function openStore(project: Project): RunStore {
+export function openStore(project: Project): Promise<RunStore> {
   return RunStore.openIn(project.root, project.options.db ?? DEFAULT_DB)
 }
 
 /** Runs `use` with the project's store open, and closes it. */
-export function withStore<T>(project: Project, use: (store: RunStore) => T): T {
-  const store = openStore(project)
+export async function withStore<T>(project: Project, use: (store: RunStore) => Promise<T>): Promise<T> {
+  const store = await openStore(project)
   try {
-    return use(store)
+    return await use(store)
   } finally {
-    store.close()
+    await store.close()
   }
 }

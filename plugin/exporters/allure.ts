@@ -55,7 +55,7 @@ export function allureStatusOf(status: string): Status {
  * chart images, set up for every step. Everything written comes from the store, already
  * redacted. Returns the number of step results written.
  */
-export function writeAllureResults(data: RunData, target: AllureTarget): number {
+export async function writeAllureResults(data: RunData, target: AllureTarget): Promise<number> {
   const runtime = new ReporterRuntime({ writer: new FileSystemWriter({ resultsDir: target.resultsDir }) })
   const { run } = data
   const runStart = Date.parse(run.startTime)
@@ -84,7 +84,7 @@ export function writeAllureResults(data: RunData, target: AllureTarget): number 
   runtime.stopFixture(fixture, { stop: runStop ?? runStart })
 
   const labels = runLabels(data)
-  const diffs = ctxDiffs(data)
+  const diffs = await ctxDiffs(data)
   const description = stepDescription(data)
   // The store keeps no start time per step: the steps are laid out one after the other from
   // the run's start, in idx order, each as long as it took (steps that ran side by side
@@ -198,9 +198,9 @@ function stepDescription(data: RunData): (step: StepRow) => string {
 }
 
 /** Each step's ctx writes as the JSON objects of its `ctx diff` attachment (key, who, before, after), by step. */
-function ctxDiffs(data: RunData): Map<string, string[]> {
+async function ctxDiffs(data: RunData): Promise<Map<string, string[]>> {
   const diffs = new Map<string, string[]>()
-  for (const row of data.history.rows()) {
+  for await (const row of data.history.rows()) {
     if (row.step === null) continue
     const entries = diffs.get(row.step) ?? []
     entries.push(

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type DocumentCharts, preloadCharts, renderRunCharts } from '../charts/index.ts'
 import type { JsonValue } from '../context/json-value.ts'
-import type { RunData, TrendRun } from '../store/run-data.ts'
+import { collect, type RunData, type TrendRun } from '../store/run-data.ts'
 import { DocxThread } from './docx-thread.ts'
 import { renderMarkdown } from './markdown.ts'
 import { sampleRun } from './sample-run.ts'
@@ -50,7 +50,7 @@ const WRITERS: Record<ReportFormat, Writer> = {
       ? docxThread.write(data, file, await charts)
       : (await loadDocx()).writeDocx(data, file, await charts),
   md: async (data, file, charts) => writeFileSync(file, renderMarkdown(data, await charts)),
-  json: async (data, file) => writeFileSync(file, `${JSON.stringify(runJson(data), null, 2)}\n`),
+  json: async (data, file) => writeFileSync(file, `${JSON.stringify(await runJson(data), null, 2)}\n`),
 }
 
 /**
@@ -180,13 +180,17 @@ async function chartsOf(data: RunData, trend: readonly TrendRun[]): Promise<Docu
 }
 
 /** The whole run as one JSON document (`recipes report --format json`). */
-function runJson(data: RunData): { [key: string]: JsonValue } {
+async function runJson(data: RunData): Promise<{ [key: string]: JsonValue }> {
   return {
     run: { ...data.run },
     steps: data.steps.map((step) => ({ ...step })),
     context: Object.fromEntries(data.context.map((row) => [row.key, row.value])),
     context_meta: data.context.map((row) => ({ key: row.key, who: row.who, ts: row.ts })),
-    history: [...data.history.rows()].map((row) => ({ ...row, before: row.before ?? null, after: row.after ?? null })),
+    history: (await collect(data.history.rows())).map((row) => ({
+      ...row,
+      before: row.before ?? null,
+      after: row.after ?? null,
+    })),
     analysis: data.analysis ? { summary_text: data.analysis.summaryText, metrics: data.analysis.metrics } : null,
   }
 }

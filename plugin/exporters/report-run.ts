@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import { TREND_RUNS } from '../charts/index.ts'
-import type { AiSummary, AnalysisRow, RunData } from '../store/run-data.ts'
+import type { AiSummary, AnalysisRow, RunData, TrendRun } from '../store/run-data.ts'
 import type { RunStore } from '../store/run-store.ts'
 import type { AllureTarget } from './allure.ts'
 import { drawChartsAhead, exportRun, type ExportOutcome, type ReportFormat } from './index.ts'
@@ -44,11 +44,11 @@ export async function reportStoredRun(
   analyze: Analyze,
   allure?: Omit<AllureTarget, 'runDir'>,
 ): Promise<RunReport | undefined> {
-  let data = store.readRun(runId)
+  let data = await store.readRun(runId)
   if (!data) return undefined
   const analysis = await analyze(data)
   if (analysis) {
-    store.recordAnalysis(runId, analysis)
+    await store.recordAnalysis(runId, analysis)
     data = { ...data, analysis }
   }
   const dir = join(reportsDir, runId)
@@ -59,7 +59,7 @@ export async function reportStoredRun(
     steps: data.steps.length,
     dir,
     ...(data.analysis?.ai ? { ai: data.analysis.ai } : {}),
-    outcomes: formats.length > 0 ? await exportRun(data, dir, formats, { trend: trendOf(store, data) }) : [],
+    outcomes: formats.length > 0 ? await exportRun(data, dir, formats, { trend: await trendOf(store, data) }) : [],
   }
   if (allure) report.allure = await allureResults(data, { ...allure, runDir: dir })
   return report
@@ -69,7 +69,7 @@ async function allureResults(data: RunData, target: AllureTarget): Promise<Allur
   try {
     // The writer (and allure-js-commons) loads only when Allure results are asked for.
     const { writeAllureResults } = await import('./allure.ts')
-    return { resultsDir: target.resultsDir, results: writeAllureResults(data, target) }
+    return { resultsDir: target.resultsDir, results: await writeAllureResults(data, target) }
   } catch (error) {
     return {
       resultsDir: target.resultsDir,
@@ -82,11 +82,11 @@ async function allureResults(data: RunData, target: AllureTarget): Promise<Allur
  * Starts drawing the charts of a stored run that has ended, ahead of its documents
  * (drawChartsAhead): the reporter calls it as each recipe file ends, while others run.
  */
-export function drawStoredRunChartsAhead(store: RunStore, runId: string): void {
-  const data = store.readRun(runId)
-  if (data?.run.endTime) drawChartsAhead(data, trendOf(store, data))
+export async function drawStoredRunChartsAhead(store: RunStore, runId: string): Promise<void> {
+  const data = await store.readRun(runId)
+  if (data?.run.endTime) drawChartsAhead(data, await trendOf(store, data))
 }
 
-function trendOf(store: RunStore, data: RunData) {
+async function trendOf(store: RunStore, data: RunData): Promise<TrendRun[]> {
   return data.run.testId === null ? [] : store.trend(data.run.testId, data.run.runId, TREND_RUNS)
 }

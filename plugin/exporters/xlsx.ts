@@ -121,7 +121,7 @@ export async function writeXlsx(
     ['after', 40],
   ])
   let written = 0
-  for (const row of data.history.rows()) {
+  for await (const row of data.history.rows()) {
     // A sheet holds 1,048,576 rows: say where the rest is rather than fail the whole workbook.
     if (++written > SHEET_MAX_ROWS - 2) {
       commitRow(

@@ -37,7 +37,7 @@ export interface CtxServerOptions {
   /** What the run is and which steps run now, for `GET /v1/run` (the dashboard shows them live). */
   run: () => LiveRunState
   /** Records writes made through the API (history and store), as steps' writes are recorded. */
-  record: (writes: ContextWrite[]) => void
+  record: (writes: ContextWrite[]) => void | Promise<void>
   /**
    * Masks secrets in answers (the run's redactor): values as the store keeps them (`***{NAME}`,
    * `***{derived}`), error messages with `***`. A request with `?reveal=1` gets values raw (a
@@ -191,7 +191,7 @@ async function handle(options: CtxServerOptions, request: IncomingMessage, respo
   }
   if (writes.length > 0) {
     try {
-      options.record(writes)
+      await options.record(writes)
     } catch (error) {
       reply(500, {
         error: {

@@ -5,6 +5,7 @@ import { isAbsolute, relative, resolve, sep } from 'node:path'
 import { renderChartSvg, runChartList, TREND_RUNS as CHART_TREND_RUNS } from '../charts/index.ts'
 import type { JsonValue } from '../context/json-value.ts'
 import { ingestJournals } from '../store/ingest.ts'
+import type { HistoryRow } from '../store/run-data.ts'
 import type { RunFilter, RunStore } from '../store/run-store.ts'
 import type { LiveRunState } from './ctx-server.ts'
 import { liveEndpoints } from './endpoints.ts'
@@ -160,7 +161,7 @@ class LiveState {
   async refresh(): Promise<boolean> {
     const { store, storePath } = this.options
     // The Vitest process ingests every second; the dashboard does not wait for it.
-    ingestJournals(store)
+    await ingestJournals(store)
     const running = new Map<string, LiveRunState['running']>()
     await Promise.all(
       liveEndpoints(storePath).map(async (endpoint) => {
@@ -175,7 +176,7 @@ class LiveState {
         }
       }),
     )
-    const mark = `${store.changeMark()}|${JSON.stringify([...running])}`
+    const mark = `${await store.changeMark()}|${JSON.stringify([...running])}`
     this.running = running
     if (mark === this.mark) return false
     this.mark = mark
@@ -219,21 +220,22 @@ async function route(
       const value = url.searchParams.get(name)
       if (value) filter[name] = value
     }
-    const runs = store.listRuns(filter).map((run) => ({ ...run, running: state.running.get(run.runId) ?? [] }))
+    const runs = (await store.listRuns(filter)).map((run) => ({ ...run, running: state.running.get(run.runId) ?? [] }))
     return sendJson(response, 200, { runs, version: state.version })
   }
   const trend = /^\/api\/trend\/([^/]+)$/.exec(path)
-  if (trend) return sendJson(response, 200, trendOf(store, decodeURIComponent(trend[1]!)))
+  if (trend) return sendJson(response, 200, await trendOf(store, decodeURIComponent(trend[1]!)))
   const charts = /^\/api\/runs\/([^/]+)\/charts(?:\/([^/]+)\.svg)?$/.exec(path)
   if (charts) return sendChart(store, decodeURIComponent(charts[1]!), charts[2], response)
   const run = /^\/api\/runs\/([^/]+)(?:\/(history|log))?$/.exec(path)
   if (run) {
     const runId = decodeURIComponent(run[1]!)
-    const data = store.readRun(runId)
+    const data = await store.readRun(runId)
     if (!data) return sendJson(response, 404, { error: `no run "${runId}" in the store` })
     if (run[2] === 'history') {
       const key = url.searchParams.get('key') ?? ''
-      const rows = [...data.history.rows()].filter((row) => row.key === key)
+      const rows: HistoryRow[] = []
+      for await (const row of data.history.rows()) if (row.key === key) rows.push(row)
       return sendJson(response, 200, { key, rows })
     }
     if (run[2] === 'log') {
@@ -294,11 +296,11 @@ function isInside(folder: string, file: string): boolean {
  * still going gets none: its pictures would change with every step.
  */
 async function sendChart(store: RunStore, runId: string, name: string | undefined, response: ServerResponse) {
-  const data = store.readRun(runId)
+  const data = await store.readRun(runId)
   if (!data) return sendJson(response, 404, { error: `no run "${runId}" in the store` })
   if (!data.run.endTime)
     return sendJson(response, 409, { error: `run ${runId} is still going: its charts are drawn when it ends` })
-  const trend = data.run.testId === null ? [] : store.trend(data.run.testId, runId, CHART_TREND_RUNS)
+  const trend = data.run.testId === null ? [] : await store.trend(data.run.testId, runId, CHART_TREND_RUNS)
   if (name === undefined) return sendJson(response, 200, { charts: runChartList(data, trend) })
   let svg: string | undefined
   try {
@@ -319,18 +321,17 @@ async function sendChart(store: RunStore, runId: string, name: string | undefine
 }
 
 /** A test id's recent runs, oldest first: each step's duration and status, and each numeric metric of its envelopes. */
-function trendOf(store: RunStore, testId: string) {
-  const runs = store.history(testId, TREND_RUNS).reverse()
-  return {
-    testId,
-    runs: runs.map((run) => {
-      const metrics: Record<string, number> = {}
-      for (const step of store.readRun(run.runId)?.steps ?? []) {
-        const values = (step.envelope?.metrics ?? {}) as Record<string, JsonValue>
-        for (const [name, value] of Object.entries(values))
-          if (typeof value === 'number' && Number.isFinite(value)) metrics[`${step.step}.${name}`] = value
-      }
-      return { runId: run.runId, startTime: run.startTime, status: run.status, steps: run.steps, metrics }
-    }),
+async function trendOf(store: RunStore, testId: string) {
+  const runs = (await store.history(testId, TREND_RUNS)).reverse()
+  const withMetrics = []
+  for (const run of runs) {
+    const metrics: Record<string, number> = {}
+    for (const step of (await store.readRun(run.runId))?.steps ?? []) {
+      const values = (step.envelope?.metrics ?? {}) as Record<string, JsonValue>
+      for (const [name, value] of Object.entries(values))
+        if (typeof value === 'number' && Number.isFinite(value)) metrics[`${step.step}.${name}`] = value
+    }
+    withMetrics.push({ runId: run.runId, startTime: run.startTime, status: run.status, steps: run.steps, metrics })
   }
+  return { testId, runs: withMetrics }
 }

@@ -45,7 +45,7 @@ export class RecipesReporter implements Reporter {
   private readonly options: RecipesReporterOptions
   private preloaded = false
   /** The store the charts of each ended recipe file's runs are read from, while the run goes (closed when it ends). */
-  private aheadStore: RunStore | undefined
+  private aheadStore: Promise<RunStore> | undefined
 
   constructor(options: RecipesReporterOptions) {
     this.options = options
@@ -67,24 +67,29 @@ export class RecipesReporter implements Reporter {
 
   // As each recipe file ends, its runs' charts start drawing (in the Word writer's thread),
   // while the other files run: the documents at the end then only embed them.
-  onTestModuleEnd(testModule: TestModule): void {
+  async onTestModuleEnd(testModule: TestModule): Promise<void> {
     const vitest = this.vitest
     if (!vitest || !this.preloaded || !this.documentFormats()?.some((format) => OFFICE_FORMATS.includes(format))) return
     const runs = collectRuns([testModule])
     if (runs.size === 0) return
     try {
       this.aheadStore ??= RunStore.openIn(vitest.config.root, this.options.db)
+      const store = await this.aheadStore
       // The store keeper ingests the file's journal as it ends too; whichever is first stores it, once.
-      ingestJournals(this.aheadStore)
-      for (const runId of runs.keys()) drawStoredRunChartsAhead(this.aheadStore, runId)
+      await ingestJournals(store)
+      for (const runId of runs.keys()) await drawStoredRunChartsAhead(store, runId)
     } catch {
       // Only a head start: the documents draw the charts when they are written, and say what goes wrong.
     }
   }
 
   async onTestRunEnd(testModules: ReadonlyArray<TestModule>): Promise<void> {
-    this.aheadStore?.close()
+    const ahead = this.aheadStore
     this.aheadStore = undefined
+    await ahead?.then(
+      (store) => store.close(),
+      () => undefined,
+    )
     const vitest = this.vitest
     if (!vitest) return
     const runs = collectRuns(testModules.length > 0 ? testModules : mergedModules(vitest))
@@ -97,7 +102,7 @@ export class RecipesReporter implements Reporter {
 
     let store: RunStore
     try {
-      store = RunStore.openIn(root, this.options.db)
+      store = await RunStore.openIn(root, this.options.db)
     } catch (problem) {
       error(`vitest-recipes: no reports written: ${(problem as Error).message}`)
       return
@@ -119,7 +124,7 @@ export class RecipesReporter implements Reporter {
       // Several runs' documents are written side by side; each run's lines are printed in run order.
       const reports = mapLimited([...runs], PARALLEL_RUNS, async ([runId, steps]) => {
         try {
-          if (!store.hasRun(runId)) importRun(store, runId, steps, vitest.version)
+          if (!(await store.hasRun(runId))) await importRun(store, runId, steps, vitest.version)
           const analyze = (data: RunData) => analyzeStoredRun(store, data, this.options.analysis, aiUntil)
           return {
             runId,
@@ -150,7 +155,7 @@ export class RecipesReporter implements Reporter {
         else if (report.allure) allureRuns++
       }
     } finally {
-      store.close()
+      await store.close()
       forgetChartsAhead()
     }
     if (written) log(`   written in ${((performance.now() - started) / 1000).toFixed(1)} s`)
@@ -253,10 +258,15 @@ function collectRuns(testModules: ReadonlyArray<TestModule>): Map<string, Recipe
 }
 
 /** A run recorded on another machine (a shard): stored from its tests' meta, step by step. */
-function importRun(store: RunStore, runId: string, steps: RecipeStepMeta[], vitestVersion: string): void {
+async function importRun(
+  store: RunStore,
+  runId: string,
+  steps: RecipeStepMeta[],
+  vitestVersion: string,
+): Promise<void> {
   const first = steps[0]!
   const ordered = [...steps].sort((a, b) => a.idx - b.idx)
-  store.beginRun({
+  await store.beginRun({
     runId,
     testId: first.testId,
     recipe: first.recipe,
@@ -277,7 +287,7 @@ function importRun(store: RunStore, runId: string, steps: RecipeStepMeta[], vite
       if (value === undefined) context.delete(write.key)
       else context.set(write.key, value)
     }
-    store.recordStep(
+    await store.recordStep(
       runId,
       stepRowOf(step),
       writes,
@@ -285,7 +295,7 @@ function importRun(store: RunStore, runId: string, steps: RecipeStepMeta[], vite
     )
   }
   const status: RunStatus = runStatusOf(ordered.map((step) => step.status))
-  store.finishRun(runId, status)
+  await store.finishRun(runId, status)
 }
 
 /** Run ids start with their UTC start time (20261123T171002Z-…). */

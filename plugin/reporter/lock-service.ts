@@ -47,21 +47,22 @@ export class LockService {
   }
 
   /** Renews the leases of this process's holds and waits (called every second). */
-  heartbeat(): void {
-    if (this.runsOf.size > 0) this.store.locks.heartbeat()
+  async heartbeat(): Promise<void> {
+    if (this.runsOf.size > 0) await this.store.locks.heartbeat()
   }
 
   /**
    * A recipe file ended (or its worker died): what its runs still hold lasts only as long as
    * their keepers (the runner guard stopping the steps of a worker that died); the rest ends now.
    */
-  fileEnded(file: string): void {
-    for (const runId of this.runsOf.get(file) ?? []) this.store.locks.abandon(runId)
+  async fileEnded(file: string): Promise<void> {
+    const runs = this.runsOf.get(file) ?? []
     this.runsOf.delete(file)
+    for (const runId of runs) await this.store.locks.abandon(runId)
   }
 
   async close(): Promise<void> {
-    for (const file of [...this.runsOf.keys()]) this.fileEnded(file)
+    for (const file of [...this.runsOf.keys()]) await this.fileEnded(file)
     const http = this.http
     this.http = undefined
     await http?.close()
@@ -82,23 +83,23 @@ export class LockService {
         const runs = this.runsOf.get(call.file) ?? new Set()
         // A run's first request: what its journal holds (its run row) is stored before it holds
         // anything, so a holder killed at once is still a run of the shared store, marked interrupted.
-        if (!runs.has(call.runId)) ingestJournals(this.store)
+        if (!runs.has(call.runId)) await ingestJournals(this.store)
         runs.add(call.runId)
         this.runsOf.set(call.file, runs)
         const { file: _file, op: _op, ...lock } = call
-        return answer(200, this.store.locks.tryAcquire(lock))
+        return answer(200, await this.store.locks.tryAcquire(lock))
       }
       if (call.op === 'release') {
-        this.store.locks.release(call.runId, call.step)
+        await this.store.locks.release(call.runId, call.step)
         return answer(200, { released: true })
       }
-      if (call.op === 'check') return answer(200, { lost: this.store.locks.check(call.runId, call.holds) })
+      if (call.op === 'check') return answer(200, { lost: await this.store.locks.check(call.runId, call.holds) })
       if (call.op === 'holder-stopped') {
-        this.store.locks.holderStopped(call.resource, call.generation, call.at, call.reason)
+        await this.store.locks.holderStopped(call.resource, call.generation, call.at, call.reason)
         return answer(200, { recorded: true })
       }
       if (call.op === 'stop-waiting') {
-        this.store.locks.stopWaiting(call.runId)
+        await this.store.locks.stopWaiting(call.runId)
         return answer(200, { stopped: true })
       }
       return answer(400, { error: 'unknown op' })

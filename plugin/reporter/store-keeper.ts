@@ -48,7 +48,7 @@ export class StoreKeeper implements Reporter {
     if (!this.store) {
       try {
         const { RunStore } = await import('../store/run-store.ts')
-        this.store = RunStore.openLocated(located)
+        this.store = await RunStore.openLocated(located)
         this.locks = new LockService(this.store)
         this.lockAddress = await this.locks.start()
         this.timer = setInterval(() => this.tick(), INGEST_INTERVAL_MS)
@@ -67,32 +67,41 @@ export class StoreKeeper implements Reporter {
     }
   }
 
-  onTestModuleEnd(module: TestModule): void {
-    this.ingest()
-    this.guardLocks(() => this.locks?.fileEnded(module.moduleId))
+  async onTestModuleEnd(module: TestModule): Promise<void> {
+    await this.ingest()
+    await this.guardLocks(() => this.locks?.fileEnded(module.moduleId))
   }
 
   async onTestRunEnd(): Promise<void> {
-    this.ingest()
     clearInterval(this.timer)
     this.timer = undefined
+    await this.ticking
+    await this.ingest()
     await this.locks?.close()
     this.locks = undefined
     this.lockAddress = undefined
-    this.store?.close()
+    await this.store?.close()
     this.store = undefined
   }
 
+  /** The tick running now, if any: the next one is skipped rather than queued behind it. */
+  private ticking: Promise<void> | undefined
+
   /** Every second: what the journals hold goes to the store, and the resource leases are renewed. */
   private tick(): void {
-    this.ingest()
-    this.guardLocks(() => this.locks?.heartbeat())
+    if (this.ticking) return
+    this.ticking = (async () => {
+      await this.ingest()
+      await this.guardLocks(() => this.locks?.heartbeat())
+    })().finally(() => {
+      this.ticking = undefined
+    })
   }
 
   /** A lock operation the store refused: said once; the holds then expire by themselves. */
-  private guardLocks(operation: () => void): void {
+  private async guardLocks(operation: () => Promise<void> | undefined): Promise<void> {
     try {
-      operation()
+      await operation()
     } catch (error) {
       const message = `vitest-recipes: the run store could not renew or release lab resource locks: ${(error as Error).message}`
       if (this.reported.has(message)) return
@@ -102,12 +111,13 @@ export class StoreKeeper implements Reporter {
   }
 
   /** Stores what the journals hold so far; a store that refuses it fails the Vitest run, and the journals stay. */
-  private ingest(): void {
-    if (!this.store) return
+  private async ingest(): Promise<void> {
+    const store = this.store
+    if (!store) return
     try {
-      ingestJournals(this.store)
+      await ingestJournals(store)
     } catch (error) {
-      const message = `vitest-recipes: the run store could not store what the recipe files recorded: ${(error as Error).message}. Nothing is lost: the records stay in ${this.store.path}.pending/ and are stored when the store next opens (any recipes command, or the next run)`
+      const message = `vitest-recipes: the run store could not store what the recipe files recorded: ${(error as Error).message}. Nothing is lost: the records stay in ${store.path}.pending/ and are stored when the store next opens (any recipes command, or the next run)`
       if (this.reported.has(message)) return
       this.reported.add(message)
       const state = (this.vitest as { state?: { catchError?: (error: unknown, type: string) => void } } | undefined)

@@ -161,7 +161,7 @@ export class RecipeRun {
     }
     const outcome =
       produced instanceof Promise
-        ? produced.then(done, (error: unknown) => done(this.unexpected(step, error)))
+        ? produced.then(done, async (error: unknown) => done(await this.unexpected(step, error)))
         : done(produced)
     this.outcomes.set(step.name, outcome)
     return outcome
@@ -314,7 +314,7 @@ export class RecipeRun {
    * Records a step that did not run (skipped, blocked, resumed): a later --resume-from
    * finds where the run ended; its log says why it did not run.
    */
-  private recordNotRun(step: RecipeStep, result: StepResult, started: Started): StepResult {
+  private recordNotRun(step: RecipeStep, result: StepResult, started: Started): MaybePromise<StepResult> {
     const log = started.logs.open(step.idx, step.name)
     log.line(`step ${step.name} did not run: ${result.meta.reason ?? result.meta.status}`)
     result.meta.logPath = log.close().path
@@ -322,7 +322,7 @@ export class RecipeRun {
   }
 
   /** What could not have gone wrong did: the step fails with it, and is recorded if the store allows. */
-  private unexpected(step: RecipeStep, error: unknown): StepResult {
+  private unexpected(step: RecipeStep, error: unknown): MaybePromise<StepResult> {
     const reason = `internal error while running the step: ${error instanceof Error ? error.message : String(error)}`
     const envelope = errorEnvelope(step.name, reason, 1)
     const result: StepResult = {

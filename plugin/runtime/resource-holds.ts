@@ -313,22 +313,20 @@ export function httpLockClient(address: { url: string; token: string }, file: st
 
 /** The locks of a store this recipe file opened itself (no Vitest process keeps it): renewed here every second. */
 export function directLockClient(locks: {
-  tryAcquire(request: LockRequest): AcquireResult
-  release(runId: string, step?: string): void
-  stopWaiting(runId: string): void
-  heartbeat(): void
-  check(runId: string, holds: readonly { resource: string; generation: number }[]): LostHold[]
-  holderStopped(resource: string, generation: number, at: string, reason?: string): void
+  tryAcquire(request: LockRequest): Promise<AcquireResult>
+  release(runId: string, step?: string): Promise<void>
+  stopWaiting(runId: string): Promise<void>
+  heartbeat(): Promise<void>
+  check(runId: string, holds: readonly { resource: string; generation: number }[]): Promise<LostHold[]>
+  holderStopped(resource: string, generation: number, at: string, reason?: string): Promise<void>
 }): LockClient {
   let timer: NodeJS.Timeout | undefined
   return {
     acquire: async (request) => {
       timer ??= setInterval(() => {
-        try {
-          locks.heartbeat()
-        } catch {
+        locks.heartbeat().catch(() => {
           // The store is busy or gone: the lease runs out, as for a process that died.
-        }
+        })
       }, 1000)
       timer.unref()
       // This process asks and holds: its runner guard is what keeps the hold besides it.

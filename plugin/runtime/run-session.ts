@@ -19,7 +19,7 @@ import { type RecipeStepMeta, stepRowOf } from './meta.ts'
 import { OutputCapture } from './output-capture.ts'
 import { createRedactor, parseSecretNames, type Redactor } from './redact.ts'
 import { directLockClient, httpLockClient, type LockClient } from './resource-holds.ts'
-import type { RunStore } from '../store/run-store.ts'
+import type { OwnJournal } from '../store/own-journal.ts'
 import { readKeptStores } from './run-options.ts'
 import type { CompiledRecipe, RunOptions } from './spec.ts'
 import { StepCache } from './step-cache.ts'
@@ -125,6 +125,13 @@ export class RunSession {
       vitestVersion: vitest ?? vitestVersion(),
       metadata,
     })
+    try {
+      // A file that keeps the store itself: the run is in the store before its first step.
+      await recorder.flush?.()
+    } catch (error) {
+      await Promise.resolve(recorder.close()).catch(() => undefined)
+      throw error
+    }
     const logs = new StepLogs(
       {
         dir: join(this.compiled.logs.dir, this.runId),
@@ -153,7 +160,7 @@ export class RunSession {
       } catch (error) {
         // The run row exists already: it ends failed, saying why, rather than staying "running".
         recorder.finishRun(this.runId, 'failed')
-        recorder.close()
+        await Promise.resolve(recorder.close()).catch(() => undefined)
         throw error
       }
     }
@@ -244,11 +251,21 @@ export class RunSession {
   }
 
   /** Stores writes made through the ctx API (outside any step), secrets redacted. */
-  recordWrites(writes: readonly ContextWrite[]): void {
+  recordWrites(writes: readonly ContextWrite[]): void | Promise<void> {
     const { recorder, ctx } = this.current!
     const recorded = this.historyOf(writes)
     recorder.recordWrites(this.runId, recorded.writes, this.dirtyValues(ctx))
     recorded.commit()
+    return this.stored()
+  }
+
+  /**
+   * Resolves once what was recorded is in the store, when this file keeps the store itself
+   * (it stores its own journal); undefined when nothing waits (the Vitest process ingests it).
+   */
+  stored(): Promise<void> | undefined {
+    const { recorder } = this.current!
+    return recorder.pending?.() ? recorder.flush!() : undefined
   }
 
   /**
@@ -273,19 +290,29 @@ export class RunSession {
     if (resumeIndex >= 0 || !kept) {
       // Loaded only here: a file whose store is kept never loads SQLite.
       const { RunStore } = await import('../store/run-store.ts')
-      const store = RunStore.openLocated(located)
-      if (resumeIndex >= 0) {
-        const { loadResumeSnapshot, refuseUnrestorableReads } = await import('../store/resume.ts')
-        const before = recipe.steps[resumeIndex - 1]?.name
-        const snapshot = loadResumeSnapshot(store, recipe.file, before)
-        const refused =
-          typeof snapshot !== 'string' && snapshot.unrestorable
-            ? refuseUnrestorableReads(snapshot, this.readersFrom(resumeIndex))
-            : undefined
-        resume = { index: resumeIndex, snapshot: refused ?? snapshot }
+      const store = await RunStore.openLocated(located)
+      try {
+        if (resumeIndex >= 0) {
+          const { loadResumeSnapshot, refuseUnrestorableReads } = await import('../store/resume.ts')
+          const before = recipe.steps[resumeIndex - 1]?.name
+          const snapshot = await loadResumeSnapshot(store, recipe.file, before)
+          const refused =
+            typeof snapshot !== 'string' && snapshot.unrestorable
+              ? refuseUnrestorableReads(snapshot, this.readersFrom(resumeIndex))
+              : undefined
+          resume = { index: resumeIndex, snapshot: refused ?? snapshot }
+        }
+      } catch (error) {
+        await store.close()
+        throw error
       }
-      if (!kept) return { recorder: store, ...(resume ? { resume } : {}) }
-      store.close()
+      if (!kept) {
+        // This file keeps the store: it journals as every file does, and stores its journal itself.
+        const { OwnJournal } = await import('../store/own-journal.ts')
+        const recorder = new OwnJournal(RunJournal.create(path, shown, this.runId), store)
+        return { recorder, ...(resume ? { resume } : {}) }
+      }
+      await store.close()
     }
     return {
       recorder: RunJournal.create(path, shown, this.runId),
@@ -311,7 +338,7 @@ export class RunSession {
     if (recipe.resources.length === 0 && !recipe.steps.some((step) => step.resources.length > 0)) return undefined
     if (address) return httpLockClient(address, join(root, recipe.file))
     // No Vitest process keeps the store: this file opened it, and keeps the leases itself.
-    const locks = (recorder as Partial<RunStore>).locks
+    const locks = (recorder as Partial<OwnJournal>).locks
     return locks ? directLockClient(locks) : undefined
   }
 
@@ -381,6 +408,7 @@ export class RunSession {
       await live.server.close()
     })
     await attempt(() => state.recorder.finishRun(this.runId, status))
+    await attempt(() => state.recorder.flush?.())
     await attempt(() => state.recorder.close())
     await attempt(() => state.logs.flush())
     // The files programs read the context from serve the whole recipe file (executors/ctx-file.ts).

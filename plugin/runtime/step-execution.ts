@@ -225,7 +225,7 @@ function recordOutcome(
   status: StepStatus,
   failure: Error | undefined,
   logPath: string | undefined,
-): StepResult {
+): MaybePromise<StepResult> {
   const redact = scope.session.redactor
   // Built field by field: object spreads cost more here than the rest of a no-op step's record.
   const meta = scope.emptyMeta(step, failure ? 'failed' : status)
@@ -258,6 +258,8 @@ function recordOutcome(
 /**
  * Stores a step's outcome. When the store refuses it, the step fails with that reason and
  * a plain row (no writes, no envelope) is tried, so the store still shows a failure.
+ * Synchronous when the record is a journal append; a file that keeps the store itself
+ * waits until its journal is stored (the step is in the store when it ends).
  */
 export function recordResult(
   step: RecipeStep,
@@ -265,15 +267,32 @@ export function recordResult(
   result: StepResult,
   writes: readonly ContextWrite[],
   describeWrites = false,
-): StepResult {
+): MaybePromise<StepResult> {
   try {
     // The runner's write of the step's figures is stored at the step's boundary, with its own writes.
     const figures = scope.stepMetrics?.record(scope.started.ctx, result.meta)
     const recorded = scope.session.recordStep(result.meta, figures ? [...writes, figures] : writes)
     // Reporters (--merge-reports, Allure, JSON) get what changed: never a whole value again at each write.
     if (describeWrites && writes.length > 0) result.meta.writes = recorded.slice(0, writes.length)
-    return result
+    const stored = scope.session.stored()
+    if (!stored) return result
+    return stored.then(
+      () => result,
+      (error: unknown) => refusedResult(step, scope, result, error),
+    )
   } catch (error) {
+    return refusedResult(step, scope, result, error)
+  }
+}
+
+/** The step's result once the store refused its record: failed, saying why, with a plain row tried. */
+function refusedResult(
+  step: RecipeStep,
+  scope: ExecutionScope,
+  result: StepResult,
+  error: unknown,
+): MaybePromise<StepResult> {
+  {
     const reason = `the run store could not record this step: ${message(error)}`
     const meta: RecipeStepMeta = {
       ...result.meta,
@@ -282,15 +301,23 @@ export function recordResult(
       writes: [],
     }
     delete meta.envelope
+    const envelope = errorEnvelope(step.name, reason, EXIT_FAILED)
+    const failed: StepResult = { meta, failure: new StepFailedError(step, envelope, reason, result.failure ?? error) }
     try {
       // The ctx says what the step's record says: failed (its value goes with the plain row).
       scope.stepMetrics?.record(scope.started.ctx, meta)
       scope.session.recordStep(meta, [])
+      const stored = scope.session.stored()
+      // The store is gone for this step: the test failure is then the only record.
+      if (stored)
+        return stored.then(
+          () => failed,
+          () => failed,
+        )
     } catch {
       // The store is gone for this step: the test failure below is then the only record.
     }
-    const envelope = errorEnvelope(step.name, reason, EXIT_FAILED)
-    return { meta, failure: new StepFailedError(step, envelope, reason, result.failure ?? error) }
+    return failed
   }
 }
 

@@ -1,5 +1,5 @@
 import { isProcessAlive, isSameProcessAlive, type ProcessIdentity } from './process-alive.ts'
-import type { SqlConnection } from './sql.ts'
+import type { SqlRunner } from './sql.ts'
 
 /** A hold of another host on a SQLite store, not renewed for this long, is ended. */
 export const LEASE_MS = 5_000
@@ -26,7 +26,7 @@ export interface HoldRow {
  * across hosts (warned about once per host). `refresh` reads the connected sessions once per request.
  */
 export class HoldLiveness {
-  private readonly db: SqlConnection
+  private readonly db: SqlRunner
   private readonly host: string
   /** This process's database session (PostgreSQL); null on SQLite. */
   private readonly session: string | null
@@ -38,7 +38,7 @@ export class HoldLiveness {
   /** Hosts this SQLite store was found shared with (warned about once each). */
   private readonly warnedHosts = new Set<string>()
 
-  constructor(db: SqlConnection, host: string, session: string | null, warn: (message: string) => void) {
+  constructor(db: SqlRunner, host: string, session: string | null, warn: (message: string) => void) {
     this.db = db
     this.host = host
     this.session = session
@@ -46,9 +46,9 @@ export class HoldLiveness {
   }
 
   /** Reads which database sessions are connected now (PostgreSQL); nothing on SQLite. */
-  refresh(): void {
+  async refresh(db: SqlRunner = this.db): Promise<void> {
     if (this.session === null) return
-    const rows = this.db.prepare('SELECT pid FROM pg_stat_activity').all() as { pid: number }[]
+    const rows = await db.all<{ pid: number }>('SELECT pid FROM pg_stat_activity')
     this.sessions = new Set(rows.map((row) => String(row.pid)))
   }
 

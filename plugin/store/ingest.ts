@@ -2,15 +2,22 @@ import { existsSync, renameSync, statSync, unlinkSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { basename, join } from 'node:path'
 import { isProcessAlive } from './process-alive.ts'
-import { journalFolderOf, journalRecordMaxBytes, pendingJournals, readJournalRecords } from './journal.ts'
+import {
+  type JournalRecord,
+  journalFolderOf,
+  journalRecordMaxBytes,
+  pendingJournals,
+  readJournalRecords,
+} from './journal.ts'
 import type { RunStore } from './run-store.ts'
 
 /**
  * The one way journals get into the store (journal.ts writes them): the store keeper, the
  * reporter, the lock service, the dashboard and every command that opens the store call
  * `ingestJournals`. Each journal is read from where this process last stopped, line by line,
- * in one transaction that holds the write lock, so a later ingestion never stores less than an
- * earlier one; a record replayed twice changes nothing (rows are keyed by run and sequence).
+ * in transactions that hold the write lock (one per few MiB of records), so a later ingestion
+ * never stores less than an earlier one; a record replayed twice changes nothing (rows are
+ * keyed by run and sequence). Ingestions of one store in one process run one after another.
  *
  * A journal is done when its run finished, or when the process that wrote it is gone. A done
  * journal read whole is removed. One that could not be read whole (a line over the record
@@ -48,67 +55,129 @@ interface JournalState {
 const UNKNOWN_WRITER_GRACE_MS = 60_000
 
 const statesOfStore = new WeakMap<RunStore, Map<string, JournalState>>()
+/** The ingestion of each store running now: the next one starts after it. */
+const runningOf = new WeakMap<RunStore, Promise<unknown>>()
+
+/** How many bytes of records one transaction stores at most (records are held in memory until it commits). */
+const BATCH_BYTES = 8 * 1024 * 1024
 
 /** Stores what the store's pending journals hold, settles those that are done; returns what it stored. */
-export function ingestJournals(store: RunStore, options: IngestOptions = {}): Ingested {
-  const notify = options.notify ?? ((message: string) => process.stderr.write(`${message}\n`))
+export function ingestJournals(store: RunStore, options: IngestOptions = {}): Promise<Ingested> {
+  return queued(store, () => ingestAll(store, options))
+}
+
+/**
+ * Stores what one journal of the store holds so far (`file`: a recipe file's own journal, when
+ * it keeps the store itself), settling it once its run finished.
+ */
+export function ingestJournal(store: RunStore, file: string, options: IngestOptions = {}): Promise<Ingested> {
+  return queued(store, async () => {
+    const ingested: Ingested = { runs: [], records: 0 }
+    await ingestFile(store, file, statesOf(store), notifierOf(options), ingested, false)
+    return ingested
+  })
+}
+
+/** `work` after the ingestion of `store` running now, if any: two never read one journal at once. */
+function queued<T>(store: RunStore, work: () => Promise<T>): Promise<T> {
+  const before = runningOf.get(store) ?? Promise.resolve()
+  const result = before.then(work, work)
+  runningOf.set(
+    store,
+    result.catch(() => undefined),
+  )
+  return result
+}
+
+function statesOf(store: RunStore): Map<string, JournalState> {
   let states = statesOfStore.get(store)
   if (!states) statesOfStore.set(store, (states = new Map()))
+  return states
+}
+
+function notifierOf(options: IngestOptions): (message: string) => void {
+  return options.notify ?? ((message: string) => process.stderr.write(`${message}\n`))
+}
+
+async function ingestAll(store: RunStore, options: IngestOptions): Promise<Ingested> {
+  const notify = notifierOf(options)
+  const states = statesOf(store)
   const ingested: Ingested = { runs: [], records: 0 }
-  for (const file of pendingJournals(store.file)) {
-    const state = states.get(file) ?? {
-      offset: 0,
-      finished: false,
-      records: 0,
-      oversized: 0,
-      unreadable: 0,
-      torn: false,
-    }
-    states.set(file, state)
-    const before = state.records
-    readInto(store, file, state)
-    if (state.records > before) {
-      ingested.records += state.records - before
-      ingested.runs.push(runIdOf(file, state))
-    }
-    if (state.finished || writerGone(file, state)) settle(store, file, state, notify)
-    if (!existsSync(file)) states.delete(file)
-  }
+  for (const file of pendingJournals(store.file)) await ingestFile(store, file, states, notify, ingested, true)
   // Runs whose process died without a journal left here (or on another machine, on PostgreSQL).
-  for (const runId of store.markInterrupted()) {
+  for (const runId of await store.markInterrupted()) {
     const file = join(journalFolderOf(store.file), `${runId}.jsonl`)
     const state = states.get(file)
-    if (state && existsSync(file)) settle(store, file, state, notify)
+    if (state && existsSync(file)) await settle(store, file, state, notify)
     states.delete(file)
   }
-  store.heartbeat()
+  await store.heartbeat()
   return ingested
 }
 
-/** Reads the journal's new records into the store, in one transaction. */
-function readInto(store: RunStore, file: string, state: JournalState): void {
-  store.writeLocked(() => {
-    const reading = readJournalRecords(file, state.offset, (record) => {
-      if (record.kind === 'begin') {
-        state.runId = record.run.runId
-        state.writer = { host: record.host, pid: record.pid }
-      }
-      try {
-        store.storeJournalRecord(runIdOf(file, state), record)
-      } catch (error) {
-        // A record of the right shape holding the wrong things: lost, the journal goes on.
-        if (!(error instanceof TypeError || error instanceof RangeError)) throw error
-        state.unreadable++
-        state.records--
-      }
-      if (record.kind === 'finish') state.finished = true
+async function ingestFile(
+  store: RunStore,
+  file: string,
+  states: Map<string, JournalState>,
+  notify: (message: string) => void,
+  ingested: Ingested,
+  settleAbandoned: boolean,
+): Promise<void> {
+  const state = states.get(file) ?? {
+    offset: 0,
+    finished: false,
+    records: 0,
+    oversized: 0,
+    unreadable: 0,
+    torn: false,
+  }
+  states.set(file, state)
+  const before = state.records
+  await readInto(store, file, state)
+  if (state.records > before) {
+    ingested.records += state.records - before
+    ingested.runs.push(runIdOf(file, state))
+  }
+  if (state.finished || (settleAbandoned && writerGone(file, state))) await settle(store, file, state, notify)
+  if (!existsSync(file)) states.delete(file)
+}
+
+/**
+ * Reads the journal's new records into the store: a few MiB at a time, each in one
+ * transaction; what a transaction stored counts once it committed.
+ */
+async function readInto(store: RunStore, file: string, state: JournalState): Promise<void> {
+  for (;;) {
+    const records: JournalRecord[] = []
+    const reading = readJournalRecords(file, state.offset, (record) => records.push(record), {
+      stopAfterBytes: BATCH_BYTES,
     })
+    const found = { ...state }
+    await store.writeLocked(async (tx) => {
+      for (const record of records) {
+        if (record.kind === 'begin') {
+          found.runId = record.run.runId
+          found.writer = { host: record.host, pid: record.pid }
+        }
+        try {
+          await store.storeJournalRecord(tx, runIdOf(file, found), record)
+        } catch (error) {
+          // A record of the right shape holding the wrong things: lost, the journal goes on.
+          if (!(error instanceof TypeError || error instanceof RangeError)) throw error
+          found.unreadable++
+          found.records--
+        }
+        if (record.kind === 'finish') found.finished = true
+      }
+    })
+    Object.assign(state, found)
     state.offset = reading.end
     state.records += reading.records
     state.oversized += reading.oversized
     state.unreadable += reading.unreadable
     state.torn = reading.torn
-  })
+    if (!reading.more) return
+  }
 }
 
 function runIdOf(file: string, state: JournalState): string {
@@ -126,10 +195,15 @@ function writerGone(file: string, state: JournalState): boolean {
 }
 
 /** A done journal: removed when read whole; else its run interrupted, the journal moved aside and said. */
-function settle(store: RunStore, file: string, state: JournalState, notify: (message: string) => void): void {
+async function settle(
+  store: RunStore,
+  file: string,
+  state: JournalState,
+  notify: (message: string) => void,
+): Promise<void> {
   const runId = runIdOf(file, state)
   const whole = state.oversized === 0 && state.unreadable === 0 && !state.torn
-  if (!whole || !state.finished) store.interruptRun(runId, { evenIfEnded: !whole })
+  if (!whole || !state.finished) await store.interruptRun(runId, { evenIfEnded: !whole })
   if (whole) {
     remove(file)
     return

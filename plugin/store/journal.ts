@@ -169,6 +169,8 @@ export interface JournalReading {
   unreadable: number
   /** Bytes follow the last whole line: one still being written, or torn by a killed writer. */
   torn: boolean
+  /** The reading stopped at `stopAfterBytes`: more records follow from `end`. */
+  more?: boolean
 }
 
 /**
@@ -176,13 +178,13 @@ export interface JournalReading {
  * memory), handing each whole record to `onRecord`. A line over `maxRecordBytes` is skipped
  * without being held; one that is not a record is skipped; both are counted. A last line
  * without its newline (still being written, or torn by a kill) is left for the next reading.
- * Synchronous, as the store is until its interface turns asynchronous.
+ * With `stopAfterBytes`, stops at the first line boundary past that many bytes (`more`).
  */
 export function readJournalRecords(
   file: string,
   offset: number,
   onRecord: (record: JournalRecord) => void,
-  options: { maxRecordBytes?: number; chunkBytes?: number } = {},
+  options: { maxRecordBytes?: number; chunkBytes?: number; stopAfterBytes?: number } = {},
 ): JournalReading {
   const reading: JournalReading = { end: offset, records: 0, oversized: 0, unreadable: 0, torn: false }
   let fd: number
@@ -206,6 +208,10 @@ export function readJournalRecords(
         line.add(chunk.subarray(start, newline))
         takeLine(line, reading, onRecord)
         reading.end = position + newline + 1
+        if (options.stopAfterBytes !== undefined && reading.end - offset >= options.stopAfterBytes) {
+          reading.more = reading.end < size
+          if (reading.more) return reading
+        }
         start = newline + 1
         newline = chunk.indexOf(0x0a, start)
       }

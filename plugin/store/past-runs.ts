@@ -1,6 +1,6 @@
 import type { JsonValue } from '../context/json-value.ts'
 import { flatMetrics, type RunRow, type TrendRun, type TrendStep } from './run-data.ts'
-import type { SqlConnection } from './sql.ts'
+import type { SqlRunner } from './sql.ts'
 
 /** A finished run of the same test: its status and each step's figures. */
 export interface PastRun extends TrendRun {
@@ -21,54 +21,55 @@ export interface PastStep extends TrendStep {
  * recipe, start_time) indexes, each run's steps through step_metrics' key, and of each
  * envelope only its metrics (envelopes can be large, and a 10k-step recipe has 20 runs here).
  */
-export function readPastRuns(
-  db: SqlConnection,
+export async function readPastRuns(
+  db: SqlRunner,
   run: Pick<RunRow, 'runId' | 'testId' | 'recipe'>,
   limit: number,
   includeRun = false,
-): PastRun[] {
-  const anchor = db.prepare('SELECT start_time AS "startTime", rowid FROM runs WHERE run_id = ?').get(run.runId) as
-    | { startTime: string; rowid: number }
-    | undefined
+): Promise<PastRun[]> {
+  const anchor = await db.get<{ startTime: string; rowid: number }>(
+    'SELECT start_time AS "startTime", rowid FROM runs WHERE run_id = ?',
+    [run.runId],
+  )
   if (!anchor) return []
   const byTest = run.testId !== null
-  const runs = db
-    .prepare(
-      `SELECT run_id AS "runId", start_time AS "startTime", status FROM runs
+  const runs = await db.all<Omit<PastRun, 'steps'>>(
+    `SELECT run_id AS "runId", start_time AS "startTime", status FROM runs
        WHERE ${byTest ? 'test_id' : 'recipe'} = ?
          AND ((end_time IS NOT NULL AND status <> 'running') OR run_id = ?)
          AND (start_time < ? OR (start_time = ? AND rowid ${includeRun ? '<=' : '<'} ?))
        ORDER BY start_time DESC, rowid DESC LIMIT ?`,
-    )
-    .all(
+    [
       byTest ? run.testId : run.recipe,
       includeRun ? run.runId : null,
       anchor.startTime,
       anchor.startTime,
       anchor.rowid,
       limit,
-    ) as Omit<PastRun, 'steps'>[]
-  const steps = db.prepare(
-    `SELECT step, idx, status, duration_ms AS "durationMs", cpu_ms AS "cpuMs", peak_rss_bytes AS "peakRssBytes", attempts,
+    ],
+  )
+  const stepsSql = `SELECT step, idx, status, duration_ms AS "durationMs", cpu_ms AS "cpuMs", peak_rss_bytes AS "peakRssBytes", attempts,
             ${
               db.dialect === 'postgres'
                 ? "CASE WHEN envelope IS NOT NULL THEN (envelope::jsonb -> 'metrics')::text END"
                 : "CASE WHEN json_valid(envelope) THEN json_extract(envelope, '$.metrics') END"
             } AS metrics
-     FROM step_metrics WHERE run_id = ? ORDER BY idx, seq`,
-  )
-  return runs.map((past) => ({
-    ...past,
-    steps: (steps.all(past.runId) as (Omit<PastStep, 'metrics'> & { metrics: string | null })[]).map(
-      ({ metrics, ...step }) => ({
+     FROM step_metrics WHERE run_id = ? ORDER BY idx, seq`
+  const past: PastRun[] = []
+  for (const found of runs) {
+    const steps = await db.all<Omit<PastStep, 'metrics'> & { metrics: string | null }>(stepsSql, [found.runId])
+    past.push({
+      ...found,
+      steps: steps.map(({ metrics, ...step }) => ({
         ...step,
         durationMs: step.durationMs ?? 0,
         cpuMs: step.cpuMs ?? 0,
         attempts: step.attempts ?? 1,
         metrics: metrics === null ? {} : flatMetrics(parseMetrics(metrics)),
-      }),
-    ),
-  }))
+      })),
+    })
+  }
+  return past
 }
 
 function parseMetrics(text: string): JsonValue {

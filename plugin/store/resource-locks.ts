@@ -10,7 +10,7 @@ import {
   type LostHold,
   type Waiter,
 } from './resource-lock-types.ts'
-import type { SqlConnection } from './sql.ts'
+import type { SqlConnection, SqlRunner } from './sql.ts'
 
 /**
  * Lab resource locks in the run store: a run holds `dut:rack3-sw1` for as long as it needs
@@ -67,20 +67,18 @@ export class ResourceLocks {
    * the same two); a resource the run already holds counts as taken. When one is held by
    * another run, or an earlier waiter is queued for it, the run is queued and told who holds.
    */
-  tryAcquire(request: LockRequest, at_?: Date): AcquireResult {
-    return this.db
-      .transaction((): AcquireResult => {
+  tryAcquire(request: LockRequest, at_?: Date): Promise<AcquireResult> {
+    return this.db.transaction(
+      async (tx): Promise<AcquireResult> => {
         // The time is taken once the write lock is held: a hold never starts before the release it follows.
         const now = at_ ?? new Date()
         const at = now.toISOString()
-        this.expire(now)
+        await this.expire(tx, now)
         const holders: Holder[] = []
         const wanted: string[] = []
         const generations: Record<string, number> = {}
         for (const resource of new Set(request.resources)) {
-          const held = this.db.prepare('SELECT * FROM resource_locks WHERE resource = ?').get(resource) as
-            | LockRow
-            | undefined
+          const held = await tx.get<LockRow>('SELECT * FROM resource_locks WHERE resource = ?', [resource])
           // Held by this run for the whole run, or already by this very step: taken. Another step of
           // this run holding it for itself is another user: this step waits for it like any run.
           if (held?.run_id === request.runId && (held.step === null || held.step === (request.step ?? null))) {
@@ -91,63 +89,58 @@ export class ResourceLocks {
             holders.push(holderOf(held))
             continue
           }
-          const earlier = this.db
-            .prepare(
-              `SELECT * FROM resource_waits WHERE resource = ? AND run_id != ? AND since < coalesce(
+          // A waiter that waits for something this run holds cannot go first: it would wait for
+          // this run to end while this run waits for it (a deadlock).
+          const earlier = await tx.get<LockRow & { since: string }>(
+            `SELECT * FROM resource_waits WHERE resource = ? AND run_id != ? AND since < coalesce(
                  (SELECT since FROM resource_waits WHERE resource = ? AND run_id = ?), ?)
                AND run_id NOT IN (
                  SELECT w.run_id FROM resource_waits w JOIN resource_locks l ON l.resource = w.resource WHERE l.run_id = ?
                ) ORDER BY since LIMIT 1`,
-            )
-            // A waiter that waits for something this run holds cannot go first: it would wait for
-            // this run to end while this run waits for it (a deadlock).
-            .get(resource, request.runId, resource, request.runId, at, request.runId) as
-            | (LockRow & { since: string })
-            | undefined
+            [resource, request.runId, resource, request.runId, at, request.runId],
+          )
           if (earlier) holders.push({ ...holderOf({ ...earlier, acquired_at: earlier.since }), queued: true })
           else wanted.push(resource)
         }
-        if (holders.length > 0) return this.queue(request, holders, at)
-        for (const resource of wanted) generations[resource] = this.hold(resource, request, at)
-        this.db.prepare('DELETE FROM resource_waits WHERE run_id = ?').run(request.runId)
+        if (holders.length > 0) return this.queue(tx, request, holders, at)
+        for (const resource of wanted) generations[resource] = await this.hold(tx, resource, request, at)
+        await tx.run('DELETE FROM resource_waits WHERE run_id = ?', [request.runId])
         return { acquired: true, generations }
-      })
-      .immediate()
+      },
+      { immediate: true },
+    )
   }
 
   /** Queues the run for every resource of `request`; who holds what it waits for. */
-  private queue(request: LockRequest, holders: Holder[], at: string): AcquireResult {
-    const wait = this.db.prepare(
-      `INSERT INTO resource_waits (resource, run_id, test_id, step, host, pid, since, heartbeat_at, session)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (resource, run_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, step = excluded.step`,
-    )
+  private async queue(tx: SqlRunner, request: LockRequest, holders: Holder[], at: string): Promise<AcquireResult> {
     for (const resource of request.resources)
-      wait.run(resource, request.runId, request.testId, request.step ?? null, this.host, this.pid, at, at, this.session)
-    const since = (
-      this.db.prepare('SELECT min(since) AS since FROM resource_waits WHERE run_id = ?').get(request.runId) as {
-        since: string
-      }
-    ).since
-    return { acquired: false, holders, waitingSince: since }
+      await tx.run(
+        `INSERT INTO resource_waits (resource, run_id, test_id, step, host, pid, since, heartbeat_at, session)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (resource, run_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, step = excluded.step`,
+        [resource, request.runId, request.testId, request.step ?? null, this.host, this.pid, at, at, this.session],
+      )
+    const row = await tx.get<{ since: string }>('SELECT min(since) AS since FROM resource_waits WHERE run_id = ?', [
+      request.runId,
+    ])
+    return { acquired: false, holders, waitingSince: row!.since }
   }
 
   /** Takes a free resource for the run: its row, and the start of its hold in the record. Returns its generation. */
-  private hold(resource: string, request: LockRequest, at: string): number {
-    const last = this.db
-      .prepare('SELECT max(generation) AS generation FROM resource_holds WHERE resource = ?')
-      .get(resource) as { generation: number | null }
-    const generation = Number(last.generation ?? 0) + 1
+  private async hold(tx: SqlRunner, resource: string, request: LockRequest, at: string): Promise<number> {
+    const last = await tx.get<{ generation: number | null }>(
+      'SELECT max(generation) AS generation FROM resource_holds WHERE resource = ?',
+      [resource],
+    )
+    const generation = Number(last?.generation ?? 0) + 1
     const step = request.step ?? null
     const keepers = request.keepers?.length ? JSON.stringify(request.keepers) : null
     const maxHoldMs = request.maxHoldMs ?? null
-    this.db
-      .prepare(
-        `INSERT INTO resource_locks (resource, run_id, test_id, step, host, pid, pid_start, keepers, generation,
-           max_hold_ms, acquired_at, heartbeat_at, session)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(
+    await tx.run(
+      `INSERT INTO resource_locks (resource, run_id, test_id, step, host, pid, pid_start, keepers, generation,
+         max_hold_ms, acquired_at, heartbeat_at, session)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [
         resource,
         request.runId,
         request.testId,
@@ -161,12 +154,12 @@ export class ResourceLocks {
         at,
         at,
         this.session,
-      )
-    this.db
-      .prepare(
-        'INSERT INTO resource_holds (resource, run_id, test_id, step, host, acquired_at, generation, max_hold_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-      )
-      .run(resource, request.runId, request.testId, step, this.host, at, generation, maxHoldMs)
+      ],
+    )
+    await tx.run(
+      'INSERT INTO resource_holds (resource, run_id, test_id, step, host, acquired_at, generation, max_hold_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      [resource, request.runId, request.testId, step, this.host, at, generation, maxHoldMs],
+    )
     return generation
   }
 
@@ -174,15 +167,16 @@ export class ResourceLocks {
    * Releases what `runId` holds for `step` (undefined: everything the run holds, and its
    * place in the queues), and records when each hold ended.
    */
-  release(runId: string, step?: string, now?: Date): void {
-    this.db
-      .transaction(() => {
+  release(runId: string, step?: string, now?: Date): Promise<void> {
+    return this.db.transaction(
+      async (tx) => {
         const at = (now ?? new Date()).toISOString()
-        for (const row of this.rowsOf(runId, step))
-          this.end(row, at, row.revoked ? `released: ${row.revoked}` : 'released')
-        if (step === undefined) this.db.prepare('DELETE FROM resource_waits WHERE run_id = ?').run(runId)
-      })
-      .immediate()
+        for (const row of await this.rowsOf(tx, runId, step))
+          await this.end(tx, row, at, row.revoked ? `released: ${row.revoked}` : 'released')
+        if (step === undefined) await tx.run('DELETE FROM resource_waits WHERE run_id = ?', [runId])
+      },
+      { immediate: true },
+    )
   }
 
   /**
@@ -190,81 +184,77 @@ export class ResourceLocks {
    * the process running it died): holds whose keepers are all gone end now; the others now
    * last as long as their keepers (a runner guard still stopping the steps' processes).
    */
-  abandon(runId: string, now?: Date): void {
-    this.db
-      .transaction(() => {
+  abandon(runId: string, now?: Date): Promise<void> {
+    return this.db.transaction(
+      async (tx) => {
         const at = (now ?? new Date()).toISOString()
-        for (const row of this.rowsOf(runId)) {
+        for (const row of await this.rowsOf(tx, runId)) {
           if (keepersOf(row).some(isSameProcessAlive))
-            this.db
-              .prepare('UPDATE resource_locks SET pid = NULL WHERE resource = ? AND run_id = ?')
-              .run(row.resource, row.run_id)
-          else this.end(row, at, 'released: its recipe file ended')
+            await tx.run('UPDATE resource_locks SET pid = NULL WHERE resource = ? AND run_id = ?', [
+              row.resource,
+              row.run_id,
+            ])
+          else await this.end(tx, row, at, 'released: its recipe file ended')
         }
-        this.db.prepare('DELETE FROM resource_waits WHERE run_id = ?').run(runId)
-      })
-      .immediate()
+        await tx.run('DELETE FROM resource_waits WHERE run_id = ?', [runId])
+      },
+      { immediate: true },
+    )
   }
 
-  private rowsOf(runId: string, step?: string): LockRow[] {
-    return (
-      step === undefined
-        ? this.db.prepare('SELECT * FROM resource_locks WHERE run_id = ?').all(runId)
-        : this.db.prepare('SELECT * FROM resource_locks WHERE run_id = ? AND step = ?').all(runId, step)
-    ) as LockRow[]
+  private rowsOf(tx: SqlRunner, runId: string, step?: string): Promise<LockRow[]> {
+    return step === undefined
+      ? tx.all<LockRow>('SELECT * FROM resource_locks WHERE run_id = ?', [runId])
+      : tx.all<LockRow>('SELECT * FROM resource_locks WHERE run_id = ? AND step = ?', [runId, step])
   }
 
   /** Gives up waiting (the wait limit passed): the run leaves the queues. */
-  stopWaiting(runId: string): void {
-    this.db.prepare('DELETE FROM resource_waits WHERE run_id = ?').run(runId)
+  async stopWaiting(runId: string): Promise<void> {
+    await this.db.run('DELETE FROM resource_waits WHERE run_id = ?', [runId])
   }
 
   /** Renews the lease of every hold and wait of this process. */
-  heartbeat(now?: Date): void {
-    this.db
-      .transaction(() => {
+  heartbeat(now?: Date): Promise<void> {
+    return this.db.transaction(
+      async (tx) => {
         const at = (now ?? new Date()).toISOString()
-        this.db
-          .prepare('UPDATE resource_locks SET heartbeat_at = ? WHERE host = ? AND pid = ?')
-          .run(at, this.host, this.pid)
-        this.db
-          .prepare('UPDATE resource_waits SET heartbeat_at = ? WHERE host = ? AND pid = ?')
-          .run(at, this.host, this.pid)
-      })
-      .immediate()
+        await tx.run('UPDATE resource_locks SET heartbeat_at = ? WHERE host = ? AND pid = ?', [at, this.host, this.pid])
+        await tx.run('UPDATE resource_waits SET heartbeat_at = ? WHERE host = ? AND pid = ?', [at, this.host, this.pid])
+      },
+      { immediate: true },
+    )
   }
 
   /** Whether this process holds or waits for anything (then it must keep the heartbeat going). */
-  active(): boolean {
-    const row = this.db
-      .prepare(
-        `SELECT (SELECT count(*) FROM resource_locks WHERE host = ? AND pid = ?) + (SELECT count(*) FROM resource_waits WHERE host = ? AND pid = ?) AS n`,
-      )
-      .get(this.host, this.pid, this.host, this.pid) as { n: number }
-    return Number(row.n) > 0
+  async active(): Promise<boolean> {
+    const row = await this.db.get<{ n: number }>(
+      `SELECT (SELECT count(*) FROM resource_locks WHERE host = ? AND pid = ?) + (SELECT count(*) FROM resource_waits WHERE host = ? AND pid = ?) AS n`,
+      [this.host, this.pid, this.host, this.pid],
+    )
+    return Number(row?.n ?? 0) > 0
   }
 
   /**
    * Which of the run's holds are lost: ended by someone else (a lease that ran out, an
    * operator's --force) or revoked (an operator's --release). The holder must stop using them.
    */
-  check(runId: string, holds: readonly { resource: string; generation: number }[]): LostHold[] {
+  async check(runId: string, holds: readonly { resource: string; generation: number }[]): Promise<LostHold[]> {
     const lost: LostHold[] = []
     for (const { resource, generation } of holds) {
-      const row = this.db
-        .prepare('SELECT * FROM resource_locks WHERE resource = ? AND run_id = ? AND generation = ?')
-        .get(resource, runId, generation) as LockRow | undefined
+      const row = await this.db.get<LockRow>(
+        'SELECT * FROM resource_locks WHERE resource = ? AND run_id = ? AND generation = ?',
+        [resource, runId, generation],
+      )
       if (row && !row.revoked) continue
       if (row) {
         lost.push({ resource, generation, at: revokedAt(row.revoked!), reason: row.revoked! })
         continue
       }
-      const ended = this.db
-        .prepare('SELECT released_at, release FROM resource_holds WHERE resource = ? AND generation = ?')
-        .get(resource, generation) as { released_at: string | null; release: string | null } | undefined
-      const now = this.db.prepare('SELECT * FROM resource_locks WHERE resource = ?').get(resource) as
-        | LockRow
-        | undefined
+      const ended = await this.db.get<{ released_at: string | null; release: string | null }>(
+        'SELECT released_at, release FROM resource_holds WHERE resource = ? AND generation = ?',
+        [resource, generation],
+      )
+      const now = await this.db.get<LockRow>('SELECT * FROM resource_locks WHERE resource = ?', [resource])
       const next = now ? `; now held by run ${now.run_id} on host ${now.host ?? '?'} since ${now.acquired_at}` : ''
       lost.push({
         resource,
@@ -281,18 +271,18 @@ export class ResourceLocks {
    * gone): the record's end of that hold becomes the later of the two, so an overlap shows.
    * `reason`: why, when the holder itself gave it up (its bound passed) and the store has none.
    */
-  holderStopped(resource: string, generation: number, at: string, reason?: string): void {
-    const revoked = this.db
-      .prepare('SELECT revoked FROM resource_locks WHERE resource = ? AND generation = ?')
-      .get(resource, generation) as { revoked: string | null } | undefined
+  async holderStopped(resource: string, generation: number, at: string, reason?: string): Promise<void> {
+    const revoked = await this.db.get<{ revoked: string | null }>(
+      'SELECT revoked FROM resource_locks WHERE resource = ? AND generation = ?',
+      [resource, generation],
+    )
     const why = revoked?.revoked ? `revoked: ${revoked.revoked}` : `lost: ${reason ?? 'its hold ended'}`
-    this.db
-      .prepare(
-        `UPDATE resource_holds SET released_at = CASE WHEN released_at IS NULL OR released_at < ? THEN ? ELSE released_at END,
-           release = coalesce(release, ?) || ?
-         WHERE resource = ? AND generation = ?`,
-      )
-      .run(at, at, why, `; its holder stopped using it at ${at}`, resource, generation)
+    await this.db.run(
+      `UPDATE resource_holds SET released_at = CASE WHEN released_at IS NULL OR released_at < ? THEN ? ELSE released_at END,
+         release = coalesce(release, ?) || ?
+       WHERE resource = ? AND generation = ?`,
+      [at, at, why, `; its holder stopped using it at ${at}`, resource, generation],
+    )
   }
 
   /**
@@ -300,36 +290,38 @@ export class ResourceLocks {
    * holder stops its step and releases it (within a second or so); `force` ends the hold now,
    * whatever the holder still does. Returns the hold, or undefined when it was not held.
    */
-  revoke(resource: string, by: string, force = false, now = new Date()): Holder | undefined {
-    return this.db
-      .transaction(() => {
-        const row = this.db.prepare('SELECT * FROM resource_locks WHERE resource = ?').get(resource) as
-          | LockRow
-          | undefined
+  revoke(resource: string, by: string, force = false, now = new Date()): Promise<Holder | undefined> {
+    return this.db.transaction(
+      async (tx) => {
+        const row = await tx.get<LockRow>('SELECT * FROM resource_locks WHERE resource = ?', [resource])
         if (!row) return undefined
         const at = now.toISOString()
         const what = `freed by operator ${by} at ${at}${force ? ' (--force)' : ''}`
-        if (force) this.end(row, at, `revoked: ${what}`)
+        if (force) await this.end(tx, row, at, `revoked: ${what}`)
         else
-          this.db
-            .prepare('UPDATE resource_locks SET revoked = ? WHERE resource = ? AND run_id = ?')
-            .run(what, row.resource, row.run_id)
+          await tx.run('UPDATE resource_locks SET revoked = ? WHERE resource = ? AND run_id = ?', [
+            what,
+            row.resource,
+            row.run_id,
+          ])
         return { ...holderOf(row), revoked: what }
-      })
-      .immediate()
+      },
+      { immediate: true },
+    )
   }
 
   /** Who holds what and who waits, as of `now` (holds whose holder is gone left out). */
-  list(now = new Date()): { holders: Holder[]; waiters: Waiter[] } {
-    this.liveness.refresh()
-    const holders = (this.db.prepare('SELECT * FROM resource_locks ORDER BY resource').all() as LockRow[]).filter(
-      (row) => this.liveness.holdLasts(row, now),
+  async list(now = new Date()): Promise<{ holders: Holder[]; waiters: Waiter[] }> {
+    await this.liveness.refresh()
+    const holders = (await this.db.all<LockRow>('SELECT * FROM resource_locks ORDER BY resource')).filter((row) =>
+      this.liveness.holdLasts(row, now),
     )
     const fresh = new Date(now.getTime() - LEASE_MS).toISOString()
     const waiters = (
-      this.db
-        .prepare('SELECT * FROM resource_waits WHERE heartbeat_at >= ? ORDER BY resource, since')
-        .all(fresh) as (LockRow & { since: string })[]
+      await this.db.all<LockRow & { since: string }>(
+        'SELECT * FROM resource_waits WHERE heartbeat_at >= ? ORDER BY resource, since',
+        [fresh],
+      )
     ).filter((row) => this.liveness.waiterAlive(row))
     return {
       holders: holders.map(holderOf),
@@ -345,30 +337,34 @@ export class ResourceLocks {
   }
 
   /** Ends holds whose holder can no longer use the resource, and drops waiters that are gone. */
-  private expire(now: Date): void {
-    this.liveness.refresh()
-    for (const row of this.db.prepare('SELECT * FROM resource_locks').all() as LockRow[]) {
+  private async expire(tx: SqlRunner, now: Date): Promise<void> {
+    await this.liveness.refresh(tx)
+    for (const row of await tx.all<LockRow>('SELECT * FROM resource_locks')) {
       if (this.liveness.holdLasts(row, now)) continue
       if (row.host === this.host)
-        this.end(row, now.toISOString(), `expired: its holder's processes on ${row.host} are gone`)
+        await this.end(tx, row, now.toISOString(), `expired: its holder's processes on ${row.host} are gone`)
       else if (this.liveness.judgesBySession(row))
-        this.end(row, now.toISOString(), `expired: the database session of process ${row.pid} on ${row.host} ended`)
-      else this.end(row, row.heartbeat_at, `expired: no heartbeat since ${row.heartbeat_at}`)
+        await this.end(
+          tx,
+          row,
+          now.toISOString(),
+          `expired: the database session of process ${row.pid} on ${row.host} ended`,
+        )
+      else await this.end(tx, row, row.heartbeat_at, `expired: no heartbeat since ${row.heartbeat_at}`)
     }
     const stale = new Date(now.getTime() - LEASE_MS).toISOString()
-    for (const row of this.db.prepare('SELECT * FROM resource_waits').all() as LockRow[]) {
+    for (const row of await tx.all<LockRow>('SELECT * FROM resource_waits')) {
       if (row.heartbeat_at < stale || !this.liveness.waiterAlive(row))
-        this.db.prepare('DELETE FROM resource_waits WHERE resource = ? AND run_id = ?').run(row.resource, row.run_id)
+        await tx.run('DELETE FROM resource_waits WHERE resource = ? AND run_id = ?', [row.resource, row.run_id])
     }
   }
 
-  private end(row: LockRow, at: string, how: string): void {
-    this.db.prepare('DELETE FROM resource_locks WHERE resource = ? AND run_id = ?').run(row.resource, row.run_id)
-    this.db
-      .prepare(
-        'UPDATE resource_holds SET released_at = ?, release = ? WHERE resource = ? AND run_id = ? AND released_at IS NULL',
-      )
-      .run(at, how, row.resource, row.run_id)
+  private async end(tx: SqlRunner, row: LockRow, at: string, how: string): Promise<void> {
+    await tx.run('DELETE FROM resource_locks WHERE resource = ? AND run_id = ?', [row.resource, row.run_id])
+    await tx.run(
+      'UPDATE resource_holds SET released_at = ?, release = ? WHERE resource = ? AND run_id = ? AND released_at IS NULL',
+      [at, how, row.resource, row.run_id],
+    )
   }
 }
 

@@ -39,23 +39,23 @@ export interface ResumeReader {
  * The context as the last run of `recipe` left it when `stepBefore` ended, or a sentence
  * saying why there is none. `stepBefore` undefined: resuming from the first step.
  */
-export function loadResumeSnapshot(
+export async function loadResumeSnapshot(
   store: RunStore,
   recipe: string,
   stepBefore: string | undefined,
   exceptRunId?: string,
   env: NodeJS.ProcessEnv = process.env,
-): ResumeSnapshot | string {
+): Promise<ResumeSnapshot | string> {
   if (stepBefore === undefined) return { runId: 'none', values: {}, writes: [] }
-  const last = store.lastRun(recipe, exceptRunId)
+  const last = await store.lastRun(recipe, exceptRunId)
   if (!last) return `no earlier run of ${recipe} is recorded in ${store.path}; run the recipe once before resuming it`
-  const stepSeq = store.stepSequence(last.runId, stepBefore)
+  const stepSeq = await store.stepSequence(last.runId, stepBefore)
   if (stepSeq === undefined)
     return `the last run of ${recipe} (${last.runId}) did not reach step "${stepBefore}", so there is no context to resume from`
   // Secrets are kept as references (secret-references.ts): the environment gives them back.
   const writes: ResumeSnapshot['writes'] = []
   const lost = new Map<string, UnrestorableKey>()
-  for (const write of store.writesUpTo(last.runId, stepSeq)) {
+  for (const write of await store.writesUpTo(last.runId, stepSeq)) {
     lost.delete(write.key)
     if (write.value === undefined) {
       writes.push(write)

@@ -10,7 +10,7 @@ export interface RunData {
   steps: StepRow[]
   /** The run's final ctx (secrets redacted), by key. */
   context: ContextRow[]
-  history: { count: number; rows: () => Iterable<HistoryRow> }
+  history: { count: number; rows: () => AsyncIterable<HistoryRow> | Iterable<HistoryRow> }
   analysis: AnalysisRow | undefined
 }
 
@@ -136,4 +136,11 @@ export interface TrendStep {
   status: string
   durationMs: number
   metrics: Record<string, number>
+}
+
+/** All the rows of an iteration (what a test or a small export wants whole). */
+export async function collect<T>(rows: AsyncIterable<T> | Iterable<T>): Promise<T[]> {
+  const all: T[] = []
+  for await (const row of rows) all.push(row)
+  return all
 }

@@ -62,7 +62,7 @@ function history(n: number, make: (i: number) => Partial<PastStep> & { step?: st
 }
 
 describe('baseline', () => {
-  test('median and MAD ignore one wild value; the robust z of a typical value stays small', () => {
+  test('median and MAD ignore one wild value; the robust z of a typical value stays small', async () => {
     const baseline = baselineOf([10, 11, 9, 10, 10, 1000])!
     expect(baseline.median).toBe(10)
     expect(baseline.mad).toBe(0.5)
@@ -70,7 +70,7 @@ describe('baseline', () => {
     expect(robustZ(20, baseline)).toBeGreaterThan(10)
   })
 
-  test('identical history: any other value is unbounded, the same value is 0; non-finite values are left out', () => {
+  test('identical history: any other value is unbounded, the same value is 0; non-finite values are left out', async () => {
     const baseline = baselineOf([5, 5, 5, Number.NaN, Number.POSITIVE_INFINITY])!
     expect(baseline.n).toBe(3)
     expect(robustZ(5, baseline)).toBe(0)
@@ -80,7 +80,7 @@ describe('baseline', () => {
 })
 
 describe('heuristicFindings', () => {
-  test('a run with no history says so and calls nothing an anomaly', () => {
+  test('a run with no history says so and calls nothing an anomaly', async () => {
     const found = heuristicFindings(runOf([step('measure', { durationMs: 99_999 })]), [], OPTIONS)
     expect(found.lines).toEqual([
       'Heuristic: No history: this is the first finished run of SW-001 in this store, so nothing is compared.',
@@ -88,7 +88,7 @@ describe('heuristicFindings', () => {
     expect(found.data.anomalies).toEqual([])
   })
 
-  test('fewer than minRuns passing runs: says how many there are and how many are needed', () => {
+  test('fewer than minRuns passing runs: says how many there are and how many are needed', async () => {
     const past = [...history(4, () => ({})), ...history(3, () => ({}), 'failed')]
     const found = heuristicFindings(runOf([step('measure', { durationMs: 99_999 })]), past, OPTIONS)
     expect(found.lines[0]).toBe(
@@ -97,7 +97,7 @@ describe('heuristicFindings', () => {
     expect(found.data.anomalies).toEqual([])
   })
 
-  test('a duration and a metric far outside their history are anomalies, with the numbers behind them', () => {
+  test('a duration and a metric far outside their history are anomalies, with the numbers behind them', async () => {
     const past = history(8, (i) => ({ durationMs: 100 + (i % 3), metrics: { throughput: 940 + (i % 4) } }))
     const now = step('measure', { durationMs: 400, envelope: { metrics: { throughput: 470 } } })
     const found = heuristicFindings(runOf([now]), past, OPTIONS)
@@ -113,7 +113,7 @@ describe('heuristicFindings', () => {
     expect(found.data.anomalies).toHaveLength(2)
   })
 
-  test('values inside their spread, or changes under the noise floors, are not anomalies', () => {
+  test('values inside their spread, or changes under the noise floors, are not anomalies', async () => {
     const past = history(6, (i) => ({ durationMs: 100 + i * 20 }))
     // 3 ms more than a history that never varied: beyond any z, but under the 10 ms floor.
     const steady = history(6, () => ({ durationMs: 2 }))
@@ -123,7 +123,7 @@ describe('heuristicFindings', () => {
     expect(found.lines.at(-1)).toMatch(/3 figures, all within their history\.$/)
   })
 
-  test('a metric that never moved and now does is an anomaly with an unbounded z', () => {
+  test('a metric that never moved and now does is an anomaly with an unbounded z', async () => {
     const past = history(5, () => ({ metrics: { 'loss.packets': 0 } }))
     const found = heuristicFindings(
       runOf([step('measure', { envelope: { metrics: { loss: { packets: 3 } } } })]),
@@ -136,7 +136,7 @@ describe('heuristicFindings', () => {
     expect(found.data.anomalies).toEqual([expect.objectContaining({ measure: 'loss.packets', z: 'inf' })])
   })
 
-  test('CPU and memory well above their history are resource hogs; below it they are not', () => {
+  test('CPU and memory well above their history are resource hogs; below it they are not', async () => {
     const past = history(6, (i) => ({ cpuMs: 50 + i, peakRssBytes: (100 + i) * 1024 * 1024 }))
     const hog = heuristicFindings(
       runOf([step('measure', { cpuMs: 400, peakRssBytes: 900 * 1024 * 1024 })]),
@@ -153,7 +153,7 @@ describe('heuristicFindings', () => {
     expect(thrifty.data.resource_hogs).toEqual([])
   })
 
-  test('new failures and fixed steps against the previous run, flaky steps with their history', () => {
+  test('new failures and fixed steps against the previous run, flaky steps with their history', async () => {
     const previous: PastRun = {
       runId: 'prev',
       startTime: '2026-11-30T09:00:00.000Z',
@@ -214,15 +214,15 @@ describe('heuristicFindings', () => {
 
 describe('analyzeStoredRun', () => {
   test('reads the baseline from the store: passing runs of the same test_id before this run, newest first', async () => {
-    const store = RunStore.open(join(dir, 'history.sqlite'))
-    const record = (
+    const store = await RunStore.open(join(dir, 'history.sqlite'))
+    const record = async (
       runId: string,
       minute: number,
       durationMs: number,
       status: 'passed' | 'failed',
       testId = 'SW-9',
     ) => {
-      store.beginRun({
+      await store.beginRun({
         runId,
         testId,
         recipe: 'recipes/sw9.yaml',
@@ -230,7 +230,7 @@ describe('analyzeStoredRun', () => {
         vitestVersion: '4.1.0',
         metadata: {},
       })
-      store.recordStep(
+      await store.recordStep(
         runId,
         {
           step: 'measure',
@@ -248,19 +248,19 @@ describe('analyzeStoredRun', () => {
         [],
         [],
       )
-      store.finishRun(runId, status, `2026-11-30T10:${String(minute).padStart(2, '0')}:30.000Z`)
+      await store.finishRun(runId, status, `2026-11-30T10:${String(minute).padStart(2, '0')}:30.000Z`)
     }
-    for (let i = 0; i < 6; i++) record(`r${i}`, i, 100 + i, 'passed')
-    record('other-test', 7, 5, 'passed', 'SW-10')
-    record('r-failed', 8, 3000, 'failed')
-    record('now', 9, 900, 'passed')
-    record('later', 10, 100, 'passed')
-    const data = store.readRun('now')!
-    expect(store.pastRuns(data.run, 3).map((run) => run.runId)).toEqual(['r-failed', 'r5', 'r4'])
+    for (let i = 0; i < 6; i++) await record(`r${i}`, i, 100 + i, 'passed')
+    await record('other-test', 7, 5, 'passed', 'SW-10')
+    await record('r-failed', 8, 3000, 'failed')
+    await record('now', 9, 900, 'passed')
+    await record('later', 10, 100, 'passed')
+    const data = (await store.readRun('now'))!
+    expect((await store.pastRuns(data.run, 3)).map((run) => run.runId)).toEqual(['r-failed', 'r5', 'r4'])
     const analysis = await analyzeStoredRun(store, data, { minRuns: 5 })
-    store.recordAnalysis('now', analysis)
-    const stored = store.readRun('now')!.analysis!
-    store.close()
+    await store.recordAnalysis('now', analysis)
+    const stored = (await store.readRun('now'))!.analysis!
+    await store.close()
     expect(stored.summaryText).toContain('Compared with the 6 latest passing runs of SW-9')
     expect(stored.summaryText).toContain('Heuristic: Anomaly: step measure took 900.0 ms')
     expect(stored.summaryText).toContain(
@@ -272,7 +272,7 @@ describe('analyzeStoredRun', () => {
 })
 
 describe('analysisProblems', () => {
-  test('accepts the documented shapes and names every wrong field', () => {
+  test('accepts the documented shapes and names every wrong field', async () => {
     expect(analysisProblems(undefined)).toEqual([])
     expect(
       analysisProblems({

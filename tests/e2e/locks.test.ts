@@ -14,12 +14,12 @@ let project: TestProject
 let store: RunStore
 let heartbeat: NodeJS.Timeout
 
-beforeAll(() => {
+beforeAll(async () => {
   project = createProject({})
-  store = RunStore.openIn(project.root, 'reports/results.sqlite')
-  heartbeat = setInterval(() => store.locks.heartbeat(), 1000)
+  store = await RunStore.openIn(project.root, 'reports/results.sqlite')
+  heartbeat = setInterval(() => void store.locks.heartbeat(), 1000)
 })
-afterAll(() => {
+afterAll(async () => {
   clearInterval(heartbeat)
   store?.close()
   project?.remove()
@@ -28,7 +28,7 @@ afterAll(() => {
 test('recipes locks lists holders and waiters as a table and as JSON, then says when nothing is held', async () => {
   const locks = store.locks
   expect(
-    locks.tryAcquire({
+    await locks.tryAcquire({
       resources: ['dut:rack3-sw1', 'scope:tek-1'],
       runId: 'run-a',
       testId: 'LAB-1',
@@ -36,10 +36,10 @@ test('recipes locks lists holders and waiters as a table and as JSON, then says 
     }),
   ).toMatchObject({ acquired: true })
   expect(
-    locks.tryAcquire({ resources: ['psu:bench-2'], runId: 'run-a', testId: 'LAB-1', step: 'measure_power' }),
+    await locks.tryAcquire({ resources: ['psu:bench-2'], runId: 'run-a', testId: 'LAB-1', step: 'measure_power' }),
   ).toMatchObject({ acquired: true })
   expect(
-    locks.tryAcquire({ resources: ['dut:rack3-sw1'], runId: 'run-b', testId: 'LAB-2', step: 'flash' }).acquired,
+    (await locks.tryAcquire({ resources: ['dut:rack3-sw1'], runId: 'run-b', testId: 'LAB-2', step: 'flash' })).acquired,
   ).toBe(false)
   // A hold of a process of this host that is gone (a SIGKILLed run) is not shown.
   const gone = spawnSync(process.execPath, ['-e', '']).pid!
@@ -170,8 +170,8 @@ test('recipes locks lists holders and waiters as a table and as JSON, then says 
     'recipes locks takes no arguments, not "dut:rack3-sw1" (to see one resource: --resource dut:rack3-sw1)',
   )
 
-  locks.release('run-a')
-  locks.stopWaiting('run-b')
+  await locks.release('run-a')
+  await locks.stopWaiting('run-b')
   const [empty, emptyJson, emptyOne] = await Promise.all([
     project.recipes(['locks']),
     project.recipes(['locks', '--json']),

@@ -47,12 +47,12 @@ function project(files: Record<string, string>): TestProject {
   return created
 }
 
-beforeAll(() => {
+beforeAll(async () => {
   shared = mkdtempSync(join(tmpdir(), 'vitest-recipes-shared-store-'))
   store = join(shared, 'lab.sqlite')
 })
 
-afterAll(() => {
+afterAll(async () => {
   for (const created of projects) created.remove()
   rmSync(shared, { recursive: true, force: true })
 })
@@ -119,9 +119,11 @@ test('three runs needing dut:x take turns: their holds never overlap, the later 
 }, 120_000)
 
 test('a step that waits past resource_wait fails with who holds the resource; the steps after it still run, and the run is recorded', async () => {
-  const holder = RunStore.open(store)
-  expect(holder.locks.tryAcquire({ resources: ['dut:y'], runId: 'bench-run-7', testId: 'BENCH-7' }).acquired).toBe(true)
-  const renew = setInterval(() => holder.locks.heartbeat(), 500)
+  const holder = await RunStore.open(store)
+  expect(
+    (await holder.locks.tryAcquire({ resources: ['dut:y'], runId: 'bench-run-7', testId: 'BENCH-7' })).acquired,
+  ).toBe(true)
+  const renew = setInterval(() => void holder.locks.heartbeat(), 500)
   try {
     const lab = project({ 'recipes/wait.yaml': WAITS_BRIEFLY })
     const report = await lab.vitestJson(['recipes/'], { env: { RECIPES_DB: store } })
@@ -151,8 +153,8 @@ test('a step that waits past resource_wait fails with who holds the resource; th
     expect(waiting.n).toBe(0)
   } finally {
     clearInterval(renew)
-    holder.locks.release('bench-run-7')
-    holder.close()
+    await holder.locks.release('bench-run-7')
+    await holder.close()
   }
 }, 60_000)
 

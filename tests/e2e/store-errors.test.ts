@@ -126,17 +126,17 @@ test('damaged deep inside: the store opens, the query that reads the damage fail
   const project = newProject()
   const path = join(project.root, DB)
   mkdirSync(join(path, '..'), { recursive: true })
-  const store = RunStore.open(path, DB)
+  const store = await RunStore.open(path, DB)
   const run = { testId: 'STORE-ERR-1', recipe: 'recipes/a.yaml', vitestVersion: '4', metadata: {} }
-  store.beginRun({ ...run, runId: 'r1', startTime: '2026-01-01T00:00:00Z' })
+  await store.beginRun({ ...run, runId: 'r1', startTime: '2026-01-01T00:00:00Z' })
   // Enough steps that step_metrics fills the last pages of the file, far from the runs table.
   for (let idx = 1; idx <= 400; idx++) {
     const reason = `device ${idx} did not answer `.repeat(10)
     const row = { step: `s${idx}`, idx, status: 'failed', durationMs: 1, cpuMs: 0, peakRssBytes: 0 }
-    store.recordStep('r1', { ...row, exitCode: 1, attempts: 1, reason, logPath: null }, [], [])
+    await store.recordStep('r1', { ...row, exitCode: 1, attempts: 1, reason, logPath: null }, [], [])
   }
-  store.finishRun('r1', 'failed')
-  store.close()
+  await store.finishRun('r1', 'failed')
+  await store.close()
   const real = readFileSync(path)
   const damaged = Buffer.concat([real.subarray(0, real.length / 2), Buffer.alloc(real.length / 2, 0x5a)])
   writeFileSync(path, damaged)

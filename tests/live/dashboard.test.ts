@@ -35,20 +35,20 @@ const run = (runId: string, startTime: string, tester: string, tags: string[]) =
 })
 
 beforeAll(async () => {
-  store = RunStore.open(storePath, 'reports/results.sqlite')
-  store.beginRun(run('r1', '2026-11-01T10:00:00Z', 'ana', ['lab']))
+  store = await RunStore.open(storePath, 'reports/results.sqlite')
+  await store.beginRun(run('r1', '2026-11-01T10:00:00Z', 'ana', ['lab']))
   mkdirSync(join(root, 'Logs/r1'), { recursive: true })
   writeFileSync(join(root, 'Logs/r1/1_a.log'), 'step a failed: boom\n')
-  store.recordStep('r1', step('a', 1, 'failed', 'Logs/r1/1_a.log'), [], [])
-  store.finishRun('r1', 'failed', '2026-11-01T10:00:01Z')
-  store.beginRun(run('r2', '2026-11-20T10:00:00Z', 'bo', ['lab', 'nightly']))
-  store.recordStep('r2', step('a', 1, 'passed', '../../etc/passwd'), [], [])
-  store.finishRun('r2', 'passed', '2026-11-20T10:00:01Z')
+  await store.recordStep('r1', step('a', 1, 'failed', 'Logs/r1/1_a.log'), [], [])
+  await store.finishRun('r1', 'failed', '2026-11-01T10:00:01Z')
+  await store.beginRun(run('r2', '2026-11-20T10:00:00Z', 'bo', ['lab', 'nightly']))
+  await store.recordStep('r2', step('a', 1, 'passed', '../../etc/passwd'), [], [])
+  await store.finishRun('r2', 'passed', '2026-11-20T10:00:01Z')
   dashboard = await Dashboard.start({ root, store, storePath, host: '127.0.0.1', port: 0, pollMs: 50 })
 })
 afterAll(async () => {
   await dashboard.close()
-  store.close()
+  await store.close()
   rmSync(root, { recursive: true, force: true })
 })
 
@@ -125,10 +125,10 @@ test("a finished run's charts: their list, each as SVG; none for a run still goi
   // The trend covers r1 and r2, the run itself last.
   expect(await svg.text()).toMatch(/^<svg[\s\S]*2 runs of DASH-U; this run: 1/)
   expect((await get('/api/runs/r2/charts/nope.svg')).body).toEqual({ error: 'run r2 has no chart "nope"' })
-  store.beginRun(run('r4', '2026-11-21T10:00:00Z', 'bo', []))
+  await store.beginRun(run('r4', '2026-11-21T10:00:00Z', 'bo', []))
   expect(await get('/api/runs/r4/charts')).toEqual({
     status: 409,
     body: { error: 'run r4 is still going: its charts are drawn when it ends' },
   })
-  store.finishRun('r4', 'passed', '2026-11-21T10:00:01Z')
+  await store.finishRun('r4', 'passed', '2026-11-21T10:00:01Z')
 })

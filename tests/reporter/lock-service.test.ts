@@ -15,14 +15,14 @@ let address: { url: string; token: string }
 const sockets: Socket[] = []
 
 beforeAll(async () => {
-  store = RunStore.open(join(root, 'results.sqlite'), 'results.sqlite')
+  store = await RunStore.open(join(root, 'results.sqlite'), 'results.sqlite')
   service = new LockService(store)
   address = await service.start()
 })
 afterAll(async () => {
   for (const socket of sockets) socket.destroy()
   await service.close()
-  store.close()
+  await store.close()
   rmSync(root, { recursive: true, force: true })
 })
 

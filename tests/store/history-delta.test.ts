@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
+import { collect } from '../../plugin/store/run-data.ts'
 import { afterAll, describe, expect, test } from 'vitest'
 import { Context, type ContextWrite } from '../../plugin/context/context.ts'
 import type { JsonValue } from '../../plugin/context/json-value.ts'
@@ -24,8 +25,8 @@ afterAll(async () => {
 const MB = 1024 * 1024
 const item = (n: number) => ({ n, text: String(n % 10).repeat(1000) })
 
-function begin(store: RunStore | RunJournal, runId: string): void {
-  store.beginRun({
+async function begin(store: RunStore | RunJournal, runId: string): Promise<void> {
+  await store.beginRun({
     runId,
     testId: 'H-1',
     recipe: 'recipes/h.yaml',
@@ -36,19 +37,19 @@ function begin(store: RunStore | RunJournal, runId: string): void {
 }
 
 /** Records `steps` (each a list of ctx operations) as a session does: every write a change of the one recorded before. */
-function recordRun(
+async function recordRun(
   store: RunStore | RunJournal,
   runId: string,
   steps: ((ctx: Context) => ContextWrite[])[],
   tracker = new HistoryTracker(),
-): ContextWrite[] {
+): Promise<ContextWrite[]> {
   const ctx = new Context()
   const all: ContextWrite[] = []
-  begin(store, runId)
+  await begin(store, runId)
   for (const [n, run] of steps.entries()) {
     const writes = run(ctx)
     const { writes: recorded, commit } = tracker.track(writes)
-    store.recordStep(
+    await store.recordStep(
       runId,
       stepRow(`s${n}`, { idx: n + 1 }),
       recorded,
@@ -57,7 +58,7 @@ function recordRun(
     commit()
     all.push(...writes)
   }
-  store.finishRun(runId, 'passed')
+  await store.finishRun(runId, 'passed')
   return all
 }
 
@@ -66,13 +67,13 @@ const append = (n: number) => (ctx: Context) => [
 ]
 
 describe.each([
-  ['SQLite', async () => RunStore.open(join(dir, `${Math.random()}.sqlite`))],
+  ['SQLite', async () => await RunStore.open(join(dir, `${Math.random()}.sqlite`))],
   [
     'PostgreSQL',
     async () => {
       const database = await freshDatabase('history-delta')
       databases.push(database)
-      return RunStore.openPostgres(database.url, 'pg', join(dir, `pg-${Math.random()}`))
+      return await RunStore.openPostgres(database.url, 'pg', join(dir, `pg-${Math.random()}`))
     },
   ],
 ])('%s', (name, open) => {
@@ -83,7 +84,7 @@ describe.each([
       const ports = Object.fromEntries(
         Array.from({ length: 300 }, (_, n) => [`p${n}`, { speed: 100, label: 'x'.repeat(50) }]),
       )
-      const written = recordRun(store, 'r1', [
+      const written = await recordRun(store, 'r1', [
         ...Array.from({ length: 20 }, (_, n) => append(n)),
         (ctx) => [
           ctx.set('s.ports_v1', { ports, state: 'new' }, { who: 'edit' }),
@@ -96,28 +97,28 @@ describe.each([
           ctx.set('s.list_v1', [item(99)], { who: 'edit' }),
         ],
       ])
-      const rows = [...store.readRun('r1')!.history.rows()]
+      const rows = await collect((await store.readRun('r1'))!.history.rows())
       expect(rows.map((row) => [row.key, row.before, row.after])).toEqual(
         written.map((write) => [write.key, write.before, write.deleted ? undefined : write.after]),
       )
       // The resume snapshot rebuilds the ctx of the end of a step from the same rows.
-      const snapshot = loadResumeSnapshot(store, 'recipes/h.yaml', 's9')
+      const snapshot = await loadResumeSnapshot(store, 'recipes/h.yaml', 's9')
       expect(typeof snapshot !== 'string' && snapshot.values['s.list_v1']).toEqual(
         Array.from({ length: 10 }, (_, n) => item(n)),
       )
-      store.close()
+      await store.close()
     },
   )
 })
 
-test('a change of one field of a large object is stored as that field', () => {
+test('a change of one field of a large object is stored as that field', async () => {
   const path = join(dir, 'field.sqlite')
-  const store = RunStore.open(path)
+  const store = await RunStore.open(path)
   const big = { rows: Array.from({ length: 1000 }, (_, n) => ({ n, label: 'x'.repeat(100) })), state: 'new' }
-  recordRun(store, 'r1', [
+  await recordRun(store, 'r1', [
     (ctx) => [ctx.set('s.big_v1', big, { who: 'a' }), ctx.set('s.big_v1', { ...big, state: 'ready' }, { who: 'b' })],
   ])
-  store.close()
+  await store.close()
   const db = new Database(path, { readonly: true })
   const second = db.prepare('SELECT before, after, change FROM context_history WHERE seq = 2').get()
   db.close()
@@ -125,24 +126,24 @@ test('a change of one field of a large object is stored as that field', () => {
 })
 
 /** Records 600 appends of 1 KB, one per step boundary, through a journal; its size, then the store's once ingested. */
-function appendAtBoundaries(path: string): { journalBytes: number; storeBytes: number } {
-  RunStore.open(path).close()
+async function appendAtBoundaries(path: string): Promise<{ journalBytes: number; storeBytes: number }> {
+  await (await RunStore.open(path)).close()
   const journal = RunJournal.create(path, 'appends.sqlite', 'r1')
-  recordRun(
+  await recordRun(
     journal,
     'r1',
     Array.from({ length: 600 }, (_, n) => append(n)),
   )
   const journalBytes = statSync(journal.path).size
   journal.close()
-  RunStore.open(path).close()
+  await (await RunStore.open(path)).close()
   return { journalBytes, storeBytes: statSync(path).size }
 }
 
 let boundaries: { journalBytes: number; storeBytes: number } | undefined
 
-test('600 appends of 1 KB at 600 step boundaries grow the store by a few MB', () => {
-  boundaries = appendAtBoundaries(join(dir, 'appends.sqlite'))
+test('600 appends of 1 KB at 600 step boundaries grow the store by a few MB', async () => {
+  boundaries = await appendAtBoundaries(join(dir, 'appends.sqlite'))
   expect(boundaries.storeBytes).toBeLessThan(4 * MB)
 })
 
@@ -150,16 +151,16 @@ test('600 appends of 1 KB at 600 step boundaries grow the store by a few MB', ()
 // changed (for context_snapshots), so a key that grows across many boundaries (600 steps, or
 // 600 writes through the ctx API) makes the journal grow quadratically until it is ingested
 // and removed (185 MB here); the store stays small. Within one step the journal is small.
-test.fails('…and the journal too (open: its records carry the whole current value of each changed key)', () => {
+test.fails('…and the journal too (open: its records carry the whole current value of each changed key)', async () => {
   expect(boundaries!.journalBytes).toBeLessThan(3 * MB)
 })
 
-test('a secret inside a patch is kept as a reference, and --resume-from puts it back', () => {
+test('a secret inside a patch is kept as a reference, and --resume-from puts it back', async () => {
   const env = { LAB_PASSWORD: 'hunter2-very-secret' }
   const redactor = createRedactor([], env)
-  const store = RunStore.open(join(dir, 'secret.sqlite'))
+  const store = await RunStore.open(join(dir, 'secret.sqlite'))
   const tracker = new HistoryTracker((value) => redactor.reference(value))
-  recordRun(
+  await recordRun(
     store,
     'r1',
     [
@@ -170,19 +171,19 @@ test('a secret inside a patch is kept as a reference, and --resume-from puts it 
     ],
     tracker,
   )
-  const rows = [...store.readRun('r1')!.history.rows()]
+  const rows = await collect((await store.readRun('r1'))!.history.rows())
   expect(JSON.stringify(rows)).not.toContain(env.LAB_PASSWORD)
   expect((rows[1]!.after as { hosts: string[] }).hosts).toEqual(['a', 'admin:***{LAB_PASSWORD}@b'])
-  const snapshot = loadResumeSnapshot(store, 'recipes/h.yaml', 's1', undefined, env)
+  const snapshot = await loadResumeSnapshot(store, 'recipes/h.yaml', 's1', undefined, env)
   expect(typeof snapshot !== 'string' && snapshot.values['s.conf_v1']).toMatchObject({
     hosts: ['a', `admin:${env.LAB_PASSWORD}@b`],
   })
-  store.close()
+  await store.close()
 })
 
-test('a store of schema 7 (whole before and after) still reads, and takes patches after it is migrated', () => {
+test('a store of schema 7 (whole before and after) still reads, and takes patches after it is migrated', async () => {
   const path = join(dir, 'schema-7.sqlite')
-  RunStore.open(path).close()
+  await (await RunStore.open(path)).close()
   const db = new Database(path)
   db.exec('ALTER TABLE context_history DROP COLUMN change; PRAGMA user_version = 7')
   db.prepare(
@@ -197,14 +198,16 @@ test('a store of schema 7 (whole before and after) still reads, and takes patche
   insert.run('old', 3, 's.gone_v1', 'a', 't3', null, '"x"', 's0', 1)
   insert.run('old', 4, 's.gone_v1', 'a', 't4', '"x"', null, 's0', 1)
   db.close()
-  const store = RunStore.open(path)
-  expect([...store.readRun('old')!.history.rows()].map((row) => [row.key, row.before, row.after])).toEqual([
+  const store = await RunStore.open(path)
+  expect(
+    (await collect((await store.readRun('old'))!.history.rows())).map((row) => [row.key, row.before, row.after]),
+  ).toEqual([
     ['s.list_v1', undefined, [1]],
     ['s.list_v1', [1], [1, 2]],
     ['s.gone_v1', undefined, 'x'],
     ['s.gone_v1', 'x', undefined],
   ])
-  const snapshot = loadResumeSnapshot(store, 'recipes/h.yaml', 's0')
+  const snapshot = await loadResumeSnapshot(store, 'recipes/h.yaml', 's0')
   expect(typeof snapshot !== 'string' && snapshot.values).toEqual({ 's.list_v1': [1, 2] })
-  store.close()
+  await store.close()
 })

@@ -55,26 +55,26 @@ function deadRunLines(path: string, runId: string): string[] {
 }
 
 /** Opens and closes the store at `path`, returning what it told the user. */
-function openAndClose(path: string): string {
+async function openAndClose(path: string): Promise<string> {
   const warn = vi.spyOn(process.stderr, 'write').mockImplementation(() => true)
   try {
-    RunStore.open(path, 'reports/jf.sqlite').close()
+    await (await RunStore.open(path, 'reports/jf.sqlite')).close()
     return warn.mock.calls.map(([chunk]) => String(chunk)).join('')
   } finally {
     warn.mockRestore()
   }
 }
 
-test('a journal with a 600 MB line (a killed run that appended big values) is read around it: the store opens, the run is interrupted with every other record, and the journal is moved aside', () => {
+test('a journal with a 600 MB line (a killed run that appended big values) is read around it: the store opens, the run is interrupted with every other record, and the journal is moved aside', async () => {
   const path = join(dir, 'oversized.sqlite')
-  RunStore.open(path).close()
+  await (await RunStore.open(path)).close()
   const [begin, one, two] = deadRunLines(path, 'big')
   const file = join(journalFolderOf(path), 'big.jsonl')
   writeFileSync(file, `${begin}\n${one}\n{"kind":"writes","seq":1,"historySeq":1,"writes":[{"after":"`)
   // A hole of 600 MB (sparse: no disk used) stands for the value; then the line ends and the journal goes on.
   truncateSync(file, readFileSync(file).length + 600 * 1024 * 1024)
   appendFileSync(file, `"}]}\n${two}\n`)
-  const told = openAndClose(path)
+  const told = await openAndClose(path)
   expect(rows(path, 'SELECT status FROM runs')).toEqual([{ status: 'interrupted' }])
   expect(rows(path, 'SELECT step FROM step_metrics ORDER BY seq')).toEqual([{ step: 'one' }, { step: 'two' }])
   expect(existsSync(file)).toBe(false)
@@ -84,17 +84,17 @@ test('a journal with a 600 MB line (a killed run that appended big values) is re
   )
   expect(told).toContain('moved aside to reports/jf.sqlite.pending/big.jsonl.unreadable')
   // The next open has nothing left to say.
-  expect(openAndClose(path)).toBe('')
+  expect(await openAndClose(path)).toBe('')
 })
 
-test('a torn and corrupt journal of a dead run: what parses is stored, the run is interrupted, the journal moved aside with what to do', () => {
+test('a torn and corrupt journal of a dead run: what parses is stored, the run is interrupted, the journal moved aside with what to do', async () => {
   const path = join(dir, 'torn.sqlite')
-  RunStore.open(path).close()
+  await (await RunStore.open(path)).close()
   const [begin, one, two] = deadRunLines(path, 'torn')
   const file = join(journalFolderOf(path), 'torn.jsonl')
   // A line that is not JSON, a record of no known shape, and a last line torn by the kill.
   writeFileSync(file, `${begin}\n${one}\nnot json\n{"kind":"step","seq":7}\n${two}\n{"kind":"fini`)
-  const told = openAndClose(path)
+  const told = await openAndClose(path)
   expect(rows(path, 'SELECT status FROM runs')).toEqual([{ status: 'interrupted' }])
   expect(rows(path, 'SELECT step FROM step_metrics ORDER BY seq')).toEqual([{ step: 'one' }, { step: 'two' }])
   expect(readdirSync(journalFolderOf(path))).toEqual(['torn.jsonl.unreadable'])
@@ -103,21 +103,21 @@ test('a torn and corrupt journal of a dead run: what parses is stored, the run i
   )
 })
 
-test('a finished run whose journal lost a record is stored as interrupted, not as passed', () => {
+test('a finished run whose journal lost a record is stored as interrupted, not as passed', async () => {
   const path = join(dir, 'finished.sqlite')
-  RunStore.open(path).close()
+  await (await RunStore.open(path)).close()
   const [begin, one, two] = deadRunLines(path, 'fin')
   const file = join(journalFolderOf(path), 'fin.jsonl')
   writeFileSync(
     file,
     `${begin}\n${one}\n{"kind":"step","seq":"x"}\n${two}\n{"kind":"finish","status":"passed","endTime":"2026-01-01T00:00:09Z"}\n`,
   )
-  openAndClose(path)
+  await openAndClose(path)
   expect(rows(path, 'SELECT status FROM runs')).toEqual([{ status: 'interrupted' }])
   expect(readdirSync(journalFolderOf(path))).toEqual(['fin.jsonl.unreadable'])
 })
 
-test('readJournalRecords reads line by line: a line over the bound is skipped and counted, never held', () => {
+test('readJournalRecords reads line by line: a line over the bound is skipped and counted, never held', async () => {
   const file = join(dir, 'bounded.jsonl')
   const long = JSON.stringify({ kind: 'finish', status: 'x'.repeat(5000), endTime: 'e' })
   writeFileSync(
@@ -135,9 +135,9 @@ test('readJournalRecords reads line by line: a line over the bound is skipped an
   expect(read.end).toBe(readFileSync(file).length - '{"kind":"fin'.length)
 })
 
-test('leftovers of killed processes are cleaned at the next open: live endpoint files and ctx temp folders of dead processes', () => {
+test('leftovers of killed processes are cleaned at the next open: live endpoint files and ctx temp folders of dead processes', async () => {
   const path = join(dir, 'leftovers.sqlite')
-  RunStore.open(path).close()
+  await (await RunStore.open(path)).close()
   const live = `${path}.live`
   mkdirSync(live, { recursive: true })
   const endpoint = (runId: string, pid: number) =>
@@ -152,7 +152,7 @@ test('leftovers of killed processes are cleaned at the next open: live endpoint 
   mkdirSync(join(deadFolder, '1'), { recursive: true })
   mkdirSync(liveFolder, { recursive: true })
   try {
-    RunStore.open(path).close()
+    await (await RunStore.open(path)).close()
     expect(readdirSync(live)).toEqual(['alive.json'])
     expect(existsSync(deadFolder)).toBe(false)
     expect(existsSync(liveFolder)).toBe(true)

@@ -48,12 +48,12 @@ function journalTwoSteps(path: string, runId: string, finish: boolean): RunJourn
   return journal
 }
 
-test('the store opens with the journals of ended runs stored, in order, and removed', () => {
+test('the store opens with the journals of ended runs stored, in order, and removed', async () => {
   const path = join(dir, 'ended.sqlite')
-  RunStore.open(path).close()
+  await (await RunStore.open(path)).close()
   const journal = journalTwoSteps(path, 'r1', true)
   expect(existsSync(journal.path)).toBe(true)
-  RunStore.open(path).close()
+  await (await RunStore.open(path)).close()
   expect(existsSync(journal.path)).toBe(false)
   expect(rows(path, 'SELECT run_id, status, end_time FROM runs')).toEqual([
     { run_id: 'r1', status: 'passed', end_time: '2026-01-01T00:00:05Z' },
@@ -72,50 +72,50 @@ test('the store opens with the journals of ended runs stored, in order, and remo
   expect(rows(path, 'SELECT key, value FROM context_snapshots')).toEqual([{ key: 'j.a_v1', value: '2' }])
 })
 
-test('a running journal is stored as far as it goes, twice by two stores without a duplicate, and kept', () => {
+test('a running journal is stored as far as it goes, twice by two stores without a duplicate, and kept', async () => {
   const path = join(dir, 'running.sqlite')
-  RunStore.open(path).close()
+  await (await RunStore.open(path)).close()
   const journal = journalTwoSteps(path, 'r2', false)
   // A line still being written (no newline yet) is left for the next reading.
   appendFileSync(journal.path, '{"kind":"finish","status":"pas')
-  const a = RunStore.open(path)
+  const a = await RunStore.open(path)
   let b: RunStore | undefined
   try {
     expect(rows(path, 'SELECT status FROM runs')).toEqual([{ status: 'running' }])
     expect(rows(path, 'SELECT COUNT(*) AS n FROM step_metrics')).toEqual([{ n: 2 }])
     expect(rows(path, 'SELECT COUNT(*) AS n FROM context_history')).toEqual([{ n: 3 }])
     expect(existsSync(journal.path)).toBe(true)
-    expect(ingestJournals(a).runs).toEqual([])
+    expect((await ingestJournals(a)).runs).toEqual([])
     appendFileSync(journal.path, 'sed","endTime":"2026-01-01T00:00:09Z"}\n')
     // b has read nothing yet: it replays the whole journal, which changes no row, then ends the run.
-    b = RunStore.open(path)
+    b = await RunStore.open(path)
     expect(rows(path, 'SELECT status FROM runs')).toEqual([{ status: 'passed' }])
     expect(rows(path, 'SELECT COUNT(*) AS n FROM step_metrics')).toEqual([{ n: 2 }])
     expect(rows(path, 'SELECT COUNT(*) AS n FROM context_history')).toEqual([{ n: 3 }])
     expect(rows(path, 'SELECT key, value FROM context_snapshots')).toEqual([{ key: 'j.a_v1', value: '2' }])
     expect(existsSync(journal.path)).toBe(false)
     // a finds the journal gone: nothing to do, nothing thrown.
-    expect(ingestJournals(a).runs).toEqual([])
+    expect((await ingestJournals(a)).runs).toEqual([])
   } finally {
-    a.close()
+    await a.close()
     b?.close()
   }
 })
 
-test('the journal of a process that died is stored, its run marked interrupted, and the journal removed', () => {
+test('the journal of a process that died is stored, its run marked interrupted, and the journal removed', async () => {
   const path = join(dir, 'killed.sqlite')
-  RunStore.open(path).close()
+  await (await RunStore.open(path)).close()
   const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout.toString()
   const journal = journalTwoSteps(path, 'r3', false)
   const text = readFileSync(journal.path, 'utf8').replace(`"pid":${process.pid}`, `"pid":${dead}`)
   writeFileSync(journal.path, text)
-  RunStore.open(path).close()
+  await (await RunStore.open(path)).close()
   expect(rows(path, 'SELECT status FROM runs')).toEqual([{ status: 'interrupted' }])
   expect(rows(path, 'SELECT step FROM step_metrics ORDER BY seq')).toEqual([{ step: 'one' }, { step: 'two' }])
   expect(readdirSync(journalFolderOf(path))).toEqual([])
 })
 
-test('a journal that cannot be written says which file and what to check', () => {
+test('a journal that cannot be written says which file and what to check', async () => {
   const path = join(dir, 'blocked.sqlite')
   writeFileSync(journalFolderOf(path), 'a file where the folder should be')
   const journal = RunJournal.create(path, 'reports/blocked.sqlite', 'r4')
@@ -127,7 +127,7 @@ test('a journal that cannot be written says which file and what to check', () =>
 test('writes made outside any step (the ctx API) are stored with their writers, between the steps, and a resume sees them', async () => {
   const { loadResumeSnapshot } = await import('../../plugin/store/resume.ts')
   const path = join(dir, 'api-writes.sqlite')
-  RunStore.open(path).close()
+  await (await RunStore.open(path)).close()
   const journal = RunJournal.create(path, 'j.sqlite', 'r-api')
   const ctx = new Context()
   journal.beginRun(run('r-api'))
@@ -141,7 +141,7 @@ test('writes made outside any step (the ctx API) are stored with their writers, 
   journal.recordStep('r-api', step('two', 2), [ctx.set('j.b_v1', 2, { who: 'two' })], [['j.b_v1', 2]])
   journal.finishRun('r-api', 'passed', '2026-01-01T00:00:05Z')
   journal.close()
-  const store = RunStore.open(path)
+  const store = await RunStore.open(path)
   try {
     expect(rows(path, 'SELECT seq, key, who, after, step, step_seq FROM context_history ORDER BY seq')).toEqual([
       { seq: 1, key: 'j.a_v1', who: 'one', after: '1', step: 'one', step_seq: 1 },
@@ -155,12 +155,12 @@ test('writes made outside any step (the ctx API) are stored with their writers, 
       { key: 'lab.link_v1', value: '"up"' },
     ])
     // Resuming from step two starts from the ctx step two saw: the API's writes included, the deleted key gone.
-    expect(loadResumeSnapshot(store, 'recipes/j.yaml', 'one')).toMatchObject({
+    expect(await loadResumeSnapshot(store, 'recipes/j.yaml', 'one')).toMatchObject({
       values: { 'lab.link_v1': 'up' },
     })
-    const resumed = loadResumeSnapshot(store, 'recipes/j.yaml', 'one')
+    const resumed = await loadResumeSnapshot(store, 'recipes/j.yaml', 'one')
     expect(typeof resumed !== 'string' && 'j.a_v1' in resumed.values).toBe(false)
   } finally {
-    store.close()
+    await store.close()
   }
 })

@@ -28,7 +28,7 @@ describe.skipIf(noPostgres)('PostgreSQL journals of killed runs', () => {
 
   test('the pending journal of a killed run, already marked interrupted elsewhere, is stored and removed at the next open', async () => {
     const local = join(dir, 'workspace')
-    RunStore.openPostgres(database!.url, 'pg', local).close()
+    await (await RunStore.openPostgres(database!.url, 'pg', local)).close()
     const journal = RunJournal.create(local, 'pg', 'r-killed')
     const ctx = new Context()
     journal.beginRun({
@@ -49,15 +49,15 @@ describe.skipIf(noPostgres)('PostgreSQL journals of killed runs', () => {
       "INSERT INTO runs (run_id, test_id, recipe, start_time, status, end_time) VALUES ('r-killed', 'PGJ-1', 'recipes/killed.yaml', $1, 'interrupted', $1)",
       [new Date().toISOString()],
     )
-    const store = RunStore.openPostgres(database!.url, 'pg', local)
+    const store = await RunStore.openPostgres(database!.url, 'pg', local)
     try {
       expect(existsSync(journal.path)).toBe(false)
       expect(readdirSync(journalFolderOf(local))).toEqual([])
-      const run = store.readRun('r-killed')!
+      const run = (await store.readRun('r-killed'))!
       expect(run.run.status).toBe('interrupted')
       expect(run.steps.map((step) => step.step)).toEqual(['first'])
     } finally {
-      store.close()
+      await store.close()
     }
   })
 })

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { collect } from '../../plugin/store/run-data.ts'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { Context } from '../../plugin/context/context.ts'
 import { SESSION_END_GRACE_MS } from '../../plugin/store/resource-locks.ts'
@@ -19,22 +20,22 @@ const dir = mkdtempSync(join(tmpdir(), 'vitest-recipes-pg-'))
 const opened: RunStore[] = []
 let database: { url: string; drop: () => Promise<void> } | undefined
 afterAll(async () => {
-  for (const store of opened.splice(0)) store.close()
+  for (const store of opened.splice(0)) await store.close()
   await database?.drop()
   rmSync(dir, { recursive: true, force: true })
 })
 
-function openPg(url = database!.url): RunStore {
-  const store = RunStore.openPostgres(url, 'pg', join(dir, `local-${opened.length}`))
+async function openPg(url = database!.url): Promise<RunStore> {
+  const store = await RunStore.openPostgres(url, 'pg', join(dir, `local-${opened.length}`))
   opened.push(store)
   return store
 }
 
 /** Two runs of one test with steps, ctx writes (a deletion among them), metrics and an analysis. */
-function record(store: RunStore): void {
+async function record(store: RunStore): Promise<void> {
   for (const [n, runId] of ['20260101T000000Z-a', '20260101T000100Z-b'].entries()) {
     const ctx = new Context()
-    store.beginRun({
+    await store.beginRun({
       runId,
       testId: 'PG-1',
       recipe: 'recipes/pg.yaml',
@@ -43,7 +44,7 @@ function record(store: RunStore): void {
       metadata: { test_meta: { tester: n === 0 ? 'ann' : 'bob', tags: ['smoke', `n${n}`] } },
     })
     const load = ctx.set('n.raw_v1', [1, 2, n], { who: 'load' })
-    store.recordStep(
+    await store.recordStep(
       runId,
       stepRow('load', {
         idx: 1,
@@ -56,7 +57,7 @@ function record(store: RunStore): void {
       [['n.raw_v1', [1, 2, n]]],
     )
     const writes = [ctx.set('n.sum_v1', 3 + n, { who: 'sum' }), ctx.delete('n.raw_v1', { who: 'sum' })!]
-    store.recordStep(
+    await store.recordStep(
       runId,
       stepRow('sum', { idx: 2, status: n === 0 ? 'passed' : 'failed', reason: n === 0 ? null : 'too low' }),
       writes,
@@ -65,28 +66,28 @@ function record(store: RunStore): void {
         ['n.raw_v1', undefined],
       ],
     )
-    store.recordAnalysis(runId, { summaryText: `run ${n}`, metrics: { steps: 2 } })
-    store.finishRun(runId, n === 0 ? 'passed' : 'failed', `2026-01-01T00:0${n}:30.000Z`)
+    await store.recordAnalysis(runId, { summaryText: `run ${n}`, metrics: { steps: 2 } })
+    await store.finishRun(runId, n === 0 ? 'passed' : 'failed', `2026-01-01T00:0${n}:30.000Z`)
   }
 }
 
 /** Everything the public API reads about the recorded runs (write times, taken as recorded, left out). */
-function readBack(store: RunStore) {
-  const run = store.readRun('20260101T000100Z-b')!
+async function readBack(store: RunStore) {
+  const run = (await store.readRun('20260101T000100Z-b'))!
   return withoutTimes({
-    run: { ...run, history: { count: run.history.count, rows: [...run.history.rows()] } },
-    history: store.history('PG-1', 10),
-    byTester: store.listRuns({ tester: 'ann' }).map((row) => row.runId),
-    byTag: store.listRuns({ tag: 'n1' }).map((row) => [row.runId, row.steps, row.failed, row.durationMs]),
-    trend: store.trend('PG-1', '20260101T000100Z-b', 5),
-    past: store.pastRuns(run.run, 5),
-    last: store.lastRun('recipes/pg.yaml'),
-    lastOther: store.lastRun('recipes/pg.yaml', '20260101T000100Z-b'),
-    prefix: store.findRun('20260101T0000'),
-    ambiguous: store.findRun('2026'),
-    writes: store.writesUpTo('20260101T000000Z-a', 1),
-    sequence: store.stepSequence('20260101T000000Z-a', 'sum'),
-    resume: loadResumeSnapshot(store, 'recipes/pg.yaml', 'load'),
+    run: { ...run, history: { count: run.history.count, rows: await collect(run.history.rows()) } },
+    history: await store.history('PG-1', 10),
+    byTester: (await store.listRuns({ tester: 'ann' })).map((row) => row.runId),
+    byTag: (await store.listRuns({ tag: 'n1' })).map((row) => [row.runId, row.steps, row.failed, row.durationMs]),
+    trend: await store.trend('PG-1', '20260101T000100Z-b', 5),
+    past: await store.pastRuns(run.run, 5),
+    last: await store.lastRun('recipes/pg.yaml'),
+    lastOther: await store.lastRun('recipes/pg.yaml', '20260101T000100Z-b'),
+    prefix: await store.findRun('20260101T0000'),
+    ambiguous: await store.findRun('2026'),
+    writes: await store.writesUpTo('20260101T000000Z-a', 1),
+    sequence: await store.stepSequence('20260101T000000Z-a', 'sum'),
+    resume: await loadResumeSnapshot(store, 'recipes/pg.yaml', 'load'),
   })
 }
 
@@ -99,14 +100,14 @@ describe.skipIf(noPostgres)('the PostgreSQL store', () => {
     database = await freshDatabase('store')
   })
 
-  test('records and reads back exactly what the SQLite store does', () => {
-    const sqlite = RunStore.open(join(dir, 'same.sqlite'))
-    record(sqlite)
-    const expected = readBack(sqlite)
-    sqlite.close()
-    const pg = openPg()
-    record(pg)
-    const actual = readBack(pg)
+  test('records and reads back exactly what the SQLite store does', async () => {
+    const sqlite = await RunStore.open(join(dir, 'same.sqlite'))
+    await record(sqlite)
+    const expected = await readBack(sqlite)
+    await sqlite.close()
+    const pg = await openPg()
+    await record(pg)
+    const actual = await readBack(pg)
     expect(actual).toEqual(expected)
     // Not vacuous: the runs, steps, metrics and ctx are there.
     expect(actual.history.map((run) => run.steps.length)).toEqual([2, 2])
@@ -141,8 +142,8 @@ describe.skipIf(noPostgres)('the PostgreSQL store', () => {
   })
 
   test('a run whose recording session ended is interrupted at the next open, from any machine', async () => {
-    const runner = openPg()
-    runner.beginRun({
+    const runner = await openPg()
+    await runner.beginRun({
       runId: 'r-dies',
       testId: 'PG-2',
       recipe: 'recipes/dies.yaml',
@@ -150,21 +151,21 @@ describe.skipIf(noPostgres)('the PostgreSQL store', () => {
       vitestVersion: '4',
       metadata: {},
     })
-    runner.recordStep('r-dies', stepRow('first'), [], [])
+    await runner.recordStep('r-dies', stepRow('first'), [], [])
     // Another machine's runner: this host's pid rule must not be what marks it.
     await query(database!.url, "UPDATE runs SET host = 'rack-runner-7' WHERE run_id = 'r-dies'")
-    const reader = openPg()
-    expect(reader.markInterrupted()).toEqual([])
-    runner.close()
-    expect(reader.markInterrupted()).toEqual(['r-dies'])
-    const run = reader.readRun('r-dies')!
+    const reader = await openPg()
+    expect(await reader.markInterrupted()).toEqual([])
+    await runner.close()
+    expect(await reader.markInterrupted()).toEqual(['r-dies'])
+    const run = (await reader.readRun('r-dies'))!
     expect(run.run.status).toBe('interrupted')
     expect(run.steps.map((step) => step.step)).toEqual(['first'])
   })
 
   test('a run whose heartbeat stopped for RUN_LEASE_MS is interrupted, though its session lives (a partitioned runner)', async () => {
-    const runner = openPg()
-    runner.beginRun({
+    const runner = await openPg()
+    await runner.beginRun({
       runId: 'r-silent',
       testId: 'PG-3',
       recipe: 'recipes/silent.yaml',
@@ -173,12 +174,12 @@ describe.skipIf(noPostgres)('the PostgreSQL store', () => {
       metadata: {},
     })
     await query(database!.url, "UPDATE runs SET host = 'rack-runner-8' WHERE run_id = 'r-silent'")
-    const reader = openPg()
+    const reader = await openPg()
     const now = Date.now()
-    expect(reader.markInterrupted(new Date(now + RUN_LEASE_MS - 5_000))).toEqual([])
-    expect(reader.markInterrupted(new Date(now + RUN_LEASE_MS + 5_000))).toEqual(['r-silent'])
+    expect(await reader.markInterrupted(new Date(now + RUN_LEASE_MS - 5_000))).toEqual([])
+    expect(await reader.markInterrupted(new Date(now + RUN_LEASE_MS + 5_000))).toEqual(['r-silent'])
     // A heartbeat renews it: a live runner's run is not taken from it.
-    runner.beginRun({
+    await runner.beginRun({
       runId: 'r-beating',
       testId: 'PG-3',
       recipe: 'recipes/silent.yaml',
@@ -186,14 +187,14 @@ describe.skipIf(noPostgres)('the PostgreSQL store', () => {
       vitestVersion: '4',
       metadata: {},
     })
-    runner.heartbeat(new Date(now + RUN_LEASE_MS))
-    expect(reader.markInterrupted(new Date(now + RUN_LEASE_MS + 5_000))).toEqual([])
+    await runner.heartbeat(new Date(now + RUN_LEASE_MS))
+    expect(await reader.markInterrupted(new Date(now + RUN_LEASE_MS + 5_000))).toEqual([])
   })
 
   test('a hold of another host lasts while its database session does; once it ended, it is freed after the grace its runner guard needs', async () => {
-    const holder = openPg()
-    const other = openPg()
-    expect(holder.locks.tryAcquire({ resources: ['dut:pg'], runId: 'h1', testId: 'T' })).toMatchObject({
+    const holder = await openPg()
+    const other = await openPg()
+    expect(await holder.locks.tryAcquire({ resources: ['dut:pg'], runId: 'h1', testId: 'T' })).toMatchObject({
       acquired: true,
     })
     // As if on another host: this process (alive) says nothing about it; its session does.
@@ -201,18 +202,22 @@ describe.skipIf(noPostgres)('the PostgreSQL store', () => {
     const now = Date.now()
     // Long past the lease: a live session keeps the hold (a frozen runner there keeps its connection).
     const late = new Date(now + 60_000)
-    expect(other.locks.tryAcquire({ resources: ['dut:pg'], runId: 'h2', testId: 'T' }, late)).toMatchObject({
+    expect(await other.locks.tryAcquire({ resources: ['dut:pg'], runId: 'h2', testId: 'T' }, late)).toMatchObject({
       acquired: false,
       holders: [{ resource: 'dut:pg', runId: 'h1', host: 'bench-7' }],
     })
-    holder.close()
+    await holder.close()
     const ended = new Date(now + 61_000)
-    expect(other.locks.tryAcquire({ resources: ['dut:pg'], runId: 'h2', testId: 'T' }, ended).acquired).toBe(false)
+    expect((await other.locks.tryAcquire({ resources: ['dut:pg'], runId: 'h2', testId: 'T' }, ended)).acquired).toBe(
+      false,
+    )
     const afterGrace = new Date(ended.getTime() + SESSION_END_GRACE_MS)
-    expect(other.locks.tryAcquire({ resources: ['dut:pg'], runId: 'h2', testId: 'T' }, afterGrace)).toMatchObject({
-      acquired: true,
-    })
-    expect(other.locks.list(afterGrace).holders.map((row) => row.runId)).toEqual(['h2'])
+    expect(await other.locks.tryAcquire({ resources: ['dut:pg'], runId: 'h2', testId: 'T' }, afterGrace)).toMatchObject(
+      {
+        acquired: true,
+      },
+    )
+    expect((await other.locks.list(afterGrace)).holders.map((row) => row.runId)).toEqual(['h2'])
     const [hold] = await query<{ release: string }>(
       database!.url,
       "SELECT release FROM resource_holds WHERE run_id = 'h1'",
@@ -220,21 +225,21 @@ describe.skipIf(noPostgres)('the PostgreSQL store', () => {
     expect(hold!.release).toMatch(/^expired: the database session of process \d+ on bench-7 ended$/)
   })
 
-  test('a hold of this host outlives its session while its process lives (judged by pid, as on SQLite)', () => {
-    const holder = openPg()
-    const other = openPg()
-    expect(holder.locks.tryAcquire({ resources: ['dut:pg2'], runId: 'k1', testId: 'T' })).toMatchObject({
+  test('a hold of this host outlives its session while its process lives (judged by pid, as on SQLite)', async () => {
+    const holder = await openPg()
+    const other = await openPg()
+    expect(await holder.locks.tryAcquire({ resources: ['dut:pg2'], runId: 'k1', testId: 'T' })).toMatchObject({
       acquired: true,
     })
-    holder.close()
-    expect(other.locks.tryAcquire({ resources: ['dut:pg2'], runId: 'k2', testId: 'T' }).acquired).toBe(false)
+    await holder.close()
+    expect((await other.locks.tryAcquire({ resources: ['dut:pg2'], runId: 'k2', testId: 'T' })).acquired).toBe(false)
   })
 
   test('processes opening a new database at the same moment all succeed, and it is migrated once', async () => {
     const fresh = await freshDatabase('race')
     try {
       const store = join(REPO, 'dist/store/run-store.js')
-      const code = `const { RunStore } = await import(${JSON.stringify(store)}); RunStore.openPostgres(process.argv[1], 'pg', process.argv[2]).close()`
+      const code = `const { RunStore } = await import(${JSON.stringify(store)}); (await RunStore.openPostgres(process.argv[1], 'pg', process.argv[2])).close()`
       const exits = await Promise.all(
         Array.from(
           { length: 6 },
@@ -263,9 +268,9 @@ describe.skipIf(noPostgres)('the PostgreSQL store', () => {
   test('a database written by a newer version is refused, not rewritten', async () => {
     const fresh = await freshDatabase('newer')
     try {
-      openPg(fresh.url).close()
+      await (await openPg(fresh.url)).close()
       await query(fresh.url, 'UPDATE recipes_schema SET version = 99')
-      expect(() => openPg(fresh.url)).toThrow(/schema version 99, newer than this vitest-recipes understands/)
+      await expect(openPg(fresh.url)).rejects.toThrow(/schema version 99, newer than this vitest-recipes understands/)
       expect(await query(fresh.url, 'SELECT version FROM recipes_schema')).toEqual([{ version: 99 }])
     } finally {
       await fresh.drop()
@@ -274,34 +279,34 @@ describe.skipIf(noPostgres)('the PostgreSQL store', () => {
 })
 
 describe.skipIf(noPostgres)('a PostgreSQL store that cannot be used', () => {
-  const failure = (url: string): StoreError => {
+  const failure = async (url: string): Promise<StoreError> => {
     try {
-      RunStore.openPostgres(url, 'shown', join(dir, 'unused'))
+      await RunStore.openPostgres(url, 'shown', join(dir, 'unused'))
     } catch (error) {
       return error as StoreError
     }
     throw new Error('it opened')
   }
 
-  test('a refused login names the host and user, never the password', () => {
+  test('a refused login names the host and user, never the password', async () => {
     const url = new URL(TEST_PG!)
     url.password = 'not-the-password-s3cret'
-    const error = failure(url.href)
+    const error = await failure(url.href)
     expect(error).toBeInstanceOf(StoreError)
     expect(error.message).toContain(`password authentication failed for user "${decodeURIComponent(url.username)}"`)
     expect(error.message).toMatch(/the server at 127\.0\.0\.1:\d+ refused the login: check the user and password/)
     expect(error.message).not.toContain('s3cret')
   })
 
-  test('a host where nothing listens is named, with what to check', () => {
-    const error = failure('postgres://lab:hunter2-s3cret@127.0.0.1:9/recipes')
+  test('a host where nothing listens is named, with what to check', async () => {
+    const error = await failure('postgres://lab:hunter2-s3cret@127.0.0.1:9/recipes')
     expect(error.message).toMatch(/PostgreSQL cannot be reached at 127\.0\.0\.1:9: check that it runs/)
     expect(error.message).not.toContain('s3cret')
   })
 
-  test('a database that does not exist says so', () => {
+  test('a database that does not exist says so', async () => {
     const url = new URL(TEST_PG!)
     url.pathname = '/recipes_no_such_database'
-    expect(failure(url.href).message).toMatch(/the database does not exist on 127\.0\.0\.1:\d+: create it/)
+    expect((await failure(url.href)).message).toMatch(/the database does not exist on 127\.0\.0\.1:\d+: create it/)
   })
 })

@@ -15,10 +15,10 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
 const step = stepRecord
 
-test('resuming rebuilds the ctx at the end of the step before, from the last run of the recipe', () => {
-  const store = RunStore.open(join(dir, 'a.sqlite'))
+test('resuming rebuilds the ctx at the end of the step before, from the last run of the recipe', async () => {
+  const store = await RunStore.open(join(dir, 'a.sqlite'))
   const ctx = new Context()
-  store.beginRun({
+  await store.beginRun({
     runId: 'r1',
     testId: 'T',
     recipe: 'recipes/r.yaml',
@@ -26,40 +26,44 @@ test('resuming rebuilds the ctx at the end of the step before, from the last run
     vitestVersion: '4',
     metadata: {},
   })
-  store.recordStep('r1', step('load', 1), [ctx.set('n.raw_v1', 1, { who: 'load' })], [['n.raw_v1', 1]])
-  store.recordStep(
+  await store.recordStep('r1', step('load', 1), [ctx.set('n.raw_v1', 1, { who: 'load' })], [['n.raw_v1', 1]])
+  await store.recordStep(
     'r1',
     step('fix', 2),
     [ctx.set('n.raw_v1', 2, { who: 'fix' }), ctx.set('n.ok_v1', true, { who: 'fix' })],
     [],
   )
-  store.recordStep('r1', step('fail', 3, 'failed'), [ctx.set('n.partial_v1', 3, { who: 'fail' })], [])
-  store.finishRun('r1', 'failed')
-  expect(loadResumeSnapshot(store, 'recipes/r.yaml', 'fix')).toMatchObject({
+  await store.recordStep('r1', step('fail', 3, 'failed'), [ctx.set('n.partial_v1', 3, { who: 'fail' })], [])
+  await store.finishRun('r1', 'failed')
+  expect(await loadResumeSnapshot(store, 'recipes/r.yaml', 'fix')).toMatchObject({
     runId: 'r1',
     values: { 'n.raw_v1': 2, 'n.ok_v1': true },
   })
-  expect(loadResumeSnapshot(store, 'recipes/r.yaml', 'nope')).toBe(
+  expect(await loadResumeSnapshot(store, 'recipes/r.yaml', 'nope')).toBe(
     'the last run of recipes/r.yaml (r1) did not reach step "nope", so there is no context to resume from',
   )
-  expect(loadResumeSnapshot(store, 'recipes/other.yaml', 'load')).toMatch(
+  expect(await loadResumeSnapshot(store, 'recipes/other.yaml', 'load')).toMatch(
     /^no earlier run of recipes\/other.yaml is recorded/,
   )
-  expect(loadResumeSnapshot(store, 'recipes/other.yaml', undefined)).toEqual({ runId: 'none', values: {}, writes: [] })
-  store.close()
+  expect(await loadResumeSnapshot(store, 'recipes/other.yaml', undefined)).toEqual({
+    runId: 'none',
+    values: {},
+    writes: [],
+  })
+  await store.close()
 })
 
-test('a database written by a newer version is refused, not rewritten', () => {
+test('a database written by a newer version is refused, not rewritten', async () => {
   const path = join(dir, 'newer.sqlite')
   const raw = new Database(path)
   raw.pragma(`user_version = ${SCHEMA_VERSION + 1}`)
   raw.close()
-  expect(() => RunStore.open(path, 'reports/newer.sqlite')).toThrow(
+  await expect(RunStore.open(path, 'reports/newer.sqlite')).rejects.toThrow(
     `reports/newer.sqlite has schema version ${SCHEMA_VERSION + 1}, newer than this vitest-recipes understands (${SCHEMA_VERSION})`,
   )
 })
 
-test('history flags a step above median + 3·MAD of the earlier passing runs, given at least 5 of them', () => {
+test('history flags a step above median + 3·MAD of the earlier passing runs, given at least 5 of them', async () => {
   const run = (id: string, duration: number, status = 'passed'): HistoryRun => ({
     runId: id,
     testId: 'T',
@@ -82,7 +86,7 @@ test('history flags a step above median + 3·MAD of the earlier passing runs, gi
   })
 })
 
-test('a store written by schema 1 is migrated in place, keeping its runs', () => {
+test('a store written by schema 1 is migrated in place, keeping its runs', async () => {
   const path = join(dir, 'v1.sqlite')
   const raw = new Database(path)
   raw.exec(`CREATE TABLE runs (run_id TEXT PRIMARY KEY, test_id TEXT, recipe TEXT NOT NULL, start_time TEXT NOT NULL, end_time TEXT, status TEXT NOT NULL, host TEXT, vitest_version TEXT, metadata TEXT);
@@ -94,10 +98,10 @@ test('a store written by schema 1 is migrated in place, keeping its runs', () =>
     INSERT INTO step_metrics VALUES ('old', 'load', 1, 'passed', 5, 1, 0, 0, 1, NULL, NULL, 1);
     PRAGMA user_version = 1;`)
   raw.close()
-  const store = RunStore.open(path)
-  const old = store.readRun('old')!
+  const store = await RunStore.open(path)
+  const old = (await store.readRun('old'))!
   expect(old.steps).toEqual([expect.objectContaining({ step: 'load', status: 'passed', params: {}, envelope: null })])
-  store.beginRun({
+  await store.beginRun({
     runId: 'new',
     testId: 'T',
     recipe: 'recipes/r.yaml',
@@ -105,25 +109,25 @@ test('a store written by schema 1 is migrated in place, keeping its runs', () =>
     vitestVersion: '4',
     metadata: {},
   })
-  store.recordStep(
+  await store.recordStep(
     'new',
     { ...step('load', 1), params: { src: 'Data/n.txt' }, envelope: { status: 'ok', metrics: { count: 3 } } },
     [],
     [],
   )
-  expect(store.readRun('new')!.steps[0]).toMatchObject({
+  expect((await store.readRun('new'))!.steps[0]).toMatchObject({
     params: { src: 'Data/n.txt' },
     envelope: { metrics: { count: 3 } },
   })
-  store.close()
+  await store.close()
   const check = new Database(path, { readonly: true })
   expect(check.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION)
   check.close()
 })
 
-test('findRun: last, an exact id, an unambiguous prefix; a sentence otherwise', () => {
-  const store = RunStore.open(join(dir, 'find.sqlite'), 'reports/find.sqlite')
-  expect(store.findRun('last')).toEqual({
+test('findRun: last, an exact id, an unambiguous prefix; a sentence otherwise', async () => {
+  const store = await RunStore.open(join(dir, 'find.sqlite'), 'reports/find.sqlite')
+  expect(await store.findRun('last')).toEqual({
     error: 'reports/find.sqlite holds no runs yet: run a recipe first (npx vitest run recipes/)',
   })
   for (const [runId, recipe, start] of [
@@ -131,49 +135,56 @@ test('findRun: last, an exact id, an unambiguous prefix; a sentence otherwise', 
     ['20260102T000000Z-b-2222', 'recipes/b.yaml', '2026-01-02T00:00:00Z'],
     ['20260102T000000Z-b-2233', 'recipes/b.yaml', '2026-01-02T00:00:01Z'],
   ]) {
-    store.beginRun({ runId: runId!, testId: 'T', recipe: recipe!, startTime: start!, vitestVersion: '4', metadata: {} })
+    await store.beginRun({
+      runId: runId!,
+      testId: 'T',
+      recipe: recipe!,
+      startTime: start!,
+      vitestVersion: '4',
+      metadata: {},
+    })
   }
-  expect(store.findRun('last')).toEqual({ runId: '20260102T000000Z-b-2233' })
-  expect(store.findRun('last', 'recipes/a.yaml')).toEqual({ runId: '20260101T000000Z-a-1111' })
-  expect(store.findRun('20260101')).toEqual({ runId: '20260101T000000Z-a-1111' })
-  expect(store.findRun('20260102T000000Z-b-22')).toEqual({
+  expect(await store.findRun('last')).toEqual({ runId: '20260102T000000Z-b-2233' })
+  expect(await store.findRun('last', 'recipes/a.yaml')).toEqual({ runId: '20260101T000000Z-a-1111' })
+  expect(await store.findRun('20260101')).toEqual({ runId: '20260101T000000Z-a-1111' })
+  expect(await store.findRun('20260102T000000Z-b-22')).toEqual({
     error: expect.stringContaining('matches several runs (20260102T000000Z-b-2233, 20260102T000000Z-b-2222)'),
   })
-  expect(store.findRun('2026%')).toEqual({
+  expect(await store.findRun('2026%')).toEqual({
     error: 'no run "2026%" in reports/find.sqlite: `recipes history <test_id>` lists recent runs',
   })
-  store.close()
+  await store.close()
 })
 
-test('trend: the last finished runs of a test id up to a given run, oldest first, with durations and numeric metrics', () => {
-  const store = RunStore.open(join(dir, 'trend.sqlite'))
-  const begin = (runId: string, testId: string, startTime: string) =>
-    store.beginRun({ runId, testId, recipe: 'recipes/t.yaml', startTime, vitestVersion: '4', metadata: {} })
-  const measure = (
+test('trend: the last finished runs of a test id up to a given run, oldest first, with durations and numeric metrics', async () => {
+  const store = await RunStore.open(join(dir, 'trend.sqlite'))
+  const begin = async (runId: string, testId: string, startTime: string) =>
+    await store.beginRun({ runId, testId, recipe: 'recipes/t.yaml', startTime, vitestVersion: '4', metadata: {} })
+  const measure = async (
     runId: string,
     value: number,
     metrics: unknown = { rate: value, nested: { p99: value * 2 }, label: 'x' },
   ) =>
-    store.recordStep(
+    await store.recordStep(
       runId,
       { ...step('measure', 1), durationMs: value, envelope: { status: 'ok', metrics } as never },
       [],
       [],
     )
   for (const [n, start] of ['2026-01-01', '2026-01-02', '2026-01-03', '2026-01-04'].entries()) {
-    begin(`t${n}`, 'TREND-1', `${start}T00:00:00Z`)
-    measure(`t${n}`, n + 1)
-    store.finishRun(`t${n}`, 'passed')
+    await begin(`t${n}`, 'TREND-1', `${start}T00:00:00Z`)
+    await measure(`t${n}`, n + 1)
+    await store.finishRun(`t${n}`, 'passed')
   }
   // Another test id, a run still going, and a step whose metrics are not an object: none of them counts.
-  begin('other', 'TREND-2', '2026-01-02T12:00:00Z')
-  store.finishRun('other', 'passed')
-  begin('open', 'TREND-1', '2026-01-02T18:00:00Z')
-  begin('scalar', 'TREND-1', '2026-01-02T20:00:00Z')
-  measure('scalar', 9, 'not an object')
-  store.finishRun('scalar', 'passed')
+  await begin('other', 'TREND-2', '2026-01-02T12:00:00Z')
+  await store.finishRun('other', 'passed')
+  await begin('open', 'TREND-1', '2026-01-02T18:00:00Z')
+  await begin('scalar', 'TREND-1', '2026-01-02T20:00:00Z')
+  await measure('scalar', 9, 'not an object')
+  await store.finishRun('scalar', 'passed')
 
-  const trend = store.trend('TREND-1', 't2', 3)
+  const trend = await store.trend('TREND-1', 't2', 3)
   expect(trend.map((run) => run.runId)).toEqual(['t1', 'scalar', 't2'])
   // Each step also carries the figures the analysis compares (cpuMs, peakRssBytes, attempts).
   expect(trend[0]).toMatchObject({
@@ -184,9 +195,9 @@ test('trend: the last finished runs of a test id up to a given run, oldest first
   })
   expect(trend[1]!.steps[0]!.metrics).toEqual({})
   // The run asked about counts while it goes; an unknown run gives none.
-  expect(store.trend('TREND-1', 'open', 10).map((run) => run.runId)).toEqual(['t0', 't1', 'open'])
-  expect(store.trend('TREND-1', 'no-such-run', 10)).toEqual([])
-  store.close()
+  expect((await store.trend('TREND-1', 'open', 10)).map((run) => run.runId)).toEqual(['t0', 't1', 'open'])
+  expect(await store.trend('TREND-1', 'no-such-run', 10)).toEqual([])
+  await store.close()
 })
 
 // A new store opened by several processes at once (a run starting while `recipes ctx` polls,
@@ -195,7 +206,7 @@ test('trend: the last finished runs of a test id up to a given run, oldest first
 test('processes opening a new store at the same moment all succeed, and it is migrated once', async () => {
   const { spawn } = await import('node:child_process')
   const store = join(REPO, 'dist/store/run-store.js')
-  const code = `const { RunStore } = await import(${JSON.stringify(store)}); RunStore.open(process.argv[1]).close()`
+  const code = `const { RunStore } = await import(${JSON.stringify(store)}); (await RunStore.open(process.argv[1])).close()`
   for (let round = 0; round < 8; round++) {
     const path = join(dir, `raced-${round}.sqlite`)
     const exits = await Promise.all(

@@ -193,10 +193,10 @@ async function findTarget(
       ? live[0]
       : live.find((endpoint) => endpoint.runId === wanted || endpoint.runId.startsWith(wanted))
   if (running) return { kind: 'server', url: running.url, token: running.token, runId: running.runId }
-  return withStore(project, (store) => {
-    const found = store.findRun(wanted)
+  return withStore(project, async (store) => {
+    const found = await store.findRun(wanted)
     if ('error' in found) throw new UsageError(found.error)
-    const run = store.readRun(found.runId)!
+    const run = (await store.readRun(found.runId))!
     const values: JsonObject = {}
     for (const row of run.context) values[row.key] = row.value
     return { kind: 'store', runId: found.runId, status: run.run.status, values }

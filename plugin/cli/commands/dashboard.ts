@@ -55,7 +55,7 @@ export async function dashboardCommand(args: string[], io: CliIo): Promise<numbe
   // Beyond loopback anyone on the network could read every run: never without a token.
   const token = values.token ?? (loopback ? undefined : randomBytes(24).toString('base64url'))
   const project = await loadProject(io.cwd)
-  const store = openStore(project)
+  const store = await openStore(project)
   const storePath = locateStore(project.root, project.options.db ?? DEFAULT_DB).path
   let dashboard: Dashboard
   try {
@@ -69,7 +69,7 @@ export async function dashboardCommand(args: string[], io: CliIo): Promise<numbe
       ...(token === undefined ? {} : { token }),
     })
   } catch (error) {
-    store.close()
+    await store.close()
     throw new UsageError((error as Error).message)
   }
   const address = `${dashboard.url}/${token === undefined ? '' : `?token=${token}`}`
@@ -82,6 +82,6 @@ export async function dashboardCommand(args: string[], io: CliIo): Promise<numbe
     process.once('SIGTERM', stop)
   })
   await dashboard.close()
-  store.close()
+  await store.close()
   return EXIT_OK
 }

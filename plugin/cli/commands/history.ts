@@ -54,7 +54,7 @@ export async function historyCommand(args: string[], io: CliIo): Promise<number>
     throw new UsageError(`--limit takes a whole number above 0, not "${values.limit}"`)
   const project = await loadProject(io.cwd)
   const wanted = positionals[0]!
-  const runs = withStore(project, (store) => store.history(wanted, Math.max(limit, MAX_BASELINE_RUNS + 1)))
+  const runs = await withStore(project, (store) => store.history(wanted, Math.max(limit, MAX_BASELINE_RUNS + 1)))
   if (runs.length === 0)
     throw new UsageError(
       `no run of "${wanted}" is recorded (give a test_id such as CUR-05, or a recipe path such as recipes/05_metrics_versioned.yaml)`,

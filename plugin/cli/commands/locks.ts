@@ -60,7 +60,7 @@ export async function locksCommand(args: string[], io: CliIo): Promise<number> {
   const project = await loadProject(io.cwd)
   if (values.release !== undefined) return releaseResource(project, values.release, values.force ?? false, io)
   const now = new Date()
-  const listed = withStore(project, (store) => store.locks.list(now))
+  const listed = await withStore(project, (store) => store.locks.list(now))
   const shown = (row: { resource: string }) => wanted.size === 0 || wanted.has(row.resource)
   const holders = listed.holders.filter(shown)
   const waiters = listed.waiters.filter(shown)
@@ -129,7 +129,7 @@ function waitersTable(waiters: readonly Waiter[], now: Date): string[] {
 async function releaseResource(project: Project, resource: string, force: boolean, io: CliIo): Promise<number> {
   if (resource.trim() === '') throw new UsageError('--release takes a resource name')
   const by = `${userInfo().username}@${hostname()}`
-  const holder = withStore(project, (store) => store.locks.revoke(resource, by, force))
+  const holder = await withStore(project, (store) => store.locks.revoke(resource, by, force))
   if (!holder) {
     io.stdout(`${resource}: not held, nothing to free\n`)
     return EXIT_OK
@@ -143,7 +143,7 @@ async function releaseResource(project: Project, resource: string, force: boolea
   const started = Date.now()
   while (Date.now() - started < RELEASE_WAIT_MS) {
     await sleep(200)
-    const still = withStore(project, (store) => store.locks.list().holders).find(
+    const still = (await withStore(project, async (store) => (await store.locks.list()).holders)).find(
       (row) => row.resource === resource && row.runId === holder.runId && row.generation === holder.generation,
     )
     if (!still) {

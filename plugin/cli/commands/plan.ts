@@ -85,7 +85,7 @@ export async function planCommand(args: string[], io: CliIo): Promise<number> {
   let resumedFrom: string | undefined
   if (resumeFrom) {
     const index = recipe.steps.findIndex((step) => step.name === resumeFrom)
-    const snapshot = withStore(project, (store) => loadResumeSnapshot(store, file, recipe.steps[index - 1]?.name))
+    const snapshot = await withStore(project, (store) => loadResumeSnapshot(store, file, recipe.steps[index - 1]?.name))
     const refused =
       typeof snapshot === 'string'
         ? snapshot

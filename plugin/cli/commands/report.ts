@@ -62,9 +62,9 @@ export async function reportCommand(args: string[], io: CliIo): Promise<number> 
   )
   const recipe = values.recipe === undefined ? undefined : projectPath(project.root, resolve(io.cwd, values.recipe))
 
-  const store = openStore(project)
+  const store = await openStore(project)
   try {
-    const found = store.findRun(values.run ?? 'last', recipe)
+    const found = await store.findRun(values.run ?? 'last', recipe)
     if ('error' in found) throw new UsageError(found.error)
     let allure: { resultsDir: string; root: string } | undefined
     if (formats.includes('allure')) {
@@ -104,7 +104,7 @@ export async function reportCommand(args: string[], io: CliIo): Promise<number> 
     }
     return failed > 0 ? EXIT_FAILED : EXIT_OK
   } finally {
-    store.close()
+    await store.close()
   }
 }
 

@@ -89,7 +89,9 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
       const steps = loaded.recipe?.steps ?? []
       const index = steps.findIndex((step) => step.name === resumeFrom)
       if (index === -1) continue
-      const snapshot = withStore(project, (store) => loadResumeSnapshot(store, loaded.file, steps[index - 1]?.name))
+      const snapshot = await withStore(project, (store) =>
+        loadResumeSnapshot(store, loaded.file, steps[index - 1]?.name),
+      )
       const refused = await refuseResume(project, loaded.recipe!, snapshot, index, skip)
       if (refused !== undefined) {
         io.stderr(`recipes: cannot resume from "${resumeFrom}": ${refused}\n`)
@@ -99,7 +101,7 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
   }
 
   // A store that cannot be opened (damaged, read-only) stops the run here with exit 3, before any step fails on it.
-  withStore(project, () => undefined)
+  await withStore(project, async () => undefined)
   const runOptions: RunOptions = {
     skip,
     noCache: values['no-cache'] ?? false,

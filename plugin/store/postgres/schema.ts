@@ -55,20 +55,21 @@ const FIRST_VERSION = 6
  * lock is held: shards starting together migrate once). Returns the version found, so the
  * caller can refuse a database written by a newer vitest-recipes.
  */
-export function migratePostgres(db: SqlConnection, target: number): number {
-  return db
-    .transaction(() => {
-      db.exec('CREATE TABLE IF NOT EXISTS recipes_schema (version INTEGER NOT NULL)')
-      const row = db.prepare('SELECT max(version) AS version FROM recipes_schema').get() as { version: number | null }
-      const found = row.version ?? 0
+export function migratePostgres(db: SqlConnection, target: number): Promise<number> {
+  return db.transaction(
+    async (tx) => {
+      await tx.exec('CREATE TABLE IF NOT EXISTS recipes_schema (version INTEGER NOT NULL)')
+      const row = await tx.get<{ version: number | null }>('SELECT max(version) AS version FROM recipes_schema')
+      const found = row?.version ?? 0
       if (found >= target) return found
       for (let next = Math.max(found + 1, FIRST_VERSION); next <= target; next++) {
         const migration = MIGRATIONS[next]
-        if (migration) db.exec(migration)
+        if (migration) await tx.exec(migration)
       }
-      db.prepare('DELETE FROM recipes_schema').run()
-      db.prepare('INSERT INTO recipes_schema (version) VALUES (?)').run(target)
+      await tx.run('DELETE FROM recipes_schema')
+      await tx.run('INSERT INTO recipes_schema (version) VALUES (?)', [target])
       return found
-    })
-    .immediate()
+    },
+    { immediate: true },
+  )
 }
