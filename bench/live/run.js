@@ -143,7 +143,7 @@ await new Promise((resolve) => bare.close(resolve))
 
 const dir = mkdtempSync(join(tmpdir(), 'vitest-recipes-bench-live-'))
 const storePath = join(dir, 'reports/results.sqlite')
-const store = RunStore.open(storePath, 'reports/results.sqlite')
+const store = await RunStore.open(storePath, 'reports/results.sqlite')
 const dashboard = await Dashboard.start({ root: dir, store, storePath, host: '127.0.0.1', port: 0 })
 const events = await fetch(`${dashboard.url}/api/events`)
 const reader = events.body.getReader()
@@ -201,7 +201,7 @@ for (let i = 1; i <= updates; i++) {
 await reader.cancel()
 journal.close()
 await dashboard.close()
-store.close()
+await store.close()
 rmSync(dir, { recursive: true, force: true })
 latencies.sort((a, b) => a - b)
 const p95 = latencies[Math.min(latencies.length - 1, Math.ceil(latencies.length * 0.95) - 1)]

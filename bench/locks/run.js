@@ -59,8 +59,8 @@ const POLL_MS = 200
 const HOLDER = `
 const { RunStore } = await import(${JSON.stringify(STORE_MODULE)})
 const [path, host, url] = process.argv.slice(1)
-const store = url ? RunStore.openPostgres(url, 'bench', path) : RunStore.open(path)
-const result = store.locks.tryAcquire({ resources: ['dut:bench'], runId: 'holder-' + process.pid, testId: 'BENCH-HOLD' })
+const store = url ? await RunStore.openPostgres(url, 'bench', path) : await RunStore.open(path)
+const result = await store.locks.tryAcquire({ resources: ['dut:bench'], runId: 'holder-' + process.pid, testId: 'BENCH-HOLD' })
 if (!result.acquired) { console.log('busy'); process.exit(1) }
 if (host !== 'here' && !url) {
   // As if the holder ran on another machine: only its lease can end the hold.
@@ -68,11 +68,11 @@ if (host !== 'here' && !url) {
   const raw = new Database(path)
   raw.prepare('UPDATE resource_locks SET host = ? WHERE run_id = ?').run(host, 'holder-' + process.pid)
   setInterval(() => raw.prepare('UPDATE resource_locks SET heartbeat_at = ? WHERE run_id = ?').run(new Date().toISOString(), 'holder-' + process.pid), 1000)
-} else setInterval(() => store.locks.heartbeat(), 1000)
+} else setInterval(() => void store.locks.heartbeat(), 1000)
 console.log('held')
-process.stdin.on('data', (data) => {
+process.stdin.on('data', async (data) => {
   if (String(data).includes('release')) {
-    store.locks.release('holder-' + process.pid)
+    await store.locks.release('holder-' + process.pid)
     console.log('released ' + Date.now())
     process.exit(0)
   }
@@ -111,7 +111,7 @@ function startHolder(path, host, url) {
 /** Asks every POLL_MS until the resource is taken; returns when (ms since epoch). */
 async function acquireWhenFree(store, runId) {
   for (;;) {
-    const result = store.locks.tryAcquire({ resources: ['dut:bench'], runId, testId: 'BENCH-WAIT' })
+    const result = await store.locks.tryAcquire({ resources: ['dut:bench'], runId, testId: 'BENCH-WAIT' })
     if (result.acquired) return Date.now()
     await new Promise((resolve) => setTimeout(resolve, POLL_MS))
   }
@@ -120,7 +120,7 @@ async function acquireWhenFree(store, runId) {
 async function handoff(dir, round, kind) {
   const path = join(dir, `locks-${round}-${kind}.sqlite`)
   const url = kind === 'postgres' ? database.url : undefined
-  const store = url ? RunStore.openPostgres(url, 'bench', `${path}-waiter`) : RunStore.open(path)
+  const store = url ? await RunStore.openPostgres(url, 'bench', `${path}-waiter`) : await RunStore.open(path)
   const holder = startHolder(path, kind === 'same-host' || kind === 'release' ? 'here' : 'lab-pc-elsewhere', url)
   await holder.waitFor('held')
   // As if the holder ran on another machine: no process of this host to look for.
@@ -138,8 +138,8 @@ async function handoff(dir, round, kind) {
     holder.child.kill('SIGKILL')
   }
   const at = await acquired
-  store.locks.release(waiterId)
-  store.close()
+  await store.locks.release(waiterId)
+  await store.close()
   return at - from
 }
 

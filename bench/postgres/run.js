@@ -92,8 +92,8 @@ function boundaries(count, perStep) {
 }
 
 /** µs per step of recordStep into `store`, one run. */
-function timeSteps(store, runId, input) {
-  store.beginRun({
+async function timeSteps(store, runId, input) {
+  await store.beginRun({
     runId,
     testId: 'BENCH-PG',
     recipe: 'recipes/bench.yaml',
@@ -102,9 +102,9 @@ function timeSteps(store, runId, input) {
     metadata: {},
   })
   const started = performance.now()
-  for (const step of input) store.recordStep(runId, step.record, step.writes, step.values)
+  for (const step of input) await store.recordStep(runId, step.record, step.writes, step.values)
   const perStep = ((performance.now() - started) * 1000) / input.length
-  store.finishRun(runId, 'passed')
+  await store.finishRun(runId, 'passed')
   return perStep
 }
 
@@ -113,20 +113,20 @@ const database = await scratchDatabase(url, 'steps')
 const input = boundaries(steps, writes)
 const results = { sqlite: [], postgres: [] }
 try {
-  const sqlite = RunStore.open(join(dir, 'bench.sqlite'))
-  const postgres = RunStore.openPostgres(database.url, 'bench', join(dir, 'pg'))
+  const sqlite = await RunStore.open(join(dir, 'bench.sqlite'))
+  const postgres = await RunStore.openPostgres(database.url, 'bench', join(dir, 'pg'))
   const stores = { sqlite, postgres }
   for (let round = 0; round < rounds; round++) {
     const figures = {}
     const order = round % 2 === 0 ? ['sqlite', 'postgres'] : ['postgres', 'sqlite']
-    for (const name of order) figures[name] = timeSteps(stores[name], `run-${round}`, input)
+    for (const name of order) figures[name] = await timeSteps(stores[name], `run-${round}`, input)
     if (round > 0) for (const name of order) results[name].push(figures[name])
     process.stdout.write(
       `${roundLabel(round)}  SQLite ${figures.sqlite.toFixed(0)} µs/step, PostgreSQL ${figures.postgres.toFixed(0)} µs/step\n`,
     )
   }
-  sqlite.close()
-  postgres.close()
+  await sqlite.close()
+  await postgres.close()
 } finally {
   await database.drop()
   if (values.keep) process.stdout.write(`kept ${dir}\n`)

@@ -244,10 +244,10 @@ function stepRecord(i, name, outputs) {
  * Records a run of `steps` steps in a fresh store at `path`: step i writes the keys
  * `keysOf(i)` returns ([key, value] pairs); returns the run id.
  */
-function recordRun(RunStore, path, runId, steps, keysOf) {
-  const store = RunStore.open(path)
+async function recordRun(RunStore, path, runId, steps, keysOf) {
+  const store = await RunStore.open(path)
   try {
-    store.beginRun({
+    await store.beginRun({
       runId,
       testId: 'BENCH-REPORTS',
       recipe: 'recipes/bench-reports.yaml',
@@ -265,25 +265,27 @@ function recordRun(RunStore, path, runId, steps, keysOf) {
         return write
       })
       const changed = [...new Set(writes.map((write) => write.key))]
-      store.recordStep(
+      await store.recordStep(
         runId,
         stepRecord(i, name, changed),
         writes,
         changed.map((key) => [key, current.get(key)]),
       )
     }
-    store.finishRun(runId, 'failed', isoAt(steps * 100))
+    await store.finishRun(runId, 'failed', isoAt(steps * 100))
     return { keys: current.size, writes: n }
   } finally {
-    store.close()
+    await store.close()
   }
 }
 
 /** The cheapest possible dump, the baseline: read the run, JSON.stringify it whole, writeFileSync. */
-function jsonDump(store, runId, file) {
-  const data = store.readRun(runId)
+async function jsonDump(store, runId, file) {
+  const data = await store.readRun(runId)
+  const history = []
+  for await (const row of data.history.rows()) history.push(row)
   mkdirSync(dirname(file), { recursive: true })
-  writeFileSync(file, JSON.stringify({ ...data, history: [...data.history.rows()] }))
+  writeFileSync(file, JSON.stringify({ ...data, history }))
 }
 
 /** reportStoredRun of `formats`, each run analysed first as the reporter does; fails when a document is missing, empty or failed. */
@@ -315,7 +317,7 @@ async function measureLongRun(dir, { steps, rounds }) {
   await importDist('exporters/xlsx.js')
   const loadMs = performance.now() - loadStarted
   const path = join(dir, 'long.sqlite')
-  const recorded = recordRun(RunStore, path, 'run-long', steps, (i) =>
+  const recorded = await recordRun(RunStore, path, 'run-long', steps, (i) =>
     Array.from({ length: LONG_RUN_WRITES }, (_, j) => {
       const n = i * LONG_RUN_WRITES + j
       return [`bench.item_${String(n % LONG_RUN_KEYS).padStart(3, '0')}_v1`, { value: n, unit: 'ms', ok: n % 7 !== 0 }]
@@ -324,13 +326,13 @@ async function measureLongRun(dir, { steps, rounds }) {
   console.log(
     `recorded the run: ${steps} steps, ${recorded.writes} ctx writes, ${recorded.keys} final ctx keys; loading the writers took ${formatMs(loadMs, 0)}\n`,
   )
-  const store = RunStore.open(path)
+  const store = await RunStore.open(path)
   const counted = []
   try {
     for (let i = 0; i < rounds; i++) {
       const out = join(dir, 'long', `round-${i + 1}`)
       let started = performance.now()
-      jsonDump(store, 'run-long', join(out, 'dump.json'))
+      await jsonDump(store, 'run-long', join(out, 'dump.json'))
       const dump = performance.now() - started
       started = performance.now()
       const cpuBefore = process.cpuUsage()
@@ -344,7 +346,7 @@ async function measureLongRun(dir, { steps, rounds }) {
       rmSync(out, { recursive: true, force: true })
     }
   } finally {
-    store.close()
+    await store.close()
   }
   return {
     documents: median(counted.map((round) => round.documents)),
@@ -411,13 +413,13 @@ async function documentsChild({ path, runId, dir, formats }) {
   const { reportStoredRun } = await importDist('exporters/report-run.js')
   ;(await importDist('exporters/index.js')).preloadWriters(formats)
   await importDist('exporters/xlsx.js')
-  const store = RunStore.open(path)
+  const store = await RunStore.open(path)
   try {
     const rssBefore = process.memoryUsage.rss()
     const started = performance.now()
     const cpuBefore = process.cpuUsage()
     let sizes = {}
-    if (formats[0] === 'dump') jsonDump(store, runId, join(dir, 'dump.json'))
+    if (formats[0] === 'dump') await jsonDump(store, runId, join(dir, 'dump.json'))
     else sizes = await writeDocuments(reportStoredRun, store, runId, dir, formats)
     const wallMs = performance.now() - started
     const cpu = cpuMs(process.cpuUsage(cpuBefore))
@@ -425,7 +427,7 @@ async function documentsChild({ path, runId, dir, formats }) {
       `${JSON.stringify({ wallMs, cpu, rssBefore, peakRss: process.resourceUsage().maxRSS * 1024, sizes })}\n`,
     )
   } finally {
-    store.close()
+    await store.close()
   }
 }
 
@@ -433,7 +435,7 @@ async function measureBigContext(dir, { keys }) {
   const { RunStore } = await importDist('store/run-store.js')
   const path = join(dir, 'big.sqlite')
   const started = performance.now()
-  const recorded = recordRun(RunStore, path, 'run-big', BIG_RUN_STEPS, bigRunKeys(keys))
+  const recorded = await recordRun(RunStore, path, 'run-big', BIG_RUN_STEPS, bigRunKeys(keys))
   console.log(
     `recorded the run: ${BIG_RUN_STEPS} steps, ${recorded.writes} ctx writes, ${recorded.keys} final ctx keys (a 2 MB string, a 100,000-number array and a 10,000-key object among them) in ${formatMs(performance.now() - started, 0)}\n`,
   )

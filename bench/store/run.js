@@ -229,21 +229,21 @@ const runStart = (runId) => ({
 })
 
 /** A fresh store at `path` with one run begun: the schema RunStore creates, in WAL mode. */
-function freshStore(RunStore, path, runId) {
-  const store = RunStore.open(path)
-  store.beginRun(runStart(runId))
+async function freshStore(RunStore, path, runId) {
+  const store = await RunStore.open(path)
+  await store.beginRun(runStart(runId))
   return store
 }
 
 /** µs per step of RunStore.recordStep: one transaction per step boundary, the runtime's way. */
-function timeRecordStep(RunStore, path, steps) {
-  const store = freshStore(RunStore, path, 'run-batched')
+async function timeRecordStep(RunStore, path, steps) {
+  const store = await freshStore(RunStore, path, 'run-batched')
   try {
     const started = performance.now()
-    for (const step of steps) store.recordStep('run-batched', step.record, step.writes, step.values)
+    for (const step of steps) await store.recordStep('run-batched', step.record, step.writes, step.values)
     return ((performance.now() - started) * 1000) / steps.length
   } finally {
-    store.close()
+    await store.close()
   }
 }
 
@@ -260,8 +260,8 @@ function timeRecordStep(RunStore, path, steps) {
  * transactions end differs. WAL with synchronous = NORMAL, as RunStore opens it, so a commit
  * appends to the WAL without an fsync; the cost compared is SQLite's per-commit work.
  */
-function timeUnbatched(RunStore, Database, path, steps, mode) {
-  freshStore(RunStore, path, 'run-unbatched').close()
+async function timeUnbatched(RunStore, Database, path, steps, mode) {
+  await (await freshStore(RunStore, path, 'run-unbatched')).close()
   const db = new Database(path, { timeout: 10_000 })
   try {
     db.pragma('journal_mode = WAL')
@@ -341,7 +341,7 @@ async function measureFlush(dir, { steps, writes, rounds }) {
     for (let k = 0; k < names.length; k++) {
       const name = names[(i + k) % names.length]
       const path = join(dir, `flush-${i + 1}-${name}.sqlite`)
-      round[name] = variants[name](path)
+      round[name] = await variants[name](path)
       for (const suffix of ['', '-wal', '-shm']) rmSync(path + suffix, { force: true })
     }
     const us = (value) => `${value.toFixed(1)} µs`
@@ -397,14 +397,14 @@ function printFlush(flush, { steps, writes, rounds }) {
 // Part 2: export time of a long run
 
 /** Records the export run: `exportSteps` steps of 10 ctx writes, ending failed. */
-function buildExportRun(RunStore, path, exportSteps) {
+async function buildExportRun(RunStore, path, exportSteps) {
   const runId = 'run-export'
-  const store = freshStore(RunStore, path, runId)
+  const store = await freshStore(RunStore, path, runId)
   try {
     for (const step of syntheticSteps(exportSteps, EXPORT_WRITES, EXPORT_KEYS, exportStep))
-      store.recordStep(runId, step.record, step.writes, step.values)
-    store.finishRun(runId, 'failed', isoAt(exportSteps * 100))
-    const data = store.readRun(runId)
+      await store.recordStep(runId, step.record, step.writes, step.values)
+    await store.finishRun(runId, 'failed', isoAt(exportSteps * 100))
+    const data = await store.readRun(runId)
     const expected = {
       steps: exportSteps,
       history: exportSteps * EXPORT_WRITES,
@@ -415,15 +415,17 @@ function buildExportRun(RunStore, path, exportSteps) {
       fail(`the export run holds ${JSON.stringify(found)}, expected ${JSON.stringify(expected)}`)
     return runId
   } finally {
-    store.close()
+    await store.close()
   }
 }
 
 /** The cheapest possible dump, the baseline: read the run, JSON.stringify it whole, writeFileSync. */
-function jsonDump(store, runId, file) {
-  const data = store.readRun(runId)
+async function jsonDump(store, runId, file) {
+  const data = await store.readRun(runId)
+  const history = []
+  for await (const row of data.history.rows()) history.push(row)
   mkdirSync(dirname(file), { recursive: true })
-  writeFileSync(file, JSON.stringify({ ...data, history: [...data.history.rows()] }))
+  writeFileSync(file, JSON.stringify({ ...data, history }))
 }
 
 /** Fails unless `file` exists and is not empty. */
@@ -438,7 +440,7 @@ async function timeExport(modules, store, runId, dir, format) {
   if (format === 'dump') {
     const file = join(dir, 'dump.json')
     const started = performance.now()
-    jsonDump(store, runId, file)
+    await jsonDump(store, runId, file)
     const wallMs = performance.now() - started
     return { wallMs, writerMs: wallMs, bytes: requireOutput(file, 'the JSON dump') }
   }
@@ -483,7 +485,7 @@ async function rssChild({ dbPath, runId, dir, format }) {
   const { analyzeStoredRun } = await importDist('analysis/index.js')
   if (format === 'xlsx') await importDist('exporters/xlsx.js')
   if (format === 'docx') await importDist('exporters/docx.js')
-  const store = RunStore.open(dbPath)
+  const store = await RunStore.open(dbPath)
   try {
     globalThis.gc?.() // the child runs with --expose-gc: start from a collected heap
     const highWaterBefore = process.resourceUsage().maxRSS * 1024
@@ -492,7 +494,7 @@ async function rssChild({ dbPath, runId, dir, format }) {
     // stays under the high-water mark the child reached while loading.
     let sampled = rssBefore
     const sampler = setInterval(() => (sampled = Math.max(sampled, process.memoryUsage.rss())), 2)
-    if (format === 'dump') jsonDump(store, runId, join(dir, 'dump.json'))
+    if (format === 'dump') await jsonDump(store, runId, join(dir, 'dump.json'))
     else {
       const analyze = (data) => analyzeStoredRun(store, data)
       const outcome = (await reportStoredRun(store, runId, dir, [format], analyze))?.outcomes[0]
@@ -506,7 +508,7 @@ async function rssChild({ dbPath, runId, dir, format }) {
       `${JSON.stringify({ rssBefore, growth: peak - rssBefore, peak, newHighWater: highWaterAfter > highWaterBefore })}\n`,
     )
   } finally {
-    store.close()
+    await store.close()
   }
 }
 
@@ -516,14 +518,14 @@ async function measureExport(dir, { exportSteps, rounds }) {
   const modules = { ...(await importDist('exporters/report-run.js')), ...(await importDist('analysis/index.js')) }
   const dbPath = join(dir, 'export.sqlite')
   const started = performance.now()
-  const runId = buildExportRun(RunStore, dbPath, exportSteps)
+  const runId = await buildExportRun(RunStore, dbPath, exportSteps)
   console.log(
     `recorded the run: ${exportSteps} steps, ${exportSteps * EXPORT_WRITES} ctx writes, ${Math.min(EXPORT_KEYS, exportSteps * EXPORT_WRITES)} final ctx keys (${formatMs(performance.now() - started, 0)})\n`,
   )
 
   const names = ['dump', ...FORMATS]
   const counted = []
-  const store = RunStore.open(dbPath)
+  const store = await RunStore.open(dbPath)
   try {
     for (let i = 0; i < rounds; i++) {
       const round = {}
@@ -540,7 +542,7 @@ async function measureExport(dir, { exportSteps, rounds }) {
       rmSync(join(dir, 'reports', `round-${i + 1}`), { recursive: true, force: true })
     }
   } finally {
-    store.close()
+    await store.close()
   }
 
   const rss = {}
@@ -609,8 +611,8 @@ async function measureGrowth(dir) {
     reason: null,
     logPath: null,
   })
-  const record = (path, runId, boundaries, writesPerBoundary, write) => {
-    RunStore.open(path).close()
+  const record = async (path, runId, boundaries, writesPerBoundary, write) => {
+    await (await RunStore.open(path)).close()
     const before = statSync(path).size
     const journal = RunJournal.create(path, 'growth.sqlite', runId)
     const tracker = new HistoryTracker()
@@ -640,7 +642,7 @@ async function measureGrowth(dir) {
     journal.finishRun(runId, 'passed')
     const journalBytes = statSync(journal.path).size
     journal.close()
-    RunStore.open(path).close()
+    await (await RunStore.open(path)).close()
     const wal = existsSync(`${path}-wal`) ? statSync(`${path}-wal`).size : 0
     return { journalBytes, growth: statSync(path).size + wal - before }
   }
@@ -648,10 +650,10 @@ async function measureGrowth(dir) {
   const append = (ctx, n) =>
     ctx.set('samples.list_v1', [...(ctx.get('samples.list_v1') ?? []), item(n)], { who: 'sampler' })
   const appendedKb = (600 * JSON.stringify(item(0)).length) / 1024
-  const oneStep = record(join(dir, 'growth-1.sqlite'), 'g1', 1, 600, append)
-  const boundaries = record(join(dir, 'growth-600.sqlite'), 'g600', 600, 1, append)
+  const oneStep = await record(join(dir, 'growth-1.sqlite'), 'g1', 1, 600, append)
+  const boundaries = await record(join(dir, 'growth-600.sqlite'), 'g600', 600, 1, append)
   const rssBefore = process.memoryUsage().rss
-  const many = record(join(dir, 'growth-100k.sqlite'), 'g100k', 1000, 100, (ctx, n) =>
+  const many = await record(join(dir, 'growth-100k.sqlite'), 'g100k', 1000, 100, (ctx, n) =>
     ctx.set(`load.key_${n % 500}_v1`, { n, rate: n * 1.5 }, { who: 'load' }),
   )
   const rssGrowth = process.memoryUsage().rss - rssBefore
