@@ -82,7 +82,7 @@ export class PostgresConnection implements SqlConnection {
       await sessionClient.connect()
       const row = (await sessionClient.query('SELECT pg_backend_pid() AS session')).rows[0] as { session: number }
       // A store left open must not keep a process alive that is otherwise done (close() ends it too).
-      unrefClient(sessionClient)
+      refClient(sessionClient, false)
       const pool = new pg.Pool({ ...config, max: POOL_SIZE, allowExitOnIdle: true, idleTimeoutMillis: 5_000 })
       pool.on('error', () => {
         // An idle pooled connection lost: the pool replaces it at the next statement.
@@ -134,7 +134,10 @@ export class PostgresConnection implements SqlConnection {
         await execOn(client, 'COMMIT')
         return result
       } catch (error) {
-        await client.query('ROLLBACK').catch(() => undefined)
+        // A connection that cannot roll back is not given back to the pool in a transaction.
+        await client.query('ROLLBACK').catch((lost: unknown) => {
+          throw Object.assign(postgresFailure(lost), { cause: error })
+        })
         throw error
       }
     })
@@ -185,6 +188,10 @@ export class PostgresConnection implements SqlConnection {
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
+    // Ending waits for the server's goodbye: the socket counts as work again until then.
+    refClient(this.sessionClient, true)
+    // The pool's idle connections too (it lets them go unreferenced while idle: allowExitOnIdle).
+    for (const client of (this.pool as unknown as { _clients?: pg.Client[] })._clients ?? []) refClient(client, true)
     await Promise.all([this.pool.end().catch(() => undefined), this.sessionClient.end().catch(() => undefined)])
   }
 
@@ -203,9 +210,9 @@ export class PostgresConnection implements SqlConnection {
     try {
       return await work(client)
     } catch (error) {
-      // A statement the server refused leaves the connection usable; a lost one does not.
-      if (!(error instanceof PostgresError) || error.code === undefined || !/^[0-9A-Z]{5}$/.test(error.code))
-        broken = error as Error
+      // A statement the server refused leaves the connection usable (and a failure of the caller's,
+      // rolled back); a connection lost or timed out does not.
+      if (error instanceof PostgresError && !/^[0-9A-Z]{5}$/.test(error.code ?? '')) broken = error
       throw error
     } finally {
       client.release(broken)
@@ -265,10 +272,15 @@ function postgresFailure(error: unknown): PostgresError {
   return new PostgresError(message, typeof code === 'string' ? code : undefined)
 }
 
-/** The socket of a connection stops counting as work that keeps the process alive. */
-function unrefClient(client: pg.Client): void {
-  const stream = (client as unknown as { connection?: { stream?: { unref?: () => void } } }).connection?.stream
-  stream?.unref?.()
+/** Whether the socket of a connection counts as work that keeps the process alive. */
+function refClient(client: pg.Client, ref: boolean): void {
+  const handle = client as unknown as { ref?: () => void; unref?: () => void }
+  try {
+    if (ref) handle.ref?.()
+    else handle.unref?.()
+  } catch {
+    // A connection already gone has no socket to count.
+  }
 }
 
 /** Values as `pg` should send them: booleans as SQLite stores them (0/1), undefined as NULL. */
