@@ -292,33 +292,31 @@ function refusedResult(
   result: StepResult,
   error: unknown,
 ): MaybePromise<StepResult> {
-  {
-    const reason = `the run store could not record this step: ${message(error)}`
-    const meta: RecipeStepMeta = {
-      ...result.meta,
-      status: 'failed',
-      reason: result.meta.reason ? `${result.meta.reason}; ${reason}` : reason,
-      writes: [],
-    }
-    delete meta.envelope
-    const envelope = errorEnvelope(step.name, reason, EXIT_FAILED)
-    const failed: StepResult = { meta, failure: new StepFailedError(step, envelope, reason, result.failure ?? error) }
-    try {
-      // The ctx says what the step's record says: failed (its value goes with the plain row).
-      scope.stepMetrics?.record(scope.started.ctx, meta)
-      scope.session.recordStep(meta, [])
-      const stored = scope.session.stored()
-      // The store is gone for this step: the test failure is then the only record.
-      if (stored)
-        return stored.then(
-          () => failed,
-          () => failed,
-        )
-    } catch {
-      // The store is gone for this step: the test failure below is then the only record.
-    }
-    return failed
+  const reason = `the run store could not record this step: ${message(error)}`
+  const meta: RecipeStepMeta = {
+    ...result.meta,
+    status: 'failed',
+    reason: result.meta.reason ? `${result.meta.reason}; ${reason}` : reason,
+    writes: [],
   }
+  delete meta.envelope
+  const envelope = errorEnvelope(step.name, reason, EXIT_FAILED)
+  const failed: StepResult = { meta, failure: new StepFailedError(step, envelope, reason, result.failure ?? error) }
+  try {
+    // The ctx says what the step's record says: failed (its value goes with the plain row).
+    scope.stepMetrics?.record(scope.started.ctx, meta)
+    scope.session.recordStep(meta, [])
+    const stored = scope.session.stored()
+    // The store is gone for this step: the test failure is then the only record.
+    if (stored)
+      return stored.then(
+        () => failed,
+        () => failed,
+      )
+  } catch {
+    // The store is gone for this step: the test failure below is then the only record.
+  }
+  return failed
 }
 
 /** Whether a failure with this reason is one `retry.on` retries (all failures when it lists none). */
