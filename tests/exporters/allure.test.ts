@@ -95,7 +95,7 @@ test('each step status reads as an Allure status; what Allure cannot say stays i
   ])
 })
 
-test('a result per step and per earlier attempt: ids stable across runs, labels, parameters, attachments, a run fixture', () => {
+test('a result per step and per earlier attempt: ids stable across runs, labels, parameters, attachments, a run fixture', async () => {
   const root = join(dir, 'project')
   mkdirSync(join(root, 'Logs/r1'), { recursive: true })
   writeFileSync(join(root, 'Logs/r1/1_boot.log'), 'booting port 3\n')
@@ -133,7 +133,7 @@ test('a result per step and per earlier attempt: ids stable across runs, labels,
     }),
   ]
   const first = join(dir, 'first')
-  expect(writeAllureResults(run('r1', steps), { resultsDir: first, root, runDir })).toBe(5)
+  expect(await writeAllureResults(run('r1', steps), { resultsDir: first, root, runDir })).toBe(5)
   const all = results(first)
   // Instant attempts stay instants where the step ran (not stamped with the time of writing).
   const t0 = Date.parse('2026-01-01T00:00:00.000Z')
@@ -224,17 +224,17 @@ test('a result per step and per earlier attempt: ids stable across runs, labels,
   const second = join(dir, 'second')
   const other = run('r2', steps)
   other.run.host = 'bench-4'
-  writeAllureResults(other, { resultsDir: second, root, runDir: join(root, 'reports/r2') })
+  await writeAllureResults(other, { resultsDir: second, root, runDir: join(root, 'reports/r2') })
   expect(results(second).map((item) => item.historyId)).toEqual(all.map((item) => item.historyId))
   expect(new Set(all.map((item) => item.historyId)).size).toBe(5)
   // Runs from two hosts in one folder: environment.properties lists both.
-  writeAllureResults(other, { resultsDir: first, root, runDir: join(root, 'reports/r2') })
+  await writeAllureResults(other, { resultsDir: first, root, runDir: join(root, 'reports/r2') })
   expect(readFileSync(join(first, 'environment.properties'), 'utf8')).toContain('host=bench-3, bench-4')
 })
 
-test('clearAllureResults empties a results folder of Allure files only; the config is written once, never replaced', () => {
+test('clearAllureResults empties a results folder of Allure files only; the config is written once, never replaced', async () => {
   const results = join(dir, 'reports/allure-results')
-  writeAllureResults(run('r3', [step('boot', 1, { envelope: { status: 'ok' } })]), {
+  await writeAllureResults(run('r3', [step('boot', 1, { envelope: { status: 'ok' } })]), {
     resultsDir: results,
     root: dir,
     runDir: join(dir, 'none'),
