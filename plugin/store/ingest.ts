@@ -1,8 +1,16 @@
 import { existsSync, renameSync, statSync, unlinkSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { basename, join } from 'node:path'
+import { historyWriteOf } from './history-delta.ts'
 import { isProcessAlive } from './process-alive.ts'
-import { journalFolderOf, journalRecordMaxBytes, pendingJournals, readJournalRecords } from './journal.ts'
+import {
+  type JournalRecord,
+  journalFolderOf,
+  journalRecordMaxBytes,
+  pendingJournals,
+  readJournalRecords,
+} from './journal.ts'
+import { JournalValues } from './journal-values.ts'
 import type { RunStore } from './run-store.ts'
 
 /**
@@ -42,6 +50,10 @@ interface JournalState {
   oversized: number
   unreadable: number
   torn: boolean
+  /** The ctx values the records read so far leave: records mark values their writes leave (journal-values.ts). */
+  values: JournalValues
+  /** Marked values that could not be rebuilt (a record before them was unreadable). */
+  unrebuilt: number
 }
 
 /** A journal with no readable `begin` (so no known writer) is taken as abandoned once untouched this long. */
@@ -63,6 +75,8 @@ export function ingestJournals(store: RunStore, options: IngestOptions = {}): In
       oversized: 0,
       unreadable: 0,
       torn: false,
+      values: new JournalValues(),
+      unrebuilt: 0,
     }
     states.set(file, state)
     const before = state.records
@@ -88,27 +102,38 @@ export function ingestJournals(store: RunStore, options: IngestOptions = {}): In
 /** Reads the journal's new records into the store, in one transaction. */
 function readInto(store: RunStore, file: string, state: JournalState): void {
   store.writeLocked(() => {
-    const reading = readJournalRecords(file, state.offset, (record) => {
+    const onRecord = (record: JournalRecord) => {
       if (record.kind === 'begin') {
         state.runId = record.run.runId
         state.writer = { host: record.host, pid: record.pid }
       }
       try {
-        store.storeJournalRecord(runIdOf(file, state), record)
+        store.storeJournalRecord(runIdOf(file, state), withValues(record, state))
       } catch (error) {
         // A record of the right shape holding the wrong things: lost, the journal goes on.
         if (!(error instanceof TypeError || error instanceof RangeError)) throw error
+        state.values.skipped()
         state.unreadable++
         state.records--
       }
       if (record.kind === 'finish') state.finished = true
-    })
+    }
+    // A line that could not be read may have changed any key: values after it are not guessed.
+    const reading = readJournalRecords(file, state.offset, onRecord, { onSkipped: () => state.values.skipped() })
     state.offset = reading.end
     state.records += reading.records
     state.oversized += reading.oversized
     state.unreadable += reading.unreadable
     state.torn = reading.torn
   })
+}
+
+/** A step or writes record with its values whole: those it marks rebuilt from the writes read so far. */
+function withValues(record: JournalRecord, state: JournalState): JournalRecord {
+  if (record.kind !== 'step' && record.kind !== 'writes') return record
+  const resolved = state.values.resolve(record.writes.map(historyWriteOf), record.values)
+  state.unrebuilt += resolved.lostKeys.length
+  return { ...record, values: resolved.values.map(([key, value]) => (value === undefined ? { key } : { key, value })) }
 }
 
 function runIdOf(file: string, state: JournalState): string {
@@ -128,7 +153,7 @@ function writerGone(file: string, state: JournalState): boolean {
 /** A done journal: removed when read whole; else its run interrupted, the journal moved aside and said. */
 function settle(store: RunStore, file: string, state: JournalState, notify: (message: string) => void): void {
   const runId = runIdOf(file, state)
-  const whole = state.oversized === 0 && state.unreadable === 0 && !state.torn
+  const whole = state.oversized === 0 && state.unreadable === 0 && state.unrebuilt === 0 && !state.torn
   if (!whole || !state.finished) store.interruptRun(runId, { evenIfEnded: !whole })
   if (whole) {
     remove(file)
@@ -155,6 +180,10 @@ function problemsOf(state: JournalState): string {
   if (state.oversized > 0)
     problems.push(`${state.oversized} line${state.oversized === 1 ? '' : 's'} over the ${bound} record limit`)
   if (state.unreadable > 0) problems.push(`${state.unreadable} unreadable line${state.unreadable === 1 ? '' : 's'}`)
+  if (state.unrebuilt > 0)
+    problems.push(
+      `${state.unrebuilt} ctx value${state.unrebuilt === 1 ? '' : 's'} that could not be rebuilt from the records before`,
+    )
   if (state.torn) problems.push('a torn last line')
   return problems.join(', ')
 }
