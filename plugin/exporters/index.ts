@@ -1,3 +1,4 @@
+import { historyEntryOf } from '../store/history-entry.ts'
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { randomUUID } from 'node:crypto'
 import { tmpdir } from 'node:os'
@@ -186,7 +187,7 @@ function runJson(data: RunData): { [key: string]: JsonValue } {
     steps: data.steps.map((step) => ({ ...step })),
     context: Object.fromEntries(data.context.map((row) => [row.key, row.value])),
     context_meta: data.context.map((row) => ({ key: row.key, who: row.who, ts: row.ts })),
-    history: [...data.history.rows()].map((row) => ({ ...row, before: row.before ?? null, after: row.after ?? null })),
+    history: [...data.history.rows()].map((row) => historyEntryOf(row) as unknown as JsonValue),
     analysis: data.analysis ? { summary_text: data.analysis.summaryText, metrics: data.analysis.metrics } : null,
   }
 }

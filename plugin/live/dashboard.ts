@@ -1,3 +1,4 @@
+import { historyEntryOf } from '../store/history-entry.ts'
 import { readFileSync } from 'node:fs'
 import { readFile, realpath } from 'node:fs/promises'
 import type { IncomingMessage, ServerResponse } from 'node:http'
@@ -233,7 +234,7 @@ async function route(
     if (!data) return sendJson(response, 404, { error: `no run "${runId}" in the store` })
     if (run[2] === 'history') {
       const key = url.searchParams.get('key') ?? ''
-      const rows = [...data.history.rows()].filter((row) => row.key === key)
+      const rows = [...data.history.rows()].filter((row) => row.key === key).map((row) => historyEntryOf(row))
       return sendJson(response, 200, { key, rows })
     }
     if (run[2] === 'log') {

@@ -1,3 +1,4 @@
+import type { JsonPatchOperation } from '../context/json-delta.ts'
 import type { JsonObject, JsonValue } from '../context/json-value.ts'
 
 /**
@@ -71,6 +72,8 @@ export interface HistoryRow {
   step: string | null
   before: JsonValue | undefined
   after: JsonValue | undefined
+  /** What the write changed (RFC 6902), when the store keeps the row as a patch. */
+  patch?: JsonPatchOperation[]
 }
 
 export interface AnalysisRow {
