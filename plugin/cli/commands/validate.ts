@@ -21,7 +21,7 @@ export const VALIDATE_HELP = `Usage: recipes validate [files or folders...] [--s
 
 Checks every recipe (as the compiler does), each step's args against its scriptlet's
 parameters, what each step reads against what the steps it depends on write (scriptlets
-declare both: see README "Writing a recipe"), and every scriptlet under scriptlets/ (given
+declare both: see docs/scriptlets.md), and every scriptlet under scriptlets/ (given
 recipe files or folders: the scriptlets their steps run):
 file names (lowercase, _ or -), shell scriptlets' NAME/DESC header and executable bit
 (files under a lib/ folder are helpers and exempt), and that context keys in recipes
