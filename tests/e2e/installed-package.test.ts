@@ -42,7 +42,7 @@ const write = (path: string, content: string) => {
 
 beforeAll(() => {
   root = mkdtempSync(join(tmpdir(), 'vitest-recipes-installed-'))
-  // dist/ is built by `npm test`; skip the prepare script so the running suite keeps its dist.
+  // dist/ is built by `npm test`; skip the prepack build so the running suite keeps its dist.
   const tarball = npm(['pack', '--ignore-scripts', '--pack-destination', root, '--silent'], REPO)
     .trim()
     .split('\n')
