@@ -1,4 +1,4 @@
-import { sampleRun } from '../exporters/sample-run.ts'
+import { sampleRun } from '../store/sample-run.ts'
 import { numericMetrics, type RunData, type TrendRun } from '../store/run-data.ts'
 import { dotSvg, preloadChartEngines, svgPng, templateSvg, vegaLiteSvg } from './render.ts'
 import { METRIC_TREND_TEMPLATE, type MetricPoint, metricTrend, stepDurationsSpec } from './specs.ts'

@@ -1,5 +1,5 @@
 import type { TopLevelSpec } from 'vega-lite'
-import { formatMs, STATUS_COLORS } from '../exporters/format.ts'
+import { formatMs, STATUS_COLORS } from '../format/run-format.ts'
 import type { StepRow } from '../store/run-data.ts'
 
 /**
