@@ -64,7 +64,15 @@ test('serves the page on loopback, and refuses writes', async () => {
   const page = await fetch(`${dashboard.url}/`)
   expect(page.headers.get('content-type')).toMatch(/text\/html/)
   expect(await page.text()).toMatch(/<title>vitest-recipes dashboard<\/title>/)
-  expect((await fetch(`${dashboard.url}/api/runs`, { method: 'POST' })).status).toBe(405)
+  const write = await fetch(`${dashboard.url}/api/runs`, { method: 'POST', body: 'x'.repeat(1024 * 1024) })
+  expect(write.status).toBe(405)
+  expect(await write.json()).toEqual({
+    error: { code: 'HTTP_METHOD_NOT_ALLOWED', message: 'the dashboard takes GET requests only' },
+  })
+  expect(await get('/api/nope')).toEqual({
+    status: 404,
+    body: { error: { code: 'DASHBOARD_NOT_FOUND', message: 'no such page: /api/nope' } },
+  })
 })
 
 test('runs filter by test_id, status, tester, tag and date', async () => {
@@ -86,7 +94,10 @@ test("a run's steps, its log (never a file outside the project), and a test id's
   const log = await fetch(`${dashboard.url}/api/runs/r1/log?step=a`)
   expect(await log.text()).toBe('step a failed: boom\n')
   expect((await fetch(`${dashboard.url}/api/runs/r2/log?step=a`)).status).toBe(403)
-  expect((await get('/api/runs/nope')).status).toBe(404)
+  expect(await get('/api/runs/nope')).toEqual({
+    status: 404,
+    body: { error: { code: 'DASHBOARD_NO_SUCH_RUN', message: 'no run "nope" in the store' } },
+  })
   const trend = await get('/api/trend/DASH-U')
   expect(trend.body.runs).toMatchObject([
     { runId: 'r1', metrics: { 'a.loss_pct': 1 } },
@@ -124,11 +135,15 @@ test("a finished run's charts: their list, each as SVG; none for a run still goi
   expect(svg.headers.get('content-type')).toBe('image/svg+xml; charset=utf-8')
   // The trend covers r1 and r2, the run itself last.
   expect(await svg.text()).toMatch(/^<svg[\s\S]*2 runs of DASH-U; this run: 1/)
-  expect((await get('/api/runs/r2/charts/nope.svg')).body).toEqual({ error: 'run r2 has no chart "nope"' })
+  expect((await get('/api/runs/r2/charts/nope.svg')).body).toEqual({
+    error: { code: 'DASHBOARD_NO_SUCH_CHART', message: 'run r2 has no chart "nope"' },
+  })
   store.beginRun(run('r4', '2026-11-21T10:00:00Z', 'bo', []))
   expect(await get('/api/runs/r4/charts')).toEqual({
     status: 409,
-    body: { error: 'run r4 is still going: its charts are drawn when it ends' },
+    body: {
+      error: { code: 'DASHBOARD_RUN_GOING', message: 'run r4 is still going: its charts are drawn when it ends' },
+    },
   })
   store.finishRun('r4', 'passed', '2026-11-21T10:00:01Z')
 })
