@@ -3,11 +3,11 @@ import { readFileSync } from 'node:fs'
 import { readFile, realpath } from 'node:fs/promises'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { isAbsolute, relative, resolve, sep } from 'node:path'
-import { renderChartSvg, runChartList, TREND_RUNS as CHART_TREND_RUNS } from '../charts/index.ts'
 import type { JsonValue } from '../context/json-value.ts'
 import { ingestJournals } from '../store/ingest.ts'
 import type { RunFilter, RunStore } from '../store/run-store.ts'
 import type { LiveRunState } from './ctx-server.ts'
+import { noSuchRun, sendRunChart, sendTrendChart } from './dashboard-charts.ts'
 import { liveEndpoints } from './endpoints.ts'
 import { HttpError, type HttpLimits, type HttpServer, sendJson, startHttpServer, tokenMatches } from './http-server.ts'
 
@@ -226,8 +226,14 @@ async function route(
   }
   const trend = /^\/api\/trend\/([^/]+)$/.exec(path)
   if (trend) return sendJson(response, 200, trendOf(store, decodeURIComponent(trend[1]!)))
+  const trendCharts = /^\/api\/trend\/([^/]+)\/charts(?:\/([^/]+)\.svg)?$/.exec(path)
+  if (trendCharts)
+    return sendTrendChart(store, decodeURIComponent(trendCharts[1]!), TREND_RUNS, trendCharts[2], response)
   const charts = /^\/api\/runs\/([^/]+)\/charts(?:\/([^/]+)\.svg)?$/.exec(path)
-  if (charts) return sendChart(store, decodeURIComponent(charts[1]!), charts[2], response)
+  if (charts) {
+    const runId = decodeURIComponent(charts[1]!)
+    return sendRunChart(store, state.running.get(runId) ?? [], runId, charts[2], response)
+  }
   const run = /^\/api\/runs\/([^/]+)(?:\/(history|log))?$/.exec(path)
   if (run) {
     const runId = decodeURIComponent(run[1]!)
@@ -265,10 +271,6 @@ async function route(
   throw new HttpError(404, 'DASHBOARD_NOT_FOUND', `no such page: ${path}`)
 }
 
-function noSuchRun(runId: string): HttpError {
-  return new HttpError(404, 'DASHBOARD_NO_SUCH_RUN', `no run "${runId}" in the store`)
-}
-
 /**
  * A step's log, read only when its real path (symlinks followed, in the file and in its
  * folders) is inside the real logs folder: a log replaced by a link to another file is
@@ -297,37 +299,6 @@ async function readLog(options: DashboardOptions, logPath: string): Promise<stri
 function isInside(folder: string, file: string): boolean {
   const inside = relative(folder, file)
   return inside !== '' && !inside.startsWith(`..${sep}`) && inside !== '..' && !isAbsolute(inside)
-}
-
-/**
- * The run's charts, as the documents draw them (charts/): their list, or one as SVG. A run
- * still going gets none: its pictures would change with every step.
- */
-async function sendChart(store: RunStore, runId: string, name: string | undefined, response: ServerResponse) {
-  const data = store.readRun(runId)
-  if (!data) throw noSuchRun(runId)
-  if (!data.run.endTime)
-    throw new HttpError(409, 'DASHBOARD_RUN_GOING', `run ${runId} is still going: its charts are drawn when it ends`)
-  const trend = data.run.testId === null ? [] : store.trend(data.run.testId, runId, CHART_TREND_RUNS)
-  if (name === undefined) return sendJson(response, 200, { charts: runChartList(data, trend) })
-  let svg: string | undefined
-  try {
-    svg = await renderChartSvg(data, trend, decodeURIComponent(name))
-  } catch (error) {
-    throw new HttpError(
-      500,
-      'DASHBOARD_CHART_FAILED',
-      `the chart ${name} of run ${runId} could not be drawn: ${(error as Error).message}`,
-    )
-  }
-  if (svg === undefined) throw new HttpError(404, 'DASHBOARD_NO_SUCH_CHART', `run ${runId} has no chart "${name}"`)
-  response.writeHead(200, {
-    'content-type': 'image/svg+xml; charset=utf-8',
-    'content-length': Buffer.byteLength(svg),
-    // A finished run's charts do not change: the page redraws often, the browser asks once a minute.
-    'cache-control': 'private, max-age=60',
-  })
-  response.end(svg)
 }
 
 /** A test id's recent runs, oldest first: each step's duration and status, and each numeric metric of its envelopes. */
