@@ -78,6 +78,13 @@ test('serves the page on loopback, and refuses writes', async () => {
   })
 })
 
+test('the page draws no chart of its own: each is an image of a chart route, as charts/ defines it', async () => {
+  const page = await (await fetch(`${dashboard.url}/`)).text()
+  expect(page).not.toMatch(/<svg|<rect|<path|<circle|<polyline/)
+  expect(page).toMatch(/`\/api\/trend\/\$\{encodeURIComponent\(testId\)\}\/charts`/)
+  expect(page).toMatch(/`\/api\/runs\/\$\{encodeURIComponent\(run\.runId\)\}\/charts`/)
+})
+
 test('runs filter by test_id, status, tester, tag and date', async () => {
   expect(await ids('')).toEqual(['r2', 'r1'])
   expect(await ids('status=failed')).toEqual(['r1'])
