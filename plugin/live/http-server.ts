@@ -112,7 +112,7 @@ export interface HttpServer {
   close(): Promise<void>
 }
 
-/** Starts a server with the limits and the Host check in place; rejects with a message that says what to do. */
+/** Starts a server with its limits, the Host check, its token and its methods in place; rejects with a message that says what to do. */
 export async function startHttpServer(options: HttpServerOptions): Promise<HttpServer> {
   const limits = { ...DEFAULT_HTTP_LIMITS, ...options.limits }
   let accepted: AcceptedHosts | undefined
