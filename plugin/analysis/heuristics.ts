@@ -1,5 +1,5 @@
 import type { JsonObject } from '../context/json-value.ts'
-import { formatBytes, formatMs } from '../exporters/format.ts'
+import { formatBytes, formatMs } from '../format/run-format.ts'
 import type { PastRun, PastStep } from '../store/past-runs.ts'
 import { numericMetrics, type RunData, type StepRow } from '../store/run-data.ts'
 import { type Baseline, baselineOf, robustZ } from './baseline.ts'

@@ -8,7 +8,7 @@ import type { JsonValue } from '../context/json-value.ts'
 import type { RunData, TrendRun } from '../store/run-data.ts'
 import { DocxThread } from './docx-thread.ts'
 import { renderMarkdown } from './markdown.ts'
-import { sampleRun } from './sample-run.ts'
+import { sampleRun } from '../store/sample-run.ts'
 
 export const REPORT_FORMATS = ['xlsx', 'docx', 'md', 'json'] as const
 export type ReportFormat = (typeof REPORT_FORMATS)[number]

@@ -3,17 +3,8 @@ import type ExcelJS from 'exceljs'
 import type { DocumentCharts } from '../charts/index.ts'
 import type { JsonValue } from '../context/json-value.ts'
 import { numericMetrics, type RunData, type StepRow } from '../store/run-data.ts'
-import {
-  aiSummaryBlock,
-  compactJson,
-  describeAttempts,
-  formatMs,
-  reportTitle,
-  runDurationMs,
-  STATUS_COLORS,
-  statusCounts,
-  titleFields,
-} from './format.ts'
+import { describeAttempts, formatMs, runDurationMs, STATUS_COLORS, statusCounts } from '../format/run-format.ts'
+import { aiSummaryBlock, compactJson, reportTitle, titleFields } from './format.ts'
 
 // exceljs's main module loads its readers, CSV and every model too (~0.6 s); the streaming
 // writer alone, all this file uses, loads in about a third of that.

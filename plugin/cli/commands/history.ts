@@ -5,7 +5,7 @@ import type { HistoryRun } from '../../store/run-store.ts'
 import { parseCommandArgs, UsageError } from '../args.ts'
 import type { CliIo } from '../io.ts'
 import { loadProject, withStore } from '../project.ts'
-import { formatMs } from '../../exporters/format.ts'
+import { formatMs } from '../../format/run-format.ts'
 
 export const HISTORY_HELP = `Usage: recipes history <test_id or recipe file> [--limit N] [--json]
 
