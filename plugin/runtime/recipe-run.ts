@@ -172,7 +172,11 @@ export class RecipeRun {
     if (preset) return this.recordNotRun(step, preset, started)
     // Most steps need steps that already passed: nothing to wait for (an await per step costs more than the check).
     if (this.needsSettled(step))
-      return executeStep(step, this.scope(started), { setup: [], ...(test.signal ? { testSignal: test.signal } : {}) })
+      return executeStep(step, this.scope(started), {
+        setup: [],
+        test: test.task,
+        ...(test.signal ? { testSignal: test.signal } : {}),
+      })
     return this.resolveAfterNeeds(step, test, started)
   }
 
@@ -180,7 +184,11 @@ export class RecipeRun {
     const setup: string[] = []
     const blocker = await this.prepare(step, setup, test, started)
     if (blocker) return this.recordNotRun(step, this.blockedResult(step, blocker), started)
-    return executeStep(step, this.scope(started), { setup, ...(test.signal ? { testSignal: test.signal } : {}) })
+    return executeStep(step, this.scope(started), {
+      setup,
+      test: test.task,
+      ...(test.signal ? { testSignal: test.signal } : {}),
+    })
   }
 
   /** Whether every step `step` needs has ended in a way that lets it run. */
@@ -217,6 +225,7 @@ export class RecipeRun {
           return executeStep(needed, this.scope(started), {
             setup: [],
             setupFor: step.name,
+            test: test.task,
             ...(test.signal ? { testSignal: test.signal } : {}),
           })
         })
@@ -388,7 +397,7 @@ export class RecipeRun {
             recipeResources: this.compiled.recipe.resources,
             waitSec: this.compiled.resourceWaitSec,
             holdMaxSec: this.compiled.resourceHoldMaxSec,
-            say: (step, line) => console.log(`vitest-recipes: ${step}: ${line}`),
+            say: (step, line) => this.session.say(step, line),
           })
         : undefined,
       emptyMeta: (step, status) => this.emptyMeta(step, status),
