@@ -14,6 +14,7 @@ import { drawStoredRunChartsAhead, reportStoredRun } from '../exporters/report-r
 import { type RecipeStepMeta, recipeStepMeta, runStatusOf, stepRowOf } from '../runtime/meta.ts'
 import type { AiSummary, RunData } from '../store/run-data.ts'
 import { ingestJournals } from '../store/ingest.ts'
+import { addJUnitSkipNotes } from './junit-skip-notes.ts'
 import { historyWriteOf } from '../store/history-delta.ts'
 import { RunStore, type RunStatus } from '../store/run-store.ts'
 
@@ -54,6 +55,9 @@ export class RecipesReporter implements Reporter {
   onInit(vitest: Vitest): void {
     this.vitest = vitest
     this.preloaded = false
+    // A blocked or skipped step's JUnit testcase says why (the README promises `blocked: <step> failed`).
+    // The reporters Vitest created from the config are on the instance in 4.1 and 5.1, untyped.
+    addJUnitSkipNotes((vitest as unknown as { reporters?: readonly unknown[] }).reporters ?? [])
   }
 
   // The first recipe step to end starts loading the Office writers, so that they are ready
