@@ -9,7 +9,14 @@ import { EXIT_DEPENDENCY, errorEnvelope } from '../scriptlet/envelope.ts'
 import { ConcurrentWrites } from './concurrent-writes.ts'
 import { StepMetrics } from './step-metrics.ts'
 import { SetupStepFailedError, StepFailedError } from './errors.ts'
-import { type RecipeStepMeta, type RecipeTaskMeta, runStatusOf, type StepStatus, satisfiesDependents } from './meta.ts'
+import {
+  describeAttempts,
+  type RecipeStepMeta,
+  type RecipeTaskMeta,
+  runStatusOf,
+  type StepStatus,
+  satisfiesDependents,
+} from './meta.ts'
 import { ResourceHolds } from './resource-holds.ts'
 import { readRunOptions } from './run-options.ts'
 import { RunSession, type Started } from './run-session.ts'
@@ -99,13 +106,14 @@ export class RecipeRun {
 
   /** Ends a step's test as its outcome says: its record on the test, then pass, fail or skip. */
   private conclude(test: StepTestContext, result: StepResult): MaybePromise<void> {
+    const attempts = describeAttempts(result.meta)
     // The common case, a step that passed on its first attempt: nothing to annotate.
-    if (result.meta.setup.length === 0 && result.meta.status !== 'cached' && result.meta.attempts.length <= 1)
+    if (result.meta.setup.length === 0 && result.meta.status !== 'cached' && attempts === undefined)
       return this.report(test, result)
-    return this.annotate(test, result)
+    return this.annotate(test, result, attempts)
   }
 
-  private async annotate(test: StepTestContext, result: StepResult): Promise<void> {
+  private async annotate(test: StepTestContext, result: StepResult, attempts: string | undefined): Promise<void> {
     const name = result.meta.step
     if (result.meta.setup.length > 0)
       await test.annotate?.(
@@ -114,13 +122,13 @@ export class RecipeRun {
       )
     if (result.meta.status === 'cached')
       await test.annotate?.(`cached: replayed the ctx writes of run ${result.meta.cachedFrom}`, 'notice')
-    if (result.meta.attempts.length > 1)
+    if (attempts !== undefined)
       await test.annotate?.(
-        result.meta.attempts
+        `${attempts} (${result.meta.attempts
           .map(
             (attempt) => `attempt ${attempt.attempt}: ${attempt.status}${attempt.reason ? ` (${attempt.reason})` : ''}`,
           )
-          .join('; '),
+          .join('; ')})`,
         'notice',
       )
     this.report(test, result)

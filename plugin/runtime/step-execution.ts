@@ -248,6 +248,7 @@ function recordOutcome(
   meta.attempts = attempts.map((item) =>
     item.reason === undefined ? item : { ...item, reason: redact.text(item.reason) },
   )
+  if (step.retry.max > 0) meta.maxAttempts = step.retry.max + 1
   if (failure) meta.reason = redact.text(failureReason({ ...last, failure }))
   else if (last.envelope.status === 'error') meta.reason = redact.text(last.envelope.reason)
   if (request.setupFor !== undefined) meta.setupFor = request.setupFor
