@@ -51,17 +51,22 @@ export class OutputCapture {
     ) as Record<ConsoleMethod, (...args: unknown[]) => void>
     // Vitest's console may itself write to process.stdout: capture that once, not twice.
     let insideConsole = false
+    /** Prints through Vitest's console, under `test`. */
+    const printThrough = (method: ConsoleMethod, args: unknown[], test: StepTest | undefined) => {
+      const outer = insideConsole
+      insideConsole = true
+      try {
+        printUnderTest(test, () => originals[method].apply(console, args))
+      } finally {
+        insideConsole = outer
+      }
+    }
     for (const method of Object.keys(CONSOLE_STREAMS) as ConsoleMethod[]) {
       console[method] = (...args: unknown[]) => {
         const sink = current()
         if (sink) sink[CONSOLE_STREAMS[method]].push(`${formatWithOptions({ colors: false }, ...args)}\n`)
         const shown = redactor.active ? args.map((arg) => (typeof arg === 'string' ? redactor.text(arg) : arg)) : args
-        insideConsole = true
-        try {
-          printUnderTest(sink?.test, () => originals[method].apply(console, shown))
-        } finally {
-          insideConsole = false
-        }
+        printThrough(method, shown, sink?.test)
       }
     }
     const teeStream = (stream: NodeJS.WriteStream, name: 'stdout' | 'stderr') => {
@@ -80,15 +85,7 @@ export class OutputCapture {
     }
     const restoreStdout = teeStream(process.stdout, 'stdout')
     const restoreStderr = teeStream(process.stderr, 'stderr')
-    this.print = (line, test) => {
-      const shown = redactor.active ? redactor.text(line) : line
-      insideConsole = true
-      try {
-        printUnderTest(test, () => originals.log.call(console, shown))
-      } finally {
-        insideConsole = false
-      }
-    }
+    this.print = (line, test) => printThrough('log', [redactor.active ? redactor.text(line) : line], test)
     this.uninstall = () => {
       this.print = (line) => console.log(line)
       for (const method of Object.keys(CONSOLE_STREAMS) as ConsoleMethod[]) console[method] = originals[method]
