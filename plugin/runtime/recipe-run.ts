@@ -10,6 +10,7 @@ import { ConcurrentWrites } from './concurrent-writes.ts'
 import { StepMetrics } from './step-metrics.ts'
 import { SetupStepFailedError, StepFailedError } from './errors.ts'
 import {
+  type AttemptRecord,
   describeAttempts,
   type RecipeStepMeta,
   type RecipeTaskMeta,
@@ -38,6 +39,15 @@ interface Blocker {
   reason: 'failed' | 'skipped'
   /** The blocking step failed while running as setup for the blocked one. */
   setupFailure?: Error
+}
+
+/** The note on a retried step's test: what its attempts came to, then each attempt (a single one is the failure itself). */
+function attemptsNote(summary: string, attempts: readonly AttemptRecord[]): string {
+  if (attempts.length <= 1) return summary
+  const each = attempts.map(
+    (attempt) => `attempt ${attempt.attempt}: ${attempt.status}${attempt.reason ? ` (${attempt.reason})` : ''}`,
+  )
+  return `${summary} (${each.join('; ')})`
 }
 
 /**
@@ -122,15 +132,7 @@ export class RecipeRun {
       )
     if (result.meta.status === 'cached')
       await test.annotate?.(`cached: replayed the ctx writes of run ${result.meta.cachedFrom}`, 'notice')
-    if (attempts !== undefined)
-      await test.annotate?.(
-        `${attempts} (${result.meta.attempts
-          .map(
-            (attempt) => `attempt ${attempt.attempt}: ${attempt.status}${attempt.reason ? ` (${attempt.reason})` : ''}`,
-          )
-          .join('; ')})`,
-        'notice',
-      )
+    if (attempts !== undefined) await test.annotate?.(attemptsNote(attempts, result.meta.attempts), 'notice')
     this.report(test, result)
   }
 
