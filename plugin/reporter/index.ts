@@ -1,7 +1,7 @@
 import { dirname, join, relative, resolve } from 'node:path'
 import type { JsonValue } from '../context/json-value.ts'
 import { applyJsonPatch } from '../context/json-delta.ts'
-import type { Reporter, TestCase, TestModule, Vitest } from 'vitest/node'
+import { DefaultReporter, DotReporter, type Reporter, type TestCase, type TestModule, type Vitest } from 'vitest/node'
 import { type AnalysisOptions, analyzeStoredRun, DEFAULT_AI_TIMEOUT_MS } from '../analysis/index.ts'
 import {
   ALLURE_CONFIG_FILE,
@@ -11,9 +11,10 @@ import {
 } from '../exporters/allure-folder.ts'
 import { forgetChartsAhead, OFFICE_FORMATS, preloadWriters, type ReportFormat } from '../exporters/index.ts'
 import { drawStoredRunChartsAhead, reportStoredRun } from '../exporters/report-run.ts'
-import { type RecipeStepMeta, recipeStepMeta, runStatusOf, stepRowOf } from '../runtime/meta.ts'
+import { describeAttempts, type RecipeStepMeta, recipeStepMeta, runStatusOf, stepRowOf } from '../runtime/meta.ts'
 import type { AiSummary, RunData } from '../store/run-data.ts'
 import { ingestJournals } from '../store/ingest.ts'
+import { addJUnitSkipNotes } from './junit-skip-notes.ts'
 import { historyWriteOf } from '../store/history-delta.ts'
 import { RunStore, type RunStatus } from '../store/run-store.ts'
 
@@ -44,6 +45,8 @@ export class RecipesReporter implements Reporter {
   private vitest: Vitest | undefined
   private readonly options: RecipesReporterOptions
   private preloaded = false
+  /** Whether a reporter prints the tests' results in the terminal (default, verbose, dot...). */
+  private terminal = true
   /** The store the charts of each ended recipe file's runs are read from, while the run goes (closed when it ends). */
   private aheadStore: RunStore | undefined
 
@@ -54,6 +57,14 @@ export class RecipesReporter implements Reporter {
   onInit(vitest: Vitest): void {
     this.vitest = vitest
     this.preloaded = false
+    // The reporters Vitest created from the config are on the instance in 4.1 and 5.1, untyped.
+    const reporters = (vitest as unknown as { reporters?: readonly unknown[] }).reporters
+    // A blocked or skipped step's JUnit testcase says why (the README promises `blocked: <step> failed`).
+    addJUnitSkipNotes(reporters ?? [])
+    // Lines of ours under the tests' results only where a reporter prints them (not into a JUnit or JSON report on stdout).
+    this.terminal =
+      reporters === undefined ||
+      reporters.some((reporter) => reporter instanceof DefaultReporter || reporter instanceof DotReporter)
   }
 
   // The first recipe step to end starts loading the Office writers, so that they are ready
@@ -68,6 +79,7 @@ export class RecipesReporter implements Reporter {
   // As each recipe file ends, its runs' charts start drawing (in the Word writer's thread),
   // while the other files run: the documents at the end then only embed them.
   onTestModuleEnd(testModule: TestModule): void {
+    this.sayAttempts(testModule)
     const vitest = this.vitest
     if (!vitest || !this.preloaded || !this.documentFormats()?.some((format) => OFFICE_FORMATS.includes(format))) return
     const runs = collectRuns([testModule])
@@ -79,6 +91,24 @@ export class RecipesReporter implements Reporter {
       for (const runId of runs.keys()) drawStoredRunChartsAhead(this.aheadStore, runId)
     } catch {
       // Only a head start: the documents draw the charts when they are written, and say what goes wrong.
+    }
+  }
+
+  /**
+   * After the module's results, a line for each retried step: what its attempts came to
+   * (`passed on attempt 2 of 3`). Vitest shows only ✓ or ✗ under the step's name, which
+   * must stay the step's name alone (-t and the VS Code extension match on it).
+   */
+  private sayAttempts(testModule: TestModule): void {
+    const vitest = this.vitest
+    if (!vitest || !this.terminal) return
+    let recipe: string | undefined
+    for (const testCase of testModule.children.allTests()) {
+      const meta = recipeStepMeta(testCase.meta())
+      const attempts = meta && describeAttempts(meta)
+      if (attempts === undefined) continue
+      recipe ??= relative(vitest.config.root, testModule.moduleId)
+      vitest.logger.log(`   ↻ ${recipe} > ${testCase.name}: ${attempts}`)
     }
   }
 

@@ -9,7 +9,15 @@ import { EXIT_DEPENDENCY, errorEnvelope } from '../scriptlet/envelope.ts'
 import { ConcurrentWrites } from './concurrent-writes.ts'
 import { StepMetrics } from './step-metrics.ts'
 import { SetupStepFailedError, StepFailedError } from './errors.ts'
-import { type RecipeStepMeta, type RecipeTaskMeta, runStatusOf, type StepStatus, satisfiesDependents } from './meta.ts'
+import {
+  type AttemptRecord,
+  describeAttempts,
+  type RecipeStepMeta,
+  type RecipeTaskMeta,
+  runStatusOf,
+  type StepStatus,
+  satisfiesDependents,
+} from './meta.ts'
 import { ResourceHolds } from './resource-holds.ts'
 import { readRunOptions } from './run-options.ts'
 import { RunSession, type Started } from './run-session.ts'
@@ -31,6 +39,15 @@ interface Blocker {
   reason: 'failed' | 'skipped'
   /** The blocking step failed while running as setup for the blocked one. */
   setupFailure?: Error
+}
+
+/** The note on a retried step's test: what its attempts came to, then each attempt (a single one is the failure itself). */
+function attemptsNote(summary: string, attempts: readonly AttemptRecord[]): string {
+  if (attempts.length <= 1) return summary
+  const each = attempts.map(
+    (attempt) => `attempt ${attempt.attempt}: ${attempt.status}${attempt.reason ? ` (${attempt.reason})` : ''}`,
+  )
+  return `${summary} (${each.join('; ')})`
 }
 
 /**
@@ -99,13 +116,14 @@ export class RecipeRun {
 
   /** Ends a step's test as its outcome says: its record on the test, then pass, fail or skip. */
   private conclude(test: StepTestContext, result: StepResult): MaybePromise<void> {
+    const attempts = describeAttempts(result.meta)
     // The common case, a step that passed on its first attempt: nothing to annotate.
-    if (result.meta.setup.length === 0 && result.meta.status !== 'cached' && result.meta.attempts.length <= 1)
+    if (result.meta.setup.length === 0 && result.meta.status !== 'cached' && attempts === undefined)
       return this.report(test, result)
-    return this.annotate(test, result)
+    return this.annotate(test, result, attempts)
   }
 
-  private async annotate(test: StepTestContext, result: StepResult): Promise<void> {
+  private async annotate(test: StepTestContext, result: StepResult, attempts: string | undefined): Promise<void> {
     const name = result.meta.step
     if (result.meta.setup.length > 0)
       await test.annotate?.(
@@ -114,15 +132,7 @@ export class RecipeRun {
       )
     if (result.meta.status === 'cached')
       await test.annotate?.(`cached: replayed the ctx writes of run ${result.meta.cachedFrom}`, 'notice')
-    if (result.meta.attempts.length > 1)
-      await test.annotate?.(
-        result.meta.attempts
-          .map(
-            (attempt) => `attempt ${attempt.attempt}: ${attempt.status}${attempt.reason ? ` (${attempt.reason})` : ''}`,
-          )
-          .join('; '),
-        'notice',
-      )
+    if (attempts !== undefined) await test.annotate?.(attemptsNote(attempts, result.meta.attempts), 'notice')
     this.report(test, result)
   }
 
@@ -172,7 +182,11 @@ export class RecipeRun {
     if (preset) return this.recordNotRun(step, preset, started)
     // Most steps need steps that already passed: nothing to wait for (an await per step costs more than the check).
     if (this.needsSettled(step))
-      return executeStep(step, this.scope(started), { setup: [], ...(test.signal ? { testSignal: test.signal } : {}) })
+      return executeStep(step, this.scope(started), {
+        setup: [],
+        test: test.task,
+        ...(test.signal ? { testSignal: test.signal } : {}),
+      })
     return this.resolveAfterNeeds(step, test, started)
   }
 
@@ -180,7 +194,11 @@ export class RecipeRun {
     const setup: string[] = []
     const blocker = await this.prepare(step, setup, test, started)
     if (blocker) return this.recordNotRun(step, this.blockedResult(step, blocker), started)
-    return executeStep(step, this.scope(started), { setup, ...(test.signal ? { testSignal: test.signal } : {}) })
+    return executeStep(step, this.scope(started), {
+      setup,
+      test: test.task,
+      ...(test.signal ? { testSignal: test.signal } : {}),
+    })
   }
 
   /** Whether every step `step` needs has ended in a way that lets it run. */
@@ -217,6 +235,7 @@ export class RecipeRun {
           return executeStep(needed, this.scope(started), {
             setup: [],
             setupFor: step.name,
+            test: test.task,
             ...(test.signal ? { testSignal: test.signal } : {}),
           })
         })
@@ -388,7 +407,7 @@ export class RecipeRun {
             recipeResources: this.compiled.recipe.resources,
             waitSec: this.compiled.resourceWaitSec,
             holdMaxSec: this.compiled.resourceHoldMaxSec,
-            say: (step, line) => console.log(`vitest-recipes: ${step}: ${line}`),
+            say: (step, line) => this.session.say(step, line),
           })
         : undefined,
       emptyMeta: (step, status) => this.emptyMeta(step, status),

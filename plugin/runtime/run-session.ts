@@ -17,6 +17,7 @@ import type { RunRecorder, RunStatus } from '../store/run-store.ts'
 import { clampPercent } from '../executors/progress-lines.ts'
 import { type RecipeStepMeta, stepRowOf } from './meta.ts'
 import { OutputCapture } from './output-capture.ts'
+import type { StepTest } from './test-console.ts'
 import { createRedactor, parseSecretNames, type Redactor } from './redact.ts'
 import { directLockClient, httpLockClient, type LockClient } from './resource-holds.ts'
 import type { RunStore } from '../store/run-store.ts'
@@ -58,6 +59,8 @@ export class RunSession {
   /** The steps running now, since when (ISO time) and how far they say they are: the ctx server tells the dashboard. */
   private readonly running = new Map<string, RunningStep>()
   private readonly progressPrinted = new Map<string, number>()
+  /** The test each step runs in (a setup step: the selected test's): where the plugin's lines about it show. */
+  private readonly tests = new Map<string, StepTest>()
   /** What every process a step starts finds in its environment: the ctx server's URL and token, the run id, the CLI. */
   childEnv: Readonly<Record<string, string>> | undefined
 
@@ -211,6 +214,16 @@ export class RunSession {
     }
   }
 
+  /** Step `step` runs in `test`: the plugin's lines about it show under that test. */
+  bindTest(step: string, test: StepTest | undefined): void {
+    if (test) this.tests.set(step, test)
+  }
+
+  /** A line of the plugin's about a step, in the terminal under the step's test (never in the step's log). */
+  say(step: string, line: string): void {
+    this.capture.say(`vitest-recipes: ${step}: ${line}`, this.tests.get(step))
+  }
+
   /** A step (or an attempt of it) starts: shown as running while the run is served. */
   stepStarted(step: string): void {
     // A number, formatted only when the dashboard asks: this runs at every step.
@@ -235,7 +248,7 @@ export class RunSession {
     const last = this.progressPrinted.get(step) ?? 0
     if (now - last < PROGRESS_PRINT_MS && value < 100) return
     this.progressPrinted.set(step, now)
-    console.log(`vitest-recipes: ${step}: ${Math.round(value)}%${message ? ` ${message}` : ''}`)
+    this.say(step, `${Math.round(value)}%${message ? ` ${message}` : ''}`)
   }
 
   stepEnded(step: string): void {
