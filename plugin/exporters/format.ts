@@ -1,5 +1,13 @@
 import type { JsonValue } from '../context/json-value.ts'
-import { type AiSummary, type ContextRow, type RunData, type StepRow, testMetaOf } from '../store/run-data.ts'
+import {
+  type AiSummary,
+  type ContextRow,
+  type RunData,
+  runWallMs,
+  type StepRow,
+  testMetaOf,
+} from '../store/run-data.ts'
+import { describeSelection, selectionOf } from '../store/run-selection.ts'
 
 /** Statuses in the order reports count them. */
 const STATUS_ORDER = [
@@ -69,9 +77,7 @@ export function statusCounts(data: RunData): [string, number][] {
 
 /** Wall time of the run, from the store's start and end times. */
 export function runDurationMs(data: RunData): number | undefined {
-  if (!data.run.endTime) return undefined
-  const ms = Date.parse(data.run.endTime) - Date.parse(data.run.startTime)
-  return Number.isFinite(ms) && ms >= 0 ? ms : undefined
+  return runWallMs(data.run)
 }
 
 /** The title-block fields of a report: test_meta first, then the run's own facts. */
@@ -91,6 +97,9 @@ export function titleFields(data: RunData): [string, string][] {
     ['host', data.run.host ?? ''],
     ['vitest', data.run.vitestVersion ?? ''],
   )
+  // A run of some steps only says so: the others did not run, or ran as setup.
+  const selection = selectionOf(data.run.metadata)
+  if (selection) fields.push(['selection', `${describeSelection(selection)}; the other steps did not run`])
   return fields
 }
 

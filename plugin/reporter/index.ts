@@ -11,7 +11,7 @@ import {
 } from '../exporters/allure-folder.ts'
 import { forgetChartsAhead, OFFICE_FORMATS, preloadWriters, type ReportFormat } from '../exporters/index.ts'
 import { drawStoredRunChartsAhead, reportStoredRun } from '../exporters/report-run.ts'
-import { type RecipeStepMeta, recipeStepMeta, runStatusOf, stepRowOf } from '../runtime/meta.ts'
+import { type RecipeStepMeta, recipeStepMeta, runStatusOf, setupNote, stepRowOf } from '../runtime/meta.ts'
 import type { AiSummary, RunData } from '../store/run-data.ts'
 import { ingestJournals } from '../store/ingest.ts'
 import { historyWriteOf } from '../store/history-delta.ts'
@@ -68,6 +68,7 @@ export class RecipesReporter implements Reporter {
   // As each recipe file ends, its runs' charts start drawing (in the Word writer's thread),
   // while the other files run: the documents at the end then only embed them.
   onTestModuleEnd(testModule: TestModule): void {
+    this.sayWhatRanAsSetup(testModule)
     const vitest = this.vitest
     if (!vitest || !this.preloaded || !this.documentFormats()?.some((format) => OFFICE_FORMATS.includes(format))) return
     const runs = collectRuns([testModule])
@@ -79,6 +80,18 @@ export class RecipesReporter implements Reporter {
       for (const runId of runs.keys()) drawStoredRunChartsAhead(this.aheadStore, runId)
     } catch {
       // Only a head start: the documents draw the charts when they are written, and say what goes wrong.
+    }
+  }
+
+  /**
+   * The terminal says which steps ran as setup inside a selected step's test: Vitest reports
+   * those steps skipped, and its default reporter prints no annotation of a test that passed.
+   */
+  private sayWhatRanAsSetup(testModule: TestModule): void {
+    for (const test of testModule.children.allTests()) {
+      const meta = recipeStepMeta(test.meta())
+      const note = meta && setupNote(meta)
+      if (note) this.vitest?.logger.log(` vitest-recipes  ${note}`)
     }
   }
 

@@ -82,6 +82,40 @@ test('history flags a step above median + 3·MAD of the earlier passing runs, gi
   })
 })
 
+test('history compares a run only with runs of the same steps, and a step run as setup is no status flip', () => {
+  const selection = { selected: ['s'], setup: ['boot'] }
+  const run = (id: string, duration: number, selected = false): HistoryRun => ({
+    runId: id,
+    testId: 'T',
+    recipe: 'r',
+    startTime: id,
+    endTime: id,
+    status: 'passed',
+    ...(selected ? { selection } : {}),
+    steps: [
+      { step: 'boot', idx: 0, status: selected ? 'setup' : 'passed', durationMs: 50 },
+      { step: 's', idx: 1, status: 'passed', durationMs: duration },
+    ],
+  })
+  // Newest first: full runs of 100 ms, selection runs of 400 ms (run 'x'), interleaved.
+  const runs = [run('9', 100), run('8', 400, true), run('7', 101), run('6', 401, true), run('5', 99)]
+  runs.push(run('4', 400, true), run('3', 100), run('2', 399, true), run('1', 102), run('0', 400, true))
+  const full = findRegressions(runs)
+  expect(
+    full.map(({ step, flippedFrom, baselineRuns, regressed }) => ({ step, flippedFrom, baselineRuns, regressed })),
+  ).toEqual([
+    { step: 'boot', flippedFrom: undefined, baselineRuns: 4, regressed: false },
+    { step: 's', flippedFrom: undefined, baselineRuns: 4, regressed: false },
+  ])
+  const selected = findRegressions(runs.slice(1))
+  expect(selected[1]).toMatchObject({ baselineRuns: 4, medianMs: 400, regressed: false })
+  expect(selected[0]!.flippedFrom).toBeUndefined()
+  // A setup step that passed in a full run and ran as setup in the next is no flip either.
+  expect(
+    findRegressions([{ ...run('b', 100), steps: run('b', 100, true).steps }, run('a', 100)])[0]!.flippedFrom,
+  ).toBeUndefined()
+})
+
 test('a store written by schema 1 is migrated in place, keeping its runs', () => {
   const path = join(dir, 'v1.sqlite')
   const raw = new Database(path)
