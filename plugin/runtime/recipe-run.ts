@@ -18,9 +18,9 @@ import {
   setupNote,
 } from './meta.ts'
 import { ResourceHolds } from './resource-holds.ts'
-import { setupBatches } from './setup-plan.ts'
+import { inOrderLimited, setupBatches } from './setup-plan.ts'
 import type { RunSelection } from '../store/run-selection.ts'
-import { readRunOptions } from './run-options.ts'
+import { readMaxConcurrency, readRunOptions } from './run-options.ts'
 import { RunSession, type Started } from './run-session.ts'
 import type { CompiledRecipe, RunOptions } from './spec.ts'
 import { type ExecutionScope, executeStep, recordResult, type StepResult } from './step-execution.ts'
@@ -56,6 +56,8 @@ export class RecipeRun {
   private readonly positions: Map<string, number>
   private readonly scriptlets: ReadonlyMap<string, Scriptlet>
   private readonly options: RunOptions
+  /** How many steps run as setup side by side at most: Vitest's maxConcurrency for the file's tests. */
+  private readonly maxConcurrency = readMaxConcurrency()
   private readonly session: RunSession
   private readonly concurrent = new ConcurrentWrites()
   /** Recipe option `step_metrics: true`: the figures of each step that ran, in ctx. */
@@ -258,8 +260,10 @@ export class RecipeRun {
       (step) => this.presetResult(step, started) !== undefined,
     )
     for (const batch of batches) {
-      const results = await Promise.all(
-        batch.map((needed) => this.settle(needed, () => this.runAsSetup(needed, selected, setup, test, started))),
+      // No more side by side than Vitest runs a file's concurrent tests (its maxConcurrency); in
+      // recipe order, so a step starts after the steps of its batch that it needs.
+      const results = await inOrderLimited(batch, this.maxConcurrency, (needed) =>
+        this.settle(needed, () => this.runAsSetup(needed, selected, setup, test, started)),
       )
       for (const result of results) {
         // The filtered-out test of a setup step carries its record too: reporters, the JSON

@@ -46,3 +46,24 @@ export function setupBatches(
   }
   return batches
 }
+
+/**
+ * `run` of each item, at most `limit` at a time, started in the items' order (a step of a
+ * batch starts after the steps before it, among them those it needs); results in item order.
+ */
+export async function inOrderLimited<T, R>(
+  items: readonly T[],
+  limit: number,
+  run: (item: T) => R | Promise<R>,
+): Promise<R[]> {
+  const results: R[] = new Array(items.length)
+  let next = 0
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++
+      results[index] = await run(items[index]!)
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(Math.max(1, limit), items.length) }, worker))
+  return results
+}

@@ -1,6 +1,6 @@
 import { expect, test } from 'vitest'
 import type { RecipeStep } from '../../plugin/recipe/types.ts'
-import { setupBatches } from '../../plugin/runtime/setup-plan.ts'
+import { inOrderLimited, setupBatches } from '../../plugin/runtime/setup-plan.ts'
 
 /** Steps in recipe order: `name`, `name~` for a parallel one, with what each needs. */
 function recipe(spec: Record<string, string[]>): RecipeStep[] {
@@ -35,4 +35,20 @@ test('steps that ran, or run beside the selected one, are not set up, nor what t
   expect(names(setupBatches(steps, stepOf(steps, 'end'), done, nothing))).toEqual([['boot'], ['b']])
   const skipped = (step: RecipeStep) => step.name === 'a' || step.name === 'b'
   expect(names(setupBatches(steps, stepOf(steps, 'end'), nothing, skipped))).toEqual([['a', 'b']])
+})
+
+test('a batch runs at most `limit` steps at a time (Vitest maxConcurrency), started in order, results in order', async () => {
+  let running = 0
+  let most = 0
+  const started: number[] = []
+  const results = await inOrderLimited([1, 2, 3, 4, 5], 2, async (item) => {
+    started.push(item)
+    most = Math.max(most, ++running)
+    await new Promise((resolve) => setTimeout(resolve, 5 * (6 - item)))
+    running--
+    return item * 10
+  })
+  expect(results).toEqual([10, 20, 30, 40, 50])
+  expect(started).toEqual([1, 2, 3, 4, 5])
+  expect(most).toBe(2)
 })
