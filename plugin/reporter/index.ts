@@ -16,6 +16,7 @@ import type { AiSummary, RunData } from '../store/run-data.ts'
 import { ingestJournals } from '../store/ingest.ts'
 import { historyWriteOf } from '../store/history-delta.ts'
 import { RunStore, type RunStatus } from '../store/run-store.ts'
+import { selectionOfSteps } from '../store/run-selection.ts'
 
 export interface RecipesReporterOptions {
   /** The store, absolute or relative to the root (RECIPES_DB wins). */
@@ -130,9 +131,9 @@ export class RecipesReporter implements Reporter {
       )
     try {
       // Several runs' documents are written side by side; each run's lines are printed in run order.
-      const reports = mapLimited([...runs], PARALLEL_RUNS, async ([runId, steps]) => {
+      const reports = mapLimited([...runs], PARALLEL_RUNS, async ([runId, collected]) => {
         try {
-          if (!store.hasRun(runId)) importRun(store, runId, steps, vitest.version)
+          if (!store.hasRun(runId)) importRun(store, runId, collected, vitest.version)
           const analyze = (data: RunData) => analyzeStoredRun(store, data, this.options.analysis, aiUntil)
           return {
             runId,
@@ -250,32 +251,41 @@ function mergedModules(vitest: Vitest): ReadonlyArray<TestModule> {
   return state?.getTestModules?.() ?? []
 }
 
+/** A recipe run as the finished test modules show it: its step metas, and how many step tests its file has. */
+interface CollectedRun {
+  steps: RecipeStepMeta[]
+  tests: number
+}
+
 /** The step metas of each recipe run, from the finished test modules. */
-function collectRuns(testModules: ReadonlyArray<TestModule>): Map<string, RecipeStepMeta[]> {
-  const runs = new Map<string, RecipeStepMeta[]>()
+function collectRuns(testModules: ReadonlyArray<TestModule>): Map<string, CollectedRun> {
+  const runs = new Map<string, CollectedRun>()
   for (const module of testModules) {
-    for (const test of module.children.allTests()) {
+    const tests = [...module.children.allTests()]
+    for (const test of tests) {
       const meta = recipeStepMeta(test.meta())
       if (!meta) continue
-      const steps = runs.get(meta.runId) ?? []
-      steps.push(meta)
-      runs.set(meta.runId, steps)
+      const run = runs.get(meta.runId) ?? { steps: [], tests: tests.length }
+      run.steps.push(meta)
+      runs.set(meta.runId, run)
     }
   }
   return runs
 }
 
 /** A run recorded on another machine (a shard): stored from its tests' meta, step by step. */
-function importRun(store: RunStore, runId: string, steps: RecipeStepMeta[], vitestVersion: string): void {
+function importRun(store: RunStore, runId: string, { steps, tests }: CollectedRun, vitestVersion: string): void {
   const first = steps[0]!
   const ordered = [...steps].sort((a, b) => a.idx - b.idx)
+  // A shard's run of some steps only (-t) stays a selection run: compared only with its like.
+  const selection = selectionOfSteps(steps, tests)
   store.beginRun({
     runId,
     testId: first.testId,
     recipe: first.recipe,
     startTime: runStartOf(runId),
     vitestVersion,
-    metadata: { imported: 'merge-reports' },
+    metadata: { imported: 'merge-reports', ...(selection ? { selection: { ...selection } } : {}) },
   })
   // The metas carry what each write changed (blobs of older versions: whole values): replayed in order.
   const context = new Map<string, JsonValue>()

@@ -23,6 +23,30 @@ export function selectionOf(metadata: JsonObject | null | undefined): RunSelecti
   return { selected: names(value.selected), setup: names(value.setup) }
 }
 
+/**
+ * The selection of a run told from its steps' records alone (a run imported at
+ * --merge-reports): the steps that ran in their own tests were selected, and those they ran
+ * as setup are listed in their records; undefined when every one of the recipe file's
+ * `tests` ran in its own (a full run).
+ */
+export function selectionOfSteps(
+  steps: readonly { step: string; idx: number; setup: readonly string[]; setupFor?: string }[],
+  tests: number,
+): RunSelection | undefined {
+  const ordered = [...steps].sort((a, b) => a.idx - b.idx)
+  const selected = ordered.filter((step) => step.setupFor === undefined)
+  if (selected.length >= tests) return undefined
+  const setup = new Set([
+    ...ordered.filter((step) => step.setupFor !== undefined).map((step) => step.step),
+    ...selected.flatMap((step) => step.setup),
+  ])
+  const position = new Map(ordered.map((step) => [step.step, step.idx]))
+  return {
+    selected: selected.map((step) => step.step),
+    setup: [...setup].sort((a, b) => (position.get(a) ?? 0) - (position.get(b) ?? 0)),
+  }
+}
+
 /** What runs must share to be compared: '' for runs of the whole recipe, else the selected steps. */
 export function comparisonKey(selection: RunSelection | undefined): string {
   return selection ? JSON.stringify(selection.selected) : ''

@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { afterAll, expect, test } from 'vitest'
 import { findRegressions } from '../../plugin/cli/commands/history.ts'
+import { selectionOfSteps } from '../../plugin/store/run-selection.ts'
 import { Context } from '../../plugin/context/context.ts'
 import { loadResumeSnapshot } from '../../plugin/store/resume.ts'
 import { stepRecord } from './rows.ts'
@@ -252,3 +253,19 @@ test('processes opening a new store at the same moment all succeed, and it is mi
     db.close()
   }
 }, 60_000)
+
+test('a run imported at --merge-reports is told a selection run from its steps: those that ran in their own tests, and their setup', () => {
+  const meta = (step: string, idx: number, extra: { setup?: string[]; setupFor?: string } = {}) => ({
+    step,
+    idx,
+    setup: extra.setup ?? [],
+    ...(extra.setupFor ? { setupFor: extra.setupFor } : {}),
+  })
+  // A full run: every test of the file ran as itself.
+  expect(selectionOfSteps([meta('a', 1), meta('b', 2), meta('c', 3)], 3)).toBeUndefined()
+  // -t c: a and b ran as setup (one of them without its own meta, as Vitest 5 may report it).
+  expect(selectionOfSteps([meta('c', 3, { setup: ['a', 'b'] }), meta('b', 2, { setupFor: 'c' })], 4)).toEqual({
+    selected: ['c'],
+    setup: ['a', 'b'],
+  })
+})
