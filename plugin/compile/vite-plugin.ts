@@ -8,7 +8,7 @@ import { checkRecipe } from '../recipe/check.ts'
 import { DEFAULT_STEP_TIMEOUT_SEC } from '../recipe/step-deadline.ts'
 import { generateFailingModule, generateRecipeModule, type GeneratedModule } from './codegen.ts'
 import { OWN_DIST, OWN_ENTRIES } from './own-entries.ts'
-import type { CompiledRecipe } from '../runtime/spec.ts'
+import { type CompiledRecipe, MAX_CONCURRENCY_KEY } from '../runtime/spec.ts'
 import { type SecretName, serializeSecretNames, WEAK_SECRET_LENGTH, weakSecrets } from '../runtime/redact.ts'
 import type { Recipe } from '../recipe/types.ts'
 import { DEFAULT_FORMATS, DEFAULT_REPORTS_DIR, REPORT_FORMATS, type ReportFormat } from '../exporters/index.ts'
@@ -188,8 +188,19 @@ export function recipes(options: RecipesOptions = {}): Plugin {
     async configureVitest(context) {
       // Vitest 5 gives a project that extends the root config (`extends: true`) an include
       // resolved without this plugin's config hook: add the recipe globs to the project too.
-      const projectInclude = (context as { project?: { config?: { include?: string[] } } }).project?.config?.include
+      const project = (
+        context as {
+          project?: {
+            config?: { include?: string[]; maxConcurrency?: number }
+            provide?: (key: string, value: number) => void
+          }
+        }
+      ).project
+      const projectInclude = project?.config?.include
       if (projectInclude) for (const glob of include) if (!projectInclude.includes(glob)) projectInclude.push(glob)
+      // Steps run as setup inside a selected step's test run side by side no more than its tests would.
+      const maxConcurrency = project?.config?.maxConcurrency
+      if (typeof maxConcurrency === 'number') project?.provide?.call(project, MAX_CONCURRENCY_KEY, maxConcurrency)
       const reporters = context.vitest.config.reporters as unknown[]
       // The Vitest process keeps each store (recipe files journal their steps; it ingests them): one keeper per store.
       const db = options.db ?? DEFAULT_DB

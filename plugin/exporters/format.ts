@@ -1,6 +1,7 @@
 import type { JsonValue } from '../context/json-value.ts'
 import { formatMs, runDurationMs } from '../format/run-format.ts'
 import { type AiSummary, type ContextRow, type RunData, testMetaOf } from '../store/run-data.ts'
+import { describeSelection, selectionOf } from '../store/run-selection.ts'
 
 /** A JSON value on one line for a table cell, cut at `max` characters. */
 export function compactJson(value: JsonValue | undefined, max = 2000): string {
@@ -26,6 +27,9 @@ export function titleFields(data: RunData): [string, string][] {
     ['host', data.run.host ?? ''],
     ['vitest', data.run.vitestVersion ?? ''],
   )
+  // A run of some steps only says so: the others did not run, or ran as setup.
+  const selection = selectionOf(data.run.metadata)
+  if (selection) fields.push(['selection', `${describeSelection(selection)}; the other steps did not run`])
   return fields
 }
 

@@ -44,7 +44,10 @@ export async function writeXlsx(
     commitRow(row)
   }
   commitRow(
-    summary.addRow({ field: 'step time', value: formatMs(data.steps.reduce((sum, step) => sum + step.durationMs, 0)) }),
+    summary.addRow({
+      field: 'sum of step times',
+      value: formatMs(data.steps.reduce((sum, step) => sum + step.durationMs, 0)),
+    }),
   )
   const duration = runDurationMs(data)
   if (duration !== undefined) commitRow(summary.addRow({ field: 'duration (ms)', value: duration }))

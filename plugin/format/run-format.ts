@@ -1,4 +1,4 @@
-import type { RunData, StepRow } from '../store/run-data.ts'
+import { type RunData, runWallMs, type StepRow } from '../store/run-data.ts'
 
 /**
  * How a run reads to people wherever it is shown (the documents, their charts, the analysis,
@@ -68,9 +68,7 @@ export function statusCounts(data: RunData): [string, number][] {
 
 /** Wall time of the run, from the store's start and end times. */
 export function runDurationMs(data: RunData): number | undefined {
-  if (!data.run.endTime) return undefined
-  const ms = Date.parse(data.run.endTime) - Date.parse(data.run.startTime)
-  return Number.isFinite(ms) && ms >= 0 ? ms : undefined
+  return runWallMs(data.run)
 }
 
 /** A retried step's attempts on one line: `attempt 1 failed (reason) in 3.1 ms; attempt 2 passed in 2.0 ms`. */

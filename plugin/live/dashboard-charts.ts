@@ -55,9 +55,11 @@ export async function sendTrendChart(
   name: string | undefined,
   response: ServerResponse,
 ): Promise<void> {
-  const [newest] = await store.history(testId, 1)
-  if (!newest) throw new HttpError(404, 'DASHBOARD_NO_SUCH_TEST', `no run of test id "${testId}" in the store`)
-  const trend = await store.trend(testId, newest.runId, runs)
+  // Like with like, as the trend's table: the runs of the whole recipe, else of the newest run's -t selection.
+  const recent = await store.history(testId, runs)
+  const anchor = recent.find((run) => !run.selection) ?? recent[0]
+  if (!anchor) throw new HttpError(404, 'DASHBOARD_NO_SUCH_TEST', `no run of test id "${testId}" in the store`)
+  const trend = await store.trend(testId, anchor.runId, runs)
   if (name === undefined) return sendJson(response, 200, { charts: trendChartList(testId, trend) })
   const chart = decodeURIComponent(name)
   const svg = await drawn(`the chart ${chart} of test id ${testId}`, () => renderTrendChartSvg(testId, trend, chart))

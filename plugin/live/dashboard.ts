@@ -3,7 +3,6 @@ import { readFileSync } from 'node:fs'
 import { readFile, realpath } from 'node:fs/promises'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { isAbsolute, relative, resolve, sep } from 'node:path'
-import type { JsonValue } from '../context/json-value.ts'
 import { ingestJournals } from '../store/ingest.ts'
 import type { RunFilter, RunStore } from '../store/run-store.ts'
 import type { LiveRunState } from './ctx-server.ts'
@@ -301,19 +300,25 @@ function isInside(folder: string, file: string): boolean {
   return inside !== '' && !inside.startsWith(`..${sep}`) && inside !== '..' && !isAbsolute(inside)
 }
 
-/** A test id's recent runs, oldest first: each step's duration and status, and each numeric metric of its envelopes. */
+/**
+ * A test id's recent runs, oldest first: each step's duration and status, and each numeric
+ * metric of its envelopes. Like with like: the runs of the whole recipe, or, when the test
+ * id has had none lately, of the newest run's -t selection (only its selected steps and their
+ * setup ran).
+ */
 function trendOf(store: RunStore, testId: string) {
-  const runs = store.history(testId, TREND_RUNS).reverse()
+  const recent = store.history(testId, TREND_RUNS)
+  const anchor = recent.find((run) => !run.selection) ?? recent[0]
+  const runs = anchor ? store.trend(anchor.testId, anchor.runId, TREND_RUNS) : []
   return {
     testId,
+    selection: anchor?.selection ?? null,
     runs: runs.map((run) => {
       const metrics: Record<string, number> = {}
-      for (const step of store.readRun(run.runId)?.steps ?? []) {
-        const values = (step.envelope?.metrics ?? {}) as Record<string, JsonValue>
-        for (const [name, value] of Object.entries(values))
-          if (typeof value === 'number' && Number.isFinite(value)) metrics[`${step.step}.${name}`] = value
-      }
-      return { runId: run.runId, startTime: run.startTime, status: run.status, steps: run.steps, metrics }
+      for (const step of run.steps)
+        for (const [name, value] of Object.entries(step.metrics)) metrics[`${step.step}.${name}`] = value
+      const steps = run.steps.map(({ metrics: _metrics, ...step }) => step)
+      return { runId: run.runId, startTime: run.startTime, status: run.status, steps, metrics }
     }),
   }
 }

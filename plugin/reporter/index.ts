@@ -11,12 +11,20 @@ import {
 } from '../exporters/allure-folder.ts'
 import { forgetChartsAhead, OFFICE_FORMATS, preloadWriters, type ReportFormat } from '../exporters/index.ts'
 import { drawStoredRunChartsAhead, reportStoredRun } from '../exporters/report-run.ts'
-import { describeAttempts, type RecipeStepMeta, recipeStepMeta, runStatusOf, stepRowOf } from '../runtime/meta.ts'
+import {
+  describeAttempts,
+  type RecipeStepMeta,
+  recipeStepMeta,
+  runStatusOf,
+  setupNote,
+  stepRowOf,
+} from '../runtime/meta.ts'
 import type { AiSummary, RunData } from '../store/run-data.ts'
 import { ingestJournals } from '../store/ingest.ts'
 import { addJUnitSkipNotes } from './junit-skip-notes.ts'
 import { historyWriteOf } from '../store/history-delta.ts'
 import { RunStore, type RunStatus } from '../store/run-store.ts'
+import { selectionOfSteps } from '../store/run-selection.ts'
 
 export interface RecipesReporterOptions {
   /** The store, absolute or relative to the root (RECIPES_DB wins). */
@@ -80,6 +88,7 @@ export class RecipesReporter implements Reporter {
   // while the other files run: the documents at the end then only embed them.
   onTestModuleEnd(testModule: TestModule): void {
     this.sayAttempts(testModule)
+    this.sayWhatRanAsSetup(testModule)
     const vitest = this.vitest
     if (!vitest || !this.preloaded || !this.documentFormats()?.some((format) => OFFICE_FORMATS.includes(format))) return
     const runs = collectRuns([testModule])
@@ -109,6 +118,19 @@ export class RecipesReporter implements Reporter {
       if (attempts === undefined) continue
       recipe ??= relative(vitest.config.root, testModule.moduleId)
       vitest.logger.log(`   ↻ ${recipe} > ${testCase.name}: ${attempts}`)
+    }
+  }
+
+  /**
+   * The terminal says which steps ran as setup inside a selected step's test: Vitest reports
+   * those steps skipped, and its default reporter prints no annotation of a test that passed.
+   */
+  private sayWhatRanAsSetup(testModule: TestModule): void {
+    if (!this.terminal) return
+    for (const test of testModule.children.allTests()) {
+      const meta = recipeStepMeta(test.meta())
+      const note = meta && setupNote(meta)
+      if (note) this.vitest?.logger.log(` vitest-recipes  ${note}`)
     }
   }
 
@@ -147,9 +169,9 @@ export class RecipesReporter implements Reporter {
       )
     try {
       // Several runs' documents are written side by side; each run's lines are printed in run order.
-      const reports = mapLimited([...runs], PARALLEL_RUNS, async ([runId, steps]) => {
+      const reports = mapLimited([...runs], PARALLEL_RUNS, async ([runId, collected]) => {
         try {
-          if (!store.hasRun(runId)) importRun(store, runId, steps, vitest.version)
+          if (!store.hasRun(runId)) importRun(store, runId, collected, vitest.version)
           const analyze = (data: RunData) => analyzeStoredRun(store, data, this.options.analysis, aiUntil)
           return {
             runId,
@@ -267,32 +289,41 @@ function mergedModules(vitest: Vitest): ReadonlyArray<TestModule> {
   return state?.getTestModules?.() ?? []
 }
 
+/** A recipe run as the finished test modules show it: its step metas, and how many step tests its file has. */
+interface CollectedRun {
+  steps: RecipeStepMeta[]
+  tests: number
+}
+
 /** The step metas of each recipe run, from the finished test modules. */
-function collectRuns(testModules: ReadonlyArray<TestModule>): Map<string, RecipeStepMeta[]> {
-  const runs = new Map<string, RecipeStepMeta[]>()
+function collectRuns(testModules: ReadonlyArray<TestModule>): Map<string, CollectedRun> {
+  const runs = new Map<string, CollectedRun>()
   for (const module of testModules) {
-    for (const test of module.children.allTests()) {
+    const tests = [...module.children.allTests()]
+    for (const test of tests) {
       const meta = recipeStepMeta(test.meta())
       if (!meta) continue
-      const steps = runs.get(meta.runId) ?? []
-      steps.push(meta)
-      runs.set(meta.runId, steps)
+      const run = runs.get(meta.runId) ?? { steps: [], tests: tests.length }
+      run.steps.push(meta)
+      runs.set(meta.runId, run)
     }
   }
   return runs
 }
 
 /** A run recorded on another machine (a shard): stored from its tests' meta, step by step. */
-function importRun(store: RunStore, runId: string, steps: RecipeStepMeta[], vitestVersion: string): void {
+function importRun(store: RunStore, runId: string, { steps, tests }: CollectedRun, vitestVersion: string): void {
   const first = steps[0]!
   const ordered = [...steps].sort((a, b) => a.idx - b.idx)
+  // A shard's run of some steps only (-t) stays a selection run: compared only with its like.
+  const selection = selectionOfSteps(steps, tests)
   store.beginRun({
     runId,
     testId: first.testId,
     recipe: first.recipe,
     startTime: runStartOf(runId),
     vitestVersion,
-    metadata: { imported: 'merge-reports' },
+    metadata: { imported: 'merge-reports', ...(selection ? { selection: { ...selection } } : {}) },
   })
   // The metas carry what each write changed (blobs of older versions: whole values): replayed in order.
   const context = new Map<string, JsonValue>()

@@ -98,6 +98,15 @@ export function describeAttempts(
   return `${ended} on attempt ${made} of ${allowed}`
 }
 
+/**
+ * What a selected step's test says when steps filtered out by -t (or the IDE) ran first as
+ * setup inside it: which ones, and that its time includes theirs. Undefined when none did.
+ */
+export function setupNote(meta: Pick<RecipeStepMeta, 'step' | 'setup'>): string | undefined {
+  if (meta.setup.length === 0) return undefined
+  return `${meta.step} ran ${meta.setup.join(', ')} first as setup (filtered out by the test name filter); its time includes theirs`
+}
+
 /** Statuses after which the steps that need this one may run. */
 const SATISFYING: ReadonlySet<StepStatus> = new Set(['passed', 'setup', 'cached', 'resumed', 'expected-error'])
 

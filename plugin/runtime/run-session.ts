@@ -14,6 +14,7 @@ import { resumeReaders } from '../recipe/dataflow.ts'
 import { type DeclaringScriptlet, stepDeclarations } from '../recipe/preflight.ts'
 import type { ResumeReader, ResumeSnapshot } from '../store/resume.ts'
 import type { RunRecorder, RunStatus } from '../store/run-store.ts'
+import type { RunSelection } from '../store/run-selection.ts'
 import { clampPercent } from '../executors/progress-lines.ts'
 import { type RecipeStepMeta, stepRowOf } from './meta.ts'
 import { OutputCapture } from './output-capture.ts'
@@ -92,15 +93,15 @@ export class RunSession {
   }
 
   /** What the first step needs: the store with this run's row, logs, the ctx (restored when resuming). Once. */
-  start(): Promise<Started> {
-    this.starting ??= this.setUp().then((started) => {
+  start(selection?: RunSelection): Promise<Started> {
+    this.starting ??= this.setUp(selection).then((started) => {
       this.current = started
       return started
     })
     return this.starting
   }
 
-  private async setUp(): Promise<Started> {
+  private async setUp(selection: RunSelection | undefined): Promise<Started> {
     const { recipe, root } = this.compiled
     // The older framework's switches: a store_on_ram.txt file keeps logs in memory; "debug" in it logs more.
     const markerFile = join(root, 'store_on_ram.txt')
@@ -120,6 +121,8 @@ export class RunSession {
       steps_graph: recipe.steps.map((step) => ({ step: step.name, needs: step.needs, parallel: step.parallel })),
     }
     if (restored) metadata.resumed_from = restored.runId
+    // A run of some steps only (-t): compared only with runs of the same selection (store/run-selection.ts).
+    if (selection) metadata.selection = { selected: selection.selected, setup: selection.setup }
     recorder.beginRun({
       runId: this.runId,
       testId: recipe.testMeta.test_id,

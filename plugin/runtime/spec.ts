@@ -72,3 +72,9 @@ export interface RunOptions {
 
 /** The key under which `recipes run` provides its options to test workers (Vitest provide/inject). */
 export const RUN_OPTIONS_KEY = 'vitestRecipesRunOptions'
+
+/**
+ * The key under which the plugin provides the project's `maxConcurrency` to test workers: steps
+ * run as setup inside a selected step's test run side by side no more than its tests would.
+ */
+export const MAX_CONCURRENCY_KEY = 'vitestRecipesMaxConcurrency'

@@ -1,10 +1,13 @@
 import type { JsonValue } from '../context/json-value.ts'
 import { flatMetrics, type RunRow, type TrendRun, type TrendStep } from './run-data.ts'
+import { type RunSelection, selectedStepsSql, selectionOf } from './run-selection.ts'
 import type { SqlConnection } from './sql.ts'
 
 /** A finished run of the same test: its status and each step's figures. */
 export interface PastRun extends TrendRun {
   steps: PastStep[]
+  /** Set for a run of some steps only (-t): it is compared only with runs of the same selection. */
+  selection?: RunSelection
 }
 
 export interface PastStep extends TrendStep {
@@ -15,9 +18,10 @@ export interface PastStep extends TrendStep {
 
 /**
  * The `limit` newest finished runs of `run`'s test_id (of its recipe when it has none) that
- * started before it, newest first; with `includeRun`, `run` itself first (even while it
- * runs). Other running runs are left out: their figures are not final. Runs that started
- * at the same time are ordered as they were stored. Reads the runs through the (test_id |
+ * started before it and ran the same steps (the whole recipe, or the same -t selection: such
+ * a run covers only a part of the recipe), newest first; with `includeRun`, `run` itself
+ * first (even while it runs). Other running runs are left out: their figures are not final.
+ * Runs that started at the same time are ordered as they were stored. Reads the runs through the (test_id |
  * recipe, start_time) indexes, each run's steps through step_metrics' key, and of each
  * envelope only its metrics (envelopes can be large, and a 10k-step recipe has 20 runs here).
  */
@@ -27,17 +31,19 @@ export function readPastRuns(
   limit: number,
   includeRun = false,
 ): PastRun[] {
-  const anchor = db.prepare('SELECT start_time AS "startTime", rowid FROM runs WHERE run_id = ?').get(run.runId) as
-    | { startTime: string; rowid: number }
-    | undefined
+  const selected = selectedStepsSql(db.dialect)
+  const anchor = db
+    .prepare(`SELECT start_time AS "startTime", rowid, ${selected} AS selected FROM runs WHERE run_id = ?`)
+    .get(run.runId) as { startTime: string; rowid: number; selected: string } | undefined
   if (!anchor) return []
   const byTest = run.testId !== null
   const runs = db
     .prepare(
-      `SELECT run_id AS "runId", start_time AS "startTime", status FROM runs
+      `SELECT run_id AS "runId", start_time AS "startTime", status, ${selectionSql(db.dialect)} AS selection FROM runs
        WHERE ${byTest ? 'test_id' : 'recipe'} = ?
          AND ((end_time IS NOT NULL AND status <> 'running') OR run_id = ?)
          AND (start_time < ? OR (start_time = ? AND rowid ${includeRun ? '<=' : '<'} ?))
+         AND ${selected} = ?
        ORDER BY start_time DESC, rowid DESC LIMIT ?`,
     )
     .all(
@@ -46,8 +52,9 @@ export function readPastRuns(
       anchor.startTime,
       anchor.startTime,
       anchor.rowid,
+      anchor.selected,
       limit,
-    ) as Omit<PastRun, 'steps'>[]
+    ) as (Omit<PastRun, 'steps' | 'selection'> & { selection: string | null })[]
   const steps = db.prepare(
     `SELECT step, idx, status, duration_ms AS "durationMs", cpu_ms AS "cpuMs", peak_rss_bytes AS "peakRssBytes", attempts,
             ${
@@ -57,21 +64,33 @@ export function readPastRuns(
             } AS metrics
      FROM step_metrics WHERE run_id = ? ORDER BY idx, seq`,
   )
-  return runs.map((past) => ({
+  return runs.map(({ selection, ...past }) => ({
     ...past,
+    ...selectionField(selection),
     steps: (steps.all(past.runId) as (Omit<PastStep, 'metrics'> & { metrics: string | null })[]).map(
       ({ metrics, ...step }) => ({
         ...step,
         durationMs: step.durationMs ?? 0,
         cpuMs: step.cpuMs ?? 0,
         attempts: step.attempts ?? 1,
-        metrics: metrics === null ? {} : flatMetrics(parseMetrics(metrics)),
+        metrics: metrics === null ? {} : flatMetrics(parseJson(metrics)),
       }),
     ),
   }))
 }
 
-function parseMetrics(text: string): JsonValue {
+/** SQL for a `runs` row's selection as JSON text (null for a whole run). */
+function selectionSql(dialect: SqlConnection['dialect']): string {
+  return dialect === 'postgres' ? "(metadata::jsonb -> 'selection')::text" : "json_extract(metadata, '$.selection')"
+}
+
+function selectionField(text: string | null): { selection?: RunSelection } {
+  if (text === null) return {}
+  const selection = selectionOf({ selection: parseJson(text) })
+  return selection ? { selection } : {}
+}
+
+function parseJson(text: string): JsonValue {
   try {
     return JSON.parse(text) as JsonValue
   } catch {

@@ -99,6 +99,17 @@ export interface AiSummary {
   at: string
 }
 
+/**
+ * A run's duration: its wall time, from the store's start to end time; undefined while it
+ * runs. The one duration of a run everywhere it is shown; a sum of step times is not it
+ * (parallel steps overlap, setup runs inside its selected step).
+ */
+export function runWallMs(run: Pick<RunRow, 'startTime' | 'endTime'>): number | undefined {
+  if (!run.endTime) return undefined
+  const ms = Date.parse(run.endTime) - Date.parse(run.startTime)
+  return Number.isFinite(ms) && ms >= 0 ? ms : undefined
+}
+
 /** The test_meta a run was started with (an empty object for runs that kept none). */
 export function testMetaOf(run: RunRow): JsonObject {
   const meta = run.metadata.test_meta

@@ -24,7 +24,18 @@ import {
   historyWriteOf,
 } from './history-delta.ts'
 import { type PastRun, readPastRuns } from './past-runs.ts'
-import type { AiSummary, AnalysisRow, ContextRow, HistoryRow, RunData, RunRow, StepRow, TrendRun } from './run-data.ts'
+import {
+  type AiSummary,
+  type AnalysisRow,
+  type ContextRow,
+  type HistoryRow,
+  type RunData,
+  type RunRow,
+  runWallMs,
+  type StepRow,
+  type TrendRun,
+} from './run-data.ts'
+import { type RunSelection, selectionOf } from './run-selection.ts'
 
 /**
  * The SQLite run store: every run of a recipe, its steps and its context, durable at each
@@ -521,13 +532,18 @@ export class RunStore implements RunRecorder {
     return this.guard(() => {
       const runs = this.db
         .prepare(
-          'SELECT run_id AS "runId", test_id AS "testId", recipe, start_time AS "startTime", end_time AS "endTime", status FROM runs WHERE test_id = ? OR recipe = ? ORDER BY start_time DESC, rowid DESC LIMIT ?',
+          'SELECT run_id AS "runId", test_id AS "testId", recipe, start_time AS "startTime", end_time AS "endTime", status, metadata FROM runs WHERE test_id = ? OR recipe = ? ORDER BY start_time DESC, rowid DESC LIMIT ?',
         )
-        .all(testIdOrRecipe, testIdOrRecipe, limit) as Omit<HistoryRun, 'steps'>[]
+        .all(testIdOrRecipe, testIdOrRecipe, limit) as (Omit<HistoryRun, 'steps' | 'selection'> & {
+        metadata: string | null
+      })[]
       const steps = this.db.prepare(
         'SELECT step, idx, status, duration_ms AS "durationMs" FROM step_metrics WHERE run_id = ? ORDER BY idx, seq',
       )
-      return runs.map((run) => ({ ...run, steps: steps.all(run.runId) as HistoryRun['steps'] }))
+      return runs.map(({ metadata, ...run }) => {
+        const selection = selectionOf(parseObject(metadata))
+        return { ...run, ...(selection ? { selection } : {}), steps: steps.all(run.runId) as HistoryRun['steps'] }
+      })
     })
   }
 
@@ -571,15 +587,21 @@ export class RunStore implements RunRecorder {
           `SELECT run_id AS "runId", test_id AS "testId", recipe, start_time AS "startTime", end_time AS "endTime", status, host, metadata,
                   (SELECT COUNT(*) FROM step_metrics s WHERE s.run_id = runs.run_id) AS steps,
                   (SELECT COUNT(*) FROM step_metrics s WHERE s.run_id = runs.run_id AND s.status = 'failed') AS failed,
-                  (SELECT COALESCE(SUM(duration_ms), 0) FROM step_metrics s WHERE s.run_id = runs.run_id) AS "durationMs"
+                  (SELECT COALESCE(SUM(duration_ms), 0) FROM step_metrics s WHERE s.run_id = runs.run_id) AS "stepsMs"
            FROM runs ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
            ORDER BY start_time DESC, rowid DESC LIMIT ?`,
         )
-        .all(...params, limit) as (Omit<RunSummary, 'tester' | 'tags'> & { metadata: string | null })[]
+        .all(...params, limit) as (Omit<RunSummary, 'tester' | 'tags' | 'durationMs' | 'selection'> & {
+        metadata: string | null
+      })[]
       return rows.map(({ metadata, ...row }) => {
-        const meta = (parseObject(metadata)?.test_meta ?? {}) as { tester?: unknown; tags?: unknown }
+        const parsed = parseObject(metadata)
+        const meta = (parsed?.test_meta ?? {}) as { tester?: unknown; tags?: unknown }
+        const selection = selectionOf(parsed)
         return {
           ...row,
+          durationMs: runWallMs(row) ?? null,
+          ...(selection ? { selection } : {}),
           tester: typeof meta.tester === 'string' ? meta.tester : null,
           tags: Array.isArray(meta.tags) ? meta.tags.filter((tag): tag is string => typeof tag === 'string') : [],
         }
@@ -629,7 +651,7 @@ export class RunStore implements RunRecorder {
    * The earlier finished runs of a test_id (or of a recipe without one), newest first, with
    * each step's figures: the baseline the heuristic analysis compares a run with.
    */
-  pastRuns(run: RunRow, limit: number): PastRun[] {
+  pastRuns(run: Pick<RunRow, 'runId' | 'testId' | 'recipe'>, limit: number): PastRun[] {
     return this.guard(() => readPastRuns(this.db, run, limit))
   }
 
@@ -988,7 +1010,12 @@ export interface RunSummary extends Omit<RunRow, 'vitestVersion' | 'metadata'> {
   tags: string[]
   steps: number
   failed: number
-  durationMs: number
+  /** The run's wall time (end - start); null while it runs. */
+  durationMs: number | null
+  /** The sum of its step times (parallel steps overlap: not the run's duration). */
+  stepsMs: number
+  /** Set for a run of some steps only (-t). */
+  selection?: RunSelection
 }
 
 export interface HistoryRun {
@@ -998,6 +1025,8 @@ export interface HistoryRun {
   startTime: string
   endTime: string | null
   status: RunStatus
+  /** Set for a run of some steps only (-t): compared only with runs of the same selection. */
+  selection?: RunSelection
   steps: { step: string; idx: number; status: string; durationMs: number }[]
 }
 

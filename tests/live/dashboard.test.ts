@@ -95,7 +95,8 @@ test('runs filter by test_id, status, tester, tag and date', async () => {
   expect(await ids('to=2026-11-10')).toEqual(['r1'])
   expect(await ids('testId=OTHER')).toEqual([])
   const [first] = (await get('/api/runs?tester=ana')).body.runs as Record<string, unknown>[]
-  expect(first).toMatchObject({ steps: 1, failed: 1, durationMs: 5, tags: ['lab'], running: [] })
+  // A run's duration is its wall time (end - start); the sum of its step times is stepsMs.
+  expect(first).toMatchObject({ steps: 1, failed: 1, durationMs: 1000, stepsMs: 5, tags: ['lab'], running: [] })
 })
 
 test("a run's steps, its log (never a file outside the project), and a test id's trend", async () => {
@@ -211,4 +212,31 @@ test('a run still going has its charts too, never cached, its running steps draw
   }
   const finished = await fetch(`${dashboard.url}/api/runs/r4/charts/step_durations.svg`)
   expect(finished.headers.get('cache-control')).toBe('private, max-age=60')
+})
+
+test('a selection run (-t) is marked in the run list and left out of the trend of the whole recipe', async () => {
+  const record = (runId: string, minute: number, selection?: { selected: string[]; setup: string[] }) => {
+    const startTime = `2026-11-25T10:${String(minute).padStart(2, '0')}:00Z`
+    store.beginRun({
+      ...run(runId, startTime, 'ana', []),
+      testId: 'DASH-S',
+      metadata: selection ? { selection } : {},
+    })
+    store.recordStep(runId, step('boot', 1, selection ? 'setup' : 'passed'), [], [])
+    store.recordStep(runId, step('b', 2, 'passed'), [], [])
+    store.finishRun(runId, 'passed', startTime.replace(':00Z', ':02Z'))
+  }
+  const selection = { selected: ['b'], setup: ['boot'] }
+  record('s1', 1)
+  record('s2', 2, selection)
+  record('s3', 3)
+  const runs = (await get('/api/runs?testId=DASH-S')).body.runs as Record<string, unknown>[]
+  expect(runs.map((item) => [item.runId, item.selection, item.durationMs])).toEqual([
+    ['s3', undefined, 2000],
+    ['s2', selection, 2000],
+    ['s1', undefined, 2000],
+  ])
+  const trend = (await get('/api/trend/DASH-S')).body
+  expect(trend).toMatchObject({ selection: null })
+  expect((trend.runs as { runId: string }[]).map((item) => item.runId)).toEqual(['s1', 's3'])
 })

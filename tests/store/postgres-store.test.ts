@@ -121,6 +121,42 @@ describe.skipIf(noPostgres)('the PostgreSQL store', () => {
     expect(actual.resume).toBeDefined()
   })
 
+  test('runs of a -t selection are told apart by the same rule as on SQLite (the JSON of the metadata)', () => {
+    const recordSelections = (store: RunStore) => {
+      const runs: [string, string[] | undefined][] = [
+        ['s0-full', undefined],
+        ['s1-sel', ['sum']],
+        ['s2-other', ['load', 'sum']],
+        ['s3-full', undefined],
+        ['s4-sel', ['sum']],
+      ]
+      for (const [n, [runId, selected]] of runs.entries()) {
+        const startTime = `2026-02-01T00:0${n}:00.000Z`
+        const metadata = selected ? { selection: { selected, setup: ['load'] } } : {}
+        store.beginRun({ runId, testId: 'PG-S', recipe: 'recipes/s.yaml', startTime, vitestVersion: '4', metadata })
+        store.recordStep(runId, stepRow('sum', { idx: 2 }), [], [])
+        store.finishRun(runId, 'passed', startTime.replace(':00.000Z', ':01.000Z'))
+      }
+      const of = (runId: string) => ({ runId, testId: 'PG-S', recipe: 'recipes/s.yaml' })
+      return {
+        pastFull: store.pastRuns(of('s3-full'), 10).map((run) => run.runId),
+        pastSelection: store.pastRuns(of('s4-sel'), 10).map((run) => [run.runId, run.selection]),
+        trend: store.trend('PG-S', 's4-sel', 10).map((run) => run.runId),
+        history: store.history('PG-S', 10).map((run) => [run.runId, run.selection]),
+        list: store.listRuns({ testId: 'PG-S' }).map((run) => [run.runId, run.durationMs, run.selection]),
+      }
+    }
+    const sqlite = RunStore.open(join(dir, 'selections.sqlite'))
+    const expected = recordSelections(sqlite)
+    sqlite.close()
+    const actual = recordSelections(openPg())
+    expect(actual).toEqual(expected)
+    expect(actual.pastFull).toEqual(['s0-full'])
+    expect(actual.pastSelection).toEqual([['s1-sel', { selected: ['sum'], setup: ['load'] }]])
+    expect(actual.trend).toEqual(['s1-sel', 's4-sel'])
+    expect(actual.list[0]).toEqual(['s4-sel', 1000, { selected: ['sum'], setup: ['load'] }])
+  })
+
   test('the tables are the SQLite ones, at the same schema version', async () => {
     expect(await query(database!.url, 'SELECT version FROM recipes_schema')).toEqual([{ version: SCHEMA_VERSION }])
     const tables = await query<{ table_name: string }>(
