@@ -101,8 +101,9 @@ export function readRecipe(text: string, file: string): RecipeReading {
 
   const meta = parsed.data.test_meta ?? {}
   const testMeta: TestMeta = {
-    ...(meta as Record<string, never>),
     test_id: meta.test_id === undefined ? defaultTestId(file) : String(meta.test_id),
+    ...(meta.tester === undefined ? {} : { tester: meta.tester }),
+    ...(meta.description === undefined ? {} : { description: meta.description }),
     tags: meta.tags ?? [],
   }
   const recipe: Recipe = {
@@ -427,6 +428,7 @@ class IssueCollector {
 function knownKeysAt(path: RecipePath): readonly string[] {
   const last = path.at(-1)
   if (path.length === 0) return KNOWN_KEYS.recipe
+  if (path.length === 1 && last === 'test_meta') return KNOWN_KEYS.testMeta
   if (path[0] === 'steps' && path.length === 2) return KNOWN_KEYS.step
   if (last === 'success') return KNOWN_KEYS.success
   if (last === 'expect') return ['status', 'reason_matches', 'exit_code']

@@ -15,7 +15,7 @@ function errorOf(text: string): RecipeError {
 describe('dialects of the older framework are all accepted', () => {
   test('function/class, args/params, cmd/script, typescript, depends_on as a string', () => {
     const recipe = parseRecipe(
-      `test_meta: { test_id: 7, tester: alice, owner: lab-3 }
+      `test_meta: { test_id: 7, tester: alice, description: Demo pipeline }
 steps:
   - { idx: 2, name: b, type: typescript, module: m.ts, class: B, params: { x: 1 }, depends_on: a }
   - { idx: 1, name: a, type: ts, module: m.ts, function: A, args: { y: 2 } }
@@ -24,7 +24,7 @@ steps:
 `,
       'recipes/x.yaml',
     )
-    expect(recipe.testMeta).toEqual({ test_id: '7', tester: 'alice', owner: 'lab-3', tags: [] })
+    expect(recipe.testMeta).toEqual({ test_id: '7', tester: 'alice', description: 'Demo pipeline', tags: [] })
     expect(
       recipe.steps.map((step) => [step.name, step.type, step.export ?? step.command, step.params, step.needs]),
     ).toEqual([
@@ -126,6 +126,22 @@ describe('errors', () => {
     ).toEqual([
       ['RECIPE_SCHEMA', 'missing required key "steps"', 'Add "steps" here.'],
       ['RECIPE_UNKNOWN_KEY', 'unknown key "step"', 'Did you mean "steps"?'],
+    ])
+  })
+
+  test('an unknown test_meta key, with a did-you-mean and the keys allowed there', () => {
+    const issues = errorOf(
+      'test_meta: { testid: X-1, tester: bob, owner: lab-3 }\nsteps:\n  - { name: a, type: ts, module: m.ts }\n',
+    ).issues
+    expect(issues.map((issue) => [issue.code, issue.message, issue.path, issue.location?.column, issue.hint])).toEqual([
+      ['RECIPE_UNKNOWN_KEY', 'unknown key "testid"', 'test_meta.testid', 14, 'Did you mean "test_id"?'],
+      [
+        'RECIPE_UNKNOWN_KEY',
+        'unknown key "owner"',
+        'test_meta.owner',
+        40,
+        'Allowed keys here: test_id, tester, description, tags.',
+      ],
     ])
   })
 

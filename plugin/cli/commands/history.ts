@@ -4,7 +4,8 @@ import { EXIT_OK } from '../../scriptlet/envelope.ts'
 import type { HistoryRun } from '../../store/run-store.ts'
 import { parseCommandArgs, UsageError } from '../args.ts'
 import type { CliIo } from '../io.ts'
-import { loadProject, withStore } from '../project.ts'
+import { findRecipeFiles, loadProject, withStore } from '../project.ts'
+import { didYouMean } from '../../recipe/did-you-mean.ts'
 import { formatMs } from '../../exporters/format.ts'
 
 export const HISTORY_HELP = `Usage: recipes history <test_id or recipe file> [--limit N] [--json]
@@ -54,11 +55,11 @@ export async function historyCommand(args: string[], io: CliIo): Promise<number>
     throw new UsageError(`--limit takes a whole number above 0, not "${values.limit}"`)
   const project = await loadProject(io.cwd)
   const wanted = positionals[0]!
-  const runs = withStore(project, (store) => store.history(wanted, Math.max(limit, MAX_BASELINE_RUNS + 1)))
-  if (runs.length === 0)
-    throw new UsageError(
-      `no run of "${wanted}" is recorded (give a test_id such as CUR-05, or a recipe path such as recipes/05_metrics_versioned.yaml)`,
-    )
+  const { runs, recorded, storePath } = withStore(project, (store) => {
+    const found = store.history(wanted, Math.max(limit, MAX_BASELINE_RUNS + 1))
+    return { runs: found, recorded: found.length > 0 ? [] : store.recordedTests(), storePath: store.path }
+  })
+  if (runs.length === 0) throw new UsageError(noRunMessage(wanted, recorded, storePath, findRecipeFiles(project)))
   const findings = findRegressions(runs)
   const baselineRuns = selectBaseline(runs).length
   const shown = runs.slice(0, limit)
@@ -96,6 +97,34 @@ export async function historyCommand(args: string[], io: CliIo): Promise<number>
   }
   io.stdout(`${lines.join('\n')}\n`)
   return EXIT_OK
+}
+
+const LISTED_TESTS = 8
+
+/**
+ * Why history has nothing to show, with what the user can ask for instead: only what this
+ * project has (test ids and recipes with recorded runs, its own recipe files), never examples.
+ */
+function noRunMessage(
+  wanted: string,
+  recorded: readonly { testId: string; recipe: string }[],
+  storePath: string,
+  recipeFiles: readonly string[],
+): string {
+  if (recorded.length === 0) {
+    const example = recipeFiles[0] ? `npx vitest run ${recipeFiles[0]}` : 'npx vitest run'
+    return `no run of "${wanted}" is recorded: ${storePath} holds no runs yet; run a recipe first (${example})`
+  }
+  const suggestion = didYouMean(wanted, [
+    ...new Set([...recorded.map((item) => item.testId), ...recorded.map((item) => item.recipe)]),
+  ])
+  const listed = recorded.slice(0, LISTED_TESTS).map((item) => `${item.testId} (${item.recipe})`)
+  const more = recorded.length > LISTED_TESTS ? `, and ${recorded.length - LISTED_TESTS} more` : ''
+  return [
+    `no run of "${wanted}" is recorded in ${storePath}.`,
+    suggestion ? ` Did you mean "${suggestion}"?` : '',
+    ` Give a test_id or a recipe file with runs: ${listed.join(', ')}${more}.`,
+  ].join('')
 }
 
 const MATRIX_RUNS = 8
