@@ -50,15 +50,22 @@ export function findRecipeFiles(project: Project, filters: readonly string[] = [
 }
 
 export type LoadedRecipe =
-  | { file: string; recipe: Recipe; issues: RecipeIssue[] }
-  | { file: string; recipe?: undefined; issues: RecipeIssue[] }
+  | { file: string; recipe: Recipe; issues: RecipeIssue[]; draft?: undefined; refused?: undefined }
+  | { file: string; recipe?: undefined; issues: RecipeIssue[]; draft?: Recipe; refused?: Set<string> }
 
-/** Parses a recipe and checks its files, as the compiler would; never throws for a bad recipe. */
+/**
+ * Parses a recipe and checks its files, as the compiler would; never throws for a bad recipe.
+ * A bad recipe comes with its draft, when it has one (see `checkRecipe`).
+ */
 export function loadRecipe(project: Project, file: string): LoadedRecipe {
-  const { recipe, issues } = checkRecipe(readFileSync(join(project.root, file), 'utf8'), file, project.root, {
-    pythonPath: project.options.python?.path ?? DEFAULT_PYTHON_PATH,
-  })
-  return recipe ? { file, recipe, issues } : { file, issues }
+  const { recipe, issues, draft, refused } = checkRecipe(
+    readFileSync(join(project.root, file), 'utf8'),
+    file,
+    project.root,
+    { pythonPath: project.options.python?.path ?? DEFAULT_PYTHON_PATH },
+  )
+  if (recipe) return { file, recipe, issues }
+  return draft ? { file, issues, draft, refused } : { file, issues }
 }
 
 /** Opens the project's run store (RECIPES_DB, else the plugin option db, else reports/results.sqlite). */

@@ -24,6 +24,8 @@ export interface ResolvedFiles {
   /** Absolute path of each ts scriptlet module, by the recipe's `module` string. */
   modules: Map<string, string>
   issues: RecipeIssue[]
+  /** Names of the steps whose files or names have a problem (in `issues`). */
+  refused: Set<string>
 }
 
 /**
@@ -36,9 +38,14 @@ export interface ResolvedFiles {
 export function resolveStepFiles(steps: readonly RecipeStep[], root: string, options: WorkspaceOptions): ResolvedFiles {
   const modules = new Map<string, string>()
   const issues: RecipeIssue[] = []
+  const refused = new Set<string>()
   const workspace = new Workspace(root)
-  for (const step of steps) issues.push(...checkStep(step, workspace, options, modules))
-  return { modules, issues }
+  for (const step of steps) {
+    const found = checkStep(step, workspace, options, modules)
+    if (found.length > 0) refused.add(step.name)
+    issues.push(...found)
+  }
+  return { modules, issues, refused }
 }
 
 function checkStep(

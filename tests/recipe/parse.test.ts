@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest'
 import { RecipeError } from '../../plugin/recipe/errors.ts'
-import { parseRecipe } from '../../plugin/recipe/parse.ts'
+import { parseRecipe, readRecipe } from '../../plugin/recipe/parse.ts'
 
 function errorOf(text: string): RecipeError {
   try {
@@ -143,6 +143,41 @@ describe('errors', () => {
         'Allowed keys here: test_id, tester, description, tags.',
       ],
     ])
+  })
+
+  test("a schema error in one field does not hide the step's other problems, nor claim one about the refused field", () => {
+    const reading = readRecipe(
+      `steps:
+  - { name: a, type: ts, module: 3, timeout: soon, depends_on: [bb] }
+  - { name: b, type: shell, cmd: run.sh, class: X, retry: lots }
+`,
+      'recipes/x.yaml',
+    )
+    expect(reading.issues.map((issue) => [issue.code, issue.path])).toEqual([
+      ['RECIPE_SCHEMA', 'steps[0].module'],
+      ['RECIPE_SCHEMA', 'steps[0].timeout'],
+      ['RECIPE_SCHEMA', 'steps[1].retry'],
+      ['RECIPE_UNKNOWN_DEPENDENCY', 'steps[0].depends_on[0]'],
+    ])
+    expect(reading.steps.map((step) => [step.name, step.module, step.export, step.command])).toEqual([
+      ['a', undefined, undefined, undefined],
+      ['b', undefined, 'X', 'run.sh'],
+    ])
+    // Every step was read and no refused field changes the dataflow: a draft to check the scriptlets against.
+    expect(reading.draft?.steps.map((step) => [step.name, step.needs])).toEqual([
+      ['a', []],
+      ['b', []],
+    ])
+  })
+
+  test('no draft when a refused field changes what a step needs or is given', () => {
+    const reading = readRecipe(
+      'steps:\n  - { name: a, type: ts, module: m.ts }\n  - { name: b, type: ts, module: m.ts, depends_on: 3 }\n',
+      'recipes/x.yaml',
+    )
+    expect(reading.issues).toHaveLength(1)
+    expect(reading.steps).toHaveLength(2)
+    expect(reading.draft).toBeUndefined()
   })
 
   test('an empty file', () => {
