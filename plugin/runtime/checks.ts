@@ -7,16 +7,21 @@ import type { Context } from '../context/context.ts'
 import type { SourceLocation } from '../recipe/errors.ts'
 import type { RecipeStep, SuccessCheckName } from '../recipe/types.ts'
 import type { OkEnvelope } from '../scriptlet/envelope.ts'
+import type { Redactor } from './redact.ts'
 
 /**
  * Turns the step's `success:` checks into assertions. Each message names the check and its
  * place in the recipe, so a failure reads `success.ctx_has_keys (recipes/x.yaml:14:7): ...`.
  */
+/** What masks secrets in the values a failed check quotes (the run's `Redactor`). */
+export type ValueRedactor = Pick<Redactor, 'json'>
+
 export async function assertSuccessChecks(
   step: RecipeStep,
   ctx: Context,
   envelope: OkEnvelope,
   root: string,
+  redactor?: ValueRedactor,
 ): Promise<void> {
   const label = (check: SuccessCheckName, detail: string) =>
     `${checkLabel(check, step.locations.checks[check])}: ${detail}`
@@ -33,7 +38,7 @@ export async function assertSuccessChecks(
     expect(ctx.get(key), label('ctx_equals', `ctx "${key}" differs from the expected value`)).toEqual(expected)
   }
   for (const [key, schema] of Object.entries(ctx_matches ?? {})) {
-    const problem = await schemaMismatch(key, schema, ctx)
+    const problem = await schemaMismatch(key, schema, ctx, redactor)
     if (problem !== undefined) assert.fail(label('ctx_matches', problem))
   }
   if (outputs) {
@@ -61,11 +66,18 @@ const SHOWN_ERRORS = 5
  * line, no diff: every reporter shows it, the run store keeps it as the step's reason, and
  * the run's redaction masks secrets in it as in any failure.
  */
-async function schemaMismatch(key: string, schema: JsonObject, ctx: Context): Promise<string | undefined> {
+async function schemaMismatch(
+  key: string,
+  schema: JsonObject,
+  ctx: Context,
+  redactor: ValueRedactor | undefined,
+): Promise<string | undefined> {
   if (!ctx.has(key)) return `ctx "${key}" does not match its JSON Schema: ${key} is missing`
   const validate = (await jsonSchemaValidator()).compile(schema)
-  const value = ctx.get(key) as JsonValue
-  if (validate(value)) return undefined
+  const raw = ctx.get(key) as JsonValue
+  if (validate(raw)) return undefined
+  // Masked before anything is cut: a secret cut in two would no longer be recognised.
+  const value = redactor ? redactor.json(raw) : raw
   const errors = validate.errors ?? []
   const described = errors.slice(0, SHOWN_ERRORS).map((error) => describeSchemaError(key, error, schema, value))
   if (errors.length > SHOWN_ERRORS) described.push(`and ${errors.length - SHOWN_ERRORS} more`)
