@@ -187,6 +187,20 @@ describe('test_meta', () => {
   })
 })
 
+test("a misspelt recipe path is refused with a did-you-mean from the project's own recipes, never a stack trace", async () => {
+  for (const command of ['validate', 'plan', 'run', 'list']) {
+    const result = await project.recipes([command, 'recipes/port.yaml'])
+    expect(result.code, `${command}: ${result.output}`).toBe(3)
+    expect(result.stderr).toContain('no recipe file at "recipes/port.yaml"; did you mean "recipes/ports.yaml"?')
+    expect(result.output).not.toMatch(/^\s+at /m)
+  }
+  const unrelated = await project.recipes(['validate', 'lab/zzz.yaml'])
+  expect(unrelated.code).toBe(3)
+  expect(unrelated.stderr).toContain(
+    'no recipe file at "lab/zzz.yaml" (recipes of this project: recipes/legacy_meta.yaml,',
+  )
+})
+
 describe('every problem of a recipe in one round', () => {
   const expected = [
     'recipes/one_round.yaml:6:12 RECIPE_EXPORT_NOT_FOUND',
