@@ -178,6 +178,7 @@ class StepAttempt {
         execution.stderr,
         scope.started.ctx,
         scope.compiled.root,
+        scope.session.redactor,
       )
     } catch (error) {
       judged = couldNotJudge(error)

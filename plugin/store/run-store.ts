@@ -527,6 +527,18 @@ export class RunStore implements RunRecorder {
     })
   }
 
+  /** The test ids and recipes the store has runs of, the most recently run first: what a user can ask history for. */
+  recordedTests(limit = 200): { testId: string; recipe: string }[] {
+    return this.guard(
+      () =>
+        this.db
+          .prepare(
+            'SELECT test_id AS "testId", recipe FROM runs GROUP BY test_id, recipe ORDER BY MAX(start_time) DESC LIMIT ?',
+          )
+          .all(limit) as { testId: string; recipe: string }[],
+    )
+  }
+
   /** Recent runs of a test id (or recipe), newest first, with their steps. */
   history(testIdOrRecipe: string, limit: number): HistoryRun[] {
     return this.guard(() => {

@@ -77,6 +77,21 @@ test('a broken recipe compiles to a module that fails with its errors', () => {
   )
 })
 
+test('a recipe with problems whose steps can still be checked loads their scriptlets first, except those refused already', () => {
+  const recipe = `steps:
+  - { name: a, type: ts, module: scriptlets/a.ts, timeout: soon }
+  - { name: b, type: ts, module: scriptlets/a.ts, class: Missing }
+  - { name: c, type: ts, module: scriptlets/nope.ts }
+`
+  const { code } = compileRecipe(recipe, join(root, 'recipes/x.yaml'), root)
+  const [imports, call] = code.split('\n')
+  expect(imports).toBe('import { failRecipeAfterChecks } from "vitest-recipes/runtime";')
+  expect(call).toMatch(/^await failRecipeAfterChecks\(\[/)
+  expect(call).toContain('{ "scriptlets/a.ts": () => import("../scriptlets/a.ts") }')
+  expect(call).not.toContain('nope.ts")')
+  expect(call).toContain('"refused":["b","c"]')
+})
+
 test("the spec travels as base64 of its JSON, text outside ASCII included: Vite's SSR transform maps every word boundary, and base64 has few", () => {
   const recipe = `steps:
   - name: label

@@ -76,6 +76,7 @@ function readBack(store: RunStore) {
   return withoutTimes({
     run: { ...run, history: { count: run.history.count, rows: [...run.history.rows()] } },
     history: store.history('PG-1', 10),
+    recorded: store.recordedTests(),
     byTester: store.listRuns({ tester: 'ann' }).map((row) => row.runId),
     byTag: store.listRuns({ tag: 'n1' }).map((row) => [row.runId, row.steps, row.failed, row.durationMs]),
     trend: store.trend('PG-1', '20260101T000100Z-b', 5),

@@ -6,7 +6,8 @@ import { runWallMs } from '../../store/run-data.ts'
 import { comparableStatus, describeSelection, type RunSelection, sameSelection } from '../../store/run-selection.ts'
 import { parseCommandArgs, UsageError } from '../args.ts'
 import type { CliIo } from '../io.ts'
-import { loadProject, withStore } from '../project.ts'
+import { findRecipeFiles, loadProject, withStore } from '../project.ts'
+import { didYouMean } from '../../recipe/did-you-mean.ts'
 import { formatMs } from '../../format/run-format.ts'
 
 export const HISTORY_HELP = `Usage: recipes history <test_id or recipe file> [--limit N] [--json]
@@ -64,16 +65,18 @@ export async function historyCommand(args: string[], io: CliIo): Promise<number>
     throw new UsageError(`--limit takes a whole number above 0, not "${values.limit}"`)
   const project = await loadProject(io.cwd)
   const wanted = positionals[0]!
-  const { shown, earlier } = withStore(project, (store) => {
+  const { shown, earlier, recorded, storePath } = withStore(project, (store) => {
     const shown = store.history(wanted, limit)
-    // The latest run's earlier runs of the same steps (the whole recipe, or the same -t selection).
-    return { shown, earlier: shown[0] ? store.pastRuns(shown[0], MAX_BASELINE_RUNS) : [] }
+    return {
+      shown,
+      // The latest run's earlier runs of the same steps (the whole recipe, or the same -t selection).
+      earlier: shown[0] ? store.pastRuns(shown[0], MAX_BASELINE_RUNS) : [],
+      recorded: shown.length > 0 ? [] : store.recordedTests(),
+      storePath: store.path,
+    }
   })
   const latest = shown[0]
-  if (!latest)
-    throw new UsageError(
-      `no run of "${wanted}" is recorded (give a test_id such as CUR-05, or a recipe path such as recipes/05_metrics_versioned.yaml)`,
-    )
+  if (!latest) throw new UsageError(noRunMessage(wanted, recorded, storePath, findRecipeFiles(project)))
   const compared = [latest, ...earlier]
   const findings = findRegressions(compared)
   const baselineRuns = selectBaseline(compared).length
@@ -118,6 +121,34 @@ export async function historyCommand(args: string[], io: CliIo): Promise<number>
   }
   io.stdout(`${lines.join('\n')}\n`)
   return EXIT_OK
+}
+
+const LISTED_TESTS = 8
+
+/**
+ * Why history has nothing to show, with what the user can ask for instead: only what this
+ * project has (test ids and recipes with recorded runs, its own recipe files), never examples.
+ */
+function noRunMessage(
+  wanted: string,
+  recorded: readonly { testId: string; recipe: string }[],
+  storePath: string,
+  recipeFiles: readonly string[],
+): string {
+  if (recorded.length === 0) {
+    const example = recipeFiles[0] ? `npx vitest run ${recipeFiles[0]}` : 'npx vitest run'
+    return `no run of "${wanted}" is recorded: ${storePath} holds no runs yet; run a recipe first (${example})`
+  }
+  const suggestion = didYouMean(wanted, [
+    ...new Set([...recorded.map((item) => item.testId), ...recorded.map((item) => item.recipe)]),
+  ])
+  const listed = recorded.slice(0, LISTED_TESTS).map((item) => `${item.testId} (${item.recipe})`)
+  const more = recorded.length > LISTED_TESTS ? `, and ${recorded.length - LISTED_TESTS} more` : ''
+  return [
+    `no run of "${wanted}" is recorded in ${storePath}.`,
+    suggestion ? ` Did you mean "${suggestion}"?` : '',
+    ` Give a test_id or a recipe file with runs: ${listed.join(', ')}${more}.`,
+  ].join('')
 }
 
 const MATRIX_RUNS = 8
