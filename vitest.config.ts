@@ -8,6 +8,8 @@ export default defineConfig({
   plugins: [recipes()],
   test: {
     include: ['tests/**/*.test.ts'],
+    // dist/ for process steps and the end-to-end tests, built if a fresh clone has none.
+    globalSetup: ['./tests/ensure-dist.ts'],
     // End-to-end tests start real vitest / recipes processes and mostly wait for them: two test
     // files at a time even on 2 cores (Vitest's default there is one), which takes the suite
     // from about 9.8 to 6 minutes on this project's 2-core CI machine.

@@ -21,6 +21,7 @@ const BENCHMARKS = [
   { name: 'scaling', args: [], quick: [] },
   { name: 'reports', args: [], quick: [] },
   { name: 'live', args: [], quick: ['--requests', '100', '--seconds', '1', '--updates', '5'] },
+  { name: 'dashboard-idle', script: 'live/dashboard-idle.js', args: [], quick: ['--runs', '100', '--seconds', '3'] },
   { name: 'locks', args: [], quick: ['--rounds', '2'] },
   { name: 'postgres', args: [], quick: ['--rounds', '3', '--steps', '200'] },
 ]
@@ -39,7 +40,7 @@ if (unknown.length > 0) {
 
 /** Runs one benchmark, its output passed through, and returns its lines with a target. */
 function run(bench) {
-  const script = join(HERE, bench.name, 'run.js')
+  const script = join(HERE, bench.script ?? join(bench.name, 'run.js'))
   const args = [script, ...(values.quick ? bench.quick : bench.args)]
   process.stdout.write(
     `\n=== bench/${bench.name}: node ${args.map((arg) => arg.replace(`${HERE}/`, 'bench/')).join(' ')}\n\n`,

@@ -248,6 +248,47 @@ def run_scriptlet(request):
         sys.stdin = empty_stdin()
 
 
+def outline(path):
+    """What a scriptlet file defines, read without running it (recipes step decides how to run it by this):
+    its top-level classes (with whether each has run(), its own or a base's of the same file), functions
+    and imported names, and whether it has an `if __name__ == "__main__":` block."""
+    import ast  # only for recipes step: a recipe names what to run
+
+    try:
+        with open(path, "rb") as source:
+            tree = ast.parse(source.read(), filename=path)
+    except SyntaxError as error:
+        return {"type": "outline", "error": {"message": error.msg, "line": error.lineno, "column": error.offset}}
+    except OSError as error:
+        return {"type": "outline", "error": {"message": str(error)}}
+    classes, functions, imported, main_block = {}, [], [], False
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef):
+            own = any(isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name == "run" for item in node.body)
+            bases = [base.id for base in node.bases if isinstance(base, ast.Name)]
+            classes[node.name] = {"run": own, "bases": bases}
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            functions.append(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            imported.extend((alias.asname or alias.name).split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.If) and "__main__" in ast.dump(node.test) and "__name__" in ast.dump(node.test):
+            main_block = True
+
+    def has_run(name, seen=()):
+        found = classes.get(name)
+        if found is None or name in seen:
+            return False
+        return found["run"] or any(has_run(base, seen + (name,)) for base in found["bases"])
+
+    return {
+        "type": "outline",
+        "classes": [{"name": name, "run": has_run(name)} for name in classes],
+        "functions": functions,
+        "imported": imported,
+        "main_block": main_block,
+    }
+
+
 def main():
     for root in reversed(json.loads(os.environ.get("RECIPES_PYTHON_PATH", "[]"))):
         if root not in sys.path:
@@ -257,7 +298,9 @@ def main():
         if not line.strip():
             continue
         request = json.loads(line)
-        if request.get("type") == "run":
+        if request.get("type") == "outline":
+            send(outline(request["file"]))
+        elif request.get("type") == "run":
             answer = run_step(request)
             # stderr and the protocol are two pipes: the mark tells the runner it has all of the step's stderr.
             sys.stderr.flush()

@@ -14,13 +14,15 @@ const ALLOWED: Record<string, string[]> = {
   compile: ['compile', 'recipe', 'context', 'runtime', 'exporters', 'reporter', 'analysis'], // runtime only for the CompiledRecipe type
   runtime: ['runtime', 'recipe', 'scriptlet', 'context', 'executors', 'store', 'live'],
   store: ['store', 'context'],
+  // How runs read to people (durations, sizes, status order and colours): below everything that shows a run.
+  format: ['format', 'store', 'context'],
   // Exporters take plain run data (store/run-data.ts) and never know how a run was executed.
-  exporters: ['exporters', 'store', 'context', 'charts'],
-  // Charts draw plain run data, in the documents' status colours (exporters/format.ts).
-  charts: ['charts', 'store', 'context', 'exporters'],
+  exporters: ['exporters', 'store', 'context', 'charts', 'format'],
+  // Charts draw plain run data, in the documents' status colours (format/); never the exporters, which draw with them.
+  charts: ['charts', 'store', 'context', 'format'],
   // A stored run against its history, and the optional AI summary; worded with the reports'
-  // number formats (exporters/format.ts), masked with runtime/redact.ts.
-  analysis: ['analysis', 'store', 'context', 'exporters', 'runtime'],
+  // number formats (format/), masked with runtime/redact.ts.
+  analysis: ['analysis', 'store', 'context', 'format', 'runtime'],
   // The reporter (main process) reads the step meta contract, never the worker-side runner.
   // (live only for http-server.ts: the lock service is hardened like the other two servers.)
   reporter: ['reporter', 'exporters', 'store', 'context', 'runtime', 'analysis', 'live'],
@@ -41,6 +43,7 @@ const ALLOWED: Record<string, string[]> = {
     'live',
     'analysis',
     'executors',
+    'format',
   ],
   '.': ['compile', 'recipe', 'runtime'],
 }
@@ -57,10 +60,49 @@ function sourceFiles(dir: string): string[] {
   )
 }
 
-function importsOf(file: string): string[] {
-  const text = readFileSync(file, 'utf8')
-  return [...text.matchAll(/^(?:import|export)\s[^'"]*?from\s+'([^']+)'/gm)].map((match) => match[1]!)
+/**
+ * The modules a source text imports: static imports and re-exports, side-effect imports, and
+ * `import('…')` with a literal path (lazy loads and type queries load code just the same).
+ * Comments are left out first: a path quoted in a comment is not an import.
+ */
+function importsOf(text: string): string[] {
+  const code = text.replace(/\/\*[\s\S]*?\*\/|(?<![:'"`\\])\/\/.*$/gm, '')
+  const patterns = [
+    /^(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]/gm,
+    /^import\s+['"]([^'"]+)['"]/gm,
+    /\bimport\(\s*(?:'([^']+)'|"([^"]+)"|`([^`$]+)`)\s*\)/g,
+  ]
+  return patterns.flatMap((pattern) =>
+    [...code.matchAll(pattern)].map((match) => match.slice(1).find((group) => group !== undefined)!),
+  )
 }
+
+test('the fence sees static, side-effect and dynamic imports with a literal path, not paths in comments', () => {
+  const text = [
+    "import { a } from '../store/a.ts'",
+    "import type {\n  B,\n} from '../store/b.ts'",
+    "export { c } from './c.ts'",
+    "import './side-effect.ts'",
+    "  const { d } = await import('../store/d.ts')",
+    '  const e = () => import("../exporters/e.ts")',
+    '  type F = typeof import(`../charts/f.ts`)',
+    "  // await import('../cli/commented.ts')",
+    "  /* import('../cli/in-a-block.ts') */",
+    '  const g = await import(name) // not a literal: nothing to check',
+  ].join('\n')
+  expect(importsOf(`/**\n${text}\n */`)).toEqual([])
+  expect(importsOf(text).sort()).toEqual(
+    [
+      '../store/a.ts',
+      '../store/b.ts',
+      './c.ts',
+      './side-effect.ts',
+      '../store/d.ts',
+      '../exporters/e.ts',
+      '../charts/f.ts',
+    ].sort(),
+  )
+})
 
 // redact.ts and output-capture.ts: the masking a run applies, which `recipes step` applies too
 // (leaf modules that load no runner).
@@ -71,7 +113,7 @@ test('plugin folders import only what their stage may', () => {
   const violations: string[] = []
   for (const file of sourceFiles(plugin)) {
     const folder = relative(plugin, file).split('/').length > 1 ? relative(plugin, file).split('/')[0]! : '.'
-    for (const specifier of importsOf(file)) {
+    for (const specifier of importsOf(readFileSync(file, 'utf8'))) {
       if (specifier.startsWith('.')) {
         const target = relative(plugin, join(file, '..', specifier)).split('/')
         const targetFolder = target.length > 1 ? target[0]! : '.'
@@ -82,7 +124,9 @@ test('plugin folders import only what their stage may', () => {
           !(folder === 'reporter' && targetFolder === 'live' && target.at(-1) !== 'http-server.ts')
         if (!allowed) violations.push(`${relative(REPO, file)} imports ${specifier} (${folder} → ${targetFolder})`)
       } else if (
-        ['runtime', 'executors', 'scriptlet', 'context', 'recipe', 'store', 'exporters', 'charts'].includes(folder) &&
+        ['runtime', 'executors', 'scriptlet', 'context', 'recipe', 'store', 'exporters', 'charts', 'format'].includes(
+          folder,
+        ) &&
         MAIN_PROCESS_ONLY.includes(specifier)
       ) {
         violations.push(`${relative(REPO, file)} imports the main-process package ${specifier}`)

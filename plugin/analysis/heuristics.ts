@@ -1,6 +1,7 @@
 import type { JsonObject } from '../context/json-value.ts'
-import { formatBytes, formatMs } from '../exporters/format.ts'
+import { formatBytes, formatMs } from '../format/run-format.ts'
 import type { PastRun, PastStep } from '../store/past-runs.ts'
+import { comparableStatus, sameSelection, selectionOf } from '../store/run-selection.ts'
 import { numericMetrics, type RunData, type StepRow } from '../store/run-data.ts'
 import { type Baseline, baselineOf, robustZ } from './baseline.ts'
 
@@ -33,8 +34,8 @@ export interface HeuristicFindings {
   data: JsonObject
 }
 
-/** Statuses whose duration and figures are a real execution of the step. */
-const EXECUTED = new Set(['passed', 'failed', 'expected-error'])
+/** Statuses whose duration and figures are a real execution of the step (setup: run for a selected step). */
+const EXECUTED = new Set(['passed', 'setup', 'failed', 'expected-error'])
 /** Below these, a change is noise whatever its z-score: timer and allocator jitter. */
 const ABSOLUTE_FLOOR: Record<string, number> = { duration_ms: 10, cpu_ms: 10, peak_rss_bytes: 8 * 1024 * 1024 }
 /** A change smaller than this share of the median is never an anomaly. */
@@ -47,20 +48,24 @@ const HOG_RATIO = 1.5
  * numeric metric against the same step in the earlier passing runs of its test_id (median and
  * MAD, anomalies only from `minRuns` runs on), new failures and fixed steps against the
  * previous finished run, flaky steps (passed only after retries, here or in the history) and
- * resource hogs. `past` is newest first and may hold runs of any status.
+ * resource hogs. `past` is newest first and may hold runs of any status; only those that ran
+ * the same steps are compared (the whole recipe, or the same -t selection), and a step run as
+ * setup counts as passed.
  */
 export function heuristicFindings(
   data: RunData,
   past: readonly PastRun[],
   options: HeuristicOptions,
 ): HeuristicFindings {
-  const subject = data.run.testId ?? data.run.recipe
-  const passing = past.filter((run) => run.status === 'passed')
+  const selection = selectionOf(data.run.metadata)
+  const subject = `${data.run.testId ?? data.run.recipe}${selection ? ` (-t ${selection.selected.join(', ')})` : ''}`
+  const comparable = past.filter((run) => sameSelection(run.selection, selection))
+  const passing = comparable.filter((run) => run.status === 'passed')
   const lines: string[] = []
   const anomalies: Anomaly[] = []
   let compared = 0
 
-  if (past.length === 0)
+  if (comparable.length === 0)
     lines.push(`No history: this is the first finished run of ${subject} in this store, so nothing is compared.`)
   else if (passing.length < options.minRuns)
     lines.push(
@@ -68,7 +73,9 @@ export function heuristicFindings(
     )
   else {
     // Each step's passing executions in the baseline runs, found by name once (recipes run 10k steps).
-    const passed = groupByStep(passing.flatMap((run) => run.steps.filter((step) => step.status === 'passed')))
+    const passed = groupByStep(
+      passing.flatMap((run) => run.steps.filter((step) => comparableStatus(step.status) === 'passed')),
+    )
     for (const step of data.steps) {
       if (!EXECUTED.has(step.status) || step.durationMs <= 0) continue
       const history = passed.get(step.step) ?? []
@@ -83,18 +90,19 @@ export function heuristicFindings(
     }
   }
 
-  const previous = past[0]
+  const previous = comparable[0]
   const newFailures: string[] = []
   const fixed: string[] = []
   if (previous) {
-    const before = new Map(previous.steps.map((step) => [step.step, step.status]))
+    const before = new Map(previous.steps.map((step) => [step.step, comparableStatus(step.status)]))
     for (const step of data.steps) {
       const was = before.get(step.step)
-      if (step.status === 'failed' && was === 'passed') newFailures.push(step.step)
-      if (step.status === 'passed' && was === 'failed') fixed.push(step.step)
+      const now = comparableStatus(step.status)
+      if (now === 'failed' && was === 'passed') newFailures.push(step.step)
+      if (now === 'passed' && was === 'failed') fixed.push(step.step)
     }
   }
-  const flaky = flakySteps(data.steps, past)
+  const flaky = flakySteps(data.steps, comparable)
   const hogs = anomalies.filter((anomaly) => anomaly.kind === 'resource')
 
   if (passing.length >= options.minRuns)
@@ -115,7 +123,7 @@ export function heuristicFindings(
     lines: lines.map((line) => `Heuristic: ${line}`),
     data: {
       subject,
-      history_runs: past.length,
+      history_runs: comparable.length,
       baseline_runs: passing.length,
       min_runs: options.minRuns,
       threshold: options.threshold,
@@ -207,13 +215,13 @@ interface Flaky {
 
 /** Steps that passed here only after retrying; with how often they wavered in the history. */
 function flakySteps(steps: readonly StepRow[], past: readonly PastRun[]): Flaky[] {
-  const retried = steps.filter((step) => step.status === 'passed' && step.attempts > 1)
+  const retried = steps.filter((step) => comparableStatus(step.status) === 'passed' && step.attempts > 1)
   if (retried.length === 0) return []
   const byStep = groupByStep(past.flatMap((run) => run.steps))
   return retried.map((step) => {
     const earlier = byStep.get(step.step) ?? []
     const wavered = earlier.filter(
-      (item) => item.status === 'failed' || (item.status === 'passed' && item.attempts > 1),
+      (item) => item.status === 'failed' || (comparableStatus(item.status) === 'passed' && item.attempts > 1),
     )
     const history =
       earlier.length === 0

@@ -1,6 +1,6 @@
 import type { JsonObject } from '../context/json-value.ts'
 import { numericMetrics, type AnalysisRow, type RunData } from '../store/run-data.ts'
-import { describeAttempts, formatMs, runDurationMs, statusCounts } from '../exporters/format.ts'
+import { describeAttempts, formatMs, runDurationMs, statusCounts } from '../format/run-format.ts'
 
 /** A ctx key holding a summary a recipe wrote itself; it leads the analysis when present. */
 export const SUMMARY_KEY = 'analysis.summary_v1'

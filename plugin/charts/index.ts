@@ -1,13 +1,20 @@
-import { sampleRun } from '../exporters/sample-run.ts'
+import { sampleRun } from '../store/sample-run.ts'
 import { numericMetrics, type RunData, type TrendRun } from '../store/run-data.ts'
 import { dotSvg, preloadChartEngines, svgPng, templateSvg, vegaLiteSvg } from './render.ts'
-import { METRIC_TREND_TEMPLATE, type MetricPoint, metricTrend, stepDurationsSpec } from './specs.ts'
+import {
+  METRIC_TREND_TEMPLATE,
+  type MetricPoint,
+  metricTrend,
+  stepDurationsSpec,
+  stepDurationTrendSpec,
+} from './specs.ts'
 import { stepGraphDot } from './step-graph.ts'
 
 /**
  * The pictures of a run, drawn once and used by every document and the dashboard: its step
  * durations (attempts and waits), its step graph, and each numeric metric across the test
- * id's recent runs.
+ * id's recent runs. The dashboard's trend of a test id draws from here too: its steps'
+ * durations over the runs, and each metric's trend.
  */
 
 /** A drawn chart: its SVG, and the PNG the documents embed. */
@@ -83,13 +90,47 @@ function planCharts(data: ChartRun, trend: readonly TrendRun[]): { plans: ChartP
       svg: () => dotSvg(graph.dot),
     },
   ]
-  const notes: string[] = []
-  const runs = withThisRun(data, trend)
-  const testId = data.run.testId ?? data.run.recipe
   const metrics = data.steps.flatMap((step) =>
     Object.keys(numericMetrics(step)).map((name) => ({ step: step.step, name })),
   )
-  const used = new Set(plans.map((plan) => plan.name))
+  const testId = data.run.testId ?? data.run.recipe
+  const trendPlans = metricPlans(metrics, withThisRun(data, trend), testId, data.run.runId, plans)
+  return { plans: [...plans, ...trendPlans.plans], notes: trendPlans.notes }
+}
+
+/**
+ * The charts of a test id's trend (the dashboard's): its steps' durations over the runs, and
+ * each metric any of them reported, the newest run the marked one.
+ */
+function planTrendCharts(testId: string, trend: readonly TrendRun[]): { plans: ChartPlan[]; notes: string[] } {
+  const durations = stepDurationTrendSpec(testId, trend)
+  const plans: ChartPlan[] = [
+    {
+      name: 'step_duration_trend',
+      title: 'Step durations over runs',
+      ...(durations.note ? { note: durations.note } : {}),
+      svg: () => vegaLiteSvg(durations.spec),
+    },
+  ]
+  const seen = new Set<string>()
+  const metrics = trend
+    .flatMap((run) => run.steps.flatMap((step) => Object.keys(step.metrics).map((name) => ({ step: step.step, name }))))
+    .filter(({ step, name }) => !seen.has(`${step}.${name}`) && seen.add(`${step}.${name}`))
+  const trendPlans = metricPlans(metrics, trend, testId, trend.at(-1)?.runId, plans)
+  return { plans: [...plans, ...trendPlans.plans], notes: trendPlans.notes }
+}
+
+/** A trend chart per metric (the first MAX_METRIC_CHARTS), named apart from `others`; the note names the rest. */
+function metricPlans(
+  metrics: { step: string; name: string }[],
+  runs: readonly TrendRun[],
+  testId: string,
+  currentRunId: string | undefined,
+  others: readonly ChartPlan[],
+): { plans: ChartPlan[]; notes: string[] } {
+  const plans: ChartPlan[] = []
+  const notes: string[] = []
+  const used = new Set(others.map((plan) => plan.name))
   for (const { step, name } of metrics.slice(0, MAX_METRIC_CHARTS)) {
     const metric = `${step}.${name}`
     const points: MetricPoint[] = []
@@ -101,7 +142,7 @@ function planCharts(data: ChartRun, trend: readonly TrendRun[]): { plans: ChartP
           runId: run.runId,
           startTime: run.startTime,
           value,
-          current: run.runId === data.run.runId,
+          current: run.runId === currentRunId,
         })
     }
     const { data: values, signals } = metricTrend(metric, testId, points)
@@ -188,7 +229,7 @@ export async function renderRunCharts(data: ChartRun, trend: readonly TrendRun[]
 
 /** The charts a run has, by name and title, without drawing them (the dashboard's list). */
 export function runChartList(data: ChartRun, trend: readonly TrendRun[]): { name: string; title: string }[] {
-  return planCharts(data, trend).plans.map(({ name, title }) => ({ name, title }))
+  return listOf(planCharts(data, trend).plans)
 }
 
 /** One chart of the run as SVG, or undefined when the run has no chart of that name. */
@@ -200,6 +241,26 @@ export async function renderChartSvg(
   return planCharts(data, trend)
     .plans.find((plan) => plan.name === name)
     ?.svg()
+}
+
+/** The charts of a test id's trend (its runs oldest first), by name and title (the dashboard's list). */
+export function trendChartList(testId: string, trend: readonly TrendRun[]): { name: string; title: string }[] {
+  return listOf(planTrendCharts(testId, trend).plans)
+}
+
+/** One chart of a test id's trend as SVG, or undefined when it has no chart of that name. */
+export async function renderTrendChartSvg(
+  testId: string,
+  trend: readonly TrendRun[],
+  name: string,
+): Promise<string | undefined> {
+  return planTrendCharts(testId, trend)
+    .plans.find((plan) => plan.name === name)
+    ?.svg()
+}
+
+function listOf(plans: readonly ChartPlan[]): { name: string; title: string }[] {
+  return plans.map(({ name, title }) => ({ name, title }))
 }
 
 /**

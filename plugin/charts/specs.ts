@@ -1,6 +1,6 @@
 import type { TopLevelSpec } from 'vega-lite'
-import { formatMs, STATUS_COLORS } from '../exporters/format.ts'
-import type { StepRow } from '../store/run-data.ts'
+import { formatMs, STATUS_COLORS } from '../format/run-format.ts'
+import type { StepRow, TrendRun } from '../store/run-data.ts'
 
 /**
  * The Vega-Lite specifications of the run charts: plain functions from data to a spec, the
@@ -13,6 +13,8 @@ export const CHART_FONT = 'DejaVu Sans, Liberation Sans, Arial, sans-serif'
 const PLOT_WIDTH = 440
 /** At most this many steps get a bar; a longer run shows its slowest ones, in recipe order. */
 export const MAX_DURATION_BARS = 60
+/** At most this many steps get a line in the durations over runs: more could not be told apart. */
+export const MAX_TREND_STEPS = 10
 /** Colour of the part of a step's time its attempts do not account for: waits between retries. */
 const WAIT_COLOR = '#A6A6A6'
 /** Colour of a status STATUS_COLORS does not know. */
@@ -149,6 +151,11 @@ export function stepDurationsSpec(steps: readonly StepRow[]): { spec: TopLevelSp
   return note === undefined ? { spec } : { spec, note }
 }
 
+/** A run's place on a trend's x axis: `#2 01-02 11:30` (its number, oldest first, and when it started). */
+function runLabel(n: number, startTime: string): string {
+  return `#${n} ${startTime.slice(5, 16).replace('T', ' ')}`
+}
+
 /** One run's value of a metric, for its trend. */
 export interface MetricPoint {
   /** 1 for the oldest run shown. */
@@ -220,7 +227,7 @@ export function metricTrend(
     data: {
       points: points.map((point) => ({
         ...point,
-        label: `#${point.n} ${point.startTime.slice(5, 16).replace('T', ' ')}`,
+        label: runLabel(point.n, point.startTime),
         which: point.current ? 'this run' : 'earlier runs',
       })),
     },
@@ -229,4 +236,70 @@ export function metricTrend(
       chartSubtitle: `${points.length} run${points.length === 1 ? '' : 's'} of ${testId}${current ? `; this run: ${current.value}` : ''}`,
     },
   }
+}
+
+/**
+ * Each step's duration across the test id's recent runs (oldest first), a line per step:
+ * the MAX_TREND_STEPS slowest (by their longest run) when there are more.
+ */
+export function stepDurationTrendSpec(
+  testId: string,
+  runs: readonly TrendRun[],
+): { spec: TopLevelSpec; note?: string } {
+  const longest = new Map<string, number>()
+  for (const run of runs)
+    for (const step of run.steps)
+      longest.set(step.step, Math.max(longest.get(step.step) ?? 0, drawableMs(step.durationMs)))
+  const shown = new Set(
+    [...longest]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, MAX_TREND_STEPS)
+      .map(([step]) => step),
+  )
+  const { unit, per } = durationUnit(Math.max(0, ...longest.values()))
+  const values = runs.flatMap((run, i) =>
+    run.steps
+      .filter((step) => shown.has(step.step))
+      .map((step) => ({
+        label: runLabel(i + 1, run.startTime),
+        runId: run.runId,
+        step: step.step,
+        status: step.status,
+        value: drawableMs(step.durationMs) / per,
+      })),
+  )
+  const note = longest.size > shown.size ? `the ${shown.size} slowest of ${longest.size} steps` : undefined
+  const x = { ...RUN_AXIS, scale: { domain: runs.map((run, i) => runLabel(i + 1, run.startTime)) } }
+  const y = { field: 'value', type: 'quantitative', title: `duration (${unit})` } as const
+  const color = { field: 'step', type: 'nominal', title: null, legend: { orient: 'bottom', columns: 4 } } as const
+  const spec: TopLevelSpec = {
+    ...BASE,
+    title: {
+      text: 'Step durations over runs',
+      subtitle: [
+        `${runs.length} run${runs.length === 1 ? '' : 's'} of ${testId}, a line per step`,
+        ...(note ? [note] : []),
+      ],
+    },
+    width: PLOT_WIDTH,
+    height: 200,
+    data: { values },
+    layer: [
+      { mark: { type: 'line', strokeWidth: 1.5 }, encoding: { x, y, color } },
+      {
+        mark: { type: 'point', filled: true, size: 30 },
+        encoding: {
+          x,
+          y,
+          color,
+          tooltip: [
+            { field: 'step', type: 'nominal' },
+            { field: 'status', type: 'nominal' },
+            { field: 'value', type: 'quantitative', title: unit },
+          ],
+        },
+      },
+    ],
+  }
+  return note === undefined ? { spec } : { spec, note }
 }

@@ -1,5 +1,5 @@
 import type { JsonValue } from '../context/json-value.ts'
-import { formatMs } from '../exporters/format.ts'
+import { formatMs } from '../format/run-format.ts'
 import type { RunData, StepRow } from '../store/run-data.ts'
 import { statusColor } from './specs.ts'
 

@@ -19,6 +19,8 @@ import type { Project } from './project.ts'
 export async function preflightRecipes(
   project: Project,
   recipes: readonly Recipe[],
+  /** Steps, by recipe, whose scriptlets are not loaded: their file or export is refused already. */
+  refused: ReadonlyMap<Recipe, ReadonlySet<string>> = new Map(),
 ): Promise<Map<Recipe, PreflightResult>> {
   const results = new Map<Recipe, PreflightResult>()
   const pythonPath = pythonSearchPath(project.options.python?.path ?? DEFAULT_PYTHON_PATH, project.root)
@@ -30,7 +32,7 @@ export async function preflightRecipes(
       const scriptlets = new Map<string, DeclaringScriptlet>()
       const issues: RecipeIssue[] = []
       for (const step of recipe.steps) {
-        if (step.type !== 'ts' || step.module === undefined || !loader) continue
+        if (step.type !== 'ts' || step.module === undefined || !loader || refused.get(recipe)?.has(step.name)) continue
         const file = resolve(project.root, step.module)
         modules.set(step.module, file)
         const loaded = await loader.load(file)

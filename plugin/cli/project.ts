@@ -1,4 +1,4 @@
-import { readdirSync } from 'node:fs'
+import { existsSync, readdirSync, statSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { createFilter } from 'vite'
 import { DEFAULT_DB, DEFAULT_PYTHON_PATH, DEFAULT_RECIPE_GLOBS, type RecipesOptions } from '../compile/vite-plugin.ts'
@@ -9,6 +9,8 @@ import { RunStore } from '../store/run-store.ts'
 import { loadPluginOptions } from './config.ts'
 import { readFileSync } from 'node:fs'
 import { projectPath } from '../recipe/project-path.ts'
+import { didYouMean } from '../recipe/did-you-mean.ts'
+import { UsageError } from './args.ts'
 
 /** The project as the CLI sees it: its root and the plugin options of its vitest.config. */
 export interface Project {
@@ -24,7 +26,11 @@ export async function loadProject(cwd: string): Promise<Project> {
   return loadPluginOptions(cwd)
 }
 
-/** Recipe files (relative to the root) under `filters` (files or folders; all recipes when empty). */
+/**
+ * Recipe files (relative to the root) under `filters` (files or folders; all recipes when
+ * empty). A filter that names no recipe is a UsageError: a misspelt path must not pass as
+ * "nothing to do".
+ */
 export function findRecipeFiles(project: Project, filters: readonly string[] = []): string[] {
   const isRecipe = createFilter(project.options.include ?? DEFAULT_RECIPE_GLOBS, project.options.exclude, {
     resolve: project.root,
@@ -39,26 +45,51 @@ export function findRecipeFiles(project: Project, filters: readonly string[] = [
     }
   }
   walk(project.root)
+  found.sort()
   const wanted = filters.map((filter) => projectPath(project.root, resolve(project.root, filter)))
-  return found
-    .sort()
-    .filter(
-      (file) =>
-        wanted.length === 0 ||
-        wanted.some((filter) => filter === '' || file === filter || file.startsWith(`${filter}/`)),
+  const under = (filter: string) => (file: string) => filter === '' || file === filter || file.startsWith(`${filter}/`)
+  const missing = wanted.find((filter) => !found.some(under(filter)))
+  if (missing !== undefined) throw noRecipeError(project, missing, found)
+  return found.filter((file) => wanted.length === 0 || wanted.some((filter) => under(filter)(file)))
+}
+
+const LISTED_RECIPES = 5
+
+/** Why `wanted` (relative to the root) names no recipe, with the closest recipe of the project. */
+export function noRecipeError(project: Project, wanted: string, recipes = findRecipeFiles(project)): UsageError {
+  const globs = (project.options.include ?? DEFAULT_RECIPE_GLOBS).join(', ')
+  const path = join(project.root, wanted)
+  if (existsSync(path))
+    return new UsageError(
+      `"${wanted}" ${statSync(path).isDirectory() ? 'holds no recipe file' : 'is not a recipe file'}: recipe files match ${globs} (the plugin option include)`,
     )
+  const suggestion = didYouMean(wanted, recipes)
+  const listed = recipes.slice(0, LISTED_RECIPES).join(', ') + (recipes.length > LISTED_RECIPES ? ', …' : '')
+  const known = suggestion
+    ? `; did you mean "${suggestion}"?`
+    : recipes.length > 0
+      ? ` (recipes of this project: ${listed})`
+      : ` (this project has no recipe files yet: they match ${globs})`
+  return new UsageError(`no recipe file at "${wanted}"${known}`)
 }
 
 export type LoadedRecipe =
-  | { file: string; recipe: Recipe; issues: RecipeIssue[] }
-  | { file: string; recipe?: undefined; issues: RecipeIssue[] }
+  | { file: string; recipe: Recipe; issues: RecipeIssue[]; draft?: undefined; refused?: undefined }
+  | { file: string; recipe?: undefined; issues: RecipeIssue[]; draft?: Recipe; refused?: Set<string> }
 
-/** Parses a recipe and checks its files, as the compiler would; never throws for a bad recipe. */
+/**
+ * Parses a recipe and checks its files, as the compiler would; never throws for a bad recipe.
+ * A bad recipe comes with its draft, when it has one (see `checkRecipe`).
+ */
 export function loadRecipe(project: Project, file: string): LoadedRecipe {
-  const { recipe, issues } = checkRecipe(readFileSync(join(project.root, file), 'utf8'), file, project.root, {
-    pythonPath: project.options.python?.path ?? DEFAULT_PYTHON_PATH,
-  })
-  return recipe ? { file, recipe, issues } : { file, issues }
+  const { recipe, issues, draft, refused } = checkRecipe(
+    readFileSync(join(project.root, file), 'utf8'),
+    file,
+    project.root,
+    { pythonPath: project.options.python?.path ?? DEFAULT_PYTHON_PATH },
+  )
+  if (recipe) return { file, recipe, issues }
+  return draft ? { file, issues, draft, refused } : { file, issues }
 }
 
 /** Opens the project's run store (RECIPES_DB, else the plugin option db, else reports/results.sqlite). */

@@ -3,7 +3,7 @@ import { Buffer } from 'node:buffer'
 import type { RecipeIssue, SourceLocation } from '../recipe/errors.ts'
 import { stepWorstCaseMs } from '../recipe/step-deadline.ts'
 import type { StepLocations } from '../recipe/types.ts'
-import type { CompiledRecipe } from '../runtime/spec.ts'
+import type { CompiledRecipe, DraftCheck } from '../runtime/spec.ts'
 import { createLineSourceMap, type LineSourceMap, type Origin } from './source-map.ts'
 
 export const RUNTIME_ID = 'vitest-recipes/runtime'
@@ -77,9 +77,34 @@ export function generateRecipeModule({ compiled, file, source, modules, watched 
   return { code: `${lines.join('\n')}\n`, map: createLineSourceMap(basename(file), source, origins) }
 }
 
-/** The module for a recipe that cannot compile: importing it fails with the recipe's errors. */
-export function generateFailingModule(file: string, source: string, issues: readonly RecipeIssue[]): GeneratedModule {
-  const code = `import { failRecipe } from ${JSON.stringify(RUNTIME_ID)};\nfailRecipe(${JSON.stringify(issues)});\n`
+/** A recipe with problems whose steps can still be checked against their scriptlets (`CheckedRecipe.draft`). */
+export interface FailingDraft {
+  draft: DraftCheck
+  /** Absolute path of each ts scriptlet module to load, by the recipe's `module` string. */
+  modules: ReadonlyMap<string, string>
+}
+
+/**
+ * The module for a recipe that cannot compile: importing it fails with the recipe's errors.
+ * With a draft, it first loads the scriptlets the draft's steps use and adds what the checks
+ * against them find (args, dataflow), so every problem of the file comes in one round.
+ */
+export function generateFailingModule(
+  file: string,
+  source: string,
+  issues: readonly RecipeIssue[],
+  failing?: FailingDraft,
+): GeneratedModule {
+  const call = failing
+    ? `await failRecipeAfterChecks(${JSON.stringify(issues)}, ${JSON.stringify(failing.draft)}, { ${[...failing.modules]
+        .map(
+          ([module, absolute]) =>
+            `${JSON.stringify(module)}: () => import(${JSON.stringify(importSpecifier(file, absolute))})`,
+        )
+        .join(', ')} });`
+    : `failRecipe(${JSON.stringify(issues)});`
+  const imported = failing ? 'failRecipeAfterChecks' : 'failRecipe'
+  const code = `import { ${imported} } from ${JSON.stringify(RUNTIME_ID)};\n${call}\n`
   const origin = issues[0]?.location ?? { line: 1, column: 1 }
   return { code, map: createLineSourceMap(basename(file), source, [origin, origin]) }
 }

@@ -4,11 +4,12 @@ import { createFilter, type Plugin } from 'vite'
 import { configDefaults } from 'vitest/config'
 import { type AnalysisOptions, analysisProblems } from '../analysis/options.ts'
 import type { KeyNamingMode } from '../context/context.ts'
-import { checkRecipe } from '../recipe/check.ts'
+import { type CheckedRecipe, checkRecipe } from '../recipe/check.ts'
+import { pythonSearchPath } from '../recipe/python-module.ts'
 import { DEFAULT_STEP_TIMEOUT_SEC } from '../recipe/step-deadline.ts'
-import { generateFailingModule, generateRecipeModule, type GeneratedModule } from './codegen.ts'
+import { type FailingDraft, generateFailingModule, generateRecipeModule, type GeneratedModule } from './codegen.ts'
 import { OWN_DIST, OWN_ENTRIES } from './own-entries.ts'
-import type { CompiledRecipe } from '../runtime/spec.ts'
+import { type CompiledRecipe, MAX_CONCURRENCY_KEY } from '../runtime/spec.ts'
 import { type SecretName, serializeSecretNames, WEAK_SECRET_LENGTH, weakSecrets } from '../runtime/redact.ts'
 import type { Recipe } from '../recipe/types.ts'
 import { DEFAULT_FORMATS, DEFAULT_REPORTS_DIR, REPORT_FORMATS, type ReportFormat } from '../exporters/index.ts'
@@ -188,8 +189,19 @@ export function recipes(options: RecipesOptions = {}): Plugin {
     async configureVitest(context) {
       // Vitest 5 gives a project that extends the root config (`extends: true`) an include
       // resolved without this plugin's config hook: add the recipe globs to the project too.
-      const projectInclude = (context as { project?: { config?: { include?: string[] } } }).project?.config?.include
+      const project = (
+        context as {
+          project?: {
+            config?: { include?: string[]; maxConcurrency?: number }
+            provide?: (key: string, value: number) => void
+          }
+        }
+      ).project
+      const projectInclude = project?.config?.include
       if (projectInclude) for (const glob of include) if (!projectInclude.includes(glob)) projectInclude.push(glob)
+      // Steps run as setup inside a selected step's test run side by side no more than its tests would.
+      const maxConcurrency = project?.config?.maxConcurrency
+      if (typeof maxConcurrency === 'number') project?.provide?.call(project, MAX_CONCURRENCY_KEY, maxConcurrency)
       const reporters = context.vitest.config.reporters as unknown[]
       // The Vitest process keeps each store (recipe files journal their steps; it ingests them): one keeper per store.
       const db = options.db ?? DEFAULT_DB
@@ -257,7 +269,11 @@ export function compileRecipe(
 ): GeneratedModule & { warnings: string[] } {
   const displayPath = projectPath(root, file)
   const checked = checkRecipe(source, displayPath, root, { pythonPath: options.python?.path ?? DEFAULT_PYTHON_PATH })
-  if (!checked.recipe) return { ...generateFailingModule(file, source, checked.issues), warnings: [] }
+  if (!checked.recipe)
+    return {
+      ...generateFailingModule(file, source, checked.issues, failingDraft(checked, root, options)),
+      warnings: [],
+    }
   const secrets = options.secrets ?? []
   const warning = weakSecretWarning(checked.recipe, process.env, secrets)
   const compiled: CompiledRecipe = {
@@ -283,6 +299,20 @@ export function compileRecipe(
     ...generateRecipeModule({ compiled, file, source, modules: checked.modules, watched: watchedFiles(compiled) }),
     warnings: warning === undefined ? [] : [warning],
   }
+}
+
+/** What the failing module of a recipe with problems checks against its scriptlets (its draft), if anything. */
+function failingDraft(checked: CheckedRecipe, root: string, options: RecipesOptions): FailingDraft | undefined {
+  const recipe = checked.draft
+  if (!recipe) return undefined
+  const modules = new Map<string, string>()
+  for (const step of recipe.steps) {
+    const absolute = step.module === undefined ? undefined : checked.modules.get(step.module)
+    if (step.type === 'ts' && absolute !== undefined && !checked.refused.has(step.name))
+      modules.set(step.module!, absolute)
+  }
+  const pythonPath = pythonSearchPath(options.python?.path ?? DEFAULT_PYTHON_PATH, root)
+  return { draft: { recipe, root, pythonPath, refused: [...checked.refused] }, modules }
 }
 
 /** The files besides ts modules whose change should re-run the recipe: its scripts and python modules, its cache inputs. */

@@ -26,8 +26,20 @@ export interface PythonHostOptions {
   root: string
 }
 
-interface HostMessage {
-  type: 'ready' | 'ctx' | 'done'
+/**
+ * What a python file defines, read by the host without running it (python's ast): its
+ * top-level classes (`run`: it has run(), its own or a base's of the same file), functions
+ * and imported names, and whether it has an `if __name__ == "__main__":` block.
+ */
+export interface PythonFileOutline {
+  classes: { name: string; run: boolean }[]
+  functions: string[]
+  imported: string[]
+  main_block: boolean
+}
+
+interface HostMessage extends Partial<PythonFileOutline> {
+  type: 'ready' | 'ctx' | 'done' | 'outline'
   rid?: number
   phase?: 'validate' | 'run'
   method?: string
@@ -160,6 +172,31 @@ export class PythonHost {
         const { envelope, traceback } = envelopeFromHost(message, ctx, name)
         return { envelope, traceback, stdout: message.stdout ?? '', resources: message.resources }
       }
+    }
+  }
+
+  /**
+   * What `file` defines, read without running it; a syntax error as its message and
+   * location; or why the host could not start or answer.
+   */
+  async outline(
+    file: string,
+  ): Promise<PythonFileOutline | { error: string; line?: number | undefined; column?: number | undefined }> {
+    const started = await this.start()
+    if (started) return { error: started }
+    this.send({ type: 'outline', file })
+    const message = await this.next()
+    if (message?.type !== 'outline') {
+      this.reset()
+      return { error: `the python host did not answer (${this.exit ?? 'no answer'}): ${tail(this.stderr)}` }
+    }
+    const error = (message as { error?: { message: string; line?: number; column?: number } }).error
+    if (error) return { error: error.message, line: error.line, column: error.column }
+    return {
+      classes: message.classes ?? [],
+      functions: message.functions ?? [],
+      imported: message.imported ?? [],
+      main_block: message.main_block ?? false,
     }
   }
 

@@ -4,7 +4,7 @@ import type { Invocation } from '../scriptlet/invoke.ts'
 
 /**
  * CPU time and peak memory of a step: of its process tree, of its own part of the Python
- * host, or of this process for in-process steps (README: "How resources are measured").
+ * host, or of this process for in-process steps (docs/logs.md, "How resources are measured").
  */
 export interface StepResources {
   cpuMs: number

@@ -1,3 +1,4 @@
+import { historyEntryOf } from '../store/history-entry.ts'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { ContentType, LabelName, Stage, Status, type Label, type Parameter } from 'allure-js-commons'
@@ -203,9 +204,8 @@ async function ctxDiffs(data: RunData): Promise<Map<string, string[]>> {
   for await (const row of data.history.rows()) {
     if (row.step === null) continue
     const entries = diffs.get(row.step) ?? []
-    entries.push(
-      `  ${JSON.stringify({ key: row.key, who: row.who, before: row.before ?? null, after: row.after ?? null })}`,
-    )
+    const { seq: _seq, ts: _ts, step: _step, ...entry } = historyEntryOf(row)
+    entries.push(`  ${JSON.stringify(entry)}`)
     diffs.set(row.step, entries)
   }
   return diffs

@@ -108,7 +108,7 @@ if (!isMainThread && parentPort) {
   const [{ renderDocx, writeDocx }, { preloadCharts, renderRunCharts }, { sampleRun }] = await Promise.all([
     import('./docx.ts'),
     import('../charts/index.ts'),
-    import('./sample-run.ts'),
+    import('../store/sample-run.ts'),
   ])
   // The thread starts while the tests run: write the sample once and draw a few charts, so the real ones run warm.
   preloadCharts()

@@ -19,17 +19,13 @@ import {
 } from 'docx'
 import type { DocumentCharts } from '../charts/index.ts'
 import { numericMetrics, testMetaOf, type RunData, type StepRow } from '../store/run-data.ts'
+import { describeAttempts, formatBytes, formatMs, STATUS_COLORS, statusCounts } from '../format/run-format.ts'
 import {
   aiSummaryBlock,
   compactJson,
-  describeAttempts,
-  formatBytes,
-  formatMs,
   listedContext,
   listedOutputs,
   reportTitle,
-  STATUS_COLORS,
-  statusCounts,
   stepOutputs,
   titleFields,
 } from './format.ts'

@@ -1,77 +1,13 @@
 import type { JsonValue } from '../context/json-value.ts'
-import { type AiSummary, type ContextRow, type RunData, type StepRow, testMetaOf } from '../store/run-data.ts'
-
-/** Statuses in the order reports count them. */
-const STATUS_ORDER = [
-  'passed',
-  'failed',
-  'blocked',
-  'skipped',
-  'setup',
-  'expected-error',
-  'cached',
-  'resumed',
-  'interrupted',
-] as const
-
-/** Fill colours (RGB hex) per step status, shared by the Excel and Word reports. */
-export const STATUS_COLORS: Record<string, string> = {
-  passed: 'C6EFCE',
-  setup: 'C6EFCE',
-  'expected-error': 'C6EFCE',
-  cached: 'DDEBF7',
-  resumed: 'DDEBF7',
-  failed: 'FFC7CE',
-  interrupted: 'FFC7CE',
-  blocked: 'FFEB9C',
-  skipped: 'EDEDED',
-  running: 'FFEB9C',
-}
-
-export function formatMs(ms: number | null | undefined): string {
-  if (ms === null || ms === undefined) return ''
-  if (ms >= 60_000) return `${Math.floor(ms / 60_000)} min ${((ms % 60_000) / 1000).toFixed(0)} s`
-  return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`
-}
-
-/** A size for people; null is a figure that was not measured (a worker thread's peak memory). */
-export function formatBytes(bytes: number | null | undefined): string {
-  if (bytes === null) return 'not measured'
-  if (!bytes) return ''
-  const units = ['B', 'KiB', 'MiB', 'GiB']
-  let value = bytes
-  let unit = 0
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024
-    unit++
-  }
-  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`
-}
+import { formatMs, runDurationMs } from '../format/run-format.ts'
+import { type AiSummary, type ContextRow, type RunData, testMetaOf } from '../store/run-data.ts'
+import { describeSelection, selectionOf } from '../store/run-selection.ts'
 
 /** A JSON value on one line for a table cell, cut at `max` characters. */
 export function compactJson(value: JsonValue | undefined, max = 2000): string {
   if (value === undefined) return ''
   const text = typeof value === 'string' ? value : JSON.stringify(value)
   return text.length > max ? `${text.slice(0, max - 1)}…` : text
-}
-
-/** How many steps ended in each status, in STATUS_ORDER, statuses with none left out. */
-export function statusCounts(data: RunData): [string, number][] {
-  const counts = new Map<string, number>()
-  for (const step of data.steps) counts.set(step.status, (counts.get(step.status) ?? 0) + 1)
-  const known = STATUS_ORDER.filter((status) => counts.has(status)).map((status): [string, number] => [
-    status,
-    counts.get(status)!,
-  ])
-  const other = [...counts].filter(([status]) => !(STATUS_ORDER as readonly string[]).includes(status))
-  return [...known, ...other]
-}
-
-/** Wall time of the run, from the store's start and end times. */
-export function runDurationMs(data: RunData): number | undefined {
-  if (!data.run.endTime) return undefined
-  const ms = Date.parse(data.run.endTime) - Date.parse(data.run.startTime)
-  return Number.isFinite(ms) && ms >= 0 ? ms : undefined
 }
 
 /** The title-block fields of a report: test_meta first, then the run's own facts. */
@@ -91,6 +27,9 @@ export function titleFields(data: RunData): [string, string][] {
     ['host', data.run.host ?? ''],
     ['vitest', data.run.vitestVersion ?? ''],
   )
+  // A run of some steps only says so: the others did not run, or ran as setup.
+  const selection = selectionOf(data.run.metadata)
+  if (selection) fields.push(['selection', `${describeSelection(selection)}; the other steps did not run`])
   return fields
 }
 
@@ -105,16 +44,6 @@ export function reportTitle(data: RunData): string {
 export function stepOutputs(envelope: { [key: string]: JsonValue } | null): string[] {
   const outputs = envelope?.outputs
   return Array.isArray(outputs) ? outputs.filter((item): item is string => typeof item === 'string') : []
-}
-
-/** A retried step's attempts on one line: `attempt 1 failed (reason) in 3.1 ms; attempt 2 passed in 2.0 ms`. */
-export function describeAttempts(step: StepRow): string {
-  return step.attemptLog
-    .map(
-      (attempt) =>
-        `attempt ${attempt.attempt} ${attempt.status}${attempt.reason ? ` (${attempt.reason})` : ''} in ${formatMs(attempt.durationMs)}`,
-    )
-    .join('; ')
 }
 
 /**

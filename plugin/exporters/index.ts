@@ -1,3 +1,4 @@
+import { historyEntryOf } from '../store/history-entry.ts'
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { randomUUID } from 'node:crypto'
 import { tmpdir } from 'node:os'
@@ -7,7 +8,7 @@ import type { JsonValue } from '../context/json-value.ts'
 import { collect, type RunData, type TrendRun } from '../store/run-data.ts'
 import { DocxThread } from './docx-thread.ts'
 import { renderMarkdown } from './markdown.ts'
-import { sampleRun } from './sample-run.ts'
+import { sampleRun } from '../store/sample-run.ts'
 
 export const REPORT_FORMATS = ['xlsx', 'docx', 'md', 'json'] as const
 export type ReportFormat = (typeof REPORT_FORMATS)[number]
@@ -186,11 +187,7 @@ async function runJson(data: RunData): Promise<{ [key: string]: JsonValue }> {
     steps: data.steps.map((step) => ({ ...step })),
     context: Object.fromEntries(data.context.map((row) => [row.key, row.value])),
     context_meta: data.context.map((row) => ({ key: row.key, who: row.who, ts: row.ts })),
-    history: (await collect(data.history.rows())).map((row) => ({
-      ...row,
-      before: row.before ?? null,
-      after: row.after ?? null,
-    })),
+    history: (await collect(data.history.rows())).map((row) => historyEntryOf(row) as unknown as JsonValue),
     analysis: data.analysis ? { summary_text: data.analysis.summaryText, metrics: data.analysis.metrics } : null,
   }
 }

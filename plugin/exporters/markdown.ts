@@ -1,15 +1,12 @@
 import type { DocumentCharts } from '../charts/index.ts'
 import { numericMetrics, type RunData } from '../store/run-data.ts'
+import { describeAttempts, formatBytes, formatMs, statusCounts } from '../format/run-format.ts'
 import {
   aiSummaryBlock,
   compactJson,
-  describeAttempts,
-  formatBytes,
-  formatMs,
   listedContext,
   listedOutputs,
   reportTitle,
-  statusCounts,
   stepOutputs,
   titleFields,
 } from './format.ts'

@@ -3,17 +3,8 @@ import type ExcelJS from 'exceljs'
 import type { DocumentCharts } from '../charts/index.ts'
 import type { JsonValue } from '../context/json-value.ts'
 import { numericMetrics, type RunData, type StepRow } from '../store/run-data.ts'
-import {
-  aiSummaryBlock,
-  compactJson,
-  describeAttempts,
-  formatMs,
-  reportTitle,
-  runDurationMs,
-  STATUS_COLORS,
-  statusCounts,
-  titleFields,
-} from './format.ts'
+import { describeAttempts, formatMs, runDurationMs, STATUS_COLORS, statusCounts } from '../format/run-format.ts'
+import { aiSummaryBlock, compactJson, reportTitle, titleFields } from './format.ts'
 
 // exceljs's main module loads its readers, CSV and every model too (~0.6 s); the streaming
 // writer alone, all this file uses, loads in about a third of that.
@@ -53,7 +44,10 @@ export async function writeXlsx(
     commitRow(row)
   }
   commitRow(
-    summary.addRow({ field: 'step time', value: formatMs(data.steps.reduce((sum, step) => sum + step.durationMs, 0)) }),
+    summary.addRow({
+      field: 'sum of step times',
+      value: formatMs(data.steps.reduce((sum, step) => sum + step.durationMs, 0)),
+    }),
   )
   const duration = runDurationMs(data)
   if (duration !== undefined) commitRow(summary.addRow({ field: 'duration (ms)', value: duration }))

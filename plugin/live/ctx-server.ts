@@ -2,16 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Context, ContextWrite } from '../context/context.ts'
 import type { JsonValue } from '../context/json-value.ts'
 import { applyCtxOperation, type CtxAnswer, CtxOperationError, type CtxRequest } from './ctx-operations.ts'
-import {
-  BodyTooLargeError,
-  bearerToken,
-  type HttpLimits,
-  type HttpServer,
-  readBody,
-  sendJson,
-  startHttpServer,
-  tokenMatches,
-} from './http-server.ts'
+import { HttpError, type HttpLimits, type HttpServer, readJson, sendJson, startHttpServer } from './http-server.ts'
 
 /** A running recipe file as its ctx server describes it. */
 export interface LiveRunState {
@@ -93,18 +84,16 @@ export class CtxServer {
       port: options.port,
       listenHint: 'set the plugin option ctxServer.port to 0 (any free port) or another port',
       ...(options.limits ? { limits: options.limits } : {}),
-      // A failure's message is masked like every answer (it can quote a refused value).
-      handle: (request, response) =>
-        handle(options, request, response).catch((error: unknown) => {
-          if (response.headersSent) response.destroy()
-          else
-            send(
-              response,
-              500,
-              { error: { code: 'HTTP_SERVER_ERROR', message: (error as Error).message } },
-              options.mask,
-            )
-        }),
+      auth: {
+        token: options.token,
+        realm: 'vitest-recipes ctx',
+        code: 'CTX_UNAUTHORIZED',
+        message:
+          "missing or wrong token: send 'Authorization: Bearer <token>' (RECIPES_CTX_TOKEN, or the run's endpoint file)",
+      },
+      // A refusal can quote a refused value: its message is masked like every answer.
+      ...(options.mask ? { maskErrors: options.mask.text.bind(options.mask) } : {}),
+      handle: (request, response) => handle(options, request, response),
     })
     // Clients keep connections open between requests; none of them keeps the test worker alive.
     http.server.unref()
@@ -118,60 +107,28 @@ export class CtxServer {
 }
 
 async function handle(options: CtxServerOptions, request: IncomingMessage, response: ServerResponse): Promise<void> {
-  const reply = (status: number, body: unknown) => send(response, status, body, options.mask)
-  if (!tokenMatches(bearerToken(request), options.token)) {
-    response.setHeader('WWW-Authenticate', 'Bearer realm="vitest-recipes ctx"')
-    reply(401, {
-      error: {
-        code: 'CTX_UNAUTHORIZED',
-        message:
-          "missing or wrong token: send 'Authorization: Bearer <token>' (RECIPES_CTX_TOKEN, or the run's endpoint file)",
-      },
-    })
-    return
-  }
   const url = new URL(request.url ?? '/', 'http://localhost')
-  if (url.pathname === '/v1/run' && request.method === 'GET') {
-    reply(200, options.run())
-    return
-  }
+  if (url.pathname === '/v1/run' && request.method === 'GET') return sendJson(response, 200, options.run())
   const parsed = route(request.method ?? 'GET', url.pathname)
-  if (!parsed) {
-    reply(404, {
-      error: {
-        code: 'CTX_NO_SUCH_ROUTE',
-        message: `${request.method} ${url.pathname} is not an operation of the ctx API`,
-      },
-    })
-    return
-  }
-  let body: Record<string, JsonValue>
-  try {
-    body = await readJsonBody(request, options.ctx.valueMaxBytes)
-  } catch (error) {
-    reply((error as CtxOperationError).status ?? 400, {
-      error: { code: (error as CtxOperationError).code ?? 'CTX_BAD_REQUEST', message: (error as Error).message },
-    })
-    return
-  }
+  if (!parsed)
+    throw new HttpError(
+      404,
+      'CTX_NO_SUCH_ROUTE',
+      `${request.method} ${url.pathname} is not an operation of the ctx API`,
+    )
+  const body = await readRequestBody(request, options.ctx.valueMaxBytes)
   const ctxRequest: CtxRequest = { op: parsed.op, ...(parsed.key === undefined ? {} : { key: parsed.key }) }
   if ('value' in body) ctxRequest.value = body.value!
   const who = typeof body.who === 'string' ? body.who : request.headers['x-recipes-who']
   if (typeof who === 'string') ctxRequest.who = who
   if (body.revision !== undefined) {
-    if (typeof body.revision !== 'number' || !Number.isInteger(body.revision) || body.revision < 0) {
-      reply(400, {
-        error: { code: 'CTX_BAD_REVISION', message: 'revision must be a whole number, 0 or more' },
-      })
-      return
-    }
+    if (typeof body.revision !== 'number' || !Number.isInteger(body.revision) || body.revision < 0)
+      throw new HttpError(400, 'CTX_BAD_REVISION', 'revision must be a whole number, 0 or more')
     ctxRequest.expectRevision = body.revision
   }
   if (body.index !== undefined) {
-    if (typeof body.index !== 'number' || !Number.isInteger(body.index)) {
-      reply(400, { error: { code: 'CTX_BAD_INDEX', message: 'index must be a whole number' } })
-      return
-    }
+    if (typeof body.index !== 'number' || !Number.isInteger(body.index))
+      throw new HttpError(400, 'CTX_BAD_INDEX', 'index must be a whole number')
     ctxRequest.index = body.index
   }
   const writes: ContextWrite[] = []
@@ -180,30 +137,23 @@ async function handle(options: CtxServerOptions, request: IncomingMessage, respo
     answer = applyCtxOperation(options.ctx, ctxRequest, (write) => writes.push(write))
   } catch (error) {
     if (!(error instanceof CtxOperationError)) throw error
-    reply(error.status, {
-      error: {
-        code: error.code,
-        message: error.message,
-        ...(error.revision === undefined ? {} : { revision: error.revision }),
-      },
+    throw new HttpError(error.status, error.code, error.message, {
+      details: error.revision === undefined ? {} : { revision: error.revision },
     })
-    return
   }
   if (writes.length > 0) {
     try {
       await options.record(writes)
     } catch (error) {
-      reply(500, {
-        error: {
-          code: 'CTX_NOT_RECORDED',
-          message: `the write was applied to the ctx but could not be recorded: ${(error as Error).message}`,
-        },
-      })
-      return
+      throw new HttpError(
+        500,
+        'CTX_NOT_RECORDED',
+        `the write was applied to the ctx but could not be recorded: ${(error as Error).message}`,
+      )
     }
   }
   const reveal = ['1', 'true'].includes(url.searchParams.get('reveal') ?? '')
-  reply(200, reveal || !options.mask ? answer : maskAnswer(answer, options.mask))
+  sendJson(response, 200, reveal || !options.mask ? answer : maskAnswer(answer, options.mask))
 }
 
 /** The answer with each value masked: the key's value, what pop removed, every value of full. */
@@ -236,44 +186,29 @@ function route(method: string, path: string): { op: CtxRequest['op']; key?: stri
 }
 
 /** The request's JSON object body ({} when it has none). */
-async function readJsonBody(request: IncomingMessage, valueMaxBytes: number): Promise<Record<string, JsonValue>> {
-  let text: string
+async function readRequestBody(request: IncomingMessage, valueMaxBytes: number): Promise<Record<string, JsonValue>> {
+  let body: unknown
   try {
     // The body is read up to the ctx value limit (and a little more): a larger one cannot hold a value the ctx would keep.
-    text = (await readBody(request, valueMaxBytes + BODY_OVERHEAD_BYTES)).trim()
+    body = await readJson(request, valueMaxBytes + BODY_OVERHEAD_BYTES, {
+      code: 'CTX_NOT_JSON',
+      hint: 'send {"value": <JSON>, "who": "<name>"}: the ctx holds JSON values only',
+    })
   } catch (error) {
-    if (error instanceof BodyTooLargeError)
-      throw new CtxOperationError(
+    if (error instanceof HttpError && error.status === 413)
+      throw new HttpError(
         422,
         'CTX_VALUE_TOO_LARGE',
         `the request body is over the ctx value limit of ${valueMaxBytes} bytes (plugin option ctxValueMaxBytes): ${error.message}. Write large data to a file under Data/ and store its path in the ctx instead.`,
       )
     throw error
   }
-  if (text === '') return {}
-  let body: unknown
-  try {
-    body = JSON.parse(text)
-  } catch (error) {
-    throw new CtxOperationError(
-      400,
-      'CTX_NOT_JSON',
-      `the request body is not JSON (${(error as Error).message}); send {"value": <JSON>, "who": "<name>"}: the ctx holds JSON values only`,
-    )
-  }
+  if (body === undefined) return {}
   if (typeof body !== 'object' || body === null || Array.isArray(body))
-    throw new CtxOperationError(
+    throw new HttpError(
       400,
       'CTX_BAD_REQUEST',
       'the request body must be a JSON object: {"value": <JSON>, "who": "<name>"}',
     )
   return body as Record<string, JsonValue>
-}
-
-/** Sends a JSON answer; an error message is masked with `mask` (it can quote a refused value). */
-function send(response: ServerResponse, status: number, body: unknown, mask?: CtxMask): void {
-  const problem = (body as { error?: { message?: unknown } }).error
-  if (mask && problem && typeof problem.message === 'string')
-    body = { ...(body as object), error: { ...problem, message: mask.text(problem.message) } }
-  sendJson(response, status, body)
 }

@@ -1,22 +1,14 @@
+import { historyEntryOf } from '../store/history-entry.ts'
 import { readFileSync } from 'node:fs'
 import { readFile, realpath } from 'node:fs/promises'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { isAbsolute, relative, resolve, sep } from 'node:path'
-import { renderChartSvg, runChartList, TREND_RUNS as CHART_TREND_RUNS } from '../charts/index.ts'
-import type { JsonValue } from '../context/json-value.ts'
 import { ingestJournals } from '../store/ingest.ts'
-import type { HistoryRow } from '../store/run-data.ts'
 import type { RunFilter, RunStore } from '../store/run-store.ts'
 import type { LiveRunState } from './ctx-server.ts'
+import { noSuchRun, sendRunChart, sendTrendChart } from './dashboard-charts.ts'
 import { liveEndpoints } from './endpoints.ts'
-import {
-  bearerToken,
-  type HttpLimits,
-  type HttpServer,
-  sendJson,
-  startHttpServer,
-  tokenMatches,
-} from './http-server.ts'
+import { HttpError, type HttpLimits, type HttpServer, sendJson, startHttpServer, tokenMatches } from './http-server.ts'
 
 export interface DashboardOptions {
   /** The project root: relative log paths of the store are resolved from it. */
@@ -82,8 +74,11 @@ export class Dashboard {
       port: options.port,
       listenHint: 'choose another --port, or 0 for any free port',
       ...(options.limits ? { limits: options.limits } : {}),
+      ...(options.token === undefined ? {} : { auth: dashboardAuth(options.token) }),
+      // It only reads.
+      methods: ['GET'],
       handle: (request, response) => {
-        if (options.token !== undefined && !admitted(request, response, options.token)) return
+        if (options.token !== undefined && setsCookie(request, response, options.token)) return
         return route(options, state, watchers, request, response)
       },
     })
@@ -115,35 +110,41 @@ function cookieName(request: IncomingMessage): string {
   return `recipes_dashboard_${request.socket.localPort ?? ''}`
 }
 
-/**
- * Whether the request carries the token (bearer, cookie or `?token=`); if not, it is answered
- * (401). A page loaded with `?token=` gets the cookie and is sent on to the same address without it.
- */
-function admitted(request: IncomingMessage, response: ServerResponse, token: string): boolean {
-  const url = new URL(request.url ?? '/', 'http://localhost')
-  const name = cookieName(request)
-  const cookie = (request.headers.cookie ?? '')
-    .split(';')
-    .map((part) => part.trim().split('='))
-    .find(([key]) => key === name)?.[1]
-  if (tokenMatches(bearerToken(request), token) || tokenMatches(cookie, token)) return true
-  if (tokenMatches(url.searchParams.get('token') ?? undefined, token)) {
-    if (url.pathname !== '/' && url.pathname !== '/index.html') return true
-    url.searchParams.delete('token')
-    response.writeHead(303, {
-      location: `${url.pathname}${url.search}`,
-      'set-cookie': `${name}=${token}; HttpOnly; SameSite=Strict; Path=/`,
-      'cache-control': 'no-store',
-    })
-    response.end()
-    return false
-  }
-  response.setHeader('WWW-Authenticate', 'Bearer realm="vitest-recipes dashboard"')
-  sendJson(response, 401, {
-    error:
+/** The token comes as a bearer, the cookie, or `?token=` (the address `recipes dashboard` prints). */
+function dashboardAuth(token: string) {
+  return {
+    token,
+    realm: 'vitest-recipes dashboard',
+    code: 'DASHBOARD_UNAUTHORIZED',
+    message:
       'this dashboard needs its token: open the address `recipes dashboard` printed (…/?token=<token>), or send Authorization: Bearer <token>',
+    otherCredentials: (request: IncomingMessage) => {
+      const name = cookieName(request)
+      const cookie = (request.headers.cookie ?? '')
+        .split(';')
+        .map((part) => part.trim().split('='))
+        .find(([key]) => key === name)?.[1]
+      return [cookie, new URL(request.url ?? '/', 'http://localhost').searchParams.get('token') ?? undefined]
+    },
+  }
+}
+
+/**
+ * A page loaded with `?token=` gets the cookie and is sent on to the same address without it
+ * (the token leaves the address bar and the history); true when answered so.
+ */
+function setsCookie(request: IncomingMessage, response: ServerResponse, token: string): boolean {
+  const url = new URL(request.url ?? '/', 'http://localhost')
+  if (url.pathname !== '/' && url.pathname !== '/index.html') return false
+  if (!tokenMatches(url.searchParams.get('token') ?? undefined, token)) return false
+  url.searchParams.delete('token')
+  response.writeHead(303, {
+    location: `${url.pathname}${url.search}`,
+    'set-cookie': `${cookieName(request)}=${token}; HttpOnly; SameSite=Strict; Path=/`,
+    'cache-control': 'no-store',
   })
-  return false
+  response.end()
+  return true
 }
 
 /** What the dashboard knows beyond the store: the steps running now, per run; and a version that changes with anything. */
@@ -195,7 +196,6 @@ async function route(
   const url = new URL(request.url ?? '/', 'http://localhost')
   const path = url.pathname
   const { store } = options
-  if (request.method !== 'GET') return sendJson(response, 405, { error: 'the dashboard only reads: use GET' })
   if (path === '/' || path === '/index.html') {
     response.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' })
     response.end(readFileSync(PAGE_FILE))
@@ -225,26 +225,36 @@ async function route(
   }
   const trend = /^\/api\/trend\/([^/]+)$/.exec(path)
   if (trend) return sendJson(response, 200, await trendOf(store, decodeURIComponent(trend[1]!)))
+  const trendCharts = /^\/api\/trend\/([^/]+)\/charts(?:\/([^/]+)\.svg)?$/.exec(path)
+  if (trendCharts)
+    return sendTrendChart(store, decodeURIComponent(trendCharts[1]!), TREND_RUNS, trendCharts[2], response)
   const charts = /^\/api\/runs\/([^/]+)\/charts(?:\/([^/]+)\.svg)?$/.exec(path)
-  if (charts) return sendChart(store, decodeURIComponent(charts[1]!), charts[2], response)
+  if (charts) {
+    const runId = decodeURIComponent(charts[1]!)
+    return sendRunChart(store, state.running.get(runId) ?? [], runId, charts[2], response)
+  }
   const run = /^\/api\/runs\/([^/]+)(?:\/(history|log))?$/.exec(path)
   if (run) {
     const runId = decodeURIComponent(run[1]!)
     const data = await store.readRun(runId)
-    if (!data) return sendJson(response, 404, { error: `no run "${runId}" in the store` })
+    if (!data) throw noSuchRun(runId)
     if (run[2] === 'history') {
       const key = url.searchParams.get('key') ?? ''
-      const rows: HistoryRow[] = []
-      for await (const row of data.history.rows()) if (row.key === key) rows.push(row)
+      const rows = []
+      for await (const row of data.history.rows()) if (row.key === key) rows.push(historyEntryOf(row))
       return sendJson(response, 200, { key, rows })
     }
     if (run[2] === 'log') {
       const step = data.steps.find((row) => row.step === url.searchParams.get('step'))
-      if (!step?.logPath) return sendJson(response, 404, { error: 'this step wrote no log (it passed silently)' })
+      if (!step?.logPath) throw new HttpError(404, 'DASHBOARD_NO_LOG', 'this step wrote no log (it passed silently)')
       const text = await readLog(options, step.logPath)
       if (text === 'outside')
-        return sendJson(response, 403, { error: `the log ${step.logPath} is outside the project's Logs folder` })
-      if (text === undefined) return sendJson(response, 404, { error: `the log ${step.logPath} is gone` })
+        throw new HttpError(
+          403,
+          'DASHBOARD_LOG_OUTSIDE',
+          `the log ${step.logPath} is outside the project's Logs folder`,
+        )
+      if (text === undefined) throw new HttpError(404, 'DASHBOARD_NO_LOG', `the log ${step.logPath} is gone`)
       response.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' })
       response.end(text)
       return
@@ -258,7 +268,7 @@ async function route(
       version: state.version,
     })
   }
-  sendJson(response, 404, { error: `no such page: ${path}` })
+  throw new HttpError(404, 'DASHBOARD_NOT_FOUND', `no such page: ${path}`)
 }
 
 /**
@@ -292,46 +302,24 @@ function isInside(folder: string, file: string): boolean {
 }
 
 /**
- * The run's charts, as the documents draw them (charts/): their list, or one as SVG. A run
- * still going gets none: its pictures would change with every step.
+ * A test id's recent runs, oldest first: each step's duration and status, and each numeric
+ * metric of its envelopes. Like with like: the runs of the whole recipe, or, when the test
+ * id has had none lately, of the newest run's -t selection (only its selected steps and their
+ * setup ran).
  */
-async function sendChart(store: RunStore, runId: string, name: string | undefined, response: ServerResponse) {
-  const data = await store.readRun(runId)
-  if (!data) return sendJson(response, 404, { error: `no run "${runId}" in the store` })
-  if (!data.run.endTime)
-    return sendJson(response, 409, { error: `run ${runId} is still going: its charts are drawn when it ends` })
-  const trend = data.run.testId === null ? [] : await store.trend(data.run.testId, runId, CHART_TREND_RUNS)
-  if (name === undefined) return sendJson(response, 200, { charts: runChartList(data, trend) })
-  let svg: string | undefined
-  try {
-    svg = await renderChartSvg(data, trend, decodeURIComponent(name))
-  } catch (error) {
-    return sendJson(response, 500, {
-      error: `the chart ${name} of run ${runId} could not be drawn: ${(error as Error).message}`,
-    })
-  }
-  if (svg === undefined) return sendJson(response, 404, { error: `run ${runId} has no chart "${name}"` })
-  response.writeHead(200, {
-    'content-type': 'image/svg+xml; charset=utf-8',
-    'content-length': Buffer.byteLength(svg),
-    // A finished run's charts do not change: the page redraws often, the browser asks once a minute.
-    'cache-control': 'private, max-age=60',
-  })
-  response.end(svg)
-}
-
-/** A test id's recent runs, oldest first: each step's duration and status, and each numeric metric of its envelopes. */
 async function trendOf(store: RunStore, testId: string) {
-  const runs = (await store.history(testId, TREND_RUNS)).reverse()
-  const withMetrics = []
-  for (const run of runs) {
-    const metrics: Record<string, number> = {}
-    for (const step of (await store.readRun(run.runId))?.steps ?? []) {
-      const values = (step.envelope?.metrics ?? {}) as Record<string, JsonValue>
-      for (const [name, value] of Object.entries(values))
-        if (typeof value === 'number' && Number.isFinite(value)) metrics[`${step.step}.${name}`] = value
-    }
-    withMetrics.push({ runId: run.runId, startTime: run.startTime, status: run.status, steps: run.steps, metrics })
+  const recent = await store.history(testId, TREND_RUNS)
+  const anchor = recent.find((run) => !run.selection) ?? recent[0]
+  const runs = anchor ? await store.trend(anchor.testId, anchor.runId, TREND_RUNS) : []
+  return {
+    testId,
+    selection: anchor?.selection ?? null,
+    runs: runs.map((run) => {
+      const metrics: Record<string, number> = {}
+      for (const step of run.steps)
+        for (const [name, value] of Object.entries(step.metrics)) metrics[`${step.step}.${name}`] = value
+      const steps = run.steps.map(({ metrics: _metrics, ...step }) => step)
+      return { runId: run.runId, startTime: run.startTime, status: run.status, steps, metrics }
+    }),
   }
-  return { testId, runs: withMetrics }
 }

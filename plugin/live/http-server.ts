@@ -2,14 +2,22 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { type AddressInfo, isIP } from 'node:net'
 import { hostname } from 'node:os'
+import type { JsonValue } from '../context/json-value.ts'
 
 /**
  * What the three HTTP servers of a run share (the ctx server of a recipe file, the lock
- * service of the Vitest process, the dashboard): listening, the limits that keep a flood of
- * connections from exhausting the process's file descriptors, the `Host` check against DNS
- * rebinding, constant-time token comparison, bounded bodies and JSON answers. Anyone on the
- * host can connect before any token is checked: a flood may keep a server busy, never fail
- * the process that runs it.
+ * service of the Vitest process, the dashboard), written once: listening, the limits that
+ * keep a flood of connections from exhausting the process's file descriptors, the `Host`
+ * check against DNS rebinding, the bearer token (compared in constant time), the methods a
+ * server takes, bounded bodies, JSON answers, and one shape for every refusal:
+ * `{ error: { code, message, ...details } }` (the ctx API documents it). Anyone on the host
+ * can connect before any token is checked: a flood may keep a server busy, never fail the
+ * process that runs it.
+ *
+ * A handler answers with sendJson and refuses by throwing an HttpError. Hono (on
+ * @hono/node-server) was weighed: its router and middlewares would replace the routing and
+ * the token check, but none of the connection limits, timeouts or the Host check (they are
+ * the Node server's), and every request would be copied to a fetch Request and back.
  */
 
 /** How many connections a server holds and how long it waits for a client. */
@@ -37,6 +45,18 @@ export const DEFAULT_HTTP_LIMITS: Required<HttpLimits> = {
   idleTimeoutMs: 10_000,
 }
 
+/** Who may ask: every request carries the token, as `Authorization: Bearer <token>` or another credential. */
+export interface HttpAuth {
+  token: string
+  /** The realm a 401 names in its `WWW-Authenticate`. */
+  realm: string
+  /** The 401's code and message: where the client finds the token. */
+  code: string
+  message: string
+  /** Other places the token may come in (the dashboard's cookie and `?token=`), tried after the bearer. */
+  otherCredentials?: (request: IncomingMessage) => (string | undefined)[]
+}
+
 export interface HttpServerOptions {
   /** What the server is, for messages: "the dashboard". */
   name: string
@@ -47,8 +67,41 @@ export interface HttpServerOptions {
   /** What to tell the user when the port cannot be had. */
   listenHint: string
   limits?: HttpLimits
-  /** Answers a request whose `Host` is one of the server's names (others get 421). */
+  /** When set, a request without the token gets 401 (after the Host check, before the handler). */
+  auth?: HttpAuth
+  /** The methods the server takes; others get 405. @default every method */
+  methods?: readonly string[]
+  /** Applied to the message of every refusal the server sends (a message can quote a refused secret). */
+  maskErrors?: (text: string) => string
+  /**
+   * Answers a request whose `Host` is one of the server's names (others get 421), authorized
+   * and of a method the server takes. It refuses by throwing an HttpError; anything else it
+   * throws is a 500.
+   */
   handle: (request: IncomingMessage, response: ServerResponse) => Promise<void> | void
+}
+
+/** A refusal: its status, a stable code, a message that says what to do; answered as `{ error: { code, message, ...details } }`. */
+export class HttpError extends Error {
+  override name = 'HttpError'
+  readonly status: number
+  readonly code: string
+  /** More fields of the answer's `error` (the ctx API's `revision`). */
+  readonly details: Record<string, JsonValue>
+  readonly headers: Record<string, string>
+
+  constructor(
+    status: number,
+    code: string,
+    message: string,
+    { details = {}, headers = {} }: { details?: Record<string, JsonValue>; headers?: Record<string, string> } = {},
+  ) {
+    super(message)
+    this.status = status
+    this.code = code
+    this.details = details
+    this.headers = headers
+  }
 }
 
 export interface HttpServer {
@@ -59,7 +112,7 @@ export interface HttpServer {
   close(): Promise<void>
 }
 
-/** Starts a server with the limits and the Host check in place; rejects with a message that says what to do. */
+/** Starts a server with its limits, the Host check, its token and its methods in place; rejects with a message that says what to do. */
 export async function startHttpServer(options: HttpServerOptions): Promise<HttpServer> {
   const limits = { ...DEFAULT_HTTP_LIMITS, ...options.limits }
   let accepted: AcceptedHosts | undefined
@@ -72,21 +125,25 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
       connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs),
     },
     (request, response) => {
-      if (accepted && !hostAccepted(request.headers.host, accepted)) {
-        sendJson(response, 421, {
-          error: {
-            code: 'HTTP_UNKNOWN_HOST',
-            message: `${options.name} answers to ${describeAccepted(accepted)}, not to "${request.headers.host ?? ''}" (a web page reaching it under another name is refused: DNS rebinding); use one of those names`,
-          },
-        })
-        return
-      }
       Promise.resolve()
-        .then(() => options.handle(request, response))
-        .catch((error: unknown) => {
-          if (response.headersSent) response.destroy()
-          else sendJson(response, 500, { error: { code: 'HTTP_SERVER_ERROR', message: (error as Error).message } })
+        .then(() => {
+          if (accepted && !hostAccepted(request.headers.host, accepted))
+            throw new HttpError(
+              421,
+              'HTTP_UNKNOWN_HOST',
+              `${options.name} answers to ${describeAccepted(accepted)}, not to "${request.headers.host ?? ''}" (a web page reaching it under another name is refused: DNS rebinding); use one of those names`,
+            )
+          if (options.auth) checkToken(request, options.auth)
+          if (options.methods && !options.methods.includes(request.method ?? ''))
+            throw new HttpError(
+              405,
+              'HTTP_METHOD_NOT_ALLOWED',
+              `${options.name} takes ${options.methods.join(', ')} requests only`,
+              { headers: { allow: options.methods.join(', ') } },
+            )
+          return options.handle(request, response)
         })
+        .catch((error: unknown) => sendError(response, error, options.maskErrors))
     },
   )
   server.maxConnections = limits.maxConnections
@@ -162,26 +219,57 @@ export function tokenMatches(given: string | undefined, token: string): boolean 
 }
 
 /** The token of an `Authorization: Bearer <token>` header, or undefined. */
-export function bearerToken(request: IncomingMessage): string | undefined {
+function bearerToken(request: IncomingMessage): string | undefined {
   const header = request.headers.authorization
   return header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined
 }
 
-/** A request body over the size a server reads. */
-export class BodyTooLargeError extends Error {
-  override name = 'BodyTooLargeError'
+/** Throws the 401 of `auth` unless the request carries its token. */
+function checkToken(request: IncomingMessage, auth: HttpAuth): void {
+  const offered = [bearerToken(request), ...(auth.otherCredentials?.(request) ?? [])]
+  if (offered.some((given) => tokenMatches(given, auth.token))) return
+  throw new HttpError(401, auth.code, auth.message, {
+    headers: { 'www-authenticate': `Bearer realm="${auth.realm}"` },
+  })
 }
 
-/** The request's body, refused past `maxBytes` (the rest is not read). */
+/**
+ * The request's body as text, refused with 413 past `maxBytes`: at once when its
+ * `Content-Length` says so (nothing is read), else as soon as the bytes read pass it.
+ */
 export async function readBody(request: IncomingMessage, maxBytes: number): Promise<string> {
+  const tooLarge = () => new HttpError(413, 'HTTP_BODY_TOO_LARGE', `the request body is over ${maxBytes} bytes`)
+  if (Number(request.headers['content-length']) > maxBytes) throw tooLarge()
   const chunks: Buffer[] = []
   let size = 0
   for await (const chunk of request) {
     size += (chunk as Buffer).length
-    if (size > maxBytes) throw new BodyTooLargeError(`the request body is over ${maxBytes} bytes`)
+    if (size > maxBytes) throw tooLarge()
     chunks.push(chunk as Buffer)
   }
   return Buffer.concat(chunks).toString('utf8')
+}
+
+/**
+ * The request's body parsed as JSON, undefined when it has none; 413 past `maxBytes`, 400
+ * when it is not JSON (the parser's reason, then `hint`: what to send).
+ */
+export async function readJson(
+  request: IncomingMessage,
+  maxBytes: number,
+  { code = 'HTTP_NOT_JSON', hint }: { code?: string; hint?: string } = {},
+): Promise<unknown> {
+  const text = (await readBody(request, maxBytes)).trim()
+  if (text === '') return undefined
+  try {
+    return JSON.parse(text)
+  } catch (error) {
+    throw new HttpError(
+      400,
+      code,
+      `the request body is not JSON (${(error as Error).message})${hint === undefined ? '' : `; ${hint}`}`,
+    )
+  }
 }
 
 export function sendJson(
@@ -198,4 +286,28 @@ export function sendJson(
     ...headers,
   })
   response.end(text)
+}
+
+/**
+ * Answers a refusal (an HttpError; anything else is a 500 with its message), its message
+ * masked. A request whose body was not read whole gets its connection closed: the rest of a
+ * large body is not read just to be thrown away. Once an answer has begun, the connection is
+ * cut instead.
+ */
+function sendError(response: ServerResponse, error: unknown, mask: (text: string) => string = (text) => text): void {
+  if (response.headersSent) {
+    response.destroy()
+    return
+  }
+  const problem =
+    error instanceof HttpError
+      ? error
+      : new HttpError(500, 'HTTP_SERVER_ERROR', (error as Error).message ?? String(error))
+  const unread = !response.req.complete
+  sendJson(
+    response,
+    problem.status,
+    { error: { code: problem.code, message: mask(problem.message), ...problem.details } },
+    { ...problem.headers, ...(unread ? { connection: 'close' } : {}) },
+  )
 }

@@ -1,4 +1,4 @@
-import type { RecipeIssue } from './errors.ts'
+import { type RecipeIssue, sortIssues } from './errors.ts'
 import { readRecipe } from './parse.ts'
 import { pythonSearchPath } from './python-module.ts'
 import type { Recipe } from './types.ts'
@@ -14,6 +14,13 @@ export interface RecipeCheckOptions {
 export interface CheckedRecipe {
   /** The recipe, when it has no problem. */
   recipe?: Recipe
+  /**
+   * A recipe with problems whose steps can still be checked against their scriptlets (args,
+   * dataflow; see `RecipeReading.draft`), so that those problems come in the same round.
+   */
+  draft?: Recipe
+  /** Steps of the draft whose scriptlet must not be loaded: its file or export is refused in `issues`. */
+  refused: Set<string>
   /** Absolute path of each ts scriptlet module, by the recipe's `module` string. */
   modules: Map<string, string>
   /** Every problem of the file, in file order. */
@@ -22,18 +29,19 @@ export interface CheckedRecipe {
 
 /**
  * Everything the compiler checks in a recipe, in one round: YAML, schema, names and
- * dependencies, and the files and names its steps use (the steps that passed the schema are
- * checked even when others did not). `file` is the path shown in messages.
+ * dependencies, and the files and names its steps use (every step that has a name and a type
+ * is checked, whatever schema errors it or others have). `file` is the path shown in messages.
+ * A recipe with problems still gets a `draft` when its steps can be checked against their
+ * scriptlets, which the caller does (`preflightRecipe`) to report those problems too.
  */
 export function checkRecipe(text: string, file: string, root: string, options: RecipeCheckOptions): CheckedRecipe {
   const reading = readRecipe(text, file)
   const searchPath = pythonSearchPath(options.pythonPath, root, options.pythonPathEnv ?? process.env.PYTHONPATH)
   const resolved = resolveStepFiles(reading.steps, root, { pythonPath: searchPath })
-  const issues = [...reading.issues, ...resolved.issues].sort(
-    (a, b) =>
-      (a.location?.line ?? 0) - (b.location?.line ?? 0) || (a.location?.column ?? 0) - (b.location?.column ?? 0),
-  )
-  const checked: CheckedRecipe = { modules: resolved.modules, issues }
+  const issues = sortIssues([...reading.issues, ...resolved.issues])
+  const checked: CheckedRecipe = { modules: resolved.modules, issues, refused: resolved.refused }
   if (reading.recipe && issues.length === 0) checked.recipe = reading.recipe
+  else if (reading.draft) checked.draft = reading.draft
+  else if (reading.recipe) checked.draft = reading.recipe
   return checked
 }

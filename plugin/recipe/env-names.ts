@@ -19,7 +19,7 @@ interface RefusedGroup {
   why: string
 }
 
-/** The refused names, by what they do (README "Security" lists them; a test keeps it so). */
+/** The refused names, by what they do (docs/security.md lists them; a test keeps it so). */
 export const REFUSED_ENV_GROUPS: readonly RefusedGroup[] = [
   { names: ['BASH_ENV'], why: 'bash runs the file it names before the script' },
   { names: ['ENV'], why: 'sh (dash, bash as sh) runs the file it names when it starts' },
@@ -146,5 +146,5 @@ export function describeEnvNameRefusal(name: string, refusal: EnvNameRefusal): s
 /** What to do instead, for a hint. */
 export function envNameAdvice(name: string): string {
   const renamed = `STEP_${name.toUpperCase().replace(/[^A-Z0-9_]/g, '_')}`
-  return `Give the parameter another name (for example ${renamed}) and let the script read that; to change the runner's own environment deliberately, set the variable where you start vitest (every step inherits it). The refused names are listed in the README, "Security".`
+  return `Give the parameter another name (for example ${renamed}) and let the script read that; to change the runner's own environment deliberately, set the variable where you start vitest (every step inherits it). The refused names are listed in the vitest-recipes documentation, docs/security.md.`
 }

@@ -57,6 +57,14 @@ export class RecipeError extends Error {
   }
 }
 
+/** Issues in file order (by line, then column); those without a place first. */
+export function sortIssues(issues: readonly RecipeIssue[]): RecipeIssue[] {
+  return [...issues].sort(
+    (a, b) =>
+      (a.location?.line ?? 0) - (b.location?.line ?? 0) || (a.location?.column ?? 0) - (b.location?.column ?? 0),
+  )
+}
+
 export function formatRecipeIssues(issues: readonly RecipeIssue[], where = 'in this recipe'): string {
   const body = issues.map(formatRecipeIssue).join('\n\n')
   return issues.length === 1 ? body : `${issues.length} problems ${where}:\n\n${body}`

@@ -27,9 +27,31 @@ const SYNTAX_HINT = `Fix the YAML syntax; an editor that knows ${SCHEMA_REFERENC
 /** What a recipe file holds: the recipe when it has no problem, else every problem found in one pass. */
 export interface RecipeReading {
   recipe?: Recipe
-  /** The steps that passed the schema, normalized, so their files can be checked too. */
+  /**
+   * The steps that could be read, normalized, so their files can be checked too: those that
+   * passed the schema, and those whose schema errors leave their name and type (read without
+   * the refused fields).
+   */
   steps: RecipeStep[]
+  /**
+   * A recipe with problems, as far as it can be trusted for the checks that need every step
+   * (args against parameters, dataflow): set when each step could be read and no refused field
+   * changes what the steps read, write or wait for. Never set when `recipe` is.
+   */
+  draft?: Recipe
   issues: RecipeIssue[]
+}
+
+/**
+ * Fields whose refusal makes a step's dataflow unknown (its order, what it needs, writes or
+ * is given, whether it is a negative test): a recipe with one of them refused gets no draft.
+ */
+const DRAFT_BLOCKERS: ReadonlySet<string> = new Set(['idx', 'depends_on', 'args', 'params', 'save', 'expect'])
+
+/** A step read despite schema errors: its input without the refused fields, and which they were. */
+interface SalvagedStep {
+  input: StepInput
+  refused: ReadonlySet<string>
 }
 
 /**
@@ -44,8 +66,10 @@ export function parseRecipe(text: string, file: string): Recipe {
 
 /**
  * Reads a recipe and reports every problem of the file in one round: schema errors of each
- * step, duplicate names and unknown `depends_on` together. Only broken YAML stops it early,
- * since then nothing after the error can be trusted.
+ * step, duplicate names and unknown `depends_on` together; a step with a schema error is
+ * still read without the refused fields, so the checks of its files and of the whole recipe
+ * (`draft`) can run too. Only broken YAML stops it early, since then nothing after the error
+ * can be trusted.
  */
 export function readRecipe(text: string, file: string): RecipeReading {
   const lines = new LineCounter()
@@ -70,39 +94,46 @@ export function readRecipe(text: string, file: string): RecipeReading {
     isRecord(step) && typeof step.name === 'string' ? step.name : undefined,
   )
   const steps: RecipeStep[] = []
+  let trusted = true
   rawSteps.forEach((rawStep, i) => {
-    const step = stepSchema.safeParse(rawStep)
-    if (!step.success) return
-    const normalized = normalizeStep(step.data, i, issues, recipeParallel)
+    const parsedStep = stepSchema.safeParse(rawStep)
+    // A schema error in one field does not hide the other problems of its step: the step is
+    // read without the refused fields, so its files, names and dependencies are checked too.
+    const step: SalvagedStep | undefined = parsedStep.success
+      ? { input: parsedStep.data, refused: new Set() }
+      : salvageStep(rawStep, parsedStep.error.issues)
+    if (!step) {
+      trusted = false
+      return
+    }
+    if ([...step.refused].some((field) => DRAFT_BLOCKERS.has(field))) trusted = false
+    const normalized = normalizeStep(step.input, i, issues, recipeParallel, step.refused)
     steps.push(normalized)
-    checkEnvParams(normalized, step.data.args !== undefined ? 'args' : 'params', issues)
+    checkEnvParams(normalized, step.input.args !== undefined ? 'args' : 'params', issues)
   })
-  checkNamesAndDependencies(steps, names, rawSteps, issues)
-  if (!parsed.success || issues.list.length > 0) return { steps, issues: issues.list }
-
-  let plan: ReturnType<typeof planSteps>
-  try {
-    plan = planSteps(steps, { parallel: parsed.data.parallel ?? false })
-  } catch (error) {
-    if (!(error instanceof DependencyCycleError)) throw error
-    const first = steps.findIndex((step) => step.name === error.cycle[0])
-    issues.add(
-      'RECIPE_DEPENDENCY_CYCLE',
-      `steps depend on each other in a cycle: ${error.cycle.join(' → ')}`,
-      ['steps', first, 'depends_on'],
-      {
-        hint: 'Remove one of these depends_on entries so the steps can be ordered.',
-      },
-    )
-    return { steps, issues: issues.list }
+  const duplicates = checkNamesAndDependencies(steps, names, rawSteps, issues)
+  if (!parsed.success || issues.list.length > 0) {
+    const reading: RecipeReading = { steps, issues: issues.list }
+    if (trusted && !duplicates) {
+      const known = new Set(names)
+      // Unknown dependencies are reported already; the draft plans without them.
+      const plannable = steps.map((step) =>
+        step.dependsOn === undefined ? step : { ...step, dependsOn: step.dependsOn.filter((name) => known.has(name)) },
+      )
+      const draft = planRecipe(plannable, top.parallel === true, issues)
+      if (draft) reading.draft = { ...draftSettings(top, file), steps: draft }
+    }
+    return reading
   }
-  const byName = new Map(steps.map((step) => [step.name, step]))
-  const ordered = plan.order.map((name) => ({ ...byName.get(name)!, needs: plan.dependencies.get(name) ?? [] }))
+
+  const ordered = planRecipe(steps, parsed.data.parallel ?? false, issues)
+  if (!ordered) return { steps, issues: issues.list }
 
   const meta = parsed.data.test_meta ?? {}
   const testMeta: TestMeta = {
-    ...(meta as Record<string, never>),
     test_id: meta.test_id === undefined ? defaultTestId(file) : String(meta.test_id),
+    ...(meta.tester === undefined ? {} : { tester: meta.tester }),
+    ...(meta.description === undefined ? {} : { description: meta.description }),
     tags: meta.tags ?? [],
   }
   const recipe: Recipe = {
@@ -117,6 +148,59 @@ export function readRecipe(text: string, file: string): RecipeReading {
   if (parsed.data.resource_wait !== undefined) recipe.resourceWaitSec = parsed.data.resource_wait
   if (parsed.data.resource_hold_max !== undefined) recipe.resourceHoldMaxSec = parsed.data.resource_hold_max
   return { recipe, steps: ordered, issues: [] }
+}
+
+/** The steps in execution order, each with what it needs; undefined (and an issue) for a cycle. */
+function planRecipe(steps: RecipeStep[], parallel: boolean, issues: IssueCollector): RecipeStep[] | undefined {
+  let plan: ReturnType<typeof planSteps>
+  try {
+    plan = planSteps(steps, { parallel })
+  } catch (error) {
+    if (!(error instanceof DependencyCycleError)) throw error
+    const first = steps.findIndex((step) => step.name === error.cycle[0])
+    issues.add(
+      'RECIPE_DEPENDENCY_CYCLE',
+      `steps depend on each other in a cycle: ${error.cycle.join(' → ')}`,
+      ['steps', first, 'depends_on'],
+      {
+        hint: 'Remove one of these depends_on entries so the steps can be ordered.',
+      },
+    )
+    return undefined
+  }
+  const byName = new Map(steps.map((step) => [step.name, step]))
+  return plan.order.map((name) => ({ ...byName.get(name)!, needs: plan.dependencies.get(name) ?? [] }))
+}
+
+/** A draft's recipe-level settings: those the dataflow check reads, each as written when valid. */
+function draftSettings(top: Record<string, unknown>, file: string): Omit<Recipe, 'steps'> {
+  return {
+    file,
+    testMeta: { test_id: defaultTestId(file), tags: [] },
+    secrets: [],
+    conflicts: top.conflicts === 'last_write_wins' ? 'last_write_wins' : 'fail',
+    stepMetrics: top.step_metrics === true,
+    resources: [],
+  }
+}
+
+/**
+ * A step the schema refused, read without its refused fields; undefined when what is left
+ * is not a step (not a mapping, or no valid name or type).
+ */
+function salvageStep(raw: unknown, zodIssues: readonly z.core.$ZodIssue[]): SalvagedStep | undefined {
+  if (!isRecord(raw)) return undefined
+  const refused = new Set<string>()
+  for (const issue of zodIssues) {
+    const field = issue.path[0]
+    if (typeof field === 'string') refused.add(field)
+    else if (issue.code === 'unrecognized_keys') for (const key of issue.keys) refused.add(key)
+    else return undefined
+  }
+  if (refused.has('name') || refused.has('type')) return undefined
+  const rest = Object.fromEntries(Object.entries(raw).filter(([key]) => !refused.has(key)))
+  const parsed = stepSchema.safeParse(rest)
+  return parsed.success ? { input: parsed.data, refused } : undefined
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -179,7 +263,14 @@ function defaultTestId(file: string): string {
   return file.replace(/^.*[\\/]/, '').replace(/\.ya?ml$/, '')
 }
 
-function normalizeStep(input: StepInput, i: number, issues: IssueCollector, recipeParallel: boolean): RecipeStep {
+/** `refused`: fields the schema refused (reported already), so no other problem is claimed about them. */
+function normalizeStep(
+  input: StepInput,
+  i: number,
+  issues: IssueCollector,
+  recipeParallel: boolean,
+  refused: ReadonlySet<string>,
+): RecipeStep {
   const at = (...rest: RecipePath) => ['steps', i, ...rest]
   const pick = <K extends keyof StepInput>(a: K, b: K) => {
     if (input[a] !== undefined && input[b] !== undefined) {
@@ -195,17 +286,23 @@ function normalizeStep(input: StepInput, i: number, issues: IssueCollector, reci
   const params = pick('args', 'params')
   const type: StepType = input.type === 'typescript' ? 'ts' : input.type
 
-  if (type === 'ts' && input.module === undefined) {
+  const given = (field: string) => refused.has(field)
+  if (type === 'ts' && input.module === undefined && !given('module')) {
     issues.add('RECIPE_SCHEMA', 'a ts step needs "module": the scriptlet file, relative to the project root', at(), {
       hint: 'Add for example `module: scriptlets/steps/compute_mean.ts`.',
     })
   }
-  if (type === 'python' && input.module === undefined && command.value === undefined) {
+  if (
+    type === 'python' &&
+    input.module === undefined &&
+    command.value === undefined &&
+    !['module', 'cmd', 'script'].some(given)
+  ) {
     issues.add('RECIPE_SCHEMA', 'a python step needs "module" (with "class" or "function") or "script"', at(), {
       hint: 'Add for example `module: scriptlets.python.steps.compute_numbers` and `class: ComputeNumbers`.',
     })
   }
-  if ((type === 'shell' || type === 'exec') && command.value === undefined) {
+  if ((type === 'shell' || type === 'exec') && command.value === undefined && !given('cmd') && !given('script')) {
     issues.add('RECIPE_SCHEMA', `a ${type} step needs "cmd" (or "script"): the script path or argv list`, at(), {
       hint:
         type === 'shell'
@@ -329,15 +426,17 @@ function normalizeRetry(input: StepInput['retry']): RetrySpec {
 
 /**
  * Names are checked across every step, including those the schema refused: a step with a
- * bad `timeout` still has a name that others may depend on or repeat.
+ * bad `timeout` still has a name that others may depend on or repeat. Returns whether a name
+ * is repeated.
  */
 function checkNamesAndDependencies(
   steps: readonly RecipeStep[],
   names: readonly (string | undefined)[],
   rawSteps: readonly unknown[],
   issues: IssueCollector,
-): void {
+): boolean {
   const firstIndex = new Map<string, number>()
+  let duplicates = false
   names.forEach((name, i) => {
     if (name === undefined) return
     const earlier = firstIndex.get(name)
@@ -345,6 +444,7 @@ function checkNamesAndDependencies(
       firstIndex.set(name, i)
       return
     }
+    duplicates = true
     issues.add(
       'RECIPE_DUPLICATE_STEP',
       `step name "${name}" is already used by steps[${earlier}]`,
@@ -374,6 +474,7 @@ function checkNamesAndDependencies(
       )
     })
   }
+  return duplicates
 }
 
 /** Collects issues with their positions in the YAML document. */
@@ -427,6 +528,7 @@ class IssueCollector {
 function knownKeysAt(path: RecipePath): readonly string[] {
   const last = path.at(-1)
   if (path.length === 0) return KNOWN_KEYS.recipe
+  if (path.length === 1 && last === 'test_meta') return KNOWN_KEYS.testMeta
   if (path[0] === 'steps' && path.length === 2) return KNOWN_KEYS.step
   if (last === 'success') return KNOWN_KEYS.success
   if (last === 'expect') return ['status', 'reason_matches', 'exit_code']

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs'
-import { delimiter, join, resolve } from 'node:path'
+import { basename, delimiter, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path'
 
 /**
  * How a python step's dotted `module` resolves to a file: the one rule the compiler's checks
@@ -69,4 +69,35 @@ export function locatePythonModule(
     return { folder, file, packageInits }
   }
   return undefined
+}
+
+/** How a python file given by its path (recipes step) is imported: its dotted module, and a folder to search first if it needs one. */
+export interface PythonFileImport {
+  module: string
+  /** Set when no folder of the search path imports `file` as `module`: its own folder, put first. */
+  folder?: string
+}
+
+/**
+ * The dotted module `file` imports as from the first folder of `searchPath` that holds it
+ * (`scriptlets/python/summarize.py` → `scriptlets.python.summarize` from the root), when
+ * that name loads this very file; else its own name from its own folder. Undefined when its
+ * name is no python identifier.
+ */
+export function pythonFileImport(
+  file: string,
+  searchPath: readonly string[],
+  root: string,
+): PythonFileImport | undefined {
+  const target = resolve(root, file)
+  for (const folder of searchPath) {
+    const rel = relative(resolve(root, folder), target)
+    if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) continue
+    const parts = rel.replace(/\.py$/, '').split(sep)
+    if (parts.length > 1 && parts.at(-1) === '__init__') parts.pop()
+    const module = parts.join('.')
+    if (isDottedModule(module) && pythonModuleFile(module, searchPath, root) === target) return { module }
+  }
+  const own = basename(target, '.py')
+  return isDottedModule(own) && own !== '__init__' ? { module: own, folder: dirname(target) } : undefined
 }

@@ -127,14 +127,22 @@ export const stepSchema = z
   })
   .describe('One step of a recipe: a scriptlet call with its parameters and checks.')
 
+/**
+ * The keys the older Python framework's test_meta had (test_id, tester, description) and
+ * tags. Closed, like every other mapping of a recipe: a typo (`testid:`) would otherwise
+ * silently give the run the file name as its test_id.
+ */
 export const testMetaSchema = z
-  .looseObject({
-    test_id: z.union([z.string(), z.number()]).optional(),
-    tester: z.string().optional(),
+  .strictObject({
+    test_id: z
+      .union([z.string(), z.number()])
+      .optional()
+      .describe('The id runs are recorded and compared under (default: the file name without .yaml).'),
+    tester: z.string().optional().describe('Who runs or owns the test.'),
     description: z.string().optional(),
-    tags: z.array(z.string()).optional(),
+    tags: z.array(z.string()).optional().describe('Labels to filter runs by (dashboard, recipes history).'),
   })
-  .describe('Who and what this recipe tests; extra fields are kept as metadata.')
+  .describe('Who and what this recipe tests.')
 
 export const recipeSchema = z
   .strictObject({
@@ -188,6 +196,7 @@ export type StepInput = z.output<typeof stepSchema>
 /** Keys allowed on each object of the schema, for did-you-mean suggestions. */
 export const KNOWN_KEYS = {
   recipe: Object.keys(recipeSchema.shape),
+  testMeta: Object.keys(testMetaSchema.shape),
   step: Object.keys(stepSchema.shape),
   success: Object.keys(successSchema.shape),
 } as const

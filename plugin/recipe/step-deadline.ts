@@ -12,9 +12,20 @@ export function stepTimeoutMs(step: Pick<RecipeStep, 'timeoutSec'>, defaultSec: 
   return Math.round((step.timeoutSec ?? defaultSec) * 1000)
 }
 
-/** The longest a step may take with every retry and the delays between them, in ms. */
+/**
+ * How long a step stopped at its deadline (or aborted) gets to report what its processes
+ * printed before the runner moves on (runtime/deadline.ts): more than the executors' own
+ * SIGTERM-then-SIGKILL of a process tree (twice executors/process-tree.ts's TERM_GRACE_MS).
+ * An in-process step that never returns costs all of it.
+ */
+export const STOPPED_STEP_REPORT_WAIT_MS = 5000
+
+/**
+ * The longest a step may take with every retry and the delays between them, in ms: each
+ * attempt may run to its deadline and then wait for its report, so Vitest's backstop
+ * (compile/codegen.ts) never cuts the runner's own timeout and retries short.
+ */
 export function stepWorstCaseMs(step: Pick<RecipeStep, 'timeoutSec' | 'retry'>, defaultSec: number): number {
-  return (
-    stepTimeoutMs(step, defaultSec) * (step.retry.max + 1) + Math.round(step.retry.delaySec * 1000) * step.retry.max
-  )
+  const attempt = stepTimeoutMs(step, defaultSec) + STOPPED_STEP_REPORT_WAIT_MS
+  return attempt * (step.retry.max + 1) + Math.round(step.retry.delaySec * 1000) * step.retry.max
 }

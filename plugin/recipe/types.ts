@@ -7,13 +7,12 @@ export type OutputParse = 'json' | 'lines' | 'raw'
 /** The step kinds; `typescript` in a recipe is read as `ts`. */
 export type StepType = 'ts' | 'shell' | 'python' | 'exec'
 
-export interface TestMeta {
+/** A recipe's `test_meta` (a type, not an interface: it is stored as a JSON object). */
+export type TestMeta = {
   test_id: string
   tester?: string
   description?: string
   tags: string[]
-  /** Any further fields the recipe's `test_meta` carries. */
-  [extra: string]: JsonValue | undefined
 }
 
 export interface SuccessChecks {

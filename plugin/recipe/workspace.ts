@@ -24,6 +24,8 @@ export interface ResolvedFiles {
   /** Absolute path of each ts scriptlet module, by the recipe's `module` string. */
   modules: Map<string, string>
   issues: RecipeIssue[]
+  /** Names of the steps whose files or names have a problem (in `issues`). */
+  refused: Set<string>
 }
 
 /**
@@ -36,9 +38,14 @@ export interface ResolvedFiles {
 export function resolveStepFiles(steps: readonly RecipeStep[], root: string, options: WorkspaceOptions): ResolvedFiles {
   const modules = new Map<string, string>()
   const issues: RecipeIssue[] = []
+  const refused = new Set<string>()
   const workspace = new Workspace(root)
-  for (const step of steps) issues.push(...checkStep(step, workspace, options, modules))
-  return { modules, issues }
+  for (const step of steps) {
+    const found = checkStep(step, workspace, options, modules)
+    if (found.length > 0) refused.add(step.name)
+    issues.push(...found)
+  }
+  return { modules, issues, refused }
 }
 
 function checkStep(
@@ -62,9 +69,7 @@ function checkStep(
           code: 'RECIPE_MODULE_NOT_FOUND',
           message: `scriptlet module "${step.module}" does not exist`,
           ...at('module'),
-          hint: suggestion
-            ? `Did you mean "${workspace.display(suggestion)}"?`
-            : 'Paths are relative to the project root, for example scriptlets/steps/compute_mean.ts.',
+          hint: suggestion ? `Did you mean "${workspace.display(suggestion)}"?` : folderHint(absolute, workspace),
         },
       ]
     }
@@ -266,6 +271,22 @@ class Workspace {
           : 'Copy the module into the workspace instead of linking to it, or put the folder it lives in on python.path or PYTHONPATH by its own (absolute) path.',
     }
   }
+}
+
+const LISTED_FILES = 8
+
+/** What the folder of a missing module holds (or that there is no such folder): names from the project, never examples. */
+function folderHint(absolute: string, workspace: Workspace): string {
+  const dir = dirname(absolute)
+  const shown = workspace.display(dir) ? `${workspace.display(dir)}/` : 'the root itself'
+  if (!existsSync(dir)) return `Paths are relative to the project root, which has no folder ${shown}.`
+  const files = readdirSync(dir, { withFileTypes: true })
+    .filter((entry) => entry.isFile() && /\.(ts|mts|js|mjs)$/.test(entry.name))
+    .map((entry) => entry.name)
+    .sort()
+  if (files.length === 0) return `Paths are relative to the project root; ${shown} holds no scriptlet module.`
+  const more = files.length > LISTED_FILES ? ', …' : ''
+  return `Paths are relative to the project root; ${shown} holds ${files.slice(0, LISTED_FILES).join(', ')}${more}.`
 }
 
 function siblingSuggestion(absolute: string): string | undefined {

@@ -1,7 +1,7 @@
 import { dirname, join, relative, resolve } from 'node:path'
 import type { JsonValue } from '../context/json-value.ts'
 import { applyJsonPatch } from '../context/json-delta.ts'
-import type { Reporter, TestCase, TestModule, Vitest } from 'vitest/node'
+import { DefaultReporter, DotReporter, type Reporter, type TestCase, type TestModule, type Vitest } from 'vitest/node'
 import { type AnalysisOptions, analyzeStoredRun, DEFAULT_AI_TIMEOUT_MS } from '../analysis/index.ts'
 import {
   ALLURE_CONFIG_FILE,
@@ -11,11 +11,20 @@ import {
 } from '../exporters/allure-folder.ts'
 import { forgetChartsAhead, OFFICE_FORMATS, preloadWriters, type ReportFormat } from '../exporters/index.ts'
 import { drawStoredRunChartsAhead, reportStoredRun } from '../exporters/report-run.ts'
-import { type RecipeStepMeta, recipeStepMeta, runStatusOf, stepRowOf } from '../runtime/meta.ts'
+import {
+  describeAttempts,
+  type RecipeStepMeta,
+  recipeStepMeta,
+  runStatusOf,
+  setupNote,
+  stepRowOf,
+} from '../runtime/meta.ts'
 import type { AiSummary, RunData } from '../store/run-data.ts'
 import { ingestJournals } from '../store/ingest.ts'
+import { addJUnitSkipNotes } from './junit-skip-notes.ts'
 import { historyWriteOf } from '../store/history-delta.ts'
 import { RunStore, type RunStatus } from '../store/run-store.ts'
+import { selectionOfSteps } from '../store/run-selection.ts'
 
 export interface RecipesReporterOptions {
   /** The store, absolute or relative to the root (RECIPES_DB wins). */
@@ -44,6 +53,8 @@ export class RecipesReporter implements Reporter {
   private vitest: Vitest | undefined
   private readonly options: RecipesReporterOptions
   private preloaded = false
+  /** Whether a reporter prints the tests' results in the terminal (default, verbose, dot...). */
+  private terminal = true
   /** The store the charts of each ended recipe file's runs are read from, while the run goes (closed when it ends). */
   private aheadStore: Promise<RunStore> | undefined
 
@@ -54,6 +65,14 @@ export class RecipesReporter implements Reporter {
   onInit(vitest: Vitest): void {
     this.vitest = vitest
     this.preloaded = false
+    // The reporters Vitest created from the config are on the instance in 4.1 and 5.1, untyped.
+    const reporters = (vitest as unknown as { reporters?: readonly unknown[] }).reporters
+    // A blocked or skipped step's JUnit testcase says why (the README promises `blocked: <step> failed`).
+    addJUnitSkipNotes(reporters ?? [])
+    // Lines of ours under the tests' results only where a reporter prints them (not into a JUnit or JSON report on stdout).
+    this.terminal =
+      reporters === undefined ||
+      reporters.some((reporter) => reporter instanceof DefaultReporter || reporter instanceof DotReporter)
   }
 
   // The first recipe step to end starts loading the Office writers, so that they are ready
@@ -68,6 +87,8 @@ export class RecipesReporter implements Reporter {
   // As each recipe file ends, its runs' charts start drawing (in the Word writer's thread),
   // while the other files run: the documents at the end then only embed them.
   async onTestModuleEnd(testModule: TestModule): Promise<void> {
+    this.sayAttempts(testModule)
+    this.sayWhatRanAsSetup(testModule)
     const vitest = this.vitest
     if (!vitest || !this.preloaded || !this.documentFormats()?.some((format) => OFFICE_FORMATS.includes(format))) return
     const runs = collectRuns([testModule])
@@ -80,6 +101,37 @@ export class RecipesReporter implements Reporter {
       for (const runId of runs.keys()) await drawStoredRunChartsAhead(store, runId)
     } catch {
       // Only a head start: the documents draw the charts when they are written, and say what goes wrong.
+    }
+  }
+
+  /**
+   * After the module's results, a line for each retried step: what its attempts came to
+   * (`passed on attempt 2 of 3`). Vitest shows only ✓ or ✗ under the step's name, which
+   * must stay the step's name alone (-t and the VS Code extension match on it).
+   */
+  private sayAttempts(testModule: TestModule): void {
+    const vitest = this.vitest
+    if (!vitest || !this.terminal) return
+    let recipe: string | undefined
+    for (const testCase of testModule.children.allTests()) {
+      const meta = recipeStepMeta(testCase.meta())
+      const attempts = meta && describeAttempts(meta)
+      if (attempts === undefined) continue
+      recipe ??= relative(vitest.config.root, testModule.moduleId)
+      vitest.logger.log(`   ↻ ${recipe} > ${testCase.name}: ${attempts}`)
+    }
+  }
+
+  /**
+   * The terminal says which steps ran as setup inside a selected step's test: Vitest reports
+   * those steps skipped, and its default reporter prints no annotation of a test that passed.
+   */
+  private sayWhatRanAsSetup(testModule: TestModule): void {
+    if (!this.terminal) return
+    for (const test of testModule.children.allTests()) {
+      const meta = recipeStepMeta(test.meta())
+      const note = meta && setupNote(meta)
+      if (note) this.vitest?.logger.log(` vitest-recipes  ${note}`)
     }
   }
 
@@ -122,9 +174,9 @@ export class RecipesReporter implements Reporter {
       )
     try {
       // Several runs' documents are written side by side; each run's lines are printed in run order.
-      const reports = mapLimited([...runs], PARALLEL_RUNS, async ([runId, steps]) => {
+      const reports = mapLimited([...runs], PARALLEL_RUNS, async ([runId, collected]) => {
         try {
-          if (!(await store.hasRun(runId))) await importRun(store, runId, steps, vitest.version)
+          if (!(await store.hasRun(runId))) await importRun(store, runId, collected, vitest.version)
           const analyze = (data: RunData) => analyzeStoredRun(store, data, this.options.analysis, aiUntil)
           return {
             runId,
@@ -242,16 +294,23 @@ function mergedModules(vitest: Vitest): ReadonlyArray<TestModule> {
   return state?.getTestModules?.() ?? []
 }
 
+/** A recipe run as the finished test modules show it: its step metas, and how many step tests its file has. */
+interface CollectedRun {
+  steps: RecipeStepMeta[]
+  tests: number
+}
+
 /** The step metas of each recipe run, from the finished test modules. */
-function collectRuns(testModules: ReadonlyArray<TestModule>): Map<string, RecipeStepMeta[]> {
-  const runs = new Map<string, RecipeStepMeta[]>()
+function collectRuns(testModules: ReadonlyArray<TestModule>): Map<string, CollectedRun> {
+  const runs = new Map<string, CollectedRun>()
   for (const module of testModules) {
-    for (const test of module.children.allTests()) {
+    const tests = [...module.children.allTests()]
+    for (const test of tests) {
       const meta = recipeStepMeta(test.meta())
       if (!meta) continue
-      const steps = runs.get(meta.runId) ?? []
-      steps.push(meta)
-      runs.set(meta.runId, steps)
+      const run = runs.get(meta.runId) ?? { steps: [], tests: tests.length }
+      run.steps.push(meta)
+      runs.set(meta.runId, run)
     }
   }
   return runs
@@ -261,18 +320,20 @@ function collectRuns(testModules: ReadonlyArray<TestModule>): Map<string, Recipe
 async function importRun(
   store: RunStore,
   runId: string,
-  steps: RecipeStepMeta[],
+  { steps, tests }: CollectedRun,
   vitestVersion: string,
 ): Promise<void> {
   const first = steps[0]!
   const ordered = [...steps].sort((a, b) => a.idx - b.idx)
+  // A shard's run of some steps only (-t) stays a selection run: compared only with its like.
+  const selection = selectionOfSteps(steps, tests)
   await store.beginRun({
     runId,
     testId: first.testId,
     recipe: first.recipe,
     startTime: runStartOf(runId),
     vitestVersion,
-    metadata: { imported: 'merge-reports' },
+    metadata: { imported: 'merge-reports', ...(selection ? { selection: { ...selection } } : {}) },
   })
   // The metas carry what each write changed (blobs of older versions: whole values): replayed in order.
   const context = new Map<string, JsonValue>()

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { bearerToken, type HttpServer, readBody, sendJson, startHttpServer, tokenMatches } from '../live/http-server.ts'
+import { HttpError, type HttpServer, readJson, sendJson, startHttpServer } from '../live/http-server.ts'
 import { ingestJournals } from '../store/ingest.ts'
 import type { LockRequest } from '../store/resource-locks.ts'
 import type { RunStore } from '../store/run-store.ts'
@@ -40,6 +40,13 @@ export class LockService {
       host: '127.0.0.1',
       port: 0,
       listenHint: 'the Vitest process needs a free loopback port',
+      auth: {
+        token: this.token,
+        realm: 'vitest-recipes locks',
+        code: 'LOCKS_UNAUTHORIZED',
+        message: "missing or wrong token: the lock service answers the Vitest process's own recipe files only",
+      },
+      methods: ['POST'],
       handle: (request, response) => this.handle(request, response),
     })
     this.http.server.unref()
@@ -70,14 +77,7 @@ export class LockService {
 
   private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const answer = (status: number, body: unknown) => sendJson(response, status, body)
-    if (!tokenMatches(bearerToken(request), this.token)) return answer(401, { error: 'bad token' })
-    if (request.method !== 'POST') return answer(405, { error: 'POST only' })
-    let call: LockCall
-    try {
-      call = JSON.parse(await readBody(request, MAX_BODY_BYTES)) as LockCall
-    } catch {
-      return answer(400, { error: `not JSON, or over ${MAX_BODY_BYTES} bytes` })
-    }
+    const call = await readCall(request)
     try {
       if (call.op === 'acquire') {
         const runs = this.runsOf.get(call.file) ?? new Set()
@@ -102,9 +102,28 @@ export class LockService {
         await this.store.locks.stopWaiting(call.runId)
         return answer(200, { stopped: true })
       }
-      return answer(400, { error: 'unknown op' })
     } catch (error) {
-      return answer(500, { error: (error as Error).message })
+      throw new HttpError(500, 'LOCKS_FAILED', (error as Error).message)
     }
   }
+}
+
+const LOCK_OPS: readonly string[] = [
+  'acquire',
+  'release',
+  'stop-waiting',
+  'check',
+  'holder-stopped',
+] satisfies LockCall['op'][]
+
+/** The request's lock call: a JSON object whose `op` is one of LOCK_OPS (its fields are the caller's, this process's own code). */
+async function readCall(request: IncomingMessage): Promise<LockCall> {
+  const call = (await readJson(request, MAX_BODY_BYTES)) as { op?: unknown } | undefined
+  if (typeof call !== 'object' || call === null || !LOCK_OPS.includes(call.op as string))
+    throw new HttpError(
+      400,
+      'LOCKS_UNKNOWN_OP',
+      `not a lock call: ${JSON.stringify(call?.op ?? null)} is none of the ops ${LOCK_OPS.join(', ')}`,
+    )
+  return call as LockCall
 }

@@ -1,14 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import { TERM_GRACE_MS } from '../executors/process-tree.ts'
 import type { StepExecution } from '../executors/types.ts'
 import type { MaybePromise } from '../scriptlet/maybe-async.ts'
 import { EXIT_FAILED, errorEnvelope } from '../scriptlet/envelope.ts'
-
-/**
- * How long an aborted executor gets to report (what its processes printed) before the step
- * moves on: more than the executors' own SIGTERM-then-SIGKILL of a process tree.
- */
-const KILL_REPORT_WAIT_MS = 3000 + 2 * TERM_GRACE_MS
+import { STOPPED_STEP_REPORT_WAIT_MS } from '../recipe/step-deadline.ts'
 
 /**
  * The reason of an abort that comes from the runner itself, not from Vitest (a lab resource
@@ -91,7 +85,7 @@ async function race(
     // From here on the step is over, whatever it still does while its processes are killed.
     onStop?.(outcome)
     // Killed processes report what they printed before the kill; an in-process step may never return.
-    const killed = await Promise.race([running, sleep(KILL_REPORT_WAIT_MS).then(() => undefined)])
+    const killed = await Promise.race([running, sleep(STOPPED_STEP_REPORT_WAIT_MS).then(() => undefined)])
     const seconds = timeoutMs / 1000
     const stoppedBy = testSignal?.reason instanceof StepStopped ? testSignal.reason.message : undefined
     const reason =

@@ -1,18 +1,18 @@
 /** `vitest-recipes/runtime`: what compiled recipe modules import. */
 import { readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { RecipeError, type RecipeIssue } from '../recipe/errors.ts'
+import { RecipeError, type RecipeIssue, sortIssues } from '../recipe/errors.ts'
 import { exportNotFound, preflightRecipe } from '../recipe/preflight.ts'
 import type { Scriptlet } from '../scriptlet/define.ts'
 import { resolveScriptlet } from '../scriptlet/invoke.ts'
-import { createRunId, type CompiledRecipe, type ScriptletModules } from './spec.ts'
+import { createRunId, type CompiledRecipe, type DraftCheck, type ScriptletModules } from './spec.ts'
 import { RecipeRun } from './recipe-run.ts'
 
 export { RecipeRun } from './recipe-run.ts'
 export type { StepTestContext } from './recipe-run.ts'
 export { recipeStepMeta } from './meta.ts'
 export type { AttemptRecord, RecipeStepMeta, RecipeTaskMeta, StepStatus } from './meta.ts'
-export type { CompiledRecipe, ScriptletModules } from './spec.ts'
+export type { CompiledRecipe, DraftCheck, ScriptletModules } from './spec.ts'
 
 /**
  * Sets up a recipe's test file: checks that every step's scriptlet export exists (a
@@ -65,6 +65,43 @@ function withSourceLines(issues: RecipeIssue[], file: string): RecipeIssue[] {
 /** Imported by the module of a recipe that failed to compile: fails the file with its errors. */
 export function failRecipe(issues: RecipeIssue[]): never {
   throw new RecipeError(issues)
+}
+
+/**
+ * Imported by the module of a recipe that failed to compile but has a draft: loads the
+ * scriptlets of its steps (`loaders`, by module), checks the draft against them as a sound
+ * recipe is checked before it runs (`checkBeforeRun`), and fails the file with every problem.
+ */
+export async function failRecipeAfterChecks(
+  issues: RecipeIssue[],
+  draft: DraftCheck,
+  loaders: Record<string, () => Promise<Record<string, unknown>>>,
+): Promise<never> {
+  const refused = new Set(draft.refused)
+  const scriptlets = new Map<string, Scriptlet>()
+  const modules = new Map<string, string>()
+  const found: RecipeIssue[] = []
+  for (const step of draft.recipe.steps) {
+    const load = step.module === undefined ? undefined : loaders[step.module]
+    if (step.type !== 'ts' || step.module === undefined || !load || refused.has(step.name)) continue
+    modules.set(step.module, resolve(draft.root, step.module))
+    let resolved: Scriptlet | string
+    try {
+      resolved = resolveScriptlet(await load(), step.export)
+    } catch (error) {
+      resolved = `could not load ${step.module}: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`
+    }
+    if (typeof resolved === 'string') found.push(exportNotFound(step, resolved))
+    else scriptlets.set(step.name, resolved)
+  }
+  const checked = preflightRecipe({
+    recipe: draft.recipe,
+    root: draft.root,
+    pythonPath: draft.pythonPath,
+    scriptlets,
+    modules,
+  })
+  throw new RecipeError(sortIssues([...issues, ...found, ...checked.issues]))
 }
 
 function resolveStepScriptlets(compiled: CompiledRecipe, modules: ScriptletModules): Map<string, Scriptlet> {

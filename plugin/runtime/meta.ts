@@ -53,6 +53,8 @@ export interface RecipeStepMeta {
   setupFor?: string
   /** Every attempt the step made, in order; empty for a step that did not run. */
   attempts: AttemptRecord[]
+  /** How many attempts the step was allowed (`retry.max` + 1), for a step with a retry. */
+  maxAttempts?: number
   /** For a blocked step: the step that blocked it, and whether it failed or was skipped. */
   blockedBy?: string
   blockedReason?: 'failed' | 'skipped'
@@ -74,6 +76,35 @@ export interface RecipeTaskMeta {
 /** The step meta of a test, for reporters: `recipeStepMeta(testCase.meta())`; undefined for other tests. */
 export function recipeStepMeta(meta: object): RecipeStepMeta | undefined {
   return (meta as RecipeTaskMeta).recipeStep
+}
+
+/**
+ * What a step's attempts came to, for a step that was retried or could have been: `passed
+ * on attempt 2 of 3`, `failed on all 3 attempts`, `failed on attempt 1 of 3, not retried`;
+ * undefined for a step that ran once and had no retry, or passed at once.
+ */
+export function describeAttempts(
+  meta: Pick<RecipeStepMeta, 'status' | 'attempts' | 'maxAttempts'>,
+): string | undefined {
+  const made = meta.attempts.length
+  const allowed = Math.max(meta.maxAttempts ?? made, made)
+  if (made === 0 || allowed <= 1) return undefined
+  if (meta.status === 'failed')
+    return made === allowed
+      ? `failed on all ${allowed} attempts`
+      : `failed on attempt ${made} of ${allowed}, not retried`
+  if (made === 1) return undefined
+  const ended = meta.status === 'expected-error' ? 'failed as expected' : 'passed'
+  return `${ended} on attempt ${made} of ${allowed}`
+}
+
+/**
+ * What a selected step's test says when steps filtered out by -t (or the IDE) ran first as
+ * setup inside it: which ones, and that its time includes theirs. Undefined when none did.
+ */
+export function setupNote(meta: Pick<RecipeStepMeta, 'step' | 'setup'>): string | undefined {
+  if (meta.setup.length === 0) return undefined
+  return `${meta.step} ran ${meta.setup.join(', ')} first as setup (filtered out by the test name filter); its time includes theirs`
 }
 
 /** Statuses after which the steps that need this one may run. */

@@ -1,11 +1,14 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { formatWithOptions } from 'node:util'
 import type { Redactor } from './redact.ts'
+import { printUnderTest, type StepTest } from './test-console.ts'
 
 /** What an in-process step printed while it ran. */
 export interface CapturedOutput {
   stdout: string[]
   stderr: string[]
+  /** The test the step runs in: what it prints through the console is shown under it. */
+  test?: StepTest | undefined
 }
 
 const CONSOLE_STREAMS = { log: 'stdout', info: 'stdout', debug: 'stdout', warn: 'stderr', error: 'stderr' } as const
@@ -18,6 +21,10 @@ type ConsoleMethod = keyof typeof CONSOLE_STREAMS
  * own; output outside any step passes through (redacted) and is not captured. Installed
  * when a recipe file's first step starts, removed when the file ends.
  *
+ * What a step prints through the console shows under the step's own test (Vitest alone
+ * would file it under the test that started last: see printUnderTest). The plugin's own
+ * lines about a step (`say`) show there too, and never enter the step's log.
+ *
  * A recipe whose steps never run side by side needs no AsyncLocalStorage: the step that
  * runs is the one printing. That is cheaper for every promise in the worker (Node 20 tracks
  * each one once a store is in use), so only recipes with parallel steps use one.
@@ -28,6 +35,8 @@ export class OutputCapture {
   /** The running step's sink, when steps never overlap. */
   private solo: CapturedOutput | undefined
   private uninstall: (() => void) | undefined
+  /** How `say` prints: Vitest's console.log, past the capture, redacting; plain console.log until installed. */
+  private print: (line: string, test: StepTest | undefined) => void = (line) => console.log(line)
 
   /** `overlapping`: whether steps may run side by side (the recipe has parallel steps). */
   constructor(overlapping = true) {
@@ -42,20 +51,25 @@ export class OutputCapture {
     ) as Record<ConsoleMethod, (...args: unknown[]) => void>
     // Vitest's console may itself write to process.stdout: capture that once, not twice.
     let insideConsole = false
+    /** Prints through Vitest's console, under `test`. */
+    const printThrough = (method: ConsoleMethod, args: unknown[], test: StepTest | undefined) => {
+      const outer = insideConsole
+      insideConsole = true
+      try {
+        printUnderTest(test, () => originals[method].apply(console, args))
+      } finally {
+        insideConsole = outer
+      }
+    }
     for (const method of Object.keys(CONSOLE_STREAMS) as ConsoleMethod[]) {
       console[method] = (...args: unknown[]) => {
         const sink = current()
         if (sink) sink[CONSOLE_STREAMS[method]].push(`${formatWithOptions({ colors: false }, ...args)}\n`)
         const shown = redactor.active ? args.map((arg) => (typeof arg === 'string' ? redactor.text(arg) : arg)) : args
-        insideConsole = true
-        try {
-          originals[method].apply(console, shown)
-        } finally {
-          insideConsole = false
-        }
+        printThrough(method, shown, sink?.test)
       }
     }
-    const teeStream = (stream: NodeJS.WriteStream, name: keyof CapturedOutput) => {
+    const teeStream = (stream: NodeJS.WriteStream, name: 'stdout' | 'stderr') => {
       const original = stream.write
       stream.write = function (this: NodeJS.WriteStream, chunk: unknown, ...rest: unknown[]): boolean {
         const text =
@@ -71,11 +85,22 @@ export class OutputCapture {
     }
     const restoreStdout = teeStream(process.stdout, 'stdout')
     const restoreStderr = teeStream(process.stderr, 'stderr')
+    this.print = (line, test) => printThrough('log', [redactor.active ? redactor.text(line) : line], test)
     this.uninstall = () => {
+      this.print = (line) => console.log(line)
       for (const method of Object.keys(CONSOLE_STREAMS) as ConsoleMethod[]) console[method] = originals[method]
       restoreStdout()
       restoreStderr()
     }
+  }
+
+  /**
+   * Prints a line of the plugin's own about a step (its progress, a lab resource it waits
+   * for): under the step's test, never into the step's captured output (its log holds what
+   * the step itself printed).
+   */
+  say(line: string, test: StepTest | undefined): void {
+    this.print(line, test)
   }
 
   /** Runs `fn` with what it prints collected in `sink`, until `release(sink)` is called. */

@@ -9,9 +9,20 @@ import { EXIT_DEPENDENCY, errorEnvelope } from '../scriptlet/envelope.ts'
 import { ConcurrentWrites } from './concurrent-writes.ts'
 import { StepMetrics } from './step-metrics.ts'
 import { SetupStepFailedError, StepFailedError } from './errors.ts'
-import { type RecipeStepMeta, type RecipeTaskMeta, runStatusOf, type StepStatus, satisfiesDependents } from './meta.ts'
+import {
+  type AttemptRecord,
+  describeAttempts,
+  type RecipeStepMeta,
+  type RecipeTaskMeta,
+  runStatusOf,
+  type StepStatus,
+  satisfiesDependents,
+  setupNote,
+} from './meta.ts'
 import { ResourceHolds } from './resource-holds.ts'
-import { readRunOptions } from './run-options.ts'
+import { inOrderLimited, setupBatches } from './setup-plan.ts'
+import type { RunSelection } from '../store/run-selection.ts'
+import { readMaxConcurrency, readRunOptions } from './run-options.ts'
 import { RunSession, type Started } from './run-session.ts'
 import type { CompiledRecipe, RunOptions } from './spec.ts'
 import { type ExecutionScope, executeStep, recordResult, type StepResult } from './step-execution.ts'
@@ -33,6 +44,15 @@ interface Blocker {
   setupFailure?: Error
 }
 
+/** The note on a retried step's test: what its attempts came to, then each attempt (a single one is the failure itself). */
+function attemptsNote(summary: string, attempts: readonly AttemptRecord[]): string {
+  if (attempts.length <= 1) return summary
+  const each = attempts.map(
+    (attempt) => `attempt ${attempt.attempt}: ${attempt.status}${attempt.reason ? ` (${attempt.reason})` : ''}`,
+  )
+  return `${summary} (${each.join('; ')})`
+}
+
 /**
  * Runs a recipe's steps inside their tests, one instance per recipe file. Each step's
  * outcome is computed once (memoized, whatever went wrong) and recorded once: a step whose
@@ -47,6 +67,8 @@ export class RecipeRun {
   private readonly positions: Map<string, number>
   private readonly scriptlets: ReadonlyMap<string, Scriptlet>
   private readonly options: RunOptions
+  /** How many steps run as setup side by side at most: Vitest's maxConcurrency for the file's tests. */
+  private readonly maxConcurrency = readMaxConcurrency()
   private readonly session: RunSession
   private readonly concurrent = new ConcurrentWrites()
   /** Recipe option `step_metrics: true`: the figures of each step that ran, in ctx. */
@@ -89,7 +111,7 @@ export class RecipeRun {
   private async startThenRun(step: RecipeStep, test: StepTestContext): Promise<void> {
     let started: Started
     try {
-      started = await this.session.start()
+      started = await this.session.start(this.selectionOf(test))
     } catch (error) {
       throw new Error(`vitest-recipes: the run could not start: ${(error as Error).message}`)
     }
@@ -97,32 +119,42 @@ export class RecipeRun {
     return this.conclude(test, result)
   }
 
-  /** Ends a step's test as its outcome says: its record on the test, then pass, fail or skip. */
-  private conclude(test: StepTestContext, result: StepResult): MaybePromise<void> {
-    // The common case, a step that passed on its first attempt: nothing to annotate.
-    if (result.meta.setup.length === 0 && result.meta.status !== 'cached' && result.meta.attempts.length <= 1)
-      return this.report(test, result)
-    return this.annotate(test, result)
+  /**
+   * Which steps this run runs, when the test name filter (-t, the IDE) kept only some: Vitest
+   * marks the others skipped before the run. The setup is what the kept steps need of the
+   * others (transitively), less what --skip leaves out. Undefined when every step runs.
+   */
+  private selectionOf(test: StepTestContext): RunSelection | undefined {
+    const steps = this.compiled.recipe.steps
+    const selected = steps.filter((step) => this.testOf(step.name, test)?.mode === 'run').map((step) => step.name)
+    if (selected.length === steps.length) return undefined
+    const kept = new Set(selected)
+    const setup = new Set<string>()
+    const pending = selected.flatMap((name) => this.step(name).needs)
+    while (pending.length > 0) {
+      const name = pending.pop()!
+      if (kept.has(name) || setup.has(name) || this.options.skip.includes(name)) continue
+      setup.add(name)
+      pending.push(...this.step(name).needs)
+    }
+    return { selected, setup: steps.filter((step) => setup.has(step.name)).map((step) => step.name) }
   }
 
-  private async annotate(test: StepTestContext, result: StepResult): Promise<void> {
-    const name = result.meta.step
-    if (result.meta.setup.length > 0)
-      await test.annotate?.(
-        `ran ${result.meta.setup.join(', ')} first as setup (filtered out, needed by ${name})`,
-        'notice',
-      )
+  /** Ends a step's test as its outcome says: its record on the test, then pass, fail or skip. */
+  private conclude(test: StepTestContext, result: StepResult): MaybePromise<void> {
+    const attempts = describeAttempts(result.meta)
+    // The common case, a step that passed on its first attempt: nothing to annotate.
+    if (result.meta.setup.length === 0 && result.meta.status !== 'cached' && attempts === undefined)
+      return this.report(test, result)
+    return this.annotate(test, result, attempts)
+  }
+
+  private async annotate(test: StepTestContext, result: StepResult, attempts: string | undefined): Promise<void> {
+    const setup = setupNote(result.meta)
+    if (setup) await test.annotate?.(setup, 'notice')
     if (result.meta.status === 'cached')
       await test.annotate?.(`cached: replayed the ctx writes of run ${result.meta.cachedFrom}`, 'notice')
-    if (result.meta.attempts.length > 1)
-      await test.annotate?.(
-        result.meta.attempts
-          .map(
-            (attempt) => `attempt ${attempt.attempt}: ${attempt.status}${attempt.reason ? ` (${attempt.reason})` : ''}`,
-          )
-          .join('; '),
-        'notice',
-      )
+    if (attempts !== undefined) await test.annotate?.(attemptsNote(attempts, result.meta.attempts), 'notice')
     this.report(test, result)
   }
 
@@ -172,15 +204,25 @@ export class RecipeRun {
     if (preset) return this.recordNotRun(step, preset, started)
     // Most steps need steps that already passed: nothing to wait for (an await per step costs more than the check).
     if (this.needsSettled(step))
-      return executeStep(step, this.scope(started), { setup: [], ...(test.signal ? { testSignal: test.signal } : {}) })
+      return executeStep(step, this.scope(started), {
+        setup: [],
+        test: test.task,
+        ...(test.signal ? { testSignal: test.signal } : {}),
+      })
     return this.resolveAfterNeeds(step, test, started)
   }
 
   private async resolveAfterNeeds(step: RecipeStep, test: StepTestContext, started: Started): Promise<StepResult> {
     const setup: string[] = []
     const blocker = await this.prepare(step, setup, test, started)
+    // In recipe order, however the parallel ones finished.
+    setup.sort((a, b) => this.positions.get(a)! - this.positions.get(b)!)
     if (blocker) return this.recordNotRun(step, this.blockedResult(step, blocker), started)
-    return executeStep(step, this.scope(started), { setup, ...(test.signal ? { testSignal: test.signal } : {}) })
+    return executeStep(step, this.scope(started), {
+      setup,
+      test: test.task,
+      ...(test.signal ? { testSignal: test.signal } : {}),
+    })
   }
 
   /** Whether every step `step` needs has ended in a way that lets it run. */
@@ -194,8 +236,8 @@ export class RecipeRun {
 
   /**
    * Makes sure every step `step` needs has an outcome: a needed step that runs beside this
-   * one is awaited; one that was filtered out runs now as setup, its own needs first.
-   * Returns what blocks `step`, if anything does.
+   * one is awaited; those that were filtered out run now as setup (`runSetup`). Returns what
+   * blocks `step`, if anything does.
    */
   private async prepare(
     step: RecipeStep,
@@ -203,38 +245,85 @@ export class RecipeRun {
     test: StepTestContext,
     started: Started,
   ): Promise<Blocker | undefined> {
+    const failed = await this.runSetup(step, setup, test, started)
+    if (failed) return failed
     for (const need of step.needs) {
-      let result = this.settled.get(need) ?? (await this.outcomes.get(need))
-      if (!result && this.runsBeside(need, step, test)) result = await this.waitFor(need)
-      if (!result) {
-        const needed = this.step(need)
-        result = await this.settle(needed, async () => {
-          const preset = this.presetResult(needed, started)
-          if (preset) return this.recordNotRun(needed, preset, started)
-          const blocker = await this.prepare(needed, setup, test, started)
-          if (blocker) return this.recordNotRun(needed, this.blockedResult(needed, blocker), started)
-          setup.push(need)
-          return executeStep(needed, this.scope(started), {
-            setup: [],
-            setupFor: step.name,
-            ...(test.signal ? { testSignal: test.signal } : {}),
-          })
-        })
-        // The filtered-out test of a setup step carries its record too: reporters, the JSON
-        // report and --merge-reports see it there, although Vitest reports the test skipped.
-        const sibling = this.testOf(need, test)
-        if (sibling && result.meta.setupFor !== undefined) (sibling.meta as RecipeTaskMeta).recipeStep = result.meta
-        if (result.meta.status === 'failed' && result.meta.setupFor === step.name) {
-          return {
-            step: need,
-            reason: 'failed',
-            setupFailure: new SetupStepFailedError(step.name, need, result.failure),
-          }
-        }
-      }
+      const result = await this.outcomeOf(need, step, test)
       if (!satisfiesDependents(result.meta.status, result.meta.missingOutputs)) return this.blockerOf(result, need)
     }
     return undefined
+  }
+
+  /**
+   * Runs the filtered-out steps that `selected` needs (transitively) as setup, inside its
+   * test, as a full run would: in recipe order, the neighbouring parallel ones side by side
+   * (setup-plan.ts). Stops at the first that fails: that failure fails `selected`.
+   */
+  private async runSetup(
+    selected: RecipeStep,
+    setup: string[],
+    test: StepTestContext,
+    started: Started,
+  ): Promise<Blocker | undefined> {
+    const batches = setupBatches(
+      this.compiled.recipe.steps,
+      selected,
+      (need) => this.outcomes.has(need) || this.runsBeside(need, selected, test),
+      (step) => this.presetResult(step, started) !== undefined,
+    )
+    for (const batch of batches) {
+      // No more side by side than Vitest runs a file's concurrent tests (its maxConcurrency); in
+      // recipe order, so a step starts after the steps of its batch that it needs.
+      const results = await inOrderLimited(batch, this.maxConcurrency, (needed) =>
+        this.settle(needed, () => this.runAsSetup(needed, selected, setup, test, started)),
+      )
+      for (const result of results) {
+        // The filtered-out test of a setup step carries its record too: reporters, the JSON
+        // report and --merge-reports see it there, although Vitest reports the test skipped.
+        const sibling = this.testOf(result.meta.step, test)
+        if (sibling && result.meta.setupFor !== undefined) (sibling.meta as RecipeTaskMeta).recipeStep = result.meta
+      }
+      const failed = results.find((result) => result.meta.status === 'failed' && result.meta.setupFor === selected.name)
+      if (failed)
+        return {
+          step: failed.meta.step,
+          reason: 'failed',
+          setupFailure: new SetupStepFailedError(selected.name, failed.meta.step, failed.failure),
+        }
+    }
+    return undefined
+  }
+
+  /** One step run as setup for `selected`, once the steps it needs have ended (blocked if one did not let it run). */
+  private async runAsSetup(
+    needed: RecipeStep,
+    selected: RecipeStep,
+    setup: string[],
+    test: StepTestContext,
+    started: Started,
+  ): Promise<StepResult> {
+    const preset = this.presetResult(needed, started)
+    if (preset) return this.recordNotRun(needed, preset, started)
+    for (const need of needed.needs) {
+      const result = await this.outcomeOf(need, selected, test)
+      if (!satisfiesDependents(result.meta.status, result.meta.missingOutputs))
+        return this.recordNotRun(needed, this.blockedResult(needed, this.blockerOf(result, need)), started)
+    }
+    setup.push(needed.name)
+    return executeStep(needed, this.scope(started), {
+      setup: [],
+      setupFor: selected.name,
+      test: test.task,
+      ...(test.signal ? { testSignal: test.signal } : {}),
+    })
+  }
+
+  /** The outcome of `need`: ended, under way, or about to come from its own test beside `step`'s. */
+  private async outcomeOf(need: string, step: RecipeStep, test: StepTestContext): Promise<StepResult> {
+    const result = this.settled.get(need) ?? (await this.outcomes.get(need))
+    if (result) return result
+    if (this.runsBeside(need, step, test)) return this.waitFor(need)
+    throw new Error(`internal: step "${need}", needed by "${step.name}", neither ran nor was run as setup`)
   }
 
   /** Whether `need` has its own test about to run concurrently with `step` (same parallel group). */
@@ -388,7 +477,7 @@ export class RecipeRun {
             recipeResources: this.compiled.recipe.resources,
             waitSec: this.compiled.resourceWaitSec,
             holdMaxSec: this.compiled.resourceHoldMaxSec,
-            say: (step, line) => console.log(`vitest-recipes: ${step}: ${line}`),
+            say: (step, line) => this.session.say(step, line),
           })
         : undefined,
       emptyMeta: (step, status) => this.emptyMeta(step, status),

@@ -292,8 +292,11 @@ export function httpLockClient(address: { url: string; token: string }, file: st
       headers: { authorization: `Bearer ${address.token}`, 'content-type': 'application/json' },
       body: JSON.stringify(body),
     })
-    const answer = (await response.json()) as T & { error?: string }
-    if (!response.ok) throw new Error(`the lock service answered ${response.status}: ${answer.error ?? ''}`)
+    const answer = (await response.json()) as T & { error?: { code: string; message: string } }
+    if (!response.ok)
+      throw new Error(
+        `the lock service answered ${response.status}: ${answer.error ? `${answer.error.message} (${answer.error.code})` : ''}`,
+      )
     return answer
   }
   return {

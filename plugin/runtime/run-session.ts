@@ -14,9 +14,11 @@ import { resumeReaders } from '../recipe/dataflow.ts'
 import { type DeclaringScriptlet, stepDeclarations } from '../recipe/preflight.ts'
 import type { ResumeReader, ResumeSnapshot } from '../store/resume.ts'
 import type { RunRecorder, RunStatus } from '../store/run-store.ts'
+import type { RunSelection } from '../store/run-selection.ts'
 import { clampPercent } from '../executors/progress-lines.ts'
 import { type RecipeStepMeta, stepRowOf } from './meta.ts'
 import { OutputCapture } from './output-capture.ts'
+import type { StepTest } from './test-console.ts'
 import { createRedactor, parseSecretNames, type Redactor } from './redact.ts'
 import { directLockClient, httpLockClient, type LockClient } from './resource-holds.ts'
 import type { OwnJournal } from '../store/own-journal.ts'
@@ -58,6 +60,8 @@ export class RunSession {
   /** The steps running now, since when (ISO time) and how far they say they are: the ctx server tells the dashboard. */
   private readonly running = new Map<string, RunningStep>()
   private readonly progressPrinted = new Map<string, number>()
+  /** The test each step runs in (a setup step: the selected test's): where the plugin's lines about it show. */
+  private readonly tests = new Map<string, StepTest>()
   /** What every process a step starts finds in its environment: the ctx server's URL and token, the run id, the CLI. */
   childEnv: Readonly<Record<string, string>> | undefined
 
@@ -89,15 +93,15 @@ export class RunSession {
   }
 
   /** What the first step needs: the store with this run's row, logs, the ctx (restored when resuming). Once. */
-  start(): Promise<Started> {
-    this.starting ??= this.setUp().then((started) => {
+  start(selection?: RunSelection): Promise<Started> {
+    this.starting ??= this.setUp(selection).then((started) => {
       this.current = started
       return started
     })
     return this.starting
   }
 
-  private async setUp(): Promise<Started> {
+  private async setUp(selection: RunSelection | undefined): Promise<Started> {
     const { recipe, root } = this.compiled
     // The older framework's switches: a store_on_ram.txt file keeps logs in memory; "debug" in it logs more.
     const markerFile = join(root, 'store_on_ram.txt')
@@ -117,6 +121,8 @@ export class RunSession {
       steps_graph: recipe.steps.map((step) => ({ step: step.name, needs: step.needs, parallel: step.parallel })),
     }
     if (restored) metadata.resumed_from = restored.runId
+    // A run of some steps only (-t): compared only with runs of the same selection (store/run-selection.ts).
+    if (selection) metadata.selection = { selected: selection.selected, setup: selection.setup }
     recorder.beginRun({
       runId: this.runId,
       testId: recipe.testMeta.test_id,
@@ -218,6 +224,16 @@ export class RunSession {
     }
   }
 
+  /** Step `step` runs in `test`: the plugin's lines about it show under that test. */
+  bindTest(step: string, test: StepTest | undefined): void {
+    if (test) this.tests.set(step, test)
+  }
+
+  /** A line of the plugin's about a step, in the terminal under the step's test (never in the step's log). */
+  say(step: string, line: string): void {
+    this.capture.say(`vitest-recipes: ${step}: ${line}`, this.tests.get(step))
+  }
+
   /** A step (or an attempt of it) starts: shown as running while the run is served. */
   stepStarted(step: string): void {
     // A number, formatted only when the dashboard asks: this runs at every step.
@@ -242,7 +258,7 @@ export class RunSession {
     const last = this.progressPrinted.get(step) ?? 0
     if (now - last < PROGRESS_PRINT_MS && value < 100) return
     this.progressPrinted.set(step, now)
-    console.log(`vitest-recipes: ${step}: ${Math.round(value)}%${message ? ` ${message}` : ''}`)
+    this.say(step, `${Math.round(value)}%${message ? ` ${message}` : ''}`)
   }
 
   stepEnded(step: string): void {

@@ -39,6 +39,16 @@ export interface CompiledRecipe {
 /** Module namespaces of the recipe's TypeScript scriptlets, by the `module` string of the recipe. */
 export type ScriptletModules = Record<string, Record<string, unknown>>
 
+/** What the module of a recipe with problems checks before it fails: its draft against its scriptlets. */
+export interface DraftCheck {
+  recipe: Recipe
+  root: string
+  /** Absolute search path of python modules. */
+  pythonPath: string[]
+  /** Steps whose scriptlet is not loaded: their file or export is refused in the issues already. */
+  refused: string[]
+}
+
 /**
  * A run id per run of a recipe file, sortable and readable: `20261122T052700Z-01_basic_number-3f9a`.
  * It names the log folder (`Logs/<run_id>/`) and, in reports, the run.
@@ -72,3 +82,9 @@ export interface RunOptions {
 
 /** The key under which `recipes run` provides its options to test workers (Vitest provide/inject). */
 export const RUN_OPTIONS_KEY = 'vitestRecipesRunOptions'
+
+/**
+ * The key under which the plugin provides the project's `maxConcurrency` to test workers: steps
+ * run as setup inside a selected step's test run side by side no more than its tests would.
+ */
+export const MAX_CONCURRENCY_KEY = 'vitestRecipesMaxConcurrency'

@@ -17,6 +17,8 @@ import { stepCacheKey } from './step-cache.ts'
 import { withoutStepMetrics } from './step-metrics.ts'
 import { takeMaskDirectives } from './redact.ts'
 import type { StepLog } from './step-log.ts'
+import type { CapturedOutput } from './output-capture.ts'
+import type { StepTest } from './test-console.ts'
 import { contextDiff, judgeOutcome, saveOutputs, sourceFilesOf } from './step-outcome.ts'
 
 /** One attempt's outcome. */
@@ -45,9 +47,13 @@ export function attemptStep(
   step: RecipeStep,
   scope: ExecutionScope,
   log: StepLog,
-  request: { testSignal?: AbortSignal | undefined; env?: Record<string, string> | undefined },
+  request: {
+    test?: StepTest | undefined
+    testSignal?: AbortSignal | undefined
+    env?: Record<string, string> | undefined
+  },
 ): MaybePromise<Attempt> {
-  const attempt = new StepAttempt(step, scope, log)
+  const attempt = new StepAttempt(step, scope, log, request.test)
   let executed: MaybePromise<Executed>
   try {
     executed = attempt.execute(request.testSignal, request.env)
@@ -66,7 +72,8 @@ class StepAttempt {
   private readonly scope: ExecutionScope
   private readonly log: StepLog
   private readonly ctx: StepContext
-  private readonly printed = { stdout: [] as string[], stderr: [] as string[] }
+  /** What the step prints through the console (in-process steps), and the test it shows under. */
+  private readonly printed: CapturedOutput
   private readonly startedAt: number
   /** Why the step is over, once it is: its later ctx writes are refused. */
   private ended: string | undefined
@@ -74,7 +81,8 @@ class StepAttempt {
   private cached: CacheEntry | undefined
   private stopped: 'timeout' | 'aborted' | undefined
 
-  constructor(step: RecipeStep, scope: ExecutionScope, log: StepLog) {
+  constructor(step: RecipeStep, scope: ExecutionScope, log: StepLog, test: StepTest | undefined) {
+    this.printed = { stdout: [], stderr: [], test }
     this.step = step
     this.scope = scope
     this.log = log
@@ -170,6 +178,7 @@ class StepAttempt {
         execution.stderr,
         scope.started.ctx,
         scope.compiled.root,
+        scope.session.redactor,
       )
     } catch (error) {
       judged = couldNotJudge(error)

@@ -15,6 +15,7 @@ import { StepStopped } from './deadline.ts'
 import type { StepLog } from './step-log.ts'
 import type { ResourceHolds } from './resource-holds.ts'
 import type { StepMetrics } from './step-metrics.ts'
+import type { StepTest } from './test-console.ts'
 
 /** A step's outcome as the runner holds it: the record, and what its test must do. */
 export interface StepResult {
@@ -46,6 +47,8 @@ export interface ExecutionRequest {
   setupFor?: string
   /** Steps this one ran first as setup. */
   setup: string[]
+  /** The test the step runs in (for a setup step, the selected one's): what it prints shows under it. */
+  test?: StepTest
   /** Vitest's abort signal of the test the step runs in (with the runner's own: a lab resource lost). */
   testSignal?: AbortSignal
   /** Variables for the processes the step starts, besides the run's (the generations of its lab resources). */
@@ -64,6 +67,7 @@ export function executeStep(
   scope: ExecutionScope,
   request: ExecutionRequest,
 ): MaybePromise<StepResult> {
+  scope.session.bindTest(step.name, request.test)
   const holds = scope.holds
   if (holds?.needs(step)) return executeHolding(step, scope, request, holds)
   return executeUnlocked(step, scope, request)
@@ -244,6 +248,7 @@ function recordOutcome(
   meta.attempts = attempts.map((item) =>
     item.reason === undefined ? item : { ...item, reason: redact.text(item.reason) },
   )
+  if (step.retry.max > 0) meta.maxAttempts = step.retry.max + 1
   if (failure) meta.reason = redact.text(failureReason({ ...last, failure }))
   else if (last.envelope.status === 'error') meta.reason = redact.text(last.envelope.reason)
   if (request.setupFor !== undefined) meta.setupFor = request.setupFor

@@ -6,7 +6,7 @@ import { pythonModuleFile, pythonSearchPath } from '../recipe/python-module.ts'
 import { stepProgramFile } from '../recipe/step-program.ts'
 import type { RecipeStep } from '../recipe/types.ts'
 import { EXIT_FAILED, errorEnvelope, type Envelope } from '../scriptlet/envelope.ts'
-import { assertSuccessChecks } from './checks.ts'
+import { assertSuccessChecks, type ValueRedactor } from './checks.ts'
 import { StepFailedError } from './errors.ts'
 
 /**
@@ -20,6 +20,8 @@ export function judgeOutcome(
   stderr: string,
   ctx: Context,
   root: string,
+  /** Masks secrets in the values a failed check quotes (before they are shortened, which could cut one). */
+  redactor?: ValueRedactor,
 ): Error | undefined | Promise<Error | undefined> {
   const expected = step.expect
   if (envelope.status === 'error') {
@@ -53,7 +55,7 @@ export function judgeOutcome(
   if (expected.status === 'error')
     return new StepFailedError(step, envelope, 'succeeded, but the recipe expects it to fail (expect: error)')
   // Synchronous unless there are success checks to run: most steps have none.
-  for (const _check in step.success) return runSuccessChecks(step, ctx, envelope, root)
+  for (const _check in step.success) return runSuccessChecks(step, ctx, envelope, root, redactor)
   return undefined
 }
 
@@ -62,9 +64,10 @@ async function runSuccessChecks(
   ctx: Context,
   envelope: Parameters<typeof assertSuccessChecks>[2],
   root: string,
+  redactor: ValueRedactor | undefined,
 ): Promise<Error | undefined> {
   try {
-    await assertSuccessChecks(step, ctx, envelope, root)
+    await assertSuccessChecks(step, ctx, envelope, root, redactor)
     return undefined
   } catch (assertion) {
     return assertion as Error

@@ -73,7 +73,7 @@ export function changeOf(previous: JsonValue | undefined, next: JsonValue): Pick
 }
 
 /** Whether `value` as JSON is shorter than `limit` characters; stops counting once it is not. */
-function serializesShorterThan(value: JsonValue, limit: number): boolean {
+export function serializesShorterThan(value: JsonValue, limit: number): boolean {
   let length = 0
   const walk = (item: JsonValue): boolean => {
     if (item === null || typeof item !== 'object') length += JSON.stringify(item).length
@@ -129,12 +129,19 @@ export function historyColumnsOf(write: HistoryWrite): { after: string | null; c
 export class HistoryRebuilder {
   private readonly current = new Map<string, JsonValue>()
 
-  next(row: HistoryColumns & { seq?: number }): { before: JsonValue | undefined; after: JsonValue | undefined } {
+  next(row: HistoryColumns & { seq?: number }): {
+    before: JsonValue | undefined
+    after: JsonValue | undefined
+    /** What the write changed, when the row keeps a patch. */
+    patch?: JsonPatchOperation[]
+  } {
     const before = row.before === null ? this.current.get(row.key) : (JSON.parse(row.before) as JsonValue)
     let after: JsonValue | undefined
+    let patch: JsonPatchOperation[] | undefined
     if (row.change !== null) {
       try {
-        after = applyJsonPatch(before, JSON.parse(row.change) as JsonPatchOperation[])
+        patch = JSON.parse(row.change) as JsonPatchOperation[]
+        after = applyJsonPatch(before, patch)
       } catch (error) {
         throw new Error(
           `the ctx history of ${row.key}${row.seq === undefined ? '' : ` (row ${row.seq})`} cannot be rebuilt: ${(error as Error).message}`,
@@ -143,6 +150,6 @@ export class HistoryRebuilder {
     } else if (row.after !== null) after = JSON.parse(row.after) as JsonValue
     if (after === undefined) this.current.delete(row.key)
     else this.current.set(row.key, after)
-    return { before, after }
+    return patch ? { before, after, patch } : { before, after }
   }
 }

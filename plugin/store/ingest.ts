@@ -1,6 +1,7 @@
 import { existsSync, renameSync, statSync, unlinkSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { basename, join } from 'node:path'
+import { historyWriteOf } from './history-delta.ts'
 import { isProcessAlive } from './process-alive.ts'
 import {
   type JournalRecord,
@@ -9,6 +10,7 @@ import {
   pendingJournals,
   readJournalRecords,
 } from './journal.ts'
+import { JournalValues } from './journal-values.ts'
 import type { RunStore } from './run-store.ts'
 
 /**
@@ -49,6 +51,10 @@ interface JournalState {
   oversized: number
   unreadable: number
   torn: boolean
+  /** The ctx values the records read so far leave: records mark values their writes leave (journal-values.ts). */
+  values: JournalValues
+  /** Marked values that could not be rebuilt (a record before them was unreadable). */
+  unrebuilt: number
 }
 
 /** A journal with no readable `begin` (so no known writer) is taken as abandoned once untouched this long. */
@@ -130,6 +136,8 @@ async function ingestFile(
     oversized: 0,
     unreadable: 0,
     torn: false,
+    values: new JournalValues(),
+    unrebuilt: 0,
   }
   states.set(file, state)
   const before = state.records
@@ -148,22 +156,29 @@ async function ingestFile(
  */
 async function readInto(store: RunStore, file: string, state: JournalState): Promise<void> {
   for (;;) {
-    const records: JournalRecord[] = []
+    // A line that could not be read may have changed any key: values after it are not guessed.
+    const records: (JournalRecord | 'skipped')[] = []
     const reading = readJournalRecords(file, state.offset, (record) => records.push(record), {
       stopAfterBytes: BATCH_BYTES,
+      onSkipped: () => records.push('skipped'),
     })
-    const found = { ...state }
+    const found = { ...state, values: state.values.copy() }
     await store.writeLocked(async (tx) => {
       for (const record of records) {
+        if (record === 'skipped') {
+          found.values.skipped()
+          continue
+        }
         if (record.kind === 'begin') {
           found.runId = record.run.runId
           found.writer = { host: record.host, pid: record.pid }
         }
         try {
-          await store.storeJournalRecord(tx, runIdOf(file, found), record)
+          await store.storeJournalRecord(tx, runIdOf(file, found), withValues(record, found))
         } catch (error) {
           // A record of the right shape holding the wrong things: lost, the journal goes on.
           if (!(error instanceof TypeError || error instanceof RangeError)) throw error
+          found.values.skipped()
           found.unreadable++
           found.records--
         }
@@ -178,6 +193,14 @@ async function readInto(store: RunStore, file: string, state: JournalState): Pro
     state.torn = reading.torn
     if (!reading.more) return
   }
+}
+
+/** A step or writes record with its values whole: those it marks rebuilt from the writes read so far. */
+function withValues(record: JournalRecord, state: JournalState): JournalRecord {
+  if (record.kind !== 'step' && record.kind !== 'writes') return record
+  const resolved = state.values.resolve(record.writes.map(historyWriteOf), record.values)
+  state.unrebuilt += resolved.lostKeys.length
+  return { ...record, values: resolved.values.map(([key, value]) => (value === undefined ? { key } : { key, value })) }
 }
 
 function runIdOf(file: string, state: JournalState): string {
@@ -202,7 +225,7 @@ async function settle(
   notify: (message: string) => void,
 ): Promise<void> {
   const runId = runIdOf(file, state)
-  const whole = state.oversized === 0 && state.unreadable === 0 && !state.torn
+  const whole = state.oversized === 0 && state.unreadable === 0 && state.unrebuilt === 0 && !state.torn
   if (!whole || !state.finished) await store.interruptRun(runId, { evenIfEnded: !whole })
   if (whole) {
     remove(file)
@@ -229,6 +252,10 @@ function problemsOf(state: JournalState): string {
   if (state.oversized > 0)
     problems.push(`${state.oversized} line${state.oversized === 1 ? '' : 's'} over the ${bound} record limit`)
   if (state.unreadable > 0) problems.push(`${state.unreadable} unreadable line${state.unreadable === 1 ? '' : 's'}`)
+  if (state.unrebuilt > 0)
+    problems.push(
+      `${state.unrebuilt} ctx value${state.unrebuilt === 1 ? '' : 's'} that could not be rebuilt from the records before`,
+    )
   if (state.torn) problems.push('a torn last line')
   return problems.join(', ')
 }

@@ -3,6 +3,7 @@ import { hostname } from 'node:os'
 import { join } from 'node:path'
 import type { JsonValue } from '../context/json-value.ts'
 import { historyWriteOf } from './history-delta.ts'
+import { type JournalValue, journalValuesOf } from './journal-values.ts'
 import type { RecordedWrite, RunRecorder, RunStart, RunStatus, StepRecord } from './run-store.ts'
 
 /**
@@ -15,9 +16,10 @@ import type { RecordedWrite, RunRecorder, RunStart, RunStatus, StepRecord } from
  */
 
 /**
- * One line of a journal. Values are JSON; a ctx value that was deleted has no `value`. Writes
+ * One line of a journal. Values are JSON; a ctx value that was deleted has no `value`; one the
+ * record's own writes leave is marked `written` instead of carried (journal-values.ts). Writes
  * say what changed (history-delta.ts); journals of older versions have writes with a whole
- * `before` and `after`, which are stored as their value.
+ * `before` and `after`, which are stored as their value, and carry every value whole.
  */
 export type JournalRecord =
   | { kind: 'begin'; run: RunStart; host: string; pid: number }
@@ -28,7 +30,7 @@ export type JournalRecord =
       historySeq: number
       step: StepRecord
       writes: RecordedWrite[]
-      values: { key: string; value?: JsonValue }[]
+      values: JournalValue[]
     }
   | {
       /** Writes made outside any step (the context API), after step boundary `seq`. */
@@ -36,7 +38,7 @@ export type JournalRecord =
       seq: number
       historySeq: number
       writes: RecordedWrite[]
-      values: { key: string; value?: JsonValue }[]
+      values: JournalValue[]
     }
   | { kind: 'finish'; status: RunStatus; endTime: string }
 
@@ -74,13 +76,14 @@ export class RunJournal implements RunRecorder {
     writes: readonly RecordedWrite[],
     values: readonly [string, JsonValue | undefined][],
   ): void {
+    const recorded = writes.map(historyWriteOf)
     const record: JournalRecord = {
       kind: 'step',
       seq: this.stepSeq + 1,
       historySeq: this.historySeq,
       step,
-      writes: writes.map(historyWriteOf),
-      values: values.map(([key, value]) => (value === undefined ? { key } : { key, value })),
+      writes: recorded,
+      values: journalValuesOf(recorded, values),
     }
     this.append(record)
     this.stepSeq++
@@ -92,12 +95,13 @@ export class RunJournal implements RunRecorder {
     writes: readonly RecordedWrite[],
     values: readonly [string, JsonValue | undefined][],
   ): void {
+    const recorded = writes.map(historyWriteOf)
     this.append({
       kind: 'writes',
       seq: this.stepSeq,
       historySeq: this.historySeq,
-      writes: writes.map(historyWriteOf),
-      values: values.map(([key, value]) => (value === undefined ? { key } : { key, value })),
+      writes: recorded,
+      values: journalValuesOf(recorded, values),
     })
     this.historySeq += writes.length
   }
@@ -184,7 +188,14 @@ export function readJournalRecords(
   file: string,
   offset: number,
   onRecord: (record: JournalRecord) => void,
-  options: { maxRecordBytes?: number; chunkBytes?: number; stopAfterBytes?: number } = {},
+  options: {
+    maxRecordBytes?: number
+    chunkBytes?: number
+    /** Called where a line is skipped (over the bound, or not a record), in order with the records. */
+    onSkipped?: () => void
+    /** Stop at the first line boundary past this many bytes (`more`). */
+    stopAfterBytes?: number
+  } = {},
 ): JournalReading {
   const reading: JournalReading = { end: offset, records: 0, oversized: 0, unreadable: 0, torn: false }
   let fd: number
@@ -206,7 +217,7 @@ export function readJournalRecords(
       let start = 0
       for (let newline = chunk.indexOf(0x0a, start); newline !== -1 && newline < count; ) {
         line.add(chunk.subarray(start, newline))
-        takeLine(line, reading, onRecord)
+        takeLine(line, reading, onRecord, options.onSkipped)
         reading.end = position + newline + 1
         if (options.stopAfterBytes !== undefined && reading.end - offset >= options.stopAfterBytes) {
           reading.more = reading.end < size
@@ -255,10 +266,16 @@ class LineCollector {
   }
 }
 
-function takeLine(line: LineCollector, reading: JournalReading, onRecord: (record: JournalRecord) => void): void {
+function takeLine(
+  line: LineCollector,
+  reading: JournalReading,
+  onRecord: (record: JournalRecord) => void,
+  onSkipped: (() => void) | undefined,
+): void {
   const text = line.take()
   if (text === undefined) {
     reading.oversized++
+    onSkipped?.()
     return
   }
   if (text === '') return
@@ -266,11 +283,11 @@ function takeLine(line: LineCollector, reading: JournalReading, onRecord: (recor
   try {
     record = JSON.parse(text)
   } catch {
-    reading.unreadable++
-    return
+    record = undefined
   }
   if (!isJournalRecord(record)) {
     reading.unreadable++
+    onSkipped?.()
     return
   }
   reading.records++

@@ -1,3 +1,4 @@
+import type { JsonPatchOperation } from '../context/json-delta.ts'
 import type { JsonObject, JsonValue } from '../context/json-value.ts'
 
 /**
@@ -71,6 +72,8 @@ export interface HistoryRow {
   step: string | null
   before: JsonValue | undefined
   after: JsonValue | undefined
+  /** What the write changed (RFC 6902), when the store keeps the row as a patch. */
+  patch?: JsonPatchOperation[]
 }
 
 export interface AnalysisRow {
@@ -94,6 +97,17 @@ export interface AiSummary {
   ms: number
   /** When it was asked (ISO). */
   at: string
+}
+
+/**
+ * A run's duration: its wall time, from the store's start to end time; undefined while it
+ * runs. The one duration of a run everywhere it is shown; a sum of step times is not it
+ * (parallel steps overlap, setup runs inside its selected step).
+ */
+export function runWallMs(run: Pick<RunRow, 'startTime' | 'endTime'>): number | undefined {
+  if (!run.endTime) return undefined
+  const ms = Date.parse(run.endTime) - Date.parse(run.startTime)
+  return Number.isFinite(ms) && ms >= 0 ? ms : undefined
 }
 
 /** The test_meta a run was started with (an empty object for runs that kept none). */

@@ -1,7 +1,18 @@
 import type { JsonObject, JsonValue } from '../context/json-value.ts'
 import { type HistoryColumns, HistoryRebuilder } from './history-delta.ts'
 import { readPastRuns } from './past-runs.ts'
-import type { AiSummary, AnalysisRow, ContextRow, HistoryRow, RunData, RunRow, StepRow, TrendRun } from './run-data.ts'
+import {
+  type AiSummary,
+  type AnalysisRow,
+  type ContextRow,
+  type HistoryRow,
+  type RunData,
+  type RunRow,
+  runWallMs,
+  type StepRow,
+  type TrendRun,
+} from './run-data.ts'
+import { type RunSelection, selectionOf } from './run-selection.ts'
 import type { RunStatus } from './run-recording.ts'
 import type { SqlConnection } from './sql.ts'
 
@@ -50,19 +61,28 @@ export async function writesUpTo(
   }))
 }
 
+/** The test ids and recipes the store has runs of, the most recently run first: what a user can ask history for. */
+export function recordedTests(db: SqlConnection, limit = 200): Promise<{ testId: string; recipe: string }[]> {
+  return db.all(
+    'SELECT test_id AS "testId", recipe FROM runs GROUP BY test_id, recipe ORDER BY MAX(start_time) DESC LIMIT ?',
+    [limit],
+  )
+}
+
 /** Recent runs of a test id (or recipe), newest first, with their steps. */
 export async function history(db: SqlConnection, testIdOrRecipe: string, limit: number): Promise<HistoryRun[]> {
-  const runs = await db.all<Omit<HistoryRun, 'steps'>>(
-    'SELECT run_id AS "runId", test_id AS "testId", recipe, start_time AS "startTime", end_time AS "endTime", status FROM runs WHERE test_id = ? OR recipe = ? ORDER BY start_time DESC, rowid DESC LIMIT ?',
+  const runs = await db.all<Omit<HistoryRun, 'steps' | 'selection'> & { metadata: string | null }>(
+    'SELECT run_id AS "runId", test_id AS "testId", recipe, start_time AS "startTime", end_time AS "endTime", status, metadata FROM runs WHERE test_id = ? OR recipe = ? ORDER BY start_time DESC, rowid DESC LIMIT ?',
     [testIdOrRecipe, testIdOrRecipe, limit],
   )
   const withSteps: HistoryRun[] = []
-  for (const run of runs) {
+  for (const { metadata, ...run } of runs) {
     const steps = await db.all<HistoryRun['steps'][number]>(
       'SELECT step, idx, status, duration_ms AS "durationMs" FROM step_metrics WHERE run_id = ? ORDER BY idx, seq',
       [run.runId],
     )
-    withSteps.push({ ...run, steps })
+    const selection = selectionOf(parseObject(metadata))
+    withSteps.push({ ...run, ...(selection ? { selection } : {}), steps })
   }
   return withSteps
 }
@@ -101,19 +121,25 @@ export async function listRuns(db: SqlConnection, filter: RunFilter = {}, limit 
   }
   add('start_time >= ?', filter.from)
   add('start_time < ?', filter.to)
-  const rows = await db.all<Omit<RunSummary, 'tester' | 'tags'> & { metadata: string | null }>(
+  const rows = await db.all<
+    Omit<RunSummary, 'tester' | 'tags' | 'durationMs' | 'selection'> & { metadata: string | null }
+  >(
     `SELECT run_id AS "runId", test_id AS "testId", recipe, start_time AS "startTime", end_time AS "endTime", status, host, metadata,
             (SELECT COUNT(*) FROM step_metrics s WHERE s.run_id = runs.run_id) AS steps,
             (SELECT COUNT(*) FROM step_metrics s WHERE s.run_id = runs.run_id AND s.status = 'failed') AS failed,
-            (SELECT COALESCE(SUM(duration_ms), 0) FROM step_metrics s WHERE s.run_id = runs.run_id) AS "durationMs"
+            (SELECT COALESCE(SUM(duration_ms), 0) FROM step_metrics s WHERE s.run_id = runs.run_id) AS "stepsMs"
      FROM runs ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
      ORDER BY start_time DESC, rowid DESC LIMIT ?`,
     [...params, limit],
   )
   return rows.map(({ metadata, ...row }) => {
-    const meta = (parseObject(metadata)?.test_meta ?? {}) as { tester?: unknown; tags?: unknown }
+    const parsed = parseObject(metadata)
+    const meta = (parsed?.test_meta ?? {}) as { tester?: unknown; tags?: unknown }
+    const selection = selectionOf(parsed)
     return {
       ...row,
+      durationMs: runWallMs(row) ?? null,
+      ...(selection ? { selection } : {}),
       tester: typeof meta.tester === 'string' ? meta.tester : null,
       tags: Array.isArray(meta.tags) ? meta.tags.filter((tag): tag is string => typeof tag === 'string') : [],
     }
@@ -303,7 +329,12 @@ export interface RunSummary extends Omit<RunRow, 'vitestVersion' | 'metadata'> {
   tags: string[]
   steps: number
   failed: number
-  durationMs: number
+  /** The run's wall time (end - start); null while it runs. */
+  durationMs: number | null
+  /** The sum of its step times (parallel steps overlap: not the run's duration). */
+  stepsMs: number
+  /** Set for a run of some steps only (-t). */
+  selection?: RunSelection
 }
 
 export interface HistoryRun {
@@ -313,5 +344,7 @@ export interface HistoryRun {
   startTime: string
   endTime: string | null
   status: RunStatus
+  /** Set for a run of some steps only (-t): compared only with runs of the same selection. */
+  selection?: RunSelection
   steps: { step: string; idx: number; status: string; durationMs: number }[]
 }

@@ -201,6 +201,11 @@ export class RunStore {
     return this.guard(() => reads.writesUpTo(this.db, runId, stepSeq))
   }
 
+  /** The test ids and recipes the store has runs of, the most recently run first: what a user can ask history for. */
+  recordedTests(limit = 200): Promise<{ testId: string; recipe: string }[]> {
+    return this.guard(() => reads.recordedTests(this.db, limit))
+  }
+
   /** Recent runs of a test id (or recipe), newest first, with their steps. */
   history(testIdOrRecipe: string, limit: number): Promise<HistoryRun[]> {
     return this.guard(() => reads.history(this.db, testIdOrRecipe, limit))
@@ -225,7 +230,7 @@ export class RunStore {
    * The earlier finished runs of a test_id (or of a recipe without one), newest first, with
    * each step's figures: the baseline the heuristic analysis compares a run with.
    */
-  pastRuns(run: RunRow, limit: number): Promise<PastRun[]> {
+  pastRuns(run: Pick<RunRow, 'runId' | 'testId' | 'recipe'>, limit: number): Promise<PastRun[]> {
     return this.guard(() => readPastRuns(this.db, run, limit))
   }
 

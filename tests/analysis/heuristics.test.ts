@@ -212,6 +212,58 @@ describe('heuristicFindings', () => {
   })
 })
 
+describe('heuristicFindings of a selection run (-t)', () => {
+  const SELECTION = { selected: ['measure'], setup: ['boot'] }
+  const selectionRun = (steps: StepRow[]): RunData => {
+    const data = runOf(steps)
+    data.run.metadata = { selection: SELECTION }
+    return data
+  }
+  const withSetup = (run: PastRun, bootStatus = 'setup'): PastRun => ({
+    ...run,
+    selection: SELECTION,
+    steps: [{ ...run.steps[0]!, step: 'boot', idx: 0, status: bootStatus }, ...run.steps],
+  })
+
+  test('a full run is compared only with full runs, a selection run only with runs of the same selection', () => {
+    const full = history(6, () => ({ durationMs: 100 }))
+    const selected = history(6, () => ({ durationMs: 400 })).map((run) => withSetup(run))
+    const other = history(6, () => ({ durationMs: 900 })).map((run) => ({
+      ...run,
+      selection: { selected: ['other'], setup: [] },
+    }))
+    // Newest first, interleaved: a full run of 100 ms is no anomaly against full runs, whatever the selection runs took.
+    const past = full.flatMap((run, i) => [selected[i]!, run, other[i]!])
+    const fullFound = heuristicFindings(runOf([step('measure', { durationMs: 100 })]), past, OPTIONS)
+    expect(fullFound.data).toMatchObject({ history_runs: 6, baseline_runs: 6, anomalies: [] })
+    const found = heuristicFindings(
+      selectionRun([step('boot', { status: 'setup', durationMs: 400 }), step('measure', { durationMs: 400 })]),
+      past,
+      OPTIONS,
+    )
+    expect(found.data).toMatchObject({
+      subject: 'SW-001 (-t measure)',
+      history_runs: 6,
+      baseline_runs: 6,
+      anomalies: [],
+      new_failures: [],
+      fixed: [],
+    })
+    // ... and with no earlier run of its selection, it says so.
+    expect(heuristicFindings(selectionRun([step('measure')]), full, OPTIONS).lines[0]).toBe(
+      'Heuristic: No history: this is the first finished run of SW-001 (-t measure) in this store, so nothing is compared.',
+    )
+  })
+
+  test('a step that ran as setup counts as passed: never a new failure or a fix by that alone; its failure is new', () => {
+    const previous = withSetup(history(1, () => ({}))[0]!)
+    const passedAsSetup = heuristicFindings(selectionRun([step('boot', { status: 'passed' })]), [previous], OPTIONS)
+    expect(passedAsSetup.data).toMatchObject({ new_failures: [], fixed: [] })
+    const failed = heuristicFindings(selectionRun([step('boot', { status: 'failed' })]), [previous], OPTIONS)
+    expect(failed.data).toMatchObject({ new_failures: ['boot'] })
+  })
+})
+
 describe('analyzeStoredRun', () => {
   test('reads the baseline from the store: passing runs of the same test_id before this run, newest first', async () => {
     const store = await RunStore.open(join(dir, 'history.sqlite'))
@@ -268,6 +320,41 @@ describe('analyzeStoredRun', () => {
     )
     expect(stored.metrics.heuristic).toMatchObject({ history_runs: 7, baseline_runs: 6, min_runs: 5 })
     expect(stored.ai).toBeUndefined()
+  })
+
+  test('the store gives a run the earlier runs of the same steps only: full runs, or runs of the same -t selection', async () => {
+    const store = await RunStore.open(join(dir, 'selection.sqlite'))
+    const record = async (runId: string, minute: number, selected?: string[]) => {
+      const metadata = selected ? { selection: { selected, setup: ['boot'] } } : {}
+      const startTime = `2026-11-30T11:${String(minute).padStart(2, '0')}:00.000Z`
+      await store.beginRun({
+        runId,
+        testId: 'SW-S',
+        recipe: 'recipes/s.yaml',
+        startTime,
+        vitestVersion: '4.1.0',
+        metadata,
+      })
+      await store.recordStep(runId, stepRow('measure'), [], [])
+      await store.finishRun(runId, 'passed', startTime.replace(':00.000Z', ':30.000Z'))
+    }
+    await record('full-1', 1)
+    await record('sel-1', 2, ['measure'])
+    await record('other-1', 3, ['measure', 'report'])
+    await record('full-2', 4)
+    await record('sel-2', 5, ['measure'])
+    const ids = async (runId: string) =>
+      (await store.pastRuns({ runId, testId: 'SW-S', recipe: 'recipes/s.yaml' }, 10)).map((run) => run.runId)
+    expect(await ids('full-2')).toEqual(['full-1'])
+    expect(await ids('sel-2')).toEqual(['sel-1'])
+    expect(await ids('other-1')).toEqual([])
+    expect((await store.pastRuns({ runId: 'sel-2', testId: 'SW-S', recipe: '' }, 1))[0]!.selection).toEqual({
+      selected: ['measure'],
+      setup: ['boot'],
+    })
+    // The trend of a run is drawn from its own kind of runs too.
+    expect((await store.trend('SW-S', 'full-2', 10)).map((run) => run.runId)).toEqual(['full-1', 'full-2'])
+    await store.close()
   })
 })
 

@@ -2,11 +2,13 @@ import { describe, expect, test } from 'vitest'
 import {
   durationSegments,
   MAX_DURATION_BARS,
+  MAX_TREND_STEPS,
   metricTrend,
   statusColor,
   stepDurationsSpec,
+  stepDurationTrendSpec,
 } from '../../plugin/charts/specs.ts'
-import type { StepRow } from '../../plugin/store/run-data.ts'
+import type { StepRow, TrendRun } from '../../plugin/store/run-data.ts'
 import { stepRow } from './steps.ts'
 
 /** The data values of a layer of a spec (the specs are plain objects). */
@@ -96,4 +98,54 @@ test("metricTrend marks the report's run among the earlier ones, and titles the 
     ['#2 01-02 11:30', 'this run'],
   ])
   expect(signals).toEqual({ chartTitle: 'measure.rate', chartSubtitle: '2 runs of LAB-1; this run: 4' })
+})
+
+/** A stored run of the trend: its steps' durations (ms), each passed unless named in `failed`. */
+function trendRun(
+  runId: string,
+  startTime: string,
+  durations: Record<string, number>,
+  failed: string[] = [],
+): TrendRun {
+  return {
+    runId,
+    startTime,
+    status: failed.length ? 'failed' : 'passed',
+    steps: Object.entries(durations).map(([step, durationMs], i) => ({
+      step,
+      idx: i + 1,
+      status: failed.includes(step) ? 'failed' : 'passed',
+      durationMs,
+      metrics: {},
+    })),
+  }
+}
+
+describe('stepDurationTrendSpec', () => {
+  test('a line per step over the runs, oldest first, in one unit; a step missing from a run has no point there', () => {
+    const { spec, note } = stepDurationTrendSpec('LAB-1', [
+      trendRun('r1', '2026-01-01T10:00:00.000Z', { boot: 1500, check: 500 }, ['check']),
+      trendRun('r2', '2026-01-02T11:30:00.000Z', { boot: 2500 }),
+    ])
+    expect(note).toBeUndefined()
+    expect((spec as { data: { values: unknown[] } }).data.values).toEqual([
+      { label: '#1 01-01 10:00', runId: 'r1', step: 'boot', status: 'passed', value: 1.5 },
+      { label: '#1 01-01 10:00', runId: 'r1', step: 'check', status: 'failed', value: 0.5 },
+      { label: '#2 01-02 11:30', runId: 'r2', step: 'boot', status: 'passed', value: 2.5 },
+    ])
+    const text = JSON.stringify(spec)
+    expect(text).toContain('duration (s)')
+    expect(text).toContain('2 runs of LAB-1')
+  })
+
+  test(`at most ${MAX_TREND_STEPS} steps get a line: the slowest, and the chart says so`, () => {
+    const durations = Object.fromEntries(Array.from({ length: MAX_TREND_STEPS + 5 }, (_, i) => [`s${i}`, i]))
+    const { spec, note } = stepDurationTrendSpec('LAB-1', [trendRun('r1', '2026-01-01T10:00:00.000Z', durations)])
+    const steps = new Set((spec as { data: { values: { step: string }[] } }).data.values.map((value) => value.step))
+    expect(steps.size).toBe(MAX_TREND_STEPS)
+    expect(steps.has(`s${MAX_TREND_STEPS + 4}`)).toBe(true)
+    expect(steps.has('s0')).toBe(false)
+    expect(note).toBe(`the ${MAX_TREND_STEPS} slowest of ${MAX_TREND_STEPS + 5} steps`)
+    expect(JSON.stringify(spec)).toContain(note)
+  })
 })

@@ -35,9 +35,9 @@ test('a 10,000-step chain compiles (parse, plan, workspace checks, codegen, sour
   )
   const tests = large.code.split('\n').filter((line) => line.startsWith('test('))
   expect(tests).toHaveLength(10_000)
-  // Each Vitest timeout covers every earlier step (1 s each) as possible setup, plus its own and a grace.
-  expect(tests[0]).toContain(`test('step_0', { timeout: 11000 }`)
-  expect(tests[9_999]).toContain(`test('step_9999', { timeout: ${10_000 * 1000 + 10_000} }`)
+  // Each Vitest timeout covers every earlier step (1 s each, and its 5 s report wait) as possible setup, plus its own and a grace.
+  expect(tests[0]).toContain(`test('step_0', { timeout: 16000 }`)
+  expect(tests[9_999]).toContain(`test('step_9999', { timeout: ${10_000 * 6000 + 10_000} }`)
 }, 120_000)
 
 test('Vitest timeouts of very long chains are capped where setTimeout still works', () => {

@@ -46,6 +46,10 @@ steps:
   'recipes/hang.yaml': `steps:
   - { idx: 1, name: hang, type: shell, cmd: scriptlets/shell/sleeper.sh, args: [MARKER], timeout: 1 }
 `,
+  'recipes/hung.yaml': `steps:
+  - { idx: 1, name: hung, type: ts, module: scriptlets/misbehaving.ts, function: Hangs, timeout: 1, retry: { max: 2 } }
+  - { idx: 2, name: after, type: ts, module: scriptlets/set_key.ts, args: { key: hung.after_v1 } }
+`,
   'recipes/cached.yaml': `steps:
   - { idx: 1, name: measure, type: ts, module: ${TIMING}, function: Counted, args: { counter: Data/measure.count, key: cache.value_v1, value: 42 }, cache: { inputs: [Data/input.txt] } }
   - { idx: 2, name: use, type: ts, module: scriptlets/set_key.ts, args: { key: cache.used_v1 }, success: { ctx_equals: { cache.value_v1: 42 } } }
@@ -69,6 +73,7 @@ const marker = `vr-hang-${process.pid}`
 beforeAll(() => {
   project = createProject({ ...RECIPES, ...fixtureScriptlets(), 'Data/input.txt': 'v1\n' })
   project.copyFixture('scriptlets/timing.ts', TIMING)
+  project.copyFixture('scriptlets/misbehaving.ts', 'scriptlets/misbehaving.ts')
   project.copyFixture('shell/sleeper.sh', 'scriptlets/shell/sleeper.sh')
   project.write('recipes/hang.yaml', RECIPES['recipes/hang.yaml']!.replace('MARKER', marker))
 })
@@ -174,6 +179,24 @@ test('a timed-out step fails and leaves no process behind', async () => {
   })()
   expect(left).toBe('')
 })
+
+test("a hung in-process step with retries times out on every attempt under the runner's deadline, never Vitest's backstop", async () => {
+  // Each attempt runs 1 s, then waits 5 s for a report that never comes. The backstop was
+  // 3 x 1 s + 10 s: Vitest aborted the step in its third attempt ("stopped: Vitest aborted the
+  // test") and the step after it, blocked, showed the seconds the runner still spent.
+  const result = await run(['recipes/hung.yaml'])
+  expect(result.code).toBe(1)
+  const hung = result.tests.hung!
+  expect(hung.failure).toContain('timed out after 1 s')
+  expect(hung.failure).not.toContain('Vitest aborted')
+  expect(hung.meta!.attempts.map((attempt: { reason: string }) => attempt.reason)).toEqual([
+    'timed out after 1 s',
+    'timed out after 1 s',
+    'timed out after 1 s',
+  ])
+  expect(result.tests.after!.status).toBe('skipped')
+  expect(result.tests.after!.meta!.durationMs).toBeLessThan(1000)
+}, 60_000)
 
 describe('caching', () => {
   test('the second run replays the recorded writes; changed inputs and --no-cache run the step again', async () => {

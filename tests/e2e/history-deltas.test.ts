@@ -101,22 +101,33 @@ test('a step that appends 300 items of 10 KB is recorded', () => {
   expect(status.status).toBe('passed')
 })
 
-test('the history in report.json rebuilds every value the run wrote', async () => {
+test('report.json rebuilds every value the run wrote, and grows with what changed: a value over 4 KiB gives way to its patch', async () => {
   const result = await project.recipes(['report', '--run', appendRun, '--format', 'json', '--out', 'out'])
   expect(result.code).toBe(0)
+  const file = join(project.root, `out/${appendRun}/report.json`)
+  // Whole values before and after each of the 600 writes made this file ~360 MB.
+  expect(statSync(file).size).toBeLessThan(3 * MB)
   const report = JSON.parse(project.read(`out/${appendRun}/report.json`)) as {
-    history: { key: string; before: unknown; after: unknown; step: string }[]
+    context: Record<string, unknown>
+    history: { key: string; before?: unknown; after?: unknown; patch?: unknown; omitted?: string[]; step: string }[]
   }
   const list = report.history.filter((row) => row.key === 'samples.list_v1')
   expect(list).toHaveLength(600)
   const items = Array.from({ length: 600 }, (_, n) => ({ n, text: String(n % 10).repeat(1000) }))
-  for (const n of [0, 1, 299, 599]) {
+  for (const n of [0, 1, 2]) {
     expect(list[n]!.after).toEqual(items.slice(0, n + 1))
     expect(list[n]!.before).toEqual(n === 0 ? null : items.slice(0, n))
   }
+  for (const n of [299, 599]) {
+    expect(list[n]).not.toHaveProperty('after')
+    expect(list[n]!.omitted).toEqual(['before', 'after'])
+    expect(list[n]!.patch).toEqual([expect.objectContaining({ op: 'add', value: items[n] })])
+  }
+  // The final value is whole in the run's ctx.
+  expect(report.context['samples.list_v1']).toEqual(items)
   const ports = report.history.filter((row) => row.key === 'lab.ports_v1')
-  expect((ports[1]!.after as { state: string }).state).toBe('ready')
-  expect(Object.keys((ports[1]!.after as { ports: object }).ports)).toHaveLength(200)
+  expect(ports[1]!.omitted).toEqual(['before', 'after'])
+  expect(ports[1]!.patch).toEqual([{ op: 'replace', path: '/state', value: 'ready' }])
   expect(report.history.filter((row) => row.key === 'lab.counter_v1').map((row) => row.after)).toEqual([1, 2])
 })
 

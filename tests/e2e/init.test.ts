@@ -97,6 +97,57 @@ test('in an existing repository, it says what package.json lacks instead of chan
   }
 })
 
+test('the Vitest it writes is the newest major the Node it runs for supports (the running one, or --node)', async () => {
+  const repo = createProject({})
+  try {
+    const vitestFor = async (node: string | undefined, folder: string) => {
+      const init = await repo.recipes(['init', folder, ...(node === undefined ? [] : ['--node', node])])
+      expect(init.code, init.output).toBe(0)
+      return (
+        JSON.parse(readFileSync(join(repo.root, folder, 'package.json'), 'utf8')) as {
+          devDependencies: Record<string, string>
+        }
+      ).devDependencies.vitest
+    }
+    // Vitest 5 needs Node ^22.12.0 || ^24.0.0 || >=26.0.0 (its engines); Vitest 4.1 runs on Node 20.
+    expect(await vitestFor('20.19.0', 'node20')).toBe('^4.1.0')
+    expect(await vitestFor('22.11.0', 'node22-early')).toBe('^4.1.0')
+    expect(await vitestFor('22.12.0', 'node22')).toBe('^5.0.0')
+    expect(await vitestFor('v24.3.1', 'node24')).toBe('^5.0.0')
+    const running = Number(process.versions.node.split('.')[0]) >= 22 ? '^5.0.0' : '^4.1.0'
+    expect(await vitestFor(undefined, 'running')).toBe(running)
+    const odd = await repo.recipes(['init', 'node23', '--node', '23.1.0'])
+    expect(odd.stdout).toContain(
+      '  note     no Vitest release this package supports declares Node 23.1.0 (Vitest 5: ^22.12.0 || ^24.0.0 || >=26.0.0; Vitest 4.1: ^20.0.0 || ^22.0.0 || >=24.0.0): package.json names vitest ^5.0.0, the newest\n',
+    )
+    const bad = await repo.recipes(['init', 'x', '--node', 'banana'])
+    expect(bad.code).toBe(3)
+    expect(bad.stderr).toContain('--node takes a Node version such as 22.12.0, not "banana"')
+  } finally {
+    repo.remove()
+  }
+})
+
+test("its package.json approves the install scripts of the package's dependencies (npm's allowScripts), and says so of an existing one", async () => {
+  const repo = createProject({})
+  try {
+    const init = await repo.recipes(['init', 'lab'])
+    expect(init.code, init.output).toBe(0)
+    const pkg = JSON.parse(readFileSync(join(repo.root, 'lab/package.json'), 'utf8')) as Record<string, unknown>
+    expect(pkg.allowScripts).toEqual({ 'better-sqlite3': true })
+    writeFileSync(
+      join(repo.root, 'package.json'),
+      '{"name":"lab","type":"module","devDependencies":{"vitest":"^4.1.0","vitest-recipes":"^0.1.0","zod":"^4.0.0"}}\n',
+    )
+    const here = await repo.recipes(['init'])
+    expect(here.stdout).toContain(
+      '  note     package.json does not approve the install script of better-sqlite3 (npm 11 asks for it): npm approve-scripts --no-allow-scripts-pin better-sqlite3 (after npm install), or add "allowScripts": {"better-sqlite3": true}\n',
+    )
+  } finally {
+    repo.remove()
+  }
+})
+
 test('recipes validate <recipe> checks the scriptlets that recipe runs, not every file under scriptlets/', async () => {
   // A broken scriptlet no step of the example runs: the whole project fails, the example alone does not.
   writeFileSync(join(project.root, 'scriptlets/shell/Unused Probe.sh'), 'echo {}\n')

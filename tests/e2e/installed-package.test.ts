@@ -42,7 +42,7 @@ const write = (path: string, content: string) => {
 
 beforeAll(() => {
   root = mkdtempSync(join(tmpdir(), 'vitest-recipes-installed-'))
-  // dist/ is built by `npm test`; skip the prepare script so the running suite keeps its dist.
+  // dist/ is built by `npm test`; skip the prepack build so the running suite keeps its dist.
   const tarball = npm(['pack', '--ignore-scripts', '--pack-destination', root, '--silent'], REPO)
     .trim()
     .split('\n')
@@ -137,4 +137,62 @@ test('recipes init ships its templates: the example project is written from the 
   for (const path of ['recipes/example.yaml', 'scriptlets/greet.ts', '.gitignore', '.vscode/settings.json'])
     expect(existsSync(join(root, 'new-lab', path)), path).toBe(true)
   expect(statSync(join(root, 'new-lab/scriptlets/shell/count_words.sh')).mode & 0o111).toBe(0o111)
+})
+
+test("a failing TS scriptlet's stack shows the user's frames first and the plugin's once, at files the package has", () => {
+  write(
+    'scriptlets/steps/probe.ts',
+    `import { defineScriptlet } from 'vitest-recipes/scriptlet'
+
+function readPorts(count: number): number {
+  if (count < 40) throw new Error(\`only \${count} ports are up\`)
+  return count
+}
+
+export default defineScriptlet({
+  name: 'probe',
+  run() {
+    readPorts(12)
+  },
+})
+`,
+  )
+  write('recipes/probe.yaml', 'steps:\n  - name: probe_ports\n    type: ts\n    module: scriptlets/steps/probe.ts\n')
+  try {
+    const result = npx([
+      'vitest',
+      'run',
+      'recipes/probe.yaml',
+      '--reporter=default',
+      '--reporter=json',
+      '--outputFile=probe.json',
+    ])
+    expect(result.code).toBe(1)
+    const failure = (
+      JSON.parse(readFileSync(join(root, 'probe.json'), 'utf8')) as {
+        testResults: { assertionResults: { failureMessages: string[] }[] }[]
+      }
+    ).testResults[0]!.assertionResults[0]!.failureMessages.join('\n')
+    for (const shown of [result.output, failure]) {
+      expect(shown).toContain('only 12 ports are up')
+      const frames = shown.split('\n').filter((line) => /^\s+(❯|at) /.test(line))
+      const own = frames
+        .map((line, i) => ({ line, i }))
+        .filter(({ line }) => line.includes('node_modules/vitest-recipes/'))
+      const user = frames.findIndex((line) => line.includes('scriptlets/steps/probe.ts:4'))
+      expect(user, shown).toBeGreaterThanOrEqual(0)
+      // The user's frames come before any of the plugin's, and the plugin's are not repeated.
+      for (const { i } of own) expect(i).toBeGreaterThan(user)
+      expect(frames.filter((line) => line.includes('invokeScriptlet')).length, shown).toBeLessThanOrEqual(1)
+      expect(frames.filter((line) => /\breadPorts\b/.test(line)).length, shown).toBe(1)
+      // Every file a frame names exists in the installed package.
+      for (const { line } of own) {
+        const file = /(node_modules\/vitest-recipes\/[^:)\s]+)/.exec(line)![1]!
+        expect(existsSync(join(root, file)), line).toBe(true)
+      }
+    }
+  } finally {
+    rmSync(join(root, 'recipes/probe.yaml'))
+    rmSync(join(root, 'probe.json'), { force: true })
+  }
 })

@@ -39,3 +39,10 @@ test('JUnit: a testcase per step, classname = recipe, the failure reason, blocke
   )
   expect(xml).toMatch(/<testcase classname="recipes\/lab.yaml" name="throughput"[^>]*>\s*<skipped/)
 })
+
+test('JUnit: a blocked step says why it was skipped (the skip note in its <skipped message>)', () => {
+  const xml = project.read('reports/junit.xml')
+  expect(xml).toMatch(
+    /<testcase classname="recipes\/lab.yaml" name="throughput"[^>]*>\s*<skipped message="blocked: link_up failed"\/>/,
+  )
+})

@@ -277,10 +277,10 @@ describe('success checks become assertions that name the check and its line', ()
   })
   test('ctx_matches', () => {
     expect(failure('checks.yaml', 'matches')).toMatchInlineSnapshot(
-      `"AssertionError: success.ctx_matches (recipes/checks.yaml:22:7): ctx "demo.c_v1" does not match its JSON Schema (demo.c_v1.speed must be number): expected [ 'demo.c_v1.speed must be number' ] to deeply equal []"`,
+      `"AssertionError: success.ctx_matches (recipes/checks.yaml:22:7): ctx "demo.c_v1" does not match its JSON Schema: demo.c_v1.speed must be number (rule: type: "number" at #/properties/speed/type); it is "fast"; value of demo.c_v1: {"speed":"fast"}"`,
     )
     expect(failure('checks.yaml', 'required_only')).toMatchInlineSnapshot(
-      `"AssertionError: success.ctx_matches (recipes/checks.yaml:30:7): ctx "demo.f_v1" does not match its JSON Schema (demo.f_v1 must have required property 'median'): expected [ Array(1) ] to deeply equal []"`,
+      `"AssertionError: success.ctx_matches (recipes/checks.yaml:30:7): ctx "demo.f_v1" does not match its JSON Schema: demo.f_v1 must have required property 'median' (rule: required: ["median"] at #/required); value of demo.f_v1: {"count":1}"`,
     )
   })
   test('files_exist', () => {

@@ -2,7 +2,7 @@ import { chmodSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { fixtureScriptlets } from './fixture-files.ts'
-import { createProject, type RunResult, type TestProject } from './project.ts'
+import { createProject, REPO, type RunResult, type TestProject } from './project.ts'
 
 let project: TestProject
 beforeAll(() => {
@@ -152,11 +152,6 @@ describe('recipes step runs one scriptlet on its own', () => {
     expect(failing.code).toBe(4)
     expect(envelopeOf(failing)).toMatchObject({ status: 'error', exit_code: 4 })
     expect(failing.stderr).toContain('cannot reach the switch at 10.0.0.1')
-    const wrong = await project.recipes(['step', 'scriptlets/shell/greet.sh', '--export', 'Greet'])
-    expect(wrong.code).toBe(3)
-    expect(envelopeOf(wrong).reason).toBe(
-      '--export names a TypeScript export; scriptlets/shell/greet.sh is a shell scriptlet',
-    )
   })
 
   test('a file outside the project root is refused', async () => {
@@ -239,6 +234,179 @@ describe('recipes step masks secrets as a recipe run does', () => {
     expect(failed.code).toBe(1)
     expect(leaksIn(failed)).toEqual([])
     expect(envelopeOf(failed)).toMatchObject({ status: 'error', reason: 'login with *** refused' })
+  })
+})
+
+describe('recipes step runs python modules as a recipe step would (the python host)', () => {
+  test('the class-style scriptlet recipes init ships: its one class with run(ctx, params) is found, ctx read and written', async () => {
+    project.write(
+      'scriptlets/python/summarize.py',
+      readFileSync(join(REPO, 'templates/init/scriptlets/python/summarize.py'), 'utf8'),
+    )
+    const result = await project.recipes([
+      'step',
+      'scriptlets/python/summarize.py',
+      '--ctx',
+      '{"example.greeting_v1":"Hello, rack 3!","example.words_v1":8}',
+      '--ctx-out',
+      'summary-ctx.json',
+    ])
+    expect(result.code, result.output).toBe(0)
+    expect(envelopeOf(result)).toMatchObject({ status: 'ok', outputs: ['example.summary_v1'] })
+    expect(JSON.parse(readFileSync(join(project.root, 'summary-ctx.json'), 'utf8'))).toMatchObject({
+      'example.summary_v1': 'Hello, rack 3! (8 words)',
+    })
+  })
+
+  test('several classes with run: a clear error listing them, --class picks one (both older envelope styles)', async () => {
+    project.copyFixture('python/older_styles.py', 'scriptlets/python/older_styles.py')
+    const ambiguous = await project.recipes(['step', 'scriptlets/python/older_styles.py'])
+    expect(ambiguous.code).toBe(3)
+    expect(envelopeOf(ambiguous).reason).toBe(
+      'scriptlets/python/older_styles.py defines 5 classes with run(ctx, params): PrintsEnvelope, ReturnsEnvelope, Crashes, WritesInValidate, NotJson; name the one to run with --class <Name>',
+    )
+    const printed = await project.recipes([
+      'step',
+      'scriptlets/python/older_styles.py',
+      '--class',
+      'PrintsEnvelope',
+      '--params',
+      '{"n":2}',
+      '--ctx-out',
+      'printed-ctx.json',
+    ])
+    expect(printed.code, printed.output).toBe(0)
+    expect(envelopeOf(printed)).toMatchObject({ status: 'ok', outputs: ['py.printed_v1'] })
+    expect(JSON.parse(readFileSync(join(project.root, 'printed-ctx.json'), 'utf8'))).toMatchObject({
+      'py.printed_v1': { n: 2 },
+    })
+    // validate(ctx, params) runs first and sees a read-only ctx, as in a recipe.
+    const early = await project.recipes(['step', 'scriptlets/python/older_styles.py', '--class', 'WritesInValidate'])
+    expect(early.code).toBe(1)
+    expect(envelopeOf(early)).toMatchObject({ status: 'error', details: { phase: 'validate' } })
+    const failing = await project.recipes(['step', 'scriptlets/python/older_styles.py', '--class', 'PrintsEnvelope'])
+    expect(failing.code).toBe(1)
+    expect(envelopeOf(failing)).toMatchObject({ status: 'error', reason: 'ValueError: params.n required' })
+    const missing = await project.recipes(['step', 'scriptlets/python/older_styles.py', '--class', 'Nope'])
+    expect(missing.code).toBe(3)
+    expect(envelopeOf(missing).reason).toBe(
+      'scriptlets/python/older_styles.py has no class Nope; its classes with run(ctx, params): PrintsEnvelope, ReturnsEnvelope, Crashes, WritesInValidate, NotJson; its functions: plain_function',
+    )
+  })
+
+  test('a function by --function (or --export), and a module-style file with run(ctx, params)', async () => {
+    project.copyFixture('python/older_styles.py', 'scriptlets/python/older_styles.py')
+    for (const flag of ['--function', '--export']) {
+      const result = await project.recipes([
+        'step',
+        'scriptlets/python/older_styles.py',
+        flag,
+        'plain_function',
+        '--params',
+        '{"a":1}',
+        '--ctx-out',
+        'fn-ctx.json',
+      ])
+      expect(result.code, result.output).toBe(0)
+      expect(JSON.parse(readFileSync(join(project.root, 'fn-ctx.json'), 'utf8'))).toEqual({
+        'py.function_v1': { a: 1 },
+      })
+    }
+    project.write(
+      'scriptlets/python/module_style.py',
+      `import sys\n\ndef run(ctx, params):\n    print("working on", params["host"], file=sys.stderr)\n    ctx.set("py.module_v1", ctx.get("py.seed_v1") + 1, who="module_style")\n    return {"status": "ok", "outputs": ["py.module_v1"]}\n`,
+    )
+    const module = await project.recipes([
+      'step',
+      'scriptlets/python/module_style.py',
+      '--params',
+      '{"host":"sw-1"}',
+      '--ctx',
+      '{"py.seed_v1":41}',
+      '--ctx-out',
+      'module-ctx.json',
+    ])
+    expect(module.code, module.output).toBe(0)
+    expect(envelopeOf(module)).toMatchObject({ status: 'ok', outputs: ['py.module_v1'] })
+    expect(module.stderr).toContain('working on sw-1')
+    expect(JSON.parse(readFileSync(join(project.root, 'module-ctx.json'), 'utf8'))).toEqual({
+      'py.seed_v1': 41,
+      'py.module_v1': 42,
+    })
+  })
+
+  test('a failing python class: its error envelope and traceback on stderr; a script with a __main__ block still runs as a script', async () => {
+    project.write(
+      'scriptlets/python/raises.py',
+      `class Raises:\n    def run(self, ctx, params):\n        return helper(params)\n\n\ndef helper(params):\n    raise RuntimeError("switch " + params["switch"] + " unreachable")\n`,
+    )
+    const result = await project.recipes(['step', 'scriptlets/python/raises.py', '--params', '{"switch":"sw-9"}'])
+    expect(result.code).toBe(1)
+    expect(envelopeOf(result)).toMatchObject({ status: 'error', reason: 'RuntimeError: switch sw-9 unreachable' })
+    expect(result.stderr).toMatch(/Traceback[\s\S]*in helper/)
+    project.write(
+      'scriptlets/python/main_script.py',
+      `import json, sys\n\n\nclass Helper:\n    def run(self, ctx, params):\n        return 5\n\n\nif __name__ == "__main__":\n    print(json.dumps({"status": "ok", "ctx": {"py.main_v1": sys.argv[1:]}}))\n`,
+    )
+    const script = await project.recipes(['step', 'scriptlets/python/main_script.py', '--script', '--params', '[]'])
+    expect(script.code, script.output).toBe(0)
+    expect(envelopeOf(script)).toMatchObject({ status: 'ok' })
+  })
+
+  test('what each kind takes: --class, --function, --export name what to call in a module; a script runs whole', async () => {
+    project.copyFixture('shell/greet.sh', 'scriptlets/shell/greet.sh')
+    for (const flag of ['--class', '--function', '--export']) {
+      const shell = await project.recipes(['step', 'scriptlets/shell/greet.sh', flag, 'Greet'])
+      expect(shell.code).toBe(3)
+      expect(envelopeOf(shell).reason).toBe(
+        `scriptlets/shell/greet.sh is a shell script, run as a whole: ${flag} names what to call inside a Python or TypeScript module; give a script its inputs with --params`,
+      )
+    }
+    // In a TypeScript module, as in a recipe's function: and class:, all three name an export.
+    const ts = await project.recipes([
+      'step',
+      'scriptlets/classes.ts',
+      '--class',
+      'ValidateNumbers',
+      '--params',
+      '{"min_count":1}',
+      '--ctx',
+      '{"numbers.raw_v1":[1]}',
+    ])
+    expect(ts.code, ts.output).toBe(0)
+    const both = await project.recipes(['step', 'scriptlets/classes.ts', '--class', 'A', '--export', 'A'])
+    expect(both.code).toBe(3)
+    expect(both.stderr).toContain('--export and --class say the same thing')
+    const script = await project.recipes(['step', 'scriptlets/classes.ts', '--script'])
+    expect(envelopeOf(script).reason).toBe(
+      '--script runs a Python file as a script; scriptlets/classes.ts is a TypeScript module',
+    )
+    project.write('scriptlets/python/bad-name.py', 'def run(ctx, params):\n    return 0\n')
+    const badName = await project.recipes(['step', 'scriptlets/python/bad-name.py'])
+    expect(envelopeOf(badName).reason).toMatch(
+      /^scriptlets\/python\/bad-name\.py cannot be imported by Python: its name is not a Python identifier/,
+    )
+    project.write('scriptlets/python/syntax.py', 'class Broken:\n    def run(self, ctx, params)\n        return 0\n')
+    const syntax = await project.recipes(['step', 'scriptlets/python/syntax.py'])
+    expect(syntax.code).toBe(3)
+    expect(envelopeOf(syntax).reason).toMatch(/^scriptlets\/python\/syntax\.py:2:\d+: /)
+  })
+
+  test('python classes are masked as a recipe run masks them: names, --secret, ::add-mask::, the envelope', async () => {
+    project.write(
+      'scriptlets/python/leaky.py',
+      `import base64, os, sys\n\n\nclass Leaky:\n    def run(self, ctx, params):\n        password = os.environ["SWITCH_PASSWORD"]\n        token = "tok-" + base64.b64encode(password.encode()).decode()\n        print("::add-mask::" + token, file=sys.stderr)\n        print("logging in with", password, "and", os.environ["LAB_PASS"], "session", token, file=sys.stderr)\n        print("stdout says", password)\n        return {"status": "ok", "warnings": ["weak password " + password, "session " + token]}\n`,
+    )
+    const token = `tok-${Buffer.from(STEP_PASSWORD).toString('base64')}`
+    const result = await project.recipes(['step', 'scriptlets/python/leaky.py', '--secret', 'LAB_PASS'], {
+      env: SECRETS_ENV,
+    })
+    expect(result.code, result.output).toBe(0)
+    expect(leaksIn(result, [token])).toEqual([])
+    expect(envelopeOf(result)).toMatchObject({ status: 'ok', warnings: ['weak password ***', 'session ***'] })
+    expect(result.stderr).toContain('logging in with *** and *** session ***')
+    expect(result.stderr).toContain('stdout says ***')
+    expect(result.stderr).not.toContain('::add-mask::')
   })
 })
 

@@ -151,3 +151,50 @@ describe('what a python step started', () => {
     expect(smallResources.peakRssBytes).toBeLessThan(bytes / 2)
   })
 })
+
+describe('outline: what a python file defines, read without running it (recipes step decides by it)', () => {
+  test('classes with run (their own or a same-file base), functions, imports, the __main__ block; the host keeps serving steps', async () => {
+    const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs')
+    const { tmpdir } = await import('node:os')
+    const dir = mkdtempSync(join(tmpdir(), 'vitest-recipes-outline-'))
+    try {
+      const file = join(dir, 'steps.py')
+      writeFileSync(
+        file,
+        [
+          'import json',
+          'from os import path as p',
+          'raise SystemExit("importing this file would end here")',
+          'class Base:',
+          '    def run(self, ctx, params):',
+          '        return 0',
+          'class Child(Base):',
+          '    pass',
+          'class Plain:',
+          '    def other(self):',
+          '        pass',
+          'def helper(ctx, params):',
+          '    pass',
+          'if __name__ == "__main__":',
+          '    print(json.dumps({}))',
+          '',
+        ].join('\n'),
+      )
+      expect(await host.outline(file)).toEqual({
+        classes: [
+          { name: 'Base', run: true },
+          { name: 'Child', run: true },
+          { name: 'Plain', run: false },
+        ],
+        functions: ['helper'],
+        imported: ['json', 'p'],
+        main_block: true,
+      })
+      writeFileSync(file, 'class Broken:\n    def run(self, ctx, params)\n        return 0\n')
+      expect(await host.outline(file)).toMatchObject({ error: expect.any(String), line: 2 })
+      expect(await hostPid()).toBeGreaterThan(0)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})

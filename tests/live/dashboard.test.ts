@@ -2,7 +2,10 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, expect, test } from 'vitest'
+import { hostname } from 'node:os'
 import { Dashboard } from '../../plugin/live/dashboard.ts'
+import { publishEndpoint, withdrawEndpoint } from '../../plugin/live/endpoints.ts'
+import { sendJson, startHttpServer } from '../../plugin/live/http-server.ts'
 import { RunJournal } from '../../plugin/store/journal.ts'
 import { RunStore } from '../../plugin/store/run-store.ts'
 
@@ -64,7 +67,22 @@ test('serves the page on loopback, and refuses writes', async () => {
   const page = await fetch(`${dashboard.url}/`)
   expect(page.headers.get('content-type')).toMatch(/text\/html/)
   expect(await page.text()).toMatch(/<title>vitest-recipes dashboard<\/title>/)
-  expect((await fetch(`${dashboard.url}/api/runs`, { method: 'POST' })).status).toBe(405)
+  const write = await fetch(`${dashboard.url}/api/runs`, { method: 'POST', body: 'x'.repeat(1024 * 1024) })
+  expect(write.status).toBe(405)
+  expect(await write.json()).toEqual({
+    error: { code: 'HTTP_METHOD_NOT_ALLOWED', message: 'the dashboard takes GET requests only' },
+  })
+  expect(await get('/api/nope')).toEqual({
+    status: 404,
+    body: { error: { code: 'DASHBOARD_NOT_FOUND', message: 'no such page: /api/nope' } },
+  })
+})
+
+test('the page draws no chart of its own: each is an image of a chart route, as charts/ defines it', async () => {
+  const page = await (await fetch(`${dashboard.url}/`)).text()
+  expect(page).not.toMatch(/<svg|<rect|<path|<circle|<polyline/)
+  expect(page).toMatch(/`\/api\/trend\/\$\{encodeURIComponent\(testId\)\}\/charts`/)
+  expect(page).toMatch(/`\/api\/runs\/\$\{encodeURIComponent\(run\.runId\)\}\/charts`/)
 })
 
 test('runs filter by test_id, status, tester, tag and date', async () => {
@@ -77,7 +95,8 @@ test('runs filter by test_id, status, tester, tag and date', async () => {
   expect(await ids('to=2026-11-10')).toEqual(['r1'])
   expect(await ids('testId=OTHER')).toEqual([])
   const [first] = (await get('/api/runs?tester=ana')).body.runs as Record<string, unknown>[]
-  expect(first).toMatchObject({ steps: 1, failed: 1, durationMs: 5, tags: ['lab'], running: [] })
+  // A run's duration is its wall time (end - start); the sum of its step times is stepsMs.
+  expect(first).toMatchObject({ steps: 1, failed: 1, durationMs: 1000, stepsMs: 5, tags: ['lab'], running: [] })
 })
 
 test("a run's steps, its log (never a file outside the project), and a test id's trend", async () => {
@@ -86,7 +105,10 @@ test("a run's steps, its log (never a file outside the project), and a test id's
   const log = await fetch(`${dashboard.url}/api/runs/r1/log?step=a`)
   expect(await log.text()).toBe('step a failed: boom\n')
   expect((await fetch(`${dashboard.url}/api/runs/r2/log?step=a`)).status).toBe(403)
-  expect((await get('/api/runs/nope')).status).toBe(404)
+  expect(await get('/api/runs/nope')).toEqual({
+    status: 404,
+    body: { error: { code: 'DASHBOARD_NO_SUCH_RUN', message: 'no run "nope" in the store' } },
+  })
   const trend = await get('/api/trend/DASH-U')
   expect(trend.body.runs).toMatchObject([
     { runId: 'r1', metrics: { 'a.loss_pct': 1 } },
@@ -113,7 +135,7 @@ test('tells the page at once when a running recipe journals a step', async () =>
   journal.close()
 })
 
-test("a finished run's charts: their list, each as SVG; none for a run still going or an unknown chart", async () => {
+test("a finished run's charts: their list, each as SVG; an unknown chart is refused", async () => {
   const { body } = await get('/api/runs/r2/charts')
   expect(body.charts).toEqual([
     { name: 'step_durations', title: 'Step durations' },
@@ -124,11 +146,97 @@ test("a finished run's charts: their list, each as SVG; none for a run still goi
   expect(svg.headers.get('content-type')).toBe('image/svg+xml; charset=utf-8')
   // The trend covers r1 and r2, the run itself last.
   expect(await svg.text()).toMatch(/^<svg[\s\S]*2 runs of DASH-U; this run: 1/)
-  expect((await get('/api/runs/r2/charts/nope.svg')).body).toEqual({ error: 'run r2 has no chart "nope"' })
-  await store.beginRun(run('r4', '2026-11-21T10:00:00Z', 'bo', []))
-  expect(await get('/api/runs/r4/charts')).toEqual({
-    status: 409,
-    body: { error: 'run r4 is still going: its charts are drawn when it ends' },
+  expect((await get('/api/runs/r2/charts/nope.svg')).body).toEqual({
+    error: { code: 'DASHBOARD_NO_SUCH_CHART', message: 'run r2 has no chart "nope"' },
   })
-  await store.finishRun('r4', 'passed', '2026-11-21T10:00:01Z')
+})
+
+test("a test id's trend charts as charts/ defines them: its steps' durations over the runs, each metric's trend", async () => {
+  const { body } = await get('/api/trend/DASH-U/charts')
+  expect(body.charts).toEqual([
+    { name: 'step_duration_trend', title: 'Step durations over runs' },
+    { name: 'metric_a.loss_pct', title: 'a.loss_pct' },
+  ])
+  const svg = await fetch(`${dashboard.url}/api/trend/DASH-U/charts/step_duration_trend.svg`)
+  expect(svg.headers.get('content-type')).toBe('image/svg+xml; charset=utf-8')
+  expect(await svg.text()).toMatch(/^<svg[\s\S]*runs of DASH-U/)
+  expect(await get('/api/trend/DASH-U/charts/nope.svg')).toEqual({
+    status: 404,
+    body: { error: { code: 'DASHBOARD_NO_SUCH_CHART', message: 'test id DASH-U has no chart "nope"' } },
+  })
+  expect(await get('/api/trend/NOPE/charts')).toEqual({
+    status: 404,
+    body: { error: { code: 'DASHBOARD_NO_SUCH_TEST', message: 'no run of test id "NOPE" in the store' } },
+  })
+})
+
+test('a run still going has its charts too, never cached, its running steps drawn with the ones done', async () => {
+  await store.beginRun(run('r4', '2026-11-21T10:00:00Z', 'bo', []))
+  await store.recordStep('r4', step('a', 1, 'passed'), [], [])
+  // The run's ctx server says which step runs now, as a recipe file's does.
+  const ctxServer = await startHttpServer({
+    name: 'a ctx server',
+    host: '127.0.0.1',
+    port: 0,
+    listenHint: '',
+    handle: (_request, response) =>
+      sendJson(response, 200, { running: [{ step: 'slow_probe', since: new Date(Date.now() - 3000).toISOString() }] }),
+  })
+  const endpoint = publishEndpoint(storePath, {
+    runId: 'r4',
+    recipe: 'recipes/d.yaml',
+    testId: 'DASH-U',
+    url: ctxServer.url,
+    token: 't',
+    pid: process.pid,
+    host: hostname(),
+    startedAt: '2026-11-21T10:00:00Z',
+  })
+  try {
+    await expect.poll(async () => (await get('/api/runs/r4')).body.running, { timeout: 5000 }).toHaveLength(1)
+    expect((await get('/api/runs/r4/charts')).body.charts).toContainEqual({
+      name: 'step_durations',
+      title: 'Step durations',
+    })
+    const svg = await fetch(`${dashboard.url}/api/runs/r4/charts/step_durations.svg`)
+    expect(svg.status).toBe(200)
+    expect(svg.headers.get('cache-control')).toBe('no-store')
+    const text = await svg.text()
+    expect(text).toContain('1. a')
+    expect(text).toContain('2. slow_probe')
+    expect(text).toContain('running')
+  } finally {
+    withdrawEndpoint(endpoint)
+    await ctxServer.close()
+    await store.finishRun('r4', 'passed', '2026-11-21T10:00:01Z')
+  }
+  const finished = await fetch(`${dashboard.url}/api/runs/r4/charts/step_durations.svg`)
+  expect(finished.headers.get('cache-control')).toBe('private, max-age=60')
+})
+
+test('a selection run (-t) is marked in the run list and left out of the trend of the whole recipe', async () => {
+  const record = async (runId: string, minute: number, selection?: { selected: string[]; setup: string[] }) => {
+    const startTime = `2026-11-25T10:${String(minute).padStart(2, '0')}:00Z`
+    await store.beginRun({
+      ...run(runId, startTime, 'ana', []),
+      testId: 'DASH-S',
+      metadata: selection ? { selection } : {},
+    })
+    await store.recordStep(runId, step('boot', 1, selection ? 'setup' : 'passed'), [], [])
+    await store.recordStep(runId, step('b', 2, 'passed'), [], [])
+    await store.finishRun(runId, 'passed', startTime.replace(':00Z', ':02Z'))
+  }
+  const selection = { selected: ['b'], setup: ['boot'] }
+  await record('s1', 1)
+  await record('s2', 2, selection)
+  await record('s3', 3)
+  const runs = (await get('/api/runs?testId=DASH-S')).body.runs as Record<string, unknown>[]
+  expect(runs.map((item) => [item.runId, item.selection, item.durationMs])).toEqual([
+    ['s3', undefined, 2000],
+    ['s2', selection, 2000],
+    ['s1', undefined, 2000],
+  ])
+  const trend = (await get('/api/trend/DASH-S')).body
+  expect(trend).toMatchObject({ selection: null })
+  expect((trend.runs as { runId: string }[]).map((item) => item.runId)).toEqual(['s1', 's3'])
 })

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest'
 import { RecipeError } from '../../plugin/recipe/errors.ts'
-import { parseRecipe } from '../../plugin/recipe/parse.ts'
+import { parseRecipe, readRecipe } from '../../plugin/recipe/parse.ts'
 
 function errorOf(text: string): RecipeError {
   try {
@@ -15,7 +15,7 @@ function errorOf(text: string): RecipeError {
 describe('dialects of the older framework are all accepted', () => {
   test('function/class, args/params, cmd/script, typescript, depends_on as a string', () => {
     const recipe = parseRecipe(
-      `test_meta: { test_id: 7, tester: alice, owner: lab-3 }
+      `test_meta: { test_id: 7, tester: alice, description: Demo pipeline }
 steps:
   - { idx: 2, name: b, type: typescript, module: m.ts, class: B, params: { x: 1 }, depends_on: a }
   - { idx: 1, name: a, type: ts, module: m.ts, function: A, args: { y: 2 } }
@@ -24,7 +24,7 @@ steps:
 `,
       'recipes/x.yaml',
     )
-    expect(recipe.testMeta).toEqual({ test_id: '7', tester: 'alice', owner: 'lab-3', tags: [] })
+    expect(recipe.testMeta).toEqual({ test_id: '7', tester: 'alice', description: 'Demo pipeline', tags: [] })
     expect(
       recipe.steps.map((step) => [step.name, step.type, step.export ?? step.command, step.params, step.needs]),
     ).toEqual([
@@ -127,6 +127,57 @@ describe('errors', () => {
       ['RECIPE_SCHEMA', 'missing required key "steps"', 'Add "steps" here.'],
       ['RECIPE_UNKNOWN_KEY', 'unknown key "step"', 'Did you mean "steps"?'],
     ])
+  })
+
+  test('an unknown test_meta key, with a did-you-mean and the keys allowed there', () => {
+    const issues = errorOf(
+      'test_meta: { testid: X-1, tester: bob, owner: lab-3 }\nsteps:\n  - { name: a, type: ts, module: m.ts }\n',
+    ).issues
+    expect(issues.map((issue) => [issue.code, issue.message, issue.path, issue.location?.column, issue.hint])).toEqual([
+      ['RECIPE_UNKNOWN_KEY', 'unknown key "testid"', 'test_meta.testid', 14, 'Did you mean "test_id"?'],
+      [
+        'RECIPE_UNKNOWN_KEY',
+        'unknown key "owner"',
+        'test_meta.owner',
+        40,
+        'Allowed keys here: test_id, tester, description, tags.',
+      ],
+    ])
+  })
+
+  test("a schema error in one field does not hide the step's other problems, nor claim one about the refused field", () => {
+    const reading = readRecipe(
+      `steps:
+  - { name: a, type: ts, module: 3, timeout: soon, depends_on: [bb] }
+  - { name: b, type: shell, cmd: run.sh, class: X, retry: lots }
+`,
+      'recipes/x.yaml',
+    )
+    expect(reading.issues.map((issue) => [issue.code, issue.path])).toEqual([
+      ['RECIPE_SCHEMA', 'steps[0].module'],
+      ['RECIPE_SCHEMA', 'steps[0].timeout'],
+      ['RECIPE_SCHEMA', 'steps[1].retry'],
+      ['RECIPE_UNKNOWN_DEPENDENCY', 'steps[0].depends_on[0]'],
+    ])
+    expect(reading.steps.map((step) => [step.name, step.module, step.export, step.command])).toEqual([
+      ['a', undefined, undefined, undefined],
+      ['b', undefined, 'X', 'run.sh'],
+    ])
+    // Every step was read and no refused field changes the dataflow: a draft to check the scriptlets against.
+    expect(reading.draft?.steps.map((step) => [step.name, step.needs])).toEqual([
+      ['a', []],
+      ['b', []],
+    ])
+  })
+
+  test('no draft when a refused field changes what a step needs or is given', () => {
+    const reading = readRecipe(
+      'steps:\n  - { name: a, type: ts, module: m.ts }\n  - { name: b, type: ts, module: m.ts, depends_on: 3 }\n',
+      'recipes/x.yaml',
+    )
+    expect(reading.issues).toHaveLength(1)
+    expect(reading.steps).toHaveLength(2)
+    expect(reading.draft).toBeUndefined()
   })
 
   test('an empty file', () => {

@@ -2,7 +2,12 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
 import { afterAll, expect, test } from 'vitest'
-import { locatePythonModule, pythonModuleFile, pythonSearchPath } from '../../plugin/recipe/python-module.ts'
+import {
+  locatePythonModule,
+  pythonFileImport,
+  pythonModuleFile,
+  pythonSearchPath,
+} from '../../plugin/recipe/python-module.ts'
 
 const root = mkdtempSync(join(tmpdir(), 'vitest-recipes-pymod-'))
 mkdirSync(join(root, 'orchestrator/steps'), { recursive: true })
@@ -37,4 +42,25 @@ test('a module is located with the search-path folder that has it and the packag
     packageInits: [join(root, 'pkg/__init__.py')],
   })
   expect(locatePythonModule('pkg.sub.gone', [root], root)).toBeUndefined()
+})
+
+test('a python file given by its path imports by its dotted name from the first search folder that loads this very file', () => {
+  mkdirSync(join(root, 'tools'), { recursive: true })
+  writeFileSync(join(root, 'tools/compute.py'), '')
+  writeFileSync(join(root, 'tools/my-step.py'), '')
+  const searchPath = pythonSearchPath(['.'], root, 'orchestrator')
+  expect(pythonFileImport(join(root, 'orchestrator/steps/compute.py'), searchPath, root)).toEqual({
+    module: 'orchestrator.steps.compute',
+  })
+  expect(pythonFileImport(join(root, 'pkg/__init__.py'), searchPath, root)).toEqual({ module: 'pkg' })
+  // Only from its own folder when the search path would load another file by that name, or none.
+  const shadowed = pythonSearchPath(['orchestrator/steps', '.'], root, '')
+  expect(pythonFileImport(join(root, 'tools/compute.py'), shadowed, root)).toEqual({ module: 'tools.compute' })
+  expect(
+    pythonFileImport(join(root, 'tools/compute.py'), pythonSearchPath(['orchestrator/steps'], root, ''), root),
+  ).toEqual({
+    module: 'compute',
+    folder: join(root, 'tools'),
+  })
+  expect(pythonFileImport(join(root, 'tools/my-step.py'), searchPath, root)).toBeUndefined()
 })

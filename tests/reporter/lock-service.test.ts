@@ -60,3 +60,48 @@ test('past 256 connections, new ones are closed at once, and calls are answered 
   await new Promise((resolve) => setTimeout(resolve, 100))
   expect((await call({ op: 'release', runId: 'r1' })).status).toBe(200)
 })
+
+/** A POST of `body` bytes to the lock service: announced by Content-Length, or streamed in chunks without one. */
+async function post(body: string, { chunked = false } = {}): Promise<Response> {
+  const headers = { authorization: `Bearer ${address.token}`, 'content-type': 'application/json' }
+  if (!chunked) return fetch(address.url, { method: 'POST', headers, body })
+  const bytes = new TextEncoder().encode(body)
+  const stream = new ReadableStream<Uint8Array>({
+    start(controller) {
+      for (let at = 0; at < bytes.length; at += 16 * 1024) controller.enqueue(bytes.slice(at, at + 16 * 1024))
+      controller.close()
+    },
+  })
+  return fetch(address.url, { method: 'POST', headers, body: stream, duplex: 'half' } as RequestInit)
+}
+
+test('a body over 64 KiB is refused with 413, announced or streamed, and the service keeps answering', async () => {
+  const big = JSON.stringify({ op: 'release', runId: 'r1', padding: 'x'.repeat(1024 * 1024) })
+  for (const chunked of [false, true]) {
+    const refused = await post(big, { chunked })
+    expect(refused.status).toBe(413)
+    expect(await refused.json()).toEqual({
+      error: { code: 'HTTP_BODY_TOO_LARGE', message: 'the request body is over 65536 bytes' },
+    })
+    expect((await call({ op: 'release', runId: 'r1' })).status).toBe(200)
+  }
+})
+
+test('every refusal says what was wrong in one shape: { error: { code, message } }', async () => {
+  const unauthorized = await call({ op: 'release', runId: 'r1' }, { authorization: 'Bearer wrong' })
+  expect(unauthorized.headers.get('www-authenticate')).toMatch(/^Bearer /)
+  expect(await unauthorized.json()).toEqual({
+    error: { code: 'LOCKS_UNAUTHORIZED', message: expect.stringMatching(/token/) },
+  })
+  const notJson = await post('{op: release}')
+  expect(notJson.status).toBe(400)
+  expect(await notJson.json()).toEqual({
+    error: { code: 'HTTP_NOT_JSON', message: expect.stringMatching(/^the request body is not JSON/) },
+  })
+  const unknown = await call({ op: 'steal' })
+  expect(unknown.status).toBe(400)
+  expect(await unknown.json()).toEqual({ error: { code: 'LOCKS_UNKNOWN_OP', message: expect.stringMatching(/steal/) } })
+  const get = await fetch(address.url, { headers: { authorization: `Bearer ${address.token}` } })
+  expect(get.status).toBe(405)
+  expect(await get.json()).toEqual({ error: { code: 'HTTP_METHOD_NOT_ALLOWED', message: expect.any(String) } })
+})

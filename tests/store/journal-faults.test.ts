@@ -14,6 +14,8 @@ import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, expect, test, vi } from 'vitest'
 import { Context } from '../../plugin/context/context.ts'
+import type { JsonValue } from '../../plugin/context/json-value.ts'
+import { HistoryTracker } from '../../plugin/store/history-delta.ts'
 import { CTX_TEMP_PREFIX } from '../../plugin/context/ctx-temp-folder.ts'
 import { readJournalRecords } from '../../plugin/store/journal.ts'
 import { journalFolderOf, RunJournal } from '../../plugin/store/journal.ts'
@@ -115,6 +117,50 @@ test('a finished run whose journal lost a record is stored as interrupted, not a
   await openAndClose(path)
   expect(rows(path, 'SELECT status FROM runs')).toEqual([{ status: 'interrupted' }])
   expect(readdirSync(journalFolderOf(path))).toEqual(['fin.jsonl.unreadable'])
+})
+
+test('a value a record marks as "what its writes leave" is rebuilt from the records before it; after an unreadable one it is not guessed', async () => {
+  const path = join(dir, 'marked.sqlite')
+  await (await RunStore.open(path)).close()
+  const journal = RunJournal.create(path, 'jf.sqlite', 'marked')
+  const ctx = new Context()
+  const tracker = new HistoryTracker()
+  const item = (n: number) => ({ n, text: 'x'.repeat(200) })
+  const list: unknown[] = [item(0), item(1), item(2)]
+  journal.beginRun(run('marked'))
+  for (let n = 1; n <= 3; n++) {
+    if (n > 1) list.push(item(n + 1))
+    const { writes, commit } = tracker.track([ctx.set('jf.list_v1', [...list] as JsonValue, { who: `s${n}` })])
+    journal.recordStep('marked', step(`s${n}`, n), writes, [['jf.list_v1', [...list] as JsonValue]])
+    commit()
+  }
+  journal.close()
+  const lines = readFileSync(journal.path, 'utf8').replace(`"pid":${process.pid}`, `"pid":${deadPid}`).split('\n')
+  // The journal carries the list once (the first write), then the items appended: never the list again.
+  expect(lines.filter((line) => line.includes('"n":0'))).toHaveLength(1)
+  expect(lines[3]).toContain('"written":true')
+  // Read whole, the snapshot holds the list the three steps left.
+  writeFileSync(journal.path, lines.join('\n'))
+  await openAndClose(path)
+  const stored = (key: string) =>
+    rows(path, `SELECT value FROM context_snapshots WHERE run_id = 'marked' AND key = '${key}'`).map(
+      (row) => JSON.parse((row as { value: string }).value) as { n: number }[],
+    )[0]
+  expect(stored('jf.list_v1')?.map((entry) => entry.n)).toEqual([0, 1, 2, 3, 4])
+  // With the second step's record unreadable, the third's append has no base: the snapshot keeps the last value known.
+  const damaged = join(dir, 'marked-damaged.sqlite')
+  await (await RunStore.open(damaged)).close()
+  const file = join(journalFolderOf(damaged), 'marked.jsonl')
+  mkdirSync(journalFolderOf(damaged), { recursive: true })
+  writeFileSync(file, [lines[0], lines[1], '{"kind":"step"', lines[3], ''].join('\n'))
+  const told = await openAndClose(damaged)
+  expect(told).toContain('1 ctx value that could not be rebuilt from the records before')
+  expect(
+    rows(damaged, "SELECT value FROM context_snapshots WHERE key = 'jf.list_v1'").map(
+      (row) => (JSON.parse((row as { value: string }).value) as unknown[]).length,
+    ),
+  ).toEqual([3])
+  expect(rows(damaged, 'SELECT status FROM runs')).toEqual([{ status: 'interrupted' }])
 })
 
 test('readJournalRecords reads line by line: a line over the bound is skipped and counted, never held', async () => {

@@ -77,6 +77,7 @@ async function readBack(store: RunStore) {
   return withoutTimes({
     run: { ...run, history: { count: run.history.count, rows: await collect(run.history.rows()) } },
     history: await store.history('PG-1', 10),
+    recorded: await store.recordedTests(),
     byTester: (await store.listRuns({ tester: 'ann' })).map((row) => row.runId),
     byTag: (await store.listRuns({ tag: 'n1' })).map((row) => [row.runId, row.steps, row.failed, row.durationMs]),
     trend: await store.trend('PG-1', '20260101T000100Z-b', 5),
@@ -120,6 +121,49 @@ describe.skipIf(noPostgres)('the PostgreSQL store', () => {
       ['n.raw_v1', 'deleted'],
     ])
     expect(actual.resume).toBeDefined()
+  })
+
+  test('runs of a -t selection are told apart by the same rule as on SQLite (the JSON of the metadata)', async () => {
+    const recordSelections = async (store: RunStore) => {
+      const runs: [string, string[] | undefined][] = [
+        ['s0-full', undefined],
+        ['s1-sel', ['sum']],
+        ['s2-other', ['load', 'sum']],
+        ['s3-full', undefined],
+        ['s4-sel', ['sum']],
+      ]
+      for (const [n, [runId, selected]] of runs.entries()) {
+        const startTime = `2026-02-01T00:0${n}:00.000Z`
+        const metadata = selected ? { selection: { selected, setup: ['load'] } } : {}
+        await store.beginRun({
+          runId,
+          testId: 'PG-S',
+          recipe: 'recipes/s.yaml',
+          startTime,
+          vitestVersion: '4',
+          metadata,
+        })
+        await store.recordStep(runId, stepRow('sum', { idx: 2 }), [], [])
+        await store.finishRun(runId, 'passed', startTime.replace(':00.000Z', ':01.000Z'))
+      }
+      const of = (runId: string) => ({ runId, testId: 'PG-S', recipe: 'recipes/s.yaml' })
+      return {
+        pastFull: (await store.pastRuns(of('s3-full'), 10)).map((run) => run.runId),
+        pastSelection: (await store.pastRuns(of('s4-sel'), 10)).map((run) => [run.runId, run.selection]),
+        trend: (await store.trend('PG-S', 's4-sel', 10)).map((run) => run.runId),
+        history: (await store.history('PG-S', 10)).map((run) => [run.runId, run.selection]),
+        list: (await store.listRuns({ testId: 'PG-S' })).map((run) => [run.runId, run.durationMs, run.selection]),
+      }
+    }
+    const sqlite = await RunStore.open(join(dir, 'selections.sqlite'))
+    const expected = await recordSelections(sqlite)
+    await sqlite.close()
+    const actual = await recordSelections(await openPg())
+    expect(actual).toEqual(expected)
+    expect(actual.pastFull).toEqual(['s0-full'])
+    expect(actual.pastSelection).toEqual([['s1-sel', { selected: ['sum'], setup: ['load'] }]])
+    expect(actual.trend).toEqual(['s1-sel', 's4-sel'])
+    expect(actual.list[0]).toEqual(['s4-sel', 1000, { selected: ['sum'], setup: ['load'] }])
   })
 
   test('the tables are the SQLite ones, at the same schema version', async () => {

@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { afterAll, expect, test } from 'vitest'
 import { findRegressions } from '../../plugin/cli/commands/history.ts'
+import { selectionOfSteps } from '../../plugin/store/run-selection.ts'
 import { Context } from '../../plugin/context/context.ts'
 import { loadResumeSnapshot } from '../../plugin/store/resume.ts'
 import { stepRecord } from './rows.ts'
@@ -84,6 +85,40 @@ test('history flags a step above median + 3·MAD of the earlier passing runs, gi
     regressed: false,
     flippedFrom: 'passed',
   })
+})
+
+test('history compares a run only with runs of the same steps, and a step run as setup is no status flip', async () => {
+  const selection = { selected: ['s'], setup: ['boot'] }
+  const run = (id: string, duration: number, selected = false): HistoryRun => ({
+    runId: id,
+    testId: 'T',
+    recipe: 'r',
+    startTime: id,
+    endTime: id,
+    status: 'passed',
+    ...(selected ? { selection } : {}),
+    steps: [
+      { step: 'boot', idx: 0, status: selected ? 'setup' : 'passed', durationMs: 50 },
+      { step: 's', idx: 1, status: 'passed', durationMs: duration },
+    ],
+  })
+  // Newest first: full runs of 100 ms, selection runs of 400 ms (run 'x'), interleaved.
+  const runs = [run('9', 100), run('8', 400, true), run('7', 101), run('6', 401, true), run('5', 99)]
+  runs.push(run('4', 400, true), run('3', 100), run('2', 399, true), run('1', 102), run('0', 400, true))
+  const full = findRegressions(runs)
+  expect(
+    full.map(({ step, flippedFrom, baselineRuns, regressed }) => ({ step, flippedFrom, baselineRuns, regressed })),
+  ).toEqual([
+    { step: 'boot', flippedFrom: undefined, baselineRuns: 4, regressed: false },
+    { step: 's', flippedFrom: undefined, baselineRuns: 4, regressed: false },
+  ])
+  const selected = findRegressions(runs.slice(1))
+  expect(selected[1]).toMatchObject({ baselineRuns: 4, medianMs: 400, regressed: false })
+  expect(selected[0]!.flippedFrom).toBeUndefined()
+  // A setup step that passed in a full run and ran as setup in the next is no flip either.
+  expect(
+    findRegressions([{ ...run('b', 100), steps: run('b', 100, true).steps }, run('a', 100)])[0]!.flippedFrom,
+  ).toBeUndefined()
 })
 
 test('a store written by schema 1 is migrated in place, keeping its runs', async () => {
@@ -229,3 +264,19 @@ test('processes opening a new store at the same moment all succeed, and it is mi
     db.close()
   }
 }, 60_000)
+
+test('a run imported at --merge-reports is told a selection run from its steps: those that ran in their own tests, and their setup', async () => {
+  const meta = (step: string, idx: number, extra: { setup?: string[]; setupFor?: string } = {}) => ({
+    step,
+    idx,
+    setup: extra.setup ?? [],
+    ...(extra.setupFor ? { setupFor: extra.setupFor } : {}),
+  })
+  // A full run: every test of the file ran as itself.
+  expect(selectionOfSteps([meta('a', 1), meta('b', 2), meta('c', 3)], 3)).toBeUndefined()
+  // -t c: a and b ran as setup (one of them without its own meta, as Vitest 5 may report it).
+  expect(selectionOfSteps([meta('c', 3, { setup: ['a', 'b'] }), meta('b', 2, { setupFor: 'c' })], 4)).toEqual({
+    selected: ['c'],
+    setup: ['a', 'b'],
+  })
+})

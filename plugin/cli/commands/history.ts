@@ -2,17 +2,21 @@ import { median } from '../../analysis/baseline.ts'
 import { MIN_RUNS_FLOOR } from '../../analysis/options.ts'
 import { EXIT_OK } from '../../scriptlet/envelope.ts'
 import type { HistoryRun } from '../../store/run-store.ts'
+import { runWallMs } from '../../store/run-data.ts'
+import { comparableStatus, describeSelection, type RunSelection, sameSelection } from '../../store/run-selection.ts'
 import { parseCommandArgs, UsageError } from '../args.ts'
 import type { CliIo } from '../io.ts'
-import { loadProject, withStore } from '../project.ts'
-import { formatMs } from '../../exporters/format.ts'
+import { findRecipeFiles, loadProject, withStore } from '../project.ts'
+import { didYouMean } from '../../recipe/did-you-mean.ts'
+import { formatMs } from '../../format/run-format.ts'
 
 export const HISTORY_HELP = `Usage: recipes history <test_id or recipe file> [--limit N] [--json]
 
-Prints the recent runs of a recipe from the run store, each step's duration in them, and
-flags, for the latest run, each step whose duration regressed (above median + 3·MAD of the
-same step in the last 20 passing runs; with fewer than 5 such runs nothing is flagged) or
-whose status flipped since the run before.
+Prints the recent runs of a recipe from the run store (each with its wall time, start to
+end), each step's duration in them, and flags, for the latest run, each step whose duration
+regressed (above median + 3·MAD of the same step in the last 20 passing runs; with fewer
+than 5 such runs nothing is flagged) or whose status flipped since the run before. A run of
+some steps only (-t) is marked as such and compared only with runs of the same selection.
 
 Options:
   --limit <N>   How many runs to show (default 10)
@@ -37,6 +41,13 @@ export interface StepFinding {
   flippedFrom?: string
 }
 
+/** A run as findRegressions compares it: its status, which steps it selected (if not all), each step's figures. */
+export interface ComparedRun {
+  status: string
+  selection?: RunSelection
+  steps: readonly { step: string; status: string; durationMs: number }[]
+}
+
 export async function historyCommand(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommandArgs(
     args,
@@ -54,31 +65,45 @@ export async function historyCommand(args: string[], io: CliIo): Promise<number>
     throw new UsageError(`--limit takes a whole number above 0, not "${values.limit}"`)
   const project = await loadProject(io.cwd)
   const wanted = positionals[0]!
-  const runs = await withStore(project, (store) => store.history(wanted, Math.max(limit, MAX_BASELINE_RUNS + 1)))
-  if (runs.length === 0)
-    throw new UsageError(
-      `no run of "${wanted}" is recorded (give a test_id such as CUR-05, or a recipe path such as recipes/05_metrics_versioned.yaml)`,
-    )
-  const findings = findRegressions(runs)
-  const baselineRuns = selectBaseline(runs).length
-  const shown = runs.slice(0, limit)
+  const { shown, earlier, recorded, storePath } = await withStore(project, async (store) => {
+    const shown = await store.history(wanted, limit)
+    return {
+      shown,
+      // The latest run's earlier runs of the same steps (the whole recipe, or the same -t selection).
+      earlier: shown[0] ? await store.pastRuns(shown[0], MAX_BASELINE_RUNS) : [],
+      recorded: shown.length > 0 ? [] : await store.recordedTests(),
+      storePath: store.path,
+    }
+  })
+  const latest = shown[0]
+  if (!latest) throw new UsageError(noRunMessage(wanted, recorded, storePath, findRecipeFiles(project)))
+  const compared = [latest, ...earlier]
+  const findings = findRegressions(compared)
+  const baselineRuns = selectBaseline(compared).length
   if (values.json) {
     const baseline = { runs: baselineRuns, minimum: MIN_BASELINE_RUNS, maximum: MAX_BASELINE_RUNS }
-    io.stdout(`${JSON.stringify({ runs: shown, baseline, latest: findings }, null, 2)}\n`)
+    // durationMs: the run's wall time (null while it runs); each step's own time is in its steps.
+    const runs = shown.map((run) => ({ ...run, durationMs: runWallMs(run) ?? null }))
+    io.stdout(`${JSON.stringify({ runs, baseline, latest: findings }, null, 2)}\n`)
     return EXIT_OK
   }
-  const lines = [`${shown[0]!.testId} (${shown[0]!.recipe}): ${shown.length} most recent run(s), newest first`]
+  const lines = [
+    `${latest.testId} (${latest.recipe}): ${shown.length} most recent run(s), newest first; duration: wall time, start to end`,
+  ]
   for (const run of shown) {
-    const total = run.steps.reduce((sum, step) => sum + (step.durationMs ?? 0), 0)
+    const wall = runWallMs(run)
     lines.push(
-      `  ${run.runId.padEnd(48)} ${run.startTime.replace('T', ' ').slice(0, 19)}  ${run.status.padEnd(11)} ${formatMs(total)}`,
+      `  ${run.runId.padEnd(48)} ${run.startTime.replace('T', ' ').slice(0, 19)}  ${run.status.padEnd(11)} ${(wall === undefined ? '–' : formatMs(wall)).padStart(9)}${run.selection ? `  ${describeSelection(run.selection)}` : ''}`,
     )
   }
   lines.push(...durationMatrix(shown))
+  const which = latest.selection
+    ? `latest run, step by step (a selection run: -t ${latest.selection.selected.join(', ')}), compared only with runs of the same selection`
+    : 'latest run, step by step'
   lines.push(
     baselineRuns < MIN_BASELINE_RUNS
-      ? `latest run, step by step; baseline: ${plural(baselineRuns)} (need ${MIN_BASELINE_RUNS} to flag regressions):`
-      : `latest run, step by step; baseline: ${plural(baselineRuns)} (the earlier passing runs, at most ${MAX_BASELINE_RUNS}):`,
+      ? `${which}; baseline: ${plural(baselineRuns)} (need ${MIN_BASELINE_RUNS} to flag regressions):`
+      : `${which}; baseline: ${plural(baselineRuns)} (the earlier passing runs, at most ${MAX_BASELINE_RUNS}):`,
   )
   for (const finding of findings) {
     const notes = [
@@ -98,6 +123,34 @@ export async function historyCommand(args: string[], io: CliIo): Promise<number>
   return EXIT_OK
 }
 
+const LISTED_TESTS = 8
+
+/**
+ * Why history has nothing to show, with what the user can ask for instead: only what this
+ * project has (test ids and recipes with recorded runs, its own recipe files), never examples.
+ */
+function noRunMessage(
+  wanted: string,
+  recorded: readonly { testId: string; recipe: string }[],
+  storePath: string,
+  recipeFiles: readonly string[],
+): string {
+  if (recorded.length === 0) {
+    const example = recipeFiles[0] ? `npx vitest run ${recipeFiles[0]}` : 'npx vitest run'
+    return `no run of "${wanted}" is recorded: ${storePath} holds no runs yet; run a recipe first (${example})`
+  }
+  const suggestion = didYouMean(wanted, [
+    ...new Set([...recorded.map((item) => item.testId), ...recorded.map((item) => item.recipe)]),
+  ])
+  const listed = recorded.slice(0, LISTED_TESTS).map((item) => `${item.testId} (${item.recipe})`)
+  const more = recorded.length > LISTED_TESTS ? `, and ${recorded.length - LISTED_TESTS} more` : ''
+  return [
+    `no run of "${wanted}" is recorded in ${storePath}.`,
+    suggestion ? ` Did you mean "${suggestion}"?` : '',
+    ` Give a test_id or a recipe file with runs: ${listed.join(', ')}${more}.`,
+  ].join('')
+}
+
 const MATRIX_RUNS = 8
 
 /** Each step's duration in the shown runs (newest first): a status other than passed is shown instead of a time. */
@@ -111,33 +164,42 @@ function durationMatrix(runs: readonly HistoryRun[]): string[] {
     return step.status === 'passed' || step.status === 'cached' ? formatMs(step.durationMs ?? 0) : step.status
   }
   const width = Math.max(28, ...names.map((name) => name.length + 1))
+  const selections = columns.some((run) => run.selection)
   return [
-    `step durations in the ${columns.length} newest run(s), newest first (– not recorded):`,
-    `  ${''.padEnd(width)}${columns.map((_, i) => `#${i + 1}`.padStart(10)).join('')}`,
+    `step durations in the ${columns.length} newest run(s), newest first (– not recorded${selections ? '; -t: a selection run, where only the selected steps and their setup ran' : ''}):`,
+    `  ${''.padEnd(width)}${columns.map((run, i) => `#${i + 1}${run.selection ? ' -t' : ''}`.padStart(10)).join('')}`,
     ...names.map((name) => `  ${name.padEnd(width)}${columns.map((run) => cell(run, name).padStart(10)).join('')}`),
   ]
 }
 
+/** The earlier runs (newest first) of the same steps as the newest run of `runs`: the whole recipe, or the same -t selection. */
+function comparableRuns(runs: readonly ComparedRun[]): ComparedRun[] {
+  const [latest, ...earlier] = runs
+  return latest ? earlier.filter((run) => sameSelection(run.selection, latest.selection)) : []
+}
+
 /** The earlier passing runs (newest first) the newest run of `runs` is compared with. */
-function selectBaseline(runs: readonly HistoryRun[]): HistoryRun[] {
-  return runs
-    .slice(1)
+function selectBaseline(runs: readonly ComparedRun[]): ComparedRun[] {
+  return comparableRuns(runs)
     .filter((run) => run.status === 'passed')
     .slice(0, MAX_BASELINE_RUNS)
 }
 
 /**
- * For each step of the newest run: regression against earlier passing runs (only with at
- * least MIN_BASELINE_RUNS of them for that step), and status flips.
+ * For each step of the newest run of `runs` (newest first): regression against earlier
+ * passing runs (only with at least MIN_BASELINE_RUNS of them for that step), and status
+ * flips since the run before. Only runs of the same steps are compared (a selection run
+ * covers only a part of the recipe), and a step run as setup counts as passed.
  */
-export function findRegressions(runs: readonly HistoryRun[]): StepFinding[] {
-  const [latest, previous] = runs
+export function findRegressions(runs: readonly ComparedRun[]): StepFinding[] {
+  const latest = runs[0]
   if (!latest) return []
+  const previous = comparableRuns(runs)[0]
   const baseline = selectBaseline(runs)
   return latest.steps.map((step) => {
     const durations = baseline.flatMap((run) =>
       run.steps
-        .filter((other) => other.step === step.step && other.status === 'passed')
+        .filter((other) => other.step === step.step && comparableStatus(other.status) === 'passed')
         .map((other) => other.durationMs),
     )
     const finding: StepFinding = {
@@ -152,10 +214,10 @@ export function findRegressions(runs: readonly HistoryRun[]): StepFinding[] {
       const center = finding.medianMs!
       const mad = median(durations.map((duration) => Math.abs(duration - center)))
       finding.thresholdMs = center + 3 * mad
-      finding.regressed = step.status === 'passed' && step.durationMs > finding.thresholdMs
+      finding.regressed = comparableStatus(step.status) === 'passed' && step.durationMs > finding.thresholdMs
     }
     const before = previous?.steps.find((other) => other.step === step.step)?.status
-    if (before !== undefined && before !== step.status) finding.flippedFrom = before
+    if (before !== undefined && comparableStatus(before) !== comparableStatus(step.status)) finding.flippedFrom = before
     return finding
   })
 }

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { formatRecipeIssues } from '../../recipe/errors.ts'
 import type { Recipe, RecipeStep } from '../../recipe/types.ts'
@@ -10,7 +10,7 @@ import { EXIT_DEPENDENCY, EXIT_INVALID, EXIT_OK } from '../../scriptlet/envelope
 import { parseCommandArgs, splitList, UsageError } from '../args.ts'
 import type { CliIo } from '../io.ts'
 import { preflightRecipes } from '../preflight.ts'
-import { loadProject, loadRecipe, withStore, type Project } from '../project.ts'
+import { loadProject, loadRecipe, noRecipeError, withStore, type Project } from '../project.ts'
 
 export const PLAN_HELP = `Usage: recipes plan <recipe.yaml> [options]    (alias: recipes run --dry-run)
 
@@ -63,6 +63,7 @@ export async function planCommand(args: string[], io: CliIo): Promise<number> {
     .slice(project.root.length + 1)
     .split('\\')
     .join('/')
+  if (!existsSync(join(project.root, file))) throw noRecipeError(project, file)
   const loaded = loadRecipe(project, file)
   if (!loaded.recipe || loaded.issues.length > 0) {
     io.stderr(`${formatRecipeIssues(loaded.issues)}\n`)

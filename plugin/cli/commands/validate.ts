@@ -2,7 +2,7 @@ import { accessSync, constants, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { CONTEXT_KEY_PATTERN } from '../../context/context.ts'
 import { declaredOutputs } from '../../recipe/declared-outputs.ts'
-import { formatRecipeIssues, type RecipeIssue } from '../../recipe/errors.ts'
+import { formatRecipeIssues, type RecipeIssue, sortIssues } from '../../recipe/errors.ts'
 import { RecipeSource } from '../../recipe/source.ts'
 import type { Recipe } from '../../recipe/types.ts'
 import { EXIT_INVALID, EXIT_OK } from '../../scriptlet/envelope.ts'
@@ -21,7 +21,7 @@ export const VALIDATE_HELP = `Usage: recipes validate [files or folders...] [--s
 
 Checks every recipe (as the compiler does), each step's args against its scriptlet's
 parameters, what each step reads against what the steps it depends on write (scriptlets
-declare both: see README "Writing a recipe"), and every scriptlet under scriptlets/ (given
+declare both: see docs/scriptlets.md), and every scriptlet under scriptlets/ (given
 recipe files or folders: the scriptlets their steps run):
 file names (lowercase, _ or -), shell scriptlets' NAME/DESC header and executable bit
 (files under a lib/ folder are helpers and exempt), and that context keys in recipes
@@ -47,26 +47,36 @@ export async function validateCommand(args: string[], io: CliIo): Promise<number
   }
   const project = await loadProject(io.cwd)
   const files = findRecipeFiles(project, positionals)
-  const issues: RecipeIssue[] = []
   const warnings: string[] = []
   const recipes: Recipe[] = []
+  // Each file's problems, in file order: those of its reading, then those of its steps' scriptlets.
+  const fileIssues = new Map<string, RecipeIssue[]>()
+  // A recipe with problems is still checked against its scriptlets when it can be (its draft):
+  // every problem of a file comes in one round.
+  const checkable: Recipe[] = []
+  const refused = new Map<Recipe, ReadonlySet<string>>()
   for (const file of files) {
     const loaded = loadRecipe(project, file)
-    issues.push(...loaded.issues)
+    fileIssues.set(file, [...loaded.issues])
+    const recipe = loaded.recipe ?? loaded.draft
+    if (!recipe) continue
+    checkable.push(recipe)
+    if (loaded.refused) refused.set(recipe, loaded.refused)
+    fileIssues.get(file)!.push(...recipeKeyIssues(recipe))
     if (!loaded.recipe) continue
     recipes.push(loaded.recipe)
-    issues.push(...recipeKeyIssues(loaded.recipe))
     const warning = weakSecretWarning(loaded.recipe, process.env, project.options.secrets)
     if (warning) warnings.push(warning)
   }
   // Args against scriptlet parameters and reads against writes: what the compiled recipe checks first.
   const notes: string[] = []
-  if (recipes.length > 0) {
-    for (const [, result] of await preflightRecipes(project, recipes)) {
-      issues.push(...result.issues)
-      if (result.note) notes.push(result.note)
+  if (checkable.length > 0) {
+    for (const [recipe, result] of await preflightRecipes(project, checkable, refused)) {
+      fileIssues.get(recipe.file)!.push(...result.issues)
+      if (result.note && recipes.includes(recipe)) notes.push(result.note)
     }
   }
+  const issues = [...fileIssues.values()].flatMap((found) => sortIssues(found))
   // Warnings do not change the exit code: the recipe runs as it is.
   for (const warning of warnings) io.stderr(`${warning}\n`)
   // Named recipes: only the scriptlets their steps run; the whole project: every file under scriptlets/.
@@ -75,7 +85,7 @@ export async function validateCommand(args: string[], io: CliIo): Promise<number
       ? [
           ...new Set(
             stepFiles(
-              recipes.flatMap((recipe) => recipe.steps),
+              checkable.flatMap((recipe) => recipe.steps),
               project.root,
               pythonSearchPath(project.options.python?.path ?? DEFAULT_PYTHON_PATH, project.root),
             ).map((item) => item.file),
