@@ -56,7 +56,10 @@ Measures the built run store and exporters (dist/) in a temp dir, no Vitest:
      one row at a time; and recordStep of a step with no writes (the fixed cost);
   2. export time of a long run (10 ctx writes per step, ${EXPORT_KEYS} final ctx keys): reportStoredRun
      per format (xlsx, docx, md, json) against a JSON.stringify + writeFileSync dump of the
-     same run, and each one's peak RSS growth (measured in a child process).
+     same run, and each one's peak RSS growth (measured in a child process);
+  3. store growth per KB of appended data (600 appends of 1 KB), and a 100,000-write run;
+  4. a step boundary on the PostgreSQL store against SQLite (bench/postgres), when
+     RECIPES_BENCH_PG or RECIPES_TEST_PG names a server.
 
 Options:
   --steps N          steps recorded per round in part 1 (default 2000)
@@ -681,6 +684,28 @@ function printGrowth({ appendedKb, oneStep, boundaries, many, rssGrowth }) {
 
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * Part 4: bench/postgres's step boundary figure (PostgreSQL / SQLite, measured side by side in
+ * its own process), when a server is named (--postgres, RECIPES_BENCH_PG or RECIPES_TEST_PG).
+ */
+function measurePostgresBoundary() {
+  const url = process.env.RECIPES_BENCH_PG ?? process.env.RECIPES_TEST_PG
+  if (!url) {
+    console.log('   no PostgreSQL server named (RECIPES_BENCH_PG or RECIPES_TEST_PG): not measured')
+    return
+  }
+  try {
+    const out = execFileSync(
+      process.execPath,
+      [join(PACKAGE_ROOT, 'bench/postgres/run.js'), '--postgres', url, '--rounds', '3', '--steps', '300'],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
+    )
+    for (const line of out.trimEnd().split('\n')) console.log(`   ${line}`)
+  } catch (error) {
+    console.log(`   could not measure: ${error.message.split('\n')[0]}`)
+  }
+}
+
 async function main() {
   const options = parseOptions()
   requireDist(
@@ -715,6 +740,9 @@ async function main() {
 
     console.log('\n3. store growth per KB of appended data, and a 100,000-write run')
     printGrowth(await measureGrowth(dir))
+
+    console.log('\n4. a step boundary on the PostgreSQL store against SQLite (bench/postgres, in the same run)')
+    measurePostgresBoundary()
   } finally {
     if (options.keep) console.log(`\nkept the temp dir: ${dir}`)
     else rmSync(dir, { recursive: true, force: true })

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path'
 import Database from 'better-sqlite3'
 
 /**
@@ -71,11 +72,11 @@ export function sqliteConnection(db: Database.Database, file: string): SqlConnec
     // Inside the transaction already open: part of it.
     transaction: (fn) => fn(direct),
   }
-  let tail: Promise<unknown> = Promise.resolve()
-  /** `work` once everything queued before it is done. */
+  const queue = queueOf(file)
+  /** `work` once everything queued before it on this file, by any connection of this process, is done. */
   const queued = <T>(work: () => Promise<T>): Promise<T> => {
-    const result = tail.then(work, work)
-    tail = result.catch(() => undefined)
+    const result = queue.tail.then(work, work)
+    queue.tail = result.catch(() => undefined)
     return result
   }
   return {
@@ -112,6 +113,24 @@ export function sqliteConnection(db: Database.Database, file: string): SqlConnec
         db.close()
       }),
   }
+}
+
+/**
+ * One queue per database file in this process, shared by its connections (the store keeper's,
+ * the reporter's, the lock service's). A transaction's statements are awaited, so other code
+ * runs between them while it holds the write lock: another connection of the same process
+ * writing then would wait for that lock synchronously (better-sqlite3's busy timeout blocks the
+ * thread), and the transaction could not go on to release it: both stood still for the 10 s
+ * timeout (the dashboard saw a finished step 10 s late). Queued, the other connection waits
+ * its turn without blocking the thread.
+ */
+const fileQueues = new Map<string, { tail: Promise<unknown> }>()
+
+function queueOf(file: string): { tail: Promise<unknown> } {
+  const key = resolve(file)
+  let queue = fileQueues.get(key)
+  if (!queue) fileQueues.set(key, (queue = { tail: Promise.resolve() }))
+  return queue
 }
 
 /** Values as SQLite binds them: booleans as 0/1, undefined as NULL. */
