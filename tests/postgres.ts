@@ -66,3 +66,31 @@ async function dropDatabase(adminUrl: string, name: string): Promise<void> {
     }
   }
 }
+
+/**
+ * Another session holds an exclusive lock on `table` for `ms` (it sleeps and commits by itself:
+ * nothing in this process has to run for the lock to end); resolves once the lock is granted.
+ * `release` waits for that session to end.
+ */
+export async function holdTableLock(url: string, table: string, ms: number): Promise<{ release: () => Promise<void> }> {
+  const locker = new pg.Client({ connectionString: url })
+  await locker.connect()
+  const locked = locker.query(
+    `BEGIN; LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(${ms / 1000}); COMMIT`,
+  )
+  for (let tries = 0; tries < 50; tries++) {
+    const held = await query(
+      url,
+      'SELECT 1 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = $1 AND l.granted AND l.mode = $2',
+      [table, 'AccessExclusiveLock'],
+    )
+    if (held.length > 0) break
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+  return {
+    release: async () => {
+      await locked.catch(() => undefined)
+      await locker.end()
+    },
+  }
+}

@@ -1,22 +1,13 @@
 import { Ajv } from 'ajv'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { parse } from 'yaml'
+import { PRODUCE_SCRIPTLET } from './fixture-files.ts'
 import { createProject, type TestProject } from './project.ts'
 
 // What a recipe author meets before anything runs: reads that nothing upstream writes, a read
 // racing its writer, args that do not fit the scriptlet. Through `vitest run` (a failing
 // recipe file, no step run), `recipes validate` and `recipes plan` (exit 3).
 
-const PRODUCE = `import { defineScriptlet } from 'vitest-recipes/scriptlet'
-export default defineScriptlet({
-  name: 'produce',
-  reads: [],
-  outputs: ['lab.value_v1'],
-  run(ctx, _params, { step }) {
-    ctx.set('lab.value_v1', 21, { who: step })
-  },
-})
-`
 const CONSUME = `import { defineScriptlet } from 'vitest-recipes/scriptlet'
 export default defineScriptlet({
   name: 'consume',
@@ -157,7 +148,7 @@ let project: TestProject
 
 beforeAll(() => {
   project = createProject({
-    'scriptlets/produce.ts': PRODUCE,
+    'scriptlets/produce.ts': PRODUCE_SCRIPTLET,
     'scriptlets/consume.ts': CONSUME,
     'scriptlets/load.ts': LOAD,
     'scriptlets/pick.ts': PICK,

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { PRODUCE_SCRIPTLET } from './fixture-files.ts'
 import { createProject, type RunResult, type TestProject } from './project.ts'
 
 // What a lab engineer meets in the first hour (issue #25): a failed ctx_matches that does not
@@ -44,16 +45,6 @@ steps:
     module: scriptlets/ports.ts
 `
 
-const PRODUCE = `import { defineScriptlet } from 'vitest-recipes/scriptlet'
-export default defineScriptlet({
-  name: 'produce',
-  reads: [],
-  outputs: ['lab.value_v1'],
-  run(ctx, _params, { step }) {
-    ctx.set('lab.value_v1', 21, { who: step })
-  },
-})
-`
 const LOAD = `import { z } from 'zod'
 import { defineScriptlet } from 'vitest-recipes/scriptlet'
 export default defineScriptlet({
@@ -110,7 +101,7 @@ let run: RunResult
 beforeAll(async () => {
   project = createProject({
     'scriptlets/ports.ts': PORTS_TS,
-    'scriptlets/produce.ts': PRODUCE,
+    'scriptlets/produce.ts': PRODUCE_SCRIPTLET,
     'scriptlets/load.ts': LOAD,
     'scriptlets/consume.ts': CONSUME,
     'pysteps/__init__.py': '',

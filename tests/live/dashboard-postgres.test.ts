@@ -1,11 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { Dashboard } from '../../plugin/live/dashboard.ts'
 import { RunStore } from '../../plugin/store/run-store.ts'
-import { freshDatabase, noPostgres, query } from '../postgres.ts'
+import { freshDatabase, holdTableLock, noPostgres } from '../postgres.ts'
 
 // On PostgreSQL the store waits for the server on the event loop: while a query is slow (here
 // the runs table locked by another session for a few seconds), the process that holds the store
@@ -51,20 +50,8 @@ describe.skipIf(noPostgres)('a slow PostgreSQL store does not freeze the process
 
   test('the dashboard answers another request, and timers tick, while a query waits for a lock', async () => {
     // The other session takes the lock, sleeps and commits by itself: nothing in this process has to run for it to end.
-    const locker = new pg.Client({ connectionString: database.url })
-    await locker.connect()
-    const locked = locker.query(
-      `BEGIN; LOCK TABLE runs IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(${LOCK_MS / 1000}); COMMIT`,
-    )
+    const lock = await holdTableLock(database.url, 'runs', LOCK_MS)
     try {
-      for (let tries = 0; tries < 50; tries++) {
-        const held = await query(
-          database.url,
-          "SELECT 1 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'runs' AND l.mode = 'AccessExclusiveLock' AND l.granted",
-        )
-        if (held.length > 0) break
-        await new Promise((resolve) => setTimeout(resolve, 20))
-      }
       const started = performance.now()
       let ticks = 0
       const ticker = setInterval(() => ticks++, 50)
@@ -90,8 +77,7 @@ describe.skipIf(noPostgres)('a slow PostgreSQL store does not freeze the process
       expect(answered.at).toBeGreaterThan(pageAt)
       expect(answered.body.runs.map((run) => run.runId)).toEqual(['r1'])
     } finally {
-      await locked.catch(() => undefined)
-      await locker.end()
+      await lock.release()
     }
   })
 })

@@ -1,11 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { LockService } from '../../plugin/reporter/lock-service.ts'
 import { RunStore } from '../../plugin/store/run-store.ts'
-import { freshDatabase, noPostgres, query } from '../postgres.ts'
+import { freshDatabase, holdTableLock, noPostgres } from '../postgres.ts'
 
 // The lock service of a Vitest process on a PostgreSQL store: while one call waits for the
 // database (the lock tables locked by another session), the service answers other calls and
@@ -37,21 +36,8 @@ describe.skipIf(noPostgres)('the lock service on a busy PostgreSQL store', () =>
     fetch(address.url, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: JSON.stringify(body) })
 
   test('a call that waits for the database does not hold up the others', async () => {
-    const locker = new pg.Client({ connectionString: database.url })
-    await locker.connect()
-    // Commits by itself after LOCK_MS: nothing in this process has to run for the lock to end.
-    const locked = locker.query(
-      `BEGIN; LOCK TABLE resource_waits IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(${LOCK_MS / 1000}); COMMIT`,
-    )
+    const lock = await holdTableLock(database.url, 'resource_waits', LOCK_MS)
     try {
-      for (let tries = 0; tries < 50; tries++) {
-        const held = await query(
-          database.url,
-          "SELECT 1 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'resource_waits' AND l.granted AND l.mode = 'AccessExclusiveLock'",
-        )
-        if (held.length > 0) break
-        await new Promise((resolve) => setTimeout(resolve, 20))
-      }
       const started = performance.now()
       let ticks = 0
       const ticker = setInterval(() => ticks++, 50)
@@ -72,8 +58,7 @@ describe.skipIf(noPostgres)('the lock service on a busy PostgreSQL store', () =>
       expect(answered).toMatchObject({ status: 200, body: { stopped: true } })
       expect(answered.at).toBeGreaterThan(refusedAt)
     } finally {
-      await locked.catch(() => undefined)
-      await locker.end()
+      await lock.release()
     }
   })
 })
