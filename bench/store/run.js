@@ -597,7 +597,10 @@ function printExport({ names, rss, pick, bytes }, { exportSteps, rounds }) {
 // through a run journal and ingested, as under `vitest run`. Once with all appends in one step,
 // once with one append per step boundary; then a 100,000-write run's RSS growth.
 
-async function measureGrowth(dir) {
+/** Set in the child process that records the 100,000-write run alone, so its peak RSS is its own. */
+const GROWTH_CHILD_ENV = 'VITEST_RECIPES_BENCH_STORE_GROWTH'
+
+async function measureGrowth(dir, { manyOnly = false } = {}) {
   const { RunStore } = await importDist('store/run-store.js')
   const { RunJournal } = await importDist('store/journal.js')
   const { HistoryTracker } = await importDist('store/history-delta.js')
@@ -652,18 +655,31 @@ async function measureGrowth(dir) {
   const item = (n) => ({ n, text: String(n % 10).repeat(1000) })
   const append = (ctx, n) =>
     ctx.set('samples.list_v1', [...(ctx.get('samples.list_v1') ?? []), item(n)], { who: 'sampler' })
+  if (manyOnly) {
+    // In a fresh process: its peak RSS (the kernel's high-water mark) over the run is the run's.
+    const rssBefore = process.memoryUsage().rss
+    const many = await record(join(dir, 'growth-100k.sqlite'), 'g100k', 1000, 100, (ctx, n) =>
+      ctx.set(`load.key_${n % 500}_v1`, { n, rate: n * 1.5 }, { who: 'load' }),
+    )
+    return {
+      many,
+      peakGrowth: process.resourceUsage().maxRSS * 1024 - rssBefore,
+      peak: process.resourceUsage().maxRSS * 1024,
+    }
+  }
   const appendedKb = (600 * JSON.stringify(item(0)).length) / 1024
   const oneStep = await record(join(dir, 'growth-1.sqlite'), 'g1', 1, 600, append)
   const boundaries = await record(join(dir, 'growth-600.sqlite'), 'g600', 600, 1, append)
-  const rssBefore = process.memoryUsage().rss
-  const many = await record(join(dir, 'growth-100k.sqlite'), 'g100k', 1000, 100, (ctx, n) =>
-    ctx.set(`load.key_${n % 500}_v1`, { n, rate: n * 1.5 }, { who: 'load' }),
-  )
-  const rssGrowth = process.memoryUsage().rss - rssBefore
-  return { appendedKb, oneStep, boundaries, many, rssGrowth }
+  const child = execFileSync(process.execPath, [fileURLToPath(import.meta.url)], {
+    env: { ...process.env, [GROWTH_CHILD_ENV]: dir },
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  const { many, peakGrowth, peak } = JSON.parse(child.trim().split('\n').at(-1))
+  return { appendedKb, oneStep, boundaries, many, rssGrowth: peakGrowth, peak }
 }
 
-function printGrowth({ appendedKb, oneStep, boundaries, many, rssGrowth }) {
+function printGrowth({ appendedKb, oneStep, boundaries, many, rssGrowth, peak }) {
   const mib = (value) => `${(value / 1024 / 1024).toFixed(1)} MiB`
   const kib = (value) => `${(value / 1024).toFixed(0)} KiB`
   const perKb = (bytes) => `${(bytes / 1024 / appendedKb).toFixed(2)} KB/KB`
@@ -678,7 +694,7 @@ function printGrowth({ appendedKb, oneStep, boundaries, many, rssGrowth }) {
     `(${appendedKb.toFixed(0)} KB appended; the store keeps each item in the history and once in the final ctx)`,
   )
   console.log(
-    `100,000 ctx writes (1,000 boundaries × 100, 500 keys): store growth ${mib(many.growth)}, journal ${mib(many.journalBytes)}, RSS growth ${mib(rssGrowth)}`,
+    `100,000 ctx writes (1,000 boundaries × 100, 500 keys): store growth ${mib(many.growth)}, journal ${mib(many.journalBytes)}, peak RSS growth ${mib(rssGrowth)} (peak ${mib(peak)}, in a process of its own)`,
   )
 }
 
@@ -752,5 +768,7 @@ async function main() {
   process.exitCode = 0
 }
 
-if (process.env[RSS_CHILD_ENV]) await rssChild(JSON.parse(process.env[RSS_CHILD_ENV]))
+if (process.env[GROWTH_CHILD_ENV])
+  console.log(JSON.stringify(await measureGrowth(process.env[GROWTH_CHILD_ENV], { manyOnly: true })))
+else if (process.env[RSS_CHILD_ENV]) await rssChild(JSON.parse(process.env[RSS_CHILD_ENV]))
 else await main()
