@@ -177,8 +177,9 @@ describe.skipIf(noPostgres)('a shared PostgreSQL store', () => {
       `SELECT (s.envelope::jsonb #>> '{metrics,resource_wait_ms}')::float AS waited FROM step_metrics s
        JOIN runs r USING (run_id) WHERE r.test_id = 'SHARD-NEXT' AND s.step = 'use_dut'`,
     )
-    // Not the 5 s lease: the dead session freed it at the next run's first request.
-    expect(next!.waited as number).toBeLessThan(1000)
+    // Not the 5 s lease: the dead session freed it at the next run's first request (1.3 s was
+    // seen on a loaded machine; the lease would be 5 s and more).
+    expect(next!.waited as number).toBeLessThan(4000)
     expect(Date.now() - killedAt).toBeLessThan(60_000)
   }, 120_000)
 
