@@ -28,6 +28,8 @@ export interface StepExecution extends Invocation {
   stdout: string
   stderr: string
   resources: StepResources
+  /** Set by the step's deadline when it ran out of time or Vitest aborted its test (runtime/deadline.ts). */
+  stopped?: 'timeout' | 'aborted'
 }
 
 export interface ExecutorInput {

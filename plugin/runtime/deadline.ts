@@ -12,12 +12,6 @@ export class StepStopped extends Error {
   override name = 'StepStopped'
 }
 
-export interface DeadlineResult {
-  execution: StepExecution
-  /** Set when the step ran out of time or Vitest aborted its test. */
-  stopped?: 'timeout' | 'aborted'
-}
-
 /**
  * The one owner of a step's time. Runs the step with its deadline (resolved once, by the
  * caller, from the recipe's `timeout`, the plugin's `stepTimeout` and the default) and
@@ -36,7 +30,7 @@ export function runWithDeadline(
   testSignal: AbortSignal | undefined,
   run: (signal: () => AbortSignal) => MaybePromise<StepExecution>,
   onStop?: (why: 'timeout' | 'aborted') => void,
-): MaybePromise<DeadlineResult> {
+): MaybePromise<StepExecution> {
   const startedAt = performance.now()
   // Creating an AbortSignal costs more than a no-op step: executors get it when they ask for it.
   let controller: AbortController | undefined
@@ -51,7 +45,7 @@ export function runWithDeadline(
     controller?.abort()
   }
   const running = run(signal)
-  if (!(running instanceof Promise) && !testSignal?.aborted) return { execution: running }
+  if (!(running instanceof Promise) && !testSignal?.aborted) return running
   return race(Promise.resolve(running), startedAt + timeoutMs, step, testSignal, stop, timeoutMs, onStop)
 }
 
@@ -64,7 +58,7 @@ async function race(
   stop: () => void,
   timeoutMs: number,
   onStop: ((why: 'timeout' | 'aborted') => void) | undefined,
-): Promise<DeadlineResult> {
+): Promise<StepExecution> {
   // One promise settles with whichever comes first: the step, its deadline, Vitest's abort.
   let settle!: (outcome: StepExecution | 'timeout' | 'aborted') => void
   let fail!: (error: unknown) => void
@@ -80,7 +74,7 @@ async function race(
   running.then(settle, fail)
   try {
     const outcome = await first
-    if (typeof outcome !== 'string') return { execution: outcome }
+    if (typeof outcome !== 'string') return outcome
     stop()
     // From here on the step is over, whatever it still does while its processes are killed.
     onStop?.(outcome)
@@ -93,13 +87,11 @@ async function race(
         ? `timed out after ${seconds} s`
         : (stoppedBy ?? 'stopped: Vitest aborted the test (its timeout, or the run was cancelled)')
     return {
+      envelope: errorEnvelope(step, reason, EXIT_FAILED, outcome === 'timeout' ? { timeout_sec: seconds } : {}),
+      stdout: killed?.stdout ?? '',
+      stderr: killed?.stderr ?? '',
+      resources: killed?.resources ?? { cpuMs: 0, peakRssBytes: 0, peakRssMeasured: false },
       stopped: outcome,
-      execution: {
-        envelope: errorEnvelope(step, reason, EXIT_FAILED, outcome === 'timeout' ? { timeout_sec: seconds } : {}),
-        stdout: killed?.stdout ?? '',
-        stderr: killed?.stderr ?? '',
-        resources: killed?.resources ?? { cpuMs: 0, peakRssBytes: 0, peakRssMeasured: false },
-      },
     }
   } finally {
     cancelDeadline()

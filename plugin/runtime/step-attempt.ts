@@ -6,12 +6,11 @@ import { noteOtherWork } from '../executors/own-peak-rss.ts'
 import { runTypeScriptStep } from '../executors/typescript.ts'
 import { stepTimeoutMs } from '../recipe/step-deadline.ts'
 import type { RecipeStep } from '../recipe/types.ts'
-import type { Envelope, OkEnvelope } from '../scriptlet/envelope.ts'
+import type { OkEnvelope } from '../scriptlet/envelope.ts'
 import { envelopeFromError } from '../scriptlet/invoke.ts'
-import { andThen, type MaybePromise } from '../scriptlet/maybe-async.ts'
-import { type DeadlineResult, runWithDeadline } from './deadline.ts'
+import { runWithDeadline } from './deadline.ts'
 import { StepFailedError } from './errors.ts'
-import type { ExecutionScope } from './step-execution.ts'
+import type { RunScope } from './step-record.ts'
 import type { CacheEntry } from './step-cache.ts'
 import { stepCacheKey } from './step-cache.ts'
 import { withoutStepMetrics } from './step-metrics.ts'
@@ -21,55 +20,49 @@ import type { CapturedOutput } from './output-capture.ts'
 import type { StepTest } from './test-console.ts'
 import { contextDiff, judgeOutcome, saveOutputs, sourceFilesOf } from './step-outcome.ts'
 
-/** One attempt's outcome. */
+/** One attempt's outcome: what the executor (or the cache) produced, `save:` applied, and the recipe's judgement of it. */
 export interface Attempt {
-  envelope: Envelope
   execution: StepExecution
   failure: Error | undefined
   writes: ContextWrite[]
   durationMs: number
   cached?: CacheEntry
-  stopped?: 'timeout' | 'aborted'
 }
 
-/** What the executor (or the cache) produced, `save:` applied. */
-interface Executed {
-  execution: StepExecution
-  envelope: Envelope
+/** What an attempt runs with, besides its step and run. */
+export interface AttemptRequest {
+  /** The test the step runs in: what an in-process step prints shows under it. */
+  test?: StepTest | undefined
+  /** Vitest's abort signal of the test (with the runner's own: a lab resource lost). */
+  testSignal?: AbortSignal | undefined
+  /** Variables for the processes the step starts, besides the run's. */
+  env?: Record<string, string> | undefined
 }
 
 /**
- * One attempt: the cache, or the scriptlet under the step's deadline, then the recipe's
- * judgement. Never throws. Synchronous from start to end when the step is (an in-process
- * scriptlet that awaits nothing, no success checks): see maybe-async.ts.
+ * One attempt: the cache, or the scriptlet under the step's deadline (the executor boundary:
+ * an in-process scriptlet that awaits nothing runs and returns at once, see deadline.ts),
+ * then the recipe's judgement. Never throws.
  */
-export function attemptStep(
+export async function attemptStep(
   step: RecipeStep,
-  scope: ExecutionScope,
+  scope: RunScope,
   log: StepLog,
-  request: {
-    test?: StepTest | undefined
-    testSignal?: AbortSignal | undefined
-    env?: Record<string, string> | undefined
-  },
-): MaybePromise<Attempt> {
+  request: AttemptRequest,
+): Promise<Attempt> {
   const attempt = new StepAttempt(step, scope, log, request.test)
-  let executed: MaybePromise<Executed>
+  let execution: StepExecution
   try {
-    executed = attempt.execute(request.testSignal, request.env)
+    execution = await attempt.execute(request.testSignal, request.env)
   } catch (error) {
-    executed = attempt.errored(error)
+    execution = attempt.errored(error)
   }
-  if (!(executed instanceof Promise)) return attempt.conclude(executed)
-  return executed.then(
-    (done) => attempt.conclude(done),
-    (error: unknown) => attempt.conclude(attempt.errored(error)),
-  )
+  return attempt.conclude(execution)
 }
 
 class StepAttempt {
   private readonly step: RecipeStep
-  private readonly scope: ExecutionScope
+  private readonly scope: RunScope
   private readonly log: StepLog
   private readonly ctx: StepContext
   /** What the step prints through the console (in-process steps), and the test it shows under. */
@@ -79,9 +72,8 @@ class StepAttempt {
   private ended: string | undefined
   private cacheKey: string | undefined
   private cached: CacheEntry | undefined
-  private stopped: 'timeout' | 'aborted' | undefined
 
-  constructor(step: RecipeStep, scope: ExecutionScope, log: StepLog, test: StepTest | undefined) {
+  constructor(step: RecipeStep, scope: RunScope, log: StepLog, test: StepTest | undefined) {
     this.printed = { stdout: [], stderr: [], test }
     this.step = step
     this.scope = scope
@@ -99,7 +91,10 @@ class StepAttempt {
   }
 
   /** The cached result, or the executor's under the step's deadline; `save:` applied. */
-  execute(testSignal: AbortSignal | undefined, stepEnv?: Record<string, string>): MaybePromise<Executed> {
+  execute(
+    testSignal: AbortSignal | undefined,
+    stepEnv?: Record<string, string>,
+  ): StepExecution | Promise<StepExecution> {
     const { step, scope } = this
     const { compiled, started } = scope
     try {
@@ -149,17 +144,18 @@ class StepAttempt {
         this.ended = why === 'timeout' ? 'it timed out' : 'Vitest aborted it'
       },
     )
-    return andThen(result, (done) => this.afterExecutor(done, declareSecret))
+    return result instanceof Promise
+      ? result.then((done) => this.afterExecutor(done, declareSecret))
+      : this.afterExecutor(result, declareSecret)
   }
 
   /** What a step that threw (or whose executor did) produced. */
-  errored(error: unknown): Executed {
-    const envelope = envelopeFromError(error, this.step.name)
-    return { envelope, execution: { envelope, error, stdout: '', stderr: '', resources: zero() } }
+  errored(error: unknown): StepExecution {
+    return { envelope: envelopeFromError(error, this.step.name), error, stdout: '', stderr: '', resources: zero() }
   }
 
   /** Ends the attempt: later writes refused, output capture and conflict window closed, the outcome judged. */
-  conclude({ execution, envelope }: Executed): MaybePromise<Attempt> {
+  async conclude(execution: StepExecution): Promise<Attempt> {
     const { step, scope } = this
     this.ended ??= 'it returned'
     scope.session.capture.release(this.printed)
@@ -169,59 +165,47 @@ class StepAttempt {
     if (scope.started.debug) this.log.line(`ctx diff ${JSON.stringify(contextDiff(this.ctx.writes))}`)
     this.log.output(execution.stdout, execution.stderr)
     const couldNotJudge = (error: unknown) =>
-      new StepFailedError(step, envelope, `could not be judged: ${message(error)}`, error)
-    let judged: MaybePromise<Error | undefined>
+      new StepFailedError(step, execution.envelope, `could not be judged: ${message(error)}`, error)
+    let failure: Error | undefined
     try {
-      judged = judgeOutcome(
+      failure = await judgeOutcome(
         step,
-        { envelope, error: execution.error },
+        execution,
         execution.stderr,
         scope.started.ctx,
         scope.compiled.root,
         scope.session.redactor,
       )
     } catch (error) {
-      judged = couldNotJudge(error)
+      failure = couldNotJudge(error)
     }
-    if (!(judged instanceof Promise)) return this.outcome(execution, envelope, judged, durationMs)
-    return judged.then(
-      (failure) => this.outcome(execution, envelope, failure, durationMs),
-      (error: unknown) => this.outcome(execution, envelope, couldNotJudge(error), durationMs),
-    )
+    return this.outcome(execution, failure, durationMs)
   }
 
-  private afterExecutor(result: DeadlineResult, declareSecret: (value: string) => void): Executed {
-    let execution = withPrinted(result.execution, this.printed)
+  private afterExecutor(result: StepExecution, declareSecret: (value: string) => void): StepExecution {
+    let execution = withPrinted(result, this.printed)
     // Shell, exec and Python steps declare derived secrets on stderr (`::add-mask::<value>`).
     const directives = takeMaskDirectives(execution.stderr)
     for (const value of directives.values) declareSecret(value)
     if (directives.values.length > 0) execution = { ...execution, stderr: directives.rest }
-    this.stopped = result.stopped
     return this.saved(execution)
   }
 
-  private saved(execution: StepExecution): Executed {
-    return { execution, envelope: saveOutputs(this.step, execution.envelope, this.ctx) }
+  /** `save:` applied: the envelope it leaves replaces the executor's. */
+  private saved(execution: StepExecution): StepExecution {
+    const envelope = saveOutputs(this.step, execution.envelope, this.ctx)
+    if (envelope !== execution.envelope) execution.envelope = envelope
+    return execution
   }
 
   /** The attempt's outcome; a passing result is cached when the step asks. */
-  private outcome(
-    execution: StepExecution,
-    envelope: Envelope,
-    failure: Error | undefined,
-    durationMs: number,
-  ): Attempt {
+  private outcome(execution: StepExecution, failure: Error | undefined, durationMs: number): Attempt {
+    const envelope = execution.envelope
     if (this.cacheKey !== undefined && !failure && !this.cached && envelope.status === 'ok')
       this.cache(this.cacheKey, envelope)
-    return {
-      envelope,
-      execution,
-      failure,
-      writes: this.ctx.writes,
-      durationMs,
-      ...(this.cached ? { cached: this.cached } : {}),
-      ...(this.stopped ? { stopped: this.stopped } : {}),
-    }
+    const attempt: Attempt = { execution, failure, writes: this.ctx.writes, durationMs }
+    if (this.cached) attempt.cached = this.cached
+    return attempt
   }
 
   private cache(key: string, envelope: OkEnvelope): void {
@@ -250,7 +234,7 @@ class StepAttempt {
 }
 
 /** In-process TypeScript steps run here and now (synchronously when they can); the others in their own processes. */
-function runExecutor(step: RecipeStep, scope: ExecutionScope, input: ExecutorInput): MaybePromise<StepExecution> {
+function runExecutor(step: RecipeStep, scope: RunScope, input: ExecutorInput): StepExecution | Promise<StepExecution> {
   if (step.type === 'ts') {
     const scriptlet = scope.scriptlets.get(step.name)!
     if (!step.requiresProcess && !scriptlet.requiresProcess) return runTypeScriptStep(scriptlet, input)
@@ -258,7 +242,7 @@ function runExecutor(step: RecipeStep, scope: ExecutionScope, input: ExecutorInp
   return runElsewhere(step, scope, input)
 }
 
-async function runElsewhere(step: RecipeStep, scope: ExecutionScope, input: ExecutorInput): Promise<StepExecution> {
+async function runElsewhere(step: RecipeStep, scope: RunScope, input: ExecutorInput): Promise<StepExecution> {
   noteOtherWork()
   const { root, python, keyNaming, ctxValueMaxBytes } = scope.compiled
   const session = scope.session
