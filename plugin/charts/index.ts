@@ -1,5 +1,5 @@
 import { sampleRun } from '../store/sample-run.ts'
-import { numericMetrics, type RunData, type TrendRun } from '../store/run-data.ts'
+import { numericMetrics, type RunData, type ShownStepRow, type TrendRun } from '../store/run-data.ts'
 import { dotSvg, preloadChartEngines, svgPng, templateSvg, vegaLiteSvg } from './render.ts'
 import {
   METRIC_TREND_TEMPLATE,
@@ -57,7 +57,8 @@ export interface DocumentCharts {
 }
 
 /** What the charts read of a run: its row and its steps (never its ctx, which can be large). */
-export type ChartRun = Pick<RunData, 'run' | 'steps'>
+/** A run as its charts draw it: stored, or still going (the dashboard adds its running steps). */
+export type ChartRun = { run: RunData['run']; steps: readonly ShownStepRow[] }
 
 /** How many recent runs of the test id a metric's trend covers, this one included. */
 export const TREND_RUNS = 20

@@ -1,6 +1,6 @@
 import type { TopLevelSpec } from 'vega-lite'
 import { formatMs, STATUS_COLORS } from '../format/run-format.ts'
-import type { StepRow, TrendRun } from '../store/run-data.ts'
+import type { ShownStepRow, TrendRun } from '../store/run-data.ts'
 
 /**
  * The Vega-Lite specifications of the run charts: plain functions from data to a spec, the
@@ -54,11 +54,11 @@ function durationUnit(maxMs: number): { unit: string; per: number } {
 }
 
 /** A step's time cut into its attempts, in order, then the wait its attempts leave over. */
-export function durationSegments(step: StepRow): { part: string; kind: string; ms: number }[] {
+export function durationSegments(step: ShownStepRow): { part: string; kind: string; ms: number }[] {
   const total = drawableMs(step.durationMs)
   const attempts = step.attemptLog
   if (attempts.length === 0) return [{ part: step.status, kind: step.status, ms: total }]
-  const segments = attempts.map((attempt, i) => ({
+  const segments: { part: string; kind: string; ms: number }[] = attempts.map((attempt, i) => ({
     part: `attempt ${attempt.attempt}`,
     // The last attempt ends the step: it shows the step's status (expected-error, setup…), earlier ones how they ended.
     kind: i === attempts.length - 1 ? step.status : attempt.status,
@@ -71,7 +71,7 @@ export function durationSegments(step: StepRow): { part: string; kind: string; m
 }
 
 /** The text beside a step's bar: its time, its attempts and wait, or why it has none. */
-function barLabel(step: StepRow, segments: { part: string; ms: number }[]): string {
+function barLabel(step: ShownStepRow, segments: { part: string; ms: number }[]): string {
   if (step.attempts === 0 && drawableMs(step.durationMs) === 0) return step.status
   const parts = [formatMs(drawableMs(step.durationMs))]
   if (step.attemptLog.length > 1) parts.push(`${step.attemptLog.length} attempts`)
@@ -85,7 +85,7 @@ function barLabel(step: StepRow, segments: { part: string; ms: number }[]): stri
  * ended) and the wait its attempts leave over (retry back-off); steps that did not run get
  * their status as a label. A run of more than MAX_DURATION_BARS steps shows its slowest.
  */
-export function stepDurationsSpec(steps: readonly StepRow[]): { spec: TopLevelSpec; note?: string } {
+export function stepDurationsSpec(steps: readonly ShownStepRow[]): { spec: TopLevelSpec; note?: string } {
   const shown =
     steps.length <= MAX_DURATION_BARS
       ? steps

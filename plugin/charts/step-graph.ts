@@ -1,6 +1,6 @@
 import type { JsonValue } from '../context/json-value.ts'
 import { formatMs } from '../format/run-format.ts'
-import type { RunData, StepRow } from '../store/run-data.ts'
+import type { RunData, ShownStepRow } from '../store/run-data.ts'
 import { statusColor } from './specs.ts'
 
 /**
@@ -53,7 +53,10 @@ function cut(text: string, max: number): string {
 }
 
 /** The DOT of the run's step graph, and what it leaves out or could not know (for the caption). */
-export function stepGraphDot(data: Pick<RunData, 'run' | 'steps'>): { dot: string; note?: string } {
+export function stepGraphDot(data: { run: RunData['run']; steps: readonly ShownStepRow[] }): {
+  dot: string
+  note?: string
+} {
   const stored = storedGraph(data.run.metadata)
   const rows = new Map(data.steps.map((row) => [row.step, row]))
   // Without a stored graph, each step needs the one before it: the order the steps were recorded in.
@@ -97,7 +100,7 @@ export function stepGraphDot(data: Pick<RunData, 'run' | 'steps'>): { dot: strin
   return notes.length > 0 ? { dot, note: notes.join('; ') } : { dot }
 }
 
-function nodeLabel(step: string, position: number, row: StepRow | undefined): string {
+function nodeLabel(step: string, position: number, row: ShownStepRow | undefined): string {
   const name = `${row?.idx ?? position + 1}. ${cut(step, MAX_NAME)}`
   if (!row) return `${name}\nnot recorded`
   const ran = row.attempts > 0 || row.durationMs > 0
@@ -105,7 +108,7 @@ function nodeLabel(step: string, position: number, row: StepRow | undefined): st
   return `${name}\n${row.status}${ran && Number.isFinite(row.durationMs) ? ` · ${formatMs(row.durationMs)}` : ''}${attempts}`
 }
 
-function nodeLook(row: StepRow | undefined): string {
+function nodeLook(row: ShownStepRow | undefined): string {
   return row ? `fillcolor="${statusColor(row.status)}"` : 'fillcolor="#FFFFFF", style="rounded,dashed"'
 }
 

@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http'
 import { renderChartSvg, renderTrendChartSvg, runChartList, TREND_RUNS, trendChartList } from '../charts/index.ts'
-import type { StepRow } from '../store/run-data.ts'
+import type { ShownStepRow, StepRow } from '../store/run-data.ts'
 import type { RunStore } from '../store/run-store.ts'
 import type { LiveRunState } from './ctx-server.ts'
 import { HttpError, sendJson } from './http-server.ts'
@@ -73,7 +73,7 @@ export function noSuchRun(runId: string): HttpError {
 }
 
 /** The steps running now as rows of the run, after the ones it stored: their time so far, `running`. */
-function runningRows(steps: readonly StepRow[], running: LiveRunState['running']): StepRow[] {
+function runningRows(steps: readonly StepRow[], running: LiveRunState['running']): ShownStepRow[] {
   const stored = new Set(steps.map((step) => step.step))
   return running
     .filter((item) => !stored.has(item.step))

@@ -1,14 +1,9 @@
 import type { JsonObject, JsonValue } from '../context/json-value.ts'
 import type { Envelope } from '../scriptlet/envelope.ts'
 import type { HistoryWrite } from '../store/history-delta.ts'
-import type { AttemptRow, StepRow } from '../store/run-data.ts'
+import type { AttemptRow, StepRow, StepStatus } from '../store/run-data.ts'
 
-/**
- * How a step ended. `setup`: run first because a selected step needed it (it was filtered
- * out by -t); `expected-error`: failed as its recipe's `expect: error` asked, which counts
- * as a pass; `resumed`: not run, its ctx restored from an earlier run (--resume-from).
- */
-export type StepStatus = 'passed' | 'failed' | 'blocked' | 'skipped' | 'setup' | 'cached' | 'resumed' | 'expected-error'
+export type { StepStatus } from '../store/run-data.ts'
 
 /** One attempt of a step: its number (1 = first), how it ended, why, and how long it took. */
 export type AttemptRecord = AttemptRow

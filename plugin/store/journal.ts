@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import type { JsonValue } from '../context/json-value.ts'
 import { historyWriteOf } from './history-delta.ts'
 import { type JournalValue, journalValuesOf } from './journal-values.ts'
+import type { StepRow } from './run-data.ts'
 import type { RecordedWrite, RunRecorder, RunStart, RunStatus, StepRecord } from './run-store.ts'
 
 /**
@@ -72,7 +73,7 @@ export class RunJournal implements RunRecorder {
 
   recordStep(
     _runId: string,
-    step: StepRecord,
+    step: StepRow,
     writes: readonly RecordedWrite[],
     values: readonly [string, JsonValue | undefined][],
   ): void {

@@ -2,7 +2,8 @@ import type { JsonValue } from '../context/json-value.ts'
 import { ingestJournal } from './ingest.ts'
 import type { RunJournal } from './journal.ts'
 import type { ResourceLocks } from './resource-locks.ts'
-import type { RecordedWrite, RunRecorder, RunStart, RunStatus, StepRecord } from './run-recording.ts'
+import type { StepRow } from './run-data.ts'
+import type { RecordedWrite, RunRecorder, RunStart, RunStatus } from './run-recording.ts'
 import type { RunStore } from './run-store.ts'
 
 /**
@@ -34,7 +35,7 @@ export class OwnJournal implements RunRecorder {
 
   recordStep(
     runId: string,
-    step: StepRecord,
+    step: StepRow,
     writes: readonly RecordedWrite[],
     values: readonly [string, JsonValue | undefined][],
   ): void {

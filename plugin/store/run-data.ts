@@ -27,10 +27,24 @@ export interface RunRow {
   metadata: JsonObject
 }
 
-export interface StepRow {
+/**
+ * How a step ended. `setup`: run first because a selected step needed it (it was filtered
+ * out by -t); `expected-error`: failed as its recipe's `expect: error` asked, which counts
+ * as a pass; `resumed`: not run, its ctx restored from an earlier run (--resume-from).
+ */
+export type StepStatus = 'passed' | 'failed' | 'blocked' | 'skipped' | 'setup' | 'cached' | 'resumed' | 'expected-error'
+
+/** A step's status as a chart or the dashboard shows it: how it ended, or `running` (a step of a run still going). */
+export type ShownStepStatus = StepStatus | 'running'
+
+/**
+ * A step's row: as stored at its boundary (`Status` is how it ended), or as the live
+ * dashboard shows a run still going (`ShownStepRow`: its steps under way are `running`).
+ */
+export interface StepRow<Status extends ShownStepStatus = StepStatus> {
   step: string
   idx: number
-  status: string
+  status: Status
   durationMs: number
   cpuMs: number
   /** Null where the step's peak memory is not measured (a worker thread). */
@@ -46,6 +60,9 @@ export interface StepRow {
   params: JsonObject | JsonValue[]
   envelope: JsonObject | null
 }
+
+/** A step row as a chart or the dashboard shows it. */
+export type ShownStepRow = StepRow<ShownStepStatus>
 
 // A type, not an interface: it must fit JsonValue (exporters write it as JSON).
 export type AttemptRow = {

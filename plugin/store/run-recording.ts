@@ -46,7 +46,7 @@ export interface RunRecorder {
   beginRun(run: RunStart): void
   recordStep(
     runId: string,
-    step: StepRecord,
+    step: StepRow,
     writes: readonly RecordedWrite[],
     values: readonly [string, JsonValue | undefined][],
   ): void

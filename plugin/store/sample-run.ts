@@ -1,8 +1,8 @@
-import type { RunData, StepRow } from '../store/run-data.ts'
+import type { RunData, StepRow, StepStatus } from '../store/run-data.ts'
 
 /** Steps of the sample run: enough for the writers' per-row code to be compiled by the time it ends. */
 const SAMPLE_STEPS = 40
-const STATUSES = ['passed', 'failed', 'blocked', 'skipped', 'setup', 'expected-error', 'cached', 'passed']
+const STATUSES: StepStatus[] = ['passed', 'failed', 'blocked', 'skipped', 'setup', 'expected-error', 'cached', 'passed']
 
 /**
  * A made-up run with every kind of row the documents show (statuses, reasons, attempts,

@@ -132,7 +132,7 @@ test('damaged deep inside: the store opens, the query that reads the damage fail
   // Enough steps that step_metrics fills the last pages of the file, far from the runs table.
   for (let idx = 1; idx <= 400; idx++) {
     const reason = `device ${idx} did not answer `.repeat(10)
-    const row = { step: `s${idx}`, idx, status: 'failed', durationMs: 1, cpuMs: 0, peakRssBytes: 0 }
+    const row = { step: `s${idx}`, idx, status: 'failed' as const, durationMs: 1, cpuMs: 0, peakRssBytes: 0 }
     await store.recordStep('r1', { ...row, exitCode: 1, attempts: 1, reason, logPath: null }, [], [])
   }
   await store.finishRun('r1', 'failed')

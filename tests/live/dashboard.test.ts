@@ -7,6 +7,7 @@ import { Dashboard } from '../../plugin/live/dashboard.ts'
 import { publishEndpoint, withdrawEndpoint } from '../../plugin/live/endpoints.ts'
 import { sendJson, startHttpServer } from '../../plugin/live/http-server.ts'
 import { RunJournal } from '../../plugin/store/journal.ts'
+import type { StepRow, StepStatus } from '../../plugin/store/run-data.ts'
 import { RunStore } from '../../plugin/store/run-store.ts'
 
 // The dashboard's routes and its live updates, without a browser (tests/e2e/dashboard.test.ts has one).
@@ -15,7 +16,7 @@ const storePath = join(root, 'reports/results.sqlite')
 let store: RunStore
 let dashboard: Dashboard
 
-const step = (name: string, idx: number, status: string, logPath: string | null = null) => ({
+const step = (name: string, idx: number, status: StepStatus, logPath: string | null = null): StepRow => ({
   step: name,
   idx,
   status,
@@ -24,8 +25,10 @@ const step = (name: string, idx: number, status: string, logPath: string | null 
   peakRssBytes: 0,
   exitCode: status === 'failed' ? 1 : 0,
   attempts: 1,
+  attemptLog: [],
   reason: status === 'failed' ? 'boom' : null,
   logPath,
+  params: {},
   envelope: { status: 'ok', outputs: [], artifacts: [], warnings: [], metrics: { loss_pct: idx } },
 })
 const run = (runId: string, startTime: string, tester: string, tags: string[]) => ({

@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3'
-import type { StepRow } from '../../plugin/store/run-data.ts'
+import type { StepRow, StepStatus } from '../../plugin/store/run-data.ts'
 
 /** A stored step row for tests: a passed step of 10 ms, with `extra` on top. */
 export function stepRow(name: string, extra: Partial<StepRow> = {}): StepRow {
@@ -22,7 +22,7 @@ export function stepRow(name: string, extra: Partial<StepRow> = {}): StepRow {
 }
 
 /** A step record as the runtime hands it to a recorder: a passed step of 1 ms unless `status` says otherwise. */
-export function stepRecord(name: string, idx: number, status = 'passed') {
+export function stepRecord(name: string, idx: number, status: StepStatus = 'passed'): StepRow {
   return {
     step: name,
     idx,
@@ -32,8 +32,11 @@ export function stepRecord(name: string, idx: number, status = 'passed') {
     peakRssBytes: 0,
     exitCode: 0,
     attempts: 1,
+    attemptLog: [],
     reason: null,
     logPath: null,
+    params: {},
+    envelope: null,
   }
 }
 
