@@ -21,16 +21,18 @@ export function sampleOwnResources(): { cpuMicros: number; peakKiB: number } {
 const maxRss = () => process.resourceUsage().maxRSS
 
 /**
- * How recently the previous in-process step must have ended for its closing reading of the
- * peak to open the next step (REUSE_WITHIN_MS), sparing one read of /proc/self/status per
- * step (it costs more than a no-op step's own work). Only what the process did between two
- * steps (Vitest's own bookkeeping, under a millisecond) is then counted in the next step.
+ * How recently the previous in-process step must have ended for its closing reading to open
+ * the next step (REUSE_WITHIN_MS): one reading per step boundary, not two. A reading is a
+ * getrusage (it sums every thread of the process) or a read of /proc/self/status, and either
+ * costs more than a no-op step's own work. What the process did between the two steps (the
+ * runner recording the previous step, Vitest's bookkeeping between tests: well under a
+ * millisecond) is then counted in the next step's CPU time.
  */
 const REUSE_WITHIN_MS = 50
 let reuseWithinMs = REUSE_WITHIN_MS
 
-/** The peak read when the last in-process step ended, while nothing else ran since. */
-let lastEnd: { peakKiB: number; at: number } | undefined
+/** The reading taken when the last in-process step ended, while nothing else ran since. */
+let lastEnd: { cpuMicros: number; peakKiB: number; at: number } | undefined
 /** In-process steps running now (parallel steps share the process). */
 let running = 0
 
@@ -43,19 +45,16 @@ export interface OwnStepMark {
 /** Starts measuring an in-process step: this process's CPU time and own peak RSS now. */
 export function beginOwnStep(): OwnStepMark {
   reader ??= chooseReader()
-  const reusable =
-    reader !== maxRss && running === 0 && lastEnd !== undefined && performance.now() - lastEnd.at < reuseWithinMs
+  const reusable = running === 0 && lastEnd !== undefined && performance.now() - lastEnd.at < reuseWithinMs
   running++
-  if (!reusable) return sampleOwnResources()
-  const cpu = process.cpuUsage()
-  return { cpuMicros: cpu.user + cpu.system, peakKiB: lastEnd!.peakKiB }
+  return reusable ? lastEnd! : sampleOwnResources()
 }
 
 /** Ends an in-process step: its CPU time (ms) and how much the peak RSS grew (bytes) since `mark`. */
 export function endOwnStep(mark: OwnStepMark): { cpuMs: number; peakRssBytes: number } {
   const after = sampleOwnResources()
   running = Math.max(0, running - 1)
-  lastEnd = running === 0 ? { peakKiB: after.peakKiB, at: performance.now() } : undefined
+  lastEnd = running === 0 ? { cpuMicros: after.cpuMicros, peakKiB: after.peakKiB, at: performance.now() } : undefined
   return {
     cpuMs: (after.cpuMicros - mark.cpuMicros) / 1000,
     peakRssBytes: Math.max(0, after.peakKiB - mark.peakKiB) * 1024,

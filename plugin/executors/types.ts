@@ -45,5 +45,5 @@ export interface ExecutorInput {
   /** Where the step's progress goes (tools.progress, `::progress::` lines on stderr): the terminal and the dashboard. */
   progress?: (percent: number, message?: string) => void
   /** Variables every process the step starts gets: the run's ctx server (RECIPES_CTX_URL, RECIPES_CTX_TOKEN, RECIPES_RUN_ID). */
-  env?: Readonly<Record<string, string>>
+  env?: Readonly<Record<string, string>> | undefined
 }

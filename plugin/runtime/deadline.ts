@@ -28,25 +28,15 @@ export function runWithDeadline(
   timeoutMs: number,
   step: string,
   testSignal: AbortSignal | undefined,
-  run: (signal: () => AbortSignal) => MaybePromise<StepExecution>,
+  /** What the executor was given: `stop` aborts the signal it got (executors kill what they started). */
+  stoppable: { stop(): void },
+  run: () => MaybePromise<StepExecution>,
   onStop?: (why: 'timeout' | 'aborted') => void,
 ): MaybePromise<StepExecution> {
   const startedAt = performance.now()
-  // Creating an AbortSignal costs more than a no-op step: executors get it when they ask for it.
-  let controller: AbortController | undefined
-  let stopped = false
-  const signal = () => {
-    controller ??= new AbortController()
-    if (stopped) controller.abort()
-    return controller.signal
-  }
-  const stop = () => {
-    stopped = true
-    controller?.abort()
-  }
-  const running = run(signal)
+  const running = run()
   if (!(running instanceof Promise) && !testSignal?.aborted) return running
-  return race(Promise.resolve(running), startedAt + timeoutMs, step, testSignal, stop, timeoutMs, onStop)
+  return race(Promise.resolve(running), startedAt + timeoutMs, step, testSignal, stoppable, timeoutMs, onStop)
 }
 
 /** Waits for the first of the step, its deadline (at `deadlineAt`, on performance.now()'s clock) and Vitest's abort. */
@@ -55,7 +45,7 @@ async function race(
   deadlineAt: number,
   step: string,
   testSignal: AbortSignal | undefined,
-  stop: () => void,
+  stoppable: { stop(): void },
   timeoutMs: number,
   onStop: ((why: 'timeout' | 'aborted') => void) | undefined,
 ): Promise<StepExecution> {
@@ -75,7 +65,7 @@ async function race(
   try {
     const outcome = await first
     if (typeof outcome !== 'string') return outcome
-    stop()
+    stoppable.stop()
     // From here on the step is over, whatever it still does while its processes are killed.
     onStop?.(outcome)
     // Killed processes report what they printed before the kill; an in-process step may never return.

@@ -116,37 +116,21 @@ class StepAttempt {
       for (const [key, value] of cached.writes) this.ctx.set(key, value, { who: step.name })
       return this.saved({ envelope: cached.envelope, stdout: '', stderr: '', resources: zero() })
     }
-    const redactor = scope.session.redactor
-    const declareSecret = (value: string) => {
-      if (!redactor.add(value)) this.log.line('a value declared secret was not masked: it is shorter than 4 characters')
-    }
-    const ctx = this.ctx
     const env = stepEnv ? { ...scope.session.childEnv, ...stepEnv } : scope.session.childEnv
+    const input = new AttemptInput(step, this.ctx, scope, this.log, env)
     const result = runWithDeadline(
       stepTimeoutMs(step, compiled.stepTimeoutSec),
       step.name,
       testSignal,
-      (signal) =>
-        scope.session.capture.run(this.printed, () =>
-          runExecutor(step, scope, {
-            step,
-            ctx,
-            root: compiled.root,
-            get signal() {
-              return signal()
-            },
-            declareSecret,
-            progress: (percent: number, message?: string) => scope.session.stepProgress(step.name, percent, message),
-            ...(env ? { env } : {}),
-          }),
-        ),
+      input,
+      () => scope.session.capture.run(this.printed, () => runExecutor(step, scope, input)),
       (why) => {
         this.ended = why === 'timeout' ? 'it timed out' : 'Vitest aborted it'
       },
     )
     return result instanceof Promise
-      ? result.then((done) => this.afterExecutor(done, declareSecret))
-      : this.afterExecutor(result, declareSecret)
+      ? result.then((done) => this.afterExecutor(done, input))
+      : this.afterExecutor(result, input)
   }
 
   /** What a step that threw (or whose executor did) produced. */
@@ -182,11 +166,11 @@ class StepAttempt {
     return this.outcome(execution, failure, durationMs)
   }
 
-  private afterExecutor(result: StepExecution, declareSecret: (value: string) => void): StepExecution {
+  private afterExecutor(result: StepExecution, input: AttemptInput): StepExecution {
     let execution = withPrinted(result, this.printed)
     // Shell, exec and Python steps declare derived secrets on stderr (`::add-mask::<value>`).
     const directives = takeMaskDirectives(execution.stderr)
-    for (const value of directives.values) declareSecret(value)
+    for (const value of directives.values) input.declareSecret(value)
     if (directives.values.length > 0) execution = { ...execution, stderr: directives.rest }
     return this.saved(execution)
   }
@@ -230,6 +214,60 @@ class StepAttempt {
     } catch (error) {
       this.log.line(`cache: the result was not cached (${message(error)})`)
     }
+  }
+}
+
+/**
+ * What an executor gets for one attempt. A class, not an object literal: a literal with a
+ * getter is built slowly (a dictionary object), and a step builds one per attempt.
+ */
+class AttemptInput implements ExecutorInput {
+  readonly step: RecipeStep
+  readonly ctx: StepContext
+  readonly root: string
+  readonly env: Readonly<Record<string, string>> | undefined
+  private readonly scope: RunScope
+  private readonly log: StepLog
+  private controller: AbortController | undefined
+  private stopped = false
+
+  constructor(
+    step: RecipeStep,
+    ctx: StepContext,
+    scope: RunScope,
+    log: StepLog,
+    env: Readonly<Record<string, string>> | undefined,
+  ) {
+    this.step = step
+    this.ctx = ctx
+    this.root = scope.compiled.root
+    this.scope = scope
+    this.log = log
+    this.env = env
+  }
+
+  /** Created when an executor first asks for it: an AbortController costs more than a no-op step. */
+  get signal(): AbortSignal {
+    this.controller ??= new AbortController()
+    if (this.stopped) this.controller.abort()
+    return this.controller.signal
+  }
+
+  /** The step ran out of time or was aborted: whatever the executor started is told to stop. */
+  stop(): void {
+    this.stopped = true
+    this.controller?.abort()
+  }
+
+  /** A value derived from a secret, masked from now on. */
+  readonly declareSecret = (value: string): void => {
+    if (!this.scope.session.redactor.add(value))
+      this.log.line('a value declared secret was not masked: it is shorter than 4 characters')
+  }
+
+  /** How far the step is (tools.progress, `::progress::` lines): the terminal and the dashboard. */
+  readonly progress = (percent: number, message?: string): void => {
+    this.scope.session.stepProgress(this.step.name, percent, message)
   }
 }
 

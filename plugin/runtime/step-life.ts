@@ -88,14 +88,13 @@ export class StepLives implements Outcomes {
   private once(step: RecipeStep, live: () => Promise<StepResult>): Promise<StepResult> {
     const existing = this.outcomes.get(step.name)
     if (existing) return existing
-    const outcome = live()
-      .catch((error: unknown) => this.unexpected(step, error))
-      .then((result) => {
-        this.ended.set(step.name, result)
-        for (const resolve of this.awaited.get(step.name) ?? []) resolve(result)
-        this.awaited.delete(step.name)
-        return result
-      })
+    const ended = (result: StepResult) => {
+      this.ended.set(step.name, result)
+      for (const resolve of this.awaited.get(step.name) ?? []) resolve(result)
+      this.awaited.delete(step.name)
+      return result
+    }
+    const outcome = live().then(ended, async (error: unknown) => ended(await this.unexpected(step, error)))
     this.outcomes.set(step.name, outcome)
     return outcome
   }
@@ -111,7 +110,8 @@ export class StepLives implements Outcomes {
     // 1. Select or set up.
     const plan =
       setupFor === undefined
-        ? await this.planner.plan(step, test, scope.started, this)
+        ? (this.planner.planNow(step, scope.started, this) ??
+          (await this.planner.plan(step, test, scope.started, this)))
         : await this.planner.planSetup(step, this.planner.step(setupFor), test, scope.started, this)
     if (!plan.runs) return this.recordNotRun(step, plan.result, plan.restored)
     setups?.push(step.name)
@@ -251,11 +251,11 @@ export class StepLives implements Outcomes {
     const { envelope, resources, stopped } = last.execution
     const meta = stepRecord(step, compiled, session, status)
     // The lock wait is one of the step's metrics: the reports and the analysis show it with the others.
-    meta.envelope = redact.json(
+    const recorded =
       resourceWaitMs === undefined
         ? envelope
-        : { ...envelope, metrics: { ...(envelope.metrics as JsonObject), resource_wait_ms: resourceWaitMs } },
-    )
+        : { ...envelope, metrics: { ...(envelope.metrics as JsonObject), resource_wait_ms: resourceWaitMs } }
+    meta.envelope = redact.active ? redact.json(recorded) : recorded
     meta.durationMs =
       attempts.length === 1 ? attempts[0]!.durationMs : attempts.reduce((sum, item) => sum + item.durationMs, 0)
     meta.cpuMs = resources.cpuMs

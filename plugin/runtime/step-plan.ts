@@ -110,6 +110,16 @@ export class StepPlanner {
     return { selected, setup: steps.filter((step) => setup.has(step.name)).map((step) => step.name) }
   }
 
+  /**
+   * The plan of a step that can run at once: not --skip'ped or resumed past, every step it
+   * needs already ended and letting it run (most steps). Undefined when `plan` must decide.
+   */
+  planNow(step: RecipeStep, started: Started, outcomes: Outcomes): StepPlan | undefined {
+    if (started.resume !== undefined || this.options.skip.length > 0 || !this.needsSettled(step, outcomes))
+      return undefined
+    return { runs: true, setup: [] }
+  }
+
   /** The plan of a step run in its own test: not run, blocked, or runs (after its setup, if any). */
   async plan(step: RecipeStep, test: StepTestContext, started: Started, outcomes: Outcomes): Promise<StepPlan> {
     const preset = this.presetResult(step, started)

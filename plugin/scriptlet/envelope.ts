@@ -49,7 +49,9 @@ export function errorEnvelope(
  * becomes an error envelope that says what came back.
  */
 export function normalizeEnvelope(raw: unknown, step: string, defaultOutputs: readonly string[] = []): Envelope {
-  if (raw === undefined || raw === null || raw === EXIT_OK) return okEnvelope({}, defaultOutputs)
+  // What most scriptlets return: nothing. Built directly (okEnvelope's rest and spread cost more).
+  if (raw === undefined || raw === null || raw === EXIT_OK)
+    return { status: 'ok', outputs: [...defaultOutputs], artifacts: [], metrics: {}, warnings: [] }
   // The older framework's run() printed its envelope and returned an exit code.
   if (typeof raw === 'number' && Number.isInteger(raw))
     return errorEnvelope(step, `the scriptlet returned exit code ${raw}`, raw > 0 ? raw : EXIT_FAILED)

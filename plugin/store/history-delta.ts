@@ -41,6 +41,8 @@ export class HistoryTracker {
    * must not become the base of the next patch).
    */
   track(writes: readonly ContextWrite[]): { writes: HistoryWrite[]; commit: () => void } {
+    // Most step boundaries write nothing: no map, no closures.
+    if (writes.length === 0) return { writes: [], commit: nothing }
     const pending = new Map<string, JsonValue | undefined>()
     const base = (key: string) => (pending.has(key) ? pending.get(key) : this.recorded.get(key))
     const tracked = writes.map((write): HistoryWrite => {
@@ -153,3 +155,5 @@ export class HistoryRebuilder {
     return patch ? { before, after, patch } : { before, after }
   }
 }
+
+function nothing(): void {}

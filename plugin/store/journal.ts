@@ -55,6 +55,8 @@ export class RunJournal implements RunRecorder {
   private fd: number | undefined
   private stepSeq = 0
   private historySeq = 0
+  /** The journal record limit, read once (an environment read per step boundary costs more than its check). */
+  private readonly maxRecordBytes = journalRecordMaxBytes()
 
   private constructor(path: string, shown: string) {
     this.path = path
@@ -120,7 +122,7 @@ export class RunJournal implements RunRecorder {
     // Serialized first: a value that cannot be stored throws before anything is written.
     const line = `${JSON.stringify(record)}\n`
     // A line no reader would read is refused here, where the step boundary can say so.
-    const max = journalRecordMaxBytes()
+    const max = this.maxRecordBytes
     if (line.length > max / 3 && Buffer.byteLength(line) > max)
       throw new Error(
         `the run journal ${this.shown} could not be written: this step boundary's record is ${Buffer.byteLength(line)} bytes, over the journal record limit of ${max} bytes; write large data to files under Data/ and store their paths in the ctx`,
