@@ -148,3 +148,29 @@ test('nothing in plugin/ or workers/ blocks a thread with Atomics.wait', () => {
   const blocking = files.filter((file) => /\bAtomics\s*\.\s*wait\b/.test(readFileSync(file, 'utf8')))
   expect(blocking.map((file) => relative(REPO, file))).toEqual([])
 })
+
+// A step's life is async from end to end; only the executor boundary may answer at once
+// (a no-op in-process step then costs no timer, signal or promise). Issue #26, point 1.
+test('the sync-or-async MaybePromise stays at the executor boundary', () => {
+  const boundary = [
+    'plugin/scriptlet/maybe-async.ts',
+    'plugin/scriptlet/invoke.ts',
+    'plugin/executors/typescript.ts',
+    'plugin/runtime/deadline.ts',
+  ]
+  const using = sourceFiles(join(REPO, 'plugin'))
+    .filter((file) => /\b(MaybePromise|andThen)\b/.test(readFileSync(file, 'utf8')))
+    .map((file) => relative(REPO, file))
+    .filter((file) => !boundary.includes(file))
+  expect(using).toEqual([])
+})
+
+// The step record is built in one place (runtime/step-record.ts): nowhere else writes a
+// RecipeStepMeta from scratch (issue #26, point 1).
+test('the step record is built only by stepRecord', () => {
+  const building = sourceFiles(join(REPO, 'plugin', 'runtime'))
+    .filter((file) => !file.endsWith('step-record.ts'))
+    .filter((file) => /:\s*RecipeStepMeta\s*=\s*\{/.test(readFileSync(file, 'utf8')))
+    .map((file) => relative(REPO, file))
+  expect(building).toEqual([])
+})
