@@ -1,17 +1,18 @@
 import type { ChildProcessWithoutNullStreams } from 'node:child_process'
 import { createInterface } from 'node:readline'
-import type { ContextWrite } from '../context/context.ts'
 import type { StepContext } from '../context/step-context.ts'
-import type { JsonValue } from '../context/json-value.ts'
-import { EXIT_FAILED, errorEnvelope, normalizeEnvelope, type Envelope } from '../scriptlet/envelope.ts'
+import { EXIT_FAILED, errorEnvelope, type Envelope } from '../scriptlet/envelope.ts'
 import type { RecipeStep } from '../recipe/types.ts'
 import { recordLeftovers } from './leftovers.ts'
-import { applyEnvelopeContext, tail } from './output.ts'
+import { tail } from './output.ts'
 import { newStepToken, readProcess, type StepTree, stopOnAbort } from './process-tree.ts'
 import { spawnPythonHost, takePrestartedHost } from './python-host-process.ts'
 import { sampleStepResources } from './resource-sampler.ts'
 import { progressWatcher } from './progress-lines.ts'
 import type { ExecutorInput, StepExecution, StepResources } from './types.ts'
+import { answerContextCall, envelopeFromHost, type HostMessage, type PythonFileOutline } from './python-protocol.ts'
+
+export type { PythonFileOutline } from './python-protocol.ts'
 
 /** What the host writes on stderr after each step (STEP_END_MARK in recipes_host.py). */
 const STEP_END_MARK = '\x1erecipes-step-end\x1e\n'
@@ -24,38 +25,6 @@ export interface PythonHostOptions {
   /** Absolute folders put first on sys.path (the plugin option python.path). */
   path: readonly string[]
   root: string
-}
-
-/**
- * What a python file defines, read by the host without running it (python's ast): its
- * top-level classes (`run`: it has run(), its own or a base's of the same file), functions
- * and imported names, and whether it has an `if __name__ == "__main__":` block.
- */
-export interface PythonFileOutline {
-  classes: { name: string; run: boolean }[]
-  functions: string[]
-  imported: string[]
-  main_block: boolean
-}
-
-interface HostMessage extends Partial<PythonFileOutline> {
-  type: 'ready' | 'ctx' | 'done' | 'outline'
-  rid?: number
-  phase?: 'validate' | 'run'
-  method?: string
-  key?: string
-  value?: JsonValue
-  who?: string
-  result?: JsonValue
-  stdout?: string
-  /**
-   * The host's own measurement of the step: its CPU time, and its peak RSS during the step
-   * (null when the kernel would not reset the host's peak and the step set no new one).
-   */
-  resources?: { cpuMs: number; peakRssBytes: number | null }
-  error?: { type: string; message: string; phase: string; exit_code: number | null; traceback: string }
-  /** Set when the scriptlet called sys.exit: the exit status and the argument as Python wrote it. */
-  sys_exit?: { code: number; argument: string }
 }
 
 /** What the host answered for one step. */
@@ -272,109 +241,6 @@ export class PythonHost {
     this.child = undefined
     this.messages = undefined
   }
-}
-
-/** Answers a scriptlet's ctx call; validate sees a read-only context. */
-function answerContextCall(message: HostMessage, context: StepContext): object {
-  const ctx = message.phase === 'validate' ? context.readOnlyView(`${message.phase}`) : context
-  const reply = (value: unknown) => ({ type: 'ctx_result', rid: message.rid, ok: true, value: value ?? null })
-  const key = message.key ?? ''
-  try {
-    switch (message.method) {
-      case 'get':
-        return reply(ctx.get(key))
-      case 'has':
-        return reply(ctx.has(key))
-      case 'keys':
-        return reply(ctx.keys())
-      case 'to_dict':
-        return reply(ctx.toJSON())
-      case 'history':
-        return reply(ctx.history(message.key ?? undefined).map(withOlderNames))
-      case 'last_modified': {
-        const last = ctx.lastModified(key)
-        return reply(last && withOlderNames(last))
-      }
-      case 'set':
-        ctx.set(key, message.value ?? null, { who: message.who ?? '' })
-        return reply(null)
-      default:
-        return { type: 'ctx_result', rid: message.rid, ok: false, error: `unknown ctx method ${message.method}` }
-    }
-  } catch (error) {
-    return { type: 'ctx_result', rid: message.rid, ok: false, error: (error as Error).message }
-  }
-}
-
-/** History entries also carry the older framework's names, `old` and `new`. */
-function withOlderNames(write: ContextWrite): object {
-  return { ...write, before: write.before ?? null, old: write.before ?? null, new: write.after }
-}
-
-/**
- * Maps both older styles back to an envelope: run() returning a dict envelope, or printing
- * its JSON line and returning an int exit code (None counts as 0).
- */
-function envelopeFromHost(
-  message: HostMessage,
-  ctx: StepContext,
-  step: string,
-): { envelope: Envelope; traceback: string } {
-  const printed = (message.stdout ?? '').split('\n').filter((line) => line.trim() !== '')
-  const jsonLine = printed.findLast((line) => line.trim().startsWith('{'))
-  if (message.error) {
-    const { type, message: text, phase, exit_code: exitCode, traceback } = message.error
-    return { envelope: errorEnvelope(step, `${type}: ${text}`, exitCode ?? EXIT_FAILED, { type, phase }), traceback }
-  }
-  const result = message.result
-  try {
-    if (message.sys_exit && message.sys_exit.code !== 0) {
-      return { envelope: envelopeFromSysExit(message.sys_exit, jsonLine, ctx, step), traceback: '' }
-    }
-    if (typeof result === 'object' && result !== null && !Array.isArray(result)) {
-      applyEnvelopeContext(result, ctx, step)
-      return { envelope: normalizeEnvelope(result, step, ctx.writtenKeys()), traceback: '' }
-    }
-    const code = typeof result === 'number' ? result : 0
-    if (jsonLine !== undefined) {
-      const printedEnvelope = JSON.parse(jsonLine) as unknown
-      applyEnvelopeContext(printedEnvelope, ctx, step)
-      const envelope = normalizeEnvelope(printedEnvelope, step, ctx.writtenKeys())
-      if (envelope.status === 'ok' && code !== 0)
-        return {
-          envelope: errorEnvelope(step, `run() returned exit code ${code} although it printed an ok envelope`, code),
-          traceback: '',
-        }
-      if (envelope.status === 'error' && code !== 0) envelope.exit_code = code
-      return { envelope, traceback: '' }
-    }
-    return { envelope: normalizeEnvelope(code, step, ctx.writtenKeys()), traceback: '' }
-  } catch (error) {
-    return {
-      envelope: errorEnvelope(step, `could not read the step's envelope: ${(error as Error).message}`, EXIT_FAILED),
-      traceback: '',
-    }
-  }
-}
-
-/**
- * A scriptlet that called sys.exit(n), n ≠ 0, failed with exit code n, as its process would
- * have when run on its own; an error envelope it printed first gives its reason and details.
- */
-function envelopeFromSysExit(
-  exit: { code: number; argument: string },
-  jsonLine: string | undefined,
-  ctx: StepContext,
-  step: string,
-): Envelope {
-  const exitCode = exit.code > 0 ? exit.code : EXIT_FAILED
-  const reason = `the scriptlet called sys.exit(${exit.argument})`
-  if (jsonLine === undefined) return errorEnvelope(step, reason, exitCode, { sys_exit: exit.code })
-  const printed = JSON.parse(jsonLine) as unknown
-  applyEnvelopeContext(printed, ctx, step)
-  const envelope = normalizeEnvelope(printed, step, ctx.writtenKeys())
-  if (envelope.status === 'ok') return errorEnvelope(step, `${reason} although it printed an ok envelope`, exitCode)
-  return { ...envelope, reason: `${reason}: ${envelope.reason}`, exit_code: exitCode }
 }
 
 /**
