@@ -40,6 +40,16 @@ export const flaky = {
   },
 }
 
+/** Sleeps params.ms, then writes {start, end} (ms since epoch) under params.key. */
+export const waits = {
+  name: 'waits',
+  async run(ctx, params, { step }) {
+    const start = Date.now()
+    await new Promise((resolve) => setTimeout(resolve, params.ms))
+    ctx.set(params.key, { start, end: Date.now() }, { who: step })
+  },
+}
+
 /** Ignores its deadline and its abort signal: writes its key after params.ms, whatever happened meanwhile. */
 export const late = {
   name: 'late',

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeEach, describe, expect, test, vi } from 'vitest'
 import { EXITS_SCRIPT, STEPS_MODULE } from './fixtures.ts'
@@ -34,6 +34,7 @@ function projectWith(recipe: string, files: Record<string, string> = {}): Runtim
 }
 
 const STEPS = 'scriptlets/steps.ts'
+const FIXTURES = join(import.meta.dirname, '../fixtures')
 
 describe('a step that passes', () => {
   test('its test passes; the record, the store row and the ctx say what it did', async () => {
@@ -136,6 +137,37 @@ describe('a step that fails', () => {
       ['unrelated', 'passed', 1, null],
     ])
     expect(stored?.steps.map((row) => row.exitCode)).toEqual([1, 4, null, null, 0])
+  })
+})
+
+describe('parallel steps', () => {
+  test('a parallel step waits for a need that runs beside it; two writing one key at once: the second fails naming both', async () => {
+    const project = projectWith(`parallel: true
+steps:
+  - { idx: 1, name: a, type: ts, module: ${STEPS}, function: waits, args: { key: fan.a_v1, ms: 150 } }
+  - { idx: 2, name: b, type: ts, module: ${STEPS}, function: waits, args: { key: fan.b_v1, ms: 150 }, depends_on: [] }
+  - { idx: 3, name: c, type: ts, module: ${STEPS}, function: waits, args: { key: fan.c_v1, ms: 10 }, depends_on: [a] }
+  - { idx: 4, name: first, type: ts, module: ${STEPS}, function: waits, args: { key: shared.value_v1, ms: 100 }, depends_on: [] }
+  - { idx: 5, name: second, type: ts, module: ${STEPS}, function: waits, args: { key: shared.value_v1, ms: 200 }, depends_on: [] }
+`)
+    const { runId, tests } = await runRecipe(project, 'recipes/x.yaml')
+    const span = (step: string) => tests[step]!.meta!.writes[0]!.value as { start: number; end: number }
+    expect(span('a').start).toBeLessThan(span('b').end)
+    expect(span('b').start).toBeLessThan(span('a').end)
+    expect(span('c').start).toBeGreaterThanOrEqual(span('a').end)
+    expect(tests.first!.state).toBe('pass')
+    expect(tests.second!.state).toBe('fail')
+    expect(tests.second!.error!.message).toBe(
+      'Step "second" (scriptlets/steps.ts#waits, recipes/x.yaml:7) failed with exit code 1: ctx.set("shared.value_v1") by step "second" conflicts with step "first", which ran at the same time and wrote it too. Give each parallel step its own keys, or set conflicts: last_write_wins in the recipe.',
+    )
+    const stored = await readStoredRun(project, runId)
+    expect(stored?.steps.map((row) => [row.step, row.status])).toEqual([
+      ['a', 'passed'],
+      ['b', 'passed'],
+      ['c', 'passed'],
+      ['first', 'passed'],
+      ['second', 'failed'],
+    ])
   })
 })
 
@@ -434,6 +466,31 @@ describe('cache', () => {
   })
 })
 
+describe('debug mode', () => {
+  test("RECIPES_DEBUG=1, or a store_on_ram.txt marker saying debug, logs each step's params and ctx diff; otherwise neither", async () => {
+    const project = projectWith(`steps:
+  - { idx: 1, name: load, type: ts, module: ${STEPS}, function: set, args: { key: lab.port_v1, value: 7 } }
+`)
+    const logOf = async () => {
+      const { tests } = await runRecipe(project, 'recipes/x.yaml')
+      const path = tests.load!.meta!.logPath
+      return path === undefined ? '' : project.read(path)
+    }
+    vi.stubEnv('RECIPES_DEBUG', '1')
+    try {
+      const debug = await logOf()
+      expect(debug).toContain('params {"key":"lab.port_v1","value":7}')
+      expect(debug).toContain('ctx diff {"lab.port_v1":{"before":null,"after":7}}')
+    } finally {
+      vi.unstubAllEnvs()
+    }
+    // A step that passed silently has no log at all outside debug mode.
+    expect(await logOf()).toBe('')
+    project.write('store_on_ram.txt', 'debug\n')
+    expect(await logOf()).toContain('params {"key":"lab.port_v1","value":7}')
+  })
+})
+
 describe('what the runner cannot write', () => {
   test('a store that refuses a step record fails the step saying so; the run is kept and stored once the store is repaired', async () => {
     const project = projectWith(`steps:
@@ -506,10 +563,18 @@ describe('what the runner cannot write', () => {
   })
 })
 
-test('secrets are masked in the failure, the record, the log and the store', async () => {
+describe('secrets', () => {
   const secret = 'Pa55-word-for-the-lab-switch'
-  vi.stubEnv('RUNTIME_SWITCH_PASSWORD', secret)
-  try {
+  const token = 'tok-0123456789abcdef'
+  beforeEach(() => {
+    vi.stubEnv('RUNTIME_SWITCH_PASSWORD', secret)
+    // A secret by its name alone (…_TOKEN), which no recipe declares.
+    vi.stubEnv('LAB_API_TOKEN', token)
+    vi.stubEnv('SWITCH_PASSWORD', secret)
+    return () => vi.unstubAllEnvs()
+  })
+
+  test('a TS step: masked in the failure, the record, the log, the ctx and the store', async () => {
     const project = projectWith(`steps:
   - { idx: 1, name: login, type: ts, module: ${STEPS}, function: leaks, args: { variable: RUNTIME_SWITCH_PASSWORD } }
 `)
@@ -527,11 +592,38 @@ test('secrets are masked in the failure, the record, the log and the store', asy
     const stored = await readStoredRun(project, runId)
     expect(JSON.stringify(stored?.steps)).not.toContain(secret)
     expect(stored?.steps[0]?.reason).toBe('login refused for password ***')
+    // The store keeps a reference to the variable, so --resume-from can restore the real value.
     expect(stored?.context.find((row) => row.key === 'lab.login_v1')?.value).toEqual({
       user: 'admin',
       password: '***{RUNTIME_SWITCH_PASSWORD}',
     })
-  } finally {
-    vi.unstubAllEnvs()
-  }
+  })
+
+  test("a shell step in debug mode: its stderr, its envelope's reason and its params masked, by name pattern too", async () => {
+    vi.stubEnv('RECIPES_DEBUG', '1')
+    const project = projectWith(`secrets: [SWITCH_PASSWORD]
+steps:
+  - { idx: 1, name: login, type: shell, cmd: scriptlets/leaks_secret.sh, args: { user: admin } }
+`)
+    project.write('scriptlets/leaks_secret.sh', readFileSync(join(FIXTURES, 'shell/leaks_secret.sh'), 'utf8'), 0o755)
+    const { runId, tests } = await runRecipe(project, 'recipes/x.yaml')
+    const login = tests.login!
+    expect(login.state).toBe('fail')
+    expect(login.error!.message).toContain('failed with exit code 1: login with *** refused')
+    expect(login.error!.message).toContain('using token *** and password ***')
+    const log = project.read(login.meta!.logPath!)
+    expect(log).toContain('using token *** and password ***')
+    expect(log).toContain('params {"user":"admin"}')
+    const stored = await readStoredRun(project, runId)
+    const everything = [
+      login.error!.message,
+      String(login.error!.stack),
+      JSON.stringify(login.meta),
+      log,
+      JSON.stringify(stored),
+    ].join('\n')
+    expect(everything).not.toContain(secret)
+    expect(everything).not.toContain(token)
+    expect(stored?.steps[0]?.reason).toBe('login with *** refused')
+  })
 })
