@@ -10,14 +10,23 @@ import { createRuntimeProject, readStoredRun, runRecipe, type RuntimeProject, st
 // per feature; the cases are here.
 
 // What `recipes run` provides to the test workers (--skip, --no-cache); the defaults otherwise.
-const runOptions = vi.hoisted(() => ({ skip: [] as string[], noCache: false, debug: false }))
+const runOptions = vi.hoisted(() => ({
+  skip: [] as string[],
+  noCache: false,
+  debug: false,
+  resumeFrom: undefined as string | undefined,
+}))
 vi.mock(import('../../plugin/runtime/run-options.ts'), async (importOriginal) => ({
   ...(await importOriginal()),
-  readRunOptions: () => ({ ...runOptions, skip: [...runOptions.skip] }),
+  readRunOptions: () => {
+    const { resumeFrom, ...options } = runOptions
+    return { ...options, skip: [...options.skip], ...(resumeFrom === undefined ? {} : { resumeFrom }) }
+  },
 }))
 beforeEach(() => {
   runOptions.skip = []
   runOptions.noCache = false
+  runOptions.resumeFrom = undefined
 })
 
 const projects: RuntimeProject[] = []
@@ -347,6 +356,43 @@ describe('--skip', () => {
       ['after_optional', 'passed', 1],
       ['consume', 'blocked', 0],
     ])
+  })
+})
+
+describe('--resume-from', () => {
+  const recipe = `steps:
+  - { idx: 1, name: load, type: ts, module: ${STEPS}, function: set, args: { key: numbers.raw_v1, value: [1, 2, 3] } }
+  - { idx: 2, name: inject, type: ts, module: ${STEPS}, function: flaky, args: { counter: Data/inject.count, succeed_on: 1, key: lab.inject_v1 } }
+  - { idx: 3, name: compute, type: ts, module: ${STEPS}, function: set, args: { key: metrics.count_v1, value: 3 }, success: { ctx_equals: { numbers.raw_v1: [1, 2, 3], lab.inject_v1: 1 } } }
+`
+  test('the steps before it do not run: their ctx comes from the last run, and they are recorded as resumed', async () => {
+    const project = projectWith(recipe)
+    const full = await runRecipe(project, 'recipes/x.yaml')
+    expect(full.tests.compute!.state).toBe('pass')
+    runOptions.resumeFrom = 'compute'
+    const resumed = await runRecipe(project, 'recipes/x.yaml')
+    expect(resumed.tests.load!.state).toBe('skip')
+    expect(resumed.tests.load!.note).toBe(`resumed: ctx restored from run ${full.runId}`)
+    expect(resumed.tests.inject!.meta).toMatchObject({ status: 'resumed', resumedFrom: full.runId, attempts: [] })
+    expect(resumed.tests.compute!.state).toBe('pass')
+    expect(project.read('Data/inject.count')).toBe('x')
+    const stored = await readStoredRun(project, resumed.runId)
+    expect(stored?.run).toMatchObject({ status: 'passed', metadata: { resumed_from: full.runId } })
+    expect(stored?.steps.map((row) => [row.step, row.status])).toEqual([
+      ['load', 'resumed'],
+      ['inject', 'resumed'],
+      ['compute', 'passed'],
+    ])
+  })
+
+  test('with no earlier run, the step resumed from fails saying why and the steps before it are skipped', async () => {
+    const project = projectWith(recipe)
+    runOptions.resumeFrom = 'compute'
+    const { tests } = await runRecipe(project, 'recipes/x.yaml')
+    expect(tests.load!.note).toBe('not run: --resume-from a later step')
+    expect(tests.compute!.state).toBe('fail')
+    expect(tests.compute!.error!.message).toMatch(/cannot resume from "compute": no earlier run of recipes\/x.yaml/)
+    expect(tests.compute!.meta).toMatchObject({ status: 'failed', envelope: { exit_code: 2 } })
   })
 })
 
