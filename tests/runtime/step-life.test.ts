@@ -27,6 +27,10 @@ beforeEach(() => {
   runOptions.skip = []
   runOptions.noCache = false
   runOptions.resumeFrom = undefined
+  // Each project's own store and the default logs, whatever the environment says.
+  vi.stubEnv('RECIPES_DB', '')
+  vi.stubEnv('RECIPES_DEBUG', '')
+  return () => vi.unstubAllEnvs()
 })
 
 const projects: RuntimeProject[] = []
@@ -523,13 +527,10 @@ describe('debug mode', () => {
       return path === undefined ? '' : project.read(path)
     }
     vi.stubEnv('RECIPES_DEBUG', '1')
-    try {
-      const debug = await logOf()
-      expect(debug).toContain('params {"key":"lab.port_v1","value":7}')
-      expect(debug).toContain('ctx diff {"lab.port_v1":{"before":null,"after":7}}')
-    } finally {
-      vi.unstubAllEnvs()
-    }
+    const debug = await logOf()
+    expect(debug).toContain('params {"key":"lab.port_v1","value":7}')
+    expect(debug).toContain('ctx diff {"lab.port_v1":{"before":null,"after":7}}')
+    vi.stubEnv('RECIPES_DEBUG', '')
     // A step that passed silently has no log at all outside debug mode.
     expect(await logOf()).toBe('')
     project.write('store_on_ram.txt', 'debug\n')
@@ -617,7 +618,6 @@ describe('secrets', () => {
     // A secret by its name alone (…_TOKEN), which no recipe declares.
     vi.stubEnv('LAB_API_TOKEN', token)
     vi.stubEnv('SWITCH_PASSWORD', secret)
-    return () => vi.unstubAllEnvs()
   })
 
   test('a TS step: masked in the failure, the record, the log, the ctx and the store', async () => {
