@@ -59,6 +59,14 @@ export const late = {
   },
 }
 
+/** Never returns and ignores its abort signal: an in-process step that can only be abandoned. */
+export const hangs = {
+  name: 'hangs',
+  run() {
+    return new Promise(() => {})
+  },
+}
+
 /** Runs until its abort signal fires. */
 export const untilAborted = {
   name: 'until_aborted',
