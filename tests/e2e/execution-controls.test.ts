@@ -9,8 +9,8 @@ import { createProject, type RunResult, type TestProject } from './project.ts'
 // timeouts (process kills, Vitest's backstop), caching and --no-cache, the CLI's checks of
 // --skip and --resume-from, and plan. What the runtime decides inside a run (write conflicts,
 // retry, a changed cache input, what --skip blocks, what --resume-from restores) is tested
-// without Vitest in tests/runtime/step-life.test.ts; through the CLI, --skip and --resume-from
-// are in the-record.test.ts, retry through vitest run in run-recipes.test.ts.
+// without Vitest in tests/runtime/ (step-life, run-controls); through the CLI, --skip and
+// --resume-from are in the-record.test.ts, retry through vitest run in run-recipes.test.ts.
 const TIMING = 'scriptlets/timing.ts'
 const RECIPES: Record<string, string> = {
   'recipes/fan_in.yaml': `steps:

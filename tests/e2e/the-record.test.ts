@@ -11,7 +11,7 @@ import { createProject, REPO, type TestProject } from './project.ts'
 // documents list steps in recipe order. Each case is checked with SQL and in the reports.
 // What a step's record says inside one run (a log that cannot be written, a timed-out
 // in-process step abandoned, a store refusing a record) is tested without Vitest in
-// tests/runtime/step-life.test.ts; here, what needs the real `vitest` and `recipes` processes.
+// tests/runtime/ (run-session, step-life); here, what needs the real `vitest` and `recipes` processes.
 const SET_KEY = 'scriptlets/set_key.ts'
 const ODD = 'scriptlets/misbehaving.ts'
 const RECIPES: Record<string, string> = {

@@ -1,6 +1,5 @@
-import { afterAll, expect, test } from 'vitest'
-import { STEPS_MODULE } from './fixtures.ts'
-import { createRuntimeProject, readStoredRun, runRecipe, stepSummary } from './harness.ts'
+import { expect, test } from 'vitest'
+import { readStoredRun, runRecipe, STEPS, stepSummary, useRuntimeProjects } from './harness.ts'
 
 // The runner's own deadline on a step that never returns and ignores its signal: each attempt
 // is abandoned at its timeout (after the wait for a report that never comes), the step is
@@ -8,21 +7,18 @@ import { createRuntimeProject, readStoredRun, runRecipe, stepSummary } from './h
 // take ~5 s per attempt, which runs beside the other test files. (That Vitest's backstop never
 // cuts this short is a matter of the generated module: tests/e2e/execution-controls.test.ts.)
 
-const project = createRuntimeProject({
-  'scriptlets/steps.ts': STEPS_MODULE,
-  'recipes/hung.yaml': `steps:
-  - { idx: 1, name: hung, type: ts, module: scriptlets/steps.ts, function: hangs, timeout: 0.3, retry: { max: 1 } }
-  - { idx: 2, name: after, type: ts, module: scriptlets/steps.ts, function: set, args: { key: lab.after_v1 } }
-`,
-})
-afterAll(() => project.remove())
+const projectWith = useRuntimeProjects()
 
 test('a hung in-process step times out on every attempt, is recorded as timed out, and blocks the step after it at once', async () => {
-  const { runId, tests } = await runRecipe(project, 'recipes/hung.yaml')
+  const project = projectWith(`steps:
+  - { idx: 1, name: hung, type: ts, module: ${STEPS}, function: hangs, timeout: 0.3, retry: { max: 1 } }
+  - { idx: 2, name: after, type: ts, module: ${STEPS}, function: set, args: { key: lab.after_v1 } }
+`)
+  const { runId, tests } = await runRecipe(project, 'recipes/x.yaml')
   const hung = tests.hung!
   expect(hung.state).toBe('fail')
   expect(hung.error!.message).toBe(
-    'Step "hung" (scriptlets/steps.ts#hangs, recipes/hung.yaml:2) failed with exit code 1: timed out after 0.3 s',
+    'Step "hung" (scriptlets/steps.ts#hangs, recipes/x.yaml:2) failed with exit code 1: timed out after 0.3 s',
   )
   expect(hung.meta).toMatchObject({
     status: 'failed',

@@ -1,6 +1,7 @@
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
+import { afterAll, beforeEach, vi } from 'vitest'
 import { type RecipesOptions, compileRecipe, DEFAULT_PYTHON_PATH } from '../../plugin/compile/vite-plugin.ts'
 import { checkRecipe } from '../../plugin/recipe/check.ts'
 import {
@@ -13,6 +14,7 @@ import {
 } from '../../plugin/runtime/index.ts'
 import type { RunData } from '../../plugin/store/run-data.ts'
 import { RunStore } from '../../plugin/store/run-store.ts'
+import { EXITS_SCRIPT, STEPS_MODULE } from './fixtures.ts'
 
 // The runtime core driven as a recipe's generated test module drives it, without Vitest:
 // the recipe compiled by the plugin's own compileRecipe, `defineRecipe(spec, modules)`, one
@@ -45,6 +47,36 @@ export function createRuntimeProject(files: Record<string, string> = {}): Runtim
   }
   for (const [path, content] of Object.entries(files)) project.write(path, content)
   return project
+}
+
+/** The module of the fixture scriptlets in each project (fixtures.ts). */
+export const STEPS = 'scriptlets/steps.ts'
+
+/**
+ * Sets up a test file's projects: each test runs on its project's own store with the default
+ * logs whatever the environment says (RECIPES_DB, RECIPES_DEBUG), `reset` runs before each test,
+ * and the projects are removed after the file. Returns `projectWith(recipe, files)`: a project
+ * with the fixture scriptlets (scriptlets/steps.ts, scriptlets/exits.sh) and `recipes/x.yaml`.
+ */
+export function useRuntimeProjects(
+  reset?: () => void,
+): (recipe: string, files?: Record<string, string>) => RuntimeProject {
+  const projects: RuntimeProject[] = []
+  beforeEach(() => {
+    reset?.()
+    vi.stubEnv('RECIPES_DB', '')
+    vi.stubEnv('RECIPES_DEBUG', '')
+    return () => vi.unstubAllEnvs()
+  })
+  afterAll(() => {
+    for (const project of projects) project.remove()
+  })
+  return (recipe, files = {}) => {
+    const project = createRuntimeProject({ [STEPS]: STEPS_MODULE, 'recipes/x.yaml': recipe, ...files })
+    project.write('scriptlets/exits.sh', EXITS_SCRIPT, 0o755)
+    projects.push(project)
+    return project
+  }
 }
 
 /**
