@@ -70,22 +70,3 @@ test('-t runs a step whose dependencies were filtered out: they run first as set
   const selected = tests[1]!
   expect(selected.meta?.recipeStep.setup).toEqual(['load_numbers'])
 })
-
-test('needed steps run as setup transitively, in order', async () => {
-  const { code, report } = await project.vitestJson(['recipes/', '-t', '^report$'])
-  expect(code).toBe(0)
-  const tests = report.testResults[0]!.assertionResults
-  expect(tests.map((entry) => entry.status)).toEqual(['skipped', 'skipped', 'skipped', 'passed'])
-  expect(tests[3]!.meta?.recipeStep.setup).toEqual(['load_numbers', 'validate_numbers'])
-})
-
-test('a setup step that fails fails the selected step (it is not hidden as skipped)', async () => {
-  project.write('recipes/select.yaml', RECIPE.replace('value: [1, 2, 3] }', 'value: [1, 2, 3], fail: "no device" }'))
-  const { code, report } = await project.vitestJson(['recipes/', '-t', 'validate_numbers'])
-  expect(code).toBe(1)
-  const selected = report.testResults[0]!.assertionResults[1]!
-  expect(selected.status).toBe('failed')
-  expect(selected.failureMessages[0]!.split('\n')[0]).toMatchInlineSnapshot(
-    `"SetupStepFailedError: Step "validate_numbers" could not run: "load_numbers", which it needs and which ran first as setup, failed"`,
-  )
-})

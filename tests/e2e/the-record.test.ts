@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
@@ -9,6 +9,9 @@ import { createProject, REPO, type TestProject } from './project.ts'
 // statuses are true (blocked, setup, expected-error), whatever a scriptlet throws is
 // recorded as its failure, every attempt is kept, logs end with the outcome, and the
 // documents list steps in recipe order. Each case is checked with SQL and in the reports.
+// What a step's record says inside one run (a log that cannot be written, a timed-out
+// in-process step abandoned, a store refusing a record) is tested without Vitest in
+// tests/runtime/ (run-session, step-life); here, what needs the real `vitest` and `recipes` processes.
 const SET_KEY = 'scriptlets/set_key.ts'
 const ODD = 'scriptlets/misbehaving.ts'
 const RECIPES: Record<string, string> = {
@@ -169,32 +172,6 @@ describe('statuses are true', () => {
     expect(result.output).not.toMatch(/Do not know how to serialize|Converting circular structure/)
   })
 
-  test('a log that cannot be written fails its step with that reason', async () => {
-    const loud = createProject({
-      'recipes/x.yaml': `steps:\n  - { name: loud, type: ts, module: ${ODD}, function: Prints, args: { key: x.y_v1 } }\n`,
-    })
-    try {
-      loud.copyFixture('scriptlets/misbehaving.ts', ODD)
-      // Logs is a file: no step log can be written under it.
-      writeFileSync(join(loud.root, 'Logs'), 'not a folder')
-      const result = await loud.vitest(['run', 'recipes/'])
-      expect(result.code).toBe(1)
-      expect(result.output).toMatch(/its log Logs\/.*1_loud\.log could not be written: (ENOTDIR|EEXIST)/)
-      const db = new Database(join(loud.root, 'reports/results.sqlite'), { readonly: true })
-      try {
-        expect(db.prepare('SELECT status FROM runs').all()).toEqual([{ status: 'failed' }])
-        expect(db.prepare('SELECT step, status FROM step_metrics').all()).toEqual([{ step: 'loud', status: 'failed' }])
-      } finally {
-        db.close()
-      }
-      // RAM mode writes the logs when the file ends: the failure is printed then.
-      loud.write('store_on_ram.txt', '')
-      const ram = await loud.vitest(['run', 'recipes/'])
-      expect(ram.output).toMatch(/could not write 1 step log\(s\)/)
-    } finally {
-      loud.remove()
-    }
-  })
   test('a store that fails under a running recipe fails the Vitest run saying so; every step is kept and stored once it is repaired', async () => {
     const damaged = createProject({
       'recipes/x.yaml': `steps:
@@ -239,37 +216,6 @@ describe('statuses are true', () => {
       expect(readdirSync(join(damaged.root, 'reports/results.sqlite.pending'))).toEqual([])
     } finally {
       damaged.remove()
-    }
-  })
-
-  test('an in-process step that times out is abandoned: its late write is refused, its log says so', async () => {
-    const late = createProject({
-      'recipes/late.yaml': `parallel: true
-steps:
-  - { idx: 1, name: late, type: ts, module: ${ODD}, function: WritesLate, args: { key: late.value_v1, ms: 1500 }, timeout: 0.5 }
-  - { idx: 2, name: waits, type: ts, module: scriptlets/timing.ts, function: Wait, args: { key: late.waited_v1, ms: 2500 } }
-`,
-    })
-    try {
-      late.copyFixture('scriptlets/misbehaving.ts', ODD)
-      late.copyFixture('scriptlets/timing.ts', 'scriptlets/timing.ts')
-      const result = await late.vitest(['run', 'recipes/'])
-      expect(result.code).toBe(1)
-      const db = new Database(join(late.root, 'reports/results.sqlite'), { readonly: true })
-      try {
-        expect(db.prepare('SELECT key FROM context_history ORDER BY seq').all()).toEqual([{ key: 'late.waited_v1' }])
-        const row = db.prepare("SELECT run_id, reason FROM step_metrics WHERE step = 'late'").get() as {
-          run_id: string
-          reason: string
-        }
-        expect(row.reason).toBe('timed out after 0.5 s')
-        const log = readFileSync(join(late.root, 'Logs', row.run_id, '1_late.log'), 'utf8')
-        expect(log).toMatch(/failed: timed out after 0\.5 s; the in-process step was abandoned\n$/)
-      } finally {
-        db.close()
-      }
-    } finally {
-      late.remove()
     }
   })
 })
