@@ -1,4 +1,14 @@
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -280,3 +290,63 @@ test('a server still starting when the run ends is waited for and closed; one ne
   expect(existsSync(`${quick.db}.live`) ? liveEndpoints(quick.db) : []).toEqual([])
   expect(await storedStatus(quick.db)).toBe('passed')
 })
+
+/** The pids whose command line holds `marker`. */
+function processesWith(marker: string): number[] {
+  const pids: number[] = []
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue
+    try {
+      if (readFileSync(`/proc/${name}/cmdline`, 'utf8').includes(marker)) pids.push(Number(name))
+    } catch {
+      // Ended meanwhile.
+    }
+  }
+  return pids
+}
+
+test.skipIf(process.platform !== 'linux')(
+  'what a passing shell or python step leaves running is stopped when the run ends',
+  async () => {
+    const marker = (what: string) => `vr-run-session-${what}-${process.pid}`
+    // Each kind in a recipe of its own: the run's end must look for leftovers after either.
+    const shell = fixture(
+      `steps:
+  - { name: shell_left, type: shell, cmd: scripts/setsid_child.sh, args: [${marker('shell')}, exit] }
+`,
+      false,
+    )
+    mkdirSync(join(shell.root, 'scripts'))
+    const script = join(shell.root, 'scripts/setsid_child.sh')
+    copyFileSync(join(import.meta.dirname, '../fixtures/shell/setsid_child.sh'), script)
+    chmodSync(script, 0o755)
+    const python = fixture(
+      `steps:
+  - { name: python_left, type: python, module: leaver, class: LeavesSleeper, args: { marker: ${marker('python')} } }
+`,
+      false,
+    )
+    writeFileSync(
+      join(python.root, 'leaver.py'),
+      `import subprocess, sys
+class LeavesSleeper:
+    def run(self, ctx, params):
+        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", params["marker"]], start_new_session=True)
+        return 0
+`,
+    )
+    try {
+      expect(await runAll(shell, {})).toEqual({ steps: { shell_left: 'passed' }, finish: 'ended' })
+      expect(processesWith(marker('shell'))).toEqual([])
+      expect(await runAll(python, {})).toEqual({ steps: { python_left: 'passed' }, finish: 'ended' })
+      expect(processesWith(marker('python'))).toEqual([])
+    } finally {
+      for (const pid of [...processesWith(marker('shell')), ...processesWith(marker('python'))])
+        try {
+          process.kill(pid, 'SIGKILL')
+        } catch {
+          // Gone.
+        }
+    }
+  },
+)
