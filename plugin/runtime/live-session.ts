@@ -8,8 +8,6 @@ import type { Redactor } from './redact.ts'
 export interface LiveRun {
   runId: string
   recipe: Recipe
-  /** The run store's path: the endpoint is published beside it. */
-  storePath: string
   redactor: Redactor
   /** Records writes made through the API, as steps' writes are recorded. */
   record: (writes: ContextWrite[]) => void | Promise<void>
@@ -54,12 +52,13 @@ export class LiveSession {
   }
 
   /**
-   * Serves `ctx` on `where`, starting as soon as the thread is free. `failed` hears why the
-   * server could not start, if it could not. Once.
+   * Serves `wanted.ctx` on `wanted.where`, starting as soon as the thread is free, published
+   * beside the store at `wanted.storePath`. `wanted.failed` hears why the server could not
+   * start, if it could not. Once.
    */
-  serve(ctx: Context, where: { host: string; port: number }, failed: (error: Error) => void): void {
+  serve(wanted: Wanted): void {
     if (this.wanted) return
-    this.wanted = { ctx, where, failed }
+    this.wanted = wanted
     this.scheduled = setImmediate(() => this.begin())
   }
 
@@ -77,7 +76,7 @@ export class LiveSession {
     if (this.scheduled) clearImmediate(this.scheduled)
     this.scheduled = undefined
     if (!this.serving) {
-      this.serving = this.start(wanted.ctx, wanted.where).then(
+      this.serving = this.start(wanted).then(
         (served) => {
           this.served = served
           this.env = served.env
@@ -95,7 +94,7 @@ export class LiveSession {
     return this.serving
   }
 
-  private async start(ctx: Context, where: { host: string; port: number }): Promise<Served> {
+  private async start({ ctx, where, storePath }: Wanted): Promise<Served> {
     const [{ CtxServer }, { publishEndpoint }, { randomBytes }, { hostname }] = await Promise.all([
       import('../live/ctx-server.ts'),
       import('../live/endpoints.ts'),
@@ -123,7 +122,7 @@ export class LiveSession {
     })
     let file: string
     try {
-      file = publishEndpoint(this.run.storePath, {
+      file = publishEndpoint(storePath, {
         ...run,
         url: server.url,
         token,
@@ -226,10 +225,12 @@ function mayBeRefused(where: { host: string; port: number }): boolean {
   return where.port !== 0 || !ALWAYS_BINDABLE.has(where.host.toLowerCase())
 }
 
-/** What a run serves, and who hears when it cannot. */
-interface Wanted {
+/** What a run serves, where, and who hears when it cannot. */
+export interface Wanted {
   ctx: Context
   where: { host: string; port: number }
+  /** The run store's path: the endpoint is published beside it. */
+  storePath: string
   failed: (error: Error) => void
 }
 

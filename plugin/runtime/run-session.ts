@@ -35,7 +35,7 @@ export class RunSession {
   private readonly compiled: CompiledRecipe
   private readonly options: RunOptions
   private starting: Promise<Started> | undefined
-  /** What the first step set up, once it has. */
+  /** What the first step set up, once it has; withdrawn if the ctx server fails (the next steps then fail saying why). */
   current: Started | undefined
   // Child-process and worker executors load on first use: most recipe files need none (execa, tinypool).
   python: PythonHostPool | undefined
@@ -48,17 +48,13 @@ export class RunSession {
   private state: Started | undefined
   /** The test each step runs in (a setup step: the selected test's): where the plugin's lines about it show. */
   private readonly tests = new Map<string, StepTest>()
-  /**
-   * What every process a step starts finds in its environment: the ctx server's URL and
-   * token, the run id, the CLI. Undefined until the server is up (`ctxServed`).
-   */
+  /** What every process a step starts gets in its env (the ctx server's URL and token, run id, CLI), once it is up (`ctxServed`). */
   get childEnv(): Readonly<Record<string, string>> | undefined {
     return this.live.env
   }
 
   /** What the run's history recorded of each key: its next write is recorded as a change of it. */
   private readonly history: RunHistory
-
   /** The recipe's TypeScript scriptlets, by step: what they declare they read decides whether a resume may go ahead. */
   private readonly scriptlets: ReadonlyMap<string, DeclaringScriptlet>
 
@@ -78,7 +74,6 @@ export class RunSession {
     this.live = new LiveSession({
       runId,
       recipe: compiled.recipe,
-      storePath: locateStore(compiled.root, compiled.db).path,
       redactor: this.redactor,
       record: (writes) => this.recordWrites(writes),
       say: (step, line) => this.say(step, line),
@@ -145,7 +140,12 @@ export class RunSession {
     }
     if (this.compiled.ctxServer) {
       // The server starts beside the first step, when the thread is free: an in-process step does not wait for it.
-      this.live.serve(ctx, this.compiled.ctxServer, (error) => this.serverFailed(error))
+      this.live.serve({
+        ctx,
+        where: this.compiled.ctxServer,
+        storePath: locateStore(root, this.compiled.db).path,
+        failed: (error) => this.serverFailed(error),
+      })
       // A process a step starts finds the server in its environment, from the first step on.
       if (givesChildEnv(recipe)) {
         try {
