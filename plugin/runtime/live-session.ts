@@ -53,8 +53,8 @@ export class LiveSession {
 
   /**
    * Serves `wanted.ctx` on `wanted.where`, starting as soon as the thread is free, published
-   * beside the store at `wanted.storePath`. `wanted.failed` hears why the server could not
-   * start, if it could not. Once.
+   * beside the store at `wanted.storePath`. Once. Why it could not start, if it could not, is
+   * `failure` (and what `ready` rejects with).
    */
   serve(wanted: Wanted): void {
     if (this.wanted) return
@@ -84,11 +84,10 @@ export class LiveSession {
         },
         (error: unknown) => {
           this.failure = error instanceof Error ? error : new Error(String(error))
-          wanted.failed(this.failure)
           throw this.failure
         },
       )
-      // The failure reaches the run through `failed`: whoever does not wait for the start need not hear it.
+      // The failure is kept in `failure` for the run's end: whoever does not wait for the start need not hear it.
       this.serving.catch(() => undefined)
     }
     return this.serving
@@ -225,13 +224,12 @@ function mayBeRefused(where: { host: string; port: number }): boolean {
   return where.port !== 0 || !ALWAYS_BINDABLE.has(where.host.toLowerCase())
 }
 
-/** What a run serves, where, and who hears when it cannot. */
+/** What a run serves, and where. */
 export interface Wanted {
   ctx: Context
   where: { host: string; port: number }
   /** The run store's path: the endpoint is published beside it. */
   storePath: string
-  failed: (error: Error) => void
 }
 
 /** A step running now, as the dashboard shows it. */

@@ -35,7 +35,7 @@ export class RunSession {
   private readonly compiled: CompiledRecipe
   private readonly options: RunOptions
   private starting: Promise<Started> | undefined
-  /** What the first step set up, once it has; withdrawn if the ctx server fails (the next steps then fail saying why). */
+  /** What the first step set up, once it has. */
   current: Started | undefined
   // Child-process and worker executors load on first use: most recipe files need none (execa, tinypool).
   python: PythonHostPool | undefined
@@ -44,8 +44,6 @@ export class RunSession {
   commandSteps = false
   /** The run's ctx server (plugin option ctxServer), the running steps and their progress. */
   private readonly live: LiveSession
-  /** What the first step set up, kept to finish the run even when `current` was withdrawn. */
-  private state: Started | undefined
   /** The test each step runs in (a setup step: the selected test's): where the plugin's lines about it show. */
   private readonly tests = new Map<string, StepTest>()
   /** What every process a step starts gets in its env (the ctx server's URL and token, run id, CLI), once it is up (`ctxServed`). */
@@ -83,9 +81,6 @@ export class RunSession {
   /** What the first step needs: the store with this run's row, logs, the ctx (restored when resuming). Once. */
   start(selection?: RunSelection): Promise<Started> {
     this.starting ??= this.setUp(selection).then((started) => {
-      this.state = started
-      // The ctx server failed while the run was set up: no step runs.
-      if (this.live.failure) throw this.live.failure
       this.current = started
       return started
     })
@@ -144,7 +139,6 @@ export class RunSession {
         ctx,
         where: this.compiled.ctxServer,
         storePath: locateStore(root, this.compiled.db).path,
-        failed: (error) => this.serverFailed(error),
       })
       // A process a step starts finds the server in its environment, from the first step on.
       if (givesChildEnv(recipe)) {
@@ -160,17 +154,6 @@ export class RunSession {
     }
     this.capture.install(this.redactor)
     return started
-  }
-
-  /**
-   * The ctx server could not start while steps ran: the steps that start from now on fail
-   * saying why (as the first would have), and `finish` records the run failed.
-   */
-  private serverFailed(error: unknown): void {
-    this.current = undefined
-    const failed = Promise.reject(error)
-    failed.catch(() => undefined)
-    this.starting = failed
   }
 
   /** Step `step` runs in `test`: the plugin's lines about it show under that test. */
@@ -202,7 +185,7 @@ export class RunSession {
 
   /** Stores writes made through the ctx API (outside any step), secrets redacted. */
   recordWrites(writes: readonly ContextWrite[]): void | Promise<void> {
-    const { recorder, ctx } = this.state!
+    const { recorder, ctx } = this.current!
     const recorded = this.history.track(writes)
     recorder.recordWrites(this.runId, recorded.writes, this.history.dirtyValues(ctx))
     recorded.commit()
@@ -214,7 +197,7 @@ export class RunSession {
    * (it stores its own journal); undefined when nothing waits (the Vitest process ingests it).
    */
   stored(): Promise<void> | undefined {
-    const { recorder } = this.state!
+    const { recorder } = this.current!
     return recorder.pending?.() ? recorder.flush!() : undefined
   }
 
@@ -224,7 +207,7 @@ export class RunSession {
    * Returns the writes as recorded: what each changed (history-delta.ts).
    */
   recordStep(meta: RecipeStepMeta, writes: readonly ContextWrite[]): HistoryWrite[] {
-    const { recorder, ctx } = this.state!
+    const { recorder, ctx } = this.current!
     const recorded = this.history.track(writes)
     recorder.recordStep(this.runId, stepRowOf(meta), recorded.writes, this.history.dirtyValues(ctx))
     recorded.commit()
@@ -237,7 +220,7 @@ export class RunSession {
    * A run that never started has nothing to end.
    */
   async finish(status: RunStatus): Promise<void> {
-    const state = this.state
+    const state = this.current
     if (!state) return
     const problems: unknown[] = []
     const attempt = async (job: () => unknown) => {
