@@ -202,6 +202,7 @@ export class Context implements ScriptletContext {
 
   /** Keys written since the last call, for batched persistence. */
   takeDirty(): string[] {
+    if (this.dirty.size === 0) return []
     const keys = [...this.dirty]
     this.dirty.clear()
     return keys

@@ -175,7 +175,9 @@ export class RunHistory {
   /** The current values of the keys written since the last record (undefined: deleted), secrets as references. */
   dirtyValues(ctx: Context): [string, JsonValue | undefined][] {
     const redact = this.redactor
-    return ctx.takeDirty().map((key) => {
+    const dirty = ctx.takeDirty()
+    if (dirty.length === 0) return []
+    return dirty.map((key) => {
       const value = ctx.get(key)
       return [key, value === undefined ? undefined : redact.reference(value)]
     })

@@ -167,6 +167,9 @@ class StepAttempt {
   }
 
   private afterExecutor(result: StepExecution, input: AttemptInput): StepExecution {
+    // A step that printed nothing (most in-process steps) has no output to merge or scan.
+    if (result.stderr === '' && this.printed.stdout.length === 0 && this.printed.stderr.length === 0)
+      return this.saved(result)
     let execution = withPrinted(result, this.printed)
     // Shell, exec and Python steps declare derived secrets on stderr (`::add-mask::<value>`).
     const directives = takeMaskDirectives(execution.stderr)

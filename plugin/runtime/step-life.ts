@@ -169,8 +169,10 @@ export class StepLives implements Outcomes {
     const { step, setupFor, resourceWaitMs } = run
     const { logs, debug } = this.scope.started
     const log = logs.open(step.idx, step.name)
+    // Lines are made only if the log is written: a step that passes silently writes none.
     log.line(
-      `step ${step.name} (${describeScriptlet(step)}) starts${setupFor === undefined ? '' : ` as setup for ${setupFor}`}`,
+      () =>
+        `step ${step.name} (${describeScriptlet(step)}) starts${setupFor === undefined ? '' : ` as setup for ${setupFor}`}`,
     )
     if (debug) log.line(`params ${JSON.stringify(step.params)}`)
     if (resourceWaitMs !== undefined) log.line(`lab resources: waited ${resourceWaitMs} ms`)
@@ -179,7 +181,7 @@ export class StepLives implements Outcomes {
     // 4. Judge.
     const status = statusOf(last, setupFor)
     let failure = last.failure
-    log.line(outcomeLine(step, last, attempts, setupFor))
+    log.line(() => outcomeLine(step, last, attempts, setupFor))
     // A step that passed silently has nothing to read in a log (its timing is in the record):
     // skipping its file saves a file creation per step, the biggest cost of a no-op step.
     let logPath: string | undefined

@@ -61,7 +61,7 @@ export class StepLog {
   private readonly step: string
   private readonly logs: StepLogs
   // Timestamps are formatted only if the log is written: most passing steps write none.
-  private readonly lines: (string | [number, string])[] = []
+  private readonly lines: (string | [number, string | (() => string)])[] = []
 
   constructor(idx: number, step: string, logs: StepLogs) {
     this.idx = idx
@@ -69,7 +69,8 @@ export class StepLog {
     this.logs = logs
   }
 
-  line(text: string): void {
+  /** A line, stamped now; `text` may be a function, called only if the log is written. */
+  line(text: string | (() => string)): void {
     this.lines.push([Date.now(), text])
   }
 
@@ -83,7 +84,11 @@ export class StepLog {
     // Named only when written: most passing steps write none.
     const { file, path } = this.logs.locate(`${this.idx}_${this.step.replace(/[^A-Za-z0-9_.-]+/g, '_')}.log`)
     const text = this.lines
-      .map((line) => (typeof line === 'string' ? line : `${new Date(line[0]).toISOString()} ${line[1]}`))
+      .map((line) => {
+        if (typeof line === 'string') return line
+        const [at, text] = line
+        return `${new Date(at).toISOString()} ${typeof text === 'string' ? text : text()}`
+      })
       .join('\n')
     return { path, written: this.logs.save(file, `${text}\n`) }
   }

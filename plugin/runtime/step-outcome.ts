@@ -76,8 +76,8 @@ async function runSuccessChecks(
 
 /** `save: {key: field}`: stores envelope fields in ctx as the step; a missing field fails it. */
 export function saveOutputs(step: RecipeStep, envelope: Envelope, ctx: StepContext): Envelope {
+  if (envelope.status !== 'ok' || !hasKeys(step.save)) return envelope
   const entries = Object.entries(step.save)
-  if (envelope.status !== 'ok' || entries.length === 0) return envelope
   try {
     for (const [key, field] of entries) {
       const value = readField(envelope, field)
@@ -125,4 +125,10 @@ function readField(envelope: Envelope, field: string): JsonValue | undefined {
     value = typeof value === 'object' && value !== null && !Array.isArray(value) ? value[part] : undefined
   }
   return value
+}
+
+/** Whether `object` has a key of its own (no array of its entries made to find out). */
+function hasKeys(object: object): boolean {
+  for (const key in object) if (Object.hasOwn(object, key)) return true
+  return false
 }

@@ -29,6 +29,7 @@ export function journalValuesOf(
   writes: readonly Pick<HistoryWrite, 'key' | 'deleted'>[],
   values: readonly [string, JsonValue | undefined][],
 ): JournalValue[] {
+  if (values.length === 0) return []
   const written = new Set(writes.filter((write) => !write.deleted).map((write) => write.key))
   return values.map(([key, value]): JournalValue => {
     if (value === undefined) return { key }
