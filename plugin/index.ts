@@ -2,8 +2,9 @@
 import { recipes } from './compile/vite-plugin.ts'
 
 export default recipes
-export { recipes, compileRecipe, DEFAULT_RECIPE_GLOBS } from './compile/vite-plugin.ts'
-export type { RecipesOptions } from './compile/vite-plugin.ts'
+export { recipes, compileRecipe } from './compile/vite-plugin.ts'
+export { DEFAULT_RECIPE_GLOBS } from './compile/options.ts'
+export type { RecipesOptions } from './compile/options.ts'
 export { parseRecipe } from './recipe/parse.ts'
 export { RecipeError, formatRecipeIssues } from './recipe/errors.ts'
 export type { RecipeErrorCode, RecipeIssue, SourceLocation } from './recipe/errors.ts'

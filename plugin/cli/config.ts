@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
 import { stripVTControlCharacters } from 'node:util'
 import type { ResolvedConfig as ViteResolvedConfig } from 'vite'
-import type { RecipesOptions, RecipesPluginApi } from '../compile/vite-plugin.ts'
+import type { RecipesOptions } from '../compile/options.ts'
+import type { RecipesPluginApi } from '../compile/vite-plugin.ts'
 
 /** The config files Vitest looks for, in its order (vitest.config first, then vite.config). */
 const CONFIG_FILES = ['vitest.config', 'vite.config'].flatMap((name) =>

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path'
 import { createServer, type ViteDevServer } from 'vite'
-import { DEFAULT_PYTHON_PATH } from '../compile/vite-plugin.ts'
+import { DEFAULT_PYTHON_PATH } from '../compile/options.ts'
 import { resolveOwnEntries } from '../compile/own-entries.ts'
 import type { RecipeIssue } from '../recipe/errors.ts'
 import { type DeclaringScriptlet, exportNotFound, type PreflightResult, preflightRecipe } from '../recipe/preflight.ts'

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { relative, sep } from 'node:path'
 import { z } from 'zod'
-import { DEFAULT_PYTHON_PATH } from '../compile/vite-plugin.ts'
+import { DEFAULT_PYTHON_PATH } from '../compile/options.ts'
 import type { DeclaredParam } from '../recipe/declarations.ts'
 import { headerDeclaration } from '../recipe/header-declarations.ts'
 import { recipeJsonSchema } from '../recipe/json-schema.ts'

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { createFilter } from 'vite'
-import { DEFAULT_DB, DEFAULT_PYTHON_PATH, DEFAULT_RECIPE_GLOBS, type RecipesOptions } from '../compile/vite-plugin.ts'
+import { DEFAULT_DB, DEFAULT_PYTHON_PATH, DEFAULT_RECIPE_GLOBS, type RecipesOptions } from '../compile/options.ts'
 import { checkRecipe } from '../recipe/check.ts'
 import type { RecipeIssue } from '../recipe/errors.ts'
 import type { Recipe } from '../recipe/types.ts'

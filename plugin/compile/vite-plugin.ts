@@ -26,14 +26,6 @@ import {
   type RecipesOptions,
 } from './options.ts'
 
-export {
-  DEFAULT_DB,
-  DEFAULT_PYTHON_PATH,
-  DEFAULT_RECIPE_GLOBS,
-  DEFAULT_RESOURCE_WAIT_SEC,
-  type RecipesOptions,
-} from './options.ts'
-
 const REPORTER_NAME = 'vitest-recipes'
 
 /** What the plugin exposes to tools that resolve the Vitest config (the `recipes` CLI). */

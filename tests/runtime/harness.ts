@@ -2,7 +2,9 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { afterAll, beforeEach, vi } from 'vitest'
-import { type RecipesOptions, compileRecipe, DEFAULT_PYTHON_PATH } from '../../plugin/compile/vite-plugin.ts'
+import type { RecipesOptions } from '../../plugin/compile/options.ts'
+import { DEFAULT_PYTHON_PATH } from '../../plugin/compile/options.ts'
+import { compileRecipe } from '../../plugin/compile/vite-plugin.ts'
 import { checkRecipe } from '../../plugin/recipe/check.ts'
 import {
   type CompiledRecipe,

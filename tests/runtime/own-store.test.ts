@@ -6,6 +6,7 @@ import { parseRecipe } from '../../plugin/recipe/parse.ts'
 import { defineRecipe, type StepTestContext } from '../../plugin/runtime/index.ts'
 import { defineScriptlet } from '../../plugin/scriptlet/index.ts'
 import { RunStore } from '../../plugin/store/run-store.ts'
+import { compiledRecipe } from './compiled.ts'
 
 // A recipe file run where no Vitest process keeps the store (no keeper provided it, as here):
 // the file opens the store itself, journals each step as every file does and stores its own
@@ -35,22 +36,7 @@ steps:
 `,
     'recipes/own.yaml',
   )
-  const run = defineRecipe(
-    {
-      recipe,
-      root,
-      keyNaming: 'error',
-      stepTimeoutSec: 30,
-      resourceWaitSec: 600,
-      python: { executable: 'python3', path: [root] },
-      logs: { dir: join(root, 'Logs'), ram: false },
-      debug: false,
-      db,
-      ctxServer: false,
-      secrets: [],
-    },
-    modules,
-  )
+  const run = defineRecipe(compiledRecipe(recipe, root, db), modules)
   const file = { tasks: [] as unknown[] }
   const tasks = recipe.steps.map((step) => ({ name: step.name, mode: 'run', meta: {}, file }))
   file.tasks.push(...tasks)

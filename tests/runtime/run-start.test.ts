@@ -20,6 +20,7 @@ import { RunSession } from '../../plugin/runtime/run-session.ts'
 import type { CompiledRecipe } from '../../plugin/runtime/spec.ts'
 import { defineScriptlet } from '../../plugin/scriptlet/index.ts'
 import { RunStore } from '../../plugin/store/run-store.ts'
+import { compiledRecipe } from './compiled.ts'
 
 // The run's fixed costs: the ctx server starts beside the first step rather than before it,
 // and the run's end does only what is needed. What must not change: a process a step starts
@@ -46,19 +47,7 @@ function fixture(yaml: string, ctxServer: CompiledRecipe['ctxServer'] = { host: 
   return {
     root,
     db,
-    compiled: {
-      recipe,
-      root,
-      keyNaming: 'error',
-      stepTimeoutSec: 30,
-      resourceWaitSec: 600,
-      python: { executable: 'python3', path: [root] },
-      logs: { dir: join(root, 'Logs'), ram: false },
-      debug: false,
-      db,
-      ctxServer,
-      secrets: [],
-    },
+    compiled: compiledRecipe(recipe, root, db, ctxServer),
   }
 }
 

@@ -7,6 +7,7 @@ import { parseRecipe } from '../../plugin/recipe/parse.ts'
 import { defineRecipe, type RecipeRun, type RecipeStepMeta, type StepTestContext } from '../../plugin/runtime/index.ts'
 import { STEP_METRICS_KEY, withoutStepMetrics } from '../../plugin/runtime/step-metrics.ts'
 import { defineScriptlet } from '../../plugin/scriptlet/index.ts'
+import { compiledRecipe } from './compiled.ts'
 
 // The runtime's `step_metrics: true` through its public entry (defineRecipe, runStep), with
 // in-memory scriptlets: each test builds a recipe, runs its steps as Vitest would and reads
@@ -71,22 +72,7 @@ function forget() {
 let runs = 0
 function recipeRun(yaml: string): { run: RecipeRun; tasks: StepTestContext['task'][] } {
   const recipe = parseRecipe(yaml, `recipes/metrics_${++runs}.yaml`)
-  const run = defineRecipe(
-    {
-      recipe,
-      root,
-      keyNaming: 'error',
-      stepTimeoutSec: 30,
-      resourceWaitSec: 600,
-      python: { executable: 'python3', path: [root] },
-      logs: { dir: join(root, 'Logs'), ram: false },
-      debug: false,
-      db: join(root, 'results.sqlite'),
-      ctxServer: false,
-      secrets: [],
-    },
-    modules,
-  )
+  const run = defineRecipe(compiledRecipe(recipe, root, join(root, 'results.sqlite')), modules)
   const file = { tasks: [] as unknown[] }
   const tasks = recipe.steps.map((step) => ({ name: step.name, mode: 'run', meta: {}, file }))
   file.tasks.push(...tasks)

@@ -182,7 +182,7 @@ async function findTarget(
   // Loaded only here: inside a step (above) the CLI needs neither Vite nor SQLite.
   const [{ loadProject, withStore }, { DEFAULT_DB }] = await Promise.all([
     import('../project.ts'),
-    import('../../compile/vite-plugin.ts'),
+    import('../../compile/options.ts'),
   ])
   const project = await loadProject(io.cwd)
   const db = project.options.db ?? DEFAULT_DB

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { resolve } from 'node:path'
-import { DEFAULT_DB } from '../../compile/vite-plugin.ts'
+import { DEFAULT_DB } from '../../compile/options.ts'
 import { Dashboard } from '../../live/dashboard.ts'
 import { EXIT_OK } from '../../scriptlet/envelope.ts'
 import { locateStore } from '../../store/kept-store.ts'
