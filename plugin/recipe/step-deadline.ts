@@ -21,6 +21,15 @@ export function stepTimeoutMs(step: Pick<RecipeStep, 'timeoutSec'>, defaultSec: 
 export const STOPPED_STEP_REPORT_WAIT_MS = 5000
 
 /**
+ * How long an in-process TypeScript step stopped at its deadline (or aborted) gets to return
+ * before it is abandoned: it has no process to kill, so nothing is to be reported but its own
+ * return, and one that watches `tools.signal` returns at once. One that never returns is
+ * abandoned after this, not after STOPPED_STEP_REPORT_WAIT_MS (a hung step with retries lost
+ * 5 s per attempt). Vitest's backstop still allows the longer wait (stepWorstCaseMs).
+ */
+export const IN_PROCESS_RETURN_WAIT_MS = 1000
+
+/**
  * The longest a step may take with every retry and the delays between them, in ms: each
  * attempt may run to its deadline and then wait for its report, so Vitest's backstop
  * (compile/codegen.ts) never cuts the runner's own timeout and retries short.

@@ -2,7 +2,6 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { StepExecution } from '../executors/types.ts'
 import type { MaybePromise } from '../scriptlet/maybe-async.ts'
 import { EXIT_FAILED, errorEnvelope } from '../scriptlet/envelope.ts'
-import { STOPPED_STEP_REPORT_WAIT_MS } from '../recipe/step-deadline.ts'
 
 /**
  * The reason of an abort that comes from the runner itself, not from Vitest (a lab resource
@@ -26,6 +25,8 @@ export class StepStopped extends Error {
  */
 export function runWithDeadline(
   timeoutMs: number,
+  /** How long a stopped step gets to report before the runner moves on (step-deadline.ts). */
+  reportWaitMs: number,
   step: string,
   testSignal: AbortSignal | undefined,
   /** What the executor was given: `stop` aborts the signal it got (executors kill what they started). */
@@ -36,13 +37,23 @@ export function runWithDeadline(
   const startedAt = performance.now()
   const running = run()
   if (!(running instanceof Promise) && !testSignal?.aborted) return running
-  return race(Promise.resolve(running), startedAt + timeoutMs, step, testSignal, stoppable, timeoutMs, onStop)
+  return race(
+    Promise.resolve(running),
+    startedAt + timeoutMs,
+    reportWaitMs,
+    step,
+    testSignal,
+    stoppable,
+    timeoutMs,
+    onStop,
+  )
 }
 
 /** Waits for the first of the step, its deadline (at `deadlineAt`, on performance.now()'s clock) and Vitest's abort. */
 async function race(
   running: Promise<StepExecution>,
   deadlineAt: number,
+  reportWaitMs: number,
   step: string,
   testSignal: AbortSignal | undefined,
   stoppable: { stop(): void },
@@ -69,7 +80,7 @@ async function race(
     // From here on the step is over, whatever it still does while its processes are killed.
     onStop?.(outcome)
     // Killed processes report what they printed before the kill; an in-process step may never return.
-    const killed = await Promise.race([running, sleep(STOPPED_STEP_REPORT_WAIT_MS).then(() => undefined)])
+    const killed = await Promise.race([running, sleep(reportWaitMs).then(() => undefined)])
     const seconds = timeoutMs / 1000
     const stoppedBy = testSignal?.reason instanceof StepStopped ? testSignal.reason.message : undefined
     const reason =

@@ -4,7 +4,7 @@ import { StepContext } from '../context/step-context.ts'
 import type { ExecutorInput, StepExecution } from '../executors/types.ts'
 import { noteOtherWork } from '../executors/own-peak-rss.ts'
 import { runTypeScriptStep } from '../executors/typescript.ts'
-import { stepTimeoutMs } from '../recipe/step-deadline.ts'
+import { IN_PROCESS_RETURN_WAIT_MS, STOPPED_STEP_REPORT_WAIT_MS, stepTimeoutMs } from '../recipe/step-deadline.ts'
 import type { RecipeStep } from '../recipe/types.ts'
 import type { OkEnvelope } from '../scriptlet/envelope.ts'
 import { envelopeFromError } from '../scriptlet/invoke.ts'
@@ -120,6 +120,7 @@ class StepAttempt {
     const input = new AttemptInput(step, this.ctx, scope, this.log, env)
     const result = runWithDeadline(
       stepTimeoutMs(step, compiled.stepTimeoutSec),
+      runsInProcess(step, scope) ? IN_PROCESS_RETURN_WAIT_MS : STOPPED_STEP_REPORT_WAIT_MS,
       step.name,
       testSignal,
       input,
@@ -276,11 +277,13 @@ class AttemptInput implements ExecutorInput {
 
 /** In-process TypeScript steps run here and now (synchronously when they can); the others in their own processes. */
 function runExecutor(step: RecipeStep, scope: RunScope, input: ExecutorInput): StepExecution | Promise<StepExecution> {
-  if (step.type === 'ts') {
-    const scriptlet = scope.scriptlets.get(step.name)!
-    if (!step.requiresProcess && !scriptlet.requiresProcess) return runTypeScriptStep(scriptlet, input)
-  }
+  if (runsInProcess(step, scope)) return runTypeScriptStep(scope.scriptlets.get(step.name)!, input)
   return runElsewhere(step, scope, input)
+}
+
+/** Whether the step is a TypeScript scriptlet run in this thread (not in a worker thread or a process). */
+function runsInProcess(step: RecipeStep, scope: RunScope): boolean {
+  return step.type === 'ts' && !step.requiresProcess && !scope.scriptlets.get(step.name)?.requiresProcess
 }
 
 async function runElsewhere(step: RecipeStep, scope: RunScope, input: ExecutorInput): Promise<StepExecution> {

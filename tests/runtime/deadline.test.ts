@@ -2,9 +2,9 @@ import { expect, test } from 'vitest'
 import { readStoredRun, runRecipe, STEPS, stepSummary, useRuntimeProjects } from './harness.ts'
 
 // The runner's own deadline on a step that never returns and ignores its signal: each attempt
-// is abandoned at its timeout (after the wait for a report that never comes), the step is
-// retried as `retry:` says, and its record says it timed out. Its own file: the report waits
-// take ~5 s per attempt, which runs beside the other test files. (That Vitest's backstop never
+// is abandoned at its timeout (after the 1 s an in-process step gets to return), the step is
+// retried as `retry:` says, and its record says it timed out. Its own file: the waits take
+// over a second per attempt, which runs beside the other test files. (That Vitest's backstop never
 // cuts this short is a matter of the generated module: tests/e2e/execution-controls.test.ts.)
 
 const projectWith = useRuntimeProjects()
@@ -31,6 +31,12 @@ test('a hung in-process step times out on every attempt, is recorded as timed ou
     [1, 'failed', 'timed out after 0.3 s'],
     [2, 'failed', 'timed out after 0.3 s'],
   ])
+  // Abandoned 1 s after its deadline (IN_PROCESS_RETURN_WAIT_MS), not after the 5 s a step's
+  // processes get to report: it has none.
+  for (const attempt of hung.meta!.attempts) {
+    expect(attempt.durationMs).toBeGreaterThanOrEqual(1_250)
+    expect(attempt.durationMs).toBeLessThan(4_000)
+  }
   expect(hung.annotations.map((note) => note.message)).toEqual([
     'failed on all 2 attempts (attempt 1: failed (timed out after 0.3 s); attempt 2: failed (timed out after 0.3 s))',
   ])
