@@ -157,12 +157,20 @@ test('the sync-or-async MaybePromise stays at the executor boundary', () => {
     'plugin/scriptlet/invoke.ts',
     'plugin/executors/typescript.ts',
     'plugin/runtime/deadline.ts',
+    // Its runExecutor: the call of the executor the deadline runs.
+    'plugin/runtime/step-attempt.ts',
   ]
   const using = sourceFiles(join(REPO, 'plugin'))
     .filter((file) => /\b(MaybePromise|andThen)\b/.test(readFileSync(file, 'utf8')))
     .map((file) => relative(REPO, file))
     .filter((file) => !boundary.includes(file))
   expect(using).toEqual([])
+  // Nor spelled out: no function of the life answers a value or a promise of it.
+  const life = ['recipe-run', 'step-life', 'step-plan', 'step-attempt', 'step-outcome', 'step-verdict', 'step-record']
+  const spelled = life
+    .map((name) => `plugin/runtime/${name}.ts`)
+    .filter((file) => /\):\s*[^{;]*\|\s*Promise</.test(readFileSync(join(REPO, file), 'utf8')))
+  expect(spelled).toEqual([])
 })
 
 // The step record is built in one place (runtime/step-record.ts): nowhere else writes a

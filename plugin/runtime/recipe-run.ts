@@ -53,7 +53,7 @@ export class RecipeRun {
   async runStep(name: string, test: StepTestContext): Promise<void> {
     const step = this.planner.step(name)
     const lives = this.lives ?? (await this.start(test))
-    return this.conclude(test, await lives.outcome(step, test))
+    await this.conclude(test, await lives.outcome(step, test))
   }
 
   /** The first step starts the run (the store, the ctx, the logs). */
@@ -95,15 +95,8 @@ export class RecipeRun {
   }
 
   /** Ends a step's test as its outcome says: its record on the test, its notes, then pass, fail or skip. */
-  private conclude(test: StepTestContext, result: StepResult): void | Promise<void> {
+  private async conclude(test: StepTestContext, result: StepResult): Promise<void> {
     const attempts = describeAttempts(result.meta)
-    // The common case, a step that passed on its first attempt: nothing to annotate.
-    if (result.meta.setup.length === 0 && result.meta.status !== 'cached' && attempts === undefined)
-      return this.report(test, result)
-    return this.annotate(test, result, attempts)
-  }
-
-  private async annotate(test: StepTestContext, result: StepResult, attempts: string | undefined): Promise<void> {
     const setup = setupNote(result.meta)
     if (setup) await test.annotate?.(setup, 'notice')
     if (result.meta.status === 'cached')

@@ -8,6 +8,7 @@ import { IN_PROCESS_RETURN_WAIT_MS, STOPPED_STEP_REPORT_WAIT_MS, stepTimeoutMs }
 import type { RecipeStep } from '../recipe/types.ts'
 import type { OkEnvelope } from '../scriptlet/envelope.ts'
 import { envelopeFromError } from '../scriptlet/invoke.ts'
+import type { MaybePromise } from '../scriptlet/maybe-async.ts'
 import { runWithDeadline } from './deadline.ts'
 import { StepFailedError } from './errors.ts'
 import type { RunScope } from './step-record.ts'
@@ -91,10 +92,7 @@ class StepAttempt {
   }
 
   /** The cached result, or the executor's under the step's deadline; `save:` applied. */
-  execute(
-    testSignal: AbortSignal | undefined,
-    stepEnv?: Record<string, string>,
-  ): StepExecution | Promise<StepExecution> {
+  async execute(testSignal: AbortSignal | undefined, stepEnv?: Record<string, string>): Promise<StepExecution> {
     const { step, scope } = this
     const { compiled, started } = scope
     try {
@@ -129,9 +127,7 @@ class StepAttempt {
         this.ended = why === 'timeout' ? 'it timed out' : 'Vitest aborted it'
       },
     )
-    return result instanceof Promise
-      ? result.then((done) => this.afterExecutor(done, input))
-      : this.afterExecutor(result, input)
+    return this.afterExecutor(await result, input)
   }
 
   /** What a step that threw (or whose executor did) produced. */
@@ -276,7 +272,7 @@ class AttemptInput implements ExecutorInput {
 }
 
 /** In-process TypeScript steps run here and now (synchronously when they can); the others in their own processes. */
-function runExecutor(step: RecipeStep, scope: RunScope, input: ExecutorInput): StepExecution | Promise<StepExecution> {
+function runExecutor(step: RecipeStep, scope: RunScope, input: ExecutorInput): MaybePromise<StepExecution> {
   if (runsInProcess(step, scope)) return runTypeScriptStep(scope.scriptlets.get(step.name)!, input)
   return runElsewhere(step, scope, input)
 }

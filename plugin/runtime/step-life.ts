@@ -1,9 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises'
+import type { ContextWrite } from '../context/context.ts'
 import type { JsonObject } from '../context/json-value.ts'
 import type { RecipeStep } from '../recipe/types.ts'
 import { EXIT_DEPENDENCY } from '../scriptlet/envelope.ts'
 import { describeScriptlet, StepFailedError } from './errors.ts'
-import type { AttemptRecord } from './meta.ts'
+import type { AttemptRecord, RecipeStepMeta } from './meta.ts'
 import type { ResourceHolds } from './resource-holds.ts'
 import { StepStopped } from './deadline.ts'
 import { type Attempt, attemptStep } from './step-attempt.ts'
@@ -280,7 +281,7 @@ export class StepLives implements Outcomes {
    * Records a step that did not run (skipped, blocked, resumed): a later --resume-from
    * finds where the run ended; its log says why it did not run.
    */
-  private recordNotRun(step: RecipeStep, result: StepResult, restored: StepWrites): Promise<StepResult> {
+  private recordNotRun(step: RecipeStep, result: StepResult, restored: readonly ContextWrite[]): Promise<StepResult> {
     const log = this.scope.started.logs.open(step.idx, step.name)
     log.line(`step ${step.name} did not run: ${result.meta.reason ?? result.meta.status}`)
     result.meta.logPath = log.close().path
@@ -294,9 +295,6 @@ export class StepLives implements Outcomes {
     return storeResult(step, this.scope, result, [])
   }
 }
-
-type RecipeStepMeta = StepResult['meta']
-type StepWrites = Parameters<typeof storeResult>[3]
 
 function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error)

@@ -14,7 +14,7 @@ import { StepFailedError } from './errors.ts'
  * (showing the stderr tail) unless `expect: error` asked for it; a success must pass the
  * `success:` checks. Returns the failure, if any (a promise of it when there are checks to run).
  */
-export function judgeOutcome(
+export async function judgeOutcome(
   step: RecipeStep,
   { envelope, error }: { envelope: Envelope; error?: unknown },
   stderr: string,
@@ -22,7 +22,7 @@ export function judgeOutcome(
   root: string,
   /** Masks secrets in the values a failed check quotes (before they are shortened, which could cut one). */
   redactor?: ValueRedactor,
-): Error | undefined | Promise<Error | undefined> {
+): Promise<Error | undefined> {
   const expected = step.expect
   if (envelope.status === 'error') {
     if (expected.status === 'ok') {
@@ -54,18 +54,8 @@ export function judgeOutcome(
   }
   if (expected.status === 'error')
     return new StepFailedError(step, envelope, 'succeeded, but the recipe expects it to fail (expect: error)')
-  // Synchronous unless there are success checks to run: most steps have none.
-  for (const _check in step.success) return runSuccessChecks(step, ctx, envelope, root, redactor)
-  return undefined
-}
-
-async function runSuccessChecks(
-  step: RecipeStep,
-  ctx: Context,
-  envelope: Parameters<typeof assertSuccessChecks>[2],
-  root: string,
-  redactor: ValueRedactor | undefined,
-): Promise<Error | undefined> {
+  // Most steps have no success checks: nothing to load or assert.
+  if (!hasKeys(step.success)) return undefined
   try {
     await assertSuccessChecks(step, ctx, envelope, root, redactor)
     return undefined
