@@ -65,7 +65,7 @@ function axes(svg: string): Record<string, { labels: string[]; title: string }> 
     if (!which) continue
     const texts = (role: string) =>
       [...part.matchAll(new RegExp(`<g class="mark-text role-axis-${role}"[^>]*>((?:<text[^>]*>[^<]*</text>)*)`, 'g'))]
-        .flatMap((match) => [...match[1]!.matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((text) => unescape(text[1]!)))
+        .flatMap((match) => [...match[1]!.matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((text) => xmlText(text[1]!)))
         .filter((text) => text !== '')
     // A second axis of the same direction (a layer's) adds its labels.
     const axis = (found[which] ??= { labels: [], title: '' })
@@ -75,7 +75,7 @@ function axes(svg: string): Record<string, { labels: string[]; title: string }> 
   return found
 }
 
-function unescape(text: string): string {
+function xmlText(text: string): string {
   return text
     .replace(/&lt;/g, '<')
     .replace(/&gt;/g, '>')
