@@ -21,10 +21,9 @@ const SERIES: Record<string, number[]> = {
   resource_wait_ms: [10, 20, 30, 30],
   requests: [500, 1000, 1500, 1500],
   mem_bytes: [1e9, 2e9, 2.5e9, 2.5e9],
-  drift: [-40, -12.5, 3, -40],
-  interfaces: [1, 2, 3, 2],
-  [LONG_METRIC]: [9.1, 9.4, 9.2, 9.3],
   WWWWWWWWWWMMMMMMMMMM: [123456789, 223456789, 3e8, 1e8],
+  interfaces: [1, 2, 3, 2],
+  [LONG_METRIC]: [-40, -12.5, 3, -40],
 }
 const NAMES = Object.keys(SERIES)
 
@@ -130,7 +129,7 @@ describe('every chart fits its picture and writes numbers as people do', () => {
     expect(metric('ping_dut.resource_wait_ms').labels).toContain('30')
     expect(metric('ping_dut.requests').labels).toContain('1.5 k')
     expect(metric('ping_dut.small').labels).toContain('0.0015')
-    expect(metric('ping_dut.drift').labels).toContain('-40')
+    expect(metric(`ping_dut.${LONG_METRIC}`.slice(0, 80)).labels).toContain('-40')
     expect(metric('ping_dut.WWWWWWWWWWMMMMMMMMMM').labels).toContain('300 M')
   })
 
@@ -153,7 +152,7 @@ describe('every chart fits its picture and writes numbers as people do', () => {
   test('durations: the step chart counts in s when its longest bar is a second or more', () => {
     const durations = axes(drawn.find((chart) => chart.name === 'step_durations')!.svg).X!
     expect(durations.title).toBe('duration (s)')
-    expect(durations.labels).toContain('2.5')
+    expect(durations.labels).toContain('2')
     const overRuns = axes(trendDrawn.find((chart) => chart.name === 'trend step_duration_trend')!.svg).Y!
     expect(overRuns.title).toBe('duration (s)')
   })
