@@ -62,9 +62,9 @@ function itemWidth(item: object, text: unknown, size: number): number {
 export function textWidth(text: string, size: number): number {
   let em = 0
   for (const char of text) {
-    if (/[iljtfrI.,:;'|!()[\]{} ]/.test(char)) em += 0.5
+    if (/[mwMW@%]/.test(char) || char.codePointAt(0)! > 0x2e7f) em += 1.12
+    else if (/[iljtfrI.,:;'|!()[\]{} ]/.test(char)) em += 0.5
     else if (/[a-z0-9]/.test(char)) em += 0.74
-    else if (/[mwMW@%]/.test(char) || char.codePointAt(0)! > 0x2e7f) em += 1.12
     else em += 0.86
   }
   return Math.ceil(em * size)

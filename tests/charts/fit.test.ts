@@ -12,7 +12,7 @@ import { runOf, stepRow } from './steps.ts'
  */
 
 const LONG_STEP = 'configure_the_device_under_test_with_the_WWW_MMM_profile_漢字'
-const LONG_METRIC = 'a_rather_long_metric_name_for_the_wireless_mesh_throughput_measured_over_the_whole_window'
+const LONG_METRIC = 'a_rather_long_metric_name_for_the_wireless_mesh_throughput_measured_over_the_window_gbps'
 
 /** Metric values per run, oldest first; the last one is this run's. */
 const SERIES: Record<string, number[]> = {
@@ -155,5 +155,16 @@ describe('every chart fits its picture and writes numbers as people do', () => {
     expect(durations.labels).toContain('2')
     const overRuns = axes(trendDrawn.find((chart) => chart.name === 'trend step_duration_trend')!.svg).Y!
     expect(overRuns.title).toBe('duration (s)')
+  })
+
+  test("the dashboard's trend: a chart per metric, each axis in its one unit (ms and Gbps never share one)", () => {
+    const trendAxis = (name: string) => axes(trendDrawn.find((chart) => chart.name === `trend metric_${name}`)!.svg).Y!
+    expect(trendAxis('ping_dut.resource_wait_ms').title).toBe('ms')
+    expect(trendAxis(`ping_dut.${LONG_METRIC}`.slice(0, 80)).title).toBe('Gbps')
+    expect(trendAxis('ping_dut.mem_bytes').title).toBe('GiB')
+    for (const chart of trendDrawn) {
+      const svg = chart.svg
+      expect(svg.match(/aria-label="Y-axis/g)?.length ?? 0, chart.name).toBeLessThanOrEqual(1)
+    }
   })
 })
