@@ -8,6 +8,7 @@ import {
   formatTick,
   metricQuantity,
 } from '../../plugin/format/numbers.ts'
+import { formatBytes } from '../../plugin/format/run-format.ts'
 
 describe('formatNumber', () => {
   test('numbers as people write them: 30, 1.5 k, 2.5 M, 0.0015, -40; never exponent notation', () => {
@@ -84,5 +85,13 @@ describe('units', () => {
     expect(formatTick(1000, 'ms')).toBe('1,000')
     expect(formatTick(0.25, 's')).toBe('0.25')
     expect(formatTick(30, '')).toBe('30')
+  })
+
+  test("the tables' sizes are in the same binary units as the charts' axes", () => {
+    expect(formatBytes(512)).toBe('512 B')
+    expect(formatBytes(1536)).toBe('1.5 KiB')
+    expect(formatBytes(2.5e9)).toBe('2.3 GiB')
+    expect(formatBytes(3 * 1024 ** 4)).toBe('3.0 TiB')
+    expect(formatBytes(null)).toBe('not measured')
   })
 })
