@@ -18,7 +18,8 @@ export interface NumberStyle {
 
 /**
  * A number for people: `30`, `1.5 k`, `2.5 M`, `0.0015`, `-40`, `1,500` (suffix: false); at
- * most `digits` significant digits, never exponent notation. Not finite: `NaN`, `∞`, `-∞`.
+ * most `digits` significant digits, never exponent notation (1e+21 and more, or less than a
+ * millionth, read `1 × 10²¹`, `1.2 × 10⁻⁷`). Not finite: `NaN`, `∞`, `-∞`.
  */
 export function formatNumber(value: number, style: NumberStyle = {}): string {
   if (Number.isNaN(value)) return 'NaN'
@@ -26,6 +27,17 @@ export function formatNumber(value: number, style: NumberStyle = {}): string {
   const digits = Math.max(1, Math.min(15, style.digits ?? 3))
   const sign = value < 0 ? '-' : ''
   let magnitude = Math.abs(value)
+  // Beyond the suffixes, and below a millionth: a power of ten as people write it, 2.5 × 10²⁴.
+  if (magnitude >= 1e21 || (magnitude > 0 && Number(roundTo(magnitude, digits)) < 1e-6)) {
+    const exponent = Math.floor(Math.log10(magnitude))
+    let mantissa = roundTo(magnitude / 10 ** exponent, digits)
+    let power = exponent
+    if (Number(mantissa) >= 10) {
+      mantissa = roundTo(Number(mantissa) / 10, digits)
+      power++
+    }
+    return `${sign}${mantissa} × 10${superscript(power)}`
+  }
   let power = 0
   if (style.suffix ?? true) {
     // Rounding can carry into the next thousand (999,999 → 1000 k): divide again when it does.
@@ -39,13 +51,17 @@ export function formatNumber(value: number, style: NumberStyle = {}): string {
   return `${sign}${(style.suffix ?? true) ? text : grouped(text)}${THOUSANDS[power]}`
 }
 
+/** An exponent in superscript digits: ²⁴, ⁻⁷. */
+function superscript(n: number): string {
+  return String(n).replace(/[-\d]/g, (char) => '⁻⁰¹²³⁴⁵⁶⁷⁸⁹'['-0123456789'.indexOf(char)]!)
+}
+
 /** `magnitude` (≥ 0) rounded to `digits` significant digits as plain decimals, trailing zeros dropped. */
 function roundTo(magnitude: number, digits: number): string {
   if (magnitude === 0) return '0'
   const exponent = Math.floor(Math.log10(magnitude))
   const decimals = Math.min(100, Math.max(0, digits - 1 - exponent))
-  // toFixed writes numbers of 1e21 and more in exponent notation: write their digits out.
-  const text = magnitude >= 1e21 ? BigInt(Math.round(magnitude)).toString() : magnitude.toFixed(decimals)
+  const text = magnitude.toFixed(decimals)
   return text.includes('.') ? text.replace(/\.?0+$/, '') : text
 }
 
