@@ -1,6 +1,7 @@
 import type { TopLevelSpec } from 'vega-lite'
 import { formatTick } from '../format/numbers.ts'
 import { TICK_LABEL } from './specs.ts'
+import { textWidth } from './text-width.ts'
 
 /**
  * Drawing, no system library: Vega-Lite specs to SVG with Vega's headless view, DOT to SVG
@@ -52,22 +53,6 @@ function itemWidth(item: object, text: unknown, size: number): number {
   const width = textWidth(text === null || text === undefined ? '' : String(text).trim(), size)
   const limit = Number((item as { limit?: number }).limit)
   return limit > 0 && width > limit ? limit : width
-}
-
-/**
- * Width of `text` at `size` px, at least as wide as DejaVu Sans (bold included) draws it,
- * whose glyphs run from 0.3 em (i, l, punctuation) to 1.1 em (W, m in bold); a glyph from
- * another script (CJK: 1 em, drawn by a fallback font) counts 1.1 em.
- */
-export function textWidth(text: string, size: number): number {
-  let em = 0
-  for (const char of text) {
-    if (/[mwMW@%]/.test(char) || char.codePointAt(0)! > 0x2e7f) em += 1.12
-    else if (/[iljtfrI.,:;'|!()[\]{} ]/.test(char)) em += 0.5
-    else if (/[a-z0-9]/.test(char)) em += 0.74
-    else em += 0.86
-  }
-  return Math.ceil(em * size)
 }
 
 /** The chart of a Vega-Lite spec, as SVG. */

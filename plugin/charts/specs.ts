@@ -2,6 +2,7 @@ import type { TopLevelSpec } from 'vega-lite'
 import { axisScale, durationUnit, formatQuantity, metricQuantity } from '../format/numbers.ts'
 import { formatMs, STATUS_COLORS } from '../format/run-format.ts'
 import type { ShownStepRow, TrendRun } from '../store/run-data.ts'
+import { textWidth } from './text-width.ts'
 
 /**
  * The Vega-Lite specifications of the run charts: plain functions from data to a spec, the
@@ -23,6 +24,9 @@ const OTHER_COLOR = '#D9D9D9'
 /** Durations beyond this (ms, about 31,700 years) are drawn at it: a sum of huge values stays finite. */
 const MAX_MS = 1e15
 
+/** The size of a chart's title, in CSS pixels. */
+const TITLE_SIZE = 13
+
 const BASE = {
   $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
   background: 'white',
@@ -32,7 +36,7 @@ const BASE = {
     view: { stroke: null },
     axis: { labelFontSize: 10, titleFontSize: 11, labelColor: '#404040', titleColor: '#404040' },
     legend: { labelFontSize: 10, titleFontSize: 10 },
-    title: { fontSize: 13, subtitleFontSize: 10, subtitleColor: '#595959', anchor: 'start' },
+    title: { fontSize: TITLE_SIZE, subtitleFontSize: 10, subtitleColor: '#595959', anchor: 'start' },
   },
 } as const
 
@@ -52,8 +56,8 @@ function drawableMs(ms: number): number {
  * registers it; format/numbers.ts formatTick): `recipesTick(value, unit)`.
  */
 export const TICK_LABEL = 'recipesTick'
-/** Longest line of a chart's title, in characters: a longer title (a metric's name) is broken into lines. */
-const TITLE_LINE = 60
+/** Widest line of a chart's title, in CSS pixels: a longer title (a metric's name) is broken into lines. */
+const TITLE_LINE = 560
 
 /**
  * A quantitative axis's look: its tick labels as people write numbers, in `unit` (named in
@@ -66,18 +70,22 @@ function numberAxis(unit: string, values: readonly number[]) {
   }
 }
 
-/** A title as lines of at most TITLE_LINE characters, broken after a `.`, `_`, `-` or space where it can. */
+/** A title as lines no wider than TITLE_LINE, each broken after a `.`, `_`, `-` or space where one is in its second half. */
 export function titleLines(text: string): string[] {
   const lines: string[] = []
-  let rest = text
-  while (rest.length > TITLE_LINE) {
-    const head = rest.slice(0, TITLE_LINE)
+  // By characters, not UTF-16 units: a line never ends inside one.
+  let rest = Array.from(text)
+  const width = (chars: string[]) => textWidth(chars.join(''), TITLE_SIZE)
+  while (width(rest) > TITLE_LINE) {
+    let fits = 1
+    while (fits < rest.length && width(rest.slice(0, fits + 1)) <= TITLE_LINE) fits++
+    const head = rest.slice(0, fits)
     const at = Math.max(...['.', '_', '-', ' '].map((mark) => head.lastIndexOf(mark)))
-    const cut = at >= TITLE_LINE / 2 ? at + 1 : TITLE_LINE
-    lines.push(rest.slice(0, cut))
+    const cut = at >= fits / 2 ? at + 1 : fits
+    lines.push(rest.slice(0, cut).join(''))
     rest = rest.slice(cut)
   }
-  lines.push(rest)
+  lines.push(rest.join(''))
   return lines
 }
 

@@ -167,4 +167,25 @@ describe('every chart fits its picture and writes numbers as people do', () => {
       expect(svg.match(/aria-label="Y-axis/g)?.length ?? 0, chart.name).toBeLessThanOrEqual(1)
     }
   })
+
+  test('extreme numbers: powers of ten on the axis, still inside the picture', async () => {
+    const extreme = (i: number) => ({ huge: 1e25 * (i + 1), tiny: 1e-9 * (i + 1), mixed_ms: i === 0 ? -1e15 : 0.5 })
+    const history: TrendRun[] = [0, 1].map((i) => ({
+      runId: `x${i}`,
+      startTime: `2026-01-0${i + 1}T00:00:00.000Z`,
+      status: 'passed',
+      steps: [{ step: 's', idx: 1, status: 'passed', durationMs: 1, metrics: extreme(i) }],
+    }))
+    const { charts, problems } = await renderRunCharts(
+      runOf([stepRow('s', 1, { envelope: { metrics: extreme(2) } })]),
+      history,
+    )
+    expect(problems).toEqual([])
+    for (const chart of charts) expect(inkAtEdges(chart.png), chart.name).toEqual([])
+    const labels = (name: string) => axes(charts.find((chart) => chart.name === `metric_s.${name}`)!.svg).Y!.labels
+    expect(labels('huge')).toContain('2 × 10²⁵')
+    expect(labels('tiny')).toContain('2 × 10⁻⁹')
+    for (const label of [...labels('huge'), ...labels('tiny'), ...labels('mixed_ms')])
+      expect(label).not.toMatch(/e[+-]?\d/)
+  })
 })

@@ -1,6 +1,7 @@
 import { Resvg } from '@resvg/resvg-js'
 import { describe, expect, test } from 'vitest'
-import { fitToInk, svgPng, textWidth } from '../../plugin/charts/render.ts'
+import { fitToInk, svgPng } from '../../plugin/charts/render.ts'
+import { textWidth } from '../../plugin/charts/text-width.ts'
 import { inkAtEdges } from './png.ts'
 
 const FONTS = { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans', sansSerifFamily: 'DejaVu Sans' }

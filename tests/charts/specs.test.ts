@@ -8,6 +8,7 @@ import {
   stepDurationsSpec,
   stepDurationTrendSpec,
 } from '../../plugin/charts/specs.ts'
+import { textWidth } from '../../plugin/charts/text-width.ts'
 import type { StepRow, TrendRun } from '../../plugin/store/run-data.ts'
 import { stepRow } from './steps.ts'
 
@@ -125,7 +126,11 @@ test("metricTrend draws a metric in its axis's unit, named by the axis; a long n
   const long = `step.${'x'.repeat(50)}_${'y'.repeat(50)}`
   const { chartTitle } = metricTrend(long, 'LAB-1', [point(1, 1)]).signals
   expect(chartTitle.join('')).toBe(long)
-  for (const line of chartTitle) expect(line.length).toBeLessThanOrEqual(60)
+  for (const line of chartTitle) expect(textWidth(line, 13)).toBeLessThanOrEqual(560)
+  const wide = metricTrend(`s.${'W'.repeat(120)}😀漢`, 'LAB-1', [point(1, 1)]).signals.chartTitle
+  expect(wide.length).toBeGreaterThan(2)
+  expect(wide.join('')).toBe(`s.${'W'.repeat(120)}😀漢`)
+  for (const line of wide) expect(textWidth(line, 13)).toBeLessThanOrEqual(560)
   expect(chartTitle[0]).toBe(`step.${'x'.repeat(50)}_`)
 })
 
