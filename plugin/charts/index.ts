@@ -204,8 +204,8 @@ export async function renderRunCharts(data: ChartRun, trend: readonly TrendRun[]
   const drawn = await Promise.all(
     plans.map(async (plan): Promise<Chart | ChartProblem> => {
       try {
-        const svg = await plan.svg()
-        const { png, width, height, scale } = await svgPng(svg)
+        // The SVG as widened to hold what it draws, as the PNG shows it.
+        const { png, width, height, scale, svg } = await svgPng(await plan.svg())
         return {
           name: plan.name,
           title: plan.title,

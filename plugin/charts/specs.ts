@@ -1,6 +1,8 @@
 import type { TopLevelSpec } from 'vega-lite'
+import { axisScale, durationUnit, formatQuantity, metricQuantity } from '../format/numbers.ts'
 import { formatMs, STATUS_COLORS } from '../format/run-format.ts'
 import type { ShownStepRow, TrendRun } from '../store/run-data.ts'
+import { textWidth } from './text-width.ts'
 
 /**
  * The Vega-Lite specifications of the run charts: plain functions from data to a spec, the
@@ -22,6 +24,9 @@ const OTHER_COLOR = '#D9D9D9'
 /** Durations beyond this (ms, about 31,700 years) are drawn at it: a sum of huge values stays finite. */
 const MAX_MS = 1e15
 
+/** The size of a chart's title, in CSS pixels. */
+const TITLE_SIZE = 13
+
 const BASE = {
   $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
   background: 'white',
@@ -31,7 +36,7 @@ const BASE = {
     view: { stroke: null },
     axis: { labelFontSize: 10, titleFontSize: 11, labelColor: '#404040', titleColor: '#404040' },
     legend: { labelFontSize: 10, titleFontSize: 10 },
-    title: { fontSize: 13, subtitleFontSize: 10, subtitleColor: '#595959', anchor: 'start' },
+    title: { fontSize: TITLE_SIZE, subtitleFontSize: 10, subtitleColor: '#595959', anchor: 'start' },
   },
 } as const
 
@@ -46,11 +51,42 @@ function drawableMs(ms: number): number {
   return Number.isFinite(ms) && ms > 0 ? Math.min(ms, MAX_MS) : 0
 }
 
-/** The unit a duration axis counts in, from its largest value. */
-function durationUnit(maxMs: number): { unit: string; per: number } {
-  if (maxMs >= 120_000) return { unit: 'min', per: 60_000 }
-  if (maxMs >= 2_000) return { unit: 's', per: 1000 }
-  return { unit: 'ms', per: 1 }
+/**
+ * The Vega expression function writing a tick label as people write numbers (render.ts
+ * registers it; format/numbers.ts formatTick): `recipesTick(value, unit)`.
+ */
+export const TICK_LABEL = 'recipesTick'
+/** Widest line of a chart's title, in CSS pixels: a longer title (a metric's name) is broken into lines. */
+const TITLE_LINE = 560
+
+/**
+ * A quantitative axis's look: its tick labels as people write numbers, in `unit` (named in
+ * the axis title, not at each tick); whole ticks only when every value it shows is whole.
+ */
+function numberAxis(unit: string, values: readonly number[]) {
+  return {
+    labelExpr: `${TICK_LABEL}(datum.value, ${JSON.stringify(unit)})`,
+    ...(values.every(Number.isInteger) ? { tickMinStep: 1 } : {}),
+  }
+}
+
+/** A title as lines no wider than TITLE_LINE, each broken after a `.`, `_`, `-` or space where one is in its second half. */
+export function titleLines(text: string): string[] {
+  const lines: string[] = []
+  // By characters, not UTF-16 units: a line never ends inside one.
+  let rest = Array.from(text)
+  const width = (chars: string[]) => textWidth(chars.join(''), TITLE_SIZE)
+  while (width(rest) > TITLE_LINE) {
+    let fits = 1
+    while (fits < rest.length && width(rest.slice(0, fits + 1)) <= TITLE_LINE) fits++
+    const head = rest.slice(0, fits)
+    const at = Math.max(...['.', '_', '-', ' '].map((mark) => head.lastIndexOf(mark)))
+    const cut = at >= fits / 2 ? at + 1 : fits
+    lines.push(rest.slice(0, cut).join(''))
+    rest = rest.slice(cut)
+  }
+  lines.push(rest.join(''))
+  return lines
 }
 
 /** A step's time cut into its attempts, in order, then the wait its attempts leave over. */
@@ -169,7 +205,16 @@ function durationsSpec(total: number, shown: readonly ShownStepRow[], note: stri
         mark: { type: 'bar', stroke: '#7F7F7F', strokeWidth: 0.5 },
         encoding: {
           y: LANES,
-          x: { field: 'value', type: 'quantitative', stack: 'zero', title: `duration (${unit})` },
+          x: {
+            field: 'value',
+            type: 'quantitative',
+            stack: 'zero',
+            title: `duration (${unit})`,
+            axis: numberAxis(
+              unit,
+              labels.map((label) => label.value),
+            ),
+          },
           order: { field: 'order', type: 'quantitative' },
           color: kindColors(kinds),
         },
@@ -264,7 +309,12 @@ function timelineSpec(total: number, shown: readonly ShownStepRow[], note: strin
         mark: { type: 'bar', stroke: '#7F7F7F', strokeWidth: 0.5 },
         encoding: {
           y: LANES,
-          x: { field: 'start', type: 'quantitative', title: `time since the first step started (${unit})` },
+          x: {
+            field: 'start',
+            type: 'quantitative',
+            title: `time since the first step started (${unit})`,
+            axis: numberAxis(unit, [...segments.flatMap((segment) => [segment.start, segment.end])]),
+          },
           x2: { field: 'end' },
           color: kindColors(kinds),
         },
@@ -303,6 +353,14 @@ const RUN_AXIS = {
   axis: { labelAngle: -30, labelLimit: 140 },
 } as const
 
+/** The y axis of a metric's trend: its unit (param `yUnit`) the title, whole ticks when its values are (`yMinStep`). */
+const METRIC_AXIS = {
+  field: 'value',
+  type: 'quantitative',
+  title: { signal: 'yUnit' },
+  axis: { labelExpr: `${TICK_LABEL}(datum.value, yUnit)`, tickMinStep: { expr: 'yMinStep' } },
+} as const
+
 /**
  * A metric's value across the test id's recent runs, oldest first, the report's run the
  * marked point: the spec without its data (dataset `points`) and titles (params
@@ -315,6 +373,9 @@ export const METRIC_TREND_TEMPLATE: TopLevelSpec = {
   params: [
     { name: 'chartTitle', value: '' },
     { name: 'chartSubtitle', value: '' },
+    // The unit of the y axis ('' for a plain number), and 1 when its values are all whole (0 otherwise).
+    { name: 'yUnit', value: '' },
+    { name: 'yMinStep', value: 0 },
   ],
   // Vega-Lite hands the subtitle to Vega, which takes an expression there too; its types say text only.
   title: { text: { expr: 'chartTitle' }, subtitle: { expr: 'chartSubtitle' } as unknown as string },
@@ -324,13 +385,13 @@ export const METRIC_TREND_TEMPLATE: TopLevelSpec = {
   layer: [
     {
       mark: { type: 'line', color: '#2F5496', strokeWidth: 1.5 },
-      encoding: { x: RUN_AXIS, y: { field: 'value', type: 'quantitative', title: null, axis: { format: '~g' } } },
+      encoding: { x: RUN_AXIS, y: METRIC_AXIS },
     },
     {
       mark: { type: 'point', filled: true, size: 50 },
       encoding: {
         x: RUN_AXIS,
-        y: { field: 'value', type: 'quantitative' },
+        y: METRIC_AXIS,
         color: {
           field: 'which',
           type: 'nominal',
@@ -343,24 +404,33 @@ export const METRIC_TREND_TEMPLATE: TopLevelSpec = {
   ],
 }
 
-/** What METRIC_TREND_TEMPLATE draws for one metric: its points and its titles. */
+/** What METRIC_TREND_TEMPLATE draws for one metric: its points, in the unit of its axis, and its titles. */
 export function metricTrend(
   metric: string,
   testId: string,
   points: readonly MetricPoint[],
-): { data: { points: object[] }; signals: { chartTitle: string; chartSubtitle: string } } {
+): {
+  data: { points: object[] }
+  signals: { chartTitle: string[]; chartSubtitle: string; yUnit: string; yMinStep: number }
+} {
   const current = points.find((point) => point.current)
+  const quantity = metricQuantity(metric)
+  const { unit, factor } = axisScale(quantity, Math.max(0, ...points.map((point) => Math.abs(point.value))))
+  const values = points.map((point) => point.value * factor)
   return {
     data: {
-      points: points.map((point) => ({
+      points: points.map((point, i) => ({
         ...point,
+        value: values[i],
         label: runLabel(point.n, point.startTime),
         which: point.current ? 'this run' : 'earlier runs',
       })),
     },
     signals: {
-      chartTitle: metric,
-      chartSubtitle: `${points.length} run${points.length === 1 ? '' : 's'} of ${testId}${current ? `; this run: ${current.value}` : ''}`,
+      chartTitle: titleLines(metric),
+      chartSubtitle: `${points.length} run${points.length === 1 ? '' : 's'} of ${testId}${current ? `; this run: ${formatQuantity(current.value, quantity)}` : ''}`,
+      yUnit: unit,
+      yMinStep: values.every(Number.isInteger) ? 1 : 0,
     },
   }
 }
@@ -397,7 +467,15 @@ export function stepDurationTrendSpec(
   )
   const note = longest.size > shown.size ? `the ${shown.size} slowest of ${longest.size} steps` : undefined
   const x = { ...RUN_AXIS, scale: { domain: runs.map((run, i) => runLabel(i + 1, run.startTime)) } }
-  const y = { field: 'value', type: 'quantitative', title: `duration (${unit})` } as const
+  const y = {
+    field: 'value',
+    type: 'quantitative',
+    title: `duration (${unit})`,
+    axis: numberAxis(
+      unit,
+      values.map((value) => value.value),
+    ),
+  } as const
   const color = { field: 'step', type: 'nominal', title: null, legend: { orient: 'bottom', columns: 4 } } as const
   const spec: TopLevelSpec = {
     ...BASE,

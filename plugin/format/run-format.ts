@@ -1,4 +1,5 @@
 import { type RunData, runWallMs, type StepRow } from '../store/run-data.ts'
+import { byteUnit } from './numbers.ts'
 
 /**
  * How a run reads to people wherever it is shown (the documents, their charts, the analysis,
@@ -44,14 +45,9 @@ export function formatMs(ms: number | null | undefined): string {
 export function formatBytes(bytes: number | null | undefined): string {
   if (bytes === null) return 'not measured'
   if (!bytes) return ''
-  const units = ['B', 'KiB', 'MiB', 'GiB']
-  let value = bytes
-  let unit = 0
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024
-    unit++
-  }
-  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`
+  // Binary units, as the charts' axes (format/numbers.ts).
+  const { unit, per } = byteUnit(bytes)
+  return `${(bytes / per).toFixed(unit === 'B' ? 0 : 1)} ${unit}`
 }
 
 /** How many steps ended in each status, in STATUS_ORDER, statuses with none left out. */

@@ -15,6 +15,31 @@ export interface LiveRun {
   say: (step: string, line: string) => void
 }
 
+let serverModules: ReturnType<typeof importServerModules> | undefined
+
+const importServerModules = () =>
+  Promise.all([
+    import('../live/ctx-server.ts'),
+    import('../live/endpoints.ts'),
+    import('node:crypto'),
+    import('node:os'),
+  ])
+
+/** The HTTP layer's modules, loaded once per thread. */
+function loadServerModules(): ReturnType<typeof importServerModules> {
+  serverModules ??= importServerModules()
+  return serverModules
+}
+
+/**
+ * Starts loading the ctx server's modules while Vitest still collects the recipe's tests, as
+ * a test file's own imports load: the run's first step then only listens. A failure to load
+ * shows when the server starts (its `failure`), not here.
+ */
+export function preloadLiveServer(): void {
+  loadServerModules().catch(() => undefined)
+}
+
 /**
  * The live side of a run: its ctx served over HTTP (live/ctx-server.ts) and published
  * beside the store for `recipes ctx`, the environment the run's processes find it with, and
@@ -94,12 +119,7 @@ export class LiveSession {
   }
 
   private async start({ ctx, where, storePath }: Wanted): Promise<Served> {
-    const [{ CtxServer }, { publishEndpoint }, { randomBytes }, { hostname }] = await Promise.all([
-      import('../live/ctx-server.ts'),
-      import('../live/endpoints.ts'),
-      import('node:crypto'),
-      import('node:os'),
-    ])
+    const [{ CtxServer }, { publishEndpoint }, { randomBytes }, { hostname }] = await loadServerModules()
     const { runId, recipe, redactor } = this.run
     const token = randomBytes(24).toString('base64url')
     const run = { runId, recipe: recipe.file, testId: recipe.testMeta.test_id }

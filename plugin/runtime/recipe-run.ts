@@ -3,6 +3,7 @@ import type { Scriptlet } from '../scriptlet/define.ts'
 import { toJsonSafe } from '../scriptlet/json-safe.ts'
 import { ConcurrentWrites } from './concurrent-writes.ts'
 import { describeAttempts, type AttemptRecord, type RecipeTaskMeta, runStatusOf, setupNote } from './meta.ts'
+import { preloadLiveServer } from './live-session.ts'
 import { ResourceHolds } from './resource-holds.ts'
 import { readMaxConcurrency, readRunOptions } from './run-options.ts'
 import { RunSession, type Started } from './run-session.ts'
@@ -45,6 +46,7 @@ export class RecipeRun {
     this.session = new RunSession(compiled, runId, this.options, scriptlets)
     this.planner = new StepPlanner(compiled, scriptlets, this.session, this.options, readMaxConcurrency())
     // The first python module step need not wait for the interpreter: it starts while Vitest collects (runs nothing).
+    if (compiled.ctxServer) preloadLiveServer()
     if (compiled.recipe.steps.some((step) => step.type === 'python' && step.module !== undefined))
       prestartPythonHost({ executable: compiled.python.executable, path: compiled.python.path, root: compiled.root })
   }

@@ -8,6 +8,7 @@ import {
   stepDurationsSpec,
   stepDurationTrendSpec,
 } from '../../plugin/charts/specs.ts'
+import { textWidth } from '../../plugin/charts/text-width.ts'
 import { formatMs } from '../../plugin/format/run-format.ts'
 import type { StepRow, TrendRun } from '../../plugin/store/run-data.ts'
 import { stepRow } from './steps.ts'
@@ -167,7 +168,40 @@ test("metricTrend marks the report's run among the earlier ones, and titles the 
     ['#1 01-01 10:00', 'earlier runs'],
     ['#2 01-02 11:30', 'this run'],
   ])
-  expect(signals).toEqual({ chartTitle: 'measure.rate', chartSubtitle: '2 runs of LAB-1; this run: 4' })
+  expect(signals).toEqual({
+    chartTitle: ['measure.rate'],
+    chartSubtitle: '2 runs of LAB-1; this run: 4',
+    yUnit: '',
+    yMinStep: 1,
+  })
+})
+
+test("metricTrend draws a metric in its axis's unit, named by the axis; a long name is broken into title lines", () => {
+  const point = (n: number, value: number) => ({
+    n,
+    runId: `r${n}`,
+    startTime: '2026-01-01T10:00:00.000Z',
+    value,
+    current: n === 2,
+  })
+  const bytes = metricTrend('dut.rx_bytes', 'LAB-1', [point(1, 1.5 * 1024 ** 3), point(2, 2.5e9)])
+  expect(bytes.data.points.map((p) => (p as { value: number }).value)).toEqual([1.5, 2.5e9 / 1024 ** 3])
+  expect(bytes.signals).toMatchObject({
+    yUnit: 'GiB',
+    yMinStep: 0,
+    chartSubtitle: '2 runs of LAB-1; this run: 2.328 GiB',
+  })
+  const wait = metricTrend('ping.resource_wait_ms', 'LAB-1', [point(1, 900), point(2, 2500)])
+  expect(wait.signals).toMatchObject({ yUnit: 's', chartSubtitle: '2 runs of LAB-1; this run: 2.5 s' })
+  const long = `step.${'x'.repeat(50)}_${'y'.repeat(50)}`
+  const { chartTitle } = metricTrend(long, 'LAB-1', [point(1, 1)]).signals
+  expect(chartTitle.join('')).toBe(long)
+  for (const line of chartTitle) expect(textWidth(line, 13)).toBeLessThanOrEqual(560)
+  const wide = metricTrend(`s.${'W'.repeat(120)}😀漢`, 'LAB-1', [point(1, 1)]).signals.chartTitle
+  expect(wide.length).toBeGreaterThan(2)
+  expect(wide.join('')).toBe(`s.${'W'.repeat(120)}😀漢`)
+  for (const line of wide) expect(textWidth(line, 13)).toBeLessThanOrEqual(560)
+  expect(chartTitle[0]).toBe(`step.${'x'.repeat(50)}_`)
 })
 
 /** A stored run of the trend: its steps' durations (ms), each passed unless named in `failed`. */

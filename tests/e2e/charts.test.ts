@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import JSZip from 'jszip'
 import { afterAll, beforeAll, expect, test } from 'vitest'
+import { inkAtEdges } from '../charts/png.ts'
 import { fixtureScriptlets } from './fixture-files.ts'
 import { createProject, DEFAULT_CONFIG, type TestProject } from './project.ts'
 
@@ -110,6 +111,19 @@ test('the PNGs beside the documents, linked from report.md, inside report.xlsx a
     ])
   } finally {
     db.close()
+  }
+})
+
+test('nothing drawn is cut: the PNGs inside report.docx and report.xlsx have no ink in their outermost pixels', async () => {
+  for (const [file, folder] of [
+    ['report.docx', 'word/media/'],
+    ['report.xlsx', 'xl/media/'],
+  ] as const) {
+    const zip = await JSZip.loadAsync(readFileSync(join(dir, file)))
+    const pngs = Object.keys(zip.files).filter((name) => name.startsWith(folder) && name.endsWith('.png'))
+    expect(pngs).toHaveLength(CHARTS.length)
+    for (const name of pngs)
+      expect(inkAtEdges(await zip.file(name)!.async('uint8array')), `${file}: ${name}`).toEqual([])
   }
 })
 
