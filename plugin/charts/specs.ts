@@ -102,7 +102,7 @@ export function durationSegments(step: ShownStepRow): { part: string; kind: stri
   }))
   const wait = total - segments.reduce((sum, segment) => sum + segment.ms, 0)
   // Clock rounding leaves crumbs: only a wait worth a pixel-ish (over 1 % and 1 ms) is drawn.
-  if (wait > 1 && wait > total / 100) segments.push({ part: 'wait', kind: 'wait / back-off', ms: wait })
+  if (wait > 1 && wait > total / 100) segments.push({ part: 'wait', kind: WAIT_KIND, ms: wait })
   return segments
 }
 
@@ -117,9 +117,14 @@ function barLabel(step: ShownStepRow, segments: { part: string; ms: number }[]):
 }
 
 /**
- * Each step's time as a bar in recipe order, cut into its attempts (coloured by how each
- * ended) and the wait its attempts leave over (retry back-off); steps that did not run get
- * their status as a label. A run of more than MAX_DURATION_BARS steps shows its slowest.
+ * Each step as a bar, a lane (row) per step in recipe order. When the steps' start times are
+ * stored (schema 9 on), the bars sit on the run's clock: each from where the step began to
+ * where it ended, its attempts where they ran and the back-off between them, so steps that
+ * ran side by side overlap on the x axis, each on its lane; a step that did not run sits where
+ * the one before it ended. A run stored without start times is drawn as before: each step's
+ * time from 0, cut into its attempts (coloured by how each ended) and the wait they leave
+ * over. Steps that did not run get their status as a label. A run of more than
+ * MAX_DURATION_BARS steps shows its slowest.
  */
 export function stepDurationsSpec(steps: readonly ShownStepRow[]): { spec: TopLevelSpec; note?: string } {
   const shown =
@@ -129,11 +134,53 @@ export function stepDurationsSpec(steps: readonly ShownStepRow[]): { spec: TopLe
           .sort((a, b) => drawableMs(b.durationMs) - drawableMs(a.durationMs))
           .slice(0, MAX_DURATION_BARS)
           .sort((a, b) => a.idx - b.idx)
+  const note =
+    steps.length > shown.length
+      ? `the ${shown.length} slowest of ${steps.length} steps, in recipe order; report.xlsx (sheet Steps) has every step`
+      : undefined
+  const timed = shown.some((step) => startMs(step.startTime) !== undefined)
+  const spec = timed ? timelineSpec(steps.length, shown, note) : durationsSpec(steps.length, shown, note)
+  return note === undefined ? { spec } : { spec, note }
+}
+
+/** A stored time (ISO) as ms since the epoch; undefined when there is none or it does not parse. */
+function startMs(time: string | null | undefined): number | undefined {
+  if (!time) return undefined
+  const ms = Date.parse(time)
+  return Number.isFinite(ms) ? ms : undefined
+}
+
+/** The steps' lane labels: `2. port_a`. */
+function laneOf(step: ShownStepRow): string {
+  return `${step.idx}. ${step.step}`
+}
+
+/** The y axis of the step charts: a lane per step, in the order given. */
+const LANES = { field: 'row', type: 'nominal', sort: null, title: null, axis: { labelLimit: 180 } } as const
+
+/** The colour scale of the step charts: a status's colour, grey for the waits. */
+function kindColors(kinds: readonly string[]) {
+  return {
+    field: 'kind',
+    type: 'nominal',
+    title: null,
+    scale: {
+      domain: [...kinds],
+      range: kinds.map((kind) => (kind === WAIT_KIND ? WAIT_COLOR : statusColor(kind))),
+    },
+    legend: { orient: 'bottom', direction: 'horizontal' },
+  } as const
+}
+
+const WAIT_KIND = 'wait / back-off'
+
+/** Each step's time from 0 (a run stored without start times), its attempts stacked, then their wait. */
+function durationsSpec(total: number, shown: readonly ShownStepRow[], note: string | undefined): TopLevelSpec {
   const { unit, per } = durationUnit(Math.max(0, ...shown.map((step) => drawableMs(step.durationMs))))
   const segments: { row: string; part: string; kind: string; value: number; order: number }[] = []
   const labels: { row: string; value: number; text: string }[] = []
   for (const step of shown) {
-    const row = `${step.idx}. ${step.step}`
+    const row = laneOf(step)
     const parts = durationSegments(step)
     parts.forEach((part, order) => {
       segments.push({ row, part: part.part, kind: part.kind, value: part.ms / per, order })
@@ -141,17 +188,12 @@ export function stepDurationsSpec(steps: readonly ShownStepRow[]): { spec: TopLe
     labels.push({ row, value: drawableMs(step.durationMs) / per, text: barLabel(step, parts) })
   }
   const kinds = [...new Set(segments.map((segment) => segment.kind))]
-  const note =
-    steps.length > shown.length
-      ? `the ${shown.length} slowest of ${steps.length} steps, in recipe order; report.xlsx (sheet Steps) has every step`
-      : undefined
-  const rows = { field: 'row', type: 'nominal', sort: null, title: null, axis: { labelLimit: 180 } } as const
-  const spec: TopLevelSpec = {
+  return {
     ...BASE,
     title: {
       text: 'Step durations',
       subtitle: [
-        `${steps.length} step${steps.length === 1 ? '' : 's'}: each attempt in order, then the wait between retries`,
+        `${total} step${total === 1 ? '' : 's'}: each attempt in order, then the wait between retries`,
         ...(note ? [note] : []),
       ],
     },
@@ -162,7 +204,7 @@ export function stepDurationsSpec(steps: readonly ShownStepRow[]): { spec: TopLe
         data: { values: segments },
         mark: { type: 'bar', stroke: '#7F7F7F', strokeWidth: 0.5 },
         encoding: {
-          y: rows,
+          y: LANES,
           x: {
             field: 'value',
             type: 'quantitative',
@@ -174,26 +216,116 @@ export function stepDurationsSpec(steps: readonly ShownStepRow[]): { spec: TopLe
             ),
           },
           order: { field: 'order', type: 'quantitative' },
-          color: {
-            field: 'kind',
-            type: 'nominal',
-            title: null,
-            scale: {
-              domain: kinds,
-              range: kinds.map((kind) => (kind === 'wait / back-off' ? WAIT_COLOR : statusColor(kind))),
-            },
-            legend: { orient: 'bottom', direction: 'horizontal' },
-          },
+          color: kindColors(kinds),
         },
       },
       {
         data: { values: labels },
         mark: { type: 'text', align: 'left', dx: 4, fontSize: 10, color: '#404040' },
-        encoding: { y: rows, x: { field: 'value', type: 'quantitative' }, text: { field: 'text', type: 'nominal' } },
+        encoding: { y: LANES, x: { field: 'value', type: 'quantitative' }, text: { field: 'text', type: 'nominal' } },
       },
     ],
   }
-  return note === undefined ? { spec } : { spec, note }
+}
+
+/** A part of a step on the run's clock: from and to in ms since the first step began. */
+interface ClockSegment {
+  part: string
+  kind: string
+  from: number
+  to: number
+}
+
+/**
+ * A step's parts on the run's clock, from `origin`: each attempt where it ran (attempts of
+ * older rows, without a start, one after the other) and the back-off between them; a step
+ * without attempts one bar in its status; one without a start at `after` (where the one
+ * before it ended), as long as it took.
+ */
+export function clockSegments(step: ShownStepRow, origin: number, after: number): ClockSegment[] {
+  const stepStart = startMs(step.startTime)
+  const from = stepStart === undefined ? after : Math.max(0, stepStart - origin)
+  const attempts = step.attemptLog
+  if (attempts.length === 0)
+    return [{ part: step.status, kind: step.status, from, to: from + drawableMs(step.durationMs) }]
+  const segments: ClockSegment[] = []
+  let cursor = from
+  attempts.forEach((attempt, i) => {
+    const began = startMs(attempt.startTime)
+    const at = began === undefined ? cursor : Math.max(cursor, began - origin)
+    if (at - cursor > 1) segments.push({ part: 'wait', kind: WAIT_KIND, from: cursor, to: at })
+    const end = at + drawableMs(attempt.durationMs)
+    segments.push({
+      part: `attempt ${attempt.attempt}`,
+      // The last attempt ends the step: it shows the step's status (expected-error, setup…), earlier ones how they ended.
+      kind: i === attempts.length - 1 ? step.status : attempt.status,
+      from: at,
+      to: end,
+    })
+    cursor = end
+  })
+  return segments
+}
+
+/** Each step from its start to its end on the run's clock, a lane per step: steps side by side overlap. */
+function timelineSpec(total: number, shown: readonly ShownStepRow[], note: string | undefined): TopLevelSpec {
+  const origin = Math.min(...shown.flatMap((step) => startMs(step.startTime) ?? []))
+  const placed: { step: ShownStepRow; parts: ClockSegment[] }[] = []
+  let after = 0
+  for (const step of shown) {
+    const parts = clockSegments(step, origin, after)
+    placed.push({ step, parts })
+    after = parts.at(-1)!.to
+  }
+  const { unit, per } = durationUnit(Math.max(0, ...placed.map(({ parts }) => parts.at(-1)!.to)))
+  const segments: { row: string; part: string; kind: string; start: number; end: number }[] = []
+  const labels: { row: string; value: number; text: string }[] = []
+  for (const { step, parts } of placed) {
+    const row = laneOf(step)
+    for (const part of parts)
+      segments.push({ row, part: part.part, kind: part.kind, start: part.from / per, end: part.to / per })
+    const waited = parts.filter((part) => part.kind === WAIT_KIND).reduce((sum, part) => sum + part.to - part.from, 0)
+    labels.push({
+      row,
+      value: parts.at(-1)!.to / per,
+      text: barLabel(step, waited > 0 ? [{ part: 'wait', ms: waited }] : []),
+    })
+  }
+  const kinds = [...new Set(segments.map((segment) => segment.kind))]
+  return {
+    ...BASE,
+    title: {
+      text: 'Step durations',
+      subtitle: [
+        `${total} step${total === 1 ? '' : 's'} on the run's clock, a lane each: steps that ran side by side overlap`,
+        ...(note ? [note] : []),
+      ],
+    },
+    width: PLOT_WIDTH,
+    height: { step: 18 },
+    layer: [
+      {
+        data: { values: segments },
+        mark: { type: 'bar', stroke: '#7F7F7F', strokeWidth: 0.5 },
+        encoding: {
+          y: LANES,
+          x: {
+            field: 'start',
+            type: 'quantitative',
+            title: `time since the first step started (${unit})`,
+            axis: numberAxis(unit, [...segments.flatMap((segment) => [segment.start, segment.end])]),
+          },
+          x2: { field: 'end' },
+          color: kindColors(kinds),
+        },
+      },
+      {
+        data: { values: labels },
+        mark: { type: 'text', align: 'left', dx: 4, fontSize: 10, color: '#404040' },
+        encoding: { y: LANES, x: { field: 'value', type: 'quantitative' }, text: { field: 'text', type: 'nominal' } },
+      },
+    ],
+  }
 }
 
 /** A run's place on a trend's x axis: `#2 01-02 11:30` (its number, oldest first, and when it started). */

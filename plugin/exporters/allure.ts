@@ -87,17 +87,20 @@ export async function writeAllureResults(data: RunData, target: AllureTarget): P
   const labels = runLabels(data)
   const diffs = await ctxDiffs(data)
   const description = stepDescription(data)
-  // The store keeps no start time per step: the steps are laid out one after the other from
-  // the run's start, in idx order, each as long as it took (steps that ran side by side
-  // appear in sequence), and a step's attempts one after the other within it.
-  let start = runStart
+  // Each step and attempt starts when the store says it did (steps side by side overlap on
+  // Allure's timeline); one stored without a start time (schema 8 and before, a step that did
+  // not run) follows the step before it, from the run's start, and an attempt without one
+  // the attempt before it.
+  let after = runStart
   for (const step of data.steps) {
+    const start = timeOf(step.startTime) ?? after
     const fullName = `${run.recipe}#${step.step}`
     const parameters = parametersOf(step)
     const stepLabels = [...labels, { name: 'recipe_status', value: step.status }]
     const attempts = step.attemptLog
     let attemptStart = start
     attempts.slice(0, -1).forEach((attempt) => {
+      attemptStart = timeOf(attempt.startTime) ?? attemptStart
       const retry = runtime.startTest({
         name: step.step,
         fullName,
@@ -113,6 +116,7 @@ export async function writeAllureResults(data: RunData, target: AllureTarget): P
       runtime.stopTest(retry, { stop: attemptStart })
       runtime.writeTest(retry)
     })
+    attemptStart = timeOf(attempts.at(-1)?.startTime) ?? attemptStart
     const uuid = runtime.startTest(
       {
         name: step.step,
@@ -145,7 +149,7 @@ export async function writeAllureResults(data: RunData, target: AllureTarget): P
     const stop = Math.max(start + step.durationMs, attemptStart + (attempts.at(-1)?.durationMs ?? 0))
     runtime.stopTest(uuid, { stop })
     runtime.writeTest(uuid)
-    start = stop
+    after = Math.max(after, stop)
   }
   runtime.writeScope(scope)
   writeEnvironment(data, target.resultsDir)
@@ -243,4 +247,11 @@ function writeEnvironment(data: RunData, resultsDir: string): void {
 
 function text(value: JsonValue): string {
   return JSON.stringify(value)
+}
+
+/** A stored time (ISO) in ms since the epoch; undefined when there is none or it does not parse. */
+function timeOf(time: string | null | undefined): number | undefined {
+  if (!time) return undefined
+  const ms = Date.parse(time)
+  return Number.isFinite(ms) ? ms : undefined
 }

@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http'
 import { renderChartSvg, renderTrendChartSvg, runChartList, TREND_RUNS, trendChartList } from '../charts/index.ts'
 import type { ShownStepRow, StepRow } from '../store/run-data.ts'
 import type { RunStore } from '../store/run-store.ts'
-import type { LiveRunState } from './ctx-server.ts'
+import { isWaiting, type RunningItem } from './dashboard-waits.ts'
 import { HttpError, sendJson } from './http-server.ts'
 
 /**
@@ -19,7 +19,7 @@ const LIVE_CHARTS = ['step_durations']
  */
 export async function sendRunChart(
   store: RunStore,
-  running: LiveRunState['running'],
+  running: readonly RunningItem[],
   runId: string,
   name: string | undefined,
   response: ServerResponse,
@@ -72,15 +72,19 @@ export function noSuchRun(runId: string): HttpError {
   return new HttpError(404, 'DASHBOARD_NO_SUCH_RUN', `no run "${runId}" in the store`)
 }
 
-/** The steps running now as rows of the run, after the ones it stored: their time so far, `running`. */
-function runningRows(steps: readonly StepRow[], running: LiveRunState['running']): ShownStepRow[] {
+/**
+ * The steps running now as rows of the run, after the ones it stored: `running`, from when
+ * they started to now (steps waiting for lab resources are not running yet).
+ */
+function runningRows(steps: readonly StepRow[], running: readonly RunningItem[]): ShownStepRow[] {
   const stored = new Set(steps.map((step) => step.step))
   return running
-    .filter((item) => !stored.has(item.step))
+    .flatMap((item) => (isWaiting(item) || stored.has(item.step) ? [] : [item]))
     .map((item, i) => ({
       step: item.step,
       idx: steps.length + i + 1,
       status: 'running',
+      startTime: item.since,
       durationMs: Math.max(0, Date.now() - Date.parse(item.since)),
       cpuMs: 0,
       peakRssBytes: null,

@@ -6,6 +6,7 @@ import { isAbsolute, relative, resolve, sep } from 'node:path'
 import { ingestJournals } from '../store/ingest.ts'
 import type { RunFilter, RunStore } from '../store/run-store.ts'
 import type { LiveRunState } from './ctx-server.ts'
+import { type RunningItem, waitsByRun } from './dashboard-waits.ts'
 import { noSuchRun, sendRunChart, sendTrendChart } from './dashboard-charts.ts'
 import { liveEndpoints } from './endpoints.ts'
 import { HttpError, type HttpLimits, type HttpServer, sendJson, startHttpServer, tokenMatches } from './http-server.ts'
@@ -147,10 +148,13 @@ function setsCookie(request: IncomingMessage, response: ServerResponse, token: s
   return true
 }
 
-/** What the dashboard knows beyond the store: the steps running now, per run; and a version that changes with anything. */
+/**
+ * What the dashboard knows beyond the store: the steps running now, per run, and those waiting
+ * for lab resources (dashboard-waits.ts); and a version that changes with anything.
+ */
 class LiveState {
   version = 0
-  running = new Map<string, LiveRunState['running']>()
+  running = new Map<string, RunningItem[]>()
   private mark = ''
   private readonly options: DashboardOptions
 
@@ -163,7 +167,7 @@ class LiveState {
     const { store, storePath } = this.options
     // The Vitest process ingests every second; the dashboard does not wait for it.
     await ingestJournals(store)
-    const running = new Map<string, LiveRunState['running']>()
+    const running = new Map<string, RunningItem[]>()
     await Promise.all(
       liveEndpoints(storePath).map(async (endpoint) => {
         try {
@@ -177,12 +181,23 @@ class LiveState {
         }
       }),
     )
+    // A step waiting for a lab resource runs nothing yet: the lock store says what it waits for and who holds it.
+    for (const [runId, waits] of await this.waits()) running.set(runId, [...(running.get(runId) ?? []), ...waits])
     const mark = `${await store.changeMark()}|${JSON.stringify([...running])}`
     this.running = running
     if (mark === this.mark) return false
     this.mark = mark
     this.version++
     return true
+  }
+
+  /** The lock store's waits by run; none when it cannot be read now (the next look tries again). */
+  private async waits(): Promise<Map<string, RunningItem[]>> {
+    try {
+      return waitsByRun(await this.options.store.locks.list())
+    } catch {
+      return new Map()
+    }
   }
 }
 

@@ -33,6 +33,8 @@ export interface RecipeStepMeta {
    */
   writes: HistoryWrite[]
   durationMs: number
+  /** When the step began running (ISO): its first attempt's start. Absent for a step that did not run. */
+  startTime?: string
   /** CPU time of the step: its child process, or this process for in-process TypeScript steps. */
   cpuMs: number
   /**
@@ -136,6 +138,7 @@ export function stepRowOf(meta: RecipeStepMeta): StepRow {
     idx: meta.idx,
     status: meta.status,
     durationMs: meta.durationMs,
+    startTime: meta.startTime ?? null,
     cpuMs: meta.cpuMs,
     peakRssBytes: meta.peakRssBytes,
     exitCode: error ? error.exit_code : passed ? 0 : null,

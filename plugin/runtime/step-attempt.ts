@@ -27,6 +27,8 @@ export interface Attempt {
   failure: Error | undefined
   writes: ContextWrite[]
   durationMs: number
+  /** When the attempt began, on the wall clock (ms since the epoch): where it sits on the run's timeline. */
+  startedAtMs: number
   cached?: CacheEntry
 }
 
@@ -69,6 +71,8 @@ class StepAttempt {
   /** What the step prints through the console (in-process steps), and the test it shows under. */
   private readonly printed: CapturedOutput
   private readonly startedAt: number
+  /** The wall clock at the start (the one reading a step adds): monotonic time says how long, this says when. */
+  private readonly startedAtMs: number
   /** Why the step is over, once it is: its later ctx writes are refused. */
   private ended: string | undefined
   private cacheKey: string | undefined
@@ -88,6 +92,7 @@ class StepAttempt {
     })
     scope.concurrent.begin(step.name)
     scope.session.stepStarted(step.name)
+    this.startedAtMs = Date.now()
     this.startedAt = performance.now()
   }
 
@@ -187,7 +192,7 @@ class StepAttempt {
     const envelope = execution.envelope
     if (this.cacheKey !== undefined && !failure && !this.cached && envelope.status === 'ok')
       this.cache(this.cacheKey, envelope)
-    const attempt: Attempt = { execution, failure, writes: this.ctx.writes, durationMs }
+    const attempt: Attempt = { execution, failure, writes: this.ctx.writes, durationMs, startedAtMs: this.startedAtMs }
     if (this.cached) attempt.cached = this.cached
     return attempt
   }

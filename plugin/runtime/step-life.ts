@@ -261,6 +261,9 @@ export class StepLives implements Outcomes {
     meta.envelope = redact.active ? redact.json(recorded) : recorded
     meta.durationMs =
       attempts.length === 1 ? attempts[0]!.durationMs : attempts.reduce((sum, item) => sum + item.durationMs, 0)
+    // The step began with its first attempt (a wait for lab resources is before it, in its metrics).
+    const started = attempts[0]!.startTime
+    if (started !== undefined) meta.startTime = started
     meta.cpuMs = resources.cpuMs
     meta.peakRssBytes = resources.peakRssMeasured === false ? null : resources.peakRssBytes
     meta.setup = run.setup

@@ -15,6 +15,7 @@ export function attemptRecord(number: number, attempt: Attempt): AttemptRecord {
     attempt: number,
     status: attempt.failure ? 'failed' : 'passed',
     durationMs: attempt.durationMs,
+    startTime: new Date(attempt.startedAtMs).toISOString(),
   }
   if (attempt.failure) record.reason = failureReason(attempt)
   return record

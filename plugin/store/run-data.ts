@@ -50,6 +50,12 @@ export interface StepRow<Status extends ShownStepStatus = StepStatus> {
   /** Null where the step's peak memory is not measured (a worker thread). */
   peakRssBytes: number | null
   exitCode: number | null
+  /**
+   * When the step began running (ISO), the start of its first attempt: with its end, where it
+   * sits on the run's clock (steps side by side overlap). Null for a step that did not run and
+   * in rows stored before schema 9; absent in rows of callers that do not know it.
+   */
+  startTime?: string | null
   /** How many attempts the step made (0: it did not run). */
   attempts: number
   /** Each attempt, in order (empty in runs stored before schema 3). */
@@ -72,6 +78,8 @@ export type AttemptRow = {
   /** Why the attempt failed. */
   reason?: string
   durationMs: number
+  /** When the attempt began (ISO); absent in attempts recorded before step start times were kept. */
+  startTime?: string
 }
 
 export interface ContextRow {

@@ -235,7 +235,7 @@ export async function readRun(
       }
     >(
       `SELECT step, idx, status, duration_ms AS "durationMs", cpu_ms AS "cpuMs", peak_rss_bytes AS "peakRssBytes", exit_code AS "exitCode", attempts, reason,
-              log_path AS "logPath", params, envelope, attempt_log AS "attemptLog"
+              log_path AS "logPath", params, envelope, attempt_log AS "attemptLog", start_time AS "startTime"
        FROM step_metrics WHERE run_id = ? ORDER BY idx, seq`,
       [runId],
     )

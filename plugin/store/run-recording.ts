@@ -243,6 +243,14 @@ export class RunRecording {
   }
 }
 
+/**
+ * Schema 9 (SQLite and PostgreSQL alike): when each step began running (ISO), so steps that ran
+ * side by side are drawn overlapping; rows stored before it have none (NULL).
+ */
+export const STEP_START_COLUMN = `
+  ALTER TABLE step_metrics ADD COLUMN start_time TEXT;
+`
+
 /** The statements of a step boundary. */
 const BOUNDARY_SQL = {
   insertStep: upsert(
@@ -262,6 +270,7 @@ const BOUNDARY_SQL = {
       'params',
       'envelope',
       'attempt_log',
+      'start_time',
     ],
   ),
   insertHistory: upsert(
@@ -285,7 +294,7 @@ function boundaryStatements(input: StepBoundary): [string, unknown[]][] {
   return statements
 }
 
-/** Rows per combined INSERT: well below PostgreSQL's 65,535 parameters for the widest row (15). */
+/** Rows per combined INSERT: well below PostgreSQL's 65,535 parameters for the widest row (16). */
 const ROWS_PER_INSERT = 500
 
 /**
@@ -365,6 +374,7 @@ function boundaryOf(
     json(step.params),
     json(step.envelope ?? undefined),
     step.attemptLog === undefined ? null : JSON.stringify(step.attemptLog),
+    step.startTime ?? null,
   ]
   let seq = historySeq
   const history = writes.map((recorded) => {

@@ -13,11 +13,15 @@ const STATUSES: StepStatus[] = ['passed', 'failed', 'blocked', 'skipped', 'setup
 export function sampleRun(): RunData {
   const steps = Array.from({ length: SAMPLE_STEPS }, (_, i): StepRow => {
     const status = STATUSES[i % STATUSES.length]!
+    // Side by side in pairs, as parallel steps are: each pair starts together.
+    const at = (ms: number) => new Date(Date.UTC(2026, 0, 1) + Math.floor(i / 2) * 20 + ms).toISOString()
+    const ran = status !== 'blocked' && status !== 'skipped'
     return {
       step: `step_${i}`,
       idx: i + 1,
       status,
       durationMs: 1.5 * i,
+      startTime: ran ? at(0) : null,
       cpuMs: i,
       peakRssBytes: i % 3 ? 50_000_000 + i : null,
       exitCode: status === 'failed' ? 1 : null,
@@ -25,8 +29,8 @@ export function sampleRun(): RunData {
       attemptLog:
         i % 5 === 0
           ? [
-              { attempt: 1, status: 'failed', reason: 'timed out', durationMs: 1 },
-              { attempt: 2, status: 'passed', durationMs: 2 },
+              { attempt: 1, status: 'failed', reason: 'timed out', durationMs: 1, startTime: at(0) },
+              { attempt: 2, status: 'passed', durationMs: 2, startTime: at(5) },
             ]
           : [],
       reason: status === 'passed' ? null : `sample ${status} reason`,

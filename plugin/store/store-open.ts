@@ -2,6 +2,7 @@ import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import Database from 'better-sqlite3'
 import { HISTORY_CHANGE_COLUMN } from './history-delta.ts'
+import { STEP_START_COLUMN } from './run-recording.ts'
 import { ingestJournals } from './ingest.ts'
 import { cleanLeftovers } from './leftovers.ts'
 import { PostgresConnection, PostgresError } from './postgres/connection.ts'
@@ -19,7 +20,7 @@ import { type SqlConnection, sqliteConnection } from './sql.ts'
  */
 
 /** The schema version this code writes; a database with a higher one is refused. */
-export const SCHEMA_VERSION = 8
+export const SCHEMA_VERSION = 9
 
 /** A store that cannot be used: corrupt, written by a newer version, not writable. */
 export class StoreError extends Error {
@@ -73,6 +74,8 @@ const MIGRATIONS: Record<number, string> = {
   7: RESOURCE_LOCK_FAULT_COLUMNS,
   // History that grows with what changed (history-delta.ts): a write's patch against the key's previous value.
   8: HISTORY_CHANGE_COLUMN,
+  // Where each step sits on the run's clock (steps side by side overlap): when it began running.
+  9: STEP_START_COLUMN,
 }
 
 /**

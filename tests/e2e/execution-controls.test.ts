@@ -2,6 +2,8 @@ import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { stepDurationsSpec } from '../../plugin/charts/specs.ts'
+import { RunStore } from '../../plugin/store/run-store.ts'
 import { fixtureScriptlets } from './fixture-files.ts'
 import { createProject, type RunResult, type TestProject } from './project.ts'
 
@@ -118,6 +120,29 @@ describe('DAG and parallel steps', () => {
     expect(span('b').start).toBeLessThan(span('a').end)
     expect(span('c').start).toBeGreaterThanOrEqual(span('a').end)
     expect(result.tests.total!.meta!.writes[0].value).toBe(3)
+    // The store keeps when each step began (so does each step's record): a and b side by side on the
+    // run's clock, c after a; the step chart draws a and b overlapping, each on its lane.
+    const store = await RunStore.openIn(project.root, 'reports/results.sqlite')
+    try {
+      const data = (await store.readRun(result.tests.a!.meta!.runId))!
+      const clock = (name: string) => {
+        const step = data.steps.find((row) => row.step === name)!
+        expect(step.attemptLog[0]!.startTime).toBe(step.startTime)
+        const start = Date.parse(step.startTime!)
+        return { start, end: start + step.durationMs }
+      }
+      expect(result.tests.a!.meta!.startTime).toBe(data.steps.find((row) => row.step === 'a')!.startTime)
+      expect(clock('a').start).toBeLessThan(clock('b').end)
+      expect(clock('b').start).toBeLessThan(clock('a').end)
+      expect(clock('c').start).toBeGreaterThan(clock('a').start + 500)
+      const layer = (stepDurationsSpec(data.steps).spec as { layer: { data: { values: Record<string, any>[] } }[] })
+        .layer[0]!
+      const bar = (name: string) => layer.data.values.find((value) => value.row.endsWith(`. ${name}`))!
+      expect(bar('a').row).not.toBe(bar('b').row)
+      expect(bar('a').start < bar('b').end && bar('b').start < bar('a').end).toBe(true)
+    } finally {
+      await store.close()
+    }
   })
 
   test('CPU-bound steps run in worker threads and their writes come back as the step', async () => {

@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process'
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { afterAll, beforeAll, expect, test } from 'vitest'
+import { Dashboard } from '../../plugin/live/dashboard.ts'
 import { RunStore } from '../../plugin/store/run-store.ts'
 import { childEnv, createProject, REPO, type TestProject } from './project.ts'
 
@@ -197,3 +198,76 @@ test('a SIGKILLed holder releases its resource within seconds: the next run gets
     ]),
   )
 }, 120_000)
+
+test('while a run waits for a held resource, the dashboard\'s "running now" shows its step waiting: for what, since when, held by whom', async () => {
+  const holder = await RunStore.open(store)
+  expect(
+    (
+      await holder.locks.tryAcquire({
+        resources: ['dut:w'],
+        runId: 'bench-run-9',
+        testId: 'BENCH-9',
+        step: 'calibrate',
+      })
+    ).acquired,
+  ).toBe(true)
+  const renew = setInterval(() => void holder.locks.heartbeat(), 500)
+  const lab = project({
+    'recipes/waits.yaml': `test_meta: { test_id: LOCK-SEE }
+resource_wait: 60
+steps:
+  - name: measure
+    type: exec
+    cmd: [echo, measured]
+    parse: raw
+    resources: [dut:w]
+`,
+  })
+  const dashboard = await Dashboard.start({
+    root: lab.root,
+    store: holder,
+    storePath: store,
+    host: '127.0.0.1',
+    port: 0,
+    pollMs: 100,
+  })
+  const running = lab.vitest(['run'], { env: { RECIPES_DB: store } })
+  try {
+    const waiting = async () => {
+      const { runs } = (await (await fetch(`${dashboard.url}/api/runs?testId=LOCK-SEE`)).json()) as {
+        runs: { status: string; running: Record<string, any>[] }[]
+      }
+      return runs.find((run) => run.status === 'running')?.running ?? []
+    }
+    await expect.poll(waiting, { timeout: 30_000, interval: 200 }).toEqual([
+      {
+        step: 'measure',
+        since: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+        waiting: {
+          resources: ['dut:w'],
+          heldBy: [
+            {
+              resource: 'dut:w',
+              runId: 'bench-run-9',
+              testId: 'BENCH-9',
+              step: 'calibrate',
+              host: hostname(),
+              pid: process.pid,
+              since: expect.any(String),
+            },
+          ],
+        },
+      },
+    ])
+    await holder.locks.release('bench-run-9')
+    const result = await running
+    expect(result.code, result.output).toBe(0)
+    await expect.poll(waiting, { timeout: 5_000 }).toEqual([])
+  } finally {
+    clearInterval(renew)
+    await holder.locks.release('bench-run-9')
+    await running.catch(() => undefined)
+    await dashboard.close()
+    await holder.close()
+  }
+}, 90_000)

@@ -4,6 +4,9 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { fixtureScriptlets } from './fixture-files.ts'
 import { createProject, type JsonReport, type TestProject } from './project.ts'
 
+/** A time as the store keeps it (when an attempt began). */
+const ISO_TIME = expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
+
 const RECIPES: Record<string, string> = {
   'recipes/pipeline.yaml': `test_meta: { test_id: E2E-1, tester: ci, description: happy path }
 steps:
@@ -335,8 +338,14 @@ describe('retry', () => {
     expect(statuses('retry.yaml').flaky).toBe('passed')
     const meta = resultsOf('retry.yaml').assertionResults.find((entry) => entry.title === 'flaky')?.meta?.recipeStep
     expect(meta.attempts).toEqual([
-      { attempt: 1, status: 'failed', reason: 'transient failure on attempt 1', durationMs: expect.any(Number) },
-      { attempt: 2, status: 'passed', durationMs: expect.any(Number) },
+      {
+        attempt: 1,
+        status: 'failed',
+        reason: 'transient failure on attempt 1',
+        durationMs: expect.any(Number),
+        startTime: ISO_TIME,
+      },
+      { attempt: 2, status: 'passed', durationMs: expect.any(Number), startTime: ISO_TIME },
     ])
     expect(project.read('Data/flaky.count')).toBe('xx')
   })

@@ -5,6 +5,9 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { fixtureScriptlets } from './fixture-files.ts'
 import { createProject, REPO, type TestProject } from './project.ts'
 
+/** A time as the store keeps it (when an attempt began). */
+const ISO_TIME = expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
+
 // The store and the reports say what happened, and only that: listing runs nothing,
 // statuses are true (blocked, setup, expected-error), whatever a scriptlet throws is
 // recorded as its failure, every attempt is kept, logs end with the outcome, and the
@@ -233,9 +236,21 @@ describe('attempts, logs and order', () => {
     const steps = Object.fromEntries(stepsOf(runId).map((row) => [row.step, row]))
     expect(steps.flaky).toMatchObject({ status: 'passed', attempts: 3 })
     expect(JSON.parse(steps.flaky!.attempt_log!)).toEqual([
-      { attempt: 1, status: 'failed', reason: 'transient failure on attempt 1', durationMs: expect.any(Number) },
-      { attempt: 2, status: 'failed', reason: 'transient failure on attempt 2', durationMs: expect.any(Number) },
-      { attempt: 3, status: 'passed', durationMs: expect.any(Number) },
+      {
+        attempt: 1,
+        status: 'failed',
+        reason: 'transient failure on attempt 1',
+        durationMs: expect.any(Number),
+        startTime: ISO_TIME,
+      },
+      {
+        attempt: 2,
+        status: 'failed',
+        reason: 'transient failure on attempt 2',
+        durationMs: expect.any(Number),
+        startTime: ISO_TIME,
+      },
+      { attempt: 3, status: 'passed', durationMs: expect.any(Number), startTime: ISO_TIME },
     ])
     expect(steps.stubborn).toMatchObject({ status: 'failed', attempts: 1, reason: 'wrong firmware' })
     expect(output).not.toMatch(/retry x/)

@@ -232,6 +232,45 @@ test('a result per step and per earlier attempt: ids stable across runs, labels,
   expect(readFileSync(join(first, 'environment.properties'), 'utf8')).toContain('host=bench-3, bench-4')
 })
 
+test('steps with stored start times start when they did: steps side by side overlap, an attempt starts where it ran; one without follows the one before', async () => {
+  const root = join(dir, 'timed')
+  const runDir = join(root, 'reports/r9')
+  mkdirSync(runDir, { recursive: true })
+  const t0 = Date.parse('2026-01-01T00:00:00.000Z')
+  const at = (ms: number) => new Date(t0 + ms).toISOString()
+  const steps = [
+    step('port_a', 1, {
+      durationMs: 500,
+      startTime: at(100),
+      attemptLog: [{ attempt: 1, status: 'passed', durationMs: 500, startTime: at(100) }],
+    }),
+    step('port_b', 2, {
+      durationMs: 400,
+      startTime: at(150),
+      attemptLog: [{ attempt: 1, status: 'passed', durationMs: 400, startTime: at(150) }],
+    }),
+    step('flash', 3, {
+      durationMs: 300,
+      attempts: 2,
+      startTime: at(700),
+      attemptLog: [
+        { attempt: 1, status: 'failed', reason: 'busy', durationMs: 100, startTime: at(700) },
+        { attempt: 2, status: 'passed', durationMs: 200, startTime: at(1000) },
+      ],
+    }),
+    step('report', 4, { status: 'blocked', durationMs: 0, attempts: 0, attemptLog: [], startTime: null }),
+  ]
+  const out = join(dir, 'timed-results')
+  await writeAllureResults(run('r9', steps), { resultsDir: out, root, runDir })
+  expect(results(out).map((item) => `${item.name} ${item.status} ${item.start - t0}-${item.stop - t0}`)).toEqual([
+    'port_a passed 100-600',
+    'port_b passed 150-550',
+    'flash failed 700-800',
+    'flash passed 1000-1200',
+    'report skipped 1200-1200',
+  ])
+})
+
 test('clearAllureResults empties a results folder of Allure files only; the config is written once, never replaced', async () => {
   const results = join(dir, 'reports/allure-results')
   await writeAllureResults(run('r3', [step('boot', 1, { envelope: { status: 'ok' } })]), {

@@ -243,3 +243,50 @@ test('a selection run (-t) is marked in the run list and left out of the trend o
   expect(trend).toMatchObject({ selection: null })
   expect((trend.runs as { runId: string }[]).map((item) => item.runId)).toEqual(['s1', 's3'])
 })
+
+test('"running now" shows a step waiting for a lab resource: what it waits for, since when, and who holds it (run, step, host, pid)', async () => {
+  await store.beginRun(run('r-wait', '2026-11-30T11:00:00Z', 'ana', []))
+  const locks = store.locks
+  expect(
+    await locks.tryAcquire({ resources: ['dut:x'], runId: 'bench-7', testId: 'BENCH-7', step: 'flash' }),
+  ).toMatchObject({ acquired: true })
+  const asked = await locks.tryAcquire({ resources: ['dut:x'], runId: 'r-wait', testId: 'DASH-U', step: 'measure' })
+  expect(asked.acquired).toBe(false)
+  try {
+    const runningOf = async (path: string) => {
+      const { body } = await get(path)
+      const runs = (body.runs as { runId: string; running: unknown[] }[] | undefined) ?? [body]
+      return (runs.find((each) => (each as { runId?: string }).runId === 'r-wait') ?? body).running as unknown[]
+    }
+    const expected = {
+      step: 'measure',
+      since: (asked as { waitingSince: string }).waitingSince,
+      waiting: {
+        resources: ['dut:x'],
+        heldBy: [
+          {
+            resource: 'dut:x',
+            runId: 'bench-7',
+            testId: 'BENCH-7',
+            step: 'flash',
+            host: hostname(),
+            pid: process.pid,
+            since: expect.any(String),
+          },
+        ],
+      },
+    }
+    await expect.poll(() => runningOf('/api/runs'), { timeout: 5000 }).toEqual([expected])
+    expect((await get('/api/runs/r-wait')).body.running as unknown[]).toEqual([expected])
+    // Once it holds the resource it no longer waits.
+    await locks.release('bench-7')
+    expect(
+      (await locks.tryAcquire({ resources: ['dut:x'], runId: 'r-wait', testId: 'DASH-U', step: 'measure' })).acquired,
+    ).toBe(true)
+    await expect.poll(() => runningOf('/api/runs'), { timeout: 5000 }).toEqual([])
+  } finally {
+    await locks.release('bench-7')
+    await locks.release('r-wait')
+    await store.finishRun('r-wait', 'passed')
+  }
+})

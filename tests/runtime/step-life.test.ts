@@ -183,7 +183,9 @@ describe('retry', () => {
     const project = projectWith(`steps:
   - { idx: 1, name: flaky, type: ts, module: ${STEPS}, function: flaky, args: { counter: Data/flaky.count, succeed_on: 2, key: lab.flaky_v1 }, retry: { max: 2, on: [transient] } }
 `)
+    const before = Date.now()
     const { runId, tests } = await runRecipe(project, 'recipes/x.yaml')
+    const after = Date.now()
     const flaky = tests.flaky!
     expect(flaky.state).toBe('pass')
     expect(flaky.meta).toMatchObject({
@@ -207,6 +209,13 @@ describe('retry', () => {
     const stored = await readStoredRun(project, runId)
     expect(stepSummary(stored)).toEqual([['flaky', 'passed', 2, null]])
     expect(stored?.steps[0]?.attemptLog.map((attempt) => attempt.status)).toEqual(['failed', 'passed'])
+    // When the step and each attempt began, on the wall clock: the step with its first attempt, the second after the first ended.
+    const [first, second] = stored!.steps[0]!.attemptLog.map((attempt) => Date.parse(attempt.startTime!))
+    expect(stored?.steps[0]?.startTime).toBe(flaky.meta!.attempts[0]!.startTime)
+    expect(flaky.meta!.startTime).toBe(stored?.steps[0]?.startTime)
+    expect(first).toBeGreaterThanOrEqual(before)
+    expect(second).toBeGreaterThanOrEqual(first! + Math.floor(stored!.steps[0]!.attemptLog[0]!.durationMs))
+    expect(second).toBeLessThanOrEqual(after)
     expect(stored?.context.find((row) => row.key === 'lab.flaky_v1')?.value).toBe(2)
   })
 

@@ -183,7 +183,9 @@ test('a store of schema 7 (whole before and after) still reads, and takes patche
   const path = join(dir, 'schema-7.sqlite')
   await (await RunStore.open(path)).close()
   const db = new Database(path)
-  db.exec('ALTER TABLE context_history DROP COLUMN change; PRAGMA user_version = 7')
+  db.exec(
+    'ALTER TABLE context_history DROP COLUMN change; ALTER TABLE step_metrics DROP COLUMN start_time; PRAGMA user_version = 7',
+  )
   db.prepare(
     "INSERT INTO runs (run_id, recipe, start_time, status, metadata) VALUES ('old', 'recipes/h.yaml', '2025-01-01', 'passed', '{}')",
   ).run()

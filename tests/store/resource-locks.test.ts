@@ -719,7 +719,7 @@ test('a schema-4 store migrates to the current schema: the lock tables are creat
   const db = new Database(path)
   // Back to what schema 4 had: no lock tables, and no columns of later migrations.
   db.exec(
-    'DROP TABLE resource_locks; DROP TABLE resource_waits; DROP TABLE resource_holds; ALTER TABLE runs DROP COLUMN heartbeat_at; ALTER TABLE runs DROP COLUMN session; ALTER TABLE context_history DROP COLUMN change; PRAGMA user_version = 4',
+    'DROP TABLE resource_locks; DROP TABLE resource_waits; DROP TABLE resource_holds; ALTER TABLE runs DROP COLUMN heartbeat_at; ALTER TABLE runs DROP COLUMN session; ALTER TABLE context_history DROP COLUMN change; ALTER TABLE step_metrics DROP COLUMN start_time; PRAGMA user_version = 4',
   )
   expect(db.pragma('user_version', { simple: true })).toBe(4)
   db.close()

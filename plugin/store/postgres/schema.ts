@@ -1,5 +1,6 @@
 import { HISTORY_CHANGE_COLUMN } from '../history-delta.ts'
 import { RESOURCE_LOCK_FAULT_COLUMNS } from '../resource-lock-schema.ts'
+import { STEP_START_COLUMN } from '../run-recording.ts'
 import type { SqlConnection } from '../sql.ts'
 
 /**
@@ -45,6 +46,7 @@ const MIGRATIONS: Record<number, string> = {
   `,
   7: RESOURCE_LOCK_FAULT_COLUMNS,
   8: HISTORY_CHANGE_COLUMN,
+  9: STEP_START_COLUMN,
 }
 
 /** The first version a PostgreSQL store can have. */
