@@ -31,11 +31,12 @@ export async function writeXlsx(
   workbook.creator = 'vitest-recipes'
   workbook.created = new Date()
 
-  const summary = addTable(workbook, 'Summary', [
+  const title = reportTitle(data)
+  const summary = addTable(workbook, 'Summary', title, [
     ['field', 22],
-    ['value', 70],
+    ['value', 70, 'value', WRAP],
   ])
-  commitRow(summary.addRow({ field: 'title', value: reportTitle(data) }))
+  commitRow(summary.addRow({ field: 'title', value: title }))
   for (const [field, value] of titleFields(data)) commitRow(summary.addRow({ field, value }))
   commitRow(summary.addRow({ field: 'steps', value: data.steps.length }))
   for (const [status, n] of statusCounts(data)) {
@@ -65,20 +66,20 @@ export async function writeXlsx(
   }
   summary.commit()
 
-  const steps = addTable(workbook, 'Steps', [
+  const steps = addTable(workbook, 'Steps', title, [
     ['idx', 6],
-    ['step', 28],
+    ['step', fitted(data.steps.map((step) => step.step))],
     ['status', 11],
     ['duration_ms', 13, 'durationMs'],
     ['cpu_ms', 11, 'cpuMs'],
     ['peak_rss_bytes', 16, 'peakRssBytes'],
     ['exit_code', 10, 'exitCode'],
     ['attempts', 9],
-    ['attempt_log', 40, 'attemptLog'],
-    ['reason', 60],
-    ['outputs', 40],
-    ['params', 40],
-    ['log', 40, 'logPath'],
+    ['attempt_log', 30, 'attemptLog', WRAP],
+    ['reason', 44, 'reason', WRAP],
+    ['outputs', 30, 'outputs', WRAP],
+    ['params', 30, 'params', WRAP],
+    ['log', 30, 'logPath', WRAP],
   ])
   for (const step of data.steps) {
     const row = steps.addRow({
@@ -96,23 +97,29 @@ export async function writeXlsx(
   }
   steps.commit()
 
-  const context = addTable(workbook, 'Context', [
-    ['key', 32],
-    ['value', 70],
-    ['who', 24],
+  const context = addTable(workbook, 'Context', title, [
+    ['key', fitted(data.context.map((row) => row.key))],
+    ['value', 60, 'value', WRAP],
+    ['who', fitted(data.context.map((row) => row.who ?? ''))],
     ['ts', 26],
   ])
   for (const row of data.context) commitRow(context.addRow({ ...row, value: cell(compactJson(row.value, CELL_MAX)) }))
   context.commit()
 
-  const history = addTable(workbook, 'History', [
+  const history = addTable(workbook, 'History', title, [
     ['seq', 7],
-    ['step', 24],
-    ['key', 32],
-    ['who', 24],
+    ['step', fitted(data.steps.map((step) => step.step))],
+    [
+      'key',
+      fitted(
+        data.context.map((row) => row.key),
+        32,
+      ),
+    ],
+    ['who', fitted(data.steps.map((step) => step.step))],
     ['ts', 26],
-    ['before', 40],
-    ['after', 40],
+    ['before', 36, 'before', WRAP],
+    ['after', 36, 'after', WRAP],
   ])
   let written = 0
   for await (const row of data.history.rows()) {
@@ -135,9 +142,9 @@ export async function writeXlsx(
   }
   history.commit()
 
-  writeMetrics(workbook, data.steps)
+  writeMetrics(workbook, data.steps, title)
   const drawn = await charts
-  if (drawn) writeCharts(workbook, drawn)
+  if (drawn) writeCharts(workbook, drawn, title)
   await workbook.commit()
 }
 
@@ -164,9 +171,10 @@ const ROW_PIXELS = 20
  * part (xl/drawings/drawing1.xml) anchoring each PNG (xl/media) at its row, written beside
  * the streamed sheet.
  */
-function writeCharts(workbook: ExcelJS.stream.xlsx.WorkbookWriter, charts: DocumentCharts): void {
-  const sheet = workbook.addWorksheet('Charts')
-  sheet.columns = [{ key: 'text', width: 110 }]
+function writeCharts(workbook: ExcelJS.stream.xlsx.WorkbookWriter, charts: DocumentCharts, title: string): void {
+  const width = 110
+  const sheet = workbook.addWorksheet('Charts', { ...printed('Charts', title, [width]) })
+  sheet.columns = [{ key: 'text', width, style: { alignment: WRAP } }]
   const anchors: string[] = []
   const relationships: string[] = []
   let next = 1
@@ -254,13 +262,13 @@ function xmlAttribute(text: string): string {
 }
 
 /** One row per step that reported numeric metrics, one column per metric name. */
-function writeMetrics(workbook: ExcelJS.stream.xlsx.WorkbookWriter, steps: readonly StepRow[]): void {
+function writeMetrics(workbook: ExcelJS.stream.xlsx.WorkbookWriter, steps: readonly StepRow[], title: string): void {
   const rows = steps
     .map((step) => [step, numericMetrics(step)] as const)
     .filter(([, metrics]) => Object.keys(metrics).length > 0)
   const names = [...new Set(rows.flatMap(([, metrics]) => Object.keys(metrics)))]
-  const sheet = addTable(workbook, 'Metrics', [
-    ['step', 28],
+  const sheet = addTable(workbook, 'Metrics', title, [
+    ['step', fitted(rows.map(([step]) => step.step))],
     ['status', 11],
     ...names.map((name): Column => [name, Math.max(12, name.length + 2), `m:${name}`]),
   ])
@@ -276,16 +284,76 @@ function writeMetrics(workbook: ExcelJS.stream.xlsx.WorkbookWriter, steps: reado
   sheet.commit()
 }
 
-/** [header, width, row key (default: the header)] */
-type Column = [string, number, string?]
+/** [header, width in characters, row key (default: the header), the column's alignment (WRAP: its text wraps)] */
+type Column = [string, number, string?, Partial<ExcelJS.Alignment>?]
 
-/** A sheet whose first row is a bold, frozen header with an autofilter over its columns. */
-function addTable(workbook: ExcelJS.stream.xlsx.WorkbookWriter, name: string, columns: Column[]): ExcelJS.Worksheet {
-  const sheet = workbook.addWorksheet(name, { views: [{ state: 'frozen', ySplit: 1 }] })
-  sheet.columns = columns.map(([header, width, key]) => ({ header, key: key ?? header, width }))
+/** The alignment of a column of free text: wrapped in its cell, so the whole of it prints, at the top of its row. */
+const WRAP: Partial<ExcelJS.Alignment> = { wrapText: true, vertical: 'top' }
+
+/**
+ * A sheet whose first row is a bold header, frozen under the panes, with an autofilter over its
+ * columns; printed one page wide with that header row on every page (see printed).
+ */
+function addTable(
+  workbook: ExcelJS.stream.xlsx.WorkbookWriter,
+  name: string,
+  title: string,
+  columns: Column[],
+): ExcelJS.Worksheet {
+  const sheet = workbook.addWorksheet(name, {
+    views: [{ state: 'frozen', ySplit: 1 }],
+    ...printed(
+      name,
+      title,
+      columns.map(([, width]) => width),
+    ),
+  })
+  sheet.columns = columns.map(([header, width, key, alignment]) => ({
+    header,
+    key: key ?? header,
+    width,
+    ...(alignment ? { style: { alignment } } : {}),
+  }))
   sheet.autoFilter = { from: { row: 1, column: 1 }, to: { row: 1, column: columns.length } }
   sheet.getRow(1).font = { bold: true }
   return sheet
+}
+
+/** Inches of a page's side margins (each), and the narrowest paper it may print on: A4 (8.27 in) or Letter (8.5 in). */
+const SIDE_MARGIN = 0.5
+const PORTRAIT_WIDTH = 8.27 - 2 * SIDE_MARGIN
+
+/**
+ * How a sheet prints: one page wide, as many pages long as it takes (fitToWidth 1, fitToHeight
+ * 0: a sheet's columns are never split over pages), across the page (landscape) when its
+ * columns are wider than a portrait page, its first row repeated at the top of every page,
+ * and each page headed with the report's title and the sheet's name, and numbered.
+ */
+function printed(name: string, title: string, widths: number[]): Partial<ExcelJS.AddWorksheetOptions> {
+  // A column of width w (characters of the default font) is about 7w + 5 pixels, at 96 to the inch.
+  const inches = widths.reduce((sum, width) => sum + (7 * width + 5) / 96, 0)
+  return {
+    pageSetup: {
+      orientation: inches > PORTRAIT_WIDTH ? 'landscape' : 'portrait',
+      fitToPage: true,
+      fitToWidth: 1,
+      fitToHeight: 0,
+      ...(name === 'Charts' ? {} : { printTitlesRow: '1:1' }),
+      margins: { left: SIDE_MARGIN, right: SIDE_MARGIN, top: 0.75, bottom: 0.75, header: 0.3, footer: 0.3 },
+    },
+    headerFooter: {
+      // & starts a code in a header: a title's own is doubled. Excel keeps 255 characters of a header.
+      oddHeader: `&L${title.slice(0, 120).replaceAll('&', '&&')}&R&A`,
+      oddFooter: '&CPage &P of &N',
+    } as ExcelJS.HeaderFooter,
+  }
+}
+
+/** A column's width, in characters, that holds its longest text (and its header), from `min` up to 60. */
+function fitted(texts: readonly string[], min = 12): number {
+  let longest = 0
+  for (const text of texts) longest = Math.max(longest, text.length)
+  return Math.min(60, Math.max(min, longest + 2))
 }
 
 // exceljs gives each cell a style object of its own and, as it writes the row, looks every one
@@ -293,6 +361,8 @@ function addTable(workbook: ExcelJS.stream.xlsx.WorkbookWriter, name: string, co
 // alike is looked up once per workbook. Numbers and text get apart: their styles differ (numFmt).
 const PLAIN_NUMBER: Partial<ExcelJS.Style> = {}
 const PLAIN_TEXT: Partial<ExcelJS.Style> = {}
+const WRAPPED_NUMBER: Partial<ExcelJS.Style> = { alignment: WRAP }
+const WRAPPED_TEXT: Partial<ExcelJS.Style> = { alignment: WRAP }
 const STATUS_FILLS = new Map(
   Object.entries(STATUS_COLORS).map(([status, color]): [string, Partial<ExcelJS.Style>] => [
     status,
@@ -303,8 +373,11 @@ const STATUS_FILLS = new Map(
 /** Writes the row out, its unstyled cells sharing one style object. */
 function commitRow(row: ExcelJS.Row): void {
   row.eachCell({ includeEmpty: true }, (target) => {
-    if (Object.keys(target.style).length === 0)
-      target.style = typeof target.value === 'number' ? PLAIN_NUMBER : PLAIN_TEXT
+    const keys = Object.keys(target.style)
+    if (keys.length === 0) target.style = typeof target.value === 'number' ? PLAIN_NUMBER : PLAIN_TEXT
+    // A cell of a wrapped column gets a copy of the column's style: share one instead.
+    else if (keys.length === 1 && target.style.alignment === WRAP)
+      target.style = typeof target.value === 'number' ? WRAPPED_NUMBER : WRAPPED_TEXT
   })
   row.commit()
 }
