@@ -134,6 +134,9 @@ export async function renderDocx(data: RunData, charts?: DocumentCharts): Promis
           paragraph: { spacing: { before: 240, after: 60 } },
         },
       },
+      paragraphStyles: [
+        { id: TABLE_STYLE, name: 'Table text', basedOn: 'Normal', run: { font: TABLE_FONT, size: TABLE_SIZE } },
+      ],
     },
     sections: pages.sections(),
   })
@@ -303,6 +306,8 @@ interface LaidTable {
 /** The text of tables: a font every office suite has or replaces by one as wide (Arial; Liberation Sans, DejaVu Sans), 9 pt. */
 const TABLE_FONT = 'Arial'
 const TABLE_SIZE = 18
+/** The paragraph style of the tables' text, in that font and size. */
+const TABLE_STYLE = 'TableText'
 /** Twips (twentieths of a point) between a cell's border and its text, left and right. */
 const CELL_PADDING = 80
 /** The width between the margins (1 inch each) of an A4 page (docx's default), in twips: upright and across. */
@@ -344,8 +349,9 @@ function table(columns: TableColumn[], rows: string[][]): LaidTable {
       width: { size: widths[column]!, type: WidthType.DXA },
       children: [
         new Paragraph({
+          style: TABLE_STYLE,
           alignment: AlignmentType.LEFT,
-          children: [new TextRun({ text, bold, font: TABLE_FONT, size: TABLE_SIZE })],
+          children: [bold ? new TextRun({ text, bold }) : new TextRun(text)],
         }),
       ],
       ...(fill ? { shading: shade(fill) } : {}),

@@ -153,6 +153,8 @@ interface StreamingInternals {
   zip: { append(source: unknown, options: { name: string }): unknown }
 }
 interface SheetInternals {
+  /** Page breaks above the rows after row `id` (1-based), written with the sheet. */
+  rowBreaks: { id: number; max: number; man: number }[]
   _sheetRelsWriter: { addRelationship(relationship: { Type: string; Target: string }): string }
   _write(text: string): void
   _writeLegacyData(): void
@@ -172,25 +174,36 @@ const ROW_PIXELS = 20
  * the streamed sheet.
  */
 function writeCharts(workbook: ExcelJS.stream.xlsx.WorkbookWriter, charts: DocumentCharts, title: string): void {
-  const width = 110
-  const sheet = workbook.addWorksheet('Charts', { ...printed('Charts', title, [width]) })
+  // Column A as wide as the widest picture (a character is about 7 pixels), the captions wrapped in it.
+  const width = Math.max(80, ...charts.charts.map((chart) => Math.ceil(chart.width / chart.scale / 7)))
+  const sheet = workbook.addWorksheet('Charts', printed('Charts', title, [width]))
   sheet.columns = [{ key: 'text', width, style: { alignment: WRAP } }]
   const anchors: string[] = []
   const relationships: string[] = []
   let next = 1
+  // A chart that would not fit in what is left of a printed page starts the next one: a picture
+  // is cut over two pages only when it is taller than a page.
+  const page = pagePixels([width])
+  const pageBreaks = (sheet as unknown as SheetInternals).rowBreaks
+  let used = 0
   charts.charts.forEach((chart, i) => {
+    const height = Math.round(chart.height / chart.scale)
+    const rows = Math.ceil(height / ROW_PIXELS) + 2
+    if (used > 0 && used + rows * ROW_PIXELS > page) {
+      pageBreaks.push({ id: next - 1, max: 16383, man: 1 })
+      used = 0
+    }
+    used += rows * ROW_PIXELS
     const caption = sheet.getRow(next)
     caption.getCell(1).value = cell(`Figure ${i + 1}. ${chart.title}${chart.note ? ` (${chart.note})` : ''}`)
     caption.getCell(1).font = { bold: true }
     commitRow(caption)
-    const width = Math.round(chart.width / chart.scale)
-    const height = Math.round(chart.height / chart.scale)
     const image = workbook.addImage({ buffer: Buffer.from(chart.png) as never, extension: 'png' })
     relationships.push(
       `<Relationship Id="rId${i + 1}" Type="${RELATIONSHIPS}/image" Target="../media/${(workbook.getImage(image) as ExcelJS.Image & { name: string }).name}"/>`,
     )
-    anchors.push(pictureAnchor(i + 1, next, width, height, chart.name, chart.title))
-    next += Math.ceil(height / ROW_PIXELS) + 2
+    anchors.push(pictureAnchor(i + 1, next, Math.round(chart.width / chart.scale), height, chart.name, chart.title))
+    next += rows
   })
   for (const line of [
     ...charts.problems.map((problem) => `${problem.title} could not be drawn: ${problem.error}`),
@@ -319,27 +332,47 @@ function addTable(
   return sheet
 }
 
-/** Inches of a page's side margins (each), and the narrowest paper it may print on: A4 (8.27 in) or Letter (8.5 in). */
+/** Inches of a page's margins (each side, top and bottom), and what is left of the smaller of A4 (8.27 × 11.69 in) and Letter (8.5 × 11 in). */
 const SIDE_MARGIN = 0.5
+const TOP_MARGIN = 0.75
 const PORTRAIT_WIDTH = 8.27 - 2 * SIDE_MARGIN
+const PORTRAIT_HEIGHT = 11 - 2 * TOP_MARGIN
+const LANDSCAPE_WIDTH = 11 - 2 * SIDE_MARGIN
+const LANDSCAPE_HEIGHT = 8.27 - 2 * TOP_MARGIN
+
+/** Inches across a sheet of columns `widths` wide (in characters: a column of w is about 7w + 5 pixels, 96 to the inch). */
+function sheetInches(widths: readonly number[]): number {
+  return widths.reduce((sum, width) => sum + (7 * width + 5) / 96, 0)
+}
+
+/** Whether a sheet prints across the page: when it would shrink by more than a tenth to fit an upright one. */
+function landscape(widths: readonly number[]): boolean {
+  return sheetInches(widths) > PORTRAIT_WIDTH * 1.1
+}
+
+/** The height of a printed page, in pixels of the sheet (it prints shrunk to the page's width when wider). */
+function pagePixels(widths: readonly number[]): number {
+  const inches = sheetInches(widths)
+  const across = landscape(widths)
+  const scale = Math.min(1, (across ? LANDSCAPE_WIDTH : PORTRAIT_WIDTH) / inches)
+  return ((across ? LANDSCAPE_HEIGHT : PORTRAIT_HEIGHT) * 96) / scale
+}
 
 /**
  * How a sheet prints: one page wide, as many pages long as it takes (fitToWidth 1, fitToHeight
  * 0: a sheet's columns are never split over pages), across the page (landscape) when its
- * columns are wider than a portrait page, its first row repeated at the top of every page,
+ * columns are wider than an upright page (see landscape), its first row repeated at the top of every page,
  * and each page headed with the report's title and the sheet's name, and numbered.
  */
 function printed(name: string, title: string, widths: number[]): Partial<ExcelJS.AddWorksheetOptions> {
-  // A column of width w (characters of the default font) is about 7w + 5 pixels, at 96 to the inch.
-  const inches = widths.reduce((sum, width) => sum + (7 * width + 5) / 96, 0)
   return {
     pageSetup: {
-      orientation: inches > PORTRAIT_WIDTH ? 'landscape' : 'portrait',
+      orientation: landscape(widths) ? 'landscape' : 'portrait',
       fitToPage: true,
       fitToWidth: 1,
       fitToHeight: 0,
       ...(name === 'Charts' ? {} : { printTitlesRow: '1:1' }),
-      margins: { left: SIDE_MARGIN, right: SIDE_MARGIN, top: 0.75, bottom: 0.75, header: 0.3, footer: 0.3 },
+      margins: { left: SIDE_MARGIN, right: SIDE_MARGIN, top: TOP_MARGIN, bottom: TOP_MARGIN, header: 0.3, footer: 0.3 },
     },
     headerFooter: {
       // & starts a code in a header: a title's own is doubled. Excel keeps 255 characters of a header.
@@ -359,27 +392,69 @@ function fitted(texts: readonly string[], min = 12): number {
 // exceljs gives each cell a style object of its own and, as it writes the row, looks every one
 // up by its XML (a third of a big workbook's time); a style object shared by cells that look
 // alike is looked up once per workbook. Numbers and text get apart: their styles differ (numFmt).
-const PLAIN_NUMBER: Partial<ExcelJS.Style> = {}
-const PLAIN_TEXT: Partial<ExcelJS.Style> = {}
+// Every cell sits at the top of its row, level with the first line of the wrapped text beside it.
+const TOP: Partial<ExcelJS.Alignment> = { vertical: 'top' }
+const PLAIN_NUMBER: Partial<ExcelJS.Style> = { alignment: TOP }
+const PLAIN_TEXT: Partial<ExcelJS.Style> = { alignment: TOP }
 const WRAPPED_NUMBER: Partial<ExcelJS.Style> = { alignment: WRAP }
 const WRAPPED_TEXT: Partial<ExcelJS.Style> = { alignment: WRAP }
 const STATUS_FILLS = new Map(
   Object.entries(STATUS_COLORS).map(([status, color]): [string, Partial<ExcelJS.Style>] => [
     status,
-    { fill: { type: 'pattern', pattern: 'solid', fgColor: { argb: `FF${color}` } } },
+    { fill: { type: 'pattern', pattern: 'solid', fgColor: { argb: `FF${color}` } }, alignment: TOP },
   ]),
 )
 
-/** Writes the row out, its unstyled cells sharing one style object. */
+/**
+ * Writes the row out, its unstyled cells sharing one style object, as tall as its wrapped
+ * text needs: a spreadsheet opened from a file keeps the rows at the height the file gives
+ * (LibreOffice does not fit them), and wrapped text would spill over the rows below.
+ */
 function commitRow(row: ExcelJS.Row): void {
+  let lines = 1
   row.eachCell({ includeEmpty: true }, (target) => {
     const keys = Object.keys(target.style)
     if (keys.length === 0) target.style = typeof target.value === 'number' ? PLAIN_NUMBER : PLAIN_TEXT
     // A cell of a wrapped column gets a copy of the column's style: share one instead.
     else if (keys.length === 1 && target.style.alignment === WRAP)
       target.style = typeof target.value === 'number' ? WRAPPED_NUMBER : WRAPPED_TEXT
+    if (target.style.alignment?.wrapText && typeof target.value === 'string' && target.value.length > 8)
+      lines = Math.max(lines, wrappedLines(target.value, row.worksheet.getColumn(target.col).width ?? 10))
   })
+  if (lines > 1) row.height = Math.min(MAX_ROW_HEIGHT, lines * LINE_HEIGHT)
   row.commit()
+}
+
+/** Points a line of the default font (Calibri 11) takes in a row, and the tallest row a sheet may have. */
+const LINE_HEIGHT = 15
+const MAX_ROW_HEIGHT = 409
+
+/**
+ * How many lines `text` wraps to in a column `width` characters wide, at spaces, a word longer
+ * than the line broken where it ends. Counted over rather than under: every character as wide
+ * as a digit (most letters are narrower), so the text never spills out of its row.
+ */
+function wrappedLines(text: string, width: number): number {
+  const room = Math.max(1, width - 1)
+  let lines = 0
+  for (const paragraph of text.split('\n')) {
+    lines++
+    let used = 0
+    for (const word of paragraph.split(' ')) {
+      const needed = used === 0 ? word.length : used + 1 + word.length
+      if (needed <= room) used = needed
+      else {
+        if (used > 0) lines++
+        used = word.length
+        while (used > room) {
+          lines++
+          used -= room
+        }
+      }
+      if (lines * LINE_HEIGHT >= MAX_ROW_HEIGHT) return lines
+    }
+  }
+  return lines
 }
 
 function fill(target: ExcelJS.Cell, status: string): void {

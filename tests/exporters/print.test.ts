@@ -3,6 +3,8 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import JSZip from 'jszip'
+import { renderDocx } from '../../plugin/exporters/docx.ts'
 import { exportRun } from '../../plugin/exporters/index.ts'
 import type { RunData, StepRow, StepStatus } from '../../plugin/store/run-data.ts'
 import { stepRow } from '../store/rows.ts'
@@ -33,7 +35,12 @@ function printRun(runId: string, count: number, nameLength: number): RunData {
           ? null
           : `the switch under test answered with a checksum that does not match the signed image for port ${idx}, so the step ${status} (see the log) endmark${idx}`,
       params: { port: idx, mode: 'strict', expected: 'sha256:0123456789abcdef' },
-      envelope: { status: 'ok', outputs: [`ports.p${idx}.signature_v1`], metrics: { latency_ms: idx / 3 } },
+      // A few steps with metrics: each draws a chart, and the charts are not what is tested here.
+      envelope: {
+        status: 'ok',
+        outputs: [`ports.p${idx}.signature_v1`],
+        ...(idx <= 3 ? { metrics: { latency_ms: idx / 3 } } : {}),
+      },
       logPath: `Logs/${name}.log`,
     })
   })
@@ -86,6 +93,7 @@ const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 
 describe.skipIf(!hasTools() && !process.env.CI)('printing the reports (LibreOffice to PDF)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'vitest-recipes-print-'))
+  // KEEP_PRINT=1 keeps the documents and their PDFs to look at, and says where.
   afterAll(() => (process.env.KEEP_PRINT ? console.log(dir) : rmSync(dir, { recursive: true, force: true })))
   const short = printRun('short', 12, 40)
   const long = printRun('long', 100, 30)
@@ -201,9 +209,77 @@ describe.skipIf(!hasTools() && !process.env.CI)('printing the reports (LibreOffi
           `${sheet} page ${i + 1}`,
         ).toEqual([])
       }
-    // 100 steps of 13 columns: a few pages, not one per column group.
+    // 100 steps of 13 columns: a few pages, not one per column group; every row printed.
+    const steps = bySheet.get('Steps')!.join('\n')
     expect(bySheet.get('Steps')!.length).toBeLessThanOrEqual(5)
-    expect(bySheet.get('Steps')!.join('\n')).toContain(long.steps.at(-1)!.step)
-    expect(printed.length).toBeLessThanOrEqual(16)
+    for (const step of long.steps)
+      expect(steps).toMatch(new RegExp(`^\\s*${step.idx}\\s+${step.step}\\s+${step.status}\\s`, 'm'))
+    // ... and the long reasons wrapped in their cells, whole (endmark words are their last).
+    for (const step of long.steps.filter((step) => step.reason)) expect(steps).toContain(`endmark${step.idx}`)
+    // The sheets of tables (not the charts, a picture a page) print in a few pages each.
+    expect(['Summary', 'Steps', 'Context', 'History', 'Metrics'].map((sheet) => bySheet.get(sheet)!.length)).toEqual([
+      1,
+      expect.toBeOneOf([2, 3, 4, 5]),
+      expect.toBeOneOf([2, 3, 4, 5]),
+      1,
+      1,
+    ])
+  })
+})
+
+/** Each table of a Word document: its columns' widths and the width between the margins of its section's page, in twips. */
+async function docxTables(docx: Buffer): Promise<{ columns: number[]; room: number; landscape: boolean }[]> {
+  const xml = await new JSZip().loadAsync(docx).then((zip) => zip.file('word/document.xml')!.async('string'))
+  const tables: { columns: number[]; room: number; landscape: boolean }[] = []
+  let pending: number[][] = []
+  // A section's properties close it: those of the last section end the body, the others end its last paragraph.
+  for (const part of xml.matchAll(/<w:tblGrid>(.*?)<\/w:tblGrid>|<w:sectPr[ >](.*?)<\/w:sectPr>/g)) {
+    if (part[1] !== undefined) pending.push([...part[1].matchAll(/w:w="(\d+)"/g)].map((match) => Number(match[1])))
+    else {
+      const size = /<w:pgSz ([^>]*)\/>/.exec(part[2]!)![1]!
+      const margin = /<w:pgMar ([^>]*)\/>/.exec(part[2]!)![1]!
+      const attribute = (text: string, name: string) => Number(new RegExp(`w:${name}="(\\d+)"`).exec(text)![1])
+      const room = attribute(size, 'w') - attribute(margin, 'left') - attribute(margin, 'right')
+      const landscape = /w:orient="landscape"/.test(size)
+      tables.push(...pending.map((columns) => ({ columns, room, landscape })))
+      pending = []
+    }
+  }
+  expect(pending).toEqual([])
+  return tables
+}
+
+describe('report.docx tables fit their page', () => {
+  const sum = (values: number[]) => values.reduce((total, value) => total + value, 0)
+
+  test('a small run: every table upright and full width', async () => {
+    const tables = await docxTables(await renderDocx(printRun('small', 3, 12)))
+    expect(tables.length).toBe(3)
+    for (const table of tables) {
+      expect(table.landscape).toBe(false)
+      expect(sum(table.columns)).toBeLessThanOrEqual(table.room)
+      expect(sum(table.columns)).toBeGreaterThan(table.room - 20)
+    }
+  })
+
+  test('a run without steps or ctx still has its tables, upright', async () => {
+    const data = printRun('empty', 0, 12)
+    const tables = await docxTables(await renderDocx({ ...data, context: [] }))
+    expect(tables.map((table) => table.landscape)).toEqual([false, false])
+  })
+
+  test('names too long for an upright page lay their table across the page; longer than that, the table still fits', async () => {
+    for (const length of [60, 400]) {
+      const data = printRun('wide', 4, 12)
+      data.steps[1]!.step = 'x'.repeat(length)
+      const [title, summary, context] = await docxTables(await renderDocx(data))
+      expect([title!.landscape, summary!.landscape, context!.landscape]).toEqual([false, true, false])
+      for (const table of [title!, summary!, context!]) expect(sum(table.columns)).toBeLessThanOrEqual(table.room)
+      // The other columns keep room for their text (as wide as in a table of short names): the long name gives way.
+      const [short] = (await docxTables(await renderDocx(printRun('narrow', 4, 12)))).slice(1)
+      summary!.columns.forEach((width, i) => {
+        if (i !== 1) expect(width, `column ${i + 1}`).toBeGreaterThanOrEqual(Math.min(short!.columns[i]!, 2000))
+      })
+    }
   })
 })
