@@ -1,11 +1,12 @@
 import { spawnSync } from 'node:child_process'
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import JSZip from 'jszip'
 import { renderDocx } from '../../plugin/exporters/docx.ts'
 import { exportRun } from '../../plugin/exporters/index.ts'
+import { writeXlsx } from '../../plugin/exporters/xlsx.ts'
 import type { RunData, StepRow, StepStatus } from '../../plugin/store/run-data.ts'
 import { stepRow } from '../store/rows.ts'
 
@@ -282,4 +283,33 @@ describe('report.docx tables fit their page', () => {
       })
     }
   })
+})
+
+test('report.xlsx: each table sheet is frozen under its header row, prints it on every page, one page wide; wide sheets across the page', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vitest-recipes-print-xlsx-'))
+  try {
+    const file = join(dir, 'report.xlsx')
+    await writeXlsx(printRun('xml', 5, 30), file)
+    const zip = await new JSZip().loadAsync(readFileSync(file))
+    const workbook = await zip.file('xl/workbook.xml')!.async('string')
+    const sheets = [...workbook.matchAll(/<sheet [^>]*name="([^"]+)"/g)].map((match) => match[1]!)
+    expect(sheets).toEqual(['Summary', 'Steps', 'Context', 'History', 'Metrics'])
+    for (const [i, name] of sheets.entries()) {
+      const xml = await zip.file(`xl/worksheets/sheet${i + 1}.xml`)!.async('string')
+      expect(xml, name).toMatch(/<pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"\/>/)
+      expect(xml, name).toMatch(/<pageSetUpPr fitToPage="1"\/>/)
+      const setup = /<pageSetup ([^>]*)\/>/.exec(xml)![1]!
+      expect(setup, name).toMatch(/fitToWidth="1"/)
+      expect(setup, name).toMatch(/fitToHeight="0"/)
+      expect(/orientation="(\w+)"/.exec(setup)![1], name).toBe(
+        name === 'Summary' || name === 'Metrics' ? 'portrait' : 'landscape',
+      )
+      expect(workbook, name).toContain(
+        `<definedName name="_xlnm.Print_Titles" localSheetId="${i}">&apos;${name}&apos;!$1:$1</definedName>`,
+      )
+      expect(xml, name).toMatch(/<oddHeader>&amp;LLAB-PRINT — Printing the reports&amp;R&amp;A<\/oddHeader>/)
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
 })
