@@ -194,7 +194,13 @@ function finalContext(data: RunData, pages: Pages): void {
   pages.addTable(
     table(
       [{ header: 'key' }, { header: 'value', wrap: true }, { header: 'who' }],
-      rows.map((row) => [row.key, spacedJson(compactJson(row.value, 500)), row.who ?? '']),
+      rows.map((row) => [
+        row.key,
+        typeof row.value === 'object' && row.value !== null
+          ? spacedJson(compactJson(row.value, 500))
+          : compactJson(row.value, 500),
+        row.who ?? '',
+      ]),
     ),
     [heading],
     leftOut ? [new Paragraph({ children: [new TextRun({ text: leftOut, italics: true })] })] : [],
@@ -206,7 +212,6 @@ function finalContext(data: RunData, pages: Pages): void {
  * value wraps in its cell between items rather than inside a word.
  */
 function spacedJson(json: string): string {
-  if (!/^[[{]/.test(json)) return json
   let out = ''
   let inString = false
   for (let i = 0; i < json.length; i++) {
