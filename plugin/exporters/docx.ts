@@ -5,9 +5,11 @@ import {
   HeadingLevel,
   ImageRun,
   type IContext,
+  type ISectionOptions,
   type IRunOptions,
   type IXmlableObject,
   Packer,
+  PageOrientation,
   Paragraph,
   ShadingType,
   Table,
@@ -43,7 +45,8 @@ export async function writeDocx(data: RunData, file: string, charts?: DocumentCh
 export async function renderDocx(data: RunData, charts?: DocumentCharts): Promise<Buffer> {
   const meta = testMetaOf(data.run)
   const repeated = repeatedRuns()
-  const children: (Paragraph | Table)[] = [
+  const pages = new Pages()
+  pages.add(
     new Paragraph({
       text: typeof meta.test_id === 'string' ? meta.test_id : data.run.recipe,
       heading: HeadingLevel.TITLE,
@@ -56,21 +59,18 @@ export async function renderDocx(data: RunData, charts?: DocumentCharts): Promis
           }),
         ]
       : []),
-    table(['field', 'value'], titleFields(data), { widths: [25, 75] }),
-    new Paragraph({ text: 'Summary', heading: HeadingLevel.HEADING_1 }),
-    new Paragraph({
-      children: [
-        new TextRun({
-          text:
-            statusCounts(data)
-              .map(([status, n]) => `${n} ${status}`)
-              .join(' · ') || 'no steps recorded',
-          bold: true,
-        }),
-      ],
-    }),
+  )
+  pages.addTable(table([{ header: 'field' }, { header: 'value', wrap: true }], titleFields(data)))
+  pages.addTable(
     table(
-      ['#', 'step', 'status', 'duration', 'exit', 'reason'],
+      [
+        { header: '#' },
+        { header: 'step' },
+        { header: 'status', status: true },
+        { header: 'duration' },
+        { header: 'exit' },
+        { header: 'reason', wrap: true },
+      ],
       data.steps.map((step) => [
         String(step.idx),
         step.step,
@@ -79,13 +79,30 @@ export async function renderDocx(data: RunData, charts?: DocumentCharts): Promis
         step.exitCode === null ? '' : String(step.exitCode),
         step.reason ?? '',
       ]),
-      { statusColumn: 2, widths: [5, 30, 11, 13, 8, 33] },
     ),
+    [
+      new Paragraph({ text: 'Summary', heading: HeadingLevel.HEADING_1, keepNext: true }),
+      new Paragraph({
+        keepNext: true,
+        children: [
+          new TextRun({
+            text:
+              statusCounts(data)
+                .map(([status, n]) => `${n} ${status}`)
+                .join(' · ') || 'no steps recorded',
+            bold: true,
+          }),
+        ],
+      }),
+    ],
+  )
+  pages.add(
     ...(charts ? chartsSection(charts) : []),
     new Paragraph({ text: 'Steps', heading: HeadingLevel.HEADING_1 }),
     ...data.steps.flatMap((step) => stepSection(step, repeated)),
-    new Paragraph({ text: 'Final context', heading: HeadingLevel.HEADING_1 }),
-    ...finalContext(data),
+  )
+  finalContext(data, pages)
+  pages.add(
     new Paragraph({ text: 'Analysis', heading: HeadingLevel.HEADING_1 }),
     ...(data.analysis?.summaryText ?? 'No analysis was recorded for this run.')
       .split('\n')
@@ -100,7 +117,7 @@ export async function renderDocx(data: RunData, charts?: DocumentCharts): Promis
         }),
       ],
     }),
-  ]
+  )
   const document = new Document({
     creator: 'vitest-recipes',
     title: reportTitle(data),
@@ -117,8 +134,11 @@ export async function renderDocx(data: RunData, charts?: DocumentCharts): Promis
           paragraph: { spacing: { before: 240, after: 60 } },
         },
       },
+      paragraphStyles: [
+        { id: TABLE_STYLE, name: 'Table text', basedOn: 'Normal', run: { font: TABLE_FONT, size: TABLE_SIZE } },
+      ],
     },
-    sections: [{ children }],
+    sections: pages.sections(),
   })
   return Packer.toBuffer(document)
 }
@@ -163,18 +183,47 @@ function chartsSection(charts: DocumentCharts): Paragraph[] {
   return paragraphs
 }
 
-/** The final ctx as a table of its first keys, and a note saying how many more there are and where. */
-function finalContext(data: RunData): (Paragraph | Table)[] {
-  if (data.context.length === 0) return [new Paragraph({ children: [new TextRun({ text: 'empty', italics: true })] })]
+/** The final ctx under its heading: a table of its first keys, and a note saying how many more there are and where. */
+function finalContext(data: RunData, pages: Pages): void {
+  const heading = new Paragraph({ text: 'Final context', heading: HeadingLevel.HEADING_1, keepNext: true })
+  if (data.context.length === 0) {
+    pages.add(heading, new Paragraph({ children: [new TextRun({ text: 'empty', italics: true })] }))
+    return
+  }
   const { rows, leftOut } = listedContext(data)
-  return [
+  pages.addTable(
     table(
-      ['key', 'value', 'who'],
-      rows.map((row) => [row.key, compactJson(row.value, 500), row.who ?? '']),
-      { widths: [30, 44, 26] },
+      [{ header: 'key' }, { header: 'value', wrap: true }, { header: 'who' }],
+      rows.map((row) => [
+        row.key,
+        typeof row.value === 'object' && row.value !== null
+          ? spacedJson(compactJson(row.value, 500))
+          : compactJson(row.value, 500),
+        row.who ?? '',
+      ]),
     ),
-    ...(leftOut ? [new Paragraph({ children: [new TextRun({ text: leftOut, italics: true })] })] : []),
-  ]
+    [heading],
+    leftOut ? [new Paragraph({ children: [new TextRun({ text: leftOut, italics: true })] })] : [],
+  )
+}
+
+/**
+ * Compact JSON with a space after each comma and colon outside its strings, so that a long
+ * value wraps in its cell between items rather than inside a word.
+ */
+function spacedJson(json: string): string {
+  let out = ''
+  let inString = false
+  for (let i = 0; i < json.length; i++) {
+    const c = json[i]!
+    out += c
+    if (inString) {
+      if (c === '\\') out += json[++i] ?? ''
+      else if (c === '"') inString = false
+    } else if (c === '"') inString = true
+    else if (c === ',' || c === ':') out += ' '
+  }
+  return out
 }
 
 /**
@@ -246,44 +295,198 @@ function repeatedRuns(): (options: IRunOptions) => TextRun {
   }
 }
 
-/** Usable width of a Letter/A4 page with the default margins, in twentieths of a point. */
-const PAGE_WIDTH = 9000
+/** A column of a table: its header, whether its text may wrap at spaces (free text), whether its cells are statuses to colour. */
+interface TableColumn {
+  header: string
+  wrap?: boolean
+  status?: boolean
+}
 
-/** A full-width table with a shaded header; `statusColumn` colours that column's cells by status; `widths` in percent. */
-function table(header: string[], rows: string[][], options: { statusColumn?: number; widths?: number[] } = {}): Table {
-  const widths = (options.widths ?? header.map(() => 100 / header.length)).map((percent) =>
-    Math.round((percent / 100) * PAGE_WIDTH),
-  )
+/** A table laid out for its page: landscape when it does not fit across a portrait page. */
+interface LaidTable {
+  table: Table
+  landscape: boolean
+}
+
+/** The text of tables: a font every office suite has or replaces by one as wide (Arial; Liberation Sans, DejaVu Sans), 9 pt. */
+const TABLE_FONT = 'Arial'
+const TABLE_SIZE = 18
+/** The paragraph style of the tables' text, in that font and size. */
+const TABLE_STYLE = 'TableText'
+/** Twips (twentieths of a point) between a cell's border and its text, left and right. */
+const CELL_PADDING = 80
+/** The width between the margins (1 inch each) of an A4 page (docx's default), in twips: upright and across. */
+const PORTRAIT_WIDTH = 11906 - 2 * 1440
+const LANDSCAPE_WIDTH = 16838 - 2 * 1440
+/** An em of the tables' text, in twips. */
+const EM = TABLE_SIZE * 10
+/** The longest word, in ems, a column of free text keeps whole; a longer one (a path, a hash) breaks where the line ends. */
+const LONGEST_KEPT_WORD = 16
+/** The narrowest a column of free text gets, in ems (unless all its text is shorter): a few words a line. */
+const READABLE_LINE = 18
+
+/**
+ * A full-width table with a shaded header row repeated on every page it runs over. Each
+ * column is as wide as its longest text needs: its cells never break a word or a number, the
+ * columns of free text (`wrap`) wrap at spaces. A table whose unbroken columns do not fit
+ * across an upright page is laid across a landscape one; one that fits neither keeps its
+ * narrow columns whole and cuts its widest ones to what is left.
+ */
+function table(columns: TableColumn[], rows: string[][]): LaidTable {
+  const least = columns.map((column) => textWidth(column.header, true))
+  const most = [...least]
+  for (const cells of rows)
+    cells.forEach((text, i) => {
+      const whole = textWidth(text, false)
+      // Free text needs room for its longest word, and for a few words a line (or all of it, when shorter).
+      const kept = columns[i]!.wrap
+        ? Math.max(Math.min(longestWord(text), LONGEST_KEPT_WORD * EM), Math.min(whole, READABLE_LINE * EM))
+        : whole
+      if (kept > least[i]!) least[i] = kept
+      if (whole > most[i]!) most[i] = whole
+    })
+  const needed = least.map((width) => width + 2 * CELL_PADDING + 40)
+  const wanted = most.map((width, i) => Math.max(width + 2 * CELL_PADDING + 40, needed[i]!))
+  const landscape = sum(needed) > PORTRAIT_WIDTH
+  const widths = columnWidths(needed, wanted, landscape ? LANDSCAPE_WIDTH : PORTRAIT_WIDTH)
+  const cell = (text: string, column: number, bold: boolean, fill?: string) =>
+    new TableCell({
+      width: { size: widths[column]!, type: WidthType.DXA },
+      children: [
+        new Paragraph({
+          style: TABLE_STYLE,
+          alignment: AlignmentType.LEFT,
+          children: [bold ? new TextRun({ text, bold }) : new TextRun(text)],
+        }),
+      ],
+      ...(fill ? { shading: shade(fill) } : {}),
+    })
   const headerRow = new TableRow({
     tableHeader: true,
-    children: header.map(
-      (text, column) =>
-        new TableCell({
-          width: { size: widths[column]!, type: WidthType.DXA },
-          children: [new Paragraph({ children: [new TextRun({ text, bold: true })] })],
-          shading: shade('D9D9D9'),
-        }),
-    ),
+    cantSplit: true,
+    children: columns.map((column, i) => cell(column.header, i, true, 'D9D9D9')),
   })
   const body = rows.map(
     (cells) =>
       new TableRow({
-        children: cells.map((text, column) => {
-          const color = column === options.statusColumn ? STATUS_COLORS[text] : undefined
-          return new TableCell({
-            width: { size: widths[column]!, type: WidthType.DXA },
-            children: [new Paragraph({ alignment: AlignmentType.LEFT, children: [new TextRun({ text })] })],
-            ...(color ? { shading: shade(color) } : {}),
-          })
-        }),
+        cantSplit: true,
+        children: cells.map((text, i) => cell(text, i, false, columns[i]!.status ? STATUS_COLORS[text] : undefined)),
       }),
   )
-  return new Table({
-    width: { size: PAGE_WIDTH, type: WidthType.DXA },
-    columnWidths: widths,
-    layout: TableLayoutType.FIXED,
-    rows: [headerRow, ...body],
-  })
+  return {
+    landscape,
+    table: new Table({
+      width: { size: sum(widths), type: WidthType.DXA },
+      columnWidths: widths,
+      layout: TableLayoutType.FIXED,
+      margins: { left: CELL_PADDING, right: CELL_PADDING, marginUnitType: WidthType.DXA },
+      rows: [headerRow, ...body],
+    }),
+  }
+}
+
+/**
+ * Column widths filling `page`: each column gets what it needs (`needed`), then the space left
+ * goes to the columns that want more (`wanted`: their text on one line), in proportion to how
+ * much more, and what is left after that to every column alike. When even the needs do not
+ * fit, the widest columns are cut down to one width, the narrow ones kept whole.
+ */
+function columnWidths(needed: number[], wanted: number[], page: number): number[] {
+  let widths = [...needed]
+  if (sum(widths) > page) {
+    // The widest columns are cut to the width `cap` at which the whole table fits.
+    const sorted = [...widths].sort((a, b) => a - b)
+    let rest = page
+    let cap = 0
+    for (const [i, width] of sorted.entries()) {
+      const share = rest / (sorted.length - i)
+      if (width > share) {
+        cap = share
+        break
+      }
+      rest -= width
+    }
+    widths = widths.map((width) => Math.min(width, cap))
+  }
+  const spare = page - sum(widths)
+  const more = wanted.map((width, i) => Math.max(0, width - widths[i]!))
+  const totalMore = sum(more)
+  if (totalMore >= spare) widths = widths.map((width, i) => width + (spare * more[i]!) / totalMore)
+  else {
+    widths = widths.map((width, i) => width + more[i]!)
+    const total = sum(widths)
+    widths = widths.map((width) => width + ((page - total) * width) / total)
+  }
+  return widths.map((width) => Math.floor(width))
+}
+
+function sum(values: readonly number[]): number {
+  return values.reduce((total, value) => total + value, 0)
+}
+
+/** The widest word of `text` (its runs between spaces), in twips, as a table cell prints it. */
+function longestWord(text: string): number {
+  let widest = 0
+  for (const word of text.split(/\s+/)) widest = Math.max(widest, textWidth(word, false))
+  return widest
+}
+
+/**
+ * How wide `text` prints in a table cell, in twips, slightly over rather than under: each
+ * character's width, in ems, as wide as DejaVu Sans draws it (the widest of the fonts an
+ * office suite prints Arial with), bold a tenth wider.
+ */
+function textWidth(text: string, bold: boolean): number {
+  let ems = 0
+  for (const c of text) ems += charWidth(c)
+  return Math.ceil(ems * (bold ? 1.1 : 1) * EM)
+}
+
+function charWidth(c: string): number {
+  if ("il.,:;|!'`j".includes(c)) return 0.32
+  if (' frt()[]{}/\\-"*'.includes(c)) return 0.42
+  if (c === 'm' || c === 'M' || c === 'W' || c === '@' || c === '%') return 1
+  if (c === 'w') return 0.84
+  if (c >= 'A' && c <= 'Z') return 0.78
+  // Digits, the other lower-case letters, _ and the rest of ASCII.
+  if (c < '\u0080') return 0.64
+  return 1
+}
+
+/**
+ * The document's sections: its pages run upright, and a table too wide for an upright page
+ * gets pages of its own laid across (a section of landscape pages), its heading with it.
+ */
+class Pages {
+  private readonly done: ISectionOptions[] = []
+  private current: (Paragraph | Table)[] = []
+
+  add(...children: (Paragraph | Table)[]): void {
+    this.current.push(...children)
+  }
+
+  /** `laid` with the paragraphs that lead it (`before`: its heading) and follow it (`after`: its note), on the pages it fits. */
+  addTable(laid: LaidTable, before: Paragraph[] = [], after: Paragraph[] = []): void {
+    if (!laid.landscape) {
+      this.add(...before, laid.table, ...after)
+      return
+    }
+    this.flush()
+    this.done.push({
+      properties: { page: { size: { orientation: PageOrientation.LANDSCAPE } } },
+      children: [...before, laid.table, ...after],
+    })
+  }
+
+  sections(): ISectionOptions[] {
+    this.flush()
+    return this.done.length > 0 ? this.done : [{ children: [] }]
+  }
+
+  private flush(): void {
+    if (this.current.length > 0) this.done.push({ children: this.current })
+    this.current = []
+  }
 }
 
 function shade(color: string) {
