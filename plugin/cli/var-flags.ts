@@ -17,16 +17,6 @@ export function parseVarFlags(flags: readonly string[] | undefined): Record<stri
   return vars
 }
 
-/** The arguments without their --var flags (for a command that reads the values from the environment instead). */
-export function withoutVarFlags(args: readonly string[]): string[] {
-  const kept: string[] = []
-  for (let i = 0; i < args.length; i++) {
-    if (args[i] === '--var') i++
-    else if (!args[i]!.startsWith('--var=')) kept.push(args[i]!)
-  }
-  return kept
-}
-
 /**
  * Hands the --var values to the recipes compiled in this process (the Vitest the command
  * starts, and the command's own checks) through RECIPES_CLI_VARS, replacing any inherited
@@ -49,4 +39,14 @@ export function refuseUndeclaredVars(vars: Record<string, string>, declared: Rea
   throw new UsageError(
     `--var: no selected recipe declares a var named ${unknown.map((name) => `"${name}"`).join(', ')}${suggestion ? `; did you mean "${suggestion}"?` : declared.size ? ` (their vars: ${[...declared].join(', ')})` : ' (they declare no vars:)'}`,
   )
+}
+
+/** Runs `command` with the --var values passed down (passVarsDown), and puts the environment back after. */
+export async function withCliVars<T>(flags: readonly string[] | undefined, command: () => Promise<T>): Promise<T> {
+  const restore = passVarsDown(parseVarFlags(flags))
+  try {
+    return await command()
+  } finally {
+    restore()
+  }
 }

@@ -177,3 +177,13 @@ test('a value that is not of its var type is refused, naming the var and where t
   expect(unknown.code).toBe(3)
   expect(unknown.output).toContain('did you mean "dut"')
 })
+
+test('recipes validate reports unknown and unset vars at their line:column; --var sets one', async () => {
+  const bad = await project.recipes(['validate', 'recipes/unknown_var.yaml', 'recipes/unset_var.yaml'])
+  expect(bad.code).toBe(3)
+  expect(bad.output).toContain('recipes/unknown_var.yaml:7:40 RECIPE_UNKNOWN_VAR')
+  expect(bad.output).toContain('recipes/unset_var.yaml:9:15 RECIPE_UNSET_VAR')
+  const given = await project.recipes(['validate', 'recipes/unset_var.yaml', '--var', 'switch_ip=10.0.0.1'])
+  expect(given.output).not.toContain('RECIPE_UNSET_VAR')
+  expect(given.code, given.output).toBe(0)
+})

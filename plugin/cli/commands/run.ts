@@ -9,7 +9,7 @@ import type { CliIo } from '../io.ts'
 import { refuseResume } from '../preflight.ts'
 import { findRecipeFiles, loadProject, loadRecipe, withStore } from '../project.ts'
 import { planCommand } from './plan.ts'
-import { parseVarFlags, passVarsDown, refuseUndeclaredVars, withoutVarFlags } from '../var-flags.ts'
+import { parseVarFlags, refuseUndeclaredVars, withCliVars } from '../var-flags.ts'
 
 export const RUN_HELP = `Usage: recipes run [files...] [options] [-- vitest options]
 
@@ -59,12 +59,7 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
     io.stdout(`${RUN_HELP}\n`)
     return EXIT_OK
   }
-  const restoreEnv = passVarsDown(parseVarFlags(values.var))
-  try {
-    return await runWithVars(own, values, positionals, forwarded, io)
-  } finally {
-    restoreEnv()
-  }
+  return withCliVars(values.var, () => runWithVars(own, values, positionals, forwarded, io))
 }
 
 async function runWithVars(
@@ -76,7 +71,7 @@ async function runWithVars(
 ): Promise<number> {
   if (values['dry-run'])
     return planCommand(
-      withoutVarFlags(own).filter((arg) => arg !== '--dry-run'),
+      own.filter((arg) => arg !== '--dry-run'),
       io,
     )
   const project = await loadProject(io.cwd)
