@@ -119,6 +119,8 @@ export function readRecipe(text: string, file: string, options: RecipeReadOption
     steps.push(normalized)
     checkEnvParams(normalized, step.input.args !== undefined ? 'args' : 'params', issues)
   })
+  // Args that still hold a var reference (refused, unknown or unset) are not what the step would be given.
+  if ([...vars.refusedPaths].some((path) => /^steps\[\d+\]\.(?:args|params)\b/.test(path))) trusted = false
   const duplicates = checkNamesAndDependencies(steps, names, rawSteps, issues)
   if (!parsed.success || issues.list.length > 0) {
     const reading: RecipeReading = {

@@ -53,6 +53,7 @@ const GOOD = `steps:
     args: { key: demo.a_v1, value: 1 }
 `
 const ARGV = `console.log(JSON.stringify({ status: 'ok', argv: process.argv.slice(2) }))\n`
+const SECRET = 'pa55-w0rd-9f3k'
 const NOTE = `it's "quoted" $(touch pwned) \`touch pwned2\` a  b; rm -rf x`
 
 let project: TestProject
@@ -70,9 +71,11 @@ beforeAll(async () => {
   })
   const env = { RECIPES_VAR_DUT: 'rack1-sw2', RECIPES_VAR_NOTE: NOTE }
   first = await project.vitestJson(['recipes/'], { env })
-  second = await project.recipes(['run', 'recipes/device.yaml', '--var', 'dut=rack9-sw9', '--var=port_count=24'], {
-    env,
-  })
+  // A value given from outside may hold a secret (here LAB_PASSWORD's): it is masked in the record.
+  second = await project.recipes(
+    ['run', 'recipes/device.yaml', '--var', 'dut=rack9-sw9', '--var=port_count=24', `--var=note=${SECRET}`],
+    { env: { ...env, LAB_PASSWORD: SECRET } },
+  )
 }, 120_000)
 afterAll(() => project?.remove())
 
@@ -155,14 +158,16 @@ test('unknown and unset vars fail their recipe at their line:column; the other r
   `)
 })
 
-test('recipes run --var wins over the environment; the report and recipes history show the values', async () => {
+test('recipes run --var wins over the environment; the report and recipes history show the values, secrets masked', async () => {
   expect(second.code, second.output).toBe(0)
   const [, run] = runs()
-  expect(run!.metadata.vars).toEqual({ dut: 'rack9-sw9', port_count: 24, note: NOTE })
+  expect(run!.metadata.vars).toEqual({ dut: 'rack9-sw9', port_count: 24, note: '***' })
+  expect(run!.metadata.vars_from).toEqual({ dut: 'cli', port_count: 'cli', note: 'cli' })
   const held = query<{ resource: string }>('SELECT DISTINCT resource FROM resource_holds WHERE run_id = ?', run!.runId)
   expect(held.map((row) => row.resource).sort()).toEqual(['dut:rack9-sw9', 'port:rack9-sw9/1'])
   const report = readFileSync(join(project.root, 'reports', run!.runId, 'report.md'), 'utf8')
-  expect(report).toContain('| vars | dut=rack9-sw9, port_count=24, note=')
+  expect(report).toContain('| vars | dut=rack9-sw9, port_count=24, note=*** |')
+  expect(report).not.toContain(SECRET)
   const history = await project.recipes(['history', 'device', '--var', 'dut=rack9-sw9', '--json'])
   expect(history.code, history.output).toBe(0)
   expect(JSON.parse(history.stdout).runs.map((item: { runId: string }) => item.runId)).toEqual([run!.runId])
