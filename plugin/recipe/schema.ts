@@ -161,7 +161,7 @@ export const variableSchema = z
         .describe(
           'What the value is (default: the type of the default, else string); values from outside must read as it.',
         ),
-      description: z.string().optional().describe('What the var is for (shown by recipes validate and in errors).'),
+      description: z.string().optional().describe('What the var is for, for readers of the recipe.'),
     }),
   ])
   .describe('A default value, or {default, type, description}.')
