@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path'
 import { createFilter } from 'vite'
 import { DEFAULT_DB, DEFAULT_PYTHON_PATH, DEFAULT_RECIPE_GLOBS, type RecipesOptions } from '../compile/options.ts'
 import { checkRecipe } from '../recipe/check.ts'
+import { varSourcesOf } from '../recipe/vars.ts'
 import type { RecipeIssue } from '../recipe/errors.ts'
 import type { Recipe } from '../recipe/types.ts'
 import { RunStore } from '../store/run-store.ts'
@@ -73,23 +74,28 @@ export function noRecipeError(project: Project, wanted: string, recipes = findRe
   return new UsageError(`no recipe file at "${wanted}"${known}`)
 }
 
-export type LoadedRecipe =
+export type LoadedRecipe = (
   | { file: string; recipe: Recipe; issues: RecipeIssue[]; draft?: undefined; refused?: undefined }
   | { file: string; recipe?: undefined; issues: RecipeIssue[]; draft?: Recipe; refused?: Set<string> }
+) & {
+  /** The names under `vars:`; undefined when the file could not be read as YAML. */
+  declaredVars?: string[]
+}
 
 /**
  * Parses a recipe and checks its files, as the compiler would; never throws for a bad recipe.
  * A bad recipe comes with its draft, when it has one (see `checkRecipe`).
  */
 export function loadRecipe(project: Project, file: string): LoadedRecipe {
-  const { recipe, issues, draft, refused } = checkRecipe(
+  const { recipe, issues, draft, refused, declaredVars } = checkRecipe(
     readFileSync(join(project.root, file), 'utf8'),
     file,
     project.root,
-    { pythonPath: project.options.python?.path ?? DEFAULT_PYTHON_PATH },
+    { pythonPath: project.options.python?.path ?? DEFAULT_PYTHON_PATH, vars: varSourcesOf(project.options.vars) },
   )
-  if (recipe) return { file, recipe, issues }
-  return draft ? { file, issues, draft, refused } : { file, issues }
+  const declared = declaredVars ? { declaredVars } : {}
+  if (recipe) return { file, recipe, issues, ...declared }
+  return draft ? { file, issues, draft, refused, ...declared } : { file, issues, ...declared }
 }
 
 /** Opens the project's run store (RECIPES_DB, else the plugin option db, else reports/results.sqlite). */

@@ -3,6 +3,7 @@ import type { KeyNamingMode } from '../context/context.ts'
 import type { CompiledRecipe } from '../runtime/spec.ts'
 import type { SecretName } from '../runtime/redact.ts'
 import { REPORT_FORMATS, type ReportFormat } from '../exporters/index.ts'
+import { isVarValue, VAR_NAME_PATTERN } from '../recipe/vars.ts'
 
 /** The plugin's options (`recipes({...})`): checked when the config loads (`checkOptions`). */
 export interface RecipesOptions {
@@ -128,6 +129,15 @@ export interface RecipesOptions {
    * @default []
    */
   secrets?: SecretName[]
+  /**
+   * Values of recipe vars (`vars:` in a recipe, used as `"${{ vars.dut }}"`) for every recipe
+   * that declares them: they win over a recipe's defaults, and lose to the environment
+   * (`RECIPES_VAR_DUT`) and to `recipes run --var dut=...`. A recipe that does not declare a
+   * var ignores it. Text is read as the var's type (a number default takes `'48'` or `48`).
+   * Vars are recorded with each run and shown in its reports: secrets go through `secrets`.
+   * @default {}
+   */
+  vars?: Record<string, string | number | boolean>
 }
 
 export const DEFAULT_DB = 'reports/results.sqlite'
@@ -191,6 +201,20 @@ export function checkOptions(options: RecipesOptions): void {
     problems.push(
       `secrets must be a list of environment variable names or RegExps of names (['SWITCH_ENABLE', /^LAB_.*_PASS$/]), not ${JSON.stringify(secrets, (_key, value) => (value instanceof RegExp ? String(value) : value))}`,
     )
+  const vars = options.vars
+  if (vars !== undefined) {
+    if (typeof vars !== 'object' || vars === null || Array.isArray(vars))
+      problems.push("vars must be an object of var values ({ dut: 'rack1-sw2', port_count: 48 })")
+    else
+      for (const [name, value] of Object.entries(vars)) {
+        if (!VAR_NAME_PATTERN.test(name))
+          problems.push(`vars: "${name}" is not a var name (letters, digits and "_", not starting with a digit)`)
+        else if (!isVarValue(value))
+          problems.push(
+            `vars.${name} must be a string, a number or a boolean, not ${JSON.stringify(value) ?? String(value)}`,
+          )
+      }
+  }
   for (const name of ['include', 'exclude'] as const) {
     const value = options[name]
     if (value !== undefined && !(Array.isArray(value) && value.every((item) => typeof item === 'string')))

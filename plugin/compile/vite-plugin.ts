@@ -15,6 +15,7 @@ import { DEFAULT_ALLURE_RESULTS_DIR } from '../exporters/allure-folder.ts'
 import { projectPath } from '../recipe/project-path.ts'
 import { stepFiles } from '../recipe/step-files.ts'
 import { isInside } from '../recipe/workspace.ts'
+import { varSourcesOf } from '../recipe/vars.ts'
 import { StoreKeeper } from '../reporter/store-keeper.ts'
 import {
   checkOptions,
@@ -141,7 +142,10 @@ export function compileRecipe(
   options: RecipesOptions = {},
 ): GeneratedModule & { warnings: string[] } {
   const displayPath = projectPath(root, file)
-  const checked = checkRecipe(source, displayPath, root, { pythonPath: options.python?.path ?? DEFAULT_PYTHON_PATH })
+  const checked = checkRecipe(source, displayPath, root, {
+    pythonPath: options.python?.path ?? DEFAULT_PYTHON_PATH,
+    vars: varSourcesOf(options.vars),
+  })
   if (!checked.recipe)
     return {
       ...generateFailingModule(file, source, checked.issues, failingDraft(checked, root, options)),

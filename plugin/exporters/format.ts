@@ -16,6 +16,15 @@ export function titleFields(data: RunData): [string, string][] {
   const fields: [string, string][] = []
   for (const [key, value] of Object.entries(meta))
     fields.push([key, Array.isArray(value) ? value.join(', ') : compactJson(value)])
+  // The values the recipe's vars took in this run (one procedure, many devices: which device).
+  const vars = data.run.metadata.vars
+  if (vars && typeof vars === 'object' && !Array.isArray(vars) && Object.keys(vars).length > 0)
+    fields.push([
+      'vars',
+      Object.entries(vars)
+        .map(([name, value]) => `${name}=${compactJson(value, 200)}`)
+        .join(', '),
+    ])
   const duration = runDurationMs(data)
   fields.push(
     ['recipe', data.run.recipe],

@@ -2,6 +2,7 @@ import { type RecipeIssue, sortIssues } from './errors.ts'
 import { readRecipe } from './parse.ts'
 import { pythonSearchPath } from './python-module.ts'
 import type { Recipe } from './types.ts'
+import { type VarSources, varSourcesOf } from './vars.ts'
 import { resolveStepFiles } from './workspace.ts'
 
 export interface RecipeCheckOptions {
@@ -9,6 +10,8 @@ export interface RecipeCheckOptions {
   pythonPath: readonly string[]
   /** PYTHONPATH as the steps will see it. @default process.env.PYTHONPATH */
   pythonPathEnv?: string
+  /** Values of the recipe's vars given from outside. @default varSourcesOf(undefined, process.env) */
+  vars?: VarSources
 }
 
 export interface CheckedRecipe {
@@ -25,6 +28,8 @@ export interface CheckedRecipe {
   modules: Map<string, string>
   /** Every problem of the file, in file order. */
   issues: RecipeIssue[]
+  /** The names under `vars:`; undefined when the file could not be read as YAML. */
+  declaredVars?: string[]
 }
 
 /**
@@ -35,11 +40,14 @@ export interface CheckedRecipe {
  * scriptlets, which the caller does (`preflightRecipe`) to report those problems too.
  */
 export function checkRecipe(text: string, file: string, root: string, options: RecipeCheckOptions): CheckedRecipe {
-  const reading = readRecipe(text, file)
+  const reading = readRecipe(text, file, { vars: options.vars ?? varSourcesOf(undefined) })
   const searchPath = pythonSearchPath(options.pythonPath, root, options.pythonPathEnv ?? process.env.PYTHONPATH)
   const resolved = resolveStepFiles(reading.steps, root, { pythonPath: searchPath })
-  const issues = sortIssues([...reading.issues, ...resolved.issues])
+  // A module whose var reference was refused is not also reported missing.
+  const fileIssues = resolved.issues.filter((issue) => !(issue.path && reading.silenced?.has(issue.path)))
+  const issues = sortIssues([...reading.issues, ...fileIssues])
   const checked: CheckedRecipe = { modules: resolved.modules, issues, refused: resolved.refused }
+  if (reading.declaredVars) checked.declaredVars = reading.declaredVars
   if (reading.recipe && issues.length === 0) checked.recipe = reading.recipe
   else if (reading.draft) checked.draft = reading.draft
   else if (reading.recipe) checked.draft = reading.recipe

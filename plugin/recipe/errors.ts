@@ -17,6 +17,11 @@ export type RecipeErrorCode =
   | 'RECIPE_PARAMS'
   | 'RECIPE_REFUSED_ENV_NAME'
   | 'RECIPE_DATAFLOW'
+  | 'RECIPE_UNKNOWN_VAR'
+  | 'RECIPE_UNSET_VAR'
+  | 'RECIPE_VAR_EXPRESSION'
+  | 'RECIPE_VAR_VALUE'
+  | 'RECIPE_VAR_NOT_ALLOWED'
 
 /** Where an issue sits: 1-based line and column, plus the text of that line. */
 export interface SourceLocation {

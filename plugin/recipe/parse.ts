@@ -7,6 +7,8 @@ import { checkEnvParams, normalizeStep } from './normalize-step.ts'
 import { KNOWN_KEYS, recipeSchema, stepSchema, type StepInput } from './schema.ts'
 import { findNodeRange, RecipeSource, toDotPath, type RecipePath } from './source.ts'
 import type { Recipe, RecipeStep, TestMeta } from './types.ts'
+import { applyRecipeVars } from './var-substitution.ts'
+import type { VarSources } from './vars.ts'
 
 const SCHEMA_REFERENCE = 'the recipe schema (vitest-recipes/schema/recipe.schema.json)'
 // yaml's messages for a key indented less than its siblings.
@@ -30,6 +32,10 @@ export interface RecipeReading {
    */
   draft?: Recipe
   issues: RecipeIssue[]
+  /** Dotted paths of values whose var references were refused: no other problem is claimed about them. */
+  silenced?: ReadonlySet<string>
+  /** The names under `vars:`, valid or not; undefined when the file could not be read as YAML. */
+  declaredVars?: string[]
 }
 
 /**
@@ -44,12 +50,20 @@ interface SalvagedStep {
   refused: ReadonlySet<string>
 }
 
+export interface RecipeReadOptions {
+  /**
+   * The values of the recipe's vars given from outside (--var, RECIPES_VAR_*, the plugin
+   * option); without them each var takes its default.
+   */
+  vars?: VarSources
+}
+
 /**
  * Parses and validates a recipe. Throws a `RecipeError` listing every problem found, each
  * pointing at its line and column in `file`.
  */
-export function parseRecipe(text: string, file: string): Recipe {
-  const reading = readRecipe(text, file)
+export function parseRecipe(text: string, file: string, options: RecipeReadOptions = {}): Recipe {
+  const reading = readRecipe(text, file, options)
   if (reading.recipe === undefined || reading.issues.length > 0) throw new RecipeError(reading.issues)
   return reading.recipe
 }
@@ -61,7 +75,7 @@ export function parseRecipe(text: string, file: string): Recipe {
  * (`draft`) can run too. Only broken YAML stops it early, since then nothing after the error
  * can be trusted.
  */
-export function readRecipe(text: string, file: string): RecipeReading {
+export function readRecipe(text: string, file: string, options: RecipeReadOptions = {}): RecipeReading {
   const lines = new LineCounter()
   const source = new RecipeSource(file, text, lines)
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true })
@@ -73,6 +87,10 @@ export function readRecipe(text: string, file: string): RecipeReading {
     return { steps: [], issues: [aliasIssue(error, doc, source)] }
   }
   const issues = new IssueCollector(doc, source)
+  const vars = applyRecipeVars(raw, options.vars ?? {}, issues)
+  raw = vars.raw
+  issues.silenced = vars.refusedPaths
+  issues.substituted = vars.substituted
   const parsed = recipeSchema.safeParse(raw ?? {})
   if (!parsed.success) for (const issue of parsed.error.issues) issues.addZodIssue(issue)
 
@@ -101,9 +119,16 @@ export function readRecipe(text: string, file: string): RecipeReading {
     steps.push(normalized)
     checkEnvParams(normalized, step.input.args !== undefined ? 'args' : 'params', issues)
   })
+  // Args that still hold a var reference (refused, unknown or unset) are not what the step would be given.
+  if ([...vars.refusedPaths].some((path) => /^steps\[\d+\]\.(?:args|params)\b/.test(path))) trusted = false
   const duplicates = checkNamesAndDependencies(steps, names, rawSteps, issues)
   if (!parsed.success || issues.list.length > 0) {
-    const reading: RecipeReading = { steps, issues: issues.list }
+    const reading: RecipeReading = {
+      steps,
+      issues: issues.list,
+      silenced: vars.refusedPaths,
+      declaredVars: vars.declared,
+    }
     if (trusted && !duplicates) {
       const known = new Set(names)
       // Unknown dependencies are reported already; the draft plans without them.
@@ -111,13 +136,13 @@ export function readRecipe(text: string, file: string): RecipeReading {
         step.dependsOn === undefined ? step : { ...step, dependsOn: step.dependsOn.filter((name) => known.has(name)) },
       )
       const draft = planRecipe(plannable, top.parallel === true, issues)
-      if (draft) reading.draft = { ...draftSettings(top, file), steps: draft }
+      if (draft) reading.draft = { ...draftSettings(top, file), vars: vars.values, varsFrom: vars.from, steps: draft }
     }
     return reading
   }
 
   const ordered = planRecipe(steps, parsed.data.parallel ?? false, issues)
-  if (!ordered) return { steps, issues: issues.list }
+  if (!ordered) return { steps, issues: issues.list, silenced: vars.refusedPaths, declaredVars: vars.declared }
 
   const meta = parsed.data.test_meta ?? {}
   const testMeta: TestMeta = {
@@ -133,11 +158,13 @@ export function readRecipe(text: string, file: string): RecipeReading {
     conflicts: parsed.data.conflicts ?? 'fail',
     stepMetrics: parsed.data.step_metrics ?? false,
     resources: parsed.data.resources ?? [],
+    vars: vars.values,
+    varsFrom: vars.from,
     steps: ordered,
   }
   if (parsed.data.resource_wait !== undefined) recipe.resourceWaitSec = parsed.data.resource_wait
   if (parsed.data.resource_hold_max !== undefined) recipe.resourceHoldMaxSec = parsed.data.resource_hold_max
-  return { recipe, steps: ordered, issues: [] }
+  return { recipe, steps: ordered, issues: [], declaredVars: vars.declared }
 }
 
 /** The steps in execution order, each with what it needs; undefined (and an issue) for a cycle. */
@@ -163,7 +190,7 @@ function planRecipe(steps: RecipeStep[], parallel: boolean, issues: IssueCollect
 }
 
 /** A draft's recipe-level settings: those the dataflow check reads, each as written when valid. */
-function draftSettings(top: Record<string, unknown>, file: string): Omit<Recipe, 'steps'> {
+function draftSettings(top: Record<string, unknown>, file: string): Omit<Recipe, 'steps' | 'vars' | 'varsFrom'> {
   return {
     file,
     testMeta: { test_id: defaultTestId(file), tags: [] },
@@ -311,15 +338,23 @@ export class IssueCollector {
   readonly list: RecipeIssue[] = []
   private readonly doc: Document
   private readonly source: RecipeSource
+  /** Dotted paths of values whose var references were refused (see applyRecipeVars). */
+  silenced: ReadonlySet<string> = new Set()
+  /** What each value that held var references reads with their values, by dotted path. */
+  substituted: ReadonlyMap<string, unknown> = new Map()
 
   constructor(doc: Document, source: RecipeSource) {
     this.doc = doc
     this.source = source
   }
 
-  locate(path: RecipePath, options: { key?: boolean } = {}): SourceLocation {
+  /** Where the value (or with `key`, the key) at `path` is; with `find`, where that text is inside it, when it is written as is. */
+  locate(path: RecipePath, options: { key?: boolean; find?: string } = {}): SourceLocation {
     const range = findNodeRange(this.doc, path, options)
-    return range ? this.source.locate(range[0], range[1] - range[0]) : { file: this.source.file, line: 1, column: 1 }
+    if (!range) return { file: this.source.file, line: 1, column: 1 }
+    const inside = options.find === undefined ? -1 : this.source.text.slice(range[0], range[1]).indexOf(options.find)
+    if (inside >= 0) return this.source.locate(range[0] + inside, options.find!.length)
+    return this.source.locate(range[0], range[1] - range[0])
   }
 
   /** The text of the value at `path` as written in the file (`1.0` stays `1.0`). */
@@ -328,7 +363,14 @@ export class IssueCollector {
     return range ? this.source.text.slice(range[0], range[1]) : undefined
   }
 
-  add(code: RecipeErrorCode, message: string, path: RecipePath, options: { key?: boolean; hint?: string } = {}): void {
+  add(
+    code: RecipeErrorCode,
+    message: string,
+    path: RecipePath,
+    options: { key?: boolean; hint?: string; find?: string } = {},
+  ): void {
+    // A value whose var reference was refused is not also refused for what the reference looks like.
+    if (!code.includes('_VAR') && this.silenced.has(toDotPath(path))) return
     const issue: RecipeIssue = { code, message, path: toDotPath(path), location: this.locate(path, options) }
     if (options.hint) issue.hint = options.hint
     this.list.push(issue)
@@ -346,7 +388,18 @@ export class IssueCollector {
       }
       return
     }
-    const message = issue.code === 'invalid_union' ? unionMessage(path) : lowerFirst(issue.message)
+    if (issue.code === 'invalid_key' && path.length === 2 && path[0] === 'vars') {
+      this.add('RECIPE_SCHEMA', `"${String(path[1])}" is not a var name`, path, {
+        key: true,
+        hint: 'A var name is letters, digits and "_", not starting with a digit (it is also read from RECIPES_VAR_<NAME>).',
+      })
+      return
+    }
+    let message = issue.code === 'invalid_union' ? unionMessage(path) : lowerFirst(issue.message)
+    // The value as written may be fine: say what it read once its vars were put in.
+    const dotPath = toDotPath(path)
+    if (this.substituted.has(dotPath))
+      message += `; with its vars it reads ${JSON.stringify(this.substituted.get(dotPath))}`
     const missing = issue.code === 'invalid_type' && issue.message.includes('received undefined')
     this.add('RECIPE_SCHEMA', missing ? `missing required key "${String(path.at(-1))}"` : message, path, {
       hint: missing ? `Add "${String(path.at(-1))}" here.` : `See ${SCHEMA_REFERENCE} for the allowed values.`,
@@ -358,6 +411,7 @@ function knownKeysAt(path: RecipePath): readonly string[] {
   const last = path.at(-1)
   if (path.length === 0) return KNOWN_KEYS.recipe
   if (path.length === 1 && last === 'test_meta') return KNOWN_KEYS.testMeta
+  if (path.length === 2 && path[0] === 'vars') return KNOWN_KEYS.variable
   if (path[0] === 'steps' && path.length === 2) return KNOWN_KEYS.step
   if (last === 'success') return KNOWN_KEYS.success
   if (last === 'expect') return ['status', 'reason_matches', 'exit_code']
@@ -366,6 +420,8 @@ function knownKeysAt(path: RecipePath): readonly string[] {
 }
 
 function unionMessage(path: RecipePath): string {
+  if (path.length === 2 && path[0] === 'vars')
+    return 'expected a default value (text, number, true or false) or a mapping {default, type, description}'
   switch (path.at(-1)) {
     case 'args':
     case 'params':

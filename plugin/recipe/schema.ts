@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { VAR_NAME_PATTERN } from './vars.ts'
 
 /**
  * The recipe file format as users write it, older dialects included (`function:` or
@@ -144,9 +145,41 @@ export const testMetaSchema = z
   })
   .describe('Who and what this recipe tests.')
 
+const varValue = z.union([z.string(), z.number(), z.boolean()])
+
+/** One var: its default (`dut: rack1-sw1`), or a mapping with its default, type and description. */
+export const variableSchema = z
+  .union([
+    varValue,
+    z.strictObject({
+      default: varValue
+        .optional()
+        .describe('The value when none is given from outside; without one, a value must be given.'),
+      type: z
+        .enum(['string', 'number', 'boolean'])
+        .optional()
+        .describe(
+          'What the value is (default: the type of the default, else string); values from outside must read as it.',
+        ),
+      description: z.string().optional().describe('What the var is for, for readers of the recipe.'),
+    }),
+  ])
+  .describe('A default value, or {default, type, description}.')
+
+export const varsSchema = z
+  .record(
+    z.string().regex(VAR_NAME_PATTERN, { message: 'a var name is letters, digits and "_", not starting with a digit' }),
+    variableSchema,
+  )
+  .describe(
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a var reference as recipes write it
+    'Values the recipe takes from outside, used as "${{ vars.NAME }}" in test_meta, resources and a step\'s args, resources, cmd arguments, cache inputs, cache_key and description. Given, first to last: recipes run --var NAME=value, the environment variable RECIPES_VAR_<NAME upper-cased>, the plugin option vars, the default.',
+  )
+
 export const recipeSchema = z
   .strictObject({
     test_meta: testMetaSchema.optional(),
+    vars: varsSchema.optional(),
     parallel: z
       .boolean()
       .optional()
@@ -199,6 +232,7 @@ export const KNOWN_KEYS = {
   testMeta: Object.keys(testMetaSchema.shape),
   step: Object.keys(stepSchema.shape),
   success: Object.keys(successSchema.shape),
+  variable: ['default', 'type', 'description'],
 } as const
 
 function isValidRegex(source: string): boolean {

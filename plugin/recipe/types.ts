@@ -1,5 +1,6 @@
 import type { JsonObject, JsonValue } from '../context/json-value.ts'
 import type { SourceLocation } from './errors.ts'
+import type { VarOrigin, VarValue } from './vars.ts'
 
 /** How a child process's stdout becomes the step's envelope. */
 export type OutputParse = 'json' | 'lines' | 'raw'
@@ -109,6 +110,10 @@ export interface Recipe {
   resourceWaitSec?: number
   /** How long a hold of a lab resource may last (seconds); undefined: the plugin option's. */
   resourceHoldMaxSec?: number
+  /** Each var's value for this run (its `vars:`, given from outside or by default), in declaration order. */
+  vars: Record<string, VarValue>
+  /** Where each var's value came from: --var (cli), RECIPES_VAR_* (env), the plugin option or the default. */
+  varsFrom: Record<string, VarOrigin>
   /** Steps in execution order. */
   steps: RecipeStep[]
 }

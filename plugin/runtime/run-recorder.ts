@@ -124,14 +124,26 @@ export async function beginRecordedRun(
   recorder: RunRecorder,
   compiled: CompiledRecipe,
   runId: string,
-  how: { selection: RunSelection | undefined; restored: ResumeSnapshot | undefined; vitest: string | undefined },
+  how: {
+    selection: RunSelection | undefined
+    restored: ResumeSnapshot | undefined
+    vitest: string | undefined
+    redactor?: Redactor
+  },
 ): Promise<void> {
   const { recipe } = compiled
+  // Vars are not secrets, but a value given from outside may hold one: it is masked like any output.
+  const redact = <T extends JsonValue>(value: T): T => (how.redactor ? how.redactor.json(value) : value)
   const metadata: JsonObject = {
-    test_meta: recipe.testMeta as JsonObject,
+    test_meta: redact(recipe.testMeta as JsonObject),
     node: process.version,
     // What the step graph of the reports draws: each step's dependencies and whether it may run side by side.
     steps_graph: recipe.steps.map((step) => ({ step: step.name, needs: step.needs, parallel: step.parallel })),
+  }
+  // The values this run's vars took, and where each came from (cli, env, option, default).
+  if (Object.keys(recipe.vars ?? {}).length > 0) {
+    metadata.vars = redact(recipe.vars)
+    metadata.vars_from = recipe.varsFrom
   }
   if (how.restored) metadata.resumed_from = how.restored.runId
   // A run of some steps only (-t): compared only with runs of the same selection (store/run-selection.ts).

@@ -110,7 +110,12 @@ export class RunSession {
     const opened = await openRunRecorder(this.compiled, this.runId, this.options, this.scriptlets, resumeIndex)
     const { recorder, resume, vitest, lockAddress } = opened
     const restored = resume && typeof resume.snapshot !== 'string' ? resume.snapshot : undefined
-    await beginRecordedRun(recorder, this.compiled, this.runId, { selection, restored, vitest })
+    await beginRecordedRun(recorder, this.compiled, this.runId, {
+      selection,
+      restored,
+      vitest,
+      redactor: this.redactor,
+    })
     const logs = new StepLogs(
       {
         dir: join(this.compiled.logs.dir, this.runId),

@@ -70,10 +70,16 @@ export function recordedTests(db: SqlConnection, limit = 200): Promise<{ testId:
 }
 
 /** Recent runs of a test id (or recipe), newest first, with their steps. */
-export async function history(db: SqlConnection, testIdOrRecipe: string, limit: number): Promise<HistoryRun[]> {
+export async function history(
+  db: SqlConnection,
+  testIdOrRecipe: string,
+  limit: number,
+  vars: Readonly<Record<string, string>> = {},
+): Promise<HistoryRun[]> {
+  const byVars = varConditions(db.dialect, vars)
   const runs = await db.all<Omit<HistoryRun, 'steps' | 'selection'> & { metadata: string | null }>(
-    'SELECT run_id AS "runId", test_id AS "testId", recipe, start_time AS "startTime", end_time AS "endTime", status, metadata FROM runs WHERE test_id = ? OR recipe = ? ORDER BY start_time DESC, rowid DESC LIMIT ?',
-    [testIdOrRecipe, testIdOrRecipe, limit],
+    `SELECT run_id AS "runId", test_id AS "testId", recipe, start_time AS "startTime", end_time AS "endTime", status, metadata FROM runs WHERE (test_id = ? OR recipe = ?)${byVars.sql.map((condition) => ` AND ${condition}`).join('')} ORDER BY start_time DESC, rowid DESC LIMIT ?`,
+    [testIdOrRecipe, testIdOrRecipe, ...byVars.params, limit],
   )
   const withSteps: HistoryRun[] = []
   for (const { metadata, ...run } of runs) {
@@ -119,6 +125,9 @@ export async function listRuns(db: SqlConnection, filter: RunFilter = {}, limit 
     add("json_extract(metadata, '$.test_meta.tester') = ?", filter.tester)
     add("EXISTS (SELECT 1 FROM json_each(metadata, '$.test_meta.tags') WHERE json_each.value = ?)", filter.tag)
   }
+  const byVars = varConditions(db.dialect, filter.vars ?? {})
+  where.push(...byVars.sql)
+  params.push(...byVars.params)
   add('start_time >= ?', filter.from)
   add('start_time < ?', filter.to)
   const rows = await db.all<
@@ -305,6 +314,29 @@ function analysisRowOf(row: {
   return analysis
 }
 
+/**
+ * SQL conditions (and their parameters) for runs whose vars took the given values, each value
+ * as its text: a number 48 matches "48", true matches "true". Var names are identifiers
+ * (VAR_NAME_PATTERN), and are passed as parameters anyway.
+ */
+function varConditions(dialect: string, vars: Readonly<Record<string, string>>): { sql: string[]; params: unknown[] } {
+  const sql: string[] = []
+  const params: unknown[] = []
+  for (const [name, value] of Object.entries(vars)) {
+    if (dialect === 'postgres') {
+      sql.push("(metadata::jsonb -> 'vars' ->> ?) = ?")
+      params.push(name, value)
+    } else {
+      const path = `$.vars.${name}`
+      sql.push(
+        "(CASE json_type(metadata, ?) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' ELSE CAST(json_extract(metadata, ?) AS TEXT) END) = ?",
+      )
+      params.push(path, path, value)
+    }
+  }
+  return { sql, params }
+}
+
 function parseObject(text: string | null): JsonObject | undefined {
   if (text === null) return undefined
   const value = JSON.parse(text) as JsonValue
@@ -317,6 +349,8 @@ export interface RunFilter {
   status?: string
   tester?: string
   tag?: string
+  /** Runs whose recipe vars took these values (metadata.vars; a value compared as its text: 48 matches "48"). */
+  vars?: Readonly<Record<string, string>>
   /** start_time at or after. */
   from?: string
   /** start_time before. */

@@ -207,8 +207,9 @@ export class RunStore {
   }
 
   /** Recent runs of a test id (or recipe), newest first, with their steps. */
-  history(testIdOrRecipe: string, limit: number): Promise<HistoryRun[]> {
-    return this.guard(() => reads.history(this.db, testIdOrRecipe, limit))
+  /** `vars`: only runs whose recipe vars took these values. */
+  history(testIdOrRecipe: string, limit: number, vars: Readonly<Record<string, string>> = {}): Promise<HistoryRun[]> {
+    return this.guard(() => reads.history(this.db, testIdOrRecipe, limit, vars))
   }
 
   /** The last `limit` finished runs of `testId` up to and including `runId`, oldest first: what the trend charts draw. */

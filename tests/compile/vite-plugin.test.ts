@@ -91,3 +91,40 @@ test('report and Allure options are checked the same way', () => {
     "reports.formats: 'allure' is not a document format; Allure results are turned on by the plugin option allure: true (or { resultsDir })",
   )
 })
+
+test('the vars option gives recipes values under the environment and --var; a bad entry fails at config load', async () => {
+  const { compileRecipe } = await import('../../plugin/compile/vite-plugin.ts')
+  const root = process.cwd()
+  const recipe =
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a recipe's text
+    'vars: { dut: rack1-sw1, ports: 48 }\nsteps:\n  - name: a\n    type: ts\n    module: scriptlets/steps/load_numbers.ts\n    args: { dut: "${{ vars.dut }}", ports: "${{ vars.ports }}" }\n'
+  const varsOf = (env: Record<string, string | undefined>) => {
+    const saved = Object.fromEntries(Object.keys(env).map((name) => [name, process.env[name]]))
+    Object.assign(process.env, env)
+    try {
+      const { code } = compileRecipe(recipe, `${root}/recipes/t.yaml`, root, {
+        vars: { dut: 'rack1-sw2', ports: '24' },
+      })
+      const base64 = /Buffer\.from\("([^"]+)", "base64"\)/.exec(code)![1]!
+      const { recipe: compiled } = JSON.parse(Buffer.from(base64, 'base64').toString())
+      return [compiled.vars, compiled.varsFrom, compiled.steps[0].params]
+    } finally {
+      for (const [name, value] of Object.entries(saved))
+        if (value === undefined) delete process.env[name]
+        else process.env[name] = value
+    }
+  }
+  expect(varsOf({})).toEqual([
+    { dut: 'rack1-sw2', ports: 24 },
+    { dut: 'option', ports: 'option' },
+    { dut: 'rack1-sw2', ports: 24 },
+  ])
+  expect(varsOf({ RECIPES_VAR_DUT: 'rack1-sw3', RECIPES_CLI_VARS: JSON.stringify({ ports: '12' }) })).toEqual([
+    { dut: 'rack1-sw3', ports: 12 },
+    { dut: 'env', ports: 'cli' },
+    { dut: 'rack1-sw3', ports: 12 },
+  ])
+  expect(() => recipes({ vars: { 'bad-name': 'x', dut: { a: 1 } as never } })).toThrow(
+    'invalid plugin options in your vitest config: vars: "bad-name" is not a var name (letters, digits and "_", not starting with a digit); vars.dut must be a string, a number or a boolean, not {"a":1}',
+  )
+})

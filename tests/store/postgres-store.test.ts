@@ -41,7 +41,10 @@ async function record(store: RunStore): Promise<void> {
       recipe: 'recipes/pg.yaml',
       startTime: `2026-01-01T00:0${n}:00.000Z`,
       vitestVersion: '4',
-      metadata: { test_meta: { tester: n === 0 ? 'ann' : 'bob', tags: ['smoke', `n${n}`] } },
+      metadata: {
+        test_meta: { tester: n === 0 ? 'ann' : 'bob', tags: ['smoke', `n${n}`] },
+        vars: { dut: `sw${n}`, ports: 48 + n, fast: n === 0 },
+      },
     })
     const load = ctx.set('n.raw_v1', [1, 2, n], { who: 'load' })
     await store.recordStep(
@@ -80,6 +83,13 @@ async function readBack(store: RunStore) {
     recorded: await store.recordedTests(),
     byTester: (await store.listRuns({ tester: 'ann' })).map((row) => row.runId),
     byTag: (await store.listRuns({ tag: 'n1' })).map((row) => [row.runId, row.steps, row.failed, row.durationMs]),
+    // Each value compared as its text: a number as written, a boolean as true/false.
+    byVars: await Promise.all(
+      [{ dut: 'sw1' }, { ports: '48', fast: 'true' }, { fast: 'false' }, { dut: 'sw1', ports: '48' }].map(
+        async (vars) => (await store.history('PG-1', 10, vars)).map((run) => run.runId),
+      ),
+    ),
+    listByVar: (await store.listRuns({ vars: { dut: 'sw0' } })).map((row) => row.runId),
     trend: await store.trend('PG-1', '20260101T000100Z-b', 5),
     past: await store.pastRuns(run.run, 5),
     last: await store.lastRun('recipes/pg.yaml'),
@@ -121,6 +131,8 @@ describe.skipIf(noPostgres)('the PostgreSQL store', () => {
       ['n.raw_v1', 'deleted'],
     ])
     expect(actual.resume).toBeDefined()
+    expect(actual.byVars).toEqual([['20260101T000100Z-b'], ['20260101T000000Z-a'], ['20260101T000100Z-b'], []])
+    expect(actual.listByVar).toEqual(['20260101T000000Z-a'])
   })
 
   test('runs of a -t selection are told apart by the same rule as on SQLite (the JSON of the metadata)', async () => {

@@ -9,8 +9,9 @@ import type { CliIo } from '../io.ts'
 import { findRecipeFiles, loadProject, withStore } from '../project.ts'
 import { didYouMean } from '../../recipe/did-you-mean.ts'
 import { formatMs } from '../../format/run-format.ts'
+import { parseVarFlags } from '../var-flags.ts'
 
-export const HISTORY_HELP = `Usage: recipes history <test_id or recipe file> [--limit N] [--json]
+export const HISTORY_HELP = `Usage: recipes history <test_id or recipe file> [--var name=value] [--limit N] [--json]
 
 Prints the recent runs of a recipe from the run store (each with its wall time, start to
 end), each step's duration in them, and flags, for the latest run, each step whose duration
@@ -19,9 +20,10 @@ than 5 such runs nothing is flagged) or whose status flipped since the run befor
 some steps only (-t) is marked as such and compared only with runs of the same selection.
 
 Options:
-  --limit <N>   How many runs to show (default 10)
-  --json        Print JSON
-  -h, --help    Show this help`
+  --var <name=value>  Only runs whose recipe var took this value (repeatable)
+  --limit <N>         How many runs to show (default 10)
+  --json              Print JSON
+  -h, --help          Show this help`
 
 /** The latest run is compared with at most this many earlier passing runs. */
 const MAX_BASELINE_RUNS = 20
@@ -51,7 +53,12 @@ export interface ComparedRun {
 export async function historyCommand(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommandArgs(
     args,
-    { limit: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    {
+      limit: { type: 'string' },
+      var: { type: 'string', multiple: true },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
     'history',
   )
   if (values.help) {
@@ -63,10 +70,11 @@ export async function historyCommand(args: string[], io: CliIo): Promise<number>
   const limit = Number(values.limit ?? 10)
   if (!Number.isInteger(limit) || limit < 1)
     throw new UsageError(`--limit takes a whole number above 0, not "${values.limit}"`)
+  const vars = parseVarFlags(values.var)
   const project = await loadProject(io.cwd)
   const wanted = positionals[0]!
   const { shown, earlier, recorded, storePath } = await withStore(project, async (store) => {
-    const shown = await store.history(wanted, limit)
+    const shown = await store.history(wanted, limit, vars)
     return {
       shown,
       // The latest run's earlier runs of the same steps (the whole recipe, or the same -t selection).
@@ -76,6 +84,12 @@ export async function historyCommand(args: string[], io: CliIo): Promise<number>
     }
   })
   const latest = shown[0]
+  if (!latest && Object.keys(vars).length > 0)
+    throw new UsageError(
+      `no run of "${wanted}" with ${Object.entries(vars)
+        .map(([name, value]) => `${name}=${value}`)
+        .join(', ')} is recorded in ${storePath} (without --var, recipes history shows every run)`,
+    )
   if (!latest) throw new UsageError(noRunMessage(wanted, recorded, storePath, findRecipeFiles(project)))
   const compared = [latest, ...earlier]
   const findings = findRegressions(compared)

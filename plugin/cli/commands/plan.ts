@@ -10,6 +10,7 @@ import { EXIT_DEPENDENCY, EXIT_INVALID, EXIT_OK } from '../../scriptlet/envelope
 import { parseCommandArgs, splitList, UsageError } from '../args.ts'
 import type { CliIo } from '../io.ts'
 import { preflightRecipes } from '../preflight.ts'
+import { withCliVars } from '../var-flags.ts'
 import { loadProject, loadRecipe, noRecipeError, withStore, type Project } from '../project.ts'
 
 export const PLAN_HELP = `Usage: recipes plan <recipe.yaml> [options]    (alias: recipes run --dry-run)
@@ -23,6 +24,7 @@ Options:
   --only <a,b>         Steps selected; the steps they need are marked "setup"
   --skip <a,b>         Steps skipped; steps that need them are marked "blocked"
   --resume-from <s>    Steps before s are marked "resumed" (needs a recorded run)
+  --var <name=value>   Give a recipe var a value (repeatable), as recipes run does
   -h, --help           Show this help`
 
 const OPTIONS = {
@@ -30,6 +32,7 @@ const OPTIONS = {
   only: { type: 'string', multiple: true },
   skip: { type: 'string', multiple: true },
   'resume-from': { type: 'string' },
+  var: { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h' },
 } as const
 
@@ -48,7 +51,14 @@ interface PlannedStep {
 }
 
 export async function planCommand(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseCommandArgs(args, OPTIONS, 'plan')
+  const parsed = parseCommandArgs(args, OPTIONS, 'plan')
+  return withCliVars(parsed.values.var, () => planWithVars(parsed, io))
+}
+
+async function planWithVars(
+  { values, positionals }: ReturnType<typeof parseCommandArgs<typeof OPTIONS>>,
+  io: CliIo,
+): Promise<number> {
   if (values.help) {
     io.stdout(`${PLAN_HELP}\n`)
     return EXIT_OK

@@ -9,6 +9,7 @@ import type { CliIo } from '../io.ts'
 import { refuseResume } from '../preflight.ts'
 import { findRecipeFiles, loadProject, loadRecipe, withStore } from '../project.ts'
 import { planCommand } from './plan.ts'
+import { parseVarFlags, refuseUndeclaredVars, withCliVars } from '../var-flags.ts'
 
 export const RUN_HELP = `Usage: recipes run [files...] [options] [-- vitest options]
 
@@ -26,6 +27,8 @@ Options:
                        it only when a step that will run reads it, or declares no reads
   --no-cache           Run cached steps again (fresh results are still cached)
   --debug              Log each step's params and ctx diff
+  --var <name=value>   Give a recipe var a value (repeatable); wins over the environment
+                       (RECIPES_VAR_<NAME>), the plugin option vars and the recipe's default
   --dry-run            Print the plan instead (recipes plan; --format text|json|mermaid)
   -h, --help           Show this help
 
@@ -42,6 +45,7 @@ const OPTIONS = {
   'no-cache': { type: 'boolean' },
   debug: { type: 'boolean' },
   'dry-run': { type: 'boolean' },
+  var: { type: 'string', multiple: true },
   format: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const
@@ -55,6 +59,16 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
     io.stdout(`${RUN_HELP}\n`)
     return EXIT_OK
   }
+  return withCliVars(values.var, () => runWithVars(own, values, positionals, forwarded, io))
+}
+
+async function runWithVars(
+  own: string[],
+  values: ReturnType<typeof parseCommandArgs<typeof OPTIONS>>['values'],
+  positionals: string[],
+  forwarded: string[],
+  io: CliIo,
+): Promise<number> {
   if (values['dry-run'])
     return planCommand(
       own.filter((arg) => arg !== '--dry-run'),
@@ -71,6 +85,9 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
   const skip = splitList(values.skip)
   const resumeFrom = values['resume-from']
   const recipes = files.map((file) => loadRecipe(project, file))
+  // A recipe that could not be read at all may declare any var: the names are checked only when every one was read.
+  if (recipes.every((loaded) => loaded.declaredVars !== undefined))
+    refuseUndeclaredVars(parseVarFlags(values.var), new Set(recipes.flatMap((loaded) => loaded.declaredVars!)))
   const stepNames = new Set(recipes.flatMap((loaded) => loaded.recipe?.steps.map((step) => step.name) ?? []))
   for (const [flag, names] of [
     ['--only', only],

@@ -8,6 +8,7 @@ import type { Recipe } from '../../recipe/types.ts'
 import { EXIT_INVALID, EXIT_OK } from '../../scriptlet/envelope.ts'
 import { parseCommandArgs } from '../args.ts'
 import { preflightRecipes } from '../preflight.ts'
+import { withCliVars } from '../var-flags.ts'
 import { listScriptletFiles } from '../scriptlet-files.ts'
 import type { CliIo } from '../io.ts'
 import { findRecipeFiles, loadProject, loadRecipe } from '../project.ts'
@@ -30,17 +31,28 @@ Prints each problem as file:line:col and exits 3 when there is one, 0 otherwise.
 
 Options:
   --scriptlets <dir>   Folder of scriptlets to check (default: scriptlets, or the named recipes' own)
+  --var <name=value>   Give a recipe var a value (repeatable), as recipes run does: a var
+                       without a default is an error unless given (or RECIPES_VAR_<NAME> is set)
   -h, --help           Show this help`
 
 const KEY_NAMING_HINT = 'Name keys like metrics.summary_v1; a change of shape gets a new _vN key.'
 const SCRIPTLET_NAME = /^[a-z0-9][a-z0-9_-]*\.(ts|js|mjs|py|sh|awk)$/
 
+const OPTIONS = {
+  scriptlets: { type: 'string' },
+  var: { type: 'string', multiple: true },
+  help: { type: 'boolean', short: 'h' },
+} as const
+
 export async function validateCommand(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseCommandArgs(
-    args,
-    { scriptlets: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-    'validate',
-  )
+  const parsed = parseCommandArgs(args, OPTIONS, 'validate')
+  return withCliVars(parsed.values.var, () => validateWithVars(parsed, io))
+}
+
+async function validateWithVars(
+  { values, positionals }: ReturnType<typeof parseCommandArgs<typeof OPTIONS>>,
+  io: CliIo,
+): Promise<number> {
   if (values.help) {
     io.stdout(`${VALIDATE_HELP}\n`)
     return EXIT_OK
