@@ -135,7 +135,7 @@ export function vitestTimeoutsMs(compiled: CompiledRecipe): Map<string, number> 
  * The spec without what the runtime never reads: source lines are kept only where the
  * runtime may print a code frame (a missing module export). Keeps big recipes' modules small.
  */
-function leanSpec(compiled: CompiledRecipe): CompiledRecipe {
+export function leanSpec(compiled: CompiledRecipe): CompiledRecipe {
   const withoutLine = ({ sourceLine: _sourceLine, ...location }: SourceLocation): SourceLocation => location
   const steps = compiled.recipe.steps.map((step) => {
     const { step: stepLocation, checks, expect, ...rest } = step.locations
@@ -150,7 +150,7 @@ function leanSpec(compiled: CompiledRecipe): CompiledRecipe {
   return { ...compiled, recipe: { ...compiled.recipe, steps } }
 }
 
-function importSpecifier(from: string, to: string): string {
+export function importSpecifier(from: string, to: string): string {
   const rel = relative(dirname(from), to).split(sep).join('/')
   return rel.startsWith('.') ? rel : `./${rel}`
 }

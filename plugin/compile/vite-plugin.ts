@@ -16,6 +16,9 @@ import { projectPath } from '../recipe/project-path.ts'
 import { stepFiles } from '../recipe/step-files.ts'
 import { isInside } from '../recipe/workspace.ts'
 import { varSourcesOf } from '../recipe/vars.ts'
+import { combinationLabel } from '../recipe/matrix.ts'
+import type { RecipeIssue } from '../recipe/errors.ts'
+import { generateMatrixModule, type MatrixRun } from './matrix-codegen.ts'
 import { StoreKeeper } from '../reporter/store-keeper.ts'
 import {
   checkOptions,
@@ -153,14 +156,15 @@ export function compileRecipe(
     }
   const secrets = options.secrets ?? []
   const warning = weakSecretWarning(checked.recipe, process.env, secrets)
-  const compiled: CompiledRecipe = {
-    recipe: checked.recipe,
+  const warnings = warning === undefined ? [] : [warning]
+  const compiledOf = (recipe: Recipe): CompiledRecipe => ({
+    recipe,
     root,
     keyNaming: options.keyNaming ?? 'error',
     ctxValueMaxBytes: options.ctxValueMaxBytes,
     stepTimeoutSec: options.stepTimeout ?? DEFAULT_STEP_TIMEOUT_SEC,
-    resourceWaitSec: checked.recipe.resourceWaitSec ?? options.resources?.waitSec ?? DEFAULT_RESOURCE_WAIT_SEC,
-    resourceHoldMaxSec: checked.recipe.resourceHoldMaxSec ?? options.resources?.holdMaxSec,
+    resourceWaitSec: recipe.resourceWaitSec ?? options.resources?.waitSec ?? DEFAULT_RESOURCE_WAIT_SEC,
+    resourceHoldMaxSec: recipe.resourceHoldMaxSec ?? options.resources?.holdMaxSec,
     python: {
       executable: options.python?.executable ?? 'python3',
       path: (options.python?.path ?? DEFAULT_PYTHON_PATH).map((folder) => resolve(root, folder)),
@@ -171,12 +175,65 @@ export function compileRecipe(
     db: options.db ?? DEFAULT_DB,
     ctxServer: ctxServerOf(options.ctxServer),
     secrets: serializeSecretNames(secrets),
+  })
+  const compiled = compiledOf(checked.recipe)
+  const watched = watchedFiles(compiled)
+  const matrix = checked.recipe.matrix
+  if (matrix) {
+    const shard = matrixShardOf(process.env[MATRIX_SHARD_ENV])
+    if (typeof shard === 'string')
+      return { ...generateFailingModule(file, source, [{ code: 'RECIPE_MATRIX', message: shard }]), warnings }
+    // Each combination is the recipe read with its values (the first one is already).
+    const runs: MatrixRun[] = []
+    const issues: RecipeIssue[] = []
+    matrix.combinations.forEach((combination, index) => {
+      const label = combinationLabel(combination)
+      const read =
+        index === 0
+          ? checked
+          : checkRecipe(source, displayPath, root, {
+              pythonPath: options.python?.path ?? DEFAULT_PYTHON_PATH,
+              vars: { ...varSourcesOf(options.vars), matrix: combination },
+            })
+      if (!read.recipe) {
+        // A combination the first did not show wrong (an included one that leaves a var unset).
+        issues.push(...read.issues.map((issue) => ({ ...issue, message: `${issue.message} (combination ${label})` })))
+        return
+      }
+      runs.push({
+        compiled: index === 0 ? compiled : compiledOf(read.recipe),
+        label,
+        skip: shard !== undefined && index % shard.count !== shard.index - 1,
+      })
+    })
+    if (issues.length > 0) return { ...generateFailingModule(file, source, issues), warnings }
+    return {
+      ...generateMatrixModule({ runs, parallel: matrix.parallel, file, source, modules: checked.modules, watched }),
+      warnings,
+    }
   }
   return {
-    ...generateRecipeModule({ compiled, file, source, modules: checked.modules, watched: watchedFiles(compiled) }),
-    warnings: warning === undefined ? [] : [warning],
+    ...generateRecipeModule({ compiled, file, source, modules: checked.modules, watched }),
+    warnings,
   }
 }
+
+/**
+ * Which combinations of matrix recipes this process runs: RECIPES_MATRIX_SHARD=i/n runs the
+ * i-th of every n (1-based), so n processes (`vitest run` each, on one store) share a matrix;
+ * Vitest's own --shard splits files, and a matrix is one file. A sentence when malformed.
+ */
+export function matrixShardOf(text: string | undefined): { index: number; count: number } | string | undefined {
+  if (text === undefined || text.trim() === '') return undefined
+  const match = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(text)
+  const index = Number(match?.[1])
+  const count = Number(match?.[2])
+  if (!match || count < 1 || index < 1 || index > count)
+    return `${MATRIX_SHARD_ENV}=${JSON.stringify(text)} is not a shard: write i/n with 1 <= i <= n, such as 1/2`
+  return { index, count }
+}
+
+export const MATRIX_SHARD_ENV = 'RECIPES_MATRIX_SHARD'
 
 /** What the failing module of a recipe with problems checks against its scriptlets (its draft), if anything. */
 function failingDraft(checked: CheckedRecipe, root: string, options: RecipesOptions): FailingDraft | undefined {

@@ -106,13 +106,17 @@ async function runWithVars(
       const steps = loaded.recipe?.steps ?? []
       const index = steps.findIndex((step) => step.name === resumeFrom)
       if (index === -1) continue
-      const snapshot = await withStore(project, (store) =>
-        loadResumeSnapshot(store, loaded.file, steps[index - 1]?.name),
-      )
-      const refused = await refuseResume(project, loaded.recipe!, snapshot, index, skip)
-      if (refused !== undefined) {
-        io.stderr(`recipes: cannot resume from "${resumeFrom}": ${refused}\n`)
-        return EXIT_DEPENDENCY
+      // A matrix recipe resumes each combination from its own last run.
+      for (const combination of loaded.recipe!.matrix?.combinations ?? [{}]) {
+        const values = Object.fromEntries(Object.entries(combination).map(([name, value]) => [name, String(value)]))
+        const snapshot = await withStore(project, (store) =>
+          loadResumeSnapshot(store, loaded.file, steps[index - 1]?.name, undefined, process.env, values),
+        )
+        const refused = await refuseResume(project, loaded.recipe!, snapshot, index, skip)
+        if (refused !== undefined) {
+          io.stderr(`recipes: cannot resume from "${resumeFrom}": ${refused}\n`)
+          return EXIT_DEPENDENCY
+        }
       }
     }
   }
