@@ -179,3 +179,17 @@ test('--resume-from resumes each combination from its own last run', async () =>
   expect(runs).toHaveLength(3)
   for (const run of runs) expect(JSON.parse(run.metadata).resumed_from).toBe(last.get(run.vars.dut))
 })
+
+test('RECIPES_MATRIX_SHARD=i/n splits the combinations between processes sharing one store; --only names steps of every combination', async () => {
+  const before = runsOf('recipes/side.yaml').length
+  const shards = await Promise.all(
+    ['1/2', '2/2'].map((shard) =>
+      project.recipes(['run', 'recipes/side.yaml', '--only', 'probe_a'], { env: { RECIPES_MATRIX_SHARD: shard } }),
+    ),
+  )
+  for (const shard of shards) expect(shard.code, shard.output).toBe(0)
+  const runs = runsOf('recipes/side.yaml').slice(before)
+  expect(runs.map((run) => run.vars.dut).sort()).toEqual(['rack1-sw1', 'rack1-sw2', 'rack1-sw3'])
+  for (const run of runs)
+    expect(JSON.parse(run.metadata).selection).toEqual({ selected: ['probe_a'], setup: ['configure'] })
+})

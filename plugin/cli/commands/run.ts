@@ -136,7 +136,10 @@ async function runWithVars(
     root: project.root,
     watch: false,
     run: true,
-    ...(only.length ? { testNamePattern: `^(?:${only.map(escapeRegExp).join('|')})$` } : {}),
+    // A matrix combination's steps are named after its group's (`dut=rack1-sw2 configure`): any combination's.
+    ...(only.length
+      ? { testNamePattern: `^(?:[A-Za-z_][A-Za-z0-9_]*=.* )?(?:${only.map(escapeRegExp).join('|')})$` }
+      : {}),
     provide: { [RUN_OPTIONS_KEY]: runOptions } as never,
   })
   await vitest.close()
