@@ -22,6 +22,7 @@ import {
 import type { AiSummary, RunData } from '../store/run-data.ts'
 import { ingestJournals } from '../store/ingest.ts'
 import { addJUnitSkipNotes } from './junit-skip-notes.ts'
+import { type CombinationResult, matrixSummaryLines } from './matrix-summary.ts'
 import { historyWriteOf } from '../store/history-delta.ts'
 import { RunStore, type RunStatus } from '../store/run-store.ts'
 import { selectionOfSteps } from '../store/run-selection.ts'
@@ -89,6 +90,7 @@ export class RecipesReporter implements Reporter {
   async onTestModuleEnd(testModule: TestModule): Promise<void> {
     this.sayAttempts(testModule)
     this.sayWhatRanAsSetup(testModule)
+    this.sayMatrix(testModule)
     const vitest = this.vitest
     if (!vitest || !this.preloaded || !this.documentFormats()?.some((format) => OFFICE_FORMATS.includes(format))) return
     const runs = collectRuns([testModule])
@@ -133,6 +135,26 @@ export class RecipesReporter implements Reporter {
       const note = meta && setupNote(meta)
       if (note) this.vitest?.logger.log(` vitest-recipes  ${note}`)
     }
+  }
+
+  /** After a matrix recipe's results, its combinations side by side (matrix-summary.ts). */
+  private sayMatrix(testModule: TestModule): void {
+    const vitest = this.vitest
+    if (!vitest || !this.terminal) return
+    const combinations: CombinationResult[] = []
+    for (const child of testModule.children) {
+      // A matrix recipe's module holds one group per combination, its steps' tests inside.
+      if (child.type !== 'suite') return
+      const steps: RecipeStepMeta[] = []
+      for (const test of child.children.allTests()) {
+        const meta = recipeStepMeta(test.meta())
+        if (meta) steps.push(meta)
+      }
+      combinations.push({ label: child.name, steps })
+    }
+    if (!combinations.some((combination) => combination.steps.length > 0)) return
+    for (const line of matrixSummaryLines(relative(vitest.config.root, testModule.moduleId), combinations))
+      vitest.logger.log(line)
   }
 
   async onTestRunEnd(testModules: ReadonlyArray<TestModule>): Promise<void> {

@@ -154,6 +154,13 @@ test('combinations that need the same resource take turns: their holds do not ov
   expect(Date.parse(holds[1]!.acquired_at)).toBeGreaterThanOrEqual(Date.parse(holds[0]!.released_at))
 })
 
+test('recipes list shows the combinations', async () => {
+  const listed = await project.recipes(['list', 'recipes/side.yaml'])
+  expect(listed.output).toContain(
+    'matrix: 3 combinations, 4 side by side: dut=rack1-sw1 | dut=rack1-sw2 | dut=rack1-sw3',
+  )
+})
+
 test('vitest list names each combination group; -t runs one combination, its needed steps as setup', async () => {
   const listed = await project.vitest(['list', 'recipes/side.yaml'])
   expect(listed.code, listed.output).toBe(0)
@@ -188,6 +195,10 @@ test('RECIPES_MATRIX_SHARD=i/n splits the combinations between processes sharing
     ),
   )
   for (const shard of shards) expect(shard.code, shard.output).toBe(0)
+  // Each process puts its combinations side by side; the others' are not run there.
+  expect(shards[0]!.output).toMatch(
+    /matrix recipes\/side\.yaml: 3 combinations, 2 passed, 1 not run\n\s+dut=rack1-sw1\s+passed\s+1 passed\s+\S+-side-dut_rack1-sw1-\w+\n\s+dut=rack1-sw2\s+not run\n\s+dut=rack1-sw3\s+passed/,
+  )
   const runs = runsOf('recipes/side.yaml').slice(before)
   expect(runs.map((run) => run.vars.dut).sort()).toEqual(['rack1-sw1', 'rack1-sw2', 'rack1-sw3'])
   for (const run of runs)
