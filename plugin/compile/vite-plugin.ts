@@ -15,7 +15,7 @@ import { DEFAULT_ALLURE_RESULTS_DIR } from '../exporters/allure-folder.ts'
 import { projectPath } from '../recipe/project-path.ts'
 import { stepFiles } from '../recipe/step-files.ts'
 import { isInside } from '../recipe/workspace.ts'
-import { varSourcesOf } from '../recipe/vars.ts'
+import { givenValue, type VarSources, varSourcesOf } from '../recipe/vars.ts'
 import { combinationLabel } from '../recipe/matrix.ts'
 import type { RecipeIssue } from '../recipe/errors.ts'
 import { generateMatrixModule, type MatrixRun } from './matrix-codegen.ts'
@@ -183,6 +183,7 @@ export function compileRecipe(
     const shard = matrixShardOf(process.env[MATRIX_SHARD_ENV])
     if (typeof shard === 'string')
       return { ...generateFailingModule(file, source, [{ code: 'RECIPE_MATRIX', message: shard }]), warnings }
+    warnings.push(...overriddenVars(checked.recipe, varSourcesOf(options.vars)))
     // Each combination is the recipe read with its values (the first one is already).
     const runs: MatrixRun[] = []
     const issues: RecipeIssue[] = []
@@ -216,6 +217,23 @@ export function compileRecipe(
     ...generateRecipeModule({ compiled, file, source, modules: checked.modules, watched }),
     warnings,
   }
+}
+
+/**
+ * A value given from outside (--var, RECIPES_VAR_*, the plugin option) for a var the matrix
+ * sets is not used: said, with how to run one combination instead.
+ */
+function overriddenVars(recipe: Recipe, sources: VarSources): string[] {
+  const combinations = recipe.matrix?.combinations ?? []
+  const names = [...new Set(combinations.flatMap((combination) => Object.keys(combination)))]
+  return names.flatMap((name) => {
+    const given = givenValue(name, { ...sources, matrix: {} })
+    if (!given) return []
+    const first = combinations.find((combination) => combination[name] !== undefined)![name]!
+    return [
+      `${recipe.file}: ${given.where} is not used: the matrix gives ${name} its values; run one combination with -t "${name}=${String(first)}"`,
+    ]
+  })
 }
 
 /**

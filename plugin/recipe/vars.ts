@@ -163,7 +163,8 @@ export function resolveVars(
   return { values, problems }
 }
 
-function givenValue(
+/** The value of var `name` given by the first source that gives one, where it came from, and how to give it there. */
+export function givenValue(
   name: string,
   sources: VarSources,
 ): { value: VarValue; from: Exclude<VarOrigin, 'default'>; where: string; fix: string } | undefined {
