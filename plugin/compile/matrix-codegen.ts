@@ -21,6 +21,8 @@ export interface MatrixCodegenInput {
   source: string
   modules: ReadonlyMap<string, string>
   watched?: readonly string[]
+  /** Where the recipe's `matrix:` is: each group's line maps there (the IDE's explorer, `vitest list --json`). */
+  origin?: Origin | undefined
 }
 
 /** The wait of a group for its turn: bounded only by the runs before it, whose own timeouts bound them. */
@@ -41,6 +43,7 @@ export function generateMatrixModule({
   source,
   modules,
   watched = [],
+  origin,
 }: MatrixCodegenInput): GeneratedModule {
   const lines: string[] = []
   const origins: (Origin | undefined)[] = []
@@ -65,7 +68,7 @@ export function generateMatrixModule({
     const { matrix: _matrix, ...recipe } = compiled.recipe
     const own = leanSpec({ ...compiled, recipe })
     const spec = Buffer.from(JSON.stringify(own)).toString('base64')
-    emit(`describe${skip ? '.skip' : ''}(${JSON.stringify(label)}, { concurrent: true }, () => {`, top)
+    emit(`describe${skip ? '.skip' : ''}(${JSON.stringify(label)}, { concurrent: true }, () => {`, origin ?? top)
     emit(`  const recipe = defineRecipe(JSON.parse(Buffer.from("${spec}", "base64").toString()), __modules);`, top)
     emit(`  beforeAll(() => __matrix.enter(), ${MAX_TIMER_MS});`, top)
     emit(`  afterAll(() => __matrix.leave(recipe.finish()));`, top)

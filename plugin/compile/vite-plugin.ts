@@ -209,7 +209,15 @@ export function compileRecipe(
     })
     if (issues.length > 0) return { ...generateFailingModule(file, source, issues), warnings }
     return {
-      ...generateMatrixModule({ runs, parallel: matrix.parallel, file, source, modules: checked.modules, watched }),
+      ...generateMatrixModule({
+        runs,
+        parallel: matrix.parallel,
+        file,
+        source,
+        modules: checked.modules,
+        watched,
+        origin: matrixOrigin(source),
+      }),
       warnings,
     }
   }
@@ -217,6 +225,12 @@ export function compileRecipe(
     ...generateRecipeModule({ compiled, file, source, modules: checked.modules, watched }),
     warnings,
   }
+}
+
+/** The line of the recipe's top-level `matrix:` key. */
+function matrixOrigin(source: string): { line: number; column: number } | undefined {
+  const index = source.split('\n').findIndex((line) => /^matrix\s*:/.test(line))
+  return index === -1 ? undefined : { line: index + 1, column: 1 }
 }
 
 /**

@@ -165,6 +165,13 @@ test('vitest list names each combination group; -t runs one combination, its nee
   const listed = await project.vitest(['list', 'recipes/side.yaml'])
   expect(listed.code, listed.output).toBe(0)
   expect(listed.output).toContain('dut=rack1-sw2 > probe_a')
+  // Each step of each group points at its own YAML line.
+  const located = await project.vitest(['list', 'recipes/side.yaml', '--json'])
+  const entries = JSON.parse(located.stdout.slice(located.stdout.indexOf('['))) as {
+    name: string
+    location?: { line: number }
+  }[]
+  expect(entries.find((entry) => entry.name === 'dut=rack1-sw3 > probe_b')?.location?.line).toBe(18)
   const before = runsOf('recipes/side.yaml').length
   const one = await project.vitestJson(['recipes/side.yaml', '-t', 'rack1-sw2 probe_b'])
   expect(one.code, one.output).toBe(0)
