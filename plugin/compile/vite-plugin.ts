@@ -17,7 +17,6 @@ import { stepFiles } from '../recipe/step-files.ts'
 import { isInside } from '../recipe/workspace.ts'
 import { givenValue, type VarSources, varSourcesOf } from '../recipe/vars.ts'
 import { combinationLabel } from '../recipe/matrix.ts'
-import type { RecipeIssue } from '../recipe/errors.ts'
 import { generateMatrixModule, type MatrixRun } from './matrix-codegen.ts'
 import { StoreKeeper } from '../reporter/store-keeper.ts'
 import {
@@ -185,29 +184,12 @@ export function compileRecipe(
       return { ...generateFailingModule(file, source, [{ code: 'RECIPE_MATRIX', message: shard }]), warnings }
     warnings.push(...overriddenVars(checked.recipe, varSourcesOf(options.vars)))
     // Each combination is the recipe read with its values (the first one is already).
-    const runs: MatrixRun[] = []
-    const issues: RecipeIssue[] = []
-    matrix.combinations.forEach((combination, index) => {
-      const label = combinationLabel(combination)
-      const read =
-        index === 0
-          ? checked
-          : checkRecipe(source, displayPath, root, {
-              pythonPath: options.python?.path ?? DEFAULT_PYTHON_PATH,
-              vars: { ...varSourcesOf(options.vars), matrix: combination },
-            })
-      if (!read.recipe) {
-        // A combination the first did not show wrong (an included one that leaves a var unset).
-        issues.push(...read.issues.map((issue) => ({ ...issue, message: `${issue.message} (combination ${label})` })))
-        return
-      }
-      runs.push({
-        compiled: index === 0 ? compiled : compiledOf(read.recipe),
-        label,
-        skip: shard !== undefined && index % shard.count !== shard.index - 1,
-      })
-    })
-    if (issues.length > 0) return { ...generateFailingModule(file, source, issues), warnings }
+    // Each combination is the recipe read with its values (checkRecipe read them all).
+    const runs: MatrixRun[] = (checked.combinations ?? [checked.recipe]).map((recipe, index) => ({
+      compiled: index === 0 ? compiled : compiledOf(recipe),
+      label: combinationLabel(recipe.combination ?? {}),
+      skip: shard !== undefined && index % shard.count !== shard.index - 1,
+    }))
     return {
       ...generateMatrixModule({
         runs,

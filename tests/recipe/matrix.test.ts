@@ -122,3 +122,23 @@ test('a matrix recipe reads as its first combination unless told which; the valu
   expect(fourth.vars).toEqual({ dut: 'sw2', speed: 2, note: 'n' })
   expect(fourth.varsFrom).toEqual({ dut: 'matrix', speed: 'matrix', note: 'cli' })
 })
+
+test('checkRecipe (recipes validate, the compiler) reads every combination: one that cannot be is refused naming it', async () => {
+  const { checkRecipe } = await import('../../plugin/recipe/check.ts')
+  const root = process.cwd()
+  const text = `vars:\n  dut: { description: the switch }\n  speed: 10\nmatrix:\n  include: [{ dut: a }, { speed: 5 }]\nsteps:\n  - { name: a, type: ts, module: scriptlets/steps/load_numbers.ts, args: { dut: "\${{ vars.dut }}" } }\n`
+  const checked = checkRecipe(text, FILE, root, { pythonPath: [], vars: {} })
+  expect(checked.recipe).toBeUndefined()
+  expect(formatRecipeIssues(checked.issues)).toMatch(
+    /x\.yaml:7:\d+ RECIPE_UNSET_VAR: var "dut" is not set: it has no default and no value was given \(combination speed=5\)/,
+  )
+  const sound = checkRecipe(text.replace('{ speed: 5 }', '{ dut: b, speed: 5 }'), FILE, root, {
+    pythonPath: [],
+    vars: {},
+  })
+  expect(sound.issues).toEqual([])
+  expect(sound.combinations!.map((recipe) => [recipe.combination, recipe.steps[0]!.params])).toEqual([
+    [{ dut: 'a' }, { dut: 'a' }],
+    [{ dut: 'b', speed: 5 }, { dut: 'b' }],
+  ])
+})
