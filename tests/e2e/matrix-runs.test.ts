@@ -52,6 +52,20 @@ steps:
     args: { ms: 300, key: demo.flashed_v1, value: "\${{ vars.dut }}" }
 `
 
+const SERIAL = `test_meta: { test_id: SERIAL }
+vars:
+  dut: rack3-sw1
+matrix:
+  dut: [rack3-sw1, rack3-sw2]
+matrix_parallel: 1
+resources: ["dut:\${{ vars.dut }}"]
+steps:
+  - name: flash
+    type: ts
+    module: scriptlets/sleep_set.ts
+    args: { ms: 200, key: demo.flashed_v1, value: "\${{ vars.dut }}" }
+`
+
 let project: TestProject
 let first: RunResult & { report: JsonReport }
 let wall: number
@@ -85,6 +99,7 @@ beforeAll(async () => {
   project = createProject({
     'recipes/side.yaml': SIDE,
     'recipes/shared.yaml': SHARED,
+    'recipes/serial.yaml': SERIAL,
     'scriptlets/sleep_set.ts': SLEEP_SET,
   })
   const started = Date.now()
@@ -159,6 +174,12 @@ test('recipes list shows the combinations', async () => {
   expect(listed.output).toContain(
     'matrix: 3 combinations, 4 side by side: dut=rack1-sw1 | dut=rack1-sw2 | dut=rack1-sw3',
   )
+})
+
+test('matrix_parallel: 1 runs the combinations one after the other, whatever their resources', () => {
+  const runs = runsOf('recipes/serial.yaml')
+  expect(runs.map((run) => run.vars.dut)).toEqual(['rack3-sw1', 'rack3-sw2'])
+  expect(Date.parse(runs[1]!.start_time)).toBeGreaterThanOrEqual(Date.parse(runs[0]!.end_time))
 })
 
 test('vitest list names each combination group; -t runs one combination, its needed steps as setup', async () => {
