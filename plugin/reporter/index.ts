@@ -9,7 +9,13 @@ import {
   RUN_ALLURE_RESULTS,
   writeAllureConfig,
 } from '../exporters/allure-folder.ts'
-import { forgetChartsAhead, OFFICE_FORMATS, preloadWriters, type ReportFormat } from '../exporters/index.ts'
+import {
+  drawsCharts,
+  forgetChartsAhead,
+  OFFICE_FORMATS,
+  preloadWriters,
+  type ReportFormat,
+} from '../exporters/index.ts'
 import { drawStoredRunChartsAhead, reportStoredRun } from '../exporters/report-run.ts'
 import {
   describeAttempts,
@@ -32,7 +38,9 @@ export interface RecipesReporterOptions {
   /** Where `<run_id>/report.*` go, absolute or relative to the root. */
   dir: string
   formats: readonly ReportFormat[]
-  /** Office documents inside the VS Code extension too (skipped there by default: a click on one step should not write a workbook). */
+  /** The step logs' folder, relative to the root (report.html embeds the logs). @default 'Logs' */
+  logsDir?: string
+  /** Office documents and report.html inside the VS Code extension too (skipped there by default: a click on one step should not write a workbook or load the chart engines). */
   office?: boolean
   /** How each run is analysed before its documents are written. */
   analysis?: AnalysisOptions
@@ -90,7 +98,8 @@ export class RecipesReporter implements Reporter {
     this.sayAttempts(testModule)
     this.sayWhatRanAsSetup(testModule)
     const vitest = this.vitest
-    if (!vitest || !this.preloaded || !this.documentFormats()?.some((format) => OFFICE_FORMATS.includes(format))) return
+    const formats = this.documentFormats()
+    if (!vitest || !this.preloaded || !formats || !drawsCharts(formats)) return
     const runs = collectRuns([testModule])
     if (runs.size === 0) return
     try {
@@ -180,7 +189,10 @@ export class RecipesReporter implements Reporter {
           const analyze = (data: RunData) => analyzeStoredRun(store, data, this.options.analysis, aiUntil)
           return {
             runId,
-            report: await reportStoredRun(store, runId, resolve(root, this.options.dir), formats, analyze, allure),
+            report: await reportStoredRun(store, runId, resolve(root, this.options.dir), formats, analyze, allure, {
+              root,
+              logsDir: resolve(root, this.options.logsDir ?? 'Logs'),
+            }),
           }
         } catch (problem) {
           return { runId, problem: problem as Error }

@@ -60,12 +60,12 @@ describe('each recipe run gets its documents', () => {
     output = result.output
   })
 
-  test('reports/<run_id>/report.{xlsx,docx,md}, listed when the run ends', () => {
+  test('reports/<run_id>/report.{xlsx,docx,md,html}, listed when the run ends', () => {
     expect(runDirs()).toHaveLength(2)
     const dir = join(project.root, 'reports', linkRun())
-    expect(readdirSync(dir).sort()).toEqual(['charts', 'report.docx', 'report.md', 'report.xlsx'])
+    expect(readdirSync(dir).sort()).toEqual(['charts', 'report.docx', 'report.html', 'report.md', 'report.xlsx'])
     expect(output).toMatch(
-      /vitest-recipes {2}reports of 2 runs \(xlsx, docx, md\) in reports\/\n[\s\S]*written in \d+\.\d s/,
+      /vitest-recipes {2}reports of 2 runs \(xlsx, docx, md, html\) in reports\/\n[\s\S]*written in \d+\.\d s/,
     )
     expect(output).toContain(`recipes/link.yaml  failed  reports/${linkRun()}/`)
   })
@@ -208,7 +208,14 @@ describe('each recipe run gets its documents', () => {
     expect(result.code).toBe(1)
     expect(result.stderr).toMatch(/recipes: report\.xlsx was not written: .*report\.xlsx/)
     expect(result.stdout).toContain(`reports/${run}/report.docx`)
-    expect(readdirSync(dir).sort()).toEqual(['charts', 'report.docx', 'report.json', 'report.md', 'report.xlsx'])
+    expect(readdirSync(dir).sort()).toEqual([
+      'charts',
+      'report.docx',
+      'report.html',
+      'report.json',
+      'report.md',
+      'report.xlsx',
+    ])
     const json = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8'))
     expect(json.run).toMatchObject({ runId: run, testId: 'LINK-7', status: 'failed' })
     expect(json.steps.map((step: { step: string; status: string }) => `${step.step}:${step.status}`)).toEqual([
@@ -277,7 +284,7 @@ describe('where the documents are written, and when not', () => {
     const bad = await project.vitest(['run', '--config', 'vitest.badformat.config.ts', 'recipes/smoke.yaml'])
     expect(bad.code).not.toBe(0)
     expect(bad.output).toContain(
-      "vitest-recipes: invalid plugin options in your vitest config: reports.formats must list some of 'xlsx', 'docx', 'md', 'json', not [\"pdf\"]",
+      "vitest-recipes: invalid plugin options in your vitest config: reports.formats must list some of 'xlsx', 'docx', 'md', 'html', 'json', not [\"pdf\"]",
     )
   })
 
@@ -321,6 +328,7 @@ describe('where the documents are written, and when not', () => {
     expect(readdirSync(join(project.root, 'reports', linkRunId)).sort()).toEqual([
       'charts',
       'report.docx',
+      'report.html',
       'report.md',
       'report.xlsx',
     ])
