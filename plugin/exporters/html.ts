@@ -329,6 +329,7 @@ export function trimJson(value: JsonValue, max: number): JsonValue {
   return walk(value)
 }
 
+/** A count for people: 99,800 (toLocaleString would load the locale data, tens of ms the first time). */
 function count(n: number): string {
-  return n.toLocaleString('en-US')
+  return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',')
 }

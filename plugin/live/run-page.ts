@@ -66,7 +66,7 @@ export async function readStepLog(place: StepLogsPlace, logPath: string, max?: n
   let logs: string
   try {
     file = await realpath(resolve(place.root, logPath))
-    logs = await realpath(folder)
+    logs = await realLogsFolder(place, folder)
   } catch {
     // Gone, or a link to nothing: nothing to read, wherever it pointed.
     return { missing: isInside(resolve(folder), resolve(place.root, logPath)) ? 'gone' : 'outside' }
@@ -86,7 +86,7 @@ export async function readStepLog(place: StepLogsPlace, logPath: string, max?: n
       }
       const cut = size - head - tail
       return {
-        text: `${await read(head, 0)}\n… ${cut.toLocaleString('en-US')} bytes of this log are left out here …\n${await read(tail, size - tail)}`,
+        text: `${await read(head, 0)}\n… ${String(cut).replace(/\B(?=(\d{3})+(?!\d))/g, ',')} bytes of this log are left out here …\n${await read(tail, size - tail)}`,
         cut,
         size,
       }
@@ -104,6 +104,18 @@ export function missingLogMessage(logPath: string | null, missing?: 'outside' | 
   return missing === 'outside'
     ? `the log ${logPath} is outside the project's Logs folder`
     : `the log ${logPath} is gone`
+}
+
+/** The logs folder's real path, looked up once per place (a report reads every step's log). */
+const realFolders = new WeakMap<StepLogsPlace, Promise<string>>()
+function realLogsFolder(place: StepLogsPlace, folder: string): Promise<string> {
+  let real = realFolders.get(place)
+  if (!real) {
+    real = realpath(folder)
+    real.catch(() => realFolders.delete(place))
+    realFolders.set(place, real)
+  }
+  return real
 }
 
 function isInside(folder: string, file: string): boolean {
