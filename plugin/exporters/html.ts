@@ -8,7 +8,7 @@ import {
   readStepLog,
   runAnswer,
   type StepLogsPlace,
-} from '../live/run-page.ts'
+} from '../store/run-page.ts'
 import { type HistoryEntry, historyEntryOf } from '../store/history-entry.ts'
 import { serializesShorterThan } from '../store/history-delta.ts'
 import type { RunData } from '../store/run-data.ts'
@@ -17,7 +17,7 @@ import { reportTitle } from './format.ts'
 /**
  * report.html: the dashboard's run page (web/dashboard.html) as one file that opens from disk.
  * The page is the same file the dashboard serves; the answers its routes give for this run
- * (run-page.ts: the run, its charts, each listed key's history, each step's log) are embedded
+ * (store/run-page.ts: the run, its charts, each listed key's history, each step's log) are embedded
  * in it as JSON, and the page reads them there instead of asking a server. The charts are the
  * ones drawn for the other documents, embedded as SVG data: URLs. Nothing refers outside the
  * file. A large run is cut, and the page lists what was left out.

@@ -9,7 +9,7 @@ import { collect, type RunData, type TrendRun } from '../store/run-data.ts'
 import { DocxThread } from './docx-thread.ts'
 import { renderMarkdown } from './markdown.ts'
 import { sampleRun } from '../store/sample-run.ts'
-import type { StepLogsPlace } from '../live/run-page.ts'
+import type { StepLogsPlace } from '../store/run-page.ts'
 
 export const REPORT_FORMATS = ['xlsx', 'docx', 'md', 'html', 'json'] as const
 export type ReportFormat = (typeof REPORT_FORMATS)[number]

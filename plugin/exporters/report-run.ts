@@ -2,7 +2,7 @@ import { join } from 'node:path'
 import { TREND_RUNS } from '../charts/index.ts'
 import type { AiSummary, AnalysisRow, RunData, TrendRun } from '../store/run-data.ts'
 import type { RunStore } from '../store/run-store.ts'
-import type { StepLogsPlace } from '../live/run-page.ts'
+import type { StepLogsPlace } from '../store/run-page.ts'
 import type { AllureTarget } from './allure.ts'
 import { drawChartsAhead, exportRun, type ExportOutcome, type ReportFormat } from './index.ts'
 

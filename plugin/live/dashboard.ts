@@ -6,7 +6,7 @@ import type { LiveRunState } from './ctx-server.ts'
 import { noSuchRun, sendRunChart, sendTrendChart } from './dashboard-charts.ts'
 import { liveEndpoints } from './endpoints.ts'
 import { HttpError, type HttpLimits, type HttpServer, sendJson, startHttpServer, tokenMatches } from './http-server.ts'
-import { historyAnswer, historyOfKey, missingLogMessage, PAGE_FILE, readStepLog, runAnswer } from './run-page.ts'
+import { historyAnswer, historyOfKey, missingLogMessage, PAGE_FILE, readStepLog, runAnswer } from '../store/run-page.ts'
 
 export interface DashboardOptions {
   /** The project root: relative log paths of the store are resolved from it. */

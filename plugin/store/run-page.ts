@@ -1,21 +1,20 @@
 import { open, realpath } from 'node:fs/promises'
 import { isAbsolute, relative, resolve, sep } from 'node:path'
-import { type HistoryEntry, historyEntryOf } from '../store/history-entry.ts'
-import type { HistoryRow, RunData } from '../store/run-data.ts'
-import type { LiveRunState } from './ctx-server.ts'
+import { type HistoryEntry, historyEntryOf } from './history-entry.ts'
+import type { HistoryRow, RunData } from './run-data.ts'
 
 /**
- * What the dashboard's run page shows, as its JSON routes answer it: the run, a key's
- * history, a step's log. One definition for the two places that page is shown: served by
- * `recipes dashboard` (dashboard.ts) and written as `report.html` beside a run's documents
- * (exporters/html.ts), where the same answers are embedded in the page.
+ * What the dashboard's run page shows of a stored run, as its JSON routes answer it: the run,
+ * a key's history, a step's log. One definition for the two places that page is shown:
+ * served by `recipes dashboard` (live/dashboard.ts) and written as `report.html` beside a
+ * run's documents (exporters/html.ts), where the same answers are embedded in the page.
  */
 
 /** The page: one file, no build step, no library (web/dashboard.html, shipped with the package). */
 export const PAGE_FILE = new URL('../../web/dashboard.html', import.meta.url)
 
-/** GET /api/runs/<run_id>: the run, its steps, final ctx and analysis, and the steps running now. */
-export function runAnswer(data: RunData, running: LiveRunState['running'], version: number) {
+/** GET /api/runs/<run_id>: the run, its steps, final ctx and analysis, and the steps running now (none in a file). */
+export function runAnswer<Running>(data: RunData, running: readonly Running[], version: number) {
   return {
     run: data.run,
     steps: data.steps,
