@@ -47,9 +47,9 @@ export interface RunCharts {
   notes: string[]
 }
 
-/** The charts as the documents show them: the pictures without their SVG. */
+/** The charts as the documents show them: the pictures, with their SVG where report.html is written. */
 export interface DocumentCharts {
-  charts: Omit<Chart, 'svg'>[]
+  charts: (Omit<Chart, 'svg'> & { svg?: string })[]
   problems: ChartProblem[]
   notes: string[]
   /** The folder beside the documents that holds each chart as `<name>.png`; absent when it could not be written. */

@@ -99,6 +99,7 @@ export function recipes(options: RecipesOptions = {}): Plugin {
             db: options.db ?? DEFAULT_DB,
             dir: documents?.dir ?? DEFAULT_REPORTS_DIR,
             formats: reports === false ? [] : (documents?.formats ?? DEFAULT_FORMATS),
+            ...(options.logsDir === undefined ? {} : { logsDir: options.logsDir }),
             ...(documents?.office === undefined ? {} : { office: documents.office }),
             ...(options.analysis ? { analysis: options.analysis } : {}),
             ...(allure
