@@ -196,7 +196,7 @@ function uniqueName(name: string, used: Set<string>): string {
 }
 
 /**
- * Draws every chart of the run, side by side (the PNGs are rasterized off the main thread).
+ * Draws every chart of the run, one after the other (see svgPng).
  * A chart that cannot be drawn is a problem that says why; it never stops the others.
  */
 export async function renderRunCharts(data: ChartRun, trend: readonly TrendRun[]): Promise<RunCharts> {
