@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
-import { afterAll, expect, test } from 'vitest'
+import { afterAll, expect, test, vi } from 'vitest'
 import { recipeFiles, recipeTagDefinitions, stepTestTags } from '../../plugin/compile/recipe-tags.ts'
 import { compileRecipe } from '../../plugin/compile/vite-plugin.ts'
 import { DEFAULT_RECIPE_GLOBS } from '../../plugin/compile/options.ts'
@@ -90,4 +90,42 @@ test('a tag Vitest does not define (added after it started) is left off the test
   expect(warnings).toEqual([
     "recipes/t.yaml: the tags fresh, newer are not defined for Vitest yet (the plugin defines the recipes' tags when Vitest starts): its steps run without them until Vitest restarts",
   ])
+})
+
+type Hooks = {
+  config: (config: { root?: string; test?: Record<string, unknown> }) => void
+  configureVitest: (context: unknown) => Promise<void>
+}
+
+test("the config hook defines the recipes' tags for Vitest, keeping a tag the config defines itself", async () => {
+  const { recipes } = await import('../../plugin/compile/vite-plugin.ts')
+  const config = { root, test: { tags: [{ name: 'smoke', description: 'our own', timeout: 5 }] } }
+  ;(recipes({ include: ['recipes/a.yaml'] }) as unknown as Hooks).config(config)
+  expect(config.test.tags).toEqual([
+    { name: 'smoke', description: 'our own', timeout: 5 },
+    { name: 'lab', description: 'recipe tag: recipes/a.yaml' },
+    { name: 'soak', description: 'recipe tag: recipes/a.yaml (step one)' },
+  ])
+})
+
+test('a Vitest without test tags gets one note, however many projects carry the plugin', async () => {
+  const { recipes } = await import('../../plugin/compile/vite-plugin.ts')
+  const warn = vi.spyOn(console, 'warn').mockImplementation(() => {})
+  try {
+    for (let i = 0; i < 2; i++) {
+      const plugin = recipes({ reports: false }) as unknown as Hooks
+      await plugin.configureVitest({
+        vitest: { version: '4.0.18', config: { reporters: [] } },
+        project: { config: {} },
+      })
+    }
+    const notes = warn.mock.calls.filter(([text]) => String(text).includes('has no test tags'))
+    expect(notes).toEqual([
+      [
+        'vitest-recipes: this Vitest (4.0.18) has no test tags (Vitest 4.1+): recipe and step tags are not Vitest tags here, so --tags-filter and --list-tags do not see them',
+      ],
+    ])
+  } finally {
+    warn.mockRestore()
+  }
 })

@@ -127,6 +127,12 @@ test('--tags-filter on a step tag runs what the step needs first as setup, recor
   }
 })
 
+test('recipes run forwards --tags-filter to Vitest', async () => {
+  const result = await project.recipes(['run', 'recipes/tagged.yaml', '--', '--tags-filter=soak'])
+  expect(result.code, result.output).toBe(0)
+  expect(result.output).toContain('validate_numbers ran load_numbers first as setup')
+})
+
 test("a failed step's reason and log reach reporters through onTestCaseAnnotate, at the step's YAML line", async () => {
   const result = await project.vitest([
     'run',
