@@ -15,7 +15,8 @@ export interface RecipeTagDefinition {
 
 /** The Vitest tags of a step's test: its recipe's `test_meta.tags`, then its own `tags:`, each once. */
 export function stepTestTags(recipeTags: readonly string[], stepTags: readonly string[]): string[] {
-  return [...new Set([...recipeTags, ...stepTags])]
+  // An empty tag names nothing (and --tags-filter could not name it).
+  return [...new Set([...recipeTags, ...stepTags])].filter((tag) => tag !== '')
 }
 
 /**
@@ -24,8 +25,11 @@ export function stepTestTags(recipeTags: readonly string[], stepTags: readonly s
  * could not define. Their tests go without them (strict tags would fail them), with a warning.
  */
 export function undefinedTags(recipe: Recipe, known: ReadonlySet<string>): string[] {
-  const all = new Set([...recipe.testMeta.tags, ...recipe.steps.flatMap((step) => step.tags)])
-  return [...all].filter((tag) => !known.has(tag))
+  const all = stepTestTags(
+    recipe.testMeta.tags,
+    recipe.steps.flatMap((step) => step.tags),
+  )
+  return all.filter((tag) => !known.has(tag))
 }
 
 /**
@@ -53,6 +57,8 @@ export function recipeTagDefinitions(
     let text: string
     try {
       text = readFileSync(file, 'utf8')
+      // Most recipes have no tags: not parsed (this runs for every recipe each time Vitest starts).
+      if (!text.includes('tags')) continue
       document = parse(text)
     } catch {
       continue

@@ -62,7 +62,7 @@ test('the exclude option and other globs are honoured; only the folders the glob
 })
 
 test("a step's test gets its recipe's tags and its own, each once", () => {
-  expect(stepTestTags(['smoke', 'lab'], ['soak', 'smoke'])).toEqual(['smoke', 'lab', 'soak'])
+  expect(stepTestTags(['smoke', 'lab'], ['soak', 'smoke', ''])).toEqual(['smoke', 'lab', 'soak'])
   const { code } = compileRecipe(
     'test_meta: { test_id: A, tags: [smoke] }\nsteps:\n  - { name: one, type: ts, module: scriptlets/a.ts, tags: [soak] }\n  - { name: two, type: exec, cmd: [echo] }\n',
     join(root, 'recipes/t.yaml'),
