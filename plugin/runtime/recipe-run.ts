@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs'
-import { resolve } from 'node:path'
+import { basename, resolve } from 'node:path'
 import { prestartPythonHost } from '../executors/python-host-process.ts'
 import type { Scriptlet } from '../scriptlet/define.ts'
 import { toJsonSafe } from '../scriptlet/json-safe.ts'
@@ -52,12 +52,13 @@ export function stepAnnotations(
     notes.push(note)
     return note
   }
-  // The log goes with why the step did not pass (one annotation a reader opens), else on its own.
-  let withLog: StepAnnotation | undefined
+  // Why the step did not pass names its log (the reader opens it next).
+  let why: StepAnnotation | undefined
   if (meta.status === 'failed')
-    withLog = say(`failed: ${meta.reason ?? result.failure?.message ?? 'no reason given'}`, 'error')
+    why = say(`failed: ${meta.reason ?? result.failure?.message ?? 'no reason given'}`, 'error')
   if (meta.status === 'blocked')
-    withLog = say(meta.reason ?? result.note ?? `blocked: ${meta.blockedBy} did not pass`, 'warning')
+    why = say(meta.reason ?? result.note ?? `blocked: ${meta.blockedBy} did not pass`, 'warning')
+  if (why && meta.logPath !== undefined) why.message += ` (log: ${meta.logPath})`
   const setup = setupNote(meta)
   if (setup) say(setup, 'notice')
   if (meta.status === 'cached') say(`cached: replayed the ctx writes of run ${meta.cachedFrom}`, 'notice')
@@ -70,13 +71,14 @@ export function stepAnnotations(
   if (meta.logPath !== undefined) {
     const path = resolve(root, meta.logPath)
     // A log kept in RAM (ramLogs) reaches the disk when the run ends: nothing to attach yet.
-    if (existsSync(path)) {
-      const attachment = { path, contentType: 'text/plain' }
-      if (withLog) {
-        withLog.message += ` (log: ${meta.logPath})`
-        withLog.attachment = attachment
-      } else notes.push({ message: `log: ${meta.logPath}`, type: 'notice', attachment })
-    }
+    // Its own annotation with a short message: Vitest names its copy of the file after the
+    // message, and a reason as long as a file name allows made that copy, and the test, fail.
+    if (existsSync(path))
+      notes.push({
+        message: `log: ${basename(meta.logPath)}`,
+        type: 'notice',
+        attachment: { path, contentType: 'text/plain' },
+      })
   }
   return notes
 }

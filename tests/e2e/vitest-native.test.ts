@@ -31,6 +31,7 @@ steps:
     args: { key: demo.other_v1 }
 `
 
+// A reason longer than a file name may be: Vitest names its copy of an attachment after the annotation's message.
 const FAILING = `test_meta:
   test_id: FAIL-1
 steps:
@@ -39,7 +40,7 @@ steps:
     cmd: [echo, '{"status":"ok"}']
   - name: breaks
     type: exec
-    cmd: [sh, -c, 'echo "log line from breaks" >&2; echo "{\\"status\\":\\"error\\",\\"reason\\":\\"the device said no\\"}"']
+    cmd: [sh, -c, 'echo "log line from breaks" >&2; echo "{\\"status\\":\\"error\\",\\"reason\\":\\"the device said no: ${'after a very long explanation '.repeat(12)}\\"}"']
   - name: after
     type: exec
     cmd: [echo, '{"status":"ok"}']
@@ -59,6 +60,7 @@ export default class {
       line: annotation.location?.line,
       file: annotation.location?.file,
       contentType: attachment?.contentType,
+      path: attachment?.path,
       body,
     }))
   }
@@ -150,8 +152,16 @@ test("a failed step's reason and log reach reporters through onTestCaseAnnotate,
     expect.objectContaining({ type: 'error', message: expect.stringContaining('the device said no'), line: 7 }),
   )
   expect(breaks).toContainEqual(
-    expect.objectContaining({ contentType: 'text/plain', body: expect.stringContaining('log line from breaks') }),
+    expect.objectContaining({
+      type: 'notice',
+      message: 'log: 2_breaks.log',
+      line: 7,
+      contentType: 'text/plain',
+      body: expect.stringContaining('log line from breaks'),
+    }),
   )
+  // Vitest copied the log into its attachments folder (what Vitest UI and the HTML reporter show).
+  expect(breaks.find((a) => a.contentType)!.path).toContain('/.vitest-attachments/')
   expect(annotations.filter((a) => a.test === 'after')).toContainEqual(
     expect.objectContaining({ type: 'warning', message: expect.stringContaining('blocked: breaks failed'), line: 10 }),
   )

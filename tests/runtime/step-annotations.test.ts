@@ -19,14 +19,17 @@ const result = (meta: Partial<RecipeStepMeta>, extra: Partial<StepResult> = {}):
 })
 const LOG = { path: join(root, 'Logs/run-1/2_breaks.log'), contentType: 'text/plain' }
 
-test("a failed step's test says why, with its log attached to that annotation", () => {
+test("a failed step's test says why and where its log is; the log is attached to a short annotation of its own", () => {
   expect(
     stepAnnotations(
       result({ status: 'failed', reason: 'the device said no', logPath: 'Logs/run-1/2_breaks.log' }),
       root,
       plain,
     ),
-  ).toEqual([{ type: 'error', message: 'failed: the device said no (log: Logs/run-1/2_breaks.log)', attachment: LOG }])
+  ).toEqual([
+    { type: 'error', message: 'failed: the device said no (log: Logs/run-1/2_breaks.log)' },
+    { type: 'notice', message: 'log: 2_breaks.log', attachment: LOG },
+  ])
 })
 
 test('a blocked step says which step blocked it, as a warning', () => {
@@ -41,12 +44,15 @@ test('a blocked step says which step blocked it, as a warning', () => {
       root,
       plain,
     ),
-  ).toEqual([{ type: 'warning', message: 'blocked: load failed (log: Logs/run-1/2_breaks.log)', attachment: LOG }])
+  ).toEqual([
+    { type: 'warning', message: 'blocked: load failed (log: Logs/run-1/2_breaks.log)' },
+    { type: 'notice', message: 'log: 2_breaks.log', attachment: LOG },
+  ])
 })
 
 test("a passed step's log is a notice of its own; a log not on disk yet (RAM logs) is not attached", () => {
   expect(stepAnnotations(result({ logPath: 'Logs/run-1/2_breaks.log' }), root, plain)).toEqual([
-    { type: 'notice', message: 'log: Logs/run-1/2_breaks.log', attachment: LOG },
+    { type: 'notice', message: 'log: 2_breaks.log', attachment: LOG },
   ])
   expect(stepAnnotations(result({ logPath: 'Logs/run-1/9_elsewhere.log' }), root, plain)).toEqual([])
   expect(stepAnnotations(result({}), root, plain)).toEqual([])
