@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Reports benchmark: how long the end-of-run documents (report.xlsx, .docx, .md) take to write.
+// Reports benchmark: how long the end-of-run documents (report.xlsx, .docx, .md, .html) take to write.
 //
 //   1. the example recipes (recipes/ of this repository) in a real `vitest run recipes/`, a
 //      child process per run, with the default reports and with `reports: false`: the time
@@ -8,7 +8,8 @@
 //   2. a 1,000-step run (10 ctx writes per step, 500 final ctx keys) stored with the built
 //      store (dist/): its xlsx + docx with reportStoredRun, against a JSON dump of the same run
 //   3. a run whose ctx holds 100,000 keys (and a few large values): its xlsx + docx + md in a
-//      fresh child process, the wall time and the process's peak RSS, against the JSON dump
+//      fresh child process, the wall time and the process's peak RSS, against the JSON dump;
+//      and its report.html alone
 //
 // Prints medians over rounds with each target beside its figure.
 //
@@ -55,13 +56,13 @@ const RUN_END_FILE = '.bench-run-end'
 
 const HELP = `Usage: node bench/reports/run.js [options]
 
-Measures the end-of-run documents (report.xlsx, report.docx, report.md):
+Measures the end-of-run documents (report.xlsx, report.docx, report.md, report.html):
   1. the example recipes in a real \`vitest run recipes/\` (a child process per run), with the
      default reports against the same run with reports: false: the time from the end of the
      tests to the process's exit, and the difference (target: documents at most 0.5 s);
   2. xlsx + docx of a 1,000-step run stored with the built store (target: at most 1.5 s);
   3. xlsx + docx + md of a run whose ctx holds 100,000 keys, in a fresh child process
-     (targets: at most 10 s and 500 MB peak RSS).
+     (targets: at most 10 s and 500 MB peak RSS); docx alone and html alone beside it.
 
 Options:
   --rounds N       rounds of parts 1 and 2; the first is a warm-up and is not counted (default 3, at least 2)
@@ -201,7 +202,7 @@ async function measureRecipes({ rounds }) {
 function printRecipes(figures, { rounds }) {
   const rows = [
     [`median over ${rounds - 1} rounds, ${EXAMPLE_COUNT} example recipes`, 'tests end → exit', 'whole run'],
-    ['reports: default (xlsx, docx, md)', formatMs(figures.reportsAfter, 0), seconds(figures.wallReports)],
+    ['reports: default (xlsx, docx, md, html)', formatMs(figures.reportsAfter, 0), seconds(figures.wallReports)],
     ['reports: false (baseline)', formatMs(figures.noreportsAfter, 0), seconds(figures.wallNoreports)],
   ]
   console.log(`\n${table(rows)}`)
@@ -443,10 +444,11 @@ async function measureBigContext(dir, { keys }) {
   const dump = runChild(task(['dump']))
   const documents = runChild(task(['xlsx', 'docx', 'md']))
   const docxAlone = runChild(task(['docx']))
-  return { dump, documents, docxAlone }
+  const htmlAlone = runChild(task(['html']))
+  return { dump, documents, docxAlone, htmlAlone }
 }
 
-function printBigContext({ dump, documents, docxAlone }, { keys }) {
+function printBigContext({ dump, documents, docxAlone, htmlAlone }, { keys }) {
   const kib = (bytes) => `${(bytes / 1024).toFixed(0)} KiB`
   const rows = [
     [`a run with ${keys} ctx keys, fresh child each`, 'wall', 'CPU', 'peak RSS', 'RSS before', 'files'],
@@ -475,6 +477,14 @@ function printBigContext({ dump, documents, docxAlone }, { keys }) {
       mib(docxAlone.peakRss),
       mib(docxAlone.rssBefore),
       kib(docxAlone.sizes.docx),
+    ],
+    [
+      'html alone',
+      formatMs(htmlAlone.wallMs, 0),
+      formatMs(htmlAlone.cpu, 0),
+      mib(htmlAlone.peakRss),
+      mib(htmlAlone.rssBefore),
+      kib(htmlAlone.sizes.html),
     ],
   ]
   console.log(table(rows))

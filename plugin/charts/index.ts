@@ -47,9 +47,9 @@ export interface RunCharts {
   notes: string[]
 }
 
-/** The charts as the documents show them: the pictures without their SVG. */
+/** The charts as the documents show them: the pictures, with their SVG where report.html is written. */
 export interface DocumentCharts {
-  charts: Omit<Chart, 'svg'>[]
+  charts: (Omit<Chart, 'svg'> & { svg?: string })[]
   problems: ChartProblem[]
   notes: string[]
   /** The folder beside the documents that holds each chart as `<name>.png`; absent when it could not be written. */
@@ -196,7 +196,7 @@ function uniqueName(name: string, used: Set<string>): string {
 }
 
 /**
- * Draws every chart of the run, side by side (the PNGs are rasterized off the main thread).
+ * Draws every chart of the run, one after the other (see svgPng).
  * A chart that cannot be drawn is a problem that says why; it never stops the others.
  */
 export async function renderRunCharts(data: ChartRun, trend: readonly TrendRun[]): Promise<RunCharts> {

@@ -116,26 +116,35 @@ const FONTS = { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans', sansSer
 const FIT_MARGIN = 8
 
 /**
- * An SVG as PNG on white, rasterized off the main thread: PNG_SCALE pixels per CSS pixel
- * (`scale`), fewer for a picture that would exceed MAX_PNG_PIXELS; its size in pixels. The
- * SVG is first widened to hold everything it draws with the fonts resvg draws with (`svg`):
- * a chart laid out with other text widths would otherwise be cut at the edge.
+ * An SVG as PNG on white: PNG_SCALE pixels per CSS pixel (`scale`), fewer for a picture that
+ * would exceed MAX_PNG_PIXELS; its size in pixels. The SVG is first widened to hold
+ * everything it draws with the fonts resvg draws with (`svg`): a chart laid out with other
+ * text widths would otherwise be cut at the edge. resvg parses the SVG (and lays its text out)
+ * once for both the measure and the picture, unless the picture had to be widened: parsing
+ * is most of a chart's time. It draws on the calling thread: the charts of the documents are
+ * drawn in the Word writer's thread.
  */
 export async function svgPng(
   svg: string,
 ): Promise<{ png: Buffer; width: number; height: number; scale: number; svg: string }> {
-  const { Resvg, renderAsync } = await loadResvg()
-  const bbox = new Resvg(svg, { font: FONTS, logLevel: 'off' }).getBBox()
+  const { Resvg } = await loadResvg()
+  const parse = (source: string) => {
+    const { width, height } = svgSize(source)
+    const scale = Math.min(PNG_SCALE, Math.sqrt(MAX_PNG_PIXELS / Math.max(1, width * height)))
+    const resvg = new Resvg(source, {
+      fitTo: { mode: 'zoom', value: scale },
+      background: 'white',
+      font: FONTS,
+      logLevel: 'off',
+    })
+    return { resvg, scale }
+  }
+  let parsed = parse(svg)
+  const bbox = parsed.resvg.getBBox()
   const fitted = bbox ? fitToInk(svg, bbox) : svg
-  const { width, height } = svgSize(fitted)
-  const scale = Math.min(PNG_SCALE, Math.sqrt(MAX_PNG_PIXELS / Math.max(1, width * height)))
-  const image = await renderAsync(fitted, {
-    fitTo: { mode: 'zoom', value: scale },
-    background: 'white',
-    font: FONTS,
-    logLevel: 'off',
-  })
-  return { png: image.asPng(), width: image.width, height: image.height, scale, svg: fitted }
+  if (fitted !== svg) parsed = parse(fitted)
+  const image = parsed.resvg.render()
+  return { png: image.asPng(), width: image.width, height: image.height, scale: parsed.scale, svg: fitted }
 }
 
 /**

@@ -187,45 +187,25 @@ function durationsSpec(total: number, shown: readonly ShownStepRow[], note: stri
     })
     labels.push({ row, value: drawableMs(step.durationMs) / per, text: barLabel(step, parts) })
   }
-  const kinds = [...new Set(segments.map((segment) => segment.kind))]
-  return {
-    ...BASE,
-    title: {
-      text: 'Step durations',
-      subtitle: [
-        `${total} step${total === 1 ? '' : 's'}: each attempt in order, then the wait between retries`,
-        ...(note ? [note] : []),
-      ],
+  return laneChart(
+    `${total} step${total === 1 ? '' : 's'}: each attempt in order, then the wait between retries`,
+    note,
+    segments,
+    {
+      x: {
+        field: 'value',
+        type: 'quantitative',
+        stack: 'zero',
+        title: `duration (${unit})`,
+        axis: numberAxis(
+          unit,
+          labels.map((label) => label.value),
+        ),
+      },
+      order: { field: 'order', type: 'quantitative' },
     },
-    width: PLOT_WIDTH,
-    height: { step: 18 },
-    layer: [
-      {
-        data: { values: segments },
-        mark: { type: 'bar', stroke: '#7F7F7F', strokeWidth: 0.5 },
-        encoding: {
-          y: LANES,
-          x: {
-            field: 'value',
-            type: 'quantitative',
-            stack: 'zero',
-            title: `duration (${unit})`,
-            axis: numberAxis(
-              unit,
-              labels.map((label) => label.value),
-            ),
-          },
-          order: { field: 'order', type: 'quantitative' },
-          color: kindColors(kinds),
-        },
-      },
-      {
-        data: { values: labels },
-        mark: { type: 'text', align: 'left', dx: 4, fontSize: 10, color: '#404040' },
-        encoding: { y: LANES, x: { field: 'value', type: 'quantitative' }, text: { field: 'text', type: 'nominal' } },
-      },
-    ],
-  }
+    labels,
+  )
 }
 
 /** A part of a step on the run's clock: from and to in ms since the first step began. */
@@ -291,41 +271,53 @@ function timelineSpec(total: number, shown: readonly ShownStepRow[], note: strin
       text: barLabel(step, waited > 0 ? [{ part: 'wait', ms: waited }] : []),
     })
   }
+  return laneChart(
+    `${total} step${total === 1 ? '' : 's'} on the run's clock, a lane each: steps that ran side by side overlap`,
+    note,
+    segments,
+    {
+      x: {
+        field: 'start',
+        type: 'quantitative',
+        title: `time since the first step started (${unit})`,
+        axis: numberAxis(unit, [...segments.flatMap((segment) => [segment.start, segment.end])]),
+      },
+      x2: { field: 'end' },
+    },
+    labels,
+  )
+}
+
+/**
+ * The step-durations chart: a lane per step, its parts as bars coloured by kind (placed by
+ * `placement`, the x encoding), and a label after each lane's last bar.
+ */
+function laneChart(
+  subtitle: string,
+  note: string | undefined,
+  segments: readonly { kind: string }[],
+  placement: Record<string, unknown>,
+  labels: readonly { row: string; value: number; text: string }[],
+): TopLevelSpec {
   const kinds = [...new Set(segments.map((segment) => segment.kind))]
   return {
     ...BASE,
-    title: {
-      text: 'Step durations',
-      subtitle: [
-        `${total} step${total === 1 ? '' : 's'} on the run's clock, a lane each: steps that ran side by side overlap`,
-        ...(note ? [note] : []),
-      ],
-    },
+    title: { text: 'Step durations', subtitle: [subtitle, ...(note ? [note] : [])] },
     width: PLOT_WIDTH,
     height: { step: 18 },
     layer: [
       {
-        data: { values: segments },
+        data: { values: segments as object[] },
         mark: { type: 'bar', stroke: '#7F7F7F', strokeWidth: 0.5 },
-        encoding: {
-          y: LANES,
-          x: {
-            field: 'start',
-            type: 'quantitative',
-            title: `time since the first step started (${unit})`,
-            axis: numberAxis(unit, [...segments.flatMap((segment) => [segment.start, segment.end])]),
-          },
-          x2: { field: 'end' },
-          color: kindColors(kinds),
-        },
+        encoding: { y: LANES, ...placement, color: kindColors(kinds) },
       },
       {
-        data: { values: labels },
+        data: { values: labels as object[] },
         mark: { type: 'text', align: 'left', dx: 4, fontSize: 10, color: '#404040' },
         encoding: { y: LANES, x: { field: 'value', type: 'quantitative' }, text: { field: 'text', type: 'nominal' } },
       },
     ],
-  }
+  } as TopLevelSpec
 }
 
 /** A run's place on a trend's x axis: `#2 01-02 11:30` (its number, oldest first, and when it started). */

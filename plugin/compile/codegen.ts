@@ -2,8 +2,9 @@ import { basename, dirname, relative, sep } from 'node:path'
 import { Buffer } from 'node:buffer'
 import type { RecipeIssue, SourceLocation } from '../recipe/errors.ts'
 import { stepWorstCaseMs } from '../recipe/step-deadline.ts'
-import type { StepLocations } from '../recipe/types.ts'
+import type { RecipeStep, StepLocations } from '../recipe/types.ts'
 import type { CompiledRecipe, DraftCheck } from '../runtime/spec.ts'
+import { stepTestTags } from './recipe-tags.ts'
 import { createLineSourceMap, type LineSourceMap, type Origin } from './source-map.ts'
 
 export const RUNTIME_ID = 'vitest-recipes/runtime'
@@ -22,6 +23,8 @@ export interface CodegenInput {
   modules: ReadonlyMap<string, string>
   /** Other files whose change re-runs the recipe in watch mode: scripts, python modules, cache inputs. */
   watched?: readonly string[]
+  /** The tags Vitest defines, when it rejects others (strict tags); a step's test gets only these. */
+  vitestTags?: ReadonlySet<string> | undefined
 }
 
 // Vitest's own timeout only backs up the runner's, which kills what a step started.
@@ -33,7 +36,14 @@ const MAX_TIMER_MS = 2 ** 31 - 1
  * each on its own line mapped to the step's YAML line, so locations, failure stacks and
  * the VS Code explorer point into the recipe.
  */
-export function generateRecipeModule({ compiled, file, source, modules, watched = [] }: CodegenInput): GeneratedModule {
+export function generateRecipeModule({
+  compiled,
+  file,
+  source,
+  modules,
+  watched = [],
+  vitestTags,
+}: CodegenInput): GeneratedModule {
   const lines: string[] = []
   const origins: (Origin | undefined)[] = []
   const emit = (code: string, origin?: Origin) => {
@@ -63,18 +73,35 @@ export function generateRecipeModule({ compiled, file, source, modules, watched 
   )
   emit(`afterAll(() => recipe.finish());`, top)
   const timeouts = vitestTimeoutsMs(compiled)
-  for (const step of compiled.recipe.steps) {
-    // Retries run inside the step's test (the runner records each attempt), so Vitest retries nothing.
-    const options = [`timeout: ${timeouts.get(step.name)!}`]
-    // Neighbouring concurrent tests run together; the runner makes each wait for the steps it needs.
-    if (step.parallel) options.push('concurrent: true')
-    // The name is emitted raw between quotes: STEP_NAME_PATTERN guarantees it needs no escaping.
-    emit(
-      `test('${step.name}', { ${options.join(', ')} }, (context) => recipe.runStep('${step.name}', context));`,
-      step.locations.step,
-    )
-  }
+  for (const step of compiled.recipe.steps)
+    emit(stepTestCode(compiled, step, timeouts.get(step.name)!, vitestTags), step.locations.step)
   return { code: `${lines.join('\n')}\n`, map: createLineSourceMap(basename(file), source, origins) }
+}
+
+/**
+ * The test of one step: its options (timeout, concurrency, tags) and its call into the
+ * runner. `inGroup`: inside a matrix combination's concurrent group, where a sequential step
+ * must say so (a test takes its group's concurrency otherwise).
+ */
+export function stepTestCode(
+  compiled: CompiledRecipe,
+  step: RecipeStep,
+  timeoutMs: number,
+  vitestTags: ReadonlySet<string> | undefined,
+  inGroup = false,
+): string {
+  // Retries run inside the step's test (the runner records each attempt), so Vitest retries nothing.
+  const options = [`timeout: ${timeoutMs}`]
+  // Neighbouring concurrent tests run together; the runner makes each wait for the steps it needs.
+  if (step.parallel) options.push('concurrent: true')
+  else if (inGroup) options.push('concurrent: false')
+  // The recipe's and the step's tags are the test's Vitest tags (the plugin defines them: recipe-tags.ts).
+  const tags = stepTestTags(compiled.recipe.testMeta.tags, step.tags).filter((tag) => vitestTags?.has(tag) ?? true)
+  if (tags.length > 0) options.push(`tags: ${JSON.stringify(tags)}`)
+  // The name is emitted raw between quotes: STEP_NAME_PATTERN guarantees it needs no escaping.
+  // Awaited, so this line is in the async stack of what the step does: Vitest places the step's
+  // annotations there (the YAML line), and the GitHub Actions reporter puts them at that line.
+  return `test('${step.name}', { ${options.join(', ')} }, async (context) => { await recipe.runStep('${step.name}', context); });`
 }
 
 /** A recipe with problems whose steps can still be checked against their scriptlets (`CheckedRecipe.draft`). */

@@ -1,7 +1,14 @@
 import { basename } from 'node:path'
 import { Buffer } from 'node:buffer'
 import type { CompiledRecipe } from '../runtime/spec.ts'
-import { type GeneratedModule, importSpecifier, leanSpec, RUNTIME_ID, vitestTimeoutsMs } from './codegen.ts'
+import {
+  type GeneratedModule,
+  importSpecifier,
+  leanSpec,
+  RUNTIME_ID,
+  stepTestCode,
+  vitestTimeoutsMs,
+} from './codegen.ts'
 import { createLineSourceMap, type Origin } from './source-map.ts'
 
 /** One combination of a matrix recipe, compiled with its values. */
@@ -21,6 +28,8 @@ export interface MatrixCodegenInput {
   source: string
   modules: ReadonlyMap<string, string>
   watched?: readonly string[]
+  /** The tags Vitest defines, when it rejects others (strict tags); a step's test gets only these. */
+  vitestTags?: ReadonlySet<string> | undefined
   /** Where the recipe's `matrix:` is: each group's line maps there (the IDE's explorer, `vitest list --json`). */
   origin?: Origin | undefined
 }
@@ -44,6 +53,7 @@ export function generateMatrixModule({
   modules,
   watched = [],
   origin,
+  vitestTags,
 }: MatrixCodegenInput): GeneratedModule {
   const lines: string[] = []
   const origins: (Origin | undefined)[] = []
@@ -73,14 +83,8 @@ export function generateMatrixModule({
     emit(`  beforeAll(() => __matrix.enter(), ${MAX_TIMER_MS});`, top)
     emit(`  afterAll(() => __matrix.leave(recipe.finish()));`, top)
     const timeouts = vitestTimeoutsMs(compiled)
-    for (const step of compiled.recipe.steps) {
-      // Inside a concurrent group a step is sequential unless the recipe says parallel.
-      const options = [`timeout: ${timeouts.get(step.name)!}`, `concurrent: ${step.parallel ? 'true' : 'false'}`]
-      emit(
-        `  test('${step.name}', { ${options.join(', ')} }, (context) => recipe.runStep('${step.name}', context));`,
-        step.locations.step,
-      )
-    }
+    for (const step of compiled.recipe.steps)
+      emit(`  ${stepTestCode(compiled, step, timeouts.get(step.name)!, vitestTags, true)}`, step.locations.step)
     emit('});', top)
   }
   return { code: `${lines.join('\n')}\n`, map: createLineSourceMap(basename(file), source, origins) }

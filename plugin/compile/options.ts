@@ -82,7 +82,7 @@ export interface RecipesOptions {
   ctxServer?: boolean | { host?: string; port?: number }
   /**
    * The documents written for each recipe run when a Vitest run ends (and at
-   * `--merge-reports`): `<dir>/<run_id>/report.{xlsx,docx,md}`. `false`: none (the run
+   * `--merge-reports`): `<dir>/<run_id>/report.{xlsx,docx,md,html}`. `false`: none (the run
    * store is still written; `recipes report` makes them later).
    */
   reports?:
@@ -90,9 +90,9 @@ export interface RecipesOptions {
     | {
         /** Folder, relative to the root. @default 'reports' */
         dir?: string
-        /** @default ['xlsx', 'docx', 'md'] */
+        /** @default ['xlsx', 'docx', 'md', 'html'] */
         formats?: ReportFormat[]
-        /** Write the Office documents inside the VS Code extension too (VITEST_VSCODE). @default false */
+        /** Write the Office documents and report.html inside the VS Code extension too (VITEST_VSCODE). @default false */
         office?: boolean
       }
   /**

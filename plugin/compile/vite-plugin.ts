@@ -7,6 +7,7 @@ import { pythonSearchPath } from '../recipe/python-module.ts'
 import { DEFAULT_STEP_TIMEOUT_SEC } from '../recipe/step-deadline.ts'
 import { type FailingDraft, generateFailingModule, generateRecipeModule, type GeneratedModule } from './codegen.ts'
 import { OWN_DIST, OWN_ENTRIES } from './own-entries.ts'
+import { recipeTagDefinitions, undefinedTags } from './recipe-tags.ts'
 import { type CompiledRecipe, MAX_CONCURRENCY_KEY } from '../runtime/spec.ts'
 import { type SecretName, serializeSecretNames, WEAK_SECRET_LENGTH, weakSecrets } from '../runtime/redact.ts'
 import type { Recipe } from '../recipe/types.ts'
@@ -30,6 +31,8 @@ import {
 } from './options.ts'
 
 const REPORTER_NAME = 'vitest-recipes'
+/** The note that this Vitest has no test tags is given once per process, however many projects carry the plugin. */
+let warnedNoTags = false
 
 /** What the plugin exposes to tools that resolve the Vitest config (the `recipes` CLI). */
 export interface RecipesPluginApi {
@@ -42,6 +45,8 @@ export function recipes(options: RecipesOptions = {}): Plugin {
   const include = options.include ?? DEFAULT_RECIPE_GLOBS
   let root = process.cwd()
   let isRecipe: (id: string) => boolean = () => false
+  /** The tags Vitest defines when it rejects others (strict tags, Vitest 4.1+); undefined: any tag goes. */
+  let vitestTags: Set<string> | undefined
 
   return {
     name: 'vitest-recipes',
@@ -53,6 +58,15 @@ export function recipes(options: RecipesOptions = {}): Plugin {
       test.include = [...(test.include ?? configDefaults.include), ...include]
       // `vitest list --json` and reporters get each step's YAML line.
       test.includeTaskLocation ??= true
+      // The recipes' tags are Vitest tags (Vitest >= 4.1): defined here, so strict tags accept
+      // them, --tags-filter can name them and --list-tags shows the recipe each comes from.
+      // A tag the config defines itself keeps its definition (its options, its description).
+      const configRoot = resolve(config.root ?? process.cwd())
+      const defined = (test as { tags?: { name: string }[] }).tags ?? []
+      const own = recipeTagDefinitions(configRoot, include, options.exclude, varSourcesOf(options.vars)).filter(
+        (tag) => !defined.some((other) => other.name === tag.name),
+      )
+      if (own.length > 0) (test as { tags?: { name: string }[] }).tags = [...defined, ...own]
       if (OWN_DIST) {
         const deps = ((test.server ??= {}).deps ??= {})
         deps.external = [...(deps.external ?? []), new RegExp(OWN_DIST.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))]
@@ -79,6 +93,18 @@ export function recipes(options: RecipesOptions = {}): Plugin {
       const maxConcurrency = project?.config?.maxConcurrency
       if (typeof maxConcurrency === 'number') project?.provide?.call(project, MAX_CONCURRENCY_KEY, maxConcurrency)
       const reporters = context.vitest.config.reporters as unknown[]
+      // The tags this project defines (the recipes' ones from the config hook, the config's own).
+      const tagConfig = (context as { project?: { config?: { tags?: { name: string }[]; strictTags?: boolean } } })
+        .project?.config
+      if (Array.isArray(tagConfig?.tags) && tagConfig.strictTags !== false)
+        vitestTags = new Set([...(vitestTags ?? []), ...tagConfig.tags.map((tag) => tag.name)])
+      // A Vitest without test tags ignores the tags of the recipes' tests: said once.
+      if (!Array.isArray((context.vitest.config as { tags?: unknown }).tags) && !warnedNoTags) {
+        warnedNoTags = true
+        console.warn(
+          `vitest-recipes: this Vitest (${context.vitest.version}) has no test tags (Vitest 4.1+): recipe and step tags are not Vitest tags here, so --tags-filter and --list-tags do not see them`,
+        )
+      }
       // The Vitest process keeps each store (recipe files journal their steps; it ingests them): one keeper per store.
       const db = options.db ?? DEFAULT_DB
       if (
@@ -101,6 +127,7 @@ export function recipes(options: RecipesOptions = {}): Plugin {
             db: options.db ?? DEFAULT_DB,
             dir: documents?.dir ?? DEFAULT_REPORTS_DIR,
             formats: reports === false ? [] : (documents?.formats ?? DEFAULT_FORMATS),
+            ...(options.logsDir === undefined ? {} : { logsDir: options.logsDir }),
             ...(documents?.office === undefined ? {} : { office: documents.office }),
             ...(options.analysis ? { analysis: options.analysis } : {}),
             ...(allure
@@ -125,7 +152,7 @@ export function recipes(options: RecipesOptions = {}): Plugin {
     transform(source, id) {
       const file = stripQuery(id)
       if (!isRecipe(file)) return undefined
-      const generated = compileRecipe(source, file, root, options)
+      const generated = compileRecipe(source, file, root, options, vitestTags)
       // Once per recipe file and run: Vitest transforms each recipe once (its cache is off for recipes).
       for (const warning of generated.warnings) console.warn(`vitest-recipes: ${warning}`)
       return { code: generated.code, map: generated.map }
@@ -142,6 +169,7 @@ export function compileRecipe(
   file: string,
   root: string,
   options: RecipesOptions = {},
+  vitestTags?: ReadonlySet<string>,
 ): GeneratedModule & { warnings: string[] } {
   const displayPath = projectPath(root, file)
   const checked = checkRecipe(source, displayPath, root, {
@@ -175,6 +203,11 @@ export function compileRecipe(
     ctxServer: ctxServerOf(options.ctxServer),
     secrets: serializeSecretNames(secrets),
   })
+  const unknownTags = vitestTags ? undefinedTags(checked.recipe, vitestTags) : []
+  if (unknownTags.length > 0)
+    warnings.push(
+      `${displayPath}: the ${unknownTags.length === 1 ? 'tag' : 'tags'} ${unknownTags.join(', ')} ${unknownTags.length === 1 ? 'is' : 'are'} not defined for Vitest yet (the plugin defines the recipes' tags when Vitest starts): its steps run without ${unknownTags.length === 1 ? 'it' : 'them'} until Vitest restarts`,
+    )
   const compiled = compiledOf(checked.recipe)
   const watched = watchedFiles(compiled)
   const matrix = checked.recipe.matrix
@@ -183,7 +216,6 @@ export function compileRecipe(
     if (typeof shard === 'string')
       return { ...generateFailingModule(file, source, [{ code: 'RECIPE_MATRIX', message: shard }]), warnings }
     warnings.push(...overriddenVars(checked.recipe, varSourcesOf(options.vars)))
-    // Each combination is the recipe read with its values (the first one is already).
     // Each combination is the recipe read with its values (checkRecipe read them all).
     const runs: MatrixRun[] = (checked.combinations ?? [checked.recipe]).map((recipe, index) => ({
       compiled: index === 0 ? compiled : compiledOf(recipe),
@@ -199,12 +231,13 @@ export function compileRecipe(
         modules: checked.modules,
         watched,
         origin: matrixOrigin(source),
+        vitestTags,
       }),
       warnings,
     }
   }
   return {
-    ...generateRecipeModule({ compiled, file, source, modules: checked.modules, watched }),
+    ...generateRecipeModule({ compiled, file, source, modules: checked.modules, watched, vitestTags }),
     warnings,
   }
 }

@@ -75,7 +75,7 @@ export class DocxThread {
     await this.post((id) => ({ kind: 'docx', id, data: threadRun(data), file, charts: pictures }))
   }
 
-  /** Draws the run's charts in the thread (renderRunCharts there), their PNGs without their SVG. */
+  /** Draws the run's charts in the thread (renderRunCharts there): their PNGs and SVGs (report.html shows the SVG). */
   async draw(data: RunData, trend: readonly TrendRun[]): Promise<DocumentCharts> {
     // The charts read the run and its steps only: the ctx, which can be large, stays here.
     const { charts } = await this.post((id) => ({
@@ -120,9 +120,7 @@ if (!isMainThread && parentPort) {
         await writeDocx({ ...rest, history: { count: historyCount, rows: () => [] } }, job.file, job.charts)
         port.postMessage({ id: job.id } satisfies DocxAnswer)
       } else {
-        const drawn = await renderRunCharts(job.data, job.trend)
-        const charts = drawn.charts.map(({ svg: _svg, ...picture }) => picture)
-        port.postMessage({ id: job.id, charts: { ...drawn, charts } } satisfies DocxAnswer)
+        port.postMessage({ id: job.id, charts: await renderRunCharts(job.data, job.trend) } satisfies DocxAnswer)
       }
     } catch (error) {
       port.postMessage({ id: job.id, error: (error as Error).message || String(error) } satisfies DocxAnswer)

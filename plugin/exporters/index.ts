@@ -9,22 +9,33 @@ import { collect, type RunData, type TrendRun } from '../store/run-data.ts'
 import { DocxThread } from './docx-thread.ts'
 import { renderMarkdown } from './markdown.ts'
 import { sampleRun } from '../store/sample-run.ts'
+import type { StepLogsPlace } from '../store/run-page.ts'
 
-export const REPORT_FORMATS = ['xlsx', 'docx', 'md', 'json'] as const
+export const REPORT_FORMATS = ['xlsx', 'docx', 'md', 'html', 'json'] as const
 export type ReportFormat = (typeof REPORT_FORMATS)[number]
 /** What a run writes unless told otherwise; `json` is on request (`recipes report --format json`). */
-export const DEFAULT_FORMATS: readonly ReportFormat[] = ['xlsx', 'docx', 'md']
+export const DEFAULT_FORMATS: readonly ReportFormat[] = ['xlsx', 'docx', 'md', 'html']
 /** Where the documents go unless the plugin option reports.dir says otherwise (relative to the root). */
 export const DEFAULT_REPORTS_DIR = 'reports'
-/** The Office documents, skipped inside the VS Code extension unless asked for. */
-export const OFFICE_FORMATS: readonly ReportFormat[] = ['xlsx', 'docx']
+/**
+ * The documents skipped inside the VS Code extension unless asked for (`office: true`): the
+ * Office documents and report.html, which draw the charts (their engines take a second to load).
+ */
+export const OFFICE_FORMATS: readonly ReportFormat[] = ['xlsx', 'docx', 'html']
 
-/** The documents that embed the charts: a run writing neither draws none (the engines never load). */
-const CHART_FORMATS: readonly ReportFormat[] = ['xlsx', 'docx']
+/** The documents that embed the charts: a run writing none of them draws none (the engines never load). */
+const CHART_FORMATS: readonly ReportFormat[] = ['xlsx', 'docx', 'html']
+
+/** Whether writing `formats` draws the run's charts (the reporter draws them ahead then). */
+export function drawsCharts(formats: readonly ReportFormat[]): boolean {
+  return formats.some((format) => CHART_FORMATS.includes(format))
+}
 
 export interface ExportOptions {
   /** Recent runs of the run's test id, oldest first (RunStore.trend), for the metric charts; without it they show this run alone. */
   trend?: readonly TrendRun[]
+  /** Where the run's step logs are (report.html embeds them); without it report.html says they are not in it. */
+  logs?: StepLogsPlace
 }
 
 export interface ExportOutcome {
@@ -38,11 +49,17 @@ export interface ExportOutcome {
 // Office writers load on use (or on preloadWriters): a run that writes only Markdown never loads exceljs or docx.
 const loadXlsx = () => import('./xlsx.ts')
 const loadDocx = () => import('./docx.ts')
+const loadHtml = () => import('./html.ts')
 /** Where Word documents are written once preloadWriters started it; in this thread otherwise. */
 let docxThread: DocxThread | undefined
 
 /** Each writer gets the run's charts as a promise: it writes what it can before it needs them. */
-type Writer = (data: RunData, file: string, charts: Promise<DocumentCharts | undefined>) => Promise<void>
+type Writer = (
+  data: RunData,
+  file: string,
+  charts: Promise<DocumentCharts | undefined>,
+  options: ExportOptions,
+) => Promise<void>
 
 const WRITERS: Record<ReportFormat, Writer> = {
   xlsx: async (data, file, charts) => (await loadXlsx()).writeXlsx(data, file, charts),
@@ -51,6 +68,8 @@ const WRITERS: Record<ReportFormat, Writer> = {
       ? docxThread.write(data, file, await charts)
       : (await loadDocx()).writeDocx(data, file, await charts),
   md: async (data, file, charts) => writeFileSync(file, renderMarkdown(data, await charts)),
+  html: async (data, file, charts, options) =>
+    (await loadHtml()).writeHtml(data, file, await charts, options.logs ? { logs: options.logs } : {}),
   json: async (data, file) => writeFileSync(file, `${JSON.stringify(await runJson(data), null, 2)}\n`),
 }
 
@@ -63,12 +82,17 @@ const WRITERS: Record<ReportFormat, Writer> = {
  */
 export function preloadWriters(formats: readonly ReportFormat[]): void {
   if (formats.includes('xlsx')) loadXlsx().then(warmUpXlsx, () => {})
+  if (formats.includes('html'))
+    loadHtml().then(
+      ({ preloadHtml }) => preloadHtml(),
+      () => {},
+    )
   if (formats.includes('docx') && !docxThread?.running) {
     docxThread = DocxThread.start()
     if (!docxThread) loadDocx().catch(() => {})
   }
   // The Word writer's thread draws the charts too (and loads their engines as it starts); without it, this thread does.
-  if (formats.some((format) => CHART_FORMATS.includes(format)) && !docxThread?.running) preloadCharts()
+  if (drawsCharts(formats) && !docxThread?.running) preloadCharts()
 }
 
 /** Writes the sample run's workbook once (to a temp file, deleted), so the real workbooks run warm. */
@@ -87,8 +111,9 @@ async function warmUpXlsx({ writeXlsx }: typeof import('./xlsx.ts')): Promise<vo
  * Writes the run's documents as `<dir>/report.<format>`, side by side (their file and zip
  * work overlap). Each writer works on a temporary file renamed into place when complete, so
  * a reader never sees half a document; a writer that fails is reported in its outcome and
- * never stops the others. When an Office document is asked for, the run's charts are drawn
- * once, meanwhile, written as `<dir>/charts/<name>.png` and shown by every document.
+ * never stops the others. When an Office document or report.html is asked for, the run's
+ * charts are drawn once, meanwhile, written as `<dir>/charts/<name>.png` and shown by every
+ * document (report.html embeds their SVG).
  */
 export async function exportRun(
   data: RunData,
@@ -101,7 +126,7 @@ export async function exportRun(
   } catch (error) {
     return formats.map((format) => ({ format, error: `cannot create ${dir}: ${(error as Error).message}`, ms: 0 }))
   }
-  const charts = formats.some((format) => CHART_FORMATS.includes(format))
+  const charts = drawsCharts(formats)
     ? drawCharts(data, options.trend ?? [], join(dir, 'charts'))
     : Promise.resolve(undefined)
   return Promise.all(
@@ -110,7 +135,7 @@ export async function exportRun(
       const temp = join(dir, `.report.${format}.${process.pid}.tmp`)
       const started = performance.now()
       try {
-        await WRITERS[format](data, temp, charts)
+        await WRITERS[format](data, temp, charts, options)
         renameSync(temp, file)
         return { format, file, ms: performance.now() - started }
       } catch (error) {

@@ -2,6 +2,7 @@ import { join } from 'node:path'
 import { TREND_RUNS } from '../charts/index.ts'
 import type { AiSummary, AnalysisRow, RunData, TrendRun } from '../store/run-data.ts'
 import type { RunStore } from '../store/run-store.ts'
+import type { StepLogsPlace } from '../store/run-page.ts'
 import type { AllureTarget } from './allure.ts'
 import { drawChartsAhead, exportRun, type ExportOutcome, type ReportFormat } from './index.ts'
 
@@ -34,7 +35,7 @@ export type Analyze = (data: RunData) => Promise<AnalysisRow | undefined>
  * same one. With `allure`, the run's Allure results are written to `allure.resultsDir` after
  * the documents (and their charts); a failing Allure writer leaves the documents and the
  * store as they are. The charts' metric trends cover the test id's last TREND_RUNS runs up to
- * this one.
+ * this one. `logs` says where the run's step logs are (report.html embeds them).
  */
 export async function reportStoredRun(
   store: RunStore,
@@ -43,6 +44,7 @@ export async function reportStoredRun(
   formats: readonly ReportFormat[],
   analyze: Analyze,
   allure?: Omit<AllureTarget, 'runDir'>,
+  logs?: StepLogsPlace,
 ): Promise<RunReport | undefined> {
   let data = await store.readRun(runId)
   if (!data) return undefined
@@ -59,7 +61,10 @@ export async function reportStoredRun(
     steps: data.steps.length,
     dir,
     ...(data.analysis?.ai ? { ai: data.analysis.ai } : {}),
-    outcomes: formats.length > 0 ? await exportRun(data, dir, formats, { trend: await trendOf(store, data) }) : [],
+    outcomes:
+      formats.length > 0
+        ? await exportRun(data, dir, formats, { trend: await trendOf(store, data), ...(logs ? { logs } : {}) })
+        : [],
   }
   if (allure) report.allure = await allureResults(data, { ...allure, runDir: dir })
   return report

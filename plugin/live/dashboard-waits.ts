@@ -23,15 +23,8 @@ export interface WaitingItem {
   }
 }
 
-export interface HolderView {
-  resource: string
-  runId: string
-  testId: string | null
-  step: string | null
-  host: string | null
-  /** The holder's process id on its host; null for one queued (the lock store keeps no pid shown for waiters). */
-  pid: number | null
-  since: string
+/** A holder as the page shows it: who holds a resource (or is queued for it first), not the lease's bookkeeping. */
+export type HolderView = Pick<Holder, 'resource' | 'runId' | 'testId' | 'step' | 'host' | 'pid' | 'since'> & {
   queued?: true
 }
 

@@ -1,8 +1,5 @@
-import { historyEntryOf } from '../store/history-entry.ts'
 import { readFileSync } from 'node:fs'
-import { readFile, realpath } from 'node:fs/promises'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { isAbsolute, relative, resolve, sep } from 'node:path'
 import { ingestJournals } from '../store/ingest.ts'
 import type { RunFilter, RunStore } from '../store/run-store.ts'
 import type { LiveRunState } from './ctx-server.ts'
@@ -10,6 +7,7 @@ import { type RunningItem, waitsByRun } from './dashboard-waits.ts'
 import { noSuchRun, sendRunChart, sendTrendChart } from './dashboard-charts.ts'
 import { liveEndpoints } from './endpoints.ts'
 import { HttpError, type HttpLimits, type HttpServer, sendJson, startHttpServer, tokenMatches } from './http-server.ts'
+import { historyAnswer, historyOfKey, missingLogMessage, PAGE_FILE, readStepLog, runAnswer } from '../store/run-page.ts'
 
 export interface DashboardOptions {
   /** The project root: relative log paths of the store are resolved from it. */
@@ -37,9 +35,6 @@ export interface DashboardOptions {
   /** How often the store and the running recipes are looked at (ms). */
   pollMs?: number
 }
-
-/** The page: one file, no build step, no library (web/dashboard.html, shipped with the package). */
-const PAGE_FILE = new URL('../../web/dashboard.html', import.meta.url)
 
 /** How many runs the trend of a test id covers. */
 const TREND_RUNS = 30
@@ -255,65 +250,22 @@ async function route(
     if (!data) throw noSuchRun(runId)
     if (run[2] === 'history') {
       const key = url.searchParams.get('key') ?? ''
-      const rows = []
-      for await (const row of data.history.rows()) if (row.key === key) rows.push(historyEntryOf(row))
-      return sendJson(response, 200, { key, rows })
+      return sendJson(response, 200, historyAnswer(key, await historyOfKey(data.history.rows(), key)))
     }
     if (run[2] === 'log') {
       const step = data.steps.find((row) => row.step === url.searchParams.get('step'))
-      if (!step?.logPath) throw new HttpError(404, 'DASHBOARD_NO_LOG', 'this step wrote no log (it passed silently)')
-      const text = await readLog(options, step.logPath)
-      if (text === 'outside')
-        throw new HttpError(
-          403,
-          'DASHBOARD_LOG_OUTSIDE',
-          `the log ${step.logPath} is outside the project's Logs folder`,
-        )
-      if (text === undefined) throw new HttpError(404, 'DASHBOARD_NO_LOG', `the log ${step.logPath} is gone`)
+      if (!step?.logPath) throw new HttpError(404, 'DASHBOARD_NO_LOG', missingLogMessage(null))
+      const log = await readStepLog(options, step.logPath)
+      if ('missing' in log && log.missing === 'outside')
+        throw new HttpError(403, 'DASHBOARD_LOG_OUTSIDE', missingLogMessage(step.logPath, 'outside'))
+      if ('missing' in log) throw new HttpError(404, 'DASHBOARD_NO_LOG', missingLogMessage(step.logPath, 'gone'))
       response.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' })
-      response.end(text)
+      response.end(log.text)
       return
     }
-    return sendJson(response, 200, {
-      run: data.run,
-      steps: data.steps,
-      context: data.context,
-      analysis: data.analysis ?? null,
-      running: state.running.get(runId) ?? [],
-      version: state.version,
-    })
+    return sendJson(response, 200, runAnswer(data, state.running.get(runId) ?? [], state.version))
   }
   throw new HttpError(404, 'DASHBOARD_NOT_FOUND', `no such page: ${path}`)
-}
-
-/**
- * A step's log, read only when its real path (symlinks followed, in the file and in its
- * folders) is inside the real logs folder: a log replaced by a link to another file is
- * 'outside'; undefined when it is gone.
- */
-async function readLog(options: DashboardOptions, logPath: string): Promise<string | undefined> {
-  let file: string
-  let logs: string
-  try {
-    file = await realpath(resolve(options.root, logPath))
-    logs = await realpath(options.logsDir ?? resolve(options.root, 'Logs'))
-  } catch {
-    // Gone, or a link to nothing: nothing to serve, wherever it pointed.
-    return isInside(resolve(options.logsDir ?? resolve(options.root, 'Logs')), resolve(options.root, logPath))
-      ? undefined
-      : 'outside'
-  }
-  if (!isInside(logs, file)) return 'outside'
-  try {
-    return await readFile(file, 'utf8')
-  } catch {
-    return undefined
-  }
-}
-
-function isInside(folder: string, file: string): boolean {
-  const inside = relative(folder, file)
-  return inside !== '' && !inside.startsWith(`..${sep}`) && inside !== '..' && !isAbsolute(inside)
 }
 
 /**

@@ -124,7 +124,12 @@ export const stepSchema = z
     resources: resourcesSchema.describe(
       'Lab resources this step holds while it runs (kind:name, e.g. dut:rack3-sw1); other runs that need one wait.',
     ),
-    tags: z.array(z.string()).optional(),
+    tags: z
+      .array(z.string())
+      .optional()
+      .describe(
+        "Labels of this step: Vitest tags of its test (with the recipe's test_meta.tags), so vitest --tags-filter selects steps by them.",
+      ),
   })
   .describe('One step of a recipe: a scriptlet call with its parameters and checks.')
 
@@ -141,7 +146,12 @@ export const testMetaSchema = z
       .describe('The id runs are recorded and compared under (default: the file name without .yaml).'),
     tester: z.string().optional().describe('Who runs or owns the test.'),
     description: z.string().optional(),
-    tags: z.array(z.string()).optional().describe('Labels to filter runs by (dashboard, recipes history).'),
+    tags: z
+      .array(z.string())
+      .optional()
+      .describe(
+        "Labels to filter runs by (dashboard, recipes history); also the Vitest tags of every step's test (vitest --tags-filter, --list-tags).",
+      ),
   })
   .describe('Who and what this recipe tests.')
 

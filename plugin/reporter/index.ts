@@ -9,8 +9,14 @@ import {
   RUN_ALLURE_RESULTS,
   writeAllureConfig,
 } from '../exporters/allure-folder.ts'
-import { forgetChartsAhead, OFFICE_FORMATS, preloadWriters, type ReportFormat } from '../exporters/index.ts'
-import { drawStoredRunChartsAhead, reportStoredRun } from '../exporters/report-run.ts'
+import {
+  drawsCharts,
+  forgetChartsAhead,
+  OFFICE_FORMATS,
+  preloadWriters,
+  type ReportFormat,
+} from '../exporters/index.ts'
+import { drawStoredRunChartsAhead, type RunReport, reportStoredRun } from '../exporters/report-run.ts'
 import {
   describeAttempts,
   type RecipeStepMeta,
@@ -33,7 +39,9 @@ export interface RecipesReporterOptions {
   /** Where `<run_id>/report.*` go, absolute or relative to the root. */
   dir: string
   formats: readonly ReportFormat[]
-  /** Office documents inside the VS Code extension too (skipped there by default: a click on one step should not write a workbook). */
+  /** The step logs' folder, relative to the root (report.html embeds the logs). @default 'Logs' */
+  logsDir?: string
+  /** Office documents and report.html inside the VS Code extension too (skipped there by default: a click on one step should not write a workbook or load the chart engines). */
   office?: boolean
   /** How each run is analysed before its documents are written. */
   analysis?: AnalysisOptions
@@ -56,8 +64,12 @@ export class RecipesReporter implements Reporter {
   private preloaded = false
   /** Whether a reporter prints the tests' results in the terminal (default, verbose, dot...). */
   private terminal = true
-  /** The store the charts of each ended recipe file's runs are read from, while the run goes (closed when it ends). */
+  /** The store the documents of each ended recipe file's runs are read from, while the run goes (closed when it ends). */
   private aheadStore: Promise<RunStore> | undefined
+  /** The documents of the runs whose recipe file has ended, written while the other files run; undefined when left to the end. */
+  private ahead = new Map<string, Promise<RunReport | undefined>>()
+  /** At most AHEAD_RUNS runs' documents are written ahead at once. */
+  private readonly aheadLimit = limiter(AHEAD_RUNS)
 
   constructor(options: RecipesReporterOptions) {
     this.options = options
@@ -85,25 +97,74 @@ export class RecipesReporter implements Reporter {
     if (formats) preloadWriters(formats)
   }
 
-  // As each recipe file ends, its runs' charts start drawing (in the Word writer's thread),
-  // while the other files run: the documents at the end then only embed them.
+  // As each recipe file ends, its runs' documents are written (their charts drawn in the Word
+  // writer's thread), while the other files run: once the tests end, only the documents of
+  // the files that ended last are left to write. With an AI summary, whose wait all runs
+  // share at the end, only the charts are drawn ahead.
   async onTestModuleEnd(testModule: TestModule): Promise<void> {
     this.sayAttempts(testModule)
     this.sayWhatRanAsSetup(testModule)
     this.sayMatrix(testModule)
     const vitest = this.vitest
-    if (!vitest || !this.preloaded || !this.documentFormats()?.some((format) => OFFICE_FORMATS.includes(format))) return
+    const formats = this.documentFormats()
+    if (!vitest || !this.preloaded || !formats || formats.length === 0) return
     const runs = collectRuns([testModule])
     if (runs.size === 0) return
+    const root = vitest.config.root
     try {
-      this.aheadStore ??= RunStore.openIn(vitest.config.root, this.options.db)
+      this.aheadStore ??= RunStore.openIn(root, this.options.db)
       const store = await this.aheadStore
       // The store keeper ingests the file's journal as it ends too; whichever is first stores it, once.
       await ingestJournals(store)
-      for (const runId of runs.keys()) await drawStoredRunChartsAhead(store, runId)
+      for (const runId of runs.keys()) {
+        if (this.options.analysis?.ai) {
+          if (drawsCharts(formats)) await drawStoredRunChartsAhead(store, runId)
+          continue
+        }
+        if (this.ahead.has(runId)) continue
+        const written = this.aheadLimit(async () => {
+          // A run not ended in the store (or not there: a shard's, imported at the end) is written at the end.
+          const data = await store.readRun(runId)
+          if (!data?.run.endTime) return undefined
+          const analyze = (run: RunData) => analyzeStoredRun(store, run, this.options.analysis)
+          return reportStoredRun(
+            store,
+            runId,
+            resolve(root, this.options.dir),
+            formats,
+            analyze,
+            undefined,
+            this.logs(root),
+          )
+        })
+        // Never unhandled: a failure here is written again at the end, which says what goes wrong.
+        written.catch(() => {})
+        this.ahead.set(runId, written)
+      }
     } catch {
-      // Only a head start: the documents draw the charts when they are written, and say what goes wrong.
+      // Only a head start: the documents are written at the end, and say what goes wrong.
     }
+  }
+
+  private logs(root: string): { root: string; logsDir: string } {
+    return { root, logsDir: resolve(root, this.options.logsDir ?? 'Logs') }
+  }
+
+  /** Waits for the documents written ahead, and closes their store; returns them by run. */
+  private async finishAhead(): Promise<Map<string, RunReport>> {
+    const written = new Map<string, RunReport>()
+    for (const [runId, pending] of this.ahead) {
+      const report = await pending.catch(() => undefined)
+      if (report) written.set(runId, report)
+    }
+    this.ahead = new Map()
+    const store = this.aheadStore
+    this.aheadStore = undefined
+    await store?.then(
+      (opened) => opened.close(),
+      () => undefined,
+    )
+    return written
   }
 
   /**
@@ -158,18 +219,16 @@ export class RecipesReporter implements Reporter {
   }
 
   async onTestRunEnd(testModules: ReadonlyArray<TestModule>): Promise<void> {
-    const ahead = this.aheadStore
-    this.aheadStore = undefined
-    await ahead?.then(
-      (store) => store.close(),
-      () => undefined,
-    )
+    // Taken as they end, one run at a time below; all of them before this returns.
+    const pendingAhead = new Map(this.ahead)
+    const finished = this.finishAhead()
     const vitest = this.vitest
-    if (!vitest) return
-    const runs = collectRuns(testModules.length > 0 ? testModules : mergedModules(vitest))
-    if (runs.size === 0) return
+    const runs = vitest && collectRuns(testModules.length > 0 ? testModules : mergedModules(vitest))
     const formats = this.documentFormats()
-    if (!formats) return
+    if (!vitest || !runs || runs.size === 0 || !formats) {
+      await finished
+      return
+    }
     const root = vitest.config.root
     const log = (line: string) => vitest.logger.log(line)
     const error = (line: string) => vitest.logger.error(line)
@@ -198,11 +257,33 @@ export class RecipesReporter implements Reporter {
       // Several runs' documents are written side by side; each run's lines are printed in run order.
       const reports = mapLimited([...runs], PARALLEL_RUNS, async ([runId, collected]) => {
         try {
+          const early = await pendingAhead.get(runId)?.catch(() => undefined)
+          if (early) {
+            // Its documents are written: only its Allure results are left (this Vitest run's folder was emptied above).
+            if (!allure) return { runId, report: early }
+            const results = await reportStoredRun(
+              store,
+              runId,
+              resolve(root, this.options.dir),
+              [],
+              async () => undefined,
+              allure,
+            )
+            return { runId, report: { ...early, ...(results?.allure ? { allure: results.allure } : {}) } }
+          }
           if (!(await store.hasRun(runId))) await importRun(store, runId, collected, vitest.version)
           const analyze = (data: RunData) => analyzeStoredRun(store, data, this.options.analysis, aiUntil)
           return {
             runId,
-            report: await reportStoredRun(store, runId, resolve(root, this.options.dir), formats, analyze, allure),
+            report: await reportStoredRun(
+              store,
+              runId,
+              resolve(root, this.options.dir),
+              formats,
+              analyze,
+              allure,
+              this.logs(root),
+            ),
           }
         } catch (problem) {
           return { runId, problem: problem as Error }
@@ -229,6 +310,7 @@ export class RecipesReporter implements Reporter {
         else if (report.allure) allureRuns++
       }
     } finally {
+      await finished
       await store.close()
       forgetChartsAhead()
     }
@@ -281,6 +363,25 @@ function describeAi(ai: AiSummary): string {
 
 /** How many runs have their documents written at once: enough to overlap their file and zip work, few enough to bound memory. */
 const PARALLEL_RUNS = 4
+/** How many runs have their documents written at once while the tests still run (they share the cores with them). */
+const AHEAD_RUNS = 2
+
+/** Runs each task given to it, at most `limit` at a time, in the order given. */
+function limiter(limit: number): <R>(task: () => Promise<R>) => Promise<R> {
+  let running = 0
+  const waiting: (() => void)[] = []
+  return async (task) => {
+    if (running < limit) running++
+    else await new Promise<void>((go) => waiting.push(go))
+    try {
+      return await task()
+    } finally {
+      const next = waiting.shift()
+      if (next) next()
+      else running--
+    }
+  }
+}
 
 /** `task` of each item, at most `limit` running at a time; one promise per item, in item order. */
 function mapLimited<T, R>(items: readonly T[], limit: number, task: (item: T) => Promise<R>): Promise<R>[] {

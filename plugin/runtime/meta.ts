@@ -101,7 +101,7 @@ export function describeAttempts(
  */
 export function setupNote(meta: Pick<RecipeStepMeta, 'step' | 'setup'>): string | undefined {
   if (meta.setup.length === 0) return undefined
-  return `${meta.step} ran ${meta.setup.join(', ')} first as setup (filtered out by the test name filter); its time includes theirs`
+  return `${meta.step} ran ${meta.setup.join(', ')} first as setup (filtered out by the test filter: -t, --tags-filter or the IDE); its time includes theirs`
 }
 
 /** Statuses after which the steps that need this one may run. */

@@ -1,10 +1,12 @@
+import { existsSync } from 'node:fs'
+import { basename, resolve } from 'node:path'
 import { prestartPythonHost } from '../executors/python-host-process.ts'
 import type { Scriptlet } from '../scriptlet/define.ts'
 import { toJsonSafe } from '../scriptlet/json-safe.ts'
 import { ConcurrentWrites } from './concurrent-writes.ts'
 import { describeAttempts, type AttemptRecord, type RecipeTaskMeta, runStatusOf, setupNote } from './meta.ts'
 import { preloadLiveServer } from './live-session.ts'
-import { ResourceHolds } from './resource-holds.ts'
+import { POLL_MS, ResourceHolds, seconds } from './resource-holds.ts'
 import { readMaxConcurrency, readRunOptions } from './run-options.ts'
 import { RunSession, type Started } from './run-session.ts'
 import type { CompiledRecipe, RunOptions } from './spec.ts'
@@ -22,6 +24,63 @@ function attemptsNote(summary: string, attempts: readonly AttemptRecord[]): stri
     (attempt) => `attempt ${attempt.attempt}: ${attempt.status}${attempt.reason ? ` (${attempt.reason})` : ''}`,
   )
   return `${summary} (${each.join('; ')})`
+}
+
+/** A Vitest annotation of a step's test: what any reporter shows of the step beside its test. */
+export interface StepAnnotation {
+  message: string
+  /** Vitest's annotation type: `error` (failed), `warning` (blocked), `notice` (everything else). */
+  type: 'error' | 'warning' | 'notice'
+  /** The step's log, a file Vitest copies into its attachments folder (already masked on disk). */
+  attachment?: { path: string; contentType: string }
+}
+
+/**
+ * What a step's test says of it in any Vitest reporter: why it failed or was blocked, that it
+ * ran steps first as setup, was replayed from the cache, passed on a later attempt or waited
+ * for lab resources, and its log. Every message is masked as the step's output is.
+ */
+export function stepAnnotations(
+  result: StepResult,
+  root: string,
+  redactor: { text(text: string): string },
+): StepAnnotation[] {
+  const { meta } = result
+  const notes: StepAnnotation[] = []
+  const say = (message: string, type: StepAnnotation['type']) => {
+    const note: StepAnnotation = { message: redactor.text(message), type }
+    notes.push(note)
+    return note
+  }
+  // Why the step did not pass names its log (the reader opens it next).
+  let why: StepAnnotation | undefined
+  if (meta.status === 'failed')
+    why = say(`failed: ${meta.reason ?? result.failure?.message ?? 'no reason given'}`, 'error')
+  if (meta.status === 'blocked')
+    why = say(meta.reason ?? result.note ?? `blocked: ${meta.blockedBy} did not pass`, 'warning')
+  if (why && meta.logPath !== undefined) why.message += ` (log: ${meta.logPath})`
+  const setup = setupNote(meta)
+  if (setup) say(setup, 'notice')
+  if (meta.status === 'cached') say(`cached: replayed the ctx writes of run ${meta.cachedFrom}`, 'notice')
+  const attempts = describeAttempts(meta)
+  if (attempts !== undefined) say(attemptsNote(attempts, meta.attempts), 'notice')
+  const waitedMs = (meta.envelope?.metrics as { resource_wait_ms?: unknown } | undefined)?.resource_wait_ms
+  // A wait shorter than one poll is the lock's own round trip, not another run holding a resource.
+  if (typeof waitedMs === 'number' && waitedMs >= POLL_MS)
+    say(`waited ${seconds(waitedMs)} for lab resources before running`, 'notice')
+  if (meta.logPath !== undefined) {
+    const path = resolve(root, meta.logPath)
+    // A log kept in RAM (ramLogs) reaches the disk when the run ends: nothing to attach yet.
+    // Its own annotation with a short message: Vitest names its copy of the file after the
+    // message, and a reason as long as a file name allows made that copy, and the test, fail.
+    if (existsSync(path))
+      notes.push({
+        message: `log: ${basename(meta.logPath)}`,
+        type: 'notice',
+        attachment: { path, contentType: 'text/plain' },
+      })
+  }
+  return notes
 }
 
 /**
@@ -98,12 +157,9 @@ export class RecipeRun {
 
   /** Ends a step's test as its outcome says: its record on the test, its notes, then pass, fail or skip. */
   private async conclude(test: StepTestContext, result: StepResult): Promise<void> {
-    const attempts = describeAttempts(result.meta)
-    const setup = setupNote(result.meta)
-    if (setup) await test.annotate?.(setup, 'notice')
-    if (result.meta.status === 'cached')
-      await test.annotate?.(`cached: replayed the ctx writes of run ${result.meta.cachedFrom}`, 'notice')
-    if (attempts !== undefined) await test.annotate?.(attemptsNote(attempts, result.meta.attempts), 'notice')
+    for (const note of stepAnnotations(result, this.compiled.root, this.session.redactor)) {
+      await test.annotate?.(note.message, note.type, ...(note.attachment ? [note.attachment] : []))
+    }
     this.report(test, result)
   }
 

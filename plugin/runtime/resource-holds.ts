@@ -16,7 +16,7 @@ export interface LockClient {
 }
 
 /** How often a waiting step asks again, and how often it says it still waits. */
-const POLL_MS = 200
+export const POLL_MS = 200
 const SAY_EVERY_MS = 5_000
 /** How often a holder checks that its holds are still its own (and within their bound). */
 const CHECK_MS = 250
@@ -280,7 +280,8 @@ function clock(iso: string): string {
   return iso.replace(/^.*T/, '').replace(/\.\d+Z$/, ' UTC')
 }
 
-function seconds(ms: number): string {
+/** A wait as people read it: `0.4 s`, `12 s`. */
+export function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`
 }
 

@@ -16,7 +16,7 @@ import { failedBeforeRunning, type StepResult, stepRecord } from './step-record.
 export interface StepTestContext {
   task: TestContext['task']
   skip: (note?: string) => never
-  annotate?: (message: string, type?: string) => Promise<unknown>
+  annotate?: (message: string, type?: string, attachment?: { path: string; contentType: string }) => Promise<unknown>
   /** Aborted when Vitest gives up on the test (its timeout, a cancelled run). */
   signal?: AbortSignal
 }

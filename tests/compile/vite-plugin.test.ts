@@ -81,7 +81,7 @@ test('report and Allure options are checked the same way', () => {
       allure: { resultsDir: 3 as never },
     }),
   ).toThrow(
-    "vitest-recipes: invalid plugin options in your vitest config: reports.formats must list some of 'xlsx', 'docx', 'md', 'json', not [\"pdf\"]; reports.dir must be a folder path, not \"\"; reports.office must be true or false, not \"yes\"; allure.resultsDir must be a folder path, not 3",
+    "vitest-recipes: invalid plugin options in your vitest config: reports.formats must list some of 'xlsx', 'docx', 'md', 'html', 'json', not [\"pdf\"]; reports.dir must be a folder path, not \"\"; reports.office must be true or false, not \"yes\"; allure.resultsDir must be a folder path, not 3",
   )
   expect(() => recipes({ reports: 'all' as never, allure: 'on' as never })).toThrow(
     'reports must be false or an object { dir, formats, office }; allure must be true, false or { resultsDir }',

@@ -1,3 +1,4 @@
+import { officeToPdf } from '../office-pdf.ts'
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -136,23 +137,8 @@ test.skipIf(!hasTools() && !process.env.CI)(
   'LibreOffice prints report.docx with its charts: the PDF holds the pictures, and the page of the first is not blank',
   () => {
     const out = mkdtempSync(join(tmpdir(), 'vitest-recipes-charts-lo-'))
-    const profile = mkdtempSync(join(tmpdir(), 'vitest-recipes-lo-profile-'))
     try {
-      const converted = spawnSync(
-        'soffice',
-        [
-          `-env:UserInstallation=file://${profile}`,
-          '--headless',
-          '--norestore',
-          '--convert-to',
-          'pdf',
-          '--outdir',
-          out,
-          join(dir, 'report.docx'),
-        ],
-        { encoding: 'utf8', timeout: 120_000 },
-      )
-      expect(converted.error, 'install LibreOffice (.ci/run does)').toBeUndefined()
+      officeToPdf([join(dir, 'report.docx')], out, 120_000)
       const pdf = join(out, 'report.pdf')
       // One picture per chart (each with its alpha channel, listed as an smask).
       const listed = spawnSync('pdfimages', ['-list', pdf], { encoding: 'utf8' }).stdout.trim().split('\n').slice(2)
@@ -198,7 +184,6 @@ test.skipIf(!hasTools() && !process.env.CI)(
       expect(new Set(band).size).toBeGreaterThan(20)
     } finally {
       rmSync(out, { recursive: true, force: true })
-      rmSync(profile, { recursive: true, force: true })
     }
   },
   120_000,

@@ -86,7 +86,7 @@ describe('a vitest.config that the CLI cannot use stops it with exit 3', () => {
       {
         "packageImport": "Cannot find package 'vitest-recipez' imported from vitest.config.ts",
         "relativeImport": "vitest.config.ts:1: [UNRESOLVED_IMPORT] Could not resolve './lab-settings.ts' in vitest.config.ts",
-        "reportFormat": "vitest-recipes: invalid plugin options in your vitest config: reports.formats must list some of 'xlsx', 'docx', 'md', 'json', not ["pdf"]",
+        "reportFormat": "vitest-recipes: invalid plugin options in your vitest config: reports.formats must list some of 'xlsx', 'docx', 'md', 'html', 'json', not ["pdf"]",
         "syntax": "vitest.config.ts:2:42: [PARSE_ERROR] Unexpected token",
         "throws": "LAB_HOST is not set: export LAB_HOST=bench-3",
       }

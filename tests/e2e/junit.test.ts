@@ -34,8 +34,9 @@ test('JUnit: a testcase per step, classname = recipe, the failure reason, blocke
   expect(result.code).toBe(1)
   const xml = project.read('reports/junit.xml')
   expect(xml).toContain('<testcase classname="recipes/lab.yaml" name="power_on"')
+  // The step's annotations come first, as Vitest writes them: JUnit properties (the reason, the log).
   expect(xml).toMatch(
-    /<testcase classname="recipes\/lab.yaml" name="link_up"[^>]*>\s*<failure message="[^"]*no carrier on eth0/,
+    /<testcase classname="recipes\/lab.yaml" name="link_up"[^>]*>\s*<properties>\s*<property name="error" value="failed: no carrier on eth0 \(log: Logs\/[^"]*\/2_link_up.log\)">\s*<\/property>\s*<property name="notice" value="log: 2_link_up.log">\s*<\/property>\s*<\/properties>\s*<failure message="[^"]*no carrier on eth0/,
   )
   expect(xml).toMatch(/<testcase classname="recipes\/lab.yaml" name="throughput"[^>]*>\s*<skipped/)
 })

@@ -60,12 +60,12 @@ describe('each recipe run gets its documents', () => {
     output = result.output
   })
 
-  test('reports/<run_id>/report.{xlsx,docx,md}, listed when the run ends', () => {
+  test('reports/<run_id>/report.{xlsx,docx,md,html}, listed when the run ends', () => {
     expect(runDirs()).toHaveLength(2)
     const dir = join(project.root, 'reports', linkRun())
-    expect(readdirSync(dir).sort()).toEqual(['charts', 'report.docx', 'report.md', 'report.xlsx'])
+    expect(readdirSync(dir).sort()).toEqual(['charts', 'report.docx', 'report.html', 'report.md', 'report.xlsx'])
     expect(output).toMatch(
-      /vitest-recipes {2}reports of 2 runs \(xlsx, docx, md\) in reports\/\n[\s\S]*written in \d+\.\d s/,
+      /vitest-recipes {2}reports of 2 runs \(xlsx, docx, md, html\) in reports\/\n[\s\S]*written in \d+\.\d s/,
     )
     expect(output).toContain(`recipes/link.yaml  failed  reports/${linkRun()}/`)
   })
@@ -208,7 +208,14 @@ describe('each recipe run gets its documents', () => {
     expect(result.code).toBe(1)
     expect(result.stderr).toMatch(/recipes: report\.xlsx was not written: .*report\.xlsx/)
     expect(result.stdout).toContain(`reports/${run}/report.docx`)
-    expect(readdirSync(dir).sort()).toEqual(['charts', 'report.docx', 'report.json', 'report.md', 'report.xlsx'])
+    expect(readdirSync(dir).sort()).toEqual([
+      'charts',
+      'report.docx',
+      'report.html',
+      'report.json',
+      'report.md',
+      'report.xlsx',
+    ])
     const json = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8'))
     expect(json.run).toMatchObject({ runId: run, testId: 'LINK-7', status: 'failed' })
     expect(json.steps.map((step: { step: string; status: string }) => `${step.step}:${step.status}`)).toEqual([
@@ -277,7 +284,7 @@ describe('where the documents are written, and when not', () => {
     const bad = await project.vitest(['run', '--config', 'vitest.badformat.config.ts', 'recipes/smoke.yaml'])
     expect(bad.code).not.toBe(0)
     expect(bad.output).toContain(
-      "vitest-recipes: invalid plugin options in your vitest config: reports.formats must list some of 'xlsx', 'docx', 'md', 'json', not [\"pdf\"]",
+      "vitest-recipes: invalid plugin options in your vitest config: reports.formats must list some of 'xlsx', 'docx', 'md', 'html', 'json', not [\"pdf\"]",
     )
   })
 
@@ -321,6 +328,7 @@ describe('where the documents are written, and when not', () => {
     expect(readdirSync(join(project.root, 'reports', linkRunId)).sort()).toEqual([
       'charts',
       'report.docx',
+      'report.html',
       'report.md',
       'report.xlsx',
     ])
@@ -353,6 +361,58 @@ describe('where the documents are written, and when not', () => {
 
 // Allure results come from the reporter (allure-js-commons), on every Vitest version, and are
 // checked with the real Allure 3 CLI: its report shows the first run as history of the second.
+describe('the documents of a recipe file are written as it ends', () => {
+  // The second file's step waits for the first file's report.md: it appears while the second
+  // file still runs, not once every file has ended.
+  const WAIT_FOR_REPORT = `import { existsSync, readdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { defineScriptlet } from 'vitest-recipes/scriptlet'
+export default defineScriptlet({
+  name: 'wait_for_report',
+  async run(_ctx, params) {
+    const { dir, run } = params as { dir: string; run: string }
+    const until = Date.now() + 20_000
+    for (;;) {
+      const runs = existsSync(dir) ? readdirSync(dir).filter((name) => name.includes(run)) : []
+      if (runs.some((name) => existsSync(join(dir, name, 'report.md')))) return { status: 'ok' }
+      if (Date.now() > until) throw new Error(\`no report of \${run} in \${dir} while this file ran\`)
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+  },
+})
+`
+
+  test('a file that ends first has its documents before the others end', async () => {
+    project.write('scriptlets/wait_for_report.ts', WAIT_FOR_REPORT)
+    project.write(
+      'ahead/first.yaml',
+      `test_meta: { test_id: AHEAD-1 }
+steps:
+  - { idx: 1, name: quick, type: ts, module: scriptlets/set_key.ts, args: { key: lab.quick_v1 } }
+`,
+    )
+    project.write(
+      'ahead/second.yaml',
+      `test_meta: { test_id: AHEAD-2 }
+steps:
+  - { idx: 1, name: wait, type: ts, module: scriptlets/wait_for_report.ts, args: { dir: ahead-reports, run: -first- }, timeout: 30 }
+`,
+    )
+    // Both files at once: the second waits while the first ends.
+    project.write(
+      'vitest.ahead.config.ts',
+      DEFAULT_CONFIG.replace(
+        'plugins: [recipes()]',
+        "plugins: [recipes({ include: ['ahead/**/*.yaml'], reports: { dir: 'ahead-reports', formats: ['md'] }, db: 'ahead.sqlite' })], test: { maxWorkers: 2, fileParallelism: true }",
+      ),
+    )
+    const result = await project.vitest(['run', '--config', 'vitest.ahead.config.ts', 'ahead/'])
+    expect(result.code, result.output).toBe(0)
+    expect(result.output).toMatch(/reports of 2 runs \(md\) in ahead-reports\//)
+    expect(runDirs('ahead-reports')).toHaveLength(2)
+  }, 60_000)
+})
+
 describe('Allure', () => {
   const FLAKY = `test_meta: { test_id: FLASH-2, tester: ann, tags: [lab, fw] }
 steps:

@@ -96,7 +96,7 @@ test('-t on a fan-in step runs its parallel setup steps side by side, says so, a
   expect(run.spans['traffic.total_v1']!.start).toBeGreaterThanOrEqual(Math.max(a.end, b.end))
   // (b) the terminal says which steps ran as setup, and that their time is inside the selected step's
   expect(result.output).toContain(
-    'aggregate_traffic ran capture_a, capture_b first as setup (filtered out by the test name filter); its time includes theirs',
+    'aggregate_traffic ran capture_a, capture_b first as setup (filtered out by the test filter: -t, --tags-filter or the IDE); its time includes theirs',
   )
   // (c) the run is recorded as a selection run
   expect(run.metadata.selection).toEqual({ selected: ['aggregate_traffic'], setup: ['capture_a', 'capture_b'] })

@@ -1,3 +1,4 @@
+import { officeToPdf } from '../office-pdf.ts'
 import { spawnSync } from 'node:child_process'
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -117,26 +118,7 @@ describe.skipIf(!hasTools() && !process.env.CI)('printing the reports (LibreOffi
       copyFileSync(join(dir, run!, `report.${format}`), file)
       return file
     })
-    const profile = mkdtempSync(join(tmpdir(), 'vitest-recipes-lo-profile-'))
-    try {
-      const result = spawnSync(
-        'soffice',
-        [
-          `-env:UserInstallation=file://${profile}`,
-          '--headless',
-          '--norestore',
-          '--convert-to',
-          'pdf',
-          '--outdir',
-          join(dir, 'pdf'),
-          ...inputs,
-        ],
-        { encoding: 'utf8', timeout: 180_000 },
-      )
-      expect(result.error, 'install LibreOffice (.ci/run does)').toBeUndefined()
-    } finally {
-      rmSync(profile, { recursive: true, force: true })
-    }
+    officeToPdf(inputs, join(dir, 'pdf'))
   }, 240_000)
 
   /** A row of the Word summary table as printed: number, name and status whole, on one line. */

@@ -38,7 +38,9 @@ test('a hung in-process step times out on every attempt, is recorded as timed ou
     expect(attempt.durationMs).toBeLessThan(4_000)
   }
   expect(hung.annotations.map((note) => note.message)).toEqual([
+    `failed: timed out after 0.3 s (log: ${hung.meta!.logPath})`,
     'failed on all 2 attempts (attempt 1: failed (timed out after 0.3 s); attempt 2: failed (timed out after 0.3 s))',
+    'log: 1_hung.log',
   ])
   expect(project.read(hung.meta!.logPath!)).toMatch(
     /attempt 1 failed: timed out after 0\.3 s\n(.*\n)*.*failed: timed out after 0\.3 s; the in-process step was abandoned\n$/,

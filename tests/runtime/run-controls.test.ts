@@ -72,7 +72,8 @@ describe('selection (-t)', () => {
     expect(tests.three!.meta).toMatchObject({ status: 'passed', setup: ['one', 'two'] })
     expect(tests.three!.annotations).toEqual([
       {
-        message: 'three ran one, two first as setup (filtered out by the test name filter); its time includes theirs',
+        message:
+          'three ran one, two first as setup (filtered out by the test filter: -t, --tags-filter or the IDE); its time includes theirs',
         type: 'notice',
       },
     ])
@@ -168,6 +169,7 @@ describe('cache', () => {
     expect(second.tests.measure!.meta).toMatchObject({ status: 'cached', cachedFrom: first.runId })
     expect(second.tests.measure!.annotations.map((note) => note.message)).toEqual([
       `cached: replayed the ctx writes of run ${first.runId}`,
+      'log: 1_measure.log',
     ])
     expect(second.tests.use!.state).toBe('pass')
     expect(project.read('Data/measure.count')).toBe('x')

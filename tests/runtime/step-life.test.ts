@@ -201,6 +201,7 @@ describe('retry', () => {
         message: 'passed on attempt 2 of 3 (attempt 1: failed (transient failure on attempt 1); attempt 2: passed)',
         type: 'notice',
       },
+      { message: 'log: 1_flaky.log', type: 'notice' },
     ])
     expect(project.read('Data/flaky.count')).toBe('xx')
     expect(project.read(flaky.meta!.logPath!)).toMatch(
@@ -232,12 +233,18 @@ describe('retry', () => {
       [2, 'failed', 'transient failure on attempt 2'],
     ])
     expect(tests.dead!.annotations.map((note) => note.message)).toEqual([
+      `failed: transient failure on attempt 2 (log: ${tests.dead!.meta!.logPath})`,
       'failed on all 2 attempts (attempt 1: failed (transient failure on attempt 1); attempt 2: failed (transient failure on attempt 2))',
+      'log: 1_dead.log',
     ])
     expect(project.read('Data/dead.count')).toBe('xx')
     expect(tests.stubborn!.meta).toMatchObject({ status: 'failed', maxAttempts: 3, reason: 'wrong firmware' })
     expect(tests.stubborn!.meta!.attempts).toHaveLength(1)
-    expect(tests.stubborn!.annotations.map((note) => note.message)).toEqual(['failed on attempt 1 of 3, not retried'])
+    expect(tests.stubborn!.annotations.map((note) => note.message)).toEqual([
+      `failed: wrong firmware (log: ${tests.stubborn!.meta!.logPath})`,
+      'failed on attempt 1 of 3, not retried',
+      'log: 2_stubborn.log',
+    ])
     expect(project.read(tests.stubborn!.meta!.logPath!)).toMatch(
       /failed: wrong firmware \(not retried: the reason does not match retry.on\)\n.*failed: wrong firmware\n$/,
     )

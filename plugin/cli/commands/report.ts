@@ -13,7 +13,7 @@ import { projectPath } from '../../recipe/project-path.ts'
 /** What --format takes: the documents, and `allure` for the run's Allure results. */
 const FORMATS = [...REPORT_FORMATS, 'allure'] as const
 
-export const REPORT_HELP = `Usage: recipes report [--run <run_id>|last] [--recipe <file>] [--format xlsx,docx,md,json,allure] [--out <dir>] [--analyze]
+export const REPORT_HELP = `Usage: recipes report [--run <run_id>|last] [--recipe <file>] [--format ${FORMATS.join(',')}] [--out <dir>] [--analyze]
 
 Writes the documents of a stored run again (or for the first time): <out>/<run_id>/report.<format>;
 with allure, its Allure results in <out>/<run_id>/${RUN_ALLURE_RESULTS}/ (replacing those written there before).
@@ -79,6 +79,7 @@ export async function reportCommand(args: string[], io: CliIo): Promise<number> 
       async (data) =>
         values.analyze || !data.analysis ? analyzeStoredRun(store, data, project.options.analysis || {}) : undefined,
       allure,
+      { root: project.root, logsDir: resolve(project.root, project.options.logsDir ?? 'Logs') },
     )
     if (!report) throw new UsageError(`run ${found.runId} disappeared from ${store.path} while reading it`)
     const shown = (path: string) => (relative(io.cwd, path).startsWith('..') ? path : relative(io.cwd, path) || '.')
