@@ -431,7 +431,9 @@ function collectRuns(testModules: ReadonlyArray<TestModule>): Map<string, Collec
     for (const test of tests) {
       const meta = recipeStepMeta(test.meta())
       if (!meta) continue
-      const run = runs.get(meta.runId) ?? { steps: [], tests: tests.length }
+      // A matrix combination's run has the tests of its group; a recipe's, those of its file.
+      const count = test.parent.type === 'suite' ? [...test.parent.children.allTests()].length : tests.length
+      const run = runs.get(meta.runId) ?? { steps: [], tests: count }
       run.steps.push(meta)
       runs.set(meta.runId, run)
     }

@@ -232,3 +232,23 @@ test('RECIPES_MATRIX_SHARD=i/n splits the combinations between processes sharing
   for (const run of runs)
     expect(JSON.parse(run.metadata).selection).toEqual({ selected: ['probe_a'], setup: ['configure'] })
 })
+
+test('--merge-reports stores each combination as a whole run of its own group, not a selection of the file', async () => {
+  const blob = await project.vitest(
+    ['run', 'recipes/serial.yaml', '--reporter=blob', '--outputFile=.vitest-reports/blob-1-1.json'],
+    { env: { RECIPES_DB: 'blob.sqlite' } },
+  )
+  expect(blob.code, blob.output).toBe(0)
+  const merged = await project.vitest(['run', '--merge-reports=.vitest-reports', '--reporter=default'], {
+    env: { RECIPES_DB: 'merged.sqlite' },
+  })
+  expect(merged.code, merged.output).toBe(0)
+  const db = new Database(`${project.root}/merged.sqlite`, { readonly: true })
+  try {
+    const runs = db.prepare("SELECT run_id, metadata FROM runs WHERE recipe = 'recipes/serial.yaml'").all() as Run[]
+    expect(runs).toHaveLength(2)
+    for (const run of runs) expect(JSON.parse(run.metadata).selection).toBeUndefined()
+  } finally {
+    db.close()
+  }
+})
