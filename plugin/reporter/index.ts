@@ -458,7 +458,12 @@ async function importRun(
     recipe: first.recipe,
     startTime: runStartOf(runId),
     vitestVersion,
-    metadata: { imported: 'merge-reports', ...(selection ? { selection: { ...selection } } : {}) },
+    metadata: {
+      imported: 'merge-reports',
+      ...(selection ? { selection: { ...selection } } : {}),
+      // A matrix combination's (a device's) values: its analysis compares it with its own runs.
+      ...(first.vars ? { vars: first.vars } : {}),
+    },
   })
   // The metas carry what each write changed (blobs of older versions: whole values): replayed in order.
   const context = new Map<string, JsonValue>()

@@ -248,6 +248,7 @@ test('--merge-reports stores each combination as a whole run of its own group, n
     const runs = db.prepare("SELECT run_id, metadata FROM runs WHERE recipe = 'recipes/serial.yaml'").all() as Run[]
     expect(runs).toHaveLength(2)
     for (const run of runs) expect(JSON.parse(run.metadata).selection).toBeUndefined()
+    expect(runs.map((run) => JSON.parse(run.metadata).vars.dut).sort()).toEqual(['rack3-sw1', 'rack3-sw2'])
   } finally {
     db.close()
   }
