@@ -2,7 +2,7 @@ import { basename, dirname, relative, sep } from 'node:path'
 import { Buffer } from 'node:buffer'
 import type { RecipeIssue, SourceLocation } from '../recipe/errors.ts'
 import { stepWorstCaseMs } from '../recipe/step-deadline.ts'
-import type { StepLocations } from '../recipe/types.ts'
+import type { RecipeStep, StepLocations } from '../recipe/types.ts'
 import type { CompiledRecipe, DraftCheck } from '../runtime/spec.ts'
 import { stepTestTags } from './recipe-tags.ts'
 import { createLineSourceMap, type LineSourceMap, type Origin } from './source-map.ts'
@@ -73,23 +73,35 @@ export function generateRecipeModule({
   )
   emit(`afterAll(() => recipe.finish());`, top)
   const timeouts = vitestTimeoutsMs(compiled)
-  for (const step of compiled.recipe.steps) {
-    // Retries run inside the step's test (the runner records each attempt), so Vitest retries nothing.
-    const options = [`timeout: ${timeouts.get(step.name)!}`]
-    // Neighbouring concurrent tests run together; the runner makes each wait for the steps it needs.
-    if (step.parallel) options.push('concurrent: true')
-    // The recipe's and the step's tags are the test's Vitest tags (the plugin defines them: recipe-tags.ts).
-    const tags = stepTestTags(compiled.recipe.testMeta.tags, step.tags).filter((tag) => vitestTags?.has(tag) ?? true)
-    if (tags.length > 0) options.push(`tags: ${JSON.stringify(tags)}`)
-    // The name is emitted raw between quotes: STEP_NAME_PATTERN guarantees it needs no escaping.
-    // Awaited, so this line is in the async stack of what the step does: Vitest places the step's
-    // annotations there (the YAML line), and the GitHub Actions reporter puts them at that line.
-    emit(
-      `test('${step.name}', { ${options.join(', ')} }, async (context) => { await recipe.runStep('${step.name}', context); });`,
-      step.locations.step,
-    )
-  }
+  for (const step of compiled.recipe.steps)
+    emit(stepTestCode(compiled, step, timeouts.get(step.name)!, vitestTags), step.locations.step)
   return { code: `${lines.join('\n')}\n`, map: createLineSourceMap(basename(file), source, origins) }
+}
+
+/**
+ * The test of one step: its options (timeout, concurrency, tags) and its call into the
+ * runner. `inGroup`: inside a matrix combination's concurrent group, where a sequential step
+ * must say so (a test takes its group's concurrency otherwise).
+ */
+export function stepTestCode(
+  compiled: CompiledRecipe,
+  step: RecipeStep,
+  timeoutMs: number,
+  vitestTags: ReadonlySet<string> | undefined,
+  inGroup = false,
+): string {
+  // Retries run inside the step's test (the runner records each attempt), so Vitest retries nothing.
+  const options = [`timeout: ${timeoutMs}`]
+  // Neighbouring concurrent tests run together; the runner makes each wait for the steps it needs.
+  if (step.parallel) options.push('concurrent: true')
+  else if (inGroup) options.push('concurrent: false')
+  // The recipe's and the step's tags are the test's Vitest tags (the plugin defines them: recipe-tags.ts).
+  const tags = stepTestTags(compiled.recipe.testMeta.tags, step.tags).filter((tag) => vitestTags?.has(tag) ?? true)
+  if (tags.length > 0) options.push(`tags: ${JSON.stringify(tags)}`)
+  // The name is emitted raw between quotes: STEP_NAME_PATTERN guarantees it needs no escaping.
+  // Awaited, so this line is in the async stack of what the step does: Vitest places the step's
+  // annotations there (the YAML line), and the GitHub Actions reporter puts them at that line.
+  return `test('${step.name}', { ${options.join(', ')} }, async (context) => { await recipe.runStep('${step.name}', context); });`
 }
 
 /** A recipe with problems whose steps can still be checked against their scriptlets (`CheckedRecipe.draft`). */
@@ -150,7 +162,7 @@ export function vitestTimeoutsMs(compiled: CompiledRecipe): Map<string, number> 
  * The spec without what the runtime never reads: source lines are kept only where the
  * runtime may print a code frame (a missing module export). Keeps big recipes' modules small.
  */
-function leanSpec(compiled: CompiledRecipe): CompiledRecipe {
+export function leanSpec(compiled: CompiledRecipe): CompiledRecipe {
   const withoutLine = ({ sourceLine: _sourceLine, ...location }: SourceLocation): SourceLocation => location
   const steps = compiled.recipe.steps.map((step) => {
     const { step: stepLocation, checks, expect, ...rest } = step.locations
@@ -165,7 +177,7 @@ function leanSpec(compiled: CompiledRecipe): CompiledRecipe {
   return { ...compiled, recipe: { ...compiled.recipe, steps } }
 }
 
-function importSpecifier(from: string, to: string): string {
+export function importSpecifier(from: string, to: string): string {
   const rel = relative(dirname(from), to).split(sep).join('/')
   return rel.startsWith('.') ? rel : `./${rel}`
 }

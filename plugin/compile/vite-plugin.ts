@@ -16,7 +16,9 @@ import { DEFAULT_ALLURE_RESULTS_DIR } from '../exporters/allure-folder.ts'
 import { projectPath } from '../recipe/project-path.ts'
 import { stepFiles } from '../recipe/step-files.ts'
 import { isInside } from '../recipe/workspace.ts'
-import { varSourcesOf } from '../recipe/vars.ts'
+import { givenValue, type VarSources, varSourcesOf } from '../recipe/vars.ts'
+import { combinationLabel } from '../recipe/matrix.ts'
+import { generateMatrixModule, type MatrixRun } from './matrix-codegen.ts'
 import { StoreKeeper } from '../reporter/store-keeper.ts'
 import {
   checkOptions,
@@ -181,14 +183,15 @@ export function compileRecipe(
     }
   const secrets = options.secrets ?? []
   const warning = weakSecretWarning(checked.recipe, process.env, secrets)
-  const compiled: CompiledRecipe = {
-    recipe: checked.recipe,
+  const warnings = warning === undefined ? [] : [warning]
+  const compiledOf = (recipe: Recipe): CompiledRecipe => ({
+    recipe,
     root,
     keyNaming: options.keyNaming ?? 'error',
     ctxValueMaxBytes: options.ctxValueMaxBytes,
     stepTimeoutSec: options.stepTimeout ?? DEFAULT_STEP_TIMEOUT_SEC,
-    resourceWaitSec: checked.recipe.resourceWaitSec ?? options.resources?.waitSec ?? DEFAULT_RESOURCE_WAIT_SEC,
-    resourceHoldMaxSec: checked.recipe.resourceHoldMaxSec ?? options.resources?.holdMaxSec,
+    resourceWaitSec: recipe.resourceWaitSec ?? options.resources?.waitSec ?? DEFAULT_RESOURCE_WAIT_SEC,
+    resourceHoldMaxSec: recipe.resourceHoldMaxSec ?? options.resources?.holdMaxSec,
     python: {
       executable: options.python?.executable ?? 'python3',
       path: (options.python?.path ?? DEFAULT_PYTHON_PATH).map((folder) => resolve(root, folder)),
@@ -199,25 +202,85 @@ export function compileRecipe(
     db: options.db ?? DEFAULT_DB,
     ctxServer: ctxServerOf(options.ctxServer),
     secrets: serializeSecretNames(secrets),
-  }
-  const warnings = warning === undefined ? [] : [warning]
+  })
   const unknownTags = vitestTags ? undefinedTags(checked.recipe, vitestTags) : []
   if (unknownTags.length > 0)
     warnings.push(
       `${displayPath}: the ${unknownTags.length === 1 ? 'tag' : 'tags'} ${unknownTags.join(', ')} ${unknownTags.length === 1 ? 'is' : 'are'} not defined for Vitest yet (the plugin defines the recipes' tags when Vitest starts): its steps run without ${unknownTags.length === 1 ? 'it' : 'them'} until Vitest restarts`,
     )
+  const compiled = compiledOf(checked.recipe)
+  const watched = watchedFiles(compiled)
+  const matrix = checked.recipe.matrix
+  if (matrix) {
+    const shard = matrixShardOf(process.env[MATRIX_SHARD_ENV])
+    if (typeof shard === 'string')
+      return { ...generateFailingModule(file, source, [{ code: 'RECIPE_MATRIX', message: shard }]), warnings }
+    warnings.push(...overriddenVars(checked.recipe, varSourcesOf(options.vars)))
+    // Each combination is the recipe read with its values (checkRecipe read them all).
+    const runs: MatrixRun[] = (checked.combinations ?? [checked.recipe]).map((recipe, index) => ({
+      compiled: index === 0 ? compiled : compiledOf(recipe),
+      label: combinationLabel(recipe.combination ?? {}),
+      skip: shard !== undefined && index % shard.count !== shard.index - 1,
+    }))
+    return {
+      ...generateMatrixModule({
+        runs,
+        parallel: matrix.parallel,
+        file,
+        source,
+        modules: checked.modules,
+        watched,
+        origin: matrixOrigin(source),
+        vitestTags,
+      }),
+      warnings,
+    }
+  }
   return {
-    ...generateRecipeModule({
-      compiled,
-      file,
-      source,
-      modules: checked.modules,
-      watched: watchedFiles(compiled),
-      vitestTags,
-    }),
+    ...generateRecipeModule({ compiled, file, source, modules: checked.modules, watched, vitestTags }),
     warnings,
   }
 }
+
+/** The line of the recipe's top-level `matrix:` key. */
+function matrixOrigin(source: string): { line: number; column: number } | undefined {
+  const index = source.split('\n').findIndex((line) => /^matrix\s*:/.test(line))
+  return index === -1 ? undefined : { line: index + 1, column: 1 }
+}
+
+/**
+ * A value given from outside (--var, RECIPES_VAR_*, the plugin option) for a var the matrix
+ * sets is not used: said, with how to run one combination instead.
+ */
+function overriddenVars(recipe: Recipe, sources: VarSources): string[] {
+  const combinations = recipe.matrix?.combinations ?? []
+  const names = [...new Set(combinations.flatMap((combination) => Object.keys(combination)))]
+  return names.flatMap((name) => {
+    const given = givenValue(name, { ...sources, matrix: {} })
+    if (!given) return []
+    const first = combinations.find((combination) => combination[name] !== undefined)![name]!
+    return [
+      `${recipe.file}: ${given.where} is not used: the matrix gives ${name} its values; run one combination with -t "${name}=${String(first)}"`,
+    ]
+  })
+}
+
+/**
+ * Which combinations of matrix recipes this process runs: RECIPES_MATRIX_SHARD=i/n runs the
+ * i-th of every n (1-based), so n processes (`vitest run` each, on one store) share a matrix;
+ * Vitest's own --shard splits files, and a matrix is one file. A sentence when malformed.
+ */
+export function matrixShardOf(text: string | undefined): { index: number; count: number } | string | undefined {
+  if (text === undefined || text.trim() === '') return undefined
+  const match = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(text)
+  const index = Number(match?.[1])
+  const count = Number(match?.[2])
+  if (!match || count < 1 || index < 1 || index > count)
+    return `${MATRIX_SHARD_ENV}=${JSON.stringify(text)} is not a shard: write i/n with 1 <= i <= n, such as 1/2`
+  return { index, count }
+}
+
+export const MATRIX_SHARD_ENV = 'RECIPES_MATRIX_SHARD'
 
 /** What the failing module of a recipe with problems checks against its scriptlets (its draft), if anything. */
 function failingDraft(checked: CheckedRecipe, root: string, options: RecipesOptions): FailingDraft | undefined {

@@ -1,4 +1,5 @@
 import { type RecipeIssue, sortIssues } from './errors.ts'
+import { combinationLabel } from './matrix.ts'
 import { readRecipe } from './parse.ts'
 import { pythonSearchPath } from './python-module.ts'
 import type { Recipe } from './types.ts'
@@ -28,6 +29,8 @@ export interface CheckedRecipe {
   modules: Map<string, string>
   /** Every problem of the file, in file order. */
   issues: RecipeIssue[]
+  /** A matrix recipe without problems: the recipe read with each combination's values, in matrix order (`recipe` is the first). */
+  combinations?: Recipe[]
   /** The names under `vars:`; undefined when the file could not be read as YAML. */
   declaredVars?: string[]
 }
@@ -48,8 +51,47 @@ export function checkRecipe(text: string, file: string, root: string, options: R
   const issues = sortIssues([...reading.issues, ...fileIssues])
   const checked: CheckedRecipe = { modules: resolved.modules, issues, refused: resolved.refused }
   if (reading.declaredVars) checked.declaredVars = reading.declaredVars
-  if (reading.recipe && issues.length === 0) checked.recipe = reading.recipe
-  else if (reading.draft) checked.draft = reading.draft
+  if (reading.recipe && issues.length === 0) {
+    const combinations = readCombinations(text, file, reading.recipe, options.vars ?? varSourcesOf(undefined))
+    if (Array.isArray(combinations)) {
+      checked.recipe = reading.recipe
+      if (combinations.length > 0) checked.combinations = combinations
+      return checked
+    }
+    // Step files do not depend on vars: those of the first combination are those of every one.
+    checked.issues = combinations.issues
+    checked.draft = reading.recipe
+    return checked
+  } else if (reading.draft) checked.draft = reading.draft
   else if (reading.recipe) checked.draft = reading.recipe
   return checked
+}
+
+/**
+ * A matrix recipe read with each combination's values (the first is `first`, read already);
+ * the problems of the combinations that cannot be, each naming its combination. A recipe
+ * without a matrix has none.
+ */
+function readCombinations(
+  text: string,
+  file: string,
+  first: Recipe,
+  sources: VarSources,
+): Recipe[] | { issues: RecipeIssue[] } {
+  const matrix = first.matrix
+  if (!matrix) return []
+  const recipes = [first]
+  const issues: RecipeIssue[] = []
+  for (const combination of matrix.combinations.slice(1)) {
+    const reading = readRecipe(text, file, { vars: { ...sources, matrix: combination } })
+    if (reading.recipe && reading.issues.length === 0) recipes.push(reading.recipe)
+    else
+      issues.push(
+        ...reading.issues.map((issue) => ({
+          ...issue,
+          message: `${issue.message} (combination ${combinationLabel(combination)})`,
+        })),
+      )
+  }
+  return issues.length > 0 ? { issues: sortIssues(issues) } : recipes
 }

@@ -22,6 +22,7 @@ export type RecipeErrorCode =
   | 'RECIPE_VAR_EXPRESSION'
   | 'RECIPE_VAR_VALUE'
   | 'RECIPE_VAR_NOT_ALLOWED'
+  | 'RECIPE_MATRIX'
 
 /** Where an issue sits: 1-based line and column, plus the text of that line. */
 export interface SourceLocation {

@@ -7,8 +7,9 @@ import { checkEnvParams, normalizeStep } from './normalize-step.ts'
 import { KNOWN_KEYS, recipeSchema, stepSchema, type StepInput } from './schema.ts'
 import { findNodeRange, RecipeSource, toDotPath, type RecipePath } from './source.ts'
 import type { Recipe, RecipeStep, TestMeta } from './types.ts'
+import { type Combination, expandMatrix, type RecipeMatrix } from './matrix.ts'
 import { applyRecipeVars } from './var-substitution.ts'
-import type { VarSources } from './vars.ts'
+import { readVarDeclarations, type VarSources } from './vars.ts'
 
 const SCHEMA_REFERENCE = 'the recipe schema (vitest-recipes/schema/recipe.schema.json)'
 // yaml's messages for a key indented less than its siblings.
@@ -87,7 +88,12 @@ export function readRecipe(text: string, file: string, options: RecipeReadOption
     return { steps: [], issues: [aliasIssue(error, doc, source)] }
   }
   const issues = new IssueCollector(doc, source)
-  const vars = applyRecipeVars(raw, options.vars ?? {}, issues)
+  const { matrix, partial } = readMatrix(raw, issues)
+  // Without a combination given, the recipe is read as its first combination.
+  const first = matrix?.combinations[0] ?? partial
+  const sources =
+    first && options.vars?.matrix === undefined ? { ...options.vars, matrix: first } : (options.vars ?? {})
+  const vars = applyRecipeVars(raw, sources, issues)
   raw = vars.raw
   issues.silenced = vars.refusedPaths
   issues.substituted = vars.substituted
@@ -162,9 +168,30 @@ export function readRecipe(text: string, file: string, options: RecipeReadOption
     varsFrom: vars.from,
     steps: ordered,
   }
+  if (matrix) {
+    recipe.matrix = matrix
+    recipe.combination = { ...sources.matrix }
+  }
   if (parsed.data.resource_wait !== undefined) recipe.resourceWaitSec = parsed.data.resource_wait
   if (parsed.data.resource_hold_max !== undefined) recipe.resourceHoldMaxSec = parsed.data.resource_hold_max
   return { recipe, steps: ordered, issues: [], declaredVars: vars.declared }
+}
+
+/** The recipe's matrix, its problems reported at their lines. */
+function readMatrix(raw: unknown, issues: IssueCollector): { matrix?: RecipeMatrix; partial?: Combination } {
+  const top = isRecord(raw) ? raw : {}
+  const { matrix, problems, partial } = expandMatrix(
+    top.matrix,
+    top.matrix_parallel,
+    readVarDeclarations(top.vars).declarations,
+  )
+  for (const problem of problems) {
+    const options: { key?: boolean; hint?: string } = {}
+    if (problem.key) options.key = true
+    if (problem.hint) options.hint = problem.hint
+    issues.add('RECIPE_MATRIX', problem.message, problem.path, options)
+  }
+  return matrix ? { matrix } : partial ? { partial } : {}
 }
 
 /** The steps in execution order, each with what it needs; undefined (and an issue) for a cycle. */

@@ -190,6 +190,20 @@ export const recipeSchema = z
   .strictObject({
     test_meta: testMetaSchema.optional(),
     vars: varsSchema.optional(),
+    matrix: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .describe(
+        "Runs the recipe once per combination of these vars' values, each its own run: NAME: [values] per var (several vars: every combination), include: and exclude: lists of objects of var values as in CI matrices.",
+      ),
+    matrix_parallel: z
+      .number()
+      .int()
+      .positive()
+      .optional()
+      .describe(
+        'How many matrix combinations run side by side (default 4); combinations that need the same resource still take turns.',
+      ),
     parallel: z
       .boolean()
       .optional()

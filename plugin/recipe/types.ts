@@ -1,5 +1,6 @@
 import type { JsonObject, JsonValue } from '../context/json-value.ts'
 import type { SourceLocation } from './errors.ts'
+import type { Combination, RecipeMatrix } from './matrix.ts'
 import type { VarOrigin, VarValue } from './vars.ts'
 
 /** How a child process's stdout becomes the step's envelope. */
@@ -114,6 +115,10 @@ export interface Recipe {
   vars: Record<string, VarValue>
   /** Where each var's value came from: --var (cli), RECIPES_VAR_* (env), the plugin option or the default. */
   varsFrom: Record<string, VarOrigin>
+  /** The recipe's `matrix:`: it runs once per combination. */
+  matrix?: RecipeMatrix
+  /** The matrix combination this compiled recipe is: the values it gives the recipe's vars. */
+  combination?: Combination
   /** Steps in execution order. */
   steps: RecipeStep[]
 }

@@ -14,7 +14,7 @@ export type VarType = 'string' | 'number' | 'boolean'
 export const VAR_TYPES: readonly VarType[] = ['string', 'number', 'boolean']
 
 /** Where a var's value came from. */
-export type VarOrigin = 'cli' | 'env' | 'option' | 'default'
+export type VarOrigin = 'matrix' | 'cli' | 'env' | 'option' | 'default'
 
 /** A var name: an identifier, since it is also part of an environment variable's name. */
 export const VAR_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/
@@ -41,6 +41,8 @@ export interface VarDeclaration {
 
 /** The values given from outside the recipe, by var name. */
 export interface VarSources {
+  /** The values of the matrix combination being compiled (`matrix:`): they come before every other source. */
+  matrix?: Readonly<Record<string, VarValue>>
   /** `recipes run --var name=value`. */
   cli?: Readonly<Record<string, string>>
   /** The environment, read as RECIPES_VAR_<NAME>. */
@@ -161,10 +163,19 @@ export function resolveVars(
   return { values, problems }
 }
 
-function givenValue(
+/** The value of var `name` given by the first source that gives one, where it came from, and how to give it there. */
+export function givenValue(
   name: string,
   sources: VarSources,
 ): { value: VarValue; from: Exclude<VarOrigin, 'default'>; where: string; fix: string } | undefined {
+  const combination = sources.matrix?.[name]
+  if (combination !== undefined)
+    return {
+      value: combination,
+      from: 'matrix',
+      where: `the matrix value ${JSON.stringify(combination)}`,
+      fix: `in matrix.${name}`,
+    }
   const cli = sources.cli?.[name]
   if (cli !== undefined)
     return { value: cli, from: 'cli', where: `--var ${name}=${shown(cli)}`, fix: `with --var ${name}=<value>` }

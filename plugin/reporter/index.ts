@@ -28,6 +28,7 @@ import {
 import type { AiSummary, RunData } from '../store/run-data.ts'
 import { ingestJournals } from '../store/ingest.ts'
 import { addJUnitSkipNotes } from './junit-skip-notes.ts'
+import { type CombinationResult, matrixSummaryLines } from './matrix-summary.ts'
 import { historyWriteOf } from '../store/history-delta.ts'
 import { RunStore, type RunStatus } from '../store/run-store.ts'
 import { selectionOfSteps } from '../store/run-selection.ts'
@@ -103,6 +104,7 @@ export class RecipesReporter implements Reporter {
   async onTestModuleEnd(testModule: TestModule): Promise<void> {
     this.sayAttempts(testModule)
     this.sayWhatRanAsSetup(testModule)
+    this.sayMatrix(testModule)
     const vitest = this.vitest
     const formats = this.documentFormats()
     if (!vitest || !this.preloaded || !formats || formats.length === 0) return
@@ -194,6 +196,26 @@ export class RecipesReporter implements Reporter {
       const note = meta && setupNote(meta)
       if (note) this.vitest?.logger.log(` vitest-recipes  ${note}`)
     }
+  }
+
+  /** After a matrix recipe's results, its combinations side by side (matrix-summary.ts). */
+  private sayMatrix(testModule: TestModule): void {
+    const vitest = this.vitest
+    if (!vitest || !this.terminal) return
+    const combinations: CombinationResult[] = []
+    for (const child of testModule.children) {
+      // A matrix recipe's module holds one group per combination, its steps' tests inside.
+      if (child.type !== 'suite') return
+      const steps: RecipeStepMeta[] = []
+      for (const test of child.children.allTests()) {
+        const meta = recipeStepMeta(test.meta())
+        if (meta) steps.push(meta)
+      }
+      combinations.push({ label: child.name, steps })
+    }
+    if (!combinations.some((combination) => combination.steps.length > 0)) return
+    for (const line of matrixSummaryLines(relative(vitest.config.root, testModule.moduleId), combinations))
+      vitest.logger.log(line)
   }
 
   async onTestRunEnd(testModules: ReadonlyArray<TestModule>): Promise<void> {
@@ -409,7 +431,9 @@ function collectRuns(testModules: ReadonlyArray<TestModule>): Map<string, Collec
     for (const test of tests) {
       const meta = recipeStepMeta(test.meta())
       if (!meta) continue
-      const run = runs.get(meta.runId) ?? { steps: [], tests: tests.length }
+      // A matrix combination's run has the tests of its group; a recipe's, those of its file.
+      const count = test.parent.type === 'suite' ? [...test.parent.children.allTests()].length : tests.length
+      const run = runs.get(meta.runId) ?? { steps: [], tests: count }
       run.steps.push(meta)
       runs.set(meta.runId, run)
     }
@@ -434,7 +458,12 @@ async function importRun(
     recipe: first.recipe,
     startTime: runStartOf(runId),
     vitestVersion,
-    metadata: { imported: 'merge-reports', ...(selection ? { selection: { ...selection } } : {}) },
+    metadata: {
+      imported: 'merge-reports',
+      ...(selection ? { selection: { ...selection } } : {}),
+      // A matrix combination's (a device's) values: its analysis compares it with its own runs.
+      ...(first.vars ? { vars: first.vars } : {}),
+    },
   })
   // The metas carry what each write changed (blobs of older versions: whole values): replayed in order.
   const context = new Map<string, JsonValue>()

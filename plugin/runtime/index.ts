@@ -26,7 +26,39 @@ export type { CompiledRecipe, DraftCheck, ScriptletModules } from './spec.ts'
 export function defineRecipe(compiled: CompiledRecipe, modules: ScriptletModules): RecipeRun {
   const scriptlets = resolveStepScriptlets(compiled, modules)
   checkBeforeRun(compiled, scriptlets)
-  return new RecipeRun(compiled, scriptlets, createRunId(compiled.recipe.file))
+  const { file, combination } = compiled.recipe
+  return new RecipeRun(compiled, scriptlets, createRunId(file, new Date(), undefined, combination))
+}
+
+/**
+ * The combinations of a matrix recipe run side by side no more than `parallel` at a time:
+ * each combination's group enters before its first step and leaves once its run has ended.
+ */
+export function defineMatrix(parallel: number): {
+  enter(): Promise<void>
+  leave(finished: Promise<void>): Promise<void>
+} {
+  let running = 0
+  const waiting: (() => void)[] = []
+  return {
+    async enter() {
+      if (running < parallel) {
+        running++
+        return
+      }
+      // The slot is handed over by the combination that leaves.
+      await new Promise<void>((resolve) => waiting.push(resolve))
+    },
+    async leave(finished) {
+      try {
+        await finished
+      } finally {
+        const next = waiting.shift()
+        if (next) next()
+        else running--
+      }
+    },
+  }
 }
 
 /**

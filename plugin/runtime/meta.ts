@@ -23,6 +23,8 @@ export interface RecipeStepMeta {
   status: StepStatus
   /** The args the recipe gave the step (secrets redacted). */
   params: JsonObject | JsonValue[]
+  /** The run's vars, when its recipe has any (secrets redacted): --merge-reports records them with the run it imports. */
+  vars?: JsonObject
   envelope?: Envelope
   /** Why the step did not pass, or why it did not run (blocked, skipped, resumed). */
   reason?: string

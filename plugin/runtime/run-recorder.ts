@@ -62,7 +62,10 @@ export async function openRunRecorder(
       if (resumeIndex >= 0) {
         const { loadResumeSnapshot, refuseUnrestorableReads } = await import('../store/resume.ts')
         const before = recipe.steps[resumeIndex - 1]?.name
-        const snapshot = await loadResumeSnapshot(store, recipe.file, before)
+        const combination = Object.fromEntries(
+          Object.entries(recipe.combination ?? {}).map(([name, value]) => [name, String(value)]),
+        )
+        const snapshot = await loadResumeSnapshot(store, recipe.file, before, undefined, process.env, combination)
         const refused =
           typeof snapshot !== 'string' && snapshot.unrestorable
             ? refuseUnrestorableReads(snapshot, readersFrom(compiled, options, scriptlets, resumeIndex))

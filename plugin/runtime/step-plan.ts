@@ -246,9 +246,12 @@ export class StepPlanner {
     return sibling?.mode === 'run' && sibling.result?.state !== 'pass' && sibling.result?.state !== 'fail'
   }
 
-  /** The test of step `name` in this file (a map built once: a scan per setup step made -t on a long chain quadratic). */
+  /**
+   * The test of step `name` in this run: among the file's tests, or a matrix combination's
+   * among its group's (a map built once: a scan per setup step made -t on a long chain quadratic).
+   */
   testOf(name: string, test: StepTestContext): FileTask | undefined {
-    this.tests ??= new Map(test.task.file.tasks.map((task) => [task.name, task]))
+    this.tests ??= new Map((test.task.suite ?? test.task.file).tasks.map((task) => [task.name, task]))
     return this.tests.get(name)
   }
 

@@ -65,6 +65,8 @@ export function stepRecord(
     setup: [],
     attempts: [],
   }
+  const vars = compiled.recipe.vars ?? {}
+  if (Object.keys(vars).length > 0) meta.vars = redactor.active ? redactor.json(vars) : vars
   if (reason !== undefined) meta.reason = reason
   return meta
 }

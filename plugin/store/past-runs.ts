@@ -19,7 +19,8 @@ export interface PastStep extends TrendStep {
 /**
  * The `limit` newest finished runs of `run`'s test_id (of its recipe when it has none) that
  * started before it and ran the same steps (the whole recipe, or the same -t selection: such
- * a run covers only a part of the recipe), newest first; with `includeRun`, `run` itself
+ * a run covers only a part of the recipe) with the same vars (a device, a matrix combination, is
+ * compared with its own earlier runs), newest first; with `includeRun`, `run` itself
  * first (even while it runs). Other running runs are left out: their figures are not final.
  * Runs that started at the same time are ordered as they were stored. Reads the runs through the (test_id |
  * recipe, start_time) indexes, each run's steps through step_metrics' key, and of each
@@ -32,8 +33,9 @@ export async function readPastRuns(
   includeRun = false,
 ): Promise<PastRun[]> {
   const selected = selectedStepsSql(db.dialect)
-  const anchor = await db.get<{ startTime: string; rowid: number; selected: string }>(
-    `SELECT start_time AS "startTime", rowid, ${selected} AS selected FROM runs WHERE run_id = ?`,
+  const vars = varsSql(db.dialect)
+  const anchor = await db.get<{ startTime: string; rowid: number; selected: string; vars: string }>(
+    `SELECT start_time AS "startTime", rowid, ${selected} AS selected, ${vars} AS vars FROM runs WHERE run_id = ?`,
     [run.runId],
   )
   if (!anchor) return []
@@ -44,6 +46,7 @@ export async function readPastRuns(
          AND ((end_time IS NOT NULL AND status <> 'running') OR run_id = ?)
          AND (start_time < ? OR (start_time = ? AND rowid ${includeRun ? '<=' : '<'} ?))
          AND ${selected} = ?
+         AND ${vars} = ?
        ORDER BY start_time DESC, rowid DESC LIMIT ?`,
     [
       byTest ? run.testId : run.recipe,
@@ -52,6 +55,7 @@ export async function readPastRuns(
       anchor.startTime,
       anchor.rowid,
       anchor.selected,
+      anchor.vars,
       limit,
     ],
   )
@@ -97,4 +101,11 @@ function parseJson(text: string): JsonValue {
   } catch {
     return null
   }
+}
+
+/** A run's vars (metadata.vars) as comparable text; '' for a run without vars. */
+function varsSql(dialect: string): string {
+  return dialect === 'postgres'
+    ? "COALESCE((metadata::jsonb -> 'vars')::text, '')"
+    : "COALESCE(json_extract(metadata, '$.vars'), '')"
 }

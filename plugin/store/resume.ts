@@ -45,13 +45,20 @@ export async function loadResumeSnapshot(
   stepBefore: string | undefined,
   exceptRunId?: string,
   env: NodeJS.ProcessEnv = process.env,
+  combination: Readonly<Record<string, string>> = {},
 ): Promise<ResumeSnapshot | string> {
   if (stepBefore === undefined) return { runId: 'none', values: {}, writes: [] }
-  const last = await store.lastRun(recipe, exceptRunId)
-  if (!last) return `no earlier run of ${recipe} is recorded in ${store.path}; run the recipe once before resuming it`
+  // A matrix combination resumes from its own last run.
+  const last = await store.lastRun(recipe, exceptRunId, combination)
+  const which = Object.keys(combination).length
+    ? `${recipe} with ${Object.entries(combination)
+        .map(([name, value]) => `${name}=${value}`)
+        .join(', ')}`
+    : recipe
+  if (!last) return `no earlier run of ${which} is recorded in ${store.path}; run the recipe once before resuming it`
   const stepSeq = await store.stepSequence(last.runId, stepBefore)
   if (stepSeq === undefined)
-    return `the last run of ${recipe} (${last.runId}) did not reach step "${stepBefore}", so there is no context to resume from`
+    return `the last run of ${which} (${last.runId}) did not reach step "${stepBefore}", so there is no context to resume from`
   // Secrets are kept as references (secret-references.ts): the environment gives them back.
   const writes: ResumeSnapshot['writes'] = []
   const lost = new Map<string, UnrestorableKey>()

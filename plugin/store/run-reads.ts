@@ -27,10 +27,12 @@ export function lastRun(
   db: SqlConnection,
   recipe: string,
   exceptRunId?: string,
+  vars: Readonly<Record<string, string>> = {},
 ): Promise<{ runId: string; status: RunStatus } | undefined> {
+  const byVars = varConditions(db.dialect, vars)
   return db.get(
-    `SELECT run_id AS "runId", status FROM runs WHERE recipe = ? AND run_id <> coalesce(?, '') ORDER BY start_time DESC, rowid DESC LIMIT 1`,
-    [recipe, exceptRunId ?? null],
+    `SELECT run_id AS "runId", status FROM runs WHERE recipe = ? AND run_id <> coalesce(?, '')${byVars.sql.map((condition) => ` AND ${condition}`).join('')} ORDER BY start_time DESC, rowid DESC LIMIT 1`,
+    [recipe, exceptRunId ?? null, ...byVars.params],
   )
 }
 

@@ -184,8 +184,13 @@ export class RunStore {
   // Reads (run-reads.ts).
 
   /** The latest run of `recipe` other than `exceptRunId`. */
-  lastRun(recipe: string, exceptRunId?: string): Promise<{ runId: string; status: RunStatus } | undefined> {
-    return this.guard(() => reads.lastRun(this.db, recipe, exceptRunId))
+  /** `vars`: only runs whose recipe vars took these values (a matrix combination's own last run). */
+  lastRun(
+    recipe: string,
+    exceptRunId?: string,
+    vars: Readonly<Record<string, string>> = {},
+  ): Promise<{ runId: string; status: RunStatus } | undefined> {
+    return this.guard(() => reads.lastRun(this.db, recipe, exceptRunId, vars))
   }
 
   /** The step's sequence number in a run, if it was recorded. */

@@ -356,6 +356,37 @@ describe('analyzeStoredRun', () => {
     expect((await store.trend('SW-S', 'full-2', 10)).map((run) => run.runId)).toEqual(['full-1', 'full-2'])
     await store.close()
   })
+
+  test("a run with vars (a matrix combination's, a device's) is compared with earlier runs that had the same vars", async () => {
+    const store = await RunStore.open(join(dir, 'vars.sqlite'))
+    const record = async (runId: string, minute: number, vars?: Record<string, string | number>) => {
+      const startTime = `2026-11-30T12:${String(minute).padStart(2, '0')}:00.000Z`
+      await store.beginRun({
+        runId,
+        testId: 'SW-V',
+        recipe: 'recipes/v.yaml',
+        startTime,
+        vitestVersion: '4.1.0',
+        metadata: vars ? { vars, vars_from: {} } : {},
+      })
+      await store.recordStep(runId, stepRow('measure'), [], [])
+      await store.finishRun(runId, 'passed', startTime.replace(':00.000Z', ':30.000Z'))
+    }
+    await record('plain-1', 1)
+    await record('sw1-1', 2, { dut: 'sw1', ports: 48 })
+    await record('sw2-1', 3, { dut: 'sw2', ports: 48 })
+    await record('sw1-24', 4, { dut: 'sw1', ports: 24 })
+    await record('sw1-2', 5, { dut: 'sw1', ports: 48 })
+    await record('sw2-2', 6, { dut: 'sw2', ports: 48 })
+    await record('plain-2', 7)
+    const ids = async (runId: string) =>
+      (await store.pastRuns({ runId, testId: 'SW-V', recipe: 'recipes/v.yaml' }, 10)).map((run) => run.runId)
+    expect(await ids('sw1-2')).toEqual(['sw1-1'])
+    expect(await ids('sw2-2')).toEqual(['sw2-1'])
+    expect(await ids('plain-2')).toEqual(['plain-1'])
+    expect((await store.trend('SW-V', 'sw2-2', 10)).map((run) => run.runId)).toEqual(['sw2-1', 'sw2-2'])
+    await store.close()
+  })
 })
 
 describe('analysisProblems', () => {

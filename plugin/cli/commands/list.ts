@@ -2,6 +2,7 @@ import { EXIT_INVALID, EXIT_OK } from '../../scriptlet/envelope.ts'
 import { parseCommandArgs } from '../args.ts'
 import type { CliIo } from '../io.ts'
 import { findRecipeFiles, loadProject, loadRecipe } from '../project.ts'
+import { combinationLabel } from '../../recipe/matrix.ts'
 
 export const LIST_HELP = `Usage: recipes list [files or folders...] [--json]
 
@@ -29,6 +30,7 @@ export async function listCommand(args: string[], io: CliIo): Promise<number> {
       testId: recipe?.testMeta.test_id,
       description: recipe?.testMeta.description,
       valid: issues.length === 0,
+      ...(recipe?.matrix ? { matrix: recipe.matrix.combinations } : {}),
       steps:
         recipe?.steps.map((step) => ({
           idx: step.idx,
@@ -44,6 +46,12 @@ export async function listCommand(args: string[], io: CliIo): Promise<number> {
       io.stdout(
         `${file}${recipe ? ` — ${recipe.testMeta.test_id}${recipe.testMeta.description ? `: ${recipe.testMeta.description}` : ''}` : ''}\n`,
       )
+      const matrix = recipe?.matrix
+      // A matrix recipe runs its steps once per combination.
+      if (matrix)
+        io.stdout(
+          `  matrix: ${matrix.combinations.length} combinations, ${matrix.parallel} side by side: ${matrix.combinations.map(combinationLabel).join(' | ')}\n`,
+        )
       for (const step of recipe?.steps ?? [])
         io.stdout(`  ${String(step.idx).padStart(3)} ${step.name.padEnd(28)} ${step.type}\n`)
       if (issues.length) io.stdout(`  invalid: ${issues.length} problem(s); see recipes validate ${file}\n`)

@@ -106,13 +106,17 @@ async function runWithVars(
       const steps = loaded.recipe?.steps ?? []
       const index = steps.findIndex((step) => step.name === resumeFrom)
       if (index === -1) continue
-      const snapshot = await withStore(project, (store) =>
-        loadResumeSnapshot(store, loaded.file, steps[index - 1]?.name),
-      )
-      const refused = await refuseResume(project, loaded.recipe!, snapshot, index, skip)
-      if (refused !== undefined) {
-        io.stderr(`recipes: cannot resume from "${resumeFrom}": ${refused}\n`)
-        return EXIT_DEPENDENCY
+      // A matrix recipe resumes each combination from its own last run.
+      for (const combination of loaded.recipe!.matrix?.combinations ?? [{}]) {
+        const values = Object.fromEntries(Object.entries(combination).map(([name, value]) => [name, String(value)]))
+        const snapshot = await withStore(project, (store) =>
+          loadResumeSnapshot(store, loaded.file, steps[index - 1]?.name, undefined, process.env, values),
+        )
+        const refused = await refuseResume(project, loaded.recipe!, snapshot, index, skip)
+        if (refused !== undefined) {
+          io.stderr(`recipes: cannot resume from "${resumeFrom}": ${refused}\n`)
+          return EXIT_DEPENDENCY
+        }
       }
     }
   }
@@ -132,7 +136,10 @@ async function runWithVars(
     root: project.root,
     watch: false,
     run: true,
-    ...(only.length ? { testNamePattern: `^(?:${only.map(escapeRegExp).join('|')})$` } : {}),
+    // A matrix combination's steps are named after its group's (`dut=rack1-sw2 configure`): any combination's.
+    ...(only.length
+      ? { testNamePattern: `^(?:[A-Za-z_][A-Za-z0-9_]*=.* )?(?:${only.map(escapeRegExp).join('|')})$` }
+      : {}),
     provide: { [RUN_OPTIONS_KEY]: runOptions } as never,
   })
   await vitest.close()

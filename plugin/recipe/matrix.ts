@@ -1,0 +1,225 @@
+import type { RecipePath } from './source.ts'
+import { coerce, isVarValue, type VarDeclaration, type VarValue } from './vars.ts'
+
+/**
+ * Matrix runs: `matrix: { dut: [rack1-sw1, rack1-sw2] }` runs the recipe once per
+ * combination of the listed values of its vars (several keys: every combination of them),
+ * as CI matrices do: `exclude:` drops the combinations that match one of its objects,
+ * `include:` adds values to the combinations it matches, or adds a combination of its own
+ * when it matches none. Each combination is its own run, with those values for its vars.
+ */
+
+/** The most combinations one recipe runs: past it, a typo (a long list times another) is more likely than intent. */
+export const MAX_MATRIX_COMBINATIONS = 256
+
+/** How many combinations run side by side unless `matrix_parallel:` says otherwise. */
+export const DEFAULT_MATRIX_PARALLEL = 4
+
+export type Combination = Record<string, VarValue>
+
+export interface MatrixProblem {
+  message: string
+  path: RecipePath
+  /** The problem is the key at `path`, not its value. */
+  key?: boolean
+  hint?: string
+}
+
+export interface RecipeMatrix {
+  /** The combinations, in order: the product of the lists (the first key varies slowest), then the included ones. */
+  combinations: Combination[]
+  /** How many combinations run side by side at most. */
+  parallel: number
+}
+
+const RESERVED = ['include', 'exclude']
+
+/**
+ * The combinations of a recipe's `matrix:` (undefined when it has none), or its problems.
+ * `declarations`: the recipe's vars (a matrix key must be one); values take the var's type.
+ */
+export function expandMatrix(
+  raw: unknown,
+  parallel: unknown,
+  declarations: readonly VarDeclaration[],
+): { matrix?: RecipeMatrix; problems: MatrixProblem[]; partial?: Combination } {
+  const problems: MatrixProblem[] = []
+  if (raw === undefined) return { problems }
+  if (!isRecord(raw)) {
+    problems.push({
+      message: 'matrix must be a mapping of vars to lists of values',
+      path: ['matrix'],
+      hint: 'Write for example matrix: { dut: [rack1-sw1, rack1-sw2] }.',
+    })
+    return { problems }
+  }
+  const types = new Map(declarations.map((declaration) => [declaration.name, declaration]))
+  const declared = [...types.keys()]
+  const notDeclared = (name: string, path: RecipePath): boolean => {
+    if (types.has(name)) return false
+    problems.push({
+      message: `matrix key "${name}" is not a var of this recipe`,
+      path,
+      key: true,
+      hint: `Declare it under vars: (for example vars: { ${name}: { description: ... } })${declared.length ? `; this recipe's vars: ${declared.join(', ')}` : ''}.`,
+    })
+    return true
+  }
+  const typedValue = (name: string, value: unknown, path: RecipePath): VarValue | undefined => {
+    const declaration = types.get(name)!
+    const typed = isVarValue(value) ? coerce(value, declaration.type) : undefined
+    if (typed === undefined)
+      problems.push({
+        message: `matrix value ${JSON.stringify(value)} of "${name}" is not ${declaration.type === 'string' ? 'a text' : `a ${declaration.type}`}`,
+        path,
+        hint: `Give ${declaration.type} values, the type of var "${name}".`,
+      })
+    return typed
+  }
+
+  const axes: [string, VarValue[]][] = []
+  for (const [name, list] of Object.entries(raw)) {
+    if (RESERVED.includes(name)) continue
+    if (notDeclared(name, ['matrix', name])) continue
+    if (!Array.isArray(list) || list.length === 0) {
+      problems.push({
+        message: Array.isArray(list)
+          ? `matrix "${name}" lists no values: the recipe would run no combination`
+          : `matrix "${name}" must be a list of values`,
+        path: ['matrix', name],
+        hint: `List the values "${name}" takes, for example ${name}: [a, b].`,
+      })
+      continue
+    }
+    const values: VarValue[] = []
+    list.forEach((item, i) => {
+      const value = typedValue(name, item, ['matrix', name, i])
+      if (value === undefined) return
+      if (values.includes(value))
+        problems.push({
+          message: `matrix "${name}" lists ${JSON.stringify(value)} twice`,
+          path: ['matrix', name, i],
+          hint: 'List each value once: each combination runs once.',
+        })
+      else values.push(value)
+    })
+    axes.push([name, values])
+  }
+  const axisNames = new Set(axes.map(([name]) => name))
+  // What a refused matrix still gives its vars, so that their uses are not also refused as unset.
+  const partial: Combination = {}
+  for (const [name, values] of axes) if (values.length > 0) partial[name] = values[0]!
+  const objects = (key: 'include' | 'exclude'): [Combination, number][] => {
+    const list = raw[key]
+    if (list === undefined) return []
+    if (!Array.isArray(list)) {
+      problems.push({
+        message: `matrix ${key} must be a list of objects of var values`,
+        path: ['matrix', key],
+        hint: `Write for example ${key}: [{ dut: rack1-sw2 }].`,
+      })
+      return []
+    }
+    const read: [Combination, number][] = []
+    list.forEach((item, i) => {
+      if (!isRecord(item) || Object.keys(item).length === 0) {
+        problems.push({
+          message: `matrix ${key}[${i}] must be an object of var values, such as { dut: rack1-sw2 }`,
+          path: ['matrix', key, i],
+        })
+        return
+      }
+      const combination: Combination = {}
+      let sound = true
+      for (const [name, value] of Object.entries(item)) {
+        if (notDeclared(name, ['matrix', key, i, name])) {
+          sound = false
+          continue
+        }
+        if (key === 'exclude' && !axisNames.has(name)) {
+          problems.push({
+            message: `matrix exclude[${i}] names "${name}", which the matrix does not list`,
+            path: ['matrix', key, i, name],
+            key: true,
+            hint: `Exclude by the matrix's keys: ${[...axisNames].join(', ') || 'none'}.`,
+          })
+          sound = false
+          continue
+        }
+        const typed = typedValue(name, value, ['matrix', key, i, name])
+        if (typed === undefined) sound = false
+        else combination[name] = typed
+      }
+      if (sound) read.push([combination, i])
+    })
+    return read
+  }
+  const excluded = objects('exclude')
+  const included = objects('include')
+  if (axes.length === 0 && included.length === 0 && problems.length === 0)
+    problems.push({
+      message: 'matrix lists no vars: the recipe would run no combination',
+      path: ['matrix'],
+      hint: 'List the values of at least one var, for example matrix: { dut: [rack1-sw1, rack1-sw2] }.',
+    })
+  if (problems.length > 0) return { problems, partial }
+
+  // The product, counted before it is built: a huge one is refused without being made.
+  const size = axes.reduce((product, [, values]) => product * values.length, 1)
+  if (size + included.length > MAX_MATRIX_COMBINATIONS) {
+    problems.push({
+      message: `matrix makes ${size + included.length} combinations, more than ${MAX_MATRIX_COMBINATIONS}`,
+      path: ['matrix'],
+      hint: `Run at most ${MAX_MATRIX_COMBINATIONS} combinations per recipe: shorten the lists, exclude combinations, or split the recipe.`,
+    })
+    return { problems, partial }
+  }
+  let combinations: Combination[] = axes.length === 0 ? [] : [{}]
+  for (const [name, values] of axes)
+    combinations = combinations.flatMap((combination) => values.map((value) => ({ ...combination, [name]: value })))
+  const matches = (combination: Combination, object: Combination, only?: Set<string>) =>
+    Object.entries(object).every(([name, value]) => (only && !only.has(name)) || combination[name] === value)
+  combinations = combinations.filter((combination) => !excluded.some(([object]) => matches(combination, object)))
+  // As CI matrices: an include object adds its other values to each combination whose matrix values it
+  // matches (never changing one); one that matches none is a combination of its own.
+  const originals = combinations.map((combination) => ({ ...combination }))
+  for (const [object] of included) {
+    let merged = false
+    originals.forEach((original, i) => {
+      if (!matches(original, object, axisNames)) return
+      merged = true
+      Object.assign(combinations[i]!, object)
+    })
+    if (!merged && !combinations.some((combination) => matches(combination, object))) combinations.push({ ...object })
+  }
+  if (combinations.length === 0) {
+    problems.push({
+      message: 'matrix exclude leaves no combination to run',
+      path: ['matrix', 'exclude'],
+      hint: 'Exclude fewer combinations, or remove the matrix.',
+    })
+    return { problems, partial }
+  }
+  return {
+    matrix: {
+      combinations,
+      // Its value is checked by the schema.
+      parallel:
+        typeof parallel === 'number' && Number.isInteger(parallel) && parallel >= 1
+          ? parallel
+          : DEFAULT_MATRIX_PARALLEL,
+    },
+    problems,
+  }
+}
+
+/** The name of a combination's group of tests: its values, `dut=rack1-sw2, speed=10`. */
+export function combinationLabel(combination: Combination): string {
+  return Object.entries(combination)
+    .map(([name, value]) => `${name}=${String(value)}`)
+    .join(', ')
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}

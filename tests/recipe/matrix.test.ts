@@ -1,0 +1,144 @@
+import { describe, expect, test } from 'vitest'
+import { formatRecipeIssues } from '../../plugin/recipe/errors.ts'
+import { combinationLabel, expandMatrix, MAX_MATRIX_COMBINATIONS } from '../../plugin/recipe/matrix.ts'
+import { parseRecipe, readRecipe } from '../../plugin/recipe/parse.ts'
+import type { VarDeclaration } from '../../plugin/recipe/vars.ts'
+
+const FILE = 'recipes/x.yaml'
+const VARS: VarDeclaration[] = [
+  { name: 'dut', type: 'string' },
+  { name: 'speed', type: 'number', default: 10 },
+  { name: 'note', type: 'string', default: '' },
+]
+
+function combinations(raw: unknown): unknown {
+  const { matrix, problems } = expandMatrix(raw, undefined, VARS)
+  expect(problems).toEqual([])
+  return matrix!.combinations
+}
+
+function recipe(matrix: string, vars = 'dut: { description: the switch }\n  speed: 10\n  note: ""'): string {
+  return `vars:\n  ${vars}\nmatrix:\n${matrix}\nresources: ["dut:\${{ vars.dut }}"]\nsteps:\n  - { name: a, type: ts, module: m.ts, args: { dut: "\${{ vars.dut }}", speed: "\${{ vars.speed }}" } }\n`
+}
+
+function problems(text: string): string {
+  return formatRecipeIssues(readRecipe(text, FILE).issues)
+}
+
+describe('matrix expansion', () => {
+  test('one key: one combination per value, in order; values take the var type', () => {
+    expect(combinations({ dut: ['a', 'b', 'c'] })).toEqual([{ dut: 'a' }, { dut: 'b' }, { dut: 'c' }])
+    expect(combinations({ speed: ['10', 100] })).toEqual([{ speed: 10 }, { speed: 100 }])
+  })
+
+  test('several keys give their product, the first key varying slowest', () => {
+    expect(combinations({ dut: ['a', 'b'], speed: [1, 2] })).toEqual([
+      { dut: 'a', speed: 1 },
+      { dut: 'a', speed: 2 },
+      { dut: 'b', speed: 1 },
+      { dut: 'b', speed: 2 },
+    ])
+  })
+
+  test('exclude drops every combination matching one of its objects (partial objects match more)', () => {
+    expect(combinations({ dut: ['a', 'b'], speed: [1, 2], exclude: [{ dut: 'a', speed: 2 }, { dut: 'b' }] })).toEqual([
+      { dut: 'a', speed: 1 },
+    ])
+  })
+
+  test('include adds values to the combinations it matches, or is a combination of its own', () => {
+    expect(
+      combinations({
+        dut: ['a', 'b'],
+        include: [{ dut: 'b', note: 'slow one' }, { dut: 'c', speed: 5 }, { dut: 'a' }],
+      }),
+    ).toEqual([{ dut: 'a' }, { dut: 'b', note: 'slow one' }, { dut: 'c', speed: 5 }])
+    // Only include: its objects are the combinations.
+    expect(combinations({ include: [{ dut: 'x' }, { dut: 'y', speed: 2 }] })).toEqual([
+      { dut: 'x' },
+      { dut: 'y', speed: 2 },
+    ])
+  })
+
+  test('a combination is named by its values', () => {
+    expect(combinationLabel({ dut: 'rack1-sw2', speed: 10 })).toBe('dut=rack1-sw2, speed=10')
+  })
+
+  test('the product is refused past the limit before it is built', () => {
+    const many = Array.from({ length: 100 }, (_, i) => `d${i}`)
+    const { matrix, problems } = expandMatrix({ dut: many, note: many }, undefined, VARS)
+    expect(matrix).toBeUndefined()
+    expect(problems[0]!.message).toContain(`10000 combinations, more than ${MAX_MATRIX_COMBINATIONS}`)
+  })
+})
+
+describe('matrix errors, at their YAML line', () => {
+  test('a key that is not a declared var', () => {
+    expect(problems(recipe('  dut: [a]\n  sped: [1, 2]'))).toMatch(
+      /recipes\/x\.yaml:7:3 RECIPE_MATRIX: matrix key "sped" is not a var of this recipe[\s\S]*speed/,
+    )
+  })
+
+  test('an empty list, a value of the wrong type, a value twice', () => {
+    const text = problems(recipe('  dut: []\n  speed: [1, fast, 1]'))
+    expect(text).toMatch(/x\.yaml:6:8 RECIPE_MATRIX: matrix "dut" lists no values/)
+    expect(text).toMatch(/x\.yaml:7:14 RECIPE_MATRIX: matrix value "fast" of "speed" is not a number/)
+    expect(text).toMatch(/x\.yaml:7:20 RECIPE_MATRIX: matrix "speed" lists 1 twice/)
+  })
+
+  test('exclude by a key the matrix does not list, include naming an unknown var, an exclude that leaves nothing', () => {
+    expect(problems(recipe('  dut: [a]\n  exclude: [{ note: x }]\n  include: [{ nope: 1 }]'))).toMatch(
+      /x\.yaml:7:15 RECIPE_MATRIX: matrix exclude\[0\] names "note"[\s\S]*x\.yaml:8:15 RECIPE_MATRIX: matrix key "nope"/,
+    )
+    expect(problems(recipe('  dut: [a]\n  exclude: [{ dut: a }]'))).toMatch(
+      /x\.yaml:7:\d+ RECIPE_MATRIX: matrix exclude leaves no combination/,
+    )
+  })
+
+  test('too many combinations, at the matrix', () => {
+    const list = Array.from({ length: 20 }, (_, i) => `d${i}`).join(', ')
+    expect(problems(recipe(`  dut: [${list}]\n  note: [${list}]`))).toMatch(
+      /x\.yaml:6:3 RECIPE_MATRIX: matrix makes 400 combinations, more than 256/,
+    )
+  })
+
+  test('matrix_parallel below 1 is refused at its line', () => {
+    expect(problems(`${recipe('  dut: [a]')}matrix_parallel: 0\n`)).toMatch(/x\.yaml:\d+:\d+ .*matrix_parallel/)
+  })
+})
+
+test('a matrix recipe reads as its first combination unless told which; the values come from the matrix', () => {
+  const text = recipe('  dut: [sw1, sw2]\n  speed: [1, 2]')
+  const first = parseRecipe(text, FILE)
+  expect(first.combination).toEqual({ dut: 'sw1', speed: 1 })
+  expect(first.matrix!.combinations).toHaveLength(4)
+  expect(first.matrix!.parallel).toBe(4)
+  expect(first.resources).toEqual(['dut:sw1'])
+  // A combination's values win over --var and the environment, and are recorded as from the matrix.
+  const fourth = parseRecipe(text, FILE, {
+    vars: { matrix: { dut: 'sw2', speed: 2 }, cli: { dut: 'other', note: 'n' }, env: { RECIPES_VAR_SPEED: '9' } },
+  })
+  expect(fourth.steps[0]!.params).toEqual({ dut: 'sw2', speed: 2 })
+  expect(fourth.vars).toEqual({ dut: 'sw2', speed: 2, note: 'n' })
+  expect(fourth.varsFrom).toEqual({ dut: 'matrix', speed: 'matrix', note: 'cli' })
+})
+
+test('checkRecipe (recipes validate, the compiler) reads every combination: one that cannot be is refused naming it', async () => {
+  const { checkRecipe } = await import('../../plugin/recipe/check.ts')
+  const root = process.cwd()
+  const text = `vars:\n  dut: { description: the switch }\n  speed: 10\nmatrix:\n  include: [{ dut: a }, { speed: 5 }]\nsteps:\n  - { name: a, type: ts, module: scriptlets/steps/load_numbers.ts, args: { dut: "\${{ vars.dut }}" } }\n`
+  const checked = checkRecipe(text, FILE, root, { pythonPath: [], vars: {} })
+  expect(checked.recipe).toBeUndefined()
+  expect(formatRecipeIssues(checked.issues)).toMatch(
+    /x\.yaml:7:\d+ RECIPE_UNSET_VAR: var "dut" is not set: it has no default and no value was given \(combination speed=5\)/,
+  )
+  const sound = checkRecipe(text.replace('{ speed: 5 }', '{ dut: b, speed: 5 }'), FILE, root, {
+    pythonPath: [],
+    vars: {},
+  })
+  expect(sound.issues).toEqual([])
+  expect(sound.combinations!.map((recipe) => [recipe.combination, recipe.steps[0]!.params])).toEqual([
+    [{ dut: 'a' }, { dut: 'a' }],
+    [{ dut: 'b', speed: 5 }, { dut: 'b' }],
+  ])
+})
