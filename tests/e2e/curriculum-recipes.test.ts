@@ -9,6 +9,7 @@ import { createProject, type JsonReport, REPO, type RunResult, type TestProject 
 // clean nothing), then with -t as the older `--only aggregate_metrics generate_report`.
 
 const ADVANCED = 'recipes/12_advanced_full.yaml'
+const MATRIX = 'recipes/13_matrix.yaml'
 const EXAMPLE = 'recipes/example_numbers.yaml'
 const INTERMEDIATE = 'Data/advanced_normalized.json'
 
@@ -27,6 +28,7 @@ beforeAll(async () => {
   for (const path of [
     ADVANCED,
     EXAMPLE,
+    MATRIX,
     'scriptlets',
     'templates/advanced_report_template.md',
     'Data/numbers.txt',
@@ -209,5 +211,36 @@ describe('recipes/example_numbers.yaml (EX-NUM)', () => {
       })
       expect(written(run, 'compute_median', 'metrics.median_v1', EXAMPLE)).toBe(3)
     }
+  })
+})
+
+describe('recipes/13_matrix.yaml (CUR-13)', () => {
+  test('one qualification over three simulated switches: each its own run, with its own values, side by side', () => {
+    const results = tests(first, MATRIX)
+    expect(results).toHaveLength(9)
+    expect(results.every((entry) => entry.status === 'passed')).toBe(true)
+    const runs = new Map<string, StepMeta[]>()
+    for (const entry of results) {
+      const meta = entry.meta?.recipeStep as StepMeta
+      runs.set(meta.runId, [...(runs.get(meta.runId) ?? []), meta])
+    }
+    expect(runs.size).toBe(3)
+    const spans: [number, number][] = []
+    for (const steps of runs.values()) {
+      const dut = steps[0]!.vars.dut as string
+      expect(steps.map((step) => step.vars.dut)).toEqual([dut, dut, dut])
+      const ports = steps.find((step) => step.step === 'check_ports')!
+      expect(ports.writes.at(-1).value).toMatchObject({ dut, total: 48 })
+      const start = Math.min(...steps.map((step) => Date.parse(step.startTime)))
+      const end = Math.max(...steps.map((step) => Date.parse(step.startTime) + step.durationMs))
+      spans.push([start, end])
+    }
+    expect(new Set([...runs.values()].map((steps) => steps[0]!.vars.dut))).toEqual(
+      new Set(['rack1-sw1', 'rack1-sw2', 'rack1-sw3']),
+    )
+    // Distinct resources (dut:<switch>): the three runs overlap in time.
+    const latestStart = Math.max(...spans.map(([start]) => start))
+    const earliestEnd = Math.min(...spans.map(([, end]) => end))
+    expect(latestStart).toBeLessThan(earliestEnd)
   })
 })
