@@ -28,7 +28,7 @@ import {
 import type { AiSummary, RunData } from '../store/run-data.ts'
 import { ingestJournals } from '../store/ingest.ts'
 import { addJUnitSkipNotes } from './junit-skip-notes.ts'
-import { type CombinationResult, matrixSummaryLines } from './matrix-summary.ts'
+import { type CombinationResult, matrixSummaryLines, writeMatrixSummary } from './matrix-summary.ts'
 import { historyWriteOf } from '../store/history-delta.ts'
 import { RunStore, type RunStatus } from '../store/run-store.ts'
 import { selectionOfSteps } from '../store/run-selection.ts'
@@ -198,10 +198,13 @@ export class RecipesReporter implements Reporter {
     }
   }
 
-  /** After a matrix recipe's results, its combinations side by side (matrix-summary.ts). */
+  /**
+   * After a matrix recipe's results, its combinations side by side (matrix-summary.ts): in
+   * the terminal, and as `matrix-<recipe>.md` beside the runs' documents.
+   */
   private sayMatrix(testModule: TestModule): void {
     const vitest = this.vitest
-    if (!vitest || !this.terminal) return
+    if (!vitest) return
     const combinations: CombinationResult[] = []
     for (const child of testModule.children) {
       // A matrix recipe's module holds one group per combination, its steps' tests inside.
@@ -214,8 +217,16 @@ export class RecipesReporter implements Reporter {
       combinations.push({ label: child.name, steps })
     }
     if (!combinations.some((combination) => combination.steps.length > 0)) return
-    for (const line of matrixSummaryLines(relative(vitest.config.root, testModule.moduleId), combinations))
-      vitest.logger.log(line)
+    const recipe = relative(vitest.config.root, testModule.moduleId)
+    if (this.terminal) for (const line of matrixSummaryLines(recipe, combinations)) vitest.logger.log(line)
+    if (!this.documentFormats()?.length) return
+    try {
+      writeMatrixSummary(resolve(vitest.config.root, this.options.dir), recipe, combinations)
+    } catch (problem) {
+      vitest.logger.error(
+        `vitest-recipes: the matrix summary of ${recipe} was not written: ${(problem as Error).message} (each combination's documents and the run store are kept)`,
+      )
+    }
   }
 
   async onTestRunEnd(testModules: ReadonlyArray<TestModule>): Promise<void> {

@@ -1,3 +1,5 @@
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs'
+import { basename, extname, join } from 'node:path'
 import { type RecipeStepMeta, runStatusOf } from '../runtime/meta.ts'
 
 /** One combination of a matrix recipe as its file ended: its group's name and the records of its steps that ran. */
@@ -12,14 +14,7 @@ export interface CombinationResult {
  * each one's outcome, what its steps came to and its run id (`recipes report <run_id>`).
  */
 export function matrixSummaryLines(recipe: string, combinations: readonly CombinationResult[]): string[] {
-  const outcomes = combinations.map(({ steps }) =>
-    steps.length === 0 ? 'not run' : runStatusOf(steps.map((step) => step.status)),
-  )
-  const counts = new Map<string, number>()
-  for (const outcome of outcomes) counts.set(outcome, (counts.get(outcome) ?? 0) + 1)
-  const totals = ['passed', 'failed', 'blocked', 'not run']
-    .filter((outcome) => counts.has(outcome))
-    .map((outcome) => `${counts.get(outcome)} ${outcome}`)
+  const { outcomes, totals } = outcomesOf(combinations)
   const width = Math.max(...combinations.map(({ label }) => label.length))
   const lines = [` vitest-recipes  matrix ${recipe}: ${combinations.length} combinations, ${totals.join(', ')}`]
   combinations.forEach(({ label, steps }, i) => {
@@ -28,10 +23,74 @@ export function matrixSummaryLines(recipe: string, combinations: readonly Combin
       lines.push(`   ${label.padEnd(width)}  ${outcome}`)
       return
     }
-    const byStatus = new Map<string, number>()
-    for (const step of steps) byStatus.set(step.status, (byStatus.get(step.status) ?? 0) + 1)
-    const described = [...byStatus].map(([status, count]) => `${count} ${status}`).join(', ')
-    lines.push(`   ${label.padEnd(width)}  ${outcome.padEnd(7)}  ${described.padEnd(24)}  ${steps[0]!.runId}`)
+    lines.push(`   ${label.padEnd(width)}  ${outcome.padEnd(7)}  ${stepCounts(steps).padEnd(24)}  ${steps[0]!.runId}`)
   })
   return lines
+}
+
+/** Each combination's outcome (`not run` when none of its steps ran), and how many of each. */
+function outcomesOf(combinations: readonly CombinationResult[]): { outcomes: string[]; totals: string[] } {
+  const outcomes = combinations.map(({ steps }) =>
+    steps.length === 0 ? 'not run' : runStatusOf(steps.map((step) => step.status)),
+  )
+  const counts = new Map<string, number>()
+  for (const outcome of outcomes) counts.set(outcome, (counts.get(outcome) ?? 0) + 1)
+  const totals = ['passed', 'failed', 'blocked', 'not run']
+    .filter((outcome) => counts.has(outcome))
+    .map((outcome) => `${counts.get(outcome)} ${outcome}`)
+  return { outcomes, totals }
+}
+
+/** What a combination's steps came to: `2 passed, 1 failed`. */
+function stepCounts(steps: readonly RecipeStepMeta[]): string {
+  const byStatus = new Map<string, number>()
+  for (const step of steps) byStatus.set(step.status, (byStatus.get(step.status) ?? 0) + 1)
+  return [...byStatus].map(([status, count]) => `${count} ${status}`).join(', ')
+}
+
+/** A table cell's text: no line break, no column separator. */
+const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\s*\n\s*/g, ' ')
+
+/**
+ * The matrix's summary as Markdown: every combination's outcome side by side, what its steps
+ * came to, its run and links to that run's documents (in `<run_id>/`, beside this file), and
+ * the reason of its first step that did not pass.
+ */
+export function matrixSummaryMarkdown(recipe: string, combinations: readonly CombinationResult[]): string {
+  const { outcomes, totals } = outcomesOf(combinations)
+  const lines = [
+    `# Matrix ${recipe}`,
+    '',
+    `${combinations.length} combinations: ${totals.join(', ')}.`,
+    '',
+    '| combination | outcome | steps | run | documents | first reason |',
+    '| --- | --- | --- | --- | --- | --- |',
+  ]
+  combinations.forEach(({ label, steps }, i) => {
+    const runId = steps[0]?.runId
+    const reason = steps.find((step) => step.status !== 'passed' && step.reason)?.reason
+    lines.push(
+      `| ${cell(label)} | ${outcomes[i]} | ${cell(stepCounts(steps))} | ${runId ?? ''} | ${
+        runId ? `[html](${runId}/report.html) · [md](${runId}/report.md)` : ''
+      } | ${reason ? cell(reason.length > 200 ? `${reason.slice(0, 200)}…` : reason) : ''} |`,
+    )
+  })
+  return `${lines.join('\n')}\n`
+}
+
+/**
+ * Writes the matrix's summary as `matrix-<recipe name>.md` in the reports folder (replaced at
+ * each run of the matrix, as reports/junit.xml is): the file's path.
+ */
+export function writeMatrixSummary(
+  reportsDir: string,
+  recipe: string,
+  combinations: readonly CombinationResult[],
+): string {
+  const file = join(reportsDir, `matrix-${basename(recipe, extname(recipe))}.md`)
+  mkdirSync(reportsDir, { recursive: true })
+  const temporary = `${file}.${process.pid}.tmp`
+  writeFileSync(temporary, matrixSummaryMarkdown(recipe, combinations))
+  renameSync(temporary, file)
+  return file
 }

@@ -131,6 +131,16 @@ test('each combination is its own run: its own run id, vars, ctx and documents',
   expect(new Set(runs.map((run) => run.run_id)).size).toBe(3)
 })
 
+test("one document lists every combination's outcome side by side, linking each run's documents", () => {
+  const runs = runsOf('recipes/side.yaml').slice(0, 3)
+  const summary = project.read('reports/matrix-side.md')
+  expect(summary).toContain('3 combinations: 3 passed.')
+  for (const run of runs) {
+    const row = summary.split('\n').find((line) => line.startsWith(`| dut=${run.vars.dut} |`))
+    expect(row, summary).toContain(`| passed | 3 passed | ${run.run_id} | [html](${run.run_id}/report.html)`)
+  }
+})
+
 test('each combination is a group of tests named by its values; the steps are tests inside it', () => {
   const side = first.report.testResults.find((file) => file.name.endsWith('side.yaml'))!
   const names = side.assertionResults.map((result) => (result as unknown as { fullName: string }).fullName)

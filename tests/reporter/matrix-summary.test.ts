@@ -1,5 +1,5 @@
 import { expect, test } from 'vitest'
-import { matrixSummaryLines } from '../../plugin/reporter/matrix-summary.ts'
+import { matrixSummaryLines, matrixSummaryMarkdown } from '../../plugin/reporter/matrix-summary.ts'
 import type { RecipeStepMeta } from '../../plugin/runtime/meta.ts'
 
 const step = (runId: string, status: string) => ({ runId, status }) as unknown as RecipeStepMeta
@@ -16,5 +16,30 @@ test("a matrix recipe's combinations side by side: outcome, what the steps came 
     `   dut=sw1   passed   ${'2 passed'.padEnd(24)}  r-sw1`,
     `   dut=sw22  failed   ${'1 failed, 1 blocked'.padEnd(24)}  r-sw22`,
     '   dut=sw3   not run',
+  ])
+})
+
+test("the matrix's document: a row per combination, its first reason kept inside its cell, those not run said so", () => {
+  const failed = {
+    runId: 'r-sw22',
+    status: 'failed',
+    reason: 'link down | port 3\nsee the log',
+  } as unknown as RecipeStepMeta
+  const markdown = matrixSummaryMarkdown('recipes/device.yaml', [
+    { label: 'dut=sw1', steps: [step('r-sw1', 'passed')] },
+    { label: 'dut=sw22', steps: [step('r-sw22', 'passed'), failed] },
+    { label: 'dut=sw3', steps: [] },
+  ])
+  expect(markdown.split('\n')).toEqual([
+    '# Matrix recipes/device.yaml',
+    '',
+    '3 combinations: 1 passed, 1 failed, 1 not run.',
+    '',
+    '| combination | outcome | steps | run | documents | first reason |',
+    '| --- | --- | --- | --- | --- | --- |',
+    '| dut=sw1 | passed | 1 passed | r-sw1 | [html](r-sw1/report.html) · [md](r-sw1/report.md) |  |',
+    '| dut=sw22 | failed | 1 passed, 1 failed | r-sw22 | [html](r-sw22/report.html) · [md](r-sw22/report.md) | link down \\| port 3 see the log |',
+    '| dut=sw3 | not run |  |  |  |  |',
+    '',
   ])
 })
