@@ -230,6 +230,19 @@ async function route(
       const value = url.searchParams.get(name)
       if (value) filter[name] = value
     }
+    // `var=dut=rack1-sw2`, once per var: the runs whose recipe vars took those values (one device's runs).
+    const vars: Record<string, string> = {}
+    for (const given of url.searchParams.getAll('var')) {
+      const at = given.indexOf('=')
+      if (at <= 0)
+        throw new HttpError(
+          400,
+          'DASHBOARD_BAD_FILTER',
+          `var=${given}: write var=<name>=<value>, e.g. var=dut=rack1-sw2`,
+        )
+      vars[given.slice(0, at)] = given.slice(at + 1)
+    }
+    if (Object.keys(vars).length > 0) filter.vars = vars
     const runs = (await store.listRuns(filter)).map((run) => ({ ...run, running: state.running.get(run.runId) ?? [] }))
     return sendJson(response, 200, { runs, version: state.version })
   }

@@ -153,9 +153,13 @@ export async function listRuns(db: SqlConnection, filter: RunFilter = {}, limit 
       ...(selection ? { selection } : {}),
       tester: typeof meta.tester === 'string' ? meta.tester : null,
       tags: Array.isArray(meta.tags) ? meta.tags.filter((tag): tag is string => typeof tag === 'string') : [],
+      ...(isObject(parsed?.vars) ? { vars: parsed.vars } : {}),
     }
   })
 }
+
+const isObject = (value: unknown): value is JsonObject =>
+  typeof value === 'object' && value !== null && !Array.isArray(value)
 
 /**
  * Changes whenever a run, step, ctx write, analysis or run status is stored: watchers compare
@@ -371,6 +375,8 @@ export interface RunSummary extends Omit<RunRow, 'vitestVersion' | 'metadata'> {
   stepsMs: number
   /** Set for a run of some steps only (-t). */
   selection?: RunSelection
+  /** The values its recipe vars took (a matrix combination's, a device's). */
+  vars?: JsonObject
 }
 
 export interface HistoryRun {

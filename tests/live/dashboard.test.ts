@@ -102,6 +102,29 @@ test('runs filter by test_id, status, tester, tag and date', async () => {
   expect(first).toMatchObject({ steps: 1, failed: 1, durationMs: 1000, stepsMs: 5, tags: ['lab'], running: [] })
 })
 
+test("runs filter by their recipe vars (a device's runs), each listed with its values", async () => {
+  // Another test id: the trend of DASH-U below stays as it is.
+  const device = (runId: string, startTime: string, dut: string) => ({
+    ...run(runId, startTime, 'ana', []),
+    testId: 'DASH-V',
+    metadata: { test_meta: { test_id: 'DASH-V' }, vars: { dut, ports: 48 } },
+  })
+  await store.beginRun(device('v1', '2026-11-21T10:00:00Z', 'sw-2'))
+  await store.finishRun('v1', 'passed', '2026-11-21T10:00:01Z')
+  await store.beginRun(device('v2', '2026-11-22T10:00:00Z', 'sw-3'))
+  await store.finishRun('v2', 'passed', '2026-11-22T10:00:01Z')
+  expect(await ids('var=dut%3Dsw-2')).toEqual(['v1'])
+  expect(await ids('var=ports%3D48')).toEqual(['v2', 'v1'])
+  expect(await ids('var=dut%3Dsw-3&var=ports%3D48')).toEqual(['v2'])
+  expect(await ids('var=dut%3Dsw-9')).toEqual([])
+  const [listed] = (await get('/api/runs?var=dut%3Dsw-2')).body.runs as Record<string, unknown>[]
+  expect(listed!.vars).toEqual({ dut: 'sw-2', ports: 48 })
+  expect(await get('/api/runs?var=dut')).toMatchObject({
+    status: 400,
+    body: { error: { code: 'DASHBOARD_BAD_FILTER', message: expect.stringContaining('var=<name>=<value>') } },
+  })
+})
+
 test("a run's steps, its log (never a file outside the project), and a test id's trend", async () => {
   const { body } = await get('/api/runs/r1')
   expect(body.steps).toMatchObject([{ step: 'a', status: 'failed', reason: 'boom' }])
