@@ -19,6 +19,7 @@ import { isInside } from '../recipe/workspace.ts'
 import { givenValue, type VarSources, varSourcesOf } from '../recipe/vars.ts'
 import { combinationLabel } from '../recipe/matrix.ts'
 import { generateMatrixModule, type MatrixRun } from './matrix-codegen.ts'
+import { hasMatrix, keepMatricesInEveryShard, type Shard } from './matrix-shard.ts'
 import { StoreKeeper } from '../reporter/store-keeper.ts'
 import {
   checkOptions,
@@ -47,6 +48,8 @@ export function recipes(options: RecipesOptions = {}): Plugin {
   let isRecipe: (id: string) => boolean = () => false
   /** The tags Vitest defines when it rejects others (strict tags, Vitest 4.1+); undefined: any tag goes. */
   let vitestTags: Set<string> | undefined
+  /** Vitest's --shard, when a matrix's combinations follow it (RECIPES_MATRIX_SHARD unset). */
+  let vitestShard: Shard | undefined
 
   return {
     name: 'vitest-recipes',
@@ -93,6 +96,13 @@ export function recipes(options: RecipesOptions = {}): Plugin {
       const maxConcurrency = project?.config?.maxConcurrency
       if (typeof maxConcurrency === 'number') project?.provide?.call(project, MAX_CONCURRENCY_KEY, maxConcurrency)
       const reporters = context.vitest.config.reporters as unknown[]
+      // Under --shard, a matrix recipe (one file) runs in every shard, each its share of the
+      // combinations; RECIPES_MATRIX_SHARD, when set, decides instead (and Vitest shards files as usual).
+      const shard = (context.vitest.config as { shard?: Shard }).shard
+      if (shard && process.env[MATRIX_SHARD_ENV] === undefined) {
+        vitestShard = { index: shard.index, count: shard.count }
+        keepMatricesInEveryShard(context.vitest.config, (file) => isRecipe(stripQuery(file)) && hasMatrix(file))
+      }
       // The tags this project defines (the recipes' ones from the config hook, the config's own).
       const tagConfig = (context as { project?: { config?: { tags?: { name: string }[]; strictTags?: boolean } } })
         .project?.config
@@ -152,7 +162,7 @@ export function recipes(options: RecipesOptions = {}): Plugin {
     transform(source, id) {
       const file = stripQuery(id)
       if (!isRecipe(file)) return undefined
-      const generated = compileRecipe(source, file, root, options, vitestTags)
+      const generated = compileRecipe(source, file, root, options, vitestTags, vitestShard)
       // Once per recipe file and run: Vitest transforms each recipe once (its cache is off for recipes).
       for (const warning of generated.warnings) console.warn(`vitest-recipes: ${warning}`)
       return { code: generated.code, map: generated.map }
@@ -170,6 +180,7 @@ export function compileRecipe(
   root: string,
   options: RecipesOptions = {},
   vitestTags?: ReadonlySet<string>,
+  vitestShard?: Shard,
 ): GeneratedModule & { warnings: string[] } {
   const displayPath = projectPath(root, file)
   const checked = checkRecipe(source, displayPath, root, {
@@ -212,7 +223,7 @@ export function compileRecipe(
   const watched = watchedFiles(compiled)
   const matrix = checked.recipe.matrix
   if (matrix) {
-    const shard = matrixShardOf(process.env[MATRIX_SHARD_ENV])
+    const shard = matrixShardOf(process.env[MATRIX_SHARD_ENV]) ?? vitestShard
     if (typeof shard === 'string')
       return { ...generateFailingModule(file, source, [{ code: 'RECIPE_MATRIX', message: shard }]), warnings }
     warnings.push(...overriddenVars(checked.recipe, varSourcesOf(options.vars)))

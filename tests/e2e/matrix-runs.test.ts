@@ -263,3 +263,25 @@ test('--merge-reports stores each combination as a whole run of its own group, n
     db.close()
   }
 })
+
+test("vitest --shard=i/n splits a matrix's combinations between the shards, one store; the other files are sharded as Vitest shards them", async () => {
+  project.write(
+    'recipes/plain.yaml',
+    'test_meta: { test_id: PLAIN }\nsteps:\n  - name: once\n    type: ts\n    module: scriptlets/sleep_set.ts\n    args: { ms: 10, key: demo.once_v1, value: 1 }\n',
+  )
+  const before = runsOf('recipes/serial.yaml').length
+  const shards = await Promise.all(
+    ['1/2', '2/2'].map((shard) =>
+      project.vitest(['run', 'recipes/serial.yaml', 'recipes/plain.yaml', `--shard=${shard}`]),
+    ),
+  )
+  for (const shard of shards) {
+    expect(shard.code, shard.output).toBe(0)
+    // Both shards have the matrix file; each runs its share of the combinations.
+    expect(shard.output).toMatch(/matrix recipes\/serial\.yaml: 2 combinations, 1 passed, 1 not run/)
+  }
+  const runs = runsOf('recipes/serial.yaml').slice(before)
+  expect(runs.map((run) => run.vars.dut).sort()).toEqual(['rack3-sw1', 'rack3-sw2'])
+  // The plain recipe is one file: one shard runs it.
+  expect(runsOf('recipes/plain.yaml')).toHaveLength(1)
+})

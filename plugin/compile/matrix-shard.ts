@@ -1,0 +1,56 @@
+import { readFileSync } from 'node:fs'
+import { parse } from 'yaml'
+
+/**
+ * Sharding a matrix: Vitest's `--shard=i/n` splits test files between processes, and a matrix
+ * recipe is one file, so it would run whole in one shard. Under `--shard`, matrix recipes are
+ * kept in every shard instead (the other files are split as Vitest splits them), and each
+ * shard runs the i-th of every n combinations (`vitestShard` below, read by the transform):
+ * n CI runners on one store run every combination once.
+ */
+
+/** The `--shard` Vitest runs with, once known (configureVitest): the combinations this process runs. */
+export interface Shard {
+  index: number
+  count: number
+}
+
+interface Specification {
+  moduleId: string
+}
+type Sequencer = new (
+  ...args: never[]
+) => { shard(files: Specification[]): Promise<Specification[]>; sort(files: Specification[]): Promise<Specification[]> }
+
+const KEEPS_MATRICES = Symbol.for('vitest-recipes.keepsMatrices')
+
+/** Whether `file` is a recipe with a top-level `matrix:` (a file that cannot be read or parsed is not: its error shows when it compiles). */
+export function hasMatrix(file: string): boolean {
+  try {
+    const document = parse(readFileSync(file, 'utf8')) as unknown
+    return typeof document === 'object' && document !== null && 'matrix' in document
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Makes Vitest's sequencer (its own, or the config's) keep the files `isMatrix` says are
+ * matrix recipes in every shard; the others are sharded as before. Once per config.
+ */
+export function keepMatricesInEveryShard(
+  config: { sequence: { sequencer: unknown } },
+  isMatrix: (file: string) => boolean,
+): void {
+  const Base = config.sequence.sequencer as Sequencer & { [KEEPS_MATRICES]?: true }
+  if (typeof Base !== 'function' || Base[KEEPS_MATRICES]) return
+  class MatrixShards extends Base {
+    static override readonly [KEEPS_MATRICES] = true
+    override async shard(files: Specification[]): Promise<Specification[]> {
+      const matrices = files.filter((file) => isMatrix(file.moduleId))
+      const others = files.filter((file) => !matrices.includes(file))
+      return [...(others.length > 0 ? await super.shard(others) : []), ...matrices]
+    }
+  }
+  config.sequence.sequencer = MatrixShards
+}
