@@ -1,5 +1,6 @@
 import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import Database from 'better-sqlite3'
 import { HISTORY_CHANGE_COLUMN } from './history-delta.ts'
 import { STEP_START_COLUMN } from './run-recording.ts'
@@ -87,10 +88,14 @@ export async function openSqlite(path: string, shown: string): Promise<SqlConnec
   let db: Database.Database | undefined
   try {
     checkWritable(path, shown)
-    db = new Database(path, { timeout: 10_000 })
+    db = new Database(path, { timeout: BUSY_WAIT_MS })
+    const opened = db
+    const busyUntil = Date.now() + BUSY_WAIT_MS
     // Reading the schema first: a damaged file fails here, before the journal mode or a migration writes to it.
-    db.prepare('SELECT count(*) FROM sqlite_master').get()
-    db.pragma('journal_mode = WAL')
+    await whileBusy(busyUntil, () => opened.prepare('SELECT count(*) FROM sqlite_master').get())
+    // Switching a new file to WAL needs it to itself: SQLite answers SQLITE_BUSY at once, without
+    // waiting, while another process opening it at the same moment reads it; so wait here.
+    await whileBusy(busyUntil, () => opened.pragma('journal_mode = WAL'))
     db.pragma('synchronous = NORMAL')
     const version = db.pragma('user_version', { simple: true }) as number
     if (version > SCHEMA_VERSION) {
@@ -99,23 +104,43 @@ export async function openSqlite(path: string, shown: string): Promise<SqlConnec
       )
     }
     if (version < SCHEMA_VERSION) {
-      const opened = db
-      opened
-        .transaction(() => {
-          // Read again under the write lock: another process (a `recipes ctx` while the run starts,
-          // another shard) may have migrated the file meanwhile, and a migration runs once.
-          const current = opened.pragma('user_version', { simple: true }) as number
-          for (let next = current + 1; next <= SCHEMA_VERSION; next++) {
-            opened.exec(MIGRATIONS[next]!)
-            opened.pragma(`user_version = ${next}`)
-          }
-        })
-        .immediate()
+      await whileBusy(busyUntil, () =>
+        opened
+          .transaction(() => {
+            // Read again under the write lock: another process (a `recipes ctx` while the run starts,
+            // another shard) may have migrated the file meanwhile, and a migration runs once.
+            const current = opened.pragma('user_version', { simple: true }) as number
+            for (let next = current + 1; next <= SCHEMA_VERSION; next++) {
+              opened.exec(MIGRATIONS[next]!)
+              opened.pragma(`user_version = ${next}`)
+            }
+          })
+          .immediate(),
+      )
     }
     return sqliteConnection(db, resolve(path))
   } catch (error) {
     db?.close()
     throw storeError(error, `cannot open the run store ${shown}`, shown)
+  }
+}
+
+/** How long opening a store waits for another process's lock (SQLite's busy timeout too). */
+const BUSY_WAIT_MS = 10_000
+
+/**
+ * `work`, again every 20 ms while SQLite says the file is busy, until `until` (epoch ms): some
+ * locks SQLite does not wait for itself (changing the journal mode), and processes opening a
+ * new store at the same moment meet them.
+ */
+async function whileBusy<T>(until: number, work: () => T): Promise<T> {
+  for (;;) {
+    try {
+      return work()
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== 'SQLITE_BUSY' || Date.now() >= until) throw error
+      await sleep(20)
+    }
   }
 }
 
