@@ -93,8 +93,8 @@ export async function openSqlite(path: string, shown: string): Promise<SqlConnec
     const busyUntil = Date.now() + BUSY_WAIT_MS
     // Reading the schema first: a damaged file fails here, before the journal mode or a migration writes to it.
     await whileBusy(busyUntil, () => opened.prepare('SELECT count(*) FROM sqlite_master').get())
-    // Switching a new file to WAL needs it to itself: SQLite answers SQLITE_BUSY at once, without
-    // waiting, while another process opening it at the same moment reads it; so wait here.
+    // Switching a new file to WAL needs it to itself, and where waiting could deadlock SQLite
+    // answers SQLITE_BUSY at once instead of through its busy handler: wait here.
     await whileBusy(busyUntil, () => opened.pragma('journal_mode = WAL'))
     db.pragma('synchronous = NORMAL')
     const version = db.pragma('user_version', { simple: true }) as number
