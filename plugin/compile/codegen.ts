@@ -44,38 +44,66 @@ export function generateRecipeModule({
   watched = [],
   vitestTags,
 }: CodegenInput): GeneratedModule {
-  const lines: string[] = []
-  const origins: (Origin | undefined)[] = []
-  const emit = (code: string, origin?: Origin) => {
-    lines.push(code)
-    origins.push(origin)
-  }
+  const out = new ModuleLines()
   const top = { line: 1, column: 1 }
-  emit(`import { afterAll, test } from "vitest";`, top)
-  emit(`import { defineRecipe } from ${JSON.stringify(RUNTIME_ID)};`, top)
-  emit(`import { Buffer } from "node:buffer";`, top)
-  const namespaces: string[] = []
-  ;[...modules].forEach(([module, absolute], i) => {
-    emit(`import * as __scriptlet${i} from ${JSON.stringify(importSpecifier(file, absolute))};`, top)
-    namespaces.push(`${JSON.stringify(module)}: __scriptlet${i}`)
-  })
-  // Each as a URL import (its path, never its content): the module graph then links the file to
-  // this recipe, and watch mode re-runs the recipe when it changes, as it does for ts modules.
-  for (const absolute of watched) emit(`import ${JSON.stringify(`${importSpecifier(file, absolute)}?url`)};`, top)
+  const namespaces = out.imports('afterAll, test', 'defineRecipe', file, modules, watched)
   // The spec as base64 of its JSON: JSON text parses faster than the same object literal (in
   // Vite's transform and in V8), and Vite's SSR transform maps every word boundary of a module
   // (magic-string's hires: 'boundary'), so JSON's punctuation cost a map segment every few
   // characters, more than compiling the recipe itself; base64 is almost all word characters.
   const spec = Buffer.from(JSON.stringify(leanSpec(compiled))).toString('base64')
-  emit(
+  out.emit(
     `const recipe = defineRecipe(JSON.parse(Buffer.from("${spec}", "base64").toString()), { ${namespaces.join(', ')} });`,
     top,
   )
-  emit(`afterAll(() => recipe.finish());`, top)
+  out.emit(`afterAll(() => recipe.finish());`, top)
   const timeouts = vitestTimeoutsMs(compiled)
   for (const step of compiled.recipe.steps)
-    emit(stepTestCode(compiled, step, timeouts.get(step.name)!, vitestTags), step.locations.step)
-  return { code: `${lines.join('\n')}\n`, map: createLineSourceMap(basename(file), source, origins) }
+    out.emit(stepTestCode(compiled, step, timeouts.get(step.name)!, vitestTags), step.locations.step)
+  return out.module(file, source)
+}
+
+/** A generated module's lines, each with the YAML place it maps to (its source map). */
+export class ModuleLines {
+  private readonly lines: string[] = []
+  private readonly origins: (Origin | undefined)[] = []
+
+  emit(code: string, origin?: Origin): void {
+    this.lines.push(code)
+    this.origins.push(origin)
+  }
+
+  /**
+   * The imports a recipe module starts with: `vitest` names, runtime names, each scriptlet
+   * module as `__scriptlet<i>`, and each watched file as a URL import (its path, never its
+   * content: the module graph then links the file to this recipe, and watch mode re-runs the
+   * recipe when it changes, as it does for ts modules). The scriptlets' namespace entries.
+   */
+  imports(
+    vitestNames: string,
+    runtimeNames: string,
+    file: string,
+    modules: ReadonlyMap<string, string>,
+    watched: readonly string[],
+  ): string[] {
+    const top = { line: 1, column: 1 }
+    this.emit(`import { ${vitestNames} } from "vitest";`, top)
+    this.emit(`import { ${runtimeNames} } from ${JSON.stringify(RUNTIME_ID)};`, top)
+    this.emit(`import { Buffer } from "node:buffer";`, top)
+    const namespaces: string[] = []
+    ;[...modules].forEach(([module, absolute], i) => {
+      this.emit(`import * as __scriptlet${i} from ${JSON.stringify(importSpecifier(file, absolute))};`, top)
+      namespaces.push(`${JSON.stringify(module)}: __scriptlet${i}`)
+    })
+    for (const absolute of watched)
+      this.emit(`import ${JSON.stringify(`${importSpecifier(file, absolute)}?url`)};`, top)
+    return namespaces
+  }
+
+  /** The module's code and its map to the recipe `file` (whose text is `source`). */
+  module(file: string, source: string): GeneratedModule {
+    return { code: `${this.lines.join('\n')}\n`, map: createLineSourceMap(basename(file), source, this.origins) }
+  }
 }
 
 /**

@@ -1,15 +1,7 @@
-import { basename } from 'node:path'
 import { Buffer } from 'node:buffer'
 import type { CompiledRecipe } from '../runtime/spec.ts'
-import {
-  type GeneratedModule,
-  importSpecifier,
-  leanSpec,
-  RUNTIME_ID,
-  stepTestCode,
-  vitestTimeoutsMs,
-} from './codegen.ts'
-import { createLineSourceMap, type Origin } from './source-map.ts'
+import { type GeneratedModule, leanSpec, ModuleLines, stepTestCode, vitestTimeoutsMs } from './codegen.ts'
+import type { Origin } from './source-map.ts'
 
 /** One combination of a matrix recipe, compiled with its values. */
 export interface MatrixRun {
@@ -55,37 +47,30 @@ export function generateMatrixModule({
   origin,
   vitestTags,
 }: MatrixCodegenInput): GeneratedModule {
-  const lines: string[] = []
-  const origins: (Origin | undefined)[] = []
-  const emit = (code: string, origin?: Origin) => {
-    lines.push(code)
-    origins.push(origin)
-  }
+  const out = new ModuleLines()
   const top = { line: 1, column: 1 }
-  emit(`import { afterAll, beforeAll, describe, test } from "vitest";`, top)
-  emit(`import { defineMatrix, defineRecipe } from ${JSON.stringify(RUNTIME_ID)};`, top)
-  emit(`import { Buffer } from "node:buffer";`, top)
-  const namespaces: string[] = []
-  ;[...modules].forEach(([module, absolute], i) => {
-    emit(`import * as __scriptlet${i} from ${JSON.stringify(importSpecifier(file, absolute))};`, top)
-    namespaces.push(`${JSON.stringify(module)}: __scriptlet${i}`)
-  })
-  for (const absolute of watched) emit(`import ${JSON.stringify(`${importSpecifier(file, absolute)}?url`)};`, top)
-  emit(`const __modules = { ${namespaces.join(', ')} };`, top)
-  emit(`const __matrix = defineMatrix(${parallel});`, top)
+  const namespaces = out.imports(
+    'afterAll, beforeAll, describe, test',
+    'defineMatrix, defineRecipe',
+    file,
+    modules,
+    watched,
+  )
+  out.emit(`const __modules = { ${namespaces.join(', ')} };`, top)
+  out.emit(`const __matrix = defineMatrix(${parallel});`, top)
   for (const { compiled, label, skip } of runs) {
     // The whole list of combinations is the compiler's: each run carries only its own.
     const { matrix: _matrix, ...recipe } = compiled.recipe
     const own = leanSpec({ ...compiled, recipe })
     const spec = Buffer.from(JSON.stringify(own)).toString('base64')
-    emit(`describe${skip ? '.skip' : ''}(${JSON.stringify(label)}, { concurrent: true }, () => {`, origin ?? top)
-    emit(`  const recipe = defineRecipe(JSON.parse(Buffer.from("${spec}", "base64").toString()), __modules);`, top)
-    emit(`  beforeAll(() => __matrix.enter(), ${MAX_TIMER_MS});`, top)
-    emit(`  afterAll(() => __matrix.leave(recipe.finish()));`, top)
+    out.emit(`describe${skip ? '.skip' : ''}(${JSON.stringify(label)}, { concurrent: true }, () => {`, origin ?? top)
+    out.emit(`  const recipe = defineRecipe(JSON.parse(Buffer.from("${spec}", "base64").toString()), __modules);`, top)
+    out.emit(`  beforeAll(() => __matrix.enter(), ${MAX_TIMER_MS});`, top)
+    out.emit(`  afterAll(() => __matrix.leave(recipe.finish()));`, top)
     const timeouts = vitestTimeoutsMs(compiled)
     for (const step of compiled.recipe.steps)
-      emit(`  ${stepTestCode(compiled, step, timeouts.get(step.name)!, vitestTags, true)}`, step.locations.step)
-    emit('});', top)
+      out.emit(`  ${stepTestCode(compiled, step, timeouts.get(step.name)!, vitestTags, true)}`, step.locations.step)
+    out.emit('});', top)
   }
-  return { code: `${lines.join('\n')}\n`, map: createLineSourceMap(basename(file), source, origins) }
+  return out.module(file, source)
 }
