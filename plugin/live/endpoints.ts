@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { isLeftByDeadProcess, liveFolderOf } from '../store/leftovers.ts'
 
@@ -28,8 +28,11 @@ export function publishEndpoint(storePath: string, endpoint: LiveEndpoint): stri
   mkdirSync(folder, { recursive: true, mode: 0o700 })
   chmodSync(folder, 0o700)
   const file = join(folder, `${endpoint.runId}.json`)
-  writeFileSync(file, `${JSON.stringify(endpoint, null, 2)}\n`, { mode: 0o600 })
-  chmodSync(file, 0o600)
+  // Written aside, then renamed into place: a reader (`recipes ctx`, the dashboard) never finds it half written.
+  const aside = `${file}.${process.pid}.tmp`
+  writeFileSync(aside, `${JSON.stringify(endpoint, null, 2)}\n`, { mode: 0o600 })
+  chmodSync(aside, 0o600)
+  renameSync(aside, file)
   return file
 }
 
