@@ -3,6 +3,10 @@
 // hand as a plain Vitest test file and as a Gherkin scenario run by @amiceli/vitest-cucumber,
 // all run by one Vitest instance started in this process. Prints medians over rounds and the
 // ratios recipe / hand-written and recipe / vitest-cucumber (target: at most 1.5x each, issue 26).
+// A fourth file, the floor, is the hand-written one plus only the work the runner's guarantees
+// require of each step (one getrusage per step boundary, the step's record built, serialized and
+// appended to a journal with one write(2), the record on the test for reporters): what no
+// runner keeping those guarantees can go below, printed as floor / hand-written.
 //
 //   node bench/overhead/run.js [--steps 200] [--rounds 5] [--ctx-set] [--keep]
 //
@@ -37,13 +41,17 @@ const TARGET = 1.5
 const RECIPE_FILE = 'recipes/overhead.yaml'
 const HANDWRITTEN_FILE = 'tests/handwritten.test.ts'
 const CUCUMBER_FILE = 'tests/cucumber.test.ts'
-const FILES = [RECIPE_FILE, HANDWRITTEN_FILE, CUCUMBER_FILE]
+const FLOOR_FILE = 'tests/floor.test.ts'
+const FILES = [RECIPE_FILE, HANDWRITTEN_FILE, CUCUMBER_FILE, FLOOR_FILE]
 
 const HELP = `Usage: node bench/overhead/run.js [options]
 
 Runs a recipe of N no-op ts steps, the same steps hand-written as a plain Vitest test file,
 and the same steps as one Gherkin scenario run by @amiceli/vitest-cucumber, in one Vitest run
 started in this process, and prints the ratios recipe / hand-written and recipe / cucumber.
+The floor file is the hand-written one plus only what the runner's guarantees require of a
+step (one getrusage per step boundary, its record serialized and appended with one write(2), the record
+on the test): floor / hand-written is as low as a runner keeping them can go.
 
 Options:
   --steps N    steps in the recipe and tests in the hand-written file (default 200)
@@ -115,6 +123,49 @@ const log = (...args: unknown[]) => console.error(...args)
 const params = ${params}
 
 ${names.map((name) => `test('${name}', { timeout: ${STEP_TIMEOUT_MS} }, async () => { await noop.run(ctx, params, { step: '${name}', root, log }) })\n`).join('')}`,
+  )
+
+  // The floor: the hand-written steps plus the work each step's guarantees require, and nothing else.
+  write(
+    FLOOR_FILE,
+    `import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs'
+import { afterAll, test } from 'vitest'
+import { Context } from 'vitest-recipes/scriptlet'
+import noop from '../scriptlets/noop.ts'
+
+const ctx = new Context({}, { keyNaming: 'error' })
+const root = ${JSON.stringify(root)}
+const log = (...args: unknown[]) => console.error(...args)
+const params = ${params}
+mkdirSync(\`\${root}/reports/floor\`, { recursive: true })
+const journal = openSync(\`\${root}/reports/floor/\${process.pid}.jsonl\`, 'a')
+afterAll(() => closeSync(journal))
+
+/** The reading that ended the previous step opens the next (one getrusage per step boundary, as the runner may). */
+let lastReading: NodeJS.ResourceUsage | undefined
+
+/** One step as the guarantees require: CPU time and peak RSS at each end, the record appended with one write, on the test. */
+async function step(name: string, idx: number, task: { meta: Record<string, unknown> }) {
+  const before = lastReading ?? process.resourceUsage()
+  const startedAt = performance.now()
+  const startTime = new Date().toISOString()
+  await noop.run(ctx, params, { step: name, root, log })
+  const after = process.resourceUsage()
+  lastReading = after
+  const durationMs = performance.now() - startedAt
+  const record = {
+    runId: 'floor', recipe: 'tests/floor.test.ts', testId: 'BENCH-FLOOR', step: name, idx, type: 'ts', status: 'passed',
+    params, writes: [], durationMs, startTime, setup: [],
+    cpuMs: (after.userCPUTime + after.systemCPUTime - before.userCPUTime - before.systemCPUTime) / 1000,
+    peakRssBytes: Math.max(0, after.maxRSS - before.maxRSS) * 1024,
+    attempts: [{ attempt: 1, status: 'passed', durationMs, startTime }],
+    envelope: { status: 'ok', outputs: [], artifacts: [], metrics: {}, warnings: [] },
+  }
+  writeSync(journal, \`\${JSON.stringify({ kind: 'step', seq: idx, step: record })}\\n\`)
+  task.meta.recipeStep = record
+}
+
+${names.map((name, i) => `test('${name}', { timeout: ${STEP_TIMEOUT_MS} }, async (context) => { await step('${name}', ${i + 1}, context.task) })\n`).join('')}`,
   )
 
   // The same steps as the closest peer runs them: a scenario of N steps, each a test calling the scriptlet.
@@ -218,10 +269,9 @@ async function main() {
         reportProblems(i, "the benchmark's tests did not all pass", problems)
         return
       }
-      const [recipe, hand, cucumber] = FILES.map((file) => round.modules.get(file))
+      const [recipe, hand, cucumber, floor] = FILES.map((file) => round.modules.get(file))
       console.log(
-        `${roundLabel(i)}  tests: recipe ${ms(recipe.testsMs)}, hand ${ms(hand.testsMs)}, cucumber ${ms(cucumber.testsMs)}  ` +
-          `file: recipe ${ms(recipe.fileMs)}, hand ${ms(hand.fileMs)}, cucumber ${ms(cucumber.fileMs)}  (run ${ms(round.wallMs)})`,
+        `${roundLabel(i)}  file time: recipe ${ms(recipe.moduleMs)}, hand ${ms(hand.moduleMs)}, cucumber ${ms(cucumber.moduleMs)}, floor ${ms(floor.moduleMs)}  (run ${ms(round.wallMs)})`,
       )
       if (i > 0) counted.push(round)
     }
@@ -251,25 +301,31 @@ async function main() {
         'recipe',
         'hand-written',
         'cucumber',
+        'floor',
         'recipe/hand',
         'recipe/cucumber',
+        'floor/hand',
         'per step',
       ],
     ]
     for (const [label, field] of fields) {
-      const [recipe, hand, cucumber] = FILES.map((file) => pick(file, field))
+      const [recipe, hand, cucumber, floor] = FILES.map((file) => pick(file, field))
       rows.push([
         label,
         ms(recipe),
         ms(hand),
         ms(cucumber),
+        ms(floor),
         `${ratio(recipe, hand).toFixed(2)}x`,
         `${ratio(recipe, cucumber).toFixed(2)}x`,
+        `${ratio(floor, hand).toFixed(2)}x`,
         `${(((recipe - hand) / steps) * 1000).toFixed(0)} µs`,
       ])
     }
     console.log(`\n${table(rows)}`)
-    console.log(`\n(per step: (recipe - hand-written) / ${steps} steps)`)
+    console.log(
+      `\n(per step: (recipe - hand-written) / ${steps} steps; floor: hand-written + what the guarantees require)`,
+    )
     console.log(
       `recipe compile alone (parse + codegen, in the Vite server, part of collect): ${ms(median(compileTimes))}`,
     )
@@ -305,6 +361,12 @@ async function main() {
       )
       console.log(`recipe / vitest-cucumber, ${label.padEnd(38)} ${verdict(ratio(recipe, pick(CUCUMBER_FILE, field)))}`)
     }
+    const hand = pick(HANDWRITTEN_FILE, 'moduleMs')
+    const floor = pick(FLOOR_FILE, 'moduleMs')
+    console.log(
+      `floor / hand-written,     ${'file time (tests + hooks)'.padEnd(38)} ${ratio(floor, hand).toFixed(2)}x  ` +
+        `(the guarantees alone; the runner's own work on top: ${(((pick(RECIPE_FILE, 'moduleMs') - floor) / steps) * 1000).toFixed(0)} µs a step)`,
+    )
   } finally {
     finishProject(root, options.keep)
   }
