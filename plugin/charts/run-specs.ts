@@ -2,7 +2,7 @@ import type { TopLevelSpec } from 'vega-lite'
 import { durationUnit } from '../format/numbers.ts'
 import { formatMs } from '../format/run-format.ts'
 import type { ShownStepRow } from '../store/run-data.ts'
-import { BASE, drawableMs, numberAxis, PLOT_WIDTH, statusColor } from './spec-base.ts'
+import { BASE, drawableMs, durationEncoding, numberAxis, PLOT_WIDTH, statusColor } from './spec-base.ts'
 
 /**
  * The Vega-Lite specifications of the charts of one run (its step durations, each step's
@@ -120,14 +120,11 @@ function durationsSpec(total: number, shown: readonly ShownStepRow[], note: stri
     segments,
     {
       x: {
-        field: 'value',
-        type: 'quantitative',
-        stack: 'zero',
-        title: `duration (${unit})`,
-        axis: numberAxis(
+        ...durationEncoding(
           unit,
           labels.map((label) => label.value),
         ),
+        stack: 'zero',
       },
       order: { field: 'order', type: 'quantitative' },
     },

@@ -63,6 +63,11 @@ export function numberAxis(unit: string, values: readonly number[]) {
   }
 }
 
+/** A quantitative encoding of the charts' `value` field, durations in `unit` (named in its title). */
+export function durationEncoding(unit: string, values: readonly number[]) {
+  return { field: 'value', type: 'quantitative', title: `duration (${unit})`, axis: numberAxis(unit, values) } as const
+}
+
 /** A title as lines no wider than TITLE_LINE, each broken after a `.`, `_`, `-` or space where one is in its second half. */
 export function titleLines(text: string): string[] {
   const lines: string[] = []

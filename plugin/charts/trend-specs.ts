@@ -1,7 +1,7 @@
 import type { TopLevelSpec } from 'vega-lite'
 import { axisScale, durationUnit, formatQuantity, metricQuantity } from '../format/numbers.ts'
 import type { TrendRun } from '../store/run-data.ts'
-import { BASE, drawableMs, numberAxis, PLOT_WIDTH, TICK_LABEL, titleLines } from './spec-base.ts'
+import { BASE, drawableMs, durationEncoding, PLOT_WIDTH, TICK_LABEL, titleLines } from './spec-base.ts'
 
 /**
  * The Vega-Lite specifications of the charts across a test id's recent runs (each numeric
@@ -152,15 +152,10 @@ export function stepDurationTrendSpec(
   )
   const note = longest.size > shown.size ? `the ${shown.size} slowest of ${longest.size} steps` : undefined
   const x = { ...RUN_AXIS, scale: { domain: runs.map((run, i) => runLabel(i + 1, run.startTime)) } }
-  const y = {
-    field: 'value',
-    type: 'quantitative',
-    title: `duration (${unit})`,
-    axis: numberAxis(
-      unit,
-      values.map((value) => value.value),
-    ),
-  } as const
+  const y = durationEncoding(
+    unit,
+    values.map((value) => value.value),
+  )
   const color = { field: 'step', type: 'nominal', title: null, legend: { orient: 'bottom', columns: 4 } } as const
   const spec: TopLevelSpec = {
     ...BASE,
