@@ -1,13 +1,8 @@
 import { sampleRun } from '../store/sample-run.ts'
 import { numericMetrics, type RunData, type ShownStepRow, type TrendRun } from '../store/run-data.ts'
 import { dotSvg, preloadChartEngines, svgPng, templateSvg, vegaLiteSvg } from './render.ts'
-import {
-  METRIC_TREND_TEMPLATE,
-  type MetricPoint,
-  metricTrend,
-  stepDurationsSpec,
-  stepDurationTrendSpec,
-} from './specs.ts'
+import { stepDurationsSpec } from './run-specs.ts'
+import { METRIC_TREND_TEMPLATE, type MetricPoint, metricTrend, stepDurationTrendSpec } from './trend-specs.ts'
 import { stepGraphDot } from './step-graph.ts'
 
 /**

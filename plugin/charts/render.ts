@@ -1,6 +1,6 @@
 import type { TopLevelSpec } from 'vega-lite'
 import { formatTick } from '../format/numbers.ts'
-import { TICK_LABEL } from './specs.ts'
+import { TICK_LABEL } from './spec-base.ts'
 import { textWidth } from './text-width.ts'
 
 /**

@@ -1,7 +1,7 @@
 import type { JsonValue } from '../context/json-value.ts'
 import { formatMs } from '../format/run-format.ts'
 import type { RunData, ShownStepRow } from '../store/run-data.ts'
-import { statusColor } from './specs.ts'
+import { statusColor } from './spec-base.ts'
 
 /**
  * The recipe's step graph as Graphviz DOT: a box per step coloured by its status (the colours

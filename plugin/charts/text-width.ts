@@ -1,6 +1,6 @@
 /**
  * How wide the charts' text is drawn, for Vega's layout (render.ts) and the specs' own line
- * breaks (specs.ts): Vega has no canvas to measure with here.
+ * breaks (spec-base.ts): Vega has no canvas to measure with here.
  */
 
 /**

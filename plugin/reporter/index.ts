@@ -1,6 +1,4 @@
 import { dirname, join, relative, resolve } from 'node:path'
-import type { JsonValue } from '../context/json-value.ts'
-import { applyJsonPatch } from '../context/json-delta.ts'
 import { DefaultReporter, DotReporter, type Reporter, type TestCase, type TestModule, type Vitest } from 'vitest/node'
 import { type AnalysisOptions, analyzeStoredRun, DEFAULT_AI_TIMEOUT_MS } from '../analysis/index.ts'
 import {
@@ -9,29 +7,16 @@ import {
   RUN_ALLURE_RESULTS,
   writeAllureConfig,
 } from '../exporters/allure-folder.ts'
-import {
-  drawsCharts,
-  forgetChartsAhead,
-  OFFICE_FORMATS,
-  preloadWriters,
-  type ReportFormat,
-} from '../exporters/index.ts'
-import { drawStoredRunChartsAhead, type RunReport, reportStoredRun } from '../exporters/report-run.ts'
-import {
-  describeAttempts,
-  type RecipeStepMeta,
-  recipeStepMeta,
-  runStatusOf,
-  setupNote,
-  stepRowOf,
-} from '../runtime/meta.ts'
+import { forgetChartsAhead, OFFICE_FORMATS, preloadWriters, type ReportFormat } from '../exporters/index.ts'
+import { type RunReport, reportStoredRun } from '../exporters/report-run.ts'
+import { describeAttempts, type RecipeStepMeta, recipeStepMeta, setupNote } from '../runtime/meta.ts'
 import type { AiSummary, RunData } from '../store/run-data.ts'
-import { ingestJournals } from '../store/ingest.ts'
+import { RunStore } from '../store/run-store.ts'
+import { collectRuns, importRun, mergedModules } from './collected-runs.ts'
+import { DocumentsAhead } from './documents-ahead.ts'
 import { addJUnitSkipNotes } from './junit-skip-notes.ts'
+import { mapLimited } from './limit.ts'
 import { type CombinationResult, matrixSummaryLines, writeMatrixSummary } from './matrix-summary.ts'
-import { historyWriteOf } from '../store/history-delta.ts'
-import { RunStore, type RunStatus } from '../store/run-store.ts'
-import { selectionOfSteps } from '../store/run-selection.ts'
 
 export interface RecipesReporterOptions {
   /** The store, absolute or relative to the root (RECIPES_DB wins). */
@@ -64,15 +49,12 @@ export class RecipesReporter implements Reporter {
   private preloaded = false
   /** Whether a reporter prints the tests' results in the terminal (default, verbose, dot...). */
   private terminal = true
-  /** The store the documents of each ended recipe file's runs are read from, while the run goes (closed when it ends). */
-  private aheadStore: Promise<RunStore> | undefined
-  /** The documents of the runs whose recipe file has ended, written while the other files run; undefined when left to the end. */
-  private ahead = new Map<string, Promise<RunReport | undefined>>()
-  /** At most AHEAD_RUNS runs' documents are written ahead at once. */
-  private readonly aheadLimit = limiter(AHEAD_RUNS)
+  /** The documents of the runs whose recipe file has ended, written while the other files run. */
+  private readonly ahead: DocumentsAhead
 
   constructor(options: RecipesReporterOptions) {
     this.options = options
+    this.ahead = new DocumentsAhead(options)
   }
 
   onInit(vitest: Vitest): void {
@@ -97,10 +79,7 @@ export class RecipesReporter implements Reporter {
     if (formats) preloadWriters(formats)
   }
 
-  // As each recipe file ends, its runs' documents are written (their charts drawn in the Word
-  // writer's thread), while the other files run: once the tests end, only the documents of
-  // the files that ended last are left to write. With an AI summary, whose wait all runs
-  // share at the end, only the charts are drawn ahead.
+  // As each recipe file ends, its runs' documents are written while the other files run (documents-ahead.ts).
   async onTestModuleEnd(testModule: TestModule): Promise<void> {
     this.sayAttempts(testModule)
     this.sayWhatRanAsSetup(testModule)
@@ -111,60 +90,27 @@ export class RecipesReporter implements Reporter {
     const runs = collectRuns([testModule])
     if (runs.size === 0) return
     const root = vitest.config.root
-    try {
-      this.aheadStore ??= RunStore.openIn(root, this.options.db)
-      const store = await this.aheadStore
-      // The store keeper ingests the file's journal as it ends too; whichever is first stores it, once.
-      await ingestJournals(store)
-      for (const runId of runs.keys()) {
-        if (this.options.analysis?.ai) {
-          if (drawsCharts(formats)) await drawStoredRunChartsAhead(store, runId)
-          continue
-        }
-        if (this.ahead.has(runId)) continue
-        const written = this.aheadLimit(async () => {
-          // A run not ended in the store (or not there: a shard's, imported at the end) is written at the end.
-          const data = await store.readRun(runId)
-          if (!data?.run.endTime) return undefined
-          const analyze = (run: RunData) => analyzeStoredRun(store, run, this.options.analysis)
-          return reportStoredRun(
-            store,
-            runId,
-            resolve(root, this.options.dir),
-            formats,
-            analyze,
-            undefined,
-            this.logs(root),
-          )
-        })
-        // Never unhandled: a failure here is written again at the end, which says what goes wrong.
-        written.catch(() => {})
-        this.ahead.set(runId, written)
-      }
-    } catch {
-      // Only a head start: the documents are written at the end, and say what goes wrong.
-    }
+    await this.ahead.start(root, runs.keys(), formats, (store, runId) => this.writeRun(store, runId, root, formats))
+  }
+
+  /**
+   * Writes a run's documents in `formats` from the store, analysed first (an AI summary waits
+   * until `aiUntil` at most), with its Allure results where `allure` says.
+   */
+  private writeRun(
+    store: RunStore,
+    runId: string,
+    root: string,
+    formats: readonly ReportFormat[],
+    aiUntil?: number,
+    allure?: { resultsDir: string; root: string },
+  ): Promise<RunReport | undefined> {
+    const analyze = (data: RunData) => analyzeStoredRun(store, data, this.options.analysis, aiUntil)
+    return reportStoredRun(store, runId, resolve(root, this.options.dir), formats, analyze, allure, this.logs(root))
   }
 
   private logs(root: string): { root: string; logsDir: string } {
     return { root, logsDir: resolve(root, this.options.logsDir ?? 'Logs') }
-  }
-
-  /** Waits for the documents written ahead, and closes their store; returns them by run. */
-  private async finishAhead(): Promise<Map<string, RunReport>> {
-    const written = new Map<string, RunReport>()
-    for (const [runId, pending] of this.ahead) {
-      const report = await pending.catch(() => undefined)
-      if (report) written.set(runId, report)
-    }
-    this.ahead = new Map()
-    const store = this.aheadStore
-    this.aheadStore = undefined
-    await store?.then(
-      (opened) => opened.close(),
-      () => undefined,
-    )
-    return written
   }
 
   /**
@@ -231,8 +177,7 @@ export class RecipesReporter implements Reporter {
 
   async onTestRunEnd(testModules: ReadonlyArray<TestModule>): Promise<void> {
     // Taken as they end, one run at a time below; all of them before this returns.
-    const pendingAhead = new Map(this.ahead)
-    const finished = this.finishAhead()
+    const { reports: pendingAhead, closed: finished } = this.ahead.handOver()
     const vitest = this.vitest
     const runs = vitest && collectRuns(testModules.length > 0 ? testModules : mergedModules(vitest))
     const formats = this.documentFormats()
@@ -283,19 +228,7 @@ export class RecipesReporter implements Reporter {
             return { runId, report: { ...early, ...(results?.allure ? { allure: results.allure } : {}) } }
           }
           if (!(await store.hasRun(runId))) await importRun(store, runId, collected, vitest.version)
-          const analyze = (data: RunData) => analyzeStoredRun(store, data, this.options.analysis, aiUntil)
-          return {
-            runId,
-            report: await reportStoredRun(
-              store,
-              runId,
-              resolve(root, this.options.dir),
-              formats,
-              analyze,
-              allure,
-              this.logs(root),
-            ),
-          }
+          return { runId, report: await this.writeRun(store, runId, root, formats, aiUntil, allure) }
         } catch (problem) {
           return { runId, problem: problem as Error }
         }
@@ -374,136 +307,3 @@ function describeAi(ai: AiSummary): string {
 
 /** How many runs have their documents written at once: enough to overlap their file and zip work, few enough to bound memory. */
 const PARALLEL_RUNS = 4
-/** How many runs have their documents written at once while the tests still run (they share the cores with them). */
-const AHEAD_RUNS = 2
-
-/** Runs each task given to it, at most `limit` at a time, in the order given. */
-function limiter(limit: number): <R>(task: () => Promise<R>) => Promise<R> {
-  let running = 0
-  const waiting: (() => void)[] = []
-  return async (task) => {
-    if (running < limit) running++
-    else await new Promise<void>((go) => waiting.push(go))
-    try {
-      return await task()
-    } finally {
-      const next = waiting.shift()
-      if (next) next()
-      else running--
-    }
-  }
-}
-
-/** `task` of each item, at most `limit` running at a time; one promise per item, in item order. */
-function mapLimited<T, R>(items: readonly T[], limit: number, task: (item: T) => Promise<R>): Promise<R>[] {
-  let running = 0
-  const waiting: (() => void)[] = []
-  const start = async () => {
-    if (running < limit) running++
-    else await new Promise<void>((go) => waiting.push(go))
-  }
-  const finish = () => {
-    const next = waiting.shift()
-    if (next) next()
-    else running--
-  }
-  return items.map(async (item) => {
-    await start()
-    try {
-      return await task(item)
-    } finally {
-      finish()
-    }
-  })
-}
-
-/**
- * At --merge-reports, the modules the blobs hold. Vitest 4.1 passes none to onTestRunEnd when the
- * shards ran in another folder than the merge (vitest#10347: runners that check the workspace
- * out at different paths); the merged state still has them.
- */
-function mergedModules(vitest: Vitest): ReadonlyArray<TestModule> {
-  if (!vitest.config.mergeReports) return []
-  const state = (vitest as unknown as { state?: { getTestModules?: () => TestModule[] } }).state
-  return state?.getTestModules?.() ?? []
-}
-
-/** A recipe run as the finished test modules show it: its step metas, and how many step tests its file has. */
-interface CollectedRun {
-  steps: RecipeStepMeta[]
-  tests: number
-}
-
-/** The step metas of each recipe run, from the finished test modules. */
-function collectRuns(testModules: ReadonlyArray<TestModule>): Map<string, CollectedRun> {
-  const runs = new Map<string, CollectedRun>()
-  for (const module of testModules) {
-    const tests = [...module.children.allTests()]
-    for (const test of tests) {
-      const meta = recipeStepMeta(test.meta())
-      if (!meta) continue
-      // A matrix combination's run has the tests of its group; a recipe's, those of its file.
-      const count = test.parent.type === 'suite' ? [...test.parent.children.allTests()].length : tests.length
-      const run = runs.get(meta.runId) ?? { steps: [], tests: count }
-      run.steps.push(meta)
-      runs.set(meta.runId, run)
-    }
-  }
-  return runs
-}
-
-/** A run recorded on another machine (a shard): stored from its tests' meta, step by step. */
-async function importRun(
-  store: RunStore,
-  runId: string,
-  { steps, tests }: CollectedRun,
-  vitestVersion: string,
-): Promise<void> {
-  const first = steps[0]!
-  const ordered = [...steps].sort((a, b) => a.idx - b.idx)
-  // A shard's run of some steps only (-t) stays a selection run: compared only with its like.
-  const selection = selectionOfSteps(steps, tests)
-  await store.beginRun({
-    runId,
-    testId: first.testId,
-    recipe: first.recipe,
-    startTime: runStartOf(runId),
-    vitestVersion,
-    metadata: {
-      imported: 'merge-reports',
-      ...(selection ? { selection: { ...selection } } : {}),
-      // A matrix combination's (a device's) values: its analysis compares it with its own runs.
-      ...(first.vars ? { vars: first.vars } : {}),
-    },
-  })
-  // The metas carry what each write changed (blobs of older versions: whole values): replayed in order.
-  const context = new Map<string, JsonValue>()
-  for (const step of ordered) {
-    const writes = step.writes.map(historyWriteOf)
-    for (const write of writes) {
-      const value = write.deleted
-        ? undefined
-        : write.patch
-          ? applyJsonPatch(context.get(write.key), write.patch)
-          : (write.value ?? null)
-      if (value === undefined) context.delete(write.key)
-      else context.set(write.key, value)
-    }
-    await store.recordStep(
-      runId,
-      stepRowOf(step),
-      writes,
-      writes.map((write) => [write.key, context.get(write.key)]),
-    )
-  }
-  const status: RunStatus = runStatusOf(ordered.map((step) => step.status))
-  await store.finishRun(runId, status)
-}
-
-/** Run ids start with their UTC start time (20261123T171002Z-…). */
-function runStartOf(runId: string): string {
-  const match = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z/.exec(runId)
-  return match
-    ? `${match[1]}-${match[2]}-${match[3]}T${match[4]}:${match[5]}:${match[6]}.000Z`
-    : new Date().toISOString()
-}

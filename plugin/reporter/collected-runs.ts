@@ -1,0 +1,104 @@
+import type { TestModule, Vitest } from 'vitest/node'
+import { applyJsonPatch } from '../context/json-delta.ts'
+import type { JsonValue } from '../context/json-value.ts'
+import { type RecipeStepMeta, recipeStepMeta, runStatusOf, stepRowOf } from '../runtime/meta.ts'
+import { historyWriteOf } from '../store/history-delta.ts'
+import type { RunStatus, RunStore } from '../store/run-store.ts'
+import { selectionOfSteps } from '../store/run-selection.ts'
+
+/**
+ * The recipe runs as Vitest's finished test modules show them: each run's step metas (the
+ * meta contract, runtime/meta.ts). At --merge-reports, the modules the blobs hold, and the
+ * runs recorded on other machines (shards) stored from those metas, step by step.
+ */
+
+/**
+ * At --merge-reports, the modules the blobs hold. Vitest 4.1 passes none to onTestRunEnd when the
+ * shards ran in another folder than the merge (vitest#10347: runners that check the workspace
+ * out at different paths); the merged state still has them.
+ */
+export function mergedModules(vitest: Vitest): ReadonlyArray<TestModule> {
+  if (!vitest.config.mergeReports) return []
+  const state = (vitest as unknown as { state?: { getTestModules?: () => TestModule[] } }).state
+  return state?.getTestModules?.() ?? []
+}
+
+/** A recipe run as the finished test modules show it: its step metas, and how many step tests its file has. */
+export interface CollectedRun {
+  steps: RecipeStepMeta[]
+  tests: number
+}
+
+/** The step metas of each recipe run, from the finished test modules. */
+export function collectRuns(testModules: ReadonlyArray<TestModule>): Map<string, CollectedRun> {
+  const runs = new Map<string, CollectedRun>()
+  for (const module of testModules) {
+    const tests = [...module.children.allTests()]
+    for (const test of tests) {
+      const meta = recipeStepMeta(test.meta())
+      if (!meta) continue
+      // A matrix combination's run has the tests of its group; a recipe's, those of its file.
+      const count = test.parent.type === 'suite' ? [...test.parent.children.allTests()].length : tests.length
+      const run = runs.get(meta.runId) ?? { steps: [], tests: count }
+      run.steps.push(meta)
+      runs.set(meta.runId, run)
+    }
+  }
+  return runs
+}
+
+/** A run recorded on another machine (a shard): stored from its tests' meta, step by step. */
+export async function importRun(
+  store: RunStore,
+  runId: string,
+  { steps, tests }: CollectedRun,
+  vitestVersion: string,
+): Promise<void> {
+  const first = steps[0]!
+  const ordered = [...steps].sort((a, b) => a.idx - b.idx)
+  // A shard's run of some steps only (-t) stays a selection run: compared only with its like.
+  const selection = selectionOfSteps(steps, tests)
+  await store.beginRun({
+    runId,
+    testId: first.testId,
+    recipe: first.recipe,
+    startTime: runStartOf(runId),
+    vitestVersion,
+    metadata: {
+      imported: 'merge-reports',
+      ...(selection ? { selection: { ...selection } } : {}),
+      // A matrix combination's (a device's) values: its analysis compares it with its own runs.
+      ...(first.vars ? { vars: first.vars } : {}),
+    },
+  })
+  // The metas carry what each write changed (blobs of older versions: whole values): replayed in order.
+  const context = new Map<string, JsonValue>()
+  for (const step of ordered) {
+    const writes = step.writes.map(historyWriteOf)
+    for (const write of writes) {
+      const value = write.deleted
+        ? undefined
+        : write.patch
+          ? applyJsonPatch(context.get(write.key), write.patch)
+          : (write.value ?? null)
+      if (value === undefined) context.delete(write.key)
+      else context.set(write.key, value)
+    }
+    await store.recordStep(
+      runId,
+      stepRowOf(step),
+      writes,
+      writes.map((write) => [write.key, context.get(write.key)]),
+    )
+  }
+  const status: RunStatus = runStatusOf(ordered.map((step) => step.status))
+  await store.finishRun(runId, status)
+}
+
+/** Run ids start with their UTC start time (20261123T171002Z-…). */
+function runStartOf(runId: string): string {
+  const match = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z/.exec(runId)
+  return match
+    ? `${match[1]}-${match[2]}-${match[3]}T${match[4]}:${match[5]}:${match[6]}.000Z`
+    : new Date().toISOString()
+}
