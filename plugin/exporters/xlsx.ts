@@ -5,6 +5,8 @@ import type { JsonValue } from '../context/json-value.ts'
 import { numericMetrics, type RunData, type StepRow } from '../store/run-data.ts'
 import { describeAttempts, formatMs, runDurationMs, STATUS_COLORS, statusCounts } from '../format/run-format.ts'
 import { aiSummaryBlock, compactJson, reportTitle, titleFields } from './format.ts'
+import { SheetPictures } from './xlsx-drawing.ts'
+import { cellLines, fitRowHeight, pagePixels, printed } from './xlsx-print.ts'
 
 // exceljs's main module loads its readers, CSV and every model too (~0.6 s); the streaming
 // writer alone, all this file uses, loads in about a third of that.
@@ -148,43 +150,29 @@ export async function writeXlsx(
   await workbook.commit()
 }
 
-/** The parts of exceljs's streaming writer a sheet of pictures needs: it has no API for them (only the in-memory workbook has). */
-interface StreamingInternals {
-  zip: { append(source: unknown, options: { name: string }): unknown }
-}
-interface SheetInternals {
-  /** Page breaks above the rows after row `id` (1-based), written with the sheet. */
+/** Where the streaming writer keeps a sheet's page breaks: above the rows after row `id` (1-based), written with the sheet. */
+interface SheetPageBreaks {
   rowBreaks: { id: number; max: number; man: number }[]
-  _sheetRelsWriter: { addRelationship(relationship: { Type: string; Target: string }): string }
-  _write(text: string): void
-  _writeLegacyData(): void
 }
 
-const XML_HEAD = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-const RELATIONSHIPS = 'http://schemas.openxmlformats.org/officeDocument/2006/relationships'
-/** Pixels (96 to the inch) to the EMUs drawings count in. */
-const EMU_PER_PIXEL = 9525
 /** exceljs's default row height, 15 pt, in pixels. */
 const ROW_PIXELS = 20
 
 /**
  * Sheet Charts: each chart's caption, then its picture below it (at its size on a page), and
- * a line for each chart that could not be drawn, saying why. The pictures are one drawing
- * part (xl/drawings/drawing1.xml) anchoring each PNG (xl/media) at its row, written beside
- * the streamed sheet.
+ * a line for each chart that could not be drawn, saying why.
  */
 function writeCharts(workbook: ExcelJS.stream.xlsx.WorkbookWriter, charts: DocumentCharts, title: string): void {
   // Column A as wide as the widest picture (a character is about 7 pixels), the captions wrapped in it.
   const width = Math.max(80, ...charts.charts.map((chart) => Math.ceil(chart.width / chart.scale / 7)))
   const sheet = workbook.addWorksheet('Charts', printed('Charts', title, [width]))
   sheet.columns = [{ key: 'text', width, style: { alignment: WRAP } }]
-  const anchors: string[] = []
-  const relationships: string[] = []
+  const pictures = new SheetPictures(workbook, sheet)
   let next = 1
   // A chart that would not fit in what is left of a printed page starts the next one: a picture
   // is cut over two pages only when it is taller than a page.
   const page = pagePixels([width])
-  const pageBreaks = (sheet as unknown as SheetInternals).rowBreaks
+  const pageBreaks = (sheet as unknown as SheetPageBreaks).rowBreaks
   let used = 0
   charts.charts.forEach((chart, i) => {
     const height = Math.round(chart.height / chart.scale)
@@ -198,11 +186,7 @@ function writeCharts(workbook: ExcelJS.stream.xlsx.WorkbookWriter, charts: Docum
     caption.getCell(1).value = cell(`Figure ${i + 1}. ${chart.title}${chart.note ? ` (${chart.note})` : ''}`)
     caption.getCell(1).font = { bold: true }
     commitRow(caption)
-    const image = workbook.addImage({ buffer: Buffer.from(chart.png) as never, extension: 'png' })
-    relationships.push(
-      `<Relationship Id="rId${i + 1}" Type="${RELATIONSHIPS}/image" Target="../media/${(workbook.getImage(image) as ExcelJS.Image & { name: string }).name}"/>`,
-    )
-    anchors.push(pictureAnchor(i + 1, next, Math.round(chart.width / chart.scale), height, chart.name, chart.title))
+    pictures.add(chart.png, next, Math.round(chart.width / chart.scale), height, chart.name, chart.title)
     next += rows
   })
   for (const line of [
@@ -213,65 +197,8 @@ function writeCharts(workbook: ExcelJS.stream.xlsx.WorkbookWriter, charts: Docum
     row.getCell(1).value = cell(line)
     commitRow(row)
   }
-  if (anchors.length > 0) {
-    const zip = (workbook as unknown as StreamingInternals).zip
-    zip.append(
-      `${XML_HEAD}<xdr:wsDr xmlns:xdr="http://schemas.openxmlformats.org/drawingml/2006/spreadsheetDrawing" xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main" xmlns:r="${RELATIONSHIPS}">${anchors.join('')}</xdr:wsDr>`,
-      { name: 'xl/drawings/drawing1.xml' },
-    )
-    zip.append(
-      `${XML_HEAD}<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">${relationships.join('')}</Relationships>`,
-      { name: 'xl/drawings/_rels/drawing1.xml.rels' },
-    )
-    // The drawing part needs its content type, which the streaming writer's [Content_Types].xml does not list.
-    const append = zip.append.bind(zip)
-    zip.append = (source, options) =>
-      append(
-        options.name === '[Content_Types].xml' && typeof source === 'string'
-          ? source.replace(
-              '</Types>',
-              '<Override PartName="/xl/drawings/drawing1.xml" ContentType="application/vnd.openxmlformats-officedocument.drawing+xml"/></Types>',
-            )
-          : source,
-        options,
-      )
-    const internals = sheet as unknown as SheetInternals
-    const id = internals._sheetRelsWriter.addRelationship({
-      Type: `${RELATIONSHIPS}/drawing`,
-      Target: '../drawings/drawing1.xml',
-    })
-    // <drawing> goes after the row breaks and before <legacyDrawing>, where the writer puts its comments.
-    const writeLegacyData = internals._writeLegacyData.bind(sheet)
-    internals._writeLegacyData = () => {
-      internals._write(`<drawing r:id="${id}"/>`)
-      writeLegacyData()
-    }
-  }
+  pictures.write()
   sheet.commit()
-}
-
-/** A picture anchored at the top left of `row` (1-based) in column A, `width` × `height` pixels. */
-function pictureAnchor(id: number, row: number, width: number, height: number, name: string, title: string): string {
-  const cx = width * EMU_PER_PIXEL
-  const cy = height * EMU_PER_PIXEL
-  return (
-    `<xdr:oneCellAnchor><xdr:from><xdr:col>0</xdr:col><xdr:colOff>0</xdr:colOff><xdr:row>${row}</xdr:row><xdr:rowOff>0</xdr:rowOff></xdr:from>` +
-    `<xdr:ext cx="${cx}" cy="${cy}"/><xdr:pic><xdr:nvPicPr><xdr:cNvPr id="${id + 1}" name="${xmlAttribute(name)}" descr="${xmlAttribute(title)}"/>` +
-    '<xdr:cNvPicPr><a:picLocks noChangeAspect="1"/></xdr:cNvPicPr></xdr:nvPicPr>' +
-    `<xdr:blipFill><a:blip r:embed="rId${id}"/><a:stretch><a:fillRect/></a:stretch></xdr:blipFill>` +
-    `<xdr:spPr><a:xfrm><a:off x="0" y="0"/><a:ext cx="${cx}" cy="${cy}"/></a:xfrm><a:prstGeom prst="rect"><a:avLst/></a:prstGeom></xdr:spPr>` +
-    '</xdr:pic><xdr:clientData/></xdr:oneCellAnchor>'
-  )
-}
-
-/** Text as an XML attribute value; control characters, which XML cannot hold, are dropped. */
-function xmlAttribute(text: string): string {
-  return (
-    text
-      // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it removes
-      .replace(/[\u0000-\u001f\u007f]/g, '')
-      .replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!)
-  )
 }
 
 /** One row per step that reported numeric metrics, one column per metric name. */
@@ -332,56 +259,6 @@ function addTable(
   return sheet
 }
 
-/** Inches of a page's margins (each side, top and bottom), and what is left of the smaller of A4 (8.27 × 11.69 in) and Letter (8.5 × 11 in). */
-const SIDE_MARGIN = 0.5
-const TOP_MARGIN = 0.75
-const PORTRAIT_WIDTH = 8.27 - 2 * SIDE_MARGIN
-const PORTRAIT_HEIGHT = 11 - 2 * TOP_MARGIN
-const LANDSCAPE_WIDTH = 11 - 2 * SIDE_MARGIN
-const LANDSCAPE_HEIGHT = 8.27 - 2 * TOP_MARGIN
-
-/** Inches across a sheet of columns `widths` wide (in characters: a column of w is about 7w + 5 pixels, 96 to the inch). */
-function sheetInches(widths: readonly number[]): number {
-  return widths.reduce((sum, width) => sum + (7 * width + 5) / 96, 0)
-}
-
-/** Whether a sheet prints across the page: when it would shrink by more than a tenth to fit an upright one. */
-function landscape(widths: readonly number[]): boolean {
-  return sheetInches(widths) > PORTRAIT_WIDTH * 1.1
-}
-
-/** The height of a printed page, in pixels of the sheet (it prints shrunk to the page's width when wider). */
-function pagePixels(widths: readonly number[]): number {
-  const inches = sheetInches(widths)
-  const across = landscape(widths)
-  const scale = Math.min(1, (across ? LANDSCAPE_WIDTH : PORTRAIT_WIDTH) / inches)
-  return ((across ? LANDSCAPE_HEIGHT : PORTRAIT_HEIGHT) * 96) / scale
-}
-
-/**
- * How a sheet prints: one page wide, as many pages long as it takes (fitToWidth 1, fitToHeight
- * 0: a sheet's columns are never split over pages), across the page (landscape) when its
- * columns are wider than an upright page (see landscape), its first row repeated at the top of every page,
- * and each page headed with the report's title and the sheet's name, and numbered.
- */
-function printed(name: string, title: string, widths: number[]): Partial<ExcelJS.AddWorksheetOptions> {
-  return {
-    pageSetup: {
-      orientation: landscape(widths) ? 'landscape' : 'portrait',
-      fitToPage: true,
-      fitToWidth: 1,
-      fitToHeight: 0,
-      ...(name === 'Charts' ? {} : { printTitlesRow: '1:1' }),
-      margins: { left: SIDE_MARGIN, right: SIDE_MARGIN, top: TOP_MARGIN, bottom: TOP_MARGIN, header: 0.3, footer: 0.3 },
-    },
-    headerFooter: {
-      // & starts a code in a header: a title's own is doubled. Excel keeps 255 characters of a header.
-      oddHeader: `&L${title.slice(0, 120).replaceAll('&', '&&')}&R&A`,
-      oddFooter: '&CPage &P of &N',
-    } as ExcelJS.HeaderFooter,
-  }
-}
-
 /** A column's width, in characters, that holds its longest text (and its header), from `min` up to 60. */
 function fitted(texts: readonly string[], min = 12): number {
   let longest = 0
@@ -405,11 +282,7 @@ const STATUS_FILLS = new Map(
   ]),
 )
 
-/**
- * Writes the row out, its unstyled cells sharing one style object, as tall as its wrapped
- * text needs: a spreadsheet opened from a file keeps the rows at the height the file gives
- * (LibreOffice does not fit them), and wrapped text would spill over the rows below.
- */
+/** Writes the row out, its unstyled cells sharing one style object, as tall as its wrapped text needs. */
 function commitRow(row: ExcelJS.Row): void {
   let lines = 1
   row.eachCell({ includeEmpty: true }, (target) => {
@@ -418,43 +291,10 @@ function commitRow(row: ExcelJS.Row): void {
     // A cell of a wrapped column gets a copy of the column's style: share one instead.
     else if (keys.length === 1 && target.style.alignment === WRAP)
       target.style = typeof target.value === 'number' ? WRAPPED_NUMBER : WRAPPED_TEXT
-    if (target.style.alignment?.wrapText && typeof target.value === 'string' && target.value.length > 8)
-      lines = Math.max(lines, wrappedLines(target.value, row.worksheet.getColumn(target.col).width ?? 10))
+    lines = Math.max(lines, cellLines(row, target))
   })
-  if (lines > 1) row.height = Math.min(MAX_ROW_HEIGHT, lines * LINE_HEIGHT)
+  fitRowHeight(row, lines)
   row.commit()
-}
-
-/** Points a line of the default font (Calibri 11) takes in a row, and the tallest row a sheet may have. */
-const LINE_HEIGHT = 15
-const MAX_ROW_HEIGHT = 409
-
-/**
- * How many lines `text` wraps to in a column `width` characters wide, at spaces, a word longer
- * than the line broken where it ends. Counted over rather than under: every character as wide
- * as a digit (most letters are narrower), so the text never spills out of its row.
- */
-function wrappedLines(text: string, width: number): number {
-  const room = Math.max(1, width - 1)
-  let lines = 0
-  for (const paragraph of text.split('\n')) {
-    lines++
-    let used = 0
-    for (const word of paragraph.split(' ')) {
-      const needed = used === 0 ? word.length : used + 1 + word.length
-      if (needed <= room) used = needed
-      else {
-        if (used > 0) lines++
-        used = word.length
-        while (used > room) {
-          lines++
-          used -= room
-        }
-      }
-      if (lines * LINE_HEIGHT >= MAX_ROW_HEIGHT) return lines
-    }
-  }
-  return lines
 }
 
 function fill(target: ExcelJS.Cell, status: string): void {

@@ -7,7 +7,7 @@ import { analyzeRun } from '../../plugin/analysis/run-summary.ts'
 import { exportRun } from '../../plugin/exporters/index.ts'
 import { renderMarkdown } from '../../plugin/exporters/markdown.ts'
 import type { RunData, StepRow } from '../../plugin/store/run-data.ts'
-import { stepRow } from '../store/rows.ts'
+import { runData, stepRow } from '../store/rows.ts'
 
 // The step graph fails when a test says so: the documents must still be written, saying why.
 const failing = vi.hoisted(() => ({ graph: false }))
@@ -27,24 +27,13 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
 const step = (name: string, idx: number, extra: Partial<StepRow> = {}): StepRow => stepRow(name, { idx, ...extra })
 
+/** A run of LAB-1 with these steps and, when given, a recipe's own summary in its ctx. */
 function run(steps: StepRow[], summary?: string): RunData {
-  return {
-    run: {
-      runId: 'r1',
-      testId: 'LAB-1',
-      recipe: 'recipes/lab.yaml',
-      startTime: '2026-01-01T00:00:00.000Z',
-      endTime: '2026-01-01T00:00:02.500Z',
-      status: steps.some((s) => s.status === 'failed') ? 'failed' : 'passed',
-      host: 'h',
-      vitestVersion: '4.1.0',
-      metadata: { test_meta: { test_id: 'LAB-1', tester: 'ann', tags: ['a', 'b'] } },
-    },
+  return runData(
     steps,
-    context: summary === undefined ? [] : [{ key: 'analysis.summary_v1', value: summary, who: 'sum', ts: null }],
-    history: { count: 0, rows: () => [] },
-    analysis: undefined,
-  }
+    { metadata: { test_meta: { test_id: 'LAB-1', tester: 'ann', tags: ['a', 'b'] } } },
+    summary === undefined ? {} : { context: [{ key: 'analysis.summary_v1', value: summary, who: 'sum', ts: null }] },
+  )
 }
 
 describe('analyzeRun', () => {

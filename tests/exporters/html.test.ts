@@ -13,7 +13,7 @@ import {
   trimJson,
 } from '../../plugin/exporters/html.ts'
 import type { HistoryRow, RunData, StepRow } from '../../plugin/store/run-data.ts'
-import { stepRow } from '../store/rows.ts'
+import { runData, stepRow } from '../store/rows.ts'
 
 // report.html is the dashboard's page (web/dashboard.html) with the answers of its routes for
 // one run embedded: these tests read that data back the way a browser's HTML parser does.
@@ -26,25 +26,13 @@ const BASE = '/api/runs/r%2F1'
 /** What a `</script>`, `<!--` or `$&` in the data would break, were it written as it is. */
 const HOSTILE = "</script><script>window.broken = 1</script><!-- <script> </SCRIPT > $& $' $` \u2028 end"
 
-function run(steps: StepRow[], extra: Partial<RunData> = {}): RunData {
-  return {
-    run: {
-      runId: 'r/1',
-      testId: 'LAB-1',
-      recipe: 'recipes/lab.yaml',
-      startTime: '2026-01-01T00:00:00.000Z',
-      endTime: '2026-01-01T00:00:02.500Z',
-      status: steps.some((s) => s.status === 'failed') ? 'failed' : 'passed',
-      host: 'h',
-      vitestVersion: '4.1.0',
-      metadata: { test_meta: { test_id: 'LAB-1', description: HOSTILE } },
-    },
+/** A run whose title and analysis carry HOSTILE, with `extra` (its ctx, its history) on top. */
+function run(steps: StepRow[], extra: Partial<Omit<RunData, 'run' | 'steps'>> = {}): RunData {
+  return runData(
     steps,
-    context: [],
-    history: { count: 0, rows: () => [] },
-    analysis: { summaryText: `Run failed. ${HOSTILE}`, metrics: {} },
-    ...extra,
-  }
+    { runId: 'r/1', metadata: { test_meta: { test_id: 'LAB-1', description: HOSTILE } } },
+    { analysis: { summaryText: `Run failed. ${HOSTILE}`, metrics: {} }, ...extra },
+  )
 }
 
 /**
