@@ -101,7 +101,11 @@ export function recipes(options: RecipesOptions = {}): Plugin {
       const shard = (context.vitest.config as { shard?: Shard }).shard
       if (shard && process.env[MATRIX_SHARD_ENV] === undefined) {
         vitestShard = { index: shard.index, count: shard.count }
-        keepMatricesInEveryShard(context.vitest.config, (file) => isRecipe(stripQuery(file)) && hasMatrix(file))
+        const runStart = keepMatricesInEveryShard(
+          context.vitest.config,
+          (file) => isRecipe(stripQuery(file)) && hasMatrix(file),
+        )
+        if (runStart) reporters.push(runStart)
       }
       // The tags this project defines (the recipes' ones from the config hook, the config's own).
       const tagConfig = (context as { project?: { config?: { tags?: { name: string }[]; strictTags?: boolean } } })

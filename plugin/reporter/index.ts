@@ -28,7 +28,7 @@ import {
 import type { AiSummary, RunData } from '../store/run-data.ts'
 import { ingestJournals } from '../store/ingest.ts'
 import { addJUnitSkipNotes } from './junit-skip-notes.ts'
-import { type CombinationResult, matrixSummaryLines, writeMatrixSummary } from './matrix-summary.ts'
+import { type CombinationResult, combineShardCopies, matrixSummaryLines, writeMatrixSummary } from './matrix-summary.ts'
 import { historyWriteOf } from '../store/history-delta.ts'
 import { RunStore, type RunStatus } from '../store/run-store.ts'
 import { selectionOfSteps } from '../store/run-selection.ts'
@@ -70,6 +70,11 @@ export class RecipesReporter implements Reporter {
   private ahead = new Map<string, Promise<RunReport | undefined>>()
   /** At most AHEAD_RUNS runs' documents are written ahead at once. */
   private readonly aheadLimit = limiter(AHEAD_RUNS)
+  /**
+   * At --merge-reports, every module the blobs gave, in order: a matrix recipe sharded by
+   * combination is in each shard's blob, and Vitest keeps only the last copy of a file.
+   */
+  private mergedCopies: TestModule[] = []
 
   constructor(options: RecipesReporterOptions) {
     this.options = options
@@ -78,6 +83,7 @@ export class RecipesReporter implements Reporter {
   onInit(vitest: Vitest): void {
     this.vitest = vitest
     this.preloaded = false
+    this.mergedCopies = []
     // The reporters Vitest created from the config are on the instance in 4.1 and 5.1, untyped.
     const reporters = (vitest as unknown as { reporters?: readonly unknown[] }).reporters
     // A blocked or skipped step's JUnit testcase says why (the README promises `blocked: <step> failed`).
@@ -104,8 +110,10 @@ export class RecipesReporter implements Reporter {
   async onTestModuleEnd(testModule: TestModule): Promise<void> {
     this.sayAttempts(testModule)
     this.sayWhatRanAsSetup(testModule)
-    this.sayMatrix(testModule)
     const vitest = this.vitest
+    // Merging, a matrix file's copies are summed up once all blobs are read (onTestRunEnd).
+    if (vitest?.config.mergeReports) this.mergedCopies.push(testModule)
+    else this.sayMatrix([testModule])
     const formats = this.documentFormats()
     if (!vitest || !this.preloaded || !formats || formats.length === 0) return
     const runs = collectRuns([testModule])
@@ -200,24 +208,15 @@ export class RecipesReporter implements Reporter {
 
   /**
    * After a matrix recipe's results, its combinations side by side (matrix-summary.ts): in
-   * the terminal, and as `matrix-<recipe>.md` beside the runs' documents.
+   * the terminal, and as `matrix-<recipe>.md` beside the runs' documents. `copies`: the
+   * recipe's module, or at --merge-reports its copy from each shard's blob.
    */
-  private sayMatrix(testModule: TestModule): void {
+  private sayMatrix(copies: readonly TestModule[]): void {
     const vitest = this.vitest
-    if (!vitest) return
-    const combinations: CombinationResult[] = []
-    for (const child of testModule.children) {
-      // A matrix recipe's module holds one group per combination, its steps' tests inside.
-      if (child.type !== 'suite') return
-      const steps: RecipeStepMeta[] = []
-      for (const test of child.children.allTests()) {
-        const meta = recipeStepMeta(test.meta())
-        if (meta) steps.push(meta)
-      }
-      combinations.push({ label: child.name, steps })
-    }
+    if (!vitest || copies.length === 0) return
+    const combinations = combineShardCopies(copies.map(matrixCombinations))
     if (!combinations.some((combination) => combination.steps.length > 0)) return
-    const recipe = relative(vitest.config.root, testModule.moduleId)
+    const recipe = relative(vitest.config.root, copies[0]!.moduleId)
     if (this.terminal) for (const line of matrixSummaryLines(recipe, combinations)) vitest.logger.log(line)
     if (!this.documentFormats()?.length) return
     try {
@@ -234,7 +233,9 @@ export class RecipesReporter implements Reporter {
     const pendingAhead = new Map(this.ahead)
     const finished = this.finishAhead()
     const vitest = this.vitest
-    const runs = vitest && collectRuns(testModules.length > 0 ? testModules : mergedModules(vitest))
+    const modules = vitest && this.modulesOfRun(vitest, testModules)
+    const runs = modules && collectRuns(modules)
+    if (vitest?.config.mergeReports) this.sayMergedMatrices(modules ?? [])
     const formats = this.documentFormats()
     if (!vitest || !runs || runs.size === 0 || !formats) {
       await finished
@@ -333,6 +334,24 @@ export class RecipesReporter implements Reporter {
   }
 
   /**
+   * The modules whose runs this Vitest run reports: the ended ones; at --merge-reports every
+   * copy the blobs gave (the shards of a matrix each ran some of its combinations).
+   */
+  private modulesOfRun(vitest: Vitest, ended: ReadonlyArray<TestModule>): ReadonlyArray<TestModule> {
+    if (!vitest.config.mergeReports) return ended
+    const copies = [...this.mergedCopies]
+    this.mergedCopies = []
+    return [...new Set([...copies, ...(ended.length > 0 ? ended : mergedModules(vitest))])]
+  }
+
+  /** At --merge-reports, each matrix recipe's summary from all its shards' copies, once. */
+  private sayMergedMatrices(modules: ReadonlyArray<TestModule>): void {
+    const byFile = new Map<string, TestModule[]>()
+    for (const module of modules) byFile.set(module.moduleId, [...(byFile.get(module.moduleId) ?? []), module])
+    for (const copies of byFile.values()) this.sayMatrix(copies)
+  }
+
+  /**
    * Where this Vitest run's Allure results go, emptied of the previous run's (one folder, one
    * launch), with an Allure config beside it unless there is one; undefined when they are
    * not written here (no option, the VS Code extension, or a folder that cannot be prepared).
@@ -428,20 +447,40 @@ function mergedModules(vitest: Vitest): ReadonlyArray<TestModule> {
   return state?.getTestModules?.() ?? []
 }
 
+/** A matrix recipe's combinations as its module shows them (one group each, its steps' tests inside); none for another module. */
+function matrixCombinations(testModule: TestModule): CombinationResult[] {
+  const combinations: CombinationResult[] = []
+  for (const child of testModule.children) {
+    if (child.type !== 'suite') return []
+    const steps: RecipeStepMeta[] = []
+    for (const test of child.children.allTests()) {
+      const meta = recipeStepMeta(test.meta())
+      if (meta) steps.push(meta)
+    }
+    combinations.push({ label: child.name, steps })
+  }
+  return combinations
+}
+
 /** A recipe run as the finished test modules show it: its step metas, and how many step tests its file has. */
 interface CollectedRun {
   steps: RecipeStepMeta[]
   tests: number
 }
 
-/** The step metas of each recipe run, from the finished test modules. */
+/**
+ * The step metas of each recipe run, from the finished test modules; a test given twice (a
+ * blob merged twice) counts once.
+ */
 function collectRuns(testModules: ReadonlyArray<TestModule>): Map<string, CollectedRun> {
   const runs = new Map<string, CollectedRun>()
+  const seen = new Set<string>()
   for (const module of testModules) {
     const tests = [...module.children.allTests()]
     for (const test of tests) {
       const meta = recipeStepMeta(test.meta())
-      if (!meta) continue
+      if (!meta || seen.has(`${meta.runId}\0${test.id}`)) continue
+      seen.add(`${meta.runId}\0${test.id}`)
       // A matrix combination's run has the tests of its group; a recipe's, those of its file.
       const count = test.parent.type === 'suite' ? [...test.parent.children.allTests()].length : tests.length
       const run = runs.get(meta.runId) ?? { steps: [], tests: count }
