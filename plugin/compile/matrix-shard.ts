@@ -34,23 +34,51 @@ export function hasMatrix(file: string): boolean {
   }
 }
 
+/** A reporter hook: told each run's files as it starts. */
+export interface RunStartHook {
+  onTestRunStart(specifications: readonly Specification[]): void
+}
+
 /**
  * Makes Vitest's sequencer (its own, or the config's) keep the files `isMatrix` says are
- * matrix recipes in every shard; the others are sharded as before. Once per config.
+ * matrix recipes in every shard; the others are sharded as before. Once per config: the
+ * first call returns a hook to add to the reporters, later ones none.
+ *
+ * Vitest refuses `--shard=i/n` for a run of fewer than n files (a lone matrix recipe with
+ * --shard=1/2) before its sequencer shards them, unless `passWithNoTests`. That count does not
+ * apply to a run with a matrix recipe, which every shard runs: from the run's start (the hook)
+ * until its files are sharded, `passWithNoTests` reads true for such a run. A run without
+ * one is checked as Vitest checks it, and the tests themselves see the config's own value.
  */
 export function keepMatricesInEveryShard(
-  config: { sequence: { sequencer: unknown } },
+  config: { sequence: { sequencer: unknown }; passWithNoTests?: boolean },
   isMatrix: (file: string) => boolean,
-): void {
+): RunStartHook | undefined {
   const Base = config.sequence.sequencer as Sequencer & { [KEEPS_MATRICES]?: true }
-  if (typeof Base !== 'function' || Base[KEEPS_MATRICES]) return
+  if (typeof Base !== 'function' || Base[KEEPS_MATRICES]) return undefined
+  let own = config.passWithNoTests
+  let sharding = false
+  Object.defineProperty(config, 'passWithNoTests', {
+    configurable: true,
+    enumerable: true,
+    get: () => own || sharding,
+    set: (value: boolean | undefined) => {
+      own = value
+    },
+  })
   class MatrixShards extends Base {
     static override readonly [KEEPS_MATRICES] = true
     override async shard(files: Specification[]): Promise<Specification[]> {
+      sharding = false
       const matrices = files.filter((file) => isMatrix(file.moduleId))
       const others = files.filter((file) => !matrices.includes(file))
       return [...(others.length > 0 ? await super.shard(others) : []), ...matrices]
     }
   }
   config.sequence.sequencer = MatrixShards
+  return {
+    onTestRunStart(specifications) {
+      sharding = specifications.some((specification) => isMatrix(specification.moduleId))
+    },
+  }
 }

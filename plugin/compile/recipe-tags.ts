@@ -2,6 +2,8 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { createFilter } from 'vite'
 import { parse } from 'yaml'
+import { readCombinations } from '../recipe/check.ts'
+import { combinationLabel } from '../recipe/matrix.ts'
 import { readRecipe } from '../recipe/parse.ts'
 import { projectPath } from '../recipe/project-path.ts'
 import type { Recipe } from '../recipe/types.ts'
@@ -15,8 +17,16 @@ export interface RecipeTagDefinition {
 
 /** The Vitest tags of a step's test: its recipe's `test_meta.tags`, then its own `tags:`, each once. */
 export function stepTestTags(recipeTags: readonly string[], stepTags: readonly string[]): string[] {
-  // An empty tag names nothing (and --tags-filter could not name it).
-  return [...new Set([...recipeTags, ...stepTags])].filter((tag) => tag !== '')
+  return [...new Set([...recipeTags, ...stepTags])].filter(isVitestTagName)
+}
+
+/**
+ * Whether Vitest takes `name` as a tag: Vitest refuses to start with a defined tag that has a
+ * space, one of `!*&|()`, or is `and`, `or`, `not`; an empty tag names nothing. A recipe's tag
+ * that is not one (`rack 1`, from a var) stays the run's label, but is no Vitest tag.
+ */
+export function isVitestTagName(name: string): boolean {
+  return name !== '' && !/[\s!*&|()]/.test(name) && !/^(and|or|not)$/i.test(name)
 }
 
 /**
@@ -24,20 +34,30 @@ export function stepTestTags(recipeTags: readonly string[], stepTags: readonly s
  * strict tags): tags added to a recipe after Vitest started (watch mode), which its config hook
  * could not define. Their tests go without them (strict tags would fail them), with a warning.
  */
-export function undefinedTags(recipe: Recipe, known: ReadonlySet<string>): string[] {
-  const all = stepTestTags(
-    recipe.testMeta.tags,
-    recipe.steps.flatMap((step) => step.tags),
+export function undefinedTags(recipes: readonly Recipe[], known: ReadonlySet<string>): string[] {
+  const all = recipes.flatMap((recipe) =>
+    stepTestTags(
+      recipe.testMeta.tags,
+      recipe.steps.flatMap((step) => step.tags),
+    ),
   )
-  return all.filter((tag) => !known.has(tag))
+  return [...new Set(all)].filter((tag) => !known.has(tag))
+}
+
+/** The tags of recipes (a matrix's combinations) that Vitest cannot name (`isVitestTagName`): their tests go without them. */
+export function unnamableTags(recipes: readonly Recipe[]): string[] {
+  const all = recipes.flatMap((recipe) => [...recipe.testMeta.tags, ...recipe.steps.flatMap((step) => step.tags)])
+  return [...new Set(all)].filter((tag) => tag !== '' && !isVitestTagName(tag))
 }
 
 /**
  * The tags the project's recipes use, as Vitest tag definitions: each names where it comes
- * from (`recipes/a.yaml`, `recipes/b.yaml (step x)`), so `vitest --list-tags` says which
- * recipe a tag belongs to, and strict tags (Vitest's default) never reject a recipe's tag.
- * Read from the YAML as written, without checking the recipe: a broken recipe fails in its
- * own test module, never here. Sorted by name, for a stable listing.
+ * from (`recipes/a.yaml`, `recipes/b.yaml (step x)`, `recipes/m.yaml for dut=sw2` when only
+ * some combinations of a matrix have it), so `vitest --list-tags` says which recipe a tag
+ * belongs to, and strict tags (Vitest's default) never reject a recipe's tag. Read from the
+ * YAML as written, without checking the recipe: a broken recipe fails in its own test module,
+ * never here; a tag Vitest cannot name (`isVitestTagName`) is left out, as Vitest would not
+ * start. Sorted by name, for a stable listing.
  */
 export function recipeTagDefinitions(
   root: string,
@@ -47,7 +67,7 @@ export function recipeTagDefinitions(
 ): RecipeTagDefinition[] {
   const sources = new Map<string, string[]>()
   const add = (tag: unknown, source: string) => {
-    if (typeof tag !== 'string' || tag === '') return
+    if (typeof tag !== 'string' || !isVitestTagName(tag)) return
     const list = sources.get(tag) ?? []
     if (!list.includes(source)) list.push(source)
     sources.set(tag, list)
@@ -64,13 +84,7 @@ export function recipeTagDefinitions(
       continue
     }
     if (!isObject(document)) continue
-    const shown = projectPath(root, file)
-    for (const tag of recipeLevelTags(document, text, shown, vars)) add(tag, shown)
-    const steps = Array.isArray(document.steps) ? document.steps : []
-    for (const step of steps) {
-      if (!isObject(step) || !Array.isArray(step.tags)) continue
-      for (const tag of step.tags) add(tag, `${shown} (step ${String(step.name)})`)
-    }
+    for (const [tag, source] of recipeTags(document, text, projectPath(root, file), vars)) add(tag, source)
   }
   return [...sources]
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
@@ -78,17 +92,56 @@ export function recipeTagDefinitions(
 }
 
 /**
- * A recipe's `test_meta.tags` as its tests get them: a tag written with a var (`${{ vars.SITE }}`)
- * has the var's value, so the whole recipe is read for those (only those: reading is slower).
+ * A recipe's tags as its tests get them, each with where it comes from (`recipes/a.yaml`,
+ * `recipes/a.yaml (step x)`). A step's tag written with a var is none: vars cannot be used
+ * there, and its recipe fails at that line in its own test module.
  */
-function recipeLevelTags(document: Record<string, unknown>, text: string, shown: string, vars: VarSources): unknown[] {
+function recipeTags(
+  document: Record<string, unknown>,
+  text: string,
+  shown: string,
+  vars: VarSources,
+): [tag: unknown, source: string][] {
   const meta = document.test_meta
-  const tags = isObject(meta) && Array.isArray(meta.tags) ? meta.tags : []
-  if (!tags.some((tag) => typeof tag === 'string' && tag.includes('${{'))) return tags
-  const reading = readRecipe(text, shown, { vars })
-  // A recipe whose vars do not resolve fails in its own test module; its tags here are the others.
-  return reading.recipe?.testMeta.tags ?? tags.filter((tag) => typeof tag === 'string' && !tag.includes('${{'))
+  const steps = Array.isArray(document.steps) ? document.steps.filter(isObject) : []
+  return [
+    ...metaTags(isObject(meta) && Array.isArray(meta.tags) ? meta.tags : [], text, shown, vars),
+    ...steps.flatMap((step) =>
+      (Array.isArray(step.tags) ? step.tags : [])
+        .filter((tag) => !writtenWithVar(tag))
+        .map((tag): [unknown, string] => [tag, `${shown} (step ${String(step.name)})`]),
+    ),
+  ]
 }
+
+/**
+ * A recipe's `test_meta.tags` as its tests get them: a tag written with a var (`${{ vars.dut }}`)
+ * has the var's value, so the whole recipe is read for those (only those: reading is slower);
+ * a matrix recipe once per combination, each combination's tests having its own values. A tag
+ * that only some combinations have names them (`recipes/a.yaml for dut=sw2 | dut=sw3`).
+ */
+function metaTags(tags: readonly unknown[], text: string, shown: string, vars: VarSources): [unknown, string][] {
+  if (!tags.some(writtenWithVar)) return tags.map((tag) => [tag, shown])
+  const first = readRecipe(text, shown, { vars }).recipe
+  // A recipe whose vars do not resolve fails in its own test module; its tags here are the others.
+  if (!first) return tags.filter((tag) => !writtenWithVar(tag)).map((tag) => [tag, shown])
+  const combinations = readCombinations(text, shown, first, vars)
+  const recipes = Array.isArray(combinations) && combinations.length > 0 ? combinations : [first]
+  const from = new Map<string, string[]>()
+  for (const recipe of recipes) {
+    const label = combinationLabel(recipe.combination ?? {})
+    for (const tag of recipe.testMeta.tags) {
+      const labels = from.get(tag) ?? []
+      if (!labels.includes(label)) from.set(tag, [...labels, label])
+    }
+  }
+  return [...from].map(([tag, labels]) => [
+    tag,
+    labels.length === recipes.length ? shown : `${shown} for ${labels.join(' | ')}`,
+  ])
+}
+
+const writtenWithVar = (tag: unknown) => typeof tag === 'string' && tag.includes('${{')
 
 /** The recipe files under `root` that `include` (less `exclude`) matches; only the folders the globs start with are walked. */
 export function recipeFiles(root: string, include: readonly string[], exclude?: string | readonly string[]): string[] {

@@ -7,7 +7,7 @@ import { pythonSearchPath } from '../recipe/python-module.ts'
 import { DEFAULT_STEP_TIMEOUT_SEC } from '../recipe/step-deadline.ts'
 import { type FailingDraft, generateFailingModule, generateRecipeModule, type GeneratedModule } from './codegen.ts'
 import { OWN_DIST, OWN_ENTRIES } from './own-entries.ts'
-import { recipeTagDefinitions, undefinedTags } from './recipe-tags.ts'
+import { recipeTagDefinitions, undefinedTags, unnamableTags } from './recipe-tags.ts'
 import { type CompiledRecipe, MAX_CONCURRENCY_KEY } from '../runtime/spec.ts'
 import { type SecretName, serializeSecretNames, WEAK_SECRET_LENGTH, weakSecrets } from '../runtime/redact.ts'
 import type { Recipe } from '../recipe/types.ts'
@@ -101,7 +101,11 @@ export function recipes(options: RecipesOptions = {}): Plugin {
       const shard = (context.vitest.config as { shard?: Shard }).shard
       if (shard && process.env[MATRIX_SHARD_ENV] === undefined) {
         vitestShard = { index: shard.index, count: shard.count }
-        keepMatricesInEveryShard(context.vitest.config, (file) => isRecipe(stripQuery(file)) && hasMatrix(file))
+        const runStart = keepMatricesInEveryShard(
+          context.vitest.config,
+          (file) => isRecipe(stripQuery(file)) && hasMatrix(file),
+        )
+        if (runStart) reporters.push(runStart)
       }
       // The tags this project defines (the recipes' ones from the config hook, the config's own).
       const tagConfig = (context as { project?: { config?: { tags?: { name: string }[]; strictTags?: boolean } } })
@@ -214,7 +218,15 @@ export function compileRecipe(
     ctxServer: ctxServerOf(options.ctxServer),
     secrets: serializeSecretNames(secrets),
   })
-  const unknownTags = vitestTags ? undefinedTags(checked.recipe, vitestTags) : []
+  const recipes = checked.combinations ?? [checked.recipe]
+  const unnamable = unnamableTags(recipes)
+  if (unnamable.length > 0) {
+    const one = unnamable.length === 1
+    warnings.push(
+      `${displayPath}: the ${one ? 'tag' : 'tags'} ${unnamable.map((tag) => JSON.stringify(tag)).join(', ')} cannot be ${one ? 'a Vitest tag' : 'Vitest tags'} (a space, one of ! * & | ( ), or and, or, not): its steps' tests go without ${one ? 'it' : 'them'}; the run keeps ${one ? 'it as a label' : 'them as labels'}`,
+    )
+  }
+  const unknownTags = vitestTags ? undefinedTags(recipes, vitestTags) : []
   if (unknownTags.length > 0)
     warnings.push(
       `${displayPath}: the ${unknownTags.length === 1 ? 'tag' : 'tags'} ${unknownTags.join(', ')} ${unknownTags.length === 1 ? 'is' : 'are'} not defined for Vitest yet (the plugin defines the recipes' tags when Vitest starts): its steps run without ${unknownTags.length === 1 ? 'it' : 'them'} until Vitest restarts`,

@@ -72,7 +72,7 @@ export function checkRecipe(text: string, file: string, root: string, options: R
  * the problems of the combinations that cannot be, each naming its combination. A recipe
  * without a matrix has none.
  */
-function readCombinations(
+export function readCombinations(
   text: string,
   file: string,
   first: Recipe,

@@ -5,6 +5,7 @@ import { type RecipeStepMeta, recipeStepMeta, runStatusOf, stepRowOf } from '../
 import { historyWriteOf } from '../store/history-delta.ts'
 import type { RunStatus, RunStore } from '../store/run-store.ts'
 import { selectionOfSteps } from '../store/run-selection.ts'
+import type { CombinationResult } from './matrix-summary.ts'
 
 /**
  * The recipe runs as Vitest's finished test modules show them: each run's step metas (the
@@ -23,20 +24,40 @@ export function mergedModules(vitest: Vitest): ReadonlyArray<TestModule> {
   return state?.getTestModules?.() ?? []
 }
 
+/** A matrix recipe's combinations as its module shows them (one group each, its steps' tests inside); none for another module. */
+export function matrixCombinations(testModule: TestModule): CombinationResult[] {
+  const combinations: CombinationResult[] = []
+  for (const child of testModule.children) {
+    if (child.type !== 'suite') return []
+    const steps: RecipeStepMeta[] = []
+    for (const test of child.children.allTests()) {
+      const meta = recipeStepMeta(test.meta())
+      if (meta) steps.push(meta)
+    }
+    combinations.push({ label: child.name, steps })
+  }
+  return combinations
+}
+
 /** A recipe run as the finished test modules show it: its step metas, and how many step tests its file has. */
 export interface CollectedRun {
   steps: RecipeStepMeta[]
   tests: number
 }
 
-/** The step metas of each recipe run, from the finished test modules. */
+/**
+ * The step metas of each recipe run, from the finished test modules; a test given twice (a
+ * blob merged twice) counts once.
+ */
 export function collectRuns(testModules: ReadonlyArray<TestModule>): Map<string, CollectedRun> {
   const runs = new Map<string, CollectedRun>()
+  const seen = new Set<string>()
   for (const module of testModules) {
     const tests = [...module.children.allTests()]
     for (const test of tests) {
       const meta = recipeStepMeta(test.meta())
-      if (!meta) continue
+      if (!meta || seen.has(`${meta.runId}\0${test.id}`)) continue
+      seen.add(`${meta.runId}\0${test.id}`)
       // A matrix combination's run has the tests of its group; a recipe's, those of its file.
       const count = test.parent.type === 'suite' ? [...test.parent.children.allTests()].length : tests.length
       const run = runs.get(meta.runId) ?? { steps: [], tests: count }

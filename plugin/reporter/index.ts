@@ -9,14 +9,14 @@ import {
 } from '../exporters/allure-folder.ts'
 import { forgetChartsAhead, OFFICE_FORMATS, preloadWriters, type ReportFormat } from '../exporters/index.ts'
 import { type RunReport, reportStoredRun } from '../exporters/report-run.ts'
-import { describeAttempts, type RecipeStepMeta, recipeStepMeta, setupNote } from '../runtime/meta.ts'
+import { describeAttempts, recipeStepMeta, setupNote } from '../runtime/meta.ts'
 import type { AiSummary, RunData } from '../store/run-data.ts'
 import { RunStore } from '../store/run-store.ts'
-import { collectRuns, importRun, mergedModules } from './collected-runs.ts'
+import { collectRuns, importRun, matrixCombinations, mergedModules } from './collected-runs.ts'
 import { DocumentsAhead } from './documents-ahead.ts'
 import { addJUnitSkipNotes } from './junit-skip-notes.ts'
 import { mapLimited } from './limit.ts'
-import { type CombinationResult, matrixSummaryLines, writeMatrixSummary } from './matrix-summary.ts'
+import { combineShardCopies, matrixSummaryLines, writeMatrixSummary } from './matrix-summary.ts'
 
 export interface RecipesReporterOptions {
   /** The store, absolute or relative to the root (RECIPES_DB wins). */
@@ -51,6 +51,11 @@ export class RecipesReporter implements Reporter {
   private terminal = true
   /** The documents of the runs whose recipe file has ended, written while the other files run. */
   private readonly ahead: DocumentsAhead
+  /**
+   * At --merge-reports, every module the blobs gave, in order: a matrix recipe sharded by
+   * combination is in each shard's blob, and Vitest keeps only the last copy of a file.
+   */
+  private mergedCopies: TestModule[] = []
 
   constructor(options: RecipesReporterOptions) {
     this.options = options
@@ -60,6 +65,7 @@ export class RecipesReporter implements Reporter {
   onInit(vitest: Vitest): void {
     this.vitest = vitest
     this.preloaded = false
+    this.mergedCopies = []
     // The reporters Vitest created from the config are on the instance in 4.1 and 5.1, untyped.
     const reporters = (vitest as unknown as { reporters?: readonly unknown[] }).reporters
     // A blocked or skipped step's JUnit testcase says why (the README promises `blocked: <step> failed`).
@@ -83,8 +89,10 @@ export class RecipesReporter implements Reporter {
   async onTestModuleEnd(testModule: TestModule): Promise<void> {
     this.sayAttempts(testModule)
     this.sayWhatRanAsSetup(testModule)
-    this.sayMatrix(testModule)
     const vitest = this.vitest
+    // Merging, a matrix file's copies are summed up once all blobs are read (onTestRunEnd).
+    if (vitest?.config.mergeReports) this.mergedCopies.push(testModule)
+    else this.sayMatrix([testModule])
     const formats = this.documentFormats()
     if (!vitest || !this.preloaded || !formats || formats.length === 0) return
     const runs = collectRuns([testModule])
@@ -146,24 +154,15 @@ export class RecipesReporter implements Reporter {
 
   /**
    * After a matrix recipe's results, its combinations side by side (matrix-summary.ts): in
-   * the terminal, and as `matrix-<recipe>.md` beside the runs' documents.
+   * the terminal, and as `matrix-<recipe>.md` beside the runs' documents. `copies`: the
+   * recipe's module, or at --merge-reports its copy from each shard's blob.
    */
-  private sayMatrix(testModule: TestModule): void {
+  private sayMatrix(copies: readonly TestModule[]): void {
     const vitest = this.vitest
-    if (!vitest) return
-    const combinations: CombinationResult[] = []
-    for (const child of testModule.children) {
-      // A matrix recipe's module holds one group per combination, its steps' tests inside.
-      if (child.type !== 'suite') return
-      const steps: RecipeStepMeta[] = []
-      for (const test of child.children.allTests()) {
-        const meta = recipeStepMeta(test.meta())
-        if (meta) steps.push(meta)
-      }
-      combinations.push({ label: child.name, steps })
-    }
+    if (!vitest || copies.length === 0) return
+    const combinations = combineShardCopies(copies.map(matrixCombinations))
     if (!combinations.some((combination) => combination.steps.length > 0)) return
-    const recipe = relative(vitest.config.root, testModule.moduleId)
+    const recipe = relative(vitest.config.root, copies[0]!.moduleId)
     if (this.terminal) for (const line of matrixSummaryLines(recipe, combinations)) vitest.logger.log(line)
     if (!this.documentFormats()?.length) return
     try {
@@ -179,7 +178,9 @@ export class RecipesReporter implements Reporter {
     // Taken as they end, one run at a time below; all of them before this returns.
     const { reports: pendingAhead, closed: finished } = this.ahead.handOver()
     const vitest = this.vitest
-    const runs = vitest && collectRuns(testModules.length > 0 ? testModules : mergedModules(vitest))
+    const modules = vitest && this.modulesOfRun(vitest, testModules)
+    const runs = modules && collectRuns(modules)
+    if (vitest?.config.mergeReports) this.sayMergedMatrices(modules ?? [])
     const formats = this.documentFormats()
     if (!vitest || !runs || runs.size === 0 || !formats) {
       await finished
@@ -263,6 +264,24 @@ export class RecipesReporter implements Reporter {
       log(
         ` vitest-recipes  Allure results of ${allureRuns} run${allureRuns === 1 ? '' : 's'} in ${shown(allure.resultsDir)}/ (a report with their history: npx allure generate --config ${shown(join(dirname(allure.resultsDir), ALLURE_CONFIG_FILE))})`,
       )
+  }
+
+  /**
+   * The modules whose runs this Vitest run reports: the ended ones; at --merge-reports every
+   * copy the blobs gave (the shards of a matrix each ran some of its combinations).
+   */
+  private modulesOfRun(vitest: Vitest, ended: ReadonlyArray<TestModule>): ReadonlyArray<TestModule> {
+    if (!vitest.config.mergeReports) return ended
+    const copies = [...this.mergedCopies]
+    this.mergedCopies = []
+    return [...new Set([...copies, ...(ended.length > 0 ? ended : mergedModules(vitest))])]
+  }
+
+  /** At --merge-reports, each matrix recipe's summary from all its shards' copies, once. */
+  private sayMergedMatrices(modules: ReadonlyArray<TestModule>): void {
+    const byFile = new Map<string, TestModule[]>()
+    for (const module of modules) byFile.set(module.moduleId, [...(byFile.get(module.moduleId) ?? []), module])
+    for (const copies of byFile.values()) this.sayMatrix(copies)
   }
 
   /**

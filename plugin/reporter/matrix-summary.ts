@@ -10,6 +10,23 @@ export interface CombinationResult {
 }
 
 /**
+ * One matrix recipe's combinations from several copies of its file: at --merge-reports each
+ * shard's blob holds the whole file, the combinations it ran with their steps and the others
+ * not run. Each combination takes its steps from the first copy that ran it; the order is the
+ * first copy's, then any combination only a later copy lists.
+ */
+export function combineShardCopies(copies: readonly (readonly CombinationResult[])[]): CombinationResult[] {
+  const combined = new Map<string, CombinationResult>()
+  for (const copy of copies)
+    for (const combination of copy) {
+      const known = combined.get(combination.label)
+      if (!known || (known.steps.length === 0 && combination.steps.length > 0))
+        combined.set(combination.label, combination)
+    }
+  return [...combined.values()]
+}
+
+/**
  * The lines that put a matrix recipe's combinations side by side once its file has ended:
  * each one's outcome, what its steps came to and its run id (`recipes report <run_id>`).
  */

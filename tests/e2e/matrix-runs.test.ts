@@ -286,3 +286,78 @@ test("vitest --shard=i/n splits a matrix's combinations between the shards, one 
   // The plain recipe is one file: one shard runs it.
   expect(runsOf('recipes/plain.yaml')).toHaveLength(1)
 })
+
+test("shards writing blobs on their own stores, merged by --merge-reports: each combination's run imported once with its vars, its documents and the matrix summary whole", async () => {
+  const shards = await Promise.all(
+    [1, 2].map((index) =>
+      project.vitest(
+        [
+          'run',
+          'recipes/side.yaml',
+          `--shard=${index}/2`,
+          '--reporter=blob',
+          `--outputFile=.matrix-blobs/blob-${index}-2.json`,
+        ],
+        { env: { RECIPES_DB: `matrix-shard-${index}.sqlite` } },
+      ),
+    ),
+  )
+  for (const shard of shards) expect(shard.code, shard.output).toBe(0)
+  const storedIn = (file: string) => {
+    const db = new Database(`${project.root}/${file}`, { readonly: true })
+    try {
+      return (db.prepare("SELECT * FROM runs WHERE recipe = 'recipes/side.yaml'").all() as Run[]).map((run) => ({
+        ...run,
+        vars: JSON.parse(run.metadata).vars as Record<string, unknown>,
+      }))
+    } finally {
+      db.close()
+    }
+  }
+  // Shard 1 runs the 1st and 3rd combination, shard 2 the 2nd.
+  const shardRuns = [...storedIn('matrix-shard-1.sqlite'), ...storedIn('matrix-shard-2.sqlite')]
+  expect(shardRuns.map((run) => run.vars.dut).sort()).toEqual(['rack1-sw1', 'rack1-sw2', 'rack1-sw3'])
+
+  const merge = () =>
+    project.vitest(['run', '--merge-reports=.matrix-blobs', '--reporter=default'], {
+      env: { RECIPES_DB: 'matrix-merged.sqlite' },
+    })
+  const merged = await merge()
+  expect(merged.code, merged.output).toBe(0)
+  expect(merged.output).toContain('matrix recipes/side.yaml: 3 combinations, 3 passed')
+  const runs = storedIn('matrix-merged.sqlite')
+  expect(runs.map((run) => run.run_id).sort()).toEqual(shardRuns.map((run) => run.run_id).sort())
+  for (const run of runs) {
+    const metadata = JSON.parse(run.metadata)
+    expect(metadata.imported).toBe('merge-reports')
+    expect(metadata.selection).toBeUndefined()
+    expect(run.vars).toEqual(shardRuns.find((shard) => shard.run_id === run.run_id)!.vars)
+    expect(run.status).toBe('passed')
+    expect(run.run_id).toContain(`side-dut_${run.vars.dut}`)
+    expect(project.read(`reports/${run.run_id}/report.md`)).toContain(String(run.vars.dut))
+    const db = new Database(`${project.root}/matrix-merged.sqlite`, { readonly: true })
+    try {
+      const ctx = db
+        .prepare('SELECT key, value FROM context_snapshots WHERE run_id = ? ORDER BY key')
+        .all(run.run_id) as { key: string; value: string }[]
+      expect(ctx.map((row) => [row.key, JSON.parse(row.value)])).toEqual([
+        ['demo.a_v1', run.vars.dut],
+        ['demo.b_v1', run.vars.dut],
+        ['demo.configured_v1', run.vars.dut],
+      ])
+    } finally {
+      db.close()
+    }
+  }
+  const summary = project.read('reports/matrix-side.md')
+  expect(summary).toContain('3 combinations: 3 passed.')
+  for (const run of runs)
+    expect(summary).toContain(
+      `| dut=${run.vars.dut} | passed | 3 passed | ${run.run_id} | [html](${run.run_id}/report.html)`,
+    )
+
+  // Merged again into the same store: nothing stored twice.
+  const again = await merge()
+  expect(again.code, again.output).toBe(0)
+  expect(storedIn('matrix-merged.sqlite')).toHaveLength(3)
+})

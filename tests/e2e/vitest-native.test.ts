@@ -31,6 +31,29 @@ steps:
     args: { key: demo.other_v1 }
 `
 
+// Tags built from a matrix var: each combination's tests carry its own values.
+const DEVICES = `test_meta: { test_id: TAG-M, tags: ["\${{ vars.dut }}", "probe-\${{ vars.dut }}"] }
+vars:
+  dut: { description: the switch under test }
+matrix:
+  dut: [rack-a, rack-b]
+steps:
+  - name: probe
+    type: ts
+    module: scriptlets/set_key.ts
+    args: { key: demo.probe_v1, value: "\${{ vars.dut }}" }
+    tags: [probe]
+`
+// Vars cannot be used in a step's tags: the recipe is refused at that line, and Vitest still starts.
+const STEP_VAR_TAG = `vars: { SITE: lab-a }
+steps:
+  - name: x
+    type: ts
+    module: scriptlets/set_key.ts
+    args: { key: demo.x_v1 }
+    tags: ["site-\${{ vars.SITE }}"]
+`
+
 // A reason longer than a file name may be: Vitest names its copy of an attachment after the annotation's message.
 const FAILING = `test_meta:
   test_id: FAIL-1
@@ -72,6 +95,8 @@ beforeAll(() => {
   project = createProject({
     'recipes/tagged.yaml': TAGGED,
     'recipes/other.yaml': OTHER,
+    'recipes/devices.yaml': DEVICES,
+    'recipes/step-var-tag.yaml': STEP_VAR_TAG,
     'recipes/failing/broken.yaml': FAILING,
     'annotations-reporter.js': ANNOTATIONS_REPORTER,
     ...fixtureScriptlets(),
@@ -84,6 +109,29 @@ test('--list-tags lists the recipe and step tags with the recipe they come from'
   expect(result.code, result.output).toBe(0)
   expect(result.output).toMatch(/smoke: .*recipes\/tagged\.yaml/)
   expect(result.output).toMatch(/soak: .*recipes\/tagged\.yaml.*validate_numbers/)
+})
+
+test("tags built from a matrix var: every combination's values are defined, and --tags-filter on one runs that combination only", async () => {
+  const listed = await project.vitest(['--list-tags'])
+  expect(listed.code, listed.output).toBe(0)
+  for (const dut of ['rack-a', 'rack-b']) {
+    expect(listed.output).toMatch(new RegExp(`^\\s*${dut}: recipe tag: recipes/devices\\.yaml for dut=${dut}$`, 'm'))
+    expect(listed.output).toMatch(
+      new RegExp(`^\\s*probe-${dut}: recipe tag: recipes/devices\\.yaml for dut=${dut}$`, 'm'),
+    )
+  }
+  expect(listed.output).not.toContain('site-')
+  for (const filter of ['rack-b', 'probe-rack-b']) {
+    const { code, report, output } = await project.vitestJson(['recipes/devices.yaml', `--tags-filter=${filter}`])
+    expect(code, output).toBe(0)
+    const tests = report.testResults[0]!.assertionResults
+    expect(tests.map((t) => [(t as unknown as { fullName: string }).fullName, t.status])).toEqual([
+      [expect.stringMatching(/^dut=rack-a( > | )probe$/), 'skipped'],
+      [expect.stringMatching(/^dut=rack-b( > | )probe$/), 'passed'],
+    ])
+    expect(tests[1]!.meta?.recipeStep.vars).toEqual({ dut: 'rack-b' })
+    expect(output).not.toContain('not defined for Vitest')
+  }
 })
 
 test('--tags-filter on a recipe tag runs its steps, and strict tags accept the plugin-defined tags', async () => {

@@ -1,5 +1,5 @@
 import { expect, test } from 'vitest'
-import { matrixSummaryLines, matrixSummaryMarkdown } from '../../plugin/reporter/matrix-summary.ts'
+import { combineShardCopies, matrixSummaryLines, matrixSummaryMarkdown } from '../../plugin/reporter/matrix-summary.ts'
 import type { RecipeStepMeta } from '../../plugin/runtime/meta.ts'
 
 const step = (runId: string, status: string) => ({ runId, status }) as unknown as RecipeStepMeta
@@ -41,5 +41,34 @@ test("the matrix's document: a row per combination, its first reason kept inside
     '| dut=sw22 | failed | 1 passed, 1 failed | r-sw22 | [html](r-sw22/report.html) · [md](r-sw22/report.md) | link down \\| port 3 see the log |',
     '| dut=sw3 | not run |  |  |  |  |',
     '',
+  ])
+})
+
+test("--merge-reports: each shard's copy of the matrix file gives the combinations it ran; each is taken once, in the file's order", () => {
+  const sw1 = [step('r-sw1', 'passed')]
+  const sw2 = [step('r-sw2', 'failed')]
+  const sw3 = [step('r-sw3', 'passed')]
+  const combined = combineShardCopies([
+    [
+      { label: 'dut=sw1', steps: [] },
+      { label: 'dut=sw2', steps: sw2 },
+      { label: 'dut=sw3', steps: [] },
+    ],
+    [
+      { label: 'dut=sw1', steps: sw1 },
+      { label: 'dut=sw2', steps: [] },
+      { label: 'dut=sw3', steps: sw3 },
+    ],
+    // The same blob merged twice: its runs are not taken again.
+    [
+      { label: 'dut=sw1', steps: [step('r-sw1-again', 'passed')] },
+      { label: 'dut=sw4', steps: [] },
+    ],
+  ])
+  expect(combined).toEqual([
+    { label: 'dut=sw1', steps: sw1 },
+    { label: 'dut=sw2', steps: sw2 },
+    { label: 'dut=sw3', steps: sw3 },
+    { label: 'dut=sw4', steps: [] },
   ])
 })
