@@ -33,6 +33,8 @@ export interface RecipeReading {
   silenced?: ReadonlySet<string>
   /** The names under `vars:`, valid or not; undefined when the file could not be read as YAML. */
   declaredVars?: string[]
+  /** The recipe's matrix when it has a sound one, whatever the other problems (they may be one combination's). */
+  matrix?: RecipeMatrix
 }
 
 /**
@@ -130,6 +132,7 @@ export function readRecipe(text: string, file: string, options: RecipeReadOption
       issues: issues.list,
       silenced: vars.refusedPaths,
       declaredVars: vars.declared,
+      ...(matrix ? { matrix } : {}),
     }
     if (trusted && !duplicates) {
       const known = new Set(names)
@@ -138,13 +141,27 @@ export function readRecipe(text: string, file: string, options: RecipeReadOption
         step.dependsOn === undefined ? step : { ...step, dependsOn: step.dependsOn.filter((name) => known.has(name)) },
       )
       const draft = planRecipe(plannable, top.parallel === true, issues)
-      if (draft) reading.draft = { ...draftSettings(top, file), vars: vars.values, varsFrom: vars.from, steps: draft }
+      if (draft)
+        reading.draft = {
+          ...draftSettings(top, file),
+          vars: vars.values,
+          varsFrom: vars.from,
+          steps: draft,
+          ...(matrix ? { combination: { ...sources.matrix } } : {}),
+        }
     }
     return reading
   }
 
   const ordered = planRecipe(steps, parsed.data.parallel ?? false, issues)
-  if (!ordered) return { steps, issues: issues.list, silenced: vars.refusedPaths, declaredVars: vars.declared }
+  if (!ordered)
+    return {
+      steps,
+      issues: issues.list,
+      silenced: vars.refusedPaths,
+      declaredVars: vars.declared,
+      ...(matrix ? { matrix } : {}),
+    }
 
   const meta = parsed.data.test_meta ?? {}
   const testMeta: TestMeta = {
@@ -170,7 +187,7 @@ export function readRecipe(text: string, file: string, options: RecipeReadOption
   }
   if (parsed.data.resource_wait !== undefined) recipe.resourceWaitSec = parsed.data.resource_wait
   if (parsed.data.resource_hold_max !== undefined) recipe.resourceHoldMaxSec = parsed.data.resource_hold_max
-  return { recipe, steps: ordered, issues: [], declaredVars: vars.declared }
+  return { recipe, steps: ordered, issues: [], declaredVars: vars.declared, ...(matrix ? { matrix } : {}) }
 }
 
 /** The recipe's matrix, its problems reported at their lines. */
