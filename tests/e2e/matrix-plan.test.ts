@@ -185,10 +185,6 @@ describe('recipes validate of a matrix recipe', () => {
   test('a resource name only some combinations make invalid: each named, the first one too, in one round', async () => {
     const result = await project.recipes(['validate', 'recipes/bad_resource.yaml'])
     expect(result.code).toBe(3)
-    expect(result.stderr).toContain('recipes/bad_resource.yaml:5:')
-    expect(result.stderr).toContain('(combination dut=rack 9)')
-    expect(result.stderr).toContain('(combination dut=lab sw)')
-    expect(result.stderr).not.toContain('dut=rack1-sw1)')
     expect(result.stderr).toMatchInlineSnapshot(`
       "2 problems found:
 

@@ -20,7 +20,9 @@ export const PLAN_HELP = `Usage: recipes plan <recipe.yaml> [options]    (alias:
 
 Validates a recipe and prints its execution plan without running anything: the DAG levels
 (steps of one level may run side by side once the levels before are done), and what
---only, --skip and --resume-from would do, and which steps have cached results.
+--only, --skip and --resume-from would do, and which steps have cached results. A matrix
+recipe is checked and planned once per combination: each is listed by its values (as its
+group of tests is named) with what they make of its test, resources, args and cmd.
 
 Options:
   --format <f>         text (default), json or mermaid
