@@ -4,6 +4,7 @@ import { DEFAULT_PYTHON_PATH } from '../compile/options.ts'
 import { resolveOwnEntries } from '../compile/own-entries.ts'
 import type { RecipeIssue } from '../recipe/errors.ts'
 import { type DeclaringScriptlet, exportNotFound, type PreflightResult, preflightRecipe } from '../recipe/preflight.ts'
+import { type Combination, combinationIssues } from '../recipe/matrix.ts'
 import { pythonSearchPath } from '../recipe/python-module.ts'
 import type { Recipe } from '../recipe/types.ts'
 import { resumeReaders } from '../recipe/dataflow.ts'
@@ -50,6 +51,20 @@ export async function preflightRecipes(
     await loader?.close()
   }
   return results
+}
+
+/**
+ * The problems `preflightRecipes` found, by recipe file: those of a matrix recipe's
+ * combinations merged, each one that not every combination has naming its combination.
+ */
+export function combinationPreflightIssues(results: ReadonlyMap<Recipe, PreflightResult>): Map<string, RecipeIssue[]> {
+  const byFile = new Map<string, { combination: Combination | undefined; issues: RecipeIssue[] }[]>()
+  for (const [recipe, result] of results) {
+    const checked = byFile.get(recipe.file) ?? []
+    checked.push({ combination: recipe.combination, issues: result.issues })
+    byFile.set(recipe.file, checked)
+  }
+  return new Map([...byFile].map(([file, checked]) => [file, combinationIssues(checked)]))
 }
 
 /**

@@ -80,6 +80,8 @@ export type LoadedRecipe = (
 ) & {
   /** The names under `vars:`; undefined when the file could not be read as YAML. */
   declaredVars?: string[]
+  /** A matrix recipe read with each combination's values (see `CheckedRecipe.combinations`). */
+  combinations?: Recipe[]
 }
 
 /**
@@ -87,13 +89,13 @@ export type LoadedRecipe = (
  * A bad recipe comes with its draft, when it has one (see `checkRecipe`).
  */
 export function loadRecipe(project: Project, file: string): LoadedRecipe {
-  const { recipe, issues, draft, refused, declaredVars } = checkRecipe(
+  const { recipe, issues, draft, refused, declaredVars, combinations } = checkRecipe(
     readFileSync(join(project.root, file), 'utf8'),
     file,
     project.root,
     { pythonPath: project.options.python?.path ?? DEFAULT_PYTHON_PATH, vars: varSourcesOf(project.options.vars) },
   )
-  const declared = declaredVars ? { declaredVars } : {}
+  const declared = { ...(declaredVars ? { declaredVars } : {}), ...(combinations ? { combinations } : {}) }
   if (recipe) return { file, recipe, issues, ...declared }
   return draft ? { file, issues, draft, refused, ...declared } : { file, issues, ...declared }
 }

@@ -16,8 +16,8 @@ import { DEFAULT_ALLURE_RESULTS_DIR } from '../exporters/allure-folder.ts'
 import { projectPath } from '../recipe/project-path.ts'
 import { stepFiles } from '../recipe/step-files.ts'
 import { isInside } from '../recipe/workspace.ts'
-import { givenValue, type VarSources, varSourcesOf } from '../recipe/vars.ts'
-import { combinationLabel } from '../recipe/matrix.ts'
+import { varSourcesOf } from '../recipe/vars.ts'
+import { combinationLabel, unusedGivenVars } from '../recipe/matrix.ts'
 import { generateMatrixModule, type MatrixRun } from './matrix-codegen.ts'
 import { hasMatrix, keepMatricesInEveryShard, type Shard } from './matrix-shard.ts'
 import { StoreKeeper } from '../reporter/store-keeper.ts'
@@ -238,7 +238,7 @@ export function compileRecipe(
     const shard = matrixShardOf(process.env[MATRIX_SHARD_ENV]) ?? vitestShard
     if (typeof shard === 'string')
       return { ...generateFailingModule(file, source, [{ code: 'RECIPE_MATRIX', message: shard }]), warnings }
-    warnings.push(...overriddenVars(checked.recipe, varSourcesOf(options.vars)))
+    warnings.push(...unusedGivenVars(checked.recipe, varSourcesOf(options.vars)))
     // Each combination is the recipe read with its values (checkRecipe read them all).
     const runs: MatrixRun[] = (checked.combinations ?? [checked.recipe]).map((recipe, index) => ({
       compiled: index === 0 ? compiled : compiledOf(recipe),
@@ -269,23 +269,6 @@ export function compileRecipe(
 function matrixOrigin(source: string): { line: number; column: number } | undefined {
   const index = source.split('\n').findIndex((line) => /^matrix\s*:/.test(line))
   return index === -1 ? undefined : { line: index + 1, column: 1 }
-}
-
-/**
- * A value given from outside (--var, RECIPES_VAR_*, the plugin option) for a var the matrix
- * sets is not used: said, with how to run one combination instead.
- */
-function overriddenVars(recipe: Recipe, sources: VarSources): string[] {
-  const combinations = recipe.matrix?.combinations ?? []
-  const names = [...new Set(combinations.flatMap((combination) => Object.keys(combination)))]
-  return names.flatMap((name) => {
-    const given = givenValue(name, { ...sources, matrix: {} })
-    if (!given) return []
-    const first = combinations.find((combination) => combination[name] !== undefined)![name]!
-    return [
-      `${recipe.file}: ${given.where} is not used: the matrix gives ${name} its values; run one combination with -t "${name}=${String(first)}"`,
-    ]
-  })
 }
 
 /**

@@ -1,6 +1,6 @@
 import { type RecipeIssue, sortIssues } from './errors.ts'
-import { combinationLabel } from './matrix.ts'
-import { readRecipe } from './parse.ts'
+import { type Combination, combinationIssues } from './matrix.ts'
+import { type RecipeReading, readRecipe } from './parse.ts'
 import { pythonSearchPath } from './python-module.ts'
 import type { Recipe } from './types.ts'
 import { type VarSources, varSourcesOf } from './vars.ts'
@@ -29,7 +29,11 @@ export interface CheckedRecipe {
   modules: Map<string, string>
   /** Every problem of the file, in file order. */
   issues: RecipeIssue[]
-  /** A matrix recipe without problems: the recipe read with each combination's values, in matrix order (`recipe` is the first). */
+  /**
+   * A matrix recipe: the recipe read with each combination's values, in matrix order (the
+   * first is `recipe`, or `draft`). Without problems, every combination; with problems, each
+   * that could be read (a draft when it has problems), for checking them against their scriptlets.
+   */
   combinations?: Recipe[]
   /** The names under `vars:`; undefined when the file could not be read as YAML. */
   declaredVars?: string[]
@@ -43,55 +47,46 @@ export interface CheckedRecipe {
  * scriptlets, which the caller does (`preflightRecipe`) to report those problems too.
  */
 export function checkRecipe(text: string, file: string, root: string, options: RecipeCheckOptions): CheckedRecipe {
-  const reading = readRecipe(text, file, { vars: options.vars ?? varSourcesOf(undefined) })
+  const sources = options.vars ?? varSourcesOf(undefined)
+  const reading = readRecipe(text, file, { vars: sources })
   const searchPath = pythonSearchPath(options.pythonPath, root, options.pythonPathEnv ?? process.env.PYTHONPATH)
+  // Step files do not depend on vars: those of the first combination are those of every one.
   const resolved = resolveStepFiles(reading.steps, root, { pythonPath: searchPath })
   // A module whose var reference was refused is not also reported missing.
   const fileIssues = resolved.issues.filter((issue) => !(issue.path && reading.silenced?.has(issue.path)))
-  const issues = sortIssues([...reading.issues, ...fileIssues])
+  const readings = readCombinations(text, file, reading, sources)
+  const issues = sortIssues([...combinationIssues(readings), ...fileIssues])
   const checked: CheckedRecipe = { modules: resolved.modules, issues, refused: resolved.refused }
   if (reading.declaredVars) checked.declaredVars = reading.declaredVars
-  if (reading.recipe && issues.length === 0) {
-    const combinations = readCombinations(text, file, reading.recipe, options.vars ?? varSourcesOf(undefined))
-    if (Array.isArray(combinations)) {
-      checked.recipe = reading.recipe
-      if (combinations.length > 0) checked.combinations = combinations
-      return checked
-    }
-    // Step files do not depend on vars: those of the first combination are those of every one.
-    checked.issues = combinations.issues
-    checked.draft = reading.recipe
-    return checked
-  } else if (reading.draft) checked.draft = reading.draft
-  else if (reading.recipe) checked.draft = reading.recipe
+  if (reading.matrix) {
+    const recipes = readings.flatMap(({ recipe }) => (recipe ? [recipe] : []))
+    if (recipes.length > 0) checked.combinations = recipes
+  }
+  if (reading.recipe && issues.length === 0) checked.recipe = reading.recipe
+  else if (reading.draft ?? reading.recipe) checked.draft = (reading.draft ?? reading.recipe)!
   return checked
 }
 
 /**
- * A matrix recipe read with each combination's values (the first is `first`, read already);
- * the problems of the combinations that cannot be, each naming its combination. A recipe
- * without a matrix has none.
+ * Each combination of a matrix recipe read with its values (the first is `first`, read
+ * already), with its problems and its recipe (its draft, when it has problems); a recipe
+ * without a matrix is its one reading.
  */
 export function readCombinations(
   text: string,
   file: string,
-  first: Recipe,
+  first: RecipeReading,
   sources: VarSources,
-): Recipe[] | { issues: RecipeIssue[] } {
-  const matrix = first.matrix
-  if (!matrix) return []
-  const recipes = [first]
-  const issues: RecipeIssue[] = []
-  for (const combination of matrix.combinations.slice(1)) {
-    const reading = readRecipe(text, file, { vars: { ...sources, matrix: combination } })
-    if (reading.recipe && reading.issues.length === 0) recipes.push(reading.recipe)
-    else
-      issues.push(
-        ...reading.issues.map((issue) => ({
-          ...issue,
-          message: `${issue.message} (combination ${combinationLabel(combination)})`,
-        })),
-      )
-  }
-  return issues.length > 0 ? { issues: sortIssues(issues) } : recipes
+): { combination: Combination | undefined; issues: RecipeIssue[]; recipe: Recipe | undefined }[] {
+  const combinations = first.matrix?.combinations ?? []
+  return [
+    first,
+    ...combinations
+      .slice(1)
+      .map((combination) => readRecipe(text, file, { vars: { ...sources, matrix: combination } })),
+  ].map((reading, i) => ({
+    combination: combinations[i],
+    issues: reading.issues,
+    recipe: reading.recipe && reading.issues.length === 0 ? reading.recipe : reading.draft,
+  }))
 }

@@ -1,5 +1,6 @@
+import type { RecipeIssue } from './errors.ts'
 import type { RecipePath } from './source.ts'
-import { coerce, isVarValue, type VarDeclaration, type VarValue } from './vars.ts'
+import { coerce, givenValue, isVarValue, type VarDeclaration, type VarSources, type VarValue } from './vars.ts'
 
 /**
  * Matrix runs: `matrix: { dut: [rack1-sw1, rack1-sw2] }` runs the recipe once per
@@ -218,6 +219,54 @@ export function combinationLabel(combination: Combination): string {
   return Object.entries(combination)
     .map(([name, value]) => `${name}=${String(value)}`)
     .join(', ')
+}
+
+/**
+ * The problems of a matrix recipe's combinations as one list: a problem every combination
+ * has (the same message at the same place) is the recipe's own, said once; any other is said
+ * for each combination that has it, naming the combination.
+ */
+export function combinationIssues(
+  checked: readonly { combination: Combination | undefined; issues: readonly RecipeIssue[] }[],
+): RecipeIssue[] {
+  if (checked.length === 1) return [...checked[0]!.issues]
+  const keyOf = (issue: RecipeIssue) =>
+    JSON.stringify([issue.code, issue.path, issue.message, issue.location?.line, issue.location?.column])
+  const counts = new Map<string, number>()
+  for (const { issues } of checked)
+    for (const key of new Set(issues.map(keyOf))) counts.set(key, (counts.get(key) ?? 0) + 1)
+  const said = new Set<string>()
+  const out: RecipeIssue[] = []
+  for (const { combination, issues } of checked)
+    for (const issue of issues) {
+      const key = keyOf(issue)
+      if (counts.get(key) === checked.length || combination === undefined) {
+        // Said once for all.
+        if (!said.has(key)) out.push(issue)
+        said.add(key)
+      } else out.push({ ...issue, message: `${issue.message} (combination ${combinationLabel(combination)})` })
+    }
+  return out
+}
+
+/**
+ * A value given from outside (--var, RECIPES_VAR_*, the plugin option) for a var the matrix
+ * sets is not used: said, with how to run one combination instead.
+ */
+export function unusedGivenVars(
+  recipe: { file: string; matrix?: RecipeMatrix | undefined },
+  sources: VarSources,
+): string[] {
+  const combinations = recipe.matrix?.combinations ?? []
+  const names = [...new Set(combinations.flatMap((combination) => Object.keys(combination)))]
+  return names.flatMap((name) => {
+    const given = givenValue(name, { ...sources, matrix: {} })
+    if (!given) return []
+    const first = combinations.find((combination) => combination[name] !== undefined)![name]!
+    return [
+      `${recipe.file}: ${given.where} is not used: the matrix gives ${name} its values; run one combination with -t "${name}=${String(first)}"`,
+    ]
+  })
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -1,6 +1,6 @@
 import type { JsonObject } from '../context/json-value.ts'
 import { checkEnvName, describeEnvNameRefusal, envNameAdvice } from './env-names.ts'
-import type { IssueCollector } from './parse.ts'
+import type { IssueCollector } from './issue-collector.ts'
 import type { StepInput } from './schema.ts'
 import type { RecipePath } from './source.ts'
 import type { ExpectSpec, RecipeStep, RetrySpec, StepLocations, StepType, SuccessCheckName } from './types.ts'

@@ -1,21 +1,17 @@
-import { LineCounter, parseDocument, visit, type Document, type YAMLError } from 'yaml'
+import { LineCounter, parseDocument } from 'yaml'
 import type { z } from 'zod'
 import { didYouMean } from './did-you-mean.ts'
-import { RecipeError, type RecipeErrorCode, type RecipeIssue, type SourceLocation } from './errors.ts'
+import { RecipeError, type RecipeIssue } from './errors.ts'
+import { IssueCollector } from './issue-collector.ts'
 import { DependencyCycleError, planSteps } from './plan.ts'
 import { checkEnvParams, normalizeStep } from './normalize-step.ts'
-import { KNOWN_KEYS, recipeSchema, stepSchema, type StepInput } from './schema.ts'
-import { findNodeRange, RecipeSource, toDotPath, type RecipePath } from './source.ts'
+import { recipeSchema, stepSchema, type StepInput } from './schema.ts'
+import { RecipeSource } from './source.ts'
 import type { Recipe, RecipeStep, TestMeta } from './types.ts'
 import { type Combination, expandMatrix, type RecipeMatrix } from './matrix.ts'
 import { applyRecipeVars } from './var-substitution.ts'
 import { readVarDeclarations, type VarSources } from './vars.ts'
-
-const SCHEMA_REFERENCE = 'the recipe schema (vitest-recipes/schema/recipe.schema.json)'
-// yaml's messages for a key indented less than its siblings.
-const MISPLACED_KEY = /must start at the same column|Sequence item without - indicator/
-const INDENT_HINT = 'Indent the key like the other keys of its mapping (a new list item starts with "- ").'
-const SYNTAX_HINT = `Fix the YAML syntax; an editor that knows ${SCHEMA_REFERENCE} shows these as you type.`
+import { aliasIssue, syntaxIssues } from './yaml-issues.ts'
 
 /** What a recipe file holds: the recipe when it has no problem, else every problem found in one pass. */
 export interface RecipeReading {
@@ -37,6 +33,8 @@ export interface RecipeReading {
   silenced?: ReadonlySet<string>
   /** The names under `vars:`, valid or not; undefined when the file could not be read as YAML. */
   declaredVars?: string[]
+  /** The recipe's matrix when it has a sound one, whatever the other problems (they may be one combination's). */
+  matrix?: RecipeMatrix
 }
 
 /**
@@ -134,6 +132,7 @@ export function readRecipe(text: string, file: string, options: RecipeReadOption
       issues: issues.list,
       silenced: vars.refusedPaths,
       declaredVars: vars.declared,
+      ...(matrix ? { matrix } : {}),
     }
     if (trusted && !duplicates) {
       const known = new Set(names)
@@ -142,13 +141,27 @@ export function readRecipe(text: string, file: string, options: RecipeReadOption
         step.dependsOn === undefined ? step : { ...step, dependsOn: step.dependsOn.filter((name) => known.has(name)) },
       )
       const draft = planRecipe(plannable, top.parallel === true, issues)
-      if (draft) reading.draft = { ...draftSettings(top, file), vars: vars.values, varsFrom: vars.from, steps: draft }
+      if (draft)
+        reading.draft = {
+          ...draftSettings(top, file),
+          vars: vars.values,
+          varsFrom: vars.from,
+          steps: draft,
+          ...(matrix ? { combination: { ...sources.matrix } } : {}),
+        }
     }
     return reading
   }
 
   const ordered = planRecipe(steps, parsed.data.parallel ?? false, issues)
-  if (!ordered) return { steps, issues: issues.list, silenced: vars.refusedPaths, declaredVars: vars.declared }
+  if (!ordered)
+    return {
+      steps,
+      issues: issues.list,
+      silenced: vars.refusedPaths,
+      declaredVars: vars.declared,
+      ...(matrix ? { matrix } : {}),
+    }
 
   const meta = parsed.data.test_meta ?? {}
   const testMeta: TestMeta = {
@@ -174,7 +187,7 @@ export function readRecipe(text: string, file: string, options: RecipeReadOption
   }
   if (parsed.data.resource_wait !== undefined) recipe.resourceWaitSec = parsed.data.resource_wait
   if (parsed.data.resource_hold_max !== undefined) recipe.resourceHoldMaxSec = parsed.data.resource_hold_max
-  return { recipe, steps: ordered, issues: [], declaredVars: vars.declared }
+  return { recipe, steps: ordered, issues: [], declaredVars: vars.declared, ...(matrix ? { matrix } : {}) }
 }
 
 /** The recipe's matrix, its problems reported at their lines. */
@@ -251,58 +264,6 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
-/**
- * YAML errors, each at the line to fix. A key indented deeper than its siblings makes yaml
- * report the line above (where the value it swallowed starts): point at the indented line.
- */
-function syntaxIssues(errors: readonly YAMLError[], source: RecipeSource): RecipeIssue[] {
-  const overIndented = new Set(
-    errors.filter((error) => error.code === 'MULTILINE_IMPLICIT_KEY').map((error) => error.pos[0]),
-  )
-  return errors
-    .filter((error) => !(error.code === 'BLOCK_AS_IMPLICIT_KEY' && overIndented.has(error.pos[0])))
-    .slice(0, 5)
-    .map((error): RecipeIssue => {
-      if (error.code === 'MULTILINE_IMPLICIT_KEY') {
-        const line = source.lines.linePos(Math.max(error.pos[0], error.pos[1] - 1)).line
-        return {
-          code: 'RECIPE_YAML_SYNTAX',
-          message: 'this line is indented deeper than the key above it, so YAML reads it as part of that value',
-          location: source.locateLineStart(line),
-          hint: INDENT_HINT,
-        }
-      }
-      let location = source.locate(error.pos[0], error.pos[1] - error.pos[0])
-      // An indentation error reported at the start of a line: underline the key, not the blank.
-      if (/^\s/.test(location.sourceLine?.charAt(location.column - 1) ?? '') && location.sourceLine?.trim())
-        location = source.locateLineStart(location.line)
-      return {
-        code: 'RECIPE_YAML_SYNTAX',
-        message: error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, ''),
-        location,
-        hint: MISPLACED_KEY.test(error.message) ? INDENT_HINT : SYNTAX_HINT,
-      }
-    })
-}
-
-/** yaml refuses to expand too many aliases (a "billion laughs" file): say so at the first alias. */
-function aliasIssue(error: unknown, doc: Document, source: RecipeSource): RecipeIssue {
-  if (!(error instanceof Error && /alias/i.test(error.message))) throw error
-  let offset = 0
-  visit(doc, {
-    Alias(_key, node) {
-      offset = node.range?.[0] ?? 0
-      return visit.BREAK
-    },
-  })
-  return {
-    code: 'RECIPE_YAML_SYNTAX',
-    message: `${lowerFirst(error.message)}: the aliases (*name) of this file expand to too many nodes`,
-    location: source.locate(offset, 1),
-    hint: 'Write the values out, or use fewer nested anchors and aliases.',
-  }
-}
-
 function defaultTestId(file: string): string {
   return file.replace(/^.*[\\/]/, '').replace(/\.ya?ml$/, '')
 }
@@ -358,114 +319,4 @@ function checkNamesAndDependencies(
     })
   }
   return duplicates
-}
-
-/** Collects issues with their positions in the YAML document. */
-export class IssueCollector {
-  readonly list: RecipeIssue[] = []
-  private readonly doc: Document
-  private readonly source: RecipeSource
-  /** Dotted paths of values whose var references were refused (see applyRecipeVars). */
-  silenced: ReadonlySet<string> = new Set()
-  /** What each value that held var references reads with their values, by dotted path. */
-  substituted: ReadonlyMap<string, unknown> = new Map()
-
-  constructor(doc: Document, source: RecipeSource) {
-    this.doc = doc
-    this.source = source
-  }
-
-  /** Where the value (or with `key`, the key) at `path` is; with `find`, where that text is inside it, when it is written as is. */
-  locate(path: RecipePath, options: { key?: boolean; find?: string } = {}): SourceLocation {
-    const range = findNodeRange(this.doc, path, options)
-    if (!range) return { file: this.source.file, line: 1, column: 1 }
-    const inside = options.find === undefined ? -1 : this.source.text.slice(range[0], range[1]).indexOf(options.find)
-    if (inside >= 0) return this.source.locate(range[0] + inside, options.find!.length)
-    return this.source.locate(range[0], range[1] - range[0])
-  }
-
-  /** The text of the value at `path` as written in the file (`1.0` stays `1.0`). */
-  sourceText(path: RecipePath): string | undefined {
-    const range = findNodeRange(this.doc, path)
-    return range ? this.source.text.slice(range[0], range[1]) : undefined
-  }
-
-  add(
-    code: RecipeErrorCode,
-    message: string,
-    path: RecipePath,
-    options: { key?: boolean; hint?: string; find?: string } = {},
-  ): void {
-    // A value whose var reference was refused is not also refused for what the reference looks like.
-    if (!code.includes('_VAR') && this.silenced.has(toDotPath(path))) return
-    const issue: RecipeIssue = { code, message, path: toDotPath(path), location: this.locate(path, options) }
-    if (options.hint) issue.hint = options.hint
-    this.list.push(issue)
-  }
-
-  addZodIssue(issue: z.core.$ZodIssue): void {
-    const path = issue.path.filter((segment): segment is string | number => typeof segment !== 'symbol')
-    if (issue.code === 'unrecognized_keys') {
-      for (const key of issue.keys) {
-        const suggestion = didYouMean(key, knownKeysAt(path))
-        this.add('RECIPE_UNKNOWN_KEY', `unknown key "${key}"`, [...path, key], {
-          key: true,
-          hint: suggestion ? `Did you mean "${suggestion}"?` : `Allowed keys here: ${knownKeysAt(path).join(', ')}.`,
-        })
-      }
-      return
-    }
-    if (issue.code === 'invalid_key' && path.length === 2 && path[0] === 'vars') {
-      this.add('RECIPE_SCHEMA', `"${String(path[1])}" is not a var name`, path, {
-        key: true,
-        hint: 'A var name is letters, digits and "_", not starting with a digit (it is also read from RECIPES_VAR_<NAME>).',
-      })
-      return
-    }
-    let message = issue.code === 'invalid_union' ? unionMessage(path) : lowerFirst(issue.message)
-    // The value as written may be fine: say what it read once its vars were put in.
-    const dotPath = toDotPath(path)
-    if (this.substituted.has(dotPath))
-      message += `; with its vars it reads ${JSON.stringify(this.substituted.get(dotPath))}`
-    const missing = issue.code === 'invalid_type' && issue.message.includes('received undefined')
-    this.add('RECIPE_SCHEMA', missing ? `missing required key "${String(path.at(-1))}"` : message, path, {
-      hint: missing ? `Add "${String(path.at(-1))}" here.` : `See ${SCHEMA_REFERENCE} for the allowed values.`,
-    })
-  }
-}
-
-function knownKeysAt(path: RecipePath): readonly string[] {
-  const last = path.at(-1)
-  if (path.length === 0) return KNOWN_KEYS.recipe
-  if (path.length === 1 && last === 'test_meta') return KNOWN_KEYS.testMeta
-  if (path.length === 2 && path[0] === 'vars') return KNOWN_KEYS.variable
-  if (path[0] === 'steps' && path.length === 2) return KNOWN_KEYS.step
-  if (last === 'success') return KNOWN_KEYS.success
-  if (last === 'expect') return ['status', 'reason_matches', 'exit_code']
-  if (last === 'retry') return ['max', 'delay_sec', 'on']
-  return []
-}
-
-function unionMessage(path: RecipePath): string {
-  if (path.length === 2 && path[0] === 'vars')
-    return 'expected a default value (text, number, true or false) or a mapping {default, type, description}'
-  switch (path.at(-1)) {
-    case 'args':
-    case 'params':
-      return 'expected a mapping of parameters (or a list)'
-    case 'depends_on':
-      return 'expected a step name or a list of step names'
-    case 'expect':
-      return 'expected "ok", "error" or a mapping {status, reason_matches, exit_code}'
-    case 'retry':
-      return 'expected a number of retries or a mapping {max, delay_sec, on}'
-    case 'cmd':
-      return 'expected a script path or an argv list'
-    default:
-      return 'value has the wrong form'
-  }
-}
-
-function lowerFirst(text: string): string {
-  return text.charAt(0).toLowerCase() + text.slice(1)
 }

@@ -1,5 +1,5 @@
 import { didYouMean } from './did-you-mean.ts'
-import type { IssueCollector } from './parse.ts'
+import type { IssueCollector } from './issue-collector.ts'
 import { type RecipePath, toDotPath } from './source.ts'
 import {
   readVarDeclarations,

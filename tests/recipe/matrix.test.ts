@@ -142,3 +142,49 @@ test('checkRecipe (recipes validate, the compiler) reads every combination: one 
     [{ dut: 'b', speed: 5 }, { dut: 'b' }],
   ])
 })
+
+test('checkRecipe reads every combination even when the first has problems: each value-made problem names its combination, a shared one is said once', async () => {
+  const { checkRecipe } = await import('../../plugin/recipe/check.ts')
+  const text = `vars:\n  dut: { description: the switch }\nmatrix:\n  dut: ["rack 1", sw2, "lab 9"]\nresources: ["dut:\${{ vars.dut }}"]\ntest_meta: { tags: 3 }\nsteps:\n  - { name: a, type: ts, module: scriptlets/steps/load_numbers.ts, args: { dut: "\${{ vars.dut }}" } }\n`
+  const checked = checkRecipe(text, FILE, process.cwd(), { pythonPath: [], vars: {} })
+  const messages = checked.issues.map((issue) => issue.message)
+  expect(messages.filter((message) => message.includes('dut:rack 1'))).toEqual([
+    expect.stringMatching(/\(combination dut=rack 1\)$/),
+  ])
+  expect(messages.filter((message) => message.includes('dut:lab 9'))).toEqual([
+    expect.stringMatching(/\(combination dut=lab 9\)$/),
+  ])
+  expect(messages.some((message) => message.includes('sw2'))).toBe(false)
+  // The same problem in every combination is the recipe's own: once, no combination named.
+  const tags = checked.issues.filter((issue) => issue.path === 'test_meta.tags')
+  expect(tags).toHaveLength(1)
+  expect(tags[0]!.message).not.toContain('combination')
+  // Each combination that could be read is there to be checked against its scriptlets.
+  expect(checked.combinations!.map((recipe) => recipe.combination)).toEqual([
+    { dut: 'rack 1' },
+    { dut: 'sw2' },
+    { dut: 'lab 9' },
+  ])
+})
+
+test('combinationIssues: one reading is as it is; across combinations, only what every one has goes unnamed', async () => {
+  const { combinationIssues } = await import('../../plugin/recipe/matrix.ts')
+  const issue = (message: string, line = 3) => ({
+    code: 'RECIPE_SCHEMA' as const,
+    message,
+    location: { file: FILE, line, column: 1 },
+  })
+  expect(combinationIssues([{ combination: undefined, issues: [issue('x'), issue('x')] }])).toEqual([
+    issue('x'),
+    issue('x'),
+  ])
+  const merged = combinationIssues([
+    { combination: { dut: 'a' }, issues: [issue('shared'), issue('only a', 4)] },
+    { combination: { dut: 'b' }, issues: [issue('shared'), issue('shared', 5)] },
+  ])
+  expect(merged.map((found) => found.message)).toEqual([
+    'shared',
+    'only a (combination dut=a)',
+    'shared (combination dut=b)',
+  ])
+})

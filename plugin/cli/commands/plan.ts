@@ -1,6 +1,8 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { formatRecipeIssues } from '../../recipe/errors.ts'
+import { formatRecipeIssues, sortIssues } from '../../recipe/errors.ts'
+import { combinationLabel, unusedGivenVars } from '../../recipe/matrix.ts'
+import { varSourcesOf } from '../../recipe/vars.ts'
 import type { Recipe, RecipeStep } from '../../recipe/types.ts'
 import { satisfiesDependents } from '../../runtime/meta.ts'
 import { declaredOutputs } from '../../recipe/declared-outputs.ts'
@@ -9,7 +11,8 @@ import { resumeReaders } from '../../recipe/dataflow.ts'
 import { EXIT_DEPENDENCY, EXIT_INVALID, EXIT_OK } from '../../scriptlet/envelope.ts'
 import { parseCommandArgs, splitList, UsageError } from '../args.ts'
 import type { CliIo } from '../io.ts'
-import { preflightRecipes } from '../preflight.ts'
+import { combinationPreflightIssues, preflightRecipes } from '../preflight.ts'
+import { type Action, type PlannedRun, type PlannedStep, planText, toMermaid } from './plan-text.ts'
 import { withCliVars } from '../var-flags.ts'
 import { loadProject, loadRecipe, noRecipeError, withStore, type Project } from '../project.ts'
 
@@ -17,7 +20,9 @@ export const PLAN_HELP = `Usage: recipes plan <recipe.yaml> [options]    (alias:
 
 Validates a recipe and prints its execution plan without running anything: the DAG levels
 (steps of one level may run side by side once the levels before are done), and what
---only, --skip and --resume-from would do, and which steps have cached results.
+--only, --skip and --resume-from would do, and which steps have cached results. A matrix
+recipe is checked and planned once per combination: each is listed by its values (as its
+group of tests is named) with what they make of its test, resources, args and cmd.
 
 Options:
   --format <f>         text (default), json or mermaid
@@ -35,20 +40,6 @@ const OPTIONS = {
   var: { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h' },
 } as const
-
-type Action = 'run' | 'setup' | 'skipped' | 'blocked' | 'resumed' | 'filtered'
-
-interface PlannedStep {
-  name: string
-  idx: number
-  type: string
-  level: number
-  needs: string[]
-  action: Action
-  parallel: boolean
-  cache: 'off' | 'on' | 'hit-possible'
-  line: number
-}
 
 export async function planCommand(args: string[], io: CliIo): Promise<number> {
   const parsed = parseCommandArgs(args, OPTIONS, 'plan')
@@ -80,12 +71,17 @@ async function planWithVars(
     return EXIT_INVALID
   }
   const recipe = loaded.recipe
-  const checked = (await preflightRecipes(project, [recipe])).get(recipe)!
-  if (checked.issues.length > 0) {
-    io.stderr(`${formatRecipeIssues(checked.issues)}\n`)
+  // A matrix recipe: each combination is checked and planned with its values.
+  const runs = loaded.combinations ?? [recipe]
+  for (const warning of unusedGivenVars(recipe, varSourcesOf(project.options.vars))) io.stderr(`${warning}\n`)
+  const checked = await preflightRecipes(project, runs)
+  const issues = combinationPreflightIssues(checked).get(file) ?? []
+  if (issues.length > 0) {
+    io.stderr(`${formatRecipeIssues(sortIssues(issues))}\n`)
     return EXIT_INVALID
   }
-  if (checked.note) io.stderr(`note: ${checked.note}\n`)
+  const note = checked.get(recipe)!.note
+  if (note) io.stderr(`note: ${note}\n`)
   const names = new Set(recipe.steps.map((step) => step.name))
   const only = splitList(values.only)
   const skip = splitList(values.skip)
@@ -93,36 +89,48 @@ async function planWithVars(
   for (const name of [...only, ...skip, ...(resumeFrom ? [resumeFrom] : [])]) {
     if (!names.has(name)) throw new UsageError(`${file} has no step named "${name}"`)
   }
-  let resumedFrom: string | undefined
-  if (resumeFrom) {
-    const index = recipe.steps.findIndex((step) => step.name === resumeFrom)
-    const snapshot = await withStore(project, (store) => loadResumeSnapshot(store, file, recipe.steps[index - 1]?.name))
-    const refused =
-      typeof snapshot === 'string'
-        ? snapshot
-        : snapshot.unrestorable &&
-          refuseUnrestorableReads(snapshot, resumeReaders(recipe, checked.declarations, index, skip))
-    if (typeof snapshot === 'string' || refused) {
-      io.stderr(`recipes: cannot resume from "${resumeFrom}": ${refused}\n`)
-      return EXIT_DEPENDENCY
+  const planned: PlannedRun[] = []
+  for (const run of runs) {
+    let resumedFrom: string | undefined
+    if (resumeFrom) {
+      // A matrix combination resumes from its own last run.
+      const index = run.steps.findIndex((step) => step.name === resumeFrom)
+      const combination = Object.fromEntries(
+        Object.entries(run.combination ?? {}).map(([name, value]) => [name, String(value)]),
+      )
+      const snapshot = await withStore(project, (store) =>
+        loadResumeSnapshot(store, file, run.steps[index - 1]?.name, undefined, process.env, combination),
+      )
+      const refused =
+        typeof snapshot === 'string'
+          ? snapshot
+          : snapshot.unrestorable &&
+            refuseUnrestorableReads(snapshot, resumeReaders(run, checked.get(run)!.declarations, index, skip))
+      if (typeof snapshot === 'string' || refused) {
+        io.stderr(`recipes: cannot resume from "${resumeFrom}": ${refused}\n`)
+        return EXIT_DEPENDENCY
+      }
+      resumedFrom = snapshot.runId
     }
-    resumedFrom = snapshot.runId
+    planned.push(planRun(run, project, { only, skip, ...(resumeFrom ? { resumeFrom } : {}) }, resumedFrom))
   }
-  const planned = planRecipe(recipe, project, { only, skip, ...(resumeFrom ? { resumeFrom } : {}) })
-  if (format === 'json')
-    io.stdout(
-      `${JSON.stringify({ recipe: file, testId: recipe.testMeta.test_id, resumedFrom, steps: planned }, null, 2)}\n`,
-    )
-  else if (format === 'mermaid') io.stdout(toMermaid(planned))
-  else io.stdout(toText(file, recipe, planned, resumedFrom))
+  const first = planned[0]!
+  if (format === 'json') {
+    const matrix = recipe.matrix ? { matrix: { parallel: recipe.matrix.parallel, combinations: planned } } : {}
+    const plan = { recipe: file, testId: first.testId, resumedFrom: first.resumedFrom, steps: first.steps, ...matrix }
+    io.stdout(`${JSON.stringify(plan, null, 2)}\n`)
+  } else if (format === 'mermaid') io.stdout(toMermaid(first.steps))
+  else io.stdout(planText(file, planned, recipe.matrix?.parallel))
   return EXIT_OK
 }
 
-function planRecipe(
+/** The plan of one run of `recipe` (one combination of a matrix recipe). */
+function planRun(
   recipe: Recipe,
   project: Project,
   selection: { only: string[]; skip: string[]; resumeFrom?: string },
-): PlannedStep[] {
+  resumedFrom: string | undefined,
+): PlannedRun {
   const levels = new Map<string, number>()
   const byName = new Map(recipe.steps.map((step) => [step.name, step]))
   for (const step of recipe.steps)
@@ -155,17 +163,34 @@ function planRecipe(
     else if (action !== 'filtered' && step.needs.some((need) => blocks(need))) action = 'blocked'
     actions.set(step.name, action)
   })
-  return recipe.steps.map((step) => ({
-    name: step.name,
-    idx: step.idx,
-    type: step.type,
-    level: levels.get(step.name)!,
-    needs: step.needs,
-    action: actions.get(step.name)!,
-    parallel: step.parallel,
-    cache: !step.cache ? 'off' : cached.has(step.name) ? 'hit-possible' : 'on',
-    line: step.locations.step.line,
-  }))
+  const steps = recipe.steps.map(
+    (step): PlannedStep => ({
+      name: step.name,
+      idx: step.idx,
+      type: step.type,
+      level: levels.get(step.name)!,
+      needs: step.needs,
+      action: actions.get(step.name)!,
+      parallel: step.parallel,
+      cache: !step.cache ? 'off' : cached.has(step.name) ? 'hit-possible' : 'on',
+      line: step.locations.step.line,
+      resources: step.resources,
+      args: step.params,
+      ...(step.command === undefined ? {} : { command: step.command }),
+      ...(step.cacheKey === undefined ? {} : { cacheKey: step.cacheKey }),
+      ...(step.cacheInputs.length ? { cacheInputs: step.cacheInputs } : {}),
+      ...(step.description === undefined ? {} : { description: step.description }),
+    }),
+  )
+  const { test_id: testId, description } = recipe.testMeta
+  return {
+    ...(recipe.combination ? { label: combinationLabel(recipe.combination), values: recipe.combination } : {}),
+    testId,
+    ...(description === undefined ? {} : { description }),
+    resources: recipe.resources,
+    ...(resumedFrom === undefined ? {} : { resumedFrom }),
+    steps,
+  }
 }
 
 /** Steps of `recipe` with entries in the step cache (a hit still needs unchanged inputs). */
@@ -187,37 +212,4 @@ function cachedSteps(root: string, recipe: string): Set<string> {
     }
   }
   return steps
-}
-
-function toText(file: string, recipe: Recipe, steps: PlannedStep[], resumedFrom: string | undefined): string {
-  const lines = [
-    `${file} — ${recipe.testMeta.test_id}${recipe.testMeta.description ? `: ${recipe.testMeta.description}` : ''}`,
-  ]
-  if (resumedFrom) lines.push(`ctx restored from run ${resumedFrom}`)
-  const maxLevel = Math.max(...steps.map((step) => step.level))
-  for (let level = 1; level <= maxLevel; level++) {
-    const atLevel = steps.filter((step) => step.level === level)
-    lines.push(`level ${level}${atLevel.filter((step) => step.parallel).length > 1 ? ' (parallel)' : ''}`)
-    for (const step of atLevel) {
-      const details = [
-        step.type,
-        step.needs.length ? `needs ${step.needs.join(', ')}` : '',
-        step.cache !== 'off' ? `cache ${step.cache}` : '',
-      ]
-        .filter(Boolean)
-        .join('; ')
-      lines.push(
-        `  ${String(step.idx).padStart(3)} ${step.name.padEnd(28)} ${step.action.padEnd(8)} ${details}  (line ${step.line})`,
-      )
-    }
-  }
-  return `${lines.join('\n')}\n`
-}
-
-function toMermaid(steps: PlannedStep[]): string {
-  const id = (name: string) => `s_${name.replace(/[^A-Za-z0-9_]/g, '_')}`
-  const lines = ['flowchart TD']
-  for (const step of steps) lines.push(`  ${id(step.name)}["${step.idx}. ${step.name}<br/>${step.action}"]`)
-  for (const step of steps) for (const need of step.needs) lines.push(`  ${id(need)} --> ${id(step.name)}`)
-  return `${lines.join('\n')}\n`
 }

@@ -3,11 +3,13 @@ import { join } from 'node:path'
 import { CONTEXT_KEY_PATTERN } from '../../context/context.ts'
 import { declaredOutputs } from '../../recipe/declared-outputs.ts'
 import { formatRecipeIssues, type RecipeIssue, sortIssues } from '../../recipe/errors.ts'
+import { unusedGivenVars } from '../../recipe/matrix.ts'
 import { RecipeSource } from '../../recipe/source.ts'
+import { varSourcesOf } from '../../recipe/vars.ts'
 import type { Recipe } from '../../recipe/types.ts'
 import { EXIT_INVALID, EXIT_OK } from '../../scriptlet/envelope.ts'
 import { parseCommandArgs } from '../args.ts'
-import { preflightRecipes } from '../preflight.ts'
+import { combinationPreflightIssues, preflightRecipes } from '../preflight.ts'
 import { withCliVars } from '../var-flags.ts'
 import { listScriptletFiles } from '../scriptlet-files.ts'
 import type { CliIo } from '../io.ts'
@@ -72,21 +74,24 @@ async function validateWithVars(
     fileIssues.set(file, [...loaded.issues])
     const recipe = loaded.recipe ?? loaded.draft
     if (!recipe) continue
-    checkable.push(recipe)
-    if (loaded.refused) refused.set(recipe, loaded.refused)
+    // A matrix recipe is checked with each combination's values: one may give a scriptlet what it refuses.
+    const combinations = loaded.combinations ?? [recipe]
+    checkable.push(...combinations)
+    if (loaded.refused) for (const combination of combinations) refused.set(combination, loaded.refused)
     fileIssues.get(file)!.push(...recipeKeyIssues(recipe))
     if (!loaded.recipe) continue
     recipes.push(loaded.recipe)
+    warnings.push(...unusedGivenVars(loaded.recipe, varSourcesOf(project.options.vars)))
     const warning = weakSecretWarning(loaded.recipe, process.env, project.options.secrets)
     if (warning) warnings.push(warning)
   }
   // Args against scriptlet parameters and reads against writes: what the compiled recipe checks first.
-  const notes: string[] = []
+  const notes = new Set<string>()
   if (checkable.length > 0) {
-    for (const [recipe, result] of await preflightRecipes(project, checkable, refused)) {
-      fileIssues.get(recipe.file)!.push(...result.issues)
-      if (result.note && recipes.includes(recipe)) notes.push(result.note)
-    }
+    const results = await preflightRecipes(project, checkable, refused)
+    for (const [file, issues] of combinationPreflightIssues(results)) fileIssues.get(file)!.push(...issues)
+    for (const [recipe, result] of results)
+      if (result.note && recipes.some((valid) => valid.file === recipe.file)) notes.add(result.note)
   }
   const issues = [...fileIssues.values()].flatMap((found) => sortIssues(found))
   // Warnings do not change the exit code: the recipe runs as it is.
