@@ -1,5 +1,7 @@
 import {
   AlignmentType,
+  type IContext,
+  type IXmlableObject,
   Paragraph,
   ShadingType,
   Table,
@@ -68,18 +70,28 @@ export function layTable(columns: TableColumn[], rows: string[][]): LaidTable {
   const wanted = most.map((width, i) => Math.max(width + 2 * CELL_PADDING + 40, needed[i]!))
   const landscape = sum(needed) > PORTRAIT_WIDTH
   const widths = columnWidths(needed, wanted, landscape ? LANDSCAPE_WIDTH : PORTRAIT_WIDTH)
-  const cell = (text: string, column: number, bold: boolean, fill?: string) =>
-    new TableCell({
-      width: { size: widths[column]!, type: WidthType.DXA },
-      children: [
-        new Paragraph({
-          style: TABLE_STYLE,
-          alignment: AlignmentType.LEFT,
-          children: [bold ? new TextRun({ text, bold }) : new TextRun(text)],
-        }),
-      ],
-      ...(fill ? { shading: shade(fill) } : {}),
-    })
+  // Cells alike (a column's statuses, its empty cells, its repeated values) are one cell, prepared once.
+  const cells = new Map<string, TableCell>()
+  const cell = (text: string, column: number, bold: boolean, fill?: string) => {
+    const key = `${column}${bold ? 'b' : ''}:${fill ?? ''}:${text}`
+    let made = cells.get(key)
+    if (!made)
+      cells.set(
+        key,
+        (made = new RepeatedCell({
+          width: { size: widths[column]!, type: WidthType.DXA },
+          children: [
+            new Paragraph({
+              style: TABLE_STYLE,
+              alignment: AlignmentType.LEFT,
+              children: [bold ? new TextRun({ text, bold }) : new TextRun(text)],
+            }),
+          ],
+          ...(fill ? { shading: shade(fill) } : {}),
+        })),
+      )
+    return made
+  }
   const headerRow = new TableRow({
     tableHeader: true,
     cantSplit: true,
@@ -101,6 +113,16 @@ export function layTable(columns: TableColumn[], rows: string[][]): LaidTable {
       margins: { left: CELL_PADDING, right: CELL_PADDING, marginUnitType: WidthType.DXA },
       rows: [headerRow, ...body],
     }),
+  }
+}
+
+/** A table cell whose XML is worked out once however many rows show it (docx prepares each cell anew at each use). */
+class RepeatedCell extends TableCell {
+  private prepared: IXmlableObject | undefined
+
+  override prepForXml(context: IContext): IXmlableObject | undefined {
+    this.prepared ??= super.prepForXml(context)
+    return this.prepared
   }
 }
 

@@ -236,7 +236,7 @@ function stepSection(step: StepRow, repeated: (options: IRunOptions) => TextRun)
           repeated({ text: `${label}: `, bold: true }),
           label === 'status'
             ? repeated({ text: value, ...(color ? { shading: shade(color) } : {}) })
-            : new TextRun({ text: value }),
+            : repeated({ text: value }),
         ]),
     }),
     ...lines.map(

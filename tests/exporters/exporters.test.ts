@@ -4,8 +4,10 @@ import { join } from 'node:path'
 import JSZip from 'jszip'
 import { afterAll, describe, expect, test, vi } from 'vitest'
 import { analyzeRun } from '../../plugin/analysis/run-summary.ts'
+import { renderDocx } from '../../plugin/exporters/docx.ts'
 import { exportRun } from '../../plugin/exporters/index.ts'
 import { renderMarkdown } from '../../plugin/exporters/markdown.ts'
+import { STATUS_COLORS } from '../../plugin/format/run-format.ts'
 import type { RunData, StepRow } from '../../plugin/store/run-data.ts'
 import { runData, stepRow } from '../store/rows.ts'
 
@@ -90,6 +92,60 @@ test('exportRun writes every format it can and reports the one it cannot', async
   const blocked = await exportRun(data, join(dir, 'out', 'report.md', 'sub'), ['md', 'xlsx'])
   expect(blocked.every((outcome) => outcome.error?.startsWith('cannot create'))).toBe(true)
   expect(readdirSync(join(dir, 'out')).sort()).toEqual(['report.json', 'report.md'])
+})
+
+/** Each row of each table of a Word document, cell by cell: its text, width and shading. */
+async function docxTableRows(docx: Buffer): Promise<{ text: string; width: string | undefined; fill: string | undefined }[][][]> {
+  const xml = await (await JSZip.loadAsync(docx)).file('word/document.xml')!.async('string')
+  const cellOf = (cell: string) => ({
+    text: [...cell.matchAll(/<w:t(?: [^>]*)?>([^<]*)<\/w:t>/g)].map((match) => match[1]).join(''),
+    width: /<w:tcW [^>]*w:w="(\d+)"/.exec(cell)?.[1],
+    fill: /<w:shd [^>]*w:fill="([0-9A-F]+)"/.exec(cell)?.[1],
+  })
+  return [...xml.matchAll(/<w:tbl>.*?<\/w:tbl>/gs)].map(([table]) =>
+    [...table.matchAll(/<w:tr>.*?<\/w:tr>/gs)].map(([row]) =>
+      [...row.matchAll(/<w:tc>.*?<\/w:tc>/gs)].map(([cell]) => cellOf(cell)),
+    ),
+  )
+}
+
+test('report.docx shows each row of its tables whole, the values many rows share (status, duration, exit code, reason) in each', async () => {
+  const steps = Array.from({ length: 12 }, (_, i) =>
+    step(`s${i + 1}`, i + 1, {
+      status: i % 3 === 2 ? 'failed' : 'passed',
+      durationMs: i % 2 ? 10 : 20,
+      exitCode: i % 3 === 2 ? 1 : null,
+      reason: i % 3 === 2 ? 'too slow' : null,
+    }),
+  )
+  const data = runData(
+    steps,
+    {},
+    { context: [0, 1, 2, 3].map((n) => ({ key: `k${n}`, value: n % 2, who: 's1', ts: null })) },
+  )
+  const [, stepTable, context] = await docxTableRows(await renderDocx(data))
+  const texts = (table: { text: string }[][]) => table.map((row) => row.map((cell) => cell.text))
+  expect(texts(stepTable!)).toEqual([
+    ['#', 'step', 'status', 'duration', 'exit', 'reason'],
+    ...steps.map((row) => [
+      String(row.idx),
+      row.step,
+      row.status,
+      row.durationMs === 10 ? '10.0 ms' : '20.0 ms',
+      row.exitCode === null ? '' : '1',
+      row.reason ?? '',
+    ]),
+  ])
+  // Every row's cells as wide as the header's, each status shaded in its own colour.
+  for (const row of stepTable!) expect(row.map((cell) => cell.width)).toEqual(stepTable![0]!.map((cell) => cell.width))
+  expect(stepTable!.slice(1).map((row) => row[2]!.fill)).toEqual(steps.map((row) => STATUS_COLORS[row.status]))
+  expect(texts(context!)).toEqual([
+    ['key', 'value', 'who'],
+    ['k0', '0', 's1'],
+    ['k1', '1', 's1'],
+    ['k2', '0', 's1'],
+    ['k3', '1', 's1'],
+  ])
 })
 
 test('the AI summary is shown beside the analysis in every document, marked as a suggestion or as unavailable', async () => {
