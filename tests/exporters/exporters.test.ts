@@ -95,7 +95,9 @@ test('exportRun writes every format it can and reports the one it cannot', async
 })
 
 /** Each row of each table of a Word document, cell by cell: its text, width and shading. */
-async function docxTableRows(docx: Buffer): Promise<{ text: string; width: string | undefined; fill: string | undefined }[][][]> {
+async function docxTableRows(
+  docx: Buffer,
+): Promise<{ text: string; width: string | undefined; fill: string | undefined }[][][]> {
   const xml = await (await JSZip.loadAsync(docx)).file('word/document.xml')!.async('string')
   const cellOf = (cell: string) => ({
     text: [...cell.matchAll(/<w:t(?: [^>]*)?>([^<]*)<\/w:t>/g)].map((match) => match[1]).join(''),
