@@ -46,18 +46,22 @@ export interface RunStartHook {
  *
  * Vitest refuses `--shard=i/n` for a run of fewer than n files (a lone matrix recipe with
  * --shard=1/2) before its sequencer shards them, unless `passWithNoTests`. That count does not
- * apply to a run with a matrix recipe, which every shard runs: from the run's start (the hook)
- * until its files are sharded, `passWithNoTests` reads true for such a run. A run without
- * one is checked as Vitest checks it, and the tests themselves see the config's own value.
+ * apply to a run with a matrix recipe, which every shard runs: until its files are sharded,
+ * `passWithNoTests` reads true for such a run. Vitest 4.1 checks after the run starts (the
+ * hook: whether its files hold a matrix recipe); Vitest 5 before (`projectHasMatrix`: whether
+ * the project's recipes do). Once sharded, the tests see the config's own value, and a run
+ * without a matrix recipe is checked as Vitest checks it.
  */
 export function keepMatricesInEveryShard(
   config: { sequence: { sequencer: unknown }; passWithNoTests?: boolean },
   isMatrix: (file: string) => boolean,
+  projectHasMatrix = false,
 ): RunStartHook | undefined {
   const Base = config.sequence.sequencer as Sequencer & { [KEEPS_MATRICES]?: true }
   if (typeof Base !== 'function' || Base[KEEPS_MATRICES]) return undefined
   let own = config.passWithNoTests
-  let sharding = false
+  let sharding = projectHasMatrix
+  let sharded = false
   Object.defineProperty(config, 'passWithNoTests', {
     configurable: true,
     enumerable: true,
@@ -70,6 +74,7 @@ export function keepMatricesInEveryShard(
     static override readonly [KEEPS_MATRICES] = true
     override async shard(files: Specification[]): Promise<Specification[]> {
       sharding = false
+      sharded = true
       const matrices = files.filter((file) => isMatrix(file.moduleId))
       const others = files.filter((file) => !matrices.includes(file))
       return [...(others.length > 0 ? await super.shard(others) : []), ...matrices]
@@ -78,7 +83,8 @@ export function keepMatricesInEveryShard(
   config.sequence.sequencer = MatrixShards
   return {
     onTestRunStart(specifications) {
-      sharding = specifications.some((specification) => isMatrix(specification.moduleId))
+      // Vitest 5 starts the run after sharding it: the tests then keep the config's own value.
+      if (!sharded) sharding = specifications.some((specification) => isMatrix(specification.moduleId))
     },
   }
 }

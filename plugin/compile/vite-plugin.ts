@@ -7,7 +7,7 @@ import { pythonSearchPath } from '../recipe/python-module.ts'
 import { DEFAULT_STEP_TIMEOUT_SEC } from '../recipe/step-deadline.ts'
 import { type FailingDraft, generateFailingModule, generateRecipeModule, type GeneratedModule } from './codegen.ts'
 import { OWN_DIST, OWN_ENTRIES } from './own-entries.ts'
-import { recipeTagDefinitions, undefinedTags, unnamableTags } from './recipe-tags.ts'
+import { recipeFiles, recipeTagDefinitions, undefinedTags, unnamableTags } from './recipe-tags.ts'
 import { type CompiledRecipe, MAX_CONCURRENCY_KEY } from '../runtime/spec.ts'
 import { type SecretName, serializeSecretNames, WEAK_SECRET_LENGTH, weakSecrets } from '../runtime/redact.ts'
 import type { Recipe } from '../recipe/types.ts'
@@ -104,6 +104,7 @@ export function recipes(options: RecipesOptions = {}): Plugin {
         const runStart = keepMatricesInEveryShard(
           context.vitest.config,
           (file) => isRecipe(stripQuery(file)) && hasMatrix(file),
+          recipeFiles(root, include, options.exclude).some(hasMatrix),
         )
         if (runStart) reporters.push(runStart)
       }

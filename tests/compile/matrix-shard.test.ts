@@ -19,12 +19,12 @@ class Sequencer {
 
 const isMatrix = (file: string) => file.includes('matrix')
 
-function shardedConfig(passWithNoTests?: boolean) {
+function shardedConfig(passWithNoTests?: boolean, projectHasMatrix?: boolean) {
   const config: { sequence: { sequencer: unknown }; passWithNoTests?: boolean } = {
     sequence: { sequencer: Sequencer },
     ...(passWithNoTests === undefined ? {} : { passWithNoTests }),
   }
-  const hook = keepMatricesInEveryShard(config, isMatrix)
+  const hook = keepMatricesInEveryShard(config, isMatrix, projectHasMatrix)
   const Sharding = config.sequence.sequencer as new () => Sequencer
   return { config, hook, sequencer: new Sharding() }
 }
@@ -57,4 +57,16 @@ test('the config saying passWithNoTests keeps it, before and after the run is sh
   expect(config.passWithNoTests).toBe(true)
   config.passWithNoTests = false
   expect(config.passWithNoTests).toBe(false)
+})
+
+test('Vitest 5 checks the shard count before the run starts: a project with a matrix recipe passes it, and the run started after sharding keeps the config value', async () => {
+  const { config, hook, sequencer } = shardedConfig(undefined, true)
+  // Vitest 5: the check, then the sequencer's shard, then the run's start.
+  expect(config.passWithNoTests).toBe(true)
+  await sequencer.shard([{ moduleId: 'recipes/matrix.yaml' }])
+  expect(config.passWithNoTests).toBeFalsy()
+  hook!.onTestRunStart([{ moduleId: 'recipes/matrix.yaml' }])
+  expect(config.passWithNoTests).toBeFalsy()
+  // A project without a matrix recipe is checked as Vitest checks it.
+  expect(shardedConfig(undefined, false).config.passWithNoTests).toBeFalsy()
 })
