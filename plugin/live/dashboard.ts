@@ -34,6 +34,8 @@ export interface DashboardOptions {
   port: number
   /** How often the store and the running recipes are looked at (ms). */
   pollMs?: number
+  /** How long a running recipe's last answer stands in for looks its ctx server misses (ms; default 10 s). */
+  keptAnswerMs?: number
 }
 
 /** How many runs the trend of a test id covers. */
@@ -143,6 +145,9 @@ function setsCookie(request: IncomingMessage, response: ServerResponse, token: s
   return true
 }
 
+/** How long a running recipe's last answer stands in for looks its ctx server misses. */
+const KEPT_ANSWER_MS = 10_000
+
 /**
  * What the dashboard knows beyond the store: the steps running now, per run, and those waiting
  * for lab resources (dashboard-waits.ts); and a version that changes with anything.
@@ -150,6 +155,12 @@ function setsCookie(request: IncomingMessage, response: ServerResponse, token: s
 class LiveState {
   version = 0
   running = new Map<string, RunningItem[]>()
+  /**
+   * What each running recipe's ctx server last said runs, and when: a look it misses (a server
+   * too busy to answer within the look's second) shows that for up to KEPT_ANSWER_MS, so its
+   * steps do not blink out; a runner frozen longer shows what the store says.
+   */
+  private answered = new Map<string, { items: RunningItem[]; at: number }>()
   private mark = ''
   private readonly options: DashboardOptions
 
@@ -163,6 +174,7 @@ class LiveState {
     // The Vitest process ingests every second; the dashboard does not wait for it.
     await ingestJournals(store)
     const running = new Map<string, RunningItem[]>()
+    const answered = new Map<string, { items: RunningItem[]; at: number }>()
     await Promise.all(
       liveEndpoints(storePath).map(async (endpoint) => {
         try {
@@ -170,12 +182,25 @@ class LiveState {
             headers: { authorization: `Bearer ${endpoint.token}` },
             signal: AbortSignal.timeout(1000),
           })
-          if (response.ok) running.set(endpoint.runId, ((await response.json()) as LiveRunState).running)
+          if (response.ok)
+            answered.set(endpoint.runId, {
+              items: ((await response.json()) as LiveRunState).running,
+              at: Date.now(),
+            })
         } catch {
-          // A run that just ended (or cannot be reached) shows what the store says.
+          // A run that just ended shows what the store says (its endpoint is gone at the next look).
+        }
+        const earlier = this.answered.get(endpoint.runId)
+        const said =
+          answered.get(endpoint.runId) ??
+          (earlier && Date.now() - earlier.at <= (this.options.keptAnswerMs ?? KEPT_ANSWER_MS) ? earlier : undefined)
+        if (said) {
+          answered.set(endpoint.runId, said)
+          running.set(endpoint.runId, said.items)
         }
       }),
     )
+    this.answered = answered
     // A step waiting for a lab resource runs nothing yet: the lock store says what it waits for and who holds it.
     for (const [runId, waits] of await this.waits()) running.set(runId, [...(running.get(runId) ?? []), ...waits])
     const mark = `${await store.changeMark()}|${JSON.stringify([...running])}`

@@ -154,8 +154,9 @@ test.skipIf(!hasChromium && !process.env.CI)(
       // The run's step durations, as the documents chart them, drawn while it runs: the running step among them.
       const live = page.locator('.run-charts figure[data-chart="step_durations"] img')
       await live.waitFor({ state: 'attached', timeout: 10_000 })
-      const liveSvg = await live.evaluate(async (img) => (await fetch((img as unknown as { src: string }).src)).text())
-      expect(liveSvg).toMatch(/<svg[\s\S]*hold[\s\S]*running/)
+      // The charts are redrawn on their own refresh, which may come after the table's: the one drawn with the step running.
+      const liveSvg = () => live.evaluate(async (img) => (await fetch((img as unknown as { src: string }).src)).text())
+      await expect.poll(liveSvg, { timeout: 10_000 }).toMatch(/<svg[\s\S]*hold[\s\S]*running/)
       const reloads: string[] = []
       page.on('framenavigated', (frame) => reloads.push(frame.url()))
       const released = Date.now()

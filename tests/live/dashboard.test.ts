@@ -240,6 +240,65 @@ test('a run still going has its charts too, never cached, its running steps draw
   expect(finished.headers.get('cache-control')).toBe('private, max-age=60')
 })
 
+test("a running recipe's ctx server too busy to answer a look keeps its running steps shown, for a while, not forever", async () => {
+  // A dashboard of its own that keeps a missed answer 2.5 s (10 s by default).
+  const watching = await Dashboard.start({
+    root,
+    store,
+    storePath,
+    host: '127.0.0.1',
+    port: 0,
+    pollMs: 50,
+    keptAnswerMs: 2500,
+  })
+  await store.beginRun(run('r6', '2026-11-21T11:00:00Z', 'bo', []))
+  // It answers, then (stalled) takes longer than a look waits (1 s): `late` counts the looks it missed.
+  let stalled = false
+  let late = 0
+  const ctxServer = await startHttpServer({
+    name: 'a ctx server',
+    host: '127.0.0.1',
+    port: 0,
+    listenHint: '',
+    handle: async (_request, response) => {
+      if (stalled) {
+        await new Promise((resolve) => setTimeout(resolve, 1200))
+        late++
+      }
+      sendJson(response, 200, { running: [{ step: 'busy_probe', since: new Date().toISOString() }] })
+    },
+  })
+  const endpoint = publishEndpoint(storePath, {
+    runId: 'r6',
+    recipe: 'recipes/d.yaml',
+    testId: 'DASH-U',
+    url: ctxServer.url,
+    token: 't',
+    pid: process.pid,
+    host: hostname(),
+    startedAt: '2026-11-21T11:00:00Z',
+  })
+  const runningNow = async () => {
+    const body = (await (await fetch(`${watching.url}/api/runs/r6`)).json()) as { running: { step: string }[] }
+    return body.running.map((item) => item.step)
+  }
+  try {
+    await expect.poll(runningNow, { timeout: 5000 }).toEqual(['busy_probe'])
+    stalled = true
+    const since = Date.now()
+    // A look that timed out still shows the step running...
+    await expect.poll(() => late, { timeout: 5000 }).toBeGreaterThanOrEqual(1)
+    if (Date.now() - since < 2000) expect(await runningNow()).toEqual(['busy_probe'])
+    // ...until the kept answer is older than keptAnswerMs: a frozen runner shows what the store says.
+    await expect.poll(runningNow, { timeout: 8000 }).toEqual([])
+  } finally {
+    withdrawEndpoint(endpoint)
+    await ctxServer.close()
+    await watching.close()
+    await store.finishRun('r6', 'passed', '2026-11-21T11:00:01Z')
+  }
+})
+
 test('a selection run (-t) is marked in the run list and left out of the trend of the whole recipe', async () => {
   const record = async (runId: string, minute: number, selection?: { selected: string[]; setup: string[] }) => {
     const startTime = `2026-11-25T10:${String(minute).padStart(2, '0')}:00Z`
