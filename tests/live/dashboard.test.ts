@@ -65,6 +65,27 @@ const get = async (path: string) => {
 const ids = async (query: string) =>
   ((await get(`/api/runs?${query}`)).body.runs as { runId: string }[]).map((r) => r.runId)
 
+/** A running recipe's ctx server as the dashboard finds it: answering `handle`, published beside the store for `runId`. */
+async function servedRun(runId: string, startedAt: string, handle: Parameters<typeof startHttpServer>[0]['handle']) {
+  const server = await startHttpServer({ name: 'a ctx server', host: '127.0.0.1', port: 0, listenHint: '', handle })
+  const endpoint = publishEndpoint(storePath, {
+    runId,
+    recipe: 'recipes/d.yaml',
+    testId: 'DASH-U',
+    url: server.url,
+    token: 't',
+    pid: process.pid,
+    host: hostname(),
+    startedAt,
+  })
+  return {
+    async close() {
+      withdrawEndpoint(endpoint)
+      await server.close()
+    },
+  }
+}
+
 test('serves the page on loopback, and refuses writes', async () => {
   expect(dashboard.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
   const page = await fetch(`${dashboard.url}/`)
@@ -200,24 +221,9 @@ test('a run still going has its charts too, never cached, its running steps draw
   await store.beginRun(run('r4', '2026-11-21T10:00:00Z', 'bo', []))
   await store.recordStep('r4', step('a', 1, 'passed'), [], [])
   // The run's ctx server says which step runs now, as a recipe file's does.
-  const ctxServer = await startHttpServer({
-    name: 'a ctx server',
-    host: '127.0.0.1',
-    port: 0,
-    listenHint: '',
-    handle: (_request, response) =>
-      sendJson(response, 200, { running: [{ step: 'slow_probe', since: new Date(Date.now() - 3000).toISOString() }] }),
-  })
-  const endpoint = publishEndpoint(storePath, {
-    runId: 'r4',
-    recipe: 'recipes/d.yaml',
-    testId: 'DASH-U',
-    url: ctxServer.url,
-    token: 't',
-    pid: process.pid,
-    host: hostname(),
-    startedAt: '2026-11-21T10:00:00Z',
-  })
+  const served = await servedRun('r4', '2026-11-21T10:00:00Z', (_request, response) =>
+    sendJson(response, 200, { running: [{ step: 'slow_probe', since: new Date(Date.now() - 3000).toISOString() }] }),
+  )
   try {
     await expect.poll(async () => (await get('/api/runs/r4')).body.running, { timeout: 5000 }).toHaveLength(1)
     expect((await get('/api/runs/r4/charts')).body.charts).toContainEqual({
@@ -232,8 +238,7 @@ test('a run still going has its charts too, never cached, its running steps draw
     expect(text).toContain('2. slow_probe')
     expect(text).toContain('running')
   } finally {
-    withdrawEndpoint(endpoint)
-    await ctxServer.close()
+    await served.close()
     await store.finishRun('r4', 'passed', '2026-11-21T10:00:01Z')
   }
   const finished = await fetch(`${dashboard.url}/api/runs/r4/charts/step_durations.svg`)
@@ -255,28 +260,12 @@ test("a running recipe's ctx server too busy to answer a look keeps its running 
   // It answers, then (stalled) takes longer than a look waits (1 s): `late` counts the looks it missed.
   let stalled = false
   let late = 0
-  const ctxServer = await startHttpServer({
-    name: 'a ctx server',
-    host: '127.0.0.1',
-    port: 0,
-    listenHint: '',
-    handle: async (_request, response) => {
-      if (stalled) {
-        await new Promise((resolve) => setTimeout(resolve, 1200))
-        late++
-      }
-      sendJson(response, 200, { running: [{ step: 'busy_probe', since: new Date().toISOString() }] })
-    },
-  })
-  const endpoint = publishEndpoint(storePath, {
-    runId: 'r6',
-    recipe: 'recipes/d.yaml',
-    testId: 'DASH-U',
-    url: ctxServer.url,
-    token: 't',
-    pid: process.pid,
-    host: hostname(),
-    startedAt: '2026-11-21T11:00:00Z',
+  const served = await servedRun('r6', '2026-11-21T11:00:00Z', async (_request, response) => {
+    if (stalled) {
+      await new Promise((resolve) => setTimeout(resolve, 1200))
+      late++
+    }
+    sendJson(response, 200, { running: [{ step: 'busy_probe', since: new Date().toISOString() }] })
   })
   const runningNow = async () => {
     const body = (await (await fetch(`${watching.url}/api/runs/r6`)).json()) as { running: { step: string }[] }
@@ -292,8 +281,7 @@ test("a running recipe's ctx server too busy to answer a look keeps its running 
     // ...until the kept answer is older than keptAnswerMs: a frozen runner shows what the store says.
     await expect.poll(runningNow, { timeout: 8000 }).toEqual([])
   } finally {
-    withdrawEndpoint(endpoint)
-    await ctxServer.close()
+    await served.close()
     await watching.close()
     await store.finishRun('r6', 'passed', '2026-11-21T11:00:01Z')
   }
