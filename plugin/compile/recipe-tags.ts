@@ -125,10 +125,9 @@ function metaTags(tags: readonly unknown[], text: string, shown: string, vars: V
   const reading = readRecipe(text, shown, { vars })
   const readings = reading.recipe ? readCombinations(text, shown, reading, vars) : []
   // A recipe whose vars do not resolve fails in its own test module; its tags here are the others.
-  if (readings.some((read) => read.issues.length > 0 || !read.recipe))
+  if (readings.length === 0 || readings.some((read) => read.issues.length > 0 || !read.recipe))
     return tags.filter((tag) => !writtenWithVar(tag)).map((tag) => [tag, shown])
   const recipes = readings.map((read) => read.recipe!)
-  if (recipes.length === 0) return tags.filter((tag) => !writtenWithVar(tag)).map((tag) => [tag, shown])
   const from = new Map<string, string[]>()
   for (const recipe of recipes) {
     const label = combinationLabel(recipe.combination ?? {})
