@@ -41,6 +41,18 @@ export function refuseUndeclaredVars(vars: Record<string, string>, declared: Rea
   )
 }
 
+/**
+ * Refuses --var names none of `recipes` declares (refuseUndeclaredVars). A recipe that could not
+ * be read at all may declare any var: the names are checked only when every one was read.
+ */
+export function refuseVarsNoneDeclares(
+  flags: readonly string[] | undefined,
+  recipes: readonly { declaredVars?: string[] | undefined }[],
+): void {
+  if (!flags?.length || !recipes.every((loaded) => loaded.declaredVars !== undefined)) return
+  refuseUndeclaredVars(parseVarFlags(flags), new Set(recipes.flatMap((loaded) => loaded.declaredVars!)))
+}
+
 /** Runs `command` with the --var values passed down (passVarsDown), and puts the environment back after. */
 export async function withCliVars<T>(flags: readonly string[] | undefined, command: () => Promise<T>): Promise<T> {
   const restore = passVarsDown(parseVarFlags(flags))

@@ -178,9 +178,12 @@ test('a value that is not of its var type is refused, naming the var and where t
   expect(bad.code).toBe(3)
   expect(bad.output).toContain('port_count')
   expect(bad.output).toContain('--var port_count=many')
-  const unknown = await project.recipes(['run', 'recipes/device.yaml', '--var', 'dtu=x'])
-  expect(unknown.code).toBe(3)
-  expect(unknown.output).toContain('did you mean "dut"')
+  // A misspelt name is refused by every command that takes --var, not run with the default by plan or validate.
+  for (const command of ['run', 'plan', 'validate']) {
+    const unknown = await project.recipes([command, 'recipes/device.yaml', '--var', 'dtu=x'])
+    expect(unknown.code, `recipes ${command}: ${unknown.output}`).toBe(3)
+    expect(unknown.output).toContain('no selected recipe declares a var named "dtu"; did you mean "dut"')
+  }
 })
 
 test('recipes validate reports unknown and unset vars at their line:column; --var sets one', async () => {

@@ -13,7 +13,7 @@ import { parseCommandArgs, splitList, UsageError } from '../args.ts'
 import type { CliIo } from '../io.ts'
 import { combinationPreflightIssues, preflightRecipes } from '../preflight.ts'
 import { type Action, type PlannedRun, type PlannedStep, planText, toMermaid } from './plan-text.ts'
-import { withCliVars } from '../var-flags.ts'
+import { refuseVarsNoneDeclares, withCliVars } from '../var-flags.ts'
 import { loadProject, loadRecipe, noRecipeError, withStore, type Project } from '../project.ts'
 
 export const PLAN_HELP = `Usage: recipes plan <recipe.yaml> [options]    (alias: recipes run --dry-run)
@@ -66,6 +66,7 @@ async function planWithVars(
     .join('/')
   if (!existsSync(join(project.root, file))) throw noRecipeError(project, file)
   const loaded = loadRecipe(project, file)
+  refuseVarsNoneDeclares(values.var, [loaded])
   if (!loaded.recipe || loaded.issues.length > 0) {
     io.stderr(`${formatRecipeIssues(loaded.issues)}\n`)
     return EXIT_INVALID

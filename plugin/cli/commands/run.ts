@@ -9,7 +9,7 @@ import type { CliIo } from '../io.ts'
 import { refuseResume } from '../preflight.ts'
 import { findRecipeFiles, loadProject, loadRecipe, withStore } from '../project.ts'
 import { planCommand } from './plan.ts'
-import { parseVarFlags, refuseUndeclaredVars, withCliVars } from '../var-flags.ts'
+import { refuseVarsNoneDeclares, withCliVars } from '../var-flags.ts'
 
 export const RUN_HELP = `Usage: recipes run [files...] [options] [-- vitest options]
 
@@ -85,9 +85,7 @@ async function runWithVars(
   const skip = splitList(values.skip)
   const resumeFrom = values['resume-from']
   const recipes = files.map((file) => loadRecipe(project, file))
-  // A recipe that could not be read at all may declare any var: the names are checked only when every one was read.
-  if (recipes.every((loaded) => loaded.declaredVars !== undefined))
-    refuseUndeclaredVars(parseVarFlags(values.var), new Set(recipes.flatMap((loaded) => loaded.declaredVars!)))
+  refuseVarsNoneDeclares(values.var, recipes)
   const stepNames = new Set(recipes.flatMap((loaded) => loaded.recipe?.steps.map((step) => step.name) ?? []))
   for (const [flag, names] of [
     ['--only', only],

@@ -10,7 +10,7 @@ import type { Recipe } from '../../recipe/types.ts'
 import { EXIT_INVALID, EXIT_OK } from '../../scriptlet/envelope.ts'
 import { parseCommandArgs } from '../args.ts'
 import { combinationPreflightIssues, preflightRecipes } from '../preflight.ts'
-import { withCliVars } from '../var-flags.ts'
+import { refuseVarsNoneDeclares, withCliVars } from '../var-flags.ts'
 import { listScriptletFiles } from '../scriptlet-files.ts'
 import type { CliIo } from '../io.ts'
 import { findRecipeFiles, loadProject, loadRecipe } from '../project.ts'
@@ -69,8 +69,12 @@ async function validateWithVars(
   // every problem of a file comes in one round.
   const checkable: Recipe[] = []
   const refused = new Map<Recipe, ReadonlySet<string>>()
-  for (const file of files) {
-    const loaded = loadRecipe(project, file)
+  const loadedFiles = files.map((file) => [file, loadRecipe(project, file)] as const)
+  refuseVarsNoneDeclares(
+    values.var,
+    loadedFiles.map(([, loaded]) => loaded),
+  )
+  for (const [file, loaded] of loadedFiles) {
     fileIssues.set(file, [...loaded.issues])
     const recipe = loaded.recipe ?? loaded.draft
     if (!recipe) continue
