@@ -9,7 +9,13 @@ import { type FailingDraft, generateFailingModule, generateRecipeModule, type Ge
 import { OWN_DIST, OWN_ENTRIES } from './own-entries.ts'
 import { recipeFiles, recipeTagDefinitions, undefinedTags, unnamableTags } from './recipe-tags.ts'
 import { type CompiledRecipe, MAX_CONCURRENCY_KEY } from '../runtime/spec.ts'
-import { type SecretName, serializeSecretNames, WEAK_SECRET_LENGTH, weakSecrets } from '../runtime/redact.ts'
+import {
+  createRedactor,
+  type SecretName,
+  serializeSecretNames,
+  WEAK_SECRET_LENGTH,
+  weakSecrets,
+} from '../runtime/redact.ts'
 import type { Recipe } from '../recipe/types.ts'
 import { DEFAULT_FORMATS, DEFAULT_REPORTS_DIR } from '../exporters/index.ts'
 import { DEFAULT_ALLURE_RESULTS_DIR } from '../exporters/allure-folder.ts'
@@ -17,7 +23,7 @@ import { projectPath } from '../recipe/project-path.ts'
 import { stepFiles } from '../recipe/step-files.ts'
 import { isInside } from '../recipe/workspace.ts'
 import { varSourcesOf } from '../recipe/vars.ts'
-import { combinationLabel, unusedGivenVars } from '../recipe/matrix.ts'
+import { combinationLabels, combinationRunNames, unusedGivenVars } from '../recipe/matrix.ts'
 import { generateMatrixModule, type MatrixRun } from './matrix-codegen.ts'
 import { hasMatrix, keepMatricesInEveryShard, type Shard } from './matrix-shard.ts'
 import { StoreKeeper } from '../reporter/store-keeper.ts'
@@ -239,11 +245,16 @@ export function compileRecipe(
     const shard = matrixShardOf(process.env[MATRIX_SHARD_ENV]) ?? vitestShard
     if (typeof shard === 'string')
       return { ...generateFailingModule(file, source, [{ code: 'RECIPE_MATRIX', message: shard }]), warnings }
-    warnings.push(...unusedGivenVars(checked.recipe, varSourcesOf(options.vars)))
+    // A combination's values name its group of tests and its run: a secret among them is masked there.
+    const mask = createRedactor([...checked.recipe.secrets, ...secrets]).text
+    warnings.push(...unusedGivenVars(checked.recipe, varSourcesOf(options.vars)).map(mask))
     // Each combination is the recipe read with its values (checkRecipe read them all).
-    const runs: MatrixRun[] = (checked.combinations ?? [checked.recipe]).map((recipe, index) => ({
-      compiled: index === 0 ? compiled : compiledOf(recipe),
-      label: combinationLabel(recipe.combination ?? {}),
+    const combinations = recipes.map((recipe) => recipe.combination ?? {})
+    const labels = combinationLabels(combinations, mask)
+    const runNames = combinationRunNames(combinations, mask)
+    const runs: MatrixRun[] = recipes.map((recipe, index) => ({
+      compiled: { ...(index === 0 ? compiled : compiledOf(recipe)), runName: runNames[index] },
+      label: labels[index]!,
       skip: shard !== undefined && index % shard.count !== shard.index - 1,
     }))
     return {

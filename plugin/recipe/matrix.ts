@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import type { RecipeIssue } from './errors.ts'
 import type { RecipePath } from './source.ts'
 import { coerce, givenValue, isVarValue, type VarDeclaration, type VarSources, type VarValue } from './vars.ts'
@@ -214,11 +215,91 @@ export function expandMatrix(
   }
 }
 
-/** The name of a combination's group of tests: its values, `dut=rack1-sw2, speed=10`. */
-export function combinationLabel(combination: Combination): string {
-  return Object.entries(combination)
-    .map(([name, value]) => `${name}=${String(value)}`)
-    .join(', ')
+/** What a name made of values shows of a secret: see createRedactor (runtime/redact.ts). */
+export type Mask = (text: string) => string
+
+const unmasked: Mask = (text) => text
+
+/**
+ * The name of a combination's group of tests: its values, `dut=rack1-sw2, speed=10`, on one
+ * line (a newline or another control character is written escaped, `\n`), a secret value
+ * masked by `mask`: the name is a test name, which Vitest prints, lists and reports.
+ */
+export function combinationLabel(combination: Combination, mask: Mask = unmasked): string {
+  return mask(
+    Object.entries(combination)
+      .map(([name, value]) => `${name}=${oneLine(mask(String(value)))}`)
+      .join(', '),
+  )
+}
+
+/**
+ * The names of a matrix's groups of tests (combinationLabel), one per combination and no two
+ * alike: values a label cannot tell apart (secrets masked alike, a value holding `, b=`) get
+ * ` #2`, ` #3`... in matrix order, so each group stays its own in Vitest, `-t` and the summary.
+ */
+export function combinationLabels(combinations: readonly Combination[], mask: Mask = unmasked): string[] {
+  return distinct(
+    combinations.map((combination) => combinationLabel(combination, mask)),
+    (label, n) => `${label} #${n}`,
+  )
+}
+
+/** The longest part of a run id its combination's values make (before the hash, when one is added). */
+const RUN_NAME_MAX = 60
+
+/**
+ * The part of each combination's run id (and so of its log and report folders) that names it:
+ * `dut_rack1-sw2_speed_10`, only letters, digits, `.`, `-` and `_`. When that is not the values
+ * exactly (a character dropped, a long value cut, a secret masked, a `_` inside a value, which
+ * reads as a separator), a hash of the values follows, `dut_caf_-1c9e3a`: two combinations
+ * never share a run id, a log folder or a report folder, however much their readable names
+ * lose. The hash is of the masked values: two combinations told apart only by secrets
+ * (or a hash that repeats) are numbered in matrix order instead.
+ */
+export function combinationRunNames(combinations: readonly Combination[], mask: Mask = unmasked): string[] {
+  const names = combinations.map((combination) => {
+    const entries = Object.entries(combination).map(([name, value]) => [name, String(value)] as const)
+    const masked = entries.map(([name, value]) => [name, mask(value)] as const)
+    const text = masked.map(([name, value]) => `${name}_${value}`).join('_')
+    const safe = text.replace(/[^A-Za-z0-9_.-]+/g, '_')
+    const exact =
+      safe === text &&
+      safe.length <= RUN_NAME_MAX &&
+      entries.every(([, value], i) => masked[i]![1] === value && !value.includes('_'))
+    if (exact) return safe
+    return `${safe.slice(0, RUN_NAME_MAX)}-${createHash('sha256').update(JSON.stringify(masked)).digest('hex').slice(0, 6)}`
+  })
+  // Names alike (masked values; keys with `_`, `a_b: c` against `a: b_c`, hash only then): numbered, each one.
+  const counts = new Map<string, number>()
+  for (const name of names) counts.set(name, (counts.get(name) ?? 0) + 1)
+  return names.map((name, i) => (counts.get(name)! > 1 ? `${name}-${i + 1}` : name))
+}
+
+/** Each text once: a repeated one made distinct by `rename(text, n)` for its n-th occurrence (n >= 2). */
+function distinct(texts: readonly string[], rename: (text: string, n: number) => string): string[] {
+  const taken = new Set(texts)
+  const seen = new Map<string, number>()
+  return texts.map((text) => {
+    const n = (seen.get(text) ?? 0) + 1
+    seen.set(text, n)
+    if (n === 1) return text
+    let k = n
+    while (taken.has(rename(text, k))) k++
+    const renamed = rename(text, k)
+    taken.add(renamed)
+    return renamed
+  })
+}
+
+/** A value as one line: a control character (a newline, a tab, NUL, a line separator) written escaped, `\n`, `\u0000`. */
+function oneLine(text: string): string {
+  const named: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' }
+  return text.replace(
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is escaped
+    /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g,
+    (char) => named[char] ?? `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  )
 }
 
 /**

@@ -2,9 +2,11 @@
 import { readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { RecipeError, type RecipeIssue, sortIssues } from '../recipe/errors.ts'
+import { combinationRunNames } from '../recipe/matrix.ts'
 import { exportNotFound, preflightRecipe } from '../recipe/preflight.ts'
 import type { Scriptlet } from '../scriptlet/define.ts'
 import { resolveScriptlet } from '../scriptlet/invoke.ts'
+import { createRedactor, parseSecretNames } from './redact.ts'
 import { createRunId, type CompiledRecipe, type DraftCheck, type ScriptletModules } from './spec.ts'
 import { RecipeRun } from './recipe-run.ts'
 
@@ -27,7 +29,15 @@ export function defineRecipe(compiled: CompiledRecipe, modules: ScriptletModules
   const scriptlets = resolveStepScriptlets(compiled, modules)
   checkBeforeRun(compiled, scriptlets)
   const { file, combination } = compiled.recipe
-  return new RecipeRun(compiled, scriptlets, createRunId(file, new Date(), undefined, combination))
+  // The compiler names each combination; a spec without the name is named here, its secrets masked all the same.
+  const name =
+    compiled.runName ??
+    (combination &&
+      combinationRunNames(
+        [combination],
+        createRedactor([...compiled.recipe.secrets, ...parseSecretNames(compiled.secrets)]).text,
+      )[0])
+  return new RecipeRun(compiled, scriptlets, createRunId(file, new Date(), undefined, name))
 }
 
 /**

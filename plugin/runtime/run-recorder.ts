@@ -46,6 +46,7 @@ export async function openRunRecorder(
   options: RunOptions,
   scriptlets: ReadonlyMap<string, DeclaringScriptlet>,
   resumeIndex: number,
+  redactor?: Redactor,
 ): Promise<OpenedRecorder> {
   const { root, recipe, db } = compiled
   const located = locateStore(root, db)
@@ -62,8 +63,12 @@ export async function openRunRecorder(
       if (resumeIndex >= 0) {
         const { loadResumeSnapshot, refuseUnrestorableReads } = await import('../store/resume.ts')
         const before = recipe.steps[resumeIndex - 1]?.name
+        // As the store keeps a run's vars: a secret value masked (else a secret combination never finds its last run).
         const combination = Object.fromEntries(
-          Object.entries(recipe.combination ?? {}).map(([name, value]) => [name, String(value)]),
+          Object.entries(recipe.combination ?? {}).map(([name, value]) => [
+            name,
+            redactor ? redactor.text(String(value)) : String(value),
+          ]),
         )
         const snapshot = await loadResumeSnapshot(store, recipe.file, before, undefined, process.env, combination)
         const refused =

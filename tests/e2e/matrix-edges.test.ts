@@ -1,0 +1,137 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import Database from 'better-sqlite3'
+import { afterAll, beforeAll, expect, test } from 'vitest'
+import { fileText, findLeaks, projectFiles } from './leak-search.ts'
+import { createProject, type RunResult, type TestProject } from './project.ts'
+
+// Matrix values that a folder name or a test name cannot hold as they are: values the run id
+// drops (`/` and `:`, accents, the tail of a long value), a path, a leading `-`, a newline, and a
+// value that is a secret's. Each combination keeps its own run, folders and records; the secret
+// is in no name, file or output.
+const SECRET = 'Xq7-lab-Pa55-w0rd'
+const LONG = 'x'.repeat(70)
+const VALUES = [
+  'a/b',
+  'a:b',
+  'café',
+  'cafè',
+  '../../mx-edges-escape',
+  '-rf',
+  `${LONG}A`,
+  `${LONG}B`,
+  'line1\nline2',
+  SECRET,
+]
+const EDGES = `test_meta: { test_id: EDGES }
+vars:
+  dut: { description: the switch under test }
+matrix:
+  dut: [${VALUES.map((value) => JSON.stringify(value)).join(', ')}]
+matrix_parallel: 5
+steps:
+  - name: show
+    type: exec
+    cmd: [node, scriptlets/argv.mjs, "\${{ vars.dut }}"]
+    save: { demo.argv_v1: argv }
+`
+const ARGV = `console.log(JSON.stringify({ status: 'ok', argv: process.argv.slice(2) }))\n`
+
+let project: TestProject
+let run: RunResult
+const env = { LAB_PASSWORD: SECRET }
+
+function runs(): { run_id: string; metadata: string }[] {
+  const db = new Database(join(project.root, 'reports/results.sqlite'), { readonly: true })
+  try {
+    return db.prepare("SELECT run_id, metadata FROM runs WHERE test_id = 'EDGES'").all() as {
+      run_id: string
+      metadata: string
+    }[]
+  } finally {
+    db.close()
+  }
+}
+
+beforeAll(async () => {
+  project = createProject({ 'recipes/edges.yaml': EDGES, 'scriptlets/argv.mjs': ARGV })
+  run = await project.vitest(
+    [
+      'run',
+      '--reporter=default',
+      '--reporter=junit',
+      '--outputFile.junit=junit.xml',
+      '--reporter=json',
+      '--outputFile.json=report.json',
+    ],
+    { env },
+  )
+}, 120_000)
+afterAll(() => project?.remove())
+
+test('each combination has its own run id, report folder and log folder, all inside the project, whatever its values', () => {
+  expect(run.code, run.output).toBe(0)
+  const ids = runs().map((row) => row.run_id)
+  expect(ids).toHaveLength(VALUES.length)
+  expect(new Set(ids).size).toBe(VALUES.length)
+  for (const id of ids) {
+    expect(id).toMatch(/^[A-Za-z0-9_.-]+$/)
+    expect(existsSync(join(project.root, 'reports', id, 'report.md')), id).toBe(true)
+    expect(existsSync(join(project.root, 'Logs', id)), id).toBe(true)
+  }
+  // Folders named by the combination's values, with nothing to tell two apart but the random suffix, would
+  // overwrite each other when it repeats: the names differ without it.
+  const named = ids.map((id) => id.replace(/-[0-9a-f]{4}$/, ''))
+  expect(new Set(named).size, named.join('\n')).toBe(VALUES.length)
+  expect(readdirSync(dirname(project.root)).some((entry) => entry.includes('mx-edges-escape'))).toBe(false)
+  // Each argv got its own value, verbatim.
+  const db = new Database(join(project.root, 'reports/results.sqlite'), { readonly: true })
+  try {
+    const argv = db
+      .prepare("SELECT value FROM context_snapshots WHERE key = 'demo.argv_v1'")
+      .all()
+      .map((row) => JSON.parse((row as { value: string }).value)[0])
+    expect(argv.sort()).toEqual(VALUES.map((value) => (value === SECRET ? '***{LAB_PASSWORD}' : value)).sort())
+  } finally {
+    db.close()
+  }
+})
+
+test('a combination is a group of tests named on one line, the secret masked; no two groups share a name', () => {
+  const report = JSON.parse(project.read('report.json')) as {
+    testResults: { assertionResults: { fullName: string; ancestorTitles: string[] }[] }[]
+  }
+  const groups = report.testResults.flatMap((file) => file.assertionResults.map((item) => item.ancestorTitles.at(-1)!))
+  expect(new Set(groups).size, groups.join('\n')).toBe(VALUES.length)
+  for (const group of groups) expect(group).not.toMatch(/[\n\r]/)
+  expect(groups).toContain('dut=line1\\nline2')
+  expect(groups).toContain('dut=***')
+})
+
+test("the secret value of a combination is in no file name, no file, no command's output", async () => {
+  const leaks: string[] = []
+  for (const file of projectFiles(project.root)) {
+    if (file.includes(SECRET)) leaks.push(`file name ${file}`)
+    // The recipe itself lists the value.
+    if (!file.endsWith('edges.yaml'))
+      leaks.push(...findLeaks(await fileText(file), [SECRET]).map((leak) => `${file}: ${leak}`))
+  }
+  leaks.push(...findLeaks(run.output, [SECRET]).map((leak) => `vitest run: ${leak}`))
+  const commands: [string, Promise<RunResult>][] = [
+    ['vitest list --json', project.vitest(['list', '--json'], { env })],
+    ['vitest list', project.vitest(['list'], { env })],
+    ['recipes plan', project.recipes(['plan', 'recipes/edges.yaml'], { env })],
+    ['recipes plan --format json', project.recipes(['plan', 'recipes/edges.yaml', '--format', 'json'], { env })],
+    ['recipes list', project.recipes(['list'], { env })],
+    ['recipes history', project.recipes(['history', 'EDGES'], { env })],
+    ['recipes history --json', project.recipes(['history', 'EDGES', '--json'], { env })],
+    ['recipes validate', project.recipes(['validate'], { env })],
+  ]
+  for (const [name, pending] of commands) {
+    const result = await pending
+    expect(result.code, `${name}: ${result.output}`).toBe(0)
+    leaks.push(...findLeaks(result.output, [SECRET]).map((leak) => `${name}: ${leak}`))
+  }
+  expect(leaks).toEqual([])
+  expect(readFileSync(join(project.root, 'junit.xml'), 'utf8')).toContain('dut=*** &gt; show')
+}, 60_000)
