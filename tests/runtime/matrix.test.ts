@@ -39,7 +39,9 @@ test('a failed finish still hands the turn on', async () => {
 test("a combination's run id names its values, readable and safe as a folder name", () => {
   const now = new Date('2026-12-06T15:00:00Z')
   const [name] = combinationRunNames([{ dut: 'rack1-sw2', speed: 10 }])
-  expect(createRunId('recipes/device.yaml', now, 'ab12', name)).toBe('20261206T150000Z-device-dut_rack1-sw2_speed_10-ab12')
+  expect(createRunId('recipes/device.yaml', now, 'ab12', name)).toBe(
+    '20261206T150000Z-device-dut_rack1-sw2_speed_10-ab12',
+  )
   // What a folder name cannot hold is dropped, and a hash of the values keeps the name the combination's own.
   const [lossy] = combinationRunNames([{ dut: 'rack1/sw 2', speed: 10 }])
   expect(createRunId('recipes/device.yaml', now, 'ab12', lossy)).toMatch(
