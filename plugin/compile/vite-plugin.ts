@@ -3,6 +3,7 @@ import { resolve } from 'node:path'
 import { createFilter, type Plugin } from 'vite'
 import { configDefaults } from 'vitest/config'
 import { type CheckedRecipe, checkRecipe } from '../recipe/check.ts'
+import { maskIssues } from '../recipe/errors.ts'
 import { pythonSearchPath } from '../recipe/python-module.ts'
 import { DEFAULT_STEP_TIMEOUT_SEC } from '../recipe/step-deadline.ts'
 import { type FailingDraft, generateFailingModule, generateRecipeModule, type GeneratedModule } from './codegen.ts'
@@ -198,12 +199,15 @@ export function compileRecipe(
     pythonPath: options.python?.path ?? DEFAULT_PYTHON_PATH,
     vars: varSourcesOf(options.vars),
   })
-  if (!checked.recipe)
+  const secrets = options.secrets ?? []
+  if (!checked.recipe) {
+    // A problem a value causes quotes it (and its combination's values): a secret's is masked.
+    const mask = createRedactor([...(checked.draft?.secrets ?? []), ...secrets]).text
     return {
-      ...generateFailingModule(file, source, checked.issues, failingDraft(checked, root, options)),
+      ...generateFailingModule(file, source, maskIssues(checked.issues, mask), failingDraft(checked, root, options)),
       warnings: [],
     }
-  const secrets = options.secrets ?? []
+  }
   const warning = weakSecretWarning(checked.recipe, process.env, secrets)
   const warnings = warning === undefined ? [] : [warning]
   const compiledOf = (recipe: Recipe): CompiledRecipe => ({
@@ -311,7 +315,16 @@ function failingDraft(checked: CheckedRecipe, root: string, options: RecipesOpti
       modules.set(step.module!, absolute)
   }
   const pythonPath = pythonSearchPath(options.python?.path ?? DEFAULT_PYTHON_PATH, root)
-  return { draft: { recipe, root, pythonPath, refused: [...checked.refused] }, modules }
+  return {
+    draft: {
+      recipe,
+      root,
+      pythonPath,
+      refused: [...checked.refused],
+      secrets: serializeSecretNames(options.secrets ?? []),
+    },
+    modules,
+  }
 }
 
 /** The files besides ts modules whose change should re-run the recipe: its scripts and python modules, its cache inputs. */

@@ -52,6 +52,8 @@ export interface DraftCheck {
   pythonPath: string[]
   /** Steps whose scriptlet is not loaded: their file or export is refused in the issues already. */
   refused: string[]
+  /** The project's secret variables (plugin option secrets), as serializeSecretNames writes them. */
+  secrets?: string[]
 }
 
 /**

@@ -35,6 +35,18 @@ steps:
     cmd: [node, scriptlets/argv.mjs, "\${{ vars.dut }}"]
     save: { demo.argv_v1: argv }
 `
+// A value only one combination has may make the recipe unreadable: the problem names that combination, secret masked.
+const REFUSED = `test_meta: { test_id: REFUSED }
+vars:
+  dut: { description: the switch under test }
+matrix:
+  dut: [rack1-sw1, "${SECRET} x"]
+resources: ["dut:\${{ vars.dut }}"]
+steps:
+  - name: show
+    type: exec
+    cmd: [node, scriptlets/argv.mjs]
+`
 const ARGV = `console.log(JSON.stringify({ status: 'ok', argv: process.argv.slice(2) }))\n`
 
 let project: TestProject
@@ -54,7 +66,7 @@ function runs(): { run_id: string; metadata: string }[] {
 }
 
 beforeAll(async () => {
-  project = createProject({ 'recipes/edges.yaml': EDGES, 'scriptlets/argv.mjs': ARGV })
+  project = createProject({ 'recipes/edges.yaml': EDGES, 'recipes/refused.yaml': REFUSED, 'scriptlets/argv.mjs': ARGV })
   run = await project.vitest(
     [
       'run',
@@ -70,7 +82,12 @@ beforeAll(async () => {
 afterAll(() => project?.remove())
 
 test('each combination has its own run id, report folder and log folder, all inside the project, whatever its values', () => {
-  expect(run.code, run.output).toBe(0)
+  const report = JSON.parse(project.read('report.json')) as { testResults: { name: string; status: string }[] }
+  expect(report.testResults.map((file) => [file.name.replace(/^.*\//, ''), file.status]).sort(), run.output).toEqual([
+    ['edges.yaml', 'passed'],
+    ['refused.yaml', 'failed'],
+  ])
+  expect(run.output).toContain('with its vars it reads "dut:*** x" (combination dut=*** x)')
   const ids = runs().map((row) => row.run_id)
   expect(ids).toHaveLength(VALUES.length)
   expect(new Set(ids).size).toBe(VALUES.length)
@@ -113,24 +130,27 @@ test("the secret value of a combination is in no file name, no file, no command'
   for (const file of projectFiles(project.root)) {
     if (file.includes(SECRET)) leaks.push(`file name ${file}`)
     // The recipe itself lists the value.
-    if (!file.endsWith('edges.yaml'))
+    if (!/(edges|refused)\.yaml$/.test(file))
       leaks.push(...findLeaks(await fileText(file), [SECRET]).map((leak) => `${file}: ${leak}`))
   }
   leaks.push(...findLeaks(run.output, [SECRET]).map((leak) => `vitest run: ${leak}`))
-  const commands: [string, Promise<RunResult>][] = [
-    ['vitest list --json', project.vitest(['list', '--json'], { env })],
-    ['vitest list', project.vitest(['list'], { env })],
-    ['recipes plan', project.recipes(['plan', 'recipes/edges.yaml'], { env })],
-    ['recipes plan --format json', project.recipes(['plan', 'recipes/edges.yaml', '--format', 'json'], { env })],
-    ['recipes list', project.recipes(['list'], { env })],
-    ['recipes history', project.recipes(['history', 'EDGES'], { env })],
-    ['recipes history --json', project.recipes(['history', 'EDGES', '--json'], { env })],
-    ['recipes validate', project.recipes(['validate'], { env })],
+  // Exit code 3: recipes/refused.yaml is invalid, and said so (its problem naming its combination, masked).
+  const commands: [string, Promise<RunResult>, number][] = [
+    ['vitest list --json', project.vitest(['list', 'recipes/edges.yaml', '--json'], { env }), 0],
+    ['vitest list', project.vitest(['list', 'recipes/edges.yaml'], { env }), 0],
+    ['recipes plan', project.recipes(['plan', 'recipes/edges.yaml'], { env }), 0],
+    ['recipes plan --format json', project.recipes(['plan', 'recipes/edges.yaml', '--format', 'json'], { env }), 0],
+    ['recipes list', project.recipes(['list'], { env }), 3],
+    ['recipes list --json', project.recipes(['list', '--json'], { env }), 3],
+    ['recipes history', project.recipes(['history', 'EDGES'], { env }), 0],
+    ['recipes history --json', project.recipes(['history', 'EDGES', '--json'], { env }), 0],
+    ['recipes validate', project.recipes(['validate'], { env }), 3],
   ]
-  for (const [name, pending] of commands) {
+  for (const [name, pending, code] of commands) {
     const result = await pending
-    expect(result.code, `${name}: ${result.output}`).toBe(0)
+    expect(result.code, `${name}: ${result.output}`).toBe(code)
     leaks.push(...findLeaks(result.output, [SECRET]).map((leak) => `${name}: ${leak}`))
+    if (name === 'recipes validate') expect(result.output).toContain('(combination dut=*** x)')
   }
   expect(leaks).toEqual([])
   expect(readFileSync(join(project.root, 'junit.xml'), 'utf8')).toContain('dut=*** &gt; show')
