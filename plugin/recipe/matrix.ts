@@ -14,6 +14,12 @@ import { coerce, givenValue, isVarValue, type VarDeclaration, type VarSources, t
 /** The most combinations one recipe runs: past it, a typo (a long list times another) is more likely than intent. */
 export const MAX_MATRIX_COMBINATIONS = 256
 
+/**
+ * The longest product of lists gone through to count what `exclude:` leaves of it: past it the
+ * matrix is refused as it is (a typo more likely than intent), without going through it.
+ */
+export const MAX_MATRIX_PRODUCT = 100_000
+
 /** How many combinations run side by side unless `matrix_parallel:` says otherwise. */
 export const DEFAULT_MATRIX_PARALLEL = 4
 
@@ -166,22 +172,55 @@ export function expandMatrix(
     })
   if (problems.length > 0) return { problems, partial }
 
-  // The product, counted before it is built: a huge one is refused without being made.
+  // The product is gone through (not built: its indices) to count what exclude leaves; only
+  // what may run is made. One too large to go through is refused without it.
   const size = axes.reduce((product, [, values]) => product * values.length, 1)
-  if (size + included.length > MAX_MATRIX_COMBINATIONS) {
-    problems.push({
-      message: `matrix makes ${size + included.length} combinations, more than ${MAX_MATRIX_COMBINATIONS}`,
-      path: ['matrix'],
-      hint: `Run at most ${MAX_MATRIX_COMBINATIONS} combinations per recipe: shorten the lists, exclude combinations, or split the recipe.`,
-    })
+  const hint = `Run at most ${MAX_MATRIX_COMBINATIONS} combinations per recipe: shorten the lists, exclude combinations, or split the recipe.`
+  const refuse = (message: string) => {
+    problems.push({ message, path: ['matrix'], hint })
     return { problems, partial }
   }
-  let combinations: Combination[] = axes.length === 0 ? [] : [{}]
-  for (const [name, values] of axes)
-    combinations = combinations.flatMap((combination) => values.map((value) => ({ ...combination, [name]: value })))
+  if (size > MAX_MATRIX_PRODUCT)
+    return refuse(
+      excluded.length === 0
+        ? `matrix makes ${size} combinations, more than ${MAX_MATRIX_COMBINATIONS}`
+        : `matrix lists ${size} combinations before exclude, more than ${MAX_MATRIX_PRODUCT}: exclude cannot bring so many under ${MAX_MATRIX_COMBINATIONS}`,
+    )
+  // Each exclude object as the value index it asks of each axis; one naming a value the axis does not list matches nothing.
+  const excludes = excluded.flatMap(([object]) => {
+    const wanted: [number, number][] = []
+    for (const [name, value] of Object.entries(object)) {
+      const axis = axes.findIndex(([axisName]) => axisName === name)
+      const index = axes[axis]![1].indexOf(value)
+      if (index === -1) return []
+      wanted.push([axis, index])
+    }
+    return [wanted]
+  })
+  const combinations: Combination[] = []
+  let kept = 0
+  if (axes.length > 0 && size > 0) {
+    // An odometer over the value indices, the last key turning fastest (the first varies slowest).
+    const digits = axes.map(() => 0)
+    for (let n = 0; n < size; n++) {
+      if (!excludes.some((wanted) => wanted.every(([axis, index]) => digits[axis] === index))) {
+        kept++
+        if (combinations.length <= MAX_MATRIX_COMBINATIONS)
+          combinations.push(Object.fromEntries(axes.map(([name, values], axis) => [name, values[digits[axis]!]!])))
+      }
+      for (let axis = axes.length - 1; axis >= 0; axis--) {
+        digits[axis] = digits[axis]! + 1
+        if (digits[axis]! < axes[axis]![1].length) break
+        digits[axis] = 0
+      }
+    }
+  }
+  if (kept > MAX_MATRIX_COMBINATIONS)
+    return refuse(
+      `matrix makes ${kept} combinations, more than ${MAX_MATRIX_COMBINATIONS}${kept < size ? ` (${size} listed, ${size - kept} excluded)` : ''}`,
+    )
   const matches = (combination: Combination, object: Combination, only?: Set<string>) =>
     Object.entries(object).every(([name, value]) => (only && !only.has(name)) || combination[name] === value)
-  combinations = combinations.filter((combination) => !excluded.some(([object]) => matches(combination, object)))
   // As CI matrices: an include object adds its other values to each combination whose matrix values it
   // matches (never changing one); one that matches none is a combination of its own.
   const originals = combinations.map((combination) => ({ ...combination }))
@@ -194,6 +233,8 @@ export function expandMatrix(
     })
     if (!merged && !combinations.some((combination) => matches(combination, object))) combinations.push({ ...object })
   }
+  if (combinations.length > MAX_MATRIX_COMBINATIONS)
+    return refuse(`matrix makes ${combinations.length} combinations, more than ${MAX_MATRIX_COMBINATIONS}`)
   if (combinations.length === 0) {
     problems.push({
       message: 'matrix exclude leaves no combination to run',

@@ -64,6 +64,37 @@ describe('matrix expansion', () => {
     expect(combinationLabel({ dut: 'rack1-sw2', speed: 10 })).toBe('dut=rack1-sw2, speed=10')
   })
 
+  test('the limit counts the combinations that run: exclude can bring a longer product under it', () => {
+    const twenty = Array.from({ length: 20 }, (_, i) => `d${i}`)
+    // 20 x 20 = 400, less the 10 x 20 excluded: 200 run.
+    const exclude = twenty.slice(10).map((dut) => ({ dut }))
+    const { matrix, problems } = expandMatrix({ dut: twenty, note: twenty, exclude }, undefined, VARS)
+    expect(problems).toEqual([])
+    expect(matrix!.combinations).toHaveLength(200)
+    expect(matrix!.combinations[0]).toEqual({ dut: 'd0', note: 'd0' })
+    // Past the limit after exclude, said with the count that would run.
+    const fewer = expandMatrix({ dut: twenty, note: twenty, exclude: exclude.slice(3) }, undefined, VARS)
+    expect(fewer.problems[0]!.message).toBe('matrix makes 260 combinations, more than 256 (400 listed, 140 excluded)')
+    // Included combinations count: 200 + 57 of their own.
+    const include = Array.from({ length: 57 }, (_, i) => ({ dut: `extra${i}` }))
+    const more = expandMatrix({ dut: twenty, note: twenty, exclude, include }, undefined, VARS)
+    expect(more.problems[0]!.message).toBe('matrix makes 257 combinations, more than 256')
+  })
+
+  test('a product too large to go through is refused at once, before exclude', () => {
+    const hundred = Array.from({ length: 100 }, (_, i) => `d${i}`)
+    const started = performance.now()
+    const { problems } = expandMatrix(
+      { dut: hundred, note: hundred, speed: hundred.map((_, i) => i), exclude: [{ speed: 1 }] },
+      undefined,
+      VARS,
+    )
+    expect(problems[0]!.message).toBe(
+      'matrix lists 1000000 combinations before exclude, more than 100000: exclude cannot bring so many under 256',
+    )
+    expect(performance.now() - started).toBeLessThan(1000)
+  })
+
   test('the product is refused past the limit before it is built', () => {
     const many = Array.from({ length: 100 }, (_, i) => `d${i}`)
     const { matrix, problems } = expandMatrix({ dut: many, note: many }, undefined, VARS)
