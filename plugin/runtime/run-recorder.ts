@@ -63,14 +63,15 @@ export async function openRunRecorder(
       if (resumeIndex >= 0) {
         const { loadResumeSnapshot, refuseUnrestorableReads } = await import('../store/resume.ts')
         const before = recipe.steps[resumeIndex - 1]?.name
-        // As the store keeps a run's vars: a secret value masked (else a secret combination never finds its last run).
-        const combination = Object.fromEntries(
-          Object.entries(recipe.combination ?? {}).map(([name, value]) => [
-            name,
-            redactor ? redactor.text(String(value)) : String(value),
-          ]),
+        const snapshot = await loadResumeSnapshot(
+          store,
+          recipe.file,
+          before,
+          undefined,
+          process.env,
+          recipe.combination,
+          redactor?.text,
         )
-        const snapshot = await loadResumeSnapshot(store, recipe.file, before, undefined, process.env, combination)
         const refused =
           typeof snapshot !== 'string' && snapshot.unrestorable
             ? refuseUnrestorableReads(snapshot, readersFrom(compiled, options, scriptlets, resumeIndex))

@@ -34,6 +34,10 @@ steps:
     type: exec
     cmd: [node, scriptlets/argv.mjs, "\${{ vars.dut }}"]
     save: { demo.argv_v1: argv }
+  - name: again
+    type: exec
+    depends_on: [show]
+    cmd: [node, scriptlets/argv.mjs, "\${{ vars.dut }}"]
 `
 // A value only one combination has may make the recipe unreadable: the problem names that combination, secret masked.
 const REFUSED = `test_meta: { test_id: REFUSED }
@@ -154,4 +158,21 @@ test("the secret value of a combination is in no file name, no file, no command'
   }
   expect(leaks).toEqual([])
   expect(readFileSync(join(project.root, 'junit.xml'), 'utf8')).toContain('dut=*** &gt; show')
+}, 60_000)
+
+test('--resume-from resumes each combination from its own last run, a secret one too', async () => {
+  const last = new Map(runs().map((row) => [JSON.parse(row.metadata).vars.dut, row.run_id]))
+  expect(last.size).toBe(VALUES.length)
+  const plan = await project.recipes(['plan', 'recipes/edges.yaml', '--resume-from', 'again'], { env })
+  expect(plan.code, plan.output).toBe(0)
+  expect(findLeaks(plan.output, [SECRET])).toEqual([])
+  const resumed = await project.recipes(['run', 'recipes/edges.yaml', '--resume-from', 'again'], { env })
+  expect(resumed.code, resumed.output).toBe(0)
+  expect(findLeaks(resumed.output, [SECRET])).toEqual([])
+  const later = runs().filter((row) => !new Set(last.values()).has(row.run_id))
+  expect(later).toHaveLength(VALUES.length)
+  for (const row of later) {
+    const metadata = JSON.parse(row.metadata)
+    expect(metadata.resumed_from, metadata.vars.dut).toBe(last.get(metadata.vars.dut))
+  }
 }, 60_000)

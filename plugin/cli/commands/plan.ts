@@ -108,12 +108,8 @@ async function planWithVars(
     if (resumeFrom) {
       // A matrix combination resumes from its own last run.
       const index = run.steps.findIndex((step) => step.name === resumeFrom)
-      const combination = Object.fromEntries(
-        // Masked as the store keeps a run's vars.
-        Object.entries(run.combination ?? {}).map(([name, value]) => [name, mask(String(value))]),
-      )
       const snapshot = await withStore(project, (store) =>
-        loadResumeSnapshot(store, file, run.steps[index - 1]?.name, undefined, process.env, combination),
+        loadResumeSnapshot(store, file, run.steps[index - 1]?.name, undefined, process.env, run.combination, mask),
       )
       const refused =
         typeof snapshot === 'string'
