@@ -73,9 +73,13 @@ export function recipes(options: RecipesOptions = {}): Plugin {
       // A tag the config defines itself keeps its definition (its options, its description).
       const configRoot = resolve(config.root ?? process.cwd())
       const defined = (test as { tags?: { name: string }[] }).tags ?? []
-      const own = recipeTagDefinitions(configRoot, include, options.exclude, varSourcesOf(options.vars)).filter(
-        (tag) => !defined.some((other) => other.name === tag.name),
-      )
+      const own = recipeTagDefinitions(
+        configRoot,
+        include,
+        options.exclude,
+        varSourcesOf(options.vars),
+        options.secrets,
+      ).filter((tag) => !defined.some((other) => other.name === tag.name))
       if (own.length > 0) (test as { tags?: { name: string }[] }).tags = [...defined, ...own]
       if (OWN_DIST) {
         const deps = ((test.server ??= {}).deps ??= {})
@@ -229,7 +233,9 @@ export function compileRecipe(
     ctxServer: ctxServerOf(options.ctxServer),
     secrets: serializeSecretNames(secrets),
   })
-  const recipes = checked.combinations ?? [checked.recipe]
+  // A tag a var gives a secret's value is kept masked (`***`): the run's label, never a Vitest tag (it cannot be one).
+  const mask = createRedactor([...checked.recipe.secrets, ...secrets]).text
+  const recipes = (checked.combinations ?? [checked.recipe]).map((recipe) => maskedTags(recipe, mask))
   const unnamable = unnamableTags(recipes)
   if (unnamable.length > 0) {
     const one = unnamable.length === 1
@@ -242,7 +248,7 @@ export function compileRecipe(
     warnings.push(
       `${displayPath}: the ${unknownTags.length === 1 ? 'tag' : 'tags'} ${unknownTags.join(', ')} ${unknownTags.length === 1 ? 'is' : 'are'} not defined for Vitest yet (the plugin defines the recipes' tags when Vitest starts): its steps run without ${unknownTags.length === 1 ? 'it' : 'them'} until Vitest restarts`,
     )
-  const compiled = compiledOf(checked.recipe)
+  const compiled = compiledOf(recipes[0]!)
   const watched = watchedFiles(compiled)
   const matrix = checked.recipe.matrix
   if (matrix) {
@@ -250,7 +256,6 @@ export function compileRecipe(
     if (typeof shard === 'string')
       return { ...generateFailingModule(file, source, [{ code: 'RECIPE_MATRIX', message: shard }]), warnings }
     // A combination's values name its group of tests and its run: a secret among them is masked there.
-    const mask = createRedactor([...checked.recipe.secrets, ...secrets]).text
     warnings.push(...unusedGivenVars(checked.recipe, varSourcesOf(options.vars)).map(mask))
     // Each combination is the recipe read with its values (checkRecipe read them all).
     const combinations = recipes.map((recipe) => recipe.combination ?? {})
@@ -279,6 +284,13 @@ export function compileRecipe(
     ...generateRecipeModule({ compiled, file, source, modules: checked.modules, watched, vitestTags }),
     warnings,
   }
+}
+
+/** The recipe with its `test_meta.tags` masked (a tag holding a secret a var gave it). */
+function maskedTags(recipe: Recipe, mask: (text: string) => string): Recipe {
+  const tags = recipe.testMeta.tags.map(mask)
+  if (tags.every((tag, i) => tag === recipe.testMeta.tags[i])) return recipe
+  return { ...recipe, testMeta: { ...recipe.testMeta, tags } }
 }
 
 /** The line of the recipe's top-level `matrix:` key. */

@@ -23,7 +23,7 @@ const VALUES = [
   'line1\nline2',
   SECRET,
 ]
-const EDGES = `test_meta: { test_id: EDGES }
+const EDGES = `test_meta: { test_id: EDGES, tags: ["\${{ vars.dut }}"] }
 vars:
   dut: { description: the switch under test }
 matrix:
@@ -142,6 +142,7 @@ test("the secret value of a combination is in no file name, no file, no command'
   const commands: [string, Promise<RunResult>, number][] = [
     ['vitest list --json', project.vitest(['list', 'recipes/edges.yaml', '--json'], { env }), 0],
     ['vitest list', project.vitest(['list', 'recipes/edges.yaml'], { env }), 0],
+    ['vitest --list-tags', project.vitest(['--list-tags'], { env }), 0],
     ['recipes plan', project.recipes(['plan', 'recipes/edges.yaml'], { env }), 0],
     ['recipes plan --format json', project.recipes(['plan', 'recipes/edges.yaml', '--format', 'json'], { env }), 0],
     ['recipes list', project.recipes(['list'], { env }), 3],
