@@ -1,6 +1,12 @@
 import { describe, expect, test } from 'vitest'
 import { formatRecipeIssues } from '../../plugin/recipe/errors.ts'
-import { combinationLabel, expandMatrix, MAX_MATRIX_COMBINATIONS } from '../../plugin/recipe/matrix.ts'
+import {
+  combinationLabel,
+  combinationLabels,
+  combinationRunNames,
+  expandMatrix,
+  MAX_MATRIX_COMBINATIONS,
+} from '../../plugin/recipe/matrix.ts'
 import { parseRecipe, readRecipe } from '../../plugin/recipe/parse.ts'
 import type { VarDeclaration } from '../../plugin/recipe/vars.ts'
 
@@ -62,6 +68,55 @@ describe('matrix expansion', () => {
 
   test('a combination is named by its values', () => {
     expect(combinationLabel({ dut: 'rack1-sw2', speed: 10 })).toBe('dut=rack1-sw2, speed=10')
+  })
+
+  test('group names are one line each, secrets masked, and distinct', () => {
+    const mask = (text: string) => text.replaceAll('hunter2-long', '***')
+    expect(combinationLabel({ dut: 'a\nb\tc\u0000d\u2028' })).toBe('dut=a\\nb\\tc\\u0000d\\u2028')
+    expect(combinationLabels([{ dut: 'hunter2-long' }, { dut: 'x-hunter2-long' }], mask)).toEqual([
+      'dut=***',
+      'dut=x-***',
+    ])
+    // Masked alike, or a value holding what a label separates with: numbered in order.
+    expect(
+      combinationLabels([{ dut: 'hunter2-long' }, { dut: 'hunter2-long', speed: 1 }, { dut: '***' }], (text) =>
+        text.replace('hunter2-long', '***'),
+      ),
+    ).toEqual(['dut=***', 'dut=***, speed=1', 'dut=*** #2'])
+    expect(combinationLabels([{ dut: 'a, speed=1' }, { dut: 'a', speed: 1 }])).toEqual([
+      'dut=a, speed=1',
+      'dut=a, speed=1 #2',
+    ])
+  })
+
+  test('run names are safe folder names, readable when exact, and never shared', () => {
+    expect(combinationRunNames([{ dut: 'rack1-sw2', speed: 10 }])).toEqual(['dut_rack1-sw2_speed_10'])
+    const lossy = [
+      { dut: 'a/b' },
+      { dut: 'a:b' },
+      { dut: 'café' },
+      { dut: 'cafè' },
+      { dut: `${'x'.repeat(70)}A` },
+      { dut: `${'x'.repeat(70)}B` },
+      { dut: '../..' },
+      { dut: 'x_speed_1' },
+      { dut: 'x', speed: 1 },
+      { a_b: 'c', d: 'e' },
+      { a: 'b', c_d: 'e' },
+    ]
+    const names = combinationRunNames(lossy)
+    expect(new Set(names).size, names.join('\n')).toBe(lossy.length)
+    for (const name of names) {
+      expect(name).toMatch(/^[A-Za-z0-9_.-]+$/)
+      expect(name.length).toBeLessThanOrEqual(80)
+    }
+    // The same values always make the same name (shards, reruns).
+    expect(combinationRunNames(lossy)).toEqual(names)
+    // A secret is in no name, even as two secrets masked alike.
+    const mask = (text: string) => text.replace(/hunter2-\w+/, '***')
+    const secret = combinationRunNames([{ dut: 'hunter2-one' }, { dut: 'hunter2-two' }], mask)
+    expect(new Set(secret).size).toBe(2)
+    for (const name of secret) expect(name).not.toContain('hunter2')
   })
 
   test('the limit counts the combinations that run: exclude can bring a longer product under it', () => {
