@@ -3,7 +3,8 @@ import { join, resolve } from 'node:path'
 import { createFilter } from 'vite'
 import { parse } from 'yaml'
 import { readCombinations } from '../recipe/check.ts'
-import { combinationLabel } from '../recipe/matrix.ts'
+import { combinationLabels } from '../recipe/matrix.ts'
+import { createRedactor, type SecretName } from '../runtime/redact.ts'
 import { readRecipe } from '../recipe/parse.ts'
 import { projectPath } from '../recipe/project-path.ts'
 import type { Recipe } from '../recipe/types.ts'
@@ -64,6 +65,7 @@ export function recipeTagDefinitions(
   include: readonly string[],
   exclude?: string | readonly string[],
   vars: VarSources = { env: process.env },
+  secrets: readonly SecretName[] = [],
 ): RecipeTagDefinition[] {
   const sources = new Map<string, string[]>()
   const add = (tag: unknown, source: string) => {
@@ -84,7 +86,11 @@ export function recipeTagDefinitions(
       continue
     }
     if (!isObject(document)) continue
-    for (const [tag, source] of recipeTags(document, text, projectPath(root, file), vars)) add(tag, source)
+    // A tag a var gives a secret's value is no tag: masked, it is the run's label (`***`), never a Vitest tag.
+    const own = Array.isArray(document.secrets) ? document.secrets.filter((name) => typeof name === 'string') : []
+    const mask = createRedactor([...own, ...secrets]).text
+    for (const [tag, source] of recipeTags(document, text, projectPath(root, file), vars, mask))
+      if (typeof tag !== 'string' || mask(tag) === tag) add(tag, source)
   }
   return [...sources]
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
@@ -101,11 +107,12 @@ function recipeTags(
   text: string,
   shown: string,
   vars: VarSources,
+  mask: (text: string) => string,
 ): [tag: unknown, source: string][] {
   const meta = document.test_meta
   const steps = Array.isArray(document.steps) ? document.steps.filter(isObject) : []
   return [
-    ...metaTags(isObject(meta) && Array.isArray(meta.tags) ? meta.tags : [], text, shown, vars),
+    ...metaTags(isObject(meta) && Array.isArray(meta.tags) ? meta.tags : [], text, shown, vars, mask),
     ...steps.flatMap((step) =>
       (Array.isArray(step.tags) ? step.tags : [])
         .filter((tag) => !writtenWithVar(tag))
@@ -120,7 +127,13 @@ function recipeTags(
  * a matrix recipe once per combination, each combination's tests having its own values. A tag
  * that only some combinations have names them (`recipes/a.yaml for dut=sw2 | dut=sw3`).
  */
-function metaTags(tags: readonly unknown[], text: string, shown: string, vars: VarSources): [unknown, string][] {
+function metaTags(
+  tags: readonly unknown[],
+  text: string,
+  shown: string,
+  vars: VarSources,
+  mask: (text: string) => string,
+): [unknown, string][] {
   if (!tags.some(writtenWithVar)) return tags.map((tag) => [tag, shown])
   const reading = readRecipe(text, shown, { vars })
   const readings = reading.recipe ? readCombinations(text, shown, reading, vars) : []
@@ -129,8 +142,12 @@ function metaTags(tags: readonly unknown[], text: string, shown: string, vars: V
     return tags.filter((tag) => !writtenWithVar(tag)).map((tag) => [tag, shown])
   const recipes = readings.map((read) => read.recipe!)
   const from = new Map<string, string[]>()
-  for (const recipe of recipes) {
-    const label = combinationLabel(recipe.combination ?? {})
+  const labels = combinationLabels(
+    recipes.map((recipe) => recipe.combination ?? {}),
+    mask,
+  )
+  for (const [i, recipe] of recipes.entries()) {
+    const label = labels[i]!
     for (const tag of recipe.testMeta.tags) {
       const labels = from.get(tag) ?? []
       if (!labels.includes(label)) from.set(tag, [...labels, label])

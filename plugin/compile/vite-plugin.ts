@@ -3,13 +3,20 @@ import { resolve } from 'node:path'
 import { createFilter, type Plugin } from 'vite'
 import { configDefaults } from 'vitest/config'
 import { type CheckedRecipe, checkRecipe } from '../recipe/check.ts'
+import { maskIssues } from '../recipe/errors.ts'
 import { pythonSearchPath } from '../recipe/python-module.ts'
 import { DEFAULT_STEP_TIMEOUT_SEC } from '../recipe/step-deadline.ts'
 import { type FailingDraft, generateFailingModule, generateRecipeModule, type GeneratedModule } from './codegen.ts'
 import { OWN_DIST, OWN_ENTRIES } from './own-entries.ts'
 import { recipeFiles, recipeTagDefinitions, undefinedTags, unnamableTags } from './recipe-tags.ts'
 import { type CompiledRecipe, MAX_CONCURRENCY_KEY } from '../runtime/spec.ts'
-import { type SecretName, serializeSecretNames, WEAK_SECRET_LENGTH, weakSecrets } from '../runtime/redact.ts'
+import {
+  createRedactor,
+  type SecretName,
+  serializeSecretNames,
+  WEAK_SECRET_LENGTH,
+  weakSecrets,
+} from '../runtime/redact.ts'
 import type { Recipe } from '../recipe/types.ts'
 import { DEFAULT_FORMATS, DEFAULT_REPORTS_DIR } from '../exporters/index.ts'
 import { DEFAULT_ALLURE_RESULTS_DIR } from '../exporters/allure-folder.ts'
@@ -17,7 +24,7 @@ import { projectPath } from '../recipe/project-path.ts'
 import { stepFiles } from '../recipe/step-files.ts'
 import { isInside } from '../recipe/workspace.ts'
 import { varSourcesOf } from '../recipe/vars.ts'
-import { combinationLabel, unusedGivenVars } from '../recipe/matrix.ts'
+import { combinationLabels, combinationRunNames, unusedGivenVars } from '../recipe/matrix.ts'
 import { generateMatrixModule, type MatrixRun } from './matrix-codegen.ts'
 import { hasMatrix, keepMatricesInEveryShard, type Shard } from './matrix-shard.ts'
 import { StoreKeeper } from '../reporter/store-keeper.ts'
@@ -66,9 +73,13 @@ export function recipes(options: RecipesOptions = {}): Plugin {
       // A tag the config defines itself keeps its definition (its options, its description).
       const configRoot = resolve(config.root ?? process.cwd())
       const defined = (test as { tags?: { name: string }[] }).tags ?? []
-      const own = recipeTagDefinitions(configRoot, include, options.exclude, varSourcesOf(options.vars)).filter(
-        (tag) => !defined.some((other) => other.name === tag.name),
-      )
+      const own = recipeTagDefinitions(
+        configRoot,
+        include,
+        options.exclude,
+        varSourcesOf(options.vars),
+        options.secrets,
+      ).filter((tag) => !defined.some((other) => other.name === tag.name))
       if (own.length > 0) (test as { tags?: { name: string }[] }).tags = [...defined, ...own]
       if (OWN_DIST) {
         const deps = ((test.server ??= {}).deps ??= {})
@@ -192,12 +203,15 @@ export function compileRecipe(
     pythonPath: options.python?.path ?? DEFAULT_PYTHON_PATH,
     vars: varSourcesOf(options.vars),
   })
-  if (!checked.recipe)
+  const secrets = options.secrets ?? []
+  if (!checked.recipe) {
+    // A problem a value causes quotes it (and its combination's values): a secret's is masked.
+    const mask = createRedactor([...(checked.draft?.secrets ?? []), ...secrets]).text
     return {
-      ...generateFailingModule(file, source, checked.issues, failingDraft(checked, root, options)),
+      ...generateFailingModule(file, source, maskIssues(checked.issues, mask), failingDraft(checked, root, options)),
       warnings: [],
     }
-  const secrets = options.secrets ?? []
+  }
   const warning = weakSecretWarning(checked.recipe, process.env, secrets)
   const warnings = warning === undefined ? [] : [warning]
   const compiledOf = (recipe: Recipe): CompiledRecipe => ({
@@ -219,7 +233,9 @@ export function compileRecipe(
     ctxServer: ctxServerOf(options.ctxServer),
     secrets: serializeSecretNames(secrets),
   })
-  const recipes = checked.combinations ?? [checked.recipe]
+  // A tag a var gives a secret's value is kept masked (`***`): the run's label, never a Vitest tag (it cannot be one).
+  const mask = createRedactor([...checked.recipe.secrets, ...secrets]).text
+  const recipes = (checked.combinations ?? [checked.recipe]).map((recipe) => maskedTags(recipe, mask))
   const unnamable = unnamableTags(recipes)
   if (unnamable.length > 0) {
     const one = unnamable.length === 1
@@ -232,18 +248,22 @@ export function compileRecipe(
     warnings.push(
       `${displayPath}: the ${unknownTags.length === 1 ? 'tag' : 'tags'} ${unknownTags.join(', ')} ${unknownTags.length === 1 ? 'is' : 'are'} not defined for Vitest yet (the plugin defines the recipes' tags when Vitest starts): its steps run without ${unknownTags.length === 1 ? 'it' : 'them'} until Vitest restarts`,
     )
-  const compiled = compiledOf(checked.recipe)
+  const compiled = compiledOf(recipes[0]!)
   const watched = watchedFiles(compiled)
   const matrix = checked.recipe.matrix
   if (matrix) {
     const shard = matrixShardOf(process.env[MATRIX_SHARD_ENV]) ?? vitestShard
     if (typeof shard === 'string')
       return { ...generateFailingModule(file, source, [{ code: 'RECIPE_MATRIX', message: shard }]), warnings }
-    warnings.push(...unusedGivenVars(checked.recipe, varSourcesOf(options.vars)))
+    // A combination's values name its group of tests and its run: a secret among them is masked there.
+    warnings.push(...unusedGivenVars(checked.recipe, varSourcesOf(options.vars)).map(mask))
     // Each combination is the recipe read with its values (checkRecipe read them all).
-    const runs: MatrixRun[] = (checked.combinations ?? [checked.recipe]).map((recipe, index) => ({
-      compiled: index === 0 ? compiled : compiledOf(recipe),
-      label: combinationLabel(recipe.combination ?? {}),
+    const combinations = recipes.map((recipe) => recipe.combination ?? {})
+    const labels = combinationLabels(combinations, mask)
+    const runNames = combinationRunNames(combinations, mask)
+    const runs: MatrixRun[] = recipes.map((recipe, index) => ({
+      compiled: { ...(index === 0 ? compiled : compiledOf(recipe)), runName: runNames[index] },
+      label: labels[index]!,
       skip: shard !== undefined && index % shard.count !== shard.index - 1,
     }))
     return {
@@ -264,6 +284,13 @@ export function compileRecipe(
     ...generateRecipeModule({ compiled, file, source, modules: checked.modules, watched, vitestTags }),
     warnings,
   }
+}
+
+/** The recipe with its `test_meta.tags` masked (a tag holding a secret a var gave it). */
+function maskedTags(recipe: Recipe, mask: (text: string) => string): Recipe {
+  const tags = recipe.testMeta.tags.map(mask)
+  if (tags.every((tag, i) => tag === recipe.testMeta.tags[i])) return recipe
+  return { ...recipe, testMeta: { ...recipe.testMeta, tags } }
 }
 
 /** The line of the recipe's top-level `matrix:` key. */
@@ -300,7 +327,16 @@ function failingDraft(checked: CheckedRecipe, root: string, options: RecipesOpti
       modules.set(step.module!, absolute)
   }
   const pythonPath = pythonSearchPath(options.python?.path ?? DEFAULT_PYTHON_PATH, root)
-  return { draft: { recipe, root, pythonPath, refused: [...checked.refused] }, modules }
+  return {
+    draft: {
+      recipe,
+      root,
+      pythonPath,
+      refused: [...checked.refused],
+      secrets: serializeSecretNames(options.secrets ?? []),
+    },
+    modules,
+  }
 }
 
 /** The files besides ts modules whose change should re-run the recipe: its scripts and python modules, its cache inputs. */

@@ -46,6 +46,22 @@ export interface RecipeIssue {
   hint?: string
 }
 
+/**
+ * The issues with `mask` (a redactor's `text`) applied to what they say: a problem a var's
+ * value causes quotes the value, and names its matrix combination by its values, which may be
+ * a secret's.
+ */
+export function maskIssues(issues: readonly RecipeIssue[], mask: (text: string) => string): RecipeIssue[] {
+  return issues.map((issue) => ({
+    ...issue,
+    message: mask(issue.message),
+    ...(issue.hint === undefined ? {} : { hint: mask(issue.hint) }),
+    ...(issue.location?.sourceLine === undefined
+      ? {}
+      : { location: { ...issue.location, sourceLine: mask(issue.location.sourceLine) } }),
+  }))
+}
+
 /** Thrown for recipes that cannot run; holds every issue found in the file. */
 export class RecipeError extends Error {
   override name = 'RecipeError'

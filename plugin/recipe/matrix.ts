@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import type { RecipeIssue } from './errors.ts'
 import type { RecipePath } from './source.ts'
 import { coerce, givenValue, isVarValue, type VarDeclaration, type VarSources, type VarValue } from './vars.ts'
@@ -12,6 +13,12 @@ import { coerce, givenValue, isVarValue, type VarDeclaration, type VarSources, t
 
 /** The most combinations one recipe runs: past it, a typo (a long list times another) is more likely than intent. */
 export const MAX_MATRIX_COMBINATIONS = 256
+
+/**
+ * The longest product of lists gone through to count what `exclude:` leaves of it: past it the
+ * matrix is refused as it is (a typo more likely than intent), without going through it.
+ */
+export const MAX_MATRIX_PRODUCT = 100_000
 
 /** How many combinations run side by side unless `matrix_parallel:` says otherwise. */
 export const DEFAULT_MATRIX_PARALLEL = 4
@@ -165,22 +172,55 @@ export function expandMatrix(
     })
   if (problems.length > 0) return { problems, partial }
 
-  // The product, counted before it is built: a huge one is refused without being made.
+  // The product is gone through (not built: its indices) to count what exclude leaves; only
+  // what may run is made. One too large to go through is refused without it.
   const size = axes.reduce((product, [, values]) => product * values.length, 1)
-  if (size + included.length > MAX_MATRIX_COMBINATIONS) {
-    problems.push({
-      message: `matrix makes ${size + included.length} combinations, more than ${MAX_MATRIX_COMBINATIONS}`,
-      path: ['matrix'],
-      hint: `Run at most ${MAX_MATRIX_COMBINATIONS} combinations per recipe: shorten the lists, exclude combinations, or split the recipe.`,
-    })
+  const hint = `Run at most ${MAX_MATRIX_COMBINATIONS} combinations per recipe: shorten the lists, exclude combinations, or split the recipe.`
+  const refuse = (message: string) => {
+    problems.push({ message, path: ['matrix'], hint })
     return { problems, partial }
   }
-  let combinations: Combination[] = axes.length === 0 ? [] : [{}]
-  for (const [name, values] of axes)
-    combinations = combinations.flatMap((combination) => values.map((value) => ({ ...combination, [name]: value })))
+  if (size > MAX_MATRIX_PRODUCT)
+    return refuse(
+      excluded.length === 0
+        ? `matrix makes ${size} combinations, more than ${MAX_MATRIX_COMBINATIONS}`
+        : `matrix lists ${size} combinations before exclude, more than ${MAX_MATRIX_PRODUCT}: exclude cannot bring so many under ${MAX_MATRIX_COMBINATIONS}`,
+    )
+  // Each exclude object as the value index it asks of each axis; one naming a value the axis does not list matches nothing.
+  const excludes = excluded.flatMap(([object]) => {
+    const wanted: [number, number][] = []
+    for (const [name, value] of Object.entries(object)) {
+      const axis = axes.findIndex(([axisName]) => axisName === name)
+      const index = axes[axis]![1].indexOf(value)
+      if (index === -1) return []
+      wanted.push([axis, index])
+    }
+    return [wanted]
+  })
+  const combinations: Combination[] = []
+  let kept = 0
+  if (axes.length > 0 && size > 0) {
+    // An odometer over the value indices, the last key turning fastest (the first varies slowest).
+    const digits = axes.map(() => 0)
+    for (let n = 0; n < size; n++) {
+      if (!excludes.some((wanted) => wanted.every(([axis, index]) => digits[axis] === index))) {
+        kept++
+        if (combinations.length <= MAX_MATRIX_COMBINATIONS)
+          combinations.push(Object.fromEntries(axes.map(([name, values], axis) => [name, values[digits[axis]!]!])))
+      }
+      for (let axis = axes.length - 1; axis >= 0; axis--) {
+        digits[axis] = digits[axis]! + 1
+        if (digits[axis]! < axes[axis]![1].length) break
+        digits[axis] = 0
+      }
+    }
+  }
+  if (kept > MAX_MATRIX_COMBINATIONS)
+    return refuse(
+      `matrix makes ${kept} combinations, more than ${MAX_MATRIX_COMBINATIONS}${kept < size ? ` (${size} listed, ${size - kept} excluded)` : ''}`,
+    )
   const matches = (combination: Combination, object: Combination, only?: Set<string>) =>
     Object.entries(object).every(([name, value]) => (only && !only.has(name)) || combination[name] === value)
-  combinations = combinations.filter((combination) => !excluded.some(([object]) => matches(combination, object)))
   // As CI matrices: an include object adds its other values to each combination whose matrix values it
   // matches (never changing one); one that matches none is a combination of its own.
   const originals = combinations.map((combination) => ({ ...combination }))
@@ -193,6 +233,8 @@ export function expandMatrix(
     })
     if (!merged && !combinations.some((combination) => matches(combination, object))) combinations.push({ ...object })
   }
+  if (combinations.length > MAX_MATRIX_COMBINATIONS)
+    return refuse(`matrix makes ${combinations.length} combinations, more than ${MAX_MATRIX_COMBINATIONS}`)
   if (combinations.length === 0) {
     problems.push({
       message: 'matrix exclude leaves no combination to run',
@@ -214,11 +256,91 @@ export function expandMatrix(
   }
 }
 
-/** The name of a combination's group of tests: its values, `dut=rack1-sw2, speed=10`. */
-export function combinationLabel(combination: Combination): string {
-  return Object.entries(combination)
-    .map(([name, value]) => `${name}=${String(value)}`)
-    .join(', ')
+/** What a name made of values shows of a secret: see createRedactor (runtime/redact.ts). */
+export type Mask = (text: string) => string
+
+const unmasked: Mask = (text) => text
+
+/**
+ * The name of a combination's group of tests: its values, `dut=rack1-sw2, speed=10`, on one
+ * line (a newline or another control character is written escaped, `\n`), a secret value
+ * masked by `mask`: the name is a test name, which Vitest prints, lists and reports.
+ */
+export function combinationLabel(combination: Combination, mask: Mask = unmasked): string {
+  return mask(
+    Object.entries(combination)
+      .map(([name, value]) => `${name}=${oneLine(mask(String(value)))}`)
+      .join(', '),
+  )
+}
+
+/**
+ * The names of a matrix's groups of tests (combinationLabel), one per combination and no two
+ * alike: values a label cannot tell apart (secrets masked alike, a value holding `, b=`) get
+ * ` #2`, ` #3`... in matrix order, so each group stays its own in Vitest, `-t` and the summary.
+ */
+export function combinationLabels(combinations: readonly Combination[], mask: Mask = unmasked): string[] {
+  return distinct(
+    combinations.map((combination) => combinationLabel(combination, mask)),
+    (label, n) => `${label} #${n}`,
+  )
+}
+
+/** The longest part of a run id its combination's values make (before the hash, when one is added). */
+const RUN_NAME_MAX = 60
+
+/**
+ * The part of each combination's run id (and so of its log and report folders) that names it:
+ * `dut_rack1-sw2_speed_10`, only letters, digits, `.`, `-` and `_`. When that is not the values
+ * exactly (a character dropped, a long value cut, a secret masked, a `_` inside a value, which
+ * reads as a separator), a hash of the values follows, `dut_caf_-1c9e3a`: two combinations
+ * never share a run id, a log folder or a report folder, however much their readable names
+ * lose. The hash is of the masked values: two combinations told apart only by secrets
+ * (or a hash that repeats) are numbered in matrix order instead.
+ */
+export function combinationRunNames(combinations: readonly Combination[], mask: Mask = unmasked): string[] {
+  const names = combinations.map((combination) => {
+    const entries = Object.entries(combination).map(([name, value]) => [name, String(value)] as const)
+    const masked = entries.map(([name, value]) => [name, mask(value)] as const)
+    const text = masked.map(([name, value]) => `${name}_${value}`).join('_')
+    const safe = text.replace(/[^A-Za-z0-9_.-]+/g, '_')
+    const exact =
+      safe === text &&
+      safe.length <= RUN_NAME_MAX &&
+      entries.every(([, value], i) => masked[i]![1] === value && !value.includes('_'))
+    if (exact) return safe
+    return `${safe.slice(0, RUN_NAME_MAX)}-${createHash('sha256').update(JSON.stringify(masked)).digest('hex').slice(0, 6)}`
+  })
+  // Names alike (masked values; keys with `_`, `a_b: c` against `a: b_c`, hash only then): numbered, each one.
+  const counts = new Map<string, number>()
+  for (const name of names) counts.set(name, (counts.get(name) ?? 0) + 1)
+  return names.map((name, i) => (counts.get(name)! > 1 ? `${name}-${i + 1}` : name))
+}
+
+/** Each text once: a repeated one made distinct by `rename(text, n)` for its n-th occurrence (n >= 2). */
+function distinct(texts: readonly string[], rename: (text: string, n: number) => string): string[] {
+  const taken = new Set(texts)
+  const seen = new Map<string, number>()
+  return texts.map((text) => {
+    const n = (seen.get(text) ?? 0) + 1
+    seen.set(text, n)
+    if (n === 1) return text
+    let k = n
+    while (taken.has(rename(text, k))) k++
+    const renamed = rename(text, k)
+    taken.add(renamed)
+    return renamed
+  })
+}
+
+/** A value as one line: a control character (a newline, a tab, NUL, a line separator) written escaped, `\n`, `\u0000`. */
+function oneLine(text: string): string {
+  const named: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' }
+  return text.replace(
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is escaped
+    /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g,
+    (char) => named[char] ?? `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  )
 }
 
 /**

@@ -1,10 +1,12 @@
 /** `vitest-recipes/runtime`: what compiled recipe modules import. */
 import { readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { RecipeError, type RecipeIssue, sortIssues } from '../recipe/errors.ts'
+import { maskIssues, RecipeError, type RecipeIssue, sortIssues } from '../recipe/errors.ts'
+import { combinationRunNames } from '../recipe/matrix.ts'
 import { exportNotFound, preflightRecipe } from '../recipe/preflight.ts'
 import type { Scriptlet } from '../scriptlet/define.ts'
 import { resolveScriptlet } from '../scriptlet/invoke.ts'
+import { createRedactor, parseSecretNames } from './redact.ts'
 import { createRunId, type CompiledRecipe, type DraftCheck, type ScriptletModules } from './spec.ts'
 import { RecipeRun } from './recipe-run.ts'
 
@@ -27,7 +29,11 @@ export function defineRecipe(compiled: CompiledRecipe, modules: ScriptletModules
   const scriptlets = resolveStepScriptlets(compiled, modules)
   checkBeforeRun(compiled, scriptlets)
   const { file, combination } = compiled.recipe
-  return new RecipeRun(compiled, scriptlets, createRunId(file, new Date(), undefined, combination))
+  // The compiler names each combination; a spec without the name is named here, its secrets masked all the same.
+  const name =
+    compiled.runName ??
+    (combination && combinationRunNames([combination], secretMask(compiled.recipe, compiled.secrets))[0])
+  return new RecipeRun(compiled, scriptlets, createRunId(file, new Date(), undefined, name))
 }
 
 /**
@@ -76,7 +82,13 @@ function checkBeforeRun(compiled: CompiledRecipe, scriptlets: Map<string, Script
     scriptlets,
     modules,
   })
-  if (issues.length > 0) throw new RecipeError(withSourceLines(issues, join(compiled.root, compiled.recipe.file)))
+  if (issues.length > 0)
+    throw new RecipeError(
+      maskIssues(
+        withSourceLines(issues, join(compiled.root, compiled.recipe.file)),
+        secretMask(compiled.recipe, compiled.secrets),
+      ),
+    )
 }
 
 /** The compiled spec carries no source lines (they would weigh on every module): read them for the code frames. */
@@ -133,7 +145,17 @@ export async function failRecipeAfterChecks(
     scriptlets,
     modules,
   })
-  throw new RecipeError(sortIssues([...issues, ...found, ...checked.issues]))
+  throw new RecipeError(
+    maskIssues(sortIssues([...issues, ...found, ...checked.issues]), secretMask(draft.recipe, draft.secrets ?? [])),
+  )
+}
+
+/** Masks the secrets of a recipe (its `secrets:`, the project's, names that look secret) in text. */
+function secretMask(
+  recipe: { secrets: readonly string[] },
+  projectSecrets: readonly string[],
+): (text: string) => string {
+  return createRedactor([...recipe.secrets, ...parseSecretNames(projectSecrets)]).text
 }
 
 function resolveStepScriptlets(compiled: CompiledRecipe, modules: ScriptletModules): Map<string, Scriptlet> {

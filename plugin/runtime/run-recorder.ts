@@ -46,6 +46,7 @@ export async function openRunRecorder(
   options: RunOptions,
   scriptlets: ReadonlyMap<string, DeclaringScriptlet>,
   resumeIndex: number,
+  redactor?: Redactor,
 ): Promise<OpenedRecorder> {
   const { root, recipe, db } = compiled
   const located = locateStore(root, db)
@@ -62,10 +63,15 @@ export async function openRunRecorder(
       if (resumeIndex >= 0) {
         const { loadResumeSnapshot, refuseUnrestorableReads } = await import('../store/resume.ts')
         const before = recipe.steps[resumeIndex - 1]?.name
-        const combination = Object.fromEntries(
-          Object.entries(recipe.combination ?? {}).map(([name, value]) => [name, String(value)]),
+        const snapshot = await loadResumeSnapshot(
+          store,
+          recipe.file,
+          before,
+          undefined,
+          process.env,
+          recipe.combination,
+          redactor?.text,
         )
-        const snapshot = await loadResumeSnapshot(store, recipe.file, before, undefined, process.env, combination)
         const refused =
           typeof snapshot !== 'string' && snapshot.unrestorable
             ? refuseUnrestorableReads(snapshot, readersFrom(compiled, options, scriptlets, resumeIndex))

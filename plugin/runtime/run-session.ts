@@ -107,7 +107,14 @@ export class RunSession {
       this.options.resumeFrom === undefined
         ? -1
         : recipe.steps.findIndex((step) => step.name === this.options.resumeFrom)
-    const opened = await openRunRecorder(this.compiled, this.runId, this.options, this.scriptlets, resumeIndex)
+    const opened = await openRunRecorder(
+      this.compiled,
+      this.runId,
+      this.options,
+      this.scriptlets,
+      resumeIndex,
+      this.redactor,
+    )
     const { recorder, resume, vitest, lockAddress } = opened
     const restored = resume && typeof resume.snapshot !== 'string' ? resume.snapshot : undefined
     await beginRecordedRun(recorder, this.compiled, this.runId, {

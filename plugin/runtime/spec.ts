@@ -4,6 +4,11 @@ import type { Recipe } from '../recipe/types.ts'
 /** What a compiled recipe module hands to the runtime: the parsed recipe and run settings. */
 export interface CompiledRecipe {
   recipe: Recipe
+  /**
+   * A matrix combination's name in its run id (combinationRunNames), made by the compiler,
+   * which sees every combination of the matrix: its own among them, its secrets masked.
+   */
+  runName?: string | undefined
   /** Absolute project root: relative paths in the recipe resolve from here. */
   root: string
   keyNaming: KeyNamingMode
@@ -47,28 +52,24 @@ export interface DraftCheck {
   pythonPath: string[]
   /** Steps whose scriptlet is not loaded: their file or export is refused in the issues already. */
   refused: string[]
+  /** The project's secret variables (plugin option secrets), as serializeSecretNames writes them. */
+  secrets?: string[]
 }
 
 /**
  * A run id per run of a recipe file, sortable and readable: `20261122T052700Z-01_basic_number-3f9a`.
  * It names the log folder (`Logs/<run_id>/`) and, in reports, the run. A matrix
- * combination's run adds its values: `20261122T052700Z-device-dut_rack1-sw2-3f9a`.
+ * combination's run adds its name (combinationRunNames: its values, safe as a folder name and
+ * its own among the matrix's): `20261122T052700Z-device-dut_rack1-sw2-3f9a`.
  */
 export function createRunId(
   recipeFile: string,
   now = new Date(),
   suffix = Math.random().toString(16).slice(2, 6),
-  combination?: Readonly<Record<string, string | number | boolean>>,
+  combinationName?: string,
 ): string {
   const name = recipeFile.replace(/^.*[\\/]/, '').replace(/\.ya?ml$/, '')
-  // A matrix combination's run says which it is: `...-device-dut_rack1-sw2-3f9a`.
-  const values = combination
-    ? Object.entries(combination)
-        .map(([key, value]) => `${key}_${String(value)}`)
-        .join('_')
-        .slice(0, 60)
-    : ''
-  const recipe = (values ? `${name}-${values}` : name).replace(/[^A-Za-z0-9_.-]+/g, '_')
+  const recipe = (combinationName ? `${name}-${combinationName}` : name).replace(/[^A-Za-z0-9_.-]+/g, '_')
   return `${now
     .toISOString()
     .replace(/[-:]/g, '')

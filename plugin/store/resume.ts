@@ -45,9 +45,13 @@ export async function loadResumeSnapshot(
   stepBefore: string | undefined,
   exceptRunId?: string,
   env: NodeJS.ProcessEnv = process.env,
-  combination: Readonly<Record<string, string>> = {},
+  given: Readonly<Record<string, string | number | boolean>> = {},
+  mask: (text: string) => string = (text) => text,
 ): Promise<ResumeSnapshot | string> {
   if (stepBefore === undefined) return { runId: 'none', values: {}, writes: [] }
+  // Its values as the store keeps a run's vars: text, a secret masked (a secret combination finds its own
+  // runs, and the message names none).
+  const combination = Object.fromEntries(Object.entries(given).map(([name, value]) => [name, mask(String(value))]))
   // A matrix combination resumes from its own last run.
   const last = await store.lastRun(recipe, exceptRunId, combination)
   const which = Object.keys(combination).length

@@ -97,3 +97,37 @@ test('a combination that cannot compile fails the file naming the combination; a
     ),
   ])
 })
+
+test("a combination's group and run are its own and name no secret, whatever its values", () => {
+  const secret = 'Xq7-lab-Pa55-w0rd'
+  const long = 'x'.repeat(70)
+  // Values a run id drops or cuts, a newline, two secrets (masked alike), a value holding `, ports=`.
+  const values = ['a/b', 'a:b', 'café', 'cafè', `${long}A`, `${long}B`, 'l1\nl2', secret, `${secret}2`, 'sw1, ports=24']
+  const recipe = RECIPE.replace('dut: [sw1, sw2]', `dut: [${values.map((value) => JSON.stringify(value)).join(', ')}]`)
+    .replace('ports: [24, 48]', 'ports: [24]')
+    .replace('exclude: [{ dut: sw2, ports: 24 }]', 'include: [{ dut: sw1, ports: 24 }]')
+    .replace(/^resources: .*\n/m, '')
+  process.env.LAB_PASSWORD = secret
+  process.env.LAB_SPARE_PASSWORD = `${secret}2`
+  try {
+    const { code } = compileRecipe(recipe, FILE, root)
+    const groups = [...code.matchAll(/describe\((".*?[^\\]"), \{ concurrent/g)].map((match) => JSON.parse(match[1]!))
+    expect(groups).toHaveLength(values.length + 1)
+    expect(new Set(groups).size, groups.join('\n')).toBe(groups.length)
+    for (const group of groups) {
+      expect(group).not.toContain(secret)
+      expect(group).not.toMatch(/[\n\r]/)
+    }
+    expect(groups).toContain('dut=l1\\nl2, ports=24')
+    expect(groups).toContain('dut=***, ports=24')
+    const names = specs(code).map((spec) => (spec as { runName?: string }).runName)
+    expect(new Set(names).size, names.join('\n')).toBe(groups.length)
+    for (const name of names) {
+      expect(name).toMatch(/^[A-Za-z0-9_.-]+$/)
+      expect(name).not.toContain(secret)
+    }
+  } finally {
+    delete process.env.LAB_PASSWORD
+    delete process.env.LAB_SPARE_PASSWORD
+  }
+})

@@ -1,6 +1,12 @@
 import { describe, expect, test } from 'vitest'
 import { formatRecipeIssues } from '../../plugin/recipe/errors.ts'
-import { combinationLabel, expandMatrix, MAX_MATRIX_COMBINATIONS } from '../../plugin/recipe/matrix.ts'
+import {
+  combinationLabel,
+  combinationLabels,
+  combinationRunNames,
+  expandMatrix,
+  MAX_MATRIX_COMBINATIONS,
+} from '../../plugin/recipe/matrix.ts'
 import { parseRecipe, readRecipe } from '../../plugin/recipe/parse.ts'
 import type { VarDeclaration } from '../../plugin/recipe/vars.ts'
 
@@ -62,6 +68,86 @@ describe('matrix expansion', () => {
 
   test('a combination is named by its values', () => {
     expect(combinationLabel({ dut: 'rack1-sw2', speed: 10 })).toBe('dut=rack1-sw2, speed=10')
+  })
+
+  test('group names are one line each, secrets masked, and distinct', () => {
+    const mask = (text: string) => text.replaceAll('hunter2-long', '***')
+    expect(combinationLabel({ dut: 'a\nb\tc\u0000d\u2028' })).toBe('dut=a\\nb\\tc\\u0000d\\u2028')
+    expect(combinationLabels([{ dut: 'hunter2-long' }, { dut: 'x-hunter2-long' }], mask)).toEqual([
+      'dut=***',
+      'dut=x-***',
+    ])
+    // Masked alike, or a value holding what a label separates with: numbered in order.
+    expect(
+      combinationLabels([{ dut: 'hunter2-long' }, { dut: 'hunter2-long', speed: 1 }, { dut: '***' }], (text) =>
+        text.replace('hunter2-long', '***'),
+      ),
+    ).toEqual(['dut=***', 'dut=***, speed=1', 'dut=*** #2'])
+    expect(combinationLabels([{ dut: 'a, speed=1' }, { dut: 'a', speed: 1 }])).toEqual([
+      'dut=a, speed=1',
+      'dut=a, speed=1 #2',
+    ])
+  })
+
+  test('run names are safe folder names, readable when exact, and never shared', () => {
+    expect(combinationRunNames([{ dut: 'rack1-sw2', speed: 10 }])).toEqual(['dut_rack1-sw2_speed_10'])
+    const lossy = [
+      { dut: 'a/b' },
+      { dut: 'a:b' },
+      { dut: 'café' },
+      { dut: 'cafè' },
+      { dut: `${'x'.repeat(70)}A` },
+      { dut: `${'x'.repeat(70)}B` },
+      { dut: '../..' },
+      { dut: 'x_speed_1' },
+      { dut: 'x', speed: 1 },
+      { a_b: 'c', d: 'e' },
+      { a: 'b', c_d: 'e' },
+    ]
+    const names = combinationRunNames(lossy)
+    expect(new Set(names).size, names.join('\n')).toBe(lossy.length)
+    for (const name of names) {
+      expect(name).toMatch(/^[A-Za-z0-9_.-]+$/)
+      expect(name.length).toBeLessThanOrEqual(80)
+    }
+    // The same values always make the same name (shards, reruns).
+    expect(combinationRunNames(lossy)).toEqual(names)
+    // A secret is in no name, even as two secrets masked alike.
+    const mask = (text: string) => text.replace(/hunter2-\w+/, '***')
+    const secret = combinationRunNames([{ dut: 'hunter2-one' }, { dut: 'hunter2-two' }], mask)
+    expect(new Set(secret).size).toBe(2)
+    for (const name of secret) expect(name).not.toContain('hunter2')
+  })
+
+  test('the limit counts the combinations that run: exclude can bring a longer product under it', () => {
+    const twenty = Array.from({ length: 20 }, (_, i) => `d${i}`)
+    // 20 x 20 = 400, less the 10 x 20 excluded: 200 run.
+    const exclude = twenty.slice(10).map((dut) => ({ dut }))
+    const { matrix, problems } = expandMatrix({ dut: twenty, note: twenty, exclude }, undefined, VARS)
+    expect(problems).toEqual([])
+    expect(matrix!.combinations).toHaveLength(200)
+    expect(matrix!.combinations[0]).toEqual({ dut: 'd0', note: 'd0' })
+    // Past the limit after exclude, said with the count that would run.
+    const fewer = expandMatrix({ dut: twenty, note: twenty, exclude: exclude.slice(3) }, undefined, VARS)
+    expect(fewer.problems[0]!.message).toBe('matrix makes 260 combinations, more than 256 (400 listed, 140 excluded)')
+    // Included combinations count: 200 + 57 of their own.
+    const include = Array.from({ length: 57 }, (_, i) => ({ dut: `extra${i}` }))
+    const more = expandMatrix({ dut: twenty, note: twenty, exclude, include }, undefined, VARS)
+    expect(more.problems[0]!.message).toBe('matrix makes 257 combinations, more than 256')
+  })
+
+  test('a product too large to go through is refused at once, before exclude', () => {
+    const hundred = Array.from({ length: 100 }, (_, i) => `d${i}`)
+    const started = performance.now()
+    const { problems } = expandMatrix(
+      { dut: hundred, note: hundred, speed: hundred.map((_, i) => i), exclude: [{ speed: 1 }] },
+      undefined,
+      VARS,
+    )
+    expect(problems[0]!.message).toBe(
+      'matrix lists 1000000 combinations before exclude, more than 100000: exclude cannot bring so many under 256',
+    )
+    expect(performance.now() - started).toBeLessThan(1000)
   })
 
   test('the product is refused past the limit before it is built', () => {

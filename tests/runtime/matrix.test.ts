@@ -1,6 +1,7 @@
 import { expect, test } from 'vitest'
 import { matrixShardOf } from '../../plugin/compile/vite-plugin.ts'
 import { defineMatrix } from '../../plugin/runtime/index.ts'
+import { combinationRunNames } from '../../plugin/recipe/matrix.ts'
 import { createRunId } from '../../plugin/runtime/spec.ts'
 
 test('at most `parallel` combinations run at once; a leaving one hands its turn to the next', async () => {
@@ -37,8 +38,14 @@ test('a failed finish still hands the turn on', async () => {
 
 test("a combination's run id names its values, readable and safe as a folder name", () => {
   const now = new Date('2026-12-06T15:00:00Z')
-  expect(createRunId('recipes/device.yaml', now, 'ab12', { dut: 'rack1/sw 2', speed: 10 })).toBe(
-    '20261206T150000Z-device-dut_rack1_sw_2_speed_10-ab12',
+  const [name] = combinationRunNames([{ dut: 'rack1-sw2', speed: 10 }])
+  expect(createRunId('recipes/device.yaml', now, 'ab12', name)).toBe(
+    '20261206T150000Z-device-dut_rack1-sw2_speed_10-ab12',
+  )
+  // What a folder name cannot hold is dropped, and a hash of the values keeps the name the combination's own.
+  const [lossy] = combinationRunNames([{ dut: 'rack1/sw 2', speed: 10 }])
+  expect(createRunId('recipes/device.yaml', now, 'ab12', lossy)).toMatch(
+    /^20261206T150000Z-device-dut_rack1_sw_2_speed_10-[0-9a-f]{6}-ab12$/,
   )
   expect(createRunId('recipes/device.yaml', now, 'ab12')).toBe('20261206T150000Z-device-ab12')
 })

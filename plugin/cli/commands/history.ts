@@ -5,7 +5,8 @@ import type { HistoryRun } from '../../store/run-store.ts'
 import { runWallMs } from '../../store/run-data.ts'
 import { comparableStatus, describeSelection, type RunSelection, sameSelection } from '../../store/run-selection.ts'
 import { parseCommandArgs, UsageError } from '../args.ts'
-import type { CliIo } from '../io.ts'
+import { type CliIo, maskedIo } from '../io.ts'
+import { createRedactor } from '../../runtime/redact.ts'
 import { findRecipeFiles, loadProject, withStore } from '../project.ts'
 import { didYouMean } from '../../recipe/did-you-mean.ts'
 import { formatMs } from '../../format/run-format.ts'
@@ -50,7 +51,8 @@ export interface ComparedRun {
   steps: readonly { step: string; status: string; durationMs: number }[]
 }
 
-export async function historyCommand(args: string[], io: CliIo): Promise<number> {
+export async function historyCommand(args: string[], given: CliIo): Promise<number> {
+  let io = given
   const { values, positionals } = parseCommandArgs(
     args,
     {
@@ -70,8 +72,13 @@ export async function historyCommand(args: string[], io: CliIo): Promise<number>
   const limit = Number(values.limit ?? 10)
   if (!Number.isInteger(limit) || limit < 1)
     throw new UsageError(`--limit takes a whole number above 0, not "${values.limit}"`)
-  const vars = parseVarFlags(values.var)
   const project = await loadProject(io.cwd)
+  // Runs keep a secret value masked (a var's, in a run id): asked for by it, they are found by the mask, and never shown.
+  const redactor = createRedactor(project.options.secrets ?? [])
+  io = maskedIo(given, redactor.text)
+  const vars = Object.fromEntries(
+    Object.entries(parseVarFlags(values.var)).map(([name, value]) => [name, redactor.text(value)]),
+  )
   const wanted = positionals[0]!
   const { shown, earlier, recorded, storePath } = await withStore(project, async (store) => {
     const shown = await store.history(wanted, limit, vars)

@@ -1,8 +1,9 @@
 import { EXIT_INVALID, EXIT_OK } from '../../scriptlet/envelope.ts'
 import { parseCommandArgs } from '../args.ts'
-import type { CliIo } from '../io.ts'
+import { type CliIo, maskedIo } from '../io.ts'
 import { findRecipeFiles, loadProject, loadRecipe } from '../project.ts'
-import { combinationLabel } from '../../recipe/matrix.ts'
+import { combinationLabels } from '../../recipe/matrix.ts'
+import { createRedactor } from '../../runtime/redact.ts'
 
 export const LIST_HELP = `Usage: recipes list [files or folders...] [--json]
 
@@ -12,7 +13,8 @@ Options:
   --json       Print JSON instead of text
   -h, --help   Show this help`
 
-export async function listCommand(args: string[], io: CliIo): Promise<number> {
+export async function listCommand(args: string[], given: CliIo): Promise<number> {
+  let io = given
   const { values, positionals } = parseCommandArgs(
     args,
     { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
@@ -24,6 +26,12 @@ export async function listCommand(args: string[], io: CliIo): Promise<number> {
   }
   const project = await loadProject(io.cwd)
   const recipes = findRecipeFiles(project, positionals).map((file) => loadRecipe(project, file))
+  // A combination's values may be a secret's: masked in all the list says.
+  const mask = createRedactor([
+    ...recipes.flatMap(({ recipe, draft }) => (recipe ?? draft)?.secrets ?? []),
+    ...(project.options.secrets ?? []),
+  ]).text
+  io = maskedIo(given, mask)
   if (values.json) {
     const listed = recipes.map(({ file, recipe, issues }) => ({
       file,
@@ -50,7 +58,7 @@ export async function listCommand(args: string[], io: CliIo): Promise<number> {
       // A matrix recipe runs its steps once per combination.
       if (matrix)
         io.stdout(
-          `  matrix: ${matrix.combinations.length} combinations, ${matrix.parallel} side by side: ${matrix.combinations.map(combinationLabel).join(' | ')}\n`,
+          `  matrix: ${matrix.combinations.length} combinations, ${matrix.parallel} side by side: ${combinationLabels(matrix.combinations, mask).join(' | ')}\n`,
         )
       for (const step of recipe?.steps ?? [])
         io.stdout(`  ${String(step.idx).padStart(3)} ${step.name.padEnd(28)} ${step.type}\n`)

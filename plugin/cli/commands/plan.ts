@@ -1,7 +1,8 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { formatRecipeIssues, sortIssues } from '../../recipe/errors.ts'
-import { combinationLabel, unusedGivenVars } from '../../recipe/matrix.ts'
+import { combinationLabel, combinationLabels, unusedGivenVars } from '../../recipe/matrix.ts'
+import { createRedactor } from '../../runtime/redact.ts'
 import { varSourcesOf } from '../../recipe/vars.ts'
 import type { Recipe, RecipeStep } from '../../recipe/types.ts'
 import { satisfiesDependents } from '../../runtime/meta.ts'
@@ -10,7 +11,7 @@ import { loadResumeSnapshot, refuseUnrestorableReads } from '../../store/resume.
 import { resumeReaders } from '../../recipe/dataflow.ts'
 import { EXIT_DEPENDENCY, EXIT_INVALID, EXIT_OK } from '../../scriptlet/envelope.ts'
 import { parseCommandArgs, splitList, UsageError } from '../args.ts'
-import type { CliIo } from '../io.ts'
+import { type CliIo, maskedIo } from '../io.ts'
 import { combinationPreflightIssues, preflightRecipes } from '../preflight.ts'
 import { type Action, type PlannedRun, type PlannedStep, planText, toMermaid } from './plan-text.ts'
 import { refuseVarsNoneDeclares, withCliVars } from '../var-flags.ts'
@@ -48,8 +49,9 @@ export async function planCommand(args: string[], io: CliIo): Promise<number> {
 
 async function planWithVars(
   { values, positionals }: ReturnType<typeof parseCommandArgs<typeof OPTIONS>>,
-  io: CliIo,
+  given: CliIo,
 ): Promise<number> {
+  let io = given
   if (values.help) {
     io.stdout(`${PLAN_HELP}\n`)
     return EXIT_OK
@@ -66,6 +68,10 @@ async function planWithVars(
     .join('/')
   if (!existsSync(join(project.root, file))) throw noRecipeError(project, file)
   const loaded = loadRecipe(project, file)
+  // Values (a var's, a combination's) may be a secret's: masked in all the plan says.
+  const secrets = [...((loaded.recipe ?? loaded.draft)?.secrets ?? []), ...(project.options.secrets ?? [])]
+  const mask = createRedactor(secrets).text
+  io = maskedIo(given, mask)
   refuseVarsNoneDeclares(values.var, [loaded])
   if (!loaded.recipe || loaded.issues.length > 0) {
     io.stderr(`${formatRecipeIssues(loaded.issues)}\n`)
@@ -91,16 +97,19 @@ async function planWithVars(
     if (!names.has(name)) throw new UsageError(`${file} has no step named "${name}"`)
   }
   const planned: PlannedRun[] = []
-  for (const run of runs) {
+  const labels = recipe.matrix
+    ? combinationLabels(
+        runs.map((run) => run.combination ?? {}),
+        mask,
+      )
+    : []
+  for (const [i, run] of runs.entries()) {
     let resumedFrom: string | undefined
     if (resumeFrom) {
       // A matrix combination resumes from its own last run.
       const index = run.steps.findIndex((step) => step.name === resumeFrom)
-      const combination = Object.fromEntries(
-        Object.entries(run.combination ?? {}).map(([name, value]) => [name, String(value)]),
-      )
       const snapshot = await withStore(project, (store) =>
-        loadResumeSnapshot(store, file, run.steps[index - 1]?.name, undefined, process.env, combination),
+        loadResumeSnapshot(store, file, run.steps[index - 1]?.name, undefined, process.env, run.combination, mask),
       )
       const refused =
         typeof snapshot === 'string'
@@ -113,7 +122,7 @@ async function planWithVars(
       }
       resumedFrom = snapshot.runId
     }
-    planned.push(planRun(run, project, { only, skip, ...(resumeFrom ? { resumeFrom } : {}) }, resumedFrom))
+    planned.push(planRun(run, project, { only, skip, ...(resumeFrom ? { resumeFrom } : {}) }, resumedFrom, labels[i]))
   }
   const first = planned[0]!
   if (format === 'json') {
@@ -131,6 +140,7 @@ function planRun(
   project: Project,
   selection: { only: string[]; skip: string[]; resumeFrom?: string },
   resumedFrom: string | undefined,
+  label: string | undefined,
 ): PlannedRun {
   const levels = new Map<string, number>()
   const byName = new Map(recipe.steps.map((step) => [step.name, step]))
@@ -185,7 +195,7 @@ function planRun(
   )
   const { test_id: testId, description } = recipe.testMeta
   return {
-    ...(recipe.combination ? { label: combinationLabel(recipe.combination), values: recipe.combination } : {}),
+    ...(recipe.combination ? { label: label ?? combinationLabel(recipe.combination), values: recipe.combination } : {}),
     testId,
     ...(description === undefined ? {} : { description }),
     resources: recipe.resources,

@@ -2,6 +2,7 @@ import type { TestModule } from 'vitest/node'
 import type { RecipeStepMeta } from '../../runtime/meta.ts'
 import { didYouMean } from '../../recipe/did-you-mean.ts'
 import { loadResumeSnapshot } from '../../store/resume.ts'
+import { createRedactor } from '../../runtime/redact.ts'
 import { RUN_OPTIONS_KEY, type RunOptions } from '../../runtime/spec.ts'
 import { EXIT_DEPENDENCY, EXIT_FAILED, EXIT_INVALID, EXIT_OK } from '../../scriptlet/envelope.ts'
 import { parseCommandArgs, splitList, UsageError } from '../args.ts'
@@ -106,9 +107,10 @@ async function runWithVars(
       if (index === -1) continue
       // A matrix recipe resumes each combination from its own last run.
       for (const combination of loaded.recipe!.matrix?.combinations ?? [{}]) {
-        const values = Object.fromEntries(Object.entries(combination).map(([name, value]) => [name, String(value)]))
+        // A secret value is masked as the store keeps it, and in what is said.
+        const mask = createRedactor([...loaded.recipe!.secrets, ...(project.options.secrets ?? [])]).text
         const snapshot = await withStore(project, (store) =>
-          loadResumeSnapshot(store, loaded.file, steps[index - 1]?.name, undefined, process.env, values),
+          loadResumeSnapshot(store, loaded.file, steps[index - 1]?.name, undefined, process.env, combination, mask),
         )
         const refused = await refuseResume(project, loaded.recipe!, snapshot, index, skip)
         if (refused !== undefined) {

@@ -12,12 +12,13 @@ import { parseCommandArgs } from '../args.ts'
 import { combinationPreflightIssues, preflightRecipes } from '../preflight.ts'
 import { refuseVarsNoneDeclares, withCliVars } from '../var-flags.ts'
 import { listScriptletFiles } from '../scriptlet-files.ts'
-import type { CliIo } from '../io.ts'
+import { type CliIo, maskedIo } from '../io.ts'
 import { findRecipeFiles, loadProject, loadRecipe } from '../project.ts'
 import { DEFAULT_PYTHON_PATH } from '../../compile/options.ts'
 import { pythonSearchPath } from '../../recipe/python-module.ts'
 import { stepFiles } from '../../recipe/step-files.ts'
 import { weakSecretWarning } from '../../compile/vite-plugin.ts'
+import { createRedactor } from '../../runtime/redact.ts'
 import { projectPath } from '../../recipe/project-path.ts'
 
 export const VALIDATE_HELP = `Usage: recipes validate [files or folders...] [--scriptlets <dir>]
@@ -53,8 +54,9 @@ export async function validateCommand(args: string[], io: CliIo): Promise<number
 
 async function validateWithVars(
   { values, positionals }: ReturnType<typeof parseCommandArgs<typeof OPTIONS>>,
-  io: CliIo,
+  given: CliIo,
 ): Promise<number> {
+  let io = given
   if (values.help) {
     io.stdout(`${VALIDATE_HELP}\n`)
     return EXIT_OK
@@ -70,6 +72,14 @@ async function validateWithVars(
   const checkable: Recipe[] = []
   const refused = new Map<Recipe, ReadonlySet<string>>()
   const loadedFiles = files.map((file) => [file, loadRecipe(project, file)] as const)
+  // A var's or a combination's value may be a secret's: masked in all validate says (problems name combinations).
+  io = maskedIo(
+    given,
+    createRedactor([
+      ...loadedFiles.flatMap(([, { recipe, draft }]) => (recipe ?? draft)?.secrets ?? []),
+      ...(project.options.secrets ?? []),
+    ]).text,
+  )
   refuseVarsNoneDeclares(
     values.var,
     loadedFiles.map(([, loaded]) => loaded),
