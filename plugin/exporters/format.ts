@@ -1,13 +1,39 @@
 import type { JsonValue } from '../context/json-value.ts'
 import { formatMs, runDurationMs } from '../format/run-format.ts'
-import { type AiSummary, type ContextRow, type RunData, testMetaOf } from '../store/run-data.ts'
+import { cutText, visibleValues } from '../format/document-text.ts'
+import { type AiSummary, type ContextRow, type HistoryRow, type RunData, testMetaOf } from '../store/run-data.ts'
 import { describeSelection, selectionOf } from '../store/run-selection.ts'
 
-/** A JSON value on one line for a table cell, cut at `max` characters. */
+/** A JSON value on one line for a table cell (a string as it is), cut at `max` characters, saying so (cutText). */
 export function compactJson(value: JsonValue | undefined, max = 2000): string {
   if (value === undefined) return ''
-  const text = typeof value === 'string' ? value : JSON.stringify(value)
-  return text.length > max ? `${text.slice(0, max - 1)}…` : text
+  return cutText(typeof value === 'string' ? value : JSON.stringify(value), max)
+}
+
+/**
+ * The run as a document shows it (visibleText): every string of it, its ctx writes as they
+ * are read too, with the characters an XML document cannot hold made visible. The Office
+ * documents and report.md are written from it; the store, report.json and report.html (whose
+ * JSON holds any character) keep the text as it was.
+ */
+export function readableRun(data: RunData): RunData {
+  const { history, ...rest } = data
+  return {
+    ...visibleValues(rest),
+    history: { count: history.count, rows: () => visibleRows(history.rows()) },
+  }
+}
+
+function visibleRows(
+  rows: AsyncIterable<HistoryRow> | Iterable<HistoryRow>,
+): AsyncIterable<HistoryRow> | Iterable<HistoryRow> {
+  return Symbol.asyncIterator in rows
+    ? (async function* () {
+        for await (const row of rows) yield visibleValues(row)
+      })()
+    : (function* () {
+        for (const row of rows) yield visibleValues(row)
+      })()
 }
 
 /** The title-block fields of a report: test_meta first, then the run's own facts. */
