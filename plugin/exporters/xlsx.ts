@@ -17,8 +17,9 @@ const WorkbookWriter = createRequire(import.meta.url)(
 
 /** Excel keeps at most 32,767 characters in a cell. */
 const CELL_MAX = 32_000
-/** ...and 1,048,576 rows in a sheet. */
+/** ...and 1,048,576 rows and 16,384 columns in a sheet. */
 const SHEET_MAX_ROWS = 1_048_576
+const SHEET_MAX_COLUMNS = 16_384
 
 /**
  * The run as an Excel workbook: Summary, Steps, Context, History, Metrics, Charts. Written with
@@ -204,22 +205,39 @@ function writeCharts(workbook: ExcelJS.stream.xlsx.WorkbookWriter, charts: Docum
   sheet.commit()
 }
 
-/** One row per step that reported numeric metrics, one column per metric name. */
+/**
+ * One row per step that reported numeric metrics, one column per metric name; past the columns
+ * a sheet has, a last column holds the other metrics of each row as text (`name = value, …`).
+ */
 function writeMetrics(workbook: ExcelJS.stream.xlsx.WorkbookWriter, steps: readonly StepRow[], title: string): void {
   const rows = steps
     .map((step) => [step, numericMetrics(step)] as const)
     .filter(([, metrics]) => Object.keys(metrics).length > 0)
-  const names = [...new Set(rows.flatMap(([, metrics]) => Object.keys(metrics)))]
+  const all = [...new Set(rows.flatMap(([, metrics]) => Object.keys(metrics)))]
+  // Step, status and, when needed, the column of the rest: Excel refuses a cell past column 16,384 (XFD).
+  const names = all.length > SHEET_MAX_COLUMNS - 2 ? all.slice(0, SHEET_MAX_COLUMNS - 3) : all
+  const rest = all.length - names.length
+  const shown = new Set(names)
   const sheet = addTable(workbook, 'Metrics', title, [
     ['step', fitted(rows.map(([step]) => step.step))],
     ['status', 11],
-    ...names.map((name): Column => [name, Math.max(12, name.length + 2), `m:${name}`]),
+    ...names.map((name): Column => [name, fitted([name]), `m:${name}`]),
+    ...(rest > 0 ? [[`${rest.toLocaleString('en-US')} more metrics`, 60, 'rest', WRAP] as Column] : []),
   ])
   for (const [step, metrics] of rows) {
+    const entries = Object.entries(metrics)
     const row = sheet.addRow({
       step: step.step,
       status: step.status,
-      ...Object.fromEntries(Object.entries(metrics).map(([name, value]) => [`m:${name}`, value])),
+      ...Object.fromEntries(entries.filter(([name]) => shown.has(name)).map(([name, value]) => [`m:${name}`, value])),
+      ...(rest > 0
+        ? {
+            rest: entries
+              .filter(([name]) => !shown.has(name))
+              .map(([name, value]) => `${name} = ${value}`)
+              .join(', '),
+          }
+        : {}),
     })
     fill(row.getCell('status'), step.status)
     commitRow(row)

@@ -139,3 +139,22 @@ test('report.md keeps each row of its tables in its columns, whatever a step, fi
   // Control characters as the other documents show them.
   expect(renderMarkdown(runData([stepRow(`probe ${HOSTILE}`)]))).toContain(`probe ${SHOWN.replaceAll('\\', '\\\\')}`)
 })
+
+test('a run with more metric names than a sheet has columns still writes its workbook: the last column holds the rest', async () => {
+  const metrics = Object.fromEntries(Array.from({ length: 17_000 }, (_, i) => [`port${i}.rx_bytes`, i]))
+  const out = join(dir, 'columns')
+  const outcomes = await exportRun(runData([stepRow('probe', { envelope: { status: 'ok', metrics } })]), out, ['xlsx'])
+  expect(outcomes.map((outcome) => outcome.error)).toEqual([undefined])
+  const zip = await JSZip.loadAsync(readFileSync(join(out, 'report.xlsx')))
+  const names = Object.keys(zip.files).filter((name) => name.startsWith('xl/worksheets/sheet'))
+  let sheet = ''
+  for (const name of names) {
+    const xml = await zip.file(name)!.async('string')
+    if (xml.includes('>port0.rx_bytes<')) sheet = xml
+  }
+  // XFD is the last column a sheet has: step, status, 16,381 metrics and the column of the rest.
+  expect(sheet).toContain('r="XFC1"')
+  expect(sheet).not.toMatch(/r="XF[E-Z]\d|r="X[G-Z][A-Z]\d|r="[A-Z]{4}\d/)
+  expect(sheet).toMatch(/r="XFD1"[^>]*>(?:<is>)?<[tv][^>]*>619 more metrics</)
+  expect(sheet).toContain('port16381.rx_bytes = 16381, port16382.rx_bytes = 16382')
+}, 60_000)
