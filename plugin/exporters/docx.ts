@@ -23,6 +23,7 @@ import {
   compactJson,
   listedContext,
   listedOutputs,
+  READ_TEXT_MAX,
   readableRun,
   reportTitle,
   stepOutputs,
@@ -41,7 +42,7 @@ export async function writeDocx(data: RunData, file: string, charts?: DocumentCh
 /** The Word document of a run, as the bytes of its file. */
 export async function renderDocx(run: RunData, drawn?: DocumentCharts): Promise<Buffer> {
   // Word refuses a document holding a control character: the run's text as documents show it.
-  const data = readableRun(run)
+  const data = readableRun(run, READ_TEXT_MAX)
   const charts = drawn && visibleValues(drawn)
   const meta = testMetaOf(data.run)
   const repeated = repeatedRuns()

@@ -6,6 +6,7 @@ import {
   compactJson,
   listedContext,
   listedOutputs,
+  READ_TEXT_MAX,
   readableRun,
   reportTitle,
   stepOutputs,
@@ -15,7 +16,7 @@ import {
 /** The run summary as Markdown: readable in a terminal, a CI job summary or a merge request. */
 export function renderMarkdown(run: RunData, charts?: DocumentCharts): string {
   // Control characters as the other documents show them (a CI page shows a colour code as nothing, or as garbage).
-  const data = readableRun(run)
+  const data = readableRun(run, READ_TEXT_MAX)
   const out: string[] = [`# ${escapeCell(reportTitle(data))}`, '']
   out.push('| field | value |', '| --- | --- |')
   for (const [field, value] of titleFields(data)) out.push(`| ${escapeCell(field)} | ${escapeCell(value)} |`)

@@ -30,16 +30,16 @@ export function visibleText(text: string): string {
 }
 
 /**
- * `value` with every string in it (object keys too) made visibleText; the same object when
- * nothing needed it. Walks plain objects and arrays only: other objects (a picture's bytes)
- * are kept as they are.
+ * `value` with every string in it (object keys too) made visibleText, and each string but the
+ * keys cut to `max` characters (cutText); the same object when nothing needed it. Walks plain
+ * objects and arrays only: other objects (a picture's bytes) are kept as they are.
  */
-export function visibleValues<T>(value: T): T {
-  if (typeof value === 'string') return visibleText(value) as T
+export function visibleValues<T>(value: T, max = Number.POSITIVE_INFINITY): T {
+  if (typeof value === 'string') return cutText(visibleText(value), max) as T
   if (Array.isArray(value)) {
     let changed = false
     const out = value.map((item) => {
-      const shown = visibleValues(item)
+      const shown = visibleValues(item, max)
       if (shown !== item) changed = true
       return shown
     })
@@ -50,7 +50,7 @@ export function visibleValues<T>(value: T): T {
   const out: Record<string, unknown> = {}
   for (const [key, item] of Object.entries(value)) {
     const shownKey = visibleText(key)
-    const shown = visibleValues(item)
+    const shown = visibleValues(item, max)
     if (shownKey !== key || shown !== item) changed = true
     out[shownKey] = shown
   }
@@ -59,16 +59,22 @@ export function visibleValues<T>(value: T): T {
 
 /**
  * `text` cut to at most `max` characters when longer, saying so and how long it was:
- * `…` and `(40,000 characters in all)`. A character pair (an emoji) is never cut in two.
+ * `…` and `(40,000 characters in all)`. A text cut before keeps the length it had at first. A
+ * character pair (an emoji) is never cut in two.
  */
 export function cutText(text: string, max: number): string {
   if (text.length <= max) return text
-  const note = `… (${count(text.length)} characters in all)`
+  const earlier = CUT_NOTE.exec(text)
+  const whole = earlier ? text.slice(0, earlier.index) : text
+  const note = earlier ? earlier[0] : `… (${count(text.length)} characters in all)`
   let end = Math.max(0, max - note.length)
   // Not between the two halves of a surrogate pair.
-  if (end > 0 && /[\uD800-\uDBFF]/.test(text[end - 1]!)) end--
-  return `${text.slice(0, end)}${note}`
+  if (end > 0 && /[\uD800-\uDBFF]/.test(whole[end - 1]!)) end--
+  return `${whole.slice(0, end)}${note}`
 }
+
+/** What cutText ends a text with. */
+const CUT_NOTE = /… \([\d,]+ characters in all\)$/
 
 /** A count for people: 99,800. */
 function count(n: number): string {

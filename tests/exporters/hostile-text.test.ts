@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import JSZip from 'jszip'
 import { afterAll, expect, test } from 'vitest'
+import { analyzeRun } from '../../plugin/analysis/run-summary.ts'
 import { renderRunCharts } from '../../plugin/charts/index.ts'
+import { renderDocx } from '../../plugin/exporters/docx.ts'
 import { exportRun } from '../../plugin/exporters/index.ts'
 import { renderMarkdown } from '../../plugin/exporters/markdown.ts'
 import type { RunData } from '../../plugin/store/run-data.ts'
@@ -158,3 +160,24 @@ test('a run with more metric names than a sheet has columns still writes its wor
   expect(sheet).toMatch(/r="XFD1"[^>]*>(?:<is>)?<[tv][^>]*>619 more metrics</)
   expect(sheet).toContain('port16381.rx_bytes = 16381, port16382.rx_bytes = 16382')
 }, 60_000)
+
+test('report.docx and report.md cut a text too long to read (a 100,000-character reason), saying how long it was; the analysis quotes it on one line', async () => {
+  const reason = `first line\n${'word '.repeat(20_000)}`
+  const failed = runData([stepRow('probe', { status: 'failed', exitCode: 1, reason })])
+  const data: RunData = { ...failed, analysis: analyzeRun(failed) }
+  const [line] = data.analysis!.summaryText.split('\n').filter((text) => text.startsWith('Step probe failed'))
+  expect(line).toMatch(/^Step probe failed \(exit 1\): first line word word .*… \(100,011 characters in all\)\.$/)
+  expect(line!.length).toBeLessThan(600)
+
+  const md = renderMarkdown(data)
+  expect(md.length).toBeLessThan(10_000)
+  expect(md).toContain('… (100,011 characters in all) |')
+
+  const xml = await (await JSZip.loadAsync(await renderDocx(data))).file('word/document.xml')!.async('string')
+  const texts = [...xml.matchAll(/<w:t(?: [^>]*)?>([^<]*)<\/w:t>/g)].map((match) => match[1]!)
+  // The steps table's cell (a table row never splits over pages: it must fit one), the step's own section, the analysis.
+  const cut = texts.filter((text) => text.includes('(100,011 characters in all)'))
+  expect(cut.map((text) => text.length <= 500)).toEqual([true, false, false])
+  expect(cut[1]!.length).toBe(4000)
+  expect(xml.length).toBeLessThan(100_000)
+})

@@ -29,3 +29,8 @@ test('cutText says how long the text was, stays within its limit and never cuts 
   expect(emoji).toBe('😀😀😀… (40 characters in all)')
   expect(visibleText(emoji)).toBe(emoji)
 })
+
+test('a text cut again keeps the length it had at first', () => {
+  const once = cutText('x'.repeat(10_000), 4000)
+  expect(cutText(once, 500)).toBe(`${'x'.repeat(500 - 28)}… (10,000 characters in all)`)
+})
