@@ -1,4 +1,5 @@
 import type { DocumentCharts } from '../charts/index.ts'
+import { cutText, visibleText } from '../format/document-text.ts'
 import { numericMetrics, type RunData } from '../store/run-data.ts'
 import { describeAttempts, formatBytes, formatMs, statusCounts } from '../format/run-format.ts'
 import {
@@ -105,6 +106,14 @@ function chartsSection(charts: DocumentCharts): string[] {
 /** Keeps a caption inside an image's alt text. */
 function escapeAlt(text: string): string {
   return text.replace(/[[\]\\]/g, '\\$&').replace(/\r?\n/g, ' ')
+}
+
+/**
+ * Any text as a cell of a Markdown table (the matrix summary's too): shown as the documents
+ * show text (visibleText), cut to `max` characters saying how long it was, kept in its cell.
+ */
+export function markdownCell(text: string, max = READ_TEXT_MAX): string {
+  return escapeCell(cutText(visibleText(text), max))
 }
 
 /**
