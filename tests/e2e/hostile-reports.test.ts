@@ -64,7 +64,10 @@ test('report.docx and report.xlsx hold no character XML forbids and show the col
     }
     expect(text, file).toContain('␛[31mred␛[0m nul:␀:')
     expect(text, file).toContain('␛[31mboom')
+    // The 10 MB line, cut where it is shown, saying how long it was.
+    expect(text, file).toContain('x… (10,485,760 characters in all)')
   }
+  expect(readFileSync(join(runDir(), 'report.md'), 'utf8')).toContain('x… (10,485,760 characters in all) |')
 })
 
 test('JUnit, Allure results and report.html parse', () => {
