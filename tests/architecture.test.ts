@@ -25,7 +25,8 @@ const ALLOWED: Record<string, string[]> = {
   analysis: ['analysis', 'store', 'context', 'format', 'runtime'],
   // The reporter (main process) reads the step meta contract, never the worker-side runner.
   // (live only for http-server.ts: the lock service is hardened like the other two servers.)
-  reporter: ['reporter', 'exporters', 'store', 'context', 'runtime', 'analysis', 'live'],
+  // (format for the text of JUnit's skip notes, written by the documents' rule.)
+  reporter: ['reporter', 'exporters', 'store', 'context', 'runtime', 'analysis', 'live', 'format'],
   executors: ['executors', 'recipe', 'scriptlet', 'context'],
   // The running recipe's ctx served over HTTP, its client and where runs publish it, the dashboard (with the runs' charts); no runner, no SQLite.
   live: ['live', 'context', 'store', 'charts'],

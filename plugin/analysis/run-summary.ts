@@ -1,6 +1,7 @@
 import type { JsonObject } from '../context/json-value.ts'
 import { numericMetrics, type AnalysisRow, type RunData } from '../store/run-data.ts'
 import { describeAttempts, formatMs, runDurationMs, statusCounts } from '../format/run-format.ts'
+import { cutText } from '../format/document-text.ts'
 
 /** A ctx key holding a summary a recipe wrote itself; it leads the analysis when present. */
 export const SUMMARY_KEY = 'analysis.summary_v1'
@@ -23,7 +24,7 @@ export function analyzeRun(data: RunData): AnalysisRow {
   )
   for (const step of data.steps.filter((row) => row.status === 'failed')) {
     lines.push(
-      `Step ${step.step} failed${step.exitCode === null ? '' : ` (exit ${step.exitCode})`}: ${step.reason ?? 'no reason recorded'}${step.attempts > 1 ? ` after ${step.attempts} attempts (${describeAttempts(step)})` : ''}.`,
+      `Step ${step.step} failed${step.exitCode === null ? '' : ` (exit ${step.exitCode})`}: ${step.reason === null ? 'no reason recorded' : quotedReason(step.reason)}${step.attempts > 1 ? ` after ${step.attempts} attempts (${describeAttempts(step)})` : ''}.`,
     )
   }
   const blocked = data.steps.filter((row) => row.status === 'blocked')
@@ -66,4 +67,12 @@ export function analyzeRun(data: RunData): AnalysisRow {
       step_metrics: stepMetrics,
     },
   }
+}
+
+/** The longest reason the analysis quotes: the Steps table (and the store) has it whole. */
+const QUOTED_REASON_MAX = 500
+
+/** A step's reason as a sentence of the analysis quotes it: on one line (a line of the analysis is one fact), cut. */
+function quotedReason(reason: string): string {
+  return cutText(reason.replace(/\s*(?:\r\n?|\n)\s*/g, ' '), QUOTED_REASON_MAX)
 }

@@ -1,4 +1,5 @@
 import { sampleRun } from '../store/sample-run.ts'
+import { visibleText, visibleValues } from '../format/document-text.ts'
 import { numericMetrics, type RunData, type ShownStepRow, type TrendRun } from '../store/run-data.ts'
 import { dotSvg, preloadChartEngines, svgPng, templateSvg, vegaLiteSvg } from './render.ts'
 import { stepDurationsSpec } from './run-specs.ts'
@@ -69,7 +70,10 @@ interface ChartPlan {
 }
 
 /** The charts a run has, in the order the documents show them, and what was left out. */
-function planCharts(data: ChartRun, trend: readonly TrendRun[]): { plans: ChartPlan[]; notes: string[] } {
+function planCharts(shown: ChartRun, shownTrend: readonly TrendRun[]): { plans: ChartPlan[]; notes: string[] } {
+  // Step and metric names as the documents show them: a control character would make the SVG unreadable.
+  const data = visibleValues(shown)
+  const trend = visibleValues(shownTrend)
   const durations = stepDurationsSpec(data.steps)
   const graph = stepGraphDot(data)
   const plans: ChartPlan[] = [
@@ -98,7 +102,9 @@ function planCharts(data: ChartRun, trend: readonly TrendRun[]): { plans: ChartP
  * The charts of a test id's trend (the dashboard's): its steps' durations over the runs, and
  * each metric any of them reported, the newest run the marked one.
  */
-function planTrendCharts(testId: string, trend: readonly TrendRun[]): { plans: ChartPlan[]; notes: string[] } {
+function planTrendCharts(shownId: string, shownTrend: readonly TrendRun[]): { plans: ChartPlan[]; notes: string[] } {
+  const testId = visibleText(shownId)
+  const trend = visibleValues(shownTrend)
   const durations = stepDurationTrendSpec(testId, trend)
   const plans: ChartPlan[] = [
     {

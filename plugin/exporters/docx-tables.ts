@@ -11,6 +11,7 @@ import {
   TextRun,
   WidthType,
 } from 'docx'
+import { cutText } from '../format/document-text.ts'
 import { STATUS_COLORS } from '../format/run-format.ts'
 
 // The Word document's tables laid out for the page: each column measured by the text it holds,
@@ -41,6 +42,8 @@ const PORTRAIT_WIDTH = 11906 - 2 * 1440
 const LANDSCAPE_WIDTH = 16838 - 2 * 1440
 /** An em of the tables' text, in twips. */
 const EM = TABLE_SIZE * 10
+/** The longest text a table cell holds (a longer one is cut, saying how long it was): rows never split over pages. */
+const TABLE_CELL_MAX = 500
 /** The longest word, in ems, a column of free text keeps whole; a longer one (a path, a hash) breaks where the line ends. */
 const LONGEST_KEPT_WORD = 16
 /** The narrowest a column of free text gets, in ems (unless all its text is shorter): a few words a line. */
@@ -53,7 +56,9 @@ const READABLE_LINE = 18
  * across an upright page is laid across a landscape one; one that fits neither keeps its
  * narrow columns whole and cuts its widest ones to what is left.
  */
-export function layTable(columns: TableColumn[], rows: string[][]): LaidTable {
+export function layTable(columns: TableColumn[], texts: string[][]): LaidTable {
+  // A row never splits over two pages: one taller than a page would be cut off in print.
+  const rows = texts.map((cells) => cells.map((text) => cutText(text, TABLE_CELL_MAX)))
   const least = columns.map((column) => textWidth(column.header, true))
   const most = [...least]
   for (const cells of rows)

@@ -14,6 +14,7 @@ import {
   TextRun,
 } from 'docx'
 import type { DocumentCharts } from '../charts/index.ts'
+import { visibleValues } from '../format/document-text.ts'
 import { numericMetrics, testMetaOf, type RunData, type StepRow } from '../store/run-data.ts'
 import { describeAttempts, formatBytes, formatMs, STATUS_COLORS, statusCounts } from '../format/run-format.ts'
 import { type LaidTable, layTable, shade, spacedJson, TABLE_FONT, TABLE_SIZE, TABLE_STYLE } from './docx-tables.ts'
@@ -22,6 +23,8 @@ import {
   compactJson,
   listedContext,
   listedOutputs,
+  READ_TEXT_MAX,
+  readableRun,
   reportTitle,
   stepOutputs,
   titleFields,
@@ -37,7 +40,10 @@ export async function writeDocx(data: RunData, file: string, charts?: DocumentCh
 }
 
 /** The Word document of a run, as the bytes of its file. */
-export async function renderDocx(data: RunData, charts?: DocumentCharts): Promise<Buffer> {
+export async function renderDocx(run: RunData, drawn?: DocumentCharts): Promise<Buffer> {
+  // Word refuses a document holding a control character: the run's text as documents show it.
+  const data = readableRun(run, READ_TEXT_MAX)
+  const charts = drawn && visibleValues(drawn)
   const meta = testMetaOf(data.run)
   const repeated = repeatedRuns()
   const pages = new Pages()

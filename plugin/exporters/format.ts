@@ -1,13 +1,56 @@
 import type { JsonValue } from '../context/json-value.ts'
 import { formatMs, runDurationMs } from '../format/run-format.ts'
-import { type AiSummary, type ContextRow, type RunData, testMetaOf } from '../store/run-data.ts'
+import { cutText, visibleText, visibleValues } from '../format/document-text.ts'
+import { type AiSummary, type ContextRow, type HistoryRow, type RunData, testMetaOf } from '../store/run-data.ts'
 import { describeSelection, selectionOf } from '../store/run-selection.ts'
 
-/** A JSON value on one line for a table cell, cut at `max` characters. */
+/** A JSON value on one line for a table cell (a string as it is), cut at `max` characters, saying so (cutText). */
 export function compactJson(value: JsonValue | undefined, max = 2000): string {
   if (value === undefined) return ''
-  const text = typeof value === 'string' ? value : JSON.stringify(value)
-  return text.length > max ? `${text.slice(0, max - 1)}…` : text
+  return cutText(typeof value === 'string' ? value : JSON.stringify(value), max)
+}
+
+/**
+ * The longest text report.docx and report.md show whole (a reason, a param, a ctx write, a
+ * line of the analysis): a 10 MB reason made a Word document LibreOffice did not print in
+ * five minutes, and a Markdown file over the 1 MiB a CI job summary takes. report.xlsx keeps
+ * 32,000 characters of each, the store all of it.
+ */
+export const READ_TEXT_MAX = 4000
+
+/**
+ * The run as a document shows it (visibleText): every string of it, its ctx writes as they
+ * are read too, with the characters an XML document cannot hold made visible, and each cut to
+ * `max` characters, saying so (each line of the analysis on its own). The Office documents and
+ * report.md are written from it; the store, report.json and report.html (whose JSON holds any
+ * character) keep the text as it was.
+ */
+export function readableRun(data: RunData, max = Number.POSITIVE_INFINITY): RunData {
+  const { history, analysis, ...rest } = data
+  return {
+    ...visibleValues(rest, max),
+    analysis: analysis && {
+      ...visibleValues(analysis, max),
+      summaryText: analysis.summaryText
+        .split('\n')
+        .map((line) => cutText(visibleText(line), max))
+        .join('\n'),
+    },
+    history: { count: history.count, rows: () => visibleRows(history.rows(), max) },
+  }
+}
+
+function visibleRows(
+  rows: AsyncIterable<HistoryRow> | Iterable<HistoryRow>,
+  max: number,
+): AsyncIterable<HistoryRow> | Iterable<HistoryRow> {
+  return Symbol.asyncIterator in rows
+    ? (async function* () {
+        for await (const row of rows) yield visibleValues(row, max)
+      })()
+    : (function* () {
+        for (const row of rows) yield visibleValues(row, max)
+      })()
 }
 
 /** The title-block fields of a report: test_meta first, then the run's own facts. */

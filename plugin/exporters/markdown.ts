@@ -1,4 +1,5 @@
 import type { DocumentCharts } from '../charts/index.ts'
+import { cutText, visibleText } from '../format/document-text.ts'
 import { numericMetrics, type RunData } from '../store/run-data.ts'
 import { describeAttempts, formatBytes, formatMs, statusCounts } from '../format/run-format.ts'
 import {
@@ -6,16 +7,20 @@ import {
   compactJson,
   listedContext,
   listedOutputs,
+  READ_TEXT_MAX,
+  readableRun,
   reportTitle,
   stepOutputs,
   titleFields,
 } from './format.ts'
 
 /** The run summary as Markdown: readable in a terminal, a CI job summary or a merge request. */
-export function renderMarkdown(data: RunData, charts?: DocumentCharts): string {
+export function renderMarkdown(run: RunData, charts?: DocumentCharts): string {
+  // Control characters as the other documents show them (a CI page shows a colour code as nothing, or as garbage).
+  const data = readableRun(run, READ_TEXT_MAX)
   const out: string[] = [`# ${escapeCell(reportTitle(data))}`, '']
   out.push('| field | value |', '| --- | --- |')
-  for (const [field, value] of titleFields(data)) out.push(`| ${field} | ${escapeCell(value)} |`)
+  for (const [field, value] of titleFields(data)) out.push(`| ${escapeCell(field)} | ${escapeCell(value)} |`)
   out.push(
     '',
     `**${
@@ -56,7 +61,7 @@ export function renderMarkdown(data: RunData, charts?: DocumentCharts): string {
   if (outputs.length > 0) {
     out.push('', '## Outputs', '')
     for (const step of outputs)
-      out.push(`- **${escapeCell(step.step)}**: ${listedOutputs(stepOutputs(step.envelope), (key) => `\`${key}\``)}`)
+      out.push(`- **${escapeCell(step.step)}**: ${listedOutputs(stepOutputs(step.envelope), codeSpan)}`)
   }
   out.push('', '## Final context', '')
   if (data.context.length === 0) out.push('_empty_')
@@ -65,7 +70,7 @@ export function renderMarkdown(data: RunData, charts?: DocumentCharts): string {
     out.push('| key | value | who | ts |', '| --- | --- | --- | --- |')
     for (const row of rows)
       out.push(
-        `| \`${row.key}\` | ${escapeCell(compactJson(row.value, 200))} | ${escapeCell(row.who ?? '')} | ${row.ts ?? ''} |`,
+        `| ${codeSpan(row.key)} | ${escapeCell(compactJson(row.value, 200))} | ${escapeCell(row.who ?? '')} | ${row.ts ?? ''} |`,
       )
     if (leftOut) out.push('', `_${leftOut}_`)
   }
@@ -89,10 +94,10 @@ function chartsSection(charts: DocumentCharts): string[] {
   const { files } = charts
   for (const chart of charts.charts) {
     const caption = `${chart.title}${chart.note ? ` (${chart.note})` : ''}`
-    out.push(files ? `![${escapeAlt(caption)}](${files}/${chart.name}.png)` : `- ${caption}`, '')
+    out.push(files ? `![${escapeAlt(caption)}](${files}/${chart.name}.png)` : `- ${escapeCell(caption)}`, '')
   }
   for (const problem of charts.problems)
-    out.push(`- _${problem.title} could not be drawn: ${escapeCell(problem.error)}_`)
+    out.push(`- _${escapeCell(`${problem.title} could not be drawn: ${problem.error}`)}_`)
   for (const note of charts.notes) out.push(`- _${escapeCell(note)}_`)
   if (charts.problems.length + charts.notes.length > 0) out.push('')
   return out
@@ -103,7 +108,33 @@ function escapeAlt(text: string): string {
   return text.replace(/[[\]\\]/g, '\\$&').replace(/\r?\n/g, ' ')
 }
 
-/** Keeps a value inside its table cell. */
+/**
+ * Any text as a cell of a Markdown table (the matrix summary's too): shown as the documents
+ * show text (visibleText), cut to `max` characters saying how long it was, kept in its cell.
+ */
+export function markdownCell(text: string, max = READ_TEXT_MAX): string {
+  return escapeCell(cutText(visibleText(text), max))
+}
+
+/**
+ * Keeps a text inside its table cell (or list item) and as it reads: its backslashes and `|`
+ * escaped (a `\|` of the text stays a backslash and a bar), its line breaks as spaces.
+ */
 function escapeCell(text: string): string {
-  return text.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ')
+  return text.replace(/[\\|]/g, '\\$&').replace(/\r\n?|\n/g, ' ')
+}
+
+/**
+ * `text` as a code span inside a table cell: fenced by more backticks than it holds in a row
+ * (spaced off when it starts or ends with one), its `|` escaped (GFM reads `\|` as a bar in a
+ * code span too), its line breaks as spaces.
+ */
+function codeSpan(text: string): string {
+  const code = text
+    .replace(/\\(?=\|)/g, '\\\\')
+    .replace(/\|/g, '\\|')
+    .replace(/\r\n?|\n/g, ' ')
+  const fence = '`'.repeat(Math.max(0, ...[...code.matchAll(/`+/g)].map((run) => run[0].length)) + 1)
+  const pad = code.startsWith('`') || code.endsWith('`') ? ' ' : ''
+  return `${fence}${pad}${code}${pad}${fence}`
 }

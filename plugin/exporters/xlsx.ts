@@ -4,7 +4,8 @@ import type { DocumentCharts } from '../charts/index.ts'
 import type { JsonValue } from '../context/json-value.ts'
 import { numericMetrics, type RunData, type StepRow } from '../store/run-data.ts'
 import { describeAttempts, formatMs, runDurationMs, STATUS_COLORS, statusCounts } from '../format/run-format.ts'
-import { aiSummaryBlock, compactJson, reportTitle, titleFields } from './format.ts'
+import { cutText, visibleValues } from '../format/document-text.ts'
+import { aiSummaryBlock, compactJson, readableRun, reportTitle, titleFields } from './format.ts'
 import { SheetPictures } from './xlsx-drawing.ts'
 import { cellLines, fitRowHeight, pagePixels, printed } from './xlsx-print.ts'
 
@@ -16,8 +17,9 @@ const WorkbookWriter = createRequire(import.meta.url)(
 
 /** Excel keeps at most 32,767 characters in a cell. */
 const CELL_MAX = 32_000
-/** ...and 1,048,576 rows in a sheet. */
+/** ...and 1,048,576 rows and 16,384 columns in a sheet. */
 const SHEET_MAX_ROWS = 1_048_576
+const SHEET_MAX_COLUMNS = 16_384
 
 /**
  * The run as an Excel workbook: Summary, Steps, Context, History, Metrics, Charts. Written with
@@ -25,10 +27,12 @@ const SHEET_MAX_ROWS = 1_048_576
  * never held in memory as a workbook. The charts are awaited last, once the other sheets are written.
  */
 export async function writeXlsx(
-  data: RunData,
+  run: RunData,
   file: string,
   charts: Promise<DocumentCharts | undefined> = Promise.resolve(undefined),
 ): Promise<void> {
+  // exceljs drops the characters XML cannot hold (and writes U+FFFE as it is): the run's text as documents show it.
+  const data = readableRun(run)
   const workbook = new WorkbookWriter({ filename: file, useStyles: true, useSharedStrings: false })
   workbook.creator = 'vitest-recipes'
   workbook.created = new Date()
@@ -55,12 +59,12 @@ export async function writeXlsx(
   const duration = runDurationMs(data)
   if (duration !== undefined) commitRow(summary.addRow({ field: 'duration (ms)', value: duration }))
   if (data.analysis) {
-    const row = summary.addRow({ field: 'analysis', value: cell(data.analysis.summaryText) })
+    const row = summary.addRow({ field: 'analysis', value: data.analysis.summaryText })
     row.getCell('value').alignment = { wrapText: true, vertical: 'top' }
     commitRow(row)
     if (data.analysis.ai) {
       const ai = aiSummaryBlock(data.analysis.ai)
-      const aiRow = summary.addRow({ field: ai.title, value: cell(ai.text) })
+      const aiRow = summary.addRow({ field: ai.title, value: ai.text })
       aiRow.getCell('field').alignment = { wrapText: true, vertical: 'top' }
       aiRow.getCell('value').alignment = { wrapText: true, vertical: 'top' }
       commitRow(aiRow)
@@ -88,10 +92,10 @@ export async function writeXlsx(
       ...step,
       durationMs: round(step.durationMs),
       cpuMs: round(step.cpuMs),
-      reason: cell(step.reason ?? ''),
-      attemptLog: cell(step.attemptLog.length > 1 ? describeAttempts(step) : ''),
-      outputs: cell(compactJson((step.envelope?.outputs as JsonValue | undefined) ?? [])),
-      params: cell(compactJson(step.params)),
+      reason: step.reason ?? '',
+      attemptLog: step.attemptLog.length > 1 ? describeAttempts(step) : '',
+      outputs: compactJson((step.envelope?.outputs as JsonValue | undefined) ?? []),
+      params: compactJson(step.params),
       logPath: step.logPath ?? '',
     })
     fill(row.getCell('status'), step.status)
@@ -105,7 +109,7 @@ export async function writeXlsx(
     ['who', fitted(data.context.map((row) => row.who ?? ''))],
     ['ts', 26],
   ])
-  for (const row of data.context) commitRow(context.addRow({ ...row, value: cell(compactJson(row.value, CELL_MAX)) }))
+  for (const row of data.context) commitRow(context.addRow({ ...row, value: compactJson(row.value, CELL_MAX) }))
   context.commit()
 
   const history = addTable(workbook, 'History', title, [
@@ -137,8 +141,8 @@ export async function writeXlsx(
     commitRow(
       history.addRow({
         ...row,
-        before: cell(compactJson(row.before, CELL_MAX)),
-        after: cell(compactJson(row.after, CELL_MAX)),
+        before: compactJson(row.before, CELL_MAX),
+        after: compactJson(row.after, CELL_MAX),
       }),
     )
   }
@@ -146,7 +150,7 @@ export async function writeXlsx(
 
   writeMetrics(workbook, data.steps, title)
   const drawn = await charts
-  if (drawn) writeCharts(workbook, drawn, title)
+  if (drawn) writeCharts(workbook, visibleValues(drawn), title)
   await workbook.commit()
 }
 
@@ -183,7 +187,7 @@ function writeCharts(workbook: ExcelJS.stream.xlsx.WorkbookWriter, charts: Docum
     }
     used += rows * ROW_PIXELS
     const caption = sheet.getRow(next)
-    caption.getCell(1).value = cell(`Figure ${i + 1}. ${chart.title}${chart.note ? ` (${chart.note})` : ''}`)
+    caption.getCell(1).value = `Figure ${i + 1}. ${chart.title}${chart.note ? ` (${chart.note})` : ''}`
     caption.getCell(1).font = { bold: true }
     commitRow(caption)
     pictures.add(chart.png, next, Math.round(chart.width / chart.scale), height, chart.name, chart.title)
@@ -194,29 +198,46 @@ function writeCharts(workbook: ExcelJS.stream.xlsx.WorkbookWriter, charts: Docum
     ...charts.notes,
   ]) {
     const row = sheet.getRow(next++)
-    row.getCell(1).value = cell(line)
+    row.getCell(1).value = line
     commitRow(row)
   }
   pictures.write()
   sheet.commit()
 }
 
-/** One row per step that reported numeric metrics, one column per metric name. */
+/**
+ * One row per step that reported numeric metrics, one column per metric name; past the columns
+ * a sheet has, a last column holds the other metrics of each row as text (`name = value, …`).
+ */
 function writeMetrics(workbook: ExcelJS.stream.xlsx.WorkbookWriter, steps: readonly StepRow[], title: string): void {
   const rows = steps
     .map((step) => [step, numericMetrics(step)] as const)
     .filter(([, metrics]) => Object.keys(metrics).length > 0)
-  const names = [...new Set(rows.flatMap(([, metrics]) => Object.keys(metrics)))]
+  const all = [...new Set(rows.flatMap(([, metrics]) => Object.keys(metrics)))]
+  // Step, status and, when needed, the column of the rest: Excel refuses a cell past column 16,384 (XFD).
+  const names = all.length > SHEET_MAX_COLUMNS - 2 ? all.slice(0, SHEET_MAX_COLUMNS - 3) : all
+  const rest = all.length - names.length
+  const shown = new Set(names)
   const sheet = addTable(workbook, 'Metrics', title, [
     ['step', fitted(rows.map(([step]) => step.step))],
     ['status', 11],
-    ...names.map((name): Column => [name, Math.max(12, name.length + 2), `m:${name}`]),
+    ...names.map((name): Column => [name, fitted([name]), `m:${name}`]),
+    ...(rest > 0 ? [[`${rest.toLocaleString('en-US')} more metrics`, 60, 'rest', WRAP] as Column] : []),
   ])
   for (const [step, metrics] of rows) {
+    const entries = Object.entries(metrics)
     const row = sheet.addRow({
       step: step.step,
       status: step.status,
-      ...Object.fromEntries(Object.entries(metrics).map(([name, value]) => [`m:${name}`, value])),
+      ...Object.fromEntries(entries.filter(([name]) => shown.has(name)).map(([name, value]) => [`m:${name}`, value])),
+      ...(rest > 0
+        ? {
+            rest: entries
+              .filter(([name]) => !shown.has(name))
+              .map(([name, value]) => `${name} = ${value}`)
+              .join(', '),
+          }
+        : {}),
     })
     fill(row.getCell('status'), step.status)
     commitRow(row)
@@ -249,7 +270,7 @@ function addTable(
     ),
   })
   sheet.columns = columns.map(([header, width, key, alignment]) => ({
-    header,
+    header: cutText(header, CELL_MAX),
     key: key ?? header,
     width,
     ...(alignment ? { style: { alignment } } : {}),
@@ -282,10 +303,15 @@ const STATUS_FILLS = new Map(
   ]),
 )
 
-/** Writes the row out, its unstyled cells sharing one style object, as tall as its wrapped text needs. */
+/**
+ * Writes the row out, its unstyled cells sharing one style object, as tall as its wrapped text
+ * needs; a text longer than a cell holds is cut, saying how long it was (every row but the header passes here).
+ */
 function commitRow(row: ExcelJS.Row): void {
   let lines = 1
   row.eachCell({ includeEmpty: true }, (target) => {
+    if (typeof target.value === 'string' && target.value.length > CELL_MAX)
+      target.value = cutText(target.value, CELL_MAX)
     const keys = Object.keys(target.style)
     if (keys.length === 0) target.style = typeof target.value === 'number' ? PLAIN_NUMBER : PLAIN_TEXT
     // A cell of a wrapped column gets a copy of the column's style: share one instead.
@@ -300,10 +326,6 @@ function commitRow(row: ExcelJS.Row): void {
 function fill(target: ExcelJS.Cell, status: string): void {
   const style = STATUS_FILLS.get(status)
   if (style) target.style = style
-}
-
-function cell(text: string): string {
-  return text.length > CELL_MAX ? `${text.slice(0, CELL_MAX - 1)}…` : text
 }
 
 function round(ms: number): number {

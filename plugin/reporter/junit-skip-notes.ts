@@ -1,4 +1,5 @@
 import { JUnitReporter } from 'vitest/node'
+import { visibleText } from '../format/document-text.ts'
 
 /** What a JUnit testcase is written from: the test, its skip note in its result. */
 interface JUnitTask {
@@ -52,14 +53,9 @@ export function addJUnitSkipNotes(reporters: readonly unknown[]): void {
   }
 }
 
-/** A value for an XML attribute: markup escaped, characters XML 1.0 forbids dropped. */
+/** A value for an XML attribute: markup escaped, the characters XML 1.0 forbids shown as the documents show them (visibleText). */
 export function escapeXmlAttribute(text: string): string {
-  return (
-    text
-      // biome-ignore lint/suspicious/noControlCharactersInRegex: these are the ones XML forbids
-      .replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/g, '')
-      .replace(/[&<>"'\n\r\t]/g, (char) => XML_ENTITIES[char]!)
-  )
+  return visibleText(text).replace(/[&<>"'\n\r\t]/g, (char) => XML_ENTITIES[char]!)
 }
 
 const XML_ENTITIES: Record<string, string> = {

@@ -1,6 +1,7 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs'
 import { basename, extname, join } from 'node:path'
 import { type RecipeStepMeta, runStatusOf } from '../runtime/meta.ts'
+import { markdownCell } from '../exporters/markdown.ts'
 
 /** One combination of a matrix recipe as its file ended: its group's name and the records of its steps that ran. */
 export interface CombinationResult {
@@ -65,9 +66,6 @@ function stepCounts(steps: readonly RecipeStepMeta[]): string {
   return [...byStatus].map(([status, count]) => `${count} ${status}`).join(', ')
 }
 
-/** A table cell's text: no line break, no column separator. */
-const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\s*\n\s*/g, ' ')
-
 /**
  * The matrix's summary as Markdown: every combination's outcome side by side, what its steps
  * came to, its run and links to that run's documents (in `<run_id>/`, beside this file), and
@@ -87,9 +85,9 @@ export function matrixSummaryMarkdown(recipe: string, combinations: readonly Com
     const runId = steps[0]?.runId
     const reason = steps.find((step) => step.status !== 'passed' && step.reason)?.reason
     lines.push(
-      `| ${cell(label)} | ${outcomes[i]} | ${cell(stepCounts(steps))} | ${runId ?? ''} | ${
+      `| ${markdownCell(label)} | ${outcomes[i]} | ${stepCounts(steps)} | ${runId ?? ''} | ${
         runId ? `[html](${runId}/report.html) · [md](${runId}/report.md)` : ''
-      } | ${reason ? cell(reason.length > 200 ? `${reason.slice(0, 200)}…` : reason) : ''} |`,
+      } | ${reason ? markdownCell(reason, 200) : ''} |`,
     )
   })
   return `${lines.join('\n')}\n`

@@ -57,6 +57,6 @@ test("each skipped testcase carries its own test's skip note; one without a note
   ])
 })
 
-test('an XML attribute value keeps its line breaks as references and drops what XML forbids', () => {
-  expect(escapeXmlAttribute("a\nb\tc 'd'\u0007")).toBe('a&#10;b&#9;c &apos;d&apos;')
+test('an XML attribute value keeps its line breaks as references and shows what XML forbids as the documents do', () => {
+  expect(escapeXmlAttribute("a\nb\tc 'd'\u0007 \x1b[31m\uFFFE")).toBe('a&#10;b&#9;c &apos;d&apos;␇ ␛[31m\\uFFFE')
 })

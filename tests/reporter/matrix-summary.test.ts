@@ -44,6 +44,20 @@ test("the matrix's document: a row per combination, its first reason kept inside
   ])
 })
 
+test("the matrix's document writes a combination and a reason as report.md does: control characters shown, a backslash before a bar kept, a long reason cut saying how long", () => {
+  const failed = {
+    runId: 'r-1',
+    status: 'failed',
+    reason: `\x1b[31mlink down\x1b[0m C:\\|x ${'y'.repeat(300)}`,
+  } as unknown as RecipeStepMeta
+  const [row] = matrixSummaryMarkdown('recipes/device.yaml', [{ label: 'path=C:\\|', steps: [failed] }])
+    .split('\n')
+    .filter((line) => line.startsWith('| path'))
+  expect(row).toBe(
+    `| path=C:\\\\\\| | failed | 1 failed | r-1 | [html](r-1/report.html) · [md](r-1/report.md) | ␛[31mlink down␛[0m C:\\\\\\|x ${'y'.repeat(150)}… (325 characters in all) |`,
+  )
+})
+
 test("--merge-reports: each shard's copy of the matrix file gives the combinations it ran; each is taken once, in the file's order", () => {
   const sw1 = [step('r-sw1', 'passed')]
   const sw2 = [step('r-sw2', 'failed')]
