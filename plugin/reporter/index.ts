@@ -1,4 +1,4 @@
-import { dirname, join, relative, resolve } from 'node:path'
+import { dirname, join, relative, resolve, sep } from 'node:path'
 import { DefaultReporter, DotReporter, type Reporter, type TestCase, type TestModule, type Vitest } from 'vitest/node'
 import { type AnalysisOptions, analyzeStoredRun, DEFAULT_AI_TIMEOUT_MS } from '../analysis/index.ts'
 import {
@@ -162,7 +162,7 @@ export class RecipesReporter implements Reporter {
     if (!vitest || copies.length === 0) return
     const combinations = combineShardCopies(copies.map(matrixCombinations))
     if (!combinations.some((combination) => combination.steps.length > 0)) return
-    const recipe = relative(vitest.config.root, copies[0]!.moduleId)
+    const recipe = relative(vitest.config.root, copies[0]!.moduleId).split(sep).join('/')
     if (this.terminal) for (const line of matrixSummaryLines(recipe, combinations)) vitest.logger.log(line)
     if (!this.documentFormats()?.length) return
     try {

@@ -1,5 +1,6 @@
+import { createHash } from 'node:crypto'
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs'
-import { basename, extname, join } from 'node:path'
+import { basename, dirname, extname, join, posix } from 'node:path'
 import { type RecipeStepMeta, runStatusOf } from '../runtime/meta.ts'
 import { markdownCell } from '../exporters/markdown.ts'
 
@@ -68,10 +69,15 @@ function stepCounts(steps: readonly RecipeStepMeta[]): string {
 
 /**
  * The matrix's summary as Markdown: every combination's outcome side by side, what its steps
- * came to, its run and links to that run's documents (in `<run_id>/`, beside this file), and
+ * came to, its run and links to that run's documents (in `<reports>/<run_id>/`: `toReports` is
+ * the way from the summary's folder to the reports folder, `''` when it is that folder), and
  * the reason of its first step that did not pass.
  */
-export function matrixSummaryMarkdown(recipe: string, combinations: readonly CombinationResult[]): string {
+export function matrixSummaryMarkdown(
+  recipe: string,
+  combinations: readonly CombinationResult[],
+  toReports = '',
+): string {
   const { outcomes, totals } = outcomesOf(combinations)
   const lines = [
     `# Matrix ${recipe}`,
@@ -86,7 +92,7 @@ export function matrixSummaryMarkdown(recipe: string, combinations: readonly Com
     const reason = steps.find((step) => step.status !== 'passed' && step.reason)?.reason
     lines.push(
       `| ${markdownCell(label)} | ${outcomes[i]} | ${stepCounts(steps)} | ${runId ?? ''} | ${
-        runId ? `[html](${runId}/report.html) · [md](${runId}/report.md)` : ''
+        runId ? `[html](${toReports}${runId}/report.html) · [md](${toReports}${runId}/report.md)` : ''
       } | ${reason ? markdownCell(reason, 200) : ''} |`,
     )
   })
@@ -94,18 +100,40 @@ export function matrixSummaryMarkdown(recipe: string, combinations: readonly Com
 }
 
 /**
- * Writes the matrix's summary as `matrix-<recipe name>.md` in the reports folder (replaced at
- * each run of the matrix, as reports/junit.xml is): the file's path.
+ * Where a matrix recipe's summary goes, relative to the reports folder (`recipe` relative to
+ * the project, with `/`): `matrix-<name>.md` for a recipe in `recipes/` (the usual folder), and
+ * for any other `matrix/<its path>.md` (`recipes/lab1/switch.yaml` → `matrix/recipes/lab1/switch.yaml.md`),
+ * so that two recipes of one name in two folders never write over each other's summary.
+ */
+export function matrixSummaryPath(recipe: string): string {
+  if (posix.dirname(recipe) === 'recipes') return `matrix-${basename(recipe, extname(recipe))}.md`
+  // A recipe outside the project (`../lab/x.yaml`) has its own folder, named from its whole path.
+  const segments = recipe.split('/')
+  if (posix.isAbsolute(recipe) || segments.includes('..'))
+    return posix.join(
+      'matrix',
+      '_outside',
+      createHash('sha256').update(recipe).digest('hex').slice(0, 12),
+      `${posix.basename(recipe)}.md`,
+    )
+  return posix.join('matrix', `${recipe}.md`)
+}
+
+/**
+ * Writes the matrix's summary in the reports folder at matrixSummaryPath (replaced at each run
+ * of the matrix, as reports/junit.xml is): the file's path.
  */
 export function writeMatrixSummary(
   reportsDir: string,
   recipe: string,
   combinations: readonly CombinationResult[],
 ): string {
-  const file = join(reportsDir, `matrix-${basename(recipe, extname(recipe))}.md`)
-  mkdirSync(reportsDir, { recursive: true })
+  const path = matrixSummaryPath(recipe)
+  const file = join(reportsDir, path)
+  mkdirSync(dirname(file), { recursive: true })
   const temporary = `${file}.${process.pid}.tmp`
-  writeFileSync(temporary, matrixSummaryMarkdown(recipe, combinations))
+  const toReports = '../'.repeat(path.split('/').length - 1)
+  writeFileSync(temporary, matrixSummaryMarkdown(recipe, combinations, toReports))
   renameSync(temporary, file)
   return file
 }

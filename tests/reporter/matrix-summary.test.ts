@@ -1,5 +1,13 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
 import { expect, test } from 'vitest'
-import { combineShardCopies, matrixSummaryLines, matrixSummaryMarkdown } from '../../plugin/reporter/matrix-summary.ts'
+import {
+  combineShardCopies,
+  matrixSummaryLines,
+  matrixSummaryMarkdown,
+  writeMatrixSummary,
+} from '../../plugin/reporter/matrix-summary.ts'
 import type { RecipeStepMeta } from '../../plugin/runtime/meta.ts'
 
 const step = (runId: string, status: string) => ({ runId, status }) as unknown as RecipeStepMeta
@@ -85,4 +93,35 @@ test("--merge-reports: each shard's copy of the matrix file gives the combinatio
     { label: 'dut=sw3', steps: sw3 },
     { label: 'dut=sw4', steps: [] },
   ])
+})
+
+test("two matrix recipes of one name in two folders each keep their summary, whose links reach the runs' documents", () => {
+  const reports = mkdtempSync(join(tmpdir(), 'matrix-summary-'))
+  try {
+    const write = (recipe: string, runId: string) => {
+      mkdirSync(join(reports, runId))
+      writeFileSync(join(reports, runId, 'report.md'), `# ${runId}\n`)
+      return writeMatrixSummary(reports, recipe, [{ label: 'dut=sw1', steps: [step(runId, 'passed')] }])
+    }
+    const files = [
+      write('recipes/switch.yaml', 'r-top'),
+      write('recipes/lab1/switch.yaml', 'r-lab1'),
+      write('recipes/lab2/switch.yaml', 'r-lab2'),
+      write('switch.yaml', 'r-root'),
+      write('../elsewhere/switch.yaml', 'r-outside'),
+    ]
+    // The usual folder keeps its name; every file is its own, inside the reports folder.
+    expect(files[0]).toBe(join(reports, 'matrix-switch.md'))
+    expect(new Set(files).size).toBe(files.length)
+    for (const [i, file] of files.entries()) {
+      expect(file.startsWith(`${reports}/`), file).toBe(true)
+      const text = readFileSync(file, 'utf8')
+      const link = /\[md\]\(([^)]+)\)/.exec(text)![1]!
+      expect(readFileSync(join(dirname(file), link), 'utf8'), `${file}: ${link}`).toBe(
+        `# ${['r-top', 'r-lab1', 'r-lab2', 'r-root', 'r-outside'][i]}\n`,
+      )
+    }
+  } finally {
+    rmSync(reports, { recursive: true, force: true })
+  }
 })
