@@ -1,11 +1,11 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { createFilter } from 'vite'
-import { parse } from 'yaml'
 import { readCombinations } from '../recipe/check.ts'
 import { combinationLabel } from '../recipe/matrix.ts'
 import { readRecipe } from '../recipe/parse.ts'
 import { projectPath } from '../recipe/project-path.ts'
+import { parseRecipeYaml } from '../recipe/recipe-text.ts'
 import type { Recipe } from '../recipe/types.ts'
 import type { VarSources } from '../recipe/vars.ts'
 
@@ -79,7 +79,7 @@ export function recipeTagDefinitions(
       text = readFileSync(file, 'utf8')
       // Most recipes have no tags: not parsed (this runs for every recipe each time Vitest starts).
       if (!text.includes('tags')) continue
-      document = parse(text)
+      document = parseRecipeYaml(text)
     } catch {
       continue
     }
