@@ -25,6 +25,7 @@ export type RecipeErrorCode =
   | 'RECIPE_MATRIX'
   | 'RECIPE_ENCODING'
   | 'RECIPE_TOO_LARGE'
+  | 'RECIPE_FILE_NAME'
 
 /** Where an issue sits: 1-based line and column, plus the text of that line. */
 export interface SourceLocation {

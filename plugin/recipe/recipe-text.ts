@@ -71,6 +71,23 @@ export function recipeTextIssue(text: string, file: string): RecipeIssue | undef
   return undefined
 }
 
+/**
+ * Why Vitest cannot run a recipe at `file` (the path shown, from the project root), if it
+ * cannot: Vite reads `?` as the start of a query and `#` as a fragment, so Vitest does not
+ * find the file; a `%` and two hex digits (`%20`) is decoded somewhere on the way, so the
+ * tests run but lose their YAML lines (the VS Code gutter, `vitest list --json`).
+ */
+export function recipePathIssue(file: string): RecipeIssue | undefined {
+  const bad = /[#?]|%[0-9A-Fa-f]{2}/.exec(file)
+  if (!bad) return undefined
+  return {
+    code: 'RECIPE_FILE_NAME',
+    message: `Vitest cannot use a test file whose path holds ${JSON.stringify(bad[0])}: ${bad[0].startsWith('%') ? 'its steps lose their YAML lines' : 'it does not find the file'}`,
+    location: { file, line: 1, column: 1 },
+    hint: 'Rename the file (or its folder) without #, ? and % followed by two hex digits, for example with - or _ instead.',
+  }
+}
+
 /** The first place where values nest deeper than MAX_RECIPE_DEPTH, as an offset into the text. */
 export function tooDeep(doc: Document): number | undefined {
   // Iterative: a recursive walk would overflow where yaml did not.
