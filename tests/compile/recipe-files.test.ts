@@ -77,3 +77,14 @@ test('a recipe path Vitest cannot use (# or ?, %20) is an error that says so, be
       ])
   }
 })
+
+test('a recipe too large to read compiles to a small failing module: its source map does not carry the 50 MB', async () => {
+  const { compileRecipe } = await import('../../plugin/compile/vite-plugin.ts')
+  const row = '  # a pasted data table\n'
+  const text = `steps: []\n${row.repeat(Math.ceil(50e6 / row.length))}`
+  const started = performance.now()
+  const { code, map } = compileRecipe(text, join(root, 'recipes/big.yaml'), root)
+  expect(performance.now() - started).toBeLessThan(2_000)
+  expect(code).toContain('RECIPE_TOO_LARGE')
+  expect(JSON.stringify(map).length).toBeLessThan(10_000)
+})
