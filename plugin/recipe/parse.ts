@@ -10,6 +10,7 @@ import {
   anchorHolders,
   normalizeRecipeText,
   RECIPE_YAML_OPTIONS,
+  readPyYamlBooleans,
   recipeTextIssue,
   tooDeep,
   tooDeepIssue,
@@ -94,6 +95,7 @@ export function readRecipe(fileText: string, file: string, options: RecipeReadOp
   if (doc.errors.length > 0) return { steps: [], issues: syntaxIssues(doc.errors, source) }
   const deep = tooDeep(doc)
   if (deep !== undefined) return { steps: [], issues: [tooDeepIssue(source, deep)] }
+  readPyYamlBooleans(doc)
   let raw: unknown
   try {
     raw = doc.toJS()

@@ -205,4 +205,31 @@ describe('YAML errors say what to do', () => {
     expect(issue).toMatchObject({ code: 'RECIPE_YAML_SYNTAX', location: { line: 5, column: 5 } })
     expect(issue!.message).toContain('"module"')
   })
+
+  test('the yes/no/on/off of PyYAML (the older framework) are booleans in the settings, where YAML 1.2 reads strings', () => {
+    const reading = readRecipe(
+      `parallel: yes
+step_metrics: On
+defaults: &defaults { type: ts, module: m.ts, requires_process: YES }
+steps:
+  - { <<: *defaults, name: a, parallel: no, args: { mode: on } }
+  - { <<: *defaults, name: b, parallel: off, cache: "no" }
+`,
+      'recipes/x.yaml',
+    )
+    // A quoted "no" stays a string (PyYAML read it so too): refused where a boolean is needed.
+    expect(reading.issues.map((issue) => issue.path)).toEqual(['steps[1].cache'])
+    const [a, b] = reading.steps
+    expect([a!.parallel, a!.requiresProcess, a!.params, b!.parallel]).toEqual([false, true, { mode: 'on' }, false])
+    const ok = readRecipe(
+      'parallel: yes\nstep_metrics: On\nsteps:\n  - { name: a, type: ts, module: m.ts, requires_process: Yes }\n',
+      'recipes/x.yaml',
+    )
+    expect(ok.issues).toEqual([])
+    expect([ok.recipe!.stepMetrics, ok.recipe!.steps[0]!.parallel, ok.recipe!.steps[0]!.requiresProcess]).toEqual([
+      true,
+      true,
+      true,
+    ])
+  })
 })
