@@ -1,6 +1,6 @@
-import { existsSync, readdirSync, statSync } from 'node:fs'
-import { join, resolve } from 'node:path'
-import { createFilter } from 'vite'
+import { existsSync, statSync } from 'node:fs'
+import { basename, join, resolve } from 'node:path'
+import { recipeFiles } from '../compile/recipe-tags.ts'
 import { DEFAULT_DB, DEFAULT_PYTHON_PATH, DEFAULT_RECIPE_GLOBS, type RecipesOptions } from '../compile/options.ts'
 import { checkRecipe } from '../recipe/check.ts'
 import { varSourcesOf } from '../recipe/vars.ts'
@@ -33,20 +33,10 @@ export async function loadProject(cwd: string): Promise<Project> {
  * "nothing to do".
  */
 export function findRecipeFiles(project: Project, filters: readonly string[] = []): string[] {
-  const isRecipe = createFilter(project.options.include ?? DEFAULT_RECIPE_GLOBS, project.options.exclude, {
-    resolve: project.root,
-  })
-  const found: string[] = []
-  const walk = (dir: string) => {
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      if (entry.name === 'node_modules' || entry.name.startsWith('.')) continue
-      const path = join(dir, entry.name)
-      if (entry.isDirectory()) walk(path)
-      else if (isRecipe(path)) found.push(projectPath(project.root, path))
-    }
-  }
-  walk(project.root)
-  found.sort()
+  // The folders the globs start in, symlinks followed, as Vitest's globs find them.
+  const found = recipeFiles(project.root, project.options.include ?? DEFAULT_RECIPE_GLOBS, project.options.exclude)
+    .filter((path) => !basename(path).startsWith('.'))
+    .map((path) => projectPath(project.root, path))
   const wanted = filters.map((filter) => projectPath(project.root, resolve(project.root, filter)))
   const under = (filter: string) => (file: string) => filter === '' || file === filter || file.startsWith(`${filter}/`)
   const missing = wanted.find((filter) => !found.some(under(filter)))

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs'
-import { parse } from 'yaml'
+import { parseRecipeYaml } from '../recipe/recipe-text.ts'
 
 /**
  * Sharding a matrix: Vitest's `--shard=i/n` splits test files between processes, and a matrix
@@ -27,7 +27,7 @@ const KEEPS_MATRICES = Symbol.for('vitest-recipes.keepsMatrices')
 /** Whether `file` is a recipe with a top-level `matrix:` (a file that cannot be read or parsed is not: its error shows when it compiles). */
 export function hasMatrix(file: string): boolean {
   try {
-    const document = parse(readFileSync(file, 'utf8')) as unknown
+    const document = parseRecipeYaml(readFileSync(file, 'utf8'))
     return typeof document === 'object' && document !== null && 'matrix' in document
   } catch {
     return false

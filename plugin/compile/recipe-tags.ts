@@ -1,12 +1,12 @@
-import { readdirSync, readFileSync } from 'node:fs'
+import { type Dirent, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { createFilter } from 'vite'
-import { parse } from 'yaml'
 import { readCombinations } from '../recipe/check.ts'
 import { combinationLabels } from '../recipe/matrix.ts'
 import { createRedactor, type SecretName } from '../runtime/redact.ts'
 import { readRecipe } from '../recipe/parse.ts'
 import { projectPath } from '../recipe/project-path.ts'
+import { parseRecipeYaml } from '../recipe/recipe-text.ts'
 import type { Recipe } from '../recipe/types.ts'
 import type { VarSources } from '../recipe/vars.ts'
 
@@ -81,7 +81,7 @@ export function recipeTagDefinitions(
       text = readFileSync(file, 'utf8')
       // Most recipes have no tags: not parsed (this runs for every recipe each time Vitest starts).
       if (!text.includes('tags')) continue
-      document = parse(text)
+      document = parseRecipeYaml(text)
     } catch {
       continue
     }
@@ -166,23 +166,43 @@ export function recipeFiles(root: string, include: readonly string[], exclude?: 
   const matches = createFilter(include as string[], exclude as string[] | undefined, { resolve: root })
   const bases = [...new Set(include.map((glob) => resolve(root, staticBase(glob))))]
   const found = new Set<string>()
+  const walked = new Set<string>()
   const walk = (folder: string) => {
     let entries: import('node:fs').Dirent[]
     try {
+      // A folder reached twice through symlinks (or a link back up) is walked once.
+      const real = realpathSync(folder)
+      if (walked.has(real)) return
+      walked.add(real)
       entries = readdirSync(folder, { withFileTypes: true })
     } catch {
       return
     }
     for (const entry of entries) {
       const path = join(folder, entry.name)
-      if (entry.isDirectory()) {
+      // Symlinks are followed, as Vitest's globs follow them: a linked recipe or folder is a recipe or folder.
+      const kind = entryKind(entry, path)
+      if (kind === 'folder') {
         if (entry.name !== 'node_modules' && !entry.name.startsWith('.')) walk(path)
-      } else if (entry.isFile() && matches(path)) found.add(path)
+      } else if (kind === 'file' && matches(path)) found.add(path)
     }
   }
   // A base inside another is walked once, with it.
   for (const base of bases) if (!bases.some((other) => other !== base && base.startsWith(`${other}/`))) walk(base)
   return [...found].sort()
+}
+
+/** What a folder entry is, a symlink by what it points at (nothing when it points nowhere). */
+export function entryKind(entry: Dirent, path: string): 'file' | 'folder' | undefined {
+  if (entry.isSymbolicLink()) {
+    try {
+      const stat = statSync(path)
+      return stat.isDirectory() ? 'folder' : stat.isFile() ? 'file' : undefined
+    } catch {
+      return undefined
+    }
+  }
+  return entry.isDirectory() ? 'folder' : entry.isFile() ? 'file' : undefined
 }
 
 /** The folder a glob starts in: its segments before the first with a glob character. */

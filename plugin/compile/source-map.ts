@@ -1,3 +1,5 @@
+import { MAX_RECIPE_BYTES } from '../recipe/recipe-text.ts'
+
 /**
  * A minimal line-level source map: each generated line maps (at column 0) to one place in
  * the recipe, or to nothing. That is all Vitest and the VS Code extension need to place a
@@ -7,7 +9,8 @@ export interface LineSourceMap {
   version: 3
   file: string
   sources: string[]
-  sourcesContent: string[]
+  /** Left out for a file too large to be a recipe: Vite inlines the map into the module it hands the worker. */
+  sourcesContent?: string[]
   names: string[]
   mappings: string
 }
@@ -33,7 +36,14 @@ export function createLineSourceMap(
     previousColumn = origin.column - 1
     return segment.map(encodeVlq).join('')
   })
-  return { version: 3, file, sources: [file], sourcesContent: [source], names: [], mappings: mappings.join(';') }
+  return {
+    version: 3,
+    file,
+    sources: [file],
+    ...(source.length <= MAX_RECIPE_BYTES ? { sourcesContent: [source] } : {}),
+    names: [],
+    mappings: mappings.join(';'),
+  }
 }
 
 const BASE64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'

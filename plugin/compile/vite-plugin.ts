@@ -1,5 +1,5 @@
 import { existsSync, statSync } from 'node:fs'
-import { resolve } from 'node:path'
+import { isAbsolute, join, resolve } from 'node:path'
 import { createFilter, type Plugin } from 'vite'
 import { configDefaults } from 'vitest/config'
 import { type CheckedRecipe, checkRecipe } from '../recipe/check.ts'
@@ -21,6 +21,7 @@ import type { Recipe } from '../recipe/types.ts'
 import { DEFAULT_FORMATS, DEFAULT_REPORTS_DIR } from '../exporters/index.ts'
 import { DEFAULT_ALLURE_RESULTS_DIR } from '../exporters/allure-folder.ts'
 import { projectPath } from '../recipe/project-path.ts'
+import { recipePathIssue } from '../recipe/recipe-text.ts'
 import { stepFiles } from '../recipe/step-files.ts'
 import { isInside } from '../recipe/workspace.ts'
 import { varSourcesOf } from '../recipe/vars.ts'
@@ -41,6 +42,8 @@ import {
 const REPORTER_NAME = 'vitest-recipes'
 /** The note that this Vitest has no test tags is given once per process, however many projects carry the plugin. */
 let warnedNoTags = false
+/** Recipe files whose path Vitest cannot load, said once per process. */
+const warnedPaths = new Set<string>()
 
 /** What the plugin exposes to tools that resolve the Vitest config (the `recipes` CLI). */
 export interface RecipesPluginApi {
@@ -131,6 +134,14 @@ export function recipes(options: RecipesOptions = {}): Plugin {
           `vitest-recipes: this Vitest (${context.vitest.version}) has no test tags (Vitest 4.1+): recipe and step tags are not Vitest tags here, so --tags-filter and --list-tags do not see them`,
         )
       }
+      // Vitest cannot load a recipe whose path holds # or ? (it fails as "Cannot find module"
+      // before any transform): say why, once per file.
+      for (const file of recipeFiles(root, include, options.exclude)) {
+        const issue = recipePathIssue(projectPath(root, file))
+        if (!issue || !/[#?]/.test(file.slice(root.length)) || warnedPaths.has(file)) continue
+        warnedPaths.add(file)
+        console.warn(`vitest-recipes: ${issue.location!.file}: ${issue.code}: ${issue.message}. ${issue.hint}`)
+      }
       // The Vitest process keeps each store (recipe files journal their steps; it ingests them): one keeper per store.
       const db = options.db ?? DEFAULT_DB
       if (
@@ -174,7 +185,19 @@ export function recipes(options: RecipesOptions = {}): Plugin {
       const define = hooks.defineCacheKeyGenerator ?? hooks.experimental_defineCacheKeyGenerator
       define?.(({ id }) => (isRecipe(stripQuery(id)) ? false : undefined))
     },
-    resolveId: (id) => OWN_ENTRIES[id],
+    resolveId(id) {
+      const own = OWN_ENTRIES[id]
+      if (own !== undefined) return own
+      // A recipe is known by the path it was found at, not by a symlink's target: Vite would
+      // resolve a symlinked recipe (file or folder) to its real path, which no recipe glob
+      // matches (so it was parsed as JavaScript), and Vitest, which matches a test's stack
+      // frames by the path it found, would lose every step's line.
+      const file = stripQuery(id)
+      for (const candidate of [file, join(root, file)])
+        if (isAbsolute(candidate) && isRecipe(candidate) && isFileAt(candidate))
+          return candidate + id.slice(file.length)
+      return undefined
+    },
     transform(source, id) {
       const file = stripQuery(id)
       if (!isRecipe(file)) return undefined
@@ -364,6 +387,14 @@ export function weakSecretWarning(
   if (weak.length === 0) return undefined
   const names = weak.join(', ')
   return `${recipe.file}: RECIPE_WEAK_SECRET warning: ${weak.length === 1 ? 'the value of the secret' : 'the values of the secrets'} ${names} ${weak.length === 1 ? 'is' : 'are'} shorter than ${WEAK_SECRET_LENGTH} characters or a plain word, so masking ${weak.length === 1 ? 'it' : 'them'} also masks parts of ordinary words and numbers (a password "admin" turns "administrator" into "***istrator"; a value under 4 characters is not masked at all). Use a longer secret (${WEAK_SECRET_LENGTH} characters or more, not a plain word), or expect such masking in logs and reports.`
+}
+
+function isFileAt(path: string): boolean {
+  try {
+    return statSync(path).isFile()
+  } catch {
+    return false
+  }
 }
 
 function stripQuery(id: string): string {

@@ -2,6 +2,7 @@ import { type RecipeIssue, sortIssues } from './errors.ts'
 import { type Combination, combinationIssues } from './matrix.ts'
 import { type RecipeReading, readRecipe } from './parse.ts'
 import { pythonSearchPath } from './python-module.ts'
+import { recipePathIssue } from './recipe-text.ts'
 import type { Recipe } from './types.ts'
 import { type VarSources, varSourcesOf } from './vars.ts'
 import { resolveStepFiles } from './workspace.ts'
@@ -55,7 +56,8 @@ export function checkRecipe(text: string, file: string, root: string, options: R
   // A module whose var reference was refused is not also reported missing.
   const fileIssues = resolved.issues.filter((issue) => !(issue.path && reading.silenced?.has(issue.path)))
   const readings = readCombinations(text, file, reading, sources)
-  const issues = sortIssues([...combinationIssues(readings), ...fileIssues])
+  const pathIssue = recipePathIssue(file)
+  const issues = sortIssues([...(pathIssue ? [pathIssue] : []), ...combinationIssues(readings), ...fileIssues])
   const checked: CheckedRecipe = { modules: resolved.modules, issues, refused: resolved.refused }
   if (reading.declaredVars) checked.declaredVars = reading.declaredVars
   if (reading.matrix) {

@@ -23,6 +23,9 @@ export type RecipeErrorCode =
   | 'RECIPE_VAR_VALUE'
   | 'RECIPE_VAR_NOT_ALLOWED'
   | 'RECIPE_MATRIX'
+  | 'RECIPE_ENCODING'
+  | 'RECIPE_TOO_LARGE'
+  | 'RECIPE_FILE_NAME'
 
 /** Where an issue sits: 1-based line and column, plus the text of that line. */
 export interface SourceLocation {

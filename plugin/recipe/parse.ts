@@ -5,13 +5,22 @@ import { RecipeError, type RecipeIssue } from './errors.ts'
 import { IssueCollector } from './issue-collector.ts'
 import { DependencyCycleError, planSteps } from './plan.ts'
 import { checkEnvParams, normalizeStep } from './normalize-step.ts'
-import { recipeSchema, stepSchema, type StepInput } from './schema.ts'
+import { KNOWN_KEYS, recipeSchema, stepSchema, type StepInput } from './schema.ts'
+import {
+  anchorHolders,
+  normalizeRecipeText,
+  RECIPE_YAML_OPTIONS,
+  readPyYamlBooleans,
+  recipeTextIssue,
+  tooDeep,
+  tooDeepIssue,
+} from './recipe-text.ts'
 import { RecipeSource } from './source.ts'
 import type { Recipe, RecipeStep, TestMeta } from './types.ts'
 import { type Combination, expandMatrix, type RecipeMatrix } from './matrix.ts'
 import { applyRecipeVars } from './var-substitution.ts'
 import { readVarDeclarations, type VarSources } from './vars.ts'
-import { aliasIssue, syntaxIssues } from './yaml-issues.ts'
+import { syntaxIssues, toJsIssue } from './yaml-issues.ts'
 
 /** What a recipe file holds: the recipe when it has no problem, else every problem found in one pass. */
 export interface RecipeReading {
@@ -41,6 +50,8 @@ export interface RecipeReading {
  * Fields whose refusal makes a step's dataflow unknown (its order, what it needs, writes or
  * is given, whether it is a negative test): a recipe with one of them refused gets no draft.
  */
+const TOP_LEVEL_KEYS: ReadonlySet<string> = new Set(KNOWN_KEYS.recipe)
+
 const DRAFT_BLOCKERS: ReadonlySet<string> = new Set(['idx', 'depends_on', 'args', 'params', 'save', 'expect'])
 
 /** A step read despite schema errors: its input without the refused fields, and which they were. */
@@ -74,17 +85,27 @@ export function parseRecipe(text: string, file: string, options: RecipeReadOptio
  * (`draft`) can run too. Only broken YAML stops it early, since then nothing after the error
  * can be trusted.
  */
-export function readRecipe(text: string, file: string, options: RecipeReadOptions = {}): RecipeReading {
+export function readRecipe(fileText: string, file: string, options: RecipeReadOptions = {}): RecipeReading {
+  const unreadable = recipeTextIssue(fileText, file)
+  if (unreadable) return { steps: [], issues: [unreadable] }
+  const text = normalizeRecipeText(fileText)
   const lines = new LineCounter()
   const source = new RecipeSource(file, text, lines)
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true })
+  const doc = parseDocument(text, { ...RECIPE_YAML_OPTIONS, lineCounter: lines })
   if (doc.errors.length > 0) return { steps: [], issues: syntaxIssues(doc.errors, source) }
+  const deep = tooDeep(doc)
+  if (deep !== undefined) return { steps: [], issues: [tooDeepIssue(source, deep)] }
+  readPyYamlBooleans(doc)
   let raw: unknown
   try {
     raw = doc.toJS()
   } catch (error) {
-    return { steps: [], issues: [aliasIssue(error, doc, source)] }
+    return { steps: [], issues: [toJsIssue(error, doc, source)] }
   }
+  // Top-level keys that only hold anchors the steps use are where their shared parts are written.
+  const holders = anchorHolders(doc, TOP_LEVEL_KEYS)
+  if (holders.size > 0 && isRecord(raw))
+    raw = Object.fromEntries(Object.entries(raw).filter(([key]) => !holders.has(key)))
   const issues = new IssueCollector(doc, source)
   const { matrix, partial } = readMatrix(raw, issues)
   // Without a combination given, the recipe is read as its first combination.

@@ -1,4 +1,4 @@
-import { isMap, isPair, isScalar, isSeq, LineCounter, type Document, type Node } from 'yaml'
+import { isAlias, isMap, isScalar, isSeq, LineCounter, type Document, type Node, type Pair, type YAMLMap } from 'yaml'
 import { z } from 'zod'
 import type { SourceLocation } from './errors.ts'
 
@@ -68,9 +68,7 @@ export function findNodeRange(
     const segment = path[i]
     const last = i === path.length - 1
     if (isMap(node)) {
-      const pair = node.items.find(
-        (item) => isPair(item) && isScalar(item.key) && String(item.key.value) === String(segment),
-      )
+      const pair = findPair(doc, node, String(segment))
       if (!pair) return best
       if (last && options.key) return rangeOf(pair.key) ?? best
       node = pair.value
@@ -82,6 +80,31 @@ export function findNodeRange(
     best = rangeOf(node) ?? best
   }
   return best
+}
+
+/**
+ * The pair of `map` with the key `key`, or, when the map has none, the one a merge key
+ * (`<<: *defaults`) brings in: the value then is where it is written, in the anchored mapping.
+ */
+function findPair(doc: Document, map: YAMLMap, key: string, seen = new Set<YAMLMap>()): Pair | undefined {
+  seen.add(map)
+  const own = map.items.find((item) => isScalar(item.key) && !isMergeKey(item.key) && String(item.key.value) === key)
+  if (own) return own
+  for (const item of map.items) {
+    if (!isMergeKey(item.key)) continue
+    const sources = isSeq(item.value) ? item.value.items : [item.value]
+    for (const source of sources) {
+      const resolved = isAlias(source) ? source.resolve(doc) : source
+      if (!isMap(resolved) || seen.has(resolved)) continue
+      const found = findPair(doc, resolved, key, seen)
+      if (found) return found
+    }
+  }
+  return undefined
+}
+
+function isMergeKey(key: unknown): boolean {
+  return isScalar(key) && (key.source === '<<' || (typeof key.value === 'symbol' && key.value.description === '<<'))
 }
 
 function rangeOf(node: unknown): [number, number] | undefined {

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { maskIssues, RecipeError, type RecipeIssue, sortIssues } from '../recipe/errors.ts'
 import { combinationRunNames } from '../recipe/matrix.ts'
+import { normalizeRecipeText } from '../recipe/recipe-lines.ts'
 import { exportNotFound, preflightRecipe } from '../recipe/preflight.ts'
 import type { Scriptlet } from '../scriptlet/define.ts'
 import { resolveScriptlet } from '../scriptlet/invoke.ts'
@@ -95,7 +96,7 @@ function checkBeforeRun(compiled: CompiledRecipe, scriptlets: Map<string, Script
 function withSourceLines(issues: RecipeIssue[], file: string): RecipeIssue[] {
   let lines: string[]
   try {
-    lines = readFileSync(file, 'utf8').split('\n')
+    lines = normalizeRecipeText(readFileSync(file, 'utf8')).split('\n')
   } catch {
     return issues
   }
