@@ -72,6 +72,8 @@ export type LoadedRecipe = (
   declaredVars?: string[]
   /** A matrix recipe read with each combination's values (see `CheckedRecipe.combinations`). */
   combinations?: Recipe[]
+  /** What the recipe should still change (see `CheckedRecipe.warnings`). */
+  warnings?: string[]
 }
 
 /**
@@ -79,14 +81,14 @@ export type LoadedRecipe = (
  * A bad recipe comes with its draft, when it has one (see `checkRecipe`).
  */
 export function loadRecipe(project: Project, file: string): LoadedRecipe {
-  const { recipe, issues, draft, refused, declaredVars, combinations } = checkRecipe(
+  const { recipe, issues, draft, refused, declaredVars, combinations, warnings } = checkRecipe(
     readFileSync(join(project.root, file), 'utf8'),
     file,
     project.root,
     { pythonPath: project.options.python?.path ?? DEFAULT_PYTHON_PATH, vars: varSourcesOf(project.options.vars) },
   )
   const declared = { ...(declaredVars ? { declaredVars } : {}), ...(combinations ? { combinations } : {}) }
-  if (recipe) return { file, recipe, issues, ...declared }
+  if (recipe) return { file, recipe, issues, ...declared, ...(warnings ? { warnings } : {}) }
   return draft ? { file, issues, draft, refused, ...declared } : { file, issues, ...declared }
 }
 

@@ -236,7 +236,7 @@ export function compileRecipe(
     }
   }
   const warning = weakSecretWarning(checked.recipe, process.env, secrets)
-  const warnings = warning === undefined ? [] : [warning]
+  const warnings = [...(checked.warnings ?? []), ...(warning === undefined ? [] : [warning])]
   const compiledOf = (recipe: Recipe): CompiledRecipe => ({
     recipe,
     root,

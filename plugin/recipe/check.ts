@@ -2,7 +2,7 @@ import { type RecipeIssue, sortIssues } from './errors.ts'
 import { type Combination, combinationIssues } from './matrix.ts'
 import { type RecipeReading, readRecipe } from './parse.ts'
 import { pythonSearchPath } from './python-module.ts'
-import { recipePathIssue } from './recipe-text.ts'
+import { recipePathIssue, yamlBooleanWarnings } from './recipe-text.ts'
 import type { Recipe } from './types.ts'
 import { type VarSources, varSourcesOf } from './vars.ts'
 import { resolveStepFiles } from './workspace.ts'
@@ -38,6 +38,8 @@ export interface CheckedRecipe {
   combinations?: Recipe[]
   /** The names under `vars:`; undefined when the file could not be read as YAML. */
   declaredVars?: string[]
+  /** What a recipe that runs should still change (yamlBooleanWarnings), each `file:line:col CODE warning: ...`. */
+  warnings?: string[]
 }
 
 /**
@@ -64,8 +66,11 @@ export function checkRecipe(text: string, file: string, root: string, options: R
     const recipes = readings.flatMap(({ recipe }) => (recipe ? [recipe] : []))
     if (recipes.length > 0) checked.combinations = recipes
   }
-  if (reading.recipe && issues.length === 0) checked.recipe = reading.recipe
-  else if (reading.draft ?? reading.recipe) checked.draft = (reading.draft ?? reading.recipe)!
+  if (reading.recipe && issues.length === 0) {
+    checked.recipe = reading.recipe
+    const warnings = yamlBooleanWarnings(text, file)
+    if (warnings.length > 0) checked.warnings = warnings
+  } else if (reading.draft ?? reading.recipe) checked.draft = (reading.draft ?? reading.recipe)!
   return checked
 }
 

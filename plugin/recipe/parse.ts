@@ -10,11 +10,11 @@ import {
   anchorHolders,
   normalizeRecipeText,
   RECIPE_YAML_OPTIONS,
-  readPyYamlBooleans,
   recipeTextIssue,
   tooDeep,
   tooDeepIssue,
 } from './recipe-text.ts'
+import { readPyYamlBooleans } from './pyyaml-booleans.ts'
 import { RecipeSource } from './source.ts'
 import type { Recipe, RecipeStep, TestMeta } from './types.ts'
 import { type Combination, expandMatrix, type RecipeMatrix } from './matrix.ts'

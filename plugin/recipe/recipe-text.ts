@@ -1,18 +1,7 @@
 import { Buffer } from 'node:buffer'
-import {
-  type Document,
-  isAlias,
-  isCollection,
-  isMap,
-  isPair,
-  isScalar,
-  isSeq,
-  LineCounter,
-  parseDocument,
-  visit,
-  type YAMLMap,
-} from 'yaml'
+import { type Document, isCollection, isMap, isPair, isScalar, LineCounter, parseDocument, visit } from 'yaml'
 import type { RecipeIssue } from './errors.ts'
+import { pyYamlBooleanWarnings, readPyYamlBooleans } from './pyyaml-booleans.ts'
 import { normalizeRecipeText } from './recipe-lines.ts'
 import { RecipeSource } from './source.ts'
 
@@ -161,48 +150,6 @@ export function anchorHolders(doc: Document, known: ReadonlySet<string>): Set<st
   return holders
 }
 
-/** The recipe's own boolean settings (top level, and each step's). */
-const BOOLEAN_SETTINGS: ReadonlySet<string> = new Set([
-  'parallel',
-  'matrix_parallel',
-  'step_metrics',
-  'requires_process',
-  'cache',
-])
-/** The words PyYAML (YAML 1.1), which read the older framework's recipes, takes as booleans; YAML 1.2 reads strings. */
-const PYYAML_BOOLEAN = /^(?:yes|Yes|YES|on|On|ON|no|No|NO|off|Off|OFF)$/
-
-/**
- * Reads `parallel: yes`, `requires_process: on`, ... as the older framework read them
- * (PyYAML): booleans. Only the recipe's boolean settings, written plain (a quoted "yes" is a
- * string there too), in the top-level mapping, the steps and the mappings they merge in
- * (`<<: *defaults`); args are the scriptlet's and are left as YAML 1.2 reads them.
- */
-export function readPyYamlBooleans(doc: Document): void {
-  const top = doc.contents
-  if (!isMap(top)) return
-  const maps = new Set<YAMLMap>()
-  const add = (node: unknown) => {
-    const map = isAlias(node) ? node.resolve(doc) : node
-    if (!isMap(map) || maps.has(map)) return
-    maps.add(map)
-    for (const pair of map.items) {
-      if (!isScalar(pair.key) || pair.key.source !== '<<') continue
-      for (const source of isSeq(pair.value) ? pair.value.items : [pair.value]) add(source)
-    }
-  }
-  add(top)
-  const steps = top.get('steps', true)
-  if (isSeq(steps)) for (const step of steps.items) add(step)
-  for (const map of maps)
-    for (const pair of map.items) {
-      const value = pair.value
-      if (!isScalar(pair.key) || !BOOLEAN_SETTINGS.has(String(pair.key.value)) || !isScalar(value)) continue
-      if (value.type === 'PLAIN' && typeof value.value === 'string' && PYYAML_BOOLEAN.test(value.value))
-        value.value = /^(?:yes|on)$/i.test(value.value)
-    }
-}
-
 /**
  * A recipe file's YAML as plain data, for the readers that only look into it (tags, matrix)
  * and must never fail or take long: undefined when it cannot be read (too large, not UTF-8,
@@ -217,6 +164,23 @@ export function parseRecipeYaml(text: string): unknown {
     return doc.toJS()
   } catch {
     return undefined
+  }
+}
+
+/**
+ * The recipe's args that PyYAML read as booleans and YAML 1.2 reads as text
+ * (pyYamlBooleanWarnings), as warnings; none for a file that cannot be read.
+ */
+export function yamlBooleanWarnings(text: string, file: string): string[] {
+  // Most recipes have none of these words: no second reading for them.
+  if (!/\b(?:yes|on|no|off)\b/i.test(text) || recipeTextIssue(text, file) !== undefined) return []
+  try {
+    const lines = new LineCounter()
+    const doc = parseDocument(normalizeRecipeText(text), { ...RECIPE_YAML_OPTIONS, lineCounter: lines })
+    if (doc.errors.length > 0 || tooDeep(doc) !== undefined) return []
+    return pyYamlBooleanWarnings(doc, lines, file)
+  } catch {
+    return []
   }
 }
 

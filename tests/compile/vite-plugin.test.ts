@@ -128,3 +128,15 @@ test('the vars option gives recipes values under the environment and --var; a ba
     'invalid plugin options in your vitest config: vars: "bad-name" is not a var name (letters, digits and "_", not starting with a digit); vars.dut must be a string, a number or a boolean, not {"a":1}',
   )
 })
+
+test("an arg the older framework's YAML read as a boolean is a compile warning at its place; the recipe still compiles", async () => {
+  const { compileRecipe } = await import('../../plugin/compile/vite-plugin.ts')
+  const root = process.cwd()
+  const recipe =
+    "steps:\n  - name: probe\n    type: exec\n    cmd: [echo, '{}']\n    args: { verbose: no, label: 'no' }\n"
+  const compiled = compileRecipe(recipe, `${root}/recipes/t.yaml`, root)
+  expect(compiled.code).not.toContain('failRecipe(')
+  expect(compiled.warnings).toEqual([
+    'recipes/t.yaml:5:22 RECIPE_YAML_BOOLEAN warning: args.verbose of step "probe" is the text "no"; the older framework (PyYAML) read it as false. Write false, or "no" in quotes, to say which.',
+  ])
+})

@@ -259,6 +259,18 @@ describe('parameters', () => {
     expect(output).not.toContain('bad_on_purpose')
   })
 
+  test("recipes validate warns of an arg the older framework's YAML read as a boolean, at its line, and passes", async () => {
+    project.write(
+      'recipes/legacy_bool.yaml',
+      `steps:\n  - name: probe\n    type: exec\n    cmd: [echo, '{"status":"ok"}']\n    params:\n      verbose: off\n`,
+    )
+    const result = await project.recipes(['validate', 'recipes/legacy_bool.yaml'])
+    expect(result.code, result.output).toBe(0)
+    expect(result.stderr).toContain(
+      'recipes/legacy_bool.yaml:6:16 RECIPE_YAML_BOOLEAN warning: params.verbose of step "probe" is the text "off"; the older framework (PyYAML) read it as false.',
+    )
+  })
+
   test('vitest run and recipes run refuse the same recipe before any step runs', async () => {
     const vitest = await project.vitestJson(['recipes/params.yaml'])
     expect(vitest.code).toBe(1)

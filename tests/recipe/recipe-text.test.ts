@@ -2,7 +2,12 @@ import { Buffer } from 'node:buffer'
 import { describe, expect, test } from 'vitest'
 import { formatRecipeIssue } from '../../plugin/recipe/errors.ts'
 import { readRecipe } from '../../plugin/recipe/parse.ts'
-import { MAX_RECIPE_BYTES, MAX_RECIPE_DEPTH, parseRecipeYaml } from '../../plugin/recipe/recipe-text.ts'
+import {
+  MAX_RECIPE_BYTES,
+  MAX_RECIPE_DEPTH,
+  parseRecipeYaml,
+  yamlBooleanWarnings,
+} from '../../plugin/recipe/recipe-text.ts'
 
 /** Recipe files as editors and tools on a lab's machines write them: the bytes, read as the plugin and the CLI read them. */
 const asRead = (bytes: Buffer) => bytes.toString('utf8')
@@ -231,5 +236,39 @@ steps:
       true,
       true,
     ])
+  })
+})
+
+describe("args the older framework's YAML read otherwise", () => {
+  const RECIPE = `test_meta: { test_id: T-1 }
+defaults: &probe
+  args: { fast: on }
+steps:
+  - name: probe
+    type: python
+    module: probe.py
+    class: Probe
+    args:
+      verbose: no
+      label: "no"
+      mode: off-line
+      nested: { retry: [1, YES], keep: false }
+  - name: again
+    <<: *probe
+    type: exec
+    cmd: [echo]
+    params: { dry: Off }
+`
+  test('an unquoted yes/no/on/off in args is said where it is, with what PyYAML made of it; quoted or other words are not', () => {
+    expect(yamlBooleanWarnings(RECIPE, 'recipes/old.yaml')).toEqual([
+      'recipes/old.yaml:3:17 RECIPE_YAML_BOOLEAN warning: args.fast of step "again" is the text "on"; the older framework (PyYAML) read it as true. Write true, or "on" in quotes, to say which.',
+      'recipes/old.yaml:10:16 RECIPE_YAML_BOOLEAN warning: args.verbose of step "probe" is the text "no"; the older framework (PyYAML) read it as false. Write false, or "no" in quotes, to say which.',
+      'recipes/old.yaml:13:28 RECIPE_YAML_BOOLEAN warning: args.nested.retry[1] of step "probe" is the text "YES"; the older framework (PyYAML) read it as true. Write true, or "YES" in quotes, to say which.',
+      'recipes/old.yaml:18:20 RECIPE_YAML_BOOLEAN warning: params.dry of step "again" is the text "Off"; the older framework (PyYAML) read it as false. Write false, or "Off" in quotes, to say which.',
+    ])
+  })
+  test('a recipe without such words, or one that cannot be read, has none', () => {
+    expect(yamlBooleanWarnings(TWO_STEPS, 'recipes/a.yaml')).toEqual([])
+    expect(yamlBooleanWarnings('steps: [\n', 'recipes/a.yaml')).toEqual([])
   })
 })

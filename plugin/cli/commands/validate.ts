@@ -95,7 +95,7 @@ async function validateWithVars(
     fileIssues.get(file)!.push(...recipeKeyIssues(recipe))
     if (!loaded.recipe) continue
     recipes.push(loaded.recipe)
-    warnings.push(...unusedGivenVars(loaded.recipe, varSourcesOf(project.options.vars)))
+    warnings.push(...(loaded.warnings ?? []), ...unusedGivenVars(loaded.recipe, varSourcesOf(project.options.vars)))
     const warning = weakSecretWarning(loaded.recipe, process.env, project.options.secrets)
     if (warning) warnings.push(warning)
   }
