@@ -1,10 +1,11 @@
-import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs'
+import { accessSync, constants, existsSync, mkdirSync, type Stats, statSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import Database from 'better-sqlite3'
 import { HISTORY_CHANGE_COLUMN } from './history-delta.ts'
 import { STEP_START_COLUMN } from './run-recording.ts'
 import { ingestJournals } from './ingest.ts'
+import { journalFolderOf } from './journal.ts'
 import { cleanLeftovers } from './leftovers.ts'
 import { PostgresConnection, PostgresError } from './postgres/connection.ts'
 import { migratePostgres } from './postgres/schema.ts'
@@ -169,6 +170,7 @@ export async function openPostgres(url: string, shown: string): Promise<Postgres
  * and their other leftovers removed (leftovers.ts).
  */
 export async function settleStore(store: RunStore): Promise<RunStore> {
+  checkJournalFolder(store)
   await ingestJournals(store)
   cleanLeftovers(store.file)
   return store
@@ -241,6 +243,36 @@ function checkWritable(path: string, shown: string): void {
   } catch {
     throw new StoreError(
       `cannot open the run store ${shown}: the file is read-only; make it writable (chmod u+w ${shown}), or point RECIPES_DB at another file`,
+    )
+  }
+}
+
+/**
+ * Refuses a store whose journal folder (journal.ts) cannot take a run's records: each run
+ * appends its steps there before they are stored, and every step of a run that cannot would
+ * fail; a reader would fail deep inside the ingest.
+ */
+function checkJournalFolder(store: RunStore): void {
+  const folder = journalFolderOf(store.file)
+  const shown = store.dialect === 'sqlite' ? `${store.path}.pending` : folder
+  const doing = `cannot open the run store ${store.path}: its journal folder ${shown}`
+  const why = '(runs record their steps there before they are stored)'
+  let stats: Stats
+  try {
+    stats = statSync(folder)
+  } catch {
+    // None yet: made beside the store (whose folder is writable) by the first run.
+    return
+  }
+  if (!stats.isDirectory())
+    throw new StoreError(
+      `${doing} is a file, not a folder ${why}; move it aside (mv ${shown} ${shown}.aside), or point RECIPES_DB at another ${store.dialect === 'sqlite' ? 'file' : 'database'}`,
+    )
+  try {
+    accessSync(folder, constants.W_OK | constants.X_OK)
+  } catch {
+    throw new StoreError(
+      `${doing} is read-only ${why}; make it writable (chmod u+w ${shown}), or point RECIPES_DB at another ${store.dialect === 'sqlite' ? 'file' : 'database'}`,
     )
   }
 }

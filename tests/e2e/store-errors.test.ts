@@ -198,3 +198,31 @@ describe('a store that cannot be written', () => {
     expect(existsSync(join(project.root, `${DB}-wal`))).toBe(false)
   })
 })
+
+describe('a journal folder that cannot be written (the store itself is fine)', () => {
+  // Each run appends its steps to <store>.pending/<run_id>.jsonl before they are stored: a run
+  // that cannot would lose every step, so the store is refused at open, naming the folder.
+  test('a file where the journal folder should be: exit 3 naming it, no stack trace; the file is untouched', async () => {
+    const project = newProject()
+    writeRealStore(join(project.root, DB))
+    project.write(`${DB}.pending`, 'notes\n')
+    await expectRefusedEverywhere(
+      project,
+      /cannot open the run store reports\/results\.sqlite: its journal folder reports\/results\.sqlite\.pending is a file, not a folder \(runs record their steps there before they are stored\); move it aside \(mv reports\/results\.sqlite\.pending reports\/results\.sqlite\.pending\.aside\), or point RECIPES_DB at another file/,
+    )
+    expect(project.read(`${DB}.pending`)).toBe('notes\n')
+  })
+
+  test.runIf(nobodyCanRun)('a read-only journal folder: exit 3 saying to make it writable', async () => {
+    const project = newProject()
+    writeRealStore(join(project.root, DB))
+    chmodSync(join(project.root, 'reports'), 0o777)
+    chmodSync(join(project.root, DB), 0o666)
+    mkdirSync(join(project.root, `${DB}.pending`), { mode: 0o555 })
+    chmodSync(join(project.root, `${DB}.pending`), 0o555)
+    await expectRefusedEverywhere(
+      asUnprivileged(project),
+      /cannot open the run store reports\/results\.sqlite: its journal folder reports\/results\.sqlite\.pending is read-only \(runs record their steps there before they are stored\); make it writable \(chmod u\+w reports\/results\.sqlite\.pending\), or point RECIPES_DB at another file/,
+    )
+  })
+})
