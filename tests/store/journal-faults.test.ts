@@ -262,3 +262,31 @@ test.runIf(canLimitFileSize)(
     expect(readdirSync(journalFolderOf(path))).toEqual([])
   },
 )
+
+test('a journal that cannot be read at all (here a folder by its name; a file of another user, a bad sector) stops no one: the other journals are stored, and it is named with what to do, once per process', async () => {
+  const path = join(dir, 'unreadable-entry.sqlite')
+  await (await RunStore.open(path)).close()
+  const [begin, one, two] = deadRunLines(path, 'readable')
+  mkdirSync(journalFolderOf(path), { recursive: true })
+  writeFileSync(join(journalFolderOf(path), 'readable.jsonl'), `${begin}\n${one}\n${two}\n`)
+  mkdirSync(join(journalFolderOf(path), 'blocked.jsonl'))
+  const warn = vi.spyOn(process.stderr, 'write').mockImplementation(() => true)
+  let told: string
+  try {
+    const store = await RunStore.open(path, 'reports/jf.sqlite')
+    // Every ingestion of this process meets it again: it is said once.
+    const { ingestJournals } = await import('../../plugin/store/ingest.ts')
+    await ingestJournals(store)
+    await store.close()
+    told = warn.mock.calls.map(([chunk]) => String(chunk)).join('')
+  } finally {
+    warn.mockRestore()
+  }
+  expect(rows(path, 'SELECT run_id, status FROM runs')).toEqual([{ run_id: 'readable', status: 'interrupted' }])
+  expect(rows(path, 'SELECT step FROM step_metrics ORDER BY seq')).toEqual([{ step: 'one' }, { step: 'two' }])
+  expect(told.match(/RUN_JOURNAL_UNREADABLE/g)).toHaveLength(1)
+  expect(told).toMatch(
+    /^vitest-recipes: RUN_JOURNAL_UNREADABLE: the run journal reports\/jf\.sqlite\.pending\/blocked\.jsonl could not be read \(EISDIR: [^)]*\); none of its records is stored: make it readable by this user, or move it out of reports\/jf\.sqlite\.pending\/ \(the other journals are stored\)\n$/,
+  )
+  expect(existsSync(join(journalFolderOf(path), 'blocked.jsonl'))).toBe(true)
+})
