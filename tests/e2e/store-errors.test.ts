@@ -226,3 +226,73 @@ describe('a journal folder that cannot be written (the store itself is fine)', (
     )
   })
 })
+
+/** Whether a process may lower its own file size limit (util-linux prlimit): how a disk fills, below. */
+const canLimitFileSize = spawnSync('prlimit', ['--pid', String(process.pid), '--fsize=unlimited:']).status === 0
+
+/**
+ * A step that fills "the disk" of the process running the recipe: its file size limit becomes
+ * the run journal's size, so the kernel refuses every later write to a file (EFBIG, as ENOSPC
+ * on a full disk), the journal's first. The Vitest process keeps its room, as it would with
+ * space freed meanwhile.
+ */
+const FILL_SCRIPTLET = `import { spawnSync } from 'node:child_process'
+import { readdirSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { defineScriptlet } from 'vitest-recipes/scriptlet'
+export default defineScriptlet({
+  name: 'fill',
+  run(ctx, _params, { step }) {
+    const folder = 'reports/results.sqlite.pending'
+    const journal = join(folder, readdirSync(folder).find((name) => name.endsWith('.jsonl')))
+    spawnSync('prlimit', ['--pid', String(process.pid), '--fsize=' + statSync(journal).size + ':'])
+    ctx.set('disk.fill_v1', 'x'.repeat(1000), { who: step })
+  },
+})
+`
+
+test.runIf(canLimitFileSize)(
+  'the disk fills while a recipe runs: every step that started is in the store and report.md as it happened, the run failed, exit 1, no stack from the store',
+  async () => {
+    const project = createProject({
+      'recipes/a.yaml': `test_meta: { test_id: STORE-FULL-1 }
+steps:
+  - { idx: 1, name: load, type: ts, module: scriptlets/set_key.ts, args: { key: numbers.raw_v1, value: [1, 2] } }
+  - { idx: 2, name: fill, type: ts, module: scriptlets/fill.ts }
+  - { idx: 3, name: after, type: ts, module: scriptlets/set_key.ts, args: { key: numbers.after_v1, value: 1 } }
+`,
+      'scriptlets/fill.ts': FILL_SCRIPTLET,
+      ...fixtureScriptlets(),
+    })
+    try {
+      const run = await project.vitest(['run'])
+      expect(run.code, run.output).toBe(1)
+      expect(run.output).toMatch(
+        /the run store could not record this step: the run journal reports\/results\.sqlite\.pending\/\S+\.jsonl could not be written: EFBIG: file too large, write; check that the store's folder is writable and the disk not full/,
+      )
+      expect(run.output).not.toMatch(/[\\/]dist[\\/]store[\\/]/)
+      const db = new Database(join(project.root, DB), { readonly: true })
+      const runs = db.prepare('SELECT run_id, status FROM runs').all() as { run_id: string; status: string }[]
+      const steps = db.prepare('SELECT step, status, reason FROM step_metrics ORDER BY idx').all() as {
+        step: string
+        status: string
+        reason: string | null
+      }[]
+      db.close()
+      expect(runs.map((row) => row.status)).toEqual(['failed'])
+      expect(steps.map((row) => [row.step, row.status])).toEqual([
+        ['load', 'passed'],
+        ['fill', 'failed'],
+        // Blocked behind it, and its record refused too: failed, as its test, saying both.
+        ['after', 'failed'],
+      ])
+      expect(steps[1]!.reason).toMatch(/^the run store could not record this step: the run journal .* EFBIG/)
+      expect(steps[2]!.reason).toMatch(/^blocked: fill failed; the run store could not record this step: /)
+      const report = project.read(`reports/${runs[0]!.run_id}/report.md`)
+      expect(report).toMatch(/\| fill \|[^\n]*the run store could not record this step/)
+      expect(report).toMatch(/\| after \|[^\n]*blocked: fill failed/)
+    } finally {
+      project.remove()
+    }
+  },
+)
