@@ -247,7 +247,11 @@ export class RecipesReporter implements Reporter {
         }
         if (!report) continue
         if (report.ai) log(`   ${report.recipe}  ${describeAi(report.ai)}`)
-        if (written) log(`   ${report.recipe}  ${report.status}  ${shown(report.dir)}/`)
+        // A folder is named only when a document is in it: the lines below say what was not written.
+        if (written)
+          log(
+            `   ${report.recipe}  ${report.status}  ${report.outcomes.some((item) => item.error === undefined) ? `${shown(report.dir)}/` : 'no documents written'}`,
+          )
         for (const outcome of report.outcomes.filter((item) => item.error !== undefined)) {
           error(
             `   ✗ report.${outcome.format} of run ${report.runId} was not written: ${outcome.error} (the other reports and the run store are kept; \`npx recipes report --run ${report.runId}\` retries)`,

@@ -296,3 +296,23 @@ steps:
     }
   },
 )
+
+test('documents that cannot be written (the reports folder is a file): each run says so and how to retry, claims no folder, and the store keeps the run', async () => {
+  const project = newProject()
+  project.write('reports', 'a file where the reports folder should be\n')
+  const run = await project.vitest(['run'], { env: { RECIPES_DB: 'store/results.sqlite' } })
+  expect(run.code, run.output).toBe(0)
+  const db = new Database(join(project.root, 'store/results.sqlite'), { readonly: true })
+  const [stored] = db.prepare('SELECT run_id, status FROM runs').all() as { run_id: string; status: string }[]
+  db.close()
+  expect(stored?.status).toBe('passed')
+  const runId = stored!.run_id
+  expect(run.output).toContain(
+    `✗ report.md of run ${runId} was not written: cannot create ${join(project.root, 'reports', runId)}: ENOTDIR`,
+  )
+  expect(run.output).toContain(`\`npx recipes report --run ${runId}\` retries`)
+  // The run's line names no folder that was not made.
+  expect(run.output).not.toContain(`reports/${runId}/`)
+  expect(run.output).toMatch(/recipes\/a\.yaml {2}passed {2}no documents written/)
+  expect(project.read('reports')).toBe('a file where the reports folder should be\n')
+})
