@@ -310,6 +310,9 @@ test('documents that cannot be written (the reports folder is a file): each run 
   expect(run.output).toContain(
     `✗ report.md of run ${runId} was not written: cannot create ${join(project.root, 'reports', runId)}: ENOTDIR`,
   )
+  expect(run.output).toContain(
+    'a file stands where a folder of that path should be: move it aside, or write the documents elsewhere (the plugin option reports.dir)',
+  )
   expect(run.output).toContain(`\`npx recipes report --run ${runId}\` retries`)
   // The run's line names no folder that was not made.
   expect(run.output).not.toContain(`reports/${runId}/`)
