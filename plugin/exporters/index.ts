@@ -124,7 +124,7 @@ export async function exportRun(
   try {
     mkdirSync(dir, { recursive: true })
   } catch (error) {
-    return formats.map((format) => ({ format, error: `cannot create ${dir}: ${(error as Error).message}`, ms: 0 }))
+    return formats.map((format) => ({ format, error: `cannot create ${dir}: ${folderFailure(error)}`, ms: 0 }))
   }
   const charts = drawsCharts(formats)
     ? drawCharts(data, options.trend ?? [], join(dir, 'charts'))
@@ -140,10 +140,38 @@ export async function exportRun(
         return { format, file, ms: performance.now() - started }
       } catch (error) {
         rmSync(temp, { force: true })
-        return { format, error: (error as Error).message || String(error), ms: performance.now() - started }
+        return { format, error: writeFailure(error, file), ms: performance.now() - started }
       }
     }),
   )
+}
+
+/** Why a document folder could not be made, and what to do. */
+function folderFailure(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code
+  const message = (error as Error).message || String(error)
+  if (code === 'ENOTDIR' || code === 'EEXIST')
+    return `${message}; a file stands where a folder of that path should be: move it aside, or write the documents elsewhere (the plugin option reports.dir), then write them again`
+  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS')
+    return `${message}; its folder is read-only: make it writable, or write the documents elsewhere (the plugin option reports.dir), then write them again`
+  if (code === 'ENOSPC' || code === 'EDQUOT')
+    return `${message}; the disk is full: free some space, then write the documents again`
+  return message
+}
+
+/**
+ * What a writer's failure says: its message, and for a failure of the file system which file
+ * and what to do (the message of a write that failed names no file, or the temporary one).
+ */
+function writeFailure(error: unknown, file: string): string {
+  const message = (error as Error).message || String(error)
+  const code = (error as NodeJS.ErrnoException).code
+  if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EFBIG')
+    return `${message}: writing ${file}; the disk is full (or a quota or file size limit is reached): free some space, then write the documents again`
+  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS')
+    return `${message}: writing ${file}; its folder is read-only: make it writable, then write the documents again`
+  if (code === 'EIO') return `${message}: writing ${file}; the disk failed: check it, then write the documents again`
+  return message
 }
 
 /**

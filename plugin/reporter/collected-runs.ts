@@ -116,6 +116,55 @@ export async function importRun(
   await store.finishRun(runId, status)
 }
 
+/**
+ * What the store missed of a run that ended, from its tests' meta: a step whose record the
+ * journal refused (a disk that filled, a folder that became read-only) is stored as its test
+ * reported it (failed, saying the store could not record it; or blocked, skipped behind it),
+ * and a run whose end was refused too ends as its steps say instead of staying `running` or
+ * being taken as `interrupted`. Nothing is replaced: rows the store has stay as they are. Runs
+ * only some of whose tests reported (a worker that died) are left to the journal's rules.
+ * Returns how many step rows it added.
+ */
+export async function recordMissedSteps(
+  store: RunStore,
+  runId: string,
+  { steps, tests }: CollectedRun,
+): Promise<number> {
+  const recorded = await store.recordedSteps(runId)
+  if (!recorded || steps.length < tests) return 0
+  const missed = [...steps].sort((a, b) => a.idx - b.idx).filter((step) => !recorded.steps.has(step.step))
+  const unfinished = recorded.status === 'running' || (recorded.status === 'interrupted' && missed.length > 0)
+  if (missed.length === 0 && !unfinished) return 0
+  let seq = Math.max(0, ...recorded.steps.values())
+  await store.writeLocked(async (tx) => {
+    for (const step of missed)
+      await store.storeJournalRecord(tx, runId, {
+        kind: 'step',
+        seq: ++seq,
+        historySeq: 0,
+        step: stepRowOf(step),
+        writes: [],
+        values: [],
+      })
+    if (unfinished)
+      await store.storeJournalRecord(tx, runId, {
+        kind: 'finish',
+        status: runStatusOf(steps.map((step) => step.status)),
+        endTime: endOf(steps),
+      })
+  })
+  return missed.length
+}
+
+/** When the last of `steps` ended, as their metas say (now if none says). */
+function endOf(steps: readonly RecipeStepMeta[]): string {
+  const ends = steps
+    .filter((step) => step.startTime !== undefined)
+    .map((step) => Date.parse(step.startTime!) + step.durationMs)
+    .filter(Number.isFinite)
+  return new Date(ends.length > 0 ? Math.max(...ends) : Date.now()).toISOString()
+}
+
 /** Run ids start with their UTC start time (20261123T171002Z-…). */
 function runStartOf(runId: string): string {
   const match = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z/.exec(runId)

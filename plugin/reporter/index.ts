@@ -12,7 +12,7 @@ import { type RunReport, reportStoredRun } from '../exporters/report-run.ts'
 import { describeAttempts, recipeStepMeta, setupNote } from '../runtime/meta.ts'
 import type { AiSummary, RunData } from '../store/run-data.ts'
 import { RunStore } from '../store/run-store.ts'
-import { collectRuns, importRun, matrixCombinations, mergedModules } from './collected-runs.ts'
+import { collectRuns, importRun, matrixCombinations, mergedModules, recordMissedSteps } from './collected-runs.ts'
 import { DocumentsAhead } from './documents-ahead.ts'
 import { addJUnitSkipNotes } from './junit-skip-notes.ts'
 import { mapLimited } from './limit.ts'
@@ -98,7 +98,11 @@ export class RecipesReporter implements Reporter {
     const runs = collectRuns([testModule])
     if (runs.size === 0) return
     const root = vitest.config.root
-    await this.ahead.start(root, runs.keys(), formats, (store, runId) => this.writeRun(store, runId, root, formats))
+    await this.ahead.start(root, runs.keys(), formats, async (store, runId) => {
+      // What the store missed of the run (a journal append refused) is in its tests' meta.
+      await recordMissedSteps(store, runId, runs.get(runId)!)
+      return this.writeRun(store, runId, root, formats)
+    })
   }
 
   /**
@@ -229,6 +233,7 @@ export class RecipesReporter implements Reporter {
             return { runId, report: { ...early, ...(results?.allure ? { allure: results.allure } : {}) } }
           }
           if (!(await store.hasRun(runId))) await importRun(store, runId, collected, vitest.version)
+          else await recordMissedSteps(store, runId, collected)
           return { runId, report: await this.writeRun(store, runId, root, formats, aiUntil, allure) }
         } catch (problem) {
           return { runId, problem: problem as Error }
@@ -242,7 +247,11 @@ export class RecipesReporter implements Reporter {
         }
         if (!report) continue
         if (report.ai) log(`   ${report.recipe}  ${describeAi(report.ai)}`)
-        if (written) log(`   ${report.recipe}  ${report.status}  ${shown(report.dir)}/`)
+        // A folder is named only when a document is in it: the lines below say what was not written.
+        if (written)
+          log(
+            `   ${report.recipe}  ${report.status}  ${report.outcomes.some((item) => item.error === undefined) ? `${shown(report.dir)}/` : 'no documents written'}`,
+          )
         for (const outcome of report.outcomes.filter((item) => item.error !== undefined)) {
           error(
             `   ✗ report.${outcome.format} of run ${report.runId} was not written: ${outcome.error} (the other reports and the run store are kept; \`npx recipes report --run ${report.runId}\` retries)`,

@@ -3,6 +3,7 @@ import type { Reporter, TestModule, TestSpecification, Vitest } from 'vitest/nod
 import { ingestJournals } from '../store/ingest.ts'
 import { KEPT_STORES_KEY, type KeptStores, locateStore } from '../store/kept-store.ts'
 import type { RunStore } from '../store/run-store.ts'
+import { collectRuns, recordMissedSteps } from './collected-runs.ts'
 import { LockService } from './lock-service.ts'
 
 /** How often a running Vitest stores what its recipe files journaled, for readers of the store meanwhile. */
@@ -68,7 +69,8 @@ export class StoreKeeper implements Reporter {
   }
 
   async onTestModuleEnd(module: TestModule): Promise<void> {
-    await this.ingest()
+    // Only over journals stored whole: a store that refused them (locked, full) has said so already.
+    if (await this.ingest()) await this.recordMissed(module)
     await this.guardLocks(() => this.locks?.fileEnded(module.moduleId))
   }
 
@@ -110,23 +112,47 @@ export class StoreKeeper implements Reporter {
     }
   }
 
-  /** Stores what the journals hold so far; a store that refuses it fails the Vitest run, and the journals stay. */
-  private async ingest(): Promise<void> {
+  /**
+   * The steps of the module's runs whose records the journal refused (a disk that filled), and
+   * their end, stored from the tests' meta (collected-runs.ts): every step that started has its row.
+   */
+  private async recordMissed(module: TestModule): Promise<void> {
     const store = this.store
     if (!store) return
     try {
-      await ingestJournals(store)
+      for (const [runId, run] of collectRuns([module])) await recordMissedSteps(store, runId, run)
     } catch (error) {
-      const message = `vitest-recipes: the run store could not store what the recipe files recorded: ${(error as Error).message}. Nothing is lost: the records stay in ${store.path}.pending/ and are stored when the store next opens (any recipes command, or the next run)`
-      if (this.reported.has(message)) return
-      this.reported.add(message)
-      const state = (this.vitest as { state?: { catchError?: (error: unknown, type: string) => void } } | undefined)
-        ?.state
-      // The message says it all: a stack into the keeper would only hide it.
-      const problem = Object.assign(new Error(message), { stack: message })
-      if (state?.catchError) state.catchError(problem, 'Unhandled Error')
-      else this.vitest?.logger.error(message)
-      process.exitCode = 1
+      this.fail(
+        `vitest-recipes: the run store could not store the steps the run journal missed: ${(error as Error).message}. Their results are in this Vitest run's test results (the failed tests say why)`,
+      )
     }
+  }
+
+  /** Stores what the journals hold so far; a store that refuses it fails the Vitest run, and the journals stay. */
+  private async ingest(): Promise<boolean> {
+    const store = this.store
+    if (!store) return false
+    try {
+      await ingestJournals(store)
+      return true
+    } catch (error) {
+      this.fail(
+        `vitest-recipes: the run store could not store what the recipe files recorded: ${(error as Error).message}. Nothing is lost: the records stay in ${store.path}.pending/ and are stored when the store next opens (any recipes command, or the next run)`,
+      )
+      return false
+    }
+  }
+
+  /** A problem of the store that fails the Vitest run: said once, as an error of the run. */
+  private fail(message: string): void {
+    if (this.reported.has(message)) return
+    this.reported.add(message)
+    const state = (this.vitest as { state?: { catchError?: (error: unknown, type: string) => void } } | undefined)
+      ?.state
+    // The message says it all: a stack into the keeper would only hide it.
+    const problem = Object.assign(new Error(message), { stack: message })
+    if (state?.catchError) state.catchError(problem, 'Unhandled Error')
+    else this.vitest?.logger.error(message)
+    process.exitCode = 1
   }
 }

@@ -125,7 +125,9 @@ async function refused(step: RecipeStep, scope: RunScope, result: StepResult, er
   }
   delete meta.envelope
   const envelope = errorEnvelope(step.name, reason, EXIT_FAILED)
-  const failed: StepResult = { meta, failure: new StepFailedError(step, envelope, reason, result.failure ?? error) }
+  // The store's trouble is all in the reason: its frames (the journal, the ingest) are no place of
+  // the user's, and would show as the step's. A step that failed itself keeps its own cause.
+  const failed: StepResult = { meta, failure: new StepFailedError(step, envelope, reason, result.failure) }
   try {
     // The ctx says what the step's record says: failed (its value goes with the plain row).
     scope.stepMetrics?.record(scope.started.ctx, meta)

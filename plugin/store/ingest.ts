@@ -55,6 +55,22 @@ interface JournalState {
   values: JournalValues
   /** Marked values that could not be rebuilt (a record before them was unreadable). */
   unrebuilt: number
+  /** The file could not be read (a folder by its name, another user's file, an I/O error), and this was said. */
+  readFailureSaid?: boolean
+}
+
+/** A journal the file system would not let this process read: what it said. */
+class JournalReadError extends Error {
+  override name = 'JournalReadError'
+}
+
+function readFailureMessage(store: RunStore, file: string, state: JournalState, error: JournalReadError): string {
+  const folder = store.dialect === 'sqlite' ? `${store.path}.pending` : journalFolderOf(store.file)
+  const stored =
+    state.records === 0
+      ? 'none of its records is stored'
+      : `the ${state.records} records read before are stored, the rest is not`
+  return `vitest-recipes: RUN_JOURNAL_UNREADABLE: the run journal ${folder}/${basename(file)} could not be read (${error.message}); ${stored}: make it readable by this user, or move it out of ${folder}/ (the other journals are stored)`
 }
 
 /** A journal with no readable `begin` (so no known writer) is taken as abandoned once untouched this long. */
@@ -141,7 +157,16 @@ async function ingestFile(
   }
   states.set(file, state)
   const before = state.records
-  await readInto(store, file, state)
+  try {
+    await readInto(store, file, state)
+  } catch (error) {
+    if (!(error instanceof JournalReadError)) throw error
+    // One journal that cannot be read stops no other: said once, tried again at every ingestion.
+    if (!state.readFailureSaid) notify(readFailureMessage(store, file, state, error))
+    state.readFailureSaid = true
+    return
+  }
+  state.readFailureSaid = false
   if (state.records > before) {
     ingested.records += state.records - before
     ingested.runs.push(runIdOf(file, state))
@@ -158,10 +183,15 @@ async function readInto(store: RunStore, file: string, state: JournalState): Pro
   for (;;) {
     // A line that could not be read may have changed any key: values after it are not guessed.
     const records: (JournalRecord | 'skipped')[] = []
-    const reading = readJournalRecords(file, state.offset, (record) => records.push(record), {
-      stopAfterBytes: BATCH_BYTES,
-      onSkipped: () => records.push('skipped'),
-    })
+    let reading: ReturnType<typeof readJournalRecords>
+    try {
+      reading = readJournalRecords(file, state.offset, (record) => records.push(record), {
+        stopAfterBytes: BATCH_BYTES,
+        onSkipped: () => records.push('skipped'),
+      })
+    } catch (error) {
+      throw new JournalReadError((error as Error).message)
+    }
     const found = { ...state, values: state.values.copy() }
     await store.writeLocked(async (tx) => {
       for (const record of records) {

@@ -1,4 +1,14 @@
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readSync, writeSync } from 'node:fs'
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readSync,
+  writeSync,
+} from 'node:fs'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
 import type { JsonValue } from '../context/json-value.ts'
@@ -53,6 +63,10 @@ export class RunJournal implements RunRecorder {
   readonly path: string
   private readonly shown: string
   private fd: number | undefined
+  /** The journal's length after its last whole record. */
+  private size = 0
+  /** A failed append left part of its record that could not be taken back. */
+  private tornTail = false
   private stepSeq = 0
   private historySeq = 0
   /** The journal record limit, read once (an environment read per step boundary costs more than its check). */
@@ -127,16 +141,41 @@ export class RunJournal implements RunRecorder {
       throw new Error(
         `the run journal ${this.shown} could not be written: this step boundary's record is ${Buffer.byteLength(line)} bytes, over the journal record limit of ${max} bytes; write large data to files under Data/ and store their paths in the ctx`,
       )
+    const bytes = Buffer.from(this.tornTail ? `\n${line}` : line)
     try {
       if (this.fd === undefined) {
         mkdirSync(join(this.path, '..'), { recursive: true })
         this.fd = openSync(this.path, 'a', 0o600)
+        this.size = fstatSync(this.fd).size
       }
-      writeSync(this.fd, line)
+      // A disk that fills mid-record writes part of it and says so only at the next write(2).
+      for (let written = 0; written < bytes.length; ) {
+        const count = writeSync(this.fd, bytes, written)
+        if (count <= 0) throw Object.assign(new Error('no space left on device, write'), { code: 'ENOSPC' })
+        written += count
+      }
+      // After a fragment that could not be taken back, the length is the file's.
+      this.size = this.tornTail ? fstatSync(this.fd).size : this.size + bytes.length
+      this.tornTail = false
     } catch (error) {
+      this.dropPartial()
       throw new Error(
         `the run journal ${this.shown} could not be written: ${(error as Error).message}; check that the store's folder is writable and the disk not full`,
       )
+    }
+  }
+
+  /**
+   * Takes back what a failed append wrote of its record, so the journal still ends with a
+   * whole line and the records written once there is room again are read. When that fails
+   * too, the next record starts on a line of its own: the fragment is one unreadable line.
+   */
+  private dropPartial(): void {
+    if (this.fd === undefined) return
+    try {
+      ftruncateSync(this.fd, this.size)
+    } catch {
+      this.tornTail = true
     }
   }
 }

@@ -42,6 +42,19 @@ export async function stepSequence(db: SqlConnection, runId: string, step: strin
   return row?.seq
 }
 
+/** A run's status and the steps it has rows for, with their sequence numbers; undefined for a run not recorded. */
+export async function recordedSteps(
+  db: SqlConnection,
+  runId: string,
+): Promise<{ status: string; steps: Map<string, number> } | undefined> {
+  const run = await db.get<{ status: string }>('SELECT status FROM runs WHERE run_id = ?', [runId])
+  if (!run) return undefined
+  const rows = await db.all<{ step: string; seq: number }>('SELECT step, seq FROM step_metrics WHERE run_id = ?', [
+    runId,
+  ])
+  return { status: run.status, steps: new Map(rows.map((row) => [row.step, Number(row.seq)])) }
+}
+
 /** The ctx writes of a run up to and including step boundary `stepSeq`, in order. */
 export async function writesUpTo(
   db: SqlConnection,

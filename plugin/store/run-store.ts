@@ -240,6 +240,11 @@ export class RunStore {
     return this.guard(() => readPastRuns(this.db, run, limit))
   }
 
+  /** A run's status and the steps it has rows for (with their sequence numbers); undefined for a run not recorded. */
+  recordedSteps(runId: string): Promise<{ status: string; steps: Map<string, number> } | undefined> {
+    return this.guard(() => reads.recordedSteps(this.db, runId))
+  }
+
   hasRun(runId: string): Promise<boolean> {
     return this.guard(() => reads.hasRun(this.db, runId))
   }

@@ -1,10 +1,11 @@
-import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs'
+import { accessSync, constants, existsSync, mkdirSync, type Stats, statSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import Database from 'better-sqlite3'
 import { HISTORY_CHANGE_COLUMN } from './history-delta.ts'
 import { STEP_START_COLUMN } from './run-recording.ts'
 import { ingestJournals } from './ingest.ts'
+import { journalFolderOf } from './journal.ts'
 import { cleanLeftovers } from './leftovers.ts'
 import { PostgresConnection, PostgresError } from './postgres/connection.ts'
 import { migratePostgres } from './postgres/schema.ts'
@@ -103,17 +104,16 @@ export async function openSqlite(path: string, shown: string): Promise<SqlConnec
         `${shown} has schema version ${version}, newer than this vitest-recipes understands (${SCHEMA_VERSION}): upgrade vitest-recipes, or point RECIPES_DB at another file`,
       )
     }
-    if (version < SCHEMA_VERSION) {
+    // Completed, not only migrated: a store half-migrated (a migration applied and its version not
+    // written, a column or table of the current version missing) gets what it lacks, keeping its rows.
+    if (version < SCHEMA_VERSION || schemaGaps(db).length > 0) {
       await whileBusy(busyUntil, () =>
         opened
           .transaction(() => {
             // Read again under the write lock: another process (a `recipes ctx` while the run starts,
             // another shard) may have migrated the file meanwhile, and a migration runs once.
-            const current = opened.pragma('user_version', { simple: true }) as number
-            for (let next = current + 1; next <= SCHEMA_VERSION; next++) {
-              opened.exec(MIGRATIONS[next]!)
-              opened.pragma(`user_version = ${next}`)
-            }
+            for (const statement of schemaGaps(opened)) opened.exec(statement)
+            opened.pragma(`user_version = ${SCHEMA_VERSION}`)
           })
           .immediate(),
       )
@@ -123,6 +123,72 @@ export async function openSqlite(path: string, shown: string): Promise<SqlConnec
     db?.close()
     throw storeError(error, `cannot open the run store ${shown}`, shown)
   }
+}
+
+/** The tables and indexes of the current schema, as the migrations make them (read from an in-memory database, once). */
+let currentSchema: CurrentSchema | undefined
+
+interface CurrentSchema {
+  tables: Map<string, { sql: string; columns: SchemaColumn[] }>
+  indexes: Map<string, string>
+}
+
+interface SchemaColumn {
+  name: string
+  type: string
+  dflt_value: string | null
+}
+
+function schemaOfMigrations(): CurrentSchema {
+  if (currentSchema) return currentSchema
+  const memory = new Database(':memory:')
+  try {
+    for (let next = 1; next <= SCHEMA_VERSION; next++) memory.exec(MIGRATIONS[next]!)
+    const schema: CurrentSchema = { tables: new Map(), indexes: new Map() }
+    const entries = memory
+      .prepare("SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%'")
+      .all() as { type: string; name: string; sql: string }[]
+    for (const { type, name, sql } of entries) {
+      if (type === 'table') schema.tables.set(name, { sql, columns: columnsOf(memory, name) })
+      else if (type === 'index') schema.indexes.set(name, sql)
+    }
+    currentSchema = schema
+    return schema
+  } finally {
+    memory.close()
+  }
+}
+
+function columnsOf(db: Database.Database, table: string): SchemaColumn[] {
+  return db.prepare('SELECT name, type, dflt_value FROM pragma_table_info(?)').all(table) as SchemaColumn[]
+}
+
+/**
+ * The statements that give the store at `db` what the current schema has and it lacks: a
+ * table, a column (added as the migrations add it), an index. Empty for a store that is whole;
+ * every statement for a new file. Only adds: nothing a store holds is changed.
+ */
+function schemaGaps(db: Database.Database): string[] {
+  const schema = schemaOfMigrations()
+  const present = db.prepare("SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'").all() as {
+    type: string
+    name: string
+  }[]
+  const has = (type: string, name: string) => present.some((entry) => entry.type === type && entry.name === name)
+  const statements: string[] = []
+  for (const [table, { sql, columns }] of schema.tables) {
+    if (!has('table', table)) {
+      statements.push(sql)
+      continue
+    }
+    const there = new Set(columnsOf(db, table).map((column) => column.name))
+    for (const column of columns.filter((wanted) => !there.has(wanted.name)))
+      statements.push(
+        `ALTER TABLE ${table} ADD COLUMN ${column.name} ${column.type}${column.dflt_value === null ? '' : ` DEFAULT ${column.dflt_value}`}`,
+      )
+  }
+  for (const [index, sql] of schema.indexes) if (!has('index', index)) statements.push(sql)
+  return statements
 }
 
 /** How long opening a store waits for another process's lock (SQLite's busy timeout too). */
@@ -169,6 +235,7 @@ export async function openPostgres(url: string, shown: string): Promise<Postgres
  * and their other leftovers removed (leftovers.ts).
  */
 export async function settleStore(store: RunStore): Promise<RunStore> {
+  checkJournalFolder(store)
   await ingestJournals(store)
   cleanLeftovers(store.file)
   return store
@@ -241,6 +308,36 @@ function checkWritable(path: string, shown: string): void {
   } catch {
     throw new StoreError(
       `cannot open the run store ${shown}: the file is read-only; make it writable (chmod u+w ${shown}), or point RECIPES_DB at another file`,
+    )
+  }
+}
+
+/**
+ * Refuses a store whose journal folder (journal.ts) cannot take a run's records: each run
+ * appends its steps there before they are stored, and every step of a run that cannot would
+ * fail; a reader would fail deep inside the ingest.
+ */
+function checkJournalFolder(store: RunStore): void {
+  const folder = journalFolderOf(store.file)
+  const shown = store.dialect === 'sqlite' ? `${store.path}.pending` : folder
+  const doing = `cannot open the run store ${store.path}: its journal folder ${shown}`
+  const why = '(runs record their steps there before they are stored)'
+  let stats: Stats
+  try {
+    stats = statSync(folder)
+  } catch {
+    // None yet: made beside the store (whose folder is writable) by the first run.
+    return
+  }
+  if (!stats.isDirectory())
+    throw new StoreError(
+      `${doing} is a file, not a folder ${why}; move it aside (mv ${shown} ${shown}.aside), or point RECIPES_DB at another ${store.dialect === 'sqlite' ? 'file' : 'database'}`,
+    )
+  try {
+    accessSync(folder, constants.W_OK | constants.X_OK)
+  } catch {
+    throw new StoreError(
+      `${doing} is read-only ${why}; make it writable (chmod u+w ${shown}), or point RECIPES_DB at another ${store.dialect === 'sqlite' ? 'file' : 'database'}`,
     )
   }
 }

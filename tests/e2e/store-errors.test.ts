@@ -198,3 +198,124 @@ describe('a store that cannot be written', () => {
     expect(existsSync(join(project.root, `${DB}-wal`))).toBe(false)
   })
 })
+
+describe('a journal folder that cannot be written (the store itself is fine)', () => {
+  // Each run appends its steps to <store>.pending/<run_id>.jsonl before they are stored: a run
+  // that cannot would lose every step, so the store is refused at open, naming the folder.
+  test('a file where the journal folder should be: exit 3 naming it, no stack trace; the file is untouched', async () => {
+    const project = newProject()
+    writeRealStore(join(project.root, DB))
+    project.write(`${DB}.pending`, 'notes\n')
+    await expectRefusedEverywhere(
+      project,
+      /cannot open the run store reports\/results\.sqlite: its journal folder reports\/results\.sqlite\.pending is a file, not a folder \(runs record their steps there before they are stored\); move it aside \(mv reports\/results\.sqlite\.pending reports\/results\.sqlite\.pending\.aside\), or point RECIPES_DB at another file/,
+    )
+    expect(project.read(`${DB}.pending`)).toBe('notes\n')
+  })
+
+  test.runIf(nobodyCanRun)('a read-only journal folder: exit 3 saying to make it writable', async () => {
+    const project = newProject()
+    writeRealStore(join(project.root, DB))
+    chmodSync(join(project.root, 'reports'), 0o777)
+    chmodSync(join(project.root, DB), 0o666)
+    mkdirSync(join(project.root, `${DB}.pending`), { mode: 0o555 })
+    chmodSync(join(project.root, `${DB}.pending`), 0o555)
+    await expectRefusedEverywhere(
+      asUnprivileged(project),
+      /cannot open the run store reports\/results\.sqlite: its journal folder reports\/results\.sqlite\.pending is read-only \(runs record their steps there before they are stored\); make it writable \(chmod u\+w reports\/results\.sqlite\.pending\), or point RECIPES_DB at another file/,
+    )
+  })
+})
+
+/** Whether a process may lower its own file size limit (util-linux prlimit): how a disk fills, below. */
+const canLimitFileSize = spawnSync('prlimit', ['--pid', String(process.pid), '--fsize=unlimited:']).status === 0
+
+/**
+ * A step that fills "the disk" of the process running the recipe: its file size limit becomes
+ * the run journal's size, so the kernel refuses every later write to a file (EFBIG, as ENOSPC
+ * on a full disk), the journal's first. The Vitest process keeps its room, as it would with
+ * space freed meanwhile.
+ */
+const FILL_SCRIPTLET = `import { spawnSync } from 'node:child_process'
+import { readdirSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { defineScriptlet } from 'vitest-recipes/scriptlet'
+export default defineScriptlet({
+  name: 'fill',
+  run(ctx, _params, { step }) {
+    const folder = 'reports/results.sqlite.pending'
+    const journal = join(folder, readdirSync(folder).find((name) => name.endsWith('.jsonl')))
+    spawnSync('prlimit', ['--pid', String(process.pid), '--fsize=' + statSync(journal).size + ':'])
+    ctx.set('disk.fill_v1', 'x'.repeat(1000), { who: step })
+  },
+})
+`
+
+test.runIf(canLimitFileSize)(
+  'the disk fills while a recipe runs: every step that started is in the store and report.md as it happened, the run failed, exit 1, no stack from the store',
+  async () => {
+    const project = createProject({
+      'recipes/a.yaml': `test_meta: { test_id: STORE-FULL-1 }
+steps:
+  - { idx: 1, name: load, type: ts, module: scriptlets/set_key.ts, args: { key: numbers.raw_v1, value: [1, 2] } }
+  - { idx: 2, name: fill, type: ts, module: scriptlets/fill.ts }
+  - { idx: 3, name: after, type: ts, module: scriptlets/set_key.ts, args: { key: numbers.after_v1, value: 1 } }
+`,
+      'scriptlets/fill.ts': FILL_SCRIPTLET,
+      ...fixtureScriptlets(),
+    })
+    try {
+      const run = await project.vitest(['run'])
+      expect(run.code, run.output).toBe(1)
+      expect(run.output).toMatch(
+        /the run store could not record this step: the run journal reports\/results\.sqlite\.pending\/\S+\.jsonl could not be written: EFBIG: file too large, write; check that the store's folder is writable and the disk not full/,
+      )
+      expect(run.output).not.toMatch(/[\\/]dist[\\/]store[\\/]/)
+      const db = new Database(join(project.root, DB), { readonly: true })
+      const runs = db.prepare('SELECT run_id, status FROM runs').all() as { run_id: string; status: string }[]
+      const steps = db.prepare('SELECT step, status, reason FROM step_metrics ORDER BY idx').all() as {
+        step: string
+        status: string
+        reason: string | null
+      }[]
+      db.close()
+      expect(runs.map((row) => row.status)).toEqual(['failed'])
+      expect(steps.map((row) => [row.step, row.status])).toEqual([
+        ['load', 'passed'],
+        ['fill', 'failed'],
+        // Blocked behind it, and its record refused too: failed, as its test, saying both.
+        ['after', 'failed'],
+      ])
+      expect(steps[1]!.reason).toMatch(/^the run store could not record this step: the run journal .* EFBIG/)
+      expect(steps[2]!.reason).toMatch(/^blocked: fill failed; the run store could not record this step: /)
+      const report = project.read(`reports/${runs[0]!.run_id}/report.md`)
+      expect(report).toMatch(/\| fill \|[^\n]*the run store could not record this step/)
+      expect(report).toMatch(/\| after \|[^\n]*blocked: fill failed/)
+    } finally {
+      project.remove()
+    }
+  },
+)
+
+test('documents that cannot be written (the reports folder is a file): each run says so and how to retry, claims no folder, and the store keeps the run', async () => {
+  const project = newProject()
+  project.write('reports', 'a file where the reports folder should be\n')
+  const run = await project.vitest(['run'], { env: { RECIPES_DB: 'store/results.sqlite' } })
+  expect(run.code, run.output).toBe(0)
+  const db = new Database(join(project.root, 'store/results.sqlite'), { readonly: true })
+  const [stored] = db.prepare('SELECT run_id, status FROM runs').all() as { run_id: string; status: string }[]
+  db.close()
+  expect(stored?.status).toBe('passed')
+  const runId = stored!.run_id
+  expect(run.output).toContain(
+    `✗ report.md of run ${runId} was not written: cannot create ${join(project.root, 'reports', runId)}: ENOTDIR`,
+  )
+  expect(run.output).toContain(
+    'a file stands where a folder of that path should be: move it aside, or write the documents elsewhere (the plugin option reports.dir)',
+  )
+  expect(run.output).toContain(`\`npx recipes report --run ${runId}\` retries`)
+  // The run's line names no folder that was not made.
+  expect(run.output).not.toContain(`reports/${runId}/`)
+  expect(run.output).toMatch(/recipes\/a\.yaml {2}passed {2}no documents written/)
+  expect(project.read('reports')).toBe('a file where the reports folder should be\n')
+})

@@ -1,4 +1,5 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import JSZip from 'jszip'
@@ -93,6 +94,38 @@ test('exportRun writes every format it can and reports the one it cannot', async
   expect(blocked.every((outcome) => outcome.error?.startsWith('cannot create'))).toBe(true)
   expect(readdirSync(join(dir, 'out')).sort()).toEqual(['report.json', 'report.md'])
 })
+
+/** Whether this process can lower and raise its own file size limit (util-linux prlimit): a disk that fills, below. */
+const canLimitFileSize = spawnSync('prlimit', ['--pid', String(process.pid), '--fsize=unlimited:']).status === 0
+
+test.runIf(canLimitFileSize)(
+  'a disk that fills while a document is written: the outcome says which file, that the disk is full and what to do; the document before stays whole',
+  async () => {
+    const out = join(dir, 'full')
+    const data = run(
+      Array.from({ length: 80 }, (_, index) => step(`step_${index}`, index + 1, { reason: 'x'.repeat(200) })),
+    )
+    await exportRun(data, out, ['md'])
+    const before = readFileSync(join(out, 'report.md'), 'utf8')
+    expect(before.length).toBeGreaterThan(8000)
+    writeFileSync(join(out, 'other.txt'), '')
+    // Files of this process may grow to 4 KB: the kernel refuses the rest of the document (EFBIG, as ENOSPC).
+    const limit = (value: string) =>
+      expect(spawnSync('prlimit', ['--pid', String(process.pid), `--fsize=${value}:`]).status).toBe(0)
+    limit('4096')
+    let outcomes: Awaited<ReturnType<typeof exportRun>>
+    try {
+      outcomes = await exportRun(data, out, ['md'])
+    } finally {
+      limit('unlimited')
+    }
+    expect(outcomes[0]?.error).toBe(
+      `EFBIG: file too large, write: writing ${join(out, 'report.md')}; the disk is full (or a quota or file size limit is reached): free some space, then write the documents again`,
+    )
+    expect(readFileSync(join(out, 'report.md'), 'utf8')).toBe(before)
+    expect(readdirSync(out).sort()).toEqual(['other.txt', 'report.md'])
+  },
+)
 
 /** Each row of each table of a Word document, cell by cell: its text, width and shading. */
 async function docxTableRows(

@@ -36,6 +36,9 @@ describe('what the runner cannot write', () => {
       writes: [],
     })
     expect(tests.second!.meta!.envelope).toBeUndefined()
+    // The store's trouble is told in the message; its frames (the ingest, the journal) are no place of the user's.
+    expect(tests.second!.error!.stack).not.toMatch(/[\\/](plugin|dist)[\\/]store[\\/]/)
+    expect(tests.second!.error!.cause).toBeUndefined()
     expect(finishError?.message).toMatch(/no such table: step_metrics/)
     // Nothing is lost: the journal stays until a store that works takes it.
     const store = new Database(project.db)

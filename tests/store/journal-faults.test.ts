@@ -7,6 +7,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
   truncateSync,
   writeFileSync,
 } from 'node:fs'
@@ -206,4 +207,86 @@ test('leftovers of killed processes are cleaned at the next open: live endpoint 
     rmSync(deadFolder, { recursive: true, force: true })
     rmSync(liveFolder, { recursive: true, force: true })
   }
+})
+
+/** Whether this process can lower and raise its own file size limit (util-linux prlimit). */
+const canLimitFileSize = spawnSync('prlimit', ['--pid', String(process.pid), '--fsize=unlimited:']).status === 0
+
+test.runIf(canLimitFileSize)(
+  'a disk that fills in the middle of a record (a short write): the step boundary fails, the journal keeps whole lines, and what is written once there is room again is stored',
+  async () => {
+    const path = join(dir, 'full.sqlite')
+    await (await RunStore.open(path)).close()
+    const journal = RunJournal.create(path, 'reports/full.sqlite', 'full')
+    const ctx = new Context()
+    journal.beginRun(run('full'))
+    journal.recordStep('full', step('one', 1), [ctx.set('jf.a_v1', 1, { who: 'one' })], [['jf.a_v1', 1]])
+    // The kernel writes what fits under the limit and returns a short count, as on a disk that fills
+    // mid-write; the next write fails with EFBIG as it would with ENOSPC.
+    const big = 'x'.repeat(4000)
+    const limit = (value: string) =>
+      expect(spawnSync('prlimit', ['--pid', String(process.pid), `--fsize=${value}:`]).status).toBe(0)
+    limit(String(statSync(journal.path).size + 2000))
+    let thrown: unknown
+    try {
+      journal.recordStep('full', step('two', 2), [ctx.set('jf.b_v1', big, { who: 'two' })], [['jf.b_v1', big]])
+    } catch (error) {
+      thrown = error
+    } finally {
+      limit('unlimited')
+    }
+    expect(String(thrown)).toMatch(
+      /the run journal reports\/full\.sqlite\.pending\/full\.jsonl could not be written: .*; check that the store's folder is writable and the disk not full/,
+    )
+    // Nothing of the refused record is left: the journal ends with a whole line.
+    const reading = readJournalRecords(journal.path, 0, () => undefined)
+    expect(reading).toMatchObject({ records: 2, unreadable: 0, oversized: 0, torn: false })
+    // Room again: the step's plain row (what the runtime writes for a refused step), the next step, the end.
+    journal.recordStep(
+      'full',
+      { ...step('two', 2, 'failed'), reason: 'the run store could not record this step' },
+      [],
+      [],
+    )
+    journal.recordStep('full', step('three', 3), [ctx.set('jf.c_v1', 3, { who: 'three' })], [['jf.c_v1', 3]])
+    journal.finishRun('full', 'failed', '2026-01-01T00:00:09Z')
+    journal.close()
+    const told = await openAndClose(path)
+    expect(told).toBe('')
+    expect(rows(path, 'SELECT status FROM runs')).toEqual([{ status: 'failed' }])
+    expect(rows(path, 'SELECT step, status FROM step_metrics ORDER BY seq')).toEqual([
+      { step: 'one', status: 'passed' },
+      { step: 'two', status: 'failed' },
+      { step: 'three', status: 'passed' },
+    ])
+    expect(readdirSync(journalFolderOf(path))).toEqual([])
+  },
+)
+
+test('a journal that cannot be read at all (here a folder by its name; a file of another user, a bad sector) stops no one: the other journals are stored, and it is named with what to do, once per process', async () => {
+  const path = join(dir, 'unreadable-entry.sqlite')
+  await (await RunStore.open(path)).close()
+  const [begin, one, two] = deadRunLines(path, 'readable')
+  mkdirSync(journalFolderOf(path), { recursive: true })
+  writeFileSync(join(journalFolderOf(path), 'readable.jsonl'), `${begin}\n${one}\n${two}\n`)
+  mkdirSync(join(journalFolderOf(path), 'blocked.jsonl'))
+  const warn = vi.spyOn(process.stderr, 'write').mockImplementation(() => true)
+  let told: string
+  try {
+    const store = await RunStore.open(path, 'reports/jf.sqlite')
+    // Every ingestion of this process meets it again: it is said once.
+    const { ingestJournals } = await import('../../plugin/store/ingest.ts')
+    await ingestJournals(store)
+    await store.close()
+    told = warn.mock.calls.map(([chunk]) => String(chunk)).join('')
+  } finally {
+    warn.mockRestore()
+  }
+  expect(rows(path, 'SELECT run_id, status FROM runs')).toEqual([{ run_id: 'readable', status: 'interrupted' }])
+  expect(rows(path, 'SELECT step FROM step_metrics ORDER BY seq')).toEqual([{ step: 'one' }, { step: 'two' }])
+  expect(told.match(/RUN_JOURNAL_UNREADABLE/g)).toHaveLength(1)
+  expect(told).toMatch(
+    /^vitest-recipes: RUN_JOURNAL_UNREADABLE: the run journal reports\/jf\.sqlite\.pending\/blocked\.jsonl could not be read \(EISDIR: [^)]*\); none of its records is stored: make it readable by this user, or move it out of reports\/jf\.sqlite\.pending\/ \(the other journals are stored\)\n$/,
+  )
+  expect(existsSync(join(journalFolderOf(path), 'blocked.jsonl'))).toBe(true)
 })

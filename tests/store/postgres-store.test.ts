@@ -322,6 +322,18 @@ describe.skipIf(noPostgres)('the PostgreSQL store', () => {
     }
   }, 60_000)
 
+  test('a half-migrated database (a migration applied, its version not written) is migrated again without a "column already exists"', async () => {
+    const fresh = await freshDatabase('half')
+    try {
+      await (await openPg(fresh.url)).close()
+      await query(fresh.url, `UPDATE recipes_schema SET version = ${SCHEMA_VERSION - 2}`)
+      await (await openPg(fresh.url)).close()
+      expect(await query(fresh.url, 'SELECT version FROM recipes_schema')).toEqual([{ version: SCHEMA_VERSION }])
+    } finally {
+      await fresh.drop()
+    }
+  })
+
   test('a database written by a newer version is refused, not rewritten', async () => {
     const fresh = await freshDatabase('newer')
     try {

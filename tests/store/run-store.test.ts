@@ -280,3 +280,78 @@ test('a run imported at --merge-reports is told a selection run from its steps: 
     setup: ['a', 'b'],
   })
 })
+
+/** Each table's columns and each index of the SQLite store at `path`, to compare with a new store's. */
+function schemaOf(path: string): Record<string, string[]> {
+  const db = new Database(path, { readonly: true })
+  try {
+    const tables = db
+      .prepare("SELECT name, type FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name")
+      .all() as {
+      name: string
+      type: string
+    }[]
+    return Object.fromEntries(
+      tables.map(({ name, type }) => [
+        name,
+        type === 'table'
+          ? (db.pragma(`table_info(${name})`) as { name: string }[]).map((column) => column.name)
+          : [type],
+      ]),
+    )
+  } finally {
+    db.close()
+  }
+}
+
+test('a half-migrated store (a migration applied, its version not written; or a column or table missing under the current version) is completed at open, keeping its runs', async () => {
+  const fresh = join(dir, 'fresh.sqlite')
+  await (await RunStore.open(fresh)).close()
+  const wanted = schemaOf(fresh)
+  const recorded = async (path: string) => {
+    const store = await RunStore.open(path)
+    await store.beginRun({
+      runId: 'kept',
+      testId: 'T',
+      recipe: 'recipes/r.yaml',
+      startTime: '2026-01-01T00:00:00Z',
+      vitestVersion: '4',
+      metadata: {},
+    })
+    await store.recordStep('kept', step('load', 1), [], [])
+    await store.finishRun('kept', 'passed')
+    await store.close()
+  }
+  const damages = {
+    // The last migration's column is there, its version is not: migrating again said "duplicate column name".
+    'version-behind': `PRAGMA user_version = ${SCHEMA_VERSION - 1}`,
+    // The current version, with a column and a table of it missing: every record failed with "no such column".
+    'parts-missing': 'ALTER TABLE step_metrics DROP COLUMN start_time; DROP TABLE analysis; DROP INDEX runs_by_test',
+  }
+  for (const [name, damage] of Object.entries(damages)) {
+    const path = join(dir, `${name}.sqlite`)
+    await recorded(path)
+    const raw = new Database(path)
+    raw.exec(damage)
+    raw.close()
+    const store = await RunStore.open(path, `reports/${name}.sqlite`)
+    expect(
+      (await store.readRun('kept'))?.steps.map((row) => row.step),
+      name,
+    ).toEqual(['load'])
+    await store.beginRun({
+      runId: 'next',
+      testId: 'T',
+      recipe: 'recipes/r.yaml',
+      startTime: '2026-01-02T00:00:00Z',
+      vitestVersion: '4',
+      metadata: {},
+    })
+    await store.recordStep('next', { ...step('load', 1), startTime: '2026-01-02T00:00:01Z' }, [], [])
+    await store.close()
+    expect(schemaOf(path), name).toEqual(wanted)
+    const check = new Database(path, { readonly: true })
+    expect(check.pragma('user_version', { simple: true }), name).toBe(SCHEMA_VERSION)
+    check.close()
+  }
+})

@@ -66,7 +66,7 @@ export function migratePostgres(db: SqlConnection, target: number): Promise<numb
       if (found >= target) return found
       for (let next = Math.max(found + 1, FIRST_VERSION); next <= target; next++) {
         const migration = MIGRATIONS[next]
-        if (migration) await tx.exec(migration)
+        if (migration) await tx.exec(idempotent(migration))
       }
       await tx.run('DELETE FROM recipes_schema')
       await tx.run('INSERT INTO recipes_schema (version) VALUES (?)', [target])
@@ -74,4 +74,14 @@ export function migratePostgres(db: SqlConnection, target: number): Promise<numb
     },
     { immediate: true },
   )
+}
+
+/**
+ * A migration that may meet what it makes already (a database half-migrated by hand, or its
+ * version row lost) and adds only what is missing: PostgreSQL says IF NOT EXISTS for each.
+ */
+function idempotent(migration: string): string {
+  return migration
+    .replace(/\bADD COLUMN (?!IF NOT EXISTS)/g, 'ADD COLUMN IF NOT EXISTS ')
+    .replace(/\bCREATE (TABLE|INDEX) (?!IF NOT EXISTS)/g, 'CREATE $1 IF NOT EXISTS ')
 }
