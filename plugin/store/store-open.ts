@@ -29,7 +29,13 @@ export class StoreError extends Error {
   override name = 'StoreError'
 }
 
-const MIGRATIONS: Record<number, string> = {
+/**
+ * Each schema version's statements. They only add (CREATE TABLE, CREATE INDEX, ALTER TABLE ...
+ * ADD COLUMN): a store is brought to the current schema by what it lacks of them (schemaGaps),
+ * which also completes one half-migrated. A migration that changes rows needs a step of its own
+ * in openSqlite (tests/store/store-open.test.ts holds this rule).
+ */
+export const MIGRATIONS: Record<number, string> = {
   1: `
     CREATE TABLE runs (
       run_id TEXT PRIMARY KEY, test_id TEXT, recipe TEXT NOT NULL, start_time TEXT NOT NULL, end_time TEXT,
