@@ -113,22 +113,40 @@ export async function openSqlite(path: string, shown: string): Promise<SqlConnec
     // Completed, not only migrated: a store half-migrated (a migration applied and its version not
     // written, a column or table of the current version missing) gets what it lacks, keeping its rows.
     if (version < SCHEMA_VERSION || schemaGaps(db).length > 0) {
-      await whileBusy(busyUntil, () =>
+      const added = await whileBusy(busyUntil, () =>
         opened
           .transaction(() => {
             // Read again under the write lock: another process (a `recipes ctx` while the run starts,
             // another shard) may have migrated the file meanwhile, and a migration runs once.
-            for (const statement of schemaGaps(opened)) opened.exec(statement)
+            const gaps = schemaGaps(opened)
+            for (const statement of gaps) opened.exec(statement)
             opened.pragma(`user_version = ${SCHEMA_VERSION}`)
+            return gaps
           })
           .immediate(),
       )
+      // A store of this version that lacked part of its schema was damaged, or half-migrated: said, since
+      // a table made again holds none of the rows the missing one had.
+      if (version === SCHEMA_VERSION && added.length > 0)
+        console.warn(
+          `vitest-recipes: RUN_STORE_REPAIRED: the run store ${shown} lacked part of its schema (${added.map(schemaPart).join(', ')}); it was added, empty: rows a missing table held are not in it. Look for a copy of the file if they matter.`,
+        )
     }
     return sqliteConnection(db, resolve(path))
   } catch (error) {
     db?.close()
     throw storeError(error, `cannot open the run store ${shown}`, shown)
   }
+}
+
+/** What a schemaGaps statement adds, for people: `table step_metrics`, `column runs.session`, `index runs_by_test`. */
+function schemaPart(statement: string): string {
+  const table = /^CREATE TABLE (\w+)/i.exec(statement)
+  if (table) return `table ${table[1]}`
+  const column = /^ALTER TABLE (\w+) ADD COLUMN (\w+)/i.exec(statement)
+  if (column) return `column ${column[1]}.${column[2]}`
+  const index = /^CREATE (?:UNIQUE )?INDEX (\w+)/i.exec(statement)
+  return index ? `index ${index[1]}` : statement
 }
 
 /** The tables and indexes of the current schema, as the migrations make them (read from an in-memory database, once). */
