@@ -74,13 +74,23 @@ function asUnprivileged(project: TestProject): TestProject {
   }
 }
 
-/** Every command that opens the store: exit 3, the file named, a hint, no stack trace. */
-async function expectRefusedEverywhere(project: TestProject, expected: RegExp): Promise<void> {
-  for (const args of [
-    ['history', 'STORE-ERR-1'],
-    ['report', '--format', 'md'],
-    ['run', 'recipes/a.yaml'],
-  ]) {
+/** The commands that open the store: all of them go through one open (store-open.ts). */
+const EVERY_COMMAND = [
+  ['history', 'STORE-ERR-1'],
+  ['report', '--format', 'md'],
+  ['run', 'recipes/a.yaml'],
+]
+
+/**
+ * Every command that opens the store (or `commands` of them, for a case the open refuses as it
+ * refuses the others): exit 3, the file named, a hint, no stack trace; and vitest run says so.
+ */
+async function expectRefusedEverywhere(
+  project: TestProject,
+  expected: RegExp,
+  commands: string[][] = EVERY_COMMAND,
+): Promise<void> {
+  for (const args of commands) {
     const result = await project.recipes(args)
     expect(result.code, `recipes ${args.join(' ')}: ${result.output}`).toBe(3)
     expect(result.stderr).toMatch(expected)
@@ -209,6 +219,7 @@ describe('a journal folder that cannot be written (the store itself is fine)', (
     await expectRefusedEverywhere(
       project,
       /cannot open the run store reports\/results\.sqlite: its journal folder reports\/results\.sqlite\.pending is a file, not a folder \(runs record their steps there before they are stored\); move it aside \(mv reports\/results\.sqlite\.pending reports\/results\.sqlite\.pending\.aside\), or point RECIPES_DB at another file/,
+      [EVERY_COMMAND[0]!],
     )
     expect(project.read(`${DB}.pending`)).toBe('notes\n')
   })
@@ -223,6 +234,7 @@ describe('a journal folder that cannot be written (the store itself is fine)', (
     await expectRefusedEverywhere(
       asUnprivileged(project),
       /cannot open the run store reports\/results\.sqlite: its journal folder reports\/results\.sqlite\.pending is read-only \(runs record their steps there before they are stored\); make it writable \(chmod u\+w reports\/results\.sqlite\.pending\), or point RECIPES_DB at another file/,
+      [EVERY_COMMAND[0]!],
     )
   })
 })
