@@ -4,15 +4,23 @@ import { type Document, isAlias, isMap, isScalar, isSeq, type LineCounter, type 
 // boolean; YAML 1.2, which reads recipes here, keeps them as text.
 
 /** The recipe's own boolean settings (top level, and each step's). */
-const BOOLEAN_SETTINGS: ReadonlySet<string> = new Set([
-  'parallel',
-  'matrix_parallel',
-  'step_metrics',
-  'requires_process',
-  'cache',
-])
+export const BOOLEAN_SETTINGS: ReadonlySet<string> = new Set(['parallel', 'step_metrics', 'requires_process', 'cache'])
 /** The words PyYAML (YAML 1.1), which read the older framework's recipes, takes as booleans; YAML 1.2 reads strings. */
-const PYYAML_BOOLEAN = /^(?:yes|Yes|YES|on|On|ON|no|No|NO|off|Off|OFF)$/
+export const PYYAML_BOOLEAN_WORDS = [
+  'yes',
+  'Yes',
+  'YES',
+  'on',
+  'On',
+  'ON',
+  'no',
+  'No',
+  'NO',
+  'off',
+  'Off',
+  'OFF',
+] as const
+const PYYAML_BOOLEAN = new RegExp(`^(?:${PYYAML_BOOLEAN_WORDS.join('|')})$`)
 
 /**
  * Reads `parallel: yes`, `requires_process: on`, ... as the older framework read them
