@@ -23,7 +23,10 @@ describe('a ctx value Python has but JSON has not is refused, naming the key, th
     ['nested_tuple', 'value.a[1] is a tuple (store a list)'],
     ['int_keys', 'value has the key 1, an int (JSON keys are strings: use str(key))'],
     ['nested_none_key', 'value.ports[0] has the key None, a NoneType (JSON keys are strings: use str(key))'],
-    ['big_int', 'value is 18446744073709551617, beyond the 2**53 - 1 a JSON number holds exactly (store it as a string)'],
+    [
+      'big_int',
+      'value is 18446744073709551617, beyond the 2**53 - 1 a JSON number holds exactly (store it as a string)',
+    ],
     ['nan', 'value.x[0] is nan (only finite numbers are JSON)'],
     ['infinity', 'value is inf (only finite numbers are JSON)'],
     ['set', 'value.tags is a set (store a list)'],
@@ -52,7 +55,10 @@ describe('a ctx value Python has but JSON has not is refused, naming the key, th
   })
 
   test.each([
-    ['big_int', 'metrics.count is 18446744073709551617, beyond the 2**53 - 1 a JSON number holds exactly (store it as a string)'],
+    [
+      'big_int',
+      'metrics.count is 18446744073709551617, beyond the 2**53 - 1 a JSON number holds exactly (store it as a string)',
+    ],
     ['set', 'metrics.count.tags is a set (store a list)'],
     ['nan', 'metrics.count.x[0] is nan (only finite numbers are JSON)'],
   ])('an envelope metric holding a %s', async (kind, spot) => {
@@ -115,4 +121,17 @@ describe('stdout: the envelope is the last JSON line with a status; other lines 
     expect(envelope).toMatchObject({ status: 'ok', metrics: { mb: 10 } })
     expect(stdout.length).toBeGreaterThan(10 * 1024 * 1024)
   })
+})
+
+test("vitest_recipes.Context, for a scriptlet's own tests, refuses what the host refuses", async () => {
+  const { execFileSync } = await import('node:child_process')
+  const out = execFileSync(
+    'python3',
+    [
+      '-c',
+      'from vitest_recipes import Context\ntry:\n    Context().set("py.value_v1", {"ports": (1, 2)}, who="mine")\nexcept ValueError as error:\n    print(error)',
+    ],
+    { env: { ...process.env, PYTHONPATH: join(FIXTURES, '../../python') }, encoding: 'utf8' },
+  )
+  expect(out.trim()).toBe('ctx.set("py.value_v1") by "mine": value.ports is a tuple (store a list)')
 })
