@@ -104,6 +104,24 @@ def envelope_problem(envelope):
     return None
 
 
+def printed_envelope_problem(stdout):
+    """Where the envelope a scriptlet printed (its last JSON line with a status) holds what the
+    runner cannot read as it is: json.dumps writes NaN and Infinity, and integers past 2**53 would be rounded."""
+    if '"status"' not in stdout:
+        return None
+    for line in reversed(stdout.splitlines()):
+        line = line.strip()
+        if not line.startswith("{") or '"status"' not in line:
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict) and "status" in value:
+            return envelope_problem(value)
+    return None
+
+
 class ContextError(Exception):
     """A ctx operation the runner refused (bad value, key or writer; a write in validate)."""
 
@@ -290,7 +308,12 @@ def run_scriptlet(request):
         problem = envelope_problem(result) if isinstance(result, dict) else None
         if problem:
             raise TypeError("run() returned an envelope that is not JSON: %s" % problem)
-        return {"type": "done", "result": result, "stdout": take_step_stdout()}
+        stdout = take_step_stdout()
+        problem = printed_envelope_problem(stdout) if not isinstance(result, dict) else None
+        if problem:
+            message = "the envelope printed on stdout is not JSON: %s" % problem
+            return {"type": "done", "error": {"type": "TypeError", "message": message, "phase": "run", "exit_code": None, "traceback": ""}, "stdout": stdout}
+        return {"type": "done", "result": result, "stdout": stdout}
     except SystemExit as error:
         # The older scriptlets end with sys.exit(main()): the step ends as the process would have.
         code = exit_status(error.code)

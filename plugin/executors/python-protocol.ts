@@ -120,7 +120,7 @@ export function envelopeFromHost(
 
 /**
  * The envelope a scriptlet printed: the last stdout line that is a JSON object with a `status`
- * (else the last JSON object line). Other lines are output for the step log, even when they
+ * (else the last JSON object line; `json.dumps(envelope, indent=2)` is read whole). Other lines are output for the step log, even when they
  * start with `{` (a printed Python dict, a JSON log line): the older runner went by run()'s
  * exit code and never parsed them. A line that looks like a JSON envelope but is not one
  * (`NaN` in it) is an error when no readable envelope was printed.
@@ -133,7 +133,7 @@ function printedEnvelope(stdout: string): object | undefined {
     const line = lines[i]!.trim()
     if (!line.startsWith('{')) continue
     try {
-      const value = JSON.parse(line) as unknown
+      const value = JSON.parse(lines[i]!.trimEnd() === '{' ? indentedObject(lines, i) : line) as unknown
       if (typeof value !== 'object' || value === null || Array.isArray(value)) continue
       if ('status' in value) return value
       withoutStatus ??= value
@@ -143,6 +143,12 @@ function printedEnvelope(stdout: string): object | undefined {
   }
   if (withoutStatus === undefined && unreadable) throw unreadable
   return withoutStatus
+}
+
+/** The object `json.dumps(value, indent=n)` printed from line `start` (a lone `{`) to its lone `}`. */
+function indentedObject(lines: readonly string[], start: number): string {
+  const end = lines.findIndex((line, at) => at > start && line.trimEnd() === '}')
+  return end < 0 ? '{' : lines.slice(start, end + 1).join('\n')
 }
 
 /**

@@ -135,3 +135,26 @@ test("vitest_recipes.Context, for a scriptlet's own tests, refuses what the host
   )
   expect(out.trim()).toBe('ctx.set("py.value_v1") by "mine": value.ports is a tuple (store a list)')
 })
+
+describe('an envelope printed as json.dumps writes it', () => {
+  test('json.dumps(envelope, indent=2): the envelope is read whole', async () => {
+    const { envelope } = await runStep('PrintsPretty')
+    expect(envelope).toMatchObject({ status: 'ok', metrics: { ports: 4 } })
+    const failed = await runStep('PrintsPrettyError')
+    expect(failed.envelope).toMatchObject({ status: 'error', reason: 'link down', exit_code: 1 })
+  })
+
+  test.each([
+    ['nan', 'metrics.std.x[0] is nan (only finite numbers are JSON)'],
+    [
+      'big_int',
+      'metrics.std is 18446744073709551617, beyond the 2**53 - 1 a JSON number holds exactly (store it as a string)',
+    ],
+  ])('a printed envelope holding a %s fails the step, naming the spot', async (kind, spot) => {
+    const { envelope } = await runStep('PrintsNotJsonMetric', { kind })
+    expect(envelope).toMatchObject({
+      status: 'error',
+      reason: `TypeError: the envelope printed on stdout is not JSON: ${spot}`,
+    })
+  })
+})
