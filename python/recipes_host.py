@@ -279,6 +279,10 @@ def run_step(request):
     return answer
 
 
+# The exit status of a Python process that a KeyboardInterrupt ended.
+INTERRUPTED = 130
+
+
 def exit_status(code):
     """What sys.exit(code) means as a process exit status: None is 0, an int is itself, anything else (a message) is 1."""
     if code is None:
@@ -321,15 +325,18 @@ def run_scriptlet(request):
             print(error.code, file=sys.stderr)  # as Python does when sys.exit("message") ends a process
         return {"type": "done", "result": code, "sys_exit": {"code": code, "argument": repr(error.code)}, "stdout": take_step_stdout()}
     except BaseException as error:  # noqa: BLE001 - every failure is reported as the step's
+        exit_code = getattr(error, "exit_code", None) if isinstance(getattr(error, "exit_code", None), int) else None
         if isinstance(error, KeyboardInterrupt):
-            raise
+            # A scriptlet's KeyboardInterrupt ends its step, not the host, with the status a standalone run
+            # ends with (128 + SIGINT). Ctrl-C never reaches the host: it has a process group of its own.
+            exit_code = INTERRUPTED
         return {
             "type": "done",
             "error": {
                 "type": type(error).__name__,
                 "message": str(error),
                 "phase": locals().get("phase", "load"),
-                "exit_code": getattr(error, "exit_code", None) if isinstance(getattr(error, "exit_code", None), int) else None,
+                "exit_code": exit_code,
                 # A structured failure (it carries its exit code) is expected: its message says it all.
                 "traceback": "" if isinstance(getattr(error, "exit_code", None), int) else user_traceback(error),
             },

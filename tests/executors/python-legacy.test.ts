@@ -158,3 +158,14 @@ describe('an envelope printed as json.dumps writes it', () => {
     })
   })
 })
+
+test('KeyboardInterrupt (or a subclass) fails its step with exit code 130, as a standalone run exits, and the host lives on', async () => {
+  const pid = (await runStep('Interrupted')).envelope.pid
+  const { envelope, stderr } = await runStep('Interrupted', { raise: true })
+  expect(envelope).toMatchObject({ status: 'error', reason: 'KeyboardInterrupt: ', exit_code: 130 })
+  expect(stderr).toContain('legacy_compat.py')
+  expect(stderr).not.toContain('recipes_host.py')
+  const subclass = await runStep('Interrupted', { subclass: true })
+  expect(subclass.envelope).toMatchObject({ status: 'error', reason: 'Stop: stopped by the operator', exit_code: 130 })
+  expect((await runStep('Interrupted')).envelope.pid).toBe(pid)
+})
