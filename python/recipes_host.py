@@ -4,7 +4,7 @@ DESC: The warm Python interpreter of vitest-recipes. One host per recipe file ru
       python step of that recipe: it imports the step's module, calls validate(ctx, params)
       then run(ctx, params), and answers with what happened. It speaks JSON lines: requests
       on a private copy of stdin, answers on a private copy of stdout. fd 1 points at stderr
-      and sys.stdout is captured while a step runs, so a scriptlet that prints its envelope
+      and sys.stdout is captured (one stream, emptied for each step) while a step runs, so a scriptlet that prints its envelope
       (the older style) cannot corrupt the protocol; fd 0 and sys.stdin read /dev/null, so a
       scriptlet that reads stdin gets end-of-file at once instead of the protocol. A
       scriptlet's sys.exit(n) ends its step with exit code n, not the host.
@@ -37,6 +37,45 @@ def empty_stdin():
     return EMPTY_STDIN
 
 
+class _StepBytes(io.BytesIO):
+    """What a step writes to stdout, as bytes; a scriptlet closing sys.stdout does not lose them."""
+
+    def close(self):
+        pass
+
+
+STEP_BYTES = _StepBytes()
+
+
+def new_step_stdout():
+    return io.TextIOWrapper(STEP_BYTES, encoding="utf-8", errors="backslashreplace", write_through=True)
+
+
+# The one sys.stdout of every step: a logging handler or a module that kept sys.stdout at import
+# writes into the step that runs now, and it is a real text stream (buffer, reconfigure, encoding).
+STEP_STDOUT = new_step_stdout()
+
+
+def start_step_stdout():
+    global STEP_STDOUT
+    if STEP_STDOUT.closed:
+        STEP_STDOUT = new_step_stdout()
+    STEP_STDOUT.flush()
+    STEP_BYTES.seek(0)
+    STEP_BYTES.truncate()
+    return STEP_STDOUT
+
+
+def take_step_stdout():
+    """What the step printed; bytes that are not UTF-8 read as U+FFFD, as a shell step's output does."""
+    if not STEP_STDOUT.closed:
+        STEP_STDOUT.flush()
+    text = STEP_BYTES.getvalue().decode("utf-8", "replace")
+    STEP_BYTES.seek(0)
+    STEP_BYTES.truncate()
+    return text
+
+
 # Written on fd 2 after each step (plugin/executors/python-host.ts removes it).
 STEP_END_MARK = b"\x1erecipes-step-end\x1e\n"
 
@@ -46,9 +85,41 @@ def send(message):
     PROTOCOL.flush()
 
 
-# The context's limit (MAX_JSON_DEPTH in plugin/context/json-value.ts); Python's json module
-# gives up near its recursion limit (1000 frames) already.
-MAX_JSON_DEPTH = 1000
+# What the context takes (plugin/context/json-value.ts), said as Python sees it: shared with vitest_recipes.Context.
+from vitest_recipes.json_values import DEPTH_ADVICE, MAX_JSON_DEPTH, json_problem, key_problem  # noqa: E402
+
+
+def envelope_problem(envelope):
+    """Where a returned envelope is not JSON: its ctx values strictly (they go to the context), the rest as json.dumps reads it."""
+    for name, field in envelope.items():
+        if name == "ctx" and isinstance(field, dict):
+            for key, value in field.items():
+                problem = json_problem(value, 'ctx["%s"]' % key) if isinstance(key, str) else key_problem("ctx", key)
+                if problem:
+                    return problem
+        else:
+            problem = json_problem(field, str(name), strict=False)
+            if problem:
+                return problem
+    return None
+
+
+def printed_envelope_problem(stdout):
+    """Where the envelope a scriptlet printed (its last JSON line with a status) holds what the
+    runner cannot read as it is: json.dumps writes NaN and Infinity, and integers past 2**53 would be rounded."""
+    if '"status"' not in stdout:
+        return None
+    for line in reversed(stdout.splitlines()):
+        line = line.strip()
+        if not line.startswith("{") or '"status"' not in line:
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict) and "status" in value:
+            return envelope_problem(value)
+    return None
 
 
 class ContextError(Exception):
@@ -74,12 +145,10 @@ class HostContext:
         return answer.get("value")
 
     def set(self, key, value, who=None):
-        try:
-            json.dumps(value, allow_nan=False)
-        except (TypeError, ValueError) as error:
-            raise ContextError('ctx.set("%s") by "%s": value is not JSON (%s); the context holds JSON values only' % (key, who, error)) from None
-        except RecursionError:
-            raise ContextError('ctx.set("%s") by "%s": value is nested deeper than %d levels (flatten it, or store it as a file under Data/ and put its path in ctx)' % (key, who, MAX_JSON_DEPTH)) from None
+        problem = json_problem(value)
+        if problem:
+            rule = "" if problem.endswith(DEPTH_ADVICE) else "; the context holds JSON values only"
+            raise ContextError('ctx.set("%s") by "%s": %s%s' % (key, who, problem, rule))
         self._call("set", key=key, value=value, who=who)
 
     def get(self, key, default=None):
@@ -122,6 +191,22 @@ def load(module_name, attribute):
         names = sorted(name for name in vars(module) if not name.startswith("_"))
         raise AttributeError('module %s has no "%s"; it defines: %s' % (module_name, attribute, ", ".join(names)))
     return getattr(module, attribute)
+
+
+def takes_only_params(function):
+    """True for the older runner's function variant run(params): it cannot take (ctx, params)."""
+    bound = 1 if getattr(function, "__self__", None) is not None and hasattr(function, "__func__") else 0
+    function = getattr(function, "__func__", function)
+    while hasattr(function, "__wrapped__"):  # functools.wraps: the decorated function says what it takes
+        function = function.__wrapped__
+    code = getattr(function, "__code__", None)
+    if code is None or code.co_flags & 0x04:  # not plain Python, or it takes *args
+        return False
+    return code.co_argcount - bound < 2
+
+
+def call(function, ctx, params):
+    return function(params) if takes_only_params(function) else function(ctx, params)
 
 
 def user_traceback(error):
@@ -194,6 +279,10 @@ def run_step(request):
     return answer
 
 
+# The exit status of a Python process that a KeyboardInterrupt ended.
+INTERRUPTED = 130
+
+
 def exit_status(code):
     """What sys.exit(code) means as a process exit status: None is 0, an int is itself, anything else (a message) is 1."""
     if code is None:
@@ -205,8 +294,7 @@ def exit_status(code):
 
 def run_scriptlet(request):
     params = request.get("params")
-    captured = io.StringIO()
-    sys.stdout = captured
+    sys.stdout = start_step_stdout()
     # A scriptlet may have replaced sys.stdin; every step starts with the empty one.
     sys.stdin = empty_stdin()
     try:
@@ -216,32 +304,43 @@ def run_scriptlet(request):
         run = instance.run if instance is not None else target
         phase = "validate"
         if callable(validate):
-            validate(HostContext("validate"), params)
+            call(validate, HostContext("validate"), params)
         phase = "run"
-        result = run(HostContext("run"), params)
+        result = call(run, HostContext("run"), params)
         if result is not None and not isinstance(result, (dict, int)):
             raise TypeError("run() returned %s; return an envelope dict, an exit code or None" % type(result).__name__)
-        return {"type": "done", "result": result, "stdout": captured.getvalue()}
+        problem = envelope_problem(result) if isinstance(result, dict) else None
+        if problem:
+            raise TypeError("run() returned an envelope that is not JSON: %s" % problem)
+        stdout = take_step_stdout()
+        problem = printed_envelope_problem(stdout) if not isinstance(result, dict) else None
+        if problem:
+            message = "the envelope printed on stdout is not JSON: %s" % problem
+            return {"type": "done", "error": {"type": "TypeError", "message": message, "phase": "run", "exit_code": None, "traceback": ""}, "stdout": stdout}
+        return {"type": "done", "result": result, "stdout": stdout}
     except SystemExit as error:
         # The older scriptlets end with sys.exit(main()): the step ends as the process would have.
         code = exit_status(error.code)
         if not isinstance(error.code, (int, type(None))):
             print(error.code, file=sys.stderr)  # as Python does when sys.exit("message") ends a process
-        return {"type": "done", "result": code, "sys_exit": {"code": code, "argument": repr(error.code)}, "stdout": captured.getvalue()}
+        return {"type": "done", "result": code, "sys_exit": {"code": code, "argument": repr(error.code)}, "stdout": take_step_stdout()}
     except BaseException as error:  # noqa: BLE001 - every failure is reported as the step's
+        exit_code = getattr(error, "exit_code", None) if isinstance(getattr(error, "exit_code", None), int) else None
         if isinstance(error, KeyboardInterrupt):
-            raise
+            # A scriptlet's KeyboardInterrupt ends its step, not the host, with the status a standalone run
+            # ends with (128 + SIGINT). Ctrl-C never reaches the host: it has a process group of its own.
+            exit_code = INTERRUPTED
         return {
             "type": "done",
             "error": {
                 "type": type(error).__name__,
                 "message": str(error),
                 "phase": locals().get("phase", "load"),
-                "exit_code": getattr(error, "exit_code", None) if isinstance(getattr(error, "exit_code", None), int) else None,
+                "exit_code": exit_code,
                 # A structured failure (it carries its exit code) is expected: its message says it all.
                 "traceback": "" if isinstance(getattr(error, "exit_code", None), int) else user_traceback(error),
             },
-            "stdout": captured.getvalue(),
+            "stdout": take_step_stdout(),
         }
     finally:
         sys.stdout = sys.stderr

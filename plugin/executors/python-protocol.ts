@@ -82,24 +82,23 @@ export function envelopeFromHost(
   ctx: StepContext,
   step: string,
 ): { envelope: Envelope; traceback: string } {
-  const printed = (message.stdout ?? '').split('\n').filter((line) => line.trim() !== '')
-  const jsonLine = printed.findLast((line) => line.trim().startsWith('{'))
   if (message.error) {
     const { type, message: text, phase, exit_code: exitCode, traceback } = message.error
     return { envelope: errorEnvelope(step, `${type}: ${text}`, exitCode ?? EXIT_FAILED, { type, phase }), traceback }
   }
   const result = message.result
   try {
+    const printed = printedEnvelope(message.stdout ?? '')
     if (message.sys_exit && message.sys_exit.code !== 0) {
-      return { envelope: envelopeFromSysExit(message.sys_exit, jsonLine, ctx, step), traceback: '' }
+      return { envelope: envelopeFromSysExit(message.sys_exit, printed, ctx, step), traceback: '' }
     }
     if (typeof result === 'object' && result !== null && !Array.isArray(result)) {
       applyEnvelopeContext(result, ctx, step)
       return { envelope: normalizeEnvelope(result, step, ctx.writtenKeys()), traceback: '' }
     }
     const code = typeof result === 'number' ? result : 0
-    if (jsonLine !== undefined) {
-      const printedEnvelope = JSON.parse(jsonLine) as unknown
+    if (printed !== undefined) {
+      const printedEnvelope = printed
       applyEnvelopeContext(printedEnvelope, ctx, step)
       const envelope = normalizeEnvelope(printedEnvelope, step, ctx.writtenKeys())
       if (envelope.status === 'ok' && code !== 0)
@@ -120,19 +119,51 @@ export function envelopeFromHost(
 }
 
 /**
+ * The envelope a scriptlet printed: the last stdout line that is a JSON object with a `status`
+ * (else the last JSON object line; `json.dumps(envelope, indent=2)` is read whole). Other lines are output for the step log, even when they
+ * start with `{` (a printed Python dict, a JSON log line): the older runner went by run()'s
+ * exit code and never parsed them. A line that looks like a JSON envelope but is not one
+ * (`NaN` in it) is an error when no readable envelope was printed.
+ */
+function printedEnvelope(stdout: string): object | undefined {
+  let withoutStatus: object | undefined
+  let unreadable: Error | undefined
+  const lines = stdout.split('\n')
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const line = lines[i]!.trim()
+    if (!line.startsWith('{')) continue
+    try {
+      const value = JSON.parse(lines[i]!.trimEnd() === '{' ? indentedObject(lines, i) : line) as unknown
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) continue
+      if ('status' in value) return value
+      withoutStatus ??= value
+    } catch (error) {
+      if (line.includes('"status"')) unreadable ??= error as Error
+    }
+  }
+  if (withoutStatus === undefined && unreadable) throw unreadable
+  return withoutStatus
+}
+
+/** The object `json.dumps(value, indent=n)` printed from line `start` (a lone `{`) to its lone `}`. */
+function indentedObject(lines: readonly string[], start: number): string {
+  const end = lines.findIndex((line, at) => at > start && line.trimEnd() === '}')
+  return end < 0 ? '{' : lines.slice(start, end + 1).join('\n')
+}
+
+/**
  * A scriptlet that called sys.exit(n), n ≠ 0, failed with exit code n, as its process would
  * have when run on its own; an error envelope it printed first gives its reason and details.
  */
 function envelopeFromSysExit(
   exit: { code: number; argument: string },
-  jsonLine: string | undefined,
+  printed: object | undefined,
   ctx: StepContext,
   step: string,
 ): Envelope {
   const exitCode = exit.code > 0 ? exit.code : EXIT_FAILED
   const reason = `the scriptlet called sys.exit(${exit.argument})`
-  if (jsonLine === undefined) return errorEnvelope(step, reason, exitCode, { sys_exit: exit.code })
-  const printed = JSON.parse(jsonLine) as unknown
+  if (printed === undefined) return errorEnvelope(step, reason, exitCode, { sys_exit: exit.code })
   applyEnvelopeContext(printed, ctx, step)
   const envelope = normalizeEnvelope(printed, step, ctx.writtenKeys())
   if (envelope.status === 'ok') return errorEnvelope(step, `${reason} although it printed an ok envelope`, exitCode)

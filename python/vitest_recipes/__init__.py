@@ -10,7 +10,8 @@ Helpers for Python scriptlets run by vitest-recipes (importable inside the Pytho
 """
 import copy
 import datetime
-import json
+
+from .json_values import json_problem
 
 __all__ = ["BaseScriptlet", "Context", "ScriptletError"]
 
@@ -37,10 +38,9 @@ class Context:
     def set(self, key, value, who=None):
         if not who:
             raise ValueError('ctx.set("%s") needs who="<step or scriptlet name>"' % key)
-        try:
-            json.dumps(value, allow_nan=False)
-        except RecursionError:
-            raise ValueError('ctx.set("%s") by "%s": value is nested deeper than 1000 levels' % (key, who)) from None
+        problem = json_problem(value)
+        if problem:
+            raise ValueError('ctx.set("%s") by "%s": %s' % (key, who, problem))
         entry = {"ts": datetime.datetime.now(datetime.timezone.utc).isoformat(), "who": who, "key": key,
                  "before": self._values.get(key), "after": copy.deepcopy(value)}
         self._history.append(entry)

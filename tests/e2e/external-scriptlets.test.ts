@@ -209,7 +209,7 @@ describe('python steps', () => {
     expect(earlyStderr).toContain('older_styles.py", line 41, in validate')
     expect(earlyStderr).not.toContain('recipes_host.py')
     expect(failure('python.yaml', 'not_json').split('\n--- stderr')[0]).toMatchInlineSnapshot(
-      `"StepFailedError: Step "not_json" (python scriptlets.python.older_styles#NotJson, recipes/python.yaml:16) failed with exit code 1: ContextError: ctx.set("py.when_v1") by "not_json": value is not JSON (Object of type datetime is not JSON serializable); the context holds JSON values only"`,
+      `"StepFailedError: Step "not_json" (python scriptlets.python.older_styles#NotJson, recipes/python.yaml:16) failed with exit code 1: ContextError: ctx.set("py.when_v1") by "not_json": value is a datetime (store value.isoformat()); the context holds JSON values only"`,
     )
   })
 })

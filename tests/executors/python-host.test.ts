@@ -104,7 +104,8 @@ describe('values nested too deep', () => {
     const returned = await runStep('deep_result', 'ReturnsDeepValue')
     expect(returned.envelope).toMatchObject({
       status: 'error',
-      reason: 'TypeError: run() returned a value that is not JSON: it is nested deeper than 1000 levels',
+      reason:
+        'TypeError: run() returned an envelope that is not JSON: deep is nested deeper than 1000 levels (flatten it, or store it as a file under Data/ and put its path in ctx)',
     })
     expect(await hostPid()).toBe(before)
   })
