@@ -7,6 +7,7 @@ import { runChildProcess } from './child-process.ts'
 import { leaseCtxFile } from './ctx-file.ts'
 import { envelopeFromOutput } from './output.ts'
 import { progressWatcher } from './progress-lines.ts'
+import { describeScriptFault } from './script-faults.ts'
 import type { ExecutorInput, StepExecution } from './types.ts'
 
 export interface CommandOptions {
@@ -66,6 +67,13 @@ export async function runCommandStep(input: ExecutorInput, options: CommandOptio
       envelope = envelopeFromOutput(result, step.parse, program!, step.name, ctx)
     } catch (error) {
       envelope = errorEnvelope(step.name, (error as Error).message, EXIT_FAILED)
+    }
+    // A program that did not start, or stopped before printing anything, may be a script
+    // saved with Windows line ends or one whose #! interpreter is missing: say that instead.
+    const silentFailure = result.startError !== undefined || (result.exitCode !== 0 && result.stdout.trim() === '')
+    if (isFile && step.type !== 'python' && envelope.status === 'error' && silentFailure) {
+      const fault = describeScriptFault(path, program!, result.startError !== undefined)
+      if (fault) envelope.reason = fault.replaces ? fault.reason : `${envelope.reason}; ${fault.reason}`
     }
     return { envelope, stdout: result.stdout, stderr: result.stderr, resources: result.resources }
   } finally {

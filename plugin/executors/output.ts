@@ -61,6 +61,15 @@ export function envelopeFromOutput(
       details(),
     )
   }
+  if (result.stdoutNotUtf8) {
+    // Decoded anyway, each such byte would reach ctx and the record as U+FFFD: a changed value.
+    return errorEnvelope(
+      step,
+      `${program} printed bytes that are not UTF-8 on stdout, so its envelope cannot be read as it was meant (JSON is UTF-8 text): print text as UTF-8 (iconv -f latin1 -t utf-8), or write binary data to a file under Data/ and put its path in the envelope`,
+      exitCode || EXIT_FAILED,
+      details(),
+    )
+  }
   let raw: unknown
   try {
     raw = JSON.parse(lines[0]!)
