@@ -14,9 +14,10 @@ export interface ScriptFault {
  * Why a script file failed, read from its own bytes, for a step whose program did not start
  * or exited without an envelope: a file saved with Windows line ends (its #! line then asks
  * for "/bin/bash\r", and the kernel or env answers "No such file or directory"; below the #!
- * line the shell reads a \r at the end of every command), or a #! line naming an interpreter
- * this machine does not have. Undefined when the file shows neither. Read only after a
- * failure: a step that works pays nothing for it.
+ * line the shell reads a \r at the end of every command), a #! line naming an interpreter
+ * this machine does not have, or no #! line at all (then /bin/sh runs it, not bash).
+ * Undefined when the file shows none of these. Read only after a failure: a step that works
+ * pays nothing for it.
  */
 export function describeScriptFault(path: string, shown: string, startFailed: boolean): ScriptFault | undefined {
   const text = readHead(path)
@@ -34,6 +35,13 @@ export function describeScriptFault(path: string, shown: string, startFailed: bo
   if (text.includes('\r\n')) {
     return {
       reason: `${shown} has Windows line ends (CRLF): the shell reads a \\r at the end of each line; ${convert}`,
+      replaces: false,
+    }
+  }
+  // A text file without #! is run by /bin/sh (the C library's execvp fallback): dash on Debian, not bash.
+  if (!firstLine.startsWith('#!') && !text.includes('\0')) {
+    return {
+      reason: `${shown} has no #! line, so /bin/sh ran it: a bash script needs #!/usr/bin/env bash as its first line`,
       replaces: false,
     }
   }

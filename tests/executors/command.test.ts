@@ -74,6 +74,14 @@ test('a #! line naming an interpreter this machine lacks is named, not the scrip
   )
 })
 
+test('a script without a #! line that fails under /bin/sh: the failure says which shell ran it', async () => {
+  const envelope = await run(script('no-shebang.sh', '[[ -n "$INPUT" ]] && echo \'{"status":"ok"}\'\n'), { INPUT: 'x' })
+  expect(envelope.status).toBe('error')
+  expect((envelope as { reason: string }).reason).toContain(
+    'no-shebang.sh has no #! line, so /bin/sh ran it: a bash script needs #!/usr/bin/env bash as its first line',
+  )
+})
+
 test('an envelope with bytes that are not UTF-8 fails the step instead of changing the value', async () => {
   const bytes = Buffer.concat([
     Buffer.from('#!/usr/bin/env bash\nprintf \'{"status":"ok","ctx":{"lab.site_v1":"caf'),
