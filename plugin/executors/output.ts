@@ -54,6 +54,13 @@ export function envelopeFromOutput(
     return errorEnvelope(step, reason, exitCode === 0 ? EXIT_FAILED : exitCode, details())
   }
   if (lines.length > 1) {
+    if (isOneJsonObject(result.stdout))
+      return errorEnvelope(
+        step,
+        `${program} printed its JSON envelope over ${lines.length} lines; stdout must hold it on exactly one line (jq -c, or json.dumps without indent)`,
+        exitCode || EXIT_FAILED,
+        details(),
+      )
     return errorEnvelope(
       step,
       `${program} printed ${lines.length} lines on stdout; expected exactly one JSON envelope line (logs belong on stderr). stdout began: ${JSON.stringify(head(result.stdout))}`,
@@ -94,6 +101,17 @@ export function envelopeFromOutput(
   // The exit status is what a run of the program on its own reports (a python script's sys.exit(n)).
   if (envelope.status === 'error' && exitCode !== 0) envelope.exit_code = exitCode
   return envelope
+}
+
+/** Whether the whole of stdout is one JSON object, spread over lines (a pretty-printed envelope). */
+function isOneJsonObject(stdout: string): boolean {
+  if (!stdout.trimStart().startsWith('{')) return false
+  try {
+    const value: unknown = JSON.parse(stdout)
+    return typeof value === 'object' && value !== null && !Array.isArray(value)
+  } catch {
+    return false
+  }
 }
 
 /**
