@@ -75,6 +75,10 @@ export async function runCommandStep(input: ExecutorInput, options: CommandOptio
       const fault = describeScriptFault(path, program!, result.startError !== undefined)
       if (fault) envelope.reason = fault.replaces ? fault.reason : `${envelope.reason}; ${fault.reason}`
     }
+    if (step.type === 'shell' && envelope.status === 'error' && !Array.isArray(params)) {
+      const unreadable = unreadableByShell(params)
+      if (unreadable) envelope.reason = `${envelope.reason}; ${unreadable}`
+    }
     return { envelope, stdout: result.stdout, stderr: result.stderr, resources: result.resources }
   } finally {
     ctxFile.release()
@@ -88,6 +92,18 @@ function refusedParam(params: Record<string, JsonValue>): string | undefined {
     if (refusal) return `parameter ${describeEnvNameRefusal(name, refusal)}. ${envNameAdvice(name)}`
   }
   return undefined
+}
+
+/**
+ * The mapping args a shell script cannot read as $name (names bash refuses as variables, such
+ * as input-file or 2nd: the older runner passed them the same way), said for a failed step.
+ */
+function unreadableByShell(params: Record<string, JsonValue>): string | undefined {
+  const names = Object.keys(params).filter((name) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
+  if (names.length === 0) return undefined
+  const example = names[0]!.replace(/[^A-Za-z0-9_]/g, '_').replace(/^(?=[0-9])/, '_')
+  const list = names.map((name) => JSON.stringify(name)).join(', ')
+  return `the ${names.length === 1 ? 'arg' : 'args'} ${list} ${names.length === 1 ? 'is not a shell variable name' : 'are not shell variable names'} (letters, digits and _, not starting with a digit): the script gets ${names.length === 1 ? 'it' : 'them'} in its environment, but bash cannot read ${names.length === 1 ? 'it' : 'them'} as $name; rename ${names.length === 1 ? 'it' : 'them'} (for example ${example})`
 }
 
 /** Why the file cannot run, or undefined. Python scripts need not be executable. */

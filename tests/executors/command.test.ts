@@ -82,6 +82,16 @@ test('a script without a #! line that fails under /bin/sh: the failure says whic
   )
 })
 
+test('a failing shell step whose arg names are no shell variable names says bash cannot read them', async () => {
+  const body =
+    '#!/usr/bin/env bash\nset -euo pipefail\necho "{\\"status\\":\\"ok\\",\\"in\\":\\"${INPUT:?missing INPUT}\\"}"\n'
+  const envelope = await run(script('reads-input.sh', body), { 'input-file': 'a.csv', '2nd': 'b', INPUT_OK: 'c' })
+  expect(envelope.status).toBe('error')
+  expect((envelope as { reason: string }).reason).toContain(
+    'the args "input-file", "2nd" are not shell variable names (letters, digits and _, not starting with a digit): the script gets them in its environment, but bash cannot read them as $name; rename them (for example input_file)',
+  )
+})
+
 test('an envelope with bytes that are not UTF-8 fails the step instead of changing the value', async () => {
   const bytes = Buffer.concat([
     Buffer.from('#!/usr/bin/env bash\nprintf \'{"status":"ok","ctx":{"lab.site_v1":"caf'),
