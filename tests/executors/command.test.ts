@@ -84,6 +84,7 @@ test('a script without a #! line that fails under /bin/sh: the failure says whic
 
 test('a failing shell step whose arg names are no shell variable names says bash cannot read them', async () => {
   const body =
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the script's own bash expansion
     '#!/usr/bin/env bash\nset -euo pipefail\necho "{\\"status\\":\\"ok\\",\\"in\\":\\"${INPUT:?missing INPUT}\\"}"\n'
   const envelope = await run(script('reads-input.sh', body), { 'input-file': 'a.csv', '2nd': 'b', INPUT_OK: 'c' })
   expect(envelope.status).toBe('error')
