@@ -2,7 +2,7 @@ import { chmodSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { createProject, type JsonReport, type TestProject } from './project.ts'
+import { createProject, type JsonReport, type RunResult, type TestProject } from './project.ts'
 
 // Shell scriptlets of the older framework, written exactly as its guides show them (the
 // contributor template sanitize_csv.sh, the user guide's count-lines.sh and sample.sh, in
@@ -115,6 +115,7 @@ interface StepRow {
 let project: TestProject
 let report: JsonReport
 let rows: Map<string, StepRow>
+let validated: { legacy: RunResult; edges: RunResult }
 
 beforeAll(async () => {
   project = createProject({
@@ -149,7 +150,12 @@ beforeAll(async () => {
     'scripts/ignores_sigterm.sh',
   ])
     chmodSync(join(project.root, file), 0o755)
-  const run = await project.vitestJson(['recipes/'])
+  const [run, legacyChecks, edgeChecks] = await Promise.all([
+    project.vitestJson(['recipes/']),
+    project.recipes(['validate', 'recipes/legacy.yaml']),
+    project.recipes(['validate', 'recipes/edges.yaml']),
+  ])
+  validated = { legacy: legacyChecks, edges: edgeChecks }
   report = run.report
   const db = new Database(join(project.root, 'reports/results.sqlite'), { readonly: true })
   try {
@@ -185,6 +191,10 @@ describe('the older framework shell scriptlets, unchanged', () => {
     expect(project.read('orchestrator/Data/clean.csv')).toBe('id,value\n1,10\n3,30\n')
   })
 
+  test('recipes validate finds nothing wrong with them', () => {
+    expect(validated.legacy.code, validated.legacy.output).toBe(0)
+  })
+
   test('their error envelope and exit 1 fail the step with their reason', () => {
     expect(statuses('legacy_error.yaml')).toEqual({ count_missing: 'failed' })
     expect(row('count_missing')).toMatchObject({ status: 'failed', exit_code: 1, reason: 'missing file' })
@@ -199,6 +209,13 @@ describe('what goes wrong in a lab', () => {
       `scripts/windows_edited.sh has Windows line ends (CRLF), so its #! line asks for "/usr/bin/env bash\\r", which does not exist: convert it to Unix line ends (sed -i 's/\\r$//' scripts/windows_edited.sh, or dos2unix scripts/windows_edited.sh) and run it again`,
     )
     expect(failure('edges.yaml', 'windows_edited')).toContain('has Windows line ends (CRLF)')
+    expect(validated.edges.code).toBe(3)
+    expect(validated.edges.stderr).toContain(
+      'scripts/windows_edited.sh:1:1 RECIPE_SCHEMA: shell scriptlet has Windows line ends (CRLF): its #! line asks for an interpreter name ending in \\r, and bash reads a \\r at the end of each line\n',
+    )
+    expect(validated.edges.stderr).toContain(
+      "Convert it to Unix line ends: sed -i 's/\\r$//' scripts/windows_edited.sh (or dos2unix scripts/windows_edited.sh).",
+    )
   })
 
   test('an envelope with a latin1 byte fails instead of writing a changed value', () => {
