@@ -105,3 +105,12 @@ test('an envelope with bytes that are not UTF-8 fails the step instead of changi
   expect((envelope as { reason: string }).reason).toContain('latin1.sh printed bytes that are not UTF-8 on stdout')
   expect(input.stepCtx.get('lab.site_v1')).toBeUndefined()
 })
+
+test('an envelope written in pieces, a UTF-8 character split between two writes, is read whole', async () => {
+  // printf writes at once; the sleeps make each piece its own read on the pipe.
+  const body = `#!/usr/bin/env bash\nprintf '{"status":"ok",'; sleep 0.1; printf '"ctx":{"lab.site_v1":"caf\\xc3'; sleep 0.1; printf '\\xa9"}}\\n'\n`
+  const input = stepInput({ name: 'legacy', type: 'shell', command: script('pieces.sh', body) })
+  const { envelope } = await runCommandStep({ ...input, root }, options)
+  expect(envelope).toMatchObject({ status: 'ok', outputs: ['lab.site_v1'] })
+  expect(input.stepCtx.get('lab.site_v1')).toBe('café')
+})
