@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer'
 import { type ChildProcess, spawn } from 'node:child_process'
 import { ensureRunnerGuard } from './runner-guard.ts'
 import { readFileSync } from 'node:fs'
@@ -26,6 +27,8 @@ export interface ChildProcessResult {
   stderr: string
   /** Why the process could not start (missing file, not executable), when it did not. */
   startError?: string
+  /** stdout held bytes that are not UTF-8 (each became U+FFFD in `stdout`). */
+  stdoutNotUtf8?: true
   /** The stream that went past MAX_OUTPUT_BYTES: the program was stopped, the rest of it dropped. */
   overflow?: 'stdout' | 'stderr'
   resources: StepResources
@@ -120,11 +123,13 @@ function waitForClose(child: ChildProcess, file: string): Promise<Omit<ChildProc
     child.once('close', (code: number | null, signal: NodeJS.Signals | null) => {
       clearTimeout(grace)
       const overflow = stdout.overflowed ? 'stdout' : stderr.overflowed ? 'stderr' : undefined
+      const out = stdout.bytes()
       resolve({
         exitCode: startError === undefined ? (code ?? undefined) : undefined,
         signal: signal ?? undefined,
-        stdout: stdout.text(),
-        stderr: stderr.text(),
+        stdout: out.toString('utf8'),
+        stderr: stderr.bytes().toString('utf8'),
+        ...(isUtf8(out) ? {} : { stdoutNotUtf8: true as const }),
         ...(startError !== undefined ? { startError } : {}),
         ...(overflow ? { overflow } : {}),
       })
@@ -153,7 +158,7 @@ function collectOutput(child: ChildProcess, name: 'stdout' | 'stderr') {
     get overflowed() {
       return overflowed
     },
-    text: () => Buffer.concat(chunks).toString('utf8'),
+    bytes: () => Buffer.concat(chunks),
   }
 }
 

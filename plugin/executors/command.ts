@@ -7,6 +7,7 @@ import { runChildProcess } from './child-process.ts'
 import { leaseCtxFile } from './ctx-file.ts'
 import { envelopeFromOutput } from './output.ts'
 import { progressWatcher } from './progress-lines.ts'
+import { describeScriptFault } from './script-faults.ts'
 import type { ExecutorInput, StepExecution } from './types.ts'
 
 export interface CommandOptions {
@@ -67,6 +68,17 @@ export async function runCommandStep(input: ExecutorInput, options: CommandOptio
     } catch (error) {
       envelope = errorEnvelope(step.name, (error as Error).message, EXIT_FAILED)
     }
+    // A program that did not start, or stopped before printing anything, may be a script
+    // saved with Windows line ends or one whose #! interpreter is missing: say that instead.
+    const silentFailure = result.startError !== undefined || (result.exitCode !== 0 && result.stdout.trim() === '')
+    if (isFile && step.type !== 'python' && envelope.status === 'error' && silentFailure) {
+      const fault = describeScriptFault(path, program!, result.startError !== undefined)
+      if (fault) envelope.reason = fault.replaces ? fault.reason : `${envelope.reason}; ${fault.reason}`
+    }
+    if (step.type === 'shell' && envelope.status === 'error' && !Array.isArray(params)) {
+      const unreadable = unreadableByShell(params)
+      if (unreadable) envelope.reason = `${envelope.reason}; ${unreadable}`
+    }
     return { envelope, stdout: result.stdout, stderr: result.stderr, resources: result.resources }
   } finally {
     ctxFile.release()
@@ -80,6 +92,18 @@ function refusedParam(params: Record<string, JsonValue>): string | undefined {
     if (refusal) return `parameter ${describeEnvNameRefusal(name, refusal)}. ${envNameAdvice(name)}`
   }
   return undefined
+}
+
+/**
+ * The mapping args a shell script cannot read as $name (names bash refuses as variables, such
+ * as input-file or 2nd: the older runner passed them the same way), said for a failed step.
+ */
+function unreadableByShell(params: Record<string, JsonValue>): string | undefined {
+  const names = Object.keys(params).filter((name) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
+  if (names.length === 0) return undefined
+  const example = names[0]!.replace(/[^A-Za-z0-9_]/g, '_').replace(/^(?=[0-9])/, '_')
+  const list = names.map((name) => JSON.stringify(name)).join(', ')
+  return `the ${names.length === 1 ? 'arg' : 'args'} ${list} ${names.length === 1 ? 'is not a shell variable name' : 'are not shell variable names'} (letters, digits and _, not starting with a digit): the script gets ${names.length === 1 ? 'it' : 'them'} in its environment, but bash cannot read ${names.length === 1 ? 'it' : 'them'} as $name; rename ${names.length === 1 ? 'it' : 'them'} (for example ${example})`
 }
 
 /** Why the file cannot run, or undefined. Python scripts need not be executable. */

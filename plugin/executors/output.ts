@@ -54,9 +54,25 @@ export function envelopeFromOutput(
     return errorEnvelope(step, reason, exitCode === 0 ? EXIT_FAILED : exitCode, details())
   }
   if (lines.length > 1) {
+    if (isOneJsonObject(result.stdout))
+      return errorEnvelope(
+        step,
+        `${program} printed its JSON envelope over ${lines.length} lines; stdout must hold it on exactly one line (jq -c, or json.dumps without indent)`,
+        exitCode || EXIT_FAILED,
+        details(),
+      )
     return errorEnvelope(
       step,
       `${program} printed ${lines.length} lines on stdout; expected exactly one JSON envelope line (logs belong on stderr). stdout began: ${JSON.stringify(head(result.stdout))}`,
+      exitCode || EXIT_FAILED,
+      details(),
+    )
+  }
+  if (result.stdoutNotUtf8) {
+    // Decoded anyway, each such byte would reach ctx and the record as U+FFFD: a changed value.
+    return errorEnvelope(
+      step,
+      `${program} printed bytes that are not UTF-8 on stdout, so its envelope cannot be read as it was meant (JSON is UTF-8 text): print text as UTF-8 (iconv -f latin1 -t utf-8), or write binary data to a file under Data/ and put its path in the envelope`,
       exitCode || EXIT_FAILED,
       details(),
     )
@@ -85,6 +101,17 @@ export function envelopeFromOutput(
   // The exit status is what a run of the program on its own reports (a python script's sys.exit(n)).
   if (envelope.status === 'error' && exitCode !== 0) envelope.exit_code = exitCode
   return envelope
+}
+
+/** Whether the whole of stdout is one JSON object, spread over lines (a pretty-printed envelope). */
+function isOneJsonObject(stdout: string): boolean {
+  if (!stdout.trimStart().startsWith('{')) return false
+  try {
+    const value: unknown = JSON.parse(stdout)
+    return typeof value === 'object' && value !== null && !Array.isArray(value)
+  } catch {
+    return false
+  }
 }
 
 /**

@@ -63,21 +63,25 @@ export function normalizeEnvelope(raw: unknown, step: string, defaultOutputs: re
   const input = raw as JsonObject
   const status = input.status ?? 'ok'
   if (status === 'ok' || status === 'success') return okEnvelope(input, defaultOutputs)
-  if (status === 'error') {
-    // `step` names the recipe's step, whatever name the scriptlet printed for itself.
-    const { reason, details, exit_code, step: _ownStep, ts, ...extra } = input
-    return {
-      ...extra,
-      status: 'error',
-      reason: typeof reason === 'string' && reason ? reason : 'the scriptlet reported an error without a reason',
-      details: isObject(details) ? details : {},
-      exit_code:
-        typeof exit_code === 'number' && Number.isInteger(exit_code) && exit_code > 0 ? exit_code : EXIT_FAILED,
-      step,
-      ts: typeof ts === 'string' ? ts : new Date().toISOString(),
-    }
+  // Any other status ("failed", "ERROR") stopped the older runner too: an error keeping what the scriptlet said.
+  const unknown =
+    status === 'error' ? undefined : `the envelope has status ${JSON.stringify(status)}; expected "ok" or "error"`
+  // `step` names the recipe's step, whatever name the scriptlet printed for itself.
+  const { status: _status, reason, details, exit_code, step: _ownStep, ts, ...extra } = input
+  const said = typeof reason === 'string' && reason ? reason : undefined
+  return {
+    ...extra,
+    status: 'error',
+    reason: unknown
+      ? said
+        ? `${said} (${unknown})`
+        : unknown
+      : (said ?? 'the scriptlet reported an error without a reason'),
+    details: isObject(details) ? details : {},
+    exit_code: typeof exit_code === 'number' && Number.isInteger(exit_code) && exit_code > 0 ? exit_code : EXIT_FAILED,
+    step,
+    ts: typeof ts === 'string' ? ts : new Date().toISOString(),
   }
-  return errorEnvelope(step, `the envelope has status ${JSON.stringify(status)}; expected "ok" or "error"`)
 }
 
 function okEnvelope(input: JsonObject, defaultOutputs: readonly string[]): OkEnvelope {

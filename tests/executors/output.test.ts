@@ -79,3 +79,14 @@ test('tail keeps the last 10 lines', () => {
     Array.from({ length: 10 }, (_, i) => `line ${i + 5}`).join('\n'),
   )
 })
+
+test('an envelope pretty-printed over several lines (jq without -c) is named as such, with the fix', () => {
+  const { envelope, ctx } = parse(result('{\n  "status": "ok",\n  "ctx": { "a.b_v1": 1 }\n}\n'))
+  expect(envelope).toMatchObject({
+    status: 'error',
+    exit_code: 1,
+    reason:
+      'x.sh printed its JSON envelope over 4 lines; stdout must hold it on exactly one line (jq -c, or json.dumps without indent)',
+  })
+  expect(ctx.writes).toEqual([])
+})

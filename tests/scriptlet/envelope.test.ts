@@ -64,4 +64,16 @@ describe('normalizeEnvelope', () => {
   ])('%s is an error envelope that says what came back', (_label, raw, reason) => {
     expect(normalizeEnvelope(raw, 's')).toMatchObject({ status: 'error', exit_code: 1, reason })
   })
+
+  test('a status other than ok or error fails the step and keeps what the scriptlet said', () => {
+    // The older runner stopped at any status that was not ok or success: "failed", "FAIL", "ERROR".
+    const raw = { status: 'failed', reason: 'link down on port 3', details: { port: 3 }, exit_code: 2 }
+    expect(normalizeEnvelope(raw, 's')).toMatchObject({
+      status: 'error',
+      reason: 'link down on port 3 (the envelope has status "failed"; expected "ok" or "error")',
+      details: { port: 3 },
+      exit_code: 2,
+      step: 's',
+    })
+  })
 })

@@ -27,9 +27,9 @@ Checks every recipe (as the compiler does), each step's args against its scriptl
 parameters, what each step reads against what the steps it depends on write (scriptlets
 declare both: see docs/scriptlets.md), and every scriptlet under scriptlets/ (given
 recipe files or folders: the scriptlets their steps run):
-file names (lowercase, _ or -), shell scriptlets' NAME/DESC header and executable bit
-(files under a lib/ folder are helpers and exempt), and that context keys in recipes
-and in literal ctx.set("...") calls follow namespace.entity_vN.
+file names (lowercase, _ or -), shell scriptlets' NAME/DESC header, #! line, Unix line
+ends and executable bit (files under a lib/ folder are helpers and exempt), and that
+context keys in recipes and in literal ctx.set("...") calls follow namespace.entity_vN.
 Prints each problem as file:line:col and exits 3 when there is one, 0 otherwise.
 
 Options:
@@ -179,6 +179,25 @@ function scriptletIssues(path: string, file: string): RecipeIssue[] {
           hint: 'Start the script with a header: NAME, DESC, USAGE, RETURNS.',
         })
       }
+    }
+    // What makes a script fail before its first command: a Windows editor's CRLF ("/bin/bash\r"
+    // does not exist), or no #! line (then /bin/sh runs it, which is dash on Debian, not bash).
+    if (text.includes('\r\n')) {
+      issues.push({
+        code: 'RECIPE_SCHEMA',
+        message:
+          'shell scriptlet has Windows line ends (CRLF): its #! line asks for an interpreter name ending in \\r, and bash reads a \\r at the end of each line',
+        location: at(0),
+        hint: `Convert it to Unix line ends: sed -i 's/\\r$//' ${file} (or dos2unix ${file}).`,
+      })
+    }
+    if (!text.startsWith('#!')) {
+      issues.push({
+        code: 'RECIPE_SCHEMA',
+        message: 'shell scriptlet has no #! line, so /bin/sh (not bash) runs it',
+        location: at(0),
+        hint: 'Make #!/usr/bin/env bash its first line.',
+      })
     }
     try {
       accessSync(path, constants.X_OK)
