@@ -1,8 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import Database from 'better-sqlite3'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { processesWithMarker } from '../executors/steps.ts'
+import { fileStatuses, readStepRows, type StepRow, stepFailure, stepRow } from './run-outcome.ts'
 import { createProject, type JsonReport, type TestProject } from './project.ts'
 
 // How scriptlets that behave like programs of the older framework run under `vitest run`:
@@ -61,14 +61,6 @@ const DEEP = `steps:
   - { idx: 4, name: ts_deepest_allowed, type: ts, module: scriptlets/deep_value.ts, args: { levels: 1000 }, depends_on: [] }
 `
 
-interface StepRow {
-  step: string
-  status: string
-  exit_code: number | null
-  reason: string | null
-  duration_ms: number
-}
-
 let project: TestProject
 let report: JsonReport
 let rows: Map<string, StepRow>
@@ -95,13 +87,7 @@ beforeAll(async () => {
   leftAfterRun = processesWithMarker(MARKER)
   runOutput = run.output
   report = run.report
-  const db = new Database(join(project.root, 'reports/results.sqlite'), { readonly: true })
-  try {
-    const all = db.prepare('SELECT step, status, exit_code, reason, duration_ms FROM step_metrics').all() as StepRow[]
-    rows = new Map(all.map((row) => [row.step, row]))
-  } finally {
-    db.close()
-  }
+  rows = readStepRows(project.root)
 })
 
 let leftAfterRun: number[] = []
@@ -111,23 +97,9 @@ afterAll(() => {
   project?.remove()
 })
 
-function statuses(file: string): Record<string, string> {
-  const entry = report.testResults.find((item) => item.name.endsWith(`recipes/${file}`))
-  if (!entry) throw new Error(`no results for ${file}`)
-  return Object.fromEntries(entry.assertionResults.map((item) => [item.title, item.status]))
-}
-
-function failure(file: string, step: string): string {
-  const entry = report.testResults.find((item) => item.name.endsWith(`recipes/${file}`))
-  const item = entry?.assertionResults.find((result) => result.title === step)
-  return (item?.failureMessages[0] ?? '').split('\n    at ')[0]!
-}
-
-function row(step: string): StepRow {
-  const found = rows.get(step)
-  if (!found) throw new Error(`no step_metrics row for ${step}`)
-  return found
-}
+const statuses = (file: string) => fileStatuses(report, file)
+const failure = (file: string, step: string) => stepFailure(report, file, step)
+const row = (step: string) => stepRow(rows, step)
 
 test('no step waited for its 20 s timeout', () => {
   expect(runMs).toBeLessThan(20_000)

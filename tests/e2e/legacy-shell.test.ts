@@ -1,7 +1,7 @@
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import Database from 'better-sqlite3'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { fileStatuses, readStepRows, type StepRow, stepFailure, stepRow } from './run-outcome.ts'
 import { createProject, type JsonReport, type RunResult, type TestProject } from './project.ts'
 
 // Shell scriptlets of the older framework, written exactly as its guides show them (the
@@ -104,14 +104,6 @@ const EDGES = `steps:
   - { idx: 4, name: ignores_sigterm, type: shell, cmd: scripts/ignores_sigterm.sh, timeout: 1, depends_on: [] }
 `
 
-interface StepRow {
-  step: string
-  status: string
-  exit_code: number | null
-  reason: string | null
-  duration_ms: number
-}
-
 let project: TestProject
 let report: JsonReport
 let rows: Map<string, StepRow>
@@ -157,33 +149,13 @@ beforeAll(async () => {
   ])
   validated = { legacy: legacyChecks, edges: edgeChecks }
   report = run.report
-  const db = new Database(join(project.root, 'reports/results.sqlite'), { readonly: true })
-  try {
-    const all = db.prepare('SELECT step, status, exit_code, reason, duration_ms FROM step_metrics').all() as StepRow[]
-    rows = new Map(all.map((row) => [row.step, row]))
-  } finally {
-    db.close()
-  }
+  rows = readStepRows(project.root)
 }, 60_000)
 afterAll(() => project?.remove())
 
-function statuses(file: string): Record<string, string> {
-  const entry = report.testResults.find((item) => item.name.endsWith(`recipes/${file}`))
-  if (!entry) throw new Error(`no results for ${file}`)
-  return Object.fromEntries(entry.assertionResults.map((item) => [item.title, item.status]))
-}
-
-function failure(file: string, step: string): string {
-  const entry = report.testResults.find((item) => item.name.endsWith(`recipes/${file}`))
-  const item = entry?.assertionResults.find((result) => result.title === step)
-  return (item?.failureMessages[0] ?? '').split('\n    at ')[0]!
-}
-
-function row(step: string): StepRow {
-  const found = rows.get(step)
-  if (!found) throw new Error(`no step_metrics row for ${step}`)
-  return found
-}
+const statuses = (file: string) => fileStatuses(report, file)
+const failure = (file: string, step: string) => stepFailure(report, file, step)
+const row = (step: string) => stepRow(rows, step)
 
 describe('the older framework shell scriptlets, unchanged', () => {
   test('the template, count-lines.sh and sample.sh pass with args as environment variables', () => {
