@@ -14,6 +14,10 @@ const SYNTAX_HINT = `Fix the YAML syntax; an editor that knows ${SCHEMA_REFERENC
  * report the line above (where the value it swallowed starts): point at the indented line.
  */
 export function syntaxIssues(errors: readonly YAMLError[], source: RecipeSource): RecipeIssue[] {
+  // Out of stack: yaml's parse was cut short there, and what it reported after that is its
+  // consequence, not the author's (how deep yaml gets depends on how far V8 has optimized it).
+  const overflow = errors.find((error) => /call stack/i.test(error.message))
+  if (overflow) return [tooDeepIssue(source, overflow.pos[0])]
   const overIndented = new Set(
     errors.filter((error) => error.code === 'MULTILINE_IMPLICIT_KEY').map((error) => error.pos[0]),
   )
