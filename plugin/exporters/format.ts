@@ -1,3 +1,4 @@
+import { formatCount } from '../format/numbers.ts'
 import type { JsonValue } from '../context/json-value.ts'
 import { formatMs, runDurationMs } from '../format/run-format.ts'
 import { cutText, visibleText, visibleValues } from '../format/document-text.ts'
@@ -113,7 +114,7 @@ export function listedContext(data: RunData): { rows: ContextRow[]; leftOut: str
   if (total <= LISTED_CONTEXT_KEYS) return { rows: data.context, leftOut: undefined }
   return {
     rows: data.context.slice(0, LISTED_CONTEXT_KEYS),
-    leftOut: `${count(total - LISTED_CONTEXT_KEYS)} more ctx keys are not listed here (the first ${LISTED_CONTEXT_KEYS} of ${count(total)}, in key order): report.xlsx (sheet Context) has every key, and so does the run store (\`npx recipes report --run ${data.run.runId} --format json\`, or SQL on its context_snapshots table).`,
+    leftOut: `${formatCount(total - LISTED_CONTEXT_KEYS)} more ctx keys are not listed here (the first ${LISTED_CONTEXT_KEYS} of ${formatCount(total)}, in key order): report.xlsx (sheet Context) has every key, and so does the run store (\`npx recipes report --run ${data.run.runId} --format json\`, or SQL on its context_snapshots table).`,
   }
 }
 
@@ -121,12 +122,9 @@ export function listedContext(data: RunData): { rows: ContextRow[]; leftOut: str
 export function listedOutputs(outputs: readonly string[], show: (key: string) => string = (key) => key): string {
   const listed = outputs.slice(0, LISTED_STEP_OUTPUTS).map(show).join(', ')
   const rest = outputs.length - LISTED_STEP_OUTPUTS
-  return rest > 0 ? `${listed} and ${count(rest)} more (its ctx writes are in report.xlsx, sheet History)` : listed
-}
-
-/** A count for people: 99,800. */
-function count(n: number): string {
-  return n.toLocaleString('en-US')
+  return rest > 0
+    ? `${listed} and ${formatCount(rest)} more (its ctx writes are in report.xlsx, sheet History)`
+    : listed
 }
 
 /** The AI summary as the documents show it: a heading that says what it is, then its text or why there is none. */

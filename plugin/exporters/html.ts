@@ -1,3 +1,4 @@
+import { formatCount } from '../format/numbers.ts'
 import { readFile, writeFile } from 'node:fs/promises'
 import type { DocumentCharts } from '../charts/index.ts'
 import type { JsonValue } from '../context/json-value.ts'
@@ -88,7 +89,7 @@ export async function renderHtml(
   const listed = data.context.slice(0, HTML_CONTEXT_KEYS)
   if (data.context.length > listed.length)
     notes.push(
-      `The ctx: the first ${count(listed.length)} of ${count(data.context.length)} ctx keys (in key order) are listed here; report.xlsx (sheet Context), report.json and the run store have every key.`,
+      `The ctx: the first ${formatCount(listed.length)} of ${formatCount(data.context.length)} ctx keys (in key order) are listed here; report.xlsx (sheet Context), report.json and the run store have every key.`,
     )
   let cutValues = 0
   const context = listed.map((row) => {
@@ -98,7 +99,7 @@ export async function renderHtml(
   })
   if (cutValues > 0)
     notes.push(
-      `The ctx: ${count(cutValues)} value${cutValues === 1 ? ' is' : 's are'} longer than ${count(VALUE_MAX)} characters as JSON and cut here ("… more"); report.xlsx, report.json and the run store have them whole.`,
+      `The ctx: ${formatCount(cutValues)} value${cutValues === 1 ? ' is' : 's are'} longer than ${formatCount(VALUE_MAX)} characters as JSON and cut here ("… more"); report.xlsx, report.json and the run store have them whole.`,
     )
   const steps = data.steps.map((step) => {
     const params = cut(step.params, STEP_VALUE_MAX) as typeof step.params
@@ -163,15 +164,16 @@ async function histories(data: RunData, keys: Set<string>, notes: string[]): Pro
   for (const [key, entries] of kept) {
     if (entries.length > perKey) entries.splice(0, entries.length - perKey)
     const total = totals.get(key)!
-    if (total > entries.length) cutKeys.push(`${key}: its last ${count(entries.length)} of ${count(total)} writes`)
+    if (total > entries.length)
+      cutKeys.push(`${key}: its last ${formatCount(entries.length)} of ${formatCount(total)} writes`)
   }
   if (cutKeys.length > 0)
     notes.push(
-      `The key histories keep each key's last ${count(perKey)} writes; report.xlsx (sheet History), report.json and the run store have every write. Cut: ${cutKeys.slice(0, 20).join('; ')}${cutKeys.length > 20 ? `; and ${count(cutKeys.length - 20)} more keys` : ''}.`,
+      `The key histories keep each key's last ${formatCount(perKey)} writes; report.xlsx (sheet History), report.json and the run store have every write. Cut: ${cutKeys.slice(0, 20).join('; ')}${cutKeys.length > 20 ? `; and ${formatCount(cutKeys.length - 20)} more keys` : ''}.`,
     )
   if (cutValues)
     notes.push(
-      `The key histories: values and changes longer than ${count(ENTRY_VALUE_MAX)} characters as JSON are cut ("… more").`,
+      `The key histories: values and changes longer than ${formatCount(ENTRY_VALUE_MAX)} characters as JSON are cut ("… more").`,
     )
   return kept
 }
@@ -230,21 +232,21 @@ async function addLogs(
     if (total + log.text.length > LOGS_TOTAL) {
       leftOut.push(step.logPath!)
       answers[path] = {
-        error: `the log ${step.logPath} is not in this file (its logs hold ${count(LOGS_TOTAL / 1024 / 1024)} MiB already): read it there`,
+        error: `the log ${step.logPath} is not in this file (its logs hold ${formatCount(LOGS_TOTAL / 1024 / 1024)} MiB already): read it there`,
       }
       return
     }
     total += log.text.length
-    if (log.cut > 0) cutLogs.push(`${step.step} (${step.logPath}, ${count(log.size)} bytes)`)
+    if (log.cut > 0) cutLogs.push(`${step.step} (${step.logPath}, ${formatCount(log.size)} bytes)`)
     answers[path] = { body: log.text }
   })
   if (cutLogs.length > 0)
     notes.push(
-      `The step logs: a log longer than ${count(HTML_LOG_MAX / 1024)} KiB keeps its start and its end here, the middle left out; the whole log is in the Logs folder: ${cutLogs.join(', ')}.`,
+      `The step logs: a log longer than ${formatCount(HTML_LOG_MAX / 1024)} KiB keeps its start and its end here, the middle left out; the whole log is in the Logs folder: ${cutLogs.join(', ')}.`,
     )
   if (leftOut.length > 0)
     notes.push(
-      `The step logs: past ${count(LOGS_TOTAL / 1024 / 1024)} MiB of logs the later steps' logs are left out of this file; read them in the Logs folder: ${leftOut.slice(0, 20).join(', ')}${leftOut.length > 20 ? ` and ${count(leftOut.length - 20)} more` : ''}.`,
+      `The step logs: past ${formatCount(LOGS_TOTAL / 1024 / 1024)} MiB of logs the later steps' logs are left out of this file; read them in the Logs folder: ${leftOut.slice(0, 20).join(', ')}${leftOut.length > 20 ? ` and ${formatCount(leftOut.length - 20)} more` : ''}.`,
     )
 }
 
@@ -295,7 +297,7 @@ export function trimJson(value: JsonValue, max: number): JsonValue {
       }
       const kept = item.slice(0, Math.max(0, budget))
       budget = 0
-      return `${kept}… (${count(item.length - kept.length)} more characters)`
+      return `${kept}… (${formatCount(item.length - kept.length)} more characters)`
     }
     if (item === null || typeof item !== 'object') {
       budget -= JSON.stringify(item).length
@@ -305,7 +307,7 @@ export function trimJson(value: JsonValue, max: number): JsonValue {
       const out: JsonValue[] = []
       for (let i = 0; i < item.length; i++) {
         if (budget <= 0) {
-          out.push(`… ${count(item.length - i)} more items`)
+          out.push(`… ${formatCount(item.length - i)} more items`)
           break
         }
         budget -= 1
@@ -317,7 +319,7 @@ export function trimJson(value: JsonValue, max: number): JsonValue {
     const entries = Object.entries(item)
     for (let i = 0; i < entries.length; i++) {
       if (budget <= 0) {
-        out['…'] = `${count(entries.length - i)} more keys`
+        out['…'] = `${formatCount(entries.length - i)} more keys`
         break
       }
       const [key, inner] = entries[i]!
@@ -327,9 +329,4 @@ export function trimJson(value: JsonValue, max: number): JsonValue {
     return out
   }
   return walk(value)
-}
-
-/** A count for people: 99,800 (toLocaleString would load the locale data, tens of ms the first time). */
-function count(n: number): string {
-  return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',')
 }

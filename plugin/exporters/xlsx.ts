@@ -1,3 +1,4 @@
+import { formatCount } from '../format/numbers.ts'
 import { createRequire } from 'node:module'
 import type ExcelJS from 'exceljs'
 import type { DocumentCharts } from '../charts/index.ts'
@@ -222,7 +223,7 @@ function writeMetrics(workbook: ExcelJS.stream.xlsx.WorkbookWriter, steps: reado
     ['step', fitted(rows.map(([step]) => step.step))],
     ['status', 11],
     ...names.map((name): Column => [name, fitted([name]), `m:${name}`]),
-    ...(rest > 0 ? [[`${rest.toLocaleString('en-US')} more metrics`, 60, 'rest', WRAP] as Column] : []),
+    ...(rest > 0 ? [[`${formatCount(rest)} more metrics`, 60, 'rest', WRAP] as Column] : []),
   ])
   for (const [step, metrics] of rows) {
     const entries = Object.entries(metrics)

@@ -1,3 +1,5 @@
+import { formatCount } from './numbers.ts'
+
 // How text a run was given (step names, reasons, logs, ctx keys and values, test_meta, metric
 // names) is written into a document that people open: the one rule every writer shares. The
 // run store keeps the text as it came; only the documents adapt it.
@@ -66,7 +68,7 @@ export function cutText(text: string, max: number): string {
   if (text.length <= max) return text
   const earlier = CUT_NOTE.exec(text)
   const whole = earlier ? text.slice(0, earlier.index) : text
-  const note = earlier ? earlier[0] : `… (${count(text.length)} characters in all)`
+  const note = earlier ? earlier[0] : `… (${formatCount(text.length)} characters in all)`
   let end = Math.max(0, max - note.length)
   // Not between the two halves of a surrogate pair.
   if (end > 0 && /[\uD800-\uDBFF]/.test(whole[end - 1]!)) end--
@@ -75,8 +77,3 @@ export function cutText(text: string, max: number): string {
 
 /** What cutText ends a text with. */
 const CUT_NOTE = /… \([\d,]+ characters in all\)$/
-
-/** A count for people: 99,800. */
-function count(n: number): string {
-  return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',')
-}

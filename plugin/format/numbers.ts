@@ -65,6 +65,11 @@ function roundTo(magnitude: number, digits: number): string {
   return text.includes('.') ? text.replace(/\.?0+$/, '') : text
 }
 
+/** A count for people, written out: 99,800 (toLocaleString would load the locale data, tens of ms the first time). */
+export function formatCount(n: number): string {
+  return grouped(String(n))
+}
+
 /** Digits with a comma between thousands: 1,500,000.25. */
 function grouped(text: string): string {
   const [whole, fraction] = text.split('.')
