@@ -8,15 +8,10 @@ import { pythonSearchPath } from '../recipe/python-module.ts'
 import { DEFAULT_STEP_TIMEOUT_SEC } from '../recipe/step-deadline.ts'
 import { type FailingDraft, generateFailingModule, generateRecipeModule, type GeneratedModule } from './codegen.ts'
 import { OWN_DIST, OWN_ENTRIES } from './own-entries.ts'
+import { weakSecretWarning } from './recipe-warnings.ts'
 import { recipeFiles, recipeTagDefinitions, undefinedTags, unnamableTags } from './recipe-tags.ts'
 import { type CompiledRecipe, MAX_CONCURRENCY_KEY } from '../runtime/spec.ts'
-import {
-  createRedactor,
-  type SecretName,
-  serializeSecretNames,
-  WEAK_SECRET_LENGTH,
-  weakSecrets,
-} from '../runtime/redact.ts'
+import { createRedactor, serializeSecretNames } from '../runtime/redact.ts'
 import type { Recipe } from '../recipe/types.ts'
 import { DEFAULT_FORMATS, DEFAULT_REPORTS_DIR } from '../exporters/index.ts'
 import { DEFAULT_ALLURE_RESULTS_DIR } from '../exporters/allure-folder.ts'
@@ -372,21 +367,6 @@ function watchedFiles({ recipe, root, python }: CompiledRecipe): string[] {
     .map((input) => resolve(root, input))
     .filter((input) => isInside(root, input) && existsSync(input) && statSync(input).isFile())
   return [...new Set([...scripts, ...inputs])]
-}
-
-/**
- * The warning for a recipe whose secrets (named in `secrets:`, by the plugin option, or by their names' pattern)
- * have values short or plain enough to be masked inside ordinary words; names, never values.
- */
-export function weakSecretWarning(
-  recipe: Recipe,
-  env: NodeJS.ProcessEnv = process.env,
-  projectSecrets: readonly SecretName[] = [],
-): string | undefined {
-  const weak = weakSecrets([...recipe.secrets, ...projectSecrets], env)
-  if (weak.length === 0) return undefined
-  const names = weak.join(', ')
-  return `${recipe.file}: RECIPE_WEAK_SECRET warning: ${weak.length === 1 ? 'the value of the secret' : 'the values of the secrets'} ${names} ${weak.length === 1 ? 'is' : 'are'} shorter than ${WEAK_SECRET_LENGTH} characters or a plain word, so masking ${weak.length === 1 ? 'it' : 'them'} also masks parts of ordinary words and numbers (a password "admin" turns "administrator" into "***istrator"; a value under 4 characters is not masked at all). Use a longer secret (${WEAK_SECRET_LENGTH} characters or more, not a plain word), or expect such masking in logs and reports.`
 }
 
 function isFileAt(path: string): boolean {

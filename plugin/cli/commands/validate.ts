@@ -17,7 +17,7 @@ import { findRecipeFiles, loadProject, loadRecipe } from '../project.ts'
 import { DEFAULT_PYTHON_PATH } from '../../compile/options.ts'
 import { pythonSearchPath } from '../../recipe/python-module.ts'
 import { stepFiles } from '../../recipe/step-files.ts'
-import { weakSecretWarning } from '../../compile/vite-plugin.ts'
+import { weakSecretWarning } from '../../compile/recipe-warnings.ts'
 import { createRedactor } from '../../runtime/redact.ts'
 import { projectPath } from '../../recipe/project-path.ts'
 
