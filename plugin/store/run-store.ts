@@ -6,6 +6,7 @@ import { type PastRun, readPastRuns } from './past-runs.ts'
 import { ResourceLocks } from './resource-locks.ts'
 import type { AnalysisRow, RunData, RunRow, TrendRun } from './run-data.ts'
 import { RunLiveness } from './run-liveness.ts'
+import * as progress from './run-progress-reads.ts'
 import * as reads from './run-reads.ts'
 import type { HistoryRun, RunFilter, RunSummary } from './run-reads.ts'
 import { type RecordedWrite, RunRecording, type RunStart, type RunStatus, type StepRecord } from './run-recording.ts'
@@ -190,12 +191,12 @@ export class RunStore {
     exceptRunId?: string,
     vars: Readonly<Record<string, string>> = {},
   ): Promise<{ runId: string; status: RunStatus } | undefined> {
-    return this.guard(() => reads.lastRun(this.db, recipe, exceptRunId, vars))
+    return this.guard(() => progress.lastRun(this.db, recipe, exceptRunId, vars))
   }
 
   /** The step's sequence number in a run, if it was recorded. */
   stepSequence(runId: string, step: string): Promise<number | undefined> {
-    return this.guard(() => reads.stepSequence(this.db, runId, step))
+    return this.guard(() => progress.stepSequence(this.db, runId, step))
   }
 
   /** The ctx writes of a run up to and including step boundary `stepSeq`, in order. */
@@ -203,7 +204,7 @@ export class RunStore {
     runId: string,
     stepSeq: number,
   ): Promise<{ step: string | null; key: string; value: JsonValue | undefined; who: string; ts: string }[]> {
-    return this.guard(() => reads.writesUpTo(this.db, runId, stepSeq))
+    return this.guard(() => progress.writesUpTo(this.db, runId, stepSeq))
   }
 
   /** The test ids and recipes the store has runs of, the most recently run first: what a user can ask history for. */
@@ -242,7 +243,7 @@ export class RunStore {
 
   /** A run's status and the steps it has rows for (with their sequence numbers); undefined for a run not recorded. */
   recordedSteps(runId: string): Promise<{ status: string; steps: Map<string, number> } | undefined> {
-    return this.guard(() => reads.recordedSteps(this.db, runId))
+    return this.guard(() => progress.recordedSteps(this.db, runId))
   }
 
   hasRun(runId: string): Promise<boolean> {
