@@ -2,7 +2,7 @@ import { type RecipeIssue, sortIssues } from './errors.ts'
 import { type Combination, combinationIssues } from './matrix.ts'
 import { type RecipeReading, readRecipe } from './parse.ts'
 import { pythonSearchPath } from './python-module.ts'
-import { recipePathIssue, yamlBooleanWarnings } from './recipe-text.ts'
+import { recipePathIssue } from './recipe-text.ts'
 import type { Recipe } from './types.ts'
 import { type VarSources, varSourcesOf } from './vars.ts'
 import { resolveStepFiles } from './workspace.ts'
@@ -38,7 +38,7 @@ export interface CheckedRecipe {
   combinations?: Recipe[]
   /** The names under `vars:`; undefined when the file could not be read as YAML. */
   declaredVars?: string[]
-  /** What a recipe that runs should still change (yamlBooleanWarnings), each `file:line:col CODE warning: ...`. */
+  /** What a recipe that runs should still change (pyYamlBooleanWarnings), each `file:line:col CODE warning: ...`. */
   warnings?: string[]
 }
 
@@ -68,8 +68,7 @@ export function checkRecipe(text: string, file: string, root: string, options: R
   }
   if (reading.recipe && issues.length === 0) {
     checked.recipe = reading.recipe
-    const warnings = yamlBooleanWarnings(text, file)
-    if (warnings.length > 0) checked.warnings = warnings
+    if (reading.warnings) checked.warnings = reading.warnings
   } else if (reading.draft ?? reading.recipe) checked.draft = (reading.draft ?? reading.recipe)!
   return checked
 }

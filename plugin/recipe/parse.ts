@@ -14,7 +14,7 @@ import {
   tooDeep,
   tooDeepIssue,
 } from './recipe-text.ts'
-import { readPyYamlBooleans } from './pyyaml-booleans.ts'
+import { pyYamlBooleanWarnings, readPyYamlBooleans } from './pyyaml-booleans.ts'
 import { RecipeSource } from './source.ts'
 import type { Recipe, RecipeStep, TestMeta } from './types.ts'
 import { type Combination, expandMatrix, type RecipeMatrix } from './matrix.ts'
@@ -42,6 +42,8 @@ export interface RecipeReading {
   silenced?: ReadonlySet<string>
   /** The names under `vars:`, valid or not; undefined when the file could not be read as YAML. */
   declaredVars?: string[]
+  /** What the recipe should still change (pyYamlBooleanWarnings), when it has no problem. */
+  warnings?: string[]
   /** The recipe's matrix when it has a sound one, whatever the other problems (they may be one combination's). */
   matrix?: RecipeMatrix
 }
@@ -96,6 +98,7 @@ export function readRecipe(fileText: string, file: string, options: RecipeReadOp
   const deep = tooDeep(doc)
   if (deep !== undefined) return { steps: [], issues: [tooDeepIssue(source, deep)] }
   readPyYamlBooleans(doc)
+  const booleanWarnings = pyYamlBooleanWarnings(doc, lines, file)
   let raw: unknown
   try {
     raw = doc.toJS()
@@ -208,7 +211,14 @@ export function readRecipe(fileText: string, file: string, options: RecipeReadOp
   }
   if (parsed.data.resource_wait !== undefined) recipe.resourceWaitSec = parsed.data.resource_wait
   if (parsed.data.resource_hold_max !== undefined) recipe.resourceHoldMaxSec = parsed.data.resource_hold_max
-  return { recipe, steps: ordered, issues: [], declaredVars: vars.declared, ...(matrix ? { matrix } : {}) }
+  return {
+    recipe,
+    steps: ordered,
+    issues: [],
+    declaredVars: vars.declared,
+    ...(matrix ? { matrix } : {}),
+    ...(booleanWarnings.length > 0 ? { warnings: booleanWarnings } : {}),
+  }
 }
 
 /** The recipe's matrix, its problems reported at their lines. */

@@ -1,7 +1,7 @@
 import { Buffer } from 'node:buffer'
 import { type Document, isCollection, isMap, isPair, isScalar, LineCounter, parseDocument, visit } from 'yaml'
 import type { RecipeIssue } from './errors.ts'
-import { pyYamlBooleanWarnings, readPyYamlBooleans } from './pyyaml-booleans.ts'
+import { readPyYamlBooleans } from './pyyaml-booleans.ts'
 import { normalizeRecipeText } from './recipe-lines.ts'
 import { RecipeSource } from './source.ts'
 
@@ -164,23 +164,6 @@ export function parseRecipeYaml(text: string): unknown {
     return doc.toJS()
   } catch {
     return undefined
-  }
-}
-
-/**
- * The recipe's args that PyYAML read as booleans and YAML 1.2 reads as text
- * (pyYamlBooleanWarnings), as warnings; none for a file that cannot be read.
- */
-export function yamlBooleanWarnings(text: string, file: string): string[] {
-  // Most recipes have none of these words: no second reading for them.
-  if (!/\b(?:yes|on|no|off)\b/i.test(text) || recipeTextIssue(text, file) !== undefined) return []
-  try {
-    const lines = new LineCounter()
-    const doc = parseDocument(normalizeRecipeText(text), { ...RECIPE_YAML_OPTIONS, lineCounter: lines })
-    if (doc.errors.length > 0 || tooDeep(doc) !== undefined) return []
-    return pyYamlBooleanWarnings(doc, lines, file)
-  } catch {
-    return []
   }
 }
 

@@ -1,12 +1,14 @@
 import { Buffer } from 'node:buffer'
 import { describe, expect, test } from 'vitest'
+import { LineCounter, parseDocument } from 'yaml'
+import { pyYamlBooleanWarnings } from '../../plugin/recipe/pyyaml-booleans.ts'
 import { formatRecipeIssue } from '../../plugin/recipe/errors.ts'
 import { readRecipe } from '../../plugin/recipe/parse.ts'
 import {
   MAX_RECIPE_BYTES,
   MAX_RECIPE_DEPTH,
   parseRecipeYaml,
-  yamlBooleanWarnings,
+  RECIPE_YAML_OPTIONS,
 } from '../../plugin/recipe/recipe-text.ts'
 
 /** Recipe files as editors and tools on a lab's machines write them: the bytes, read as the plugin and the CLI read them. */
@@ -240,6 +242,10 @@ steps:
 })
 
 describe("args the older framework's YAML read otherwise", () => {
+  const yamlBooleanWarnings = (text: string, file: string) => {
+    const lines = new LineCounter()
+    return pyYamlBooleanWarnings(parseDocument(text, { ...RECIPE_YAML_OPTIONS, lineCounter: lines }), lines, file)
+  }
   const RECIPE = `test_meta: { test_id: T-1 }
 defaults: &probe
   args: { fast: on }
